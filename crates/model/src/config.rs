@@ -1,0 +1,273 @@
+//! One typed configuration for every stage. Defaults are the specification's; a JSON file and
+//! command-line flags override them, and the effective configuration is echoed in each run's record.
+
+use crate::dims::DimensionList;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoopConfig {
+    /// Scope dimensions; bit i of a mask is dimension i.
+    pub dims: DimensionList,
+    pub aggregate: AggregateConfig,
+    pub lessons: LessonConfig,
+    pub materialize: MaterializeConfig,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            dims: DimensionList::default(),
+            aggregate: AggregateConfig::default(),
+            lessons: LessonConfig::default(),
+            materialize: MaterializeConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// Largest number of dimensions in an aggregated subset.
+    pub k_max: u32,
+    /// Rows below this many trades are neither stored nor expanded (Apriori).
+    /// `None` means the smallest minimum support of the lesson stage.
+    pub store_min_trades: Option<u64>,
+    /// Half-life of the time-decayed statistics, in hours.
+    pub stats_half_life_hours: f64,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        Self {
+            k_max: 10,
+            store_min_trades: None,
+            stats_half_life_hours: 90.0 * 24.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LessonConfig {
+    /// Benjamini–Hochberg false discovery rate.
+    pub fdr: f64,
+    /// A subset must beat each parent by this much R, in the direction of its edge.
+    pub incremental_min: f64,
+    /// Minimum trades by subset size: entry k applies to k-dim subsets; the last entry to all larger.
+    pub min_support: Vec<u64>,
+    pub max_lessons_per_pattern: usize,
+    /// Lessons whose trade sets overlap at least this much (Jaccard) share a latent factor.
+    pub factor_jaccard: f64,
+    /// Seed of the placebo shuffle.
+    pub placebo_seed: u64,
+    /// Half-life clamps, in hours.
+    pub half_life_min_hours: f64,
+    pub half_life_max_hours: f64,
+    /// Points of one sign needed before a half-life is fitted.
+    pub half_life_min_points: usize,
+}
+
+impl Default for LessonConfig {
+    fn default() -> Self {
+        Self {
+            fdr: 0.10,
+            incremental_min: 0.1,
+            min_support: vec![10, 10, 10, 20, 20, 30, 30, 50],
+            max_lessons_per_pattern: 3,
+            factor_jaccard: 0.7,
+            placebo_seed: 42,
+            half_life_min_hours: 1.0,
+            half_life_max_hours: 8760.0,
+            half_life_min_points: 5,
+        }
+    }
+}
+
+impl LessonConfig {
+    pub fn min_support_for(&self, dims: u32) -> u64 {
+        let i = (dims as usize).min(self.min_support.len().saturating_sub(1));
+        self.min_support.get(i).copied().unwrap_or(1)
+    }
+
+    pub fn smallest_min_support(&self) -> u64 {
+        self.min_support.iter().copied().min().unwrap_or(1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaterializeConfig {
+    /// size_mult = clamp(1 + gain · shrunk_edge).
+    pub gain: f64,
+    /// Largest move of any lever from the previous active version.
+    pub max_step: f64,
+    /// Decay half-life of lessons without an estimated one, in hours.
+    pub default_half_life_hours: f64,
+    /// Overrides whose levers all lie within this of neutral are dropped.
+    pub neutral_epsilon: f64,
+    /// Specificity exponent of the runtime blend weight (1 + dims)^alpha.
+    pub specificity_alpha: f64,
+}
+
+impl Default for MaterializeConfig {
+    fn default() -> Self {
+        Self {
+            gain: 0.5,
+            max_step: 0.10,
+            default_half_life_hours: 30.0 * 24.0,
+            neutral_epsilon: 0.005,
+            specificity_alpha: 1.5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration is not valid JSON for learnloop: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("configuration value {field} = {value} is out of range: {expected}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl LoopConfig {
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = serde_json::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn store_min_trades(&self) -> u64 {
+        self.aggregate
+            .store_min_trades
+            .unwrap_or_else(|| self.lessons.smallest_min_support())
+            .max(1)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(
+            ok: bool,
+            field: &'static str,
+            value: impl ToString,
+            expected: &'static str,
+        ) -> Result<(), ConfigError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::OutOfRange {
+                    field,
+                    value: value.to_string(),
+                    expected,
+                })
+            }
+        }
+        let a = &self.aggregate;
+        let l = &self.lessons;
+        let m = &self.materialize;
+        check(a.k_max <= 64, "aggregate.k_max", a.k_max, "0..=64")?;
+        check(
+            a.stats_half_life_hours.is_finite() && a.stats_half_life_hours > 0.0,
+            "aggregate.stats_half_life_hours",
+            a.stats_half_life_hours,
+            "a positive number of hours",
+        )?;
+        check(
+            l.fdr > 0.0 && l.fdr < 1.0,
+            "lessons.fdr",
+            l.fdr,
+            "strictly between 0 and 1",
+        )?;
+        check(
+            l.incremental_min >= 0.0,
+            "lessons.incremental_min",
+            l.incremental_min,
+            ">= 0",
+        )?;
+        check(
+            !l.min_support.is_empty() && l.min_support.iter().all(|&s| s >= 2),
+            "lessons.min_support",
+            format!("{:?}", l.min_support),
+            "a non-empty list of trade counts >= 2",
+        )?;
+        check(
+            (0.0..=1.0).contains(&l.factor_jaccard),
+            "lessons.factor_jaccard",
+            l.factor_jaccard,
+            "0..=1",
+        )?;
+        check(
+            l.half_life_min_hours > 0.0 && l.half_life_min_hours <= l.half_life_max_hours,
+            "lessons.half_life_min_hours",
+            l.half_life_min_hours,
+            "> 0 and <= half_life_max_hours",
+        )?;
+        check(
+            l.half_life_min_points >= 2,
+            "lessons.half_life_min_points",
+            l.half_life_min_points,
+            ">= 2",
+        )?;
+        check(
+            m.gain.is_finite(),
+            "materialize.gain",
+            m.gain,
+            "a finite number",
+        )?;
+        check(m.max_step > 0.0, "materialize.max_step", m.max_step, "> 0")?;
+        check(
+            m.default_half_life_hours > 0.0,
+            "materialize.default_half_life_hours",
+            m.default_half_life_hours,
+            "> 0",
+        )?;
+        check(
+            m.neutral_epsilon >= 0.0,
+            "materialize.neutral_epsilon",
+            m.neutral_epsilon,
+            ">= 0",
+        )?;
+        check(
+            m.specificity_alpha >= 0.0,
+            "materialize.specificity_alpha",
+            m.specificity_alpha,
+            ">= 0",
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = LoopConfig::default();
+        assert_eq!(c.aggregate.k_max, 10);
+        assert_eq!(c.store_min_trades(), 10);
+        assert_eq!(
+            (0..10)
+                .map(|k| c.lessons.min_support_for(k))
+                .collect::<Vec<_>>(),
+            [10, 10, 10, 20, 20, 30, 30, 50, 50, 50]
+        );
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn partial_json_overrides_and_unknown_keys_fail() {
+        let c = LoopConfig::from_json(
+            r#"{"lessons": {"fdr": 0.05}, "aggregate": {"store_min_trades": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.lessons.fdr, 0.05);
+        assert_eq!(c.lessons.max_lessons_per_pattern, 3);
+        assert_eq!(c.store_min_trades(), 1);
+        assert!(LoopConfig::from_json(r#"{"lessons": {"fdrr": 0.05}}"#).is_err());
+        assert!(LoopConfig::from_json(r#"{"lessons": {"fdr": 1.5}}"#).is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! Shared vocabulary of learnloop. Pure data and arithmetic: no I/O, no clock.
+
+pub mod category;
+pub mod config;
+pub mod dims;
+pub mod hash;
+pub mod pattern;
+pub mod scope;
+pub mod stats;
+pub mod strand;
+pub mod time;
+
+pub use category::ActionCategory;
+pub use config::LoopConfig;
+pub use dims::{DimensionList, MAX_DIMS};
+pub use scope::{Scope, ScopeKey};
+pub use stats::{OutcomeStats, RunningStats, WeightedStats};
+pub use strand::{PmAction, PositionClose, QuarantineReason, RawStrand, TypedStrand};
+pub use time::Timestamp;
+
+/// R is clamped to this magnitude before any statistic (the PM clamps its own R the same way).
+pub const R_WINSOR_LIMIT: f64 = 10.0;
+
+/// Winsorize an R multiple to `±R_WINSOR_LIMIT`.
+pub fn winsorize_r(r: f64) -> f64 {
+    r.clamp(-R_WINSOR_LIMIT, R_WINSOR_LIMIT)
+}

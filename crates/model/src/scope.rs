@@ -1,0 +1,284 @@
+//! Action scopes: dimension → categorical value, normalised once at ingest.
+
+use crate::dims::DimensionList;
+use crate::hash::StableHasher;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("scope must be a JSON object of dimension → value, got {0}")]
+    NotAnObject(String),
+    #[error("scope dimension {dim:?} has a non-categorical value {value}: expected a string, number or boolean")]
+    BadValue { dim: String, value: String },
+    #[error("scope text {0:?} is malformed: expected dim=value pairs separated by commas")]
+    BadText(String),
+}
+
+/// Normalise one scope value. `Ok(None)` means *absent*: null, empty, or any case of "unknown".
+pub fn normalize_value(dim: &str, v: &Value) -> Result<Option<String>, ScopeError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        Value::Number(n) => Ok(Some(canonical_number(n))),
+        Value::String(s) => Ok(normalize_text(s)),
+        other => Err(ScopeError::BadValue {
+            dim: dim.to_string(),
+            value: other.to_string(),
+        }),
+    }
+}
+
+fn normalize_text(s: &str) -> Option<String> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("unknown") {
+        None
+    } else {
+        Some(t.to_string())
+    }
+}
+
+/// Integers render without a fraction (`2.0` → `2`); other floats in Rust's shortest
+/// round-trip form, so `0.50` and `0.5` are one value.
+fn canonical_number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        format!("{}", f as i64)
+    } else {
+        format!("{f}")
+    }
+}
+
+/// A normalised scope: only present dimensions, keys sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope(BTreeMap<String, String>);
+
+impl Scope {
+    pub fn from_json(v: &Value) -> Result<Self, ScopeError> {
+        let obj = match v {
+            Value::Object(o) => o,
+            Value::Null => return Ok(Self::default()),
+            other => return Err(ScopeError::NotAnObject(other.to_string())),
+        };
+        let mut map = BTreeMap::new();
+        for (k, v) in obj {
+            let key = k.trim();
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(val) = normalize_value(key, v)? {
+                map.insert(key.to_string(), val);
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// Parse `dim=value,dim=value` (the command-line form), normalising like ingest does.
+    pub fn from_pairs_text(text: &str) -> Result<Self, ScopeError> {
+        let mut map = BTreeMap::new();
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| ScopeError::BadText(text.to_string()))?;
+            let k = k.trim();
+            if k.is_empty() {
+                return Err(ScopeError::BadText(text.to_string()));
+            }
+            if let Some(v) = normalize_text(v) {
+                map.insert(k.to_string(), v);
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub fn get(&self, dim: &str) -> Option<&str> {
+        self.0.get(dim).map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn insert(&mut self, dim: &str, value: &str) {
+        self.0.insert(dim.to_string(), value.to_string());
+    }
+
+    /// Canonical JSON text: sorted keys, string values.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("string map serialises")
+    }
+
+    /// Restrict to the configured dimensions; returns the presence mask and the key.
+    pub fn key_for(&self, dims: &DimensionList) -> ScopeKey {
+        let mut mask = 0u64;
+        let mut values = Vec::new();
+        for (k, v) in &self.0 {
+            if let Some(i) = dims.index_of(k) {
+                mask |= 1 << i;
+                values.push((k.clone(), v.clone()));
+            }
+        }
+        ScopeKey { mask, values }
+    }
+
+    /// True when every (dim, value) of `other` is also in `self`.
+    pub fn contains(&self, other: &Scope) -> bool {
+        other.iter().all(|(k, v)| self.get(k) == Some(v))
+    }
+}
+
+/// A scope subset: the mask of its dimensions and its `dim=value` pairs sorted by dim name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopeKey {
+    pub mask: u64,
+    pub values: Vec<(String, String)>,
+}
+
+impl ScopeKey {
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// Build from pairs in any order; the mask comes from the dimension list.
+    pub fn from_pairs(
+        dims: &DimensionList,
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let mut values: Vec<(String, String)> = pairs.into_iter().collect();
+        values.sort();
+        let mask = values
+            .iter()
+            .filter_map(|(k, _)| dims.index_of(k))
+            .fold(0u64, |m, i| m | (1 << i));
+        Self { mask, values }
+    }
+
+    pub fn dims(&self) -> u32 {
+        self.mask.count_ones()
+    }
+
+    pub fn hash(&self) -> u64 {
+        scope_values_hash(self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    pub fn values_json(&self) -> String {
+        scope_values_json(self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    pub fn to_scope(&self) -> Scope {
+        Scope(self.values.iter().cloned().collect())
+    }
+}
+
+/// The stable 64-bit hash of sorted `dim=value` pairs (FNV-1a over `dim=value` joined by 0x1F).
+/// Callers must pass the pairs sorted by dimension name.
+pub fn scope_values_hash<'a>(sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = StableHasher::default();
+    for (i, (k, v)) in sorted_pairs.into_iter().enumerate() {
+        if i > 0 {
+            h.write(&[0x1f]);
+        }
+        h.write(k.as_bytes());
+        h.write(b"=");
+        h.write(v.as_bytes());
+    }
+    h.finish()
+}
+
+/// JSON object text with sorted keys and string values. Callers pass pairs sorted by name.
+pub fn scope_values_json<'a>(sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in sorted_pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(&mut out, k);
+        out.push(':');
+        push_json_string(&mut out, v);
+    }
+    out.push('}');
+    out
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("string serialises"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn normalises_absent_values_numbers_and_whitespace() {
+        let s = Scope::from_json(&json!({
+            "macro_phase": " Good ", "meso_phase": null, "micro_phase": "", "bucket": "UNKNOWN",
+            "bucket_rank_position": 2.0, "x": 0.50, "bucket_leader": true
+        }))
+        .unwrap();
+        assert_eq!(
+            s.to_json(),
+            r#"{"bucket_leader":"true","bucket_rank_position":"2","macro_phase":"Good","x":"0.5"}"#
+        );
+        assert!(Scope::from_json(&json!({"a": [1]})).is_err());
+        assert!(Scope::from_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn key_uses_configured_dims_only_and_hash_is_order_free() {
+        let dims = DimensionList::default();
+        let s = Scope::from_json(&json!({"timeframe": "1h", "chain": "sol", "macro_phase": "Dip"}))
+            .unwrap();
+        let k = s.key_for(&dims);
+        assert_eq!(k.mask, (1 << 0) | (1 << 7));
+        assert_eq!(k.values_json(), r#"{"macro_phase":"Dip","timeframe":"1h"}"#);
+        let k2 = ScopeKey::from_pairs(
+            &dims,
+            [
+                ("timeframe".into(), "1h".into()),
+                ("macro_phase".into(), "Dip".into()),
+            ],
+        );
+        assert_eq!(k, k2);
+        assert_eq!(k.hash(), k2.hash());
+        assert_ne!(k.hash(), ScopeKey::root().hash());
+        // Pinned so that a change of the hash (which would orphan stored rows) fails loudly.
+        assert_eq!(
+            scope_values_hash([("macro_phase", "Dip"), ("timeframe", "1h")]),
+            crate::hash::stable_hash(b"macro_phase=Dip\x1ftimeframe=1h")
+        );
+    }
+
+    #[test]
+    fn json_text_escapes_when_needed() {
+        assert_eq!(scope_values_json([("a", "x\"y")]), r#"{"a":"x\"y"}"#);
+        assert_eq!(scope_values_json([]), "{}");
+    }
+
+    #[test]
+    fn parses_cli_pairs() {
+        let s = Scope::from_pairs_text("macro_phase=Good, timeframe=1h,bucket=unknown").unwrap();
+        assert_eq!(s.to_json(), r#"{"macro_phase":"Good","timeframe":"1h"}"#);
+        assert!(Scope::from_pairs_text("macro_phase").is_err());
+    }
+}

@@ -1,0 +1,617 @@
+//! Strands as they arrive (`RawStrand`) and as the loop uses them (`TypedStrand`).
+//! Parsing is pure: every failure is a `QuarantineReason` naming the field and what was expected.
+
+use crate::category::ActionCategory;
+use crate::pattern::parse_pattern_key;
+use crate::scope::Scope;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Why a strand cannot be used. `code` groups them in `status`; `detail` names the row's problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineReason {
+    pub code: QuarantineCode,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QuarantineCode {
+    MalformedJson,
+    MissingField,
+    BadField,
+    BadTimestamp,
+    UnknownKind,
+    UnknownCategory,
+    BadPatternKey,
+    BadScope,
+    RrNotFinite,
+    DuplicateIdConflict,
+    DuplicateClose,
+}
+
+impl QuarantineCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::MissingField => "missing_field",
+            Self::BadField => "bad_field",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::UnknownKind => "unknown_kind",
+            Self::UnknownCategory => "unknown_category",
+            Self::BadPatternKey => "bad_pattern_key",
+            Self::BadScope => "bad_scope",
+            Self::RrNotFinite => "rr_not_finite",
+            Self::DuplicateIdConflict => "duplicate_id_conflict",
+            Self::DuplicateClose => "duplicate_close",
+        }
+    }
+}
+
+impl QuarantineReason {
+    pub fn new(code: QuarantineCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.detail)
+    }
+}
+
+/// A row of `ad_strands`, exactly as the producer wrote it (content kept as its JSON text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawStrand {
+    pub id: String,
+    pub module: String,
+    pub kind: String,
+    pub symbol: Option<String>,
+    pub timeframe: Option<String>,
+    pub position_id: Option<String>,
+    pub trade_id: Option<String>,
+    pub created_at: String,
+    pub content: String,
+    pub regime_context: Option<String>,
+}
+
+pub const KIND_ACTION: &str = "pm_action";
+pub const KIND_CLOSE: &str = "position_closed";
+
+impl RawStrand {
+    /// Parse one JSON Lines record. `content` and `regime_context` may be objects or JSON text.
+    pub fn from_json_line(line: &str) -> Result<Self, QuarantineReason> {
+        let value = parse_lenient_json(line)?;
+        let Value::Object(obj) = value else {
+            return Err(QuarantineReason::new(
+                QuarantineCode::MalformedJson,
+                "a strand line must be a JSON object",
+            ));
+        };
+        let text = |k: &str| -> Option<String> {
+            match obj.get(k) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let embedded = |k: &str| -> Option<String> {
+            match obj.get(k) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(v) => Some(v.to_string()),
+            }
+        };
+        let id = text("id").ok_or_else(|| missing("id", "a non-empty strand id"))?;
+        Ok(Self {
+            id,
+            module: text("module").unwrap_or_else(|| "pm".to_string()),
+            kind: text("kind").ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
+            symbol: text("symbol"),
+            timeframe: text("timeframe"),
+            position_id: text("position_id"),
+            trade_id: text("trade_id"),
+            created_at: text("created_at")
+                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
+            content: embedded("content").ok_or_else(|| missing("content", "a JSON object"))?,
+            regime_context: embedded("regime_context"),
+        })
+    }
+
+    /// Validate and normalise into the typed form the loop uses.
+    pub fn to_typed(&self) -> Result<TypedStrand, QuarantineReason> {
+        let created_at = Timestamp::parse(&self.created_at).map_err(|e| {
+            QuarantineReason::new(QuarantineCode::BadTimestamp, format!("created_at: {e}"))
+        })?;
+        let content = match parse_lenient_json(&self.content)? {
+            Value::Object(o) => o,
+            _ => {
+                return Err(QuarantineReason::new(
+                    QuarantineCode::MalformedJson,
+                    "content must be a JSON object",
+                ))
+            }
+        };
+        match self.kind.as_str() {
+            KIND_ACTION => {
+                PmAction::from_content(self, created_at, &content).map(TypedStrand::Action)
+            }
+            KIND_CLOSE => {
+                PositionClose::from_content(self, created_at, &content).map(TypedStrand::Close)
+            }
+            other => Err(QuarantineReason::new(
+                QuarantineCode::UnknownKind,
+                format!("kind {other:?}: expected pm_action or position_closed"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedStrand {
+    Action(PmAction),
+    Close(PositionClose),
+}
+
+/// An executed action, normalised. `pattern_key`/`category` are `None` for legacy actions that
+/// predate the v5 fields: they count for coverage but cannot be aggregated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PmAction {
+    pub strand_id: String,
+    pub module: String,
+    pub position_id: String,
+    pub trade_id: Option<String>,
+    pub ts: Timestamp,
+    pub created_at: Timestamp,
+    pub decision_type: Option<String>,
+    pub size_frac: Option<f64>,
+    pub pattern_key: Option<String>,
+    pub category: Option<ActionCategory>,
+    pub scope: Scope,
+}
+
+impl PmAction {
+    pub fn is_v5(&self) -> bool {
+        self.pattern_key.is_some() && self.category.is_some()
+    }
+
+    fn from_content(
+        raw: &RawStrand,
+        created_at: Timestamp,
+        c: &Map<String, Value>,
+    ) -> Result<Self, QuarantineReason> {
+        let position_id = position_id(raw, c)?;
+        let ts = match c.get("ts") {
+            None | Some(Value::Null) => created_at,
+            Some(v) => parse_ts_field("content.ts", v)?,
+        };
+        let pattern_key = match c.get("pattern_key") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                parse_pattern_key(s.trim()).map_err(|e| {
+                    QuarantineReason::new(QuarantineCode::BadPatternKey, e.to_string())
+                })?;
+                Some(s.trim().to_string())
+            }
+            Some(other) => {
+                return Err(QuarantineReason::new(
+                    QuarantineCode::BadPatternKey,
+                    format!("content.pattern_key is {other}: expected a string"),
+                ))
+            }
+        };
+        let category = match c.get("action_category") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.parse::<ActionCategory>().map_err(|e| {
+                QuarantineReason::new(
+                    QuarantineCode::UnknownCategory,
+                    format!("content.action_category: {e}"),
+                )
+            })?),
+            Some(other) => {
+                return Err(QuarantineReason::new(
+                    QuarantineCode::UnknownCategory,
+                    format!(
+                        "content.action_category is {other}: expected entry, add, trim or exit"
+                    ),
+                ))
+            }
+        };
+        if pattern_key.is_some() != category.is_some() {
+            let missing_one = if pattern_key.is_none() {
+                "pattern_key"
+            } else {
+                "action_category"
+            };
+            return Err(missing(
+                &format!("content.{missing_one}"),
+                "pattern_key and action_category together (v5 actions carry both)",
+            ));
+        }
+        let scope = Scope::from_json(c.get("scope").unwrap_or(&Value::Null)).map_err(|e| {
+            QuarantineReason::new(QuarantineCode::BadScope, format!("content.scope: {e}"))
+        })?;
+        Ok(Self {
+            strand_id: raw.id.clone(),
+            module: raw.module.clone(),
+            position_id,
+            trade_id: trade_id(raw, c),
+            ts,
+            created_at,
+            decision_type: c
+                .get("decision_type")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            size_frac: optional_number(c, "size_frac", "content.size_frac")?,
+            pattern_key,
+            category,
+            scope,
+        })
+    }
+}
+
+/// A closed trade cycle of a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionClose {
+    pub strand_id: String,
+    pub module: String,
+    pub position_id: String,
+    pub trade_id: Option<String>,
+    pub created_at: Timestamp,
+    pub entry_at: Option<Timestamp>,
+    pub exit_at: Timestamp,
+    /// Raw R multiple as reported (finite); statistics use the winsorized value.
+    pub rr: f64,
+    pub pnl_usd: Option<f64>,
+    pub hold_days: Option<f64>,
+    pub time_to_s3: Option<f64>,
+    pub outcome_class: Option<String>,
+    pub exit_reason: Option<String>,
+}
+
+impl PositionClose {
+    fn from_content(
+        raw: &RawStrand,
+        created_at: Timestamp,
+        c: &Map<String, Value>,
+    ) -> Result<Self, QuarantineReason> {
+        let position_id = position_id(raw, c)?;
+        let summary = match c.get("trade_summary") {
+            Some(Value::Object(o)) => o,
+            _ => {
+                return Err(missing(
+                    "content.trade_summary",
+                    "an object with rr and timestamps",
+                ))
+            }
+        };
+        let rr = match summary.get("rr") {
+            None | Some(Value::Null) => {
+                return Err(QuarantineReason::new(
+                    QuarantineCode::RrNotFinite,
+                    "content.trade_summary.rr is missing: expected a finite R multiple",
+                ))
+            }
+            Some(v) => match number_value(v) {
+                Some(x) if x.is_finite() => x,
+                _ => {
+                    return Err(QuarantineReason::new(
+                        QuarantineCode::RrNotFinite,
+                        format!("content.trade_summary.rr is {v}: expected a finite R multiple"),
+                    ))
+                }
+            },
+        };
+        let exit_at = match summary.get("exit_timestamp") {
+            None | Some(Value::Null) => created_at,
+            Some(v) => parse_ts_field("content.trade_summary.exit_timestamp", v)?,
+        };
+        let entry_at = match summary.get("entry_timestamp") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_ts_field("content.trade_summary.entry_timestamp", v)?),
+        };
+        let pnl_usd = match optional_number(
+            summary,
+            "total_pnl_usd",
+            "content.trade_summary.total_pnl_usd",
+        )? {
+            Some(p) => Some(p),
+            None => optional_number(summary, "rpnl_usd", "content.trade_summary.rpnl_usd")?,
+        };
+        Ok(Self {
+            strand_id: raw.id.clone(),
+            module: raw.module.clone(),
+            position_id,
+            trade_id: trade_id(raw, c),
+            created_at,
+            entry_at,
+            exit_at,
+            rr,
+            pnl_usd,
+            hold_days: optional_number(
+                summary,
+                "hold_time_days",
+                "content.trade_summary.hold_time_days",
+            )?,
+            time_to_s3: optional_number(summary, "time_to_s3", "content.trade_summary.time_to_s3")?,
+            outcome_class: summary
+                .get("outcome_class")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            exit_reason: c
+                .get("exit_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+}
+
+fn missing(field: &str, expected: &str) -> QuarantineReason {
+    QuarantineReason::new(
+        QuarantineCode::MissingField,
+        format!("{field} is missing: expected {expected}"),
+    )
+}
+
+fn position_id(raw: &RawStrand, c: &Map<String, Value>) -> Result<String, QuarantineReason> {
+    let from_content = c.get("position_id").and_then(value_text);
+    match (&raw.position_id, from_content) {
+        (Some(a), Some(b)) if *a != b => Err(QuarantineReason::new(
+            QuarantineCode::BadField,
+            format!("position_id {a:?} of the strand disagrees with content.position_id {b:?}"),
+        )),
+        (Some(a), _) => Ok(a.clone()),
+        (None, Some(b)) => Ok(b),
+        (None, None) => Err(missing(
+            "position_id",
+            "the position's id on the strand or in content",
+        )),
+    }
+}
+
+fn trade_id(raw: &RawStrand, c: &Map<String, Value>) -> Option<String> {
+    c.get("trade_id")
+        .and_then(value_text)
+        .or_else(|| raw.trade_id.clone())
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Numbers, plus the non-finite spellings producers write (`"NaN"`, `"Infinity"`).
+fn number_value(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.trim() {
+            "NaN" | "nan" => Some(f64::NAN),
+            "Infinity" | "inf" | "+Infinity" => Some(f64::INFINITY),
+            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+            t => t.parse::<f64>().ok(),
+        },
+        _ => None,
+    }
+}
+
+fn optional_number(
+    c: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<f64>, QuarantineReason> {
+    match c.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match number_value(v) {
+            Some(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(QuarantineReason::new(
+                QuarantineCode::BadField,
+                format!("{field} is {v}: expected a finite number or null"),
+            )),
+        },
+    }
+}
+
+fn parse_ts_field(field: &str, v: &Value) -> Result<Timestamp, QuarantineReason> {
+    let text = v.as_str().unwrap_or_default();
+    Timestamp::parse(text)
+        .map_err(|e| QuarantineReason::new(QuarantineCode::BadTimestamp, format!("{field}: {e}")))
+}
+
+/// Strict JSON first; producers written in Python emit bare `NaN`/`Infinity`, which are rewritten
+/// to strings (outside string literals) so that the row is judged on its values, not its dialect.
+pub fn parse_lenient_json(text: &str) -> Result<Value, QuarantineReason> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => Ok(v),
+        Err(strict_err) => {
+            let rewritten = quote_non_finite_literals(text);
+            if rewritten != text {
+                if let Ok(v) = serde_json::from_str::<Value>(&rewritten) {
+                    return Ok(v);
+                }
+            }
+            Err(QuarantineReason::new(
+                QuarantineCode::MalformedJson,
+                strict_err.to_string(),
+            ))
+        }
+    }
+}
+
+fn quote_non_finite_literals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(ch) = rest.chars().next() {
+        if in_string {
+            out.push(ch);
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == '"' {
+                in_string = false;
+            }
+            rest = &rest[ch.len_utf8()..];
+            continue;
+        }
+        if ch == '"' {
+            in_string = true;
+            out.push(ch);
+            rest = &rest[1..];
+            continue;
+        }
+        let literal = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|lit| rest.starts_with(lit));
+        match literal {
+            Some(lit) => {
+                out.push('"');
+                out.push_str(lit);
+                out.push('"');
+                rest = &rest[lit.len()..];
+            }
+            None => {
+                out.push(ch);
+                rest = &rest[ch.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(kind: &str, content: Value) -> String {
+        json!({"id": "s1", "module": "pm", "kind": kind, "position_id": "p1",
+               "created_at": "2026-01-02T00:00:00Z", "content": content})
+        .to_string()
+    }
+
+    #[test]
+    fn parses_a_v5_action() {
+        let raw = RawStrand::from_json_line(&line(
+            "pm_action",
+            json!({"ts": "2026-01-01T12:00:00Z", "decision_type": "add", "size_frac": 0.25,
+                   "pattern_key": "module=pm|pattern_key=uptrend.S2.add", "action_category": "add",
+                   "scope": {"macro_phase": "Good", "bucket": "unknown"}, "trade_id": "t1"}),
+        ))
+        .unwrap();
+        let TypedStrand::Action(a) = raw.to_typed().unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.category, Some(ActionCategory::Add));
+        assert_eq!(a.trade_id.as_deref(), Some("t1"));
+        assert_eq!(a.scope.to_json(), r#"{"macro_phase":"Good"}"#);
+        assert_eq!(a.ts.to_rfc3339(), "2026-01-01T12:00:00Z");
+        assert!(a.is_v5());
+    }
+
+    #[test]
+    fn legacy_action_without_v5_fields_is_valid() {
+        let raw = RawStrand::from_json_line(&line("pm_action", json!({"decision_type": "entry"})))
+            .unwrap();
+        let TypedStrand::Action(a) = raw.to_typed().unwrap() else {
+            panic!()
+        };
+        assert!(!a.is_v5());
+    }
+
+    #[test]
+    fn quarantine_reasons_name_the_field() {
+        let cases = [
+            (
+                line(
+                    "pm_action",
+                    json!({"pattern_key": "a.b.c", "action_category": "hold"}),
+                ),
+                QuarantineCode::UnknownCategory,
+            ),
+            (
+                line(
+                    "pm_action",
+                    json!({"pattern_key": "ab", "action_category": "add"}),
+                ),
+                QuarantineCode::BadPatternKey,
+            ),
+            (
+                line("pm_action", json!({"ts": "noon"})),
+                QuarantineCode::BadTimestamp,
+            ),
+            (
+                line("position_closed", json!({"trade_summary": {"rr": null}})),
+                QuarantineCode::RrNotFinite,
+            ),
+            (
+                line("position_closed", json!({"trade_summary": {"rr": "NaN"}})),
+                QuarantineCode::RrNotFinite,
+            ),
+            (
+                line("position_closed", json!({})),
+                QuarantineCode::MissingField,
+            ),
+            (line("weird", json!({})), QuarantineCode::UnknownKind),
+        ];
+        for (text, code) in cases {
+            let err = RawStrand::from_json_line(&text)
+                .unwrap()
+                .to_typed()
+                .unwrap_err();
+            assert_eq!(err.code, code, "{text}: {err}");
+        }
+        let no_pos = json!({"id": "x", "kind": "pm_action", "created_at": "2026-01-02T00:00:00Z", "content": {}});
+        let err = RawStrand::from_json_line(&no_pos.to_string())
+            .unwrap()
+            .to_typed()
+            .unwrap_err();
+        assert!(err.detail.contains("position_id"), "{err}");
+        assert_eq!(
+            RawStrand::from_json_line("{nope").unwrap_err().code,
+            QuarantineCode::MalformedJson
+        );
+        assert_eq!(
+            RawStrand::from_json_line(r#"{"kind":"pm_action"}"#)
+                .unwrap_err()
+                .code,
+            QuarantineCode::MissingField
+        );
+    }
+
+    #[test]
+    fn bare_nan_is_read_as_a_non_finite_rr() {
+        let text = r#"{"id":"c","kind":"position_closed","position_id":"p","created_at":"2026-01-02T00:00:00Z","content":{"trade_summary":{"rr":NaN,"note":"NaN inside"}}}"#;
+        let err = RawStrand::from_json_line(text)
+            .unwrap()
+            .to_typed()
+            .unwrap_err();
+        assert_eq!(err.code, QuarantineCode::RrNotFinite);
+    }
+
+    #[test]
+    fn parses_a_close_with_pnl_fallback() {
+        let raw = RawStrand::from_json_line(&line(
+            "position_closed",
+            json!({"trade_summary": {"rr": 1.5, "rpnl_usd": 30.0, "exit_timestamp": "2026-01-01T23:00:00Z",
+                   "hold_time_days": 2.0, "time_to_s3": null}, "exit_reason": "tp"}),
+        ))
+        .unwrap();
+        let TypedStrand::Close(c) = raw.to_typed().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (c.rr, c.pnl_usd, c.hold_days, c.time_to_s3),
+            (1.5, Some(30.0), Some(2.0), None)
+        );
+        assert_eq!(c.exit_at.to_rfc3339(), "2026-01-01T23:00:00Z");
+    }
+}

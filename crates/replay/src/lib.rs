@@ -1,0 +1,1 @@
+//! Placeholder until this stage is built; see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! Integration tests of learnloop live in tests/*.rs beside this file.
