@@ -1,0 +1,163 @@
+//! Dense, interned form of the trade events: trades in canonical order, per-dimension value ids,
+//! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
+
+use learnloop_model::stats::{decay_weight, TradeOutcome};
+use learnloop_model::{ActionCategory, DimensionList, Timestamp};
+use learnloop_store::events::TradeEvent;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("trade_events row (trade {trade_key}, action {action}) has a scope that is not a JSON object of strings: {why}")]
+    BadScope {
+        trade_key: String,
+        action: String,
+        why: String,
+    },
+    #[error("more than 4 billion distinct {0}: not supported")]
+    TooMany(&'static str),
+}
+
+/// One (module, pattern, category) and its observations.
+pub struct Group {
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    /// Per observation: trade index (ascending = canonical trade order).
+    pub trade: Vec<u32>,
+    /// Per observation: how many actions of the trade had exactly this scope.
+    pub n_actions: Vec<u32>,
+    /// Observation-major value ids, `dims` per observation; 0 = dimension absent.
+    pub values: Vec<u32>,
+}
+
+pub struct Prepared {
+    pub dims: usize,
+    pub trades: Vec<TradeOutcome>,
+    pub trade_keys: Vec<String>,
+    /// Decay weight of each trade at the as-of time.
+    pub weights: Vec<f64>,
+    pub groups: Vec<Group>,
+    /// value_names[d][id - 1] is the text of value id `id` of dimension d.
+    pub value_names: Vec<Vec<String>>,
+    pub dim_names: Vec<String>,
+}
+
+impl Prepared {
+    /// `events` must be in canonical order (exit time, trade key, action), as the store returns them.
+    pub fn build(
+        events: &[TradeEvent],
+        dim_list: &DimensionList,
+        as_of: Timestamp,
+        half_life_hours: f64,
+    ) -> Result<Self, PrepareError> {
+        let dims = dim_list.len();
+        let mut trades = Vec::new();
+        let mut trade_keys: Vec<String> = Vec::new();
+        let mut weights = Vec::new();
+        let mut interner: Vec<FxHashMap<String, u32>> = vec![FxHashMap::default(); dims];
+        let mut value_names: Vec<Vec<String>> = vec![Vec::new(); dims];
+        let mut group_index: BTreeMap<(&str, &str, ActionCategory), usize> = BTreeMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        // Last observation per (group, trade) scope, to merge identical scopes of one trade.
+        let mut row = vec![0u32; dims];
+        for e in events {
+            if trade_keys.last().map(String::as_str) != Some(e.trade_key.as_str()) {
+                if trades.len() >= u32::MAX as usize {
+                    return Err(PrepareError::TooMany("trades"));
+                }
+                trade_keys.push(e.trade_key.clone());
+                trades.push(TradeOutcome {
+                    r: e.rr_winsorized,
+                    pnl_usd: e.pnl_usd,
+                    hold_days: e.hold_days,
+                    time_to_s3: e.time_to_s3,
+                    exit_at: e.exit_at,
+                });
+                weights.push(decay_weight(as_of.hours_since(e.exit_at), half_life_hours));
+            }
+            let trade = (trades.len() - 1) as u32;
+            row.iter_mut().for_each(|v| *v = 0);
+            let scope: BTreeMap<String, String> =
+                serde_json::from_str(&e.scope).map_err(|err| PrepareError::BadScope {
+                    trade_key: e.trade_key.clone(),
+                    action: e.action_strand_id.clone(),
+                    why: err.to_string(),
+                })?;
+            for (k, v) in scope {
+                let Some(d) = dim_list.index_of(&k) else {
+                    continue;
+                };
+                let ids = &mut interner[d];
+                let next = ids.len() as u32 + 1;
+                let id = *ids.entry(v).or_insert_with_key(|v| {
+                    value_names[d].push(v.clone());
+                    next
+                });
+                row[d] = id;
+            }
+            let gi = *group_index
+                .entry((e.module.as_str(), e.pattern_key.as_str(), e.category))
+                .or_insert_with(|| {
+                    groups.push(Group {
+                        module: e.module.clone(),
+                        pattern_key: e.pattern_key.clone(),
+                        category: e.category,
+                        trade: Vec::new(),
+                        n_actions: Vec::new(),
+                        values: Vec::new(),
+                    });
+                    groups.len() - 1
+                });
+            groups[gi].push(trade, &row, dims);
+        }
+        // Groups in key order, so that every consumer sees the same order.
+        let mut order: Vec<usize> = group_index.into_values().collect();
+        order.sort_by(|&a, &b| {
+            let (ga, gb) = (&groups[a], &groups[b]);
+            (&ga.module, &ga.pattern_key, ga.category).cmp(&(
+                &gb.module,
+                &gb.pattern_key,
+                gb.category,
+            ))
+        });
+        let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
+        let groups = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        Ok(Self {
+            dims,
+            trades,
+            trade_keys,
+            weights,
+            groups,
+            value_names,
+            dim_names: dim_list.names().to_vec(),
+        })
+    }
+}
+
+impl Group {
+    fn push(&mut self, trade: u32, row: &[u32], dims: usize) {
+        // A trade's actions arrive together, so an identical scope of the same trade can only be
+        // among this trade's observations at the end of the group.
+        let mut i = self.trade.len();
+        while i > 0 && self.trade[i - 1] == trade {
+            i -= 1;
+            if &self.values[i * dims..(i + 1) * dims] == row {
+                self.n_actions[i] += 1;
+                return;
+            }
+        }
+        self.trade.push(trade);
+        self.n_actions.push(1);
+        self.values.extend_from_slice(row);
+    }
+
+    pub fn len(&self) -> usize {
+        self.trade.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.trade.is_empty()
+    }
+}

@@ -1,0 +1,132 @@
+//! JSON Lines in: each line stored in `ad_strands` (idempotent by strand id) and normalised at once;
+//! a line that cannot be used is quarantined with its line number and never stops the batch.
+
+use crate::normalize::{self, normalize_one, NormalizeReport};
+use crate::{LinkerError, Result};
+use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand};
+use learnloop_store::strands::{self, InsertOutcome};
+use learnloop_store::{meta, Connection};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestReport {
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub inserted: u64,
+    /// Lines whose strand id was already stored with identical fields (re-ingest).
+    pub already_present: u64,
+    /// Lines reusing a stored strand id with different fields (quarantined, the stored one wins).
+    pub id_conflicts: u64,
+    /// Strands stored directly in `ad_strands` by a producer and normalised by this call.
+    pub caught_up_from_table: u64,
+    pub normalized: NormalizeReport,
+}
+
+/// Ingest lines from `source` (a path, or "-" for standard input).
+pub fn ingest_lines<I>(
+    conn: &Connection,
+    lines: I,
+    source: &str,
+    ingested_at: &str,
+) -> Result<IngestReport>
+where
+    I: IntoIterator<Item = std::io::Result<String>>,
+{
+    // Rows a producer wrote directly come first, so that the watermark below covers everything.
+    let caught_up = normalize::normalize_new(conn, ingested_at)?;
+    let mut report = IngestReport {
+        caught_up_from_table: caught_up.actions + caught_up.closes + caught_up.quarantined_total(),
+        normalized: caught_up,
+        ..IngestReport::default()
+    };
+    for (i, line) in lines.into_iter().enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.map_err(|source| LinkerError::Read {
+            line: line_no,
+            source,
+        })?;
+        report.lines += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            report.blank_lines += 1;
+            continue;
+        }
+        ingest_line(conn, text, source, line_no, ingested_at, &mut report)?;
+    }
+    meta::set(
+        conn,
+        normalize::WATERMARK_KEY,
+        &strands::max_rowid(conn)?.to_string(),
+    )?;
+    tracing::info!(
+        source,
+        lines = report.lines,
+        inserted = report.inserted,
+        already_present = report.already_present,
+        quarantined = report.normalized.quarantined_total(),
+        "ingested"
+    );
+    Ok(report)
+}
+
+fn ingest_line(
+    conn: &Connection,
+    text: &str,
+    source: &str,
+    line_no: u64,
+    ingested_at: &str,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let located = |r: QuarantineReason| QuarantineReason {
+        detail: format!("{source} line {line_no}: {}", r.detail),
+        ..r
+    };
+    let raw = match RawStrand::from_json_line(text) {
+        Ok(raw) => raw,
+        Err(reason) => {
+            let strand_id = format!("{source}:{line_no}");
+            let reason = located(reason);
+            return normalize::quarantine(
+                conn,
+                &strand_id,
+                &reason,
+                text,
+                Some(source),
+                ingested_at,
+                &mut report.normalized,
+            );
+        }
+    };
+    match strands::insert_raw(conn, &raw)? {
+        InsertOutcome::Inserted => {
+            report.inserted += 1;
+            normalize_one(
+                conn,
+                &raw,
+                text,
+                ingested_at,
+                Some(source),
+                &mut report.normalized,
+            )
+        }
+        InsertOutcome::AlreadyPresent => {
+            report.already_present += 1;
+            Ok(())
+        }
+        InsertOutcome::Conflict => {
+            report.id_conflicts += 1;
+            let reason = located(QuarantineReason::new(
+                QuarantineCode::DuplicateIdConflict,
+                format!("strand id {:?} is already stored with different fields; the stored strand is kept", raw.id),
+            ));
+            normalize::quarantine(
+                conn,
+                &raw.id,
+                &reason,
+                text,
+                Some(source),
+                ingested_at,
+                &mut report.normalized,
+            )
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The first stage: strands in (`ingest`), normalised into typed rows (`normalize`), and every
+//! action linked to the closed trade cycle it belonged to (`link`), producing `trade_events`.
+
+pub mod ingest;
+pub mod link;
+pub mod normalize;
+
+pub use ingest::{ingest_lines, IngestReport};
+pub use link::{link, LinkReport};
+pub use normalize::{normalize_new, NormalizeReport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkerError {
+    #[error(transparent)]
+    Store(#[from] learnloop_store::StoreError),
+    #[error("reading input failed at line {line}: {source}")]
+    Read {
+        line: u64,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, LinkerError>;

@@ -1,0 +1,299 @@
+//! Linking rule (SPEC §1): an action belongs to the closed trade of the same position whose cycle
+//! window `(previous close, this close]` contains it, and where both carry a trade_id they must
+//! agree. Everything that does not fit is reported as a `link_anomalies` row, never guessed.
+//!
+//! A position is re-linked as a whole whenever any of its strands is new (or crosses the as-of
+//! time), so late-arriving strands repair earlier cycles instead of leaving stale links behind.
+
+use crate::Result;
+use learnloop_model::strand::{PmAction, PositionClose};
+use learnloop_model::{winsorize_r, Timestamp};
+use learnloop_store::events::{self, LinkAnomaly, LinkedTrade, TradeEvent};
+use learnloop_store::{meta, strands, Connection};
+use std::collections::BTreeMap;
+
+const LINKED_ROWID_KEY: &str = "linked_rowid";
+const LINKED_AS_OF_KEY: &str = "linked_as_of_ms";
+
+pub mod anomaly {
+    /// A second close of the same cycle (same trade_id, or the same exit time).
+    pub const DUPLICATE_CLOSE: &str = "duplicate_close";
+    /// An action stamped after the close of the trade whose trade_id it carries.
+    pub const LATE_ACTION: &str = "late_action";
+    /// An action whose trade_id disagrees with the close of the cycle that contains it.
+    pub const TRADE_ID_MISMATCH: &str = "trade_id_mismatch";
+    /// A close whose cycle window holds no action.
+    pub const CLOSE_WITHOUT_ACTIONS: &str = "close_without_actions";
+    /// An action after the position's last close: its cycle is still open and waits for a later run.
+    pub const OPEN_CYCLE: &str = "open_cycle_action";
+    /// A linked action without pattern_key/action_category (pre-v5): counted, not aggregated.
+    pub const LEGACY_ACTION: &str = "legacy_action";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LinkReport {
+    pub as_of: String,
+    pub rebuild: bool,
+    pub positions_relinked: u64,
+    pub trades_linked_total: i64,
+    pub trades_linked_new: i64,
+    pub trade_events_total: i64,
+    pub anomalies: BTreeMap<String, i64>,
+}
+
+/// The links of one position, computed from its actions and closes known at the as-of time.
+#[derive(Debug, Default, PartialEq)]
+pub struct PositionLinks {
+    pub trades: Vec<LinkedTrade>,
+    pub events: Vec<TradeEvent>,
+    pub anomalies: Vec<LinkAnomaly>,
+}
+
+/// Link one position. `actions` sorted by time, `closes` by exit time (then created_at, id).
+pub fn link_position(actions: &[&PmAction], closes: &[&PositionClose]) -> PositionLinks {
+    let mut out = PositionLinks::default();
+    let kept = drop_duplicate_closes(closes, &mut out.anomalies);
+    let mut per_close: Vec<Vec<&PmAction>> = vec![Vec::new(); kept.len()];
+    for a in actions {
+        // First close whose exit is at or after the action: its window contains the action.
+        let i = kept.partition_point(|c| c.exit_at < a.ts);
+        let carried_close = a
+            .trade_id
+            .as_ref()
+            .and_then(|tid| kept.iter().position(|c| c.trade_id.as_ref() == Some(tid)));
+        let anomaly = |kind: &'static str, detail: String| LinkAnomaly {
+            kind,
+            strand_id: a.strand_id.clone(),
+            position_id: a.position_id.clone(),
+            detail,
+        };
+        match (kept.get(i), carried_close) {
+            (_, Some(j)) if j < i => out.anomalies.push(anomaly(
+                anomaly::LATE_ACTION,
+                format!(
+                    "action at {} carries trade_id {:?} whose close {} was at {}",
+                    a.ts,
+                    kept[j].trade_id.as_deref().unwrap_or_default(),
+                    kept[j].strand_id,
+                    kept[j].exit_at
+                ),
+            )),
+            (None, _) => out.anomalies.push(anomaly(
+                anomaly::OPEN_CYCLE,
+                format!(
+                    "action at {} is after the position's last close; its cycle is still open",
+                    a.ts
+                ),
+            )),
+            (Some(c), _) if trade_ids_disagree(a.trade_id.as_deref(), c.trade_id.as_deref()) => {
+                out.anomalies.push(anomaly(
+                    anomaly::TRADE_ID_MISMATCH,
+                    format!(
+                        "action trade_id {:?} but the cycle ending {} at {} has trade_id {:?}",
+                        a.trade_id.as_deref().unwrap_or_default(),
+                        c.strand_id,
+                        c.exit_at,
+                        c.trade_id.as_deref().unwrap_or_default()
+                    ),
+                ))
+            }
+            (Some(_), _) => per_close[i].push(a),
+        }
+    }
+    for (i, close) in kept.iter().enumerate() {
+        let linked = &per_close[i];
+        if linked.is_empty() {
+            out.anomalies.push(LinkAnomaly {
+                kind: anomaly::CLOSE_WITHOUT_ACTIONS,
+                strand_id: close.strand_id.clone(),
+                position_id: close.position_id.clone(),
+                detail: format!(
+                    "no action of this position falls in the cycle ending at {}",
+                    close.exit_at
+                ),
+            });
+            continue;
+        }
+        push_trade(
+            &mut out,
+            close,
+            i.checked_sub(1).map(|p| kept[p].exit_at),
+            linked,
+        );
+    }
+    out
+}
+
+fn trade_ids_disagree(action: Option<&str>, close: Option<&str>) -> bool {
+    matches!((action, close), (Some(a), Some(c)) if a != c)
+}
+
+fn drop_duplicate_closes<'a>(
+    closes: &[&'a PositionClose],
+    anomalies: &mut Vec<LinkAnomaly>,
+) -> Vec<&'a PositionClose> {
+    let mut kept: Vec<&PositionClose> = Vec::with_capacity(closes.len());
+    for c in closes {
+        let original = kept
+            .iter()
+            .find(|k| k.exit_at == c.exit_at || (k.trade_id.is_some() && k.trade_id == c.trade_id));
+        match original {
+            Some(k) => anomalies.push(LinkAnomaly {
+                kind: anomaly::DUPLICATE_CLOSE,
+                strand_id: c.strand_id.clone(),
+                position_id: c.position_id.clone(),
+                detail: format!(
+                    "duplicate of close {} (same trade_id or exit time); the first is kept",
+                    k.strand_id
+                ),
+            }),
+            None => kept.push(c),
+        }
+    }
+    kept
+}
+
+fn push_trade(
+    out: &mut PositionLinks,
+    close: &PositionClose,
+    cycle_start: Option<Timestamp>,
+    actions: &[&PmAction],
+) {
+    let trade_key = close.strand_id.clone();
+    let rr_w = winsorize_r(close.rr);
+    let mut n_v5 = 0;
+    for a in actions {
+        let (Some(pattern_key), Some(category)) = (&a.pattern_key, a.category) else {
+            out.anomalies.push(LinkAnomaly {
+                kind: anomaly::LEGACY_ACTION,
+                strand_id: a.strand_id.clone(),
+                position_id: a.position_id.clone(),
+                detail: format!(
+                    "linked to {trade_key} but has no pattern_key/action_category (pre-v5)"
+                ),
+            });
+            continue;
+        };
+        n_v5 += 1;
+        out.events.push(TradeEvent {
+            trade_key: trade_key.clone(),
+            position_id: close.position_id.clone(),
+            trade_id: close.trade_id.clone().or_else(|| a.trade_id.clone()),
+            action_strand_id: a.strand_id.clone(),
+            module: close.module.clone(),
+            pattern_key: pattern_key.clone(),
+            category,
+            scope: a.scope.to_json(),
+            rr: close.rr,
+            rr_winsorized: rr_w,
+            pnl_usd: close.pnl_usd,
+            hold_days: close.hold_days,
+            time_to_s3: close.time_to_s3,
+            entry_at: close.entry_at,
+            exit_at: close.exit_at,
+            action_at: a.ts,
+        });
+    }
+    out.trades.push(LinkedTrade {
+        trade_key,
+        module: close.module.clone(),
+        position_id: close.position_id.clone(),
+        trade_id: close.trade_id.clone(),
+        close_strand_id: close.strand_id.clone(),
+        cycle_start,
+        exit_at: close.exit_at,
+        rr: close.rr,
+        rr_winsorized: rr_w,
+        n_actions: actions.len() as i64,
+        n_v5_actions: n_v5,
+    });
+}
+
+/// Link everything known at `as_of`: only positions touched since the last link, or all of them
+/// with `rebuild`.
+pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkReport> {
+    let last_rowid = meta::get_i64(conn, LINKED_ROWID_KEY)?;
+    let last_as_of = meta::get_i64(conn, LINKED_AS_OF_KEY)?.map(Timestamp);
+    let before = events::link_counts(conn)?.linked_trades;
+    let full = rebuild || last_rowid.is_none() || last_as_of.is_none();
+    let dirty = if full {
+        events::delete_all_links(conn)?;
+        strands::all_positions(conn)?
+    } else {
+        let mut dirty = strands::positions_stored_after(conn, last_rowid.unwrap_or(0))?;
+        let prev = last_as_of.unwrap_or(as_of);
+        let (lo, hi) = if prev <= as_of {
+            (prev, as_of)
+        } else {
+            (as_of, prev)
+        };
+        dirty.extend(strands::positions_with_strands_created_between(
+            conn, lo, hi,
+        )?);
+        dirty.sort();
+        dirty.dedup();
+        dirty
+    };
+    strands::set_dirty_positions(conn, &dirty)?;
+    if !full {
+        events::delete_links_of_dirty_positions(conn)?;
+    }
+    let actions = strands::actions_of_dirty_positions(conn, as_of)?;
+    let closes = strands::closes_of_dirty_positions(conn, as_of)?;
+    let write = |links: PositionLinks| -> Result<()> {
+        for t in &links.trades {
+            events::insert_linked_trade(conn, t)?;
+        }
+        for e in &links.events {
+            events::insert_trade_event(conn, e)?;
+        }
+        for a in &links.anomalies {
+            events::insert_anomaly(conn, a)?;
+        }
+        Ok(())
+    };
+    for (position_actions, position_closes) in by_position(&actions, &closes) {
+        write(link_position(&position_actions, &position_closes))?;
+    }
+    meta::set(
+        conn,
+        LINKED_ROWID_KEY,
+        &strands::max_rowid(conn)?.to_string(),
+    )?;
+    meta::set(conn, LINKED_AS_OF_KEY, &as_of.millis().to_string())?;
+    let counts = events::link_counts(conn)?;
+    let report = LinkReport {
+        as_of: as_of.to_rfc3339(),
+        rebuild: full,
+        positions_relinked: dirty.len() as u64,
+        trades_linked_total: counts.linked_trades,
+        trades_linked_new: counts.linked_trades - if full { 0 } else { before },
+        trade_events_total: counts.trade_events,
+        anomalies: counts.anomalies.into_iter().collect(),
+    };
+    tracing::info!(
+        positions = report.positions_relinked,
+        trades = report.trades_linked_total,
+        new_trades = report.trades_linked_new,
+        "linked"
+    );
+    Ok(report)
+}
+
+/// Zip two position-sorted lists into per-position groups.
+fn by_position<'a>(
+    actions: &'a [PmAction],
+    closes: &'a [PositionClose],
+) -> impl Iterator<Item = (Vec<&'a PmAction>, Vec<&'a PositionClose>)> {
+    let mut groups: BTreeMap<&str, (Vec<&PmAction>, Vec<&PositionClose>)> = BTreeMap::new();
+    for a in actions {
+        groups.entry(a.position_id.as_str()).or_default().0.push(a);
+    }
+    for c in closes {
+        groups.entry(c.position_id.as_str()).or_default().1.push(c);
+    }
+    groups.into_values()
+}
+
+#[cfg(test)]
+mod tests;

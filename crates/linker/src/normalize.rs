@@ -1,0 +1,102 @@
+//! Typed, normalised rows from `ad_strands`: whichever way strands arrived (`ingest`, or a producer
+//! writing the table directly), each is validated exactly once, past a rowid watermark.
+
+use crate::Result;
+use learnloop_model::strand::{QuarantineReason, RawStrand, TypedStrand};
+use learnloop_store::strands::{self, QuarantineEntry};
+use learnloop_store::{meta, Connection};
+use std::collections::BTreeMap;
+
+pub const WATERMARK_KEY: &str = "normalized_rowid";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NormalizeReport {
+    pub actions: u64,
+    pub closes: u64,
+    pub quarantined: BTreeMap<String, u64>,
+}
+
+impl NormalizeReport {
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined.values().sum()
+    }
+}
+
+/// Validate one stored strand and write its typed row, or quarantine it.
+pub(crate) fn normalize_one(
+    conn: &Connection,
+    raw: &RawStrand,
+    raw_text: &str,
+    ingested_at: &str,
+    source: Option<&str>,
+    report: &mut NormalizeReport,
+) -> Result<()> {
+    match raw.to_typed() {
+        Ok(TypedStrand::Action(a)) => {
+            strands::upsert_action(conn, &a)?;
+            report.actions += 1;
+        }
+        Ok(TypedStrand::Close(c)) => {
+            strands::upsert_close(conn, &c)?;
+            report.closes += 1;
+        }
+        Err(reason) => quarantine(
+            conn,
+            &raw.id,
+            &reason,
+            raw_text,
+            source,
+            ingested_at,
+            report,
+        )?,
+    }
+    Ok(())
+}
+
+pub(crate) fn quarantine(
+    conn: &Connection,
+    strand_id: &str,
+    reason: &QuarantineReason,
+    raw_text: &str,
+    source: Option<&str>,
+    ingested_at: &str,
+    report: &mut NormalizeReport,
+) -> Result<()> {
+    tracing::debug!(strand_id, %reason, "quarantined");
+    strands::quarantine(
+        conn,
+        &QuarantineEntry {
+            strand_id,
+            reason,
+            raw: raw_text,
+            source,
+            ingested_at,
+        },
+    )?;
+    *report
+        .quarantined
+        .entry(reason.code.as_str().to_string())
+        .or_default() += 1;
+    Ok(())
+}
+
+/// Normalise every strand stored since the watermark and advance it.
+pub fn normalize_new(conn: &Connection, ingested_at: &str) -> Result<NormalizeReport> {
+    let after = meta::get_i64(conn, WATERMARK_KEY)?.unwrap_or(0);
+    let mut report = NormalizeReport::default();
+    let mut last = after;
+    for (rowid, raw) in strands::raw_after(conn, after)? {
+        let raw_text = serde_json::to_string(&raw).unwrap_or_default();
+        normalize_one(
+            conn,
+            &raw,
+            &raw_text,
+            ingested_at,
+            Some("ad_strands"),
+            &mut report,
+        )?;
+        last = rowid;
+    }
+    meta::set(conn, WATERMARK_KEY, &last.to_string())?;
+    Ok(report)
+}

@@ -1,0 +1,17 @@
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database schema version {found} is newer than this learnloop understands ({supported}); upgrade learnloop")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unknown table {0:?}: expected one of {1}")]
+    UnknownTable(String, String),
+}

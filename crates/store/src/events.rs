@@ -1,0 +1,204 @@
+//! Link output: `linked_trades`, `trade_events` (one row per trade × action) and `link_anomalies`.
+//! Rows are replaced per position, so a position re-linked after new strands arrive never leaves
+//! stale rows behind.
+
+use crate::Result;
+use learnloop_model::{ActionCategory, Timestamp};
+use rusqlite::{params, Connection};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedTrade {
+    pub trade_key: String,
+    pub module: String,
+    pub position_id: String,
+    pub trade_id: Option<String>,
+    pub close_strand_id: String,
+    pub cycle_start: Option<Timestamp>,
+    pub exit_at: Timestamp,
+    pub rr: f64,
+    pub rr_winsorized: f64,
+    pub n_actions: i64,
+    pub n_v5_actions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TradeEvent {
+    pub trade_key: String,
+    pub position_id: String,
+    pub trade_id: Option<String>,
+    pub action_strand_id: String,
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    /// Normalised scope JSON (sorted keys, string values).
+    pub scope: String,
+    pub rr: f64,
+    pub rr_winsorized: f64,
+    pub pnl_usd: Option<f64>,
+    pub hold_days: Option<f64>,
+    pub time_to_s3: Option<f64>,
+    pub entry_at: Option<Timestamp>,
+    pub exit_at: Timestamp,
+    pub action_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkAnomaly {
+    pub kind: &'static str,
+    pub strand_id: String,
+    pub position_id: String,
+    pub detail: String,
+}
+
+pub fn delete_links_of_dirty_positions(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM trade_events WHERE position_id IN (SELECT position_id FROM dirty_positions);
+         DELETE FROM linked_trades WHERE position_id IN (SELECT position_id FROM dirty_positions);
+         DELETE FROM link_anomalies WHERE position_id IN (SELECT position_id FROM dirty_positions);",
+    )?;
+    Ok(())
+}
+
+pub fn delete_all_links(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM trade_events; DELETE FROM linked_trades; DELETE FROM link_anomalies;",
+    )?;
+    Ok(())
+}
+
+pub fn insert_linked_trade(conn: &Connection, t: &LinkedTrade) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO linked_trades (trade_key, module, position_id, trade_id, close_strand_id, cycle_start_ms,
+             exit_at_ms, rr, rr_winsorized, n_actions, n_v5_actions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        t.trade_key,
+        t.module,
+        t.position_id,
+        t.trade_id,
+        t.close_strand_id,
+        t.cycle_start.map(Timestamp::millis),
+        t.exit_at.millis(),
+        t.rr,
+        t.rr_winsorized,
+        t.n_actions,
+        t.n_v5_actions
+    ])?;
+    Ok(())
+}
+
+pub fn insert_trade_event(conn: &Connection, e: &TradeEvent) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO trade_events (trade_key, position_id, trade_id, action_strand_id, module, pattern_key,
+             action_category, scope, rr, rr_winsorized, pnl_usd, hold_days, time_to_s3, entry_at, exit_at,
+             exit_at_ms, action_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        e.trade_key,
+        e.position_id,
+        e.trade_id,
+        e.action_strand_id,
+        e.module,
+        e.pattern_key,
+        e.category.as_str(),
+        e.scope,
+        e.rr,
+        e.rr_winsorized,
+        e.pnl_usd,
+        e.hold_days,
+        e.time_to_s3,
+        e.entry_at.map(|t| t.to_rfc3339()),
+        e.exit_at.to_rfc3339(),
+        e.exit_at.millis(),
+        e.action_at.millis()
+    ])?;
+    Ok(())
+}
+
+pub fn insert_anomaly(conn: &Connection, a: &LinkAnomaly) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO link_anomalies (kind, strand_id, position_id, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![a.kind, a.strand_id, a.position_id, a.detail])?;
+    Ok(())
+}
+
+/// Every trade event, in the canonical order the aggregator folds them: by exit time, trade, action.
+pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
+    let mut stmt = conn.prepare(
+        "SELECT trade_key, position_id, trade_id, action_strand_id, module, pattern_key, action_category, scope,
+                rr, rr_winsorized, pnl_usd, hold_days, time_to_s3, entry_at, exit_at_ms, action_at_ms
+         FROM trade_events ORDER BY exit_at_ms, trade_key, action_strand_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            let category: String = r.get(6)?;
+            let entry_at: Option<String> = r.get(13)?;
+            Ok((
+                TradeEvent {
+                    trade_key: r.get(0)?,
+                    position_id: r.get(1)?,
+                    trade_id: r.get(2)?,
+                    action_strand_id: r.get(3)?,
+                    module: r.get(4)?,
+                    pattern_key: r.get(5)?,
+                    category: ActionCategory::Entry,
+                    scope: r.get(7)?,
+                    rr: r.get(8)?,
+                    rr_winsorized: r.get(9)?,
+                    pnl_usd: r.get(10)?,
+                    hold_days: r.get(11)?,
+                    time_to_s3: r.get(12)?,
+                    entry_at: entry_at.and_then(|t| Timestamp::parse(&t).ok()),
+                    exit_at: Timestamp(r.get(14)?),
+                    action_at: Timestamp(r.get(15)?),
+                },
+                category,
+            ))
+        })?
+        .map(|row| {
+            let (mut e, category) = row?;
+            e.category = category.parse().map_err(|err| {
+                crate::StoreError::Corrupt(format!("trade_events {}: {err}", e.trade_key))
+            })?;
+            Ok(e)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// One observation per linked trade of a module: (trade_key, exit time, winsorized R), by exit time.
+pub fn module_trades(conn: &Connection) -> Result<Vec<(String, String, Timestamp, f64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT module, trade_key, exit_at_ms, rr_winsorized FROM linked_trades ORDER BY exit_at_ms, trade_key",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, Timestamp(r.get(2)?), r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LinkCounts {
+    pub linked_trades: i64,
+    pub trade_events: i64,
+    pub anomalies: Vec<(String, i64)>,
+}
+
+pub fn link_counts(conn: &Connection) -> Result<LinkCounts> {
+    let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    let mut stmt =
+        conn.prepare("SELECT kind, COUNT(*) FROM link_anomalies GROUP BY kind ORDER BY kind")?;
+    let anomalies = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(LinkCounts {
+        linked_trades: one("SELECT COUNT(*) FROM linked_trades")?,
+        trade_events: one("SELECT COUNT(*) FROM trade_events")?,
+        anomalies,
+    })
+}

@@ -1,0 +1,78 @@
+//! `learning_runs`: one row per command that changes derived tables, with its counts and outcome.
+
+use crate::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub command: String,
+    pub as_of: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub counts: serde_json::Value,
+    pub config: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO learning_runs (run_id, command, as_of, started_at, finished_at, status, counts, config, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            r.run_id,
+            r.command,
+            r.as_of,
+            r.started_at,
+            r.finished_at,
+            r.status,
+            r.counts.to_string(),
+            r.config.as_ref().map(|c| c.to_string()),
+            r.error
+        ],
+    )?;
+    Ok(())
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let counts: String = r.get(6)?;
+    let config: Option<String> = r.get(7)?;
+    Ok(RunRecord {
+        run_id: r.get(0)?,
+        command: r.get(1)?,
+        as_of: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        status: r.get(5)?,
+        counts: serde_json::from_str(&counts).unwrap_or(serde_json::Value::Null),
+        config: config.and_then(|c| serde_json::from_str(&c).ok()),
+        error: r.get(8)?,
+    })
+}
+
+pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<RunRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT run_id, command, as_of, started_at, finished_at, status, counts, config, error
+         FROM learning_runs ORDER BY started_at DESC, run_id DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit as i64], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM learning_runs", [], |r| r.get(0))?)
+}
+
+pub fn get(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
+    Ok(conn
+        .query_row(
+            "SELECT run_id, command, as_of, started_at, finished_at, status, counts, config, error
+             FROM learning_runs WHERE run_id = ?1",
+            [run_id],
+            from_row,
+        )
+        .optional()?)
+}

@@ -1,0 +1,246 @@
+//! Versioned migrations. Each entry runs once, in order, inside a transaction; the version reached
+//! is recorded in `schema_migrations`. Never edit a released migration: append a new one.
+//! Table meanings are documented in docs/tables.md.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1)];
+
+const MIGRATION_1: &str = r#"
+CREATE TABLE ad_strands (
+    id TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    symbol TEXT,
+    timeframe TEXT,
+    position_id TEXT,
+    trade_id TEXT,
+    created_at TEXT NOT NULL,
+    content TEXT NOT NULL,
+    regime_context TEXT
+);
+
+CREATE TABLE quarantine (
+    strand_id TEXT NOT NULL,
+    reason_code TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    raw_hash TEXT NOT NULL,
+    source TEXT,
+    ingested_at TEXT NOT NULL,
+    UNIQUE (strand_id, reason_code, raw_hash)
+);
+
+CREATE TABLE pm_actions (
+    strand_id TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    position_id TEXT NOT NULL,
+    trade_id TEXT,
+    ts TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    decision_type TEXT,
+    size_frac REAL,
+    pattern_key TEXT,
+    action_category TEXT,
+    scope TEXT NOT NULL
+);
+CREATE INDEX pm_actions_position ON pm_actions (position_id);
+
+CREATE TABLE position_closes (
+    strand_id TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    position_id TEXT NOT NULL,
+    trade_id TEXT,
+    created_at_ms INTEGER NOT NULL,
+    entry_at_ms INTEGER,
+    exit_at TEXT NOT NULL,
+    exit_at_ms INTEGER NOT NULL,
+    rr REAL NOT NULL,
+    pnl_usd REAL,
+    hold_days REAL,
+    time_to_s3 REAL,
+    outcome_class TEXT,
+    exit_reason TEXT
+);
+CREATE INDEX position_closes_position ON position_closes (position_id);
+
+CREATE TABLE trade_events (
+    trade_key TEXT NOT NULL,
+    position_id TEXT NOT NULL,
+    trade_id TEXT,
+    action_strand_id TEXT NOT NULL,
+    module TEXT NOT NULL,
+    pattern_key TEXT NOT NULL,
+    action_category TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    rr REAL NOT NULL,
+    rr_winsorized REAL NOT NULL,
+    pnl_usd REAL,
+    hold_days REAL,
+    time_to_s3 REAL,
+    entry_at TEXT,
+    exit_at TEXT NOT NULL,
+    exit_at_ms INTEGER NOT NULL,
+    action_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (trade_key, action_strand_id)
+);
+CREATE INDEX trade_events_position ON trade_events (position_id);
+
+CREATE TABLE linked_trades (
+    trade_key TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    position_id TEXT NOT NULL,
+    trade_id TEXT,
+    close_strand_id TEXT NOT NULL,
+    cycle_start_ms INTEGER,
+    exit_at_ms INTEGER NOT NULL,
+    rr REAL NOT NULL,
+    rr_winsorized REAL NOT NULL,
+    n_actions INTEGER NOT NULL,
+    n_v5_actions INTEGER NOT NULL
+);
+CREATE INDEX linked_trades_position ON linked_trades (position_id);
+
+CREATE TABLE link_anomalies (
+    kind TEXT NOT NULL,
+    strand_id TEXT NOT NULL,
+    position_id TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (kind, strand_id)
+);
+CREATE INDEX link_anomalies_position ON link_anomalies (position_id);
+
+CREATE TABLE pattern_scope_stats (
+    module TEXT NOT NULL,
+    pattern_key TEXT NOT NULL,
+    action_category TEXT NOT NULL,
+    scope_mask INTEGER NOT NULL,
+    scope_values TEXT NOT NULL,
+    scope_values_hash INTEGER NOT NULL,
+    scope_dims INTEGER NOT NULL,
+    n_trades INTEGER NOT NULL,
+    n_actions INTEGER NOT NULL,
+    mean_rr REAL NOT NULL,
+    m2_rr REAL NOT NULL,
+    var_rr REAL,
+    wins INTEGER NOT NULL,
+    win_rate REAL NOT NULL,
+    sum_pnl REAL NOT NULL,
+    mean_hold_days REAL,
+    mean_time_eff REAL,
+    first_exit_at TEXT,
+    last_exit_at TEXT,
+    dw REAL NOT NULL,
+    dw2 REAL NOT NULL,
+    dmean REAL NOT NULL,
+    dm2 REAL NOT NULL,
+    d_eff_n REAL NOT NULL,
+    as_of TEXT NOT NULL,
+    PRIMARY KEY (module, pattern_key, action_category, scope_mask, scope_values_hash)
+);
+
+CREATE TABLE learning_runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    counts TEXT NOT NULL DEFAULT '{}',
+    config TEXT,
+    error TEXT
+);
+
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+pub fn current_version(conn: &Connection) -> Result<i64> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let found = current_version(conn)?;
+    let supported = latest_version();
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = conn.execute_batch(sql).and_then(|_| {
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, datetime('now'))",
+                [version],
+            )
+        });
+        match applied {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(e.into());
+            }
+        }
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// Tables a user may export or dump, in a stable order.
+pub fn user_tables(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_idempotent_and_versioned() {
+        let conn = crate::open_in_memory().unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        migrate(&conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        let tables = user_tables(&conn).unwrap();
+        for t in [
+            "ad_strands",
+            "quarantine",
+            "trade_events",
+            "pattern_scope_stats",
+            "learning_runs",
+        ] {
+            assert!(tables.iter().any(|n| n == t), "{t} missing");
+        }
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let conn = crate::open_in_memory().unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'x')", [])
+            .unwrap();
+        assert!(matches!(
+            migrate(&conn),
+            Err(StoreError::SchemaTooNew { found: 999, .. })
+        ));
+    }
+}

@@ -1,0 +1,328 @@
+//! `ad_strands` (the input contract), `quarantine`, and the typed, normalised `pm_actions` and
+//! `position_closes` derived from them.
+
+use crate::Result;
+use learnloop_model::strand::{PmAction, PositionClose, QuarantineReason, RawStrand};
+use learnloop_model::{hash::stable_hash, ActionCategory, Scope, Timestamp};
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The same id with the same fields was already stored (a re-ingest).
+    AlreadyPresent,
+    /// The same id with different fields: the stored strand wins, the newcomer is quarantined.
+    Conflict,
+}
+
+pub fn insert_raw(conn: &Connection, s: &RawStrand) -> Result<InsertOutcome> {
+    let existing: Option<RawStrand> = conn
+        .prepare_cached(
+            "SELECT id, module, kind, symbol, timeframe, position_id, trade_id, created_at, content, regime_context
+             FROM ad_strands WHERE id = ?1",
+        )?
+        .query_row([&s.id], raw_from_row)
+        .optional()?;
+    match existing {
+        Some(e) if e == *s => Ok(InsertOutcome::AlreadyPresent),
+        Some(_) => Ok(InsertOutcome::Conflict),
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO ad_strands (id, module, kind, symbol, timeframe, position_id, trade_id, created_at, content, regime_context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                s.id, s.module, s.kind, s.symbol, s.timeframe, s.position_id, s.trade_id, s.created_at, s.content,
+                s.regime_context
+            ])?;
+            Ok(InsertOutcome::Inserted)
+        }
+    }
+}
+
+fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawStrand> {
+    Ok(RawStrand {
+        id: r.get(0)?,
+        module: r.get(1)?,
+        kind: r.get(2)?,
+        symbol: r.get(3)?,
+        timeframe: r.get(4)?,
+        position_id: r.get(5)?,
+        trade_id: r.get(6)?,
+        created_at: r.get(7)?,
+        content: r.get(8)?,
+        regime_context: r.get(9)?,
+    })
+}
+
+/// Strands stored after `after_rowid` (the normalisation watermark), in storage order.
+pub fn raw_after(conn: &Connection, after_rowid: i64) -> Result<Vec<(i64, RawStrand)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, module, kind, symbol, timeframe, position_id, trade_id, created_at, content, regime_context, rowid
+         FROM ad_strands WHERE rowid > ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt
+        .query_map([after_rowid], |r| {
+            Ok((r.get::<_, i64>(10)?, raw_from_row(r)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn max_rowid(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM ad_strands", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub fn latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
+    // created_at is producer text; compare parsed values, not strings.
+    let mut stmt = conn.prepare(
+        "SELECT MAX(m) FROM (SELECT MAX(created_at_ms) AS m FROM pm_actions UNION ALL SELECT MAX(created_at_ms) FROM position_closes)",
+    )?;
+    let v: Option<i64> = stmt.query_row([], |r| r.get(0))?;
+    Ok(v.map(Timestamp))
+}
+
+pub struct QuarantineEntry<'a> {
+    pub strand_id: &'a str,
+    pub reason: &'a QuarantineReason,
+    pub raw: &'a str,
+    pub source: Option<&'a str>,
+    pub ingested_at: &'a str,
+}
+
+/// Record an unusable strand. Idempotent: the same strand, reason and raw text is stored once.
+pub fn quarantine(conn: &Connection, q: &QuarantineEntry<'_>) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO quarantine (strand_id, reason_code, reason, raw, raw_hash, source, ingested_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            q.strand_id,
+            q.reason.code.as_str(),
+            q.reason.to_string(),
+            q.raw,
+            format!("{:016x}", stable_hash(q.raw.as_bytes())),
+            q.source,
+            q.ingested_at
+        ])?;
+    Ok(n == 1)
+}
+
+pub fn quarantine_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT reason_code, COUNT(*) FROM quarantine GROUP BY reason_code ORDER BY reason_code",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn upsert_action(conn: &Connection, a: &PmAction) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO pm_actions (strand_id, module, position_id, trade_id, ts, ts_ms, created_at_ms,
+             decision_type, size_frac, pattern_key, action_category, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        a.strand_id,
+        a.module,
+        a.position_id,
+        a.trade_id,
+        a.ts.to_rfc3339(),
+        a.ts.millis(),
+        a.created_at.millis(),
+        a.decision_type,
+        a.size_frac,
+        a.pattern_key,
+        a.category.map(ActionCategory::as_str),
+        a.scope.to_json()
+    ])?;
+    Ok(())
+}
+
+pub fn upsert_close(conn: &Connection, c: &PositionClose) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO position_closes (strand_id, module, position_id, trade_id, created_at_ms, entry_at_ms,
+             exit_at, exit_at_ms, rr, pnl_usd, hold_days, time_to_s3, outcome_class, exit_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        c.strand_id,
+        c.module,
+        c.position_id,
+        c.trade_id,
+        c.created_at.millis(),
+        c.entry_at.map(Timestamp::millis),
+        c.exit_at.to_rfc3339(),
+        c.exit_at.millis(),
+        c.rr,
+        c.pnl_usd,
+        c.hold_days,
+        c.time_to_s3,
+        c.outcome_class,
+        c.exit_reason
+    ])?;
+    Ok(())
+}
+
+/// Positions with any typed strand created in `(from, to]`: the ones whose links change when the
+/// as-of time moves across that interval.
+pub fn positions_with_strands_created_between(
+    conn: &Connection,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT position_id FROM pm_actions WHERE created_at_ms > ?1 AND created_at_ms <= ?2
+         UNION SELECT position_id FROM position_closes WHERE created_at_ms > ?1 AND created_at_ms <= ?2",
+    )?;
+    let rows = stmt
+        .query_map([from.millis(), to.millis()], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
+/// Positions of the typed strands whose `ad_strands` row was stored after `rowid`.
+pub fn positions_stored_after(conn: &Connection, rowid: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT a.position_id FROM pm_actions a JOIN ad_strands s ON s.id = a.strand_id WHERE s.rowid > ?1
+         UNION SELECT c.position_id FROM position_closes c JOIN ad_strands s ON s.id = c.strand_id WHERE s.rowid > ?1",
+    )?;
+    let rows = stmt
+        .query_map([rowid], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
+pub fn all_positions(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT position_id FROM pm_actions UNION SELECT position_id FROM position_closes ORDER BY 1")?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
+/// Fill the temporary `dirty_positions` table that the per-position reads and deletes join on.
+pub fn set_dirty_positions(conn: &Connection, positions: &[String]) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS dirty_positions (position_id TEXT PRIMARY KEY); DELETE FROM dirty_positions;",
+    )?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO dirty_positions (position_id) VALUES (?1)")?;
+    for p in positions {
+        stmt.execute([p])?;
+    }
+    Ok(())
+}
+
+/// Actions of the dirty positions known at `as_of`, ordered by position, then time.
+pub fn actions_of_dirty_positions(conn: &Connection, as_of: Timestamp) -> Result<Vec<PmAction>> {
+    let mut stmt = conn.prepare(
+        "SELECT a.strand_id, a.module, a.position_id, a.trade_id, a.ts_ms, a.created_at_ms, a.decision_type,
+                a.size_frac, a.pattern_key, a.action_category, a.scope
+         FROM pm_actions a JOIN dirty_positions d ON d.position_id = a.position_id
+         WHERE a.created_at_ms <= ?1
+         ORDER BY a.position_id, a.ts_ms, a.strand_id",
+    )?;
+    let rows = stmt
+        .query_map([as_of.millis()], |r| {
+            let category: Option<String> = r.get(9)?;
+            let scope_text: String = r.get(10)?;
+            Ok((
+                PmAction {
+                    strand_id: r.get(0)?,
+                    module: r.get(1)?,
+                    position_id: r.get(2)?,
+                    trade_id: r.get(3)?,
+                    ts: Timestamp(r.get(4)?),
+                    created_at: Timestamp(r.get(5)?),
+                    decision_type: r.get(6)?,
+                    size_frac: r.get(7)?,
+                    pattern_key: r.get(8)?,
+                    category: None,
+                    scope: Scope::default(),
+                },
+                category,
+                scope_text,
+            ))
+        })?
+        .map(|row| {
+            let (mut a, category, scope_text) = row?;
+            a.category = category
+                .map(|c| c.parse::<ActionCategory>())
+                .transpose()
+                .map_err(|e| {
+                    crate::StoreError::Corrupt(format!("pm_actions {}: {e}", a.strand_id))
+                })?;
+            let v: serde_json::Value = serde_json::from_str(&scope_text).map_err(|e| {
+                crate::StoreError::Corrupt(format!("pm_actions {} scope: {e}", a.strand_id))
+            })?;
+            a.scope = Scope::from_json(&v).map_err(|e| {
+                crate::StoreError::Corrupt(format!("pm_actions {} scope: {e}", a.strand_id))
+            })?;
+            Ok(a)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Closes of the dirty positions known at `as_of`, ordered by position, then exit time.
+pub fn closes_of_dirty_positions(
+    conn: &Connection,
+    as_of: Timestamp,
+) -> Result<Vec<PositionClose>> {
+    let mut stmt = conn.prepare(
+        "SELECT c.strand_id, c.module, c.position_id, c.trade_id, c.created_at_ms, c.entry_at_ms, c.exit_at_ms,
+                c.rr, c.pnl_usd, c.hold_days, c.time_to_s3, c.outcome_class, c.exit_reason
+         FROM position_closes c JOIN dirty_positions d ON d.position_id = c.position_id
+         WHERE c.created_at_ms <= ?1
+         ORDER BY c.position_id, c.exit_at_ms, c.created_at_ms, c.strand_id",
+    )?;
+    let rows = stmt
+        .query_map([as_of.millis()], |r| {
+            Ok(PositionClose {
+                strand_id: r.get(0)?,
+                module: r.get(1)?,
+                position_id: r.get(2)?,
+                trade_id: r.get(3)?,
+                created_at: Timestamp(r.get(4)?),
+                entry_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                exit_at: Timestamp(r.get(6)?),
+                rr: r.get(7)?,
+                pnl_usd: r.get(8)?,
+                hold_days: r.get(9)?,
+                time_to_s3: r.get(10)?,
+                outcome_class: r.get(11)?,
+                exit_reason: r.get(12)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StrandCounts {
+    pub strands: i64,
+    pub actions: i64,
+    pub v5_actions: i64,
+    pub closes: i64,
+    pub quarantined: i64,
+}
+
+pub fn counts(conn: &Connection) -> Result<StrandCounts> {
+    let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    Ok(StrandCounts {
+        strands: one("SELECT COUNT(*) FROM ad_strands")?,
+        actions: one("SELECT COUNT(*) FROM pm_actions")?,
+        v5_actions: one("SELECT COUNT(*) FROM pm_actions WHERE pattern_key IS NOT NULL")?,
+        closes: one("SELECT COUNT(*) FROM position_closes")?,
+        quarantined: one("SELECT COUNT(*) FROM quarantine")?,
+    })
+}
