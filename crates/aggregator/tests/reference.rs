@@ -1,0 +1,268 @@
+//! The engine against a brute-force reference: plain loops over trades and every subset of each
+//! action's scope, two-pass moments and direct decayed sums, on randomized small datasets.
+
+use learnloop_aggregator::{compute, Prepared};
+use learnloop_model::scope::{scope_values_hash, scope_values_json};
+use learnloop_model::stats::decay_weight;
+use learnloop_model::{ActionCategory, DimensionList, Timestamp};
+use learnloop_store::events::TradeEvent;
+use learnloop_store::stats::StatsRow;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use std::collections::BTreeMap;
+
+const HALF_LIFE_H: f64 = 240.0;
+
+fn dims() -> DimensionList {
+    DimensionList::new(
+        ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .unwrap()
+}
+
+fn random_events(seed: u64) -> Vec<TradeEvent> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let dims = dims();
+    let trades = rng.gen_range(5..60);
+    let mut events = Vec::new();
+    for t in 0..trades {
+        let exit = Timestamp(1_700_000_000_000 + rng.gen_range(0..400) * 3_600_000);
+        let rr: f64 = if rng.gen_bool(0.05) {
+            25.0
+        } else {
+            rng.gen_range(-3.0..3.0)
+        };
+        let pnl_usd = rng.gen_bool(0.8).then(|| rr * 50.0);
+        let hold_days = Some(rng.gen_range(0.1..9.0));
+        let time_to_s3 = rng.gen_bool(0.5).then(|| rng.gen_range(0.0..5.0));
+        for a in 0..rng.gen_range(1..6) {
+            let mut scope = BTreeMap::new();
+            for d in dims.names() {
+                if rng.gen_bool(0.8) {
+                    scope.insert(d.clone(), format!("v{}", rng.gen_range(0..3)));
+                }
+            }
+            if rng.gen_bool(0.2) {
+                scope.insert("not_a_dim".to_string(), "x".to_string());
+            }
+            events.push(TradeEvent {
+                trade_key: format!("t{t:03}"),
+                position_id: format!("p{t}"),
+                trade_id: None,
+                action_strand_id: format!("t{t:03}-a{a}"),
+                module: "pm".into(),
+                pattern_key: format!("fam{}.S1.add", rng.gen_range(0..2)),
+                category: if rng.gen_bool(0.7) {
+                    ActionCategory::Add
+                } else {
+                    ActionCategory::Entry
+                },
+                scope: serde_json::to_string(&scope).unwrap(),
+                rr,
+                rr_winsorized: rr.clamp(-10.0, 10.0),
+                pnl_usd,
+                hold_days,
+                time_to_s3,
+                entry_at: None,
+                exit_at: exit,
+                action_at: exit,
+            });
+        }
+    }
+    events.sort_by(|a, b| {
+        (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
+            b.exit_at,
+            &b.trade_key,
+            &b.action_strand_id,
+        ))
+    });
+    events
+}
+
+#[derive(Default)]
+struct RefRow {
+    trades: Vec<(
+        String,
+        f64,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Timestamp,
+    )>,
+    n_actions: u64,
+}
+
+/// Plain loops: each action's scope restricted to the configured dims, every subset of at most
+/// k_max dims, one observation per trade.
+fn brute_force(
+    events: &[TradeEvent],
+    k_max: u32,
+    min_trades: u64,
+) -> BTreeMap<(String, String, u64, u64), (String, RefRow)> {
+    let dims = dims();
+    let mut rows: BTreeMap<(String, String, u64, u64), (String, RefRow)> = BTreeMap::new();
+    for e in events {
+        let scope: BTreeMap<String, String> = serde_json::from_str(&e.scope).unwrap();
+        let present: Vec<(usize, &String, &String)> = scope
+            .iter()
+            .filter_map(|(k, v)| dims.index_of(k).map(|i| (i, k, v)))
+            .collect();
+        for subset in 0u32..(1 << present.len()) {
+            if subset.count_ones() > k_max {
+                continue;
+            }
+            let chosen: Vec<&(usize, &String, &String)> = present
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| subset & (1 << j) != 0)
+                .map(|(_, p)| p)
+                .collect();
+            let mask = chosen.iter().fold(0u64, |m, (i, _, _)| m | (1 << i));
+            let pairs: Vec<(&str, &str)> = chosen
+                .iter()
+                .map(|(_, k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let key = (
+                e.pattern_key.clone(),
+                e.category.as_str().to_string(),
+                mask,
+                scope_values_hash(pairs.iter().copied()),
+            );
+            let (_, row) = rows
+                .entry(key)
+                .or_insert_with(|| (scope_values_json(pairs.iter().copied()), RefRow::default()));
+            row.n_actions += 1;
+            if row.trades.last().map(|t| &t.0) != Some(&e.trade_key) {
+                row.trades.push((
+                    e.trade_key.clone(),
+                    e.rr_winsorized,
+                    e.pnl_usd,
+                    e.hold_days,
+                    e.time_to_s3,
+                    e.exit_at,
+                ));
+            }
+        }
+    }
+    rows.retain(|k, (_, r)| k.2 == 0 || r.trades.len() as u64 >= min_trades);
+    rows
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    let scale = a.abs().max(b.abs()).max(1.0);
+    assert!(
+        (a - b).abs() <= 1e-9 * scale,
+        "{what}: engine {a} vs reference {b}"
+    );
+}
+
+fn compare(
+    engine: &[StatsRow],
+    reference: &BTreeMap<(String, String, u64, u64), (String, RefRow)>,
+    as_of: Timestamp,
+) {
+    assert_eq!(engine.len(), reference.len(), "row count");
+    for row in engine {
+        let key = (
+            row.pattern_key.clone(),
+            row.category.as_str().to_string(),
+            row.scope_mask,
+            row.scope_values_hash,
+        );
+        let (json, r) = reference
+            .get(&key)
+            .unwrap_or_else(|| panic!("engine row {key:?} not in reference"));
+        assert_eq!(&row.scope_values, json);
+        let s = &row.stats;
+        let n = r.trades.len() as f64;
+        assert_eq!(s.n_trades(), r.trades.len() as u64);
+        assert_eq!(s.n_actions, r.n_actions);
+        let mean = r.trades.iter().map(|t| t.1).sum::<f64>() / n;
+        let m2 = r.trades.iter().map(|t| (t.1 - mean).powi(2)).sum::<f64>();
+        close(s.r.mean, mean, "mean");
+        close(s.r.m2, m2, "m2");
+        assert_eq!(s.wins, r.trades.iter().filter(|t| t.1 > 0.0).count() as u64);
+        close(
+            s.sum_pnl,
+            r.trades.iter().filter_map(|t| t.2).sum(),
+            "sum_pnl",
+        );
+        let holds: Vec<f64> = r.trades.iter().filter_map(|t| t.3).collect();
+        close(
+            s.hold_days.mean().unwrap_or(0.0),
+            holds.iter().sum::<f64>() / holds.len().max(1) as f64,
+            "hold",
+        );
+        let effs: Vec<f64> = r
+            .trades
+            .iter()
+            .filter_map(|t| t.4)
+            .map(|x| 1.0 / (1.0 + x))
+            .collect();
+        assert_eq!(s.time_eff.count, effs.len() as u64);
+        close(
+            s.time_eff.mean().unwrap_or(0.0),
+            effs.iter().sum::<f64>() / effs.len().max(1) as f64,
+            "time_eff",
+        );
+        assert_eq!(s.first_exit, r.trades.iter().map(|t| t.5).min());
+        assert_eq!(s.last_exit, r.trades.iter().map(|t| t.5).max());
+        let w: Vec<f64> = r
+            .trades
+            .iter()
+            .map(|t| decay_weight(as_of.hours_since(t.5), HALF_LIFE_H))
+            .collect();
+        let sw: f64 = w.iter().sum();
+        let dmean = r.trades.iter().zip(&w).map(|(t, w)| w * t.1).sum::<f64>() / sw;
+        close(s.decayed.w, sw, "dw");
+        close(s.decayed.w2, w.iter().map(|w| w * w).sum(), "dw2");
+        close(s.decayed.mean, dmean, "dmean");
+        close(
+            s.decayed.m2,
+            r.trades
+                .iter()
+                .zip(&w)
+                .map(|(t, w)| w * (t.1 - dmean).powi(2))
+                .sum(),
+            "dm2",
+        );
+    }
+}
+
+#[test]
+fn engine_matches_brute_force_on_random_data() {
+    let dims = dims();
+    for seed in 0..40u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        for (k_max, min_trades) in [(5, 1), (2, 1), (5, 3), (3, 6), (0, 1)] {
+            let out = compute(&prepared, k_max, min_trades, as_of);
+            compare(
+                &out.rows,
+                &brute_force(&events, k_max, min_trades),
+                as_of,
+            );
+        }
+    }
+}
+
+#[test]
+fn pruning_never_changes_a_stored_row() {
+    let dims = dims();
+    for seed in 100..120u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        let all = compute(&prepared, 5, 1, as_of).rows;
+        let pruned = compute(&prepared, 5, 4, as_of).rows;
+        let expected: Vec<&StatsRow> = all
+            .iter()
+            .filter(|r| r.scope_mask == 0 || r.stats.n_trades() >= 4)
+            .collect();
+        assert_eq!(pruned.iter().collect::<Vec<_>>(), expected);
+    }
+}
