@@ -4,7 +4,7 @@
 use crate::dims::DimensionList;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoopConfig {
     /// Scope dimensions; bit i of a mask is dimension i.
@@ -12,17 +12,6 @@ pub struct LoopConfig {
     pub aggregate: AggregateConfig,
     pub lessons: LessonConfig,
     pub materialize: MaterializeConfig,
-}
-
-impl Default for LoopConfig {
-    fn default() -> Self {
-        Self {
-            dims: DimensionList::default(),
-            aggregate: AggregateConfig::default(),
-            lessons: LessonConfig::default(),
-            materialize: MaterializeConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

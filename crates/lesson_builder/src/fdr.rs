@@ -1,0 +1,144 @@
+//! Benjamini–Hochberg false discovery rate control across the whole family of tests of a run.
+
+/// Benjamini–Hochberg q-values (adjusted p-values), in the order of `p_values`.
+///
+/// With the m p-values sorted ascending, `p₍₁₎ ≤ … ≤ p₍ₘ₎`:
+/// `q₍ᵢ₎ = min(1, min_{j ≥ i} m·p₍ⱼ₎ / j)` — the step-up procedure, made monotone by the running
+/// minimum from the largest p downwards. Rejecting every test with `q ≤ α` is exactly BH at
+/// level α. This is R's `p.adjust(p, method = "BH")`.
+///
+/// A NaN p-value counts as 1 (a test that could not be computed is still part of the family and
+/// must not be dropped, or the correction would be too lenient); values outside [0, 1] are
+/// clamped into it. Tied p-values get the same q.
+pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let clean: Vec<f64> = p_values
+        .iter()
+        .map(|&p| if p.is_nan() { 1.0 } else { p.clamp(0.0, 1.0) })
+        .collect();
+    // Ascending by p, ties by position, so the order is total and deterministic.
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| clean[a].total_cmp(&clean[b]).then(a.cmp(&b)));
+    let mut q = vec![1.0; m];
+    let mut running_min = 1.0f64;
+    for (rank0, &idx) in order.iter().enumerate().rev() {
+        let rank = (rank0 + 1) as f64;
+        running_min = running_min.min(clean[idx] * m as f64 / rank);
+        q[idx] = running_min;
+    }
+    q
+}
+
+/// How many tests BH rejects at level `alpha`: the count of q-values `≤ alpha`.
+pub fn count_discoveries(q_values: &[f64], alpha: f64) -> usize {
+    q_values.iter().filter(|&&q| q <= alpha).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The 15 p-values of Benjamini & Hochberg (1995), section 4.
+    const BH1995: [f64; 15] = [
+        0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
+        0.5719, 0.6528, 0.7590, 1.000,
+    ];
+
+    #[test]
+    fn published_example_rejects_four_at_five_percent() {
+        // Thresholds i·0.05/15: p₍₄₎ = 0.0095 ≤ 4/300 = 0.01333, and no later p₍ᵢ₎ is below its
+        // threshold (0.0201 > 5/300, 0.0278 > 6/300, …, 0.0459 > 9/300), so 4 rejections.
+        let q = benjamini_hochberg(&BH1995);
+        assert_eq!(count_discoveries(&q, 0.05), 4);
+    }
+
+    #[test]
+    fn published_example_matches_r_p_adjust() {
+        // 15·p₍ⱼ₎/j, then the running minimum from the top (what p.adjust(method="BH") prints):
+        //  j=1 0.0015   j=2 0.003   j=3 0.0095   j=4 0.035625   j=5 0.0603
+        //  j=6 0.0695 → min with j=7's 0.0638571428… (15·0.0298/7)
+        //  j=8 0.0645   j=9 0.0765   j=10 0.486   j=11 0.5811818…   j=12 0.714875
+        //  j=13 0.7532307…   j=14 0.8132142…   j=15 1
+        let expected = [
+            0.0015,
+            0.003,
+            0.0095,
+            0.035625,
+            0.0603,
+            15.0 * 0.0298 / 7.0,
+            15.0 * 0.0298 / 7.0,
+            0.0645,
+            0.0765,
+            0.486,
+            15.0 * 0.4262 / 11.0,
+            0.714875,
+            15.0 * 0.6528 / 13.0,
+            15.0 * 0.7590 / 14.0,
+            1.0,
+        ];
+        // Reverse the input to check that q comes back in input order.
+        let reversed: Vec<f64> = BH1995.iter().rev().copied().collect();
+        let q = benjamini_hochberg(&reversed);
+        for (i, e) in expected.iter().rev().enumerate() {
+            assert!((q[i] - e).abs() < 1e-12, "q[{i}] = {} vs {e}", q[i]);
+        }
+    }
+
+    #[test]
+    fn small_hand_example_with_ties_nan_and_cap() {
+        // p = [0.04, NaN→1, 0.01, 0.04, 0.03], m = 5, sorted: 0.01, 0.03, 0.04, 0.04, 1.
+        // 5p/j: 0.05, 0.075, 0.0666…, 0.05, 1 → running min from the top:
+        //  j=5 1, j=4 0.05, j=3 0.05, j=2 0.05, j=1 0.05.
+        let q = benjamini_hochberg(&[0.04, f64::NAN, 0.01, 0.04, 0.03]);
+        let expected = [0.05, 1.0, 0.05, 0.05, 0.05];
+        for (a, b) in q.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{q:?}");
+        }
+        // Capped at 1: m·p/j can exceed 1.
+        assert_eq!(benjamini_hochberg(&[0.9, 0.95]), vec![0.95, 0.95]);
+        assert!(benjamini_hochberg(&[]).is_empty());
+        assert_eq!(benjamini_hochberg(&[-0.5, 2.0]), vec![0.0, 1.0]);
+    }
+
+    proptest! {
+        #[test]
+        fn q_is_at_least_p_at_most_one_and_monotone(
+            ps in prop::collection::vec(0.0f64..=1.0, 0..80),
+        ) {
+            let q = benjamini_hochberg(&ps);
+            prop_assert_eq!(q.len(), ps.len());
+            for i in 0..ps.len() {
+                prop_assert!(q[i] >= ps[i] - 1e-15 && q[i] <= 1.0);
+                for j in 0..ps.len() {
+                    if ps[i] <= ps[j] {
+                        prop_assert!(q[i] <= q[j]);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn rejections_equal_the_step_up_rule(
+            ps in prop::collection::vec(0.0f64..=0.2, 1..60),
+            alpha in 0.01f64..0.3,
+        ) {
+            // The largest i with p₍ᵢ₎ ≤ i·α/m is the number of rejections.
+            let mut sorted = ps.clone();
+            sorted.sort_by(f64::total_cmp);
+            let m = ps.len() as f64;
+            let k = (1..=ps.len())
+                .filter(|&i| sorted[i - 1] <= i as f64 * alpha / m)
+                .max()
+                .unwrap_or(0);
+            let q = benjamini_hochberg(&ps);
+            // q = m·p/i can differ from the threshold comparison by one rounding step; skip the
+            // (measure-zero) boundary cases.
+            let boundary = (1..=ps.len())
+                .any(|i| (sorted[i - 1] - i as f64 * alpha / m).abs() < 1e-12);
+            if !boundary {
+                prop_assert_eq!(count_discoveries(&q, alpha), k);
+            }
+        }
+    }
+}
