@@ -246,3 +246,76 @@ impl<'a> Walk<'a> {
         stats
     }
 }
+
+/// The number of (trade, subset) observations an unpruned enumeration folds: for each group and
+/// trade, the distinct subsets (at most `k_max` dims) of the trade's action scopes. It is the row
+/// count of the "exploded" table a SQL engine aggregates, so `updates / second` figures compare
+/// like with like, whatever pruning skipped. Inclusion–exclusion over the trade's distinct
+/// scopes: the subsets shared by a set of scopes are the subsets of the dimensions they agree on.
+pub fn exploded_subset_updates(p: &Prepared, k_max: u32) -> u64 {
+    let k_max = k_max.min(p.dims as u32) as usize;
+    let binom = binomial_table(p.dims);
+    let subsets_of = |a: usize| -> u64 { (0..=a.min(k_max)).map(|k| binom[a][k]).sum() };
+    let mut total = 0u64;
+    for g in &p.groups {
+        let rows = |o: usize| &g.values[o * p.dims..(o + 1) * p.dims];
+        let mut i = 0;
+        while i < g.len() {
+            let start = i;
+            while i < g.len() && g.trade[i] == g.trade[start] {
+                i += 1;
+            }
+            let scopes: Vec<&[u32]> = (start..i).map(rows).collect();
+            total += union_of_subsets(&scopes, &subsets_of, k_max);
+        }
+    }
+    total
+}
+
+fn union_of_subsets(scopes: &[&[u32]], subsets_of: &dyn Fn(usize) -> u64, k_max: usize) -> u64 {
+    let m = scopes.len();
+    if m > 12 {
+        return union_by_enumeration(scopes, k_max);
+    }
+    let mut total: i64 = 0;
+    for chosen in 1u32..(1 << m) {
+        let members: Vec<&[u32]> = (0..m).filter(|j| chosen & (1 << j) != 0).map(|j| scopes[j]).collect();
+        let agree = (0..members[0].len())
+            .filter(|&d| members[0][d] != 0 && members.iter().all(|s| s[d] == members[0][d]))
+            .count();
+        let sign = if chosen.count_ones() % 2 == 1 { 1 } else { -1 };
+        total += sign * subsets_of(agree) as i64;
+    }
+    total as u64
+}
+
+fn union_by_enumeration(scopes: &[&[u32]], k_max: usize) -> u64 {
+    let mut seen = rustc_hash::FxHashSet::default();
+    for s in scopes {
+        let present: Vec<usize> = (0..s.len()).filter(|&d| s[d] != 0).collect();
+        for bits in 0u64..(1u64 << present.len()) {
+            if bits.count_ones() as usize > k_max {
+                continue;
+            }
+            let key: Vec<(usize, u32)> = present
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| bits & (1 << j) != 0)
+                .map(|(_, &d)| (d, s[d]))
+                .collect();
+            seen.insert(key);
+        }
+    }
+    seen.len() as u64
+}
+
+fn binomial_table(n: usize) -> Vec<Vec<u64>> {
+    let mut t = vec![vec![0u64; n + 1]; n + 1];
+    for i in 0..=n {
+        t[i][0] = 1;
+        for k in 1..=i {
+            t[i][k] = t[i - 1][k - 1] + if k < i { t[i - 1][k] } else { 0 };
+        }
+    }
+    t
+}

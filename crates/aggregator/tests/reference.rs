@@ -266,3 +266,18 @@ fn pruning_never_changes_a_stored_row() {
         assert_eq!(pruned.iter().collect::<Vec<_>>(), expected);
     }
 }
+
+#[test]
+fn exploded_update_count_equals_the_unpruned_row_total() {
+    let dims = dims();
+    for seed in 200..230u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000);
+        let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        for k_max in [0, 2, 5] {
+            let rows = compute(&prepared, k_max, 1, as_of).rows;
+            let total: u64 = rows.iter().map(|r| r.stats.n_trades()).sum();
+            assert_eq!(learnloop_aggregator::exploded_subset_updates(&prepared, k_max), total);
+        }
+    }
+}

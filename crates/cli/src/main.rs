@@ -1,1 +1,77 @@
-fn main() {}
+//! `learnloop`: the learning loop of the PM. Exit status 0 on success, 1 on failure, 2 on bad usage.
+
+mod commands;
+mod context;
+mod logging;
+mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "learnloop", version, about = "The learning loop of the trading portfolio manager")]
+pub struct Cli {
+    /// SQLite database (created on first use).
+    #[arg(long, global = true, env = "LEARNLOOP_DB", default_value = "learnloop.db")]
+    pub db: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Configuration file (JSON; any subset of the defaults, see `learnloop config defaults`).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load strands from JSON Lines files (or - for stdin); idempotent by strand id.
+    Ingest(commands::ingest::IngestArgs),
+    /// The nightly job: link → aggregate, recorded as one learning_runs row.
+    Run(commands::run::RunArgs),
+    /// Link actions to their closed trades (trade_events).
+    Link(commands::run::StageArgs),
+    /// Aggregate trade outcomes over every scope subset (pattern_scope_stats).
+    Aggregate(commands::run::StageArgs),
+    /// Coverage, quarantine by reason, link anomalies, last runs.
+    Status(commands::status::StatusArgs),
+    /// Write any table as CSV or JSON.
+    Export(commands::export::ExportArgs),
+    /// Generate realistic synthetic strands with planted effects and their ground truth.
+    Demo(commands::demo::DemoArgs),
+    /// Measure a stage on a synthetic data set and print the figures.
+    Bench(commands::bench::BenchArgs),
+    /// Print the effective configuration (defaults merged with --config).
+    ShowConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    logging::init(cli.log_format);
+    match commands::dispatch(&cli) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

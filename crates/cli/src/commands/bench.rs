@@ -1,0 +1,181 @@
+//! `learnloop bench aggregate`: a synthetic book, ingested and linked into a scratch database, then
+//! the aggregate stage timed end to end (load, compute, write) with its throughput and peak memory.
+
+use super::Outcome;
+use crate::context::wall_clock_now;
+use crate::output::{emit, kv};
+use crate::Cli;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use learnloop_aggregator::{aggregate, exploded_subset_updates, AggregateOptions, Prepared};
+use learnloop_demo::{generate, DemoOptions};
+use learnloop_model::LoopConfig;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchTarget {
+    Aggregate,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[arg(value_enum)]
+    pub target: BenchTarget,
+    /// Closed trades in the synthetic book (~7 actions each).
+    #[arg(long, default_value_t = 100_000)]
+    pub trades: usize,
+    #[arg(long, default_value_t = 11)]
+    pub seed: u64,
+    /// Keep the scratch database here instead of a temporary file.
+    #[arg(long)]
+    pub keep_db: Option<PathBuf>,
+    /// Also count the updates of an unpruned enumeration (like-for-like with a SQL explode).
+    #[arg(long, default_value_t = true)]
+    pub count_exploded: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AggregateBench {
+    pub trades: u64,
+    pub trade_events: u64,
+    pub dims: usize,
+    pub k_max: u32,
+    pub store_min_trades: u64,
+    pub rows_stored: u64,
+    pub subsets_evaluated: u64,
+    pub subset_updates_performed: u64,
+    /// Trade × subset observations of the unpruned problem (what a SQL explode aggregates).
+    pub exploded_updates: Option<u64>,
+    pub generate_s: f64,
+    pub ingest_link_s: f64,
+    pub aggregate_s: f64,
+    pub load_s: f64,
+    pub compute_s: f64,
+    pub write_s: f64,
+    pub performed_updates_per_s: f64,
+    pub exploded_updates_per_s: Option<f64>,
+    /// Peak resident memory of the process during the aggregate stage, in MiB.
+    pub aggregate_peak_rss_mib: Option<f64>,
+}
+
+pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    match args.target {
+        BenchTarget::Aggregate => {
+            let report = bench_aggregate(args)?;
+            emit(cli.json, &report, human)?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
+    let cfg = LoopConfig::default();
+    let t = Instant::now();
+    let opts = DemoOptions {
+        seed: args.seed,
+        mess: false,
+        days: 365,
+        ..DemoOptions::default().with_cycles(args.trades)
+    };
+    let (lines, _truth) = generate(&opts);
+    let generate_s = t.elapsed().as_secs_f64();
+
+    let scratch = args
+        .keep_db
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("learnloop-bench-{}.db", std::process::id())));
+    remove_db(&scratch);
+    let mut conn = learnloop_store::open(&scratch).with_context(|| format!("opening {}", scratch.display()))?;
+    let t = Instant::now();
+    let tx = conn.transaction()?;
+    learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now())?;
+    let as_of = learnloop_store::strands::latest_created_at(&tx)?.context("bench data has no strands")?;
+    learnloop_linker::link(&tx, as_of, false)?;
+    tx.commit()?;
+    let ingest_link_s = t.elapsed().as_secs_f64();
+
+    reset_peak_rss();
+    let t = Instant::now();
+    let tx = conn.transaction()?;
+    let report = aggregate(&tx, &cfg, as_of, &AggregateOptions::default())?;
+    tx.commit()?;
+    let aggregate_s = t.elapsed().as_secs_f64();
+    let aggregate_peak_rss_mib = peak_rss_mib();
+
+    let exploded_updates = if args.count_exploded {
+        let events = learnloop_store::events::load_all_events(&conn)?;
+        let prepared = Prepared::build(&events, &cfg.dims, as_of, cfg.aggregate.stats_half_life_hours)?;
+        Some(exploded_subset_updates(&prepared, cfg.aggregate.k_max))
+    } else {
+        None
+    };
+    drop(conn);
+    if args.keep_db.is_none() {
+        remove_db(&scratch);
+    }
+    Ok(AggregateBench {
+        trades: report.trades,
+        trade_events: report.trade_events,
+        dims: cfg.dims.len(),
+        k_max: cfg.aggregate.k_max,
+        store_min_trades: report.store_min_trades,
+        rows_stored: report.counters.rows,
+        subsets_evaluated: report.counters.subsets_evaluated,
+        subset_updates_performed: report.counters.subset_updates,
+        exploded_updates,
+        generate_s,
+        ingest_link_s,
+        aggregate_s,
+        load_s: report.load_ms as f64 / 1e3,
+        compute_s: report.compute_ms as f64 / 1e3,
+        write_s: report.write_ms as f64 / 1e3,
+        performed_updates_per_s: report.counters.subset_updates as f64 / aggregate_s,
+        exploded_updates_per_s: exploded_updates.map(|u| u as f64 / aggregate_s),
+        aggregate_peak_rss_mib,
+    })
+}
+
+fn remove_db(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so the next read is this stage's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn human(b: &AggregateBench) -> String {
+    let mut lines = vec![
+        ("trades", b.trades.to_string()),
+        ("trade events (actions)", b.trade_events.to_string()),
+        ("dims / k_max / min trades", format!("{} / {} / {}", b.dims, b.k_max, b.store_min_trades)),
+        ("rows stored", b.rows_stored.to_string()),
+        ("subsets evaluated", b.subsets_evaluated.to_string()),
+        ("subset updates performed", b.subset_updates_performed.to_string()),
+        ("generate / ingest+link", format!("{:.2} s / {:.2} s", b.generate_s, b.ingest_link_s)),
+        (
+            "aggregate (load/compute/write)",
+            format!("{:.2} s ({:.2} / {:.2} / {:.2})", b.aggregate_s, b.load_s, b.compute_s, b.write_s),
+        ),
+        ("performed updates / s", format!("{:.2} M", b.performed_updates_per_s / 1e6)),
+    ];
+    if let (Some(u), Some(r)) = (b.exploded_updates, b.exploded_updates_per_s) {
+        lines.push(("exploded (unpruned) updates", u.to_string()));
+        lines.push(("exploded-equivalent updates / s", format!("{:.2} M", r / 1e6)));
+    }
+    if let Some(m) = b.aggregate_peak_rss_mib {
+        lines.push(("peak RSS during aggregate", format!("{m:.0} MiB")));
+    }
+    kv(&lines)
+}

@@ -1,0 +1,96 @@
+use super::Outcome;
+use crate::context::{open_store, wall_clock_now};
+use crate::output::{emit, kv};
+use crate::Cli;
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use learnloop_linker::{ingest_lines, IngestReport};
+use learnloop_store::Connection;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// JSON Lines files; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Exit non-zero if any line was quarantined.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
+    let mut conn = open_store(cli)?;
+    let reports = ingest_files(&mut conn, &args.files)?;
+    let quarantined: u64 = reports.iter().map(|(_, r)| r.normalized.quarantined_total()).sum();
+    emit(cli.json, &reports, |reports| {
+        reports
+            .iter()
+            .map(|(source, r)| format!("ingested {source}\n{}", human_ingest(r)))
+            .collect()
+    })?;
+    Ok(strict_outcome(args.strict, quarantined))
+}
+
+pub fn strict_outcome(strict: bool, quarantined: u64) -> Outcome {
+    if strict && quarantined > 0 {
+        eprintln!("--strict: {quarantined} strand(s) were quarantined (see `learnloop status`)");
+        Outcome::StrictFailure
+    } else {
+        Outcome::Ok
+    }
+}
+
+/// Each file in its own transaction: a file is ingested entirely or not at all.
+pub fn ingest_files(conn: &mut Connection, files: &[PathBuf]) -> anyhow::Result<Vec<(String, IngestReport)>> {
+    let mut reports = Vec::new();
+    for path in files {
+        let source = path.display().to_string();
+        let (reader, size): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
+            (Box::new(std::io::stdin().lock()), None)
+        } else {
+            let f = std::fs::File::open(path).with_context(|| format!("opening {source}"))?;
+            let size = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), size)
+        };
+        let bar = progress_bar(size, &source);
+        let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
+        let tx = conn.transaction()?;
+        let report = ingest_lines(&tx, reader.lines(), &source, &wall_clock_now())
+            .with_context(|| format!("ingesting {source}"))?;
+        tx.commit()?;
+        bar.finish_and_clear();
+        reports.push((source, report));
+    }
+    Ok(reports)
+}
+
+fn progress_bar(size: Option<u64>, label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(size, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(format!("ingest {label}"));
+    bar
+}
+
+pub fn human_ingest(r: &IngestReport) -> String {
+    let mut lines = vec![
+        ("lines", r.lines.to_string()),
+        ("inserted", r.inserted.to_string()),
+        ("already present", r.already_present.to_string()),
+        ("id conflicts", r.id_conflicts.to_string()),
+        ("actions", r.normalized.actions.to_string()),
+        ("closes", r.normalized.closes.to_string()),
+        ("quarantined", r.normalized.quarantined_total().to_string()),
+    ];
+    for (code, n) in &r.normalized.quarantined {
+        lines.push(("  quarantine reason", format!("{code}: {n}")));
+    }
+    kv(&lines)
+}

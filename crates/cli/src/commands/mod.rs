@@ -1,0 +1,41 @@
+pub mod bench;
+pub mod demo;
+pub mod export;
+pub mod ingest;
+pub mod run;
+pub mod status;
+
+use crate::{Cli, Command};
+
+/// How a successful command ends: `Strict` means it worked but `--strict` saw quarantined input.
+pub enum Outcome {
+    Ok,
+    StrictFailure,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::StrictFailure => 1,
+        }
+    }
+}
+
+pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Ingest(a) => ingest::execute(cli, a),
+        Command::Run(a) => run::execute_run(cli, a),
+        Command::Link(a) => run::execute_stage(cli, a, run::Stage::Link),
+        Command::Aggregate(a) => run::execute_stage(cli, a, run::Stage::Aggregate),
+        Command::Status(a) => status::execute(cli, a),
+        Command::Export(a) => export::execute(cli, a),
+        Command::Demo(a) => demo::execute(cli, a),
+        Command::Bench(a) => bench::execute(cli, a),
+        Command::ShowConfig => {
+            let cfg = crate::context::load_config(cli)?;
+            println!("{}", serde_json::to_string_pretty(&cfg)?);
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! `run` (every stage, one learning_runs row) and the single-stage commands.
+
+use super::ingest::{ingest_files, strict_outcome};
+use super::Outcome;
+use crate::context::{load_config, open_store, resolve_as_of, wall_clock_now};
+use crate::output::{emit, kv};
+use crate::Cli;
+use anyhow::Context;
+use clap::Args;
+use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
+use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
+use learnloop_model::LoopConfig;
+use learnloop_store::runs::{self, RunRecord};
+use learnloop_store::Connection;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct StageArgs {
+    /// As-of time (RFC 3339). Default: the latest created_at among ingested strands.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Recompute from scratch instead of from the last watermark (must give the same tables).
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Exit non-zero if any strand was quarantined by this command.
+    #[arg(long)]
+    pub strict: bool,
+    /// Largest subset size aggregated (default 10).
+    #[arg(long)]
+    pub k_max: Option<u32>,
+    /// Store (and expand) only subsets with at least this many trades (default: smallest minimum support).
+    #[arg(long)]
+    pub store_min_trades: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Ingest these JSON Lines files first.
+    #[arg(long = "input")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Link,
+    Aggregate,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub as_of: String,
+    pub ingest: Vec<(String, learnloop_linker::IngestReport)>,
+    pub normalize: NormalizeReport,
+    pub link: Option<LinkReport>,
+    pub aggregate: Option<AggregateReport>,
+    pub durations_ms: std::collections::BTreeMap<String, u64>,
+}
+
+fn effective_config(cli: &Cli, args: &StageArgs) -> anyhow::Result<LoopConfig> {
+    let mut cfg = load_config(cli)?;
+    if let Some(k) = args.k_max {
+        cfg.aggregate.k_max = k;
+    }
+    if let Some(m) = args.store_min_trades {
+        cfg.aggregate.store_min_trades = Some(m);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
+    let cfg = effective_config(cli, &args.stage)?;
+    let mut conn = open_store(cli)?;
+    let mut summary = RunSummary::default();
+    let t = Instant::now();
+    summary.ingest = ingest_files(&mut conn, &args.inputs)?;
+    if !args.inputs.is_empty() {
+        summary.durations_ms.insert("ingest".into(), t.elapsed().as_millis() as u64);
+    }
+    let stages = [Stage::Link, Stage::Aggregate];
+    let summary = recorded(&mut conn, "run", &cfg, &args.stage, &stages, summary)?;
+    let quarantined = summary.normalize.quarantined_total()
+        + summary.ingest.iter().map(|(_, r)| r.normalized.quarantined_total()).sum::<u64>();
+    emit(cli.json, &summary, human_summary)?;
+    Ok(strict_outcome(args.stage.strict, quarantined))
+}
+
+pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
+    let cfg = effective_config(cli, args)?;
+    let mut conn = open_store(cli)?;
+    let name = match stage {
+        Stage::Link => "link",
+        Stage::Aggregate => "aggregate",
+    };
+    let summary = recorded(&mut conn, name, &cfg, args, &[stage], RunSummary::default())?;
+    emit(cli.json, &summary, human_summary)?;
+    Ok(strict_outcome(args.strict, summary.normalize.quarantined_total()))
+}
+
+/// Run the stages in one transaction and record the outcome as a learning_runs row. A failure
+/// rolls every stage back, so the previous tables stay as they were.
+fn recorded(
+    conn: &mut Connection,
+    command: &str,
+    cfg: &LoopConfig,
+    args: &StageArgs,
+    stages: &[Stage],
+    mut summary: RunSummary,
+) -> anyhow::Result<RunSummary> {
+    let started_at = wall_clock_now();
+    summary.run_id = format!("run-{}-{}", started_at.replace([':', '-', '.'], ""), std::process::id());
+    let result = run_stages(conn, cfg, args, stages, &started_at, &mut summary);
+    let record = RunRecord {
+        run_id: summary.run_id.clone(),
+        command: command.to_string(),
+        as_of: summary.as_of.clone(),
+        started_at,
+        finished_at: Some(wall_clock_now()),
+        status: if result.is_ok() { "ok" } else { "failed" }.to_string(),
+        counts: serde_json::to_value(&summary)?,
+        config: Some(serde_json::to_value(cfg)?),
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+    };
+    runs::insert(conn, &record).context("recording the run in learning_runs")?;
+    result.map(|_| summary)
+}
+
+fn run_stages(
+    conn: &mut Connection,
+    cfg: &LoopConfig,
+    args: &StageArgs,
+    stages: &[Stage],
+    now: &str,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let tx = conn.transaction()?;
+    let t = Instant::now();
+    summary.normalize = normalize_new(&tx, now)?;
+    let as_of = resolve_as_of(&tx, args.as_of.as_deref())?;
+    summary.as_of = as_of.to_rfc3339();
+    summary.durations_ms.insert("normalize".into(), t.elapsed().as_millis() as u64);
+    for stage in stages {
+        let t = Instant::now();
+        match stage {
+            Stage::Link => {
+                summary.link = Some(link(&tx, as_of, args.rebuild).context("link stage")?);
+                summary.durations_ms.insert("link".into(), t.elapsed().as_millis() as u64);
+            }
+            Stage::Aggregate => {
+                let options = AggregateOptions::default();
+                summary.aggregate = Some(aggregate(&tx, cfg, as_of, &options).context("aggregate stage")?);
+                summary.durations_ms.insert("aggregate".into(), t.elapsed().as_millis() as u64);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn human_summary(s: &RunSummary) -> String {
+    let mut out = format!("run {} as of {}\n", s.run_id, s.as_of);
+    for (source, r) in &s.ingest {
+        out.push_str(&format!("ingest {source}\n{}", super::ingest::human_ingest(r)));
+    }
+    if s.normalize.actions + s.normalize.closes + s.normalize.quarantined_total() > 0 {
+        out.push_str(&format!(
+            "normalized from ad_strands: {} actions, {} closes, {} quarantined\n",
+            s.normalize.actions,
+            s.normalize.closes,
+            s.normalize.quarantined_total()
+        ));
+    }
+    if let Some(l) = &s.link {
+        out.push_str("link\n");
+        let mut lines = vec![
+            ("positions relinked", l.positions_relinked.to_string()),
+            ("trades linked", format!("{} ({} new)", l.trades_linked_total, l.trades_linked_new)),
+            ("trade events", l.trade_events_total.to_string()),
+        ];
+        for (kind, n) in &l.anomalies {
+            lines.push(("anomaly", format!("{kind}: {n}")));
+        }
+        out.push_str(&kv(&lines));
+    }
+    if let Some(a) = &s.aggregate {
+        out.push_str("aggregate\n");
+        out.push_str(&kv(&[
+            ("trades", a.trades.to_string()),
+            ("pattern groups", a.groups.to_string()),
+            ("rows stored", a.counters.rows.to_string()),
+            ("subsets evaluated", a.counters.subsets_evaluated.to_string()),
+            ("subset updates", a.counters.subset_updates.to_string()),
+            ("pruned (< min trades)", format!("{} (min {})", a.counters.subsets_pruned, a.store_min_trades)),
+            ("load/compute/write ms", format!("{}/{}/{}", a.load_ms, a.compute_ms, a.write_ms)),
+        ]));
+    }
+    let total: u64 = s.durations_ms.values().sum();
+    out.push_str(&format!("done in {total} ms\n"));
+    out
+}
+
