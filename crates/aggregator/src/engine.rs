@@ -1,4 +1,10 @@
-//! Depth-first subset enumeration with support pruning, parallel over (group, first dimension).
+//! Depth-first subset enumeration with support pruning.
+//!
+//! Work is split per group into one task per child of the root (a first dimension and one of its
+//! values), run in parallel; each task walks its subtree, partitioning observations with a
+//! counting sort by the next dimension's value and skipping values with too few observations
+//! before any statistic is computed. Groups are produced one at a time, so memory is bounded by
+//! the largest group, and a consumer can write one group while the next is computed.
 
 use crate::prepare::{Group, Prepared};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
@@ -13,7 +19,7 @@ pub struct AggregateCounters {
     pub subsets_evaluated: u64,
     /// Trade observations folded into those subsets: the subset updates actually performed.
     pub subset_updates: u64,
-    /// Subsets below the support threshold, neither stored nor expanded.
+    /// Subsets skipped for having fewer than `store_min_trades` trades (not stored, not expanded).
     pub subsets_pruned: u64,
     pub rows: u64,
 }
@@ -27,215 +33,287 @@ impl AggregateCounters {
     }
 }
 
+/// One stored subset of a group, with its key rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubsetRow {
+    pub mask: u64,
+    pub scope_values: String,
+    pub scope_values_hash: u64,
+    pub stats: OutcomeStats,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub k_max: u32,
+    pub min_trades: u64,
+}
+
+/// Compute the rows of every group in key order and hand each group's rows, sorted by
+/// (mask, hash), to `sink`. The next group is computed while `sink` consumes the previous one.
+pub fn compute_each<E: Send>(
+    p: &Prepared,
+    limits: Limits,
+    mut sink: impl FnMut(&Group, Vec<SubsetRow>) -> Result<(), E>,
+) -> Result<AggregateCounters, E> {
+    let limits = Limits {
+        k_max: limits.k_max.min(p.dims as u32),
+        min_trades: limits.min_trades.max(1),
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<SubsetRow>, AggregateCounters)>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for g in 0..p.groups.len() {
+                let (rows, counters) = compute_group(p, &p.groups[g], limits);
+                if tx.send((g, rows, counters)).is_err() {
+                    return; // the consumer stopped on an error
+                }
+            }
+        });
+        let mut total = AggregateCounters::default();
+        for (g, rows, counters) in rx {
+            total.add(&counters);
+            sink(&p.groups[g], rows)?;
+        }
+        Ok(total)
+    })
+}
+
+/// Every row, collected (for tests and in-memory callers).
 pub struct ComputeOutput {
     pub rows: Vec<StatsRow>,
     pub counters: AggregateCounters,
 }
 
-struct Settings {
-    k_max: u32,
-    min_trades: u64,
-}
-
-/// A subset found by the walk, before its key text is rendered.
-struct FoundSubset {
-    mask: u64,
-    path: Vec<(u8, u32)>,
-    stats: OutcomeStats,
-}
-
-/// Compute every stored row. Deterministic: output sorted by key whatever the thread schedule.
 pub fn compute(p: &Prepared, k_max: u32, min_trades: u64, as_of: Timestamp) -> ComputeOutput {
-    let settings = Settings {
-        k_max: k_max.min(p.dims as u32),
-        min_trades: min_trades.max(1),
-    };
-    // One task per (group, lowest dimension of the subset); the root row is its own task.
-    let tasks: Vec<(usize, Option<usize>)> = (0..p.groups.len())
-        .flat_map(|g| std::iter::once((g, None)).chain((0..p.dims).map(move |d| (g, Some(d)))))
-        .collect();
-    let per_task: Vec<(usize, Vec<FoundSubset>, AggregateCounters)> = tasks
-        .par_iter()
-        .map(|&(g, first_dim)| {
-            let group = &p.groups[g];
-            let mut walk = Walk::new(p, group, &settings);
-            match first_dim {
-                None => walk.root(),
-                Some(d) if settings.k_max > 0 => walk.subtree(d),
-                Some(_) => {}
-            }
-            (g, walk.found, walk.counters)
-        })
-        .collect();
-    let mut counters = AggregateCounters::default();
     let mut rows = Vec::new();
-    let name_order = dims_by_name(p);
-    for (g, found, c) in per_task {
-        counters.add(&c);
-        let group = &p.groups[g];
-        rows.extend(
-            found
-                .into_iter()
-                .map(|f| render(p, group, &name_order, f, as_of)),
-        );
-    }
-    rows.sort_by(|a, b| {
-        (
-            &a.module,
-            &a.pattern_key,
-            a.category,
-            a.scope_mask,
-            a.scope_values_hash,
-        )
-            .cmp(&(
-                &b.module,
-                &b.pattern_key,
-                b.category,
-                b.scope_mask,
-                b.scope_values_hash,
-            ))
-    });
-    counters.rows = rows.len() as u64;
+    let counters = compute_each::<()>(p, Limits { k_max, min_trades }, |g, subset_rows| {
+        rows.extend(subset_rows.into_iter().map(|r| StatsRow {
+            module: g.module.clone(),
+            pattern_key: g.pattern_key.clone(),
+            category: g.category,
+            scope_mask: r.mask,
+            scope_values: r.scope_values,
+            scope_values_hash: r.scope_values_hash,
+            stats: r.stats,
+            as_of,
+        }));
+        Ok(())
+    })
+    .unwrap_or_default();
     ComputeOutput { rows, counters }
 }
 
-fn dims_by_name(p: &Prepared) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..p.dims).collect();
-    order.sort_by(|&a, &b| p.dim_names[a].cmp(&p.dim_names[b]));
-    order
+fn compute_group(p: &Prepared, group: &Group, limits: Limits) -> (Vec<SubsetRow>, AggregateCounters) {
+    let name_rank = name_ranks(p);
+    let all: Vec<u32> = (0..group.len() as u32).collect();
+    let mut root_walk = Walk::new(p, group, limits, &name_rank);
+    root_walk.emit_root(&all);
+    let tasks = if limits.k_max == 0 { Vec::new() } else { root_walk.first_level_tasks(&all) };
+    let results: Vec<(Vec<SubsetRow>, AggregateCounters)> = tasks
+        .par_iter()
+        .map(|(d, obs)| {
+            let mut walk = Walk::new(p, group, limits, &name_rank);
+            walk.path.push((*d as u8, group.values[obs[0] as usize * p.dims + d]));
+            walk.visit(obs, 1u64 << d, d + 1);
+            (walk.rows, walk.counters)
+        })
+        .collect();
+    let mut counters = root_walk.counters;
+    let mut parts = vec![root_walk.rows];
+    for (r, c) in results {
+        counters.add(&c);
+        parts.push(r);
+    }
+    // SQLite orders the INTEGER columns as signed: sort the same way so inserts append. Sorting
+    // small keys and moving each row once beats sorting the wide rows themselves.
+    let mut order: Vec<(i64, i64, u32, u32)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(p, rows)| {
+            rows.iter()
+                .enumerate()
+                .map(move |(i, r)| (r.mask as i64, r.scope_values_hash as i64, p as u32, i as u32))
+        })
+        .collect();
+    order.sort_unstable();
+    let mut slots: Vec<Vec<Option<SubsetRow>>> =
+        parts.into_iter().map(|rows| rows.into_iter().map(Some).collect()).collect();
+    let rows: Vec<SubsetRow> = order
+        .into_iter()
+        .filter_map(|(_, _, p, i)| slots[p as usize][i as usize].take())
+        .collect();
+    counters.rows = rows.len() as u64;
+    (rows, counters)
 }
 
-fn render(
-    p: &Prepared,
-    group: &Group,
-    name_order: &[usize],
-    f: FoundSubset,
-    as_of: Timestamp,
-) -> StatsRow {
-    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(f.path.len());
-    for &d in name_order {
-        if let Some(&(_, v)) = f.path.iter().find(|(pd, _)| *pd as usize == d) {
-            pairs.push((
-                p.dim_names[d].as_str(),
-                p.value_names[d][v as usize - 1].as_str(),
-            ));
-        }
+/// Rank of each dimension when sorted by name (scope keys are rendered in name order).
+fn name_ranks(p: &Prepared) -> Vec<u8> {
+    let mut order: Vec<usize> = (0..p.dims).collect();
+    order.sort_by(|&a, &b| p.dim_names[a].cmp(&p.dim_names[b]));
+    let mut rank = vec![0u8; p.dims];
+    for (r, d) in order.into_iter().enumerate() {
+        rank[d] = r as u8;
     }
-    StatsRow {
-        module: group.module.clone(),
-        pattern_key: group.pattern_key.clone(),
-        category: group.category,
-        scope_mask: f.mask,
-        scope_values: scope_values_json(pairs.iter().copied()),
-        scope_values_hash: scope_values_hash(pairs.iter().copied()),
-        stats: f.stats,
-        as_of,
-    }
+    rank
+}
+
+/// Scratch buffers of one recursion depth.
+#[derive(Default)]
+struct Scratch {
+    obs: Vec<u32>,
+    counts: Vec<u32>,
+    offsets: Vec<u32>,
 }
 
 struct Walk<'a> {
     p: &'a Prepared,
     group: &'a Group,
-    settings: &'a Settings,
-    found: Vec<FoundSubset>,
+    limits: Limits,
+    name_rank: &'a [u8],
+    rows: Vec<SubsetRow>,
     counters: AggregateCounters,
     path: Vec<(u8, u32)>,
+    scratch: Vec<Scratch>,
+    /// Reused buffer of (name rank, dim, value) for rendering a row's key.
+    key_buf: Vec<(u8, usize, u32)>,
 }
 
+const SKIP: u32 = u32::MAX;
+
 impl<'a> Walk<'a> {
-    fn new(p: &'a Prepared, group: &'a Group, settings: &'a Settings) -> Self {
+    fn new(p: &'a Prepared, group: &'a Group, limits: Limits, name_rank: &'a [u8]) -> Self {
         Self {
             p,
             group,
-            settings,
-            found: Vec::new(),
+            limits,
+            name_rank,
+            rows: Vec::new(),
             counters: AggregateCounters::default(),
-            path: Vec::new(),
+            path: Vec::with_capacity(limits.k_max as usize),
+            scratch: (0..=limits.k_max).map(|_| Scratch::default()).collect(),
+            key_buf: Vec::with_capacity(limits.k_max as usize),
         }
     }
 
-    fn root(&mut self) {
-        let all: Vec<u32> = (0..self.group.len() as u32).collect();
-        let stats = self.fold(&all);
-        self.found.push(FoundSubset {
-            mask: 0,
-            path: Vec::new(),
-            stats,
-        });
+    fn emit_root(&mut self, all: &[u32]) {
+        let stats = self.fold(all);
+        self.emit(0, stats);
     }
 
-    /// Every subset whose lowest dimension is `d`.
-    fn subtree(&mut self, d: usize) {
-        let all: Vec<u32> = (0..self.group.len() as u32).collect();
-        let depth_budget = self.settings.k_max as usize;
-        let mut buffers: Vec<Vec<u32>> = vec![Vec::new(); depth_budget + 1];
-        self.expand_dim(&all, d, 0, &mut buffers);
+    /// The root's children: for each dimension, each value carried by enough observations.
+    fn first_level_tasks(&mut self, all: &[u32]) -> Vec<(usize, Vec<u32>)> {
+        let mut tasks = Vec::new();
+        for d in 0..self.p.dims {
+            let mut scratch = std::mem::take(&mut self.scratch[0]);
+            let buckets = self.partition(all, d, &mut scratch);
+            for (start, len) in buckets {
+                tasks.push((d, scratch.obs[start..start + len].to_vec()));
+            }
+            self.scratch[0] = scratch;
+        }
+        tasks
     }
 
-    /// Split `node` by its value on dimension `d` and visit each value's subset.
-    fn expand_dim(&mut self, node: &[u32], d: usize, mask: u64, buffers: &mut [Vec<u32>]) {
-        let Some((mine, deeper)) = buffers.split_first_mut() else {
-            return;
-        };
+    /// Counting sort of `node` by its value on `d`, keeping only values with at least
+    /// `min_trades` observations (fewer observations cannot hold enough trades). Returns the
+    /// (start, len) of each kept value's run in `scratch.obs`; runs keep canonical trade order.
+    fn partition(&mut self, node: &[u32], d: usize, scratch: &mut Scratch) -> Vec<(usize, usize)> {
         let dims = self.p.dims;
         let values = &self.group.values;
-        mine.clear();
-        mine.extend(
-            node.iter()
-                .copied()
-                .filter(|&o| values[o as usize * dims + d] != 0),
-        );
-        if (mine.len() as u64) < self.settings.min_trades {
-            return;
+        let card = self.p.value_names[d].len() + 1;
+        scratch.counts.clear();
+        scratch.counts.resize(card, 0);
+        for &o in node {
+            scratch.counts[values[o as usize * dims + d] as usize] += 1;
         }
-        // Stable sort keeps canonical trade order inside each value's run.
-        mine.sort_by_key(|&o| values[o as usize * dims + d]);
-        let mut start = 0;
-        while start < mine.len() {
-            let v = values[mine[start] as usize * dims + d];
-            let mut end = start + 1;
-            while end < mine.len() && values[mine[end] as usize * dims + d] == v {
-                end += 1;
+        let min = self.limits.min_trades;
+        let mut runs = Vec::new();
+        scratch.offsets.clear();
+        scratch.offsets.resize(card, SKIP);
+        let mut next = 0u32;
+        for v in 1..card {
+            let c = scratch.counts[v];
+            if c == 0 {
+                continue;
             }
-            if (end - start) as u64 >= self.settings.min_trades {
-                self.path.push((d as u8, v));
-                self.visit(&mine[start..end], mask | (1u64 << d), d + 1, deeper);
-                self.path.pop();
+            if u64::from(c) >= min {
+                scratch.offsets[v] = next;
+                runs.push((next as usize, c as usize));
+                next += c;
             } else {
                 self.counters.subsets_pruned += 1;
             }
-            start = end;
         }
+        if runs.is_empty() {
+            return runs;
+        }
+        scratch.obs.clear();
+        scratch.obs.resize(next as usize, 0);
+        for &o in node {
+            let v = values[o as usize * dims + d] as usize;
+            let slot = scratch.offsets[v];
+            if slot != SKIP {
+                scratch.obs[slot as usize] = o;
+                scratch.offsets[v] = slot + 1;
+            }
+        }
+        runs
     }
 
-    fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize, buffers: &mut [Vec<u32>]) {
+    fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize) {
         let stats = self.fold(node);
-        if stats.n_trades() < self.settings.min_trades {
+        if stats.n_trades() < self.limits.min_trades {
             self.counters.subsets_pruned += 1;
             return;
         }
-        self.found.push(FoundSubset {
-            mask,
-            path: self.path.clone(),
-            stats,
-        });
-        if self.path.len() as u32 >= self.settings.k_max {
+        self.emit(mask, stats);
+        let depth = self.path.len();
+        if depth as u32 >= self.limits.k_max {
             return;
         }
+        let mut scratch = std::mem::take(&mut self.scratch[depth]);
         for d in next_dim..self.p.dims {
-            self.expand_dim(node, d, mask, buffers);
+            let runs = self.partition(node, d, &mut scratch);
+            for (start, len) in runs {
+                let child = &scratch.obs[start..start + len];
+                let v = self.group.values[child[0] as usize * self.p.dims + d];
+                self.path.push((d as u8, v));
+                self.visit(child, mask | (1u64 << d), d + 1);
+                self.path.pop();
+            }
         }
+        self.scratch[depth] = scratch;
+    }
+
+    fn emit(&mut self, mask: u64, stats: OutcomeStats) {
+        self.key_buf.clear();
+        self.key_buf
+            .extend(self.path.iter().map(|&(d, v)| (self.name_rank[d as usize], d as usize, v)));
+        self.key_buf.sort_unstable_by_key(|x| x.0);
+        let p = self.p;
+        let kv = || {
+            self.key_buf
+                .iter()
+                .map(|&(_, d, v)| (p.dim_names[d].as_str(), p.value_names[d][v as usize - 1].as_str()))
+        };
+        self.rows.push(SubsetRow {
+            mask,
+            scope_values: scope_values_json(kv()),
+            scope_values_hash: scope_values_hash(kv()),
+            stats,
+        });
     }
 
     /// Statistics of the trades behind `node` (observations in canonical trade order).
     fn fold(&mut self, node: &[u32]) -> OutcomeStats {
         let mut stats = OutcomeStats::default();
+        let group = self.group;
         let mut i = 0;
         while i < node.len() {
-            let trade = self.group.trade[node[i] as usize];
+            let trade = group.trade[node[i] as usize];
             let mut n_actions = 0u64;
-            while i < node.len() && self.group.trade[node[i] as usize] == trade {
-                n_actions += u64::from(self.group.n_actions[node[i] as usize]);
+            while i < node.len() && group.trade[node[i] as usize] == trade {
+                n_actions += u64::from(group.n_actions[node[i] as usize]);
                 i += 1;
             }
             let t = trade as usize;
@@ -246,7 +324,6 @@ impl<'a> Walk<'a> {
         stats
     }
 }
-
 /// The number of (trade, subset) observations an unpruned enumeration folds: for each group and
 /// trade, the distinct subsets (at most `k_max` dims) of the trade's action scopes. It is the row
 /// count of the "exploded" table a SQL engine aggregates, so `updates / second` figures compare

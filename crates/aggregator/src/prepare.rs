@@ -112,14 +112,15 @@ impl Prepared {
                 });
             groups[gi].push(trade, &row, dims);
         }
-        // Groups in key order, so that every consumer sees the same order.
+        // Groups in the table's key order (category compared as stored text), so rows reach the
+        // clustered primary key as appends.
         let mut order: Vec<usize> = group_index.into_values().collect();
         order.sort_by(|&a, &b| {
             let (ga, gb) = (&groups[a], &groups[b]);
-            (&ga.module, &ga.pattern_key, ga.category).cmp(&(
+            (&ga.module, &ga.pattern_key, ga.category.as_str()).cmp(&(
                 &gb.module,
                 &gb.pattern_key,
-                gb.category,
+                gb.category.as_str(),
             ))
         });
         let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();

@@ -1,11 +1,13 @@
 //! The `aggregate` stage: trade_events → pattern_scope_stats, inside the caller's transaction.
 
-use crate::engine::{compute, AggregateCounters};
+use crate::engine::{compute_each, AggregateCounters, Limits};
 use crate::prepare::Prepared;
 use crate::AggregateError;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::events::{self, TradeEvent};
-use learnloop_store::{stats, Connection};
+use learnloop_model::stats::OutcomeStats;
+use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
+use learnloop_store::Connection;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
@@ -25,8 +27,8 @@ pub struct AggregateReport {
     pub k_max: u32,
     pub counters: AggregateCounters,
     pub load_ms: u64,
-    pub compute_ms: u64,
-    pub write_ms: u64,
+    /// Computing and writing overlap (one group is written while the next is computed).
+    pub compute_write_ms: u64,
 }
 
 pub fn aggregate(
@@ -40,35 +42,52 @@ pub fn aggregate(
     if let Some(transform) = options.transform {
         transform(&mut events, options.seed);
     }
-    let prepared = Prepared::build(
-        &events,
-        &cfg.dims,
-        as_of,
-        cfg.aggregate.stats_half_life_hours,
-    )?;
+    let prepared = Prepared::build(&events, &cfg.dims, as_of, cfg.aggregate.stats_half_life_hours)?;
+    let trade_events = events.len() as u64;
+    drop(events);
     let t1 = Instant::now();
-    let min_trades = cfg.store_min_trades();
-    let out = compute(&prepared, cfg.aggregate.k_max, min_trades, as_of);
+    let limits = Limits {
+        k_max: cfg.aggregate.k_max,
+        min_trades: cfg.store_min_trades(),
+    };
+    let mut writer = StatsWriter::replace_all(conn, as_of)?;
+    let counters = compute_each(&prepared, limits, |group, rows| {
+        let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = rows
+            .iter()
+            .map(|r| {
+                let key = SubsetKey {
+                    scope_mask: r.mask,
+                    scope_values: &r.scope_values,
+                    scope_values_hash: r.scope_values_hash,
+                };
+                (key, &r.stats)
+            })
+            .collect();
+        let g = GroupKey {
+            module: &group.module,
+            pattern_key: &group.pattern_key,
+            category: group.category,
+        };
+        writer.write_group(g, &keyed)
+    })?;
+    writer.finish();
     let t2 = Instant::now();
-    stats::replace_all(conn, &out.rows)?;
-    let t3 = Instant::now();
     let report = AggregateReport {
         as_of: as_of.to_rfc3339(),
         trades: prepared.trades.len() as u64,
-        trade_events: events.len() as u64,
+        trade_events,
         groups: prepared.groups.len() as u64,
-        store_min_trades: min_trades,
-        k_max: cfg.aggregate.k_max,
-        counters: out.counters,
+        store_min_trades: limits.min_trades,
+        k_max: limits.k_max,
+        counters,
         load_ms: (t1 - t0).as_millis() as u64,
-        compute_ms: (t2 - t1).as_millis() as u64,
-        write_ms: (t3 - t2).as_millis() as u64,
+        compute_write_ms: (t2 - t1).as_millis() as u64,
     };
     tracing::info!(
         trades = report.trades,
         rows = report.counters.rows,
         updates = report.counters.subset_updates,
-        compute_ms = report.compute_ms,
+        compute_write_ms = report.compute_write_ms,
         "aggregated"
     );
     Ok(report)

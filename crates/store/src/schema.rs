@@ -139,7 +139,7 @@ CREATE TABLE pattern_scope_stats (
     d_eff_n REAL NOT NULL,
     as_of TEXT NOT NULL,
     PRIMARY KEY (module, pattern_key, action_category, scope_mask, scope_values_hash)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE learning_runs (
     run_id TEXT PRIMARY KEY,

@@ -3,7 +3,7 @@
 use crate::{u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
 use learnloop_model::{ActionCategory, Timestamp};
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, Statement};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRow {
@@ -18,52 +18,168 @@ pub struct StatsRow {
     pub as_of: Timestamp,
 }
 
-/// Replace the whole table (the aggregator recomputes every row of a run).
-pub fn replace_all(conn: &Connection, rows: &[StatsRow]) -> Result<()> {
-    conn.execute("DELETE FROM pattern_scope_stats", [])?;
-    let mut stmt = conn.prepare_cached(
+const COLUMNS: usize = 25;
+/// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
+const BATCH: usize = 200;
+
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; COLUMNS].join(","));
+    format!(
         "INSERT INTO pattern_scope_stats (module, pattern_key, action_category, scope_mask, scope_values,
              scope_values_hash, scope_dims, n_trades, n_actions, mean_rr, m2_rr, var_rr, wins, win_rate, sum_pnl,
              mean_hold_days, mean_time_eff, first_exit_at, last_exit_at, dw, dw2, dmean, dm2, d_eff_n, as_of)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-             ?22, ?23, ?24, ?25)",
-    )?;
-    // Every row of a run shares its as-of time: format it once, not per row.
-    let mut as_of_text = (i64::MIN, String::new());
-    for r in rows {
-        if as_of_text.0 != r.as_of.millis() {
-            as_of_text = (r.as_of.millis(), r.as_of.to_rfc3339());
-        }
-        let s = &r.stats;
-        stmt.execute(params![
-            r.module,
-            r.pattern_key,
-            r.category.as_str(),
-            u64_to_sql(r.scope_mask),
-            r.scope_values,
-            u64_to_sql(r.scope_values_hash),
-            r.scope_mask.count_ones(),
-            s.r.n as i64,
-            s.n_actions as i64,
-            s.r.mean,
-            s.r.m2,
-            s.r.sample_variance(),
-            s.wins as i64,
-            s.win_rate(),
-            s.sum_pnl,
-            s.hold_days.mean(),
-            s.time_eff.mean(),
-            s.first_exit.map(|t| t.to_rfc3339()),
-            s.last_exit.map(|t| t.to_rfc3339()),
-            s.decayed.w,
-            s.decayed.w2,
-            s.decayed.mean,
-            s.decayed.m2,
-            s.decayed.effective_n(),
-            as_of_text.1,
-        ])?;
+         VALUES {}",
+        vec![one; rows].join(",")
+    )
+}
+
+/// Replaces the whole table with rows streamed in key order, a group at a time, binding each row
+/// straight from the caller's data into multi-row INSERTs.
+pub struct StatsWriter<'c> {
+    conn: &'c Connection,
+    as_of: String,
+    written: u64,
+    /// Exit times repeat across the subsets of a trade: format each once.
+    time_text: TimeText,
+}
+
+#[derive(Default)]
+struct TimeText(std::collections::HashMap<i64, String>);
+
+impl TimeText {
+    fn get(&mut self, t: Option<Timestamp>) -> Option<&str> {
+        let t = t?;
+        Some(self.0.entry(t.millis()).or_insert_with(|| t.to_rfc3339()).as_str())
     }
+}
+
+/// One row of a group: everything but the group's (module, pattern, category).
+#[derive(Debug, Clone, Copy)]
+pub struct SubsetKey<'a> {
+    pub scope_mask: u64,
+    pub scope_values: &'a str,
+    pub scope_values_hash: u64,
+}
+
+/// Module, pattern and category shared by every row of a group.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupKey<'a> {
+    pub module: &'a str,
+    pub pattern_key: &'a str,
+    pub category: ActionCategory,
+}
+
+impl<'c> StatsWriter<'c> {
+    /// Deletes every stored row; the caller's transaction makes the replacement atomic.
+    pub fn replace_all(conn: &'c Connection, as_of: Timestamp) -> Result<Self> {
+        conn.execute("DELETE FROM pattern_scope_stats", [])?;
+        // Remainders are written in power-of-two chunks, so these few statements stay cached.
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Self {
+            conn,
+            as_of: as_of.to_rfc3339(),
+            written: 0,
+            time_text: TimeText::default(),
+        })
+    }
+
+    /// Write the rows of one group (in key order).
+    pub fn write_group<'r>(
+        &mut self,
+        group: GroupKey<'_>,
+        rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+    ) -> Result<()> {
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let chunk = if rest.len() >= BATCH { BATCH } else { 1 << rest.len().ilog2() };
+            let (now, later) = rest.split_at(chunk);
+            let mut stmt = self.conn.prepare_cached(&insert_sql(chunk))?;
+            for (i, (key, stats)) in now.iter().enumerate() {
+                bind_row(&mut stmt, i * COLUMNS, group, key, stats, &self.as_of, &mut self.time_text)?;
+            }
+            stmt.raw_execute()?;
+            self.written += chunk as u64;
+            rest = later;
+        }
+        Ok(())
+    }
+
+    /// The number of rows written in all.
+    pub fn finish(self) -> u64 {
+        self.written
+    }
+}
+
+fn bind_row(
+    stmt: &mut Statement<'_>,
+    offset: usize,
+    g: GroupKey<'_>,
+    k: &SubsetKey<'_>,
+    s: &OutcomeStats,
+    as_of: &str,
+    time_text: &mut TimeText,
+) -> Result<()> {
+    let mut i = offset;
+    let mut bind = |v: &dyn rusqlite::ToSql| -> Result<()> {
+        i += 1;
+        stmt.raw_bind_parameter(i, v)?;
+        Ok(())
+    };
+    bind(&g.module)?;
+    bind(&g.pattern_key)?;
+    bind(&g.category.as_str())?;
+    bind(&u64_to_sql(k.scope_mask))?;
+    bind(&k.scope_values)?;
+    bind(&u64_to_sql(k.scope_values_hash))?;
+    bind(&k.scope_mask.count_ones())?;
+    bind(&(s.r.n as i64))?;
+    bind(&(s.n_actions as i64))?;
+    bind(&s.r.mean)?;
+    bind(&s.r.m2)?;
+    bind(&s.r.sample_variance())?;
+    bind(&(s.wins as i64))?;
+    bind(&s.win_rate())?;
+    bind(&s.sum_pnl)?;
+    bind(&s.hold_days.mean())?;
+    bind(&s.time_eff.mean())?;
+    bind(&time_text.get(s.first_exit))?;
+    bind(&time_text.get(s.last_exit))?;
+    bind(&s.decayed.w)?;
+    bind(&s.decayed.w2)?;
+    bind(&s.decayed.mean)?;
+    bind(&s.decayed.m2)?;
+    bind(&s.decayed.effective_n())?;
+    bind(&as_of)?;
     Ok(())
+}
+
+/// Replace the whole table with `rows` (sorted by key, sharing one as-of time).
+pub fn replace_all(conn: &Connection, rows: &[StatsRow]) -> Result<u64> {
+    let as_of = rows.first().map_or(Timestamp(0), |r| r.as_of);
+    let mut w = StatsWriter::replace_all(conn, as_of)?;
+    let same_group = |a: &StatsRow, b: &StatsRow| {
+        a.module == b.module && a.pattern_key == b.pattern_key && a.category == b.category
+    };
+    for group in rows.chunk_by(same_group) {
+        let g = GroupKey {
+            module: &group[0].module,
+            pattern_key: &group[0].pattern_key,
+            category: group[0].category,
+        };
+        let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = group
+            .iter()
+            .map(|r| {
+                let key = SubsetKey {
+                    scope_mask: r.scope_mask,
+                    scope_values: &r.scope_values,
+                    scope_values_hash: r.scope_values_hash,
+                };
+                (key, &r.stats)
+            })
+            .collect();
+        w.write_group(g, &keyed)?;
+    }
+    Ok(w.finish())
 }
 
 /// All rows, ordered by key. Means of hold days and time efficiency come back as single-count
@@ -80,8 +196,7 @@ pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
         .query_map([], |r| {
             let category: String = r.get(2)?;
             let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-                Ok(r.get::<_, Option<String>>(i)?
-                    .and_then(|t| Timestamp::parse(&t).ok()))
+                Ok(r.get::<_, Option<String>>(i)?.and_then(|t| Timestamp::parse(&t).ok()))
             };
             let mean_of = |v: Option<f64>| PresentMean {
                 count: u64::from(v.is_some()),
@@ -122,9 +237,9 @@ pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
         })?
         .map(|row| {
             let (category, mut row) = row?;
-            row.category = category.parse().map_err(|e| {
-                crate::StoreError::Corrupt(format!("pattern_scope_stats {}: {e}", row.pattern_key))
-            })?;
+            row.category = category
+                .parse()
+                .map_err(|e| crate::StoreError::Corrupt(format!("pattern_scope_stats {}: {e}", row.pattern_key)))?;
             Ok(row)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -196,7 +196,7 @@ fn human_summary(s: &RunSummary) -> String {
             ("subsets evaluated", a.counters.subsets_evaluated.to_string()),
             ("subset updates", a.counters.subset_updates.to_string()),
             ("pruned (< min trades)", format!("{} (min {})", a.counters.subsets_pruned, a.store_min_trades)),
-            ("load/compute/write ms", format!("{}/{}/{}", a.load_ms, a.compute_ms, a.write_ms)),
+            ("load / compute+write ms", format!("{} / {}", a.load_ms, a.compute_write_ms)),
         ]));
     }
     let total: u64 = s.durations_ms.values().sum();
