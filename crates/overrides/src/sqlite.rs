@@ -1,0 +1,90 @@
+//! Loading the active config row from the learnloop SQLite store (feature `sqlite`).
+
+use crate::error::ConfigError;
+use crate::hash::config_checksum;
+use crate::snapshot::Overrides;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
+
+/// One `learning_configs` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRow {
+    pub module: String,
+    pub version: i64,
+    pub status: String,
+    pub as_of: Option<String>,
+    pub run_id: Option<String>,
+    pub created_at: Option<String>,
+    pub checksum: Option<String>,
+    pub config_data: String,
+}
+
+/// The `status = 'active'` row of `module`; the highest version if several are active.
+pub fn read_active_row(conn: &Connection, module: &str) -> Result<ConfigRow, ConfigError> {
+    conn.query_row(
+        "SELECT module, version, status, as_of, run_id, created_at, checksum, config_data
+           FROM learning_configs
+          WHERE module = ?1 AND status = 'active'
+          ORDER BY version DESC
+          LIMIT 1",
+        [module],
+        |r| {
+            Ok(ConfigRow {
+                module: r.get(0)?,
+                version: r.get(1)?,
+                status: r.get(2)?,
+                as_of: r.get(3)?,
+                run_id: r.get(4)?,
+                created_at: r.get(5)?,
+                checksum: r.get(6)?,
+                config_data: r.get(7)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| ConfigError::NoActiveConfig {
+        module: module.to_string(),
+    })
+}
+
+impl Overrides {
+    /// Build from a row: verifies the checksum (when the row has one) and that the row's module
+    /// and version are the ones inside `config_data`.
+    pub fn from_row(row: &ConfigRow) -> Result<Self, ConfigError> {
+        if let Some(expected) = row.checksum.as_deref().filter(|c| !c.trim().is_empty()) {
+            let actual = config_checksum(&row.config_data);
+            if !expected.trim().eq_ignore_ascii_case(&actual) {
+                return Err(ConfigError::ChecksumMismatch {
+                    module: row.module.clone(),
+                    version: row.version,
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+        }
+        let overrides = Self::from_json(&row.config_data)?;
+        if overrides.module() != row.module || overrides.version() != row.version {
+            return Err(ConfigError::RowMismatch {
+                row_module: row.module.clone(),
+                row_version: row.version,
+                data_module: overrides.module().to_string(),
+                data_version: overrides.version(),
+            });
+        }
+        Ok(overrides)
+    }
+
+    /// The active config of `module` from an open connection.
+    pub fn from_sqlite(conn: &Connection, module: &str) -> Result<Self, ConfigError> {
+        Self::from_row(&read_active_row(conn, module)?)
+    }
+
+    /// The active config of `module` from a database file, opened read-only.
+    pub fn from_sqlite_path(path: impl AsRef<Path>, module: &str) -> Result<Self, ConfigError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Self::from_sqlite(&conn, module)
+    }
+}
