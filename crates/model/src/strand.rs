@@ -83,43 +83,19 @@ pub const KIND_ACTION: &str = "pm_action";
 pub const KIND_CLOSE: &str = "position_closed";
 
 impl RawStrand {
-    /// Parse one JSON Lines record. `content` and `regime_context` may be objects or JSON text.
+    /// Parse one JSON Lines record. `content` and `regime_context` may be objects (kept as the
+    /// producer's exact text) or JSON text in a string.
     pub fn from_json_line(line: &str) -> Result<Self, QuarantineReason> {
-        let value = parse_lenient_json(line)?;
-        let Value::Object(obj) = value else {
-            return Err(QuarantineReason::new(
-                QuarantineCode::MalformedJson,
-                "a strand line must be a JSON object",
-            ));
-        };
-        let text = |k: &str| -> Option<String> {
-            match obj.get(k) {
-                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
+        match serde_json::from_str::<LineFields<'_>>(line) {
+            Ok(fields) => fields.into_raw(),
+            Err(strict_err) => {
+                let rewritten = quote_non_finite_literals(line);
+                match serde_json::from_str::<LineFields<'_>>(&rewritten) {
+                    Ok(fields) if rewritten != line => fields.into_raw(),
+                    _ => Err(QuarantineReason::new(QuarantineCode::MalformedJson, strict_err.to_string())),
+                }
             }
-        };
-        let embedded = |k: &str| -> Option<String> {
-            match obj.get(k) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(v) => Some(v.to_string()),
-            }
-        };
-        let id = text("id").ok_or_else(|| missing("id", "a non-empty strand id"))?;
-        Ok(Self {
-            id,
-            module: text("module").unwrap_or_else(|| "pm".to_string()),
-            kind: text("kind").ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
-            symbol: text("symbol"),
-            timeframe: text("timeframe"),
-            position_id: text("position_id"),
-            trade_id: text("trade_id"),
-            created_at: text("created_at")
-                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
-            content: embedded("content").ok_or_else(|| missing("content", "a JSON object"))?,
-            regime_context: embedded("regime_context"),
-        })
+        }
     }
 
     /// Validate and normalise into the typed form the loop uses.
@@ -148,6 +124,62 @@ impl RawStrand {
                 format!("kind {other:?}: expected pm_action or position_closed"),
             )),
         }
+    }
+}
+
+/// The top-level fields of a strand line; content stays unparsed until `to_typed`.
+#[derive(Deserialize)]
+struct LineFields<'a> {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    module: Value,
+    #[serde(default)]
+    kind: Value,
+    #[serde(default)]
+    symbol: Value,
+    #[serde(default)]
+    timeframe: Value,
+    #[serde(default)]
+    position_id: Value,
+    #[serde(default)]
+    trade_id: Value,
+    #[serde(default)]
+    created_at: Value,
+    #[serde(borrow, default)]
+    content: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    regime_context: Option<&'a serde_json::value::RawValue>,
+}
+
+impl LineFields<'_> {
+    fn into_raw(self) -> Result<RawStrand, QuarantineReason> {
+        let text = |v: &Value| match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let embedded = |raw: Option<&serde_json::value::RawValue>| -> Option<String> {
+            let raw = raw?.get();
+            match raw.as_bytes().first() {
+                Some(b'"') => serde_json::from_str::<String>(raw).ok(),
+                Some(b'n') if raw == "null" => None,
+                _ => Some(raw.to_string()),
+            }
+        };
+        Ok(RawStrand {
+            id: text(&self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
+            module: text(&self.module).unwrap_or_else(|| "pm".to_string()),
+            kind: text(&self.kind).ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
+            symbol: text(&self.symbol),
+            timeframe: text(&self.timeframe),
+            position_id: text(&self.position_id),
+            trade_id: text(&self.trade_id),
+            created_at: text(&self.created_at)
+                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
+            content: embedded(self.content).ok_or_else(|| missing("content", "a JSON object"))?,
+            regime_context: embedded(self.regime_context),
+        })
     }
 }
 

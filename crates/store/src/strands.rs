@@ -4,7 +4,7 @@
 use crate::Result;
 use learnloop_model::strand::{PmAction, PositionClose, QuarantineReason, RawStrand};
 use learnloop_model::{hash::stable_hash, ActionCategory, Scope, Timestamp};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
@@ -16,28 +16,26 @@ pub enum InsertOutcome {
 }
 
 pub fn insert_raw(conn: &Connection, s: &RawStrand) -> Result<InsertOutcome> {
-    let existing: Option<RawStrand> = conn
+    // Insert first: the common case (a new id) costs one index descent, not two.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO ad_strands (id, module, kind, symbol, timeframe, position_id, trade_id, created_at, content, regime_context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            s.id, s.module, s.kind, s.symbol, s.timeframe, s.position_id, s.trade_id, s.created_at, s.content,
+            s.regime_context
+        ])?;
+    if inserted == 1 {
+        return Ok(InsertOutcome::Inserted);
+    }
+    let existing: RawStrand = conn
         .prepare_cached(
             "SELECT id, module, kind, symbol, timeframe, position_id, trade_id, created_at, content, regime_context
              FROM ad_strands WHERE id = ?1",
         )?
-        .query_row([&s.id], raw_from_row)
-        .optional()?;
-    match existing {
-        Some(e) if e == *s => Ok(InsertOutcome::AlreadyPresent),
-        Some(_) => Ok(InsertOutcome::Conflict),
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO ad_strands (id, module, kind, symbol, timeframe, position_id, trade_id, created_at, content, regime_context)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                s.id, s.module, s.kind, s.symbol, s.timeframe, s.position_id, s.trade_id, s.created_at, s.content,
-                s.regime_context
-            ])?;
-            Ok(InsertOutcome::Inserted)
-        }
-    }
+        .query_row([&s.id], raw_from_row)?;
+    Ok(if existing == *s { InsertOutcome::AlreadyPresent } else { InsertOutcome::Conflict })
 }
 
 fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawStrand> {

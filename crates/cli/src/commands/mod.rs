@@ -26,8 +26,8 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Ingest(a) => ingest::execute(cli, a),
         Command::Run(a) => run::execute_run(cli, a),
-        Command::Link(a) => run::execute_stage(cli, a, run::Stage::Link),
-        Command::Aggregate(a) => run::execute_stage(cli, a, run::Stage::Aggregate),
+        Command::Link(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Link),
+        Command::Aggregate(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Aggregate),
         Command::Status(a) => status::execute(cli, a),
         Command::Export(a) => export::execute(cli, a),
         Command::Demo(a) => demo::execute(cli, a),

@@ -2,14 +2,13 @@
 
 use super::ingest::{ingest_files, strict_outcome};
 use super::Outcome;
-use crate::context::{load_config, open_store, resolve_as_of, wall_clock_now};
+use crate::context::{load_config, open_store, wall_clock_now};
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::Args;
-use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
-use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
-use learnloop_model::LoopConfig;
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_pipeline::{run_stages as run_pipeline_stages, RunOptions, Stage, StagesReport};
 use learnloop_store::runs::{self, RunRecord};
 use learnloop_store::Connection;
 use serde::Serialize;
@@ -44,21 +43,12 @@ pub struct RunArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Link,
-    Aggregate,
-}
-
 #[derive(Debug, Default, Serialize)]
 pub struct RunSummary {
     pub run_id: String,
-    pub as_of: String,
     pub ingest: Vec<(String, learnloop_linker::IngestReport)>,
-    pub normalize: NormalizeReport,
-    pub link: Option<LinkReport>,
-    pub aggregate: Option<AggregateReport>,
-    pub durations_ms: std::collections::BTreeMap<String, u64>,
+    #[serde(flatten)]
+    pub stages: StagesReport,
 }
 
 fn effective_config(cli: &Cli, args: &StageArgs) -> anyhow::Result<LoopConfig> {
@@ -79,12 +69,12 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let mut summary = RunSummary::default();
     let t = Instant::now();
     summary.ingest = ingest_files(&mut conn, &args.inputs)?;
+    let ingest_ms = t.elapsed().as_millis() as u64;
+    let mut summary = recorded(&mut conn, "run", &cfg, &args.stage, &Stage::ALL, summary)?;
     if !args.inputs.is_empty() {
-        summary.durations_ms.insert("ingest".into(), t.elapsed().as_millis() as u64);
+        summary.stages.durations_ms.insert("ingest".into(), ingest_ms);
     }
-    let stages = [Stage::Link, Stage::Aggregate];
-    let summary = recorded(&mut conn, "run", &cfg, &args.stage, &stages, summary)?;
-    let quarantined = summary.normalize.quarantined_total()
+    let quarantined = summary.stages.normalize.quarantined_total()
         + summary.ingest.iter().map(|(_, r)| r.normalized.quarantined_total()).sum::<u64>();
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(args.stage.strict, quarantined))
@@ -93,13 +83,9 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
     let mut conn = open_store(cli)?;
-    let name = match stage {
-        Stage::Link => "link",
-        Stage::Aggregate => "aggregate",
-    };
-    let summary = recorded(&mut conn, name, &cfg, args, &[stage], RunSummary::default())?;
+    let summary = recorded(&mut conn, stage.name(), &cfg, args, &[stage], RunSummary::default())?;
     emit(cli.json, &summary, human_summary)?;
-    Ok(strict_outcome(args.strict, summary.normalize.quarantined_total()))
+    Ok(strict_outcome(args.strict, summary.stages.normalize.quarantined_total()))
 }
 
 /// Run the stages in one transaction and record the outcome as a learning_runs row. A failure
@@ -118,7 +104,7 @@ fn recorded(
     let record = RunRecord {
         run_id: summary.run_id.clone(),
         command: command.to_string(),
-        as_of: summary.as_of.clone(),
+        as_of: summary.stages.as_of.clone(),
         started_at,
         finished_at: Some(wall_clock_now()),
         status: if result.is_ok() { "ok" } else { "failed" }.to_string(),
@@ -138,44 +124,36 @@ fn run_stages(
     now: &str,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
+    let options = RunOptions {
+        as_of: args
+            .as_of
+            .as_deref()
+            .map(Timestamp::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--as-of: {e}"))?,
+        rebuild: args.rebuild,
+    };
     let tx = conn.transaction()?;
-    let t = Instant::now();
-    summary.normalize = normalize_new(&tx, now)?;
-    let as_of = resolve_as_of(&tx, args.as_of.as_deref())?;
-    summary.as_of = as_of.to_rfc3339();
-    summary.durations_ms.insert("normalize".into(), t.elapsed().as_millis() as u64);
-    for stage in stages {
-        let t = Instant::now();
-        match stage {
-            Stage::Link => {
-                summary.link = Some(link(&tx, as_of, args.rebuild).context("link stage")?);
-                summary.durations_ms.insert("link".into(), t.elapsed().as_millis() as u64);
-            }
-            Stage::Aggregate => {
-                let options = AggregateOptions::default();
-                summary.aggregate = Some(aggregate(&tx, cfg, as_of, &options).context("aggregate stage")?);
-                summary.durations_ms.insert("aggregate".into(), t.elapsed().as_millis() as u64);
-            }
-        }
-    }
+    summary.stages = run_pipeline_stages(&tx, cfg, &options, stages, now)?;
     tx.commit()?;
     Ok(())
 }
 
 fn human_summary(s: &RunSummary) -> String {
-    let mut out = format!("run {} as of {}\n", s.run_id, s.as_of);
+    let mut out = format!("run {} as of {}\n", s.run_id, s.stages.as_of);
     for (source, r) in &s.ingest {
         out.push_str(&format!("ingest {source}\n{}", super::ingest::human_ingest(r)));
     }
-    if s.normalize.actions + s.normalize.closes + s.normalize.quarantined_total() > 0 {
+    let (n, l, a) = (&s.stages.normalize, &s.stages.link, &s.stages.aggregate);
+    if n.actions + n.closes + n.quarantined_total() > 0 {
         out.push_str(&format!(
             "normalized from ad_strands: {} actions, {} closes, {} quarantined\n",
-            s.normalize.actions,
-            s.normalize.closes,
-            s.normalize.quarantined_total()
+            n.actions,
+            n.closes,
+            n.quarantined_total()
         ));
     }
-    if let Some(l) = &s.link {
+    if let Some(l) = l {
         out.push_str("link\n");
         let mut lines = vec![
             ("positions relinked", l.positions_relinked.to_string()),
@@ -187,7 +165,7 @@ fn human_summary(s: &RunSummary) -> String {
         }
         out.push_str(&kv(&lines));
     }
-    if let Some(a) = &s.aggregate {
+    if let Some(a) = a {
         out.push_str("aggregate\n");
         out.push_str(&kv(&[
             ("trades", a.trades.to_string()),
@@ -199,7 +177,7 @@ fn human_summary(s: &RunSummary) -> String {
             ("load / compute+write ms", format!("{} / {}", a.load_ms, a.compute_write_ms)),
         ]));
     }
-    let total: u64 = s.durations_ms.values().sum();
+    let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));
     out
 }
