@@ -1,1 +1,50 @@
-//! Integration tests of learnloop live in tests/*.rs beside this file.
+//! Helpers shared by the end-to-end tests beside this file.
+
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_pipeline::{run_stages, RunOptions, Stage, StagesReport};
+use learnloop_store::Connection;
+
+/// The derived tables whose bytes must not depend on how or how often the loop ran.
+pub const DERIVED_TABLES: &[&str] = &[
+    "pm_actions",
+    "position_closes",
+    "linked_trades",
+    "trade_events",
+    "link_anomalies",
+    "pattern_scope_stats",
+];
+
+pub const NOW: &str = "2026-01-01T00:00:00Z";
+
+pub fn ingest(conn: &mut Connection, lines: &[String]) -> learnloop_linker::IngestReport {
+    let tx = conn.transaction().unwrap();
+    let report =
+        learnloop_linker::ingest_lines(&tx, lines.iter().cloned().map(Ok), "test", NOW).unwrap();
+    tx.commit().unwrap();
+    report
+}
+
+pub fn run(
+    conn: &mut Connection,
+    cfg: &LoopConfig,
+    as_of: Option<Timestamp>,
+    rebuild: bool,
+) -> StagesReport {
+    let tx = conn.transaction().unwrap();
+    let report = run_stages(&tx, cfg, &RunOptions { as_of, rebuild }, &Stage::ALL, NOW).unwrap();
+    tx.commit().unwrap();
+    report
+}
+
+pub fn dump(conn: &Connection) -> String {
+    learnloop_store::export::dump_tables(conn, DERIVED_TABLES).unwrap()
+}
+
+pub fn demo_lines(cycles: usize, seed: u64) -> (Vec<String>, learnloop_demo::GroundTruth) {
+    let opts = learnloop_demo::DemoOptions {
+        seed,
+        days: 90,
+        ..learnloop_demo::DemoOptions::default().with_cycles(cycles)
+    };
+    learnloop_demo::generate(&opts)
+}

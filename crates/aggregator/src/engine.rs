@@ -103,17 +103,26 @@ pub fn compute(p: &Prepared, k_max: u32, min_trades: u64, as_of: Timestamp) -> C
     ComputeOutput { rows, counters }
 }
 
-fn compute_group(p: &Prepared, group: &Group, limits: Limits) -> (Vec<SubsetRow>, AggregateCounters) {
+fn compute_group(
+    p: &Prepared,
+    group: &Group,
+    limits: Limits,
+) -> (Vec<SubsetRow>, AggregateCounters) {
     let name_rank = name_ranks(p);
     let all: Vec<u32> = (0..group.len() as u32).collect();
     let mut root_walk = Walk::new(p, group, limits, &name_rank);
     root_walk.emit_root(&all);
-    let tasks = if limits.k_max == 0 { Vec::new() } else { root_walk.first_level_tasks(&all) };
+    let tasks = if limits.k_max == 0 {
+        Vec::new()
+    } else {
+        root_walk.first_level_tasks(&all)
+    };
     let results: Vec<(Vec<SubsetRow>, AggregateCounters)> = tasks
         .par_iter()
         .map(|(d, obs)| {
             let mut walk = Walk::new(p, group, limits, &name_rank);
-            walk.path.push((*d as u8, group.values[obs[0] as usize * p.dims + d]));
+            walk.path
+                .push((*d as u8, group.values[obs[0] as usize * p.dims + d]));
             walk.visit(obs, 1u64 << d, d + 1);
             (walk.rows, walk.counters)
         })
@@ -130,14 +139,21 @@ fn compute_group(p: &Prepared, group: &Group, limits: Limits) -> (Vec<SubsetRow>
         .iter()
         .enumerate()
         .flat_map(|(p, rows)| {
-            rows.iter()
-                .enumerate()
-                .map(move |(i, r)| (r.mask as i64, r.scope_values_hash as i64, p as u32, i as u32))
+            rows.iter().enumerate().map(move |(i, r)| {
+                (
+                    r.mask as i64,
+                    r.scope_values_hash as i64,
+                    p as u32,
+                    i as u32,
+                )
+            })
         })
         .collect();
     order.sort_unstable();
-    let mut slots: Vec<Vec<Option<SubsetRow>>> =
-        parts.into_iter().map(|rows| rows.into_iter().map(Some).collect()).collect();
+    let mut slots: Vec<Vec<Option<SubsetRow>>> = parts
+        .into_iter()
+        .map(|rows| rows.into_iter().map(Some).collect())
+        .collect();
     let rows: Vec<SubsetRow> = order
         .into_iter()
         .filter_map(|(_, _, p, i)| slots[p as usize][i as usize].take())
@@ -287,14 +303,20 @@ impl<'a> Walk<'a> {
 
     fn emit(&mut self, mask: u64, stats: OutcomeStats) {
         self.key_buf.clear();
-        self.key_buf
-            .extend(self.path.iter().map(|&(d, v)| (self.name_rank[d as usize], d as usize, v)));
+        self.key_buf.extend(
+            self.path
+                .iter()
+                .map(|&(d, v)| (self.name_rank[d as usize], d as usize, v)),
+        );
         self.key_buf.sort_unstable_by_key(|x| x.0);
         let p = self.p;
         let kv = || {
-            self.key_buf
-                .iter()
-                .map(|&(_, d, v)| (p.dim_names[d].as_str(), p.value_names[d][v as usize - 1].as_str()))
+            self.key_buf.iter().map(|&(_, d, v)| {
+                (
+                    p.dim_names[d].as_str(),
+                    p.value_names[d][v as usize - 1].as_str(),
+                )
+            })
         };
         self.rows.push(SubsetRow {
             mask,
@@ -356,7 +378,10 @@ fn union_of_subsets(scopes: &[&[u32]], subsets_of: &dyn Fn(usize) -> u64, k_max:
     }
     let mut total: i64 = 0;
     for chosen in 1u32..(1 << m) {
-        let members: Vec<&[u32]> = (0..m).filter(|j| chosen & (1 << j) != 0).map(|j| scopes[j]).collect();
+        let members: Vec<&[u32]> = (0..m)
+            .filter(|j| chosen & (1 << j) != 0)
+            .map(|j| scopes[j])
+            .collect();
         let agree = (0..members[0].len())
             .filter(|&d| members[0][d] != 0 && members.iter().all(|s| s[d] == members[0][d]))
             .count();

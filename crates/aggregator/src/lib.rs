@@ -14,7 +14,10 @@ mod engine;
 mod prepare;
 pub mod stage;
 
-pub use engine::{compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, Limits, SubsetRow};
+pub use engine::{
+    compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, Limits,
+    SubsetRow,
+};
 pub use prepare::{PrepareError, Prepared};
 pub use stage::{aggregate, AggregateOptions, AggregateReport};
 

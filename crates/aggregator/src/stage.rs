@@ -3,9 +3,9 @@
 use crate::engine::{compute_each, AggregateCounters, Limits};
 use crate::prepare::Prepared;
 use crate::AggregateError;
+use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::events::{self, TradeEvent};
-use learnloop_model::stats::OutcomeStats;
 use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
 use learnloop_store::Connection;
 use std::time::Instant;
@@ -42,7 +42,12 @@ pub fn aggregate(
     if let Some(transform) = options.transform {
         transform(&mut events, options.seed);
     }
-    let prepared = Prepared::build(&events, &cfg.dims, as_of, cfg.aggregate.stats_half_life_hours)?;
+    let prepared = Prepared::build(
+        &events,
+        &cfg.dims,
+        as_of,
+        cfg.aggregate.stats_half_life_hours,
+    )?;
     let trade_events = events.len() as u64;
     drop(events);
     let t1 = Instant::now();

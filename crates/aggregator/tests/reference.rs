@@ -35,7 +35,7 @@ fn random_events(seed: u64) -> Vec<TradeEvent> {
         } else {
             rng.gen_range(-3.0..3.0)
         };
-        let pnl_usd = rng.gen_bool(0.8).then(|| rr * 50.0);
+        let pnl_usd = rng.gen_bool(0.8).then_some(rr * 50.0);
         let hold_days = Some(rng.gen_range(0.1..9.0));
         let time_to_s3 = rng.gen_bool(0.5).then(|| rng.gen_range(0.0..5.0));
         for a in 0..rng.gen_range(1..6) {
@@ -82,16 +82,19 @@ fn random_events(seed: u64) -> Vec<TradeEvent> {
     events
 }
 
+/// (trade key, winsorized R, pnl, hold days, time to S3, exit time) of one trade.
+type RefTrade = (
+    String,
+    f64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Timestamp,
+);
+
 #[derive(Default)]
 struct RefRow {
-    trades: Vec<(
-        String,
-        f64,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        Timestamp,
-    )>,
+    trades: Vec<RefTrade>,
     n_actions: u64,
 }
 
@@ -241,11 +244,7 @@ fn engine_matches_brute_force_on_random_data() {
         let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
         for (k_max, min_trades) in [(5, 1), (2, 1), (5, 3), (3, 6), (0, 1)] {
             let out = compute(&prepared, k_max, min_trades, as_of);
-            compare(
-                &out.rows,
-                &brute_force(&events, k_max, min_trades),
-                as_of,
-            );
+            compare(&out.rows, &brute_force(&events, k_max, min_trades), as_of);
         }
     }
 }
@@ -277,7 +276,10 @@ fn exploded_update_count_equals_the_unpruned_row_total() {
         for k_max in [0, 2, 5] {
             let rows = compute(&prepared, k_max, 1, as_of).rows;
             let total: u64 = rows.iter().map(|r| r.stats.n_trades()).sum();
-            assert_eq!(learnloop_aggregator::exploded_subset_updates(&prepared, k_max), total);
+            assert_eq!(
+                learnloop_aggregator::exploded_subset_updates(&prepared, k_max),
+                total
+            );
         }
     }
 }

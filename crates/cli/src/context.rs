@@ -7,14 +7,16 @@ use learnloop_model::LoopConfig;
 use learnloop_store::Connection;
 
 pub fn open_store(cli: &Cli) -> anyhow::Result<Connection> {
-    learnloop_store::open(&cli.db).with_context(|| format!("opening the store {}", cli.db.display()))
+    learnloop_store::open(&cli.db)
+        .with_context(|| format!("opening the store {}", cli.db.display()))
 }
 
 pub fn load_config(cli: &Cli) -> anyhow::Result<LoopConfig> {
     match &cli.config {
         None => Ok(LoopConfig::default()),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config {}", path.display()))?;
             LoopConfig::from_json(&text).with_context(|| format!("config {}", path.display()))
         }
     }

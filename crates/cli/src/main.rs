@@ -10,10 +10,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "learnloop", version, about = "The learning loop of the trading portfolio manager")]
+#[command(
+    name = "learnloop",
+    version,
+    about = "The learning loop of the trading portfolio manager"
+)]
 pub struct Cli {
     /// SQLite database (created on first use).
-    #[arg(long, global = true, env = "LEARNLOOP_DB", default_value = "learnloop.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "LEARNLOOP_DB",
+        default_value = "learnloop.db"
+    )]
     pub db: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]

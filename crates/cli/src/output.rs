@@ -2,7 +2,11 @@
 
 use serde::Serialize;
 
-pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+pub fn emit<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -14,5 +18,8 @@ pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> Strin
 /// Right-aligned `label: value` lines, for human reports.
 pub fn kv(lines: &[(&str, String)]) -> String {
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    lines.iter().map(|(k, v)| format!("  {k:>width$}  {v}\n")).collect()
+    lines
+        .iter()
+        .map(|(k, v)| format!("  {k:>width$}  {v}\n"))
+        .collect()
 }

@@ -272,9 +272,9 @@ mod tests {
     fn outcome(r: f64, i: usize) -> TradeOutcome {
         TradeOutcome {
             r,
-            pnl_usd: (i % 3 != 0).then_some(r * 100.0),
+            pnl_usd: (!i.is_multiple_of(3)).then_some(r * 100.0),
             hold_days: Some(i as f64 * 0.5),
-            time_to_s3: (i % 2 == 0).then_some(i as f64),
+            time_to_s3: i.is_multiple_of(2).then_some(i as f64),
             exit_at: Timestamp((i as i64 * 7919) % 1000 * 3_600_000),
         }
     }
@@ -321,8 +321,8 @@ mod tests {
             let mut merged = OutcomeStats::default();
             for w in bounds.windows(2) {
                 let mut part = OutcomeStats::default();
-                for i in w[0]..w[1] {
-                    part.push_trade(&outcome(rs[i], i), 1 + (i % 3) as u64, weight(i));
+                for (i, r) in rs.iter().enumerate().take(w[1]).skip(w[0]) {
+                    part.push_trade(&outcome(*r, i), 1 + (i % 3) as u64, weight(i));
                 }
                 merged.merge(&part);
             }

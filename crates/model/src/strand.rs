@@ -92,7 +92,10 @@ impl RawStrand {
                 let rewritten = quote_non_finite_literals(line);
                 match serde_json::from_str::<LineFields<'_>>(&rewritten) {
                     Ok(fields) if rewritten != line => fields.into_raw(),
-                    _ => Err(QuarantineReason::new(QuarantineCode::MalformedJson, strict_err.to_string())),
+                    _ => Err(QuarantineReason::new(
+                        QuarantineCode::MalformedJson,
+                        strict_err.to_string(),
+                    )),
                 }
             }
         }
@@ -170,7 +173,8 @@ impl LineFields<'_> {
         Ok(RawStrand {
             id: text(&self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
             module: text(&self.module).unwrap_or_else(|| "pm".to_string()),
-            kind: text(&self.kind).ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
+            kind: text(&self.kind)
+                .ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
             symbol: text(&self.symbol),
             timeframe: text(&self.timeframe),
             position_id: text(&self.position_id),

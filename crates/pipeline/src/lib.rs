@@ -57,7 +57,9 @@ pub enum PipelineError {
     Store(#[from] learnloop_store::StoreError),
 }
 
-fn stage_err<E: std::error::Error + Send + Sync + 'static>(stage: &'static str) -> impl FnOnce(E) -> PipelineError {
+fn stage_err<E: std::error::Error + Send + Sync + 'static>(
+    stage: &'static str,
+) -> impl FnOnce(E) -> PipelineError {
     move |e| PipelineError::Stage {
         stage,
         source: Box::new(e),
@@ -65,7 +67,10 @@ fn stage_err<E: std::error::Error + Send + Sync + 'static>(stage: &'static str) 
 }
 
 /// The as-of time a run uses: the given one, else the latest created_at among ingested strands.
-pub fn resolve_as_of(conn: &Connection, as_of: Option<Timestamp>) -> Result<Timestamp, PipelineError> {
+pub fn resolve_as_of(
+    conn: &Connection,
+    as_of: Option<Timestamp>,
+) -> Result<Timestamp, PipelineError> {
     match as_of {
         Some(t) => Ok(t),
         None => learnloop_store::strands::latest_created_at(conn)?.ok_or(PipelineError::NoData),
@@ -85,7 +90,9 @@ pub fn run_stages(
     report.normalize = normalize_new(conn, now).map_err(stage_err("normalize"))?;
     let as_of = resolve_as_of(conn, options.as_of)?;
     report.as_of = as_of.to_rfc3339();
-    report.durations_ms.insert("normalize".into(), t.elapsed().as_millis() as u64);
+    report
+        .durations_ms
+        .insert("normalize".into(), t.elapsed().as_millis() as u64);
     for &stage in stages {
         let t = Instant::now();
         match stage {
@@ -94,10 +101,13 @@ pub fn run_stages(
             }
             Stage::Aggregate => {
                 let opts = AggregateOptions::default();
-                report.aggregate = Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
+                report.aggregate =
+                    Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
             }
         }
-        report.durations_ms.insert(stage.name().into(), t.elapsed().as_millis() as u64);
+        report
+            .durations_ms
+            .insert(stage.name().into(), t.elapsed().as_millis() as u64);
     }
     Ok(report)
 }

@@ -49,7 +49,12 @@ struct TimeText(std::collections::HashMap<i64, String>);
 impl TimeText {
     fn get(&mut self, t: Option<Timestamp>) -> Option<&str> {
         let t = t?;
-        Some(self.0.entry(t.millis()).or_insert_with(|| t.to_rfc3339()).as_str())
+        Some(
+            self.0
+                .entry(t.millis())
+                .or_insert_with(|| t.to_rfc3339())
+                .as_str(),
+        )
     }
 }
 
@@ -91,11 +96,23 @@ impl<'c> StatsWriter<'c> {
     ) -> Result<()> {
         let mut rest = rows;
         while !rest.is_empty() {
-            let chunk = if rest.len() >= BATCH { BATCH } else { 1 << rest.len().ilog2() };
+            let chunk = if rest.len() >= BATCH {
+                BATCH
+            } else {
+                1 << rest.len().ilog2()
+            };
             let (now, later) = rest.split_at(chunk);
             let mut stmt = self.conn.prepare_cached(&insert_sql(chunk))?;
             for (i, (key, stats)) in now.iter().enumerate() {
-                bind_row(&mut stmt, i * COLUMNS, group, key, stats, &self.as_of, &mut self.time_text)?;
+                bind_row(
+                    &mut stmt,
+                    i * COLUMNS,
+                    group,
+                    key,
+                    stats,
+                    &self.as_of,
+                    &mut self.time_text,
+                )?;
             }
             stmt.raw_execute()?;
             self.written += chunk as u64;
@@ -196,7 +213,8 @@ pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
         .query_map([], |r| {
             let category: String = r.get(2)?;
             let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-                Ok(r.get::<_, Option<String>>(i)?.and_then(|t| Timestamp::parse(&t).ok()))
+                Ok(r.get::<_, Option<String>>(i)?
+                    .and_then(|t| Timestamp::parse(&t).ok()))
             };
             let mean_of = |v: Option<f64>| PresentMean {
                 count: u64::from(v.is_some()),
@@ -237,9 +255,9 @@ pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
         })?
         .map(|row| {
             let (category, mut row) = row?;
-            row.category = category
-                .parse()
-                .map_err(|e| crate::StoreError::Corrupt(format!("pattern_scope_stats {}: {e}", row.pattern_key)))?;
+            row.category = category.parse().map_err(|e| {
+                crate::StoreError::Corrupt(format!("pattern_scope_stats {}: {e}", row.pattern_key))
+            })?;
             Ok(row)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -35,7 +35,11 @@ pub fn insert_raw(conn: &Connection, s: &RawStrand) -> Result<InsertOutcome> {
              FROM ad_strands WHERE id = ?1",
         )?
         .query_row([&s.id], raw_from_row)?;
-    Ok(if existing == *s { InsertOutcome::AlreadyPresent } else { InsertOutcome::Conflict })
+    Ok(if existing == *s {
+        InsertOutcome::AlreadyPresent
+    } else {
+        InsertOutcome::Conflict
+    })
 }
 
 fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawStrand> {

@@ -7,7 +7,9 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use learnloop_aggregator::{aggregate, compute_each, exploded_subset_updates, AggregateOptions, Limits, Prepared};
+use learnloop_aggregator::{
+    aggregate, compute_each, exploded_subset_updates, AggregateOptions, Limits, Prepared,
+};
 use learnloop_demo::{generate, DemoOptions};
 use learnloop_model::LoopConfig;
 use serde::Serialize;
@@ -84,16 +86,17 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     let (lines, _truth) = generate(&opts);
     let generate_s = t.elapsed().as_secs_f64();
 
-    let scratch = args
-        .keep_db
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("learnloop-bench-{}.db", std::process::id())));
+    let scratch = args.keep_db.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("learnloop-bench-{}.db", std::process::id()))
+    });
     remove_db(&scratch);
-    let mut conn = learnloop_store::open(&scratch).with_context(|| format!("opening {}", scratch.display()))?;
+    let mut conn = learnloop_store::open(&scratch)
+        .with_context(|| format!("opening {}", scratch.display()))?;
     let t = Instant::now();
     let tx = conn.transaction()?;
     learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now())?;
-    let as_of = learnloop_store::strands::latest_created_at(&tx)?.context("bench data has no strands")?;
+    let as_of =
+        learnloop_store::strands::latest_created_at(&tx)?.context("bench data has no strands")?;
     learnloop_linker::link(&tx, as_of, false)?;
     tx.commit()?;
     let ingest_link_s = t.elapsed().as_secs_f64();
@@ -107,7 +110,12 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     let aggregate_peak_rss_mib = peak_rss_mib();
 
     let events = learnloop_store::events::load_all_events(&conn)?;
-    let prepared = Prepared::build(&events, &cfg.dims, as_of, cfg.aggregate.stats_half_life_hours)?;
+    let prepared = Prepared::build(
+        &events,
+        &cfg.dims,
+        as_of,
+        cfg.aggregate.stats_half_life_hours,
+    )?;
     drop(events);
     let t = Instant::now();
     let limits = Limits {
@@ -120,7 +128,8 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     })
     .ok();
     let compute_only_s = t.elapsed().as_secs_f64();
-    let exploded_updates = (!args.skip_exploded).then(|| exploded_subset_updates(&prepared, cfg.aggregate.k_max));
+    let exploded_updates =
+        (!args.skip_exploded).then(|| exploded_subset_updates(&prepared, cfg.aggregate.k_max));
     drop(conn);
     if args.keep_db.is_none() {
         remove_db(&scratch);
@@ -169,21 +178,42 @@ fn human(b: &AggregateBench) -> String {
     let mut lines = vec![
         ("trades", b.trades.to_string()),
         ("trade events (actions)", b.trade_events.to_string()),
-        ("dims / k_max / min trades", format!("{} / {} / {}", b.dims, b.k_max, b.store_min_trades)),
+        (
+            "dims / k_max / min trades",
+            format!("{} / {} / {}", b.dims, b.k_max, b.store_min_trades),
+        ),
         ("rows stored", b.rows_stored.to_string()),
         ("subsets evaluated", b.subsets_evaluated.to_string()),
-        ("subset updates performed", b.subset_updates_performed.to_string()),
-        ("generate / ingest+link", format!("{:.2} s / {:.2} s", b.generate_s, b.ingest_link_s)),
+        (
+            "subset updates performed",
+            b.subset_updates_performed.to_string(),
+        ),
+        (
+            "generate / ingest+link",
+            format!("{:.2} s / {:.2} s", b.generate_s, b.ingest_link_s),
+        ),
         (
             "aggregate (load / compute+write)",
-            format!("{:.2} s ({:.2} / {:.2})", b.aggregate_s, b.load_s, b.compute_write_s),
+            format!(
+                "{:.2} s ({:.2} / {:.2})",
+                b.aggregate_s, b.load_s, b.compute_write_s
+            ),
         ),
-        ("compute alone (no write)", format!("{:.2} s", b.compute_only_s)),
-        ("performed updates / s", format!("{:.2} M", b.performed_updates_per_s / 1e6)),
+        (
+            "compute alone (no write)",
+            format!("{:.2} s", b.compute_only_s),
+        ),
+        (
+            "performed updates / s",
+            format!("{:.2} M", b.performed_updates_per_s / 1e6),
+        ),
     ];
     if let (Some(u), Some(r)) = (b.exploded_updates, b.exploded_updates_per_s) {
         lines.push(("exploded (unpruned) updates", u.to_string()));
-        lines.push(("exploded-equivalent updates / s", format!("{:.2} M", r / 1e6)));
+        lines.push((
+            "exploded-equivalent updates / s",
+            format!("{:.2} M", r / 1e6),
+        ));
     }
     if let Some(m) = b.aggregate_peak_rss_mib {
         lines.push(("peak RSS during aggregate", format!("{m:.0} MiB")));

@@ -37,7 +37,8 @@ pub fn execute(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
         mess: !args.clean,
         ..DemoOptions::default().with_cycles(args.cycles)
     };
-    let truth = write_jsonl(&opts, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let truth =
+        write_jsonl(&opts, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
     emit(cli.json, &truth, |t| {
         let mut lines = vec![
             ("strands written to", args.out.display().to_string()),

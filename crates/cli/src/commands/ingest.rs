@@ -23,7 +23,10 @@ pub struct IngestArgs {
 pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
     let mut conn = open_store(cli)?;
     let reports = ingest_files(&mut conn, &args.files)?;
-    let quarantined: u64 = reports.iter().map(|(_, r)| r.normalized.quarantined_total()).sum();
+    let quarantined: u64 = reports
+        .iter()
+        .map(|(_, r)| r.normalized.quarantined_total())
+        .sum();
     emit(cli.json, &reports, |reports| {
         reports
             .iter()
@@ -43,7 +46,10 @@ pub fn strict_outcome(strict: bool, quarantined: u64) -> Outcome {
 }
 
 /// Each file in its own transaction: a file is ingested entirely or not at all.
-pub fn ingest_files(conn: &mut Connection, files: &[PathBuf]) -> anyhow::Result<Vec<(String, IngestReport)>> {
+pub fn ingest_files(
+    conn: &mut Connection,
+    files: &[PathBuf],
+) -> anyhow::Result<Vec<(String, IngestReport)>> {
     let mut reports = Vec::new();
     for path in files {
         let source = path.display().to_string();

@@ -72,10 +72,17 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let ingest_ms = t.elapsed().as_millis() as u64;
     let mut summary = recorded(&mut conn, "run", &cfg, &args.stage, &Stage::ALL, summary)?;
     if !args.inputs.is_empty() {
-        summary.stages.durations_ms.insert("ingest".into(), ingest_ms);
+        summary
+            .stages
+            .durations_ms
+            .insert("ingest".into(), ingest_ms);
     }
     let quarantined = summary.stages.normalize.quarantined_total()
-        + summary.ingest.iter().map(|(_, r)| r.normalized.quarantined_total()).sum::<u64>();
+        + summary
+            .ingest
+            .iter()
+            .map(|(_, r)| r.normalized.quarantined_total())
+            .sum::<u64>();
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(args.stage.strict, quarantined))
 }
@@ -83,9 +90,19 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
     let mut conn = open_store(cli)?;
-    let summary = recorded(&mut conn, stage.name(), &cfg, args, &[stage], RunSummary::default())?;
+    let summary = recorded(
+        &mut conn,
+        stage.name(),
+        &cfg,
+        args,
+        &[stage],
+        RunSummary::default(),
+    )?;
     emit(cli.json, &summary, human_summary)?;
-    Ok(strict_outcome(args.strict, summary.stages.normalize.quarantined_total()))
+    Ok(strict_outcome(
+        args.strict,
+        summary.stages.normalize.quarantined_total(),
+    ))
 }
 
 /// Run the stages in one transaction and record the outcome as a learning_runs row. A failure
@@ -99,7 +116,11 @@ fn recorded(
     mut summary: RunSummary,
 ) -> anyhow::Result<RunSummary> {
     let started_at = wall_clock_now();
-    summary.run_id = format!("run-{}-{}", started_at.replace([':', '-', '.'], ""), std::process::id());
+    summary.run_id = format!(
+        "run-{}-{}",
+        started_at.replace([':', '-', '.'], ""),
+        std::process::id()
+    );
     let result = run_stages(conn, cfg, args, stages, &started_at, &mut summary);
     let record = RunRecord {
         run_id: summary.run_id.clone(),
@@ -142,7 +163,10 @@ fn run_stages(
 fn human_summary(s: &RunSummary) -> String {
     let mut out = format!("run {} as of {}\n", s.run_id, s.stages.as_of);
     for (source, r) in &s.ingest {
-        out.push_str(&format!("ingest {source}\n{}", super::ingest::human_ingest(r)));
+        out.push_str(&format!(
+            "ingest {source}\n{}",
+            super::ingest::human_ingest(r)
+        ));
     }
     let (n, l, a) = (&s.stages.normalize, &s.stages.link, &s.stages.aggregate);
     if n.actions + n.closes + n.quarantined_total() > 0 {
@@ -157,7 +181,10 @@ fn human_summary(s: &RunSummary) -> String {
         out.push_str("link\n");
         let mut lines = vec![
             ("positions relinked", l.positions_relinked.to_string()),
-            ("trades linked", format!("{} ({} new)", l.trades_linked_total, l.trades_linked_new)),
+            (
+                "trades linked",
+                format!("{} ({} new)", l.trades_linked_total, l.trades_linked_new),
+            ),
             ("trade events", l.trade_events_total.to_string()),
         ];
         for (kind, n) in &l.anomalies {
@@ -171,14 +198,22 @@ fn human_summary(s: &RunSummary) -> String {
             ("trades", a.trades.to_string()),
             ("pattern groups", a.groups.to_string()),
             ("rows stored", a.counters.rows.to_string()),
-            ("subsets evaluated", a.counters.subsets_evaluated.to_string()),
+            (
+                "subsets evaluated",
+                a.counters.subsets_evaluated.to_string(),
+            ),
             ("subset updates", a.counters.subset_updates.to_string()),
-            ("pruned (< min trades)", format!("{} (min {})", a.counters.subsets_pruned, a.store_min_trades)),
-            ("load / compute+write ms", format!("{} / {}", a.load_ms, a.compute_write_ms)),
+            (
+                "pruned (< min trades)",
+                format!("{} (min {})", a.counters.subsets_pruned, a.store_min_trades),
+            ),
+            (
+                "load / compute+write ms",
+                format!("{} / {}", a.load_ms, a.compute_write_ms),
+            ),
         ]));
     }
     let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));
     out
 }
-

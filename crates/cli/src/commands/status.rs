@@ -33,7 +33,13 @@ pub fn execute(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let conn = open_store(cli)?;
     let strands = learnloop_store::strands::counts(&conn)?;
     let links = learnloop_store::events::link_counts(&conn)?;
-    let anomaly = |kind: &str| links.anomalies.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+    let anomaly = |kind: &str| {
+        links
+            .anomalies
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(0, |(_, n)| *n)
+    };
     let closes = strands.closes - anomaly("duplicate_close");
     let status = Status {
         db: cli.db.display().to_string(),
@@ -61,20 +67,43 @@ fn human(s: &Status) -> String {
     let mut out = format!("learnloop store {}\n", s.db);
     out.push_str(&kv(&[
         ("strands", s.strands.strands.to_string()),
-        ("actions", format!("{} ({:.1}% with v5 fields)", s.strands.actions, 100.0 * s.v5_actions_share)),
+        (
+            "actions",
+            format!(
+                "{} ({:.1}% with v5 fields)",
+                s.strands.actions,
+                100.0 * s.v5_actions_share
+            ),
+        ),
         ("closes", s.strands.closes.to_string()),
-        ("linked trades", format!("{} ({:.1}% of closes)", s.links.linked_trades, 100.0 * s.closes_linked_share)),
+        (
+            "linked trades",
+            format!(
+                "{} ({:.1}% of closes)",
+                s.links.linked_trades,
+                100.0 * s.closes_linked_share
+            ),
+        ),
         ("trade events", s.links.trade_events.to_string()),
         ("stats rows", s.stats_rows.to_string()),
         ("quarantined", s.strands.quarantined.to_string()),
     ]));
     if !s.quarantine_by_reason.is_empty() {
         out.push_str("quarantine by reason\n");
-        out.push_str(&kv(&s.quarantine_by_reason.iter().map(|(k, n)| (k.as_str(), n.to_string())).collect::<Vec<_>>()));
+        out.push_str(&kv(&s
+            .quarantine_by_reason
+            .iter()
+            .map(|(k, n)| (k.as_str(), n.to_string()))
+            .collect::<Vec<_>>()));
     }
     if !s.links.anomalies.is_empty() {
         out.push_str("link anomalies (reported, not linked)\n");
-        out.push_str(&kv(&s.links.anomalies.iter().map(|(k, n)| (k.as_str(), n.to_string())).collect::<Vec<_>>()));
+        out.push_str(&kv(&s
+            .links
+            .anomalies
+            .iter()
+            .map(|(k, n)| (k.as_str(), n.to_string()))
+            .collect::<Vec<_>>()));
     }
     out.push_str("recent runs\n");
     if s.recent_runs.is_empty() {
@@ -87,7 +116,10 @@ fn human(s: &Status) -> String {
             r.command,
             r.status,
             r.as_of,
-            r.error.as_ref().map(|e| format!("  error: {e}")).unwrap_or_default()
+            r.error
+                .as_ref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
         ));
     }
     out

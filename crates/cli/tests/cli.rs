@@ -1,0 +1,138 @@
+//! The command line contract: exit codes, --json output, --strict, errors that name the problem.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn learnloop(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_learnloop"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("LEARNLOOP_DB")
+        .output()
+        .expect("the binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("learnloop-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdout_json(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("stdout is one JSON document")
+}
+
+#[test]
+fn demo_then_run_then_status_with_json_and_strict() {
+    let dir = scratch("e2e");
+    let db = dir.join("t.db");
+    let data = dir.join("s.jsonl");
+    let demo = learnloop(
+        &db,
+        &[
+            "demo",
+            "--out",
+            data.to_str().unwrap(),
+            "--cycles",
+            "300",
+            "--json",
+        ],
+    );
+    let truth = stdout_json(&demo);
+    assert!(!truth["effects"].as_array().unwrap().is_empty());
+    assert!(dir.join("s.jsonl.truth.json").exists());
+
+    // The demo data carries bad lines: --strict ingests the good ones and still fails.
+    let strict = learnloop(&db, &["ingest", "--strict", data.to_str().unwrap()]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("quarantined"));
+
+    let run = stdout_json(&learnloop(
+        &db,
+        &["run", "--json", "--store-min-trades", "5"],
+    ));
+    assert!(run["link"]["trades_linked_total"].as_i64().unwrap() > 250);
+    assert!(run["aggregate"]["counters"]["rows"].as_u64().unwrap() > 0);
+
+    let status = stdout_json(&learnloop(&db, &["status", "--json"]));
+    assert!(status["strands"]["quarantined"].as_i64().unwrap() > 0);
+    assert_eq!(status["recent_runs"][0]["status"], "ok");
+    assert!(status["quarantine_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r[0] == "malformed_json"));
+
+    let csv = learnloop(&db, &["export", "pattern_scope_stats"]);
+    assert!(csv.status.success());
+    let text = String::from_utf8(csv.stdout).unwrap();
+    assert!(text.starts_with("module,pattern_key,action_category,scope_mask,scope_values"));
+}
+
+#[test]
+fn bad_usage_exits_2_and_failures_exit_1_with_a_reason() {
+    let dir = scratch("errors");
+    let db = dir.join("t.db");
+    assert_eq!(learnloop(&db, &["no-such-command"]).status.code(), Some(2));
+    assert_eq!(learnloop(&db, &["run", "--as-of"]).status.code(), Some(2));
+
+    let empty = learnloop(&db, &["run"]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no strands ingested"));
+
+    let bad_table = learnloop(&db, &["export", "nope"]);
+    assert_eq!(bad_table.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_table.stderr).contains("unknown table \"nope\""));
+
+    let bad_as_of = learnloop(&db, &["run", "--as-of", "yesterday"]);
+    assert_eq!(bad_as_of.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_as_of.stderr).contains("--as-of"));
+
+    // A failed run is still recorded, with its error.
+    let status = stdout_json(&learnloop(&db, &["status", "--json"]));
+    assert_eq!(status["recent_runs"][0]["status"], "failed");
+}
+
+#[test]
+fn stdin_ingest_quarantines_a_bad_line_with_its_line_number() {
+    let dir = scratch("stdin");
+    let db = dir.join("t.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_learnloop"))
+        .args(["--db", db.to_str().unwrap(), "ingest", "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"id\": \"x\", \"kind\": \"pm_action\"\nnot json\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = stdout_json(&out);
+    assert_eq!(
+        report[0][1]["normalized"]["quarantined"]["malformed_json"],
+        2
+    );
+    let q = learnloop(&db, &["export", "quarantine", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    let reasons: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("- line 2")),
+        "{reasons:?}"
+    );
+}

@@ -1,0 +1,133 @@
+//! End-to-end properties of ingest → link → aggregate on generated data.
+
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_store::open_in_memory;
+use learnloop_tests::{demo_lines, dump, ingest, run};
+
+fn small_config() -> LoopConfig {
+    let mut cfg = LoopConfig::default();
+    cfg.aggregate.store_min_trades = Some(5);
+    cfg
+}
+
+#[test]
+fn running_twice_changes_no_derived_table() {
+    let (lines, _) = demo_lines(400, 3);
+    let mut conn = open_in_memory().unwrap();
+    ingest(&mut conn, &lines);
+    let first = run(&mut conn, &small_config(), None, false);
+    let before = dump(&conn);
+    let second = run(&mut conn, &small_config(), None, false);
+    assert_eq!(before, dump(&conn));
+    assert_eq!(first.as_of, second.as_of);
+    assert_eq!(second.link.unwrap().trades_linked_new, 0);
+    // Re-ingesting the same file adds nothing either.
+    let again = ingest(&mut conn, &lines);
+    assert_eq!(again.inserted, 0);
+    run(&mut conn, &small_config(), None, false);
+    assert_eq!(before, dump(&conn));
+}
+
+#[test]
+fn two_halves_with_a_run_after_each_equal_one_run_over_everything() {
+    let (lines, _) = demo_lines(400, 4);
+    let cfg = small_config();
+    let mut whole = open_in_memory().unwrap();
+    ingest(&mut whole, &lines);
+    run(&mut whole, &cfg, None, false);
+
+    let mut halves = open_in_memory().unwrap();
+    let (a, b) = lines.split_at(lines.len() / 2);
+    ingest(&mut halves, a);
+    let early = run(&mut halves, &cfg, None, false);
+    ingest(&mut halves, b);
+    run(&mut halves, &cfg, None, false);
+    assert!(
+        early.link.unwrap().trades_linked_total > 0,
+        "the first half links trades on its own"
+    );
+    assert_eq!(dump(&whole), dump(&halves));
+}
+
+#[test]
+fn rebuild_equals_the_incremental_result() {
+    let (lines, _) = demo_lines(300, 5);
+    let cfg = small_config();
+    let mut conn = open_in_memory().unwrap();
+    let (a, b) = lines.split_at(lines.len() / 3);
+    ingest(&mut conn, a);
+    run(&mut conn, &cfg, None, false);
+    ingest(&mut conn, b);
+    run(&mut conn, &cfg, None, false);
+    let incremental = dump(&conn);
+    let report = run(&mut conn, &cfg, None, true);
+    assert!(report.link.unwrap().rebuild);
+    assert_eq!(incremental, dump(&conn));
+}
+
+#[test]
+fn an_earlier_as_of_sees_only_what_was_known_then() {
+    let (lines, _) = demo_lines(300, 6);
+    let cfg = small_config();
+    let mut conn = open_in_memory().unwrap();
+    ingest(&mut conn, &lines);
+    let full = run(&mut conn, &cfg, None, false);
+    let end = Timestamp::parse(&full.as_of).unwrap();
+    let mid = Timestamp(end.millis() - 30 * 86_400_000);
+    let partial = run(&mut conn, &cfg, Some(mid), false);
+    let n_mid = partial.link.unwrap().trades_linked_total;
+    assert!(n_mid > 0 && n_mid < full.link.unwrap().trades_linked_total);
+    let latest_exit: Option<i64> = conn
+        .query_row("SELECT MAX(exit_at_ms) FROM trade_events", [], |r| r.get(0))
+        .unwrap();
+    assert!(latest_exit.unwrap() <= mid.millis());
+    // Moving the as-of forward again restores exactly the full result.
+    let mut fresh = open_in_memory().unwrap();
+    ingest(&mut fresh, &lines);
+    run(&mut fresh, &cfg, Some(end), false);
+    run(&mut conn, &cfg, Some(end), false);
+    assert_eq!(dump(&fresh), dump(&conn));
+}
+
+#[test]
+fn injected_mess_is_quarantined_or_reported_exactly() {
+    let (lines, truth) = demo_lines(400, 8);
+    let mut conn = open_in_memory().unwrap();
+    let ingested = ingest(&mut conn, &lines);
+    let report = run(&mut conn, &small_config(), None, false);
+    let link = report.link.unwrap();
+    let m = &truth.mess;
+    assert_eq!(
+        link.trades_linked_total as usize, truth.cycles,
+        "every clean cycle links"
+    );
+    let anomaly = |k: &str| link.anomalies.get(k).copied().unwrap_or(0) as usize;
+    assert_eq!(anomaly("late_action"), m.late_actions);
+    assert_eq!(anomaly("trade_id_mismatch"), m.trade_id_mismatches);
+    assert_eq!(anomaly("close_without_actions"), m.orphan_closes);
+    assert_eq!(anomaly("duplicate_close"), m.duplicate_closes);
+    assert_eq!(anomaly("open_cycle_action"), m.open_cycle_actions);
+    assert_eq!(ingested.already_present as usize, m.duplicate_lines);
+    assert_eq!(ingested.id_conflicts as usize, m.conflicting_duplicates);
+    let q = &ingested.normalized.quarantined;
+    assert_eq!(
+        q.get("malformed_json").copied().unwrap_or(0) as usize,
+        m.malformed_lines
+    );
+    assert_eq!(
+        q.get("rr_not_finite").copied().unwrap_or(0) as usize,
+        m.nan_rr_closes
+    );
+    assert_eq!(
+        q.get("unknown_category").copied().unwrap_or(0) as usize,
+        m.unknown_category_actions
+    );
+    assert_eq!(
+        q.get("missing_field").copied().unwrap_or(0) as usize,
+        m.missing_position_id_closes
+    );
+    assert_eq!(
+        q.get("duplicate_id_conflict").copied().unwrap_or(0) as usize,
+        m.conflicting_duplicates
+    );
+}
