@@ -4,6 +4,7 @@
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod lessons;
 pub mod meta;
 pub mod runs;
 pub mod schema;

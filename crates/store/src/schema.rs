@@ -5,7 +5,7 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE ad_strands (
@@ -156,6 +156,105 @@ CREATE TABLE learning_runs (
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+"#;
+
+/// Lessons, their history and factors, configs, and replay evolution.
+const MIGRATION_2: &str = r#"
+CREATE TABLE learning_lessons (
+    lesson_key TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    pattern_key TEXT NOT NULL,
+    action_category TEXT NOT NULL,
+    scope_mask INTEGER NOT NULL,
+    scope_values TEXT NOT NULL,
+    scope_values_hash INTEGER NOT NULL,
+    scope_dims INTEGER NOT NULL,
+    n_trades INTEGER NOT NULL,
+    mean_rr REAL NOT NULL,
+    edge REAL NOT NULL,
+    shrunk_edge REAL NOT NULL,
+    t_stat REAL,
+    p_value REAL,
+    q_value REAL,
+    half_life_hours REAL,
+    latent_factor_id TEXT,
+    levers TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    created_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX learning_lessons_status ON learning_lessons (status);
+
+CREATE TABLE lesson_candidates (
+    module TEXT NOT NULL,
+    pattern_key TEXT NOT NULL,
+    action_category TEXT NOT NULL,
+    scope_mask INTEGER NOT NULL,
+    scope_values_hash INTEGER NOT NULL,
+    scope_values TEXT NOT NULL,
+    scope_dims INTEGER NOT NULL,
+    n_trades INTEGER NOT NULL,
+    mean_rr REAL NOT NULL,
+    edge REAL NOT NULL,
+    shrunk_edge REAL,
+    t_stat REAL,
+    p_value REAL,
+    q_value REAL,
+    parent_scope_values TEXT,
+    parent_mean_rr REAL,
+    min_parent_gap REAL,
+    incremental_p_value REAL,
+    incremental_q_value REAL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    lesson_key TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    PRIMARY KEY (module, pattern_key, action_category, scope_mask, scope_values_hash)
+) WITHOUT ROWID;
+
+CREATE TABLE learning_edge_history (
+    lesson_key TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    as_of_ms INTEGER NOT NULL,
+    edge REAL NOT NULL,
+    shrunk_edge REAL NOT NULL,
+    n_trades INTEGER NOT NULL,
+    PRIMARY KEY (lesson_key, as_of_ms)
+);
+
+CREATE TABLE learning_latent_factors (
+    factor_id TEXT PRIMARY KEY,
+    members TEXT NOT NULL,
+    representative TEXT NOT NULL,
+    jaccard TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE learning_configs (
+    module TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    run_id TEXT,
+    created_at TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    config_data TEXT NOT NULL,
+    PRIMARY KEY (module, version)
+);
+CREATE INDEX learning_configs_status ON learning_configs (module, status);
+
+CREATE TABLE lesson_evolution (
+    replay_id TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    lesson_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    edge REAL,
+    q_value REAL,
+    half_life_hours REAL,
+    size_mult REAL,
+    PRIMARY KEY (replay_id, as_of, lesson_key)
 );
 "#;
 

@@ -1,0 +1,374 @@
+//! `learning_lessons`, `lesson_candidates`, `learning_edge_history`, `learning_latent_factors`.
+
+use crate::{u64_from_sql, u64_to_sql, Result, StoreError};
+use learnloop_model::{ActionCategory, Timestamp};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+pub const STATUS_CANDIDATE: &str = "candidate";
+pub const STATUS_ACTIVE: &str = "active";
+pub const STATUS_RETIRED: &str = "retired";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LessonRow {
+    pub lesson_key: String,
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    pub scope_mask: u64,
+    /// Sorted-key JSON of the subset's `dim: value` pairs.
+    pub scope_values: String,
+    pub scope_values_hash: u64,
+    pub n_trades: u64,
+    pub mean_rr: f64,
+    pub edge: f64,
+    pub shrunk_edge: f64,
+    pub t_stat: Option<f64>,
+    pub p_value: Option<f64>,
+    pub q_value: Option<f64>,
+    pub half_life_hours: Option<f64>,
+    pub latent_factor_id: Option<String>,
+    /// JSON object of lever name → value (the `overrides` crate's vocabulary), before decay.
+    pub levers: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// As-of time of the first activation; never reset.
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+const LESSON_COLUMNS: &str = "lesson_key, module, pattern_key, action_category, scope_mask, scope_values,
+    scope_values_hash, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, half_life_hours,
+    latent_factor_id, levers, status, status_reason, created_at, updated_at";
+
+fn parse_ts(text: Option<String>, what: &str) -> rusqlite::Result<Option<Timestamp>> {
+    text.map(|t| {
+        Timestamp::parse(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("{what}: {e}").into(),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn lesson_from_row(r: &Row<'_>) -> rusqlite::Result<LessonRow> {
+    let category: String = r.get(3)?;
+    Ok(LessonRow {
+        lesson_key: r.get(0)?,
+        module: r.get(1)?,
+        pattern_key: r.get(2)?,
+        category: category
+            .parse()
+            .map_err(|e: learnloop_model::category::UnknownCategory| {
+                rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+            })?,
+        scope_mask: u64_from_sql(r.get(4)?),
+        scope_values: r.get(5)?,
+        scope_values_hash: u64_from_sql(r.get(6)?),
+        n_trades: r.get::<_, i64>(7)? as u64,
+        mean_rr: r.get(8)?,
+        edge: r.get(9)?,
+        shrunk_edge: r.get(10)?,
+        t_stat: r.get(11)?,
+        p_value: r.get(12)?,
+        q_value: r.get(13)?,
+        half_life_hours: r.get(14)?,
+        latent_factor_id: r.get(15)?,
+        levers: r.get(16)?,
+        status: r.get(17)?,
+        status_reason: r.get(18)?,
+        created_at: parse_ts(r.get(19)?, "created_at")?,
+        updated_at: parse_ts(r.get(20)?, "updated_at")?.unwrap_or(Timestamp(0)),
+    })
+}
+
+/// Every lesson ever recorded, by key.
+pub fn all_lessons(conn: &Connection) -> Result<Vec<LessonRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LESSON_COLUMNS} FROM learning_lessons ORDER BY lesson_key"
+    ))?;
+    let rows = stmt
+        .query_map([], lesson_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Active lessons, by key (what the materializer reads).
+pub fn active_lessons(conn: &Connection) -> Result<Vec<LessonRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LESSON_COLUMNS} FROM learning_lessons WHERE status = 'active' ORDER BY lesson_key"
+    ))?;
+    let rows = stmt
+        .query_map([], lesson_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn lesson(conn: &Connection, lesson_key: &str) -> Result<Option<LessonRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {LESSON_COLUMNS} FROM learning_lessons WHERE lesson_key = ?1"),
+            [lesson_key],
+            lesson_from_row,
+        )
+        .optional()?)
+}
+
+pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO learning_lessons ({LESSON_COLUMNS}, scope_dims)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+    ))?
+    .execute(params![
+        l.lesson_key,
+        l.module,
+        l.pattern_key,
+        l.category.as_str(),
+        u64_to_sql(l.scope_mask),
+        l.scope_values,
+        u64_to_sql(l.scope_values_hash),
+        l.n_trades as i64,
+        l.mean_rr,
+        l.edge,
+        l.shrunk_edge,
+        l.t_stat,
+        l.p_value,
+        l.q_value,
+        l.half_life_hours,
+        l.latent_factor_id,
+        l.levers,
+        l.status,
+        l.status_reason,
+        l.created_at.map(|t| t.to_rfc3339()),
+        l.updated_at.to_rfc3339(),
+        l.scope_mask.count_ones(),
+    ])?;
+    Ok(())
+}
+
+/// One tested subset of the last run, with its verdict.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CandidateRow {
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    pub scope_mask: u64,
+    pub scope_values_hash: u64,
+    pub scope_values: String,
+    pub n_trades: u64,
+    pub mean_rr: f64,
+    pub edge: f64,
+    pub shrunk_edge: Option<f64>,
+    pub t_stat: Option<f64>,
+    pub p_value: Option<f64>,
+    pub q_value: Option<f64>,
+    /// The nearest parent (smallest improvement in the edge's direction), for the incremental test.
+    pub parent_scope_values: Option<String>,
+    pub parent_mean_rr: Option<f64>,
+    /// Smallest improvement over any parent, in the edge's direction (R).
+    pub min_parent_gap: Option<f64>,
+    pub incremental_p_value: Option<f64>,
+    pub incremental_q_value: Option<f64>,
+    /// `lesson`, `candidate` (passed but over the per-pattern limit) or `rejected`.
+    pub verdict: String,
+    pub reason: String,
+    pub lesson_key: String,
+    pub as_of: Timestamp,
+}
+
+const CANDIDATE_COLUMNS: &str = "module, pattern_key, action_category, scope_mask, scope_values_hash, scope_values,
+    scope_dims, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, parent_scope_values, parent_mean_rr,
+    min_parent_gap, incremental_p_value, incremental_q_value, verdict, reason, lesson_key, as_of";
+
+/// Replace the candidates of the previous run with these (sorted by key).
+pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()> {
+    conn.execute("DELETE FROM lesson_candidates", [])?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO lesson_candidates ({CANDIDATE_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+    ))?;
+    let mut as_of_text = (i64::MIN, String::new());
+    for c in rows {
+        if as_of_text.0 != c.as_of.millis() {
+            as_of_text = (c.as_of.millis(), c.as_of.to_rfc3339());
+        }
+        stmt.execute(params![
+            c.module,
+            c.pattern_key,
+            c.category.as_str(),
+            u64_to_sql(c.scope_mask),
+            u64_to_sql(c.scope_values_hash),
+            c.scope_values,
+            c.scope_mask.count_ones(),
+            c.n_trades as i64,
+            c.mean_rr,
+            c.edge,
+            c.shrunk_edge,
+            c.t_stat,
+            c.p_value,
+            c.q_value,
+            c.parent_scope_values,
+            c.parent_mean_rr,
+            c.min_parent_gap,
+            c.incremental_p_value,
+            c.incremental_q_value,
+            c.verdict,
+            c.reason,
+            c.lesson_key,
+            as_of_text.1,
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn candidate(
+    conn: &Connection,
+    module: &str,
+    pattern_key: &str,
+    category: ActionCategory,
+    scope_mask: u64,
+    scope_values_hash: u64,
+) -> Result<Option<CandidateRow>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {CANDIDATE_COLUMNS} FROM lesson_candidates WHERE module = ?1 AND pattern_key = ?2
+                 AND action_category = ?3 AND scope_mask = ?4 AND scope_values_hash = ?5"
+            ),
+            params![module, pattern_key, category.as_str(), u64_to_sql(scope_mask), u64_to_sql(scope_values_hash)],
+            |r| {
+                let category: String = r.get(2)?;
+                Ok(CandidateRow {
+                    module: r.get(0)?,
+                    pattern_key: r.get(1)?,
+                    category: category.parse().unwrap_or(ActionCategory::Entry),
+                    scope_mask: u64_from_sql(r.get(3)?),
+                    scope_values_hash: u64_from_sql(r.get(4)?),
+                    scope_values: r.get(5)?,
+                    n_trades: r.get::<_, i64>(7)? as u64,
+                    mean_rr: r.get(8)?,
+                    edge: r.get(9)?,
+                    shrunk_edge: r.get(10)?,
+                    t_stat: r.get(11)?,
+                    p_value: r.get(12)?,
+                    q_value: r.get(13)?,
+                    parent_scope_values: r.get(14)?,
+                    parent_mean_rr: r.get(15)?,
+                    min_parent_gap: r.get(16)?,
+                    incremental_p_value: r.get(17)?,
+                    incremental_q_value: r.get(18)?,
+                    verdict: r.get(19)?,
+                    reason: r.get(20)?,
+                    lesson_key: r.get(21)?,
+                    as_of: parse_ts(r.get(22)?, "as_of")?.unwrap_or(Timestamp(0)),
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn candidate_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT verdict, COUNT(*) FROM lesson_candidates GROUP BY verdict ORDER BY verdict",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Record a lesson's edge as of a run; re-running the same as-of replaces the point (idempotent).
+pub fn record_edge(
+    conn: &Connection,
+    lesson_key: &str,
+    as_of: Timestamp,
+    edge: f64,
+    shrunk_edge: f64,
+    n_trades: u64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO learning_edge_history (lesson_key, as_of, as_of_ms, edge, shrunk_edge, n_trades)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![lesson_key, as_of.to_rfc3339(), as_of.millis(), edge, shrunk_edge, n_trades as i64])?;
+    Ok(())
+}
+
+/// A lesson's (as-of, shrunk edge) points up to and including `as_of`, oldest first.
+pub fn edge_history(
+    conn: &Connection,
+    lesson_key: &str,
+    as_of: Timestamp,
+) -> Result<Vec<(Timestamp, f64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT as_of_ms, shrunk_edge FROM learning_edge_history WHERE lesson_key = ?1 AND as_of_ms <= ?2
+         ORDER BY as_of_ms",
+    )?;
+    let rows = stmt
+        .query_map(params![lesson_key, as_of.millis()], |r| {
+            Ok((Timestamp(r.get(0)?), r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FactorRow {
+    pub factor_id: String,
+    pub members: Vec<String>,
+    pub representative: String,
+    /// JSON array of {a, b, jaccard} pairs at or above the threshold.
+    pub jaccard: String,
+    pub updated_at: Timestamp,
+}
+
+pub fn factors(conn: &Connection) -> Result<Vec<FactorRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT factor_id, members, representative, jaccard, updated_at FROM learning_latent_factors ORDER BY factor_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            let members: String = r.get(1)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                members,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?
+        .map(|row| {
+            let (factor_id, members, representative, jaccard, updated_at) = row?;
+            Ok(FactorRow {
+                members: serde_json::from_str(&members).map_err(|e| {
+                    StoreError::Corrupt(format!("learning_latent_factors {factor_id}: {e}"))
+                })?,
+                factor_id,
+                representative,
+                jaccard,
+                updated_at: Timestamp::parse(&updated_at).unwrap_or(Timestamp(0)),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn replace_factors(conn: &Connection, rows: &[FactorRow]) -> Result<()> {
+    conn.execute("DELETE FROM learning_latent_factors", [])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO learning_latent_factors (factor_id, members, representative, jaccard, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for f in rows {
+        stmt.execute(params![
+            f.factor_id,
+            serde_json::to_string(&f.members).unwrap_or_default(),
+            f.representative,
+            f.jaccard,
+            f.updated_at.to_rfc3339()
+        ])?;
+    }
+    Ok(())
+}
