@@ -47,12 +47,20 @@ pub enum LogFormat {
 pub enum Command {
     /// Load strands from JSON Lines files (or - for stdin); idempotent by strand id.
     Ingest(commands::ingest::IngestArgs),
-    /// The nightly job: link → aggregate, recorded as one learning_runs row.
+    /// The nightly job: link → aggregate → lessons, recorded as one learning_runs row.
     Run(commands::run::RunArgs),
     /// Link actions to their closed trades (trade_events).
     Link(commands::run::StageArgs),
     /// Aggregate trade outcomes over every scope subset (pattern_scope_stats).
     Aggregate(commands::run::StageArgs),
+    /// Turn the stats into lessons (learning_lessons, lesson_candidates, factors, edge history).
+    Lessons(commands::run::StageArgs),
+    /// Why a pattern/scope is or is not a lesson: its figures, parents, q-values and verdict.
+    Explain(commands::explain::ExplainArgs),
+    /// The runtime decision for one action under the active config, with its explanation.
+    Lookup(commands::lookup::LookupArgs),
+    /// Config versions: list | show [V] | diff A B | activate V | rollback.
+    Config(commands::config::ConfigArgs),
     /// Coverage, quarantine by reason, link anomalies, last runs.
     Status(commands::status::StatusArgs),
     /// Write any table as CSV or JSON.

@@ -29,3 +29,6 @@ pub use shrinkage::{estimate_tau2, shrink, shrink_weight, SiblingMean};
 pub use t_tests::{
     complement_stats, one_sample_t, student_t_sf, welch_one_sided, TTest, WelchReference, WelchTest,
 };
+pub mod stage;
+
+pub use stage::{build_lessons, lesson_key_of, LessonError, LessonReport};

@@ -1,7 +1,10 @@
 //! The nightly job as a library: normalise new strands, then each requested stage in order, all
 //! inside the caller's transaction, so that a failure anywhere leaves every table as it was.
 
+mod placebo;
+
 use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
+use learnloop_lesson_builder::{build_lessons, LessonReport};
 use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::Connection;
@@ -14,15 +17,17 @@ use std::time::Instant;
 pub enum Stage {
     Link,
     Aggregate,
+    Lessons,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 2] = [Stage::Link, Stage::Aggregate];
+    pub const ALL: [Stage; 3] = [Stage::Link, Stage::Aggregate, Stage::Lessons];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Link => "link",
             Stage::Aggregate => "aggregate",
+            Stage::Lessons => "lessons",
         }
     }
 }
@@ -32,6 +37,8 @@ pub struct RunOptions {
     /// `None`: the latest created_at among the ingested strands.
     pub as_of: Option<Timestamp>,
     pub rebuild: bool,
+    /// Shuffle R among the trades of each day (seeded) before aggregation: the null run.
+    pub placebo: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -40,6 +47,8 @@ pub struct StagesReport {
     pub normalize: NormalizeReport,
     pub link: Option<LinkReport>,
     pub aggregate: Option<AggregateReport>,
+    pub lessons: Option<LessonReport>,
+    pub placebo_seed: Option<u64>,
     pub durations_ms: BTreeMap<String, u64>,
 }
 
@@ -85,7 +94,10 @@ pub fn run_stages(
     stages: &[Stage],
     now: &str,
 ) -> Result<StagesReport, PipelineError> {
-    let mut report = StagesReport::default();
+    let mut report = StagesReport {
+        placebo_seed: options.placebo,
+        ..StagesReport::default()
+    };
     let t = Instant::now();
     report.normalize = normalize_new(conn, now).map_err(stage_err("normalize"))?;
     let as_of = resolve_as_of(conn, options.as_of)?;
@@ -100,9 +112,18 @@ pub fn run_stages(
                 report.link = Some(link(conn, as_of, options.rebuild).map_err(stage_err("link"))?);
             }
             Stage::Aggregate => {
-                let opts = AggregateOptions::default();
+                let opts = AggregateOptions {
+                    transform: options
+                        .placebo
+                        .map(|_| placebo::shuffle_r_within_days as fn(&mut [_], u64)),
+                    seed: options.placebo.unwrap_or_default(),
+                };
                 report.aggregate =
                     Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
+            }
+            Stage::Lessons => {
+                report.lessons =
+                    Some(build_lessons(conn, cfg, as_of).map_err(stage_err("lessons"))?);
             }
         }
         report

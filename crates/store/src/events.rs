@@ -169,14 +169,31 @@ pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
     Ok(rows)
 }
 
-/// One observation per linked trade of a module: (trade_key, exit time, winsorized R), by exit time.
+/// One observation per linked trade that has v5 actions (the population the statistics see):
+/// (module, trade_key, exit time, winsorized R), by exit time then key.
 pub fn module_trades(conn: &Connection) -> Result<Vec<(String, String, Timestamp, f64)>> {
     let mut stmt = conn.prepare(
-        "SELECT module, trade_key, exit_at_ms, rr_winsorized FROM linked_trades ORDER BY exit_at_ms, trade_key",
+        "SELECT module, trade_key, exit_at_ms, rr_winsorized FROM linked_trades WHERE n_v5_actions > 0
+         ORDER BY exit_at_ms, trade_key",
     )?;
     let rows = stmt
         .query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, Timestamp(r.get(2)?), r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// (trade_key, module, pattern_key, category, scope JSON) of every trade event, in canonical
+/// order: what the lesson stage needs to know which trades support a lesson.
+pub fn event_scopes(conn: &Connection) -> Result<Vec<(String, String, String, String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT trade_key, module, pattern_key, action_category, scope FROM trade_events
+         ORDER BY exit_at_ms, trade_key, action_strand_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)

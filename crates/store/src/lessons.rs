@@ -372,3 +372,13 @@ pub fn replace_factors(conn: &Connection, rows: &[FactorRow]) -> Result<()> {
     }
     Ok(())
 }
+
+pub fn set_lesson_factor(
+    conn: &Connection,
+    lesson_key: &str,
+    factor_id: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE learning_lessons SET latent_factor_id = ?2 WHERE lesson_key = ?1")?
+        .execute(params![lesson_key, factor_id])?;
+    Ok(())
+}

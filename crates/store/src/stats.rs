@@ -209,61 +209,97 @@ pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
          FROM pattern_scope_stats
          ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash",
     )?;
-    let rows = stmt
-        .query_map([], |r| {
-            let category: String = r.get(2)?;
-            let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-                Ok(r.get::<_, Option<String>>(i)?
-                    .and_then(|t| Timestamp::parse(&t).ok()))
-            };
-            let mean_of = |v: Option<f64>| PresentMean {
-                count: u64::from(v.is_some()),
-                sum: v.unwrap_or(0.0),
-            };
-            Ok((
-                category,
-                StatsRow {
-                    module: r.get(0)?,
-                    pattern_key: r.get(1)?,
-                    category: ActionCategory::Entry,
-                    scope_mask: u64_from_sql(r.get(3)?),
-                    scope_values: r.get(4)?,
-                    scope_values_hash: u64_from_sql(r.get(5)?),
-                    stats: OutcomeStats {
-                        n_actions: r.get::<_, i64>(7)? as u64,
-                        r: RunningStats {
-                            n: r.get::<_, i64>(6)? as u64,
-                            mean: r.get(8)?,
-                            m2: r.get(9)?,
-                        },
-                        wins: r.get::<_, i64>(10)? as u64,
-                        sum_pnl: r.get(11)?,
-                        hold_days: mean_of(r.get(12)?),
-                        time_eff: mean_of(r.get(13)?),
-                        first_exit: ts(14)?,
-                        last_exit: ts(15)?,
-                        decayed: WeightedStats {
-                            w: r.get(16)?,
-                            w2: r.get(17)?,
-                            mean: r.get(18)?,
-                            m2: r.get(19)?,
-                        },
-                    },
-                    as_of: ts(20)?.unwrap_or(Timestamp(0)),
-                },
-            ))
-        })?
-        .map(|row| {
-            let (category, mut row) = row?;
-            row.category = category.parse().map_err(|e| {
-                crate::StoreError::Corrupt(format!("pattern_scope_stats {}: {e}", row.pattern_key))
-            })?;
-            Ok(row)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rows)
+    let mut out = Vec::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        out.push(row_from_sql(r)?);
+    }
+    Ok(out)
+}
+
+fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
+    let category: String = r.get(2)?;
+    let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<String>>(i)?
+            .and_then(|t| Timestamp::parse(&t).ok()))
+    };
+    let mean_of = |v: Option<f64>| PresentMean {
+        count: u64::from(v.is_some()),
+        sum: v.unwrap_or(0.0),
+    };
+    let pattern_key: String = r.get(1)?;
+    Ok(StatsRow {
+        module: r.get(0)?,
+        category: category.parse().map_err(|e| {
+            crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
+        })?,
+        pattern_key,
+        scope_mask: u64_from_sql(r.get(3)?),
+        scope_values: r.get(4)?,
+        scope_values_hash: u64_from_sql(r.get(5)?),
+        stats: OutcomeStats {
+            n_actions: r.get::<_, i64>(7)? as u64,
+            r: RunningStats {
+                n: r.get::<_, i64>(6)? as u64,
+                mean: r.get(8)?,
+                m2: r.get(9)?,
+            },
+            wins: r.get::<_, i64>(10)? as u64,
+            sum_pnl: r.get(11)?,
+            hold_days: mean_of(r.get(12)?),
+            time_eff: mean_of(r.get(13)?),
+            first_exit: ts(14)?,
+            last_exit: ts(15)?,
+            decayed: WeightedStats {
+                w: r.get(16)?,
+                w2: r.get(17)?,
+                mean: r.get(18)?,
+                m2: r.get(19)?,
+            },
+        },
+        as_of: ts(20)?.unwrap_or(Timestamp(0)),
+    })
 }
 
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM pattern_scope_stats", [], |r| r.get(0))?)
+}
+
+/// One row by key, if stored.
+pub fn get(
+    conn: &Connection,
+    module: &str,
+    pattern_key: &str,
+    category: ActionCategory,
+    scope_mask: u64,
+    scope_values_hash: u64,
+) -> Result<Option<StatsRow>> {
+    // Few rows per key prefix: filter the key-ordered read rather than duplicating the decoder.
+    let mut stmt = conn.prepare_cached(
+        "SELECT module, pattern_key, action_category, scope_mask, scope_values, scope_values_hash, n_trades,
+                n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff, first_exit_at,
+                last_exit_at, dw, dw2, dmean, dm2, as_of
+         FROM pattern_scope_stats WHERE module = ?1 AND pattern_key = ?2 AND action_category = ?3
+           AND scope_mask = ?4 AND scope_values_hash = ?5",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![
+        module,
+        pattern_key,
+        category.as_str(),
+        u64_to_sql(scope_mask),
+        u64_to_sql(scope_values_hash)
+    ])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(row_from_sql(r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Whether any row exists for this pattern (any module, category or scope).
+pub fn has_pattern(conn: &Connection, pattern_key: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pattern_scope_stats WHERE pattern_key = ?1)",
+        [pattern_key],
+        |r| r.get(0),
+    )?)
 }

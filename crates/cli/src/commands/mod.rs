@@ -1,7 +1,10 @@
 pub mod bench;
+pub mod config;
 pub mod demo;
+pub mod explain;
 pub mod export;
 pub mod ingest;
+pub mod lookup;
 pub mod run;
 pub mod status;
 
@@ -28,6 +31,10 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Run(a) => run::execute_run(cli, a),
         Command::Link(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Link),
         Command::Aggregate(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Aggregate),
+        Command::Lessons(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Lessons),
+        Command::Explain(a) => explain::execute(cli, a),
+        Command::Lookup(a) => lookup::execute(cli, a),
+        Command::Config(a) => config::execute(cli, a),
         Command::Status(a) => status::execute(cli, a),
         Command::Export(a) => export::execute(cli, a),
         Command::Demo(a) => demo::execute(cli, a),

@@ -26,6 +26,13 @@ pub struct StageArgs {
     /// Exit non-zero if any strand was quarantined by this command.
     #[arg(long)]
     pub strict: bool,
+    /// Null run: shuffle R among each day's trades before aggregation, report, and roll back
+    /// (the stored tables are left untouched). A sound loop finds almost nothing.
+    #[arg(long)]
+    pub placebo: bool,
+    /// Seed of the placebo shuffle (default: the configuration's lessons.placebo_seed).
+    #[arg(long)]
+    pub placebo_seed: Option<u64>,
     /// Largest subset size aggregated (default 10).
     #[arg(long)]
     pub k_max: Option<u32>,
@@ -70,7 +77,12 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let t = Instant::now();
     summary.ingest = ingest_files(&mut conn, &args.inputs)?;
     let ingest_ms = t.elapsed().as_millis() as u64;
-    let mut summary = recorded(&mut conn, "run", &cfg, &args.stage, &Stage::ALL, summary)?;
+    let command = if args.stage.placebo {
+        "run --placebo"
+    } else {
+        "run"
+    };
+    let mut summary = recorded(&mut conn, command, &cfg, &args.stage, &Stage::ALL, summary)?;
     if !args.inputs.is_empty() {
         summary
             .stages
@@ -153,10 +165,18 @@ fn run_stages(
             .transpose()
             .map_err(|e| anyhow::anyhow!("--as-of: {e}"))?,
         rebuild: args.rebuild,
+        placebo: args
+            .placebo
+            .then(|| args.placebo_seed.unwrap_or(cfg.lessons.placebo_seed)),
     };
     let tx = conn.transaction()?;
     summary.stages = run_pipeline_stages(&tx, cfg, &options, stages, now)?;
-    tx.commit()?;
+    if options.placebo.is_some() {
+        // Dropping the transaction rolls the null run back: real tables stay as they were.
+        drop(tx);
+    } else {
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -212,6 +232,44 @@ fn human_summary(s: &RunSummary) -> String {
                 format!("{} / {}", a.load_ms, a.compute_write_ms),
             ),
         ]));
+    }
+    if let Some(l) = &s.stages.lessons {
+        out.push_str("lessons\n");
+        let mut lines = vec![
+            (
+                "baseline mean R",
+                l.baselines
+                    .iter()
+                    .map(|(m, b)| format!("{m}: {:+.3} ({} trades)", b.mean, b.n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "subsets tested",
+                format!("{} (BH family {})", l.tested, l.family_size),
+            ),
+            ("passed all tests", l.passed.to_string()),
+            (
+                "active lessons",
+                format!("{} ({} new)", l.lessons_active, l.newly_active),
+            ),
+            (
+                "over the per-pattern limit",
+                l.candidates_over_limit.to_string(),
+            ),
+            ("retired this run", l.retired.to_string()),
+            ("latent factors", l.factors.to_string()),
+            ("half-lives fitted", l.half_lives.to_string()),
+        ];
+        for (why, n) in &l.rejected_by {
+            lines.push(("rejected", format!("{why}: {n}")));
+        }
+        out.push_str(&kv(&lines));
+    }
+    if let Some(seed) = s.stages.placebo_seed {
+        out.push_str(&format!(
+            "PLACEBO run (R shuffled within days, seed {seed}): rolled back, stored tables unchanged\n"
+        ));
     }
     let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));

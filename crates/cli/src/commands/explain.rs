@@ -1,0 +1,269 @@
+//! `explain`: why a pattern/category/scope is or is not a lesson.
+
+use super::Outcome;
+use crate::context::{load_config, open_store};
+use crate::output::{emit, kv};
+use crate::Cli;
+use anyhow::{bail, Context};
+use clap::Args;
+use learnloop_lesson_builder::lesson_key_of;
+use learnloop_model::{ActionCategory, Scope, ScopeKey};
+use learnloop_store::lessons::{CandidateRow, LessonRow};
+use learnloop_store::stats::StatsRow;
+use serde::Serialize;
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Pattern key, full (`module=pm|pattern_key=uptrend.S2.add`) or bare (`uptrend.S2.add`).
+    #[arg(long)]
+    pub pattern: String,
+    /// entry, add, trim or exit.
+    #[arg(long)]
+    pub category: String,
+    /// The subset as `dim=value,dim=value`; empty for the pattern root.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    #[arg(long, default_value = "pm")]
+    pub module: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParentFigures {
+    pub removed_dim: String,
+    pub scope_values: String,
+    pub n_trades: Option<u64>,
+    pub mean_rr: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    pub scope_mask: u64,
+    pub scope_values: String,
+    pub lesson_key: String,
+    /// lesson | candidate | rejected | not_tested | not_stored
+    pub verdict: String,
+    pub reason: String,
+    pub n_trades: Option<u64>,
+    pub mean_rr: Option<f64>,
+    pub min_support: u64,
+    pub test: Option<CandidateRow>,
+    pub lesson: Option<LessonRow>,
+    pub parents: Vec<ParentFigures>,
+}
+
+pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
+    let cfg = load_config(cli)?;
+    let conn = open_store(cli)?;
+    let category: ActionCategory = args
+        .category
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--category: {e}"))?;
+    let scope = Scope::from_pairs_text(&args.scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+    if let Some((dim, _)) = scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
+        bail!(
+            "--scope: {dim:?} is not a configured scope dimension ({})",
+            cfg.dims.names().join(", ")
+        );
+    }
+    let pattern_key = resolve_pattern(&conn, &args.pattern, &args.module)?;
+    let key = scope.key_for(&cfg.dims);
+    let scope_values = key.values_json();
+    let stats = learnloop_store::stats::get(
+        &conn,
+        &args.module,
+        &pattern_key,
+        category,
+        key.mask,
+        key.hash(),
+    )?;
+    let test = learnloop_store::lessons::candidate(
+        &conn,
+        &args.module,
+        &pattern_key,
+        category,
+        key.mask,
+        key.hash(),
+    )?;
+    let lesson_key = lesson_key_of(&args.module, &pattern_key, category, &scope_values);
+    let lesson = learnloop_store::lessons::lesson(&conn, &lesson_key)?;
+    let parents = parents(&conn, &cfg.dims, &args.module, &pattern_key, category, &key)?;
+    let min_support = cfg.lessons.min_support_for(key.dims());
+    let (verdict, reason) = match (&test, &stats) {
+        (Some(t), _) => (t.verdict.clone(), t.reason.clone()),
+        (None, Some(s)) => (
+            "not_tested".to_string(),
+            format!(
+                "support: {} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
+                s.stats.n_trades(),
+                key.dims()
+            ),
+        ),
+        (None, None) => (
+            "not_stored".to_string(),
+            format!(
+                "no statistics stored: fewer than {} trades had a {} action of this pattern with this scope (or no run yet)",
+                cfg.store_min_trades(),
+                category
+            ),
+        ),
+    };
+    let e = Explanation {
+        module: args.module.clone(),
+        pattern_key,
+        category,
+        scope_mask: key.mask,
+        scope_values,
+        lesson_key,
+        verdict,
+        reason,
+        n_trades: stats.as_ref().map(|s| s.stats.n_trades()),
+        mean_rr: stats.as_ref().map(|s| s.stats.r.mean),
+        min_support,
+        test,
+        lesson,
+        parents,
+    };
+    emit(cli.json, &e, human)?;
+    Ok(Outcome::Ok)
+}
+
+fn resolve_pattern(
+    conn: &learnloop_store::Connection,
+    pattern: &str,
+    module: &str,
+) -> anyhow::Result<String> {
+    if learnloop_store::stats::has_pattern(conn, pattern)? || pattern.contains('|') {
+        return Ok(pattern.to_string());
+    }
+    let full = format!("module={module}|pattern_key={pattern}");
+    if learnloop_store::stats::has_pattern(conn, &full)? {
+        return Ok(full);
+    }
+    Ok(pattern.to_string())
+}
+
+fn parents(
+    conn: &learnloop_store::Connection,
+    dims: &learnloop_model::DimensionList,
+    module: &str,
+    pattern_key: &str,
+    category: ActionCategory,
+    key: &ScopeKey,
+) -> anyhow::Result<Vec<ParentFigures>> {
+    let mut out = Vec::new();
+    for (removed, _) in &key.values {
+        let parent = ScopeKey::from_pairs(
+            dims,
+            key.values.iter().filter(|(d, _)| d != removed).cloned(),
+        );
+        let row: Option<StatsRow> = learnloop_store::stats::get(
+            conn,
+            module,
+            pattern_key,
+            category,
+            parent.mask,
+            parent.hash(),
+        )
+        .context("reading a parent's statistics")?;
+        out.push(ParentFigures {
+            removed_dim: removed.clone(),
+            scope_values: parent.values_json(),
+            n_trades: row.as_ref().map(|r| r.stats.n_trades()),
+            mean_rr: row.as_ref().map(|r| r.stats.r.mean),
+        });
+    }
+    Ok(out)
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn human(e: &Explanation) -> String {
+    let mut out = format!(
+        "{} / {} / {}\n  verdict: {}\n  reason:  {}\n",
+        e.pattern_key, e.category, e.scope_values, e.verdict, e.reason
+    );
+    let mut lines = vec![
+        ("lesson key", e.lesson_key.clone()),
+        (
+            "trades",
+            e.n_trades
+                .map_or("-".into(), |n| format!("{n} (minimum {})", e.min_support)),
+        ),
+        ("mean R", fmt_opt(e.mean_rr, 3)),
+    ];
+    if let Some(t) = &e.test {
+        lines.extend([
+            (
+                "edge vs baseline",
+                format!("{:+.3} R (shrunk {})", t.edge, fmt_opt(t.shrunk_edge, 3)),
+            ),
+            (
+                "t / p / q",
+                format!(
+                    "{} / {} / {}",
+                    fmt_opt(t.t_stat, 2),
+                    fmt_opt(t.p_value, 5),
+                    fmt_opt(t.q_value, 5)
+                ),
+            ),
+            (
+                "nearest parent",
+                t.parent_scope_values
+                    .clone()
+                    .unwrap_or_else(|| "(baseline)".into()),
+            ),
+            ("gain over parents", fmt_opt(t.min_parent_gap, 3)),
+            (
+                "incremental p / q",
+                format!(
+                    "{} / {}",
+                    fmt_opt(t.incremental_p_value, 5),
+                    fmt_opt(t.incremental_q_value, 5)
+                ),
+            ),
+        ]);
+    }
+    if let Some(l) = &e.lesson {
+        lines.push((
+            "lesson status",
+            format!(
+                "{} ({})",
+                l.status,
+                l.status_reason.clone().unwrap_or_default()
+            ),
+        ));
+        lines.push(("levers", l.levers.clone()));
+        lines.push((
+            "active since",
+            l.created_at.map_or("-".into(), |t| t.to_rfc3339()),
+        ));
+        lines.push((
+            "half-life",
+            l.half_life_hours
+                .map_or("none estimated".into(), |h| format!("{h:.0} h")),
+        ));
+        lines.push((
+            "latent factor",
+            l.latent_factor_id.clone().unwrap_or_else(|| "-".into()),
+        ));
+    }
+    out.push_str(&kv(&lines));
+    if !e.parents.is_empty() {
+        out.push_str("  parents\n");
+        for p in &e.parents {
+            out.push_str(&format!(
+                "    without {:<22} {}  n={}  mean R {}\n",
+                p.removed_dim,
+                p.scope_values,
+                p.n_trades.map_or("-".into(), |n| n.to_string()),
+                fmt_opt(p.mean_rr, 3)
+            ));
+        }
+    }
+    out
+}

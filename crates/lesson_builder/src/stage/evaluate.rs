@@ -1,0 +1,201 @@
+//! Every stored subset of a run, tested: support, significance against the module baseline,
+//! incremental edge over each exact parent, and shrinkage toward the nearest parent.
+
+use crate::shrinkage::{estimate_tau2, shrink, SiblingMean};
+use crate::t_tests::{one_sample_t, welch_one_sided};
+use learnloop_model::scope::scope_values_hash;
+use learnloop_model::{DimensionList, LoopConfig, RunningStats};
+use learnloop_store::stats::StatsRow;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// Mean R of a module over its linked trades, one observation per trade.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Baseline {
+    pub n: u64,
+    pub mean: f64,
+}
+
+/// The figures of one tested subset (a stats row with at least its minimum support).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tested {
+    /// Index into the run's stats rows.
+    pub row: usize,
+    pub dims: u32,
+    pub edge: f64,
+    pub t: Option<f64>,
+    pub p: Option<f64>,
+    /// The parent the subset improves on least (its closest explanation), for k ≥ 1.
+    pub nearest_parent: Option<usize>,
+    /// Smallest improvement over any parent, in the edge's direction.
+    pub min_gap: Option<f64>,
+    /// Every parent was found and beaten by at least `incremental_min`.
+    pub margin_ok: bool,
+    pub p_incremental: Option<f64>,
+    pub shrunk_edge: f64,
+}
+
+/// Rows of one (module, pattern, category), contiguous in the key-sorted stats.
+pub struct GroupRows<'a> {
+    pub rows: &'a [StatsRow],
+    /// Index of `rows[0]` in the run's stats.
+    pub offset: usize,
+}
+
+fn running(r: &StatsRow) -> RunningStats {
+    r.stats.r
+}
+
+fn variance(r: &StatsRow) -> Option<f64> {
+    r.stats.r.sample_variance()
+}
+
+/// Parse a row's sorted-key scope JSON into pairs.
+pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
+    serde_json::from_str::<BTreeMap<String, String>>(scope_values)
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// Test every row of a group that has its minimum support.
+pub fn evaluate_group(
+    group: &GroupRows<'_>,
+    dims: &DimensionList,
+    cfg: &LoopConfig,
+    baseline: Baseline,
+    root_tau2: f64,
+) -> Vec<Tested> {
+    let rows = group.rows;
+    let index: FxHashMap<(u64, u64), usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
+        .collect();
+    let pairs: Vec<Vec<(String, String)>> =
+        rows.iter().map(|r| scope_pairs(&r.scope_values)).collect();
+    // For each row and each of its dims: (dim index, the parent's hash without that dim).
+    let parent_keys: Vec<Vec<(usize, u64)>> = pairs
+        .iter()
+        .map(|p| {
+            (0..p.len())
+                .map(|j| {
+                    let dim = dims.index_of(&p[j].0).unwrap_or(usize::MAX);
+                    let without = p
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != j)
+                        .map(|(_, (k, v))| (k.as_str(), v.as_str()));
+                    (dim, scope_values_hash(without))
+                })
+                .collect()
+        })
+        .collect();
+    // Siblings share a mask and differ on exactly one dim: key (mask, dim, parent hash).
+    let mut siblings: FxHashMap<(u64, usize, u64), Vec<SiblingMean>> = FxHashMap::default();
+    for (i, r) in rows.iter().enumerate() {
+        let Some(var) = variance(r) else { continue };
+        for &(dim, parent_hash) in &parent_keys[i] {
+            siblings
+                .entry((r.scope_mask, dim, parent_hash))
+                .or_default()
+                .push(SiblingMean {
+                    mean: r.stats.r.mean,
+                    se2: var / r.stats.n_trades() as f64,
+                });
+        }
+    }
+
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let dims_k = r.scope_mask.count_ones();
+        let n = r.stats.n_trades();
+        if n < cfg.lessons.min_support_for(dims_k) {
+            continue;
+        }
+        let mean = r.stats.r.mean;
+        let var = variance(r);
+        let edge = mean - baseline.mean;
+        let test = var.and_then(|v| one_sample_t(n, mean, v, baseline.mean));
+        let direction = if edge > 0.0 { 1.0 } else { -1.0 };
+        let mut tested = Tested {
+            row: group.offset + i,
+            dims: dims_k,
+            edge,
+            t: test.map(|t| t.t),
+            p: test.map(|t| t.p_two_sided),
+            nearest_parent: None,
+            min_gap: None,
+            margin_ok: dims_k == 0,
+            p_incremental: None,
+            shrunk_edge: edge,
+        };
+        if dims_k == 0 {
+            if let Some(v) = var {
+                tested.shrunk_edge = shrink(mean, n, v, baseline.mean, root_tau2) - baseline.mean;
+            }
+            out.push(tested);
+            continue;
+        }
+        let mut all_found = true;
+        let mut nearest: Option<(f64, usize, usize)> = None; // (gap, parent row, removed dim)
+        for &(dim, parent_hash) in &parent_keys[i] {
+            let parent_mask = if dim < 64 {
+                r.scope_mask & !(1u64 << dim)
+            } else {
+                r.scope_mask
+            };
+            match index.get(&(parent_mask, parent_hash)) {
+                Some(&p) => {
+                    let gap = (mean - rows[p].stats.r.mean) * direction;
+                    if nearest.is_none_or(|(g, _, _)| gap < g) {
+                        nearest = Some((gap, p, dim));
+                    }
+                }
+                None => all_found = false,
+            }
+        }
+        if let Some((gap, p, dim)) = nearest {
+            tested.nearest_parent = Some(group.offset + p);
+            tested.min_gap = Some(gap);
+            tested.margin_ok = all_found && gap >= cfg.lessons.incremental_min;
+            tested.p_incremental =
+                welch_one_sided(&running(r), &running(&rows[p]), direction).map(|w| w.p_one_sided);
+            if let Some(v) = var {
+                let sib = siblings
+                    .get(&(
+                        r.scope_mask,
+                        dim,
+                        parent_keys[i]
+                            .iter()
+                            .find(|k| k.0 == dim)
+                            .map_or(0, |k| k.1),
+                    ))
+                    .map_or(&[][..], Vec::as_slice);
+                let tau2 = estimate_tau2(sib);
+                tested.shrunk_edge = shrink(mean, n, v, rows[p].stats.r.mean, tau2) - baseline.mean;
+            }
+        }
+        out.push(tested);
+    }
+    out
+}
+
+/// τ² of pattern roots around the baseline, per module: the spread of all roots' means.
+pub fn root_tau2(rows: &[StatsRow]) -> BTreeMap<String, f64> {
+    let mut by_module: BTreeMap<String, Vec<SiblingMean>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.scope_mask == 0) {
+        if let Some(v) = variance(r) {
+            by_module
+                .entry(r.module.clone())
+                .or_default()
+                .push(SiblingMean {
+                    mean: r.stats.r.mean,
+                    se2: v / r.stats.n_trades() as f64,
+                });
+        }
+    }
+    by_module
+        .into_iter()
+        .map(|(m, s)| (m, estimate_tau2(&s)))
+        .collect()
+}

@@ -1,0 +1,231 @@
+//! The lesson stage (SPEC §4): pattern_scope_stats → learning_lessons, lesson_candidates,
+//! learning_edge_history and learning_latent_factors, inside the caller's transaction. The whole
+//! stats table is read once; there is no database round trip per candidate.
+
+mod evaluate;
+mod levers;
+mod lifecycle;
+mod support;
+mod verdict;
+
+pub use evaluate::{scope_pairs, Baseline};
+pub use levers::lesson_levers;
+pub use verdict::Verdict;
+
+use crate::fdr::benjamini_hochberg;
+use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
+use learnloop_model::hash::stable_hash;
+use learnloop_model::{LoopConfig, RunningStats, Timestamp};
+use learnloop_store::lessons::{self, CandidateRow};
+use learnloop_store::stats::StatsRow;
+use learnloop_store::Connection;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use verdict::{judge, select, Judged};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LessonError {
+    #[error(transparent)]
+    Store(#[from] learnloop_store::StoreError),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LessonReport {
+    pub as_of: String,
+    pub baselines: BTreeMap<String, Baseline>,
+    pub stats_rows: u64,
+    /// Subsets with their minimum support: the family of the run (with their incremental tests).
+    pub tested: u64,
+    pub family_size: u64,
+    pub passed: u64,
+    pub lessons_active: u64,
+    pub candidates_over_limit: u64,
+    pub newly_active: u64,
+    pub retired: u64,
+    pub factors: u64,
+    pub half_lives: u64,
+    pub rejected_by: BTreeMap<String, u64>,
+    pub duration_ms: u64,
+}
+
+/// Stable across runs: derived from the subset's identity only.
+pub fn lesson_key(r: &StatsRow) -> String {
+    lesson_key_of(&r.module, &r.pattern_key, r.category, &r.scope_values)
+}
+
+pub fn lesson_key_of(
+    module: &str,
+    pattern_key: &str,
+    category: learnloop_model::ActionCategory,
+    scope_values: &str,
+) -> String {
+    let text = format!(
+        "{module}\u{1f}{pattern_key}\u{1f}{}\u{1f}{scope_values}",
+        category.as_str()
+    );
+    format!("L-{:016x}", stable_hash(text.as_bytes()))
+}
+
+/// Module baselines: mean winsorized R over the linked trades, one observation per trade.
+pub fn baselines(conn: &Connection) -> Result<BTreeMap<String, Baseline>, LessonError> {
+    let mut acc: BTreeMap<String, RunningStats> = BTreeMap::new();
+    for (module, _, _, r) in learnloop_store::events::module_trades(conn)? {
+        acc.entry(module).or_default().push(r);
+    }
+    Ok(acc
+        .into_iter()
+        .map(|(m, s)| {
+            (
+                m,
+                Baseline {
+                    n: s.n,
+                    mean: s.mean,
+                },
+            )
+        })
+        .collect())
+}
+
+pub fn build_lessons(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+) -> Result<LessonReport, LessonError> {
+    let started = Instant::now();
+    let rows = learnloop_store::stats::load_all(conn)?;
+    let baselines = baselines(conn)?;
+    let tau2_roots = root_tau2(&rows);
+    let mut tested: Vec<Tested> = Vec::new();
+    for group in groups(&rows) {
+        let module = &group.rows[0].module;
+        let Some(&baseline) = baselines.get(module) else {
+            continue;
+        };
+        let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
+        tested.extend(evaluate_group(&group, &cfg.dims, cfg, baseline, tau2));
+    }
+
+    // One BH family for the whole run: every baseline test and every incremental test.
+    let mut family: Vec<f64> = Vec::with_capacity(tested.len() * 2);
+    let mut slots: Vec<(Option<usize>, Option<usize>)> = Vec::with_capacity(tested.len());
+    for t in &tested {
+        let base = t.p.map(|p| {
+            family.push(p);
+            family.len() - 1
+        });
+        let incr = t.p_incremental.map(|p| {
+            family.push(p);
+            family.len() - 1
+        });
+        slots.push((base, incr));
+    }
+    let q = benjamini_hochberg(&family);
+    let keys: Vec<String> = tested.iter().map(|t| lesson_key(&rows[t.row])).collect();
+    let mut judged: Vec<Judged> = tested
+        .iter()
+        .zip(&slots)
+        .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), &rows, cfg))
+        .collect();
+    select(&tested, &mut judged, &rows, &keys, cfg);
+
+    let outcome = lifecycle::apply(conn, cfg, as_of, &rows, &tested, &judged, &keys)?;
+    let factors = support::assign_factors(conn, cfg, as_of, &outcome.active)?;
+    write_candidates(conn, as_of, &rows, &tested, &judged, &keys)?;
+
+    let mut rejected_by: BTreeMap<String, u64> = BTreeMap::new();
+    for j in judged.iter().filter(|j| j.verdict == Verdict::Rejected) {
+        let kind = j.reason.split(':').next().unwrap_or("other").to_string();
+        *rejected_by.entry(kind).or_default() += 1;
+    }
+    let report = LessonReport {
+        as_of: as_of.to_rfc3339(),
+        baselines,
+        stats_rows: rows.len() as u64,
+        tested: tested.len() as u64,
+        family_size: family.len() as u64,
+        passed: judged
+            .iter()
+            .filter(|j| j.verdict != Verdict::Rejected)
+            .count() as u64,
+        lessons_active: outcome.active.len() as u64,
+        candidates_over_limit: judged
+            .iter()
+            .filter(|j| j.verdict == Verdict::Candidate)
+            .count() as u64,
+        newly_active: outcome.newly_active,
+        retired: outcome.retired,
+        factors,
+        half_lives: outcome.half_lives,
+        rejected_by,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    tracing::info!(
+        tested = report.tested,
+        active = report.lessons_active,
+        retired = report.retired,
+        factors = report.factors,
+        "lessons built"
+    );
+    Ok(report)
+}
+
+/// Contiguous (module, pattern, category) runs of the key-sorted stats.
+fn groups(rows: &[StatsRow]) -> impl Iterator<Item = GroupRows<'_>> {
+    let mut offset = 0;
+    rows.chunk_by(|a, b| {
+        a.module == b.module && a.pattern_key == b.pattern_key && a.category == b.category
+    })
+    .map(move |chunk| {
+        let g = GroupRows {
+            rows: chunk,
+            offset,
+        };
+        offset += chunk.len();
+        g
+    })
+}
+
+fn write_candidates(
+    conn: &Connection,
+    as_of: Timestamp,
+    rows: &[StatsRow],
+    tested: &[Tested],
+    judged: &[Judged],
+    keys: &[String],
+) -> Result<(), LessonError> {
+    let candidates: Vec<CandidateRow> = tested
+        .iter()
+        .zip(judged)
+        .zip(keys)
+        .map(|((t, j), key)| {
+            let r = &rows[t.row];
+            let parent = t.nearest_parent.map(|p| &rows[p]);
+            CandidateRow {
+                module: r.module.clone(),
+                pattern_key: r.pattern_key.clone(),
+                category: r.category,
+                scope_mask: r.scope_mask,
+                scope_values_hash: r.scope_values_hash,
+                scope_values: r.scope_values.clone(),
+                n_trades: r.stats.n_trades(),
+                mean_rr: r.stats.r.mean,
+                edge: t.edge,
+                shrunk_edge: Some(t.shrunk_edge),
+                t_stat: t.t,
+                p_value: t.p,
+                q_value: j.q,
+                parent_scope_values: parent.map(|p| p.scope_values.clone()),
+                parent_mean_rr: parent.map(|p| p.stats.r.mean),
+                min_parent_gap: t.min_gap,
+                incremental_p_value: t.p_incremental,
+                incremental_q_value: j.q_incremental,
+                verdict: j.verdict.as_str().to_string(),
+                reason: j.reason.clone(),
+                lesson_key: key.clone(),
+                as_of,
+            }
+        })
+        .collect();
+    lessons::replace_candidates(conn, &candidates)?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The trades that support each active lesson, and the latent factors they form: lessons whose
+//! supporting trade sets overlap with Jaccard ≥ threshold are one effect.
+
+use super::lifecycle::ActiveLesson;
+use super::LessonError;
+use crate::factors::{assign_factor_ids, cluster_by_jaccard, LessonTrades};
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_store::lessons::{self, FactorRow};
+use learnloop_store::Connection;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// Supporting trades of each lesson (sorted trade indices): the trades with an action of the
+/// lesson's pattern and category whose scope contains the lesson's scope.
+fn supporting_trades(
+    conn: &Connection,
+    active: &[ActiveLesson],
+) -> Result<Vec<Vec<u32>>, LessonError> {
+    let mut by_group: FxHashMap<(&str, &str, &str), Vec<usize>> = FxHashMap::default();
+    for (i, l) in active.iter().enumerate() {
+        by_group
+            .entry((
+                l.module.as_str(),
+                l.pattern_key.as_str(),
+                l.category.as_str(),
+            ))
+            .or_default()
+            .push(i);
+    }
+    let mut trade_index: FxHashMap<String, u32> = FxHashMap::default();
+    let mut sets: Vec<Vec<u32>> = vec![Vec::new(); active.len()];
+    for (trade_key, module, pattern, category, scope) in
+        learnloop_store::events::event_scopes(conn)?
+    {
+        let next = trade_index.len() as u32;
+        let trade = *trade_index.entry(trade_key).or_insert(next);
+        let Some(members) = by_group.get(&(module.as_str(), pattern.as_str(), category.as_str()))
+        else {
+            continue;
+        };
+        let scope: BTreeMap<String, String> = serde_json::from_str(&scope).unwrap_or_default();
+        for &i in members {
+            let contained = active[i].pairs.iter().all(|(k, v)| scope.get(k) == Some(v));
+            if contained && sets[i].last() != Some(&trade) {
+                sets[i].push(trade);
+            }
+        }
+    }
+    for s in &mut sets {
+        s.sort_unstable();
+        s.dedup();
+    }
+    Ok(sets)
+}
+
+/// Cluster the active lessons into factors, keep ids stable against the previous run, write the
+/// factors table and each active lesson's factor id. Returns the number of factors.
+pub fn assign_factors(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    active: &[ActiveLesson],
+) -> Result<u64, LessonError> {
+    let sets = supporting_trades(conn, active)?;
+    let inputs: Vec<LessonTrades<'_>> = active
+        .iter()
+        .zip(&sets)
+        .map(|(l, trades)| LessonTrades {
+            lesson_key: &l.key,
+            abs_t: l.abs_t,
+            trades,
+        })
+        .collect();
+    let mut factors = cluster_by_jaccard(&inputs, cfg.lessons.factor_jaccard);
+    let previous: Vec<(String, Vec<String>)> = lessons::factors(conn)?
+        .into_iter()
+        .map(|f| (f.factor_id, f.members))
+        .collect();
+    assign_factor_ids(&mut factors, &previous);
+    factors.sort_by(|a, b| a.factor_id.cmp(&b.factor_id));
+    let rows: Vec<FactorRow> = factors
+        .iter()
+        .map(|f| FactorRow {
+            factor_id: f.factor_id.clone(),
+            members: f.members.clone(),
+            representative: f.representative.clone(),
+            jaccard: serde_json::to_string(&f.jaccard).unwrap_or_else(|_| "[]".into()),
+            updated_at: as_of,
+        })
+        .collect();
+    lessons::replace_factors(conn, &rows)?;
+    for f in &factors {
+        for m in &f.members {
+            lessons::set_lesson_factor(conn, m, Some(&f.factor_id))?;
+        }
+    }
+    Ok(factors.len() as u64)
+}
