@@ -12,6 +12,10 @@ pub const DERIVED_TABLES: &[&str] = &[
     "trade_events",
     "link_anomalies",
     "pattern_scope_stats",
+    "learning_lessons",
+    "lesson_candidates",
+    "learning_edge_history",
+    "learning_latent_factors",
 ];
 
 pub const NOW: &str = "2026-01-01T00:00:00Z";
@@ -30,8 +34,17 @@ pub fn run(
     as_of: Option<Timestamp>,
     rebuild: bool,
 ) -> StagesReport {
+    let options = RunOptions {
+        as_of,
+        rebuild,
+        placebo: None,
+    };
+    run_with(conn, cfg, &options)
+}
+
+pub fn run_with(conn: &mut Connection, cfg: &LoopConfig, options: &RunOptions) -> StagesReport {
     let tx = conn.transaction().unwrap();
-    let report = run_stages(&tx, cfg, &RunOptions { as_of, rebuild }, &Stage::ALL, NOW).unwrap();
+    let report = run_stages(&tx, cfg, options, &Stage::ALL, NOW).unwrap();
     tx.commit().unwrap();
     report
 }
@@ -40,10 +53,24 @@ pub fn dump(conn: &Connection) -> String {
     learnloop_store::export::dump_tables(conn, DERIVED_TABLES).unwrap()
 }
 
+/// Link and aggregation output only: what must not depend on how the input was batched.
+/// (Lessons legitimately remember their history: runs at two as-of times add two points.)
+pub fn dump_stats(conn: &Connection) -> String {
+    learnloop_store::export::dump_tables(conn, &DERIVED_TABLES[..6]).unwrap()
+}
+
 pub fn demo_lines(cycles: usize, seed: u64) -> (Vec<String>, learnloop_demo::GroundTruth) {
+    demo_lines_over(cycles, seed, 90)
+}
+
+pub fn demo_lines_over(
+    cycles: usize,
+    seed: u64,
+    days: u32,
+) -> (Vec<String>, learnloop_demo::GroundTruth) {
     let opts = learnloop_demo::DemoOptions {
         seed,
-        days: 90,
+        days,
         ..learnloop_demo::DemoOptions::default().with_cycles(cycles)
     };
     learnloop_demo::generate(&opts)
