@@ -1,1 +1,510 @@
-//! Placeholder until this stage is built; see ARCHITECTURE.md.
+//! Stage 4: active lessons → a new version of `learning_configs` (SPEC §5).
+//!
+//! Per module:
+//! 1. **decay** every lever of every active lesson toward neutral:
+//!    `lever_eff = neutral + (lever − neutral) · 0.5^(age / half_life)`, with `age` = as-of −
+//!    the lesson's `created_at` (its first activation; clamped at 0, so a lesson activated after
+//!    the as-of time is not decayed) and `half_life` the lesson's estimated half-life, else
+//!    `materialize.default_half_life_hours`;
+//! 2. **merge by latent factor**: one override per factor (`override_id` = the factor id, or the
+//!    lesson key for a lesson without one), at the scope, pattern and category of its
+//!    representative (largest |t|, ties by lesson key). Each lever is the confidence-weighted mean
+//!    over the members that carry it ([`weighted_mean_levers`], the runtime's own blend: members
+//!    without a lever do not dilute it), clamped to the lever's bounds. A member's confidence is
+//!    [`confidence_from`]`(q_value, n_trades)`. The override's `confidence`, `q_value`, `n_trades`,
+//!    `edge` (shrunk), `half_life_hours` (as estimated) and `created_at` are the
+//!    **representative's**, so that `confidence == confidence_from(q_value, n_trades)` holds for
+//!    every override and the runtime weight is that of the lesson that defines the scope. All
+//!    members are listed in `lesson_keys` and `members` (representative first, then by key);
+//! 3. **rate limit**: each lever moves at most `materialize.max_step` from its value in the
+//!    *base* config for the same `override_id` (a lever or override absent from the base counts
+//!    as neutral, so a new override starts at most `max_step` from neutral). The base is the
+//!    config the PM was serving before this as-of time: the active version, unless that version
+//!    was itself produced at this as-of time or later (a re-run, or a backfill), in which case the
+//!    most recent earlier version that was active (`active`/`superseded`) with an earlier as-of.
+//!    Re-running a night therefore gives the same config instead of stepping again. An override
+//!    of the base that no longer has an active lesson is simply absent (its lessons lost their
+//!    support: the PM goes back to its own behaviour at once);
+//! 4. lever values are rounded to [`LEVER_DECIMALS`] decimals (stable, readable text), and
+//!    overrides whose levers all lie within `materialize.neutral_epsilon` of neutral — after the
+//!    rate limit, so a fading override steps down rather than vanishing from far away — are
+//!    dropped;
+//! 5. overrides with an empty scope go to `pattern_strength_overrides`, the others to
+//!    `pattern_overrides`, each list sorted by `override_id`; the config carries the as-of time,
+//!    default feature flags and `materialize.specificity_alpha`.
+//!
+//! **Versioning.** The text is canonical ([`ConfigData::to_json`]), so the same inputs give the
+//! same bytes. If the config built with the latest version's number is byte-identical to the
+//! latest version's `config_data`, no version is written (`unchanged`); with `activate`, a
+//! latest version that is still `proposed` is activated (a `superseded` or `rolled_back` one is
+//! left alone: an operator chose that). Otherwise version `max + 1` is inserted, `proposed`, or
+//! `active` with `activate` (the previous active one becomes `superseded`). Everything happens
+//! on the caller's connection, so inside the caller's transaction. The output is loaded with the
+//! runtime's own loader before it is written: what is stored, the PM can serve.
+
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_overrides::{
+    confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, FeatureFlags,
+    Lever, Levers, Override, Overrides,
+};
+use learnloop_store::configs::{self, ConfigVersion, ConfigsError};
+use learnloop_store::lessons::LessonRow;
+use learnloop_store::{Connection, StoreError};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Lever values in a config are rounded to this many decimals.
+pub const LEVER_DECIMALS: i32 = 6;
+
+/// Differences below this are floating-point noise, not a rate limit or a lever.
+const TOLERANCE: f64 = 1e-12;
+
+#[derive(Debug, Clone, Default)]
+pub struct MaterializeOptions {
+    /// Activate the new version (or a still-proposed identical latest version).
+    pub activate: bool,
+    /// The `learning_runs` id recorded on the new version.
+    pub run_id: Option<String>,
+    /// Wall-clock time recorded as the row's `created_at` (given by the binary: the stage never
+    /// reads the clock).
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MaterializeReport {
+    pub as_of: String,
+    /// One entry per module with active lessons or existing config versions, sorted by module.
+    pub modules: Vec<ModuleReport>,
+}
+
+impl MaterializeReport {
+    pub fn module(&self, module: &str) -> Option<&ModuleReport> {
+        self.modules.iter().find(|m| m.module == module)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModuleReport {
+    pub module: String,
+    /// The version written by this run; `None` when the config was unchanged.
+    pub version: Option<i64>,
+    /// The version holding this run's config: the new one, or the identical latest one.
+    pub config_version: i64,
+    /// Status of `config_version` after this run.
+    pub status: String,
+    /// True when no version was written because the latest one is identical.
+    pub unchanged: bool,
+    /// True when this run made `config_version` the active version.
+    pub activated: bool,
+    /// The previously active version this run superseded.
+    pub superseded: Option<i64>,
+    /// The version the rate limit was measured from (`None`: from neutral).
+    pub rate_limit_base: Option<i64>,
+    /// Active lessons read.
+    pub lessons: usize,
+    /// Latent factors they form (one candidate override each).
+    pub factors: usize,
+    /// Overrides written (`pattern_overrides` + `pattern_strength_overrides`).
+    pub overrides: usize,
+    pub pattern_overrides: usize,
+    pub pattern_strength_overrides: usize,
+    /// Overrides dropped because every lever was within `neutral_epsilon` of neutral.
+    pub dropped_neutral: usize,
+    /// Levers held back by `max_step`.
+    pub rate_limited: usize,
+    pub checksum: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaterializeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Configs(#[from] ConfigsError),
+    #[error("lesson {lesson_key}: levers {text:?} are not a lever object of the overrides vocabulary: {source}")]
+    Levers {
+        lesson_key: String,
+        text: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("lesson {lesson_key}: scope_values {text:?} is not a JSON object of dimension → string: {source}")]
+    Scope {
+        lesson_key: String,
+        text: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("config {module} v{version} (the rate-limit base) cannot be read: {source}; roll back or activate a readable version")]
+    BaseConfig {
+        module: String,
+        version: i64,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("the materialized config for module {module} is invalid (a bug): {source}")]
+    Invalid {
+        module: String,
+        #[source]
+        source: ConfigError,
+    },
+}
+
+/// Decay one lever toward its neutral value: `neutral + (value − neutral)·0.5^(age/half_life)`.
+/// A negative age counts as 0; a non-positive or non-finite half-life means no decay.
+pub fn decay_lever(lever: Lever, value: f64, age_hours: f64, half_life_hours: f64) -> f64 {
+    let neutral = lever.neutral();
+    if !(half_life_hours.is_finite() && half_life_hours > 0.0) {
+        return value;
+    }
+    neutral + (value - neutral) * 0.5f64.powf(age_hours.max(0.0) / half_life_hours)
+}
+
+fn round_lever(v: f64) -> f64 {
+    let scale = 10f64.powi(LEVER_DECIMALS);
+    let r = (v * scale).round() / scale;
+    if r.is_finite() {
+        r
+    } else {
+        v
+    }
+}
+
+/// Counts of one build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BuildStats {
+    pub lessons: usize,
+    pub factors: usize,
+    pub dropped_neutral: usize,
+    pub rate_limited: usize,
+}
+
+/// A built config, not yet stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    pub config: ConfigData,
+    pub stats: BuildStats,
+}
+
+struct Member<'a> {
+    lesson: &'a LessonRow,
+    /// Decayed and clamped.
+    levers: Levers,
+    confidence: f64,
+    abs_t: f64,
+}
+
+/// The pure part of the stage: `lessons` (the module's active lessons) → the config for
+/// `version`, rate-limited against `base` (the config the PM was serving, if any). See the crate
+/// documentation for each step.
+pub fn build_config(
+    module: &str,
+    version: i64,
+    as_of: Timestamp,
+    lessons: &[LessonRow],
+    base: Option<&ConfigData>,
+    cfg: &LoopConfig,
+) -> Result<Built, MaterializeError> {
+    let m = &cfg.materialize;
+    let mut stats = BuildStats {
+        lessons: lessons.len(),
+        ..BuildStats::default()
+    };
+
+    // Members grouped by factor; within a factor, by lesson key.
+    let mut factors: BTreeMap<&str, Vec<Member<'_>>> = BTreeMap::new();
+    for lesson in lessons {
+        let raw: Levers =
+            serde_json::from_str(&lesson.levers).map_err(|source| MaterializeError::Levers {
+                lesson_key: lesson.lesson_key.clone(),
+                text: lesson.levers.clone(),
+                source,
+            })?;
+        let half_life = lesson
+            .half_life_hours
+            .filter(|h| h.is_finite() && *h > 0.0)
+            .unwrap_or(m.default_half_life_hours);
+        let age = match lesson.created_at {
+            Some(created) => as_of.hours_since(created),
+            None => {
+                tracing::warn!(lesson = %lesson.lesson_key, "active lesson without created_at: not decayed");
+                0.0
+            }
+        };
+        let levers: Levers = raw
+            .iter()
+            .map(|(lever, v)| {
+                (
+                    lever,
+                    lever.clamp(decay_lever(lever, lever.clamp(v), age, half_life)),
+                )
+            })
+            .collect();
+        let factor = lesson
+            .latent_factor_id
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or(&lesson.lesson_key);
+        factors.entry(factor).or_default().push(Member {
+            lesson,
+            levers,
+            confidence: confidence_from(lesson.q_value.unwrap_or(1.0), lesson.n_trades),
+            abs_t: lesson
+                .t_stat
+                .filter(|t| t.is_finite())
+                .map_or(0.0, f64::abs),
+        });
+    }
+    stats.factors = factors.len();
+
+    let base_levers: HashMap<&str, &Levers> = base
+        .map(|b| {
+            b.overrides()
+                .map(|o| (o.override_id.as_str(), &o.levers))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut config = ConfigData::new(module, version, as_of.to_rfc3339());
+    config.feature_flags = FeatureFlags::default();
+    config.specificity_alpha = m.specificity_alpha;
+    for (factor_id, mut members) in factors {
+        members.sort_by(|a, b| a.lesson.lesson_key.cmp(&b.lesson.lesson_key));
+        let mut rep = 0;
+        for (i, member) in members.iter().enumerate() {
+            if member.abs_t > members[rep].abs_t {
+                rep = i;
+            }
+        }
+        let representative = members[rep].lesson;
+        let merged = weighted_mean_levers(members.iter().map(|m| (m.confidence, &m.levers)));
+
+        // Rate limit against the base, then round and drop what is neutral.
+        let previous = base_levers.get(factor_id).copied();
+        let mut levers = Levers::EMPTY;
+        for (lever, target) in merged.iter() {
+            let from = previous.map_or(lever.neutral(), |p| p.get_or_neutral(lever));
+            let (lo, hi) = (from - m.max_step, from + m.max_step);
+            let limited = target.clamp(lo, hi);
+            if (limited - target).abs() > TOLERANCE {
+                stats.rate_limited += 1;
+            }
+            let mut value = round_lever(limited);
+            if value < lo || value > hi {
+                value = limited;
+            }
+            levers.set(lever, lever.clamp(value));
+        }
+        let neutral = levers
+            .iter()
+            .all(|(lever, v)| (v - lever.neutral()).abs() <= m.neutral_epsilon + TOLERANCE);
+        if neutral {
+            stats.dropped_neutral += 1;
+            continue;
+        }
+
+        let scope: BTreeMap<String, String> = serde_json::from_str(&representative.scope_values)
+            .map_err(|source| MaterializeError::Scope {
+                lesson_key: representative.lesson_key.clone(),
+                text: representative.scope_values.clone(),
+                source,
+            })?;
+        let mut keys: Vec<String> = vec![representative.lesson_key.clone()];
+        keys.extend(
+            members
+                .iter()
+                .map(|m| &m.lesson.lesson_key)
+                .filter(|k| **k != representative.lesson_key)
+                .cloned(),
+        );
+        let rep_member = &members[rep];
+        let o = Override {
+            override_id: factor_id.to_string(),
+            pattern_key: representative.pattern_key.clone(),
+            action_category: representative.category.as_str().to_string(),
+            scope,
+            levers,
+            confidence: rep_member.confidence,
+            q_value: representative.q_value.unwrap_or(1.0),
+            n_trades: representative.n_trades,
+            edge: Some(representative.shrunk_edge).filter(|e| e.is_finite()),
+            half_life_hours: representative.half_life_hours,
+            created_at: representative.created_at.map(Timestamp::to_rfc3339),
+            lesson_keys: keys.clone(),
+            factor_id: representative.latent_factor_id.clone(),
+            members: keys,
+        };
+        if o.scope.is_empty() {
+            config.pattern_strength_overrides.push(o);
+        } else {
+            config.pattern_overrides.push(o);
+        }
+    }
+    // Factors were visited in id order, so both lists are sorted by override_id already.
+    Ok(Built { config, stats })
+}
+
+/// The config the rate limit is measured from; see the crate documentation.
+fn rate_limit_base(
+    conn: &Connection,
+    module: &str,
+    as_of: Timestamp,
+) -> Result<Option<ConfigVersion>, MaterializeError> {
+    let earlier = |v: &ConfigVersion| Timestamp::parse(&v.as_of).is_ok_and(|t| t < as_of);
+    if let Some(active) = configs::active_version(conn, module)? {
+        if earlier(&active) {
+            return Ok(Some(active));
+        }
+    }
+    let mut best: Option<(Timestamp, ConfigVersion)> = None;
+    for v in configs::all_versions(conn, module)? {
+        let was_active =
+            v.status == configs::STATUS_ACTIVE || v.status == configs::STATUS_SUPERSEDED;
+        let Ok(t) = Timestamp::parse(&v.as_of) else {
+            continue;
+        };
+        if was_active && t < as_of && !matches!(&best, Some((bt, _)) if t < *bt) {
+            best = Some((t, v));
+        }
+    }
+    Ok(best.map(|(_, v)| v))
+}
+
+/// Run the stage for every module with active lessons or config versions, on the caller's
+/// connection (inside its transaction).
+pub fn materialize(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    opts: &MaterializeOptions,
+) -> Result<MaterializeReport, MaterializeError> {
+    let lessons = learnloop_store::lessons::active_lessons(conn)?;
+    let mut by_module: BTreeMap<String, Vec<LessonRow>> = BTreeMap::new();
+    for lesson in lessons {
+        by_module
+            .entry(lesson.module.clone())
+            .or_default()
+            .push(lesson);
+    }
+    let modules: BTreeSet<String> = by_module
+        .keys()
+        .cloned()
+        .chain(configs::modules(conn)?)
+        .collect();
+    let mut report = MaterializeReport {
+        as_of: as_of.to_rfc3339(),
+        modules: Vec::with_capacity(modules.len()),
+    };
+    for module in modules {
+        let lessons = by_module.remove(&module).unwrap_or_default();
+        report.modules.push(materialize_module(
+            conn, cfg, as_of, opts, &module, &lessons,
+        )?);
+    }
+    Ok(report)
+}
+
+fn materialize_module(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    opts: &MaterializeOptions,
+    module: &str,
+    lessons: &[LessonRow],
+) -> Result<ModuleReport, MaterializeError> {
+    let base_row = rate_limit_base(conn, module, as_of)?;
+    let base = base_row
+        .as_ref()
+        .map(|row| {
+            ConfigData::parse(&row.config_data).map_err(|source| MaterializeError::BaseConfig {
+                module: module.to_string(),
+                version: row.version,
+                source,
+            })
+        })
+        .transpose()?;
+    let latest = configs::latest_version(conn, module)?;
+    let next = configs::next_version(conn, module)?;
+    let Built { mut config, stats } =
+        build_config(module, next, as_of, lessons, base.as_ref(), cfg)?;
+
+    let mut report = ModuleReport {
+        module: module.to_string(),
+        rate_limit_base: base_row.as_ref().map(|r| r.version),
+        lessons: stats.lessons,
+        factors: stats.factors,
+        pattern_overrides: config.pattern_overrides.len(),
+        pattern_strength_overrides: config.pattern_strength_overrides.len(),
+        overrides: config.pattern_overrides.len() + config.pattern_strength_overrides.len(),
+        dropped_neutral: stats.dropped_neutral,
+        rate_limited: stats.rate_limited,
+        ..ModuleReport::default()
+    };
+
+    if let Some(latest) = &latest {
+        config.version = latest.version;
+        if config.to_json() == latest.config_data {
+            report.unchanged = true;
+            report.config_version = latest.version;
+            report.checksum = latest.checksum.clone();
+            report.status = latest.status.clone();
+            if opts.activate && latest.status == configs::STATUS_PROPOSED {
+                let activation = configs::activate(conn, module, latest.version)?;
+                report.activated = true;
+                report.superseded = activation.superseded;
+                report.status = configs::STATUS_ACTIVE.to_string();
+            }
+            tracing::info!(module, version = latest.version, status = %report.status, "config unchanged");
+            return Ok(report);
+        }
+    }
+
+    config.version = next;
+    let text = config.to_json();
+    // What is stored must be what the PM can load.
+    Overrides::from_json(&text).map_err(|source| MaterializeError::Invalid {
+        module: module.to_string(),
+        source,
+    })?;
+    let checksum = config_checksum(&text);
+    let previous_active = configs::active_version(conn, module)?.map(|v| v.version);
+    let status = if opts.activate {
+        configs::STATUS_ACTIVE
+    } else {
+        configs::STATUS_PROPOSED
+    };
+    configs::insert_version(
+        conn,
+        &ConfigVersion {
+            module: module.to_string(),
+            version: next,
+            status: status.to_string(),
+            as_of: as_of.to_rfc3339(),
+            run_id: opts.run_id.clone(),
+            created_at: opts.created_at.clone(),
+            checksum: checksum.clone(),
+            config_data: text,
+        },
+    )?;
+    report.version = Some(next);
+    report.config_version = next;
+    report.status = status.to_string();
+    report.checksum = checksum;
+    if opts.activate {
+        report.activated = true;
+        report.superseded = previous_active;
+    }
+    tracing::info!(
+        module,
+        version = next,
+        status,
+        overrides = report.overrides,
+        rate_limited = report.rate_limited,
+        dropped_neutral = report.dropped_neutral,
+        "config version written"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

@@ -62,6 +62,11 @@ pub struct AggregateBench {
     pub exploded_updates_per_s: Option<f64>,
     /// Peak resident memory of the process during the aggregate stage, in MiB.
     pub aggregate_peak_rss_mib: Option<f64>,
+    /// The lesson stage on the same data (reads every stats row once).
+    pub lessons_s: f64,
+    pub lessons_tested: u64,
+    pub lessons_active: u64,
+    pub lessons_peak_rss_mib: Option<f64>,
 }
 
 pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
@@ -109,6 +114,14 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     let aggregate_s = t.elapsed().as_secs_f64();
     let aggregate_peak_rss_mib = peak_rss_mib();
 
+    reset_peak_rss();
+    let t = Instant::now();
+    let tx = conn.transaction()?;
+    let lessons = learnloop_lesson_builder::build_lessons(&tx, &cfg, as_of)?;
+    tx.commit()?;
+    let lessons_s = t.elapsed().as_secs_f64();
+    let lessons_peak_rss_mib = peak_rss_mib();
+
     let events = learnloop_store::events::load_all_events(&conn)?;
     let prepared = Prepared::build(
         &events,
@@ -153,6 +166,10 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
         performed_updates_per_s: report.counters.subset_updates as f64 / aggregate_s,
         exploded_updates_per_s: exploded_updates.map(|u| u as f64 / aggregate_s),
         aggregate_peak_rss_mib,
+        lessons_s,
+        lessons_tested: lessons.tested,
+        lessons_active: lessons.lessons_active,
+        lessons_peak_rss_mib,
     })
 }
 
@@ -217,6 +234,16 @@ fn human(b: &AggregateBench) -> String {
     }
     if let Some(m) = b.aggregate_peak_rss_mib {
         lines.push(("peak RSS during aggregate", format!("{m:.0} MiB")));
+    }
+    lines.push((
+        "lesson stage",
+        format!(
+            "{:.2} s ({} subsets tested, {} active lessons)",
+            b.lessons_s, b.lessons_tested, b.lessons_active
+        ),
+    ));
+    if let Some(m) = b.lessons_peak_rss_mib {
+        lines.push(("peak RSS during lessons", format!("{m:.0} MiB")));
     }
     kv(&lines)
 }

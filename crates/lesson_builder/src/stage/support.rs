@@ -29,16 +29,18 @@ fn supporting_trades(
     }
     let mut trade_index: FxHashMap<String, u32> = FxHashMap::default();
     let mut sets: Vec<Vec<u32>> = vec![Vec::new(); active.len()];
-    for (trade_key, module, pattern, category, scope) in
-        learnloop_store::events::event_scopes(conn)?
-    {
+    for e in learnloop_store::events::event_scopes(conn)? {
         let next = trade_index.len() as u32;
-        let trade = *trade_index.entry(trade_key).or_insert(next);
-        let Some(members) = by_group.get(&(module.as_str(), pattern.as_str(), category.as_str()))
-        else {
+        let trade = *trade_index.entry(e.trade_key).or_insert(next);
+        let group = (
+            e.module.as_str(),
+            e.pattern_key.as_str(),
+            e.category.as_str(),
+        );
+        let Some(members) = by_group.get(&group) else {
             continue;
         };
-        let scope: BTreeMap<String, String> = serde_json::from_str(&scope).unwrap_or_default();
+        let scope: BTreeMap<String, String> = serde_json::from_str(&e.scope).unwrap_or_default();
         for &i in members {
             let contained = active[i].pairs.iter().all(|(k, v)| scope.get(k) == Some(v));
             if contained && sets[i].last() != Some(&trade) {
