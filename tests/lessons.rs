@@ -13,7 +13,11 @@ fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
 }
 
 /// The default demo (3000 cycles over 180 days), run once and shared by the assertions below.
-fn demo_run() -> (learnloop_store::Connection, learnloop_demo::GroundTruth, LoopConfig) {
+fn demo_run() -> (
+    learnloop_store::Connection,
+    learnloop_demo::GroundTruth,
+    LoopConfig,
+) {
     let (lines, truth) = demo_lines_over(3000, 7, 180);
     let mut conn = open_in_memory().unwrap();
     ingest(&mut conn, &lines);
@@ -39,20 +43,30 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
                 && (contains(&scope, &effect.scope) || contains(&effect.scope, &scope))
                 && l.shrunk_edge.signum() == effect.effect_r.signum()
         });
-        assert!(found.is_some(), "planted effect {effect:?} not found among {} active lessons", active.len());
+        assert!(
+            found.is_some(),
+            "planted effect {effect:?} not found among {} active lessons",
+            active.len()
+        );
     }
 
     let placebo = RunOptions {
         as_of: None,
         rebuild: false,
         placebo: Some(cfg.lessons.placebo_seed),
+        ..RunOptions::default()
     };
     let tx = conn.transaction().unwrap();
-    let report = learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &learnloop_pipeline::Stage::ALL, "x").unwrap();
+    let report =
+        learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &learnloop_pipeline::Stage::ALL, "x")
+            .unwrap();
     drop(tx);
     let placebo_active = report.lessons.unwrap().lessons_active;
     // Under the null, BH at fdr 0.10 makes any discovery at all a < 10% event; allow one.
-    assert!(placebo_active <= 1, "placebo found {placebo_active} lessons");
+    assert!(
+        placebo_active <= 1,
+        "placebo found {placebo_active} lessons"
+    );
 }
 
 #[test]
@@ -61,21 +75,39 @@ fn reruns_change_nothing_and_a_later_as_of_keeps_keys_and_created_at() {
     let cfg = LoopConfig::default();
     let mut conn = open_in_memory().unwrap();
     ingest(&mut conn, &lines);
-    let end = learnloop_store::strands::latest_created_at(&conn).unwrap().unwrap();
+    let end = learnloop_store::strands::latest_created_at(&conn)
+        .unwrap()
+        .unwrap();
     let earlier = Timestamp(end.millis() - 7 * 86_400_000);
 
     run(&mut conn, &cfg, Some(earlier), false);
     let first = dump(&conn);
     run(&mut conn, &cfg, Some(earlier), false);
     assert_eq!(first, dump(&conn), "the same as-of twice changes nothing");
-    let before: BTreeMap<String, LessonRow> =
-        lessons::active_lessons(&conn).unwrap().into_iter().map(|l| (l.lesson_key.clone(), l)).collect();
+    let before: BTreeMap<String, LessonRow> = lessons::active_lessons(&conn)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.lesson_key.clone(), l))
+        .collect();
     assert!(!before.is_empty());
 
-    run_with(&mut conn, &cfg, &RunOptions { as_of: Some(end), rebuild: false, placebo: None });
+    run_with(
+        &mut conn,
+        &cfg,
+        &RunOptions {
+            as_of: Some(end),
+            rebuild: false,
+            placebo: None,
+            activate: true,
+            run_id: None,
+        },
+    );
     let after = lessons::all_lessons(&conn).unwrap();
     for (key, old) in &before {
-        let now = after.iter().find(|l| &l.lesson_key == key).expect("lesson keys are kept");
+        let now = after
+            .iter()
+            .find(|l| &l.lesson_key == key)
+            .expect("lesson keys are kept");
         assert_eq!(now.created_at, old.created_at, "created_at is never reset");
         if now.status == "active" {
             let history = lessons::edge_history(&conn, key, end).unwrap();

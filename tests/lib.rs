@@ -38,6 +38,8 @@ pub fn run(
         as_of,
         rebuild,
         placebo: None,
+        activate: true,
+        run_id: None,
     };
     run_with(conn, cfg, &options)
 }

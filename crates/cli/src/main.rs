@@ -47,7 +47,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Load strands from JSON Lines files (or - for stdin); idempotent by strand id.
     Ingest(commands::ingest::IngestArgs),
-    /// The nightly job: link → aggregate → lessons, recorded as one learning_runs row.
+    /// The nightly job: link → aggregate → lessons → materialize, recorded as one learning_runs row.
     Run(commands::run::RunArgs),
     /// Link actions to their closed trades (trade_events).
     Link(commands::run::StageArgs),
@@ -55,6 +55,8 @@ pub enum Command {
     Aggregate(commands::run::StageArgs),
     /// Turn the stats into lessons (learning_lessons, lesson_candidates, factors, edge history).
     Lessons(commands::run::StageArgs),
+    /// Turn active lessons into a new learning_configs version (proposed, or active with --activate).
+    Materialize(commands::run::StageArgs),
     /// Why a pattern/scope is or is not a lesson: its figures, parents, q-values and verdict.
     Explain(commands::explain::ExplainArgs),
     /// The runtime decision for one action under the active config, with its explanation.

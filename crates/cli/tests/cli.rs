@@ -136,3 +136,64 @@ fn stdin_ingest_quarantines_a_bad_line_with_its_line_number() {
         "{reasons:?}"
     );
 }
+
+#[test]
+fn run_activate_then_lookup_in_a_planted_scope_sizes_in_the_planted_direction() {
+    let dir = scratch("planted");
+    let db = dir.join("t.db");
+    let data = dir.join("demo.jsonl");
+    let truth = stdout_json(&learnloop(
+        &db,
+        &["demo", "--out", data.to_str().unwrap(), "--json"],
+    ));
+    let run = stdout_json(&learnloop(
+        &db,
+        &[
+            "run",
+            "--input",
+            data.to_str().unwrap(),
+            "--activate",
+            "--json",
+        ],
+    ));
+    assert_eq!(run["materialize"]["modules"][0]["status"], "active");
+
+    let mut checked = 0;
+    for effect in truth["effects"].as_array().unwrap() {
+        let sign = effect["effect_r"].as_f64().unwrap().signum();
+        // An action inside the planted scope, plus a dimension the effect does not constrain.
+        let mut scope = effect["scope"].as_object().unwrap().clone();
+        scope.entry("E_mode").or_insert("normal".into());
+        let out = learnloop(
+            &db,
+            &[
+                "lookup",
+                "--pattern",
+                effect["pattern_key"].as_str().unwrap(),
+                "--category",
+                effect["action_category"].as_str().unwrap(),
+                "--scope",
+                &serde_json::Value::Object(scope).to_string(),
+                "--size-frac",
+                "0.2",
+                "--json",
+            ],
+        );
+        let decision = stdout_json(&out);
+        assert!(decision["fallback_reason"].is_null(), "{decision}");
+        let size_mult = decision["size_mult"].as_f64().unwrap();
+        assert!(
+            (size_mult - 1.0) * sign > 0.0,
+            "effect {effect}: size_mult {size_mult}"
+        );
+        let matches = decision["matches"].as_array().unwrap();
+        assert!(!matches.is_empty());
+        assert!(matches
+            .iter()
+            .all(|m| !m["lesson_keys"].as_array().unwrap().is_empty()));
+        let after = decision["size_frac_after"].as_f64().unwrap();
+        assert!((after - 0.2 * size_mult).abs() < 1e-9);
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}

@@ -6,6 +6,7 @@ mod placebo;
 use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
 use learnloop_lesson_builder::{build_lessons, LessonReport};
 use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
+use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::Connection;
 use serde::Serialize;
@@ -18,16 +19,23 @@ pub enum Stage {
     Link,
     Aggregate,
     Lessons,
+    Materialize,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Link, Stage::Aggregate, Stage::Lessons];
+    pub const ALL: [Stage; 4] = [
+        Stage::Link,
+        Stage::Aggregate,
+        Stage::Lessons,
+        Stage::Materialize,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Link => "link",
             Stage::Aggregate => "aggregate",
             Stage::Lessons => "lessons",
+            Stage::Materialize => "materialize",
         }
     }
 }
@@ -39,6 +47,10 @@ pub struct RunOptions {
     pub rebuild: bool,
     /// Shuffle R among the trades of each day (seeded) before aggregation: the null run.
     pub placebo: Option<u64>,
+    /// Activate the new config version at once instead of leaving it `proposed`.
+    pub activate: bool,
+    /// Recorded on the config version the run writes.
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -48,6 +60,7 @@ pub struct StagesReport {
     pub link: Option<LinkReport>,
     pub aggregate: Option<AggregateReport>,
     pub lessons: Option<LessonReport>,
+    pub materialize: Option<MaterializeReport>,
     pub placebo_seed: Option<u64>,
     pub durations_ms: BTreeMap<String, u64>,
 }
@@ -86,7 +99,8 @@ pub fn resolve_as_of(
     }
 }
 
-/// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows.
+/// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new
+/// config version's `created_at` (the only places the clock appears).
 pub fn run_stages(
     conn: &Connection,
     cfg: &LoopConfig,
@@ -124,6 +138,15 @@ pub fn run_stages(
             Stage::Lessons => {
                 report.lessons =
                     Some(build_lessons(conn, cfg, as_of).map_err(stage_err("lessons"))?);
+            }
+            Stage::Materialize => {
+                let opts = MaterializeOptions {
+                    activate: options.activate,
+                    run_id: options.run_id.clone(),
+                    created_at: now.to_string(),
+                };
+                report.materialize =
+                    Some(materialize(conn, cfg, as_of, &opts).map_err(stage_err("materialize"))?);
             }
         }
         report

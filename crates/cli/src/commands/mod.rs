@@ -32,6 +32,9 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Link(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Link),
         Command::Aggregate(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Aggregate),
         Command::Lessons(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Lessons),
+        Command::Materialize(a) => {
+            run::execute_stage(cli, a, learnloop_pipeline::Stage::Materialize)
+        }
         Command::Explain(a) => explain::execute(cli, a),
         Command::Lookup(a) => lookup::execute(cli, a),
         Command::Config(a) => config::execute(cli, a),

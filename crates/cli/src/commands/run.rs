@@ -33,6 +33,10 @@ pub struct StageArgs {
     /// Seed of the placebo shuffle (default: the configuration's lessons.placebo_seed).
     #[arg(long)]
     pub placebo_seed: Option<u64>,
+    /// Activate the new config version at once; without it the version stays `proposed` until
+    /// `learnloop config activate V`.
+    #[arg(long)]
+    pub activate: bool,
     /// Largest subset size aggregated (default 10).
     #[arg(long)]
     pub k_max: Option<u32>,
@@ -168,6 +172,8 @@ fn run_stages(
         placebo: args
             .placebo
             .then(|| args.placebo_seed.unwrap_or(cfg.lessons.placebo_seed)),
+        activate: args.activate,
+        run_id: Some(summary.run_id.clone()),
     };
     let tx = conn.transaction()?;
     summary.stages = run_pipeline_stages(&tx, cfg, &options, stages, now)?;
@@ -263,6 +269,31 @@ fn human_summary(s: &RunSummary) -> String {
         ];
         for (why, n) in &l.rejected_by {
             lines.push(("rejected", format!("{why}: {n}")));
+        }
+        out.push_str(&kv(&lines));
+    }
+    if let Some(m) = &s.stages.materialize {
+        out.push_str("materialize\n");
+        let mut lines = Vec::new();
+        for r in &m.modules {
+            let version = match r.version {
+                Some(v) => format!("v{v} written ({})", r.status),
+                None => format!("unchanged (latest v{}, {})", r.config_version, r.status),
+            };
+            lines.push(("config", format!("{}: {version}", r.module)));
+            lines.push((
+                "overrides",
+                format!(
+                    "{} from {} lessons in {} factors ({} near-neutral dropped, {} levers rate-limited)",
+                    r.overrides, r.lessons, r.factors, r.dropped_neutral, r.rate_limited
+                ),
+            ));
+        }
+        if m.modules.is_empty() {
+            lines.push((
+                "config",
+                "no active lessons and no earlier config: nothing written".to_string(),
+            ));
         }
         out.push_str(&kv(&lines));
     }
