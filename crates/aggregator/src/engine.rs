@@ -103,7 +103,7 @@ pub fn compute(p: &Prepared, k_max: u32, min_trades: u64, as_of: Timestamp) -> C
     ComputeOutput { rows, counters }
 }
 
-fn compute_group(
+pub(crate) fn compute_group(
     p: &Prepared,
     group: &Group,
     limits: Limits,

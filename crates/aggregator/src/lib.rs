@@ -11,6 +11,7 @@
 //! a `--rebuild` and a run over the same data ingested in halves give bit-identical rows.
 
 mod engine;
+pub mod incremental;
 mod prepare;
 pub mod stage;
 
@@ -18,6 +19,7 @@ pub use engine::{
     compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, Limits,
     SubsetRow,
 };
+pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{PrepareError, Prepared};
 pub use stage::{aggregate, AggregateOptions, AggregateReport};
 

@@ -1,6 +1,7 @@
 //! Dense, interned form of the trade events: trades in canonical order, per-dimension value ids,
 //! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
 
+use learnloop_model::hash::StableHasher;
 use learnloop_model::stats::{decay_weight, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -30,6 +31,9 @@ pub struct Group {
     pub n_actions: Vec<u32>,
     /// Observation-major value ids, `dims` per observation; 0 = dimension absent.
     pub values: Vec<u32>,
+    /// Stable hash of everything the group's rows depend on except the as-of time (its events'
+    /// trades, outcomes and scopes, in order): equal fingerprints give equal counts and moments.
+    pub fingerprint: u64,
 }
 
 pub struct Prepared {
@@ -107,10 +111,12 @@ impl Prepared {
                         trade: Vec::new(),
                         n_actions: Vec::new(),
                         values: Vec::new(),
+                        fingerprint: FINGERPRINT_SEED,
                     });
                     groups.len() - 1
                 });
             groups[gi].push(trade, &row, dims);
+            groups[gi].fingerprint = fold_event(groups[gi].fingerprint, e);
         }
         // Groups in the table's key order (category compared as stored text), so rows reach the
         // clustered primary key as appends.
@@ -135,6 +141,20 @@ impl Prepared {
             dim_names: dim_list.names().to_vec(),
         })
     }
+}
+
+const FINGERPRINT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fold_event(fingerprint: u64, e: &TradeEvent) -> u64 {
+    let mut h = StableHasher::from_state(fingerprint);
+    h.write(e.trade_key.as_bytes());
+    h.write(&[0x1f]);
+    for v in [Some(e.rr_winsorized), e.pnl_usd, e.hold_days, e.time_to_s3] {
+        h.write(&v.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+    }
+    h.write(&e.exit_at.millis().to_le_bytes());
+    h.write(e.scope.as_bytes());
+    h.finish()
 }
 
 impl Group {

@@ -57,6 +57,8 @@ pub enum Command {
     Lessons(commands::run::StageArgs),
     /// Turn active lessons into a new learning_configs version (proposed, or active with --activate).
     Materialize(commands::run::StageArgs),
+    /// Replay the loop as of each step over a past period; lesson evolution and walk-forward uplift.
+    Replay(commands::replay::ReplayArgs),
     /// Why a pattern/scope is or is not a lesson: its figures, parents, q-values and verdict.
     Explain(commands::explain::ExplainArgs),
     /// The runtime decision for one action under the active config, with its explanation.

@@ -14,6 +14,11 @@ impl Default for StableHasher {
 }
 
 impl StableHasher {
+    /// Continue hashing from a previous `finish()` value.
+    pub fn from_state(state: u64) -> Self {
+        Self(state)
+    }
+
     pub fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u64::from(b);

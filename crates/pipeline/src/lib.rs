@@ -1,7 +1,7 @@
 //! The nightly job as a library: normalise new strands, then each requested stage in order, all
 //! inside the caller's transaction, so that a failure anywhere leaves every table as it was.
 
-mod placebo;
+pub mod placebo;
 
 use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
 use learnloop_lesson_builder::{build_lessons, LessonReport};

@@ -1,1 +1,119 @@
-//! Placeholder until this stage is built; see ARCHITECTURE.md.
+//! Backtest replay of lesson evolution (SPEC §7): the loop as of each step over a past period,
+//! the lessons' evolution, and a walk-forward answer to "would these overrides have helped?".
+
+pub mod bootstrap;
+pub mod engine;
+pub mod report;
+pub mod walk_forward;
+
+pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
+pub use walk_forward::UpliftSummary;
+
+use learnloop_store::lessons::{replace_evolution, EvolutionRow};
+use learnloop_store::Connection;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlaceboFigures {
+    pub lessons_ever_active: u64,
+    pub uplift_total_r: f64,
+    pub uplift_mean_r: f64,
+    pub uplift_ci95: [f64; 2],
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplaySummary {
+    pub replay_id: String,
+    pub from: String,
+    pub to: String,
+    pub step_hours: f64,
+    pub steps: u64,
+    pub lessons_ever_active: u64,
+    pub uplift_total_r: f64,
+    pub uplift_mean_r: f64,
+    pub uplift_ci95: [f64; 2],
+    pub uplift: UpliftSummary,
+    /// When each lesson first became active.
+    pub first_active: Vec<FirstActivation>,
+    pub placebo: Option<PlaceboFigures>,
+    pub replay_seconds: f64,
+    pub mean_step_ms: f64,
+}
+
+pub fn summarize(
+    opts: &ReplayOptions,
+    run: &ReplayRun,
+    placebo: Option<&ReplayRun>,
+) -> ReplaySummary {
+    let steps = run.steps.len() as u64;
+    ReplaySummary {
+        replay_id: run.replay_id.clone(),
+        from: opts.from.to_rfc3339(),
+        to: opts.to.to_rfc3339(),
+        step_hours: opts.step_ms as f64 / 3_600_000.0,
+        steps,
+        lessons_ever_active: run.first_active.len() as u64,
+        uplift_total_r: run.uplift.uplift_total_r,
+        uplift_mean_r: run.uplift.uplift_mean_r,
+        uplift_ci95: run.uplift.uplift_ci95,
+        uplift: run.uplift.clone(),
+        first_active: run.first_active.clone(),
+        placebo: placebo.map(|p| PlaceboFigures {
+            lessons_ever_active: p.first_active.len() as u64,
+            uplift_total_r: p.uplift.uplift_total_r,
+            uplift_mean_r: p.uplift.uplift_mean_r,
+            uplift_ci95: p.uplift.uplift_ci95,
+        }),
+        replay_seconds: run.total_ms as f64 / 1e3,
+        mean_step_ms: if steps > 0 {
+            run.total_ms as f64 / steps as f64
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Write `evolution.csv`, `evolution.json`, `size_mult.svg` and `summary.json` into `out_dir`.
+pub fn write_outputs(
+    out_dir: &Path,
+    run: &ReplayRun,
+    summary: &ReplaySummary,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(out_dir)?;
+    report::write_evolution_csv(&out_dir.join("evolution.csv"), &run.evolution)?;
+    report::write_evolution_json(&out_dir.join("evolution.json"), &run.evolution)?;
+    let main = report::main_lessons(&run.evolution, 8);
+    let title = format!(
+        "Size multipliers of the main lessons, {} to {}",
+        summary.from, summary.to
+    );
+    std::fs::write(
+        out_dir.join("size_mult.svg"),
+        report::render_size_mult_svg(&run.evolution, &main, &title),
+    )?;
+    let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
+    std::fs::write(out_dir.join("summary.json"), json + "\n")
+}
+
+/// Record the replay's evolution in `lesson_evolution` of the user's store.
+pub fn record_evolution(
+    conn: &Connection,
+    run: &ReplayRun,
+) -> Result<(), learnloop_store::StoreError> {
+    let rows: Vec<EvolutionRow<'_>> = run
+        .evolution
+        .iter()
+        .map(|p| EvolutionRow {
+            as_of: &p.as_of,
+            lesson_key: &p.lesson_key,
+            status: &p.status,
+            edge: p.edge,
+            q_value: p.q_value,
+            half_life_hours: p.half_life_hours,
+            size_mult: p.size_mult,
+        })
+        .collect();
+    replace_evolution(conn, &run.replay_id, &rows)
+}

@@ -382,3 +382,44 @@ pub fn set_lesson_factor(
         .execute(params![lesson_key, factor_id])?;
     Ok(())
 }
+
+/// One lesson's state at one replay step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvolutionRow<'a> {
+    pub as_of: &'a str,
+    pub lesson_key: &'a str,
+    pub status: &'a str,
+    pub edge: Option<f64>,
+    pub q_value: Option<f64>,
+    pub half_life_hours: Option<f64>,
+    pub size_mult: Option<f64>,
+}
+
+/// Replace a replay's rows in `lesson_evolution` (re-running the same replay is idempotent).
+pub fn replace_evolution(
+    conn: &Connection,
+    replay_id: &str,
+    rows: &[EvolutionRow<'_>],
+) -> Result<()> {
+    conn.execute(
+        "DELETE FROM lesson_evolution WHERE replay_id = ?1",
+        [replay_id],
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO lesson_evolution (replay_id, as_of, lesson_key, status, edge, q_value, half_life_hours, size_mult)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for r in rows {
+        stmt.execute(params![
+            replay_id,
+            r.as_of,
+            r.lesson_key,
+            r.status,
+            r.edge,
+            r.q_value,
+            r.half_life_hours,
+            r.size_mult
+        ])?;
+    }
+    Ok(())
+}

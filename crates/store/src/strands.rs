@@ -328,3 +328,27 @@ pub fn counts(conn: &Connection) -> Result<StrandCounts> {
         quarantined: one("SELECT COUNT(*) FROM quarantine")?,
     })
 }
+
+/// Copy the normalised inputs (`pm_actions`, `position_closes`) of the store at `source` into
+/// `conn` (an empty scratch store with the same schema), e.g. for a replay that must not touch
+/// the source's derived tables.
+pub fn copy_typed_inputs_from(conn: &Connection, source: &std::path::Path) -> Result<()> {
+    conn.execute("ATTACH DATABASE ?1 AS src", [source.to_string_lossy()])?;
+    let copied = conn.execute_batch(
+        "INSERT INTO pm_actions SELECT * FROM src.pm_actions;
+         INSERT INTO position_closes SELECT * FROM src.position_closes;",
+    );
+    conn.execute_batch("DETACH DATABASE src")?;
+    copied?;
+    Ok(())
+}
+
+/// `size_frac` of every action that has one, by strand id.
+pub fn action_sizes(conn: &Connection) -> Result<std::collections::BTreeMap<String, f64>> {
+    let mut stmt =
+        conn.prepare("SELECT strand_id, size_frac FROM pm_actions WHERE size_frac IS NOT NULL")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?
+        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+    Ok(rows)
+}

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod export;
 pub mod ingest;
 pub mod lookup;
+pub mod replay;
 pub mod run;
 pub mod status;
 
@@ -36,6 +37,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
             run::execute_stage(cli, a, learnloop_pipeline::Stage::Materialize)
         }
         Command::Explain(a) => explain::execute(cli, a),
+        Command::Replay(a) => replay::execute(cli, a),
         Command::Lookup(a) => lookup::execute(cli, a),
         Command::Config(a) => config::execute(cli, a),
         Command::Status(a) => status::execute(cli, a),

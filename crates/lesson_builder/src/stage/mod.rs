@@ -86,13 +86,26 @@ pub fn baselines(conn: &Connection) -> Result<BTreeMap<String, Baseline>, Lesson
         .collect())
 }
 
+/// The lesson stage over the stored `pattern_scope_stats`.
 pub fn build_lessons(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
 ) -> Result<LessonReport, LessonError> {
-    let started = Instant::now();
     let rows = learnloop_store::stats::load_all(conn)?;
+    build_lessons_from(conn, cfg, as_of, &rows, true)
+}
+
+/// The lesson stage over stats rows the caller already holds (sorted by key), e.g. the replay's
+/// in-memory statistics. `write_candidates` replaces `lesson_candidates` with this run's tests.
+pub fn build_lessons_from(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    rows: &[StatsRow],
+    write_candidates: bool,
+) -> Result<LessonReport, LessonError> {
+    let started = Instant::now();
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(&rows);
     let mut tested: Vec<Tested> = Vec::new();
@@ -130,7 +143,9 @@ pub fn build_lessons(
 
     let outcome = lifecycle::apply(conn, cfg, as_of, &rows, &tested, &judged, &keys)?;
     let factors = support::assign_factors(conn, cfg, as_of, &outcome.active)?;
-    write_candidates(conn, as_of, &rows, &tested, &judged, &keys)?;
+    if write_candidates {
+        write_candidate_rows(conn, as_of, rows, &tested, &judged, &keys)?;
+    }
 
     let mut rejected_by: BTreeMap<String, u64> = BTreeMap::new();
     for j in judged.iter().filter(|j| j.verdict == Verdict::Rejected) {
@@ -185,7 +200,7 @@ fn groups(rows: &[StatsRow]) -> impl Iterator<Item = GroupRows<'_>> {
     })
 }
 
-fn write_candidates(
+fn write_candidate_rows(
     conn: &Connection,
     as_of: Timestamp,
     rows: &[StatsRow],

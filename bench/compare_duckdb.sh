@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Side-by-side: learnloop's aggregate stage vs the same per-trade subset statistics in DuckDB SQL.
+#
+#   bench/compare_duckdb.sh            # defaults below
+#   CYCLES=5000 bench/compare_duckdb.sh
+#
+# Steps: throwaway venv with duckdb (bench/.venv) -> learnloop release binary (built if missing)
+# -> `learnloop demo --clean` -> `learnloop run` into a fresh DB -> LL_REPS separate
+# `learnloop --json aggregate` runs (learnloop's time = median of their durations_ms.aggregate,
+# end to end: load from SQLite, compute, write) -> export trade_events / pattern_scope_stats as CSV
+# -> bench/compare_duckdb.py: DuckDB SQL over exploded subsets (timed; the CSV load is timed
+# separately and is not in the ratio), row-by-row check, report. Exits non-zero on any mismatch.
+#
+# Environment:
+#   CYCLES=25000     closed trade cycles of the demo data set (~7.3 actions each, ~5,500
+#                    exploded subset updates per trade: 138 M at 25000). DuckDB's aggregate SQL
+#                    then takes ~1.5 minutes and ~11 GiB peak RSS on a quiet 2-core machine
+#                    (longer under load); the whole script ~3-4 minutes. DuckDB's time and memory
+#                    grow linearly, so the 100k-trade set of `learnloop bench aggregate` would need
+#                    ~45 GiB: too big here.
+#   SEED=7  DAYS=180 demo seed and period length
+#   MIN_TRADES=10    --store-min-trades (rows kept: n_trades >= MIN_TRADES, plus every root)
+#   K_MAX=           subset size limit (default: learnloop's configured k_max)
+#   LL_REPS=3        separate learnloop aggregate runs (median is reported)
+#   DUCKDB_KEY=auto  auto|packed|columns: subset key as one packed BIGINT or one column per dim
+#   FLATTEN=auto     auto|sql|python: scope JSON via DuckDB's json extension or Python
+#   DUCKDB_VERSION=  pin the duckdb wheel (default: latest)
+#   LEARNLOOP_BIN=   use this binary instead of target/release/learnloop
+#   BUILD=0          1: always run `cargo build --release` (default: only if the binary is missing)
+#   MAX_LOAD=        wait (up to 10 min) for the 1-minute load average to drop below this
+#                    before timing anything
+#   KEEP_WORK=0      1: keep the scratch directory under bench/work
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+
+CYCLES="${CYCLES:-25000}"
+SEED="${SEED:-7}"
+DAYS="${DAYS:-180}"
+MIN_TRADES="${MIN_TRADES:-10}"
+K_MAX="${K_MAX:-}"
+LL_REPS="${LL_REPS:-3}"
+DUCKDB_KEY="${DUCKDB_KEY:-auto}"
+FLATTEN="${FLATTEN:-auto}"
+DUCKDB_VERSION="${DUCKDB_VERSION:-}"
+BUILD="${BUILD:-0}"
+MAX_LOAD="${MAX_LOAD:-}"
+KEEP_WORK="${KEEP_WORK:-0}"
+BIN="${LEARNLOOP_BIN:-$ROOT/target/release/learnloop}"
+VENV="$BENCH_DIR/.venv"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'compare_duckdb: error: %s\n' "$*" >&2; exit 1; }
+
+for v in CYCLES SEED DAYS MIN_TRADES LL_REPS; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
+done
+[[ -z "$K_MAX" || "$K_MAX" =~ ^[0-9]+$ ]] || die "K_MAX must be an integer (got '$K_MAX')"
+(( CYCLES > 0 )) || die "CYCLES must be positive"
+
+# ---- 1. venv with duckdb -----------------------------------------------------------------------
+if ! [[ -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import duckdb' 2>/dev/null \
+   || { [[ -n "$DUCKDB_VERSION" ]] && [[ "$("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)')" != "$DUCKDB_VERSION" ]]; }; then
+  say "creating $VENV and installing duckdb${DUCKDB_VERSION:+==$DUCKDB_VERSION}"
+  command -v python3 >/dev/null || die "python3 not found"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv?)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "duckdb${DUCKDB_VERSION:+==$DUCKDB_VERSION}" \
+    || die "pip install duckdb failed"
+fi
+PY="$VENV/bin/python"
+say "duckdb $("$PY" -c 'import duckdb; print(duckdb.__version__)') in $VENV"
+
+# ---- 2. learnloop binary and data set ----------------------------------------------------------
+if [[ "$BUILD" == 1 || ! -x "$BIN" ]]; then
+  [[ -z "${LEARNLOOP_BIN:-}" ]] || die "LEARNLOOP_BIN=$BIN is not executable"
+  say "building learnloop (cargo build --release)"
+  (cd "$ROOT" && cargo build --release --bin learnloop) || die "cargo build failed"
+fi
+[[ -x "$BIN" ]] || die "no binary at $BIN"
+
+mkdir -p "$BENCH_DIR/work"
+WORK="$(mktemp -d "$BENCH_DIR/work/compare.XXXXXX")"
+cleanup() {
+  if [[ "$KEEP_WORK" == 1 ]]; then say "scratch kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+DB="$WORK/learnloop.db"
+LL=("$BIN" --db "$DB" --log-format human)
+
+read -r DIMS CFG_KMAX < <("$BIN" --json show-config | "$PY" -c '
+import json, sys
+c = json.load(sys.stdin)
+print(",".join(c["dims"]), c["aggregate"]["k_max"])') || die "learnloop show-config failed"
+K_MAX="${K_MAX:-$CFG_KMAX}"
+
+say "generating $CYCLES cycles (seed $SEED, $DAYS days, --clean) into $WORK"
+"$BIN" demo --out "$WORK/strands.jsonl" --cycles "$CYCLES" --seed "$SEED" --days "$DAYS" --clean --json \
+  >"$WORK/demo.json" || die "learnloop demo failed"
+
+wait_for_load() {
+  [[ -n "$MAX_LOAD" ]] || return 0
+  local waited=0 load
+  while :; do
+    load="$(cut -d' ' -f1 /proc/loadavg)"
+    awk -v l="$load" -v m="$MAX_LOAD" 'BEGIN { exit !(l < m) }' && break
+    (( waited >= 600 )) && { say "load still $load after 10 min; measuring anyway"; break; }
+    (( waited == 0 )) && say "load average $load >= $MAX_LOAD; waiting"
+    sleep 15; waited=$((waited + 15))
+  done
+}
+
+# ---- 3. learnloop: run, then timed aggregate runs ---------------------------------------------
+say "learnloop run (ingest, link, aggregate; store_min_trades $MIN_TRADES, k_max $K_MAX)"
+"${LL[@]}" --json run --input "$WORK/strands.jsonl" --store-min-trades "$MIN_TRADES" --k-max "$K_MAX" \
+  >"$WORK/run.json" 2>"$WORK/run.log" || { cat "$WORK/run.log" >&2; die "learnloop run failed"; }
+
+wait_for_load
+say "load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
+AGG_ARGS=()
+for ((i = 1; i <= LL_REPS; i++)); do
+  "${LL[@]}" --json aggregate --store-min-trades "$MIN_TRADES" --k-max "$K_MAX" \
+    >"$WORK/aggregate.$i.json" 2>"$WORK/aggregate.$i.log" \
+    || { cat "$WORK/aggregate.$i.log" >&2; die "learnloop aggregate failed"; }
+  AGG_ARGS+=(--agg-json "$WORK/aggregate.$i.json")
+done
+
+# ---- 4. exports --------------------------------------------------------------------------------
+say "exporting trade_events and pattern_scope_stats"
+"${LL[@]}" export trade_events --format csv --out "$WORK/trade_events.csv" || die "export trade_events failed"
+"${LL[@]}" export pattern_scope_stats --format csv --out "$WORK/pattern_scope_stats.csv" \
+  || die "export pattern_scope_stats failed"
+
+# ---- 5./6. DuckDB, comparison, report ----------------------------------------------------------
+wait_for_load
+say "DuckDB (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+status=0
+"$PY" "$BENCH_DIR/compare_duckdb.py" \
+  --events "$WORK/trade_events.csv" --stats "$WORK/pattern_scope_stats.csv" \
+  --dims "$DIMS" --k-max "$K_MAX" --min-trades "$MIN_TRADES" \
+  --run-json "$WORK/run.json" "${AGG_ARGS[@]}" --work "$WORK" \
+  --key "$DUCKDB_KEY" --flatten "$FLATTEN" || status=$?
+say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if (( status != 0 )); then
+  printf 'compare_duckdb: FAILED (exit %d)\n' "$status" >&2
+fi
+exit "$status"

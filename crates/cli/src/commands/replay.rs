@@ -1,0 +1,181 @@
+//! `replay`: the loop as of each step over a past period, and the walk-forward evaluation.
+
+use super::Outcome;
+use crate::context::{load_config, open_store, wall_clock_now};
+use crate::output::{emit, kv};
+use crate::Cli;
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use learnloop_model::time::{MS_PER_DAY, MS_PER_HOUR};
+use learnloop_model::Timestamp;
+use learnloop_replay::{
+    record_evolution, replay, summarize, write_outputs, ReplayOptions, ReplaySummary,
+};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// First step (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    pub from: String,
+    /// Last step (inclusive).
+    #[arg(long)]
+    pub to: String,
+    /// Step length: a number with h, d or w (e.g. 12h, 1d, 1w).
+    #[arg(long, default_value = "1d")]
+    pub step: String,
+    /// Output directory for evolution.csv, evolution.json, size_mult.svg and summary.json.
+    #[arg(long, default_value = "replay-out")]
+    pub out: PathBuf,
+    /// Also replay with R shuffled within days and report the same figures under `placebo`.
+    #[arg(long)]
+    pub placebo_compare: bool,
+}
+
+pub fn parse_when(text: &str) -> anyhow::Result<Timestamp> {
+    let t = text.trim();
+    let full = if t.len() == 10 {
+        format!("{t}T00:00:00Z")
+    } else {
+        t.to_string()
+    };
+    Timestamp::parse(&full).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+pub fn parse_step(text: &str) -> anyhow::Result<i64> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("--step {text:?}: expected a number with h, d or w"))?;
+    let unit_ms = match unit {
+        "h" => MS_PER_HOUR,
+        "d" | "" => MS_PER_DAY,
+        "w" => 7 * MS_PER_DAY,
+        _ => bail!("--step {text:?}: unit must be h, d or w"),
+    };
+    let ms = (n * unit_ms as f64).round() as i64;
+    if ms <= 0 {
+        bail!("--step {text:?} must be positive");
+    }
+    Ok(ms)
+}
+
+pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
+    let cfg = load_config(cli)?;
+    let conn = open_store(cli)?;
+    let opts = ReplayOptions {
+        from: parse_when(&args.from).context("--from")?,
+        to: parse_when(&args.to).context("--to")?,
+        step_ms: parse_step(&args.step)?,
+        placebo_seed: None,
+        now: wall_clock_now(),
+    };
+    let n_steps = opts.steps()?.len() as u64;
+    let runs = if args.placebo_compare { 2 } else { 1 };
+    let bar = progress(n_steps * runs);
+    let mut tick = |_: usize, _: usize| bar.inc(1);
+    let run = replay(&cli.db, &cfg, &opts, &mut tick).context("replay")?;
+    let placebo = if args.placebo_compare {
+        let p_opts = ReplayOptions {
+            placebo_seed: Some(cfg.lessons.placebo_seed),
+            ..opts.clone()
+        };
+        Some(replay(&cli.db, &cfg, &p_opts, &mut tick).context("placebo replay")?)
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+    let summary = summarize(&opts, &run, placebo.as_ref());
+    write_outputs(&args.out, &run, &summary)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    record_evolution(&conn, &run)?;
+    if let Some(p) = &placebo {
+        record_evolution(&conn, p)?;
+    }
+    emit(cli.json, &summary, |s| human(s, &args.out))?;
+    Ok(Outcome::Ok)
+}
+
+fn progress(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("replay [{bar:30}] {pos}/{len} steps ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn ci(c: [f64; 2]) -> String {
+    format!("[{:+.2}, {:+.2}]", c[0], c[1])
+}
+
+fn human(s: &ReplaySummary, out: &std::path::Path) -> String {
+    let mut lines = vec![
+        (
+            "replay",
+            format!(
+                "{} steps from {} to {} every {} h",
+                s.steps, s.from, s.to, s.step_hours
+            ),
+        ),
+        ("lessons ever active", s.lessons_ever_active.to_string()),
+        (
+            "evaluated",
+            format!(
+                "{} trades, {} actions ({} resized)",
+                s.uplift.trades, s.uplift.actions, s.uplift.adjusted_actions
+            ),
+        ),
+        (
+            "unadjusted total",
+            format!("{:+.2} R", s.uplift.base_total_r),
+        ),
+        (
+            "uplift total",
+            format!("{:+.2} R, 95% CI {}", s.uplift_total_r, ci(s.uplift_ci95)),
+        ),
+        ("uplift per trade", format!("{:+.4} R", s.uplift_mean_r)),
+    ];
+    if let Some(p) = &s.placebo {
+        lines.push((
+            "placebo lessons ever active",
+            p.lessons_ever_active.to_string(),
+        ));
+        lines.push((
+            "placebo uplift total",
+            format!("{:+.2} R, 95% CI {}", p.uplift_total_r, ci(p.uplift_ci95)),
+        ));
+    }
+    lines.push((
+        "time",
+        format!(
+            "{:.1} s ({:.0} ms per step)",
+            s.replay_seconds, s.mean_step_ms
+        ),
+    ));
+    lines.push(("written to", out.display().to_string()));
+    let mut text = kv(&lines);
+    if !s.first_active.is_empty() {
+        text.push_str("first activations\n");
+        for f in s.first_active.iter().take(20) {
+            text.push_str(&format!("  {}  {}\n", f.as_of, f.label));
+        }
+        if s.first_active.len() > 20 {
+            text.push_str(&format!(
+                "  … {} more in summary.json\n",
+                s.first_active.len() - 20
+            ));
+        }
+    }
+    text
+}

@@ -1,0 +1,278 @@
+//! The loop run as of each step over a historical period, on a scratch copy of the inputs, using
+//! only what was known at each step (strands by `created_at`, trades by their close): links move
+//! forward incrementally, statistics are carried forward (only changed groups recomputed), and
+//! lessons, edge history, half-lives, factors and configs evolve exactly as nightly runs at those
+//! times would have made them.
+
+use crate::report::EvolutionPoint;
+use crate::walk_forward::{evaluation_actions, EvalAction, UpliftSummary, WalkForward};
+use learnloop_aggregator::{IncrementalAggregator, StepReport};
+use learnloop_lesson_builder::build_lessons_from;
+use learnloop_materializer::{materialize, MaterializeOptions};
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_overrides::Overrides;
+use learnloop_store::lessons::STATUS_RETIRED;
+use learnloop_store::Connection;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Store(#[from] learnloop_store::StoreError),
+    #[error("step {as_of}: {stage}: {message}")]
+    Step {
+        as_of: String,
+        stage: &'static str,
+        message: String,
+    },
+    #[error("bad replay window: {0}")]
+    Window(String),
+    #[error("the source store has no linked trades to evaluate: run `learnloop run` on it first")]
+    NothingLinked,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub step_ms: i64,
+    /// Learn from R shuffled within days (the null replay); evaluation always uses real R.
+    pub placebo_seed: Option<u64>,
+    /// Wall-clock text for config rows' created_at (the stage itself never reads the clock).
+    pub now: String,
+}
+
+impl ReplayOptions {
+    pub fn steps(&self) -> Result<Vec<Timestamp>, ReplayError> {
+        if self.step_ms <= 0 {
+            return Err(ReplayError::Window("the step must be positive".into()));
+        }
+        if self.to < self.from {
+            return Err(ReplayError::Window(format!(
+                "--to {} is before --from {}",
+                self.to, self.from
+            )));
+        }
+        let n = ((self.to.millis() - self.from.millis()) / self.step_ms) as usize + 1;
+        if n > 100_000 {
+            return Err(ReplayError::Window(format!(
+                "{n} steps is too many; use a larger --step"
+            )));
+        }
+        Ok((0..n)
+            .map(|i| Timestamp(self.from.millis() + i as i64 * self.step_ms))
+            .collect())
+    }
+
+    pub fn replay_id(&self) -> String {
+        let placebo = self
+            .placebo_seed
+            .map_or(String::new(), |s| format!(":placebo{s}"));
+        format!(
+            "replay:{}:{}:{}h{placebo}",
+            self.from,
+            self.to,
+            self.step_ms / 3_600_000
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StepSummary {
+    pub as_of: String,
+    pub trades_linked: i64,
+    pub active_lessons: u64,
+    pub config_version: Option<i64>,
+    pub aggregate: StepReport,
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FirstActivation {
+    pub lesson_key: String,
+    pub label: String,
+    pub as_of: String,
+}
+
+pub struct ReplayRun {
+    pub replay_id: String,
+    pub steps: Vec<StepSummary>,
+    pub evolution: Vec<EvolutionPoint>,
+    pub first_active: Vec<FirstActivation>,
+    pub uplift: UpliftSummary,
+    /// The scratch store as of the last step (lessons, history, factors, configs).
+    pub scratch: Connection,
+    pub total_ms: u64,
+}
+
+fn step_err(as_of: Timestamp, stage: &'static str) -> impl FnOnce(String) -> ReplayError {
+    move |message| ReplayError::Step {
+        as_of: as_of.to_rfc3339(),
+        stage,
+        message,
+    }
+}
+
+/// Replay the loop over `opts`' window on a scratch copy of `source`'s inputs.
+pub fn replay(
+    source_path: &Path,
+    cfg: &LoopConfig,
+    opts: &ReplayOptions,
+    on_step: &mut dyn FnMut(usize, usize),
+) -> Result<ReplayRun, ReplayError> {
+    let started = Instant::now();
+    let steps = opts.steps()?;
+    let source = learnloop_store::open(source_path)?;
+    let full_events = learnloop_store::events::load_all_events(&source)?;
+    if full_events.is_empty() {
+        return Err(ReplayError::NothingLinked);
+    }
+    let sizes = learnloop_store::strands::action_sizes(&source)?;
+    let actions = evaluation_actions(&full_events, &sizes);
+    drop(source);
+
+    let mut scratch = learnloop_store::open_in_memory()?;
+    learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
+    let mut aggregator = IncrementalAggregator::new(cfg);
+    let mut walk = WalkForward::default();
+    let mut evolution = Vec::new();
+    let mut summaries = Vec::with_capacity(steps.len());
+    let mut first_active: BTreeMap<String, FirstActivation> = BTreeMap::new();
+    let mut next_action = actions.partition_point(|a| a.at <= steps[0]);
+    for (i, &as_of) in steps.iter().enumerate() {
+        let t = Instant::now();
+        let (summary, configs) = run_step(&mut scratch, cfg, opts, as_of, &mut aggregator)?;
+        let points = snapshot(&scratch, as_of, &configs)?;
+        for p in points.iter().filter(|p| p.status == "active") {
+            first_active
+                .entry(p.lesson_key.clone())
+                .or_insert_with(|| FirstActivation {
+                    lesson_key: p.lesson_key.clone(),
+                    label: p.label.clone(),
+                    as_of: p.as_of.clone(),
+                });
+        }
+        evolution.extend(points);
+        // Actions of (T, T + step] are decided under the config active at T.
+        let window_end = Timestamp(as_of.millis() + opts.step_ms);
+        let end = actions.partition_point(|a| a.at <= window_end);
+        let window: &[EvalAction] = &actions[next_action.min(end)..end];
+        walk.score(window, &configs);
+        next_action = end;
+        summaries.push(StepSummary {
+            ms: t.elapsed().as_millis() as u64,
+            ..summary
+        });
+        on_step(i + 1, steps.len());
+    }
+    let mut first: Vec<FirstActivation> = first_active.into_values().collect();
+    first.sort_by(|a, b| (&a.as_of, &a.lesson_key).cmp(&(&b.as_of, &b.lesson_key)));
+    Ok(ReplayRun {
+        replay_id: opts.replay_id(),
+        steps: summaries,
+        evolution,
+        first_active: first,
+        uplift: walk.summary(opts.placebo_seed.unwrap_or(0) ^ 0x5eed),
+        scratch,
+        total_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// One nightly run as of `as_of` on the scratch store; returns the configs then active.
+fn run_step(
+    scratch: &mut Connection,
+    cfg: &LoopConfig,
+    opts: &ReplayOptions,
+    as_of: Timestamp,
+    aggregator: &mut IncrementalAggregator,
+) -> Result<(StepSummary, BTreeMap<String, Overrides>), ReplayError> {
+    let tx = scratch
+        .transaction()
+        .map_err(learnloop_store::StoreError::from)?;
+    let link = learnloop_linker::link(&tx, as_of, false)
+        .map_err(|e| step_err(as_of, "link")(e.to_string()))?;
+    let mut events = learnloop_store::events::load_all_events(&tx)?;
+    if let Some(seed) = opts.placebo_seed {
+        learnloop_pipeline::placebo::shuffle_r_within_days(&mut events, seed);
+    }
+    let (rows, aggregate) = aggregator
+        .step(&events, as_of)
+        .map_err(|e| step_err(as_of, "aggregate")(e.to_string()))?;
+    let lessons = build_lessons_from(&tx, cfg, as_of, &rows, false)
+        .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
+    let m_opts = MaterializeOptions {
+        activate: true,
+        run_id: Some(opts.replay_id()),
+        created_at: opts.now.clone(),
+    };
+    let m = materialize(&tx, cfg, as_of, &m_opts)
+        .map_err(|e| step_err(as_of, "materialize")(e.to_string()))?;
+    tx.commit().map_err(learnloop_store::StoreError::from)?;
+    let mut configs = BTreeMap::new();
+    for module in m.modules.iter().map(|r| r.module.clone()) {
+        if let Ok(o) = Overrides::from_sqlite(scratch, &module) {
+            configs.insert(module, o);
+        }
+    }
+    let summary = StepSummary {
+        as_of: as_of.to_rfc3339(),
+        trades_linked: link.trades_linked_total,
+        active_lessons: lessons.lessons_active,
+        config_version: m.modules.first().map(|r| r.config_version),
+        aggregate,
+        ms: 0,
+    };
+    Ok((summary, configs))
+}
+
+/// Every lesson that is not retired, or was active before, as of `as_of`, with the size
+/// multiplier the PM would have used for its factor (1.0 when its override was dropped).
+fn snapshot(
+    scratch: &Connection,
+    as_of: Timestamp,
+    configs: &BTreeMap<String, Overrides>,
+) -> Result<Vec<EvolutionPoint>, ReplayError> {
+    let mut size_by_lesson: BTreeMap<&str, f64> = BTreeMap::new();
+    for o in configs.values() {
+        for ov in o.config().overrides() {
+            let size = ov
+                .levers
+                .get_or_neutral(learnloop_overrides::Lever::SizeMult);
+            for k in &ov.lesson_keys {
+                size_by_lesson.insert(k.as_str(), size);
+            }
+        }
+    }
+    let lessons = learnloop_store::lessons::all_lessons(scratch)?;
+    Ok(lessons
+        .into_iter()
+        .filter(|l| l.status != STATUS_RETIRED || l.created_at.is_some())
+        .map(|l| {
+            let active = l.status == "active";
+            let short = l
+                .pattern_key
+                .rsplit("pattern_key=")
+                .next()
+                .unwrap_or(&l.pattern_key)
+                .to_string();
+            EvolutionPoint {
+                as_of: as_of.to_rfc3339(),
+                as_of_ms: as_of.millis(),
+                label: format!("{short}/{} {}", l.category, l.scope_values),
+                status: l.status.clone(),
+                edge: Some(l.shrunk_edge),
+                q_value: l.q_value,
+                half_life_hours: l.half_life_hours,
+                size_mult: active.then(|| {
+                    size_by_lesson
+                        .get(l.lesson_key.as_str())
+                        .copied()
+                        .unwrap_or(1.0)
+                }),
+                lesson_key: l.lesson_key,
+            }
+        })
+        .collect())
+}
