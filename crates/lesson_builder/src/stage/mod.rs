@@ -107,9 +107,9 @@ pub fn build_lessons_from(
 ) -> Result<LessonReport, LessonError> {
     let started = Instant::now();
     let baselines = baselines(conn)?;
-    let tau2_roots = root_tau2(&rows);
+    let tau2_roots = root_tau2(rows);
     let mut tested: Vec<Tested> = Vec::new();
-    for group in groups(&rows) {
+    for group in groups(rows) {
         let module = &group.rows[0].module;
         let Some(&baseline) = baselines.get(module) else {
             continue;
@@ -137,11 +137,11 @@ pub fn build_lessons_from(
     let mut judged: Vec<Judged> = tested
         .iter()
         .zip(&slots)
-        .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), &rows, cfg))
+        .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), rows, cfg))
         .collect();
-    select(&tested, &mut judged, &rows, &keys, cfg);
+    select(&tested, &mut judged, rows, &keys, cfg);
 
-    let outcome = lifecycle::apply(conn, cfg, as_of, &rows, &tested, &judged, &keys)?;
+    let outcome = lifecycle::apply(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
     let factors = support::assign_factors(conn, cfg, as_of, &outcome.active)?;
     if write_candidates {
         write_candidate_rows(conn, as_of, rows, &tested, &judged, &keys)?;
