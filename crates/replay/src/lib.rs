@@ -85,13 +85,14 @@ pub fn write_outputs(
     report::write_evolution_csv(&out_dir.join("evolution.csv"), &run.evolution)?;
     report::write_evolution_json(&out_dir.join("evolution.json"), &run.evolution)?;
     let main = report::main_lessons(&run.evolution, 8);
-    let title = format!(
-        "Size multipliers of the main lessons, {} to {}",
-        summary.from, summary.to
-    );
+    // The chart prints the period itself; a short title keeps clear of it.
     std::fs::write(
         out_dir.join("size_mult.svg"),
-        report::render_size_mult_svg(&run.evolution, &main, &title),
+        report::render_size_mult_svg(
+            &run.evolution,
+            &main,
+            "Size multipliers of the main lessons",
+        ),
     )?;
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(out_dir.join("summary.json"), json + "\n")
