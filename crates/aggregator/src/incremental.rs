@@ -16,8 +16,10 @@ use rustc_hash::FxHashMap;
 struct CachedGroup {
     fingerprint: u64,
     as_of: Timestamp,
-    rows: Vec<SubsetRow>,
+    rows: Vec<StatsRow>,
 }
+
+type GroupKey = (String, String, ActionCategory);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StepReport {
@@ -31,7 +33,10 @@ pub struct IncrementalAggregator {
     limits: Limits,
     half_life_hours: f64,
     dims: learnloop_model::DimensionList,
-    cache: FxHashMap<(String, String, ActionCategory), CachedGroup>,
+    cache: FxHashMap<GroupKey, CachedGroup>,
+    /// Groups of the rows last handed out, in order, to take them back in [`Self::restore`].
+    lent: Vec<(GroupKey, u64, usize)>,
+    lent_as_of: Timestamp,
 }
 
 impl IncrementalAggregator {
@@ -44,11 +49,14 @@ impl IncrementalAggregator {
             half_life_hours: cfg.aggregate.stats_half_life_hours,
             dims: cfg.dims.clone(),
             cache: FxHashMap::default(),
+            lent: Vec::new(),
+            lent_as_of: Timestamp(0),
         }
     }
 
     /// The stats rows as of `as_of` for `events` (every linked trade event known then, in
-    /// canonical order), sorted like the stored table.
+    /// canonical order), sorted like the stored table. Hand the rows back with
+    /// [`Self::restore`] so that the next step can carry them forward instead of recomputing.
     pub fn step(
         &mut self,
         events: &[TradeEvent],
@@ -60,24 +68,25 @@ impl IncrementalAggregator {
             ..StepReport::default()
         };
         let mut out = Vec::new();
-        let mut live = FxHashMap::default();
+        self.lent.clear();
+        self.lent_as_of = as_of;
         for group in &p.groups {
             let key = (
                 group.module.clone(),
                 group.pattern_key.clone(),
                 group.category,
             );
-            let mut cached = match self.cache.remove(&key) {
+            let rows = match self.cache.remove(&key) {
                 Some(mut c) if c.fingerprint == group.fingerprint => {
-                    let factor = decay_weight(as_of.hours_since(c.as_of), self.half_life_hours);
                     if c.as_of != as_of {
+                        let factor = decay_weight(as_of.hours_since(c.as_of), self.half_life_hours);
                         for r in &mut c.rows {
                             r.stats.decayed.rescale(factor);
+                            r.as_of = as_of;
                         }
                     }
-                    c.as_of = as_of;
                     report.carried_forward += 1;
-                    c
+                    c.rows
                 }
                 _ => {
                     let (rows, counters) = compute_group(&p, group, self.limits);
@@ -85,29 +94,46 @@ impl IncrementalAggregator {
                     report.counters.subsets_evaluated += counters.subsets_evaluated;
                     report.counters.subset_updates += counters.subset_updates;
                     report.counters.subsets_pruned += counters.subsets_pruned;
-                    CachedGroup {
-                        fingerprint: group.fingerprint,
-                        as_of,
-                        rows,
-                    }
+                    rows.into_iter()
+                        .map(|r| to_stats_row(group, r, as_of))
+                        .collect()
                 }
             };
-            report.counters.rows += cached.rows.len() as u64;
-            out.extend(cached.rows.iter().map(|r| StatsRow {
-                module: group.module.clone(),
-                pattern_key: group.pattern_key.clone(),
-                category: group.category,
-                scope_mask: r.mask,
-                scope_values: r.scope_values.clone(),
-                scope_values_hash: r.scope_values_hash,
-                stats: r.stats,
-                as_of,
-            }));
-            cached.rows.shrink_to_fit();
-            live.insert(key, cached);
+            report.counters.rows += rows.len() as u64;
+            self.lent.push((key, group.fingerprint, rows.len()));
+            out.extend(rows);
         }
-        // Groups without events any more are dropped with the old cache.
-        self.cache = live;
+        // Groups without events any more are forgotten.
+        self.cache.clear();
         Ok((out, report))
+    }
+
+    /// Take back the rows of the last [`Self::step`], unchanged, for the next step.
+    pub fn restore(&mut self, rows: Vec<StatsRow>) {
+        let mut rows = rows.into_iter();
+        for (key, fingerprint, len) in self.lent.drain(..) {
+            let group_rows: Vec<StatsRow> = rows.by_ref().take(len).collect();
+            self.cache.insert(
+                key,
+                CachedGroup {
+                    fingerprint,
+                    as_of: self.lent_as_of,
+                    rows: group_rows,
+                },
+            );
+        }
+    }
+}
+
+fn to_stats_row(group: &crate::prepare::Group, r: SubsetRow, as_of: Timestamp) -> StatsRow {
+    StatsRow {
+        module: group.module.clone(),
+        pattern_key: group.pattern_key.clone(),
+        category: group.category,
+        scope_mask: r.mask,
+        scope_values: r.scope_values,
+        scope_values_hash: r.scope_values_hash,
+        stats: r.stats,
+        as_of,
     }
 }

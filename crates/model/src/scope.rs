@@ -282,3 +282,45 @@ mod tests {
         assert!(Scope::from_pairs_text("macro_phase").is_err());
     }
 }
+
+/// Borrowed `dim=value` pairs of canonical scope JSON (as `scope_values_json` writes it), without
+/// allocating per pair. `None` when the text uses escapes or is not in that form: parse it with
+/// serde_json instead.
+pub fn canonical_pairs(json: &str) -> Option<Vec<(&str, &str)>> {
+    let body = json.strip_prefix('{')?.strip_suffix('}')?;
+    if body.contains('\\') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let r = rest.strip_prefix('"')?;
+        let end_k = r.find('"')?;
+        let key = &r[..end_k];
+        let r = r[end_k + 1..].strip_prefix(":\"")?;
+        let end_v = r.find('"')?;
+        out.push((key, &r[..end_v]));
+        rest = &r[end_v + 1..];
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r;
+        } else if !rest.is_empty() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_pairs_round_trip_the_canonical_form() {
+        let pairs = [("A_mode", "patient"), ("bucket", "micro cap")];
+        let json = scope_values_json(pairs);
+        assert_eq!(canonical_pairs(&json).unwrap(), pairs);
+        assert_eq!(canonical_pairs("{}").unwrap(), Vec::<(&str, &str)>::new());
+        assert!(canonical_pairs(r#"{"a":"x\"y"}"#).is_none());
+        assert!(canonical_pairs(r#"{"a":1}"#).is_none());
+    }
+}

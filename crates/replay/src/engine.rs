@@ -202,6 +202,7 @@ fn run_step(
         .map_err(|e| step_err(as_of, "aggregate")(e.to_string()))?;
     let lessons = build_lessons_from(&tx, cfg, as_of, &rows, false)
         .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
+    aggregator.restore(rows);
     let m_opts = MaterializeOptions {
         activate: true,
         run_id: Some(opts.replay_id()),

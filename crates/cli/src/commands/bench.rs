@@ -18,7 +18,10 @@ use std::time::Instant;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchTarget {
+    /// Aggregate (and the lesson stage) on one as-of time.
     Aggregate,
+    /// A daily replay over the whole period against naive recomputation at sampled steps.
+    Replay,
 }
 
 #[derive(Args, Debug)]
@@ -33,6 +36,12 @@ pub struct BenchArgs {
     /// Keep the scratch database here instead of a temporary file.
     #[arg(long)]
     pub keep_db: Option<PathBuf>,
+    /// Length of the synthetic period in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Replay bench: how many steps to time with naive from-scratch recomputation.
+    #[arg(long, default_value_t = 6)]
+    pub naive_samples: usize,
     /// Skip counting the updates of the unpruned problem (the like-for-like figure for a SQL explode).
     #[arg(long)]
     pub skip_exploded: bool,
@@ -75,6 +84,10 @@ pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
             let report = bench_aggregate(args)?;
             emit(cli.json, &report, human)?;
         }
+        BenchTarget::Replay => {
+            let report = super::bench_replay::bench_replay(args)?;
+            emit(cli.json, &report, super::bench_replay::human)?;
+        }
     }
     Ok(Outcome::Ok)
 }
@@ -85,7 +98,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     let opts = DemoOptions {
         seed: args.seed,
         mess: false,
-        days: 365,
+        days: args.days,
         ..DemoOptions::default().with_cycles(args.trades)
     };
     let (lines, _truth) = generate(&opts);
@@ -173,7 +186,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     })
 }
 
-fn remove_db(path: &std::path::Path) {
+pub fn remove_db(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }

@@ -3,7 +3,7 @@
 
 use crate::shrinkage::{estimate_tau2, shrink, SiblingMean};
 use crate::t_tests::{one_sample_t, welch_one_sided};
-use learnloop_model::scope::scope_values_hash;
+use learnloop_model::scope::{canonical_pairs, scope_values_hash};
 use learnloop_model::{DimensionList, LoopConfig, RunningStats};
 use learnloop_store::stats::StatsRow;
 use rustc_hash::FxHashMap;
@@ -57,6 +57,34 @@ pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// (dim index, parent hash) for each dim of a subset: the exact key of the parent without it.
+fn parent_keys_of(scope_values: &str, dims: &DimensionList) -> Vec<(usize, u64)> {
+    let keys = |p: &[(&str, &str)]| -> Vec<(usize, u64)> {
+        (0..p.len())
+            .map(|j| {
+                let dim = dims.index_of(p[j].0).unwrap_or(usize::MAX);
+                let without = p
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != j)
+                    .map(|(_, kv)| *kv);
+                (dim, scope_values_hash(without))
+            })
+            .collect()
+    };
+    match canonical_pairs(scope_values) {
+        Some(p) => keys(&p),
+        None => {
+            let owned = scope_pairs(scope_values);
+            let p: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            keys(&p)
+        }
+    }
+}
+
 /// Test every row of a group that has its minimum support.
 pub fn evaluate_group(
     group: &GroupRows<'_>,
@@ -71,24 +99,10 @@ pub fn evaluate_group(
         .enumerate()
         .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
         .collect();
-    let pairs: Vec<Vec<(String, String)>> =
-        rows.iter().map(|r| scope_pairs(&r.scope_values)).collect();
     // For each row and each of its dims: (dim index, the parent's hash without that dim).
-    let parent_keys: Vec<Vec<(usize, u64)>> = pairs
+    let parent_keys: Vec<Vec<(usize, u64)>> = rows
         .iter()
-        .map(|p| {
-            (0..p.len())
-                .map(|j| {
-                    let dim = dims.index_of(&p[j].0).unwrap_or(usize::MAX);
-                    let without = p
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| *i != j)
-                        .map(|(_, (k, v))| (k.as_str(), v.as_str()));
-                    (dim, scope_values_hash(without))
-                })
-                .collect()
-        })
+        .map(|r| parent_keys_of(&r.scope_values, dims))
         .collect();
     // Siblings share a mask and differ on exactly one dim: key (mask, dim, parent hash).
     let mut siblings: FxHashMap<(u64, usize, u64), Vec<SiblingMean>> = FxHashMap::default();

@@ -1,0 +1,143 @@
+//! `learnloop bench replay`: the incremental replay against naive recomputation from scratch.
+//!
+//! Naive: at a step T, a fresh store with the inputs, and the whole nightly job as of T (link all,
+//! aggregate all with its table write, lessons with candidates, materialize). It is timed at a few
+//! evenly spaced steps and extrapolated to every step, since running it at all of them is what
+//! the incremental replay exists to avoid.
+
+use super::bench::{remove_db, BenchArgs};
+use crate::context::wall_clock_now;
+use crate::output::kv;
+use anyhow::Context;
+use learnloop_demo::{generate, DemoOptions};
+use learnloop_model::time::MS_PER_DAY;
+use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_pipeline::{run_stages, RunOptions, Stage};
+use learnloop_replay::{replay, ReplayOptions};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Serialize)]
+pub struct ReplayBench {
+    pub trades: usize,
+    pub days: u32,
+    pub steps: usize,
+    pub replay_s: f64,
+    pub replay_ms_per_step: f64,
+    pub groups_recomputed_share: f64,
+    pub naive_sampled_steps: usize,
+    pub naive_ms_per_step: f64,
+    pub naive_extrapolated_s: f64,
+    pub speedup: f64,
+    pub lessons_ever_active: usize,
+}
+
+pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
+    let cfg = LoopConfig::default();
+    let opts = DemoOptions {
+        seed: args.seed,
+        mess: false,
+        days: args.days,
+        ..DemoOptions::default().with_cycles(args.trades)
+    };
+    let (lines, _) = generate(&opts);
+    let db = args.keep_db.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("learnloop-bench-replay-{}.db", std::process::id()))
+    });
+    remove_db(&db);
+    let mut conn = learnloop_store::open(&db)?;
+    let now = wall_clock_now();
+    let tx = conn.transaction()?;
+    learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &now)?;
+    let end = learnloop_store::strands::latest_created_at(&tx)?.context("no strands")?;
+    run_stages(&tx, &cfg, &RunOptions::default(), &[Stage::Link], &now)?;
+    tx.commit()?;
+    drop(conn);
+
+    // Daily steps over the period after its first week (nothing can be learnt before).
+    let from = Timestamp(opts.start.millis() + 7 * MS_PER_DAY);
+    let to = Timestamp(end.millis().div_euclid(MS_PER_DAY) * MS_PER_DAY);
+    let r_opts = ReplayOptions {
+        from,
+        to,
+        step_ms: MS_PER_DAY,
+        placebo_seed: None,
+        now: now.clone(),
+    };
+    let steps = r_opts.steps()?;
+    let t = Instant::now();
+    let run = replay(&db, &cfg, &r_opts, &mut |_, _| {})?;
+    let replay_s = t.elapsed().as_secs_f64();
+    let (recomputed, groups) = run.steps.iter().fold((0u64, 0u64), |(r, g), s| {
+        (r + s.aggregate.recomputed, g + s.aggregate.groups)
+    });
+
+    let samples = args.naive_samples.clamp(1, steps.len());
+    let mut naive_ms = Vec::new();
+    for k in 0..samples {
+        let at = steps[(k + 1) * steps.len() / (samples + 1)];
+        let t = Instant::now();
+        let mut scratch = learnloop_store::open_in_memory()?;
+        learnloop_store::strands::copy_typed_inputs_from(&scratch, &db)?;
+        let tx = scratch.transaction()?;
+        let o = RunOptions {
+            as_of: Some(at),
+            activate: true,
+            ..RunOptions::default()
+        };
+        run_stages(&tx, &cfg, &o, &Stage::ALL, &now)?;
+        tx.commit()?;
+        naive_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    if args.keep_db.is_none() {
+        remove_db(&db);
+    }
+    let naive_ms_per_step = naive_ms.iter().sum::<f64>() / naive_ms.len() as f64;
+    let naive_extrapolated_s = naive_ms_per_step * steps.len() as f64 / 1e3;
+    Ok(ReplayBench {
+        trades: args.trades,
+        days: args.days,
+        steps: steps.len(),
+        replay_s,
+        replay_ms_per_step: replay_s * 1e3 / steps.len() as f64,
+        groups_recomputed_share: if groups > 0 {
+            recomputed as f64 / groups as f64
+        } else {
+            0.0
+        },
+        naive_sampled_steps: naive_ms.len(),
+        naive_ms_per_step,
+        naive_extrapolated_s,
+        speedup: naive_extrapolated_s / replay_s,
+        lessons_ever_active: run.first_active.len(),
+    })
+}
+
+pub fn human(b: &ReplayBench) -> String {
+    kv(&[
+        (
+            "trades / days / daily steps",
+            format!("{} / {} / {}", b.trades, b.days, b.steps),
+        ),
+        (
+            "incremental replay",
+            format!(
+                "{:.1} s ({:.0} ms per step)",
+                b.replay_s, b.replay_ms_per_step
+            ),
+        ),
+        (
+            "groups recomputed per step",
+            format!("{:.0}%", 100.0 * b.groups_recomputed_share),
+        ),
+        (
+            "naive recomputation",
+            format!(
+                "{:.0} ms per step (mean of {} sampled steps) → {:.1} s for all steps",
+                b.naive_ms_per_step, b.naive_sampled_steps, b.naive_extrapolated_s
+            ),
+        ),
+        ("speed-up", format!("{:.1}×", b.speedup)),
+        ("lessons ever active", b.lessons_ever_active.to_string()),
+    ])
+}
