@@ -252,6 +252,30 @@ mod tests {
     }
 
     #[test]
+    fn blocks_widen_the_interval_of_an_autocorrelated_series() {
+        // AR(1) with phi = 0.8: the variance of the mean is ~(1 + phi)/(1 - phi) = 9 times the
+        // i.i.d. one, which an i.i.d. bootstrap (block length 1) misses and blocks partly recover.
+        let noise = normal_series(1000, 21);
+        let mut series = Vec::with_capacity(noise.len());
+        let mut x = 0.0;
+        for z in noise {
+            x = 0.8 * x + z;
+            series.push(x);
+        }
+        let width = |block: f64| {
+            let (lo, hi) =
+                stationary_bootstrap_ci(&series, block, 2000, 4, 0.95, Statistic::Mean).unwrap();
+            hi - lo
+        };
+        assert!(
+            width(20.0) > 1.8 * width(1.0),
+            "{} vs {}",
+            width(20.0),
+            width(1.0)
+        );
+    }
+
+    #[test]
     fn deterministic_for_a_seed() {
         let series = normal_series(300, 99);
         let a = stationary_bootstrap_ci(&series, 6.0, 1000, 2024, 0.9, Statistic::Sum);

@@ -122,7 +122,7 @@ pub fn main_lessons(points: &[EvolutionPoint], max: usize) -> Vec<String> {
 
 const WIDTH: f64 = 960.0;
 const PLOT_LEFT: f64 = 80.0;
-const PLOT_RIGHT: f64 = WIDTH - 30.0;
+const PLOT_RIGHT: f64 = WIDTH - 50.0;
 const PLOT_TOP: f64 = 78.0;
 const PLOT_BOTTOM: f64 = 418.0;
 /// Top of the legend block, below the x-axis title.
@@ -131,7 +131,7 @@ const LEGEND_ROW: f64 = 20.0;
 const LEGEND_COLUMNS: usize = 2;
 /// Longest legend label, in characters, before it is cut with an ellipsis (fits half the width
 /// at 12 px).
-const LEGEND_MAX_CHARS: usize = 58;
+const LEGEND_MAX_CHARS: usize = 56;
 const MIN_HEIGHT: f64 = 540.0;
 const FONT: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
 
@@ -263,9 +263,18 @@ pub fn render_size_mult_svg(points: &[EvolutionPoint], lessons: &[String], title
             r##"<line x1="{x:.1}" y1="{PLOT_BOTTOM:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444" stroke-width="1"/>"##,
             PLOT_BOTTOM + 5.0
         );
+        // Keep labels inside the canvas: one near an edge is anchored at its tick instead.
+        let half_width = label.len() as f64 * 3.6;
+        let anchor = if x + half_width > WIDTH - 4.0 {
+            "end"
+        } else if x - half_width < 4.0 {
+            "start"
+        } else {
+            "middle"
+        };
         let _ = writeln!(
             svg,
-            r##"<text x="{x:.1}" y="{:.1}" font-size="12" fill="#333" text-anchor="middle">{label}</text>"##,
+            r##"<text x="{x:.1}" y="{:.1}" font-size="12" fill="#333" text-anchor="{anchor}">{label}</text>"##,
             PLOT_BOTTOM + 20.0
         );
     }
@@ -473,8 +482,8 @@ fn y_axis(series: &[Series]) -> (f64, f64, f64) {
         .map(|m| m * magnitude)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * magnitude);
-    let lo = (lo / step - 1e-9).floor() * step;
-    let hi = (hi / step + 1e-9).ceil() * step;
+    let lo = (lo / step + 1e-6).floor() * step;
+    let hi = (hi / step - 1e-6).ceil() * step;
     (lo, hi, step)
 }
 
@@ -744,7 +753,10 @@ mod tests {
         assert!(svg.contains("{regime=bear &amp; vol&lt;high, bucket=&quot;small&quot;}"));
         assert!(!svg.contains("vol<high"));
         // The long label is cut in the legend but kept whole in the tooltip.
-        assert!(svg.contains("range.S3.entry/entry {macro_phase=Recovery, session=asia,…<"));
+        let long = "range.S3.entry/entry {macro_phase=Recovery, session=asia, liquidity_bucket=thin, venue=binance-perp}";
+        let cut = truncate(long, LEGEND_MAX_CHARS);
+        assert!(cut.ends_with('…') && cut.chars().count() == LEGEND_MAX_CHARS);
+        assert!(svg.contains(&format!(">{cut}<title>")));
         assert!(svg.contains(
             "<title>range.S3.entry/entry {macro_phase=Recovery, session=asia, liquidity_bucket=thin, venue=binance-perp}</title>"
         ));
@@ -757,7 +769,7 @@ mod tests {
         assert!(svg.contains("as of"));
         assert!(svg.contains(r#"class="neutral""#));
         assert!(svg.contains(">2024-02-01<"));
-        assert!(svg.contains(">1.30<") && svg.contains(">0.80<"));
+        assert!(svg.contains(">1.3<") && svg.contains(">0.8<") && !svg.contains(">1.4<"));
         assert!(svg.contains("gap means not active"));
     }
 

@@ -86,14 +86,44 @@ pub fn baselines(conn: &Connection) -> Result<BTreeMap<String, Baseline>, Lesson
         .collect())
 }
 
-/// The lesson stage over the stored `pattern_scope_stats`.
+/// The lesson stage over the stored `pattern_scope_stats`, streamed a group at a time: only the
+/// tested rows (and their nearest parents) are kept in memory.
 pub fn build_lessons(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
 ) -> Result<LessonReport, LessonError> {
-    let rows = learnloop_store::stats::load_all(conn)?;
-    build_lessons_from(conn, cfg, as_of, &rows, true)
+    let started = Instant::now();
+    let baselines = baselines(conn)?;
+    let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
+    let mut kept: Vec<StatsRow> = Vec::new();
+    let mut tested: Vec<Tested> = Vec::new();
+    let mut seen = 0u64;
+    learnloop_store::stats::for_each_group_of_moments(conn, |rows| {
+        seen += rows.len() as u64;
+        let group = GroupRows {
+            rows: &rows,
+            offset: 0,
+        };
+        let local = evaluate_one(&group, cfg, &baselines, &tau2_roots);
+        // Keep the tested rows and their nearest parents; remap indices into `kept`.
+        let mut remap: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut keep = |i: usize, kept: &mut Vec<StatsRow>| -> usize {
+            *remap.entry(i).or_insert_with(|| {
+                kept.push(rows[i].clone());
+                kept.len() - 1
+            })
+        };
+        for mut t in local {
+            t.row = keep(t.row, &mut kept);
+            t.nearest_parent = t.nearest_parent.map(|p| keep(p, &mut kept));
+            tested.push(t);
+        }
+        Ok(())
+    })?;
+    finish(
+        conn, cfg, as_of, &kept, tested, baselines, seen, true, started,
+    )
 }
 
 /// The lesson stage over stats rows the caller already holds (sorted by key), e.g. the replay's
@@ -110,14 +140,51 @@ pub fn build_lessons_from(
     let tau2_roots = root_tau2(rows);
     let mut tested: Vec<Tested> = Vec::new();
     for group in groups(rows) {
-        let module = &group.rows[0].module;
-        let Some(&baseline) = baselines.get(module) else {
-            continue;
-        };
-        let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
-        tested.extend(evaluate_group(&group, &cfg.dims, cfg, baseline, tau2));
+        tested.extend(evaluate_one(&group, cfg, &baselines, &tau2_roots));
     }
+    finish(
+        conn,
+        cfg,
+        as_of,
+        rows,
+        tested,
+        baselines,
+        rows.len() as u64,
+        write_candidates,
+        started,
+    )
+}
 
+fn evaluate_one(
+    group: &GroupRows<'_>,
+    cfg: &LoopConfig,
+    baselines: &BTreeMap<String, Baseline>,
+    tau2_roots: &BTreeMap<String, f64>,
+) -> Vec<Tested> {
+    let module = &group.rows[0].module;
+    match baselines.get(module) {
+        Some(&baseline) => {
+            let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
+            evaluate_group(group, &cfg.dims, cfg, baseline, tau2)
+        }
+        None => Vec::new(),
+    }
+}
+
+/// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
+/// factors, candidates. `rows[t.row]` (and `rows[t.nearest_parent]`) are the tested subsets.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    rows: &[StatsRow],
+    tested: Vec<Tested>,
+    baselines: BTreeMap<String, Baseline>,
+    stats_rows: u64,
+    write_candidates: bool,
+    started: Instant,
+) -> Result<LessonReport, LessonError> {
     // One BH family for the whole run: every baseline test and every incremental test.
     let mut family: Vec<f64> = Vec::with_capacity(tested.len() * 2);
     let mut slots: Vec<(Option<usize>, Option<usize>)> = Vec::with_capacity(tested.len());
@@ -155,7 +222,7 @@ pub fn build_lessons_from(
     let report = LessonReport {
         as_of: as_of.to_rfc3339(),
         baselines,
-        stats_rows: rows.len() as u64,
+        stats_rows,
         tested: tested.len() as u64,
         family_size: family.len() as u64,
         passed: judged
