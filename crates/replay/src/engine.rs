@@ -86,7 +86,32 @@ pub struct StepSummary {
     pub active_lessons: u64,
     pub config_version: Option<i64>,
     pub aggregate: StepReport,
+    /// Wall time of each stage of the step, in ms.
+    pub stage_ms: BTreeMap<&'static str, f64>,
     pub ms: u64,
+}
+
+#[derive(Debug)]
+struct StageTimer {
+    last: Instant,
+    laps: BTreeMap<&'static str, f64>,
+}
+
+impl Default for StageTimer {
+    fn default() -> Self {
+        Self {
+            last: Instant::now(),
+            laps: BTreeMap::new(),
+        }
+    }
+}
+
+impl StageTimer {
+    fn lap(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        self.laps.insert(stage, (now - self.last).as_secs_f64() * 1e3);
+        self.last = now;
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -191,18 +216,23 @@ fn run_step(
     let tx = scratch
         .transaction()
         .map_err(learnloop_store::StoreError::from)?;
+    let mut timer = StageTimer::default();
     let link = learnloop_linker::link(&tx, as_of, false)
         .map_err(|e| step_err(as_of, "link")(e.to_string()))?;
+    timer.lap("link");
     let mut events = learnloop_store::events::load_all_events(&tx)?;
+    timer.lap("load_events");
     if let Some(seed) = opts.placebo_seed {
         learnloop_pipeline::placebo::shuffle_r_within_days(&mut events, seed);
     }
     let (rows, aggregate) = aggregator
         .step(&events, as_of)
         .map_err(|e| step_err(as_of, "aggregate")(e.to_string()))?;
+    timer.lap("aggregate");
     let lessons = build_lessons_from(&tx, cfg, as_of, &rows, false)
         .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
     aggregator.restore(rows);
+    timer.lap("lessons");
     let m_opts = MaterializeOptions {
         activate: true,
         run_id: Some(opts.replay_id()),
@@ -211,6 +241,7 @@ fn run_step(
     let m = materialize(&tx, cfg, as_of, &m_opts)
         .map_err(|e| step_err(as_of, "materialize")(e.to_string()))?;
     tx.commit().map_err(learnloop_store::StoreError::from)?;
+    timer.lap("materialize");
     let mut configs = BTreeMap::new();
     for module in m.modules.iter().map(|r| r.module.clone()) {
         if let Ok(o) = Overrides::from_sqlite(scratch, &module) {
@@ -223,6 +254,7 @@ fn run_step(
         active_lessons: lessons.lessons_active,
         config_version: m.modules.first().map(|r| r.config_version),
         aggregate,
+        stage_ms: timer.laps,
         ms: 0,
     };
     Ok((summary, configs))

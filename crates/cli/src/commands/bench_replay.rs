@@ -25,6 +25,8 @@ pub struct ReplayBench {
     pub replay_s: f64,
     pub replay_ms_per_step: f64,
     pub groups_recomputed_share: f64,
+    /// Mean wall time per step of each stage of the incremental replay, in ms.
+    pub replay_stage_ms: std::collections::BTreeMap<String, f64>,
     pub naive_sampled_steps: usize,
     pub naive_ms_per_step: f64,
     pub naive_extrapolated_s: f64,
@@ -72,6 +74,12 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
         (r + s.aggregate.recomputed, g + s.aggregate.groups)
     });
 
+    let mut replay_stage_ms: std::collections::BTreeMap<String, f64> = Default::default();
+    for s in &run.steps {
+        for (stage, ms) in &s.stage_ms {
+            *replay_stage_ms.entry(stage.to_string()).or_default() += ms / run.steps.len() as f64;
+        }
+    }
     let samples = args.naive_samples.clamp(1, steps.len());
     let mut naive_ms = Vec::new();
     for k in 0..samples {
@@ -100,6 +108,7 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
         steps: steps.len(),
         replay_s,
         replay_ms_per_step: replay_s * 1e3 / steps.len() as f64,
+        replay_stage_ms,
         groups_recomputed_share: if groups > 0 {
             recomputed as f64 / groups as f64
         } else {
