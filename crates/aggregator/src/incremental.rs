@@ -1,30 +1,42 @@
 //! Carrying statistics forward from one as-of time to the next (the replay's aggregation).
 //!
-//! A group whose events are unchanged since the previous step keeps its rows: counts, moments and
-//! every other per-trade figure are identical by construction, and the decayed figures only need
-//! their weights rescaled by `0.5^(Δt/half_life)` (exact up to rounding, ~1e-15 relative). Only
-//! groups that gained, lost or changed events are recomputed, from the in-memory observations.
+//! Per (module, pattern, category) group, against the previous step:
+//! - unchanged events: the rows are kept; only the decayed figures are rescaled by
+//!   `0.5^(Δt/half_life)` (exact up to rounding, ~1e-15 relative);
+//! - the old events are a prefix of the new ones (new trades closed after the old ones, the usual
+//!   night): only the subsets of the new trades' scopes are touched. A stored subset folds the new
+//!   trades after its old ones (the same sequence a full recomputation folds, so counts and
+//!   moments are bit-identical); a subset not stored before is computed from the group's
+//!   observations and kept if it now has enough trades. Only children of stored subsets are
+//!   visited (a subset with enough trades has parents with enough trades), which bounds the walk;
+//! - anything else (a late action changed an old trade, a trade disappeared): the group is
+//!   recomputed from scratch.
 
 use crate::engine::{compute_group, AggregateCounters, Limits, SubsetRow};
-use crate::prepare::{PrepareError, Prepared};
-use learnloop_model::stats::decay_weight;
+use crate::prepare::{fold_event, Group, PrepareError, Prepared, FINGERPRINT_SEED};
+use learnloop_model::scope::{scope_values_hash, scope_values_json};
+use learnloop_model::stats::{decay_weight, OutcomeStats};
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_store::events::TradeEvent;
 use learnloop_store::stats::StatsRow;
 use rustc_hash::FxHashMap;
 
+type GroupKey = (String, String, ActionCategory);
+
 struct CachedGroup {
+    /// Fingerprint of the group's events when the rows were computed, and how many there were.
     fingerprint: u64,
+    events: usize,
+    observations: usize,
     as_of: Timestamp,
     rows: Vec<StatsRow>,
 }
-
-type GroupKey = (String, String, ActionCategory);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StepReport {
     pub groups: u64,
     pub recomputed: u64,
+    pub appended: u64,
     pub carried_forward: u64,
     pub counters: AggregateCounters,
 }
@@ -35,8 +47,7 @@ pub struct IncrementalAggregator {
     dims: learnloop_model::DimensionList,
     cache: FxHashMap<GroupKey, CachedGroup>,
     /// Groups of the rows last handed out, in order, to take them back in [`Self::restore`].
-    lent: Vec<(GroupKey, u64, usize)>,
-    lent_as_of: Timestamp,
+    lent: Vec<(GroupKey, CachedGroup)>,
 }
 
 impl IncrementalAggregator {
@@ -50,7 +61,6 @@ impl IncrementalAggregator {
             dims: cfg.dims.clone(),
             cache: FxHashMap::default(),
             lent: Vec::new(),
-            lent_as_of: Timestamp(0),
         }
     }
 
@@ -63,30 +73,35 @@ impl IncrementalAggregator {
         as_of: Timestamp,
     ) -> Result<(Vec<StatsRow>, StepReport), PrepareError> {
         let p = Prepared::build(events, &self.dims, as_of, self.half_life_hours)?;
+        let prefixes = self.prefix_fingerprints(events);
         let mut report = StepReport {
             groups: p.groups.len() as u64,
             ..StepReport::default()
         };
         let mut out = Vec::new();
         self.lent.clear();
-        self.lent_as_of = as_of;
         for group in &p.groups {
             let key = (
                 group.module.clone(),
                 group.pattern_key.clone(),
                 group.category,
             );
-            let rows = match self.cache.remove(&key) {
+            let events_now = prefixes.get(&key).map_or(0, |e| e.0);
+            let cached = self.cache.remove(&key);
+            let mut rows = match cached {
                 Some(mut c) if c.fingerprint == group.fingerprint => {
-                    if c.as_of != as_of {
-                        let factor = decay_weight(as_of.hours_since(c.as_of), self.half_life_hours);
-                        for r in &mut c.rows {
-                            r.stats.decayed.rescale(factor);
-                            r.as_of = as_of;
-                        }
-                    }
+                    rescale(&mut c.rows, c.as_of, as_of, self.half_life_hours);
                     report.carried_forward += 1;
                     c.rows
+                }
+                Some(mut c) if prefixes.get(&key).and_then(|e| e.1) == Some(c.fingerprint) => {
+                    rescale(&mut c.rows, c.as_of, as_of, self.half_life_hours);
+                    let mut append = Append::new(&p, group, self.limits, c.observations, c.rows);
+                    append.run();
+                    report.appended += 1;
+                    report.counters.subsets_evaluated += append.counters.subsets_evaluated;
+                    report.counters.subset_updates += append.counters.subset_updates;
+                    append.finish(as_of)
                 }
                 _ => {
                     let (rows, counters) = compute_group(&p, group, self.limits);
@@ -99,9 +114,22 @@ impl IncrementalAggregator {
                         .collect()
                 }
             };
+            for r in &mut rows {
+                r.as_of = as_of;
+            }
             report.counters.rows += rows.len() as u64;
-            self.lent.push((key, group.fingerprint, rows.len()));
+            let len = rows.len();
             out.extend(rows);
+            self.lent.push((
+                key,
+                CachedGroup {
+                    fingerprint: group.fingerprint,
+                    events: events_now,
+                    observations: group.len(),
+                    as_of,
+                    rows: Vec::with_capacity(len),
+                },
+            ));
         }
         // Groups without events any more are forgotten.
         self.cache.clear();
@@ -111,21 +139,70 @@ impl IncrementalAggregator {
     /// Take back the rows of the last [`Self::step`], unchanged, for the next step.
     pub fn restore(&mut self, rows: Vec<StatsRow>) {
         let mut rows = rows.into_iter();
-        for (key, fingerprint, len) in self.lent.drain(..) {
-            let group_rows: Vec<StatsRow> = rows.by_ref().take(len).collect();
-            self.cache.insert(
-                key,
-                CachedGroup {
-                    fingerprint,
-                    as_of: self.lent_as_of,
-                    rows: group_rows,
-                },
-            );
+        for (key, mut cached) in self.lent.drain(..) {
+            let len = cached.rows.capacity();
+            cached.rows.extend(rows.by_ref().take(len));
+            self.cache.insert(key, cached);
+        }
+    }
+
+    /// For each group: its event count now, and the fingerprint of its first `n` events where
+    /// `n` is the count cached from the previous step — `None` if it has fewer events now, or if
+    /// the event after the prefix continues the prefix's last trade (a trade that gained an
+    /// action is not an appended trade).
+    fn prefix_fingerprints(
+        &self,
+        events: &[TradeEvent],
+    ) -> FxHashMap<GroupKey, (usize, Option<u64>)> {
+        struct Running<'e> {
+            count: usize,
+            hash: u64,
+            prefix: Option<u64>,
+            last_trade: &'e str,
+        }
+        let mut running: FxHashMap<GroupKey, Running<'_>> = FxHashMap::default();
+        for e in events {
+            let key = (e.module.clone(), e.pattern_key.clone(), e.category);
+            let cached_events = self.cache.get(&key).map(|c| c.events);
+            let r = running.entry(key).or_insert(Running {
+                count: 0,
+                hash: FINGERPRINT_SEED,
+                prefix: None,
+                last_trade: "",
+            });
+            if cached_events == Some(r.count) && r.last_trade != e.trade_key {
+                r.prefix = Some(r.hash);
+            }
+            r.count += 1;
+            r.hash = fold_event(r.hash, e);
+            r.last_trade = &e.trade_key;
+        }
+        running
+            .into_iter()
+            .map(|(k, r)| {
+                let cached_events = self.cache.get(&k).map(|c| c.events);
+                // A prefix as long as the whole group is the whole group.
+                let prefix = if cached_events == Some(r.count) {
+                    Some(r.hash)
+                } else {
+                    r.prefix
+                };
+                (k, (r.count, prefix))
+            })
+            .collect()
+    }
+}
+
+fn rescale(rows: &mut [StatsRow], from: Timestamp, to: Timestamp, half_life_hours: f64) {
+    if from != to {
+        let factor = decay_weight(to.hours_since(from), half_life_hours);
+        for r in rows {
+            r.stats.decayed.rescale(factor);
         }
     }
 }
 
-fn to_stats_row(group: &crate::prepare::Group, r: SubsetRow, as_of: Timestamp) -> StatsRow {
+fn to_stats_row(group: &Group, r: SubsetRow, as_of: Timestamp) -> StatsRow {
     StatsRow {
         module: group.module.clone(),
         pattern_key: group.pattern_key.clone(),
@@ -137,3 +214,171 @@ fn to_stats_row(group: &crate::prepare::Group, r: SubsetRow, as_of: Timestamp) -
         as_of,
     }
 }
+
+/// Folding a group's new observations (those from `old_obs` on) into its stored rows.
+struct Append<'a> {
+    p: &'a Prepared,
+    group: &'a Group,
+    limits: Limits,
+    old_obs: usize,
+    rows: Vec<StatsRow>,
+    index: FxHashMap<(u64, u64), usize>,
+    path: Vec<(usize, u32)>,
+    name_order: Vec<usize>,
+    counters: AggregateCounters,
+}
+
+impl<'a> Append<'a> {
+    fn new(
+        p: &'a Prepared,
+        group: &'a Group,
+        limits: Limits,
+        old_obs: usize,
+        rows: Vec<StatsRow>,
+    ) -> Self {
+        let index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
+            .collect();
+        let mut name_order: Vec<usize> = (0..p.dims).collect();
+        name_order.sort_by(|&a, &b| p.dim_names[a].cmp(&p.dim_names[b]));
+        Self {
+            p,
+            group,
+            limits,
+            old_obs,
+            rows,
+            index,
+            path: Vec::new(),
+            name_order,
+            counters: AggregateCounters::default(),
+        }
+    }
+
+    fn value(&self, obs: u32, dim: usize) -> u32 {
+        self.group.values[obs as usize * self.p.dims + dim]
+    }
+
+    fn run(&mut self) {
+        let new: Vec<u32> = (self.old_obs as u32..self.group.len() as u32).collect();
+        if !new.is_empty() {
+            self.visit(&new, 0, 0);
+        }
+    }
+
+    /// `node` holds the new observations inside the current path's subset.
+    fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize) {
+        let hash = self.key_hash();
+        match self.index.get(&(mask, hash)) {
+            Some(&i) => {
+                let mut stats = self.rows[i].stats;
+                self.fold_into(&mut stats, node);
+                self.rows[i].stats = stats;
+            }
+            None => {
+                // Not stored before: its old trades are needed too.
+                let old: Vec<u32> = (0..self.old_obs as u32)
+                    .filter(|&o| self.matches(o))
+                    .collect();
+                let mut stats = OutcomeStats::default();
+                self.fold_into(&mut stats, &old);
+                self.fold_into(&mut stats, node);
+                if stats.n_trades() < self.limits.min_trades {
+                    self.counters.subsets_pruned += 1;
+                    return;
+                }
+                self.index.insert((mask, hash), self.rows.len());
+                self.rows.push(StatsRow {
+                    module: self.group.module.clone(),
+                    pattern_key: self.group.pattern_key.clone(),
+                    category: self.group.category,
+                    scope_mask: mask,
+                    scope_values: self.key_json(),
+                    scope_values_hash: hash,
+                    stats,
+                    as_of: Timestamp(0),
+                });
+            }
+        }
+        if self.path.len() as u32 >= self.limits.k_max {
+            return;
+        }
+        for d in next_dim..self.p.dims {
+            let mut values: Vec<u32> = node
+                .iter()
+                .map(|&o| self.value(o, d))
+                .filter(|&v| v != 0)
+                .collect();
+            values.sort_unstable();
+            values.dedup();
+            for v in values {
+                let child: Vec<u32> = node
+                    .iter()
+                    .copied()
+                    .filter(|&o| self.value(o, d) == v)
+                    .collect();
+                self.path.push((d, v));
+                self.visit(&child, mask | (1u64 << d), d + 1);
+                self.path.pop();
+            }
+        }
+    }
+
+    fn matches(&self, obs: u32) -> bool {
+        self.path.iter().all(|&(d, v)| self.value(obs, d) == v)
+    }
+
+    /// Fold the trades behind `obs` (canonical order) into `stats`.
+    fn fold_into(&mut self, stats: &mut OutcomeStats, obs: &[u32]) {
+        let g = self.group;
+        let mut i = 0;
+        while i < obs.len() {
+            let trade = g.trade[obs[i] as usize];
+            let mut n_actions = 0u64;
+            while i < obs.len() && g.trade[obs[i] as usize] == trade {
+                n_actions += u64::from(g.n_actions[obs[i] as usize]);
+                i += 1;
+            }
+            let t = trade as usize;
+            stats.push_trade(&self.p.trades[t], n_actions, self.p.weights[t]);
+            self.counters.subset_updates += 1;
+        }
+        self.counters.subsets_evaluated += 1;
+    }
+
+    /// The subset's `dim=value` pairs, sorted by dimension name.
+    fn key_pairs(&self) -> Vec<(&str, &str)> {
+        self.name_order
+            .iter()
+            .filter_map(|&d| {
+                self.path.iter().find(|(pd, _)| *pd == d).map(|&(_, v)| {
+                    (
+                        self.p.dim_names[d].as_str(),
+                        self.p.value_names[d][v as usize - 1].as_str(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn key_hash(&self) -> u64 {
+        scope_values_hash(self.key_pairs())
+    }
+
+    fn key_json(&self) -> String {
+        scope_values_json(self.key_pairs())
+    }
+
+    fn finish(mut self, as_of: Timestamp) -> Vec<StatsRow> {
+        self.rows
+            .sort_unstable_by_key(|r| (r.scope_mask as i64, r.scope_values_hash as i64));
+        for r in &mut self.rows {
+            r.as_of = as_of;
+        }
+        self.rows
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -143,9 +143,9 @@ impl Prepared {
     }
 }
 
-const FINGERPRINT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+pub(crate) const FINGERPRINT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn fold_event(fingerprint: u64, e: &TradeEvent) -> u64 {
+pub(crate) fn fold_event(fingerprint: u64, e: &TradeEvent) -> u64 {
     let mut h = StableHasher::from_state(fingerprint);
     h.write(e.trade_key.as_bytes());
     h.write(&[0x1f]);

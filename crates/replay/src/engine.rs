@@ -109,7 +109,8 @@ impl Default for StageTimer {
 impl StageTimer {
     fn lap(&mut self, stage: &'static str) {
         let now = Instant::now();
-        self.laps.insert(stage, (now - self.last).as_secs_f64() * 1e3);
+        self.laps
+            .insert(stage, (now - self.last).as_secs_f64() * 1e3);
         self.last = now;
     }
 }
