@@ -99,27 +99,9 @@ pub fn evaluate_group(
         .enumerate()
         .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
         .collect();
-    // For each row and each of its dims: (dim index, the parent's hash without that dim).
-    let parent_keys: Vec<Vec<(usize, u64)>> = rows
-        .iter()
-        .map(|r| parent_keys_of(&r.scope_values, dims))
-        .collect();
-    // Siblings share a mask and differ on exactly one dim: key (mask, dim, parent hash).
-    let mut siblings: FxHashMap<(u64, usize, u64), Vec<SiblingMean>> = FxHashMap::default();
-    for (i, r) in rows.iter().enumerate() {
-        let Some(var) = variance(r) else { continue };
-        for &(dim, parent_hash) in &parent_keys[i] {
-            siblings
-                .entry((r.scope_mask, dim, parent_hash))
-                .or_default()
-                .push(SiblingMean {
-                    mean: r.stats.r.mean,
-                    se2: var / r.stats.n_trades() as f64,
-                });
-        }
-    }
-
     let mut out = Vec::new();
+    // Tested rows that shrink toward a parent: (index in `out`, row, sibling key).
+    let mut shrink_toward: Vec<(usize, usize, (u64, usize, u64))> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let dims_k = r.scope_mask.count_ones();
         let n = r.stats.n_trades();
@@ -151,8 +133,8 @@ pub fn evaluate_group(
             continue;
         }
         let mut all_found = true;
-        let mut nearest: Option<(f64, usize, usize)> = None; // (gap, parent row, removed dim)
-        for &(dim, parent_hash) in &parent_keys[i] {
+        let mut nearest: Option<(f64, usize, usize, u64)> = None; // (gap, parent row, removed dim, parent hash)
+        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
             let parent_mask = if dim < 64 {
                 r.scope_mask & !(1u64 << dim)
             } else {
@@ -161,35 +143,59 @@ pub fn evaluate_group(
             match index.get(&(parent_mask, parent_hash)) {
                 Some(&p) => {
                     let gap = (mean - rows[p].stats.r.mean) * direction;
-                    if nearest.is_none_or(|(g, _, _)| gap < g) {
-                        nearest = Some((gap, p, dim));
+                    if nearest.is_none_or(|(g, _, _, _)| gap < g) {
+                        nearest = Some((gap, p, dim, parent_hash));
                     }
                 }
                 None => all_found = false,
             }
         }
-        if let Some((gap, p, dim)) = nearest {
+        if let Some((gap, p, dim, parent_hash)) = nearest {
             tested.nearest_parent = Some(group.offset + p);
             tested.min_gap = Some(gap);
             tested.margin_ok = all_found && gap >= cfg.lessons.incremental_min;
             tested.p_incremental =
                 welch_one_sided(&running(r), &running(&rows[p]), direction).map(|w| w.p_one_sided);
-            if let Some(v) = var {
-                let sib = siblings
-                    .get(&(
-                        r.scope_mask,
-                        dim,
-                        parent_keys[i]
-                            .iter()
-                            .find(|k| k.0 == dim)
-                            .map_or(0, |k| k.1),
-                    ))
-                    .map_or(&[][..], Vec::as_slice);
-                let tau2 = estimate_tau2(sib);
-                tested.shrunk_edge = shrink(mean, n, v, rows[p].stats.r.mean, tau2) - baseline.mean;
+            if var.is_some() {
+                shrink_toward.push((out.len(), i, (r.scope_mask, dim, parent_hash)));
             }
         }
         out.push(tested);
+    }
+
+    // Siblings share a mask and differ on exactly one dim, key (mask, dim, parent hash); only the
+    // sibling sets some tested subset shrinks within are gathered.
+    let needed: FxHashMap<(u64, usize, u64), usize> = shrink_toward
+        .iter()
+        .enumerate()
+        .map(|(slot, &(_, _, key))| (key, slot))
+        .collect();
+    let needed_masks: rustc_hash::FxHashSet<u64> = needed.keys().map(|&(m, _, _)| m).collect();
+    let mut siblings: Vec<Vec<SiblingMean>> = vec![Vec::new(); shrink_toward.len()];
+    for r in rows {
+        let Some(var) = variance(r) else { continue };
+        if !needed_masks.contains(&r.scope_mask) {
+            continue;
+        }
+        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
+            if let Some(&slot) = needed.get(&(r.scope_mask, dim, parent_hash)) {
+                siblings[slot].push(SiblingMean {
+                    mean: r.stats.r.mean,
+                    se2: var / r.stats.n_trades() as f64,
+                });
+            }
+        }
+    }
+    for &(at, i, key) in &shrink_toward {
+        let tau2 = estimate_tau2(&siblings[needed[&key]]);
+        let r = &rows[i];
+        let parent_mean = rows[out[at].nearest_parent.unwrap_or(group.offset + i) - group.offset]
+            .stats
+            .r
+            .mean;
+        let v = variance(r).unwrap_or(0.0);
+        out[at].shrunk_edge =
+            shrink(r.stats.r.mean, r.stats.n_trades(), v, parent_mean, tau2) - baseline.mean;
     }
     out
 }
