@@ -7,7 +7,7 @@
 use crate::report::EvolutionPoint;
 use crate::walk_forward::{evaluation_actions, EvalAction, UpliftSummary, WalkForward};
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
-use learnloop_lesson_builder::build_lessons_from;
+use learnloop_lesson_builder::{build_lessons_from, InMemory};
 use learnloop_materializer::{materialize, MaterializeOptions};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
@@ -230,8 +230,17 @@ fn run_step(
         .step(&events, as_of)
         .map_err(|e| step_err(as_of, "aggregate")(e.to_string()))?;
     timer.lap("aggregate");
-    let lessons = build_lessons_from(&tx, cfg, as_of, &rows, false)
-        .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
+    let lessons = build_lessons_from(
+        &tx,
+        cfg,
+        as_of,
+        &InMemory {
+            rows: &rows,
+            events: Some(&events),
+            write_candidates: false,
+        },
+    )
+    .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
     aggregator.restore(rows);
     timer.lap("lessons");
     let m_opts = MaterializeOptions {

@@ -34,13 +34,14 @@ fn is_live(status: &str) -> bool {
     status == STATUS_ACTIVE || status == STATUS_CANDIDATE
 }
 
-fn retire_reason(j: &Judged) -> String {
+fn retire_reason(j: &Judged, rows: &[StatsRow], cfg: &LoopConfig) -> String {
+    let reason = j.reason_text(rows, cfg);
     match j.reject {
-        Some(RejectKind::Incremental) => format!("superseded by parent: {}", j.reason),
+        Some(RejectKind::Incremental) => format!("superseded by parent: {reason}"),
         Some(RejectKind::Significance) | Some(RejectKind::Untestable) => {
-            format!("lost significance: {}", j.reason)
+            format!("lost significance: {reason}")
         }
-        None => j.reason.clone(),
+        None => reason,
     }
 }
 
@@ -69,13 +70,13 @@ pub fn apply(
         let prev = previous.get(key);
         let r = &rows[t.row];
         let (status, reason) = match (j.verdict, prev) {
-            (Verdict::Lesson, _) => (STATUS_ACTIVE, j.reason.clone()),
+            (Verdict::Lesson, _) => (STATUS_ACTIVE, j.reason_text(rows, cfg)),
             (Verdict::Candidate, Some(p)) if p.status == STATUS_ACTIVE => {
-                (STATUS_RETIRED, j.reason.clone())
+                (STATUS_RETIRED, j.reason_text(rows, cfg))
             }
-            (Verdict::Candidate, _) => (STATUS_CANDIDATE, j.reason.clone()),
+            (Verdict::Candidate, _) => (STATUS_CANDIDATE, j.reason_text(rows, cfg)),
             (Verdict::Rejected, Some(p)) if is_live(&p.status) => {
-                (STATUS_RETIRED, retire_reason(j))
+                (STATUS_RETIRED, retire_reason(j, rows, cfg))
             }
             (Verdict::Rejected, Some(p)) => {
                 (STATUS_RETIRED, p.status_reason.clone().unwrap_or_default())

@@ -16,6 +16,7 @@ use crate::fdr::benjamini_hochberg;
 use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
 use learnloop_model::hash::stable_hash;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
+use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, CandidateRow};
 use learnloop_store::stats::StatsRow;
 use learnloop_store::Connection;
@@ -121,20 +122,32 @@ pub fn build_lessons(
         }
         Ok(())
     })?;
-    finish(
-        conn, cfg, as_of, &kept, tested, baselines, seen, true, started,
-    )
+    let inputs = Finish {
+        rows: &kept,
+        events: None,
+        stats_rows: seen,
+        write_candidates: true,
+    };
+    finish(conn, cfg, as_of, &inputs, tested, baselines, started)
 }
 
-/// The lesson stage over stats rows the caller already holds (sorted by key), e.g. the replay's
-/// in-memory statistics. `write_candidates` replaces `lesson_candidates` with this run's tests.
+/// What the caller already holds in memory (the replay): the stats rows (sorted by key) and,
+/// optionally, the trade events (canonical order) so that they are not read again.
+pub struct InMemory<'a> {
+    pub rows: &'a [StatsRow],
+    pub events: Option<&'a [TradeEvent]>,
+    /// Replace `lesson_candidates` with this run's tests.
+    pub write_candidates: bool,
+}
+
+/// The lesson stage over statistics the caller already holds, e.g. the replay's.
 pub fn build_lessons_from(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &[StatsRow],
-    write_candidates: bool,
+    input: &InMemory<'_>,
 ) -> Result<LessonReport, LessonError> {
+    let rows = input.rows;
     let started = Instant::now();
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(rows);
@@ -142,17 +155,13 @@ pub fn build_lessons_from(
     for group in groups(rows) {
         tested.extend(evaluate_one(&group, cfg, &baselines, &tau2_roots));
     }
-    finish(
-        conn,
-        cfg,
-        as_of,
+    let inputs = Finish {
         rows,
-        tested,
-        baselines,
-        rows.len() as u64,
-        write_candidates,
-        started,
-    )
+        events: input.events,
+        stats_rows: rows.len() as u64,
+        write_candidates: input.write_candidates,
+    };
+    finish(conn, cfg, as_of, &inputs, tested, baselines, started)
 }
 
 fn evaluate_one(
@@ -173,18 +182,23 @@ fn evaluate_one(
 
 /// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
 /// factors, candidates. `rows[t.row]` (and `rows[t.nearest_parent]`) are the tested subsets.
-#[allow(clippy::too_many_arguments)]
+struct Finish<'a> {
+    rows: &'a [StatsRow],
+    events: Option<&'a [TradeEvent]>,
+    stats_rows: u64,
+    write_candidates: bool,
+}
+
 fn finish(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &[StatsRow],
+    inputs: &Finish<'_>,
     tested: Vec<Tested>,
     baselines: BTreeMap<String, Baseline>,
-    stats_rows: u64,
-    write_candidates: bool,
     started: Instant,
 ) -> Result<LessonReport, LessonError> {
+    let rows = inputs.rows;
     // One BH family for the whole run: every baseline test and every incremental test.
     let mut family: Vec<f64> = Vec::with_capacity(tested.len() * 2);
     let mut slots: Vec<(Option<usize>, Option<usize>)> = Vec::with_capacity(tested.len());
@@ -204,25 +218,25 @@ fn finish(
     let mut judged: Vec<Judged> = tested
         .iter()
         .zip(&slots)
-        .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), rows, cfg))
+        .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), cfg))
         .collect();
     select(&tested, &mut judged, rows, &keys, cfg);
 
     let outcome = lifecycle::apply(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
-    let factors = support::assign_factors(conn, cfg, as_of, &outcome.active)?;
-    if write_candidates {
-        write_candidate_rows(conn, as_of, rows, &tested, &judged, &keys)?;
+    let factors = support::assign_factors(conn, inputs.events, cfg, as_of, &outcome.active)?;
+    if inputs.write_candidates {
+        write_candidate_rows(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
     }
 
     let mut rejected_by: BTreeMap<String, u64> = BTreeMap::new();
     for j in judged.iter().filter(|j| j.verdict == Verdict::Rejected) {
-        let kind = j.reason.split(':').next().unwrap_or("other").to_string();
+        let kind = j.reason.kind().to_string();
         *rejected_by.entry(kind).or_default() += 1;
     }
     let report = LessonReport {
         as_of: as_of.to_rfc3339(),
         baselines,
-        stats_rows,
+        stats_rows: inputs.stats_rows,
         tested: tested.len() as u64,
         family_size: family.len() as u64,
         passed: judged
@@ -269,6 +283,7 @@ fn groups(rows: &[StatsRow]) -> impl Iterator<Item = GroupRows<'_>> {
 
 fn write_candidate_rows(
     conn: &Connection,
+    cfg: &LoopConfig,
     as_of: Timestamp,
     rows: &[StatsRow],
     tested: &[Tested],
@@ -302,7 +317,7 @@ fn write_candidate_rows(
                 incremental_p_value: t.p_incremental,
                 incremental_q_value: j.q_incremental,
                 verdict: j.verdict.as_str().to_string(),
-                reason: j.reason.clone(),
+                reason: j.reason_text(rows, cfg),
                 lesson_key: key.clone(),
                 as_of,
             }

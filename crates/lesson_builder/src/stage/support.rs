@@ -5,6 +5,7 @@ use super::lifecycle::ActiveLesson;
 use super::LessonError;
 use crate::factors::{assign_factor_ids, cluster_by_jaccard, LessonTrades};
 use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, FactorRow};
 use learnloop_store::Connection;
 use rustc_hash::FxHashMap;
@@ -14,33 +15,59 @@ use std::collections::BTreeMap;
 /// lesson's pattern and category whose scope contains the lesson's scope.
 fn supporting_trades(
     conn: &Connection,
+    events: Option<&[TradeEvent]>,
     active: &[ActiveLesson],
 ) -> Result<Vec<Vec<u32>>, LessonError> {
     let mut by_group: FxHashMap<(&str, &str, &str), Vec<usize>> = FxHashMap::default();
     for (i, l) in active.iter().enumerate() {
-        by_group
-            .entry((
-                l.module.as_str(),
-                l.pattern_key.as_str(),
-                l.category.as_str(),
-            ))
-            .or_default()
-            .push(i);
-    }
-    let mut trade_index: FxHashMap<String, u32> = FxHashMap::default();
-    let mut sets: Vec<Vec<u32>> = vec![Vec::new(); active.len()];
-    for e in learnloop_store::events::event_scopes(conn)? {
-        let next = trade_index.len() as u32;
-        let trade = *trade_index.entry(e.trade_key).or_insert(next);
         let group = (
-            e.module.as_str(),
-            e.pattern_key.as_str(),
-            e.category.as_str(),
+            l.module.as_str(),
+            l.pattern_key.as_str(),
+            l.category.as_str(),
         );
-        let Some(members) = by_group.get(&group) else {
+        by_group.entry(group).or_default().push(i);
+    }
+    let mut trade_index: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut sets: Vec<Vec<u32>> = vec![Vec::new(); active.len()];
+    let loaded;
+    let rows: Vec<(&str, &str, &str, &str, &str)> = match events {
+        Some(events) => events
+            .iter()
+            .map(|e| {
+                let c = e.category.as_str();
+                (
+                    e.trade_key.as_str(),
+                    e.module.as_str(),
+                    e.pattern_key.as_str(),
+                    c,
+                    e.scope.as_str(),
+                )
+            })
+            .collect(),
+        None => {
+            loaded = learnloop_store::events::event_scopes(conn)?;
+            loaded
+                .iter()
+                .map(|e| {
+                    let c = e.category.as_str();
+                    (
+                        e.trade_key.as_str(),
+                        e.module.as_str(),
+                        e.pattern_key.as_str(),
+                        c,
+                        e.scope.as_str(),
+                    )
+                })
+                .collect()
+        }
+    };
+    for (trade_key, module, pattern, category, scope) in rows {
+        let next = trade_index.len() as u32;
+        let trade = *trade_index.entry(trade_key).or_insert(next);
+        let Some(members) = by_group.get(&(module, pattern, category)) else {
             continue;
         };
-        let scope: BTreeMap<String, String> = serde_json::from_str(&e.scope).unwrap_or_default();
+        let scope: BTreeMap<String, String> = serde_json::from_str(scope).unwrap_or_default();
         for &i in members {
             let contained = active[i].pairs.iter().all(|(k, v)| scope.get(k) == Some(v));
             if contained && sets[i].last() != Some(&trade) {
@@ -59,11 +86,12 @@ fn supporting_trades(
 /// factors table and each active lesson's factor id. Returns the number of factors.
 pub fn assign_factors(
     conn: &Connection,
+    events: Option<&[TradeEvent]>,
     cfg: &LoopConfig,
     as_of: Timestamp,
     active: &[ActiveLesson],
 ) -> Result<u64, LessonError> {
-    let sets = supporting_trades(conn, active)?;
+    let sets = supporting_trades(conn, events, active)?;
     let inputs: Vec<LessonTrades<'_>> = active
         .iter()
         .zip(&sets)

@@ -36,10 +36,76 @@ pub enum RejectKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judged {
     pub verdict: Verdict,
-    pub reason: String,
+    pub reason: Reason,
     pub reject: Option<RejectKind>,
     pub q: Option<f64>,
     pub q_incremental: Option<f64>,
+}
+
+/// Why a subset got its verdict; rendered to text only where a row records it (most rejected
+/// subsets of a replay step never are).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    Selected,
+    Limit,
+    Untestable,
+    Significance {
+        edge: f64,
+    },
+    /// Improves on its nearest parent (a row index) by less than the minimum.
+    Margin {
+        parent: Option<usize>,
+        gap: f64,
+    },
+    /// The difference to its nearest parent is not significant.
+    NotIncremental {
+        parent: Option<usize>,
+    },
+}
+
+impl Reason {
+    /// The word before the colon in the rendered text (how reports group rejections).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Selected => "selected",
+            Reason::Limit => "limit",
+            Reason::Untestable => "untestable",
+            Reason::Significance { .. } => "q-value",
+            Reason::Margin { .. } | Reason::NotIncremental { .. } => "incremental",
+        }
+    }
+}
+
+impl Judged {
+    pub fn reason_text(&self, rows: &[StatsRow], cfg: &LoopConfig) -> String {
+        let fdr = cfg.lessons.fdr;
+        let parent_text = |p: &Option<usize>| {
+            p.map(|p| rows[p].scope_values.as_str())
+                .unwrap_or("{}")
+                .to_string()
+        };
+        match &self.reason {
+            Reason::Selected => "selected".into(),
+            Reason::Limit => format!(
+                "limit: {} simpler or stronger lessons already selected for this pattern and category",
+                cfg.lessons.max_lessons_per_pattern
+            ),
+            Reason::Untestable => "untestable: no variance among the subset's trades".into(),
+            Reason::Significance { edge } => {
+                format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q))
+            }
+            Reason::Margin { parent, gap } => format!(
+                "incremental: improves on parent {} by only {gap:+.3} R (needs {} R in the edge's direction); the parent already explains it",
+                parent_text(parent),
+                cfg.lessons.incremental_min
+            ),
+            Reason::NotIncremental { parent } => format!(
+                "incremental: the difference to parent {} is not significant (q = {} > fdr {fdr})",
+                parent_text(parent),
+                fmt_q(self.q_incremental)
+            ),
+        }
+    }
 }
 
 fn fmt_q(q: Option<f64>) -> String {
@@ -51,15 +117,9 @@ fn fmt_q(q: Option<f64>) -> String {
 }
 
 /// Judge one tested subset given its q-values (selection comes after).
-pub fn judge(
-    t: &Tested,
-    q: Option<f64>,
-    q_incr: Option<f64>,
-    rows: &[StatsRow],
-    cfg: &LoopConfig,
-) -> Judged {
+pub fn judge(t: &Tested, q: Option<f64>, q_incr: Option<f64>, cfg: &LoopConfig) -> Judged {
     let fdr = cfg.lessons.fdr;
-    let reject = |kind: RejectKind, reason: String| Judged {
+    let reject = |kind: RejectKind, reason: Reason| Judged {
         verdict: Verdict::Rejected,
         reason,
         reject: Some(kind),
@@ -67,34 +127,23 @@ pub fn judge(
         q_incremental: q_incr,
     };
     let Some(qv) = q else {
-        return reject(
-            RejectKind::Untestable,
-            "untestable: no variance among the subset's trades".into(),
-        );
+        return reject(RejectKind::Untestable, Reason::Untestable);
     };
     if qv > fdr {
         return reject(
             RejectKind::Significance,
-            format!(
-                "q-value: edge {:+.3} R has q = {} > fdr {fdr}",
-                t.edge,
-                fmt_q(q)
-            ),
+            Reason::Significance { edge: t.edge },
         );
     }
     if t.dims > 0 {
-        let parent = t
-            .nearest_parent
-            .map(|p| rows[p].scope_values.as_str())
-            .unwrap_or("{}");
         if !t.margin_ok {
             let gap = t.min_gap.unwrap_or(f64::NAN);
             return reject(
                 RejectKind::Incremental,
-                format!(
-                    "incremental: improves on parent {parent} by only {gap:+.3} R (needs {} R in the edge's direction); the parent already explains it",
-                    cfg.lessons.incremental_min
-                ),
+                Reason::Margin {
+                    parent: t.nearest_parent,
+                    gap,
+                },
             );
         }
         match q_incr {
@@ -102,14 +151,16 @@ pub fn judge(
             _ => {
                 return reject(
                     RejectKind::Incremental,
-                    format!("incremental: the difference to parent {parent} is not significant (q = {} > fdr {fdr})", fmt_q(q_incr)),
+                    Reason::NotIncremental {
+                        parent: t.nearest_parent,
+                    },
                 )
             }
         }
     }
     Judged {
         verdict: Verdict::Lesson,
-        reason: "selected".into(),
+        reason: Reason::Selected,
         reject: None,
         q,
         q_incremental: q_incr,
@@ -125,10 +176,13 @@ pub fn select(
     keys: &[String],
     cfg: &LoopConfig,
 ) {
-    let group_keys: Vec<String> = tested
+    let passing_idx: Vec<usize> = (0..tested.len())
+        .filter(|&i| judged[i].verdict == Verdict::Lesson)
+        .collect();
+    let group_keys: Vec<String> = passing_idx
         .iter()
-        .map(|t| {
-            let r = &rows[t.row];
+        .map(|&i| {
+            let r = &rows[tested[i].row];
             format!(
                 "{}\u{1f}{}\u{1f}{}",
                 r.module,
@@ -137,14 +191,13 @@ pub fn select(
             )
         })
         .collect();
-    let passing: Vec<SelectionCandidate<'_>> = tested
+    let passing: Vec<SelectionCandidate<'_>> = passing_idx
         .iter()
-        .enumerate()
-        .filter(|(i, _)| judged[*i].verdict == Verdict::Lesson)
-        .map(|(i, t)| SelectionCandidate {
-            group: &group_keys[i],
-            dims: t.dims,
-            abs_t: t.t.map_or(0.0, f64::abs),
+        .zip(&group_keys)
+        .map(|(&i, group)| SelectionCandidate {
+            group,
+            dims: tested[i].dims,
+            abs_t: tested[i].t.map_or(0.0, f64::abs),
             key: &keys[i],
         })
         .collect();
@@ -152,10 +205,7 @@ pub fn select(
     for (i, j) in judged.iter_mut().enumerate() {
         if j.verdict == Verdict::Lesson && !selected.contains(keys[i].as_str()) {
             j.verdict = Verdict::Candidate;
-            j.reason = format!(
-                "limit: {} simpler or stronger lessons already selected for this pattern and category",
-                cfg.lessons.max_lessons_per_pattern
-            );
+            j.reason = Reason::Limit;
         }
     }
 }
