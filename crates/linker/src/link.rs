@@ -39,6 +39,10 @@ pub struct LinkReport {
     pub trades_linked_new: i64,
     pub trade_events_total: i64,
     pub anomalies: BTreeMap<String, i64>,
+    /// The positions re-linked (all of them after a rebuild), for callers that keep the links
+    /// in memory.
+    #[serde(skip)]
+    pub relinked: Vec<String>,
 }
 
 /// The links of one position, computed from its actions and closes known at the as-of time.
@@ -266,6 +270,7 @@ pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkRe
         as_of: as_of.to_rfc3339(),
         rebuild: full,
         positions_relinked: dirty.len() as u64,
+        relinked: dirty.clone(),
         trades_linked_total: counts.linked_trades,
         trades_linked_new: counts.linked_trades - if full { 0 } else { before },
         trade_events_total: counts.trade_events,

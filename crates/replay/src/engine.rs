@@ -11,6 +11,7 @@ use learnloop_lesson_builder::{build_lessons_from, InMemory};
 use learnloop_materializer::{materialize, MaterializeOptions};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
+use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::STATUS_RETIRED;
 use learnloop_store::Connection;
 use std::collections::BTreeMap;
@@ -162,6 +163,8 @@ pub fn replay(
     let mut scratch = learnloop_store::open_in_memory()?;
     learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
     let mut aggregator = IncrementalAggregator::new(cfg);
+    // The linked events known at the current step, kept in canonical order across steps.
+    let mut known: Vec<TradeEvent> = Vec::new();
     let mut walk = WalkForward::default();
     let mut evolution = Vec::new();
     let mut summaries = Vec::with_capacity(steps.len());
@@ -169,7 +172,8 @@ pub fn replay(
     let mut next_action = actions.partition_point(|a| a.at <= steps[0]);
     for (i, &as_of) in steps.iter().enumerate() {
         let t = Instant::now();
-        let (summary, configs) = run_step(&mut scratch, cfg, opts, as_of, &mut aggregator)?;
+        let (summary, configs) =
+            run_step(&mut scratch, cfg, opts, as_of, &mut aggregator, &mut known)?;
         let points = snapshot(&scratch, as_of, &configs)?;
         for p in points.iter().filter(|p| p.status == "active") {
             first_active
@@ -206,6 +210,36 @@ pub fn replay(
     })
 }
 
+/// Bring the in-memory events up to date with the link just made: only the re-linked positions'
+/// events are read again.
+fn refresh_events(
+    conn: &Connection,
+    link: &learnloop_linker::LinkReport,
+    known: &mut Vec<TradeEvent>,
+) -> Result<(), ReplayError> {
+    if link.rebuild {
+        *known = learnloop_store::events::load_all_events(conn)?;
+        return Ok(());
+    }
+    if link.relinked.is_empty() {
+        return Ok(());
+    }
+    let relinked: std::collections::BTreeSet<&str> =
+        link.relinked.iter().map(String::as_str).collect();
+    known.retain(|e| !relinked.contains(e.position_id.as_str()));
+    known.extend(learnloop_store::events::load_events_of_dirty_positions(
+        conn,
+    )?);
+    known.sort_by(|a, b| {
+        (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
+            b.exit_at,
+            &b.trade_key,
+            &b.action_strand_id,
+        ))
+    });
+    Ok(())
+}
+
 /// One nightly run as of `as_of` on the scratch store; returns the configs then active.
 fn run_step(
     scratch: &mut Connection,
@@ -213,6 +247,7 @@ fn run_step(
     opts: &ReplayOptions,
     as_of: Timestamp,
     aggregator: &mut IncrementalAggregator,
+    known: &mut Vec<TradeEvent>,
 ) -> Result<(StepSummary, BTreeMap<String, Overrides>), ReplayError> {
     let tx = scratch
         .transaction()
@@ -221,13 +256,20 @@ fn run_step(
     let link = learnloop_linker::link(&tx, as_of, false)
         .map_err(|e| step_err(as_of, "link")(e.to_string()))?;
     timer.lap("link");
-    let mut events = learnloop_store::events::load_all_events(&tx)?;
+    refresh_events(&tx, &link, known)?;
     timer.lap("load_events");
-    if let Some(seed) = opts.placebo_seed {
-        learnloop_pipeline::placebo::shuffle_r_within_days(&mut events, seed);
-    }
+    let shuffled;
+    let events: &[TradeEvent] = match opts.placebo_seed {
+        Some(seed) => {
+            let mut copy = known.clone();
+            learnloop_pipeline::placebo::shuffle_r_within_days(&mut copy, seed);
+            shuffled = copy;
+            &shuffled
+        }
+        None => known,
+    };
     let (rows, aggregate) = aggregator
-        .step(&events, as_of)
+        .step(events, as_of)
         .map_err(|e| step_err(as_of, "aggregate")(e.to_string()))?;
     timer.lap("aggregate");
     let lessons = build_lessons_from(
@@ -236,7 +278,7 @@ fn run_step(
         as_of,
         &InMemory {
             rows: &rows,
-            events: Some(&events),
+            events: Some(events),
             write_candidates: false,
         },
     )

@@ -5,7 +5,7 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE ad_strands (
@@ -256,6 +256,12 @@ CREATE TABLE lesson_evolution (
     size_mult REAL,
     PRIMARY KEY (replay_id, as_of, lesson_key)
 );
+"#;
+
+/// Knowledge-time indexes: an incremental link looks up the strands that crossed the as-of time.
+const MIGRATION_3: &str = r#"
+CREATE INDEX pm_actions_created ON pm_actions (created_at_ms);
+CREATE INDEX position_closes_created ON position_closes (created_at_ms);
 "#;
 
 pub fn latest_version() -> i64 {
