@@ -226,6 +226,9 @@ struct Append<'a> {
     path: Vec<(usize, u32)>,
     name_order: Vec<usize>,
     counters: AggregateCounters,
+    /// postings[d][v]: the old observations whose dimension d has value id v (built on first
+    /// need), so that a subset's old trades are found from its rarest value, not a full scan.
+    postings: Option<Vec<Vec<Vec<u32>>>>,
 }
 
 impl<'a> Append<'a> {
@@ -253,6 +256,39 @@ impl<'a> Append<'a> {
             path: Vec::new(),
             name_order,
             counters: AggregateCounters::default(),
+            postings: None,
+        }
+    }
+
+    fn build_postings(&mut self) {
+        if self.postings.is_some() {
+            return;
+        }
+        let mut postings: Vec<Vec<Vec<u32>>> =
+            (0..self.p.dims).map(|d| vec![Vec::new(); self.p.value_names[d].len() + 1]).collect();
+        for o in 0..self.old_obs as u32 {
+            for (d, lists) in postings.iter_mut().enumerate() {
+                let v = self.group.values[o as usize * self.p.dims + d];
+                if v != 0 {
+                    lists[v as usize].push(o);
+                }
+            }
+        }
+        self.postings = Some(postings);
+    }
+
+    /// The old observations inside the current path's subset, in order.
+    fn old_matching(&mut self) -> Vec<u32> {
+        self.build_postings();
+        let postings = self.postings.as_ref().expect("built above");
+        let rarest = self
+            .path
+            .iter()
+            .min_by_key(|&&(d, v)| postings[d][v as usize].len())
+            .copied();
+        match rarest {
+            Some((d, v)) => postings[d][v as usize].iter().copied().filter(|&o| self.matches(o)).collect(),
+            None => (0..self.old_obs as u32).collect(),
         }
     }
 
@@ -278,9 +314,7 @@ impl<'a> Append<'a> {
             }
             None => {
                 // Not stored before: its old trades are needed too.
-                let old: Vec<u32> = (0..self.old_obs as u32)
-                    .filter(|&o| self.matches(o))
-                    .collect();
+                let old = self.old_matching();
                 let mut stats = OutcomeStats::default();
                 self.fold_into(&mut stats, &old);
                 self.fold_into(&mut stats, node);

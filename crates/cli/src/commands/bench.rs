@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// Length of the synthetic period in days.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
+    /// Replay bench: replay only the last N days of the period (default: all but the first week).
+    #[arg(long)]
+    pub replay_days: Option<u32>,
     /// Replay bench: how many steps to time with naive from-scratch recomputation.
     #[arg(long, default_value_t = 6)]
     pub naive_samples: usize,

@@ -57,8 +57,11 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
     drop(conn);
 
     // Daily steps over the period after its first week (nothing can be learnt before).
-    let from = Timestamp(opts.start.millis() + 7 * MS_PER_DAY);
     let to = Timestamp(end.millis().div_euclid(MS_PER_DAY) * MS_PER_DAY);
+    let from = match args.replay_days {
+        Some(days) => Timestamp(to.millis() - (i64::from(days.max(1)) - 1) * MS_PER_DAY),
+        None => Timestamp(opts.start.millis() + 7 * MS_PER_DAY),
+    };
     let r_opts = ReplayOptions {
         from,
         to,
