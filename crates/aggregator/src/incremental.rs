@@ -73,7 +73,7 @@ impl IncrementalAggregator {
         as_of: Timestamp,
     ) -> Result<(Vec<StatsRow>, StepReport), PrepareError> {
         let p = Prepared::build(events, &self.dims, as_of, self.half_life_hours)?;
-        let prefixes = self.prefix_fingerprints(events);
+        let prints = self.fingerprints(events);
         let mut report = StepReport {
             groups: p.groups.len() as u64,
             ..StepReport::default()
@@ -86,15 +86,17 @@ impl IncrementalAggregator {
                 group.pattern_key.clone(),
                 group.category,
             );
-            let events_now = prefixes.get(&key).map_or(0, |e| e.0);
+            let (events_now, full, prefix) = prints
+                .get(&key)
+                .map_or((0, 0, None), |g| (g.events, g.full, g.prefix));
             let cached = self.cache.remove(&key);
             let mut rows = match cached {
-                Some(mut c) if c.fingerprint == group.fingerprint => {
+                Some(mut c) if c.fingerprint == full => {
                     rescale(&mut c.rows, c.as_of, as_of, self.half_life_hours);
                     report.carried_forward += 1;
                     c.rows
                 }
-                Some(mut c) if prefixes.get(&key).and_then(|e| e.1) == Some(c.fingerprint) => {
+                Some(mut c) if prefix == Some(c.fingerprint) => {
                     rescale(&mut c.rows, c.as_of, as_of, self.half_life_hours);
                     let mut append = Append::new(&p, group, self.limits, c.observations, c.rows);
                     append.run();
@@ -123,7 +125,7 @@ impl IncrementalAggregator {
             self.lent.push((
                 key,
                 CachedGroup {
-                    fingerprint: group.fingerprint,
+                    fingerprint: full,
                     events: events_now,
                     observations: group.len(),
                     as_of,
@@ -146,31 +148,33 @@ impl IncrementalAggregator {
         }
     }
 
-    /// For each group: its event count now, and the fingerprint of its first `n` events where
-    /// `n` is the count cached from the previous step — `None` if it has fewer events now, or if
-    /// the event after the prefix continues the prefix's last trade (a trade that gained an
-    /// action is not an appended trade).
-    fn prefix_fingerprints(
-        &self,
-        events: &[TradeEvent],
-    ) -> FxHashMap<GroupKey, (usize, Option<u64>)> {
+    /// For each group: its event count now, the fingerprint of all its events, and the
+    /// fingerprint of its first `n` events where `n` is the count cached from the previous step —
+    /// `None` if it has fewer events now, or if the event after the prefix continues the prefix's
+    /// last trade (a trade that gained an action is not an appended trade).
+    fn fingerprints(&self, events: &[TradeEvent]) -> FxHashMap<GroupKey, GroupPrints> {
         struct Running<'e> {
+            cached_events: Option<usize>,
             count: usize,
             hash: u64,
             prefix: Option<u64>,
             last_trade: &'e str,
         }
-        let mut running: FxHashMap<GroupKey, Running<'_>> = FxHashMap::default();
+        let mut running: FxHashMap<(&str, &str, ActionCategory), Running<'_>> =
+            FxHashMap::default();
         for e in events {
-            let key = (e.module.clone(), e.pattern_key.clone(), e.category);
-            let cached_events = self.cache.get(&key).map(|c| c.events);
-            let r = running.entry(key).or_insert(Running {
+            let key = (e.module.as_str(), e.pattern_key.as_str(), e.category);
+            let r = running.entry(key).or_insert_with(|| Running {
+                cached_events: self
+                    .cache
+                    .get(&(e.module.clone(), e.pattern_key.clone(), e.category))
+                    .map(|c| c.events),
                 count: 0,
                 hash: FINGERPRINT_SEED,
                 prefix: None,
                 last_trade: "",
             });
-            if cached_events == Some(r.count) && r.last_trade != e.trade_key {
+            if r.cached_events == Some(r.count) && r.last_trade != e.trade_key {
                 r.prefix = Some(r.hash);
             }
             r.count += 1;
@@ -179,18 +183,28 @@ impl IncrementalAggregator {
         }
         running
             .into_iter()
-            .map(|(k, r)| {
-                let cached_events = self.cache.get(&k).map(|c| c.events);
+            .map(|((m, p, c), r)| {
                 // A prefix as long as the whole group is the whole group.
-                let prefix = if cached_events == Some(r.count) {
+                let prefix = if r.cached_events == Some(r.count) {
                     Some(r.hash)
                 } else {
                     r.prefix
                 };
-                (k, (r.count, prefix))
+                let prints = GroupPrints {
+                    events: r.count,
+                    full: r.hash,
+                    prefix,
+                };
+                ((m.to_string(), p.to_string(), c), prints)
             })
             .collect()
     }
+}
+
+struct GroupPrints {
+    events: usize,
+    full: u64,
+    prefix: Option<u64>,
 }
 
 fn rescale(rows: &mut [StatsRow], from: Timestamp, to: Timestamp, half_life_hours: f64) {
@@ -264,8 +278,9 @@ impl<'a> Append<'a> {
         if self.postings.is_some() {
             return;
         }
-        let mut postings: Vec<Vec<Vec<u32>>> =
-            (0..self.p.dims).map(|d| vec![Vec::new(); self.p.value_names[d].len() + 1]).collect();
+        let mut postings: Vec<Vec<Vec<u32>>> = (0..self.p.dims)
+            .map(|d| vec![Vec::new(); self.p.value_names[d].len() + 1])
+            .collect();
         for o in 0..self.old_obs as u32 {
             for (d, lists) in postings.iter_mut().enumerate() {
                 let v = self.group.values[o as usize * self.p.dims + d];
@@ -287,7 +302,11 @@ impl<'a> Append<'a> {
             .min_by_key(|&&(d, v)| postings[d][v as usize].len())
             .copied();
         match rarest {
-            Some((d, v)) => postings[d][v as usize].iter().copied().filter(|&o| self.matches(o)).collect(),
+            Some((d, v)) => postings[d][v as usize]
+                .iter()
+                .copied()
+                .filter(|&o| self.matches(o))
+                .collect(),
             None => (0..self.old_obs as u32).collect(),
         }
     }

@@ -31,9 +31,6 @@ pub struct Group {
     pub n_actions: Vec<u32>,
     /// Observation-major value ids, `dims` per observation; 0 = dimension absent.
     pub values: Vec<u32>,
-    /// Stable hash of everything the group's rows depend on except the as-of time (its events'
-    /// trades, outcomes and scopes, in order): equal fingerprints give equal counts and moments.
-    pub fingerprint: u64,
 }
 
 pub struct Prepared {
@@ -111,12 +108,10 @@ impl Prepared {
                         trade: Vec::new(),
                         n_actions: Vec::new(),
                         values: Vec::new(),
-                        fingerprint: FINGERPRINT_SEED,
                     });
                     groups.len() - 1
                 });
             groups[gi].push(trade, &row, dims);
-            groups[gi].fingerprint = fold_event(groups[gi].fingerprint, e);
         }
         // Groups in the table's key order (category compared as stored text), so rows reach the
         // clustered primary key as appends.
@@ -145,6 +140,8 @@ impl Prepared {
 
 pub(crate) const FINGERPRINT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// Fold one event into a group's fingerprint: a stable hash of everything the group's rows depend
+/// on except the as-of time (its events' trades, outcomes and scopes, in order).
 pub(crate) fn fold_event(fingerprint: u64, e: &TradeEvent) -> u64 {
     let mut h = StableHasher::from_state(fingerprint);
     h.write(e.trade_key.as_bytes());
