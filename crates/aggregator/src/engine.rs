@@ -329,23 +329,37 @@ impl<'a> Walk<'a> {
     /// Statistics of the trades behind `node` (observations in canonical trade order).
     fn fold(&mut self, node: &[u32]) -> OutcomeStats {
         let mut stats = OutcomeStats::default();
-        let group = self.group;
-        let mut i = 0;
-        while i < node.len() {
-            let trade = group.trade[node[i] as usize];
-            let mut n_actions = 0u64;
-            while i < node.len() && group.trade[node[i] as usize] == trade {
-                n_actions += u64::from(group.n_actions[node[i] as usize]);
-                i += 1;
-            }
-            let t = trade as usize;
-            stats.push_trade(&self.p.trades[t], n_actions, self.p.weights[t]);
-        }
+        self.counters.subset_updates += fold_observations(self.p, self.group, node, &mut stats);
         self.counters.subsets_evaluated += 1;
-        self.counters.subset_updates += stats.n_trades();
         stats
     }
 }
+
+/// Fold the trades behind `obs` (observations of `group`, in canonical trade order) into
+/// `stats`: one observation per trade, carrying how many of its actions are in `obs`.
+/// Returns the number of trades folded.
+pub(crate) fn fold_observations(
+    p: &Prepared,
+    group: &Group,
+    obs: &[u32],
+    stats: &mut OutcomeStats,
+) -> u64 {
+    let mut trades = 0;
+    let mut i = 0;
+    while i < obs.len() {
+        let trade = group.trade[obs[i] as usize];
+        let mut n_actions = 0u64;
+        while i < obs.len() && group.trade[obs[i] as usize] == trade {
+            n_actions += u64::from(group.n_actions[obs[i] as usize]);
+            i += 1;
+        }
+        let t = trade as usize;
+        stats.push_trade(&p.trades[t], n_actions, p.weights[t]);
+        trades += 1;
+    }
+    trades
+}
+
 /// The number of (trade, subset) observations an unpruned enumeration folds: for each group and
 /// trade, the distinct subsets (at most `k_max` dims) of the trade's action scopes. It is the row
 /// count of the "exploded" table a SQL engine aggregates, so `updates / second` figures compare

@@ -12,7 +12,7 @@
 //! - anything else (a late action changed an old trade, a trade disappeared): the group is
 //!   recomputed from scratch.
 
-use crate::engine::{compute_group, AggregateCounters, Limits, SubsetRow};
+use crate::engine::{compute_group, fold_observations, AggregateCounters, Limits, SubsetRow};
 use crate::prepare::{fold_event, Group, PrepareError, Prepared, FINGERPRINT_SEED};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::{decay_weight, OutcomeStats};
@@ -384,19 +384,7 @@ impl<'a> Append<'a> {
 
     /// Fold the trades behind `obs` (canonical order) into `stats`.
     fn fold_into(&mut self, stats: &mut OutcomeStats, obs: &[u32]) {
-        let g = self.group;
-        let mut i = 0;
-        while i < obs.len() {
-            let trade = g.trade[obs[i] as usize];
-            let mut n_actions = 0u64;
-            while i < obs.len() && g.trade[obs[i] as usize] == trade {
-                n_actions += u64::from(g.n_actions[obs[i] as usize]);
-                i += 1;
-            }
-            let t = trade as usize;
-            stats.push_trade(&self.p.trades[t], n_actions, self.p.weights[t]);
-            self.counters.subset_updates += 1;
-        }
+        self.counters.subset_updates += fold_observations(self.p, self.group, obs, stats);
         self.counters.subsets_evaluated += 1;
     }
 

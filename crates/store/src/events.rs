@@ -197,38 +197,6 @@ pub fn module_trades(conn: &Connection) -> Result<Vec<(String, String, Timestamp
     Ok(rows)
 }
 
-/// Which trade an action of a group belonged to, and the action's scope.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventScope {
-    pub trade_key: String,
-    pub module: String,
-    pub pattern_key: String,
-    pub category: String,
-    /// Normalised scope JSON.
-    pub scope: String,
-}
-
-/// Every trade event's group and scope, in canonical order: what the lesson stage needs to know
-/// which trades support a lesson.
-pub fn event_scopes(conn: &Connection) -> Result<Vec<EventScope>> {
-    let mut stmt = conn.prepare(
-        "SELECT trade_key, module, pattern_key, action_category, scope FROM trade_events
-         ORDER BY exit_at_ms, trade_key, action_strand_id",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(EventScope {
-                trade_key: r.get(0)?,
-                module: r.get(1)?,
-                pattern_key: r.get(2)?,
-                category: r.get(3)?,
-                scope: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LinkCounts {
     pub linked_trades: i64,

@@ -304,37 +304,28 @@ pub fn has_pattern(conn: &Connection, pattern_key: &str) -> Result<bool> {
     )?)
 }
 
-/// Stream the table a (module, pattern, category) group at a time, in key order, decoding only
-/// what tests need: key, counts, mean and M2 (other figures are left at their defaults). Memory
-/// stays bounded by the largest group.
-pub fn for_each_group_of_moments(
+/// Rows in key order with their moments only: key, counts, mean and M2 (other figures are left
+/// at their defaults), filtered by `filter` (an SQL `WHERE` clause or "").
+fn for_each_moments_row(
     conn: &Connection,
-    mut f: impl FnMut(Vec<StatsRow>) -> Result<()>,
+    filter: &str,
+    mut f: impl FnMut(StatsRow) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT module, pattern_key, action_category, scope_mask, scope_values, scope_values_hash, n_trades,
                 n_actions, mean_rr, m2_rr, wins
-         FROM pattern_scope_stats
-         ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash",
-    )?;
+         FROM pattern_scope_stats {filter}
+         ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash"
+    ))?;
     let mut rows = stmt.query([])?;
-    let mut group: Vec<StatsRow> = Vec::new();
     while let Some(r) = rows.next()? {
-        let module: String = r.get(0)?;
         let pattern_key: String = r.get(1)?;
-        let category: ActionCategory = r.get::<_, String>(2)?.parse().map_err(|e| {
-            crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
-        })?;
-        let same = group.last().is_some_and(|g| {
-            g.module == module && g.pattern_key == pattern_key && g.category == category
-        });
-        if !same && !group.is_empty() {
-            f(std::mem::take(&mut group))?;
-        }
-        group.push(StatsRow {
-            module,
+        f(StatsRow {
+            module: r.get(0)?,
+            category: r.get::<_, String>(2)?.parse().map_err(|e| {
+                crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
+            })?,
             pattern_key,
-            category,
             scope_mask: u64_from_sql(r.get(3)?),
             scope_values: r.get(4)?,
             scope_values_hash: u64_from_sql(r.get(5)?),
@@ -349,8 +340,28 @@ pub fn for_each_group_of_moments(
                 ..OutcomeStats::default()
             },
             as_of: Timestamp(0),
-        });
+        })?;
     }
+    Ok(())
+}
+
+/// Stream the table a (module, pattern, category) group at a time, in key order, with moments
+/// only (see [`for_each_moments_row`]). Memory stays bounded by the largest group.
+pub fn for_each_group_of_moments(
+    conn: &Connection,
+    mut f: impl FnMut(Vec<StatsRow>) -> Result<()>,
+) -> Result<()> {
+    let mut group: Vec<StatsRow> = Vec::new();
+    for_each_moments_row(conn, "", |row| {
+        let same = group.last().is_some_and(|g| {
+            g.module == row.module && g.pattern_key == row.pattern_key && g.category == row.category
+        });
+        if !same && !group.is_empty() {
+            f(std::mem::take(&mut group))?;
+        }
+        group.push(row);
+        Ok(())
+    })?;
     if !group.is_empty() {
         f(group)?;
     }
@@ -359,36 +370,10 @@ pub fn for_each_group_of_moments(
 
 /// The pattern roots (mask 0), with their moments only.
 pub fn root_rows(conn: &Connection) -> Result<Vec<StatsRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT module, pattern_key, action_category, scope_values_hash, n_trades, n_actions, mean_rr, m2_rr, wins
-         FROM pattern_scope_stats WHERE scope_mask = 0
-         ORDER BY module, pattern_key, action_category",
-    )?;
-    let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let pattern_key: String = r.get(1)?;
-        out.push(StatsRow {
-            module: r.get(0)?,
-            category: r.get::<_, String>(2)?.parse().map_err(|e| {
-                crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
-            })?,
-            pattern_key,
-            scope_mask: 0,
-            scope_values: "{}".to_string(),
-            scope_values_hash: u64_from_sql(r.get(3)?),
-            stats: OutcomeStats {
-                n_actions: r.get::<_, i64>(5)? as u64,
-                r: RunningStats {
-                    n: r.get::<_, i64>(4)? as u64,
-                    mean: r.get(6)?,
-                    m2: r.get(7)?,
-                },
-                wins: r.get::<_, i64>(8)? as u64,
-                ..OutcomeStats::default()
-            },
-            as_of: Timestamp(0),
-        });
-    }
+    for_each_moments_row(conn, "WHERE scope_mask = 0", |row| {
+        out.push(row);
+        Ok(())
+    })?;
     Ok(out)
 }

@@ -30,44 +30,25 @@ fn supporting_trades(
     let mut trade_index: FxHashMap<&str, u32> = FxHashMap::default();
     let mut sets: Vec<Vec<u32>> = vec![Vec::new(); active.len()];
     let loaded;
-    let rows: Vec<(&str, &str, &str, &str, &str)> = match events {
-        Some(events) => events
-            .iter()
-            .map(|e| {
-                let c = e.category.as_str();
-                (
-                    e.trade_key.as_str(),
-                    e.module.as_str(),
-                    e.pattern_key.as_str(),
-                    c,
-                    e.scope.as_str(),
-                )
-            })
-            .collect(),
+    let events: &[TradeEvent] = match events {
+        Some(events) => events,
         None => {
-            loaded = learnloop_store::events::event_scopes(conn)?;
-            loaded
-                .iter()
-                .map(|e| {
-                    let c = e.category.as_str();
-                    (
-                        e.trade_key.as_str(),
-                        e.module.as_str(),
-                        e.pattern_key.as_str(),
-                        c,
-                        e.scope.as_str(),
-                    )
-                })
-                .collect()
+            loaded = learnloop_store::events::load_all_events(conn)?;
+            &loaded
         }
     };
-    for (trade_key, module, pattern, category, scope) in rows {
+    for e in events {
         let next = trade_index.len() as u32;
-        let trade = *trade_index.entry(trade_key).or_insert(next);
-        let Some(members) = by_group.get(&(module, pattern, category)) else {
+        let trade = *trade_index.entry(e.trade_key.as_str()).or_insert(next);
+        let group = (
+            e.module.as_str(),
+            e.pattern_key.as_str(),
+            e.category.as_str(),
+        );
+        let Some(members) = by_group.get(&group) else {
             continue;
         };
-        let scope: BTreeMap<String, String> = serde_json::from_str(scope).unwrap_or_default();
+        let scope: BTreeMap<String, String> = serde_json::from_str(&e.scope).unwrap_or_default();
         for &i in members {
             let contained = active[i].pairs.iter().all(|(k, v)| scope.get(k) == Some(v));
             if contained && sets[i].last() != Some(&trade) {
