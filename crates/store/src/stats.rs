@@ -217,20 +217,14 @@ pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
     Ok(out)
 }
 
-fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
-    let category: String = r.get(2)?;
-    let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        Ok(r.get::<_, Option<String>>(i)?
-            .and_then(|t| Timestamp::parse(&t).ok()))
-    };
-    let mean_of = |v: Option<f64>| PresentMean {
-        count: u64::from(v.is_some()),
-        sum: v.unwrap_or(0.0),
-    };
+/// The key and moments: the first eleven columns of every stats query (module, pattern_key,
+/// action_category, scope_mask, scope_values, scope_values_hash, n_trades, n_actions, mean_rr,
+/// m2_rr, wins); other figures are left at their defaults.
+fn moments_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
     let pattern_key: String = r.get(1)?;
     Ok(StatsRow {
         module: r.get(0)?,
-        category: category.parse().map_err(|e| {
+        category: r.get::<_, String>(2)?.parse().map_err(|e| {
             crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
         })?,
         pattern_key,
@@ -245,20 +239,38 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
                 m2: r.get(9)?,
             },
             wins: r.get::<_, i64>(10)? as u64,
-            sum_pnl: r.get(11)?,
-            hold_days: mean_of(r.get(12)?),
-            time_eff: mean_of(r.get(13)?),
-            first_exit: ts(14)?,
-            last_exit: ts(15)?,
-            decayed: WeightedStats {
-                w: r.get(16)?,
-                w2: r.get(17)?,
-                mean: r.get(18)?,
-                m2: r.get(19)?,
-            },
+            ..OutcomeStats::default()
         },
-        as_of: ts(20)?.unwrap_or(Timestamp(0)),
+        as_of: Timestamp(0),
     })
+}
+
+/// A whole row: the moments, then sum_pnl, mean_hold_days, mean_time_eff, first/last exit, the
+/// decayed figures and as_of (columns 11 to 20).
+fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
+    let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<String>>(i)?
+            .and_then(|t| Timestamp::parse(&t).ok()))
+    };
+    let mean_of = |v: Option<f64>| PresentMean {
+        count: u64::from(v.is_some()),
+        sum: v.unwrap_or(0.0),
+    };
+    let mut row = moments_from_sql(r)?;
+    let s = &mut row.stats;
+    s.sum_pnl = r.get(11)?;
+    s.hold_days = mean_of(r.get(12)?);
+    s.time_eff = mean_of(r.get(13)?);
+    s.first_exit = ts(14)?;
+    s.last_exit = ts(15)?;
+    s.decayed = WeightedStats {
+        w: r.get(16)?,
+        w2: r.get(17)?,
+        mean: r.get(18)?,
+        m2: r.get(19)?,
+    };
+    row.as_of = ts(20)?.unwrap_or(Timestamp(0));
+    Ok(row)
 }
 
 pub fn count(conn: &Connection) -> Result<i64> {
@@ -319,28 +331,7 @@ fn for_each_moments_row(
     ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let pattern_key: String = r.get(1)?;
-        f(StatsRow {
-            module: r.get(0)?,
-            category: r.get::<_, String>(2)?.parse().map_err(|e| {
-                crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
-            })?,
-            pattern_key,
-            scope_mask: u64_from_sql(r.get(3)?),
-            scope_values: r.get(4)?,
-            scope_values_hash: u64_from_sql(r.get(5)?),
-            stats: OutcomeStats {
-                n_actions: r.get::<_, i64>(7)? as u64,
-                r: RunningStats {
-                    n: r.get::<_, i64>(6)? as u64,
-                    mean: r.get(8)?,
-                    m2: r.get(9)?,
-                },
-                wins: r.get::<_, i64>(10)? as u64,
-                ..OutcomeStats::default()
-            },
-            as_of: Timestamp(0),
-        })?;
+        f(moments_from_sql(r)?)?;
     }
     Ok(())
 }
