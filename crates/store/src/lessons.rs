@@ -423,3 +423,12 @@ pub fn replace_evolution(
     }
     Ok(())
 }
+
+pub fn status_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn
+        .prepare("SELECT status, COUNT(*) FROM learning_lessons GROUP BY status ORDER BY status")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

@@ -26,7 +26,19 @@ pub struct Status {
     pub v5_actions_share: f64,
     pub quarantine_by_reason: Vec<(String, i64)>,
     pub stats_rows: i64,
+    /// Lessons by status (candidate, active, retired).
+    pub lessons: Vec<(String, i64)>,
+    /// The active config version of each module (None: nothing activated yet).
+    pub active_configs: Vec<ActiveConfig>,
     pub recent_runs: Vec<RunRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActiveConfig {
+    pub module: String,
+    pub version: Option<i64>,
+    pub as_of: Option<String>,
+    pub latest_version: Option<i64>,
 }
 
 pub fn execute(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
@@ -47,12 +59,29 @@ pub fn execute(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
         v5_actions_share: ratio(strands.v5_actions, strands.actions),
         quarantine_by_reason: learnloop_store::strands::quarantine_counts(&conn)?,
         stats_rows: learnloop_store::stats::count(&conn)?,
+        lessons: learnloop_store::lessons::status_counts(&conn)?,
+        active_configs: active_configs(&conn)?,
         recent_runs: learnloop_store::runs::recent(&conn, args.runs)?,
         strands,
         links,
     };
     emit(cli.json, &status, human)?;
     Ok(Outcome::Ok)
+}
+
+fn active_configs(conn: &learnloop_store::Connection) -> anyhow::Result<Vec<ActiveConfig>> {
+    let mut out = Vec::new();
+    for module in learnloop_store::configs::modules(conn)? {
+        let active = learnloop_store::configs::active_version(conn, &module)?;
+        let latest = learnloop_store::configs::latest_version(conn, &module)?;
+        out.push(ActiveConfig {
+            version: active.as_ref().map(|v| v.version),
+            as_of: active.map(|v| v.as_of),
+            latest_version: latest.map(|v| v.version),
+            module,
+        });
+    }
+    Ok(out)
 }
 
 fn ratio(a: i64, b: i64) -> f64 {
@@ -86,6 +115,18 @@ fn human(s: &Status) -> String {
         ),
         ("trade events", s.links.trade_events.to_string()),
         ("stats rows", s.stats_rows.to_string()),
+        (
+            "lessons",
+            if s.lessons.is_empty() {
+                "none yet".to_string()
+            } else {
+                s.lessons
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
         ("quarantined", s.strands.quarantined.to_string()),
     ]));
     if !s.quarantine_by_reason.is_empty() {
@@ -104,6 +145,21 @@ fn human(s: &Status) -> String {
             .iter()
             .map(|(k, n)| (k.as_str(), n.to_string()))
             .collect::<Vec<_>>()));
+    }
+    out.push_str("active config\n");
+    if s.active_configs.is_empty() {
+        out.push_str("  none yet (`learnloop run --activate`, or `learnloop config activate V`)\n");
+    }
+    for c in &s.active_configs {
+        let active = match (&c.version, &c.as_of) {
+            (Some(v), Some(a)) => format!("v{v} (as of {a})"),
+            _ => "none active".to_string(),
+        };
+        out.push_str(&format!(
+            "  {}: {active}; latest v{}\n",
+            c.module,
+            c.latest_version.map_or("-".to_string(), |v| v.to_string())
+        ));
     }
     out.push_str("recent runs\n");
     if s.recent_runs.is_empty() {
