@@ -32,6 +32,6 @@ pub use t_tests::{
 pub mod stage;
 
 pub use stage::{
-    build_lessons, build_lessons_from, lesson_key, lesson_key_of, EvalCache, InMemory, LessonError,
+    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LessonError,
     LessonReport,
 };

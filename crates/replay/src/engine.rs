@@ -7,7 +7,7 @@
 use crate::report::EvolutionPoint;
 use crate::walk_forward::{evaluation_actions, EvalAction, UpliftSummary, WalkForward};
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
-use learnloop_lesson_builder::{build_lessons_from, EvalCache, InMemory};
+use learnloop_lesson_builder::{build_lessons_from, InMemory};
 use learnloop_materializer::{materialize, MaterializeOptions};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
@@ -165,7 +165,6 @@ pub fn replay(
     let mut aggregator = IncrementalAggregator::new(cfg);
     // The linked events known at the current step, kept in canonical order across steps.
     let mut known: Vec<TradeEvent> = Vec::new();
-    let mut eval_cache = EvalCache::default();
     let mut walk = WalkForward::default();
     let mut evolution = Vec::new();
     let mut summaries = Vec::with_capacity(steps.len());
@@ -173,15 +172,8 @@ pub fn replay(
     let mut next_action = actions.partition_point(|a| a.at <= steps[0]);
     for (i, &as_of) in steps.iter().enumerate() {
         let t = Instant::now();
-        let (summary, configs) = run_step(
-            &mut scratch,
-            cfg,
-            opts,
-            as_of,
-            &mut aggregator,
-            &mut known,
-            &mut eval_cache,
-        )?;
+        let (summary, configs) =
+            run_step(&mut scratch, cfg, opts, as_of, &mut aggregator, &mut known)?;
         let points = snapshot(&scratch, as_of, &configs)?;
         for p in points.iter().filter(|p| p.status == "active") {
             first_active
@@ -256,7 +248,6 @@ fn run_step(
     as_of: Timestamp,
     aggregator: &mut IncrementalAggregator,
     known: &mut Vec<TradeEvent>,
-    eval_cache: &mut EvalCache,
 ) -> Result<(StepSummary, BTreeMap<String, Overrides>), ReplayError> {
     let tx = scratch
         .transaction()
@@ -285,11 +276,10 @@ fn run_step(
         &tx,
         cfg,
         as_of,
-        InMemory {
+        &InMemory {
             rows: &rows,
             events: Some(events),
             write_candidates: false,
-            cache: Some(eval_cache),
         },
     )
     .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;

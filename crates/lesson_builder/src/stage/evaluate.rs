@@ -85,182 +85,6 @@ fn parent_keys_of(scope_values: &str, dims: &DimensionList) -> Vec<(usize, u64)>
     }
 }
 
-/// What a tested subset's incremental test and shrinkage depend on, given the sign of its edge:
-/// the nearest parent in that direction, the gap to it, the Welch p-value against it, and τ² of
-/// the siblings across it. None of it depends on the baseline, so it can be reused while the
-/// group's rows are unchanged.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Toward {
-    pub parent: usize,
-    pub gap: f64,
-    pub p_incremental: Option<f64>,
-    pub tau2: f64,
-}
-
-/// The baseline-independent facts of a subset with its minimum support.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Structure {
-    /// Index in the group's rows.
-    pub row: usize,
-    pub dims: u32,
-    pub all_parents_found: bool,
-    /// For a positive edge, then for a negative (or zero) one.
-    pub toward: [Option<Toward>; 2],
-}
-
-const DIRECTIONS: [f64; 2] = [1.0, -1.0];
-
-/// Structures of the rows of a group that have their minimum support.
-pub fn group_structure(
-    rows: &[StatsRow],
-    dims: &DimensionList,
-    cfg: &LoopConfig,
-) -> Vec<Structure> {
-    let index: FxHashMap<(u64, u64), usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
-        .collect();
-    let mut out = Vec::new();
-    // (structure, direction) pairs that shrink within a sibling set, and that set's key.
-    let mut shrink_within: Vec<(usize, usize, (u64, usize, u64))> = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let dims_k = r.scope_mask.count_ones();
-        if r.stats.n_trades() < cfg.lessons.min_support_for(dims_k) {
-            continue;
-        }
-        let mut s = Structure {
-            row: i,
-            dims: dims_k,
-            all_parents_found: dims_k == 0,
-            toward: [None, None],
-        };
-        if dims_k > 0 {
-            let mean = r.stats.r.mean;
-            let mut all_found = true;
-            let mut nearest: [Option<(f64, usize, usize, u64)>; 2] = [None, None];
-            for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
-                let parent_mask = if dim < 64 {
-                    r.scope_mask & !(1u64 << dim)
-                } else {
-                    r.scope_mask
-                };
-                match index.get(&(parent_mask, parent_hash)) {
-                    Some(&p) => {
-                        for (slot, dir) in DIRECTIONS.iter().enumerate() {
-                            let gap = (mean - rows[p].stats.r.mean) * dir;
-                            if nearest[slot].is_none_or(|(g, _, _, _)| gap < g) {
-                                nearest[slot] = Some((gap, p, dim, parent_hash));
-                            }
-                        }
-                    }
-                    None => all_found = false,
-                }
-            }
-            s.all_parents_found = all_found;
-            for (slot, dir) in DIRECTIONS.iter().enumerate() {
-                if let Some((gap, p, dim, parent_hash)) = nearest[slot] {
-                    s.toward[slot] = Some(Toward {
-                        parent: p,
-                        gap,
-                        p_incremental: welch_one_sided(&running(r), &running(&rows[p]), *dir)
-                            .map(|w| w.p_one_sided),
-                        tau2: f64::INFINITY,
-                    });
-                    if variance(r).is_some() {
-                        shrink_within.push((out.len(), slot, (r.scope_mask, dim, parent_hash)));
-                    }
-                }
-            }
-        }
-        out.push(s);
-    }
-
-    // Siblings share a mask and differ on exactly one dim, key (mask, dim, parent hash); only the
-    // sibling sets some tested subset shrinks within are gathered.
-    let mut slot_of: FxHashMap<(u64, usize, u64), usize> = FxHashMap::default();
-    for &(_, _, key) in &shrink_within {
-        let next = slot_of.len();
-        slot_of.entry(key).or_insert(next);
-    }
-    let needed_masks: rustc_hash::FxHashSet<u64> = slot_of.keys().map(|&(m, _, _)| m).collect();
-    let mut siblings: Vec<Vec<SiblingMean>> = vec![Vec::new(); slot_of.len()];
-    for r in rows {
-        let Some(var) = variance(r) else { continue };
-        if !needed_masks.contains(&r.scope_mask) {
-            continue;
-        }
-        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
-            if let Some(&slot) = slot_of.get(&(r.scope_mask, dim, parent_hash)) {
-                siblings[slot].push(SiblingMean {
-                    mean: r.stats.r.mean,
-                    se2: var / r.stats.n_trades() as f64,
-                });
-            }
-        }
-    }
-    let tau2: Vec<f64> = siblings.iter().map(|s| estimate_tau2(s)).collect();
-    for (at, slot, key) in shrink_within {
-        if let Some(t) = out[at].toward[slot].as_mut() {
-            t.tau2 = tau2[slot_of[&key]];
-        }
-    }
-    out
-}
-
-/// The baseline-dependent tests of a group's tested subsets, from their structures.
-pub fn tests_from_structure(
-    group: &GroupRows<'_>,
-    structure: &[Structure],
-    cfg: &LoopConfig,
-    baseline: Baseline,
-    root_tau2: f64,
-) -> Vec<Tested> {
-    let rows = group.rows;
-    structure
-        .iter()
-        .map(|s| {
-            let r = &rows[s.row];
-            let n = r.stats.n_trades();
-            let mean = r.stats.r.mean;
-            let var = variance(r);
-            let edge = mean - baseline.mean;
-            let test = var.and_then(|v| one_sample_t(n, mean, v, baseline.mean));
-            let mut tested = Tested {
-                row: group.offset + s.row,
-                dims: s.dims,
-                edge,
-                t: test.map(|t| t.t),
-                p: test.map(|t| t.p_two_sided),
-                nearest_parent: None,
-                min_gap: None,
-                margin_ok: s.dims == 0,
-                p_incremental: None,
-                shrunk_edge: edge,
-            };
-            if s.dims == 0 {
-                if let Some(v) = var {
-                    tested.shrunk_edge =
-                        shrink(mean, n, v, baseline.mean, root_tau2) - baseline.mean;
-                }
-                return tested;
-            }
-            let slot = if edge > 0.0 { 0 } else { 1 };
-            if let Some(t) = s.toward[slot] {
-                tested.nearest_parent = Some(group.offset + t.parent);
-                tested.min_gap = Some(t.gap);
-                tested.margin_ok = s.all_parents_found && t.gap >= cfg.lessons.incremental_min;
-                tested.p_incremental = t.p_incremental;
-                if let Some(v) = var {
-                    let parent_mean = rows[t.parent].stats.r.mean;
-                    tested.shrunk_edge = shrink(mean, n, v, parent_mean, t.tau2) - baseline.mean;
-                }
-            }
-            tested
-        })
-        .collect()
-}
-
 /// Test every row of a group that has its minimum support.
 pub fn evaluate_group(
     group: &GroupRows<'_>,
@@ -269,8 +93,111 @@ pub fn evaluate_group(
     baseline: Baseline,
     root_tau2: f64,
 ) -> Vec<Tested> {
-    let structure = group_structure(group.rows, dims, cfg);
-    tests_from_structure(group, &structure, cfg, baseline, root_tau2)
+    let rows = group.rows;
+    let index: FxHashMap<(u64, u64), usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
+        .collect();
+    let mut out = Vec::new();
+    // Tested rows that shrink toward a parent: (index in `out`, row, sibling key).
+    let mut shrink_toward: Vec<(usize, usize, (u64, usize, u64))> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let dims_k = r.scope_mask.count_ones();
+        let n = r.stats.n_trades();
+        if n < cfg.lessons.min_support_for(dims_k) {
+            continue;
+        }
+        let mean = r.stats.r.mean;
+        let var = variance(r);
+        let edge = mean - baseline.mean;
+        let test = var.and_then(|v| one_sample_t(n, mean, v, baseline.mean));
+        let direction = if edge > 0.0 { 1.0 } else { -1.0 };
+        let mut tested = Tested {
+            row: group.offset + i,
+            dims: dims_k,
+            edge,
+            t: test.map(|t| t.t),
+            p: test.map(|t| t.p_two_sided),
+            nearest_parent: None,
+            min_gap: None,
+            margin_ok: dims_k == 0,
+            p_incremental: None,
+            shrunk_edge: edge,
+        };
+        if dims_k == 0 {
+            if let Some(v) = var {
+                tested.shrunk_edge = shrink(mean, n, v, baseline.mean, root_tau2) - baseline.mean;
+            }
+            out.push(tested);
+            continue;
+        }
+        let mut all_found = true;
+        let mut nearest: Option<(f64, usize, usize, u64)> = None; // (gap, parent row, removed dim, parent hash)
+        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
+            let parent_mask = if dim < 64 {
+                r.scope_mask & !(1u64 << dim)
+            } else {
+                r.scope_mask
+            };
+            match index.get(&(parent_mask, parent_hash)) {
+                Some(&p) => {
+                    let gap = (mean - rows[p].stats.r.mean) * direction;
+                    if nearest.is_none_or(|(g, _, _, _)| gap < g) {
+                        nearest = Some((gap, p, dim, parent_hash));
+                    }
+                }
+                None => all_found = false,
+            }
+        }
+        if let Some((gap, p, dim, parent_hash)) = nearest {
+            tested.nearest_parent = Some(group.offset + p);
+            tested.min_gap = Some(gap);
+            tested.margin_ok = all_found && gap >= cfg.lessons.incremental_min;
+            tested.p_incremental =
+                welch_one_sided(&running(r), &running(&rows[p]), direction).map(|w| w.p_one_sided);
+            if var.is_some() {
+                shrink_toward.push((out.len(), i, (r.scope_mask, dim, parent_hash)));
+            }
+        }
+        out.push(tested);
+    }
+
+    // Siblings share a mask and differ on exactly one dim, key (mask, dim, parent hash); only the
+    // sibling sets some tested subset shrinks within are gathered.
+    let needed: FxHashMap<(u64, usize, u64), usize> = shrink_toward
+        .iter()
+        .enumerate()
+        .map(|(slot, &(_, _, key))| (key, slot))
+        .collect();
+    let needed_masks: rustc_hash::FxHashSet<u64> = needed.keys().map(|&(m, _, _)| m).collect();
+    let mut siblings: Vec<Vec<SiblingMean>> = vec![Vec::new(); shrink_toward.len()];
+    for r in rows {
+        let Some(var) = variance(r) else { continue };
+        if !needed_masks.contains(&r.scope_mask) {
+            continue;
+        }
+        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
+            if let Some(&slot) = needed.get(&(r.scope_mask, dim, parent_hash)) {
+                siblings[slot].push(SiblingMean {
+                    mean: r.stats.r.mean,
+                    se2: var / r.stats.n_trades() as f64,
+                });
+            }
+        }
+    }
+    for &(at, i, key) in &shrink_toward {
+        let tau2 = estimate_tau2(&siblings[needed[&key]]);
+        let r = &rows[i];
+        let parent_mean = rows[out[at].nearest_parent.unwrap_or(group.offset + i) - group.offset]
+            .stats
+            .r
+            .mean;
+        let v = variance(r).unwrap_or(0.0);
+        out[at].shrunk_edge =
+            shrink(r.stats.r.mean, r.stats.n_trades(), v, parent_mean, tau2) - baseline.mean;
+    }
+    out
 }
 
 /// τ² of pattern roots around the baseline, per module: the spread of all roots' means.

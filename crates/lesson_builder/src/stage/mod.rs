@@ -13,9 +13,7 @@ pub use levers::lesson_levers;
 pub use verdict::Verdict;
 
 use crate::fdr::benjamini_hochberg;
-use evaluate::{
-    evaluate_group, group_structure, root_tau2, tests_from_structure, GroupRows, Structure, Tested,
-};
+use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
 use learnloop_model::hash::stable_hash;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -140,36 +138,6 @@ pub struct InMemory<'a> {
     pub events: Option<&'a [TradeEvent]>,
     /// Replace `lesson_candidates` with this run's tests.
     pub write_candidates: bool,
-    /// Reuse the baseline-independent part of the tests of groups whose rows are unchanged
-    /// since the previous call (successive as-of times of a replay).
-    pub cache: Option<&'a mut EvalCache>,
-}
-
-/// Group structures (nearest parents, Welch tests, sibling τ²) by group, with a signature of the
-/// rows they were computed from.
-#[derive(Default)]
-pub struct EvalCache {
-    groups: rustc_hash::FxHashMap<
-        (String, String, learnloop_model::ActionCategory),
-        (u64, Vec<Structure>),
-    >,
-}
-
-/// Everything a group's structure depends on: each row's key and moments.
-fn rows_signature(rows: &[StatsRow]) -> u64 {
-    let mut h = learnloop_model::hash::StableHasher::default();
-    for r in rows {
-        for v in [
-            r.scope_mask,
-            r.scope_values_hash,
-            r.stats.r.n,
-            r.stats.r.mean.to_bits(),
-            r.stats.r.m2.to_bits(),
-        ] {
-            h.write(&v.to_le_bytes());
-        }
-    }
-    h.finish()
 }
 
 /// The lesson stage over statistics the caller already holds, e.g. the replay's.
@@ -177,7 +145,7 @@ pub fn build_lessons_from(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    mut input: InMemory<'_>,
+    input: &InMemory<'_>,
 ) -> Result<LessonReport, LessonError> {
     let rows = input.rows;
     let started = Instant::now();
@@ -185,12 +153,7 @@ pub fn build_lessons_from(
     let tau2_roots = root_tau2(rows);
     let mut tested: Vec<Tested> = Vec::new();
     for group in groups(rows) {
-        match input.cache.as_deref_mut() {
-            None => tested.extend(evaluate_one(&group, cfg, &baselines, &tau2_roots)),
-            Some(cache) => {
-                tested.extend(evaluate_cached(&group, cfg, &baselines, &tau2_roots, cache))
-            }
-        }
+        tested.extend(evaluate_one(&group, cfg, &baselines, &tau2_roots));
     }
     let inputs = Finish {
         rows,
@@ -199,34 +162,6 @@ pub fn build_lessons_from(
         write_candidates: input.write_candidates,
     };
     finish(conn, cfg, as_of, &inputs, tested, baselines, started)
-}
-
-fn evaluate_cached(
-    group: &GroupRows<'_>,
-    cfg: &LoopConfig,
-    baselines: &BTreeMap<String, Baseline>,
-    tau2_roots: &BTreeMap<String, f64>,
-    cache: &mut EvalCache,
-) -> Vec<Tested> {
-    let first = &group.rows[0];
-    let Some(&baseline) = baselines.get(&first.module) else {
-        return Vec::new();
-    };
-    let key = (
-        first.module.clone(),
-        first.pattern_key.clone(),
-        first.category,
-    );
-    let signature = rows_signature(group.rows);
-    let entry = cache
-        .groups
-        .entry(key)
-        .or_insert_with(|| (!signature, Vec::new()));
-    if entry.0 != signature {
-        *entry = (signature, group_structure(group.rows, &cfg.dims, cfg));
-    }
-    let tau2 = tau2_roots.get(&first.module).copied().unwrap_or(0.0);
-    tests_from_structure(group, &entry.1, cfg, baseline, tau2)
 }
 
 fn evaluate_one(
