@@ -20,6 +20,7 @@ use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, CandidateRow};
 use learnloop_store::stats::StatsRow;
 use learnloop_store::Connection;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use verdict::{judge, select, Judged};
@@ -152,9 +153,13 @@ pub fn build_lessons_from(
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(rows);
     let mut tested: Vec<Tested> = Vec::new();
-    for group in groups(rows) {
-        tested.extend(evaluate_one(&group, cfg, &baselines, &tau2_roots));
-    }
+    // Groups are independent: test them in parallel, keeping their order.
+    let all: Vec<GroupRows<'_>> = groups(rows).collect();
+    let per_group: Vec<Vec<Tested>> = all
+        .par_iter()
+        .map(|g| evaluate_one(g, cfg, &baselines, &tau2_roots))
+        .collect();
+    tested.extend(per_group.into_iter().flatten());
     let inputs = Finish {
         rows,
         events: input.events,
@@ -214,7 +219,10 @@ fn finish(
         slots.push((base, incr));
     }
     let q = benjamini_hochberg(&family);
-    let keys: Vec<String> = tested.iter().map(|t| lesson_key(&rows[t.row])).collect();
+    let keys: Vec<String> = tested
+        .par_iter()
+        .map(|t| lesson_key(&rows[t.row]))
+        .collect();
     let mut judged: Vec<Judged> = tested
         .iter()
         .zip(&slots)
