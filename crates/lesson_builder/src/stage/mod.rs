@@ -101,28 +101,33 @@ pub fn build_lessons(
     let mut kept: Vec<StatsRow> = Vec::new();
     let mut tested: Vec<Tested> = Vec::new();
     let mut seen = 0u64;
+    // Groups are read in batches and tested in parallel; a batch is dropped once its tested
+    // rows (and their nearest parents) are kept.
+    let mut batch: Vec<Vec<StatsRow>> = Vec::new();
+    let mut batch_rows = 0usize;
+    let flush = |batch: &mut Vec<Vec<StatsRow>>,
+                 kept: &mut Vec<StatsRow>,
+                 tested: &mut Vec<Tested>| {
+        let results: Vec<Vec<Tested>> = batch
+            .par_iter()
+            .map(|rows| evaluate_one(&GroupRows { rows, offset: 0 }, cfg, &baselines, &tau2_roots))
+            .collect();
+        for (rows, local) in batch.iter().zip(results) {
+            keep_tested(rows, local, kept, tested);
+        }
+        batch.clear();
+    };
     learnloop_store::stats::for_each_group_of_moments(conn, |rows| {
         seen += rows.len() as u64;
-        let group = GroupRows {
-            rows: &rows,
-            offset: 0,
-        };
-        let local = evaluate_one(&group, cfg, &baselines, &tau2_roots);
-        // Keep the tested rows and their nearest parents; remap indices into `kept`.
-        let mut remap: BTreeMap<usize, usize> = BTreeMap::new();
-        let mut keep = |i: usize, kept: &mut Vec<StatsRow>| -> usize {
-            *remap.entry(i).or_insert_with(|| {
-                kept.push(rows[i].clone());
-                kept.len() - 1
-            })
-        };
-        for mut t in local {
-            t.row = keep(t.row, &mut kept);
-            t.nearest_parent = t.nearest_parent.map(|p| keep(p, &mut kept));
-            tested.push(t);
+        batch_rows += rows.len();
+        batch.push(rows);
+        if batch_rows >= LESSON_BATCH_ROWS {
+            flush(&mut batch, &mut kept, &mut tested);
+            batch_rows = 0;
         }
         Ok(())
     })?;
+    flush(&mut batch, &mut kept, &mut tested);
     let inputs = Finish {
         rows: &kept,
         events: None,
@@ -130,6 +135,30 @@ pub fn build_lessons(
         write_candidates: true,
     };
     finish(conn, cfg, as_of, &inputs, tested, baselines, started)
+}
+
+/// Rows per batch of groups tested in parallel while streaming the stats.
+const LESSON_BATCH_ROWS: usize = 200_000;
+
+/// Keep a group's tested rows and their nearest parents in `kept`, remapping the indices.
+fn keep_tested(
+    rows: &[StatsRow],
+    local: Vec<Tested>,
+    kept: &mut Vec<StatsRow>,
+    tested: &mut Vec<Tested>,
+) {
+    let mut remap: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut keep = |i: usize, kept: &mut Vec<StatsRow>| -> usize {
+        *remap.entry(i).or_insert_with(|| {
+            kept.push(rows[i].clone());
+            kept.len() - 1
+        })
+    };
+    for mut t in local {
+        t.row = keep(t.row, kept);
+        t.nearest_parent = t.nearest_parent.map(|p| keep(p, kept));
+        tested.push(t);
+    }
 }
 
 /// What the caller already holds in memory (the replay): the stats rows (sorted by key) and,
