@@ -109,25 +109,20 @@ fn injected_mess_is_quarantined_or_reported_exactly() {
     assert_eq!(anomaly("open_cycle_action"), m.open_cycle_actions);
     assert_eq!(ingested.already_present as usize, m.duplicate_lines);
     assert_eq!(ingested.id_conflicts as usize, m.conflicting_duplicates);
-    let q = &ingested.normalized.quarantined;
+    let quarantined = |code: &str| {
+        ingested
+            .normalized
+            .quarantined
+            .get(code)
+            .copied()
+            .unwrap_or(0) as usize
+    };
+    assert_eq!(quarantined("malformed_json"), m.malformed_lines);
+    assert_eq!(quarantined("rr_not_finite"), m.nan_rr_closes);
+    assert_eq!(quarantined("unknown_category"), m.unknown_category_actions);
+    assert_eq!(quarantined("missing_field"), m.missing_position_id_closes);
     assert_eq!(
-        q.get("malformed_json").copied().unwrap_or(0) as usize,
-        m.malformed_lines
-    );
-    assert_eq!(
-        q.get("rr_not_finite").copied().unwrap_or(0) as usize,
-        m.nan_rr_closes
-    );
-    assert_eq!(
-        q.get("unknown_category").copied().unwrap_or(0) as usize,
-        m.unknown_category_actions
-    );
-    assert_eq!(
-        q.get("missing_field").copied().unwrap_or(0) as usize,
-        m.missing_position_id_closes
-    );
-    assert_eq!(
-        q.get("duplicate_id_conflict").copied().unwrap_or(0) as usize,
+        quarantined("duplicate_id_conflict"),
         m.conflicting_duplicates
     );
 }

@@ -134,11 +134,6 @@ impl Scope {
         }
         ScopeKey { mask, values }
     }
-
-    /// True when every (dim, value) of `other` is also in `self`.
-    pub fn contains(&self, other: &Scope) -> bool {
-        other.iter().all(|(k, v)| self.get(k) == Some(v))
-    }
 }
 
 /// A scope subset: the mask of its dimensions and its `dim=value` pairs sorted by dim name.
@@ -177,10 +172,6 @@ impl ScopeKey {
 
     pub fn values_json(&self) -> String {
         scope_values_json(self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    }
-
-    pub fn to_scope(&self) -> Scope {
-        Scope(self.values.iter().cloned().collect())
     }
 }
 

@@ -269,16 +269,6 @@ pub fn candidate(
         .optional()?)
 }
 
-pub fn candidate_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT verdict, COUNT(*) FROM lesson_candidates GROUP BY verdict ORDER BY verdict",
-    )?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
 /// Record a lesson's edge as of a run; re-running the same as-of replaces the point (idempotent).
 pub fn record_edge(
     conn: &Connection,

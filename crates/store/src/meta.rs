@@ -20,8 +20,3 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
 pub fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
     Ok(get(conn, key)?.and_then(|v| v.parse().ok()))
 }
-
-pub fn delete(conn: &Connection, key: &str) -> Result<()> {
-    conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
-    Ok(())
-}

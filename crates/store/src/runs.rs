@@ -1,7 +1,7 @@
 //! `learning_runs`: one row per command that changes derived tables, with its counts and outcome.
 
 use crate::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRecord {
@@ -60,19 +60,4 @@ pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<RunRecord>> {
         .query_map([limit as i64], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
-}
-
-pub fn count(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM learning_runs", [], |r| r.get(0))?)
-}
-
-pub fn get(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
-    Ok(conn
-        .query_row(
-            "SELECT run_id, command, as_of, started_at, finished_at, status, counts, config, error
-             FROM learning_runs WHERE run_id = ?1",
-            [run_id],
-            from_row,
-        )
-        .optional()?)
 }

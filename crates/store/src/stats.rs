@@ -170,53 +170,6 @@ fn bind_row(
     Ok(())
 }
 
-/// Replace the whole table with `rows` (sorted by key, sharing one as-of time).
-pub fn replace_all(conn: &Connection, rows: &[StatsRow]) -> Result<u64> {
-    let as_of = rows.first().map_or(Timestamp(0), |r| r.as_of);
-    let mut w = StatsWriter::replace_all(conn, as_of)?;
-    let same_group = |a: &StatsRow, b: &StatsRow| {
-        a.module == b.module && a.pattern_key == b.pattern_key && a.category == b.category
-    };
-    for group in rows.chunk_by(same_group) {
-        let g = GroupKey {
-            module: &group[0].module,
-            pattern_key: &group[0].pattern_key,
-            category: group[0].category,
-        };
-        let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = group
-            .iter()
-            .map(|r| {
-                let key = SubsetKey {
-                    scope_mask: r.scope_mask,
-                    scope_values: &r.scope_values,
-                    scope_values_hash: r.scope_values_hash,
-                };
-                (key, &r.stats)
-            })
-            .collect();
-        w.write_group(g, &keyed)?;
-    }
-    Ok(w.finish())
-}
-
-/// All rows, ordered by key. Means of hold days and time efficiency come back as single-count
-/// means (their counts are not part of the contract), which is all readers need.
-pub fn load_all(conn: &Connection) -> Result<Vec<StatsRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT module, pattern_key, action_category, scope_mask, scope_values, scope_values_hash, n_trades,
-                n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff, first_exit_at,
-                last_exit_at, dw, dw2, dmean, dm2, as_of
-         FROM pattern_scope_stats
-         ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash",
-    )?;
-    let mut out = Vec::new();
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        out.push(row_from_sql(r)?);
-    }
-    Ok(out)
-}
-
 /// The key and moments: the first eleven columns of every stats query (module, pattern_key,
 /// action_category, scope_mask, scope_values, scope_values_hash, n_trades, n_actions, mean_rr,
 /// m2_rr, wins); other figures are left at their defaults.
