@@ -10,6 +10,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("database schema version {found} is newer than this learnloop understands ({supported}); upgrade learnloop")]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error("writing the export failed: {0}")]
+    Io(#[from] std::io::Error),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
     #[error("unknown table {0:?}: expected one of {1}")]

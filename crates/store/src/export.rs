@@ -47,7 +47,7 @@ pub fn write_table(
         .join(", ");
     let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {order}"))?;
     let mut rows = stmt.query([])?;
-    let io = |e: std::io::Error| StoreError::Corrupt(format!("write failed: {e}"));
+    let io = StoreError::Io;
     let mut n = 0u64;
     match format {
         Format::Csv => writeln!(
