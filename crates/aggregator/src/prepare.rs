@@ -2,6 +2,7 @@
 //! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
 
 use learnloop_model::hash::StableHasher;
+use learnloop_model::scope::canonical_pairs_into;
 use learnloop_model::stats::{decay_weight, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -57,12 +58,16 @@ impl Prepared {
         let mut trades = Vec::new();
         let mut trade_keys: Vec<String> = Vec::new();
         let mut weights = Vec::new();
-        let mut interner: Vec<FxHashMap<String, u32>> = vec![FxHashMap::default(); dims];
-        let mut value_names: Vec<Vec<String>> = vec![Vec::new(); dims];
+        let mut interner = Interner {
+            ids: vec![FxHashMap::default(); dims],
+            names: vec![Vec::new(); dims],
+        };
         let mut group_index: BTreeMap<(&str, &str, ActionCategory), usize> = BTreeMap::new();
         let mut groups: Vec<Group> = Vec::new();
         // Last observation per (group, trade) scope, to merge identical scopes of one trade.
         let mut row = vec![0u32; dims];
+        // Canonical scope text is read without allocating; anything else goes through serde_json.
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
         for e in events {
             if trade_keys.last().map(String::as_str) != Some(e.trade_key.as_str()) {
                 if trades.len() >= u32::MAX as usize {
@@ -80,23 +85,24 @@ impl Prepared {
             }
             let trade = (trades.len() - 1) as u32;
             row.iter_mut().for_each(|v| *v = 0);
-            let scope: BTreeMap<String, String> =
-                serde_json::from_str(&e.scope).map_err(|err| PrepareError::BadScope {
-                    trade_key: e.trade_key.clone(),
-                    action: e.action_strand_id.clone(),
-                    why: err.to_string(),
-                })?;
-            for (k, v) in scope {
-                let Some(d) = dim_list.index_of(&k) else {
-                    continue;
-                };
-                let ids = &mut interner[d];
-                let next = ids.len() as u32 + 1;
-                let id = *ids.entry(v).or_insert_with_key(|v| {
-                    value_names[d].push(v.clone());
-                    next
-                });
-                row[d] = id;
+            if canonical_pairs_into(&e.scope, &mut pairs) {
+                for &(k, v) in &pairs {
+                    if let Some(d) = dim_list.index_of(k) {
+                        row[d] = interner.id(d, v);
+                    }
+                }
+            } else {
+                let scope: BTreeMap<String, String> =
+                    serde_json::from_str(&e.scope).map_err(|err| PrepareError::BadScope {
+                        trade_key: e.trade_key.clone(),
+                        action: e.action_strand_id.clone(),
+                        why: err.to_string(),
+                    })?;
+                for (k, v) in &scope {
+                    if let Some(d) = dim_list.index_of(k) {
+                        row[d] = interner.id(d, v);
+                    }
+                }
             }
             let gi = *group_index
                 .entry((e.module.as_str(), e.pattern_key.as_str(), e.category))
@@ -132,9 +138,27 @@ impl Prepared {
             trade_keys,
             weights,
             groups,
-            value_names,
+            value_names: interner.names,
             dim_names: dim_list.names().to_vec(),
         })
+    }
+}
+
+/// Value ids per dimension, from 1 in order of first appearance.
+struct Interner {
+    ids: Vec<FxHashMap<String, u32>>,
+    names: Vec<Vec<String>>,
+}
+
+impl Interner {
+    fn id(&mut self, dim: usize, value: &str) -> u32 {
+        if let Some(&id) = self.ids[dim].get(value) {
+            return id;
+        }
+        let id = self.ids[dim].len() as u32 + 1;
+        self.ids[dim].insert(value.to_string(), id);
+        self.names[dim].push(value.to_string());
+        id
     }
 }
 

@@ -183,9 +183,7 @@ pub fn scope_values_hash<'a>(sorted_pairs: impl IntoIterator<Item = (&'a str, &'
         if i > 0 {
             h.write(&[0x1f]);
         }
-        h.write(k.as_bytes());
-        h.write(b"=");
-        h.write(v.as_bytes());
+        write_pair(&mut h, k, v);
     }
     h.finish()
 }
@@ -278,27 +276,66 @@ mod tests {
 /// allocating per pair. `None` when the text uses escapes or is not in that form: parse it with
 /// serde_json instead.
 pub fn canonical_pairs(json: &str) -> Option<Vec<(&str, &str)>> {
-    let body = json.strip_prefix('{')?.strip_suffix('}')?;
-    if body.contains('\\') {
-        return None;
-    }
     let mut out = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        let r = rest.strip_prefix('"')?;
-        let end_k = r.find('"')?;
-        let key = &r[..end_k];
-        let r = r[end_k + 1..].strip_prefix(":\"")?;
-        let end_v = r.find('"')?;
-        out.push((key, &r[..end_v]));
-        rest = &r[end_v + 1..];
-        if let Some(r) = rest.strip_prefix(',') {
-            rest = r;
-        } else if !rest.is_empty() {
+    canonical_pairs_into(json, &mut out).then_some(out)
+}
+
+/// [`canonical_pairs`] into a reused buffer (cleared first); false when the text is not canonical.
+pub fn canonical_pairs_into<'a>(json: &'a str, out: &mut Vec<(&'a str, &'a str)>) -> bool {
+    out.clear();
+    let parsed = (|| {
+        let body = json.strip_prefix('{')?.strip_suffix('}')?;
+        if body.contains('\\') {
             return None;
         }
+        let mut rest = body;
+        while !rest.is_empty() {
+            let r = rest.strip_prefix('"')?;
+            let end_k = r.find('"')?;
+            let key = &r[..end_k];
+            let r = r[end_k + 1..].strip_prefix(":\"")?;
+            let end_v = r.find('"')?;
+            out.push((key, &r[..end_v]));
+            rest = &r[end_v + 1..];
+            if let Some(r) = rest.strip_prefix(',') {
+                rest = r;
+            } else if !rest.is_empty() {
+                return None;
+            }
+        }
+        Some(())
+    })();
+    parsed.is_some()
+}
+
+/// The [`scope_values_hash`] of the sorted pairs without each pair in turn (the keys of the exact
+/// parents): `out[j]` leaves out pair j. The hashing of the common prefix is shared.
+pub fn hashes_without_each(sorted_pairs: &[(&str, &str)], out: &mut Vec<u64>) {
+    out.clear();
+    let mut prefix = StableHasher::default();
+    for j in 0..sorted_pairs.len() {
+        let mut h = prefix;
+        let mut first = j == 0;
+        for &(k, v) in &sorted_pairs[j + 1..] {
+            if !first {
+                h.write(&[0x1f]);
+            }
+            first = false;
+            write_pair(&mut h, k, v);
+        }
+        out.push(h.finish());
+        if j > 0 {
+            prefix.write(&[0x1f]);
+        }
+        let (k, v) = sorted_pairs[j];
+        write_pair(&mut prefix, k, v);
     }
-    Some(out)
+}
+
+fn write_pair(h: &mut StableHasher, k: &str, v: &str) {
+    h.write(k.as_bytes());
+    h.write(b"=");
+    h.write(v.as_bytes());
 }
 
 #[cfg(test)]
@@ -313,5 +350,31 @@ mod canonical_tests {
         assert_eq!(canonical_pairs("{}").unwrap(), Vec::<(&str, &str)>::new());
         assert!(canonical_pairs(r#"{"a":"x\"y"}"#).is_none());
         assert!(canonical_pairs(r#"{"a":1}"#).is_none());
+    }
+
+    #[test]
+    fn hashes_without_each_pair_match_hashing_the_parent() {
+        let pairs = [
+            ("A_mode", "patient"),
+            ("bucket", "micro"),
+            ("tf", "1h"),
+            ("z", "q"),
+        ];
+        for n in 0..=pairs.len() {
+            let mut out = Vec::new();
+            hashes_without_each(&pairs[..n], &mut out);
+            let expected: Vec<u64> = (0..n)
+                .map(|j| {
+                    scope_values_hash(
+                        pairs[..n]
+                            .iter()
+                            .enumerate()
+                            .filter(|&(i, _)| i != j)
+                            .map(|(_, &p)| p),
+                    )
+                })
+                .collect();
+            assert_eq!(out, expected, "{n} pairs");
+        }
     }
 }

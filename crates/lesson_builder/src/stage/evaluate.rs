@@ -3,7 +3,7 @@
 
 use crate::shrinkage::{estimate_tau2, shrink, SiblingMean};
 use crate::t_tests::{one_sample_t, welch_one_sided};
-use learnloop_model::scope::{canonical_pairs, scope_values_hash};
+use learnloop_model::scope::{canonical_pairs_into, hashes_without_each};
 use learnloop_model::{DimensionList, LoopConfig, RunningStats};
 use learnloop_store::stats::StatsRow;
 use rustc_hash::FxHashMap;
@@ -58,30 +58,56 @@ pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
 }
 
 /// (dim index, parent hash) for each dim of a subset: the exact key of the parent without it.
-fn parent_keys_of(scope_values: &str, dims: &DimensionList) -> Vec<(usize, u64)> {
-    let keys = |p: &[(&str, &str)]| -> Vec<(usize, u64)> {
-        (0..p.len())
-            .map(|j| {
-                let dim = dims.index_of(p[j].0).unwrap_or(usize::MAX);
-                let without = p
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != j)
-                    .map(|(_, kv)| *kv);
-                (dim, scope_values_hash(without))
-            })
-            .collect()
-    };
-    match canonical_pairs(scope_values) {
-        Some(p) => keys(&p),
-        None => {
+/// Canonical scope text (the aggregator's) is read without allocating: its pairs are sorted by
+/// dimension name, so the mask's dims in name order name them.
+struct ParentKeys<'a> {
+    name_order: Vec<usize>,
+    pairs: Vec<(&'a str, &'a str)>,
+    hashes: Vec<u64>,
+    keys: Vec<(usize, u64)>,
+}
+
+impl<'a> ParentKeys<'a> {
+    fn new(dims: &DimensionList) -> Self {
+        let names = dims.names();
+        let mut name_order: Vec<usize> = (0..names.len()).collect();
+        name_order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        Self {
+            name_order,
+            pairs: Vec::new(),
+            hashes: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    fn of(&mut self, mask: u64, scope_values: &'a str, dims: &DimensionList) -> &[(usize, u64)] {
+        self.keys.clear();
+        if canonical_pairs_into(scope_values, &mut self.pairs)
+            && self.pairs.len() == mask.count_ones() as usize
+        {
+            hashes_without_each(&self.pairs, &mut self.hashes);
+            let in_name_order = self
+                .name_order
+                .iter()
+                .copied()
+                .filter(|&d| mask & (1u64 << d) != 0);
+            self.keys
+                .extend(in_name_order.zip(self.hashes.iter().copied()));
+        } else {
             let owned = scope_pairs(scope_values);
             let p: Vec<(&str, &str)> = owned
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            keys(&p)
+            hashes_without_each(&p, &mut self.hashes);
+            let dim_of = |name: &str| dims.index_of(name).unwrap_or(usize::MAX);
+            self.keys.extend(
+                p.iter()
+                    .map(|(k, _)| dim_of(k))
+                    .zip(self.hashes.iter().copied()),
+            );
         }
+        &self.keys
     }
 }
 
@@ -99,6 +125,7 @@ pub fn evaluate_group(
         .enumerate()
         .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
         .collect();
+    let mut parent_keys = ParentKeys::new(dims);
     let mut out = Vec::new();
     // Tested rows that shrink toward a parent: (index in `out`, row, sibling key).
     let mut shrink_toward: Vec<(usize, usize, (u64, usize, u64))> = Vec::new();
@@ -134,7 +161,7 @@ pub fn evaluate_group(
         }
         let mut all_found = true;
         let mut nearest: Option<(f64, usize, usize, u64)> = None; // (gap, parent row, removed dim, parent hash)
-        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
+        for &(dim, parent_hash) in parent_keys.of(r.scope_mask, &r.scope_values, dims) {
             let parent_mask = if dim < 64 {
                 r.scope_mask & !(1u64 << dim)
             } else {
@@ -177,7 +204,7 @@ pub fn evaluate_group(
         if !needed_masks.contains(&r.scope_mask) {
             continue;
         }
-        for (dim, parent_hash) in parent_keys_of(&r.scope_values, dims) {
+        for &(dim, parent_hash) in parent_keys.of(r.scope_mask, &r.scope_values, dims) {
             if let Some(&slot) = needed.get(&(r.scope_mask, dim, parent_hash)) {
                 siblings[slot].push(SiblingMean {
                     mean: r.stats.r.mean,

@@ -4,14 +4,15 @@
 use super::evaluate::{scope_pairs, Tested};
 use super::levers::lesson_levers;
 use super::verdict::{Judged, RejectKind, Verdict};
-use super::LessonError;
+use super::{LessonError, LessonKey};
 use crate::half_life::fit_half_life;
 use learnloop_model::time::MS_PER_HOUR;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::lessons::{self, LessonRow, STATUS_ACTIVE, STATUS_CANDIDATE, STATUS_RETIRED};
 use learnloop_store::stats::StatsRow;
 use learnloop_store::Connection;
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
 
 /// An active lesson as the factor step needs it.
 pub struct ActiveLesson {
@@ -52,11 +53,15 @@ pub fn apply(
     rows: &[StatsRow],
     tested: &[Tested],
     judged: &[Judged],
-    keys: &[String],
+    keys: &[LessonKey],
 ) -> Result<Outcome, LessonError> {
     let previous: BTreeMap<String, LessonRow> = lessons::all_lessons(conn)?
         .into_iter()
         .map(|l| (l.lesson_key.clone(), l))
+        .collect();
+    let previous_by_key: FxHashMap<LessonKey, &LessonRow> = previous
+        .iter()
+        .filter_map(|(k, l)| Some((LessonKey::parse(k)?, l)))
         .collect();
     let mut outcome = Outcome {
         active: Vec::new(),
@@ -64,10 +69,10 @@ pub fn apply(
         retired: 0,
         half_lives: 0,
     };
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    for ((t, j), key) in tested.iter().zip(judged).zip(keys) {
+    let mut seen: FxHashSet<LessonKey> = FxHashSet::default();
+    for ((t, j), &key) in tested.iter().zip(judged).zip(keys) {
         seen.insert(key);
-        let prev = previous.get(key);
+        let prev = previous_by_key.get(&key).copied();
         let r = &rows[t.row];
         let (status, reason) = match (j.verdict, prev) {
             (Verdict::Lesson, _) => (STATUS_ACTIVE, j.reason_text(rows, cfg)),
@@ -83,6 +88,7 @@ pub fn apply(
             }
             (Verdict::Rejected, None) => continue,
         };
+        let key = &key.to_string();
         if status == STATUS_ACTIVE && prev.is_none_or(|p| p.status != STATUS_ACTIVE) {
             outcome.newly_active += 1;
         }
@@ -133,7 +139,7 @@ pub fn apply(
     }
     // Lessons whose subset no longer reaches its minimum support were not tested this run.
     for (key, prev) in &previous {
-        if seen.contains(key.as_str()) || !is_live(&prev.status) {
+        if LessonKey::parse(key).is_some_and(|k| seen.contains(&k)) || !is_live(&prev.status) {
             continue;
         }
         let mut retired = prev.clone();

@@ -14,7 +14,7 @@ pub use verdict::Verdict;
 
 use crate::fdr::benjamini_hochberg;
 use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
-use learnloop_model::hash::stable_hash;
+use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
 use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, CandidateRow};
@@ -52,7 +52,7 @@ pub struct LessonReport {
 
 /// Stable across runs: derived from the subset's identity only.
 pub fn lesson_key(r: &StatsRow) -> String {
-    lesson_key_of(&r.module, &r.pattern_key, r.category, &r.scope_values)
+    LessonKey::of(&r.module, &r.pattern_key, r.category, &r.scope_values).to_string()
 }
 
 pub fn lesson_key_of(
@@ -61,11 +61,47 @@ pub fn lesson_key_of(
     category: learnloop_model::ActionCategory,
     scope_values: &str,
 ) -> String {
-    let text = format!(
-        "{module}\u{1f}{pattern_key}\u{1f}{}\u{1f}{scope_values}",
-        category.as_str()
-    );
-    format!("L-{:016x}", stable_hash(text.as_bytes()))
+    LessonKey::of(module, pattern_key, category, scope_values).to_string()
+}
+
+/// A lesson key as its hash; it is text (`L-` and 16 hex digits) only where a row records it, and
+/// the text order is the numeric order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LessonKey(pub u64);
+
+impl LessonKey {
+    pub fn of(
+        module: &str,
+        pattern_key: &str,
+        category: learnloop_model::ActionCategory,
+        scope_values: &str,
+    ) -> Self {
+        let mut h = StableHasher::default();
+        for part in [module, pattern_key, category.as_str()] {
+            h.write(part.as_bytes());
+            h.write(&[0x1f]);
+        }
+        h.write(scope_values.as_bytes());
+        Self(h.finish())
+    }
+
+    fn of_row(r: &StatsRow) -> Self {
+        Self::of(&r.module, &r.pattern_key, r.category, &r.scope_values)
+    }
+
+    /// The key a stored text names, if it has the form this stage writes.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("L-")?;
+        (hex.len() == 16)
+            .then(|| u64::from_str_radix(hex, 16).ok().map(Self))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for LessonKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "L-{:016x}", self.0)
+    }
 }
 
 /// Module baselines: mean winsorized R over the linked trades, one observation per trade.
@@ -248,9 +284,9 @@ fn finish(
         slots.push((base, incr));
     }
     let q = benjamini_hochberg(&family);
-    let keys: Vec<String> = tested
+    let keys: Vec<LessonKey> = tested
         .par_iter()
-        .map(|t| lesson_key(&rows[t.row]))
+        .map(|t| LessonKey::of_row(&rows[t.row]))
         .collect();
     let mut judged: Vec<Judged> = tested
         .iter()
@@ -325,7 +361,7 @@ fn write_candidate_rows(
     rows: &[StatsRow],
     tested: &[Tested],
     judged: &[Judged],
-    keys: &[String],
+    keys: &[LessonKey],
 ) -> Result<(), LessonError> {
     let candidates: Vec<CandidateRow> = tested
         .iter()
@@ -355,11 +391,34 @@ fn write_candidate_rows(
                 incremental_q_value: j.q_incremental,
                 verdict: j.verdict.as_str().to_string(),
                 reason: j.reason_text(rows, cfg),
-                lesson_key: key.clone(),
+                lesson_key: key.to_string(),
                 as_of,
             }
         })
         .collect();
     lessons::replace_candidates(conn, &candidates)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use learnloop_model::hash::stable_hash;
+    use learnloop_model::ActionCategory;
+
+    #[test]
+    fn lesson_key_is_the_hash_of_the_joined_identity_and_round_trips_as_text() {
+        let scope = r#"{"bucket":"micro","timeframe":"1h"}"#;
+        let key = LessonKey::of("dm", "uptrend.S3", ActionCategory::Add, scope);
+        let joined = format!("dm\u{1f}uptrend.S3\u{1f}add\u{1f}{scope}");
+        assert_eq!(key.0, stable_hash(joined.as_bytes()));
+        let text = key.to_string();
+        assert_eq!(text, format!("L-{:016x}", stable_hash(joined.as_bytes())));
+        assert_eq!(LessonKey::parse(&text), Some(key));
+        assert_eq!(LessonKey::parse("L-12"), None);
+        assert_eq!(LessonKey::parse("X-0000000000000001"), None);
+        // Text order is numeric order (selection breaks ties on the text).
+        let (a, b) = (LessonKey(0x0f), LessonKey(0xf0));
+        assert!(a < b && a.to_string() < b.to_string());
+    }
 }

@@ -4,6 +4,7 @@
 use super::lifecycle::ActiveLesson;
 use super::LessonError;
 use crate::factors::{assign_factor_ids, cluster_by_jaccard, LessonTrades};
+use learnloop_model::scope::canonical_pairs_into;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, FactorRow};
@@ -37,6 +38,7 @@ fn supporting_trades(
             &loaded
         }
     };
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
     for e in events {
         let next = trade_index.len() as u32;
         let trade = *trade_index.entry(e.trade_key.as_str()).or_insert(next);
@@ -48,9 +50,15 @@ fn supporting_trades(
         let Some(members) = by_group.get(&group) else {
             continue;
         };
-        let scope: BTreeMap<String, String> = serde_json::from_str(&e.scope).unwrap_or_default();
+        // Canonical scope text is read without allocating; anything else goes through serde_json.
+        let owned: Option<BTreeMap<String, String>> = (!canonical_pairs_into(&e.scope, &mut pairs))
+            .then(|| serde_json::from_str(&e.scope).unwrap_or_default());
+        let has = |k: &str, v: &str| match &owned {
+            Some(scope) => scope.get(k).map(String::as_str) == Some(v),
+            None => pairs.contains(&(k, v)),
+        };
         for &i in members {
-            let contained = active[i].pairs.iter().all(|(k, v)| scope.get(k) == Some(v));
+            let contained = active[i].pairs.iter().all(|(k, v)| has(k, v));
             if contained && sets[i].last() != Some(&trade) {
                 sets[i].push(trade);
             }

@@ -1,6 +1,7 @@
 //! From test figures and q-values to a verdict with its reason, and simplest-first selection.
 
 use super::evaluate::Tested;
+use super::LessonKey;
 use crate::selection::{select_simplest, SelectionCandidate};
 use learnloop_model::LoopConfig;
 use learnloop_store::stats::StatsRow;
@@ -173,7 +174,7 @@ pub fn select(
     tested: &[Tested],
     judged: &mut [Judged],
     rows: &[StatsRow],
-    keys: &[String],
+    keys: &[LessonKey],
     cfg: &LoopConfig,
 ) {
     let passing_idx: Vec<usize> = (0..tested.len())
@@ -191,19 +192,25 @@ pub fn select(
             )
         })
         .collect();
+    let key_texts: Vec<String> = passing_idx.iter().map(|&i| keys[i].to_string()).collect();
     let passing: Vec<SelectionCandidate<'_>> = passing_idx
         .iter()
         .zip(&group_keys)
-        .map(|(&i, group)| SelectionCandidate {
+        .zip(&key_texts)
+        .map(|((&i, group), key)| SelectionCandidate {
             group,
             dims: tested[i].dims,
             abs_t: tested[i].t.map_or(0.0, f64::abs),
-            key: &keys[i],
+            key,
         })
         .collect();
-    let selected = select_simplest(&passing, cfg.lessons.max_lessons_per_pattern);
+    let selected: std::collections::BTreeSet<LessonKey> =
+        select_simplest(&passing, cfg.lessons.max_lessons_per_pattern)
+            .into_iter()
+            .filter_map(LessonKey::parse)
+            .collect();
     for (i, j) in judged.iter_mut().enumerate() {
-        if j.verdict == Verdict::Lesson && !selected.contains(keys[i].as_str()) {
+        if j.verdict == Verdict::Lesson && !selected.contains(&keys[i]) {
             j.verdict = Verdict::Candidate;
             j.reason = Reason::Limit;
         }
