@@ -18,7 +18,7 @@ use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::{decay_weight, OutcomeStats};
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_store::events::TradeEvent;
-use learnloop_store::stats::StatsRow;
+use learnloop_store::stats::{StatsRow, StatsView};
 use rustc_hash::FxHashMap;
 
 type GroupKey = (String, String, ActionCategory);
@@ -46,8 +46,6 @@ pub struct IncrementalAggregator {
     half_life_hours: f64,
     dims: learnloop_model::DimensionList,
     cache: FxHashMap<GroupKey, CachedGroup>,
-    /// Groups of the rows last handed out, in order, to take them back in [`Self::restore`].
-    lent: Vec<(GroupKey, CachedGroup)>,
 }
 
 impl IncrementalAggregator {
@@ -60,26 +58,25 @@ impl IncrementalAggregator {
             half_life_hours: cfg.aggregate.stats_half_life_hours,
             dims: cfg.dims.clone(),
             cache: FxHashMap::default(),
-            lent: Vec::new(),
         }
     }
 
     /// The stats rows as of `as_of` for `events` (every linked trade event known then, in
-    /// canonical order), sorted like the stored table. Hand the rows back with
-    /// [`Self::restore`] so that the next step can carry them forward instead of recomputing.
+    /// canonical order), sorted like the stored table. The rows stay here, one part per group,
+    /// so that the next step carries them forward in place.
     pub fn step(
         &mut self,
         events: &[TradeEvent],
         as_of: Timestamp,
-    ) -> Result<(Vec<StatsRow>, StepReport), PrepareError> {
+    ) -> Result<(StatsView<'_>, StepReport), PrepareError> {
         let p = Prepared::build(events, &self.dims, as_of, self.half_life_hours)?;
         let prints = self.fingerprints(events);
         let mut report = StepReport {
             groups: p.groups.len() as u64,
             ..StepReport::default()
         };
-        let mut out = Vec::new();
-        self.lent.clear();
+        let mut next: FxHashMap<GroupKey, CachedGroup> = FxHashMap::default();
+        let mut order: Vec<GroupKey> = Vec::with_capacity(p.groups.len());
         for group in &p.groups {
             let key = (
                 group.module.clone(),
@@ -103,7 +100,8 @@ impl IncrementalAggregator {
                     report.appended += 1;
                     report.counters.subsets_evaluated += append.counters.subsets_evaluated;
                     report.counters.subset_updates += append.counters.subset_updates;
-                    append.finish(as_of)
+                    report.counters.subsets_pruned += append.counters.subsets_pruned;
+                    append.finish()
                 }
                 _ => {
                     let (rows, counters) = compute_group(&p, group, self.limits);
@@ -120,32 +118,20 @@ impl IncrementalAggregator {
                 r.as_of = as_of;
             }
             report.counters.rows += rows.len() as u64;
-            let len = rows.len();
-            out.extend(rows);
-            self.lent.push((
-                key,
-                CachedGroup {
-                    fingerprint: full,
-                    events: events_now,
-                    observations: group.len(),
-                    as_of,
-                    rows: Vec::with_capacity(len),
-                },
-            ));
+            let cached = CachedGroup {
+                fingerprint: full,
+                events: events_now,
+                observations: group.len(),
+                as_of,
+                rows,
+            };
+            next.insert(key.clone(), cached);
+            order.push(key);
         }
         // Groups without events any more are forgotten.
-        self.cache.clear();
-        Ok((out, report))
-    }
-
-    /// Take back the rows of the last [`Self::step`], unchanged, for the next step.
-    pub fn restore(&mut self, rows: Vec<StatsRow>) {
-        let mut rows = rows.into_iter();
-        for (key, mut cached) in self.lent.drain(..) {
-            let len = cached.rows.capacity();
-            cached.rows.extend(rows.by_ref().take(len));
-            self.cache.insert(key, cached);
-        }
+        self.cache = next;
+        let view = StatsView::new(order.iter().map(|k| self.cache[k].rows.as_slice()));
+        Ok((view, report))
     }
 
     /// For each group: its event count now, the fingerprint of all its events, and the
@@ -240,9 +226,11 @@ struct Append<'a> {
     path: Vec<(usize, u32)>,
     name_order: Vec<usize>,
     counters: AggregateCounters,
-    /// postings[d][v]: the old observations whose dimension d has value id v (built on first
-    /// need), so that a subset's old trades are found from its rarest value, not a full scan.
-    postings: Option<Vec<Vec<Vec<u32>>>>,
+    /// postings[d][v]: bitset of the old observations whose dimension d has value id v (built on
+    /// first need; empty when none has it), so that a subset's old trades are found by
+    /// intersecting its values' bitsets, not by a scan.
+    postings: Option<Vec<Vec<Vec<u64>>>>,
+    scratch: Vec<u64>,
 }
 
 impl<'a> Append<'a> {
@@ -271,6 +259,7 @@ impl<'a> Append<'a> {
             name_order,
             counters: AggregateCounters::default(),
             postings: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -278,37 +267,57 @@ impl<'a> Append<'a> {
         if self.postings.is_some() {
             return;
         }
-        let mut postings: Vec<Vec<Vec<u32>>> = (0..self.p.dims)
+        let words = self.old_obs.div_ceil(64);
+        let mut postings: Vec<Vec<Vec<u64>>> = (0..self.p.dims)
             .map(|d| vec![Vec::new(); self.p.value_names[d].len() + 1])
             .collect();
-        for o in 0..self.old_obs as u32 {
-            for (d, lists) in postings.iter_mut().enumerate() {
-                let v = self.group.values[o as usize * self.p.dims + d];
+        for o in 0..self.old_obs {
+            for (d, bitsets) in postings.iter_mut().enumerate() {
+                let v = self.group.values[o * self.p.dims + d] as usize;
                 if v != 0 {
-                    lists[v as usize].push(o);
+                    let bits = &mut bitsets[v];
+                    if bits.is_empty() {
+                        bits.resize(words, 0);
+                    }
+                    bits[o / 64] |= 1u64 << (o % 64);
                 }
             }
         }
         self.postings = Some(postings);
     }
 
-    /// The old observations inside the current path's subset, in order.
+    /// The old observations inside the current path's subset, in order: the intersection of its
+    /// values' bitsets.
     fn old_matching(&mut self) -> Vec<u32> {
         self.build_postings();
         let postings = self.postings.as_ref().expect("built above");
-        let rarest = self
-            .path
-            .iter()
-            .min_by_key(|&&(d, v)| postings[d][v as usize].len())
-            .copied();
-        match rarest {
-            Some((d, v)) => postings[d][v as usize]
+        let Some((&(d0, v0), rest)) = self.path.split_first() else {
+            return (0..self.old_obs as u32).collect();
+        };
+        let first = &postings[d0][v0 as usize];
+        if first.is_empty()
+            || rest
                 .iter()
-                .copied()
-                .filter(|&o| self.matches(o))
-                .collect(),
-            None => (0..self.old_obs as u32).collect(),
+                .any(|&(d, v)| postings[d][v as usize].is_empty())
+        {
+            return Vec::new();
         }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(first);
+        for &(d, v) in rest {
+            for (acc, bits) in self.scratch.iter_mut().zip(&postings[d][v as usize]) {
+                *acc &= bits;
+            }
+        }
+        let mut out = Vec::new();
+        for (w, &bits) in self.scratch.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                out.push((w * 64) as u32 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        out
     }
 
     fn value(&self, obs: u32, dim: usize) -> u32 {
@@ -378,10 +387,6 @@ impl<'a> Append<'a> {
         }
     }
 
-    fn matches(&self, obs: u32) -> bool {
-        self.path.iter().all(|&(d, v)| self.value(obs, d) == v)
-    }
-
     /// Fold the trades behind `obs` (canonical order) into `stats`.
     fn fold_into(&mut self, stats: &mut OutcomeStats, obs: &[u32]) {
         self.counters.subset_updates += fold_observations(self.p, self.group, obs, stats);
@@ -411,12 +416,11 @@ impl<'a> Append<'a> {
         scope_values_json(self.key_pairs())
     }
 
-    fn finish(mut self, as_of: Timestamp) -> Vec<StatsRow> {
+    /// The rows in key order again: the new rows were appended to sorted old ones, two runs that
+    /// a stable sort merges in one pass.
+    fn finish(mut self) -> Vec<StatsRow> {
         self.rows
-            .sort_unstable_by_key(|r| (r.scope_mask as i64, r.scope_values_hash as i64));
-        for r in &mut self.rows {
-            r.as_of = as_of;
-        }
+            .sort_by_key(|r| (r.scope_mask as i64, r.scope_values_hash as i64));
         self.rows
     }
 }

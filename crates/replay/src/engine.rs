@@ -277,13 +277,12 @@ fn run_step(
         cfg,
         as_of,
         &InMemory {
-            rows: &rows,
+            rows,
             events: Some(events),
             write_candidates: false,
         },
     )
     .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
-    aggregator.restore(rows);
     timer.lap("lessons");
     let m_opts = MaterializeOptions {
         activate: true,

@@ -10,6 +10,7 @@ pub mod meta;
 pub mod runs;
 pub mod schema;
 pub mod stats;
+mod stats_view;
 pub mod strands;
 
 pub use error::StoreError;

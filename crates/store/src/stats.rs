@@ -5,6 +5,8 @@ use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedSt
 use learnloop_model::{ActionCategory, Timestamp};
 use rusqlite::{Connection, Statement};
 
+pub use crate::stats_view::StatsView;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRow {
     pub module: String,

@@ -228,9 +228,9 @@ pub fn evaluate_group(
 }
 
 /// τ² of pattern roots around the baseline, per module: the spread of all roots' means.
-pub fn root_tau2(rows: &[StatsRow]) -> BTreeMap<String, f64> {
+pub fn root_tau2<'r>(rows: impl IntoIterator<Item = &'r StatsRow>) -> BTreeMap<String, f64> {
     let mut by_module: BTreeMap<String, Vec<SiblingMean>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.scope_mask == 0) {
+    for r in rows.into_iter().filter(|r| r.scope_mask == 0) {
         if let Some(v) = variance(r) {
             by_module
                 .entry(r.module.clone())

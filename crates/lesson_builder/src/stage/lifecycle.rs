@@ -9,7 +9,7 @@ use crate::half_life::fit_half_life;
 use learnloop_model::time::MS_PER_HOUR;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::lessons::{self, LessonRow, STATUS_ACTIVE, STATUS_CANDIDATE, STATUS_RETIRED};
-use learnloop_store::stats::StatsRow;
+use learnloop_store::stats::StatsView;
 use learnloop_store::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ fn is_live(status: &str) -> bool {
     status == STATUS_ACTIVE || status == STATUS_CANDIDATE
 }
 
-fn retire_reason(j: &Judged, rows: &[StatsRow], cfg: &LoopConfig) -> String {
+fn retire_reason(j: &Judged, rows: &StatsView<'_>, cfg: &LoopConfig) -> String {
     let reason = j.reason_text(rows, cfg);
     match j.reject {
         Some(RejectKind::Incremental) => format!("superseded by parent: {reason}"),
@@ -50,7 +50,7 @@ pub fn apply(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &[StatsRow],
+    rows: &StatsView<'_>,
     tested: &[Tested],
     judged: &[Judged],
     keys: &[LessonKey],
@@ -73,7 +73,6 @@ pub fn apply(
     for ((t, j), &key) in tested.iter().zip(judged).zip(keys) {
         seen.insert(key);
         let prev = previous_by_key.get(&key).copied();
-        let r = &rows[t.row];
         let (status, reason) = match (j.verdict, prev) {
             (Verdict::Lesson, _) => (STATUS_ACTIVE, j.reason_text(rows, cfg)),
             (Verdict::Candidate, Some(p)) if p.status == STATUS_ACTIVE => {
@@ -89,6 +88,7 @@ pub fn apply(
             (Verdict::Rejected, None) => continue,
         };
         let key = &key.to_string();
+        let r = &rows[t.row];
         if status == STATUS_ACTIVE && prev.is_none_or(|p| p.status != STATUS_ACTIVE) {
             outcome.newly_active += 1;
         }

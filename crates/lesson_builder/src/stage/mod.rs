@@ -18,7 +18,7 @@ use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
 use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, CandidateRow};
-use learnloop_store::stats::StatsRow;
+use learnloop_store::stats::{StatsRow, StatsView};
 use learnloop_store::Connection;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -165,7 +165,7 @@ pub fn build_lessons(
     })?;
     flush(&mut batch, &mut kept, &mut tested);
     let inputs = Finish {
-        rows: &kept,
+        rows: &StatsView::from(kept.as_slice()),
         events: None,
         stats_rows: seen,
         write_candidates: true,
@@ -200,7 +200,7 @@ fn keep_tested(
 /// What the caller already holds in memory (the replay): the stats rows (sorted by key) and,
 /// optionally, the trade events (canonical order) so that they are not read again.
 pub struct InMemory<'a> {
-    pub rows: &'a [StatsRow],
+    pub rows: StatsView<'a>,
     pub events: Option<&'a [TradeEvent]>,
     /// Replace `lesson_candidates` with this run's tests.
     pub write_candidates: bool,
@@ -213,10 +213,10 @@ pub fn build_lessons_from(
     as_of: Timestamp,
     input: &InMemory<'_>,
 ) -> Result<LessonReport, LessonError> {
-    let rows = input.rows;
+    let rows = &input.rows;
     let started = Instant::now();
     let baselines = baselines(conn)?;
-    let tau2_roots = root_tau2(rows);
+    let tau2_roots = root_tau2(rows.iter());
     let mut tested: Vec<Tested> = Vec::new();
     // Groups are independent: test them in parallel, keeping their order.
     let all: Vec<GroupRows<'_>> = groups(rows).collect();
@@ -253,7 +253,7 @@ fn evaluate_one(
 /// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
 /// factors, candidates. `rows[t.row]` (and `rows[t.nearest_parent]`) are the tested subsets.
 struct Finish<'a> {
-    rows: &'a [StatsRow],
+    rows: &'a StatsView<'a>,
     events: Option<&'a [TradeEvent]>,
     stats_rows: u64,
     write_candidates: bool,
@@ -339,18 +339,20 @@ fn finish(
 }
 
 /// Contiguous (module, pattern, category) runs of the key-sorted stats.
-fn groups(rows: &[StatsRow]) -> impl Iterator<Item = GroupRows<'_>> {
-    let mut offset = 0;
-    rows.chunk_by(|a, b| {
-        a.module == b.module && a.pattern_key == b.pattern_key && a.category == b.category
-    })
-    .map(move |chunk| {
-        let g = GroupRows {
-            rows: chunk,
-            offset,
-        };
-        offset += chunk.len();
-        g
+fn groups<'v, 'a>(rows: &'v StatsView<'a>) -> impl Iterator<Item = GroupRows<'a>> + 'v {
+    rows.parts().flat_map(|(start, part)| {
+        let mut offset = start;
+        part.chunk_by(|a, b| {
+            a.module == b.module && a.pattern_key == b.pattern_key && a.category == b.category
+        })
+        .map(move |chunk| {
+            let g = GroupRows {
+                rows: chunk,
+                offset,
+            };
+            offset += chunk.len();
+            g
+        })
     })
 }
 
@@ -358,7 +360,7 @@ fn write_candidate_rows(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &[StatsRow],
+    rows: &StatsView<'_>,
     tested: &[Tested],
     judged: &[Judged],
     keys: &[LessonKey],

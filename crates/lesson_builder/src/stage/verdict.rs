@@ -4,7 +4,7 @@ use super::evaluate::Tested;
 use super::LessonKey;
 use crate::selection::{select_simplest, SelectionCandidate};
 use learnloop_model::LoopConfig;
-use learnloop_store::stats::StatsRow;
+use learnloop_store::stats::StatsView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +78,7 @@ impl Reason {
 }
 
 impl Judged {
-    pub fn reason_text(&self, rows: &[StatsRow], cfg: &LoopConfig) -> String {
+    pub fn reason_text(&self, rows: &StatsView<'_>, cfg: &LoopConfig) -> String {
         let fdr = cfg.lessons.fdr;
         let parent_text = |p: &Option<usize>| {
             p.map(|p| rows[p].scope_values.as_str())
@@ -173,7 +173,7 @@ pub fn judge(t: &Tested, q: Option<f64>, q_incr: Option<f64>, cfg: &LoopConfig) 
 pub fn select(
     tested: &[Tested],
     judged: &mut [Judged],
-    rows: &[StatsRow],
+    rows: &StatsView<'_>,
     keys: &[LessonKey],
     cfg: &LoopConfig,
 ) {
