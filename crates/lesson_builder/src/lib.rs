@@ -33,5 +33,5 @@ pub mod stage;
 
 pub use stage::{
     build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LessonError,
-    LessonReport,
+    LessonReport, ParentMemo,
 };

@@ -7,7 +7,7 @@
 use crate::report::EvolutionPoint;
 use crate::walk_forward::{evaluation_actions, EvalAction, UpliftSummary, WalkForward};
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
-use learnloop_lesson_builder::{build_lessons_from, InMemory};
+use learnloop_lesson_builder::{build_lessons_from, InMemory, ParentMemo};
 use learnloop_materializer::{materialize, MaterializeOptions};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
@@ -163,6 +163,7 @@ pub fn replay(
     let mut scratch = learnloop_store::open_in_memory()?;
     learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
     let mut aggregator = IncrementalAggregator::new(cfg);
+    let mut parent_memo = ParentMemo::default();
     // The linked events known at the current step, kept in canonical order across steps.
     let mut known: Vec<TradeEvent> = Vec::new();
     let mut walk = WalkForward::default();
@@ -172,8 +173,15 @@ pub fn replay(
     let mut next_action = actions.partition_point(|a| a.at <= steps[0]);
     for (i, &as_of) in steps.iter().enumerate() {
         let t = Instant::now();
-        let (summary, configs) =
-            run_step(&mut scratch, cfg, opts, as_of, &mut aggregator, &mut known)?;
+        let (summary, configs) = run_step(
+            &mut scratch,
+            cfg,
+            opts,
+            as_of,
+            &mut aggregator,
+            &mut known,
+            &mut parent_memo,
+        )?;
         let points = snapshot(&scratch, as_of, &configs)?;
         for p in points.iter().filter(|p| p.status == "active") {
             first_active
@@ -248,6 +256,7 @@ fn run_step(
     as_of: Timestamp,
     aggregator: &mut IncrementalAggregator,
     known: &mut Vec<TradeEvent>,
+    parent_memo: &mut ParentMemo,
 ) -> Result<(StepSummary, BTreeMap<String, Overrides>), ReplayError> {
     let tx = scratch
         .transaction()
@@ -276,10 +285,11 @@ fn run_step(
         &tx,
         cfg,
         as_of,
-        &InMemory {
+        InMemory {
             rows,
             events: Some(events),
             write_candidates: false,
+            parent_memo: Some(parent_memo),
         },
     )
     .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;

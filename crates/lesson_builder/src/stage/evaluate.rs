@@ -1,6 +1,7 @@
 //! Every stored subset of a run, tested: support, significance against the module baseline,
 //! incremental edge over each exact parent, and shrinkage toward the nearest parent.
 
+use super::LessonKey;
 use crate::shrinkage::{estimate_tau2, shrink, SiblingMean};
 use crate::t_tests::{one_sample_t, welch_one_sided};
 use learnloop_model::scope::{canonical_pairs_into, hashes_without_each};
@@ -21,6 +22,7 @@ pub struct Baseline {
 pub struct Tested {
     /// Index into the run's stats rows.
     pub row: usize,
+    pub key: LessonKey,
     pub dims: u32,
     pub edge: f64,
     pub t: Option<f64>,
@@ -58,21 +60,50 @@ pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
 }
 
 /// (dim index, parent hash) for each dim of a subset: the exact key of the parent without it.
-/// Canonical scope text (the aggregator's) is read without allocating: its pairs are sorted by
-/// dimension name, so the mask's dims in name order name them.
-struct ParentKeys<'a> {
+type ParentList = Box<[(usize, u64)]>;
+
+/// The parent keys of subsets, kept by a caller that runs the stage again and again over mostly
+/// the same subsets (the replay): they depend only on the subset's scope, i.e. its
+/// `(scope_mask, scope_values_hash)`, in whatever group it appears.
+#[derive(Debug, Default)]
+pub struct ParentMemo {
+    known: FxHashMap<(u64, u64), ParentList>,
+}
+
+impl ParentMemo {
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    pub(crate) fn learn(&mut self, entries: Vec<((u64, u64), ParentList)>) {
+        self.known.extend(entries);
+    }
+}
+
+/// Finds subsets' parent keys. Canonical scope text (the aggregator's) is read without
+/// allocating: its pairs are sorted by dimension name, so the mask's dims in name order name them.
+struct ParentKeys<'a, 'm> {
+    memo: Option<&'m ParentMemo>,
+    /// Keys computed here that the memo did not have.
+    learned: Vec<((u64, u64), ParentList)>,
     name_order: Vec<usize>,
     pairs: Vec<(&'a str, &'a str)>,
     hashes: Vec<u64>,
     keys: Vec<(usize, u64)>,
 }
 
-impl<'a> ParentKeys<'a> {
-    fn new(dims: &DimensionList) -> Self {
+impl<'a, 'm> ParentKeys<'a, 'm> {
+    fn new(dims: &DimensionList, memo: Option<&'m ParentMemo>) -> Self {
         let names = dims.names();
         let mut name_order: Vec<usize> = (0..names.len()).collect();
         name_order.sort_by(|&a, &b| names[a].cmp(&names[b]));
         Self {
+            memo,
+            learned: Vec::new(),
             name_order,
             pairs: Vec::new(),
             hashes: Vec::new(),
@@ -80,7 +111,21 @@ impl<'a> ParentKeys<'a> {
         }
     }
 
-    fn of(&mut self, mask: u64, scope_values: &'a str, dims: &DimensionList) -> &[(usize, u64)] {
+    fn of(&mut self, r: &'a StatsRow, dims: &DimensionList) -> &[(usize, u64)] {
+        let id = (r.scope_mask, r.scope_values_hash);
+        if let Some(known) = self.memo.and_then(|m| m.known.get(&id)) {
+            self.keys.clear();
+            self.keys.extend_from_slice(known);
+            return &self.keys;
+        }
+        self.compute(r.scope_mask, &r.scope_values, dims);
+        if self.memo.is_some() {
+            self.learned.push((id, self.keys.as_slice().into()));
+        }
+        &self.keys
+    }
+
+    fn compute(&mut self, mask: u64, scope_values: &'a str, dims: &DimensionList) {
         self.keys.clear();
         if canonical_pairs_into(scope_values, &mut self.pairs)
             && self.pairs.len() == mask.count_ones() as usize
@@ -107,8 +152,13 @@ impl<'a> ParentKeys<'a> {
                     .zip(self.hashes.iter().copied()),
             );
         }
-        &self.keys
     }
+}
+
+/// A group's tests, and the parent keys it computed that the memo did not have.
+pub struct GroupTests {
+    pub tested: Vec<Tested>,
+    pub learned: Vec<((u64, u64), ParentList)>,
 }
 
 /// Test every row of a group that has its minimum support.
@@ -118,14 +168,22 @@ pub fn evaluate_group(
     cfg: &LoopConfig,
     baseline: Baseline,
     root_tau2: f64,
-) -> Vec<Tested> {
+    memo: Option<&ParentMemo>,
+) -> GroupTests {
     let rows = group.rows;
     let index: FxHashMap<(u64, u64), usize> = rows
         .iter()
         .enumerate()
         .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
         .collect();
-    let mut parent_keys = ParentKeys::new(dims);
+    let mut parent_keys = ParentKeys::new(dims, memo);
+    let Some(first) = rows.first() else {
+        return GroupTests {
+            tested: Vec::new(),
+            learned: Vec::new(),
+        };
+    };
+    let key_prefix = LessonKey::group_prefix(&first.module, &first.pattern_key, first.category);
     let mut out = Vec::new();
     // Tested rows that shrink toward a parent: (index in `out`, row, sibling key).
     let mut shrink_toward: Vec<(usize, usize, (u64, usize, u64))> = Vec::new();
@@ -142,6 +200,7 @@ pub fn evaluate_group(
         let direction = if edge > 0.0 { 1.0 } else { -1.0 };
         let mut tested = Tested {
             row: group.offset + i,
+            key: LessonKey::in_group(key_prefix, &r.scope_values),
             dims: dims_k,
             edge,
             t: test.map(|t| t.t),
@@ -161,7 +220,7 @@ pub fn evaluate_group(
         }
         let mut all_found = true;
         let mut nearest: Option<(f64, usize, usize, u64)> = None; // (gap, parent row, removed dim, parent hash)
-        for &(dim, parent_hash) in parent_keys.of(r.scope_mask, &r.scope_values, dims) {
+        for &(dim, parent_hash) in parent_keys.of(r, dims) {
             let parent_mask = if dim < 64 {
                 r.scope_mask & !(1u64 << dim)
             } else {
@@ -204,7 +263,7 @@ pub fn evaluate_group(
         if !needed_masks.contains(&r.scope_mask) {
             continue;
         }
-        for &(dim, parent_hash) in parent_keys.of(r.scope_mask, &r.scope_values, dims) {
+        for &(dim, parent_hash) in parent_keys.of(r, dims) {
             if let Some(&slot) = needed.get(&(r.scope_mask, dim, parent_hash)) {
                 siblings[slot].push(SiblingMean {
                     mean: r.stats.r.mean,
@@ -224,7 +283,10 @@ pub fn evaluate_group(
         out[at].shrunk_edge =
             shrink(r.stats.r.mean, r.stats.n_trades(), v, parent_mean, tau2) - baseline.mean;
     }
-    out
+    GroupTests {
+        tested: out,
+        learned: parent_keys.learned,
+    }
 }
 
 /// τ² of pattern roots around the baseline, per module: the spread of all roots' means.

@@ -8,12 +8,12 @@ mod lifecycle;
 mod support;
 mod verdict;
 
-pub use evaluate::{scope_pairs, Baseline};
+pub use evaluate::{scope_pairs, Baseline, ParentMemo};
 pub use levers::lesson_levers;
 pub use verdict::Verdict;
 
 use crate::fdr::benjamini_hochberg;
-use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
+use evaluate::{evaluate_group, root_tau2, GroupRows, GroupTests, Tested};
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -76,17 +76,29 @@ impl LessonKey {
         category: learnloop_model::ActionCategory,
         scope_values: &str,
     ) -> Self {
+        Self::in_group(
+            Self::group_prefix(module, pattern_key, category),
+            scope_values,
+        )
+    }
+
+    /// The hashing of a group's identity, shared by the keys of its subsets.
+    pub(crate) fn group_prefix(
+        module: &str,
+        pattern_key: &str,
+        category: learnloop_model::ActionCategory,
+    ) -> StableHasher {
         let mut h = StableHasher::default();
         for part in [module, pattern_key, category.as_str()] {
             h.write(part.as_bytes());
             h.write(&[0x1f]);
         }
-        h.write(scope_values.as_bytes());
-        Self(h.finish())
+        h
     }
 
-    fn of_row(r: &StatsRow) -> Self {
-        Self::of(&r.module, &r.pattern_key, r.category, &r.scope_values)
+    pub(crate) fn in_group(mut prefix: StableHasher, scope_values: &str) -> Self {
+        prefix.write(scope_values.as_bytes());
+        Self(prefix.finish())
     }
 
     /// The key a stored text names, if it has the form this stage writes.
@@ -131,9 +143,10 @@ pub fn build_lessons(
     cfg: &LoopConfig,
     as_of: Timestamp,
 ) -> Result<LessonReport, LessonError> {
-    let started = Instant::now();
+    let mut clock = PhaseClock::new("lessons");
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
+    clock.lap("baselines");
     let mut kept: Vec<StatsRow> = Vec::new();
     let mut tested: Vec<Tested> = Vec::new();
     let mut seen = 0u64;
@@ -141,18 +154,20 @@ pub fn build_lessons(
     // rows (and their nearest parents) are kept.
     let mut batch: Vec<Vec<StatsRow>> = Vec::new();
     let mut batch_rows = 0usize;
-    let flush = |batch: &mut Vec<Vec<StatsRow>>,
-                 kept: &mut Vec<StatsRow>,
-                 tested: &mut Vec<Tested>| {
-        let results: Vec<Vec<Tested>> = batch
-            .par_iter()
-            .map(|rows| evaluate_one(&GroupRows { rows, offset: 0 }, cfg, &baselines, &tau2_roots))
-            .collect();
-        for (rows, local) in batch.iter().zip(results) {
-            keep_tested(rows, local, kept, tested);
-        }
-        batch.clear();
-    };
+    let flush =
+        |batch: &mut Vec<Vec<StatsRow>>, kept: &mut Vec<StatsRow>, tested: &mut Vec<Tested>| {
+            let results: Vec<Vec<Tested>> = batch
+                .par_iter()
+                .map(|rows| {
+                    let group = GroupRows { rows, offset: 0 };
+                    evaluate_one(&group, cfg, &baselines, &tau2_roots, None).tested
+                })
+                .collect();
+            for (rows, local) in batch.iter().zip(results) {
+                keep_tested(rows, local, kept, tested);
+            }
+            batch.clear();
+        };
     learnloop_store::stats::for_each_group_of_moments(conn, |rows| {
         seen += rows.len() as u64;
         batch_rows += rows.len();
@@ -164,13 +179,14 @@ pub fn build_lessons(
         Ok(())
     })?;
     flush(&mut batch, &mut kept, &mut tested);
+    clock.lap("tests");
     let inputs = Finish {
         rows: &StatsView::from(kept.as_slice()),
         events: None,
         stats_rows: seen,
         write_candidates: true,
     };
-    finish(conn, cfg, as_of, &inputs, tested, baselines, started)
+    finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
 
 /// Rows per batch of groups tested in parallel while streaming the stats.
@@ -204,6 +220,8 @@ pub struct InMemory<'a> {
     pub events: Option<&'a [TradeEvent]>,
     /// Replace `lesson_candidates` with this run's tests.
     pub write_candidates: bool,
+    /// Parent keys kept from the caller's previous runs, and extended by this one.
+    pub parent_memo: Option<&'a mut ParentMemo>,
 }
 
 /// The lesson stage over statistics the caller already holds, e.g. the replay's.
@@ -211,27 +229,38 @@ pub fn build_lessons_from(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    input: &InMemory<'_>,
+    input: InMemory<'_>,
 ) -> Result<LessonReport, LessonError> {
     let rows = &input.rows;
-    let started = Instant::now();
+    let mut clock = PhaseClock::new("lessons (in memory)");
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(rows.iter());
+    clock.lap("baselines");
     let mut tested: Vec<Tested> = Vec::new();
     // Groups are independent: test them in parallel, keeping their order.
     let all: Vec<GroupRows<'_>> = groups(rows).collect();
-    let per_group: Vec<Vec<Tested>> = all
+    let memo = input.parent_memo;
+    let shared_memo = memo.as_deref();
+    let per_group: Vec<GroupTests> = all
         .par_iter()
-        .map(|g| evaluate_one(g, cfg, &baselines, &tau2_roots))
+        .map(|g| evaluate_one(g, cfg, &baselines, &tau2_roots, shared_memo))
         .collect();
-    tested.extend(per_group.into_iter().flatten());
+    let mut learned = Vec::new();
+    for g in per_group {
+        tested.extend(g.tested);
+        learned.extend(g.learned);
+    }
+    if let Some(memo) = memo {
+        memo.learn(learned);
+    }
+    clock.lap("tests");
     let inputs = Finish {
         rows,
         events: input.events,
         stats_rows: rows.len() as u64,
         write_candidates: input.write_candidates,
     };
-    finish(conn, cfg, as_of, &inputs, tested, baselines, started)
+    finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
 
 fn evaluate_one(
@@ -239,14 +268,18 @@ fn evaluate_one(
     cfg: &LoopConfig,
     baselines: &BTreeMap<String, Baseline>,
     tau2_roots: &BTreeMap<String, f64>,
-) -> Vec<Tested> {
+    memo: Option<&ParentMemo>,
+) -> GroupTests {
     let module = &group.rows[0].module;
     match baselines.get(module) {
         Some(&baseline) => {
             let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
-            evaluate_group(group, &cfg.dims, cfg, baseline, tau2)
+            evaluate_group(group, &cfg.dims, cfg, baseline, tau2, memo)
         }
-        None => Vec::new(),
+        None => GroupTests {
+            tested: Vec::new(),
+            learned: Vec::new(),
+        },
     }
 }
 
@@ -266,7 +299,7 @@ fn finish(
     inputs: &Finish<'_>,
     tested: Vec<Tested>,
     baselines: BTreeMap<String, Baseline>,
-    started: Instant,
+    mut clock: PhaseClock,
 ) -> Result<LessonReport, LessonError> {
     let rows = inputs.rows;
     // One BH family for the whole run: every baseline test and every incremental test.
@@ -284,21 +317,23 @@ fn finish(
         slots.push((base, incr));
     }
     let q = benjamini_hochberg(&family);
-    let keys: Vec<LessonKey> = tested
-        .par_iter()
-        .map(|t| LessonKey::of_row(&rows[t.row]))
-        .collect();
+    clock.lap("q-values");
+    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let mut judged: Vec<Judged> = tested
         .iter()
         .zip(&slots)
         .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), cfg))
         .collect();
     select(&tested, &mut judged, rows, &keys, cfg);
+    clock.lap("verdicts");
 
     let outcome = lifecycle::apply(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
+    clock.lap("lifecycle");
     let factors = support::assign_factors(conn, inputs.events, cfg, as_of, &outcome.active)?;
+    clock.lap("factors");
     if inputs.write_candidates {
         write_candidate_rows(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
+        clock.lap("candidates");
     }
 
     let mut rejected_by: BTreeMap<String, u64> = BTreeMap::new();
@@ -326,7 +361,7 @@ fn finish(
         factors,
         half_lives: outcome.half_lives,
         rejected_by,
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: clock.started.elapsed().as_millis() as u64,
     };
     tracing::info!(
         tested = report.tested,
@@ -338,21 +373,56 @@ fn finish(
     Ok(report)
 }
 
+/// Wall time of the stage's phases, logged at debug level.
+struct PhaseClock {
+    what: &'static str,
+    started: Instant,
+    last: Instant,
+    laps: Vec<(&'static str, u128)>,
+}
+
+impl PhaseClock {
+    fn new(what: &'static str) -> Self {
+        let now = Instant::now();
+        Self {
+            what,
+            started: now,
+            last: now,
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.laps.push((phase, (now - self.last).as_micros()));
+        self.last = now;
+    }
+}
+
+impl Drop for PhaseClock {
+    fn drop(&mut self) {
+        tracing::debug!(stage = self.what, phases_us = ?self.laps, "lesson stage phases");
+    }
+}
+
 /// Contiguous (module, pattern, category) runs of the key-sorted stats.
 fn groups<'v, 'a>(rows: &'v StatsView<'a>) -> impl Iterator<Item = GroupRows<'a>> + 'v {
-    rows.parts().flat_map(|(start, part)| {
+    let same_group = |a: &StatsRow, b: &StatsRow| {
+        a.category == b.category && a.pattern_key == b.pattern_key && a.module == b.module
+    };
+    rows.parts().flat_map(move |(start, part)| {
         let mut offset = start;
-        part.chunk_by(|a, b| {
-            a.module == b.module && a.pattern_key == b.pattern_key && a.category == b.category
-        })
-        .map(move |chunk| {
-            let g = GroupRows {
-                rows: chunk,
-                offset,
-            };
-            offset += chunk.len();
-            g
-        })
+        // A sorted part whose ends are one group is that group (the replay's parts are).
+        let single = part.len() > 1 && same_group(&part[0], &part[part.len() - 1]);
+        part.chunk_by(move |a, b| single || same_group(a, b))
+            .map(move |chunk| {
+                let g = GroupRows {
+                    rows: chunk,
+                    offset,
+                };
+                offset += chunk.len();
+                g
+            })
     })
 }
 

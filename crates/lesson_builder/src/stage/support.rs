@@ -39,9 +39,18 @@ fn supporting_trades(
         }
     };
     let mut pairs: Vec<(&str, &str)> = Vec::new();
+    // A trade's events are contiguous in canonical order: look its index up once.
+    let mut last_trade: Option<(&str, u32)> = None;
     for e in events {
-        let next = trade_index.len() as u32;
-        let trade = *trade_index.entry(e.trade_key.as_str()).or_insert(next);
+        let trade = match last_trade {
+            Some((key, index)) if key == e.trade_key => index,
+            _ => {
+                let next = trade_index.len() as u32;
+                let index = *trade_index.entry(e.trade_key.as_str()).or_insert(next);
+                last_trade = Some((e.trade_key.as_str(), index));
+                index
+            }
+        };
         let group = (
             e.module.as_str(),
             e.pattern_key.as_str(),
