@@ -32,6 +32,6 @@ pub use t_tests::{
 pub mod stage;
 
 pub use stage::{
-    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LessonError,
-    LessonReport, ParentMemo,
+    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
+    LessonError, LessonReport,
 };

@@ -7,7 +7,7 @@
 use crate::report::EvolutionPoint;
 use crate::walk_forward::{evaluation_actions, EvalAction, UpliftSummary, WalkForward};
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
-use learnloop_lesson_builder::{build_lessons_from, InMemory, ParentMemo};
+use learnloop_lesson_builder::{build_lessons_from, InMemory, LatticeMemo};
 use learnloop_materializer::{materialize, MaterializeOptions};
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
@@ -163,7 +163,7 @@ pub fn replay(
     let mut scratch = learnloop_store::open_in_memory()?;
     learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
     let mut aggregator = IncrementalAggregator::new(cfg);
-    let mut parent_memo = ParentMemo::default();
+    let mut lattices = LatticeMemo::default();
     // The linked events known at the current step, kept in canonical order across steps.
     let mut known: Vec<TradeEvent> = Vec::new();
     let mut walk = WalkForward::default();
@@ -180,7 +180,7 @@ pub fn replay(
             as_of,
             &mut aggregator,
             &mut known,
-            &mut parent_memo,
+            &mut lattices,
         )?;
         let points = snapshot(&scratch, as_of, &configs)?;
         for p in points.iter().filter(|p| p.status == "active") {
@@ -256,7 +256,7 @@ fn run_step(
     as_of: Timestamp,
     aggregator: &mut IncrementalAggregator,
     known: &mut Vec<TradeEvent>,
-    parent_memo: &mut ParentMemo,
+    lattices: &mut LatticeMemo,
 ) -> Result<(StepSummary, BTreeMap<String, Overrides>), ReplayError> {
     let tx = scratch
         .transaction()
@@ -289,7 +289,7 @@ fn run_step(
             rows,
             events: Some(events),
             write_candidates: false,
-            parent_memo: Some(parent_memo),
+            lattices: Some(lattices),
         },
     )
     .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;

@@ -3,17 +3,20 @@
 //! stats table is read once; there is no database round trip per candidate.
 
 mod evaluate;
+mod lattice;
 mod levers;
 mod lifecycle;
 mod support;
 mod verdict;
 
-pub use evaluate::{scope_pairs, Baseline, ParentMemo};
+pub use evaluate::{scope_pairs, Baseline};
+pub use lattice::LatticeMemo;
 pub use levers::lesson_levers;
 pub use verdict::Verdict;
 
 use crate::fdr::benjamini_hochberg;
-use evaluate::{evaluate_group, root_tau2, GroupRows, GroupTests, Tested};
+use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
+use lattice::Lattice;
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -160,7 +163,7 @@ pub fn build_lessons(
                 .par_iter()
                 .map(|rows| {
                     let group = GroupRows { rows, offset: 0 };
-                    evaluate_one(&group, cfg, &baselines, &tau2_roots, None).tested
+                    evaluate_one(&group, cfg, &baselines, &tau2_roots, None).0
                 })
                 .collect();
             for (rows, local) in batch.iter().zip(results) {
@@ -220,8 +223,8 @@ pub struct InMemory<'a> {
     pub events: Option<&'a [TradeEvent]>,
     /// Replace `lesson_candidates` with this run's tests.
     pub write_candidates: bool,
-    /// Parent keys kept from the caller's previous runs, and extended by this one.
-    pub parent_memo: Option<&'a mut ParentMemo>,
+    /// The groups' lattices kept from the caller's previous run, updated by this one.
+    pub lattices: Option<&'a mut LatticeMemo>,
 }
 
 /// The lesson stage over statistics the caller already holds, e.g. the replay's.
@@ -239,19 +242,24 @@ pub fn build_lessons_from(
     let mut tested: Vec<Tested> = Vec::new();
     // Groups are independent: test them in parallel, keeping their order.
     let all: Vec<GroupRows<'_>> = groups(rows).collect();
-    let memo = input.parent_memo;
-    let shared_memo = memo.as_deref();
-    let per_group: Vec<GroupTests> = all
-        .par_iter()
-        .map(|g| evaluate_one(g, cfg, &baselines, &tau2_roots, shared_memo))
+    let mut memo = input.lattices;
+    let previous: Vec<Option<Lattice>> = all
+        .iter()
+        .map(|g| memo.as_deref_mut().and_then(|m| m.take(&g.rows[0])))
         .collect();
-    let mut learned = Vec::new();
-    for g in per_group {
-        tested.extend(g.tested);
-        learned.extend(g.learned);
+    let per_group: Vec<(Vec<Tested>, Option<Lattice>)> = all
+        .par_iter()
+        .zip(previous)
+        .map(|(g, old)| evaluate_one(g, cfg, &baselines, &tau2_roots, old))
+        .collect();
+    if let Some(m) = memo.as_deref_mut() {
+        m.forget_rest();
     }
-    if let Some(memo) = memo {
-        memo.learn(learned);
+    for (g, (group_tested, lattice)) in all.iter().zip(per_group) {
+        tested.extend(group_tested);
+        if let (Some(m), Some(l)) = (memo.as_deref_mut(), lattice) {
+            m.keep(&g.rows[0], l);
+        }
     }
     clock.lap("tests");
     let inputs = Finish {
@@ -268,19 +276,19 @@ fn evaluate_one(
     cfg: &LoopConfig,
     baselines: &BTreeMap<String, Baseline>,
     tau2_roots: &BTreeMap<String, f64>,
-    memo: Option<&ParentMemo>,
-) -> GroupTests {
+    previous: Option<Lattice>,
+) -> (Vec<Tested>, Option<Lattice>) {
     let module = &group.rows[0].module;
-    match baselines.get(module) {
-        Some(&baseline) => {
-            let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
-            evaluate_group(group, &cfg.dims, cfg, baseline, tau2, memo)
-        }
-        None => GroupTests {
-            tested: Vec::new(),
-            learned: Vec::new(),
-        },
-    }
+    let Some(&baseline) = baselines.get(module) else {
+        return (Vec::new(), previous);
+    };
+    let lattice = match previous {
+        Some(old) => old.update(group.rows, &cfg.dims),
+        None => Lattice::build(group.rows, &cfg.dims),
+    };
+    let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
+    let tests = evaluate_group(group, &lattice, cfg, baseline, tau2);
+    (tests.tested, Some(lattice))
 }
 
 /// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
