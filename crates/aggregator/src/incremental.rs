@@ -14,7 +14,8 @@
 
 use crate::engine::{compute_group, fold_observations, AggregateCounters, Limits, SubsetRow};
 use crate::prepare::{fold_event, Group, PrepareError, Prepared, FINGERPRINT_SEED};
-use learnloop_model::scope::{scope_values_hash, scope_values_json};
+use learnloop_model::hash::StableHasher;
+use learnloop_model::scope::scope_values_json;
 use learnloop_model::stats::{decay_weight, OutcomeStats};
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -221,8 +222,10 @@ struct Append<'a> {
     group: &'a Group,
     limits: Limits,
     old_obs: usize,
+    /// The group's rows: the old ones first, sorted by key, then the subsets added this step.
     rows: Vec<StatsRow>,
-    index: FxHashMap<(u64, u64), usize>,
+    old_rows: usize,
+    added: FxHashMap<(u64, u64), usize>,
     path: Vec<(usize, u32)>,
     name_order: Vec<usize>,
     counters: AggregateCounters,
@@ -241,11 +244,6 @@ impl<'a> Append<'a> {
         old_obs: usize,
         rows: Vec<StatsRow>,
     ) -> Self {
-        let index = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| ((r.scope_mask, r.scope_values_hash), i))
-            .collect();
         let mut name_order: Vec<usize> = (0..p.dims).collect();
         name_order.sort_by(|&a, &b| p.dim_names[a].cmp(&p.dim_names[b]));
         Self {
@@ -253,8 +251,9 @@ impl<'a> Append<'a> {
             group,
             limits,
             old_obs,
+            old_rows: rows.len(),
             rows,
-            index,
+            added: FxHashMap::default(),
             path: Vec::new(),
             name_order,
             counters: AggregateCounters::default(),
@@ -327,15 +326,26 @@ impl<'a> Append<'a> {
     fn run(&mut self) {
         let new: Vec<u32> = (self.old_obs as u32..self.group.len() as u32).collect();
         if !new.is_empty() {
-            self.visit(&new, 0, 0);
+            self.visit(&new, 0, 0, StableHasher::default());
         }
     }
 
-    /// `node` holds the new observations inside the current path's subset.
-    fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize) {
-        let hash = self.key_hash();
-        match self.index.get(&(mask, hash)) {
-            Some(&i) => {
+    /// The stored row of a subset: the old rows are sorted by key, the new ones indexed.
+    fn find(&self, mask: u64, hash: u64) -> Option<usize> {
+        let key = (mask as i64, hash as i64);
+        self.rows[..self.old_rows]
+            .binary_search_by_key(&key, |r| (r.scope_mask as i64, r.scope_values_hash as i64))
+            .ok()
+            .or_else(|| self.added.get(&(mask, hash)).copied())
+    }
+
+    /// `node` holds the new observations inside the current path's subset. Dimensions are added
+    /// in name order, so the path's pairs are already sorted and `key` (the hash of the pairs so
+    /// far, as `scope_values_hash` computes it) extends by one pair per level.
+    fn visit(&mut self, node: &[u32], mask: u64, next_rank: usize, key: StableHasher) {
+        let hash = key.finish();
+        match self.find(mask, hash) {
+            Some(i) => {
                 let mut stats = self.rows[i].stats;
                 self.fold_into(&mut stats, node);
                 self.rows[i].stats = stats;
@@ -350,7 +360,7 @@ impl<'a> Append<'a> {
                     self.counters.subsets_pruned += 1;
                     return;
                 }
-                self.index.insert((mask, hash), self.rows.len());
+                self.added.insert((mask, hash), self.rows.len());
                 self.rows.push(StatsRow {
                     module: self.group.module.clone(),
                     pattern_key: self.group.pattern_key.clone(),
@@ -366,7 +376,8 @@ impl<'a> Append<'a> {
         if self.path.len() as u32 >= self.limits.k_max {
             return;
         }
-        for d in next_dim..self.p.dims {
+        for rank in next_rank..self.p.dims {
+            let d = self.name_order[rank];
             let mut values: Vec<u32> = node
                 .iter()
                 .map(|&o| self.value(o, d))
@@ -380,8 +391,15 @@ impl<'a> Append<'a> {
                     .copied()
                     .filter(|&o| self.value(o, d) == v)
                     .collect();
+                let mut child_key = key;
+                if !self.path.is_empty() {
+                    child_key.write(&[0x1f]);
+                }
+                child_key.write(self.p.dim_names[d].as_bytes());
+                child_key.write(b"=");
+                child_key.write(self.p.value_names[d][v as usize - 1].as_bytes());
                 self.path.push((d, v));
-                self.visit(&child, mask | (1u64 << d), d + 1);
+                self.visit(&child, mask | (1u64 << d), rank + 1, child_key);
                 self.path.pop();
             }
         }
@@ -406,10 +424,6 @@ impl<'a> Append<'a> {
                 })
             })
             .collect()
-    }
-
-    fn key_hash(&self) -> u64 {
-        scope_values_hash(self.key_pairs())
     }
 
     fn key_json(&self) -> String {

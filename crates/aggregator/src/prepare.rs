@@ -1,7 +1,6 @@
 //! Dense, interned form of the trade events: trades in canonical order, per-dimension value ids,
 //! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
 
-use learnloop_model::hash::StableHasher;
 use learnloop_model::scope::canonical_pairs_into;
 use learnloop_model::stats::{decay_weight, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp};
@@ -164,17 +163,22 @@ impl Interner {
 
 pub(crate) const FINGERPRINT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Fold one event into a group's fingerprint: a stable hash of everything the group's rows depend
-/// on except the as-of time (its events' trades, outcomes and scopes, in order).
+/// Fold one event into a group's fingerprint: a hash of everything the group's rows depend on
+/// except the as-of time (its events' trades, outcomes and scopes, in order). It only lives in
+/// memory between replay steps, so a fast word-at-a-time hash does; lengths are hashed too, so
+/// that no two different events read as the same bytes.
 pub(crate) fn fold_event(fingerprint: u64, e: &TradeEvent) -> u64 {
-    let mut h = StableHasher::from_state(fingerprint);
-    h.write(e.trade_key.as_bytes());
-    h.write(&[0x1f]);
-    for v in [Some(e.rr_winsorized), e.pnl_usd, e.hold_days, e.time_to_s3] {
-        h.write(&v.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write_u64(fingerprint);
+    for text in [&e.trade_key, &e.scope] {
+        h.write_usize(text.len());
+        h.write(text.as_bytes());
     }
-    h.write(&e.exit_at.millis().to_le_bytes());
-    h.write(e.scope.as_bytes());
+    for v in [Some(e.rr_winsorized), e.pnl_usd, e.hold_days, e.time_to_s3] {
+        h.write_u64(v.map_or(u64::MAX, f64::to_bits));
+    }
+    h.write_i64(e.exit_at.millis());
     h.finish()
 }
 

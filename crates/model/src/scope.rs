@@ -283,29 +283,51 @@ pub fn canonical_pairs(json: &str) -> Option<Vec<(&str, &str)>> {
 /// [`canonical_pairs`] into a reused buffer (cleared first); false when the text is not canonical.
 pub fn canonical_pairs_into<'a>(json: &'a str, out: &mut Vec<(&'a str, &'a str)>) -> bool {
     out.clear();
-    let parsed = (|| {
-        let body = json.strip_prefix('{')?.strip_suffix('}')?;
-        if body.contains('\\') {
+    // One pass over the bytes: the quotes, colons and commas are ASCII, so every index where
+    // one is found is a char boundary.
+    let b = json.as_bytes();
+    let Some(end) = b.len().checked_sub(1) else {
+        return false;
+    };
+    if end == 0 || b[0] != b'{' || b[end] != b'}' {
+        return false;
+    }
+    // The next quoted string starting at `i` (which must be a quote): (text, index after it).
+    let quoted = |i: usize| -> Option<(&'a str, usize)> {
+        if i >= end || b[i] != b'"' {
             return None;
         }
-        let mut rest = body;
-        while !rest.is_empty() {
-            let r = rest.strip_prefix('"')?;
-            let end_k = r.find('"')?;
-            let key = &r[..end_k];
-            let r = r[end_k + 1..].strip_prefix(":\"")?;
-            let end_v = r.find('"')?;
-            out.push((key, &r[..end_v]));
-            rest = &r[end_v + 1..];
-            if let Some(r) = rest.strip_prefix(',') {
-                rest = r;
-            } else if !rest.is_empty() {
+        let start = i + 1;
+        let mut j = start;
+        while j < end && b[j] != b'"' {
+            if b[j] == b'\\' {
                 return None;
             }
+            j += 1;
         }
-        Some(())
-    })();
-    parsed.is_some()
+        (j < end).then(|| (&json[start..j], j + 1))
+    };
+    let mut i = 1;
+    while i < end {
+        let Some((key, after_key)) = quoted(i) else {
+            return false;
+        };
+        if after_key >= end || b[after_key] != b':' {
+            return false;
+        }
+        let Some((value, after_value)) = quoted(after_key + 1) else {
+            return false;
+        };
+        out.push((key, value));
+        i = after_value;
+        if i < end {
+            if b[i] != b',' || i + 1 == end {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
 }
 
 /// The [`scope_values_hash`] of the sorted pairs without each pair in turn (the keys of the exact
@@ -350,6 +372,24 @@ mod canonical_tests {
         assert_eq!(canonical_pairs("{}").unwrap(), Vec::<(&str, &str)>::new());
         assert!(canonical_pairs(r#"{"a":"x\"y"}"#).is_none());
         assert!(canonical_pairs(r#"{"a":1}"#).is_none());
+        for bad in [
+            "",
+            "{",
+            "}",
+            r#"{"a":"x",}"#,
+            r#"{"a""x"}"#,
+            r#"{"a":"x""#,
+            r#"{"a":"x"} "#,
+            r#"{"a":"x","#,
+            r#"{"a:"x"}"#,
+            r#"{"a":"x"x}"#,
+        ] {
+            assert!(canonical_pairs(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            canonical_pairs(r#"{"a":"","b":"é:,{}"}"#).unwrap(),
+            [("a", ""), ("b", "é:,{}")]
+        );
     }
 
     #[test]
