@@ -6,7 +6,7 @@ pub mod link;
 pub mod normalize;
 
 pub use ingest::{ingest_lines, IngestReport};
-pub use link::{link, LinkReport};
+pub use link::{link, link_keeping_events, LinkReport};
 pub use normalize::{normalize_new, NormalizeReport};
 
 #[derive(Debug, thiserror::Error)]

@@ -43,6 +43,9 @@ pub struct LinkReport {
     /// in memory.
     #[serde(skip)]
     pub relinked: Vec<String>,
+    /// The trade events of the re-linked positions, when asked for ([`link_keeping_events`]).
+    #[serde(skip)]
+    pub events: Vec<TradeEvent>,
 }
 
 /// The links of one position, computed from its actions and closes known at the as-of time.
@@ -216,6 +219,25 @@ fn push_trade(
 /// Link everything known at `as_of`: only positions touched since the last link, or all of them
 /// with `rebuild`.
 pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkReport> {
+    link_inner(conn, as_of, rebuild, false)
+}
+
+/// [`link`], also handing back the re-linked positions' trade events (what a caller that keeps
+/// the events in memory, the replay, would otherwise read back).
+pub fn link_keeping_events(
+    conn: &Connection,
+    as_of: Timestamp,
+    rebuild: bool,
+) -> Result<LinkReport> {
+    link_inner(conn, as_of, rebuild, true)
+}
+
+fn link_inner(
+    conn: &Connection,
+    as_of: Timestamp,
+    rebuild: bool,
+    keep_events: bool,
+) -> Result<LinkReport> {
     let last_rowid = meta::get_i64(conn, LINKED_ROWID_KEY)?;
     let last_as_of = meta::get_i64(conn, LINKED_AS_OF_KEY)?.map(Timestamp);
     let before = events::link_counts(conn)?.linked_trades;
@@ -244,7 +266,8 @@ pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkRe
     }
     let actions = strands::actions_of_dirty_positions(conn, as_of)?;
     let closes = strands::closes_of_dirty_positions(conn, as_of)?;
-    let write = |links: PositionLinks| -> Result<()> {
+    let mut kept_events = Vec::new();
+    let mut write = |links: PositionLinks| -> Result<()> {
         for t in &links.trades {
             events::insert_linked_trade(conn, t)?;
         }
@@ -253,6 +276,9 @@ pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkRe
         }
         for a in &links.anomalies {
             events::insert_anomaly(conn, a)?;
+        }
+        if keep_events {
+            kept_events.extend(links.events);
         }
         Ok(())
     };
@@ -275,6 +301,7 @@ pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkRe
         trades_linked_new: counts.linked_trades - if full { 0 } else { before },
         trade_events_total: counts.trade_events,
         anomalies: counts.anomalies.into_iter().collect(),
+        events: kept_events,
     };
     tracing::info!(
         positions = report.positions_relinked,

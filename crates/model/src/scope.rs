@@ -79,6 +79,22 @@ impl Scope {
         Ok(Self(map))
     }
 
+    /// [`Scope::from_json`] of an object whose values are all strings, given as its pairs (e.g. the
+    /// stored canonical text read with [`canonical_pairs`], without building a JSON tree).
+    pub fn from_string_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            let key = k.trim();
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(val) = normalize_text(v) {
+                map.insert(key.to_string(), val);
+            }
+        }
+        Self(map)
+    }
+
     /// Parse `dim=value,dim=value` (the command-line form), normalising like ingest does.
     pub fn from_pairs_text(text: &str) -> Result<Self, ScopeError> {
         let mut map = BTreeMap::new();

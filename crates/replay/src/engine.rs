@@ -218,26 +218,20 @@ pub fn replay(
     })
 }
 
-/// Bring the in-memory events up to date with the link just made: only the re-linked positions'
-/// events are read again.
-fn refresh_events(
-    conn: &Connection,
-    link: &learnloop_linker::LinkReport,
-    known: &mut Vec<TradeEvent>,
-) -> Result<(), ReplayError> {
+/// Bring the in-memory events up to date with the link just made: the re-linked positions' events
+/// replace theirs, in canonical order (what reading the table back would give).
+fn refresh_events(link: &mut learnloop_linker::LinkReport, known: &mut Vec<TradeEvent>) {
     if link.rebuild {
-        *known = learnloop_store::events::load_all_events(conn)?;
-        return Ok(());
+        known.clear();
+    } else if link.relinked.is_empty() {
+        return;
+    } else {
+        let relinked: rustc_hash::FxHashSet<&str> =
+            link.relinked.iter().map(String::as_str).collect();
+        known.retain(|e| !relinked.contains(e.position_id.as_str()));
     }
-    if link.relinked.is_empty() {
-        return Ok(());
-    }
-    let relinked: std::collections::BTreeSet<&str> =
-        link.relinked.iter().map(String::as_str).collect();
-    known.retain(|e| !relinked.contains(e.position_id.as_str()));
-    known.extend(learnloop_store::events::load_events_of_dirty_positions(
-        conn,
-    )?);
+    known.append(&mut link.events);
+    // Stable: the kept events are one sorted run, which the sort merges with the new ones.
     known.sort_by(|a, b| {
         (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
             b.exit_at,
@@ -245,7 +239,6 @@ fn refresh_events(
             &b.action_strand_id,
         ))
     });
-    Ok(())
 }
 
 /// One nightly run as of `as_of` on the scratch store; returns the configs then active.
@@ -262,10 +255,10 @@ fn run_step(
         .transaction()
         .map_err(learnloop_store::StoreError::from)?;
     let mut timer = StageTimer::default();
-    let link = learnloop_linker::link(&tx, as_of, false)
+    let mut link = learnloop_linker::link_keeping_events(&tx, as_of, false)
         .map_err(|e| step_err(as_of, "link")(e.to_string()))?;
     timer.lap("link");
-    refresh_events(&tx, &link, known)?;
+    refresh_events(&mut link, known);
     timer.lap("load_events");
     let shuffled;
     let events: &[TradeEvent] = match opts.placebo_seed {

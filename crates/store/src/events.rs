@@ -127,24 +127,12 @@ pub fn insert_anomaly(conn: &Connection, a: &LinkAnomaly) -> Result<()> {
 
 /// Every trade event, in the canonical order the aggregator folds them: by exit time, trade, action.
 pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
-    load_events_where(conn, "")
-}
-
-/// The trade events of the positions in the temporary `dirty_positions` table (the last link's),
-/// in canonical order.
-pub fn load_events_of_dirty_positions(conn: &Connection) -> Result<Vec<TradeEvent>> {
-    load_events_where(
-        conn,
-        "WHERE position_id IN (SELECT position_id FROM dirty_positions)",
-    )
-}
-
-fn load_events_where(conn: &Connection, filter: &str) -> Result<Vec<TradeEvent>> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare(
         "SELECT trade_key, position_id, trade_id, action_strand_id, module, pattern_key, action_category, scope,
                 rr, rr_winsorized, pnl_usd, hold_days, time_to_s3, entry_at, exit_at_ms, action_at_ms
-         FROM trade_events {filter} ORDER BY exit_at_ms, trade_key, action_strand_id"
-    ))?;
+         FROM trade_events ORDER BY exit_at_ms, trade_key, action_strand_id",
+    )?;
+
     let rows = stmt
         .query_map([], |r| {
             let category: String = r.get(6)?;

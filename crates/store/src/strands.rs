@@ -2,6 +2,7 @@
 //! `position_closes` derived from them.
 
 use crate::Result;
+use learnloop_model::scope::canonical_pairs;
 use learnloop_model::strand::{PmAction, PositionClose, QuarantineReason, RawStrand};
 use learnloop_model::{hash::stable_hash, ActionCategory, Scope, Timestamp};
 use rusqlite::{params, Connection};
@@ -263,12 +264,17 @@ pub fn actions_of_dirty_positions(conn: &Connection, as_of: Timestamp) -> Result
                 .map_err(|e| {
                     crate::StoreError::Corrupt(format!("pm_actions {}: {e}", a.strand_id))
                 })?;
-            let v: serde_json::Value = serde_json::from_str(&scope_text).map_err(|e| {
-                crate::StoreError::Corrupt(format!("pm_actions {} scope: {e}", a.strand_id))
-            })?;
-            a.scope = Scope::from_json(&v).map_err(|e| {
-                crate::StoreError::Corrupt(format!("pm_actions {} scope: {e}", a.strand_id))
-            })?;
+            a.scope = match canonical_pairs(&scope_text) {
+                Some(pairs) => Scope::from_string_pairs(pairs),
+                None => {
+                    let v: serde_json::Value = serde_json::from_str(&scope_text).map_err(|e| {
+                        crate::StoreError::Corrupt(format!("pm_actions {} scope: {e}", a.strand_id))
+                    })?;
+                    Scope::from_json(&v).map_err(|e| {
+                        crate::StoreError::Corrupt(format!("pm_actions {} scope: {e}", a.strand_id))
+                    })?
+                }
+            };
             Ok(a)
         })
         .collect::<Result<Vec<_>>>()?;
