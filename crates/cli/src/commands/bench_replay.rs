@@ -24,13 +24,21 @@ pub struct ReplayBench {
     pub steps: usize,
     pub replay_s: f64,
     pub replay_ms_per_step: f64,
+    /// The first step builds everything from scratch (full link, aggregation, lattices).
+    pub first_step_ms: f64,
+    /// What each further step costs: the mean over the steps after the first.
+    pub later_ms_per_step: f64,
     pub groups_recomputed_share: f64,
-    /// Mean wall time per step of each stage of the incremental replay, in ms.
-    pub replay_stage_ms: std::collections::BTreeMap<String, f64>,
+    /// Mean wall time of each stage over the steps after the first, in ms.
+    pub later_stage_ms: std::collections::BTreeMap<String, f64>,
+    /// Peak resident memory of the process during the replay, in MiB.
+    pub replay_peak_rss_mib: Option<f64>,
     pub naive_sampled_steps: usize,
     pub naive_ms_per_step: f64,
     pub naive_extrapolated_s: f64,
     pub speedup: f64,
+    /// Naive time per step over the incremental time of a further step.
+    pub later_step_speedup: f64,
     pub lessons_ever_active: usize,
 }
 
@@ -70,17 +78,26 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
         now: now.clone(),
     };
     let steps = r_opts.steps()?;
+    super::bench::reset_peak_rss();
     let t = Instant::now();
     let run = replay(&db, &cfg, &r_opts, &mut |_, _| {})?;
     let replay_s = t.elapsed().as_secs_f64();
+    let replay_peak_rss_mib = super::bench::peak_rss_mib();
     let (recomputed, groups) = run.steps.iter().fold((0u64, 0u64), |(r, g), s| {
         (r + s.aggregate.recomputed, g + s.aggregate.groups)
     });
 
-    let mut replay_stage_ms: std::collections::BTreeMap<String, f64> = Default::default();
-    for s in &run.steps {
+    let first_step_ms = run.steps.first().map_or(0.0, |s| s.ms as f64);
+    let later = &run.steps[1.min(run.steps.len())..];
+    let later_ms_per_step = if later.is_empty() {
+        first_step_ms
+    } else {
+        later.iter().map(|s| s.ms as f64).sum::<f64>() / later.len() as f64
+    };
+    let mut later_stage_ms: std::collections::BTreeMap<String, f64> = Default::default();
+    for s in later {
         for (stage, ms) in &s.stage_ms {
-            *replay_stage_ms.entry(stage.to_string()).or_default() += ms / run.steps.len() as f64;
+            *later_stage_ms.entry(stage.to_string()).or_default() += ms / later.len() as f64;
         }
     }
     let samples = args.naive_samples.clamp(1, steps.len());
@@ -111,7 +128,10 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
         steps: steps.len(),
         replay_s,
         replay_ms_per_step: replay_s * 1e3 / steps.len() as f64,
-        replay_stage_ms,
+        first_step_ms,
+        later_ms_per_step,
+        later_stage_ms,
+        replay_peak_rss_mib,
         groups_recomputed_share: if groups > 0 {
             recomputed as f64 / groups as f64
         } else {
@@ -121,6 +141,7 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
         naive_ms_per_step,
         naive_extrapolated_s,
         speedup: naive_extrapolated_s / replay_s,
+        later_step_speedup: naive_ms_per_step / later_ms_per_step,
         lessons_ever_active: run.first_active.len(),
     })
 }
@@ -139,6 +160,19 @@ pub fn human(b: &ReplayBench) -> String {
             ),
         ),
         (
+            "first step / each further step",
+            format!(
+                "{:.0} ms / {:.0} ms ({})",
+                b.first_step_ms,
+                b.later_ms_per_step,
+                b.later_stage_ms
+                    .iter()
+                    .map(|(stage, ms)| format!("{stage} {ms:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        (
             "groups recomputed per step",
             format!("{:.0}%", 100.0 * b.groups_recomputed_share),
         ),
@@ -149,7 +183,12 @@ pub fn human(b: &ReplayBench) -> String {
                 b.naive_ms_per_step, b.naive_sampled_steps, b.naive_extrapolated_s
             ),
         ),
-        ("speed-up", format!("{:.1}×", b.speedup)),
+        ("speed-up", format!("{:.1}× overall, {:.1}× per further step", b.speedup, b.later_step_speedup)),
+        (
+            "peak memory",
+            b.replay_peak_rss_mib
+                .map_or("n/a".into(), |m| format!("{m:.0} MiB")),
+        ),
         ("lessons ever active", b.lessons_ever_active.to_string()),
     ])
 }
