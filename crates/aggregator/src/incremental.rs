@@ -194,6 +194,11 @@ struct GroupPrints {
     prefix: Option<u64>,
 }
 
+/// A row's place in the table: the signed-integer key SQLite orders by.
+fn row_key(r: &StatsRow) -> (i64, i64) {
+    (r.scope_mask as i64, r.scope_values_hash as i64)
+}
+
 fn rescale(rows: &mut [StatsRow], from: Timestamp, to: Timestamp, half_life_hours: f64) {
     if from != to {
         let factor = decay_weight(to.hours_since(from), half_life_hours);
@@ -225,6 +230,8 @@ struct Append<'a> {
     /// The group's rows: the old ones first, sorted by key, then the subsets added this step.
     rows: Vec<StatsRow>,
     old_rows: usize,
+    /// The old rows' keys, compact for the binary searches.
+    keys: Vec<(i64, i64)>,
     added: FxHashMap<(u64, u64), usize>,
     path: Vec<(usize, u32)>,
     name_order: Vec<usize>,
@@ -252,6 +259,7 @@ impl<'a> Append<'a> {
             limits,
             old_obs,
             old_rows: rows.len(),
+            keys: rows.iter().map(row_key).collect(),
             rows,
             added: FxHashMap::default(),
             path: Vec::new(),
@@ -332,9 +340,8 @@ impl<'a> Append<'a> {
 
     /// The stored row of a subset: the old rows are sorted by key, the new ones indexed.
     fn find(&self, mask: u64, hash: u64) -> Option<usize> {
-        let key = (mask as i64, hash as i64);
-        self.rows[..self.old_rows]
-            .binary_search_by_key(&key, |r| (r.scope_mask as i64, r.scope_values_hash as i64))
+        self.keys
+            .binary_search(&(mask as i64, hash as i64))
             .ok()
             .or_else(|| self.added.get(&(mask, hash)).copied())
     }
@@ -430,11 +437,39 @@ impl<'a> Append<'a> {
         scope_values_json(self.key_pairs())
     }
 
-    /// The rows in key order again: the new rows were appended to sorted old ones, two runs that
-    /// a stable sort merges in one pass.
+    /// The rows in key order again: the few new rows are merged into the sorted old ones from the
+    /// back, so only the old rows after the first insertion point move, each once.
     fn finish(mut self) -> Vec<StatsRow> {
-        self.rows
-            .sort_by_key(|r| (r.scope_mask as i64, r.scope_values_hash as i64));
+        let old = self.old_rows;
+        if self.rows.len() == old {
+            return self.rows;
+        }
+        let mut added = self.rows.split_off(old);
+        added.sort_unstable_by_key(row_key);
+        let category = self.group.category;
+        self.rows.resize_with(old + added.len(), || StatsRow {
+            module: String::new(),
+            pattern_key: String::new(),
+            category,
+            scope_mask: 0,
+            scope_values: String::new(),
+            scope_values_hash: 0,
+            stats: OutcomeStats::default(),
+            as_of: Timestamp(0),
+        });
+        // Invariant: rows[..i] are the old rows not yet placed, added[..j] the new ones, and
+        // every slot from i + j up holds its final row; the placeholders end up in `added`.
+        let (mut i, mut j) = (old, added.len());
+        while j > 0 {
+            let w = i + j - 1;
+            if i > 0 && self.keys[i - 1] > row_key(&added[j - 1]) {
+                self.rows.swap(w, i - 1);
+                i -= 1;
+            } else {
+                std::mem::swap(&mut self.rows[w], &mut added[j - 1]);
+                j -= 1;
+            }
+        }
         self.rows
     }
 }

@@ -183,7 +183,13 @@ pub fn human(b: &ReplayBench) -> String {
                 b.naive_ms_per_step, b.naive_sampled_steps, b.naive_extrapolated_s
             ),
         ),
-        ("speed-up", format!("{:.1}× overall, {:.1}× per further step", b.speedup, b.later_step_speedup)),
+        (
+            "speed-up",
+            format!(
+                "{:.1}× overall, {:.1}× per further step",
+                b.speedup, b.later_step_speedup
+            ),
+        ),
         (
             "peak memory",
             b.replay_peak_rss_mib
