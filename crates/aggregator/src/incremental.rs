@@ -88,15 +88,16 @@ impl IncrementalAggregator {
                 .get(&key)
                 .map_or((0, 0, None), |g| (g.events, g.full, g.prefix));
             let cached = self.cache.remove(&key);
-            let mut rows = match cached {
+            let rows = match cached {
                 Some(mut c) if c.fingerprint == full => {
-                    rescale(&mut c.rows, c.as_of, as_of, self.half_life_hours);
+                    carry_to(&mut c.rows, c.as_of, as_of, self.half_life_hours);
                     report.carried_forward += 1;
                     c.rows
                 }
                 Some(mut c) if prefix == Some(c.fingerprint) => {
-                    rescale(&mut c.rows, c.as_of, as_of, self.half_life_hours);
-                    let mut append = Append::new(&p, group, self.limits, c.observations, c.rows);
+                    carry_to(&mut c.rows, c.as_of, as_of, self.half_life_hours);
+                    let mut append =
+                        Append::new(&p, group, self.limits, c.observations, c.rows, as_of);
                     append.run();
                     report.appended += 1;
                     report.counters.subsets_evaluated += append.counters.subsets_evaluated;
@@ -115,9 +116,6 @@ impl IncrementalAggregator {
                         .collect()
                 }
             };
-            for r in &mut rows {
-                r.as_of = as_of;
-            }
             report.counters.rows += rows.len() as u64;
             let cached = CachedGroup {
                 fingerprint: full,
@@ -199,12 +197,15 @@ fn row_key(r: &StatsRow) -> (i64, i64) {
     (r.scope_mask as i64, r.scope_values_hash as i64)
 }
 
-fn rescale(rows: &mut [StatsRow], from: Timestamp, to: Timestamp, half_life_hours: f64) {
-    if from != to {
-        let factor = decay_weight(to.hours_since(from), half_life_hours);
-        for r in rows {
+/// Rows as of `from` brought to `to`: the decayed figures rescaled (exact up to rounding, the
+/// weights all shrink by one factor) and the as-of time set, in one pass over the rows.
+fn carry_to(rows: &mut [StatsRow], from: Timestamp, to: Timestamp, half_life_hours: f64) {
+    let factor = decay_weight(to.hours_since(from), half_life_hours);
+    for r in rows {
+        if from != to {
             r.stats.decayed.rescale(factor);
         }
+        r.as_of = to;
     }
 }
 
@@ -233,6 +234,8 @@ struct Append<'a> {
     /// The old rows' keys, compact for the binary searches.
     keys: Vec<(i64, i64)>,
     added: FxHashMap<(u64, u64), usize>,
+    /// The as-of time of the rows added.
+    as_of: Timestamp,
     path: Vec<(usize, u32)>,
     name_order: Vec<usize>,
     counters: AggregateCounters,
@@ -250,6 +253,7 @@ impl<'a> Append<'a> {
         limits: Limits,
         old_obs: usize,
         rows: Vec<StatsRow>,
+        as_of: Timestamp,
     ) -> Self {
         let mut name_order: Vec<usize> = (0..p.dims).collect();
         name_order.sort_by(|&a, &b| p.dim_names[a].cmp(&p.dim_names[b]));
@@ -262,6 +266,7 @@ impl<'a> Append<'a> {
             keys: rows.iter().map(row_key).collect(),
             rows,
             added: FxHashMap::default(),
+            as_of,
             path: Vec::new(),
             name_order,
             counters: AggregateCounters::default(),
@@ -376,7 +381,7 @@ impl<'a> Append<'a> {
                     scope_values: self.key_json(),
                     scope_values_hash: hash,
                     stats,
-                    as_of: Timestamp(0),
+                    as_of: self.as_of,
                 });
             }
         }

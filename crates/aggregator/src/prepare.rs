@@ -1,7 +1,7 @@
 //! Dense, interned form of the trade events: trades in canonical order, per-dimension value ids,
 //! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
 
-use learnloop_model::scope::canonical_pairs_into;
+use learnloop_model::scope::for_each_canonical_pair;
 use learnloop_model::stats::{decay_weight, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -65,8 +65,6 @@ impl Prepared {
         let mut groups: Vec<Group> = Vec::new();
         // Last observation per (group, trade) scope, to merge identical scopes of one trade.
         let mut row = vec![0u32; dims];
-        // Canonical scope text is read without allocating; anything else goes through serde_json.
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
         for e in events {
             if trade_keys.last().map(String::as_str) != Some(e.trade_key.as_str()) {
                 if trades.len() >= u32::MAX as usize {
@@ -83,26 +81,7 @@ impl Prepared {
                 weights.push(decay_weight(as_of.hours_since(e.exit_at), half_life_hours));
             }
             let trade = (trades.len() - 1) as u32;
-            row.iter_mut().for_each(|v| *v = 0);
-            if canonical_pairs_into(&e.scope, &mut pairs) {
-                for &(k, v) in &pairs {
-                    if let Some(d) = dim_list.index_of(k) {
-                        row[d] = interner.id(d, v);
-                    }
-                }
-            } else {
-                let scope: BTreeMap<String, String> =
-                    serde_json::from_str(&e.scope).map_err(|err| PrepareError::BadScope {
-                        trade_key: e.trade_key.clone(),
-                        action: e.action_strand_id.clone(),
-                        why: err.to_string(),
-                    })?;
-                for (k, v) in &scope {
-                    if let Some(d) = dim_list.index_of(k) {
-                        row[d] = interner.id(d, v);
-                    }
-                }
-            }
+            interner.fill(e, dim_list, &mut row)?;
             let gi = *group_index
                 .entry((e.module.as_str(), e.pattern_key.as_str(), e.category))
                 .or_insert_with(|| {
@@ -150,6 +129,38 @@ struct Interner {
 }
 
 impl Interner {
+    /// The value id of each dimension of `e`'s scope (0 = absent) into `row`.
+    fn fill(
+        &mut self,
+        e: &TradeEvent,
+        dim_list: &DimensionList,
+        row: &mut [u32],
+    ) -> Result<(), PrepareError> {
+        row.iter_mut().for_each(|v| *v = 0);
+        // Canonical scope text is read without allocating; anything else goes through serde_json
+        // (values interned before a flaw was found only leave an unused id).
+        let canonical = for_each_canonical_pair(&e.scope, |k, v| {
+            if let Some(d) = dim_list.index_of(k) {
+                row[d] = self.id(d, v);
+            }
+        });
+        if !canonical {
+            row.iter_mut().for_each(|v| *v = 0);
+            let scope: BTreeMap<String, String> =
+                serde_json::from_str(&e.scope).map_err(|err| PrepareError::BadScope {
+                    trade_key: e.trade_key.clone(),
+                    action: e.action_strand_id.clone(),
+                    why: err.to_string(),
+                })?;
+            for (k, v) in &scope {
+                if let Some(d) = dim_list.index_of(k) {
+                    row[d] = self.id(d, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn id(&mut self, dim: usize, value: &str) -> u32 {
         if let Some(&id) = self.ids[dim].get(value) {
             return id;

@@ -299,6 +299,16 @@ pub fn canonical_pairs(json: &str) -> Option<Vec<(&str, &str)>> {
 /// [`canonical_pairs`] into a reused buffer (cleared first); false when the text is not canonical.
 pub fn canonical_pairs_into<'a>(json: &'a str, out: &mut Vec<(&'a str, &'a str)>) -> bool {
     out.clear();
+    let ok = for_each_canonical_pair(json, |k, v| out.push((k, v)));
+    if !ok {
+        out.clear();
+    }
+    ok
+}
+
+/// Call `f` with each pair of canonical scope text, in order, without allocating; false (after
+/// calling `f` for the pairs before the flaw) when the text is not canonical.
+pub fn for_each_canonical_pair<'a>(json: &'a str, mut f: impl FnMut(&'a str, &'a str)) -> bool {
     // One pass over the bytes: the quotes, colons and commas are ASCII, so every index where
     // one is found is a char boundary.
     let b = json.as_bytes();
@@ -334,7 +344,7 @@ pub fn canonical_pairs_into<'a>(json: &'a str, out: &mut Vec<(&'a str, &'a str)>
         let Some((value, after_value)) = quoted(after_key + 1) else {
             return false;
         };
-        out.push((key, value));
+        f(key, value);
         i = after_value;
         if i < end {
             if b[i] != b',' || i + 1 == end {
