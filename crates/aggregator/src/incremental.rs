@@ -390,6 +390,15 @@ impl<'a> Append<'a> {
         }
         for rank in next_rank..self.p.dims {
             let d = self.name_order[rank];
+            let first = self.value(node[0], d);
+            if node.iter().all(|&o| self.value(o, d) == first) {
+                // One value (the usual case: a night brings one or two trades per subset): the
+                // child holds the same observations.
+                if first != 0 {
+                    self.visit_child(node, mask, rank, key, first);
+                }
+                continue;
+            }
             let mut values: Vec<u32> = node
                 .iter()
                 .map(|&o| self.value(o, d))
@@ -403,18 +412,24 @@ impl<'a> Append<'a> {
                     .copied()
                     .filter(|&o| self.value(o, d) == v)
                     .collect();
-                let mut child_key = key;
-                if !self.path.is_empty() {
-                    child_key.write(&[0x1f]);
-                }
-                child_key.write(self.p.dim_names[d].as_bytes());
-                child_key.write(b"=");
-                child_key.write(self.p.value_names[d][v as usize - 1].as_bytes());
-                self.path.push((d, v));
-                self.visit(&child, mask | (1u64 << d), rank + 1, child_key);
-                self.path.pop();
+                self.visit_child(&child, mask, rank, key, v);
             }
         }
+    }
+
+    /// Visit the subset of the current path plus dimension `name_order[rank]` = `v`.
+    fn visit_child(&mut self, child: &[u32], mask: u64, rank: usize, key: StableHasher, v: u32) {
+        let d = self.name_order[rank];
+        let mut child_key = key;
+        if !self.path.is_empty() {
+            child_key.write(&[0x1f]);
+        }
+        child_key.write(self.p.dim_names[d].as_bytes());
+        child_key.write(b"=");
+        child_key.write(self.p.value_names[d][v as usize - 1].as_bytes());
+        self.path.push((d, v));
+        self.visit(child, mask | (1u64 << d), rank + 1, child_key);
+        self.path.pop();
     }
 
     /// Fold the trades behind `obs` (canonical order) into `stats`.

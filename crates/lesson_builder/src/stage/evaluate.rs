@@ -94,7 +94,9 @@ pub fn evaluate_group(
         let direction = if edge > 0.0 { 1.0 } else { -1.0 };
         let mut tested = Tested {
             row: group.offset + i,
-            key: LessonKey::in_group(key_prefix, &r.scope_values),
+            key: lattice
+                .key(i)
+                .unwrap_or_else(|| LessonKey::in_group(key_prefix, &r.scope_values)),
             dims: dims_k,
             edge,
             t: test.map(|t| t.t),

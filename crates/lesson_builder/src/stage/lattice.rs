@@ -4,6 +4,8 @@
 //! the indices and links the subsets that appeared since.
 
 use super::evaluate::scope_pairs;
+use super::LessonKey;
+use learnloop_model::hash::StableHasher;
 use learnloop_model::scope::{canonical_pairs_into, hashes_without_each};
 use learnloop_model::{ActionCategory, DimensionList};
 use learnloop_store::stats::StatsRow;
@@ -40,6 +42,8 @@ pub struct Lattice {
     children: Vec<Link>,
     /// Some subset has a parent that is not stored (only possible for unusual scopes).
     has_missing: bool,
+    /// Each subset's lesson key, for a lattice kept between runs (empty otherwise).
+    keys: Vec<LessonKey>,
 }
 
 impl Lattice {
@@ -49,6 +53,18 @@ impl Lattice {
 
     pub fn children(&self, row: usize) -> &[Link] {
         &self.children[self.child_start[row] as usize..self.child_start[row + 1] as usize]
+    }
+
+    /// The subset's lesson key, if this lattice keeps them.
+    pub fn key(&self, row: usize) -> Option<LessonKey> {
+        self.keys.get(row).copied()
+    }
+
+    /// [`Lattice::build`], also keeping each subset's lesson key (for a lattice kept between runs).
+    pub fn build_keyed(rows: &[StatsRow], dims: &DimensionList) -> Self {
+        let mut lattice = Self::build(rows, dims);
+        lattice.keys = keys_of(rows);
+        lattice
     }
 
     /// The lattice of `rows` (one group), from their scope texts.
@@ -78,12 +94,20 @@ impl Lattice {
         {
             return self;
         }
+        let keyed = !self.keys.is_empty();
+        let rebuild = |rows: &[StatsRow]| {
+            if keyed {
+                Self::build_keyed(rows, dims)
+            } else {
+                Self::build(rows, dims)
+            }
+        };
         let Some(new_of_old) = self.merge_map(rows) else {
-            return Self::build(rows, dims);
+            return rebuild(rows);
         };
         if self.has_missing && new_of_old.len() < rows.len() {
             // A new subset may be the missing parent of an old one.
-            return Self::build(rows, dims);
+            return rebuild(rows);
         }
         let sorted_find = |mask: u64, hash: u64| {
             rows.binary_search_by_key(&(mask as i64, hash as i64), id_of)
@@ -94,9 +118,13 @@ impl Lattice {
         let mut lattice = Self::default();
         lattice.parent_start.push(0);
         let mut old = 0usize;
+        let prefix = rows.first().map(group_prefix);
         for (i, r) in rows.iter().enumerate() {
             lattice.ids.push(id_of(r));
             if old < new_of_old.len() && new_of_old[old] as usize == i {
+                if keyed {
+                    lattice.keys.push(self.keys[old]);
+                }
                 let remapped = self.parents(old).iter().map(|l| Link {
                     dim: l.dim,
                     row: if l.row == NOT_STORED {
@@ -110,6 +138,11 @@ impl Lattice {
                 old += 1;
             } else {
                 lattice.link_parents(r, &mut keys, sorted_find);
+                if let (true, Some(prefix)) = (keyed, prefix) {
+                    lattice
+                        .keys
+                        .push(LessonKey::in_group(prefix, &r.scope_values));
+                }
             }
         }
         lattice.has_missing |= self.has_missing;
@@ -180,6 +213,19 @@ impl Lattice {
         }
         self.child_start = counts;
     }
+}
+
+fn group_prefix(first: &StatsRow) -> StableHasher {
+    LessonKey::group_prefix(&first.module, &first.pattern_key, first.category)
+}
+
+fn keys_of(rows: &[StatsRow]) -> Vec<LessonKey> {
+    let Some(prefix) = rows.first().map(group_prefix) else {
+        return Vec::new();
+    };
+    rows.iter()
+        .map(|r| LessonKey::in_group(prefix, &r.scope_values))
+        .collect()
 }
 
 /// (dim, parent hash) for each pair of a subset's scope: the key of the parent without it.
@@ -392,6 +438,14 @@ mod tests {
         // Unchanged rows keep the lattice as it is.
         let again = updated.clone().update(&new_rows, &dims);
         assert_same(&again, &updated, new_rows.len());
+        // A kept lattice carries every subset's lesson key through the update.
+        assert_eq!(updated.key(0), None);
+        let keyed = Lattice::build_keyed(&old_rows, &dims).update(&new_rows, &dims);
+        assert_same(&keyed, &updated, new_rows.len());
+        for (i, r) in new_rows.iter().enumerate() {
+            let expected = LessonKey::of(&r.module, &r.pattern_key, r.category, &r.scope_values);
+            assert_eq!(keyed.key(i), Some(expected), "row {i}");
+        }
     }
 
     #[test]

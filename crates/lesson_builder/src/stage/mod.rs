@@ -163,7 +163,7 @@ pub fn build_lessons(
                 .par_iter()
                 .map(|rows| {
                     let group = GroupRows { rows, offset: 0 };
-                    evaluate_one(&group, cfg, &baselines, &tau2_roots, None).0
+                    evaluate_one(&group, cfg, &baselines, &tau2_roots, None, false).0
                 })
                 .collect();
             for (rows, local) in batch.iter().zip(results) {
@@ -243,6 +243,7 @@ pub fn build_lessons_from(
     // Groups are independent: test them in parallel, keeping their order.
     let all: Vec<GroupRows<'_>> = groups(rows).collect();
     let mut memo = input.lattices;
+    let keep = memo.is_some();
     let previous: Vec<Option<Lattice>> = all
         .iter()
         .map(|g| memo.as_deref_mut().and_then(|m| m.take(&g.rows[0])))
@@ -250,7 +251,7 @@ pub fn build_lessons_from(
     let per_group: Vec<(Vec<Tested>, Option<Lattice>)> = all
         .par_iter()
         .zip(previous)
-        .map(|(g, old)| evaluate_one(g, cfg, &baselines, &tau2_roots, old))
+        .map(|(g, old)| evaluate_one(g, cfg, &baselines, &tau2_roots, old, keep))
         .collect();
     if let Some(m) = memo.as_deref_mut() {
         m.forget_rest();
@@ -277,6 +278,7 @@ fn evaluate_one(
     baselines: &BTreeMap<String, Baseline>,
     tau2_roots: &BTreeMap<String, f64>,
     previous: Option<Lattice>,
+    keep: bool,
 ) -> (Vec<Tested>, Option<Lattice>) {
     let module = &group.rows[0].module;
     let Some(&baseline) = baselines.get(module) else {
@@ -284,6 +286,7 @@ fn evaluate_one(
     };
     let lattice = match previous {
         Some(old) => old.update(group.rows, &cfg.dims),
+        None if keep => Lattice::build_keyed(group.rows, &cfg.dims),
         None => Lattice::build(group.rows, &cfg.dims),
     };
     let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
