@@ -237,11 +237,11 @@ pub fn build_lessons_from(
     let rows = &input.rows;
     let mut clock = PhaseClock::new("lessons (in memory)");
     let baselines = baselines(conn)?;
-    let tau2_roots = root_tau2(rows.iter());
+    let all: Vec<GroupRows<'_>> = groups(rows).collect();
+    let tau2_roots = root_tau2(all.iter().flat_map(|g| roots_of(g.rows)));
     clock.lap("baselines");
     let mut tested: Vec<Tested> = Vec::new();
     // Groups are independent: test them in parallel, keeping their order.
-    let all: Vec<GroupRows<'_>> = groups(rows).collect();
     let mut memo = input.lattices;
     let keep = memo.is_some();
     let previous: Vec<Option<Lattice>> = all
@@ -414,6 +414,13 @@ impl Drop for PhaseClock {
     fn drop(&mut self) {
         tracing::debug!(stage = self.what, phases_us = ?self.laps, "lesson stage phases");
     }
+}
+
+/// The root rows (no dims) of a key-sorted group: found by binary search, not a pass over it (the
+/// masks order as signed integers, so a mask with bit 63 would sort first).
+fn roots_of(rows: &[StatsRow]) -> impl Iterator<Item = &StatsRow> {
+    let start = rows.partition_point(|r| (r.scope_mask as i64) < 0);
+    rows[start..].iter().take_while(|r| r.scope_mask == 0)
 }
 
 /// Contiguous (module, pattern, category) runs of the key-sorted stats.
