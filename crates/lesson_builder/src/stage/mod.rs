@@ -256,6 +256,7 @@ pub fn build_lessons_from(
     if let Some(m) = memo.as_deref_mut() {
         m.forget_rest();
     }
+    tested.reserve_exact(per_group.iter().map(|(t, _)| t.len()).sum());
     for (g, (group_tested, lattice)) in all.iter().zip(per_group) {
         tested.extend(group_tested);
         if let (Some(m), Some(l)) = (memo.as_deref_mut(), lattice) {
