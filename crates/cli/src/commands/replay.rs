@@ -26,7 +26,8 @@ pub struct ReplayArgs {
     /// Step length: a number with h, d or w (e.g. 12h, 1d, 1w).
     #[arg(long, default_value = "1d")]
     pub step: String,
-    /// Output directory for evolution.csv, evolution.json, size_mult.svg and summary.json.
+    /// Output directory for evolution.csv, evolution.json, size_mult.svg (and size_mult.png when
+    /// rsvg-convert is installed) and summary.json.
     #[arg(long, default_value = "replay-out")]
     pub out: PathBuf,
     /// Also replay with R shuffled within days and report the same figures under `placebo`.
@@ -94,12 +95,31 @@ pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let summary = summarize(&opts, &run, placebo.as_ref());
     write_outputs(&args.out, &run, &summary)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    render_png(&args.out);
     record_evolution(&conn, &run)?;
     if let Some(p) = &placebo {
         record_evolution(&conn, p)?;
     }
     emit(cli.json, &summary, |s| human(s, &args.out))?;
     Ok(Outcome::Ok)
+}
+
+/// A PNG of the chart next to the SVG when librsvg's `rsvg-convert` is installed (a rasterizer is
+/// too heavy a dependency for a picture the SVG already is); otherwise only the SVG, and a note.
+fn render_png(out: &std::path::Path) {
+    let svg = out.join("size_mult.svg");
+    let png = out.join("size_mult.png");
+    let converted = std::process::Command::new("rsvg-convert")
+        .args(["--width", "1600", "--background-color", "white", "--output"])
+        .arg(&png)
+        .arg(&svg)
+        .stderr(std::process::Stdio::null())
+        .status();
+    match converted {
+        Ok(s) if s.success() => tracing::info!(png = %png.display(), "chart rendered as PNG"),
+        Ok(s) => tracing::warn!(status = %s, "rsvg-convert failed: only the SVG chart was written"),
+        Err(_) => tracing::info!("rsvg-convert not found: only the SVG chart was written"),
+    }
 }
 
 fn progress(len: u64) -> ProgressBar {
