@@ -316,10 +316,6 @@ impl LatticeMemo {
     pub(crate) fn forget_rest(&mut self) {
         self.groups.clear();
     }
-
-    pub fn groups(&self) -> usize {
-        self.groups.len()
-    }
 }
 
 #[cfg(test)]
