@@ -23,7 +23,7 @@ pub use factors::{
 };
 pub use fdr::{benjamini_hochberg, count_discoveries};
 pub use half_life::fit_half_life;
-pub use placebo::{placebo_shuffle, SplitMix64};
+pub use placebo::placebo_shuffle;
 pub use selection::{select_simplest, SelectionCandidate};
 pub use shrinkage::{estimate_tau2, shrink, shrink_weight, SiblingMean};
 pub use t_tests::{

@@ -5,6 +5,7 @@ pub mod config;
 pub mod dims;
 pub mod hash;
 pub mod pattern;
+pub mod rng;
 pub mod scope;
 pub mod stats;
 pub mod strand;

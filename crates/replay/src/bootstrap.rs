@@ -5,8 +5,10 @@
 //! a uniformly drawn day and wrapping around the end of the series. The confidence interval is the
 //! percentile interval of the statistic over the resamples.
 //!
-//! Deterministic: a small inline SplitMix64 generator, seeded by the caller, drives every draw, so
-//! the same inputs always give the same interval (no external RNG crate).
+//! Deterministic: the shared SplitMix64 generator, seeded by the caller, drives every draw, so the
+//! same inputs always give the same interval (no external RNG crate).
+
+use learnloop_model::rng::SplitMix64;
 
 /// The statistic whose sampling distribution is bootstrapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,37 +105,6 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
         sorted[lo]
     } else {
         sorted[lo] + frac * (sorted[hi] - sorted[lo])
-    }
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and good enough for resampling indices.
-#[derive(Debug, Clone)]
-struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform integer in [0, n) for n > 0 (multiply-shift; the bias is below 2^-40 for any
-    /// realistic series length).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 }
 
