@@ -2,6 +2,7 @@
 //! the lessons' evolution, and a walk-forward answer to "would these overrides have helped?".
 
 pub mod bootstrap;
+pub mod chart;
 pub mod engine;
 pub mod report;
 pub mod walk_forward;
@@ -88,7 +89,7 @@ pub fn write_outputs(
     // The chart prints the period itself; a short title keeps clear of it.
     std::fs::write(
         out_dir.join("size_mult.svg"),
-        report::render_size_mult_svg(
+        chart::render_size_mult_svg(
             &run.evolution,
             &main,
             "Size multipliers of the main lessons",
