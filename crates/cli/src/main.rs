@@ -63,7 +63,7 @@ pub enum Command {
     Explain(commands::explain::ExplainArgs),
     /// The runtime decision for one action under the active config, with its explanation.
     Lookup(commands::lookup::LookupArgs),
-    /// Config versions: list | show [V] | diff A B | activate V | rollback.
+    /// Config versions: list, show (a version, default the active one), diff A B, activate V, rollback.
     Config(commands::config::ConfigArgs),
     /// Coverage, quarantine by reason, link anomalies, last runs.
     Status(commands::status::StatusArgs),
