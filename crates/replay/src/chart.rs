@@ -448,9 +448,18 @@ fn y_axis(series: &[Series]) -> (f64, f64, f64) {
         lo = lo.min(*v);
         hi = hi.max(*v);
     }
-    let span = hi - lo;
-    // Aim for 6–10 ticks.
-    let raw = span / 8.0;
+    nice_axis(lo, hi)
+}
+
+/// An axis `(low, high, tick step)` on round ticks (6–10 of them) that covers `[lo, hi]`; a
+/// degenerate range is widened so that it still has ticks.
+pub fn nice_axis(lo: f64, hi: f64) -> (f64, f64, f64) {
+    let (lo, hi) = if hi - lo > 1e-12 {
+        (lo, hi)
+    } else {
+        (lo - 0.5, hi + 0.5)
+    };
+    let raw = (hi - lo) / 8.0;
     let magnitude = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
@@ -462,7 +471,8 @@ fn y_axis(series: &[Series]) -> (f64, f64, f64) {
     (lo, hi, step)
 }
 
-fn decimals_for(step: f64) -> usize {
+/// Decimals that print every multiple of `step` exactly.
+pub fn decimals_for(step: f64) -> usize {
     let mut decimals = 0;
     let mut s = step;
     while decimals < 6 && (s - s.round()).abs() > 1e-9 {
@@ -479,10 +489,10 @@ enum TickStep {
     Months(i64),
 }
 
-/// Date ticks within [t_min, t_max]: the finest calendar step (1, 2, 7, 14 days; 1, 2, 3, 6
+/// Date ticks within [t_min, t_max], each with its label: the finest calendar step (1, 2, 7, 14 days; 1, 2, 3, 6
 /// months; 1, 2, 5, 10… years) that gives at most `max_ticks` ticks. When the range does not
 /// contain a midnight (sub-day replays), the two ends are labelled instead.
-fn x_ticks(t_min: i64, t_max: i64, max_ticks: usize) -> Vec<(i64, String)> {
+pub fn x_ticks(t_min: i64, t_max: i64, max_ticks: usize) -> Vec<(i64, String)> {
     let mut candidates = vec![
         TickStep::Days(1),
         TickStep::Days(2),
@@ -552,7 +562,7 @@ fn ticks_for(step: TickStep, t_min: i64, t_max: i64, limit: usize) -> Vec<i64> {
 }
 
 /// `YYYY-MM-DD` (UTC) of a time in ms.
-pub(crate) fn format_date(t_ms: i64) -> String {
+pub fn format_date(t_ms: i64) -> String {
     let (y, m, d) = civil_from_days(t_ms.div_euclid(DAY_MS));
     format!("{y:04}-{m:02}-{d:02}")
 }
@@ -619,7 +629,8 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn xml_escape(s: &str) -> String {
+/// Text escaped for XML and HTML (control characters become spaces).
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

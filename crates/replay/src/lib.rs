@@ -8,7 +8,7 @@ pub mod report;
 pub mod walk_forward;
 
 pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
-pub use walk_forward::UpliftSummary;
+pub use walk_forward::{DayFigures, UpliftSummary};
 
 use learnloop_store::lessons::{replace_evolution, EvolutionRow};
 use learnloop_store::Connection;
@@ -76,10 +76,20 @@ pub fn summarize(
     }
 }
 
-/// Write `evolution.csv`, `evolution.json`, `size_mult.svg` and `summary.json` into `out_dir`.
+/// `walk_forward.json`: the daily walk-forward figures of the replay and of its placebo, from
+/// which a report draws the cumulative R with and without the overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct WalkForwardSeries {
+    pub days: Vec<DayFigures>,
+    pub placebo_days: Option<Vec<DayFigures>>,
+}
+
+/// Write `evolution.csv`, `evolution.json`, `size_mult.svg`, `walk_forward.json` and
+/// `summary.json` into `out_dir`.
 pub fn write_outputs(
     out_dir: &Path,
     run: &ReplayRun,
+    placebo: Option<&ReplayRun>,
     summary: &ReplaySummary,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(out_dir)?;
@@ -95,6 +105,12 @@ pub fn write_outputs(
             "Size multipliers of the main lessons",
         ),
     )?;
+    let series = WalkForwardSeries {
+        days: run.days.clone(),
+        placebo_days: placebo.map(|p| p.days.clone()),
+    };
+    let json = serde_json::to_string_pretty(&series).map_err(std::io::Error::other)?;
+    std::fs::write(out_dir.join("walk_forward.json"), json + "\n")?;
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(out_dir.join("summary.json"), json + "\n")
 }

@@ -93,7 +93,7 @@ pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
     };
     bar.finish_and_clear();
     let summary = summarize(&opts, &run, placebo.as_ref());
-    write_outputs(&args.out, &run, &summary)
+    write_outputs(&args.out, &run, placebo.as_ref(), &summary)
         .with_context(|| format!("writing {}", args.out.display()))?;
     render_png(&args.out);
     record_evolution(&conn, &run)?;
