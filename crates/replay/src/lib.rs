@@ -39,7 +39,9 @@ pub struct ReplaySummary {
     /// When each lesson first became active.
     pub first_active: Vec<FirstActivation>,
     pub placebo: Option<PlaceboFigures>,
+    /// Wall time of the replay and of its placebo, when run.
     pub replay_seconds: f64,
+    /// Mean wall time of a step, over the replay's and the placebo's steps.
     pub mean_step_ms: f64,
 }
 
@@ -49,6 +51,9 @@ pub fn summarize(
     placebo: Option<&ReplayRun>,
 ) -> ReplaySummary {
     let steps = run.steps.len() as u64;
+    // The time reported covers the placebo half too: it is part of what the command cost.
+    let total_ms = run.total_ms + placebo.map_or(0, |p| p.total_ms);
+    let replayed_steps = steps + placebo.map_or(0, |p| p.steps.len() as u64);
     ReplaySummary {
         replay_id: run.replay_id.clone(),
         from: opts.from.to_rfc3339(),
@@ -67,9 +72,9 @@ pub fn summarize(
             uplift_mean_r: p.uplift.uplift_mean_r,
             uplift_ci95: p.uplift.uplift_ci95,
         }),
-        replay_seconds: run.total_ms as f64 / 1e3,
-        mean_step_ms: if steps > 0 {
-            run.total_ms as f64 / steps as f64
+        replay_seconds: total_ms as f64 / 1e3,
+        mean_step_ms: if replayed_steps > 0 {
+            total_ms as f64 / replayed_steps as f64
         } else {
             0.0
         },
