@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(
     name = "learnloop",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LEARNLOOP_GIT_COMMIT"), ")"),
     about = "The learning loop of the trading portfolio manager"
 )]
 pub struct Cli {
@@ -61,6 +61,10 @@ pub enum Command {
     Replay(commands::replay::ReplayArgs),
     /// What the loop learned tonight: a self-contained HTML page and a Markdown twin.
     Report(commands::report::ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(commands::completions::CompletionsArgs),
+    /// Write man pages (learnloop.1 and one per subcommand) into a directory.
+    Man(commands::completions::ManArgs),
     /// Why a pattern/scope is or is not a lesson: its figures, parents, q-values and verdict.
     Explain(commands::explain::ExplainArgs),
     /// The runtime decision for one action under the active config, with its explanation.

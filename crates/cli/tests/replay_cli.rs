@@ -66,3 +66,31 @@ fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
+    let dir = std::env::temp_dir().join(format!("learnloop-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("unused.db");
+    let version = learnloop(&db, &["--version"]);
+    let text = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        text.starts_with("learnloop ") && text.contains("(commit "),
+        "{text}"
+    );
+    let bash = learnloop(&db, &["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("_learnloop()") && script.contains("replay"));
+    let man = learnloop(&db, &["man", "--out", dir.to_str().unwrap()]);
+    assert!(
+        man.status.success(),
+        "{}",
+        String::from_utf8_lossy(&man.stderr)
+    );
+    let page = std::fs::read_to_string(dir.join("learnloop-run.1")).unwrap();
+    assert!(page.contains(".TH LEARNLOOP-RUN") && page.contains("nightly job"));
+    assert!(dir.join("learnloop.1").is_file());
+    assert!(!db.exists(), "no store is created for these commands");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

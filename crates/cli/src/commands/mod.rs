@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod bench_replay;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod explain;
@@ -40,6 +41,8 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         }
         Command::Explain(a) => explain::execute(cli, a),
         Command::Replay(a) => replay::execute(cli, a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
         Command::Report(a) => report::execute(cli, a),
         Command::Lookup(a) => lookup::execute(cli, a),
         Command::Config(a) => config::execute(cli, a),
