@@ -53,8 +53,9 @@ pub enum Command {
     Link(commands::run::StageArgs),
     /// Aggregate trade outcomes over every scope subset (pattern_scope_stats).
     Aggregate(commands::run::StageArgs),
-    /// Turn the stats into lessons (learning_lessons, lesson_candidates, factors, edge history).
-    Lessons(commands::run::StageArgs),
+    /// See the lessons (`lessons list`, `lessons show KEY`), or build them (`lessons build`; bare
+    /// `lessons` with the stage's flags also runs the stage).
+    Lessons(commands::lessons::LessonsArgs),
     /// Turn active lessons into a new learning_configs version (proposed, or active with --activate).
     Materialize(commands::run::StageArgs),
     /// Replay the loop as of each step over a past period; lesson evolution and walk-forward uplift.

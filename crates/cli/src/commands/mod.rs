@@ -6,6 +6,7 @@ pub mod demo;
 pub mod explain;
 pub mod export;
 pub mod ingest;
+pub mod lessons;
 pub mod lookup;
 pub mod replay;
 pub mod report;
@@ -35,7 +36,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Run(a) => run::execute_run(cli, a),
         Command::Link(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Link),
         Command::Aggregate(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Aggregate),
-        Command::Lessons(a) => run::execute_stage(cli, a, learnloop_pipeline::Stage::Lessons),
+        Command::Lessons(a) => lessons::execute(cli, a),
         Command::Materialize(a) => {
             run::execute_stage(cli, a, learnloop_pipeline::Stage::Materialize)
         }

@@ -1,5 +1,6 @@
-//! `replay --out`: a non-empty directory is refused without `--force`, and `--force` leaves no
-//! stale file of an earlier replay beside the new ones.
+//! Commands around the nightly job: `replay --out` is refused on a non-empty directory without
+//! `--force` (and leaves no stale file with it); `--version`, completions and man pages; `lessons
+//! list` / `lessons show`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -92,5 +93,56 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
     assert!(page.contains(".TH LEARNLOOP-RUN") && page.contains("nightly job"));
     assert!(dir.join("learnloop.1").is_file());
     assert!(!db.exists(), "no store is created for these commands");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_stage() {
+    let dir = std::env::temp_dir().join(format!("learnloop-lessons-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("t.db");
+    let data = dir.join("d.jsonl");
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    ok(learnloop(
+        &db,
+        &["demo", "--out", data.to_str().unwrap(), "--cycles", "1500"],
+    ));
+    ok(learnloop(&db, &["run", "--input", data.to_str().unwrap()]));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["--json", "lessons", "list"])).stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert!(
+        !listed.is_empty(),
+        "the demo's planted effects give active lessons"
+    );
+    assert!(listed.iter().all(|l| l["status"] == "active"));
+    let q: Vec<f64> = listed
+        .iter()
+        .map(|l| l["q_value"].as_f64().unwrap())
+        .collect();
+    assert!(
+        q.windows(2).all(|w| w[0] <= w[1]),
+        "strongest evidence first: {q:?}"
+    );
+
+    let key = listed[0]["lesson_key"].as_str().unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["--json", "lessons", "show", key])).stdout)
+            .unwrap();
+    assert_eq!(shown["lesson"]["lesson_key"], key);
+    assert_eq!(shown["edge_history"].as_array().unwrap().len(), 1);
+    let human = ok(learnloop(&db, &["lessons", "list"]));
+    assert!(String::from_utf8_lossy(&human.stdout).contains(key));
+
+    let missing = learnloop(&db, &["lessons", "show", "L-0000000000000000"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("lessons list --status all"));
+    // Bare `lessons` is still the stage (SPEC §9), and so is `lessons build`.
+    ok(learnloop(&db, &["lessons"]));
+    ok(learnloop(&db, &["lessons", "build"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,237 @@
+//! `lessons`: see what the loop learned (`lessons list`, `lessons show KEY`), or run the lesson
+//! stage (`lessons build`, or bare `lessons` with the stage's flags, as SPEC §9 lists it).
+
+use super::run::{execute_stage, StageArgs};
+use super::Outcome;
+use crate::context::open_store;
+use crate::output::emit;
+use crate::Cli;
+use anyhow::bail;
+use clap::{Args, Subcommand, ValueEnum};
+use learnloop_store::lessons::{EdgePoint, LessonRow};
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LessonsArgs {
+    #[command(subcommand)]
+    pub action: Option<LessonsAction>,
+    /// Without a subcommand: run the lesson stage with these flags.
+    #[command(flatten)]
+    pub stage: StageArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LessonsAction {
+    /// Run the lesson stage (learning_lessons, lesson_candidates, factors, edge history).
+    Build(StageArgs),
+    /// The lessons, strongest evidence first (default: the active ones).
+    List(ListArgs),
+    /// One lesson in full, with its edge history.
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Which lessons.
+    #[arg(long, value_enum, default_value_t = StatusFilter::Active)]
+    pub status: StatusFilter,
+    /// Only this pattern (short `uptrend.S2.add` or full key).
+    #[arg(long)]
+    pub pattern: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The lesson key (`L-` and 16 hex digits, as `lessons list` prints it).
+    pub key: String,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Active,
+    Candidate,
+    Retired,
+    All,
+}
+
+impl StatusFilter {
+    fn admits(self, status: &str) -> bool {
+        match self {
+            StatusFilter::All => true,
+            StatusFilter::Active => status == learnloop_store::lessons::STATUS_ACTIVE,
+            StatusFilter::Candidate => status == learnloop_store::lessons::STATUS_CANDIDATE,
+            StatusFilter::Retired => status == learnloop_store::lessons::STATUS_RETIRED,
+        }
+    }
+}
+
+pub fn execute(cli: &Cli, args: &LessonsArgs) -> anyhow::Result<Outcome> {
+    match &args.action {
+        None => execute_stage(cli, &args.stage, learnloop_pipeline::Stage::Lessons),
+        Some(LessonsAction::Build(stage)) => {
+            execute_stage(cli, stage, learnloop_pipeline::Stage::Lessons)
+        }
+        Some(LessonsAction::List(list)) => execute_list(cli, list),
+        Some(LessonsAction::Show(show)) => execute_show(cli, show),
+    }
+}
+
+fn execute_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Outcome> {
+    let conn = open_store(cli)?;
+    let mut rows: Vec<LessonRow> = learnloop_store::lessons::all_lessons(&conn)?
+        .into_iter()
+        .filter(|l| args.status.admits(&l.status))
+        .filter(|l| {
+            args.pattern
+                .as_deref()
+                .is_none_or(|p| l.pattern_key == p || short_pattern(&l.pattern_key) == p)
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        a.q_value
+            .unwrap_or(1.0)
+            .total_cmp(&b.q_value.unwrap_or(1.0))
+            .then_with(|| a.lesson_key.cmp(&b.lesson_key))
+    });
+    emit(cli.json, &rows, |rows| table(rows))?;
+    Ok(Outcome::Ok)
+}
+
+#[derive(serde::Serialize)]
+struct Shown {
+    lesson: LessonRow,
+    edge_history: Vec<EdgePoint>,
+}
+
+fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
+    let conn = open_store(cli)?;
+    let Some(lesson) = learnloop_store::lessons::lesson(&conn, &args.key)? else {
+        bail!(
+            "no lesson {:?} in this store (`learnloop lessons list --status all` lists them)",
+            args.key
+        );
+    };
+    let shown = Shown {
+        edge_history: learnloop_store::lessons::edge_points(&conn, &lesson.lesson_key)?,
+        lesson,
+    };
+    emit(cli.json, &shown, detail)?;
+    Ok(Outcome::Ok)
+}
+
+fn short_pattern(pattern_key: &str) -> String {
+    match learnloop_model::pattern::parse_pattern_key(pattern_key) {
+        Ok(p) => format!("{}.{}.{}", p.family, p.state, p.motif),
+        Err(_) => pattern_key.to_string(),
+    }
+}
+
+/// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
+fn scope_text(scope_values: &str) -> String {
+    let pairs: Vec<String> =
+        serde_json::from_str::<std::collections::BTreeMap<String, String>>(scope_values)
+            .map(|m| m.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_else(|_| vec![scope_values.to_string()]);
+    format!("{{{}}}", pairs.join(", "))
+}
+
+fn number(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("—".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+fn size_mult(levers: &str) -> Option<f64> {
+    serde_json::from_str::<serde_json::Value>(levers)
+        .ok()?
+        .get("size_mult")?
+        .as_f64()
+}
+
+fn table(rows: &[LessonRow]) -> String {
+    if rows.is_empty() {
+        return "no lessons\n".to_string();
+    }
+    let mut out = format!(
+        "{:<18} {:<9} {:>6} {:>7} {:>7} {:>8} {:>5}  {:<10}  lesson\n",
+        "key", "status", "trades", "edge", "shrunk", "q", "lever", "since"
+    );
+    for l in rows {
+        out.push_str(&format!(
+            "{:<18} {:<9} {:>6} {:>+7.2} {:>+7.2} {:>8} {:>5}  {:<10}  {} · {} {}\n",
+            l.lesson_key,
+            l.status,
+            l.n_trades,
+            l.edge,
+            l.shrunk_edge,
+            l.q_value.map_or("—".into(), |q| format!("{q:.2e}")),
+            number(size_mult(&l.levers), 2),
+            l.created_at
+                .map_or("—".to_string(), |t| t.to_rfc3339()[..10].to_string()),
+            short_pattern(&l.pattern_key),
+            l.category.as_str(),
+            scope_text(&l.scope_values),
+        ));
+    }
+    out
+}
+
+fn detail(s: &Shown) -> String {
+    let l = &s.lesson;
+    let mut out = crate::output::kv(&[
+        ("lesson", l.lesson_key.clone()),
+        (
+            "scope",
+            format!(
+                "{} · {} {}",
+                short_pattern(&l.pattern_key),
+                l.category.as_str(),
+                scope_text(&l.scope_values)
+            ),
+        ),
+        (
+            "status",
+            match &l.status_reason {
+                Some(r) => format!("{} ({r})", l.status),
+                None => l.status.clone(),
+            },
+        ),
+        ("trades", l.n_trades.to_string()),
+        ("mean R", format!("{:+.3}", l.mean_rr)),
+        (
+            "edge",
+            format!("{:+.3} (shrunk {:+.3})", l.edge, l.shrunk_edge),
+        ),
+        (
+            "t / p / q",
+            format!(
+                "{} / {} / {}",
+                number(l.t_stat, 2),
+                l.p_value.map_or("—".into(), |p| format!("{p:.2e}")),
+                l.q_value.map_or("—".into(), |q| format!("{q:.2e}"))
+            ),
+        ),
+        ("half-life", format!("{} h", number(l.half_life_hours, 0))),
+        ("levers", l.levers.clone()),
+        (
+            "factor",
+            l.latent_factor_id.clone().unwrap_or_else(|| "—".into()),
+        ),
+        (
+            "first active",
+            l.created_at.map_or("—".into(), |t| t.to_rfc3339()),
+        ),
+        ("updated", l.updated_at.to_rfc3339()),
+    ]);
+    if !s.edge_history.is_empty() {
+        out.push_str("edge history (as of, edge, shrunk, trades)\n");
+        for p in &s.edge_history {
+            out.push_str(&format!(
+                "  {}  {:+.3}  {:+.3}  {}\n",
+                p.as_of.to_rfc3339(),
+                p.edge,
+                p.shrunk_edge,
+                p.n_trades
+            ));
+        }
+    }
+    out
+}
