@@ -121,6 +121,17 @@ impl OverridesHandle {
         })
     }
 
+    /// [`OverridesHandle::load_sqlite`] from a database file, opened read-only (a mistyped path
+    /// is an error, never a new empty store).
+    #[cfg(feature = "sqlite")]
+    pub fn load_sqlite_path(
+        &self,
+        path: impl AsRef<Path>,
+        module: &str,
+    ) -> Result<Reload, ConfigError> {
+        self.load_sqlite(&crate::sqlite::open_read_only(path)?, module)
+    }
+
     /// Look up through the current config. Without one, a neutral decision with the reason.
     pub fn lookup<S: ScopeView + ?Sized>(
         &self,
