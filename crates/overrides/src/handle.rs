@@ -64,7 +64,8 @@ impl OverridesHandle {
         self.install_arc(Arc::new(overrides))
     }
 
-    fn install_arc(&self, overrides: Arc<Overrides>) -> Option<Arc<Overrides>> {
+    /// As [`OverridesHandle::install`], for a config already shared (e.g. by another handle).
+    pub fn install_arc(&self, overrides: Arc<Overrides>) -> Option<Arc<Overrides>> {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         // Returned, not dropped here: freeing a large config must not happen under the lock.
         guard.replace(overrides)
