@@ -110,14 +110,11 @@ impl Decision {
     fn __repr__(&self) -> String {
         let d = self.decision();
         format!(
-            "Decision(config_version={}, size_mult={}, matches={}, fallback_reason={})",
-            d.config_version
-                .map_or("None".to_string(), |v| v.to_string()),
+            "Decision(config_version={}, size_mult={:?}, matches={}, fallback_reason={})",
+            py_option(d.config_version),
             d.size_mult,
             d.matches.len(),
-            d.fallback_reason
-                .as_deref()
-                .map_or("None".to_string(), |r| format!("{r:?}"))
+            py_option(d.fallback_reason.as_ref().map(|r| format!("{r:?}")))
         )
     }
 }
@@ -263,11 +260,17 @@ impl AppliedAction {
 
     fn __repr__(&self) -> String {
         format!(
-            "AppliedAction(size_frac {} -> {}, changed={}, fallback_reason={:?})",
+            "AppliedAction(size_frac {:?} -> {:?}, changed={}, fallback_reason={})",
             self.0.size_frac_before,
             self.0.size_frac_after,
-            self.0.changed(),
-            self.0.decision.fallback_reason
+            py_bool(self.0.changed()),
+            py_option(
+                self.0
+                    .decision
+                    .fallback_reason
+                    .as_ref()
+                    .map(|r| format!("{r:?}"))
+            )
         )
     }
 }
@@ -316,4 +319,17 @@ fn record_dict<'py>(py: Python<'py>, r: &DecisionRecord) -> PyResult<Bound<'py, 
     dict.set_item("matches", PyList::new(py, matches)?)?;
     dict.set_item("fallback_reason", r.fallback_reason.as_deref())?;
     Ok(dict)
+}
+
+/// `None` or the value, as Python prints it in a repr.
+pub(crate) fn py_option<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "None".to_string(), |v| v.to_string())
+}
+
+pub(crate) fn py_bool(value: bool) -> &'static str {
+    if value {
+        "True"
+    } else {
+        "False"
+    }
 }

@@ -2,7 +2,7 @@
 //! hot-swapped). Loading parses and indexes a whole config, so it runs with the GIL released;
 //! a lookup is shorter than a GIL hand-off between threads, so it keeps the GIL.
 
-use crate::decision::{AppliedAction, Decision};
+use crate::decision::{py_bool, py_option, AppliedAction, Decision};
 use crate::scope::{type_name, ScopeItems};
 use crate::ConfigError;
 use learnloop_overrides as rt;
@@ -137,11 +137,11 @@ impl Reload {
 
     fn __repr__(&self) -> String {
         format!(
-            "Reload(ok={}, version={:?}, changed={}, error={:?})",
-            self.error.is_none(),
-            self.version,
-            self.changed,
-            self.error
+            "Reload(ok={}, version={}, changed={}, error={})",
+            py_bool(self.error.is_none()),
+            py_option(self.version),
+            py_bool(self.changed),
+            py_option(self.error.as_ref().map(|e| format!("{e:?}")))
         )
     }
 }
@@ -284,9 +284,9 @@ impl OverridesHandle {
 
     fn __repr__(&self) -> String {
         format!(
-            "OverridesHandle(version={:?}, last_error={:?})",
-            self.handle.version(),
-            self.last_error()
+            "OverridesHandle(version={}, last_error={})",
+            py_option(self.handle.version()),
+            py_option(self.last_error().map(|e| format!("{e:?}")))
         )
     }
 }
