@@ -51,7 +51,7 @@ impl<'py> ScopeItems<'py> {
                     repr(key)
                 ));
             };
-            let key = key.trim();
+            let key = trim(key);
             if key.is_empty() {
                 continue;
             }
@@ -70,10 +70,20 @@ pub(crate) struct PyScope<'a> {
 
 impl ScopeView for PyScope<'_> {
     fn get(&self, dim: &str) -> Option<&str> {
+        // Length and first byte rule out most keys without a call to memcmp.
+        let first = dim.as_bytes().first();
         self.pairs
             .iter()
-            .find(|(d, _)| *d == dim)
+            .find(|(d, _)| d.len() == dim.len() && d.as_bytes().first() == first && *d == dim)
             .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// `str::trim`, skipping its char-by-char scan in the usual case: both ends printable ASCII.
+fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => text,
+        _ => text.trim(),
     }
 }
 
@@ -88,8 +98,8 @@ fn normalise_value<'a>(
     if let Ok(text) = value.cast::<PyString>() {
         let text = text
             .to_str()
-            .map_err(|e| format!("scope dimension {dim:?}: {e}"))?
-            .trim();
+            .map_err(|e| format!("scope dimension {dim:?}: {e}"))?;
+        let text = trim(text);
         let absent = text.is_empty() || text.eq_ignore_ascii_case("unknown");
         return Ok((!absent).then_some(Cow::Borrowed(text)));
     }
