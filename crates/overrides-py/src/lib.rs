@@ -59,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decision::AppliedAction>()?;
     m.add_function(wrap_pyfunction!(_synthetic_config, m)?)?;
     m.add_function(wrap_pyfunction!(_synthetic_actions, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_rust_lookup_latencies, m)?)?;
     m.add("ConfigError", m.py().get_type::<ConfigError>())?;
     m.add(
         "CONFIG_SCHEMA_VERSION",
