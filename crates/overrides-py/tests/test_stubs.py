@@ -29,7 +29,7 @@ def _stub_members() -> dict[str, set[str]]:
 def test_every_public_class_member_is_in_the_stubs():
     stubs = _stub_members()
     for name in learnloop_overrides.__all__:
-        obj = getattr(_native, name)
+        obj = getattr(_native, name, None)
         if not isinstance(obj, type) or name == "ConfigError":
             continue
         runtime = {m for m in dir(obj) if not m.startswith("_")}

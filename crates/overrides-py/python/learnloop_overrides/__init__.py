@@ -27,6 +27,7 @@ from ._native import (
     OverridesHandle,
     Reload,
 )
+from . import compat
 
 __all__ = [
     "CONFIG_SCHEMA_VERSION",
@@ -38,4 +39,5 @@ __all__ = [
     "Overrides",
     "OverridesHandle",
     "Reload",
+    "compat",
 ]
