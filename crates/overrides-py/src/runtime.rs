@@ -451,6 +451,9 @@ fn apply_to(
     out
 }
 
+/// `(pattern_key, category, scope)` of a benchmark action.
+type BenchAction<S> = (String, String, S);
+
 /// Per-lookup latencies (ns, timer not subtracted) of the same lookups made from Rust, with the
 /// scope as `(String, String)` pairs: the Python benchmark's "beside the Rust figure" row,
 /// measured in the same process under the same machine load.
@@ -458,10 +461,10 @@ fn apply_to(
 pub(crate) fn _rust_lookup_latencies(
     py: Python<'_>,
     overrides: &Overrides,
-    actions: Vec<(String, String, std::collections::BTreeMap<String, String>)>,
+    actions: Vec<BenchAction<std::collections::BTreeMap<String, String>>>,
     n: usize,
 ) -> Vec<u64> {
-    let actions: Vec<(String, String, Vec<(String, String)>)> = actions
+    let actions: Vec<BenchAction<Vec<(String, String)>>> = actions
         .into_iter()
         .map(|(p, c, s)| (p, c, s.into_iter().collect()))
         .collect();
