@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from learnloop_overrides import Overrides
+
 REPO = Path(__file__).resolve().parents[3]
 PATTERN = "module=pm|pattern_key=uptrend.S2.add"
 
@@ -92,3 +94,22 @@ def config(version: int, overrides: list[dict], **fields) -> str:
         **fields,
     }
     return json.dumps(data)
+
+
+def activate_copy_as_v2(db: Path) -> None:
+    """What `learnloop config activate` leaves behind: a new active row, the old superseded."""
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT module, as_of, run_id, created_at, config_data FROM learning_configs "
+            "WHERE status = 'active'"
+        ).fetchone()
+        data = json.loads(row[4])
+        data["version"] = 2
+        text = json.dumps(data)
+        checksum = Overrides.from_json(text).checksum
+        conn.execute("UPDATE learning_configs SET status = 'superseded' WHERE status = 'active'")
+        conn.execute(
+            "INSERT INTO learning_configs (module, version, status, as_of, run_id, created_at, "
+            "checksum, config_data) VALUES (?, 2, 'active', ?, ?, ?, ?, ?)",
+            (row[0], row[1], row[2], row[3], checksum, text),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import active_config
+from conftest import activate_copy_as_v2, active_config
 
 from learnloop_overrides import OverridesHandle, compat
 
@@ -68,3 +68,12 @@ def test_configure_reads_the_store_and_fails_open_without_one(demo_db, tmp_path)
     assert missing.version is None and missing.last_error
     base = {"A_value": 0.5, "E_value": 0.5, "position_size_frac": 0.3}
     assert compat.apply_pattern_strength_overrides("p", "add", {}, base) == (0.5, 0.5, 0.3)
+
+
+def test_configured_store_is_polled_for_a_new_version(demo_db_copy):
+    handle = compat.configure(demo_db_copy, reload_seconds=0.0)
+    assert handle.version == 1
+    activate_copy_as_v2(demo_db_copy)
+    base = {"A_value": 0.5, "E_value": 0.5, "position_size_frac": 0.3}
+    compat.apply_pattern_strength_overrides("module=pm|pattern_key=uptrend.S2.add", "add", {}, base)
+    assert handle.version == 2 and compat.last_decision().decision.config_version == 2

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ast
-import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import learnloop_overrides
-from learnloop_overrides import Overrides, _native
+from conftest import activate_copy_as_v2
+
+from learnloop_overrides import _native
 
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "learnloop_overrides"
 
@@ -40,32 +40,13 @@ def test_package_is_typed():
     assert (PACKAGE / "py.typed").exists()
 
 
-def _activate_copy_as_v2(db: Path) -> None:
-    """What `learnloop config activate` leaves behind: a new active row, the old superseded."""
-    with sqlite3.connect(db) as conn:
-        row = conn.execute(
-            "SELECT module, as_of, run_id, created_at, config_data FROM learning_configs "
-            "WHERE status = 'active'"
-        ).fetchone()
-        data = json.loads(row[4])
-        data["version"] = 2
-        text = json.dumps(data)
-        checksum = Overrides.from_json(text).checksum
-        conn.execute("UPDATE learning_configs SET status = 'superseded' WHERE status = 'active'")
-        conn.execute(
-            "INSERT INTO learning_configs (module, version, status, as_of, run_id, created_at, "
-            "checksum, config_data) VALUES (?, 2, 'active', ?, ?, ?, ?, ?)",
-            (row[0], row[1], row[2], row[3], checksum, text),
-        )
-
-
 def test_example_pm_loop_picks_up_a_newly_activated_version(demo_db_copy):
     example = Path(__file__).resolve().parents[1] / "examples" / "pm_loop.py"
     proc = subprocess.Popen([sys.executable, example, demo_db_copy, "30"],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     lines = [proc.stdout.readline(), proc.stdout.readline()]
-    _activate_copy_as_v2(demo_db_copy)
+    activate_copy_as_v2(demo_db_copy)
     lines += proc.stdout.readlines()
     assert proc.wait(timeout=60) == 0
     out = "".join(lines)

@@ -79,10 +79,18 @@ class _Source:
                     "pm",
                     float(os.environ.get("LEARNLOOP_RELOAD_SECONDS", "60")),
                 )
-            elif self.db_path is not None and time.monotonic() >= self.next_check:
-                self._reload()
-            assert self.handle is not None
-            return self.handle
+                assert self.handle is not None
+                return self.handle
+            handle, db_path, module = self.handle, self.db_path, self.module
+            due = db_path is not None and time.monotonic() >= self.next_check
+            if due:
+                self.next_check = time.monotonic() + self.reload_seconds
+        if due:
+            # Outside the lock: other threads keep deciding with the current config meanwhile
+            # (the handle swaps atomically).
+            assert db_path is not None
+            handle.reload_sqlite(db_path, module)
+        return handle
 
     def _configure(self, db_path: str, module: str, reload_seconds: float) -> None:
         self.handle = OverridesHandle()
