@@ -59,11 +59,13 @@ pub enum Command {
     Materialize(commands::run::StageArgs),
     /// Replay the loop as of each step over a past period; lesson evolution and walk-forward uplift.
     Replay(commands::replay::ReplayArgs),
+    /// What the loop learned tonight: a self-contained HTML page and a Markdown twin.
+    Report(commands::report::ReportArgs),
     /// Why a pattern/scope is or is not a lesson: its figures, parents, q-values and verdict.
     Explain(commands::explain::ExplainArgs),
     /// The runtime decision for one action under the active config, with its explanation.
     Lookup(commands::lookup::LookupArgs),
-    /// Config versions: list | show [V] | diff A B | activate V | rollback.
+    /// Config versions: list, show (a version, default the active one), diff A B, activate V, rollback.
     Config(commands::config::ConfigArgs),
     /// Coverage, quarantine by reason, link anomalies, last runs.
     Status(commands::status::StatusArgs),

@@ -103,7 +103,7 @@ pub(crate) fn apply_into(
         out.decision.fall_back("emergency exits are never resized");
         return;
     }
-    let finite = |v: Option<f64>| v.map_or(true, f64::is_finite);
+    let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
     if !(action.size_frac.is_finite() && finite(action.a_value) && finite(action.e_value)) {
         out.decision.fall_back(format!(
             "invalid action input (size_frac={}, a_value={:?}, e_value={:?}): left unchanged",

@@ -51,7 +51,7 @@ mod scope;
 mod snapshot;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[doc(hidden)]
+#[cfg(feature = "synthetic")]
 pub mod synthetic;
 
 pub use apply::{ActionInput, AppliedAction, EMERGENCY_EXIT};

@@ -5,7 +5,7 @@
 //! times would have made them.
 
 use crate::report::EvolutionPoint;
-use crate::walk_forward::{evaluation_actions, EvalAction, UpliftSummary, WalkForward};
+use crate::walk_forward::{evaluation_actions, DayFigures, EvalAction, UpliftSummary, WalkForward};
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
 use learnloop_lesson_builder::{build_lessons_from, InMemory, LatticeMemo};
 use learnloop_materializer::{materialize, MaterializeOptions};
@@ -129,6 +129,8 @@ pub struct ReplayRun {
     pub evolution: Vec<EvolutionPoint>,
     pub first_active: Vec<FirstActivation>,
     pub uplift: UpliftSummary,
+    /// The walk-forward figures of each day that had actions, oldest first.
+    pub days: Vec<DayFigures>,
     /// The scratch store as of the last step (lessons, history, factors, configs).
     pub scratch: Connection,
     pub total_ms: u64,
@@ -213,6 +215,7 @@ pub fn replay(
         evolution,
         first_active: first,
         uplift: walk.summary(opts.placebo_seed.unwrap_or(0) ^ 0x5eed),
+        days: walk.days.values().copied().collect(),
         scratch,
         total_ms: started.elapsed().as_millis() as u64,
     })

@@ -2,12 +2,13 @@
 //! the lessons' evolution, and a walk-forward answer to "would these overrides have helped?".
 
 pub mod bootstrap;
+pub mod chart;
 pub mod engine;
 pub mod report;
 pub mod walk_forward;
 
 pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
-pub use walk_forward::UpliftSummary;
+pub use walk_forward::{DayFigures, UpliftSummary};
 
 use learnloop_store::lessons::{replace_evolution, EvolutionRow};
 use learnloop_store::Connection;
@@ -38,7 +39,9 @@ pub struct ReplaySummary {
     /// When each lesson first became active.
     pub first_active: Vec<FirstActivation>,
     pub placebo: Option<PlaceboFigures>,
+    /// Wall time of the replay and of its placebo, when run.
     pub replay_seconds: f64,
+    /// Mean wall time of a step, over the replay's and the placebo's steps.
     pub mean_step_ms: f64,
 }
 
@@ -48,6 +51,9 @@ pub fn summarize(
     placebo: Option<&ReplayRun>,
 ) -> ReplaySummary {
     let steps = run.steps.len() as u64;
+    // The time reported covers the placebo half too: it is part of what the command cost.
+    let total_ms = run.total_ms + placebo.map_or(0, |p| p.total_ms);
+    let replayed_steps = steps + placebo.map_or(0, |p| p.steps.len() as u64);
     ReplaySummary {
         replay_id: run.replay_id.clone(),
         from: opts.from.to_rfc3339(),
@@ -66,19 +72,29 @@ pub fn summarize(
             uplift_mean_r: p.uplift.uplift_mean_r,
             uplift_ci95: p.uplift.uplift_ci95,
         }),
-        replay_seconds: run.total_ms as f64 / 1e3,
-        mean_step_ms: if steps > 0 {
-            run.total_ms as f64 / steps as f64
+        replay_seconds: total_ms as f64 / 1e3,
+        mean_step_ms: if replayed_steps > 0 {
+            total_ms as f64 / replayed_steps as f64
         } else {
             0.0
         },
     }
 }
 
-/// Write `evolution.csv`, `evolution.json`, `size_mult.svg` and `summary.json` into `out_dir`.
+/// `walk_forward.json`: the daily walk-forward figures of the replay and of its placebo, from
+/// which a report draws the cumulative R with and without the overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct WalkForwardSeries {
+    pub days: Vec<DayFigures>,
+    pub placebo_days: Option<Vec<DayFigures>>,
+}
+
+/// Write `evolution.csv`, `evolution.json`, `size_mult.svg`, `walk_forward.json` and
+/// `summary.json` into `out_dir`.
 pub fn write_outputs(
     out_dir: &Path,
     run: &ReplayRun,
+    placebo: Option<&ReplayRun>,
     summary: &ReplaySummary,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(out_dir)?;
@@ -88,12 +104,18 @@ pub fn write_outputs(
     // The chart prints the period itself; a short title keeps clear of it.
     std::fs::write(
         out_dir.join("size_mult.svg"),
-        report::render_size_mult_svg(
+        chart::render_size_mult_svg(
             &run.evolution,
             &main,
             "Size multipliers of the main lessons",
         ),
     )?;
+    let series = WalkForwardSeries {
+        days: run.days.clone(),
+        placebo_days: placebo.map(|p| p.days.clone()),
+    };
+    let json = serde_json::to_string_pretty(&series).map_err(std::io::Error::other)?;
+    std::fs::write(out_dir.join("walk_forward.json"), json + "\n")?;
     let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     std::fs::write(out_dir.join("summary.json"), json + "\n")
 }

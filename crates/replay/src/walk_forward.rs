@@ -58,8 +58,11 @@ pub fn evaluation_actions(events: &[TradeEvent], sizes: &BTreeMap<String, f64>) 
     out
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+/// The walk-forward figures of one UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DayFigures {
+    /// The day, as milliseconds since the Unix epoch at its UTC midnight.
+    pub day_ms: i64,
     pub actions: u64,
     pub adjusted_actions: u64,
     /// Σ share·R: the unadjusted outcome of the day's actions.
@@ -81,10 +84,11 @@ impl WalkForward {
             let size_mult = configs.get(&a.module).map_or(1.0, |o| {
                 o.lookup(&a.pattern_key, &a.category, &a.scope).size_mult
             });
-            let day = self
-                .days
-                .entry(a.at.millis().div_euclid(MS_PER_DAY))
-                .or_default();
+            let day_index = a.at.millis().div_euclid(MS_PER_DAY);
+            let day = self.days.entry(day_index).or_insert_with(|| DayFigures {
+                day_ms: day_index * MS_PER_DAY,
+                ..DayFigures::default()
+            });
             day.actions += 1;
             day.base_r += a.share * a.r;
             if size_mult != 1.0 {

@@ -304,6 +304,38 @@ pub fn edge_history(
     Ok(rows)
 }
 
+/// One point of a lesson's `learning_edge_history`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EdgePoint {
+    /// The run's as-of time.
+    pub as_of: Timestamp,
+    /// Raw edge against the lesson's baseline.
+    pub edge: f64,
+    /// Shrunk edge (what the levers use).
+    pub shrunk_edge: f64,
+    /// Trades behind the point.
+    pub n_trades: u64,
+}
+
+/// Every recorded point of a lesson's edge, oldest first.
+pub fn edge_points(conn: &Connection, lesson_key: &str) -> Result<Vec<EdgePoint>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT as_of_ms, edge, shrunk_edge, n_trades FROM learning_edge_history WHERE lesson_key = ?1
+         ORDER BY as_of_ms",
+    )?;
+    let rows = stmt
+        .query_map(params![lesson_key], |r| {
+            Ok(EdgePoint {
+                as_of: Timestamp(r.get(0)?),
+                edge: r.get(1)?,
+                shrunk_edge: r.get(2)?,
+                n_trades: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FactorRow {
     pub factor_id: String,

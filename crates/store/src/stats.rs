@@ -292,7 +292,7 @@ fn for_each_moments_row(
 }
 
 /// Stream the table a (module, pattern, category) group at a time, in key order, with moments
-/// only (see [`for_each_moments_row`]). Memory stays bounded by the largest group.
+/// only (see `for_each_moments_row`). Memory stays bounded by the largest group.
 pub fn for_each_group_of_moments(
     conn: &Connection,
     mut f: impl FnMut(Vec<StatsRow>) -> Result<()>,

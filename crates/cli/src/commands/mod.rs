@@ -7,6 +7,7 @@ pub mod export;
 pub mod ingest;
 pub mod lookup;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod status;
 
@@ -39,6 +40,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         }
         Command::Explain(a) => explain::execute(cli, a),
         Command::Replay(a) => replay::execute(cli, a),
+        Command::Report(a) => report::execute(cli, a),
         Command::Lookup(a) => lookup::execute(cli, a),
         Command::Config(a) => config::execute(cli, a),
         Command::Status(a) => status::execute(cli, a),

@@ -33,6 +33,41 @@ pub struct ReplayArgs {
     /// Also replay with R shuffled within days and report the same figures under `placebo`.
     #[arg(long)]
     pub placebo_compare: bool,
+    /// Write into a non-empty --out directory, replacing the replay files there.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The files a replay writes into its output directory.
+const OUTPUT_FILES: [&str; 6] = [
+    "evolution.csv",
+    "evolution.json",
+    "size_mult.svg",
+    "size_mult.png",
+    "summary.json",
+    "walk_forward.json",
+];
+
+/// Refuse to write into a non-empty directory unless `force`; with `force`, remove the previous
+/// replay's files first, so that no stale file (a PNG of an older chart) is left beside new ones.
+fn prepare_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let non_empty = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
+    if non_empty && !force {
+        bail!(
+            "--out {} is not empty: pass --force to replace the replay files there, or choose another directory",
+            out.display()
+        );
+    }
+    for name in OUTPUT_FILES {
+        match std::fs::remove_file(out.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", out.join(name).display()))
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn parse_when(text: &str) -> anyhow::Result<Timestamp> {
@@ -78,6 +113,7 @@ pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
         now: wall_clock_now(),
     };
     let n_steps = opts.steps()?.len() as u64;
+    prepare_out_dir(&args.out, args.force)?;
     let runs = if args.placebo_compare { 2 } else { 1 };
     let bar = progress(n_steps * runs);
     let mut tick = |_: usize, _: usize| bar.inc(1);
@@ -93,7 +129,7 @@ pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
     };
     bar.finish_and_clear();
     let summary = summarize(&opts, &run, placebo.as_ref());
-    write_outputs(&args.out, &run, &summary)
+    write_outputs(&args.out, &run, placebo.as_ref(), &summary)
         .with_context(|| format!("writing {}", args.out.display()))?;
     render_png(&args.out);
     record_evolution(&conn, &run)?;
