@@ -70,11 +70,13 @@ impl Default for AppliedAction {
 }
 
 impl AppliedAction {
-    /// True when the action was changed in any way.
+    /// True when the action was changed in any way. Compares bit patterns, so an input passed
+    /// through unchanged (NaN included) is never reported as changed.
     pub fn changed(&self) -> bool {
-        self.size_frac_after != self.size_frac_before
-            || self.a_value_after != self.a_value_before
-            || self.e_value_after != self.e_value_before
+        let bits = |v: Option<f64>| v.map(f64::to_bits);
+        self.size_frac_after.to_bits() != self.size_frac_before.to_bits()
+            || bits(self.a_value_after) != bits(self.a_value_before)
+            || bits(self.e_value_after) != bits(self.e_value_before)
     }
 }
 

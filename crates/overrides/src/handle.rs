@@ -64,7 +64,8 @@ impl OverridesHandle {
         self.install_arc(Arc::new(overrides))
     }
 
-    fn install_arc(&self, overrides: Arc<Overrides>) -> Option<Arc<Overrides>> {
+    /// As [`OverridesHandle::install`], for a config already shared (e.g. by another handle).
+    pub fn install_arc(&self, overrides: Arc<Overrides>) -> Option<Arc<Overrides>> {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         // Returned, not dropped here: freeing a large config must not happen under the lock.
         guard.replace(overrides)
@@ -119,6 +120,17 @@ impl OverridesHandle {
             version,
             changed: true,
         })
+    }
+
+    /// [`OverridesHandle::load_sqlite`] from a database file, opened read-only (a mistyped path
+    /// is an error, never a new empty store).
+    #[cfg(feature = "sqlite")]
+    pub fn load_sqlite_path(
+        &self,
+        path: impl AsRef<Path>,
+        module: &str,
+    ) -> Result<Reload, ConfigError> {
+        self.load_sqlite(&crate::sqlite::open_read_only(path)?, module)
     }
 
     /// Look up through the current config. Without one, a neutral decision with the reason.

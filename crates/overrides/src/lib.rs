@@ -6,7 +6,8 @@
 //!   [`ConfigData::validate`];
 //! - [`Overrides`]: one validated, indexed config version; `lookup` returns the blended
 //!   [`Decision`] for an action's (pattern, category, scope), `apply` adjusts the action;
-//! - [`OverridesHandle`]: the config the PM serves, swapped atomically on reload.
+//! - [`OverridesHandle`]: the config the PM serves, swapped atomically on reload;
+//! - [`DecisionRecord`]: a decision with its explanation, as `learnloop lookup --json` prints it.
 //!
 //! Lookups do no I/O and, through [`Overrides::lookup_into`], no allocation once warm. Every
 //! failure fails open: the PM gets its action back unchanged, with the reason.
@@ -44,6 +45,7 @@ mod handle;
 mod hash;
 mod index;
 mod levers;
+mod record;
 mod schema;
 mod scope;
 mod snapshot;
@@ -60,6 +62,7 @@ pub use handle::{OverridesHandle, Reload};
 pub use hash::{config_checksum, fnv1a64};
 pub use index::{IndexStats, MAX_GROUP_DIMS};
 pub use levers::{Lever, Levers};
+pub use record::{DecisionRecord, MatchRecord};
 pub use schema::{
     confidence_from, is_rfc3339, specificity_weight, ConfigData, FeatureFlags, Override,
     ACTION_CATEGORIES, BUCKET_DIM, CONFIDENCE_PSEUDO_TRADES, CURRENT_SCHEMA_VERSION,

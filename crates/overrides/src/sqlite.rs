@@ -81,10 +81,15 @@ impl Overrides {
 
     /// The active config of `module` from a database file, opened read-only.
     pub fn from_sqlite_path(path: impl AsRef<Path>, module: &str) -> Result<Self, ConfigError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        Self::from_sqlite(&conn, module)
+        Self::from_sqlite(&open_read_only(path)?, module)
     }
+}
+
+/// Open a store for reading configs: read-only, so a mistyped path fails instead of creating
+/// an empty database.
+pub(crate) fn open_read_only(path: impl AsRef<Path>) -> Result<Connection, ConfigError> {
+    Ok(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?)
 }

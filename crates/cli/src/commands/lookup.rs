@@ -9,9 +9,7 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_model::Scope;
-use learnloop_overrides::{ActionInput, AppliedAction, Levers, Overrides, OverridesHandle};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use learnloop_overrides::{ActionInput, DecisionRecord, Levers, Overrides, OverridesHandle};
 
 #[derive(Args, Debug)]
 pub struct LookupArgs {
@@ -33,54 +31,6 @@ pub struct LookupArgs {
     /// PM module whose active config to use.
     #[arg(long, default_value = "pm")]
     pub module: String,
-}
-
-/// The `lookup --json` object (SPEC §9).
-#[derive(Debug, Serialize)]
-pub struct LookupOutput {
-    pub config_version: Option<i64>,
-    pub size_mult: f64,
-    /// Every blended lever.
-    pub levers: Levers,
-    pub size_frac_before: Option<f64>,
-    pub size_frac_after: Option<f64>,
-    pub matches: Vec<MatchOutput>,
-    /// Null unless the lookup failed open (or learning is switched off for this action).
-    pub fallback_reason: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct MatchOutput {
-    pub scope: BTreeMap<String, String>,
-    pub weight: f64,
-    pub levers: Levers,
-    pub lesson_keys: Vec<String>,
-    pub factor_id: Option<String>,
-}
-
-impl LookupOutput {
-    fn new(applied: &AppliedAction, size_frac_given: bool) -> Self {
-        let d = &applied.decision;
-        Self {
-            config_version: d.config_version,
-            size_mult: d.size_mult,
-            levers: d.levers,
-            size_frac_before: size_frac_given.then_some(applied.size_frac_before),
-            size_frac_after: size_frac_given.then_some(applied.size_frac_after),
-            matches: d
-                .matches
-                .iter()
-                .map(|m| MatchOutput {
-                    scope: m.scope().clone(),
-                    weight: m.weight,
-                    levers: *m.levers(),
-                    lesson_keys: m.lesson_keys().to_vec(),
-                    factor_id: m.factor_id().map(str::to_string),
-                })
-                .collect(),
-            fallback_reason: d.fallback_reason.clone(),
-        }
-    }
 }
 
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
@@ -107,7 +57,7 @@ pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
             applied
         }
     };
-    let output = LookupOutput::new(&applied, args.size_frac.is_some());
+    let output = DecisionRecord::new(&applied, args.size_frac.is_some());
     emit(cli.json, &output, human)?;
     Ok(Outcome::Ok)
 }
@@ -120,7 +70,7 @@ fn levers_text(levers: &Levers) -> String {
     parts.join(" ")
 }
 
-fn human(o: &LookupOutput) -> String {
+fn human(o: &DecisionRecord) -> String {
     let mut out = match o.config_version {
         Some(v) => format!("config v{v}: size_mult {}\n", o.size_mult),
         None => format!("no config: size_mult {}\n", o.size_mult),
