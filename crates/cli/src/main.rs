@@ -2,6 +2,7 @@
 
 mod commands;
 mod context;
+mod lines;
 mod logging;
 mod output;
 

@@ -29,6 +29,11 @@ pub enum QuarantineCode {
     RrNotFinite,
     DuplicateIdConflict,
     DuplicateClose,
+    /// A well-formed value outside what any real strand carries (a size fraction of 3, an R of
+    /// 1e300, a timestamp in year 9999, an id of a megabyte).
+    OutOfRange,
+    /// Bytes that are not text in the file's encoding (invalid UTF-8, an unpaired UTF-16 surrogate).
+    BadEncoding,
 }
 
 impl QuarantineCode {
@@ -45,6 +50,8 @@ impl QuarantineCode {
             Self::RrNotFinite => "rr_not_finite",
             Self::DuplicateIdConflict => "duplicate_id_conflict",
             Self::DuplicateClose => "duplicate_close",
+            Self::OutOfRange => "out_of_range",
+            Self::BadEncoding => "bad_encoding",
         }
     }
 }
@@ -86,6 +93,13 @@ impl RawStrand {
     /// Parse one JSON Lines record. `content` and `regime_context` may be objects (kept as the
     /// producer's exact text) or JSON text in a string.
     pub fn from_json_line(line: &str) -> Result<Self, QuarantineReason> {
+        // serde would read a top-level array into the struct by position: only objects are strands.
+        if !line.trim_start().starts_with('{') {
+            return Err(QuarantineReason::new(
+                QuarantineCode::MalformedJson,
+                "a strand line must be a JSON object ({...})",
+            ));
+        }
         match serde_json::from_str::<LineFields<'_>>(line) {
             Ok(fields) => fields.into_raw(),
             Err(strict_err) => {
@@ -106,6 +120,7 @@ impl RawStrand {
         let created_at = Timestamp::parse(&self.created_at).map_err(|e| {
             QuarantineReason::new(QuarantineCode::BadTimestamp, format!("created_at: {e}"))
         })?;
+        check_plausible_time("created_at", created_at)?;
         let content = match parse_lenient_json(&self.content)? {
             Value::Object(o) => o,
             _ => {
@@ -170,7 +185,7 @@ impl LineFields<'_> {
                 _ => Some(raw.to_string()),
             }
         };
-        Ok(RawStrand {
+        let raw = RawStrand {
             id: text(&self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
             module: text(&self.module).unwrap_or_else(|| "pm".to_string()),
             kind: text(&self.kind)
@@ -183,7 +198,79 @@ impl LineFields<'_> {
                 .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
             content: embedded(self.content).ok_or_else(|| missing("content", "a JSON object"))?,
             regime_context: embedded(self.regime_context),
-        })
+        };
+        raw.check_text_lengths()?;
+        Ok(raw)
+    }
+}
+
+/// Longest identifier or label accepted (ids, position and trade ids, module, kind, symbol,
+/// timeframe). Real ones are tens of bytes; a longer one is a producer bug, and as a primary key
+/// it would bloat every index that carries it.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Timestamps before this (2000-01-01T00:00:00Z) are unset clocks or unit errors.
+pub const EARLIEST_PLAUSIBLE_MS: i64 = 946_684_800_000;
+/// Timestamps from this on (2100-01-01T00:00:00Z) are sentinels such as 9999-12-31 or unit errors.
+pub const LATEST_PLAUSIBLE_MS: i64 = 4_102_444_800_000;
+
+/// Largest |R multiple| accepted: R is P&L over the initial risk, and a trade that made or lost
+/// ten thousand times its risk is a unit error (a price or a percentage), not a trade.
+pub const MAX_ABS_RR: f64 = 1e4;
+/// Largest |P&L| in USD accepted.
+pub const MAX_ABS_PNL_USD: f64 = 1e12;
+/// Longest duration in days accepted (`hold_time_days`, `time_to_s3`): a century.
+pub const MAX_DAYS: f64 = 36_525.0;
+
+impl RawStrand {
+    fn check_text_lengths(&self) -> Result<(), QuarantineReason> {
+        let fields = [
+            ("id", Some(&self.id)),
+            ("module", Some(&self.module)),
+            ("kind", Some(&self.kind)),
+            ("symbol", self.symbol.as_ref()),
+            ("timeframe", self.timeframe.as_ref()),
+            ("position_id", self.position_id.as_ref()),
+            ("trade_id", self.trade_id.as_ref()),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value.filter(|v| v.len() > MAX_ID_BYTES) {
+                return Err(QuarantineReason::new(
+                    QuarantineCode::OutOfRange,
+                    format!(
+                        "{name} is {} bytes long: expected at most {MAX_ID_BYTES}",
+                        v.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_plausible_time(field: &str, t: Timestamp) -> Result<Timestamp, QuarantineReason> {
+    if (EARLIEST_PLAUSIBLE_MS..LATEST_PLAUSIBLE_MS).contains(&t.millis()) {
+        Ok(t)
+    } else {
+        Err(QuarantineReason::new(
+            QuarantineCode::OutOfRange,
+            format!("{field} {t} is outside 2000-01-01 .. 2100-01-01: expected a real event time"),
+        ))
+    }
+}
+
+fn check_range(field: &str, x: f64, range: std::ops::RangeInclusive<f64>) -> Result<f64, QuarantineReason> {
+    if range.contains(&x) {
+        Ok(x)
+    } else {
+        Err(QuarantineReason::new(
+            QuarantineCode::OutOfRange,
+            format!(
+                "{field} is {x}: expected a value in [{}, {}]",
+                range.start(),
+                range.end()
+            ),
+        ))
     }
 }
 
@@ -282,7 +369,9 @@ impl PmAction {
                 .get("decision_type")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            size_frac: optional_number(c, "size_frac", "content.size_frac")?,
+            size_frac: optional_number(c, "size_frac", "content.size_frac")?
+                .map(|x| check_range("content.size_frac", x, 0.0..=1.0))
+                .transpose()?,
             pattern_key,
             category,
             scope,
@@ -333,7 +422,9 @@ impl PositionClose {
                 ))
             }
             Some(v) => match number_value(v) {
-                Some(x) if x.is_finite() => x,
+                Some(x) if x.is_finite() => {
+                    check_range("content.trade_summary.rr", x, -MAX_ABS_RR..=MAX_ABS_RR)?
+                }
                 _ => {
                     return Err(QuarantineReason::new(
                         QuarantineCode::RrNotFinite,
@@ -357,6 +448,14 @@ impl PositionClose {
         )? {
             Some(p) => Some(p),
             None => optional_number(summary, "rpnl_usd", "content.trade_summary.rpnl_usd")?,
+        }
+        .map(|p| check_range("content.trade_summary pnl", p, -MAX_ABS_PNL_USD..=MAX_ABS_PNL_USD))
+        .transpose()?;
+        let days = |key: &str| -> Result<Option<f64>, QuarantineReason> {
+            let field = format!("content.trade_summary.{key}");
+            optional_number(summary, key, &field)?
+                .map(|d| check_range(&field, d, 0.0..=MAX_DAYS))
+                .transpose()
         };
         Ok(Self {
             strand_id: raw.id.clone(),
@@ -368,12 +467,8 @@ impl PositionClose {
             exit_at,
             rr,
             pnl_usd,
-            hold_days: optional_number(
-                summary,
-                "hold_time_days",
-                "content.trade_summary.hold_time_days",
-            )?,
-            time_to_s3: optional_number(summary, "time_to_s3", "content.trade_summary.time_to_s3")?,
+            hold_days: days("hold_time_days")?,
+            time_to_s3: days("time_to_s3")?,
             outcome_class: summary
                 .get("outcome_class")
                 .and_then(Value::as_str)
@@ -456,8 +551,10 @@ fn optional_number(
 
 fn parse_ts_field(field: &str, v: &Value) -> Result<Timestamp, QuarantineReason> {
     let text = v.as_str().unwrap_or_default();
-    Timestamp::parse(text)
-        .map_err(|e| QuarantineReason::new(QuarantineCode::BadTimestamp, format!("{field}: {e}")))
+    let t = Timestamp::parse(text).map_err(|e| {
+        QuarantineReason::new(QuarantineCode::BadTimestamp, format!("{field}: {e}"))
+    })?;
+    check_plausible_time(field, t)
 }
 
 /// Strict JSON first; producers written in Python emit bare `NaN`/`Infinity`, which are rewritten

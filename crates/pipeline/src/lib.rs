@@ -88,15 +88,26 @@ fn stage_err<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
-/// The as-of time a run uses: the given one, else the latest created_at among ingested strands.
+/// The as-of time a run uses: the given one, else the latest created_at among the stored
+/// strands that another strand corroborates (see `learnloop_store::strands::default_as_of`), so
+/// that one strand with a wrong clock cannot become the as-of.
 pub fn resolve_as_of(
     conn: &Connection,
     as_of: Option<Timestamp>,
 ) -> Result<Timestamp, PipelineError> {
-    match as_of {
-        Some(t) => Ok(t),
-        None => learnloop_store::strands::latest_created_at(conn)?.ok_or(PipelineError::NoData),
+    if let Some(t) = as_of {
+        return Ok(t);
     }
+    let t = learnloop_store::strands::default_as_of(conn)?.ok_or(PipelineError::NoData)?;
+    let waiting = learnloop_store::strands::count_created_after(conn, t)?;
+    if waiting > 0 {
+        tracing::warn!(
+            as_of = %t,
+            strands = waiting,
+            "strands created after the as-of are left for a later run (created more than a day after all other data: check the producer's clock, or pass --as-of)"
+        );
+    }
+    Ok(t)
 }
 
 /// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new

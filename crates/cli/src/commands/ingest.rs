@@ -7,7 +7,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use learnloop_linker::{ingest_lines, IngestReport};
 use learnloop_store::Connection;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use crate::lines::DecodedLines;
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -63,7 +64,7 @@ pub fn ingest_files(
         let bar = progress_bar(size, &source);
         let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
         let tx = conn.transaction()?;
-        let report = ingest_lines(&tx, reader.lines(), &source, &wall_clock_now())
+        let report = ingest_lines(&tx, DecodedLines::new(reader), &source, &wall_clock_now())
             .with_context(|| format!("ingesting {source}"))?;
         tx.commit()?;
         bar.finish_and_clear();
