@@ -747,4 +747,87 @@ mod tests {
         );
         assert_eq!(c.exit_at.to_rfc3339(), "2026-01-01T23:00:00Z");
     }
+
+    #[test]
+    fn a_top_level_array_is_not_a_strand() {
+        let text = r#"["s1","pm","pm_action","BTC","1h","p1",null,"2026-01-02T00:00:00Z",{}]"#;
+        let err = RawStrand::from_json_line(text).unwrap_err();
+        assert_eq!(err.code, QuarantineCode::MalformedJson, "{err}");
+        assert!(RawStrand::from_json_line(r#"  "a string""#).is_err());
+    }
+
+    #[test]
+    fn implausible_times_are_quarantined_with_the_field() {
+        let at = |created_at: &str, ts: &str| {
+            let text = json!({"id": "s1", "kind": "pm_action", "position_id": "p1",
+                "created_at": created_at, "content": {"ts": ts}})
+            .to_string();
+            RawStrand::from_json_line(&text).unwrap().to_typed()
+        };
+        assert!(at("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z").is_ok());
+        for (created_at, ts, field) in [
+            ("9999-12-31T23:59:59Z", "2026-01-01T00:00:00Z", "created_at"),
+            ("1970-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "created_at"),
+            ("2100-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "created_at"),
+            ("2026-01-02T00:00:00Z", "1999-12-31T23:59:59Z", "content.ts"),
+        ] {
+            let err = at(created_at, ts).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{err}");
+            assert!(err.detail.starts_with(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn absurd_numbers_are_quarantined_and_numeric_strings_accepted() {
+        let close = |summary: Value| {
+            RawStrand::from_json_line(&line("position_closed", json!({ "trade_summary": summary })))
+                .unwrap()
+                .to_typed()
+        };
+        let TypedStrand::Close(c) = close(json!({"rr": "1.25", "hold_time_days": "2"})).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.rr, c.hold_days), (1.25, Some(2.0)));
+        for summary in [
+            json!({"rr": 1e300}),
+            json!({"rr": -1e300}),
+            json!({"rr": "1e5"}),
+            json!({"rr": 1.0, "total_pnl_usd": 1e300}),
+            json!({"rr": 1.0, "hold_time_days": -1.0}),
+        ] {
+            let err = close(summary.clone()).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{summary}: {err}");
+        }
+        let action = |size: Value| {
+            RawStrand::from_json_line(&line("pm_action", json!({ "size_frac": size })))
+                .unwrap()
+                .to_typed()
+        };
+        assert!(action(json!("0.5")).is_ok());
+        assert!(action(json!(0.0)).is_ok() && action(json!(1.0)).is_ok());
+        for size in [json!(-0.01), json!(1.5), json!(-1e300), json!("3")] {
+            let err = action(size.clone()).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{size}: {err}");
+            assert!(err.detail.contains("content.size_frac"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_id_is_quarantined_before_it_is_stored() {
+        let long = "x".repeat(1 << 20);
+        for field in ["id", "position_id", "trade_id"] {
+            let mut v = json!({"id": "s1", "kind": "pm_action", "position_id": "p1",
+                "created_at": "2026-01-02T00:00:00Z", "content": {}});
+            v[field] = json!(long);
+            let err = RawStrand::from_json_line(&v.to_string()).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{field}");
+            assert!(err.detail.starts_with(field), "{err}");
+            assert!(err.detail.len() < 200, "the reason does not echo the megabyte");
+        }
+        let ok = "y".repeat(MAX_ID_BYTES);
+        let v = json!({"id": ok, "kind": "pm_action", "position_id": "p1",
+            "created_at": "2026-01-02T00:00:00Z", "content": {}});
+        assert!(RawStrand::from_json_line(&v.to_string()).is_ok());
+    }
 }
