@@ -247,7 +247,7 @@ fn run_stages(
             .as_deref()
             .map(Timestamp::parse)
             .transpose()
-            .map_err(|e| anyhow::anyhow!("--as-of: {e}"))?,
+            .map_err(|e| crate::errors::usage(format!("--as-of: {e}")))?,
         rebuild: args.rebuild,
         placebo: args
             .placebo
