@@ -13,7 +13,7 @@ use std::process::Stdio;
 fn a_far_future_strand_neither_moves_the_as_of_nor_wipes_what_was_learned() {
     let dir = scratch("future");
     let db = dir.join("t.db");
-    let data = demo_file(&dir);
+    let data = demo_file(&dir, 800);
     let first = stdout_json(&learnloop(
         &db,
         &["run", "--input", data.to_str().unwrap(), "--activate", "--json"],
@@ -92,7 +92,7 @@ fn one_undecodable_line_is_quarantined_and_the_rest_of_the_file_kept() {
 fn a_strict_run_that_saw_quarantined_input_activates_nothing() {
     let dir = scratch("strict");
     let db = dir.join("t.db");
-    let data = demo_file(&dir); // the demo carries bad lines
+    let data = demo_file(&dir, 800); // the demo carries bad lines
     let out = learnloop(
         &db,
         &["run", "--input", data.to_str().unwrap(), "--strict", "--activate", "--json"],

@@ -43,13 +43,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Synthetic strands with planted effects, small enough for a debug build yet large enough that
-/// a run activates a config with several overrides.
-pub fn demo_file(dir: &Path) -> PathBuf {
+/// Synthetic strands with planted effects: with 800 cycles or more, small enough for a debug
+/// build yet large enough that a run activates a config with several overrides.
+pub fn demo_file(dir: &Path, cycles: u32) -> PathBuf {
     let data = dir.join("demo.jsonl");
     let out = learnloop(
         &dir.join("unused.db"),
-        &["demo", "--out", data.to_str().unwrap(), "--cycles", "800"],
+        &[
+            "demo",
+            "--out",
+            data.to_str().unwrap(),
+            "--cycles",
+            &cycles.to_string(),
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     data
