@@ -263,3 +263,30 @@ fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     let recorded = runs.iter().find(|r| r["status"] == "ok").unwrap();
     assert_eq!(recorded["run_id"], ok["run_id"]);
 }
+
+/// D15: a re-ingest reports (and --strict judges) what this ingest quarantined, apart from the
+/// bad lines that an earlier ingest already quarantined.
+#[test]
+fn a_strict_re_ingest_is_judged_on_new_quarantines_only() {
+    let dir = scratch("reingest");
+    let db = dir.join("t.db");
+    let file = dir.join("bad.jsonl");
+    std::fs::write(
+        &file,
+        action_line("a1", "2026-01-02T00:00:00Z") + "\nnot json\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let first = learnloop(&db, &["ingest", "--strict", "--json", path]);
+    assert_eq!(first.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(report[0][1]["normalized"]["quarantined"]["malformed_json"], 1);
+
+    let again = learnloop(&db, &["ingest", "--strict", "--json", path]);
+    let report = stdout_json(&again);
+    let normalized = &report[0][1]["normalized"];
+    assert_eq!(normalized["quarantined"], serde_json::json!({}));
+    assert_eq!(normalized["already_quarantined"], 1);
+    assert_eq!(report[0][1]["already_present"], 1);
+    assert_eq!(table(&db, "quarantine").len(), 1);
+}

@@ -179,3 +179,26 @@ fn sparse_data_moves_the_as_of_at_most_a_day_past_the_second_latest() {
     let t = learnloop_store::strands::default_as_of(&conn).unwrap().unwrap();
     assert_eq!(t.to_rfc3339(), "2026-03-02T00:00:00Z");
 }
+
+#[test]
+fn reads_in_one_snapshot_do_not_see_a_commit_made_between_them() {
+    let dir = scratch("snapshot");
+    let path = dir.join("t.db");
+    let writer = open(&path).unwrap();
+    learnloop_store::meta::set(&writer, "config", "v1").unwrap();
+    let reader = open_read_only(&path).unwrap();
+    let (before, after) = learnloop_store::read_snapshot(&reader, |conn| {
+        let before = learnloop_store::meta::get(conn, "config")?;
+        // A nightly run commits between the status command's first and last read.
+        learnloop_store::meta::set(&writer, "config", "v2")?;
+        let after = learnloop_store::meta::get(conn, "config")?;
+        Ok::<_, StoreError>((before, after))
+    })
+    .unwrap();
+    assert_eq!((before.as_deref(), after.as_deref()), (Some("v1"), Some("v1")));
+    assert_eq!(
+        learnloop_store::meta::get(&reader, "config").unwrap().as_deref(),
+        Some("v2"),
+        "the next snapshot sees the commit"
+    );
+}

@@ -96,6 +96,10 @@ pub fn human_ingest(r: &IngestReport) -> String {
         ("closes", r.normalized.closes.to_string()),
         ("quarantined", r.normalized.quarantined_total().to_string()),
     ];
+    if r.normalized.already_quarantined > 0 {
+        let seen = r.normalized.already_quarantined.to_string();
+        lines.push(("already quarantined", seen));
+    }
     for (code, n) in &r.normalized.quarantined {
         lines.push(("  quarantine reason", format!("{code}: {n}")));
     }
