@@ -30,9 +30,15 @@ const COMPARED: &[&str] = &[
 ];
 
 fn run_args(data: &Path) -> Vec<String> {
-    ["run", "--input", data.to_str().unwrap(), "--activate", "--json"]
-        .map(String::from)
-        .to_vec()
+    [
+        "run",
+        "--input",
+        data.to_str().unwrap(),
+        "--activate",
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn run_ok(db: &Path, data: &Path) {
@@ -90,7 +96,9 @@ fn check_consistent(db: &Path, previous: &(i64, String)) -> usize {
         )
         .unwrap();
     let newest: i64 = conn
-        .query_row("SELECT MAX(version) FROM learning_configs", [], |r| r.get(0))
+        .query_row("SELECT MAX(version) FROM learning_configs", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let (prev_version, prev_data) = previous;
     if active.version() == *prev_version {
@@ -111,7 +119,10 @@ fn check_consistent(db: &Path, previous: &(i64, String)) -> usize {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(versions_by_recorded_runs, newest, "a config version without its run record");
+    assert_eq!(
+        versions_by_recorded_runs, newest,
+        "a config version without its run record"
+    );
     committed_runs as usize
 }
 
@@ -221,6 +232,10 @@ fn a_run_killed_anywhere_leaves_a_consistent_store_and_a_rerun_equals_a_clean_ru
         kill_and_recover(&f, point.trim_start_matches("run:"), KillAt::Point(point));
     }
     for ms in [40, 600, 2500] {
-        kill_and_recover(&f, &format!("after-{ms}ms"), KillAt::After(Duration::from_millis(ms)));
+        kill_and_recover(
+            &f,
+            &format!("after-{ms}ms"),
+            KillAt::After(Duration::from_millis(ms)),
+        );
     }
 }

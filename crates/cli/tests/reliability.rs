@@ -16,7 +16,13 @@ fn a_far_future_strand_neither_moves_the_as_of_nor_wipes_what_was_learned() {
     let data = demo_file(&dir, 800);
     let first = stdout_json(&learnloop(
         &db,
-        &["run", "--input", data.to_str().unwrap(), "--activate", "--json"],
+        &[
+            "run",
+            "--input",
+            data.to_str().unwrap(),
+            "--activate",
+            "--json",
+        ],
     ));
     let (version, overrides) = active_config(&db).expect("the demo activates a config");
     assert!(overrides > 0);
@@ -42,7 +48,13 @@ fn a_far_future_strand_neither_moves_the_as_of_nor_wipes_what_was_learned() {
     std::fs::write(&poison, lines).unwrap();
     let second = stdout_json(&learnloop(
         &db,
-        &["run", "--input", poison.to_str().unwrap(), "--activate", "--json"],
+        &[
+            "run",
+            "--input",
+            poison.to_str().unwrap(),
+            "--activate",
+            "--json",
+        ],
     ));
     assert_eq!(second["as_of"], first["as_of"]);
     let ingest = &second["ingest"][0][1];
@@ -65,14 +77,27 @@ fn one_undecodable_line_is_quarantined_and_the_rest_of_the_file_kept() {
     bytes.extend(action_line("a3", "2026-01-02T01:00:00Z").as_bytes());
     bytes.push(b'\n');
     std::fs::write(&file, &bytes).unwrap();
-    let report = stdout_json(&learnloop(&db, &["ingest", file.to_str().unwrap(), "--json"]));
+    let report = stdout_json(&learnloop(
+        &db,
+        &["ingest", file.to_str().unwrap(), "--json"],
+    ));
     let r = &report[0][1];
-    assert_eq!((r["lines"].as_u64(), r["inserted"].as_u64()), (Some(3), Some(2)));
-    assert_eq!(r["normalized"]["quarantined"], serde_json::json!({"bad_encoding": 1}));
+    assert_eq!(
+        (r["lines"].as_u64(), r["inserted"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(
+        r["normalized"]["quarantined"],
+        serde_json::json!({"bad_encoding": 1})
+    );
     let q = table(&db, "quarantine");
     assert_eq!(q.len(), 1);
     assert!(q[0]["raw"].as_str().unwrap().contains("\\xC3("), "{}", q[0]);
-    assert!(q[0]["reason"].as_str().unwrap().contains("line 2"), "{}", q[0]);
+    assert!(
+        q[0]["reason"].as_str().unwrap().contains("line 2"),
+        "{}",
+        q[0]
+    );
 
     let utf16 = dir.join("utf16.jsonl");
     let text = format!(
@@ -82,9 +107,15 @@ fn one_undecodable_line_is_quarantined_and_the_rest_of_the_file_kept() {
     );
     let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
     std::fs::write(&utf16, le).unwrap();
-    let report = stdout_json(&learnloop(&db, &["ingest", utf16.to_str().unwrap(), "--json"]));
+    let report = stdout_json(&learnloop(
+        &db,
+        &["ingest", utf16.to_str().unwrap(), "--json"],
+    ));
     assert_eq!(report[0][1]["inserted"], 2);
-    assert_eq!(report[0][1]["normalized"]["quarantined"], serde_json::json!({}));
+    assert_eq!(
+        report[0][1]["normalized"]["quarantined"],
+        serde_json::json!({})
+    );
 }
 
 /// SPEC §5: a run that --strict rejects activates nothing, and is recorded as rejected.
@@ -95,7 +126,14 @@ fn a_strict_run_that_saw_quarantined_input_activates_nothing() {
     let data = demo_file(&dir, 800); // the demo carries bad lines
     let out = learnloop(
         &db,
-        &["run", "--input", data.to_str().unwrap(), "--strict", "--activate", "--json"],
+        &[
+            "run",
+            "--input",
+            data.to_str().unwrap(),
+            "--strict",
+            "--activate",
+            "--json",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -125,14 +163,20 @@ fn read_only_commands_neither_create_nor_write_a_store() {
     ] {
         let out = learnloop(&typo, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("no learnloop store"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no learnloop store"),
+            "{}",
+            stderr(&out)
+        );
         assert!(!typo.exists(), "{args:?} created the store");
     }
 
     let db = dir.join("t.db");
     let file = dir.join("a.jsonl");
     std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()]).status.success());
+    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
+        .status
+        .success());
     let before = std::fs::read(&db).unwrap();
     // A read-only mount: the WAL's shared-memory file cannot be created (a directory in its
     // place stops root too).
@@ -142,7 +186,14 @@ fn read_only_commands_neither_create_nor_write_a_store() {
     for args in [
         &["config", "list"][..],
         &["export", "ad_strands"],
-        &["lookup", "--pattern", "a.b.c", "--category", "add", "--json"],
+        &[
+            "lookup",
+            "--pattern",
+            "a.b.c",
+            "--category",
+            "add",
+            "--json",
+        ],
     ] {
         let out = learnloop(&db, args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -157,14 +208,22 @@ fn export_of_an_unknown_table_does_not_touch_the_output_file() {
     let db = dir.join("t.db");
     let file = dir.join("a.jsonl");
     std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()]).status.success());
+    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
+        .status
+        .success());
     let out_file = dir.join("keep.csv");
     std::fs::write(&out_file, "precious\n").unwrap();
-    let out = learnloop(&db, &["export", "nope", "--out", out_file.to_str().unwrap()]);
+    let out = learnloop(
+        &db,
+        &["export", "nope", "--out", out_file.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown table \"nope\""));
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "precious\n");
-    let out = learnloop(&db, &["export", "ad_strands", "--out", out_file.to_str().unwrap()]);
+    let out = learnloop(
+        &db,
+        &["export", "ad_strands", "--out", out_file.to_str().unwrap()],
+    );
     assert!(out.status.success());
     assert!(std::fs::read_to_string(&out_file).unwrap().contains("a1"));
     assert!(!dir.join("keep.csv.partial").exists());
@@ -182,14 +241,42 @@ fn errors_are_printed_once_and_usage_errors_exit_2() {
     assert_eq!(err.matches("no strands ingested").count(), 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
-    let bad_scope = learnloop(&db, &["lookup", "--pattern", "a.b.c", "--category", "add", "--scope", "{nope"]);
+    let bad_scope = learnloop(
+        &db,
+        &[
+            "lookup",
+            "--pattern",
+            "a.b.c",
+            "--category",
+            "add",
+            "--scope",
+            "{nope",
+        ],
+    );
     assert_eq!(bad_scope.status.code(), Some(2), "{}", stderr(&bad_scope));
-    let bad_category = learnloop(&db, &["explain", "--pattern", "a.b.c", "--category", "hold"]);
-    assert_eq!(bad_category.status.code(), Some(2), "{}", stderr(&bad_category));
+    let bad_category = learnloop(
+        &db,
+        &["explain", "--pattern", "a.b.c", "--category", "hold"],
+    );
+    assert_eq!(
+        bad_category.status.code(),
+        Some(2),
+        "{}",
+        stderr(&bad_category)
+    );
 
     let negative = stdout_json(&learnloop(
         &db,
-        &["lookup", "--pattern", "a.b.c", "--category", "add", "--size-frac", "-0.5", "--json"],
+        &[
+            "lookup",
+            "--pattern",
+            "a.b.c",
+            "--category",
+            "add",
+            "--size-frac",
+            "-0.5",
+            "--json",
+        ],
     ));
     assert_eq!(negative["size_frac_after"], -0.5);
     assert!(negative["fallback_reason"].as_str().is_some());
@@ -198,7 +285,9 @@ fn errors_are_printed_once_and_usage_errors_exit_2() {
     let mut v: Value = serde_json::from_str(&action_line("=1+2", "2026-01-02T00:00:00Z")).unwrap();
     v["symbol"] = "@SUM(A1)".into();
     std::fs::write(&file, format!("{v}\n")).unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()]).status.success());
+    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
+        .status
+        .success());
     let csv = String::from_utf8(learnloop(&db, &["export", "ad_strands"]).stdout).unwrap();
     let row = csv.lines().nth(1).unwrap();
     assert!(row.starts_with("'=1+2,"), "{row}");
@@ -223,7 +312,9 @@ fn a_closed_stdout_is_a_quiet_exit() {
         .map(|i| action_line(&format!("a{i}"), "2026-01-02T00:00:00Z") + "\n")
         .collect();
     std::fs::write(&data, lines).unwrap();
-    assert!(learnloop(&db, &["ingest", data.to_str().unwrap()]).status.success());
+    assert!(learnloop(&db, &["ingest", data.to_str().unwrap()])
+        .status
+        .success());
     for args in [&["export", "ad_strands"][..], &["--json", "status"]] {
         let mut child = learnloop_command(&db)
             .args(args)
@@ -236,7 +327,12 @@ fn a_closed_stdout_is_a_quiet_exit() {
             .read_line(&mut first)
             .unwrap(); // `head -1`: one line, then the pipe closes
         let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?}: {err}");
@@ -251,7 +347,9 @@ fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     let db = dir.join("t.db");
     let file = dir.join("a.jsonl");
     std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()]).status.success());
+    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
+        .status
+        .success());
     let bad = learnloop(&db, &["run", "--as-of", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     let ok = stdout_json(&learnloop(&db, &["run", "--json"]));
@@ -280,7 +378,10 @@ fn a_strict_re_ingest_is_judged_on_new_quarantines_only() {
     let first = learnloop(&db, &["ingest", "--strict", "--json", path]);
     assert_eq!(first.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&first.stdout).unwrap();
-    assert_eq!(report[0][1]["normalized"]["quarantined"]["malformed_json"], 1);
+    assert_eq!(
+        report[0][1]["normalized"]["quarantined"]["malformed_json"],
+        1
+    );
 
     let again = learnloop(&db, &["ingest", "--strict", "--json", path]);
     let report = stdout_json(&again);

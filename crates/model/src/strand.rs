@@ -259,7 +259,11 @@ fn check_plausible_time(field: &str, t: Timestamp) -> Result<Timestamp, Quaranti
     }
 }
 
-fn check_range(field: &str, x: f64, range: std::ops::RangeInclusive<f64>) -> Result<f64, QuarantineReason> {
+fn check_range(
+    field: &str,
+    x: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<f64, QuarantineReason> {
     if range.contains(&x) {
         Ok(x)
     } else {
@@ -449,7 +453,13 @@ impl PositionClose {
             Some(p) => Some(p),
             None => optional_number(summary, "rpnl_usd", "content.trade_summary.rpnl_usd")?,
         }
-        .map(|p| check_range("content.trade_summary pnl", p, -MAX_ABS_PNL_USD..=MAX_ABS_PNL_USD))
+        .map(|p| {
+            check_range(
+                "content.trade_summary pnl",
+                p,
+                -MAX_ABS_PNL_USD..=MAX_ABS_PNL_USD,
+            )
+        })
         .transpose()?;
         let days = |key: &str| -> Result<Option<f64>, QuarantineReason> {
             let field = format!("content.trade_summary.{key}");
@@ -780,9 +790,12 @@ mod tests {
     #[test]
     fn absurd_numbers_are_quarantined_and_numeric_strings_accepted() {
         let close = |summary: Value| {
-            RawStrand::from_json_line(&line("position_closed", json!({ "trade_summary": summary })))
-                .unwrap()
-                .to_typed()
+            RawStrand::from_json_line(&line(
+                "position_closed",
+                json!({ "trade_summary": summary }),
+            ))
+            .unwrap()
+            .to_typed()
         };
         let TypedStrand::Close(c) = close(json!({"rr": "1.25", "hold_time_days": "2"})).unwrap()
         else {
@@ -823,7 +836,10 @@ mod tests {
             let err = RawStrand::from_json_line(&v.to_string()).unwrap_err();
             assert_eq!(err.code, QuarantineCode::OutOfRange, "{field}");
             assert!(err.detail.starts_with(field), "{err}");
-            assert!(err.detail.len() < 200, "the reason does not echo the megabyte");
+            assert!(
+                err.detail.len() < 200,
+                "the reason does not echo the megabyte"
+            );
         }
         let ok = "y".repeat(MAX_ID_BYTES);
         let v = json!({"id": ok, "kind": "pm_action", "position_id": "p1",

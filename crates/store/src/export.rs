@@ -114,8 +114,8 @@ fn json_of(v: ValueRef<'_>) -> serde_json::Value {
 /// are written as they are, negative ones included.
 fn csv_cell(v: ValueRef<'_>) -> String {
     let text = text_of(v);
-    let is_formula = matches!(v, ValueRef::Text(_))
-        && text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let is_formula =
+        matches!(v, ValueRef::Text(_)) && text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if is_formula {
         csv_field(&format!("'{text}"))
     } else {

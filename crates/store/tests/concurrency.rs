@@ -7,10 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "learnloop-store-{}-{name}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("learnloop-store-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -64,9 +61,15 @@ fn a_second_writer_waits_for_the_first_instead_of_failing() {
     learnloop_store::meta::set(&tx, "writer", "second").unwrap();
     tx.commit().unwrap();
     first.join().unwrap();
-    assert_eq!(seen.as_deref(), Some("first"), "the second began after the first");
     assert_eq!(
-        learnloop_store::meta::get(&conn, "writer").unwrap().as_deref(),
+        seen.as_deref(),
+        Some("first"),
+        "the second began after the first"
+    );
+    assert_eq!(
+        learnloop_store::meta::get(&conn, "writer")
+            .unwrap()
+            .as_deref(),
         Some("second")
     );
 }
@@ -100,7 +103,10 @@ fn a_store_whose_side_files_cannot_be_created_is_still_readable() {
         learnloop_store::meta::set(&conn, "k", "v").unwrap();
     }
     let before = file_bytes(&path);
-    assert!(!dir.join("t.db-wal").exists(), "a clean close removes the WAL");
+    assert!(
+        !dir.join("t.db-wal").exists(),
+        "a clean close removes the WAL"
+    );
     // What a read-only mount does to a WAL store: the -shm file cannot be created. (A directory
     // in its place also works for root, whom permissions do not stop.)
     std::fs::create_dir(dir.join("t.db-shm")).unwrap();
@@ -136,7 +142,10 @@ fn add_action(conn: &learnloop_store::Connection, id: &str, created_at: &str) {
     let text = serde_json::json!({"id": id, "kind": "pm_action", "position_id": "p",
         "created_at": created_at, "content": {}})
     .to_string();
-    let typed = RawStrand::from_json_line(&text).unwrap().to_typed().unwrap();
+    let typed = RawStrand::from_json_line(&text)
+        .unwrap()
+        .to_typed()
+        .unwrap();
     let TypedStrand::Action(a) = typed else {
         panic!("{typed:?}")
     };
@@ -176,7 +185,9 @@ fn sparse_data_moves_the_as_of_at_most_a_day_past_the_second_latest() {
     let conn = learnloop_store::open_in_memory().unwrap();
     add_action(&conn, "a", "2026-03-01T00:00:00Z");
     add_action(&conn, "b", "2026-03-05T00:00:00Z");
-    let t = learnloop_store::strands::default_as_of(&conn).unwrap().unwrap();
+    let t = learnloop_store::strands::default_as_of(&conn)
+        .unwrap()
+        .unwrap();
     assert_eq!(t.to_rfc3339(), "2026-03-02T00:00:00Z");
 }
 
@@ -195,9 +206,14 @@ fn reads_in_one_snapshot_do_not_see_a_commit_made_between_them() {
         Ok::<_, StoreError>((before, after))
     })
     .unwrap();
-    assert_eq!((before.as_deref(), after.as_deref()), (Some("v1"), Some("v1")));
     assert_eq!(
-        learnloop_store::meta::get(&reader, "config").unwrap().as_deref(),
+        (before.as_deref(), after.as_deref()),
+        (Some("v1"), Some("v1"))
+    );
+    assert_eq!(
+        learnloop_store::meta::get(&reader, "config")
+            .unwrap()
+            .as_deref(),
         Some("v2"),
         "the next snapshot sees the commit"
     );

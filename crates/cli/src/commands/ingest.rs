@@ -1,5 +1,6 @@
 use super::Outcome;
 use crate::context::{open_store, wall_clock_now};
+use crate::lines::DecodedLines;
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
@@ -7,7 +8,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use learnloop_linker::{ingest_lines, IngestReport};
 use learnloop_store::Connection;
-use crate::lines::DecodedLines;
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 

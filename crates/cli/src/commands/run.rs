@@ -175,7 +175,9 @@ fn recorded(
         config: Some(serde_json::to_value(job.cfg)?),
         error: None,
     };
-    let tx = conn.transaction().context("starting the run's transaction")?;
+    let tx = conn
+        .transaction()
+        .context("starting the run's transaction")?;
     let outcome = run_stages(&tx, job, &mut summary);
     record.as_of = summary.stages.as_of.clone();
     record.counts = serde_json::to_value(&summary)?;
@@ -255,10 +257,8 @@ fn run_stages(
         activate: args.activate,
         run_id: Some(summary.run_id.clone()),
     };
-    let (before, materialize): (Vec<Stage>, Vec<Stage>) = job
-        .stages
-        .iter()
-        .partition(|s| **s != Stage::Materialize);
+    let (before, materialize): (Vec<Stage>, Vec<Stage>) =
+        job.stages.iter().partition(|s| **s != Stage::Materialize);
     let now = wall_clock_now();
     summary.stages = run_pipeline_stages(tx, job.cfg, &options, &before, &now)?;
     crate::test_hooks::pause_point("run:after-lessons");
