@@ -50,7 +50,7 @@ impl<R: BufRead> DecodedLines<R> {
         if self.reader.read_until(b'\n', &mut buf)? == 0 {
             return Ok(None);
         }
-        trim_newline(&mut buf, &[b'\r', b'\n']);
+        trim_newline(&mut buf, b"\r\n");
         match String::from_utf8(buf) {
             Ok(text) => Ok(Some(text)),
             Err(e) => Err(undecodable(escape_utf8(e.as_bytes()), "UTF-8")),
