@@ -171,12 +171,7 @@ fn read_only_commands_neither_create_nor_write_a_store() {
         assert!(!typo.exists(), "{args:?} created the store");
     }
 
-    let db = dir.join("t.db");
-    let file = dir.join("a.jsonl");
-    std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
-        .status
-        .success());
+    let db = store_with_one_action(&dir);
     let before = std::fs::read(&db).unwrap();
     // A read-only mount: the WAL's shared-memory file cannot be created (a directory in its
     // place stops root too).
@@ -205,12 +200,7 @@ fn read_only_commands_neither_create_nor_write_a_store() {
 #[test]
 fn export_of_an_unknown_table_does_not_touch_the_output_file() {
     let dir = scratch("export");
-    let db = dir.join("t.db");
-    let file = dir.join("a.jsonl");
-    std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
-        .status
-        .success());
+    let db = store_with_one_action(&dir);
     let out_file = dir.join("keep.csv");
     std::fs::write(&out_file, "precious\n").unwrap();
     let out = learnloop(
@@ -344,12 +334,7 @@ fn a_closed_stdout_is_a_quiet_exit() {
 #[test]
 fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     let dir = scratch("failed");
-    let db = dir.join("t.db");
-    let file = dir.join("a.jsonl");
-    std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
-    assert!(learnloop(&db, &["ingest", file.to_str().unwrap()])
-        .status
-        .success());
+    let db = store_with_one_action(&dir);
     let bad = learnloop(&db, &["run", "--as-of", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     let ok = stdout_json(&learnloop(&db, &["run", "--json"]));

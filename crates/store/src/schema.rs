@@ -365,6 +365,21 @@ pub fn check_readable(conn: &Connection) -> Result<()> {
     }
 }
 
+/// The derived tables whose bytes must not depend on how or how often the loop ran (the inputs
+/// normalised, links, statistics, lessons): what idempotence and crash tests compare.
+pub const DERIVED_TABLES: &[&str] = &[
+    "pm_actions",
+    "position_closes",
+    "linked_trades",
+    "trade_events",
+    "link_anomalies",
+    "pattern_scope_stats",
+    "learning_lessons",
+    "lesson_candidates",
+    "learning_edge_history",
+    "learning_latent_factors",
+];
+
 /// Tables a user may export or dump, in a stable order.
 pub fn user_tables(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(

@@ -68,6 +68,16 @@ pub fn action_line(id: &str, created_at: &str) -> String {
     .to_string()
 }
 
+/// `dir/t.db` holding one ingested action.
+pub fn store_with_one_action(dir: &Path) -> PathBuf {
+    let db = dir.join("t.db");
+    let file = dir.join("one-action.jsonl");
+    std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
+    let out = learnloop(&db, &["ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    db
+}
+
 /// Every row of a table through `export --format json`.
 pub fn table(db: &Path, name: &str) -> Vec<Value> {
     let rows = stdout_json(&learnloop(db, &["export", name, "--format", "json"]));
