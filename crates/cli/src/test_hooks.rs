@@ -1,8 +1,9 @@
-//! Crash-safety tests stop the binary at named points and kill it there. Setting
+//! Crash-safety and concurrency tests stop the binary at named points. Setting
 //! `LEARNLOOP_PAUSE_AT=<point>` makes the process announce `learnloop: paused at <point>` on
-//! stderr and wait forever at that point; unset (always, in production) it costs one lookup.
+//! stderr and wait there until a line (or the end of input) arrives on stdin: the test then kills
+//! it, or lets it go on. Unset (always, in production) it costs one environment lookup.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 /// The environment variable naming the point to pause at.
 pub const PAUSE_AT_ENV: &str = "LEARNLOOP_PAUSE_AT";
@@ -12,8 +13,6 @@ pub fn pause_point(point: &str) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "learnloop: paused at {point}");
         let _ = err.flush();
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
+        let _ = std::io::stdin().lock().read_line(&mut String::new());
     }
 }

@@ -174,6 +174,7 @@ fn kill_and_recover(f: &Fixture, name: &str, at: KillAt) {
     std::fs::copy(&f.after_first, &db).unwrap();
     let mut cmd = learnloop_command(&db);
     cmd.args(run_args(&f.whole))
+        .stdin(Stdio::piped()) // held open: a paused run waits on it until killed
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let KillAt::Point(point) = at {

@@ -376,3 +376,52 @@ fn a_strict_re_ingest_is_judged_on_new_quarantines_only() {
     assert_eq!(report[0][1]["already_present"], 1);
     assert_eq!(table(&db, "quarantine").len(), 1);
 }
+
+/// D3: a writer started during a run waits for it instead of failing with "database is locked",
+/// also when the run commits while it waits (what a deferred transaction cannot survive).
+#[test]
+fn config_activate_during_a_run_waits_for_it() {
+    let dir = scratch("writers");
+    let db = dir.join("t.db");
+    let data = demo_file(&dir, 800);
+    stdout_json(&learnloop(
+        &db,
+        &[
+            "run",
+            "--input",
+            data.to_str().unwrap(),
+            "--activate",
+            "--json",
+        ],
+    ));
+    // A second run, stopped while it holds the write lock (its stages done, nothing committed).
+    let mut run = learnloop_command(&db)
+        .args(["run", "--rebuild"])
+        .env("LEARNLOOP_PAUSE_AT", "run:after-lessons")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(run.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("paused at run:after-lessons"), "{line}");
+    let activate = learnloop_command(&db)
+        .args(["config", "activate", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Well past the moment a deferred transaction would have given up; then the run goes on
+    // and commits while the activation waits.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(run.stdin.take());
+    assert!(run.wait().unwrap().success());
+    let out = activate.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(active_config(&db).map(|c| c.0), Some(1));
+    let runs = table(&db, "learning_runs");
+    assert_eq!(runs.iter().filter(|r| r["status"] == "ok").count(), 2);
+}

@@ -405,3 +405,58 @@ fn human_summary(s: &RunSummary) -> String {
     out.push_str(&format!("done in {total} ms\n"));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strands that link into trades: each position has one v5 action and one close.
+    fn linked_lines(positions: usize) -> Vec<String> {
+        (0..positions)
+            .flat_map(|i| {
+                let action = serde_json::json!({"id": format!("a{i}"), "kind": "pm_action",
+                    "position_id": format!("p{i}"), "created_at": "2026-01-02T00:00:00Z",
+                    "content": {"ts": "2026-01-02T00:00:00Z", "action_category": "add",
+                        "pattern_key": "module=pm|pattern_key=uptrend.S2.add",
+                        "scope": {"macro_phase": "Good"}}});
+                let close = serde_json::json!({"id": format!("c{i}"), "kind": "position_closed",
+                    "position_id": format!("p{i}"), "created_at": "2026-01-03T00:00:00Z",
+                    "content": {"trade_summary": {"rr": 1.0,
+                        "exit_timestamp": "2026-01-03T00:00:00Z"}}});
+                [action.to_string(), close.to_string()]
+            })
+            .collect()
+    }
+
+    /// D6: on a full disk the stage's own error is reported, not the failure to record it.
+    #[test]
+    fn a_full_disk_reports_the_stage_error_not_the_run_record() {
+        let mut conn = learnloop_store::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        let lines = linked_lines(300).into_iter().map(Ok);
+        learnloop_linker::ingest_lines(&tx, lines, "t", "2026-01-01T00:00:00Z").unwrap();
+        tx.commit().unwrap();
+        // No page beyond what is already used: the first stage that writes finds the disk full.
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let cfg = LoopConfig::default();
+        let job = Job {
+            command: "run",
+            cfg: &cfg,
+            args: &StageArgs::default(),
+            stages: &Stage::ALL,
+            quarantined_before: 0,
+        };
+        let err = recorded(&mut conn, &job, RunSummary::default()).unwrap_err();
+        let text = crate::errors::message(&err);
+        assert!(text.contains("full"), "{text}");
+        assert!(text.contains("stage"), "{text}");
+        assert!(!text.contains("recording the run"), "{text}");
+        let trades: i64 = conn
+            .query_row("SELECT COUNT(*) FROM linked_trades", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(trades, 0, "rolled back");
+    }
+}
