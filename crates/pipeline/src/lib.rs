@@ -95,19 +95,10 @@ pub fn resolve_as_of(
     conn: &Connection,
     as_of: Option<Timestamp>,
 ) -> Result<Timestamp, PipelineError> {
-    if let Some(t) = as_of {
-        return Ok(t);
+    match as_of {
+        Some(t) => Ok(t),
+        None => learnloop_store::strands::default_as_of(conn)?.ok_or(PipelineError::NoData),
     }
-    let t = learnloop_store::strands::default_as_of(conn)?.ok_or(PipelineError::NoData)?;
-    let waiting = learnloop_store::strands::count_created_after(conn, t)?;
-    if waiting > 0 {
-        tracing::warn!(
-            as_of = %t,
-            strands = waiting,
-            "strands created after the as-of are left for a later run (created more than a day after all other data: check the producer's clock, or pass --as-of)"
-        );
-    }
-    Ok(t)
 }
 
 /// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new

@@ -99,8 +99,24 @@ pub const AS_OF_CORROBORATION_MS: i64 = learnloop_model::time::MS_PER_DAY;
 /// `created_at`) become every later run's as-of and decay everything learned to neutral. Here a
 /// single strand can move the as-of by at most a day past the rest of the data; a strand that is
 /// isolated beyond that waits (it is not lost) until later data reaches it, or an explicit
-/// `--as-of` covers it. Strands stored together (a night's batch) corroborate each other.
+/// `--as-of` covers it. Strands stored together (a night's batch) corroborate each other. How
+/// many strands it leaves for later is logged as a warning.
 pub fn default_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
+    let as_of = corroborated_latest_created_at(conn)?;
+    if let Some(t) = as_of {
+        let waiting = count_created_after(conn, t)?;
+        if waiting > 0 {
+            tracing::warn!(
+                as_of = %t,
+                strands = waiting,
+                "strands created after the as-of are left for a later run (created more than a day after all other data: check the producer's clock, or pass --as-of)"
+            );
+        }
+    }
+    Ok(as_of)
+}
+
+fn corroborated_latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
     // Each arm walks its created_at index backwards; the compound ORDER BY merges them lazily, so
     // a normal store reads two rows.
     let mut stmt = conn.prepare(
