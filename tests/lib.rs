@@ -4,19 +4,7 @@ use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_pipeline::{run_stages, RunOptions, Stage, StagesReport};
 use learnloop_store::Connection;
 
-/// The derived tables whose bytes must not depend on how or how often the loop ran.
-pub const DERIVED_TABLES: &[&str] = &[
-    "pm_actions",
-    "position_closes",
-    "linked_trades",
-    "trade_events",
-    "link_anomalies",
-    "pattern_scope_stats",
-    "learning_lessons",
-    "lesson_candidates",
-    "learning_edge_history",
-    "learning_latent_factors",
-];
+pub use learnloop_store::schema::DERIVED_TABLES;
 
 pub const NOW: &str = "2026-01-01T00:00:00Z";
 

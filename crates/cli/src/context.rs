@@ -11,6 +11,13 @@ pub fn open_store(cli: &Cli) -> anyhow::Result<Connection> {
         .with_context(|| format!("opening the store {}", cli.db.display()))
 }
 
+/// Open the store for a command that only reads: never creates, migrates or writes it, so it
+/// works on a read-only mount and a mistyped `--db` is an error (exit 2), not a new empty store.
+pub fn open_store_read_only(cli: &Cli) -> anyhow::Result<Connection> {
+    learnloop_store::open_read_only(&cli.db)
+        .with_context(|| format!("opening the store {} read-only", cli.db.display()))
+}
+
 pub fn load_config(cli: &Cli) -> anyhow::Result<LoopConfig> {
     match &cli.config {
         None => Ok(LoopConfig::default()),

@@ -2,8 +2,11 @@
 
 mod commands;
 mod context;
+mod errors;
+mod lines;
 mod logging;
 mod output;
+mod test_hooks;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -96,10 +99,10 @@ fn main() -> ExitCode {
     logging::init(cli.log_format);
     match commands::dispatch(&cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) if errors::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            errors::report(&e, cli.log_format);
+            ExitCode::from(errors::exit_code(&e))
         }
     }
 }

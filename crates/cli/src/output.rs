@@ -8,10 +8,19 @@ pub fn emit<T: Serialize>(
     human: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(value)?))
     } else {
-        print!("{}", human(value));
+        print_stdout(&human(value))
     }
+}
+
+/// Write to stdout, returning the error instead of panicking as `print!` does: a reader that
+/// stops early (`| head`) is a broken pipe, which `main` turns into a quiet exit.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(())
 }
 

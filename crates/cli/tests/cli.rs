@@ -88,11 +88,11 @@ fn bad_usage_exits_2_and_failures_exit_1_with_a_reason() {
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no strands ingested"));
 
     let bad_table = learnloop(&db, &["export", "nope"]);
-    assert_eq!(bad_table.status.code(), Some(1));
+    assert_eq!(bad_table.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_table.stderr).contains("unknown table \"nope\""));
 
     let bad_as_of = learnloop(&db, &["run", "--as-of", "yesterday"]);
-    assert_eq!(bad_as_of.status.code(), Some(1));
+    assert_eq!(bad_as_of.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_as_of.stderr).contains("--as-of"));
 
     // A failed run is still recorded, with its error.

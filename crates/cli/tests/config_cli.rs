@@ -119,6 +119,8 @@ fn statuses(db: &Path) -> Vec<(i64, String)> {
 #[test]
 fn config_list_show_activate_diff_and_rollback() {
     let db = scratch("lifecycle");
+    // Read-only commands do not create a store (a mistyped --db is an error): make an empty one.
+    drop(learnloop_store::open(&db).unwrap());
     let cfg = LoopConfig::default();
     let empty = ok_json(&learnloop(&db, &["config", "list", "--json"]));
     assert_eq!(empty["active"], Value::Null);
@@ -266,6 +268,8 @@ fn config_list_show_activate_diff_and_rollback() {
 #[test]
 fn lookup_prints_the_decision_and_fails_open() {
     let db = scratch("lookup");
+    // Read-only commands do not create a store (a mistyped --db is an error): make an empty one.
+    drop(learnloop_store::open(&db).unwrap());
     let args = |scope: &str, extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
             "lookup",
@@ -407,19 +411,19 @@ fn lookup_prints_the_decision_and_fails_open() {
         human.contains("config v1") && human.contains("lk-good"),
         "{human}"
     );
-    fails_with(
-        &learnloop(
-            &db,
-            &[
-                "lookup",
-                "--pattern",
-                PATTERN,
-                "--category",
-                "add",
-                "--scope",
-                "{oops",
-            ],
-        ),
-        "--scope",
+    // A malformed scope is bad usage (SPEC §9): exit 2.
+    let bad_scope = learnloop(
+        &db,
+        &[
+            "lookup",
+            "--pattern",
+            PATTERN,
+            "--category",
+            "add",
+            "--scope",
+            "{oops",
+        ],
     );
+    assert_eq!(bad_scope.status.code(), Some(2), "{bad_scope:?}");
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("--scope"));
 }

@@ -21,6 +21,29 @@ pub struct IngestReport {
     pub normalized: NormalizeReport,
 }
 
+/// A line that is not text in its file's encoding. Readers hand it to [`ingest_lines`] as an
+/// `io::Error` of kind `InvalidData` wrapping this value: the line is quarantined (its bytes kept,
+/// the undecodable ones escaped as `\xNN`) and the rest of the file is ingested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndecodableLine {
+    /// The line with every undecodable byte written as `\xNN` (or unit as `\uNNNN`).
+    pub escaped: String,
+    /// What was expected, e.g. "UTF-8".
+    pub encoding: &'static str,
+}
+
+impl std::fmt::Display for UndecodableLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the line is not valid {} text", self.encoding)
+    }
+}
+
+impl std::error::Error for UndecodableLine {}
+
+fn undecodable(e: &std::io::Error) -> Option<&UndecodableLine> {
+    e.get_ref()?.downcast_ref::<UndecodableLine>()
+}
+
 /// Ingest lines from `source` (a path, or "-" for standard input).
 pub fn ingest_lines<I>(
     conn: &Connection,
@@ -40,10 +63,22 @@ where
     };
     for (i, line) in lines.into_iter().enumerate() {
         let line_no = i as u64 + 1;
-        let line = line.map_err(|source| LinkerError::Read {
-            line: line_no,
-            source,
-        })?;
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => match undecodable(&e) {
+                Some(bad) => {
+                    report.lines += 1;
+                    quarantine_undecodable(conn, bad, source, line_no, ingested_at, &mut report)?;
+                    continue;
+                }
+                None => {
+                    return Err(LinkerError::Read {
+                        line: line_no,
+                        source: e,
+                    })
+                }
+            },
+        };
         report.lines += 1;
         let text = line.trim();
         if text.is_empty() {
@@ -66,6 +101,29 @@ where
         "ingested"
     );
     Ok(report)
+}
+
+fn quarantine_undecodable(
+    conn: &Connection,
+    bad: &UndecodableLine,
+    source: &str,
+    line_no: u64,
+    ingested_at: &str,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let reason = QuarantineReason::new(
+        QuarantineCode::BadEncoding,
+        format!("{source} line {line_no}: {bad}"),
+    );
+    normalize::quarantine(
+        conn,
+        &format!("{source}:{line_no}"),
+        &reason,
+        &bad.escaped,
+        Some(source),
+        ingested_at,
+        &mut report.normalized,
+    )
 }
 
 fn ingest_line(

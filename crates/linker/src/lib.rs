@@ -5,7 +5,7 @@ pub mod ingest;
 pub mod link;
 pub mod normalize;
 
-pub use ingest::{ingest_lines, IngestReport};
+pub use ingest::{ingest_lines, IngestReport, UndecodableLine};
 pub use link::{link, link_keeping_events, LinkReport};
 pub use normalize::{normalize_new, NormalizeReport};
 

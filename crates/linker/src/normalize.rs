@@ -13,7 +13,12 @@ pub const WATERMARK_KEY: &str = "normalized_rowid";
 pub struct NormalizeReport {
     pub actions: u64,
     pub closes: u64,
+    /// Strands quarantined by this call, by reason code.
     pub quarantined: BTreeMap<String, u64>,
+    /// Bad lines seen again (a re-ingest): already in `quarantine` with the same reason and raw
+    /// text, so nothing new was quarantined; counted apart so that `--strict` and the report
+    /// speak of this call's input only once.
+    pub already_quarantined: u64,
 }
 
 impl NormalizeReport {
@@ -63,7 +68,7 @@ pub(crate) fn quarantine(
     report: &mut NormalizeReport,
 ) -> Result<()> {
     tracing::debug!(strand_id, %reason, "quarantined");
-    strands::quarantine(
+    let new = strands::quarantine(
         conn,
         &QuarantineEntry {
             strand_id,
@@ -73,6 +78,10 @@ pub(crate) fn quarantine(
             ingested_at,
         },
     )?;
+    if !new {
+        report.already_quarantined += 1;
+        return Ok(());
+    }
     *report
         .quarantined
         .entry(reason.code.as_str().to_string())

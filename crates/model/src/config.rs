@@ -111,6 +111,9 @@ impl Default for MaterializeConfig {
     }
 }
 
+/// Largest specificity exponent the overrides runtime accepts in a config (its schema check).
+pub const SPECIFICITY_ALPHA_MAX: f64 = 10.0;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration is not valid JSON for learnloop: {0}")]
@@ -171,10 +174,10 @@ impl LoopConfig {
             "strictly between 0 and 1",
         )?;
         check(
-            l.incremental_min >= 0.0,
+            l.incremental_min.is_finite() && l.incremental_min >= 0.0,
             "lessons.incremental_min",
             l.incremental_min,
-            ">= 0",
+            "a finite number >= 0",
         )?;
         check(
             !l.min_support.is_empty() && l.min_support.iter().all(|&s| s >= 2),
@@ -189,10 +192,12 @@ impl LoopConfig {
             "0..=1",
         )?;
         check(
-            l.half_life_min_hours > 0.0 && l.half_life_min_hours <= l.half_life_max_hours,
+            l.half_life_min_hours > 0.0
+                && l.half_life_min_hours <= l.half_life_max_hours
+                && l.half_life_max_hours.is_finite(),
             "lessons.half_life_min_hours",
             l.half_life_min_hours,
-            "> 0 and <= half_life_max_hours",
+            "> 0 and <= half_life_max_hours (finite)",
         )?;
         check(
             l.half_life_min_points >= 2,
@@ -206,24 +211,31 @@ impl LoopConfig {
             m.gain,
             "a finite number",
         )?;
-        check(m.max_step > 0.0, "materialize.max_step", m.max_step, "> 0")?;
         check(
-            m.default_half_life_hours > 0.0,
+            m.max_step.is_finite() && m.max_step > 0.0,
+            "materialize.max_step",
+            m.max_step,
+            "a finite number > 0",
+        )?;
+        check(
+            m.default_half_life_hours.is_finite() && m.default_half_life_hours > 0.0,
             "materialize.default_half_life_hours",
             m.default_half_life_hours,
-            "> 0",
+            "a finite number of hours > 0",
         )?;
         check(
-            m.neutral_epsilon >= 0.0,
+            m.neutral_epsilon.is_finite() && m.neutral_epsilon >= 0.0,
             "materialize.neutral_epsilon",
             m.neutral_epsilon,
-            ">= 0",
+            "a finite number >= 0",
         )?;
+        // The runtime refuses a config outside this range, so a run must not find out only
+        // after all its work, at materialize.
         check(
-            m.specificity_alpha >= 0.0,
+            (0.0..=SPECIFICITY_ALPHA_MAX).contains(&m.specificity_alpha),
             "materialize.specificity_alpha",
             m.specificity_alpha,
-            ">= 0",
+            "0..=10 (the range the overrides runtime accepts)",
         )?;
         Ok(())
     }
@@ -258,5 +270,20 @@ mod tests {
         assert_eq!(c.store_min_trades(), 1);
         assert!(LoopConfig::from_json(r#"{"lessons": {"fdrr": 0.05}}"#).is_err());
         assert!(LoopConfig::from_json(r#"{"lessons": {"fdr": 1.5}}"#).is_err());
+    }
+
+    #[test]
+    fn every_runtime_bound_is_checked_at_load() {
+        let ok = r#"{"materialize": {"specificity_alpha": 10}}"#;
+        assert!(LoopConfig::from_json(ok).is_ok());
+        for bad in [
+            r#"{"materialize": {"specificity_alpha": 10.5}}"#,
+            r#"{"materialize": {"specificity_alpha": -0.1}}"#,
+            r#"{"materialize": {"max_step": 1e400}}"#,
+            r#"{"lessons": {"half_life_max_hours": 1e400}}"#,
+        ] {
+            let err = LoopConfig::from_json(bad).err();
+            assert!(err.is_some(), "{bad} accepted");
+        }
     }
 }

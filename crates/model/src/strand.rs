@@ -29,6 +29,11 @@ pub enum QuarantineCode {
     RrNotFinite,
     DuplicateIdConflict,
     DuplicateClose,
+    /// A well-formed value outside what any real strand carries (a size fraction of 3, an R of
+    /// 1e300, a timestamp in year 9999, an id of a megabyte).
+    OutOfRange,
+    /// Bytes that are not text in the file's encoding (invalid UTF-8, an unpaired UTF-16 surrogate).
+    BadEncoding,
 }
 
 impl QuarantineCode {
@@ -45,6 +50,8 @@ impl QuarantineCode {
             Self::RrNotFinite => "rr_not_finite",
             Self::DuplicateIdConflict => "duplicate_id_conflict",
             Self::DuplicateClose => "duplicate_close",
+            Self::OutOfRange => "out_of_range",
+            Self::BadEncoding => "bad_encoding",
         }
     }
 }
@@ -86,6 +93,13 @@ impl RawStrand {
     /// Parse one JSON Lines record. `content` and `regime_context` may be objects (kept as the
     /// producer's exact text) or JSON text in a string.
     pub fn from_json_line(line: &str) -> Result<Self, QuarantineReason> {
+        // serde would read a top-level array into the struct by position: only objects are strands.
+        if !line.trim_start().starts_with('{') {
+            return Err(QuarantineReason::new(
+                QuarantineCode::MalformedJson,
+                "a strand line must be a JSON object ({...})",
+            ));
+        }
         match serde_json::from_str::<LineFields<'_>>(line) {
             Ok(fields) => fields.into_raw(),
             Err(strict_err) => {
@@ -106,6 +120,7 @@ impl RawStrand {
         let created_at = Timestamp::parse(&self.created_at).map_err(|e| {
             QuarantineReason::new(QuarantineCode::BadTimestamp, format!("created_at: {e}"))
         })?;
+        check_plausible_time("created_at", created_at)?;
         let content = match parse_lenient_json(&self.content)? {
             Value::Object(o) => o,
             _ => {
@@ -170,7 +185,7 @@ impl LineFields<'_> {
                 _ => Some(raw.to_string()),
             }
         };
-        Ok(RawStrand {
+        let raw = RawStrand {
             id: text(&self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
             module: text(&self.module).unwrap_or_else(|| "pm".to_string()),
             kind: text(&self.kind)
@@ -183,7 +198,83 @@ impl LineFields<'_> {
                 .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
             content: embedded(self.content).ok_or_else(|| missing("content", "a JSON object"))?,
             regime_context: embedded(self.regime_context),
-        })
+        };
+        raw.check_text_lengths()?;
+        Ok(raw)
+    }
+}
+
+/// Longest identifier or label accepted (ids, position and trade ids, module, kind, symbol,
+/// timeframe). Real ones are tens of bytes; a longer one is a producer bug, and as a primary key
+/// it would bloat every index that carries it.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Timestamps before this (2000-01-01T00:00:00Z) are unset clocks or unit errors.
+pub const EARLIEST_PLAUSIBLE_MS: i64 = 946_684_800_000;
+/// Timestamps from this on (2100-01-01T00:00:00Z) are sentinels such as 9999-12-31 or unit errors.
+pub const LATEST_PLAUSIBLE_MS: i64 = 4_102_444_800_000;
+
+/// Largest |R multiple| accepted: R is P&L over the initial risk, and a trade that made or lost
+/// ten thousand times its risk is a unit error (a price or a percentage), not a trade.
+pub const MAX_ABS_RR: f64 = 1e4;
+/// Largest |P&L| in USD accepted.
+pub const MAX_ABS_PNL_USD: f64 = 1e12;
+/// Longest duration in days accepted (`hold_time_days`, `time_to_s3`): a century.
+pub const MAX_DAYS: f64 = 36_525.0;
+
+impl RawStrand {
+    fn check_text_lengths(&self) -> Result<(), QuarantineReason> {
+        let fields = [
+            ("id", Some(&self.id)),
+            ("module", Some(&self.module)),
+            ("kind", Some(&self.kind)),
+            ("symbol", self.symbol.as_ref()),
+            ("timeframe", self.timeframe.as_ref()),
+            ("position_id", self.position_id.as_ref()),
+            ("trade_id", self.trade_id.as_ref()),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value.filter(|v| v.len() > MAX_ID_BYTES) {
+                return Err(QuarantineReason::new(
+                    QuarantineCode::OutOfRange,
+                    format!(
+                        "{name} is {} bytes long: expected at most {MAX_ID_BYTES}",
+                        v.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_plausible_time(field: &str, t: Timestamp) -> Result<Timestamp, QuarantineReason> {
+    if (EARLIEST_PLAUSIBLE_MS..LATEST_PLAUSIBLE_MS).contains(&t.millis()) {
+        Ok(t)
+    } else {
+        Err(QuarantineReason::new(
+            QuarantineCode::OutOfRange,
+            format!("{field} {t} is outside 2000-01-01 .. 2100-01-01: expected a real event time"),
+        ))
+    }
+}
+
+fn check_range(
+    field: &str,
+    x: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<f64, QuarantineReason> {
+    if range.contains(&x) {
+        Ok(x)
+    } else {
+        Err(QuarantineReason::new(
+            QuarantineCode::OutOfRange,
+            format!(
+                "{field} is {x}: expected a value in [{}, {}]",
+                range.start(),
+                range.end()
+            ),
+        ))
     }
 }
 
@@ -282,7 +373,9 @@ impl PmAction {
                 .get("decision_type")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            size_frac: optional_number(c, "size_frac", "content.size_frac")?,
+            size_frac: optional_number(c, "size_frac", "content.size_frac")?
+                .map(|x| check_range("content.size_frac", x, 0.0..=1.0))
+                .transpose()?,
             pattern_key,
             category,
             scope,
@@ -333,7 +426,9 @@ impl PositionClose {
                 ))
             }
             Some(v) => match number_value(v) {
-                Some(x) if x.is_finite() => x,
+                Some(x) if x.is_finite() => {
+                    check_range("content.trade_summary.rr", x, -MAX_ABS_RR..=MAX_ABS_RR)?
+                }
                 _ => {
                     return Err(QuarantineReason::new(
                         QuarantineCode::RrNotFinite,
@@ -357,6 +452,20 @@ impl PositionClose {
         )? {
             Some(p) => Some(p),
             None => optional_number(summary, "rpnl_usd", "content.trade_summary.rpnl_usd")?,
+        }
+        .map(|p| {
+            check_range(
+                "content.trade_summary pnl",
+                p,
+                -MAX_ABS_PNL_USD..=MAX_ABS_PNL_USD,
+            )
+        })
+        .transpose()?;
+        let days = |key: &str| -> Result<Option<f64>, QuarantineReason> {
+            let field = format!("content.trade_summary.{key}");
+            optional_number(summary, key, &field)?
+                .map(|d| check_range(&field, d, 0.0..=MAX_DAYS))
+                .transpose()
         };
         Ok(Self {
             strand_id: raw.id.clone(),
@@ -368,12 +477,8 @@ impl PositionClose {
             exit_at,
             rr,
             pnl_usd,
-            hold_days: optional_number(
-                summary,
-                "hold_time_days",
-                "content.trade_summary.hold_time_days",
-            )?,
-            time_to_s3: optional_number(summary, "time_to_s3", "content.trade_summary.time_to_s3")?,
+            hold_days: days("hold_time_days")?,
+            time_to_s3: days("time_to_s3")?,
             outcome_class: summary
                 .get("outcome_class")
                 .and_then(Value::as_str)
@@ -456,8 +561,10 @@ fn optional_number(
 
 fn parse_ts_field(field: &str, v: &Value) -> Result<Timestamp, QuarantineReason> {
     let text = v.as_str().unwrap_or_default();
-    Timestamp::parse(text)
-        .map_err(|e| QuarantineReason::new(QuarantineCode::BadTimestamp, format!("{field}: {e}")))
+    let t = Timestamp::parse(text).map_err(|e| {
+        QuarantineReason::new(QuarantineCode::BadTimestamp, format!("{field}: {e}"))
+    })?;
+    check_plausible_time(field, t)
 }
 
 /// Strict JSON first; producers written in Python emit bare `NaN`/`Infinity`, which are rewritten
@@ -649,5 +756,94 @@ mod tests {
             (1.5, Some(30.0), Some(2.0), None)
         );
         assert_eq!(c.exit_at.to_rfc3339(), "2026-01-01T23:00:00Z");
+    }
+
+    #[test]
+    fn a_top_level_array_is_not_a_strand() {
+        let text = r#"["s1","pm","pm_action","BTC","1h","p1",null,"2026-01-02T00:00:00Z",{}]"#;
+        let err = RawStrand::from_json_line(text).unwrap_err();
+        assert_eq!(err.code, QuarantineCode::MalformedJson, "{err}");
+        assert!(RawStrand::from_json_line(r#"  "a string""#).is_err());
+    }
+
+    #[test]
+    fn implausible_times_are_quarantined_with_the_field() {
+        let at = |created_at: &str, ts: &str| {
+            let text = json!({"id": "s1", "kind": "pm_action", "position_id": "p1",
+                "created_at": created_at, "content": {"ts": ts}})
+            .to_string();
+            RawStrand::from_json_line(&text).unwrap().to_typed()
+        };
+        assert!(at("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z").is_ok());
+        for (created_at, ts, field) in [
+            ("9999-12-31T23:59:59Z", "2026-01-01T00:00:00Z", "created_at"),
+            ("1970-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "created_at"),
+            ("2100-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "created_at"),
+            ("2026-01-02T00:00:00Z", "1999-12-31T23:59:59Z", "content.ts"),
+        ] {
+            let err = at(created_at, ts).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{err}");
+            assert!(err.detail.starts_with(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn absurd_numbers_are_quarantined_and_numeric_strings_accepted() {
+        let close = |summary: Value| {
+            RawStrand::from_json_line(&line(
+                "position_closed",
+                json!({ "trade_summary": summary }),
+            ))
+            .unwrap()
+            .to_typed()
+        };
+        let TypedStrand::Close(c) = close(json!({"rr": "1.25", "hold_time_days": "2"})).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.rr, c.hold_days), (1.25, Some(2.0)));
+        for summary in [
+            json!({"rr": 1e300}),
+            json!({"rr": -1e300}),
+            json!({"rr": "1e5"}),
+            json!({"rr": 1.0, "total_pnl_usd": 1e300}),
+            json!({"rr": 1.0, "hold_time_days": -1.0}),
+        ] {
+            let err = close(summary.clone()).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{summary}: {err}");
+        }
+        let action = |size: Value| {
+            RawStrand::from_json_line(&line("pm_action", json!({ "size_frac": size })))
+                .unwrap()
+                .to_typed()
+        };
+        assert!(action(json!("0.5")).is_ok());
+        assert!(action(json!(0.0)).is_ok() && action(json!(1.0)).is_ok());
+        for size in [json!(-0.01), json!(1.5), json!(-1e300), json!("3")] {
+            let err = action(size.clone()).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{size}: {err}");
+            assert!(err.detail.contains("content.size_frac"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_id_is_quarantined_before_it_is_stored() {
+        let long = "x".repeat(1 << 20);
+        for field in ["id", "position_id", "trade_id"] {
+            let mut v = json!({"id": "s1", "kind": "pm_action", "position_id": "p1",
+                "created_at": "2026-01-02T00:00:00Z", "content": {}});
+            v[field] = json!(long);
+            let err = RawStrand::from_json_line(&v.to_string()).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::OutOfRange, "{field}");
+            assert!(err.detail.starts_with(field), "{err}");
+            assert!(
+                err.detail.len() < 200,
+                "the reason does not echo the megabyte"
+            );
+        }
+        let ok = "y".repeat(MAX_ID_BYTES);
+        let v = json!({"id": ok, "kind": "pm_action", "position_id": "p1",
+            "created_at": "2026-01-02T00:00:00Z", "content": {}});
+        assert!(RawStrand::from_json_line(&v.to_string()).is_ok());
     }
 }

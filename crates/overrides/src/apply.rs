@@ -111,6 +111,14 @@ pub(crate) fn apply_into(
         ));
         return;
     }
+    // Clamping a size the PM got wrong would hide its bug behind a plausible number.
+    if !(0.0..=1.0).contains(&action.size_frac) {
+        out.decision.fall_back(format!(
+            "size_frac {} is outside [0, 1]: left unchanged",
+            action.size_frac
+        ));
+        return;
+    }
     let Some(config) = config else {
         out.decision.fall_back("no learning config loaded");
         return;

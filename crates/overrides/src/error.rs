@@ -71,6 +71,9 @@ pub enum ConfigError {
         actual: String,
     },
 
+    #[error("config {module} v{version}: the row has no checksum; a learnloop row always carries one, so it was written or edited by hand (re-run `learnloop materialize` or restore the row)")]
+    MissingChecksum { module: String, version: i64 },
+
     #[error("config row ({row_module} v{row_version}) disagrees with its config_data ({data_module} v{data_version})")]
     RowMismatch {
         row_module: String,

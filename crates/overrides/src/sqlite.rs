@@ -48,19 +48,28 @@ pub fn read_active_row(conn: &Connection, module: &str) -> Result<ConfigRow, Con
 }
 
 impl Overrides {
-    /// Build from a row: verifies the checksum (when the row has one) and that the row's module
-    /// and version are the ones inside `config_data`.
+    /// Build from a row: verifies the checksum and that the row's module and version are the
+    /// ones inside `config_data`. A missing or blank checksum is refused, not skipped. The
+    /// checksum (FNV-1a 64) detects accidents (truncation, a partial copy, a stray edit); it is
+    /// not a signature and cannot stop a deliberate edit by someone who can write the store.
     pub fn from_row(row: &ConfigRow) -> Result<Self, ConfigError> {
-        if let Some(expected) = row.checksum.as_deref().filter(|c| !c.trim().is_empty()) {
-            let actual = config_checksum(&row.config_data);
-            if !expected.trim().eq_ignore_ascii_case(&actual) {
-                return Err(ConfigError::ChecksumMismatch {
-                    module: row.module.clone(),
-                    version: row.version,
-                    expected: expected.to_string(),
-                    actual,
-                });
-            }
+        let expected = row
+            .checksum
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ConfigError::MissingChecksum {
+                module: row.module.clone(),
+                version: row.version,
+            })?;
+        let actual = config_checksum(&row.config_data);
+        if !expected.eq_ignore_ascii_case(&actual) {
+            return Err(ConfigError::ChecksumMismatch {
+                module: row.module.clone(),
+                version: row.version,
+                expected: expected.to_string(),
+                actual,
+            });
         }
         let overrides = Self::from_json(&row.config_data)?;
         if overrides.module() != row.module || overrides.version() != row.version {

@@ -167,6 +167,22 @@ fn apply_scales_size_and_aggression_and_clamps_size() {
 }
 
 #[test]
+fn an_out_of_range_size_frac_is_left_unchanged_with_the_reason() {
+    let o = three_members(1.5);
+    for size in [1.5, -0.5] {
+        let unknown = [("macro_phase", "Unknown")];
+        let scopes: [&[(&str, &str)]; 2] = [&GOOD_MID, &unknown];
+        for scope in scopes {
+            let a = o.apply(&action("add", &scope, size));
+            assert_eq!(a.size_frac_after, size, "not clamped behind the PM's back");
+            assert!(!a.changed());
+            let why = a.decision.fallback_reason.unwrap();
+            assert!(why.contains("outside [0, 1]"), "{why}");
+        }
+    }
+}
+
+#[test]
 fn emergency_exits_are_never_resized() {
     let o = three_members(1.5);
     for t in ["emergency_exit", "EMERGENCY_EXIT", " emergency_exit "] {

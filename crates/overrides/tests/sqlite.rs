@@ -62,7 +62,14 @@ fn loads_the_active_row_highest_version_first_and_verifies_it() {
     assert_eq!(o.checksum(), config_checksum(&text(2, 1.1)));
 
     // Two active rows (e.g. a crash between activate and supersede): the highest wins.
-    insert(&conn, "pm", 4, "active", None, &text(4, 1.2));
+    insert(
+        &conn,
+        "pm",
+        4,
+        "active",
+        Some(&config_checksum(&text(4, 1.2))),
+        &text(4, 1.2),
+    );
     assert_eq!(Overrides::from_sqlite(&conn, "pm").unwrap().version(), 4);
 }
 
@@ -111,7 +118,26 @@ fn a_corrupt_or_mislabelled_row_is_refused_and_the_previous_config_kept() {
 
     conn.execute("DELETE FROM learning_configs WHERE version = 2", [])
         .unwrap();
-    insert(&conn, "pm", 3, "active", None, &text(2, 1.2));
+    // A blank or missing checksum is refused, not a reason to skip the check.
+    for blank in [None, Some(""), Some("  ")] {
+        insert(&conn, "pm", 3, "active", blank, &text(3, 1.2));
+        let err = handle.load_sqlite(&conn, "pm").unwrap_err();
+        assert!(
+            matches!(err, ConfigError::MissingChecksum { version: 3, .. }),
+            "{err}"
+        );
+        conn.execute("DELETE FROM learning_configs WHERE version = 3", [])
+            .unwrap();
+    }
+
+    insert(
+        &conn,
+        "pm",
+        3,
+        "active",
+        Some(&config_checksum(&text(2, 1.2))),
+        &text(2, 1.2),
+    );
     let err = handle.load_sqlite(&conn, "pm").unwrap_err();
     assert!(
         matches!(

@@ -88,14 +88,16 @@ fn stage_err<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
-/// The as-of time a run uses: the given one, else the latest created_at among ingested strands.
+/// The as-of time a run uses: the given one, else the latest created_at among the stored
+/// strands that another strand corroborates (see `learnloop_store::strands::default_as_of`), so
+/// that one strand with a wrong clock cannot become the as-of.
 pub fn resolve_as_of(
     conn: &Connection,
     as_of: Option<Timestamp>,
 ) -> Result<Timestamp, PipelineError> {
     match as_of {
         Some(t) => Ok(t),
-        None => learnloop_store::strands::latest_created_at(conn)?.ok_or(PipelineError::NoData),
+        None => learnloop_store::strands::default_as_of(conn)?.ok_or(PipelineError::NoData),
     }
 }
 

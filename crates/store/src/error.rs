@@ -6,6 +6,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("no learnloop store at {0} (a read-only command does not create one; check --db or LEARNLOOP_DB)")]
+    NotFound(String),
+    #[error("{path} is not a learnloop store: {why}")]
+    NotAStore { path: String, why: String },
+    #[error("database schema version {found} is older than this learnloop's ({supported}); run a writing command (e.g. `learnloop run`) once to upgrade it")]
+    SchemaTooOld { found: i64, supported: i64 },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("database schema version {found} is newer than this learnloop understands ({supported}); upgrade learnloop")]

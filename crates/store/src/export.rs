@@ -11,7 +11,8 @@ pub enum Format {
     Json,
 }
 
-fn check_table(conn: &Connection, table: &str) -> Result<()> {
+/// `Ok` when `table` is a table of the store; else the error lists the tables there are.
+pub fn check_table(conn: &Connection, table: &str) -> Result<()> {
     let tables = schema::user_tables(conn)?;
     if tables.iter().any(|t| t == table) {
         Ok(())
@@ -65,7 +66,7 @@ pub fn write_table(
         match format {
             Format::Csv => {
                 let fields = (0..cols.len())
-                    .map(|i| Ok(csv_field(&text_of(row.get_ref(i)?))))
+                    .map(|i| Ok(csv_cell(row.get_ref(i)?)))
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 writeln!(out, "{}", fields.join(",")).map_err(io)?;
             }
@@ -105,6 +106,20 @@ fn json_of(v: ValueRef<'_>) -> serde_json::Value {
             serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
         }
         other => text_of(other).into(),
+    }
+}
+
+/// A cell for a spreadsheet: text that a spreadsheet would run as a formula (starting with
+/// `= + - @`, or a tab or carriage return) gets a leading `'` (OWASP's neutralisation); numbers
+/// are written as they are, negative ones included.
+fn csv_cell(v: ValueRef<'_>) -> String {
+    let text = text_of(v);
+    let is_formula =
+        matches!(v, ValueRef::Text(_)) && text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if is_formula {
+        csv_field(&format!("'{text}"))
+    } else {
+        csv_field(&text)
     }
 }
 

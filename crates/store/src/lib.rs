@@ -20,26 +20,121 @@ use std::path::Path;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Open (creating if needed) a store and bring its schema up to date.
+/// How long a connection waits for another writer (or a checkpoint) before giving up.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Open (creating if needed) a store for writing and bring its schema up to date.
+///
+/// Every transaction of the returned connection starts with `BEGIN IMMEDIATE`: a writer takes
+/// the write lock before its first read, so two writers queue behind the busy timeout instead of
+/// one failing with "database is locked" when its deferred read lock cannot be upgraded.
 pub fn open(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|e| StoreError::Open {
+    let mut conn = Connection::open(path).map_err(|e| StoreError::Open {
         path: path.display().to_string(),
         source: e,
     })?;
     configure(&conn)?;
     schema::migrate(&conn)?;
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     Ok(conn)
+}
+
+/// Open an existing store for reading only: no file is created, nothing is written (no journal
+/// mode change, no migration), so it works on a read-only mount and while a writer runs.
+///
+/// A missing file is [`StoreError::NotFound`]; a file that is not a learnloop store, or whose
+/// schema is older or newer than this build's, is refused with the reason.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(StoreError::NotFound(path.display().to_string()));
+    }
+    let open_err = |source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = match open_read_only_shared(path) {
+        Ok(conn) => conn,
+        // A WAL store whose -shm/-wal files cannot be created (read-only directory or mount):
+        // nobody can be writing it, so reading it as immutable is exact.
+        Err(e) if is_cannot_open(&e) => open_immutable(path).map_err(open_err)?,
+        Err(e) => return Err(open_err(e)),
+    };
+    schema::check_readable(&conn)?;
+    Ok(conn)
+}
+
+fn open_read_only_shared(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Opening is lazy: the first read is where a missing -shm or a read-only WAL shows up.
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
+/// Percent-encode the characters that would end or alter a URI path.
+fn uri_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", ch as u32)),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+fn is_cannot_open(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+    )
+}
+
+/// Run `read` inside one read transaction, so that everything it reads comes from one snapshot
+/// even while a writer commits (WAL readers see the database as of their first read).
+pub fn read_snapshot<T, E: From<StoreError>>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(|e| E::from(StoreError::Sql(e)))?;
+    let result = read(conn);
+    // A read transaction has nothing to keep: ending it cannot lose work.
+    let _ = conn.execute_batch("COMMIT");
+    result
 }
 
 /// An in-memory store, for tests and replays.
 pub fn open_in_memory() -> Result<Connection> {
-    let conn = Connection::open_in_memory()?;
+    let mut conn = Connection::open_in_memory()?;
     configure(&conn)?;
     schema::migrate(&conn)?;
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     Ok(conn)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
+    // First, so that the pragmas below also wait for a concurrent writer or creator.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Larger pages suit the wide stats rows; only takes effect when the file is created.
     conn.pragma_update(None, "page_size", 8192)?;
     // 256 MiB of page cache keeps the b-trees of a nightly write in memory.
@@ -49,7 +144,6 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
     Ok(())
 }
 

@@ -268,10 +268,14 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
 }
 
+const CREATE_MIGRATIONS_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)";
+
+/// The schema version recorded in the store (0 for a new, empty file).
 pub fn current_version(conn: &Connection) -> Result<i64> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-    )?;
+    if !has_table(conn, "schema_migrations")? {
+        return Ok(0);
+    }
     Ok(conn.query_row(
         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
         [],
@@ -279,31 +283,102 @@ pub fn current_version(conn: &Connection) -> Result<i64> {
     )?)
 }
 
+fn has_table(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+fn table_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Bring the schema up to date. The version is read and every pending migration applied inside
+/// one `BEGIN IMMEDIATE` transaction, so processes opening a new file at the same moment queue on
+/// the write lock and only the first applies anything (the others then find the schema current).
 pub fn migrate(conn: &Connection) -> Result<()> {
-    let found = current_version(conn)?;
     let supported = latest_version();
+    // The common case, a current store, needs no write lock at all.
+    if has_table(conn, "schema_migrations")? && current_version(conn)? == supported {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match apply_pending(conn, supported) {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            // Best effort: the migration's own error is the one to report.
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn apply_pending(conn: &Connection, supported: i64) -> Result<()> {
+    if !has_table(conn, "schema_migrations")? && table_count(conn)? > 0 {
+        return Err(StoreError::NotAStore {
+            path: conn.path().unwrap_or("the database").to_string(),
+            why: "it has tables but no schema_migrations table (not created by learnloop, or that table was dropped)".into(),
+        });
+    }
+    conn.execute_batch(CREATE_MIGRATIONS_TABLE)?;
+    let found = current_version(conn)?;
     if found > supported {
         return Err(StoreError::SchemaTooNew { found, supported });
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let applied = conn.execute_batch(sql).and_then(|_| {
-            conn.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, datetime('now'))",
-                [version],
-            )
-        });
-        match applied {
-            Ok(_) => conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                conn.execute_batch("ROLLBACK")?;
-                return Err(e.into());
-            }
-        }
+        conn.execute_batch(sql)?;
+        conn.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, datetime('now'))",
+            [version],
+        )?;
         tracing::info!(version, "applied schema migration");
     }
     Ok(())
 }
+
+/// What a read-only open requires: a learnloop store at exactly this build's schema version.
+pub fn check_readable(conn: &Connection) -> Result<()> {
+    let path = || conn.path().unwrap_or("the database").to_string();
+    if !has_table(conn, "schema_migrations")? {
+        let why = if table_count(conn)? == 0 {
+            "it is empty (no learnloop command has written it yet)"
+        } else {
+            "it has no schema_migrations table"
+        };
+        return Err(StoreError::NotAStore {
+            path: path(),
+            why: why.into(),
+        });
+    }
+    let (found, supported) = (current_version(conn)?, latest_version());
+    match found.cmp(&supported) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::SchemaTooNew { found, supported }),
+        std::cmp::Ordering::Less => Err(StoreError::SchemaTooOld { found, supported }),
+    }
+}
+
+/// The derived tables whose bytes must not depend on how or how often the loop ran (the inputs
+/// normalised, links, statistics, lessons): what idempotence and crash tests compare.
+pub const DERIVED_TABLES: &[&str] = &[
+    "pm_actions",
+    "position_closes",
+    "linked_trades",
+    "trade_events",
+    "link_anomalies",
+    "pattern_scope_stats",
+    "learning_lessons",
+    "lesson_candidates",
+    "learning_edge_history",
+    "learning_latent_factors",
+];
 
 /// Tables a user may export or dump, in a stable order.
 pub fn user_tables(conn: &Connection) -> Result<Vec<String>> {

@@ -89,6 +89,74 @@ pub fn latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
     Ok(v.map(Timestamp))
 }
 
+/// How close another strand's `created_at` must be for the latest one to count as corroborated.
+pub const AS_OF_CORROBORATION_MS: i64 = learnloop_model::time::MS_PER_DAY;
+
+/// The default as-of time of a run: the latest `created_at` that another strand corroborates,
+/// i.e. the latest one with another strand created at most [`AS_OF_CORROBORATION_MS`] before it.
+///
+/// The plain maximum would let one line with a wrong clock (a plausible but far-future
+/// `created_at`) become every later run's as-of and decay everything learned to neutral. Here a
+/// single strand can move the as-of by at most a day past the rest of the data; a strand that is
+/// isolated beyond that waits (it is not lost) until later data reaches it, or an explicit
+/// `--as-of` covers it. Strands stored together (a night's batch) corroborate each other. How
+/// many strands it leaves for later is logged as a warning.
+pub fn default_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
+    let as_of = corroborated_latest_created_at(conn)?;
+    if let Some(t) = as_of {
+        let waiting = count_created_after(conn, t)?;
+        if waiting > 0 {
+            tracing::warn!(
+                as_of = %t,
+                strands = waiting,
+                "strands created after the as-of are left for a later run (created more than a day after all other data: check the producer's clock, or pass --as-of)"
+            );
+        }
+    }
+    Ok(as_of)
+}
+
+fn corroborated_latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
+    // Each arm walks its created_at index backwards; the compound ORDER BY merges them lazily, so
+    // a normal store reads two rows.
+    let mut stmt = conn.prepare(
+        "SELECT created_at_ms FROM pm_actions UNION ALL SELECT created_at_ms FROM position_closes
+         ORDER BY 1 DESC",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut latest: Vec<i64> = Vec::with_capacity(2);
+    let mut later: Option<i64> = None;
+    while let Some(row) = rows.next()? {
+        let t: i64 = row.get(0)?;
+        if latest.len() < 2 {
+            latest.push(t);
+        }
+        if let Some(candidate) = later {
+            if candidate - t <= AS_OF_CORROBORATION_MS {
+                return Ok(Some(Timestamp(candidate)));
+            }
+        }
+        later = Some(t);
+    }
+    // Sparse data, every strand more than a day from the next: the latest still counts, but
+    // at most a day past the second latest.
+    Ok(match latest[..] {
+        [] => None,
+        [only] => Some(Timestamp(only)),
+        [first, second, ..] => Some(Timestamp(first.min(second + AS_OF_CORROBORATION_MS))),
+    })
+}
+
+/// Typed strands created after `t`: the ones a run as of `t` leaves for later.
+pub fn count_created_after(conn: &Connection, t: Timestamp) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM pm_actions WHERE created_at_ms > ?1)
+              + (SELECT COUNT(*) FROM position_closes WHERE created_at_ms > ?1)",
+        [t.millis()],
+        |r| r.get(0),
+    )?)
+}
+
 pub struct QuarantineEntry<'a> {
     pub strand_id: &'a str,
     pub reason: &'a QuarantineReason,

@@ -2,7 +2,7 @@
 //! `learning_configs` and their lifecycle.
 
 use super::Outcome;
-use crate::context::{load_config, open_store};
+use crate::context::{load_config, open_store, open_store_read_only};
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
@@ -48,7 +48,7 @@ pub fn execute(cli: &Cli, args: &ConfigArgs) -> anyhow::Result<Outcome> {
     match &args.action {
         ConfigAction::Defaults => {
             let cfg = load_config(cli)?;
-            println!("{}", serde_json::to_string_pretty(&cfg)?);
+            crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&cfg)?))?;
         }
         ConfigAction::List => list(cli, module)?,
         ConfigAction::Show { version } => show(cli, module, *version)?,
@@ -90,7 +90,7 @@ struct Listing {
 }
 
 fn list(cli: &Cli, module: &str) -> anyhow::Result<()> {
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let versions = configs::list_versions(&conn, module)?;
     let listing = Listing {
         module: module.to_string(),
@@ -145,7 +145,7 @@ struct Shown {
 }
 
 fn show(cli: &Cli, module: &str, v: Option<i64>) -> anyhow::Result<()> {
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let row = match v {
         Some(v) => version(&conn, module, v)?,
         None => configs::active_version(&conn, module)?
@@ -183,9 +183,9 @@ fn show(cli: &Cli, module: &str, v: Option<i64>) -> anyhow::Result<()> {
             checksum_ok,
             config_data: data,
         };
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&shown)?))?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&data)?);
+        crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&data)?))?;
     }
     Ok(())
 }
@@ -400,7 +400,7 @@ fn human_diff(d: &Diff) -> String {
 }
 
 fn diff(cli: &Cli, module: &str, a: i64, b: i64) -> anyhow::Result<()> {
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let ca = parse_for_diff(&version(&conn, module, a)?)?;
     let cb = parse_for_diff(&version(&conn, module, b)?)?;
     emit(cli.json, &diff_configs(module, &ca, &cb), human_diff)
@@ -408,8 +408,9 @@ fn diff(cli: &Cli, module: &str, a: i64, b: i64) -> anyhow::Result<()> {
 
 fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
     let mut conn = open_store(cli)?;
-    check_loadable(&version(&conn, module, v)?)?;
+    // Checked under the write lock, so the version activated is the version checked.
     let tx = conn.transaction()?;
+    check_loadable(&version(&tx, module, v)?)?;
     let activation = configs::activate(&tx, module, v)?;
     tx.commit()?;
     tracing::info!(module, version = v, superseded = ?activation.superseded, "config activated");
@@ -427,9 +428,9 @@ fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
 
 fn rollback(cli: &Cli, module: &str) -> anyhow::Result<()> {
     let mut conn = open_store(cli)?;
-    let (_, target) = configs::rollback_target(&conn, module)?;
-    check_loadable(&target)?;
     let tx = conn.transaction()?;
+    let (_, target) = configs::rollback_target(&tx, module)?;
+    check_loadable(&target)?;
     let rollback = configs::rollback(&tx, module)?;
     tx.commit()?;
     tracing::info!(

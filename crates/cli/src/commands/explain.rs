@@ -1,10 +1,11 @@
 //! `explain`: why a pattern/category/scope is or is not a lesson.
 
 use super::Outcome;
-use crate::context::{load_config, open_store};
+use crate::context::{load_config, open_store_read_only};
+use crate::errors::usage;
 use crate::output::{emit, kv};
 use crate::Cli;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use learnloop_lesson_builder::lesson_key_of;
 use learnloop_model::{ActionCategory, Scope, ScopeKey};
@@ -56,18 +57,18 @@ pub struct Explanation {
 
 pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let cfg = load_config(cli)?;
-    let conn = open_store(cli)?;
     let category: ActionCategory = args
         .category
         .parse()
-        .map_err(|e| anyhow::anyhow!("--category: {e}"))?;
-    let scope = Scope::from_pairs_text(&args.scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+        .map_err(|e| usage(format!("--category: {e}")))?;
+    let scope = Scope::from_pairs_text(&args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
     if let Some((dim, _)) = scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
-        bail!(
+        return Err(usage(format!(
             "--scope: {dim:?} is not a configured scope dimension ({})",
             cfg.dims.names().join(", ")
-        );
+        )));
     }
+    let conn = open_store_read_only(cli)?;
     let pattern_key = resolve_pattern(&conn, &args.pattern, &args.module)?;
     let key = scope.key_for(&cfg.dims);
     let scope_values = key.values_json();

@@ -1,5 +1,6 @@
 use super::Outcome;
 use crate::context::{open_store, wall_clock_now};
+use crate::lines::DecodedLines;
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
@@ -7,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use learnloop_linker::{ingest_lines, IngestReport};
 use learnloop_store::Connection;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -63,7 +64,7 @@ pub fn ingest_files(
         let bar = progress_bar(size, &source);
         let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
         let tx = conn.transaction()?;
-        let report = ingest_lines(&tx, reader.lines(), &source, &wall_clock_now())
+        let report = ingest_lines(&tx, DecodedLines::new(reader), &source, &wall_clock_now())
             .with_context(|| format!("ingesting {source}"))?;
         tx.commit()?;
         bar.finish_and_clear();
@@ -95,6 +96,10 @@ pub fn human_ingest(r: &IngestReport) -> String {
         ("closes", r.normalized.closes.to_string()),
         ("quarantined", r.normalized.quarantined_total().to_string()),
     ];
+    if r.normalized.already_quarantined > 0 {
+        let seen = r.normalized.already_quarantined.to_string();
+        lines.push(("already quarantined", seen));
+    }
     for (code, n) in &r.normalized.quarantined {
         lines.push(("  quarantine reason", format!("{code}: {n}")));
     }

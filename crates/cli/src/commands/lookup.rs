@@ -3,10 +3,10 @@
 //! active config the action comes back unchanged with the reason.
 
 use super::Outcome;
-use crate::context::open_store;
+use crate::context::open_store_read_only;
+use crate::errors::usage;
 use crate::output::emit;
 use crate::Cli;
-use anyhow::Context;
 use clap::Args;
 use learnloop_model::Scope;
 use learnloop_overrides::{ActionInput, DecisionRecord, Levers, Overrides, OverridesHandle};
@@ -23,7 +23,7 @@ pub struct LookupArgs {
     #[arg(long, default_value = "{}")]
     pub scope: String,
     /// The action's size fraction; shows it before and after the size multiplier.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub size_frac: Option<f64>,
     /// The PM's decision type (default: the category); emergency_exit is never resized.
     #[arg(long)]
@@ -35,8 +35,11 @@ pub struct LookupArgs {
 
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
     let value: serde_json::Value = serde_json::from_str(&args.scope)
-        .with_context(|| format!("--scope {:?} is not JSON", args.scope))?;
-    let scope = Scope::from_json(&value).context("--scope")?;
+        .map_err(|e| usage(format!("--scope {:?} is not JSON: {e}", args.scope)))?;
+    let scope = Scope::from_json(&value).map_err(|e| usage(format!("--scope: {e}")))?;
+    args.category
+        .parse::<learnloop_model::ActionCategory>()
+        .map_err(|e| usage(format!("--category: {e}")))?;
     let pairs: Vec<(&str, &str)> = scope.iter().collect();
     let action = ActionInput {
         pattern_key: &args.pattern,
@@ -47,7 +50,7 @@ pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
         a_value: None,
         e_value: None,
     };
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let applied = match Overrides::from_sqlite(&conn, &args.module) {
         Ok(overrides) => overrides.apply(&action),
         Err(e) => {

@@ -53,7 +53,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Bench(a) => bench::execute(cli, a),
         Command::ShowConfig => {
             let cfg = crate::context::load_config(cli)?;
-            println!("{}", serde_json::to_string_pretty(&cfg)?);
+            crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&cfg)?))?;
             Ok(Outcome::Ok)
         }
     }

@@ -81,24 +81,32 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let t = Instant::now();
     summary.ingest = ingest_files(&mut conn, &args.inputs)?;
     let ingest_ms = t.elapsed().as_millis() as u64;
+    crate::test_hooks::pause_point("run:after-ingest");
     let command = if args.stage.placebo {
         "run --placebo"
     } else {
         "run"
     };
-    let mut summary = recorded(&mut conn, command, &cfg, &args.stage, &Stage::ALL, summary)?;
+    let ingest_quarantined = summary
+        .ingest
+        .iter()
+        .map(|(_, r)| r.normalized.quarantined_total())
+        .sum::<u64>();
+    let job = Job {
+        command,
+        cfg: &cfg,
+        args: &args.stage,
+        stages: &Stage::ALL,
+        quarantined_before: ingest_quarantined,
+    };
+    let mut summary = recorded(&mut conn, &job, summary)?;
     if !args.inputs.is_empty() {
         summary
             .stages
             .durations_ms
             .insert("ingest".into(), ingest_ms);
     }
-    let quarantined = summary.stages.normalize.quarantined_total()
-        + summary
-            .ingest
-            .iter()
-            .map(|(_, r)| r.normalized.quarantined_total())
-            .sum::<u64>();
+    let quarantined = summary.stages.normalize.quarantined_total() + ingest_quarantined;
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(args.stage.strict, quarantined))
 }
@@ -106,14 +114,14 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
     let mut conn = open_store(cli)?;
-    let summary = recorded(
-        &mut conn,
-        stage.name(),
-        &cfg,
+    let job = Job {
+        command: stage.name(),
+        cfg: &cfg,
         args,
-        &[stage],
-        RunSummary::default(),
-    )?;
+        stages: &[stage],
+        quarantined_before: 0,
+    };
+    let summary = recorded(&mut conn, &job, RunSummary::default())?;
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(
         args.strict,
@@ -121,14 +129,33 @@ pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Resul
     ))
 }
 
-/// Run the stages in one transaction and record the outcome as a learning_runs row. A failure
-/// rolls every stage back, so the previous tables stay as they were.
+/// One recorded command: which stages, with what configuration and flags.
+struct Job<'a> {
+    command: &'a str,
+    cfg: &'a LoopConfig,
+    args: &'a StageArgs,
+    stages: &'a [Stage],
+    /// Strands this command already quarantined before the stages (its ingest), for `--strict`.
+    quarantined_before: u64,
+}
+
+/// How a recorded command ended, as written to `learning_runs.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunStatus {
+    Ok,
+    /// `--strict` saw quarantined input: the results are kept, nothing is activated.
+    Rejected,
+    /// The null run: computed, reported, rolled back.
+    Placebo,
+}
+
+/// Run the stages in one transaction and record the outcome as a `learning_runs` row written in
+/// that same transaction, so a committed run always has its record and a crash leaves neither. A
+/// failure rolls every stage back (the previous tables and config stay as they were) and is then
+/// recorded in a transaction of its own.
 fn recorded(
     conn: &mut Connection,
-    command: &str,
-    cfg: &LoopConfig,
-    args: &StageArgs,
-    stages: &[Stage],
+    job: &Job<'_>,
     mut summary: RunSummary,
 ) -> anyhow::Result<RunSummary> {
     let started_at = wall_clock_now();
@@ -137,53 +164,125 @@ fn recorded(
         started_at.replace([':', '-', '.'], ""),
         std::process::id()
     );
-    let result = run_stages(conn, cfg, args, stages, &started_at, &mut summary);
-    let record = RunRecord {
+    let mut record = RunRecord {
         run_id: summary.run_id.clone(),
-        command: command.to_string(),
-        as_of: summary.stages.as_of.clone(),
+        command: job.command.to_string(),
+        as_of: String::new(),
         started_at,
-        finished_at: Some(wall_clock_now()),
-        status: if result.is_ok() { "ok" } else { "failed" }.to_string(),
-        counts: serde_json::to_value(&summary)?,
-        config: Some(serde_json::to_value(cfg)?),
-        error: result.as_ref().err().map(|e| format!("{e:#}")),
+        finished_at: None,
+        status: String::new(),
+        counts: serde_json::Value::Null,
+        config: Some(serde_json::to_value(job.cfg)?),
+        error: None,
     };
-    runs::insert(conn, &record).context("recording the run in learning_runs")?;
-    result.map(|_| summary)
+    let tx = conn
+        .transaction()
+        .context("starting the run's transaction")?;
+    let outcome = run_stages(&tx, job, &mut summary);
+    record.as_of = summary.stages.as_of.clone();
+    record.counts = serde_json::to_value(&summary)?;
+    record.finished_at = Some(wall_clock_now());
+    let status = match outcome {
+        Ok(status) => status,
+        Err(e) => {
+            drop(tx);
+            record_failure(conn, record, &e);
+            return Err(e);
+        }
+    };
+    record.status = match status {
+        RunStatus::Ok | RunStatus::Placebo => "ok",
+        RunStatus::Rejected => "rejected",
+    }
+    .to_string();
+    if status == RunStatus::Rejected {
+        record.error = Some(format!(
+            "--strict: {} strand(s) quarantined; nothing was activated",
+            quarantined_total(job, &summary)
+        ));
+    }
+    if status == RunStatus::Placebo {
+        // Dropping the transaction rolls the null run back: real tables stay as they were.
+        drop(tx);
+        runs::insert(conn, &record).context("recording the placebo run in learning_runs")?;
+        return Ok(summary);
+    }
+    let committed = runs::insert(&tx, &record)
+        .context("recording the run in learning_runs")
+        .and_then(|()| {
+            crate::test_hooks::pause_point("run:before-commit");
+            tx.commit().context("committing the run")
+        });
+    if let Err(e) = committed {
+        record_failure(conn, record, &e);
+        return Err(e);
+    }
+    crate::test_hooks::pause_point("run:after-commit");
+    Ok(summary)
 }
 
+/// Best effort after a rollback: a full disk that failed the run may fail this too, and then the
+/// run's own error is still the one reported.
+fn record_failure(conn: &Connection, mut record: RunRecord, error: &anyhow::Error) {
+    record.status = "failed".to_string();
+    record.error = Some(format!("{error:#}"));
+    if let Err(e) = runs::insert(conn, &record) {
+        tracing::warn!(run_id = %record.run_id, "could not record the failed run in learning_runs: {e}");
+    }
+}
+
+fn quarantined_total(job: &Job<'_>, summary: &RunSummary) -> u64 {
+    job.quarantined_before + summary.stages.normalize.quarantined_total()
+}
+
+/// The stages, inside `tx`. Under `--strict` the materialize stage runs last and separately, so
+/// that it activates only when nothing was quarantined (SPEC §5: a rejected run activates nothing).
 fn run_stages(
-    conn: &mut Connection,
-    cfg: &LoopConfig,
-    args: &StageArgs,
-    stages: &[Stage],
-    now: &str,
+    tx: &Connection,
+    job: &Job<'_>,
     summary: &mut RunSummary,
-) -> anyhow::Result<()> {
-    let options = RunOptions {
+) -> anyhow::Result<RunStatus> {
+    let args = job.args;
+    let mut options = RunOptions {
         as_of: args
             .as_of
             .as_deref()
             .map(Timestamp::parse)
             .transpose()
-            .map_err(|e| anyhow::anyhow!("--as-of: {e}"))?,
+            .map_err(|e| crate::errors::usage(format!("--as-of: {e}")))?,
         rebuild: args.rebuild,
         placebo: args
             .placebo
-            .then(|| args.placebo_seed.unwrap_or(cfg.lessons.placebo_seed)),
+            .then(|| args.placebo_seed.unwrap_or(job.cfg.lessons.placebo_seed)),
         activate: args.activate,
         run_id: Some(summary.run_id.clone()),
     };
-    let tx = conn.transaction()?;
-    summary.stages = run_pipeline_stages(&tx, cfg, &options, stages, now)?;
-    if options.placebo.is_some() {
-        // Dropping the transaction rolls the null run back: real tables stay as they were.
-        drop(tx);
-    } else {
-        tx.commit()?;
+    let (before, materialize): (Vec<Stage>, Vec<Stage>) =
+        job.stages.iter().partition(|s| **s != Stage::Materialize);
+    let now = wall_clock_now();
+    summary.stages = run_pipeline_stages(tx, job.cfg, &options, &before, &now)?;
+    crate::test_hooks::pause_point("run:after-lessons");
+    let rejected = args.strict && quarantined_total(job, summary) > 0;
+    if !materialize.is_empty() {
+        options.activate &= !rejected;
+        // Nothing new to normalise, and the same as-of: this call only materializes.
+        options.as_of = Some(Timestamp::parse(&summary.stages.as_of)?);
+        let m = run_pipeline_stages(tx, job.cfg, &options, &materialize, &now)?;
+        summary.stages.materialize = m.materialize;
+        summary.stages.durations_ms.extend(
+            m.durations_ms
+                .into_iter()
+                .filter(|(stage, _)| stage != "normalize"),
+        );
     }
-    Ok(())
+    crate::test_hooks::pause_point("run:after-materialize");
+    Ok(if options.placebo.is_some() {
+        RunStatus::Placebo
+    } else if rejected {
+        RunStatus::Rejected
+    } else {
+        RunStatus::Ok
+    })
 }
 
 fn human_summary(s: &RunSummary) -> String {
@@ -305,4 +404,59 @@ fn human_summary(s: &RunSummary) -> String {
     let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strands that link into trades: each position has one v5 action and one close.
+    fn linked_lines(positions: usize) -> Vec<String> {
+        (0..positions)
+            .flat_map(|i| {
+                let action = serde_json::json!({"id": format!("a{i}"), "kind": "pm_action",
+                    "position_id": format!("p{i}"), "created_at": "2026-01-02T00:00:00Z",
+                    "content": {"ts": "2026-01-02T00:00:00Z", "action_category": "add",
+                        "pattern_key": "module=pm|pattern_key=uptrend.S2.add",
+                        "scope": {"macro_phase": "Good"}}});
+                let close = serde_json::json!({"id": format!("c{i}"), "kind": "position_closed",
+                    "position_id": format!("p{i}"), "created_at": "2026-01-03T00:00:00Z",
+                    "content": {"trade_summary": {"rr": 1.0,
+                        "exit_timestamp": "2026-01-03T00:00:00Z"}}});
+                [action.to_string(), close.to_string()]
+            })
+            .collect()
+    }
+
+    /// D6: on a full disk the stage's own error is reported, not the failure to record it.
+    #[test]
+    fn a_full_disk_reports_the_stage_error_not_the_run_record() {
+        let mut conn = learnloop_store::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        let lines = linked_lines(300).into_iter().map(Ok);
+        learnloop_linker::ingest_lines(&tx, lines, "t", "2026-01-01T00:00:00Z").unwrap();
+        tx.commit().unwrap();
+        // No page beyond what is already used: the first stage that writes finds the disk full.
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let cfg = LoopConfig::default();
+        let job = Job {
+            command: "run",
+            cfg: &cfg,
+            args: &StageArgs::default(),
+            stages: &Stage::ALL,
+            quarantined_before: 0,
+        };
+        let err = recorded(&mut conn, &job, RunSummary::default()).unwrap_err();
+        let text = crate::errors::message(&err);
+        assert!(text.contains("full"), "{text}");
+        assert!(text.contains("stage"), "{text}");
+        assert!(!text.contains("recording the run"), "{text}");
+        let trades: i64 = conn
+            .query_row("SELECT COUNT(*) FROM linked_trades", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(trades, 0, "rolled back");
+    }
 }

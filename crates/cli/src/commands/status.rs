@@ -1,5 +1,5 @@
 use super::Outcome;
-use crate::context::open_store;
+use crate::context::open_store_read_only;
 use crate::output::{emit, kv};
 use crate::Cli;
 use clap::Args;
@@ -42,9 +42,20 @@ pub struct ActiveConfig {
 }
 
 pub fn execute(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
-    let conn = open_store(cli)?;
-    let strands = learnloop_store::strands::counts(&conn)?;
-    let links = learnloop_store::events::link_counts(&conn)?;
+    let conn = open_store_read_only(cli)?;
+    // One snapshot: counts, configs and runs all as of the same commit, even during a run.
+    let status = learnloop_store::read_snapshot(&conn, |conn| read_status(cli, args, conn))?;
+    emit(cli.json, &status, human)?;
+    Ok(Outcome::Ok)
+}
+
+fn read_status(
+    cli: &Cli,
+    args: &StatusArgs,
+    conn: &learnloop_store::Connection,
+) -> anyhow::Result<Status> {
+    let strands = learnloop_store::strands::counts(conn)?;
+    let links = learnloop_store::events::link_counts(conn)?;
     let anomaly = |kind: &str| {
         links
             .anomalies
@@ -53,20 +64,18 @@ pub fn execute(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
             .map_or(0, |(_, n)| *n)
     };
     let closes = strands.closes - anomaly("duplicate_close");
-    let status = Status {
+    Ok(Status {
         db: cli.db.display().to_string(),
         closes_linked_share: ratio(links.linked_trades, closes),
         v5_actions_share: ratio(strands.v5_actions, strands.actions),
-        quarantine_by_reason: learnloop_store::strands::quarantine_counts(&conn)?,
-        stats_rows: learnloop_store::stats::count(&conn)?,
-        lessons: learnloop_store::lessons::status_counts(&conn)?,
-        active_configs: active_configs(&conn)?,
-        recent_runs: learnloop_store::runs::recent(&conn, args.runs)?,
+        quarantine_by_reason: learnloop_store::strands::quarantine_counts(conn)?,
+        stats_rows: learnloop_store::stats::count(conn)?,
+        lessons: learnloop_store::lessons::status_counts(conn)?,
+        active_configs: active_configs(conn)?,
+        recent_runs: learnloop_store::runs::recent(conn, args.runs)?,
         strands,
         links,
-    };
-    emit(cli.json, &status, human)?;
-    Ok(Outcome::Ok)
+    })
 }
 
 fn active_configs(conn: &learnloop_store::Connection) -> anyhow::Result<Vec<ActiveConfig>> {
