@@ -52,7 +52,7 @@ fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_
     assert!(out.join("summary.json").is_file() && out.join("walk_forward.json").is_file());
 
     let refused = replay(&[]);
-    assert!(!refused.status.success());
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(
         message.contains("is not empty") && message.contains("--force"),
@@ -139,7 +139,7 @@ fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_s
     assert!(String::from_utf8_lossy(&human.stdout).contains(key));
 
     let missing = learnloop(&db, &["lessons", "show", "L-0000000000000000"]);
-    assert!(!missing.status.success());
+    assert_eq!(missing.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&missing.stderr).contains("lessons list --status all"));
     // Bare `lessons` is still the stage (SPEC §9), and so is `lessons build`.
     ok(learnloop(&db, &["lessons"]));

@@ -3,10 +3,9 @@
 
 use super::run::{execute_stage, StageArgs};
 use super::Outcome;
-use crate::context::open_store;
+use crate::context::open_store_read_only;
 use crate::output::emit;
 use crate::Cli;
-use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_store::lessons::{EdgePoint, LessonRow};
 
@@ -77,7 +76,7 @@ pub fn execute(cli: &Cli, args: &LessonsArgs) -> anyhow::Result<Outcome> {
 }
 
 fn execute_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Outcome> {
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let mut rows: Vec<LessonRow> = learnloop_store::lessons::all_lessons(&conn)?
         .into_iter()
         .filter(|l| args.status.admits(&l.status))
@@ -104,12 +103,12 @@ struct Shown {
 }
 
 fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let Some(lesson) = learnloop_store::lessons::lesson(&conn, &args.key)? else {
-        bail!(
+        return Err(crate::errors::usage(format!(
             "no lesson {:?} in this store (`learnloop lessons list --status all` lists them)",
             args.key
-        );
+        )));
     };
     let shown = Shown {
         edge_history: learnloop_store::lessons::edge_points(&conn, &lesson.lesson_key)?,

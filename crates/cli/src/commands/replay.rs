@@ -53,10 +53,10 @@ const OUTPUT_FILES: [&str; 6] = [
 fn prepare_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
     let non_empty = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
     if non_empty && !force {
-        bail!(
+        return Err(crate::errors::usage(format!(
             "--out {} is not empty: pass --force to replace the replay files there, or choose another directory",
             out.display()
-        );
+        )));
     }
     for name in OUTPUT_FILES {
         match std::fs::remove_file(out.join(name)) {

@@ -1,7 +1,7 @@
 //! `learnloop report`: the morning page (SPEC §11.4).
 
 use super::Outcome;
-use crate::context::open_store;
+use crate::context::open_store_read_only;
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context as _;
@@ -31,7 +31,7 @@ struct Written {
 }
 
 pub fn execute(cli: &Cli, args: &ReportArgs) -> anyhow::Result<Outcome> {
-    let conn = open_store(cli)?;
+    let conn = open_store_read_only(cli)?;
     let data = learnloop_report::gather(&conn, args.module.as_deref(), args.replay.as_deref())
         .context("reading what the report shows")?;
     let [html, md] = learnloop_report::write_report(&args.out, &data)
