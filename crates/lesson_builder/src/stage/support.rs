@@ -1,9 +1,12 @@
-//! The trades that support each active lesson, and the latent factors they form: lessons whose
-//! supporting trade sets overlap with Jaccard ≥ threshold are one effect.
+//! The trades that support each active lesson, and the latent factors they form (SPEC §4.11):
+//! lessons of one (pattern, category) whose supporting trade sets overlap with Jaccard ≥ threshold
+//! are one effect. Lessons of different groups may share trades too (an entry and an add of one
+//! trade); such overlaps are listed in the factors' `jaccard` pairs (`across_groups`) for audit,
+//! and never merge factors, so the materializer never drops one group's override for another's.
 
 use super::lifecycle::ActiveLesson;
 use super::LessonError;
-use crate::factors::{assign_factor_ids, cluster_by_jaccard, LessonTrades};
+use crate::factors::{assign_factor_ids, cluster_by_jaccard, Factor, JaccardPair, LessonTrades};
 use learnloop_model::scope::canonical_pairs_into;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -99,7 +102,7 @@ pub fn assign_factors(
             trades,
         })
         .collect();
-    let mut factors = cluster_by_jaccard(&inputs, cfg.lessons.factor_jaccard);
+    let mut factors = factors_within_groups(active, &inputs, cfg.lessons.factor_jaccard);
     let previous: Vec<(String, Vec<String>)> = lessons::factors(conn)?
         .into_iter()
         .map(|f| (f.factor_id, f.members))
@@ -124,3 +127,55 @@ pub fn assign_factors(
     }
     Ok(factors.len() as u64)
 }
+
+/// Factors clustered within each (module, pattern, category), with the overlaps across groups
+/// added to the `jaccard` pairs of the factors they touch.
+fn group_of(l: &ActiveLesson) -> (&str, &str, &str) {
+    (l.module.as_str(), l.pattern_key.as_str(), l.category.as_str())
+}
+
+fn factors_within_groups(
+    active: &[ActiveLesson],
+    inputs: &[LessonTrades<'_>],
+    threshold: f64,
+) -> Vec<Factor> {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<LessonTrades<'_>>> = BTreeMap::new();
+    for (l, input) in active.iter().zip(inputs) {
+        groups.entry(group_of(l)).or_default().push(*input);
+    }
+    let mut factors: Vec<Factor> = groups
+        .values()
+        .flat_map(|members| cluster_by_jaccard(members, threshold))
+        .collect();
+    factors.sort_by(|a, b| a.members.cmp(&b.members));
+
+    let lesson_group: FxHashMap<&str, (&str, &str, &str)> = active
+        .iter()
+        .map(|l| (l.key.as_str(), group_of(l)))
+        .collect();
+    let across: Vec<JaccardPair> = cluster_by_jaccard(inputs, threshold)
+        .into_iter()
+        .flat_map(|f| f.jaccard)
+        .filter(|p| lesson_group.get(p.a.as_str()) != lesson_group.get(p.b.as_str()))
+        .map(|p| JaccardPair {
+            across_groups: true,
+            ..p
+        })
+        .collect();
+    if !across.is_empty() {
+        tracing::info!(pairs = across.len(), "lessons overlapping across (pattern, category) groups (reported, not merged)");
+    }
+    for f in &mut factors {
+        let member = |k: &str| f.members.binary_search_by(|m| m.as_str().cmp(k)).is_ok();
+        let touching: Vec<JaccardPair> = across
+            .iter()
+            .filter(|p| member(&p.a) || member(&p.b))
+            .cloned()
+            .collect();
+        f.jaccard.extend(touching);
+        f.jaccard
+            .sort_by(|x, y| (x.across_groups, &x.a, &x.b).cmp(&(y.across_groups, &y.a, &y.b)));
+    }
+    factors
+}
+
