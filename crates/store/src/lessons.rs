@@ -167,6 +167,16 @@ pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
     Ok(())
 }
 
+/// Forget every lesson, its edge history and the factors (a placebo run starts from nothing;
+/// the caller's transaction is rolled back afterwards).
+pub fn forget_all_lessons(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM learning_lessons; DELETE FROM learning_edge_history;
+         DELETE FROM learning_latent_factors;",
+    )?;
+    Ok(())
+}
+
 /// One tested subset of the last run, with its verdict.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CandidateRow {
