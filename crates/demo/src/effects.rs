@@ -24,12 +24,15 @@ pub struct EffectRule {
 }
 
 /// What a planted effect is meant to exercise (the calibration harness groups by it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EffectKind {
     /// The whole pattern (empty scope).
     Pattern,
     /// One dimension.
+    #[default]
     OneDim,
     /// Two dimensions that only act together.
     Interaction,

@@ -107,6 +107,7 @@ pub struct PlantedEffect {
     #[serde(default)]
     pub stops_at: Option<Timestamp>,
     /// What the effect exercises (one dim, interaction, exception, …).
+    #[serde(default)]
     pub kind: EffectKind,
     /// Closed trades of the generated sample that carry the effect.
     #[serde(default)]
