@@ -8,8 +8,8 @@
 //! the active lessons are compared with the ground truth. On the effect sets a daily replay from
 //! a week before the stopped effect's end to the end of the period measures how many days its
 //! lever (the runtime's decision for a trade at the planted scope) takes to come back within 0.05
-//! of 1.0. Sets run in parallel (rayon) and every figure depends only on the seeds, so a re-run
-//! prints the same table.
+//! of 1.0. Sets run in parallel (one OS thread per rayon worker; the stages inside use rayon) and
+//! every figure depends only on the seeds, so a re-run prints the same table.
 
 use super::bench::{remove_db, BenchArgs};
 use crate::output::kv;
@@ -22,9 +22,9 @@ use learnloop_replay::{replay, ReplayOptions};
 use learnloop_store::configs;
 use learnloop_store::lessons::{self, LessonRow};
 use learnloop_store::Connection;
-use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Book size and period of one calibration set.
@@ -152,14 +152,10 @@ pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<Calibrati
             ]
         })
         .collect();
-    let results: Vec<SetResult> = jobs
-        .par_iter()
-        .map(|&(kind, seed)| {
-            let opts = set_options(kind, seed, trades, days, args);
-            run_set(kind, &opts, cfg)
-                .with_context(|| format!("calibration set {kind:?} with seed {seed}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let results = run_parallel(&jobs, |&(kind, seed)| {
+        let opts = set_options(kind, seed, trades, days, args);
+        run_set(kind, &opts, cfg).with_context(|| format!("calibration set {kind:?} with seed {seed}"))
+    })?;
     Ok(CalibrationReport {
         sets: args.sets,
         trades,
@@ -172,6 +168,41 @@ pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<Calibrati
         effects: effect_rows(&results),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Run `work` on every job, on as many OS threads as rayon has workers, results in job order.
+/// Not on rayon's own pool: the stages inside use it, and the aggregator's writer waits on a
+/// channel that a rayon worker busy with a whole set would never let its producers fill.
+fn run_parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    work: impl Fn(&J) -> anyhow::Result<R> + Sync,
+) -> anyhow::Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let threads = rayon::current_num_threads().clamp(1, jobs.len().max(1));
+    let mut done: Vec<(usize, anyhow::Result<R>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        out.push((i, work(job)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    if done.len() != jobs.len() {
+        anyhow::bail!("a calibration worker panicked");
+    }
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn set_options(kind: SetKind, seed: u64, trades: usize, days: u32, args: &BenchArgs) -> DemoOptions {
