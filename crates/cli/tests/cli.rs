@@ -245,7 +245,13 @@ fn bench_calibrate_runs_on_tiny_data_and_is_deterministic() {
         .collect();
     assert_eq!(
         kinds,
-        ["one_dim", "interaction", "bad_parent", "exception", "stopped"]
+        [
+            "one_dim",
+            "interaction",
+            "bad_parent",
+            "exception",
+            "stopped"
+        ]
     );
     assert_eq!(e["stopped"]["sets"], 2);
     let fdp = e["fdp_pooled"].as_f64().unwrap();

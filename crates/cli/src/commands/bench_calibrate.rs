@@ -154,7 +154,8 @@ pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<Calibrati
         .collect();
     let results = run_parallel(&jobs, |&(kind, seed)| {
         let opts = set_options(kind, seed, trades, days, args);
-        run_set(kind, &opts, cfg).with_context(|| format!("calibration set {kind:?} with seed {seed}"))
+        run_set(kind, &opts, cfg)
+            .with_context(|| format!("calibration set {kind:?} with seed {seed}"))
     })?;
     Ok(CalibrationReport {
         sets: args.sets,
@@ -205,7 +206,13 @@ fn run_parallel<J: Sync, R: Send>(
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-fn set_options(kind: SetKind, seed: u64, trades: usize, days: u32, args: &BenchArgs) -> DemoOptions {
+fn set_options(
+    kind: SetKind,
+    seed: u64,
+    trades: usize,
+    days: u32,
+    args: &BenchArgs,
+) -> DemoOptions {
     let (effects, shock) = match kind {
         SetKind::Placebo => (EffectPlan::Placebo, 0.0),
         SetKind::PlaceboShocks => (EffectPlan::Placebo, args.regime_shock),
@@ -358,7 +365,10 @@ fn size_mult_per_step(
     for module in configs::modules(scratch)? {
         for v in configs::all_versions(scratch, &module)? {
             let at = Timestamp::parse(&v.as_of).map_err(|e| anyhow::anyhow!("{e}"))?;
-            versions.push((at, learnloop_overrides::Overrides::from_json(&v.config_data)?));
+            versions.push((
+                at,
+                learnloop_overrides::Overrides::from_json(&v.config_data)?,
+            ));
         }
     }
     versions.sort_by_key(|(t, _)| *t);
@@ -584,7 +594,8 @@ pub fn human(r: &CalibrationReport) -> String {
         ),
     ));
     lines.push(("wall time".into(), format!("{:.1} s", r.seconds)));
-    let borrowed: Vec<(&str, String)> = lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let borrowed: Vec<(&str, String)> =
+        lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     kv(&borrowed)
 }
 
@@ -613,7 +624,10 @@ mod tests {
         ];
         let refs: Vec<&SetResult> = runs.iter().collect();
         let row = stopped_row(&refs);
-        assert_eq!((row.sets, row.learned_before_stop, row.not_back_by_end), (4, 3, 1));
+        assert_eq!(
+            (row.sets, row.learned_before_stop, row.not_back_by_end),
+            (4, 3, 1)
+        );
         assert_eq!(row.median_days_until_back, Some(10.0));
         let never = [set(Some(Some(None))), set(Some(Some(Some(3.0))))];
         let refs: Vec<&SetResult> = never.iter().collect();

@@ -51,7 +51,9 @@ pub enum EffectsArg {
 pub fn parse_effect_size(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 5.0 => Ok(s),
-        _ => Err(format!("{text:?} is not an effect size in R (expected 0 < size <= 5)")),
+        _ => Err(format!(
+            "{text:?} is not an effect size in R (expected 0 < size <= 5)"
+        )),
     }
 }
 

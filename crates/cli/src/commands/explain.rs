@@ -259,10 +259,10 @@ fn human(e: &Explanation) -> String {
         ));
         lines.push((
             "half-life",
-            l.half_life_hours.map_or(
-                "default (no significant decline of the edge)".into(),
-                |h| format!("{h:.0} h (fitted: the edge declines significantly)"),
-            ),
+            l.half_life_hours
+                .map_or("default (no significant decline of the edge)".into(), |h| {
+                    format!("{h:.0} h (fitted: the edge declines significantly)")
+                }),
         ));
         lines.push((
             "latent factor",

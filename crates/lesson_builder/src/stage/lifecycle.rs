@@ -4,8 +4,9 @@
 //! run.
 //!
 //! A lesson becomes active as soon as it passes every test. It is retired only when its evidence
-//! is clearly gone: it failed on `retire_after_failures` consecutive runs (default 2), or its
-//! shrunk edge changed sign. In between it stays active, so a lesson near a threshold does not
+//! is clearly gone: it failed on `retire_after_failures` consecutive runs (default 2) — a failed
+//! test, or fresh trades that significantly contradict it (the effect stopped) — or its shrunk
+//! edge changed sign. In between it stays active, so a lesson near a threshold does not
 //! flicker on and off from one night to the next. A lesson outranked by the per-pattern limit
 //! becomes a candidate (its evidence is intact; it is merely not among the strongest), and a
 //! lesson kept by hysteresis never takes a place in the limit from one that passed.
@@ -69,25 +70,54 @@ struct Figures {
     edge: f64,
     shrunk_edge: f64,
     dims: u32,
+    /// Sample standard deviation of the subset's R (0 when undefined).
+    sd_rr: f64,
 }
 
-/// Do the trades since the last confirmation still show the effect? Their mean, against the
-/// lesson's reference level now (its mean minus its edge: the parent or baseline it beats), must
-/// show at least `confirm_share` of the edge in the edge's direction, over at least the minimum
-/// support of the subset's size (fewer fresh trades wait for the next run: a handful of trades
-/// re-confirms a stopped effect too often by chance).
-fn fresh_trades_confirm(prev: &LessonRow, now: Figures, cfg: &LoopConfig) -> bool {
+/// What the trades since the last confirmation say about an active lesson.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fresh {
+    /// Fewer than the minimum support of the subset's size: wait for more.
+    TooFew,
+    /// They still show the effect: the lesson is re-confirmed.
+    Confirm,
+    /// They neither confirm nor clearly contradict it: the evidence ages.
+    Unclear,
+    /// Their mean lies significantly below the lesson's edge (one-sided z-test at 5 %): the
+    /// effect has stopped, which counts as a failed run.
+    Contradict { fresh_edge: f64, n_fresh: u64 },
+}
+
+/// One-sided 5 % normal quantile.
+const Z_5_PERCENT: f64 = 1.644_853_626_951_472_2;
+
+/// The fresh trades are those after the last confirmation: their mean is recovered from the
+/// subset's count and mean now and at the confirmation. Against the lesson's reference level now
+/// (its mean minus its edge: the parent or baseline it beats) they must show at least
+/// `confirm_share` of the edge in the edge's direction, over at least the minimum support of the
+/// subset's size (a handful of trades would re-confirm a stopped effect too often by chance).
+fn fresh_trades(prev: &LessonRow, now: Figures, cfg: &LoopConfig) -> Fresh {
     let (Some(n_c), Some(mean_c)) = (prev.confirmed_n_trades, prev.confirmed_mean_rr) else {
-        return false;
+        return Fresh::TooFew;
     };
     if now.n_trades <= n_c || now.n_trades - n_c < cfg.lessons.min_support_for(now.dims) {
-        return false;
+        return Fresh::TooFew;
     }
-    let n_fresh = (now.n_trades - n_c) as f64;
-    let fresh_mean = (now.n_trades as f64 * now.mean_rr - n_c as f64 * mean_c) / n_fresh;
-    let reference = now.mean_rr - now.edge;
+    let n_fresh = now.n_trades - n_c;
+    let fresh_mean = (now.n_trades as f64 * now.mean_rr - n_c as f64 * mean_c) / n_fresh as f64;
     let direction = now.shrunk_edge.signum();
-    (fresh_mean - reference) * direction >= cfg.lessons.confirm_share * now.edge.abs()
+    let fresh_edge = (fresh_mean - (now.mean_rr - now.edge)) * direction;
+    if fresh_edge >= cfg.lessons.confirm_share * now.edge.abs() {
+        return Fresh::Confirm;
+    }
+    let se = now.sd_rr / (n_fresh as f64).sqrt();
+    if se > 0.0 && (fresh_edge - now.edge.abs()) / se < -Z_5_PERCENT {
+        return Fresh::Contradict {
+            fresh_edge,
+            n_fresh,
+        };
+    }
+    Fresh::Unclear
 }
 
 fn sign_changed(before: f64, now: f64) -> bool {
@@ -98,11 +128,18 @@ fn sign_changed(before: f64, now: f64) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 enum Transition {
     /// Passed every test and was selected; `confirm` when this run re-confirms it.
-    Active { confirm: bool },
+    Active {
+        confirm: bool,
+    },
     /// Failed while active, kept by hysteresis: `failed_runs` consecutive failures so far.
-    Kept { failed_runs: u32, why: String },
+    Kept {
+        failed_runs: u32,
+        why: String,
+    },
     Candidate,
-    Retired { why: String },
+    Retired {
+        why: String,
+    },
 }
 
 fn transition(
@@ -121,8 +158,23 @@ fn transition(
                     && p.confirmed_n_trades.is_some()
                     && !sign_changed(p.shrunk_edge, now.shrunk_edge)
             });
-            Transition::Active {
-                confirm: continuing.is_none_or(|p| fresh_trades_confirm(p, now, cfg)),
+            let Some(p) = continuing else {
+                return Some(Transition::Active { confirm: true });
+            };
+            match fresh_trades(p, now, cfg) {
+                Fresh::Confirm => Transition::Active { confirm: true },
+                Fresh::TooFew | Fresh::Unclear => Transition::Active { confirm: false },
+                Fresh::Contradict {
+                    fresh_edge,
+                    n_fresh,
+                } => {
+                    let why = format!(
+                        "stopped: the {n_fresh} trades since the last confirmation show \
+                         {fresh_edge:+.3} R against an edge of {:+.3} R (significantly less)",
+                        now.edge.abs()
+                    );
+                    kept_or_retired(p, why, later_run, cfg)
+                }
             }
         }
         Verdict::Candidate => Transition::Candidate,
@@ -271,6 +323,7 @@ pub fn apply(
             edge: t.edge,
             shrunk_edge: t.shrunk_edge,
             dims: t.dims,
+            sd_rr: r.stats.r.sample_variance().map_or(0.0, f64::sqrt),
         };
         if let Some(transition) = transition(prev, j, now, later(prev), rows, cfg) {
             decisions.push(Decision {

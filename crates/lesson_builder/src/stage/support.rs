@@ -131,7 +131,11 @@ pub fn assign_factors(
 /// Factors clustered within each (module, pattern, category), with the overlaps across groups
 /// added to the `jaccard` pairs of the factors they touch.
 fn group_of(l: &ActiveLesson) -> (&str, &str, &str) {
-    (l.module.as_str(), l.pattern_key.as_str(), l.category.as_str())
+    (
+        l.module.as_str(),
+        l.pattern_key.as_str(),
+        l.category.as_str(),
+    )
 }
 
 fn factors_within_groups(
@@ -163,7 +167,10 @@ fn factors_within_groups(
         })
         .collect();
     if !across.is_empty() {
-        tracing::info!(pairs = across.len(), "lessons overlapping across (pattern, category) groups (reported, not merged)");
+        tracing::info!(
+            pairs = across.len(),
+            "lessons overlapping across (pattern, category) groups (reported, not merged)"
+        );
     }
     for f in &mut factors {
         let member = |k: &str| f.members.binary_search_by(|m| m.as_str().cmp(k)).is_ok();
@@ -178,4 +185,3 @@ fn factors_within_groups(
     }
     factors
 }
-
