@@ -239,7 +239,9 @@ pub const MAX_CALIBRATION_SIZES: usize = (CALIBRATION_SLOTS.len() - 2) / 2;
 /// groups of every size (power by effect size is not confounded with group size).
 pub fn calibration_rules(sizes: &[f64], period_secs: i64, seed: u64) -> Vec<EffectRule> {
     let largest = sizes.iter().copied().fold(0.0f64, f64::max);
-    let mut planned: Vec<Vec<(Vec<(usize, u8)>, f64, EffectKind, String)>> = Vec::new();
+    // Each entry is one group's effects: (conditions, effect R, kind, description).
+    type Planned = (Vec<(usize, u8)>, f64, EffectKind, String);
+    let mut planned: Vec<Vec<Planned>> = Vec::new();
     // Two groups per size and kind while the slots last, else one.
     let copies = if sizes.len() * 4 + 2 <= CALIBRATION_SLOTS.len() {
         2
