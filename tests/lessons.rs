@@ -26,6 +26,17 @@ fn demo_run() -> (
     (conn, truth, cfg)
 }
 
+/// A demo of 3000 cycles over 180 days ingested (not run), the defaults, and its latest as-of.
+fn ingested_demo(seed: u64) -> (learnloop_store::Connection, LoopConfig, Timestamp) {
+    let (lines, _) = demo_lines_over(3000, seed, 180);
+    let mut conn = open_in_memory().unwrap();
+    ingest(&mut conn, &lines);
+    let end = learnloop_store::strands::latest_created_at(&conn)
+        .unwrap()
+        .unwrap();
+    (conn, LoopConfig::default(), end)
+}
+
 #[test]
 fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
     let (mut conn, truth, cfg) = demo_run();
@@ -71,13 +82,7 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
 
 #[test]
 fn reruns_change_nothing_and_a_later_as_of_keeps_keys_and_created_at() {
-    let (lines, _) = demo_lines_over(3000, 3, 180);
-    let cfg = LoopConfig::default();
-    let mut conn = open_in_memory().unwrap();
-    ingest(&mut conn, &lines);
-    let end = learnloop_store::strands::latest_created_at(&conn)
-        .unwrap()
-        .unwrap();
+    let (mut conn, cfg, end) = ingested_demo(3);
     let earlier = Timestamp(end.millis() - 7 * 86_400_000);
 
     run(&mut conn, &cfg, Some(earlier), false);
@@ -144,13 +149,7 @@ fn a_rerun_on_unchanged_input_leaves_the_lessons_unchanged() {
 /// back and lies between `created_at` and the run's as-of.
 #[test]
 fn nightly_runs_retire_only_on_clear_evidence_and_keep_their_dates() {
-    let (lines, _) = demo_lines_over(3000, 11, 180);
-    let cfg = LoopConfig::default();
-    let mut conn = open_in_memory().unwrap();
-    ingest(&mut conn, &lines);
-    let end = learnloop_store::strands::latest_created_at(&conn)
-        .unwrap()
-        .unwrap();
+    let (mut conn, cfg, end) = ingested_demo(11);
     let mut seen: BTreeMap<String, LessonRow> = BTreeMap::new();
     let mut retirements = 0;
     for day in (0..12).rev() {
