@@ -185,3 +185,67 @@ fn factors_within_groups(
     }
     factors
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson(key: &str, pattern: &str, abs_t: f64) -> ActiveLesson {
+        ActiveLesson {
+            key: key.into(),
+            module: "pm".into(),
+            pattern_key: pattern.into(),
+            category: "add".into(),
+            pairs: Vec::new(),
+            abs_t,
+        }
+    }
+
+    #[test]
+    fn factors_never_span_groups_and_cross_group_overlaps_are_reported() {
+        // a and b (pattern P) share 9 of 11 trades: one factor. c (pattern Q) has a's trades
+        // exactly (Jaccard 1 with a, 9/11 with b), yet its own factor; both overlaps are listed
+        // on both sides.
+        let t_a: Vec<u32> = (0..10).collect();
+        let t_b: Vec<u32> = (1..11).collect();
+        let active = [
+            lesson("a", "P", 3.0),
+            lesson("b", "P", 5.0),
+            lesson("c", "Q", 4.0),
+        ];
+        let inputs: Vec<LessonTrades<'_>> = active
+            .iter()
+            .zip([&t_a, &t_b, &t_a])
+            .map(|(l, trades)| LessonTrades {
+                lesson_key: &l.key,
+                abs_t: l.abs_t,
+                trades,
+            })
+            .collect();
+        let factors = factors_within_groups(&active, &inputs, 0.7);
+        let members: Vec<&[String]> = factors.iter().map(|f| f.members.as_slice()).collect();
+        assert_eq!(
+            members,
+            [&["a".to_string(), "b".into()][..], &["c".to_string()][..]]
+        );
+        assert_eq!(factors[0].representative, "b");
+        let across = |f: &Factor| -> Vec<(String, String)> {
+            f.jaccard
+                .iter()
+                .filter(|p| p.across_groups)
+                .map(|p| (p.a.clone(), p.b.clone()))
+                .collect()
+        };
+        let both = [
+            ("a".to_string(), "c".to_string()),
+            ("b".to_string(), "c".to_string()),
+        ];
+        assert_eq!(across(&factors[0]), both);
+        assert_eq!(across(&factors[1]), both);
+        // Within P, the a–b pair is an ordinary link (9/11 ≥ 0.7).
+        assert!(factors[0]
+            .jaccard
+            .iter()
+            .any(|p| !p.across_groups && p.a == "a" && p.b == "b"));
+    }
+}
