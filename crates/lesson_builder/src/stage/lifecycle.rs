@@ -506,3 +506,114 @@ fn half_life(
         l.half_life_max_hours,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use learnloop_model::ActionCategory;
+
+    /// Confirmed when the subset had 40 trades with mean R 0.5.
+    fn confirmed() -> LessonRow {
+        LessonRow {
+            lesson_key: "L-0000000000000001".into(),
+            module: "pm".into(),
+            pattern_key: "p".into(),
+            category: ActionCategory::Add,
+            scope_mask: 1,
+            scope_values: r#"{"bucket":"micro"}"#.into(),
+            scope_values_hash: 0,
+            n_trades: 40,
+            mean_rr: 0.5,
+            edge: 0.4,
+            shrunk_edge: 0.35,
+            t_stat: Some(3.0),
+            p_value: Some(0.001),
+            q_value: Some(0.01),
+            half_life_hours: None,
+            latent_factor_id: None,
+            levers: "{}".into(),
+            status: STATUS_ACTIVE.into(),
+            status_reason: None,
+            created_at: Some(Timestamp(0)),
+            confirmed_at: Some(Timestamp(0)),
+            confirmed_n_trades: Some(40),
+            confirmed_mean_rr: Some(0.5),
+            failed_runs: 0,
+            updated_at: Timestamp(0),
+        }
+    }
+
+    /// The subset now: 40 + `fresh` trades whose mean is `fresh_mean`; reference level 0.1
+    /// (mean − edge), edge 0.4, sd 1.
+    fn now(fresh: u64, fresh_mean: f64) -> Figures {
+        let n = 40 + fresh;
+        let mean = (40.0 * 0.5 + fresh as f64 * fresh_mean) / n as f64;
+        Figures {
+            n_trades: n,
+            mean_rr: mean,
+            edge: mean - 0.1,
+            shrunk_edge: 0.3,
+            dims: 1,
+            sd_rr: 1.0,
+        }
+    }
+
+    #[test]
+    fn fresh_trades_confirm_age_or_contradict_by_hand() {
+        let cfg = LoopConfig::default();
+        let prev = confirmed();
+        // Fewer than the minimum support (10) of a 1-dim subset: wait.
+        assert_eq!(fresh_trades(&prev, now(9, 0.5), &cfg), Fresh::TooFew);
+        assert_eq!(fresh_trades(&prev, now(0, 0.5), &cfg), Fresh::TooFew);
+        // 20 fresh trades at mean 0.5: fresh edge 0.5 − 0.1 = 0.4 ≥ ½ · edge (0.4): confirmed.
+        assert_eq!(fresh_trades(&prev, now(20, 0.5), &cfg), Fresh::Confirm);
+        // Mean 0.2: the subset's mean is 0.4, so its edge is 0.3 and the reference 0.1; fresh
+        // edge 0.1 < ½ · 0.3, and z = (0.1 − 0.3)/(1/√20) = −0.89: neither.
+        assert_eq!(fresh_trades(&prev, now(20, 0.2), &cfg), Fresh::Unclear);
+        // 40 fresh trades at the reference level (the effect stopped): subset mean 0.3, edge 0.2,
+        // fresh edge 0, z = (0 − 0.2)/(1/√40) = −1.26: still unclear. With sd 0.5,
+        // z = −0.2/(0.5/√40) = −2.53 < −1.645: contradicted.
+        assert_eq!(fresh_trades(&prev, now(40, 0.1), &cfg), Fresh::Unclear);
+        let sharp = Figures {
+            sd_rr: 0.5,
+            ..now(40, 0.1)
+        };
+        match fresh_trades(&prev, sharp, &cfg) {
+            Fresh::Contradict {
+                fresh_edge,
+                n_fresh,
+            } => {
+                assert_eq!(n_fresh, 40);
+                assert!(fresh_edge.abs() < 1e-12, "{fresh_edge}");
+            }
+            other => panic!("expected a contradiction, got {other:?}"),
+        }
+        // Nothing stored at the confirmation (a row from before migration 4): no window.
+        let legacy = LessonRow {
+            confirmed_n_trades: None,
+            ..confirmed()
+        };
+        assert_eq!(fresh_trades(&legacy, now(20, 0.5), &cfg), Fresh::TooFew);
+    }
+
+    #[test]
+    fn failures_count_once_per_as_of_and_retire_at_the_limit() {
+        let cfg = LoopConfig::default();
+        let prev = confirmed();
+        let first = kept_or_retired(&prev, "x".into(), true, &cfg);
+        assert!(matches!(first, Transition::Kept { failed_runs: 1, .. }));
+        let once = LessonRow {
+            failed_runs: 1,
+            ..confirmed()
+        };
+        // A re-run of the same as-of is not a second failure.
+        assert!(matches!(
+            kept_or_retired(&once, "x".into(), false, &cfg),
+            Transition::Kept { failed_runs: 1, .. }
+        ));
+        match kept_or_retired(&once, "x".into(), true, &cfg) {
+            Transition::Retired { why } => assert!(why.starts_with("failed on 2 consecutive")),
+            other => panic!("{other:?}"),
+        }
+    }
+}
