@@ -26,6 +26,17 @@ fn demo_run() -> (
     (conn, truth, cfg)
 }
 
+/// A demo of 3000 cycles over 180 days ingested (not run), the defaults, and its latest as-of.
+fn ingested_demo(seed: u64) -> (learnloop_store::Connection, LoopConfig, Timestamp) {
+    let (lines, _) = demo_lines_over(3000, seed, 180);
+    let mut conn = open_in_memory().unwrap();
+    ingest(&mut conn, &lines);
+    let end = learnloop_store::strands::latest_created_at(&conn)
+        .unwrap()
+        .unwrap();
+    (conn, LoopConfig::default(), end)
+}
+
 #[test]
 fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
     let (mut conn, truth, cfg) = demo_run();
@@ -71,13 +82,7 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
 
 #[test]
 fn reruns_change_nothing_and_a_later_as_of_keeps_keys_and_created_at() {
-    let (lines, _) = demo_lines_over(3000, 3, 180);
-    let cfg = LoopConfig::default();
-    let mut conn = open_in_memory().unwrap();
-    ingest(&mut conn, &lines);
-    let end = learnloop_store::strands::latest_created_at(&conn)
-        .unwrap()
-        .unwrap();
+    let (mut conn, cfg, end) = ingested_demo(3);
     let earlier = Timestamp(end.millis() - 7 * 86_400_000);
 
     run(&mut conn, &cfg, Some(earlier), false);
@@ -118,4 +123,65 @@ fn reruns_change_nothing_and_a_later_as_of_keeps_keys_and_created_at() {
             assert!(now.status_reason.is_some(), "a retired lesson says why");
         }
     }
+}
+
+/// Issue 9 D4: a run on the first part of a file, a run on the whole, and the same run again:
+/// the third run changes nothing in `learning_lessons` (nor any derived table).
+#[test]
+fn a_rerun_on_unchanged_input_leaves_the_lessons_unchanged() {
+    let (lines, _) = demo_lines_over(3000, 5, 180);
+    let cfg = LoopConfig::default();
+    let mut conn = open_in_memory().unwrap();
+    ingest(&mut conn, &lines[..lines.len() * 2 / 3]);
+    run(&mut conn, &cfg, None, false);
+    ingest(&mut conn, &lines);
+    run(&mut conn, &cfg, None, false);
+    let lessons_before = lessons::all_lessons(&conn).unwrap();
+    let before = dump(&conn);
+    run(&mut conn, &cfg, None, false);
+    assert_eq!(lessons_before, lessons::all_lessons(&conn).unwrap());
+    assert_eq!(before, dump(&conn), "a re-run changed a derived table");
+}
+
+/// SPEC §4.8: run nightly over the last weeks of the demo. A lesson is retired only when its
+/// evidence is clearly gone (two consecutive failed runs, a sign change, or no place left in the
+/// per-pattern limit for a failing lesson), `created_at` never moves, `confirmed_at` never goes
+/// back and lies between `created_at` and the run's as-of.
+#[test]
+fn nightly_runs_retire_only_on_clear_evidence_and_keep_their_dates() {
+    let (mut conn, cfg, end) = ingested_demo(11);
+    let mut seen: BTreeMap<String, LessonRow> = BTreeMap::new();
+    let mut retirements = 0;
+    for day in (0..12).rev() {
+        let as_of = Timestamp(end.millis() - day * 86_400_000);
+        run(&mut conn, &cfg, Some(as_of), false);
+        for l in lessons::all_lessons(&conn).unwrap() {
+            if let Some(old) = seen.get(&l.lesson_key) {
+                if old.created_at.is_some() {
+                    assert_eq!(l.created_at, old.created_at, "created_at moved");
+                }
+                assert!(l.confirmed_at >= old.confirmed_at, "confirmed_at went back");
+                if old.status == "active" && l.status == "retired" {
+                    retirements += 1;
+                    let why = l.status_reason.clone().unwrap_or_default();
+                    assert!(
+                        why.starts_with("failed on 2 consecutive runs")
+                            || why.starts_with("edge changed sign")
+                            || why.starts_with("limit: failed while active"),
+                        "retired on one bad night: {why}"
+                    );
+                    assert!(
+                        old.failed_runs == 1 || why.starts_with("edge changed sign"),
+                        "retired without a failed run before: {old:?}"
+                    );
+                }
+            }
+            if l.status == "active" {
+                let confirmed = l.confirmed_at.expect("an active lesson has confirmed_at");
+                assert!(confirmed <= as_of && Some(confirmed) >= l.created_at);
+            }
+            seen.insert(l.lesson_key.clone(), l);
+        }
+    }
+    eprintln!("retirements over 12 nights: {retirements}");
 }

@@ -197,3 +197,63 @@ fn run_activate_then_lookup_in_a_planted_scope_sizes_in_the_planted_direction() 
     }
     assert_eq!(checked, 4);
 }
+
+/// `bench calibrate` on tiny data: the table's shape and its bookkeeping, not its figures (the
+/// study itself is a benchmark, docs/statistics.md). Twice the same seed prints the same table.
+#[test]
+fn bench_calibrate_runs_on_tiny_data_and_is_deterministic() {
+    let dir = scratch("calibrate");
+    let db = dir.join("unused.db");
+    let args = [
+        "bench",
+        "calibrate",
+        "--sets",
+        "2",
+        "--trades",
+        "500",
+        "--days",
+        "30",
+        "--effect-sizes",
+        "0.5,1.0",
+        "--json",
+    ];
+    let mut report = stdout_json(&learnloop(&db, &args));
+    let mut again = stdout_json(&learnloop(&db, &args));
+    report["seconds"] = serde_json::Value::Null;
+    again["seconds"] = serde_json::Value::Null;
+    assert_eq!(report, again, "same seeds, same table");
+    for kind in ["placebo", "placebo_shocks"] {
+        let p = &report[kind];
+        assert_eq!(p["runs"], 2);
+        let share = p["share_with_a_lesson"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share));
+    }
+    let e = &report["effects"];
+    assert_eq!(e["runs"], 2);
+    // Two sizes × (one dim, interaction), two groups each, per set.
+    let power = e["power"].as_array().unwrap();
+    assert_eq!(power.len(), 4);
+    for row in power {
+        assert_eq!(row["planted"], 4);
+        assert!(row["found"].as_u64().unwrap() <= 4 && row["exact"].as_u64().unwrap() <= 4);
+    }
+    let kinds: Vec<&str> = e["exact_by_kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "one_dim",
+            "interaction",
+            "bad_parent",
+            "exception",
+            "stopped"
+        ]
+    );
+    assert_eq!(e["stopped"]["sets"], 2);
+    let fdp = e["fdp_pooled"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&fdp));
+}

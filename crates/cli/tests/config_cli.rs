@@ -81,6 +81,10 @@ fn lesson(
         status: "active".into(),
         status_reason: None,
         created_at: Some(created_at),
+        confirmed_at: Some(created_at),
+        confirmed_n_trades: Some(n),
+        confirmed_mean_rr: Some(0.5),
+        failed_runs: 0,
         updated_at: created_at,
     }
 }

@@ -14,7 +14,11 @@ mod mess;
 mod random;
 mod regime;
 mod render;
+mod shocks;
 mod vocab;
+
+pub use effects::{EffectKind, EffectPlan, MAX_CALIBRATION_SIZES};
+pub use shocks::ShockPeriod;
 
 use learnloop_model::{winsorize_r, Timestamp};
 use random::{Sampler, Stream};
@@ -43,6 +47,11 @@ pub struct DemoOptions {
     pub mess: bool,
     /// Positions whose last cycle is still open at the end of the period.
     pub open_cycles: usize,
+    /// Which effects are planted.
+    pub effects: EffectPlan,
+    /// Standard deviation (R) of a common shock per regime period of several days, added to the
+    /// R of every trade entered in it; 0 = no shocks.
+    pub regime_shock_sd: f64,
 }
 
 impl Default for DemoOptions {
@@ -55,6 +64,8 @@ impl Default for DemoOptions {
             positions: 750,
             mess: true,
             open_cycles: 30,
+            effects: EffectPlan::Demo,
+            regime_shock_sd: 0.0,
         }
     }
 }
@@ -92,6 +103,12 @@ pub struct PlantedEffect {
     pub effect_r: f64,
     /// The effect applies only to trades entered after this time; `None` = the whole period.
     pub starts_at: Option<Timestamp>,
+    /// The effect applies only to trades entered at or before this time; `None` = to the end.
+    #[serde(default)]
+    pub stops_at: Option<Timestamp>,
+    /// What the effect exercises (one dim, interaction, exception, …).
+    #[serde(default)]
+    pub kind: EffectKind,
     /// Closed trades of the generated sample that carry the effect.
     #[serde(default)]
     pub matching_trades: usize,
@@ -161,6 +178,9 @@ pub struct GroundTruth {
     pub lines: usize,
     pub period_start: Option<Timestamp>,
     pub period_end: Option<Timestamp>,
+    /// The common shocks added to every trade entered in each period (empty without shocks).
+    #[serde(default)]
+    pub regime_shocks: Vec<ShockPeriod>,
 }
 
 /// Generate the strands (JSON Lines, ordered by time; re-sent lines arrive a little late).
@@ -211,7 +231,7 @@ fn generate_into<E>(
 ) -> Result<GroundTruth, E> {
     let period_secs = opts.period_secs();
     let start_ms = opts.start.millis();
-    let rules = effects::planted_rules(period_secs);
+    let rules = effects::planted_rules(&opts.effects, period_secs, opts.seed);
 
     let mut regime_sampler = Sampler::new(opts.seed, Stream::Regimes);
     let regimes = RegimeTimeline::build(
@@ -227,6 +247,13 @@ fn generate_into<E>(
         opts.effective_positions(),
         period_secs,
     );
+    // Shocks come from their own stream: the same seed gives the same book with or without them.
+    let shocks = shocks::draw(
+        &mut Sampler::new(opts.seed, Stream::Shocks),
+        period_secs,
+        opts.regime_shock_sd,
+    );
+    shocks::apply(&shocks, &mut book);
     let open_hosts = book::add_open_cycles(
         &mut book,
         &mut Sampler::new(opts.seed, Stream::OpenCycles),
@@ -314,5 +341,6 @@ fn generate_into<E>(
         lines: events.len(),
         period_start: Some(opts.start),
         period_end: Some(Timestamp::from_millis(start_ms + period_secs * 1000)),
+        regime_shocks: shocks::to_truth(&shocks, start_ms),
     })
 }

@@ -11,6 +11,7 @@ pub enum Stream {
     Book,
     OpenCycles,
     Mess,
+    Shocks,
 }
 
 impl Stream {
@@ -20,6 +21,7 @@ impl Stream {
             Stream::Book => 0x424f_4f4b_0000_0002,
             Stream::OpenCycles => 0x4f50_454e_0000_0003,
             Stream::Mess => 0x4d45_5353_0000_0004,
+            Stream::Shocks => 0x5348_4f43_4b00_0005,
         }
     }
 }

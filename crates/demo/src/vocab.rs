@@ -30,6 +30,7 @@ pub const PATTERN_FAMILY_WEIGHTS: [f64; 4] = [0.45, 0.25, 0.18, 0.12];
 pub const UPTREND: u8 = 0;
 pub const RANGE: u8 = 1;
 pub const BREAKOUT: u8 = 2;
+pub const MEANREV: u8 = 3;
 /// What each family means as an entry intent (`entry_context.intent`).
 pub const FAMILY_INTENTS: [&str; 4] = ["trend_follow", "range_trade", "breakout", "mean_revert"];
 
@@ -46,6 +47,7 @@ pub const MARKET_FAMILY_WEIGHTS: [f64; 5] = [0.35, 0.2, 0.2, 0.15, 0.1];
 pub const CAP_BUCKETS: [&str; 6] = ["nano", "micro", "mid", "big", "large", "xl"];
 pub const CAP_BUCKET_WEIGHTS: [f64; 6] = [0.15, 0.35, 0.2, 0.13, 0.1, 0.07];
 pub const MICRO_CAP: u8 = 1;
+pub const MID_CAP: u8 = 2;
 /// Small caps move more: scale of the R noise per cap bucket (the mean is unaffected).
 pub const CAP_BUCKET_NOISE_SCALE: [f64; 6] = [1.25, 1.1, 1.0, 0.9, 0.85, 0.8];
 /// Typical entry price per cap bucket (the price only has to look plausible).
@@ -53,7 +55,9 @@ pub const CAP_BUCKET_PRICE: [f64; 6] = [0.00002, 0.0004, 0.02, 0.5, 8.0, 60.0];
 
 pub const TIMEFRAMES: [&str; 4] = ["1m", "15m", "1h", "4h"];
 pub const TIMEFRAME_WEIGHTS: [f64; 4] = [0.1, 0.25, 0.4, 0.25];
+pub const FIFTEEN_MINUTES: u8 = 1;
 pub const ONE_HOUR: u8 = 2;
+pub const FOUR_HOURS: u8 = 3;
 /// Median hold of a trade cycle in days per timeframe: slower charts hold longer.
 pub const TIMEFRAME_MEDIAN_HOLD_DAYS: [f64; 4] = [0.25, 1.0, 3.0, 8.0];
 

@@ -381,3 +381,92 @@ fn bench_100k_cycles() {
     );
     assert_eq!(truth.cycles, 100_000);
 }
+
+/// The calibration plan: one group per effect (the exception shares its bad parent's group and
+/// lies inside its scope), sizes as asked, the stopped effect stops halfway; the placebo plan has
+/// no effect; regime shocks change R only, and the truth lists them.
+#[test]
+fn calibration_and_placebo_plans_and_regime_shocks() {
+    use learnloop_demo::{EffectKind, EffectPlan};
+    let base = DemoOptions {
+        mess: false,
+        days: 60,
+        ..DemoOptions::default().with_cycles(800)
+    };
+    let calibration = DemoOptions {
+        effects: EffectPlan::Calibration {
+            sizes: vec![0.5, 1.0],
+        },
+        ..base.clone()
+    };
+    let (_, truth) = generate(&calibration);
+    let mut groups: BTreeMap<(&str, &str), Vec<EffectKind>> = BTreeMap::new();
+    for e in &truth.effects {
+        groups
+            .entry((e.pattern_key.as_str(), e.action_category.as_str()))
+            .or_default()
+            .push(e.kind);
+    }
+    // 2 sizes × (one dim, interaction) × 2 groups, the bad parent with its exception, the stop.
+    assert_eq!(truth.effects.len(), 11);
+    assert_eq!(groups.len(), 10);
+    let shared: Vec<&Vec<EffectKind>> = groups.values().filter(|k| k.len() > 1).collect();
+    assert_eq!(
+        shared,
+        [&vec![EffectKind::BadParent, EffectKind::Exception]]
+    );
+    let parent = truth
+        .effects
+        .iter()
+        .find(|e| e.kind == EffectKind::BadParent)
+        .unwrap();
+    let exception = truth
+        .effects
+        .iter()
+        .find(|e| e.kind == EffectKind::Exception)
+        .unwrap();
+    assert!(parent
+        .scope
+        .iter()
+        .all(|(k, v)| exception.scope.get(k) == Some(v)));
+    assert_eq!(parent.effect_r, -exception.effect_r);
+    let stopped = truth
+        .effects
+        .iter()
+        .find(|e| e.kind == EffectKind::Stopped)
+        .unwrap();
+    let (start, end) = (truth.period_start.unwrap(), truth.period_end.unwrap());
+    assert_eq!(
+        stopped.stops_at.unwrap().millis(),
+        start.millis() + (end.millis() - start.millis()) / 2
+    );
+    let sizes: BTreeSet<i64> = truth
+        .effects
+        .iter()
+        .filter(|e| e.kind == EffectKind::OneDim)
+        .map(|e| (e.effect_r * 10.0) as i64)
+        .collect();
+    assert_eq!(sizes, BTreeSet::from([5, 10]));
+
+    let placebo = DemoOptions {
+        effects: EffectPlan::Placebo,
+        ..base.clone()
+    };
+    let (lines, truth) = generate(&placebo);
+    assert!(truth.effects.is_empty() && truth.regime_shocks.is_empty());
+    let shocked = DemoOptions {
+        regime_shock_sd: 0.4,
+        ..placebo
+    };
+    let (shocked_lines, shocked_truth) = generate(&shocked);
+    assert!(shocked_truth.regime_shocks.len() >= 60 / 9);
+    assert_eq!(lines.len(), shocked_lines.len());
+    let differing = lines
+        .iter()
+        .zip(&shocked_lines)
+        .filter(|(a, b)| a != b)
+        .count();
+    // Only closes carry R (and their price drift is drawn before the shock): exactly the
+    // closed trades differ.
+    assert_eq!(differing, truth.cycles, "only the closes' R changes");
+}

@@ -26,6 +26,10 @@ pub struct JaccardPair {
     pub a: String,
     pub b: String,
     pub jaccard: f64,
+    /// The two lessons belong to different (pattern, category) groups: a shared effect reported
+    /// for audit only, which never merges the groups' overrides.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub across_groups: bool,
 }
 
 /// A latent factor: a connected group of lessons.
@@ -183,6 +187,7 @@ pub fn cluster_by_jaccard(lessons: &[LessonTrades<'_>], threshold: f64) -> Vec<F
                         a: a.to_string(),
                         b: b.to_string(),
                         jaccard: jac,
+                        across_groups: false,
                     }
                 })
                 .collect();
@@ -391,12 +396,14 @@ mod tests {
                 JaccardPair {
                     a: "a".into(),
                     b: "b".into(),
-                    jaccard: 0.8
+                    jaccard: 0.8,
+                    across_groups: false,
                 },
                 JaccardPair {
                     a: "a".into(),
                     b: "c".into(),
-                    jaccard: 0.8
+                    jaccard: 0.8,
+                    across_groups: false,
                 },
             ]
         );

@@ -1,14 +1,19 @@
 //! Stage 4: active lessons → a new version of `learning_configs` (SPEC §5).
 //!
 //! Per module:
-//! 1. **decay** every lever of every active lesson toward neutral:
+//! 1. **decay by staleness of evidence** every lever of every active lesson toward neutral:
 //!    `lever_eff = neutral + (lever − neutral) · 0.5^(age / half_life)`, with `age` = as-of −
-//!    the lesson's `created_at` (its first activation; clamped at 0, so a lesson activated after
-//!    the as-of time is not decayed) and `half_life` the lesson's estimated half-life, else
-//!    `materialize.default_half_life_hours`;
-//! 2. **merge by latent factor**: one override per factor (`override_id` = the factor id, or the
-//!    lesson key for a lesson without one), at the scope, pattern and category of its
-//!    representative (largest |t|, ties by lesson key). Each lever is the confidence-weighted mean
+//!    the lesson's `confirmed_at` (the last run whose fresh trades re-confirmed it; `created_at`
+//!    for a row that has none; clamped at 0), not its first activation: a lesson that fresh
+//!    trades keep confirming does not fade, one whose effect stopped fades until §4.8 retires it.
+//!    `half_life` is the lesson's fitted half-life (only a significantly declining edge has one),
+//!    else `materialize.default_half_life_hours`;
+//! 2. **merge by latent factor within a (pattern, category)**: one override per factor and group
+//!    (`override_id` = the factor id, or the lesson key for a lesson without one; a factor id
+//!    met in a second group — only possible in rows written before factors were per group — is
+//!    split, the later group's override taking its representative's lesson key), so no group
+//!    ever loses its override to another group's lesson. The override sits at the scope, pattern
+//!    and category of its representative (largest |t|, ties by lesson key). Each lever is the confidence-weighted mean
 //!    over the members that carry it ([`weighted_mean_levers`], the runtime's own blend: members
 //!    without a lever do not dilute it), clamped to the lever's bounds. A member's confidence is
 //!    [`confidence_from`]`(q_value, n_trades)`. The override's `confidence`, `q_value`, `n_trades`,
@@ -211,8 +216,8 @@ pub fn build_config(
         ..BuildStats::default()
     };
 
-    // Members grouped by factor; within a factor, by lesson key.
-    let mut factors: BTreeMap<&str, Vec<Member<'_>>> = BTreeMap::new();
+    // Members grouped by (pattern, category, factor); within a factor, by lesson key.
+    let mut factors: BTreeMap<(&str, &str, &str), Vec<Member<'_>>> = BTreeMap::new();
     for lesson in lessons {
         let raw: Levers =
             serde_json::from_str(&lesson.levers).map_err(|source| MaterializeError::Levers {
@@ -224,10 +229,10 @@ pub fn build_config(
             .half_life_hours
             .filter(|h| h.is_finite() && *h > 0.0)
             .unwrap_or(m.default_half_life_hours);
-        let age = match lesson.created_at {
-            Some(created) => as_of.hours_since(created),
+        let age = match lesson.confirmed_at.or(lesson.created_at) {
+            Some(confirmed) => as_of.hours_since(confirmed),
             None => {
-                tracing::warn!(lesson = %lesson.lesson_key, "active lesson without created_at: not decayed");
+                tracing::warn!(lesson = %lesson.lesson_key, "active lesson without confirmed_at or created_at: not decayed");
                 0.0
             }
         };
@@ -245,7 +250,12 @@ pub fn build_config(
             .as_deref()
             .filter(|f| !f.trim().is_empty())
             .unwrap_or(&lesson.lesson_key);
-        factors.entry(factor).or_default().push(Member {
+        let group = (
+            lesson.pattern_key.as_str(),
+            lesson.category.as_str(),
+            factor,
+        );
+        factors.entry(group).or_default().push(Member {
             lesson,
             levers,
             confidence: confidence_from(lesson.q_value.unwrap_or(1.0), lesson.n_trades),
@@ -268,7 +278,8 @@ pub fn build_config(
     let mut config = ConfigData::new(module, version, as_of.to_rfc3339());
     config.feature_flags = FeatureFlags::default();
     config.specificity_alpha = m.specificity_alpha;
-    for (factor_id, mut members) in factors {
+    let mut used_ids: BTreeSet<&str> = BTreeSet::new();
+    for ((_, _, factor_id), mut members) in factors {
         members.sort_by(|a, b| a.lesson.lesson_key.cmp(&b.lesson.lesson_key));
         let mut rep = 0;
         for (i, member) in members.iter().enumerate() {
@@ -277,6 +288,11 @@ pub fn build_config(
             }
         }
         let representative = members[rep].lesson;
+        let factor_id = if used_ids.insert(factor_id) {
+            factor_id
+        } else {
+            representative.lesson_key.as_str()
+        };
         let merged = weighted_mean_levers(members.iter().map(|m| (m.confidence, &m.levers)));
 
         // Rate limit against the base, then round and drop what is neutral.
@@ -340,7 +356,12 @@ pub fn build_config(
             config.pattern_overrides.push(o);
         }
     }
-    // Factors were visited in id order, so both lists are sorted by override_id already.
+    config
+        .pattern_strength_overrides
+        .sort_by(|a, b| a.override_id.cmp(&b.override_id));
+    config
+        .pattern_overrides
+        .sort_by(|a, b| a.override_id.cmp(&b.override_id));
     Ok(Built { config, stats })
 }
 

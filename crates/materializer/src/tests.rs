@@ -27,6 +27,9 @@ struct L {
     t: f64,
     half_life: Option<f64>,
     created_at: Timestamp,
+    /// `None`: confirmed at its creation.
+    confirmed_at: Option<Timestamp>,
+    pattern: &'static str,
 }
 
 impl Default for L {
@@ -41,6 +44,8 @@ impl Default for L {
             t: 4.0,
             half_life: None,
             created_at: t0(),
+            confirmed_at: None,
+            pattern: PATTERN,
         }
     }
 }
@@ -51,7 +56,7 @@ impl L {
         LessonRow {
             lesson_key: self.key.to_string(),
             module: "pm".into(),
-            pattern_key: PATTERN.into(),
+            pattern_key: self.pattern.into(),
             category: ActionCategory::Add,
             scope_mask: (1u64 << scope.len()) - 1,
             scope_values: self.scope.to_string(),
@@ -69,6 +74,10 @@ impl L {
             status: STATUS_ACTIVE.into(),
             status_reason: None,
             created_at: Some(self.created_at),
+            confirmed_at: Some(self.confirmed_at.unwrap_or(self.created_at)),
+            confirmed_n_trades: Some(self.n),
+            confirmed_mean_rr: Some(0.5),
+            failed_runs: 0,
             updated_at: self.created_at,
         }
     }
@@ -160,6 +169,75 @@ fn decay_at_one_half_life_halves_the_distance_to_neutral() {
     assert_eq!(o.levers.get(Lever::SizeMult), Some(1.1));
     assert_eq!(o.levers.get(Lever::EntryDelayBars), Some(1.0));
     assert_eq!(size(&data, "lk-fitted"), Some(0.9));
+}
+
+#[test]
+fn decay_counts_from_the_last_confirmation_not_the_first_activation() {
+    let conn = learnloop_store::open_in_memory().unwrap();
+    let as_of = t0().plus_hours(2000.0);
+    // Active for 2000 h, re-confirmed by fresh trades 720 h ago (one default half-life): the
+    // lever is halfway back, not 0.5^(2000/720) of the way.
+    L {
+        key: "lk-confirmed",
+        levers: r#"{"size_mult":1.2}"#,
+        confirmed_at: Some(as_of.plus_hours(-720.0)),
+        ..L::default()
+    }
+    .insert(&conn);
+    // Re-confirmed by this very run: not decayed at all.
+    L {
+        key: "lk-fresh",
+        scope: r#"{"bucket":"micro"}"#,
+        levers: r#"{"size_mult":0.8}"#,
+        confirmed_at: Some(as_of),
+        ..L::default()
+    }
+    .insert(&conn);
+    run(&conn, &free_cfg(), as_of, false);
+    let data = config(&conn, 1);
+    assert_eq!(size(&data, "lk-confirmed"), Some(1.1));
+    assert_eq!(size(&data, "lk-fresh"), Some(0.8));
+}
+
+#[test]
+fn a_factor_id_shared_across_groups_removes_no_group_s_override() {
+    let conn = learnloop_store::open_in_memory().unwrap();
+    // Rows written before factors were per group: one factor id over two patterns.
+    L {
+        key: "lk-a",
+        factor: Some("f-shared"),
+        t: 6.0,
+        ..L::default()
+    }
+    .insert(&conn);
+    L {
+        key: "lk-b",
+        factor: Some("f-shared"),
+        pattern: "module=pm|pattern_key=range.S2.add",
+        levers: r#"{"size_mult":0.9}"#,
+        t: 3.0,
+        ..L::default()
+    }
+    .insert(&conn);
+    let r = run(&conn, &free_cfg(), t0(), false);
+    assert_eq!((r.factors, r.overrides), (2, 2));
+    let data = config(&conn, 1);
+    let by_pattern: BTreeMap<&str, (&str, Option<f64>)> = data
+        .overrides()
+        .map(|o| {
+            (
+                o.pattern_key.as_str(),
+                (o.override_id.as_str(), o.levers.get(Lever::SizeMult)),
+            )
+        })
+        .collect();
+    // Groups are visited in (pattern, category) order: range keeps the id, uptrend's override
+    // takes its representative's key.
+    assert_eq!(
+        by_pattern["module=pm|pattern_key=range.S2.add"],
+        ("f-shared", Some(0.9))
+    );
+    assert_eq!(by_pattern[PATTERN], ("lk-a", Some(1.2)));
 }
 
 #[test]

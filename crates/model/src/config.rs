@@ -55,6 +55,13 @@ pub struct LessonConfig {
     pub half_life_max_hours: f64,
     /// Points of one sign needed before a half-life is fitted.
     pub half_life_min_points: usize,
+    /// One-sided level of the slope test a declining edge must pass to get a fitted half-life.
+    pub half_life_alpha: f64,
+    /// Fresh trades re-confirm an active lesson when their mean, against the lesson's reference
+    /// level, shows at least this share of its edge (in the edge's direction).
+    pub confirm_share: f64,
+    /// An active lesson is retired after failing its tests on this many consecutive runs.
+    pub retire_after_failures: u32,
 }
 
 impl Default for LessonConfig {
@@ -69,6 +76,9 @@ impl Default for LessonConfig {
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,
+            half_life_alpha: 0.05,
+            confirm_share: 0.5,
+            retire_after_failures: 2,
         }
     }
 }
@@ -204,6 +214,24 @@ impl LoopConfig {
             "lessons.half_life_min_points",
             l.half_life_min_points,
             ">= 2",
+        )?;
+        check(
+            l.half_life_alpha > 0.0 && l.half_life_alpha < 1.0,
+            "lessons.half_life_alpha",
+            l.half_life_alpha,
+            "strictly between 0 and 1",
+        )?;
+        check(
+            (0.0..=1.0).contains(&l.confirm_share),
+            "lessons.confirm_share",
+            l.confirm_share,
+            "0..=1",
+        )?;
+        check(
+            l.retire_after_failures >= 1,
+            "lessons.retire_after_failures",
+            l.retire_after_failures,
+            ">= 1",
         )?;
         check(
             m.gain.is_finite(),

@@ -138,6 +138,12 @@ pub fn run_stages(
                     Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
             }
             Stage::Lessons => {
+                if options.placebo.is_some() {
+                    // A placebo asks what the shuffled data alone teaches: lessons remembered
+                    // from real runs (kept by hysteresis) must not carry over into it.
+                    learnloop_store::lessons::forget_all_lessons(conn)
+                        .map_err(stage_err("lessons"))?;
+                }
                 report.lessons =
                     Some(build_lessons(conn, cfg, as_of).map_err(stage_err("lessons"))?);
             }

@@ -33,12 +33,23 @@ pub struct LessonRow {
     pub status_reason: Option<String>,
     /// As-of time of the first activation; never reset.
     pub created_at: Option<Timestamp>,
+    /// As-of time of the last run whose fresh trades re-confirmed the lesson (its first
+    /// activation, a re-activation, or a run whose trades since the previous confirmation still
+    /// show the effect). Decay counts the lesson's age from here.
+    pub confirmed_at: Option<Timestamp>,
+    /// The subset's trade count and mean R at `confirmed_at`: the trades after it are the fresh
+    /// ones the next confirmation looks at.
+    pub confirmed_n_trades: Option<u64>,
+    pub confirmed_mean_rr: Option<f64>,
+    /// Consecutive runs (distinct as-of times) in which the active lesson failed a test.
+    pub failed_runs: u32,
     pub updated_at: Timestamp,
 }
 
 const LESSON_COLUMNS: &str = "lesson_key, module, pattern_key, action_category, scope_mask, scope_values,
     scope_values_hash, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, half_life_hours,
-    latent_factor_id, levers, status, status_reason, created_at, updated_at";
+    latent_factor_id, levers, status, status_reason, created_at, updated_at, confirmed_at,
+    confirmed_n_trades, confirmed_mean_rr, failed_runs";
 
 fn parse_ts(text: Option<String>, what: &str) -> rusqlite::Result<Option<Timestamp>> {
     text.map(|t| {
@@ -81,6 +92,10 @@ fn lesson_from_row(r: &Row<'_>) -> rusqlite::Result<LessonRow> {
         status_reason: r.get(18)?,
         created_at: parse_ts(r.get(19)?, "created_at")?,
         updated_at: parse_ts(r.get(20)?, "updated_at")?.unwrap_or(Timestamp(0)),
+        confirmed_at: parse_ts(r.get(21)?, "confirmed_at")?,
+        confirmed_n_trades: r.get::<_, Option<i64>>(22)?.map(|n| n.max(0) as u64),
+        confirmed_mean_rr: r.get(23)?,
+        failed_runs: r.get::<_, i64>(24)?.clamp(0, i64::from(u32::MAX)) as u32,
     })
 }
 
@@ -119,7 +134,7 @@ pub fn lesson(conn: &Connection, lesson_key: &str) -> Result<Option<LessonRow>> 
 pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO learning_lessons ({LESSON_COLUMNS}, scope_dims)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
     ))?
     .execute(params![
         l.lesson_key,
@@ -143,8 +158,22 @@ pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
         l.status_reason,
         l.created_at.map(|t| t.to_rfc3339()),
         l.updated_at.to_rfc3339(),
+        l.confirmed_at.map(|t| t.to_rfc3339()),
+        l.confirmed_n_trades.map(|n| n as i64),
+        l.confirmed_mean_rr,
+        i64::from(l.failed_runs),
         l.scope_mask.count_ones(),
     ])?;
+    Ok(())
+}
+
+/// Forget every lesson, its edge history and the factors (a placebo run starts from nothing;
+/// the caller's transaction is rolled back afterwards).
+pub fn forget_all_lessons(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM learning_lessons; DELETE FROM learning_edge_history;
+         DELETE FROM learning_latent_factors;",
+    )?;
     Ok(())
 }
 

@@ -5,7 +5,12 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, MIGRATION_1),
+    (2, MIGRATION_2),
+    (3, MIGRATION_3),
+    (4, MIGRATION_4),
+];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE ad_strands (
@@ -262,6 +267,18 @@ CREATE TABLE lesson_evolution (
 const MIGRATION_3: &str = r#"
 CREATE INDEX pm_actions_created ON pm_actions (created_at_ms);
 CREATE INDEX position_closes_created ON position_closes (created_at_ms);
+"#;
+
+/// Lifecycle with hysteresis (SPEC §4.8): when fresh trades last re-confirmed a lesson, the subset's
+/// trade count and mean R at that run (the start of the next confirmation window), and how many
+/// consecutive runs it has failed while active. A lesson active before this migration counts as
+/// confirmed at its first activation, the last confirmation anyone can vouch for.
+const MIGRATION_4: &str = r#"
+ALTER TABLE learning_lessons ADD COLUMN confirmed_at TEXT;
+ALTER TABLE learning_lessons ADD COLUMN confirmed_n_trades INTEGER;
+ALTER TABLE learning_lessons ADD COLUMN confirmed_mean_rr REAL;
+ALTER TABLE learning_lessons ADD COLUMN failed_runs INTEGER NOT NULL DEFAULT 0;
+UPDATE learning_lessons SET confirmed_at = created_at WHERE status = 'active';
 "#;
 
 pub fn latest_version() -> i64 {

@@ -22,23 +22,37 @@ pub enum BenchTarget {
     Aggregate,
     /// A daily replay over the whole period against naive recomputation at sampled steps.
     Replay,
+    /// The statistical calibration study (SPEC §4.9): many synthetic sets with known truth.
+    Calibrate,
 }
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     #[arg(value_enum)]
     pub target: BenchTarget,
-    /// Closed trades in the synthetic book (~7 actions each).
-    #[arg(long, default_value_t = 100_000)]
-    pub trades: usize,
+    /// Closed trades in the synthetic book (~7 actions each) [default: 100000; calibrate: 6000
+    /// per set].
+    #[arg(long)]
+    pub trades: Option<usize>,
     #[arg(long, default_value_t = 11)]
     pub seed: u64,
     /// Keep the scratch database here instead of a temporary file.
     #[arg(long)]
     pub keep_db: Option<PathBuf>,
-    /// Length of the synthetic period in days.
-    #[arg(long, default_value_t = 365)]
-    pub days: u32,
+    /// Length of the synthetic period in days [default: 365; calibrate: 120].
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Calibrate: synthetic sets of each kind (placebo, placebo with shocks, effects).
+    #[arg(long, default_value_t = 4)]
+    pub sets: usize,
+    /// Calibrate: SD (R) of the common shock per regime period of the shocked placebo and of the
+    /// effect sets.
+    #[arg(long, default_value_t = 0.4, value_parser = super::demo::parse_shock_sd)]
+    pub regime_shock: f64,
+    /// Calibrate: effect sizes (R) of the effect sets, comma-separated.
+    #[arg(long, value_delimiter = ',', num_args = 1..=learnloop_demo::MAX_CALIBRATION_SIZES,
+          default_value = "0.3,0.6,1.0", value_parser = super::demo::parse_effect_size)]
+    pub effect_sizes: Vec<f64>,
     /// Replay bench: replay only the last N days of the period (default: all but the first week).
     #[arg(long)]
     pub replay_days: Option<u32>,
@@ -81,6 +95,10 @@ pub struct AggregateBench {
     pub lessons_peak_rss_mib: Option<f64>,
 }
 
+/// Book size and period of the aggregate and replay benches.
+pub const DEFAULT_TRADES: usize = 100_000;
+pub const DEFAULT_DAYS: u32 = 365;
+
 pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
     match args.target {
         BenchTarget::Aggregate => {
@@ -90,6 +108,11 @@ pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
         BenchTarget::Replay => {
             let report = super::bench_replay::bench_replay(args)?;
             emit(cli.json, &report, super::bench_replay::human)?;
+        }
+        BenchTarget::Calibrate => {
+            let cfg = crate::context::load_config(cli)?;
+            let report = super::bench_calibrate::calibrate(args, &cfg)?;
+            emit(cli.json, &report, super::bench_calibrate::human)?;
         }
     }
     Ok(Outcome::Ok)
@@ -101,8 +124,8 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     let opts = DemoOptions {
         seed: args.seed,
         mess: false,
-        days: args.days,
-        ..DemoOptions::default().with_cycles(args.trades)
+        days: args.days.unwrap_or(DEFAULT_DAYS),
+        ..DemoOptions::default().with_cycles(args.trades.unwrap_or(DEFAULT_TRADES))
     };
     let (lines, _truth) = generate(&opts);
     let generate_s = t.elapsed().as_secs_f64();

@@ -5,7 +5,7 @@
 //! evenly spaced steps and extrapolated to every step, since running it at all of them is what
 //! the incremental replay exists to avoid.
 
-use super::bench::{remove_db, BenchArgs};
+use super::bench::{remove_db, BenchArgs, DEFAULT_DAYS, DEFAULT_TRADES};
 use crate::context::wall_clock_now;
 use crate::output::kv;
 use anyhow::Context;
@@ -47,8 +47,8 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
     let opts = DemoOptions {
         seed: args.seed,
         mess: false,
-        days: args.days,
-        ..DemoOptions::default().with_cycles(args.trades)
+        days: args.days.unwrap_or(DEFAULT_DAYS),
+        ..DemoOptions::default().with_cycles(args.trades.unwrap_or(DEFAULT_TRADES))
     };
     let (lines, _) = generate(&opts);
     let db = args.keep_db.clone().unwrap_or_else(|| {
@@ -123,8 +123,8 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
     let naive_ms_per_step = naive_ms.iter().sum::<f64>() / naive_ms.len() as f64;
     let naive_extrapolated_s = naive_ms_per_step * steps.len() as f64 / 1e3;
     Ok(ReplayBench {
-        trades: args.trades,
-        days: args.days,
+        trades: args.trades.unwrap_or(DEFAULT_TRADES),
+        days: args.days.unwrap_or(DEFAULT_DAYS),
         steps: steps.len(),
         replay_s,
         replay_ms_per_step: replay_s * 1e3 / steps.len() as f64,

@@ -3,7 +3,8 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::Args;
-use learnloop_demo::{write_jsonl, DemoOptions};
+use clap::ValueEnum;
+use learnloop_demo::{write_jsonl, DemoOptions, EffectPlan, MAX_CALIBRATION_SIZES};
 use learnloop_model::Timestamp;
 use std::path::PathBuf;
 
@@ -26,15 +27,67 @@ pub struct DemoArgs {
     /// Leave out the injected bad input (duplicates, malformed lines, NaN R, …).
     #[arg(long)]
     pub clean: bool,
+    /// Which effects to plant: the demo's four, none (placebo), or the calibration set (one dim,
+    /// interaction, exception inside a bad parent, stopped effect, at each of --effect-sizes).
+    #[arg(long, value_enum, default_value_t = EffectsArg::Demo)]
+    pub effects: EffectsArg,
+    /// Effect sizes (R) of the calibration set, comma-separated (1 to 7 sizes).
+    #[arg(long, value_delimiter = ',', num_args = 1..=MAX_CALIBRATION_SIZES,
+          default_value = "0.3,0.6,1.0", value_parser = parse_effect_size)]
+    pub effect_sizes: Vec<f64>,
+    /// SD (R) of a common shock per regime period of 3–9 days, added to every trade entered in it.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_shock_sd)]
+    pub regime_shock: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EffectsArg {
+    Demo,
+    Placebo,
+    Calibration,
+}
+
+/// An effect size in R: 0 < size <= 5.
+pub fn parse_effect_size(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 5.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not an effect size in R (expected 0 < size <= 5)"
+        )),
+    }
+}
+
+/// A shock standard deviation in R: finite and >= 0.
+pub fn parse_shock_sd(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a standard deviation in R (expected a number >= 0)"
+        )),
+    }
+}
+
+/// The effect plan of `--effects` and `--effect-sizes`.
+pub fn effect_plan(effects: EffectsArg, sizes: &[f64]) -> EffectPlan {
+    match effects {
+        EffectsArg::Demo => EffectPlan::Demo,
+        EffectsArg::Placebo => EffectPlan::Placebo,
+        EffectsArg::Calibration => EffectPlan::Calibration {
+            sizes: sizes.to_vec(),
+        },
+    }
 }
 
 pub fn execute(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
     let start = Timestamp::parse(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let effects = effect_plan(args.effects, &args.effect_sizes);
     let opts = DemoOptions {
         seed: args.seed,
         start,
         days: args.days,
         mess: !args.clean,
+        effects,
+        regime_shock_sd: args.regime_shock,
         ..DemoOptions::default().with_cycles(args.cycles)
     };
     let truth =

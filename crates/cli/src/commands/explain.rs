@@ -244,9 +244,26 @@ fn human(e: &Explanation) -> String {
             l.created_at.map_or("-".into(), |t| t.to_rfc3339()),
         ));
         lines.push((
+            "confirmed at",
+            match l.confirmed_at {
+                Some(t) => format!(
+                    "{} (last run whose fresh trades re-confirmed it; decay counts from here){}",
+                    t.to_rfc3339(),
+                    if l.failed_runs > 0 {
+                        format!("; failed {} consecutive run(s)", l.failed_runs)
+                    } else {
+                        String::new()
+                    }
+                ),
+                None => "-".into(),
+            },
+        ));
+        lines.push((
             "half-life",
             l.half_life_hours
-                .map_or("none estimated".into(), |h| format!("{h:.0} h")),
+                .map_or("default (no significant decline of the edge)".into(), |h| {
+                    format!("{h:.0} h (fitted: the edge declines significantly)")
+                }),
         ));
         lines.push((
             "latent factor",

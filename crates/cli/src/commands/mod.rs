@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_calibrate;
 pub mod bench_replay;
 pub mod completions;
 pub mod config;

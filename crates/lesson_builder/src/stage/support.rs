@@ -1,9 +1,12 @@
-//! The trades that support each active lesson, and the latent factors they form: lessons whose
-//! supporting trade sets overlap with Jaccard ≥ threshold are one effect.
+//! The trades that support each active lesson, and the latent factors they form (SPEC §4.11):
+//! lessons of one (pattern, category) whose supporting trade sets overlap with Jaccard ≥ threshold
+//! are one effect. Lessons of different groups may share trades too (an entry and an add of one
+//! trade); such overlaps are listed in the factors' `jaccard` pairs (`across_groups`) for audit,
+//! and never merge factors, so the materializer never drops one group's override for another's.
 
 use super::lifecycle::ActiveLesson;
 use super::LessonError;
-use crate::factors::{assign_factor_ids, cluster_by_jaccard, LessonTrades};
+use crate::factors::{assign_factor_ids, cluster_by_jaccard, Factor, JaccardPair, LessonTrades};
 use learnloop_model::scope::canonical_pairs_into;
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::events::TradeEvent;
@@ -99,7 +102,7 @@ pub fn assign_factors(
             trades,
         })
         .collect();
-    let mut factors = cluster_by_jaccard(&inputs, cfg.lessons.factor_jaccard);
+    let mut factors = factors_within_groups(active, &inputs, cfg.lessons.factor_jaccard);
     let previous: Vec<(String, Vec<String>)> = lessons::factors(conn)?
         .into_iter()
         .map(|f| (f.factor_id, f.members))
@@ -123,4 +126,126 @@ pub fn assign_factors(
         }
     }
     Ok(factors.len() as u64)
+}
+
+/// Factors clustered within each (module, pattern, category), with the overlaps across groups
+/// added to the `jaccard` pairs of the factors they touch.
+fn group_of(l: &ActiveLesson) -> (&str, &str, &str) {
+    (
+        l.module.as_str(),
+        l.pattern_key.as_str(),
+        l.category.as_str(),
+    )
+}
+
+fn factors_within_groups(
+    active: &[ActiveLesson],
+    inputs: &[LessonTrades<'_>],
+    threshold: f64,
+) -> Vec<Factor> {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<LessonTrades<'_>>> = BTreeMap::new();
+    for (l, input) in active.iter().zip(inputs) {
+        groups.entry(group_of(l)).or_default().push(*input);
+    }
+    let mut factors: Vec<Factor> = groups
+        .values()
+        .flat_map(|members| cluster_by_jaccard(members, threshold))
+        .collect();
+    factors.sort_by(|a, b| a.members.cmp(&b.members));
+
+    let lesson_group: FxHashMap<&str, (&str, &str, &str)> = active
+        .iter()
+        .map(|l| (l.key.as_str(), group_of(l)))
+        .collect();
+    let across: Vec<JaccardPair> = cluster_by_jaccard(inputs, threshold)
+        .into_iter()
+        .flat_map(|f| f.jaccard)
+        .filter(|p| lesson_group.get(p.a.as_str()) != lesson_group.get(p.b.as_str()))
+        .map(|p| JaccardPair {
+            across_groups: true,
+            ..p
+        })
+        .collect();
+    if !across.is_empty() {
+        tracing::info!(
+            pairs = across.len(),
+            "lessons overlapping across (pattern, category) groups (reported, not merged)"
+        );
+    }
+    for f in &mut factors {
+        let member = |k: &str| f.members.binary_search_by(|m| m.as_str().cmp(k)).is_ok();
+        let touching: Vec<JaccardPair> = across
+            .iter()
+            .filter(|p| member(&p.a) || member(&p.b))
+            .cloned()
+            .collect();
+        f.jaccard.extend(touching);
+        f.jaccard
+            .sort_by(|x, y| (x.across_groups, &x.a, &x.b).cmp(&(y.across_groups, &y.a, &y.b)));
+    }
+    factors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson(key: &str, pattern: &str, abs_t: f64) -> ActiveLesson {
+        ActiveLesson {
+            key: key.into(),
+            module: "pm".into(),
+            pattern_key: pattern.into(),
+            category: "add".into(),
+            pairs: Vec::new(),
+            abs_t,
+        }
+    }
+
+    #[test]
+    fn factors_never_span_groups_and_cross_group_overlaps_are_reported() {
+        // a and b (pattern P) share 9 of 11 trades: one factor. c (pattern Q) has a's trades
+        // exactly (Jaccard 1 with a, 9/11 with b), yet its own factor; both overlaps are listed
+        // on both sides.
+        let t_a: Vec<u32> = (0..10).collect();
+        let t_b: Vec<u32> = (1..11).collect();
+        let active = [
+            lesson("a", "P", 3.0),
+            lesson("b", "P", 5.0),
+            lesson("c", "Q", 4.0),
+        ];
+        let inputs: Vec<LessonTrades<'_>> = active
+            .iter()
+            .zip([&t_a, &t_b, &t_a])
+            .map(|(l, trades)| LessonTrades {
+                lesson_key: &l.key,
+                abs_t: l.abs_t,
+                trades,
+            })
+            .collect();
+        let factors = factors_within_groups(&active, &inputs, 0.7);
+        let members: Vec<&[String]> = factors.iter().map(|f| f.members.as_slice()).collect();
+        assert_eq!(
+            members,
+            [&["a".to_string(), "b".into()][..], &["c".to_string()][..]]
+        );
+        assert_eq!(factors[0].representative, "b");
+        let across = |f: &Factor| -> Vec<(String, String)> {
+            f.jaccard
+                .iter()
+                .filter(|p| p.across_groups)
+                .map(|p| (p.a.clone(), p.b.clone()))
+                .collect()
+        };
+        let both = [
+            ("a".to_string(), "c".to_string()),
+            ("b".to_string(), "c".to_string()),
+        ];
+        assert_eq!(across(&factors[0]), both);
+        assert_eq!(across(&factors[1]), both);
+        // Within P, the a–b pair is an ordinary link (9/11 ≥ 0.7).
+        assert!(factors[0]
+            .jaccard
+            .iter()
+            .any(|p| !p.across_groups && p.a == "a" && p.b == "b"));
+    }
 }
