@@ -66,6 +66,10 @@ pub struct LessonView {
     pub q_value: Option<f64>,
     /// First activation (date).
     pub since: Option<String>,
+    /// Last run whose fresh trades re-confirmed it (date).
+    pub confirmed: Option<String>,
+    /// Consecutive runs it has failed its tests while kept active (hysteresis).
+    pub failed_runs: u32,
     /// `active`, `retired` or `candidate`.
     pub status: String,
     /// Why it has that status.
@@ -289,7 +293,9 @@ fn lesson_view(
         edge: l.edge,
         shrunk_edge: l.shrunk_edge,
         q_value: l.q_value,
-        since: l.created_at.map(|t| t.to_rfc3339()[..10].to_string()),
+        since: l.created_at.map(date),
+        confirmed: l.confirmed_at.map(date),
+        failed_runs: l.failed_runs,
         status: l.status.clone(),
         status_reason: l.status_reason.clone(),
         size_mult,
@@ -298,6 +304,11 @@ fn lesson_view(
 }
 
 const WEEK_MS: f64 = 7.0 * 86_400_000.0;
+
+/// `YYYY-MM-DD` of a time.
+fn date(t: Timestamp) -> String {
+    t.to_rfc3339()[..10].to_string()
+}
 
 /// The edge history with a 95 % band. The history keeps each run's edge and trade count, not its
 /// standard error, so the band scales the lesson's current dispersion (|edge / t|·√n, which

@@ -96,7 +96,7 @@ fn lessons_table(h: &mut String, d: &ReportData) {
         );
         return;
     }
-    h.push_str("<table id=\"lessons\"><tr><th>Lesson</th><th>PM's size ×</th><th>Trades</th><th>Weeks</th><th>Edge (R)</th><th>q</th><th>Since</th></tr>\n");
+    h.push_str("<table id=\"lessons\"><tr><th>Lesson</th><th>PM's size ×</th><th>Trades</th><th>Weeks</th><th>Edge (R)</th><th>q</th><th>Since</th><th>Confirmed</th></tr>\n");
     for l in &d.lessons {
         let size = l
             .size_mult
@@ -104,14 +104,15 @@ fn lessons_table(h: &mut String, d: &ReportData) {
         let class = if l.shrunk_edge < 0.0 { "down" } else { "up" };
         let _ = writeln!(
             h,
-            "<tr title=\"{}\"><td>{}</td><td class=\"num {class}\">{size}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num {class}\">{}</td><td class=\"num\">{}</td><td class=\"date\">{}</td></tr>",
+            "<tr title=\"{}\"><td>{}</td><td class=\"num {class}\">{size}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num {class}\">{}</td><td class=\"num\">{}</td><td class=\"date\">{}</td><td class=\"date\">{}</td></tr>",
             esc(&lesson_sentence(l)),
             esc(&lesson_label(&l.pattern, &l.category, &l.scope)),
             l.n_trades,
             l.weeks.map_or("—".into(), |w| w.to_string()),
             signed(l.shrunk_edge),
             l.q_value.map_or("—".into(), q_text),
-            esc(l.since.as_deref().unwrap_or("—"))
+            esc(l.since.as_deref().unwrap_or("—")),
+            esc(l.confirmed.as_deref().unwrap_or("—"))
         );
     }
     h.push_str("</table>\n");

@@ -30,6 +30,20 @@ pub fn lesson_sentence(l: &LessonView) -> String {
     if let Some(since) = &l.since {
         facts.push(format!("since {since}"));
     }
+    if let Some(confirmed) = l
+        .confirmed
+        .as_ref()
+        .filter(|c| l.since.as_ref() != Some(*c))
+    {
+        facts.push(format!("last confirmed {confirmed}"));
+    }
+    if l.failed_runs > 0 {
+        facts.push(format!(
+            "failed its tests on the last {} run{} (kept until the evidence is clearly gone)",
+            l.failed_runs,
+            if l.failed_runs == 1 { "" } else { "s" }
+        ));
+    }
     format!(
         "{}: {size} — {}",
         lesson_label(&l.pattern, &l.category, &l.scope),
@@ -109,6 +123,8 @@ mod tests {
             shrunk_edge: -1.1,
             q_value: Some(0.002),
             since: Some("2026-03-09".into()),
+            confirmed: Some("2026-03-09".into()),
+            failed_runs: 0,
             status: "active".into(),
             status_reason: None,
             size_mult: Some(0.72),
@@ -122,6 +138,12 @@ mod tests {
             lesson_sentence(&lesson()),
             "uptrend.S3.add · add on bucket=micro, timeframe=1h: size × 0.72 — 87 trades over 14 weeks, −1.10 R, q 0.002, since 2026-03-09"
         );
+        let mut stale = lesson();
+        stale.confirmed = Some("2026-05-01".into());
+        stale.failed_runs = 1;
+        assert!(lesson_sentence(&stale).ends_with(
+            "since 2026-03-09, last confirmed 2026-05-01, failed its tests on the last 1 run (kept until the evidence is clearly gone)"
+        ));
         let mut root = lesson();
         root.scope.clear();
         root.size_mult = None;
