@@ -157,33 +157,88 @@ struct LineFields<'a> {
 
 impl LineFields<'_> {
     fn into_raw(self) -> Result<RawStrand, QuarantineReason> {
-        let text = |v: &Value| match v {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        let text = |v: Value| match v {
+            Value::String(s) => Some(s),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        let embedded = |raw: Option<&serde_json::value::RawValue>| -> Option<String> {
-            let raw = raw?.get();
-            match raw.as_bytes().first() {
-                Some(b'"') => serde_json::from_str::<String>(raw).ok(),
-                Some(b'n') if raw == "null" => None,
-                _ => Some(raw.to_string()),
-            }
-        };
-        Ok(RawStrand {
-            id: text(&self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
-            module: text(&self.module).unwrap_or_else(|| "pm".to_string()),
-            kind: text(&self.kind)
-                .ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
-            symbol: text(&self.symbol),
-            timeframe: text(&self.timeframe),
-            position_id: text(&self.position_id),
-            trade_id: text(&self.trade_id),
-            created_at: text(&self.created_at)
-                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
-            content: embedded(self.content).ok_or_else(|| missing("content", "a JSON object"))?,
+        let embedded = |raw: Option<&serde_json::value::RawValue>| raw.map(|r| r.get().to_string());
+        StrandColumns {
+            id: text(self.id),
+            module: text(self.module),
+            kind: text(self.kind),
+            symbol: text(self.symbol),
+            timeframe: text(self.timeframe),
+            position_id: text(self.position_id),
+            trade_id: text(self.trade_id),
+            created_at: text(self.created_at),
+            content: embedded(self.content),
             regime_context: embedded(self.regime_context),
+        }
+        .into_raw()
+    }
+}
+
+/// A strand's fields as a table row or a JSON line holds them (`None`: SQL NULL or absent), before
+/// the normalisation every source shares: text trimmed, blank text absent, `module` defaulting to
+/// "pm", and `content`/`regime_context` given as JSON text (an object, or JSON text inside a JSON
+/// string, which is unwrapped; `null` is absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StrandColumns {
+    pub id: Option<String>,
+    pub module: Option<String>,
+    pub kind: Option<String>,
+    pub symbol: Option<String>,
+    pub timeframe: Option<String>,
+    pub position_id: Option<String>,
+    pub trade_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    pub content: Option<String>,
+    pub regime_context: Option<String>,
+}
+
+impl StrandColumns {
+    /// The stored form, or why the row cannot be stored (a missing id, kind, created_at or content).
+    pub fn into_raw(self) -> Result<RawStrand, QuarantineReason> {
+        Ok(RawStrand {
+            id: non_blank(self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
+            module: non_blank(self.module).unwrap_or_else(|| "pm".to_string()),
+            kind: non_blank(self.kind)
+                .ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
+            symbol: non_blank(self.symbol),
+            timeframe: non_blank(self.timeframe),
+            position_id: non_blank(self.position_id),
+            trade_id: non_blank(self.trade_id),
+            created_at: non_blank(self.created_at)
+                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
+            content: embedded_json(self.content)
+                .ok_or_else(|| missing("content", "a JSON object"))?,
+            regime_context: embedded_json(self.regime_context),
         })
+    }
+}
+
+/// Trimmed text, `None` when blank; reuses the allocation when there is nothing to trim.
+fn non_blank(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        None
+    } else if trimmed.len() == text.len() {
+        Some(text)
+    } else {
+        Some(trimmed.to_string())
+    }
+}
+
+/// JSON text as stored: a JSON string holding JSON text is unwrapped, `null` is absent.
+fn embedded_json(raw: Option<String>) -> Option<String> {
+    let raw = raw?;
+    match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(&raw).ok(),
+        Some(b'n') if raw == "null" => None,
+        _ => Some(raw),
     }
 }
 
