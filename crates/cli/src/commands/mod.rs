@@ -6,6 +6,7 @@ pub mod explain;
 pub mod export;
 pub mod ingest;
 pub mod lookup;
+pub mod pg;
 pub mod replay;
 pub mod run;
 pub mod status;

@@ -100,6 +100,19 @@ impl PgTarget {
     }
 }
 
+impl PgTarget {
+    /// Use `password` when the URL has none (the CLI passes `PGPASSWORD`, as libpq does, so that
+    /// the password need not appear in a command line or a crontab).
+    pub fn with_default_password(mut self, password: Option<String>) -> Self {
+        if self.config.get_password().is_none() {
+            if let Some(p) = password.filter(|p| !p.is_empty()) {
+                self.config.password(p);
+            }
+        }
+        self
+    }
+}
+
 fn database_key(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
