@@ -74,7 +74,11 @@ mod enabled {
 
     /// Read new rows into the store in one SQLite transaction: any failure, a dropped
     /// connection included, leaves the store exactly as it was.
-    pub fn ingest(conn: &mut Connection, args: &PgSourceArgs, url: &str) -> anyhow::Result<PgIngestReport> {
+    pub fn ingest(
+        conn: &mut Connection,
+        args: &PgSourceArgs,
+        url: &str,
+    ) -> anyhow::Result<PgIngestReport> {
         let target = target(url)?;
         let mut client = connect(&target)?;
         let options = PgIngestOptions {
@@ -85,9 +89,14 @@ mod enabled {
         };
         let bar = spinner(&target.key);
         let tx = conn.transaction()?;
-        let report = ingest_postgres(&tx, &mut client, &target, &options, &wall_clock_now(), |n| {
-            bar.set_position(n)
-        })
+        let report = ingest_postgres(
+            &tx,
+            &mut client,
+            &target,
+            &options,
+            &wall_clock_now(),
+            |n| bar.set_position(n),
+        )
         .with_context(|| format!("ingesting {} from {}", args.table, target.redacted))?;
         tx.commit()?;
         bar.finish_and_clear();
@@ -108,13 +117,22 @@ mod enabled {
         Ok(report.ingest.normalized.quarantined_total())
     }
 
-    pub fn ingest_for_run(conn: &mut Connection, args: &PgSourceArgs, url: &str) -> anyhow::Result<(String, IngestReport)> {
+    pub fn ingest_for_run(
+        conn: &mut Connection,
+        args: &PgSourceArgs,
+        url: &str,
+    ) -> anyhow::Result<(String, IngestReport)> {
         let report = ingest(conn, args, url)?;
         Ok((report.source, report.ingest))
     }
 
     /// Publish the active version of each of `modules` (checked loadable first).
-    pub fn publish(conn: &Connection, modules: &[String], url: &str, table: &str) -> anyhow::Result<Vec<PublishOutcome>> {
+    pub fn publish(
+        conn: &Connection,
+        modules: &[String],
+        url: &str,
+        table: &str,
+    ) -> anyhow::Result<Vec<PublishOutcome>> {
         let target = target(url)?;
         let table = TableName::parse(table)?;
         let mut client = connect(&target)?;
@@ -125,7 +143,10 @@ mod enabled {
             })?;
             check_loadable(&active)?;
             let outcome = pg::publish_config(&mut client, &table, &active).with_context(|| {
-                format!("publishing {module} v{} to {}", active.version, target.redacted)
+                format!(
+                    "publishing {module} v{} to {}",
+                    active.version, target.redacted
+                )
             })?;
             tracing::info!(module, version = active.version, changed = outcome.changed, target = %target.redacted, table = %table.display, "config published");
             outcomes.push(outcome);
@@ -166,18 +187,29 @@ mod enabled {
     use super::*;
 
     fn unsupported<T>() -> anyhow::Result<T> {
-        anyhow::bail!("this learnloop was built without PostgreSQL support (cargo feature `postgres`)")
+        anyhow::bail!(
+            "this learnloop was built without PostgreSQL support (cargo feature `postgres`)"
+        )
     }
 
     pub fn execute_ingest(_: &Cli, _: &PgSourceArgs, _: &str) -> anyhow::Result<u64> {
         unsupported()
     }
 
-    pub fn ingest_for_run(_: &mut Connection, _: &PgSourceArgs, _: &str) -> anyhow::Result<(String, IngestReport)> {
+    pub fn ingest_for_run(
+        _: &mut Connection,
+        _: &PgSourceArgs,
+        _: &str,
+    ) -> anyhow::Result<(String, IngestReport)> {
         unsupported()
     }
 
-    pub fn publish(_: &Connection, _: &[String], _: &str, _: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    pub fn publish(
+        _: &Connection,
+        _: &[String],
+        _: &str,
+        _: &str,
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
         unsupported()
     }
 

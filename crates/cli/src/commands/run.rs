@@ -133,7 +133,10 @@ fn publish_after_run(
         if learnloop_store::configs::active_version(conn, &module)?.is_some() {
             modules.push(module);
         } else {
-            tracing::warn!(module, "no active config to publish (run with --activate, or `config activate V`)");
+            tracing::warn!(
+                module,
+                "no active config to publish (run with --activate, or `config activate V`)"
+            );
         }
     }
     let outcomes = super::pg::publish(conn, &modules, url, &args.publish.publish_table)
@@ -352,7 +355,11 @@ fn human_summary(s: &RunSummary) -> String {
                 field("module").trim_matches('"'),
                 field("version"),
                 field("table").trim_matches('"'),
-                if p.get("changed") == Some(&serde_json::Value::Bool(true)) { "published, now active" } else { "already active, nothing written" }
+                if p.get("changed") == Some(&serde_json::Value::Bool(true)) {
+                    "published, now active"
+                } else {
+                    "already active, nothing written"
+                }
             ));
         }
     }

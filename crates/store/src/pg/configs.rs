@@ -189,7 +189,8 @@ fn insert_active(
 }
 
 /// The active row of `module` in `table`, with `config_data` as the exact published text
-/// (`config_text` when the table has it, else jsonb's rendering), as the PM reads it.
+/// (`config_text` when the table has it, else jsonb's rendering), as the PM reads it; times in
+/// RFC 3339 UTC.
 pub fn read_active_config(
     client: &mut Client,
     table: &TableName,
@@ -205,14 +206,21 @@ pub fn read_active_config(
     };
     let optional = |c: &str| {
         if columns.contains_key(c) {
-            format!("{c}::text")
+            c.to_string()
         } else {
-            "NULL::text".to_string()
+            format!(
+                "NULL::{}",
+                if c == "created_at" {
+                    "timestamptz"
+                } else {
+                    "text"
+                }
+            )
         }
     };
     let sql = format!(
         "SELECT module, version, status,
-                to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                as_of,
                 {run_id}, {created_at}, checksum, {text}
            FROM {t} WHERE module = $1 AND status = 'active'",
         run_id = optional("run_id"),
@@ -222,13 +230,18 @@ pub fn read_active_config(
     let row = client
         .query_opt(&sql, &[&module])
         .map_err(query_err(format!("reading {}", table.display)))?;
+    let rfc3339 =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     Ok(row.map(|r| ConfigVersion {
         module: r.get(0),
         version: r.get(1),
         status: r.get(2),
-        as_of: r.get(3),
+        as_of: rfc3339(r.get(3)),
         run_id: r.get(4),
-        created_at: r.get::<_, Option<String>>(5).unwrap_or_default(),
+        created_at: r
+            .get::<_, Option<chrono::DateTime<chrono::Utc>>>(5)
+            .map(rfc3339)
+            .unwrap_or_default(),
         checksum: r.get(6),
         config_data: r.get(7),
     }))

@@ -119,7 +119,10 @@ pub(crate) fn table_columns(
               WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
             &[&table.quoted],
         )
-        .map_err(query_err(format!("reading the columns of {}", table.display)))?;
+        .map_err(query_err(format!(
+            "reading the columns of {}",
+            table.display
+        )))?;
     Ok(Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
 }
 
@@ -132,7 +135,10 @@ mod tests {
         let t = TableName::parse("public.ad_strands").unwrap();
         assert_eq!(t.quoted, "\"public\".\"ad_strands\"");
         assert_eq!(t.base, "ad_strands");
-        assert_eq!(TableName::parse("learning_configs").unwrap().quoted, "\"learning_configs\"");
+        assert_eq!(
+            TableName::parse("learning_configs").unwrap().quoted,
+            "\"learning_configs\""
+        );
         for bad in ["", "a.b.c", "x; DROP TABLE y", "1abc", "a-b", "\"q\""] {
             assert!(TableName::parse(bad).is_err(), "{bad:?} accepted");
         }

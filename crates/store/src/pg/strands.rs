@@ -86,7 +86,9 @@ fn select_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResu
         other => {
             return Err(PgError::Table {
                 table: table.display.clone(),
-                why: format!("created_at is {other}: expected timestamptz (or timestamp, read as UTC)"),
+                why: format!(
+                    "created_at is {other}: expected timestamptz (or timestamp, read as UTC)"
+                ),
             })
         }
     };
@@ -170,8 +172,7 @@ pub fn read_strands<E: From<PgError>>(
                     trade_id: r.try_get(6)?,
                     content: r.try_get(7)?,
                     regime_context: r.try_get(8)?,
-                    created_at: created_at
-                        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                    created_at: created_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
                 })
             })
             .collect::<Result<Vec<_>, postgres::Error>>()
@@ -213,7 +214,11 @@ pub fn create_strands_table(client: &mut Client, table: &TableName) -> PgResult<
 }
 
 /// Load strands into `table` with one COPY (tests and benchmarks).
-pub fn copy_strands_in(client: &mut Client, table: &TableName, strands: &[RawStrand]) -> PgResult<u64> {
+pub fn copy_strands_in(
+    client: &mut Client,
+    table: &TableName,
+    strands: &[RawStrand],
+) -> PgResult<u64> {
     use std::io::Write;
     let copying = || query_err(format!("copying strands into {}", table.display));
     let mut writer = client

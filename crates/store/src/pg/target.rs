@@ -44,7 +44,9 @@ impl PgTarget {
             why: why.to_string(),
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad("expected postgres://USER:PASSWORD@HOST:PORT/DBNAME[?sslmode=…]"));
+            return Err(bad(
+                "expected postgres://USER:PASSWORD@HOST:PORT/DBNAME[?sslmode=…]",
+            ));
         }
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut sslmode = None;
@@ -56,7 +58,9 @@ impl PgTarget {
                 "sslmode" => sslmode = Some(value.to_string()),
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
                 "sslcert" | "sslkey" => {
-                    return Err(bad("client certificates (sslcert, sslkey) are not supported"))
+                    return Err(bad(
+                        "client certificates (sslcert, sslkey) are not supported",
+                    ))
                 }
                 _ => passed_on.push(pair),
             }
@@ -265,15 +269,26 @@ mod tests {
             policy("?sslmode=require&sslrootcert=%2Ftmp%2Fca.pem").unwrap(),
             TlsPolicy::VerifyCa
         );
-        assert_eq!(policy("?sslmode=verify-full").unwrap(), TlsPolicy::VerifyFull);
+        assert_eq!(
+            policy("?sslmode=verify-full").unwrap(),
+            TlsPolicy::VerifyFull
+        );
         assert!(policy("?sslmode=bogus").is_err());
         assert!(policy("?sslcert=x").is_err());
-        let t = PgTarget::parse("postgresql://u:secret@db.example.com:6543/postgres?sslmode=require&connect_timeout=5").unwrap();
+        let t = PgTarget::parse(
+            "postgresql://u:secret@db.example.com:6543/postgres?sslmode=require&connect_timeout=5",
+        )
+        .unwrap();
         assert_eq!(t.key, "db.example.com:6543/postgres");
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
-        assert_eq!(t.config.get_connect_timeout(), Some(&Duration::from_secs(5)));
+        assert_eq!(
+            t.config.get_connect_timeout(),
+            Some(&Duration::from_secs(5))
+        );
         assert!(!t.redacted.contains("secret"));
-        let err = PgTarget::parse("mysql://u:secret@h/db").unwrap_err().to_string();
+        let err = PgTarget::parse("mysql://u:secret@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 
