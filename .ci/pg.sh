@@ -26,6 +26,11 @@ pg_as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi
 }
 
+# Hand files to the cluster's owner (when we are root).
+pg_own() {
+    if [ "$(id -u)" = 0 ]; then chown nobody "$@"; fi
+}
+
 pg_free_port() {
     local port
     for port in $(seq 55432 55632); do
@@ -43,10 +48,10 @@ pg_start() {
     bin="$(pg_bin)"
     PG_TEST_DIR="$(mktemp -d /tmp/learnloop-pg.XXXXXX)"
     chmod 755 "$PG_TEST_DIR"
-    [ "$(id -u)" = 0 ] && chown nobody "$PG_TEST_DIR"
+    pg_own "$PG_TEST_DIR"
     password="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
     printf '%s\n' "$password" >"$PG_TEST_DIR/pwfile"
-    [ "$(id -u)" = 0 ] && chown nobody "$PG_TEST_DIR/pwfile"
+    pg_own "$PG_TEST_DIR/pwfile"
     pg_as_owner "$bin/initdb" -D "$PG_TEST_DIR/data" -U learnloop --auth=scram-sha-256 \
         --pwfile="$PG_TEST_DIR/pwfile" -E UTF8 --no-locale >"$PG_TEST_DIR/initdb.log"
     rm -f "$PG_TEST_DIR/pwfile"
@@ -54,7 +59,7 @@ pg_start() {
     openssl req -new -x509 -days 3 -nodes -subj /CN=localhost \
         -keyout "$PG_TEST_DIR/data/server.key" -out "$PG_TEST_DIR/data/server.crt" 2>/dev/null
     chmod 600 "$PG_TEST_DIR/data/server.key"
-    [ "$(id -u)" = 0 ] && chown nobody "$PG_TEST_DIR/data/server.key" "$PG_TEST_DIR/data/server.crt"
+    pg_own "$PG_TEST_DIR/data/server.key" "$PG_TEST_DIR/data/server.crt"
     port="$(pg_free_port)"
     pg_as_owner "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/server.log" -w \
         -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1 -c ssl=on -c fsync=off -c max_connections=100" \
