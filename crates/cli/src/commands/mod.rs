@@ -1,4 +1,6 @@
 pub mod bench;
+#[cfg(feature = "postgres")]
+pub mod bench_pg;
 pub mod bench_replay;
 pub mod config;
 pub mod demo;
