@@ -8,22 +8,8 @@ use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::configs::ConfigVersion;
 use learnloop_store::pg::{self, Client, PgTarget, TableName};
 use learnloop_store::Connection;
-use learnloop_tests::{dump, ingest, run, NOW};
+use learnloop_tests::{dump, ingest, postgres_test_url, run, url_password, NOW};
 use std::collections::BTreeSet;
-
-fn pg_url() -> Option<String> {
-    match std::env::var("LEARNLOOP_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide a PostgreSQL server (LEARNLOOP_TEST_PG_URL, started by .ci/run)"
-            );
-            eprintln!("\n*** SKIPPED: LEARNLOOP_TEST_PG_URL is not set; PostgreSQL tests need a server (see .ci/pg.sh) ***\n");
-            None
-        }
-    }
-}
 
 fn connect(url: &str) -> (PgTarget, Client) {
     let target = PgTarget::parse(url).unwrap();
@@ -98,7 +84,9 @@ const NO_KIND_ROW: &str = r#"{"id":"no-kind-1","kind":null,"created_at":"2026-01
 
 #[test]
 fn strands_from_postgres_give_the_same_tables_as_the_same_strands_from_jsonl() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
     let (target, mut client) = connect(&url);
     let table = fresh_table(&mut client, "same_as_jsonl");
     pg::create_strands_table(&mut client, &table).unwrap();
@@ -152,7 +140,9 @@ fn strands_from_postgres_give_the_same_tables_as_the_same_strands_from_jsonl() {
 
 #[test]
 fn incremental_reads_take_only_new_rows_and_a_late_row_inside_the_look_back() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
     let (target, mut client) = connect(&url);
     let table = fresh_table(&mut client, "incremental");
     pg::create_strands_table(&mut client, &table).unwrap();
@@ -221,7 +211,9 @@ fn incremental_reads_take_only_new_rows_and_a_late_row_inside_the_look_back() {
 
 #[test]
 fn bad_rows_are_quarantined_with_the_row_named_and_never_abort_the_read() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
     let (target, mut client) = connect(&url);
     let table = fresh_table(&mut client, "bad_rows");
     pg::create_strands_table(&mut client, &table).unwrap();
@@ -234,14 +226,16 @@ fn bad_rows_are_quarantined_with_the_row_named_and_never_abort_the_read() {
                ('no-time', 'pm_action', NULL, '{{\"position_id\":\"p1\"}}'),
                ('array-content', 'pm_action', '2026-02-01T12:00:00Z', '[1, 2]'),
                ('bad-kind', 'weather', '2026-02-01T13:00:00Z', '{{\"position_id\":\"p1\"}}'),
-               ('no-rr', 'position_closed', '2026-02-01T14:00:00Z', '{{\"position_id\":\"p2\",\"trade_summary\":{{}}}}')",
+               ('no-rr', 'position_closed', '2026-02-01T14:00:00Z', '{{\"position_id\":\"p2\",\"trade_summary\":{{}}}}'),
+               ('future', 'position_closed', '2099-01-01T00:00:00Z',
+                '{{\"position_id\":\"p3\",\"trade_summary\":{{\"rr\":0.5,\"exit_timestamp\":\"2099-01-01T00:00:00Z\"}}}}')",
             t = table.quoted
         ))
         .unwrap();
     let mut conn = learnloop_store::open_in_memory().unwrap();
     let r = ingest_pg(&mut conn, &mut client, &target, &options(&table, 2));
-    assert_eq!(r.ingest.lines, 6);
-    assert_eq!(r.ingest.normalized.closes, 1);
+    assert_eq!(r.ingest.lines, 7);
+    assert_eq!(r.ingest.normalized.closes, 2);
     assert_eq!(
         r.ingest.normalized.quarantined_total(),
         5,
@@ -283,11 +277,29 @@ fn bad_rows_are_quarantined_with_the_row_named_and_never_abort_the_read() {
             .sum::<i64>(),
         5
     );
+
+    // The row stamped 2099 was stored but did not move the watermark: later rows still come in.
+    let watermark = again.watermark_after.clone().unwrap();
+    assert!(watermark.contains("2026-02-01T14:00:00"), "{watermark}");
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {} (id, kind, created_at, content) VALUES ('next-day', 'position_closed',
+               '2026-02-02T09:00:00Z', '{{\"position_id\":\"p4\",\"trade_summary\":{{\"rr\":-1,\"exit_timestamp\":\"2026-02-02T09:00:00Z\"}}}}')",
+            table.quoted
+        ))
+        .unwrap();
+    let next = ingest_pg(&mut conn, &mut client, &target, &options(&table, 2));
+    assert_eq!(
+        (next.ingest.inserted, next.ingest.normalized.closes),
+        (1, 1)
+    );
 }
 
 #[test]
 fn a_connection_lost_mid_ingest_is_a_clear_error_and_writes_nothing_locally() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
     let (target, mut client) = connect(&url);
     let table = fresh_table(&mut client, "lost");
     pg::create_strands_table(&mut client, &table).unwrap();
@@ -355,7 +367,9 @@ fn config(version: i64, marker: &str) -> ConfigVersion {
 
 #[test]
 fn publish_round_trips_is_idempotent_and_readers_see_one_whole_active_row() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
     let (_, mut client) = connect(&url);
     let table = fresh_table(&mut client, "configs");
     let (v1, v2) = (config(1, "a"), config(2, "b"));
@@ -477,7 +491,9 @@ fn publish_round_trips_is_idempotent_and_readers_see_one_whole_active_row() {
 
 #[test]
 fn tls_is_used_when_the_url_asks_for_it() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
     if std::env::var_os("LEARNLOOP_TEST_PG_TLS").is_none() {
         eprintln!("*** SKIPPED: the test server has no TLS (LEARNLOOP_TEST_PG_TLS unset) ***");
         return;
@@ -499,10 +515,5 @@ fn tls_is_used_when_the_url_asks_for_it() {
     let Err(err) = pg::connect(&target) else {
         panic!("a self-signed certificate is not trusted")
     };
-    assert!(!err.to_string().contains(&password(&url)), "{err}");
-}
-
-fn password(url: &str) -> String {
-    let userinfo = url.split("://").nth(1).unwrap().split('@').next().unwrap();
-    userinfo.split(':').nth(1).unwrap_or("").to_string()
+    assert!(!err.to_string().contains(&url_password(&url)), "{err}");
 }

@@ -5,22 +5,9 @@
 
 use learnloop_model::strand::RawStrand;
 use learnloop_store::pg::{self, PgTarget, TableName};
+use learnloop_tests::{postgres_test_url, url_password};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn pg_url() -> Option<String> {
-    match std::env::var("LEARNLOOP_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide a PostgreSQL server (LEARNLOOP_TEST_PG_URL, started by .ci/run)"
-            );
-            eprintln!("\n*** SKIPPED: LEARNLOOP_TEST_PG_URL is not set; PostgreSQL tests need a server (see .ci/pg.sh) ***\n");
-            None
-        }
-    }
-}
 
 fn learnloop(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_learnloop"))
@@ -38,11 +25,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn password(url: &str) -> String {
-    let userinfo = url.split("://").nth(1).unwrap().split('@').next().unwrap();
-    userinfo.split(':').nth(1).unwrap().to_string()
 }
 
 /// Nothing the command printed contains the password.
@@ -67,8 +49,10 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[test]
 fn nightly_run_from_postgres_publishes_to_postgres_and_never_shows_the_password() {
-    let Some(url) = pg_url() else { return };
-    let secret = password(&url);
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let secret = url_password(&url);
     let target = PgTarget::parse(&url).unwrap();
     let mut client = pg::connect(&target).unwrap();
     let strands = TableName::parse(&format!("cli_strands_{}", std::process::id())).unwrap();
@@ -163,8 +147,10 @@ fn nightly_run_from_postgres_publishes_to_postgres_and_never_shows_the_password(
 
 #[test]
 fn postgres_failures_exit_1_with_a_reason_and_no_password() {
-    let Some(url) = pg_url() else { return };
-    let secret = password(&url);
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let secret = url_password(&url);
     let dir = scratch("failures");
     let db = dir.join("t.db");
 

@@ -75,7 +75,8 @@ fn measure(
     })?;
     let read_only_s = t.elapsed().as_secs_f64();
 
-    let scratch = std::env::temp_dir().join(format!("learnloop-bench-pg-{}.db", std::process::id()));
+    let scratch =
+        std::env::temp_dir().join(format!("learnloop-bench-pg-{}.db", std::process::id()));
     remove_db(&scratch);
     let mut conn = learnloop_store::open(&scratch)?;
     let options = PgIngestOptions {
@@ -99,7 +100,12 @@ fn measure(
     let mut conn = learnloop_store::open(&scratch)?;
     let t = Instant::now();
     let tx = conn.transaction()?;
-    learnloop_linker::ingest_lines(&tx, lines.iter().cloned().map(Ok), "bench", &wall_clock_now())?;
+    learnloop_linker::ingest_lines(
+        &tx,
+        lines.iter().cloned().map(Ok),
+        "bench",
+        &wall_clock_now(),
+    )?;
     tx.commit()?;
     let jsonl_ingest_s = t.elapsed().as_secs_f64();
     drop(conn);
@@ -127,7 +133,13 @@ pub fn human(b: &PgIngestBench) -> String {
         ("batch", b.batch.to_string()),
         ("COPY into PostgreSQL", format!("{:.2} s", b.copy_in_s)),
         ("cursor read only", rate(b.read_only_s, b.read_only_per_s)),
-        ("ingest --from, end to end", rate(b.ingest_s, b.ingest_per_s)),
-        ("same strands from JSONL", rate(b.jsonl_ingest_s, b.jsonl_ingest_per_s)),
+        (
+            "ingest --from, end to end",
+            rate(b.ingest_s, b.ingest_per_s),
+        ),
+        (
+            "same strands from JSONL",
+            rate(b.jsonl_ingest_s, b.jsonl_ingest_per_s),
+        ),
     ])
 }

@@ -218,6 +218,6 @@ mod enabled {
     }
 }
 
-pub use enabled::{execute_ingest, execute_publish, ingest_for_run, publish};
 #[cfg(feature = "postgres")]
 pub use enabled::target;
+pub use enabled::{execute_ingest, execute_publish, ingest_for_run, publish};

@@ -49,7 +49,9 @@ pub enum ReadFrom {
 #[derive(Debug)]
 pub struct StrandBatch {
     pub rows: Vec<StrandColumns>,
-    /// The greatest (created_at, id) of the batch (rows without created_at come last and have none).
+    /// The greatest (created_at, id) of the batch not later than the server's clock at the start
+    /// of the read: a row stamped in the future (a producer's broken clock) is read and stored but
+    /// cannot move the watermark past the rows still to come. Rows without created_at have none.
     pub last: Option<Watermark>,
 }
 
@@ -136,6 +138,7 @@ pub fn read_strands<E: From<PgError>>(
         .read_only(true)
         .start()
         .map_err(reading())?;
+    let server_now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).map_err(reading())?.get(0);
     let portal = match from {
         ReadFrom::Start => tx.bind(sql.as_str(), &[]),
         ReadFrom::After(w) => tx.bind(sql.as_str(), &[&w.created_at, &w.id]),
@@ -156,7 +159,8 @@ pub fn read_strands<E: From<PgError>>(
             .map(|r| {
                 let created_at: Option<DateTime<Utc>> = r.try_get(9)?;
                 let id: Option<String> = r.try_get(0)?;
-                if let (Some(created_at), Some(id)) = (created_at, &id) {
+                if let (Some(created_at), Some(id)) = (created_at.filter(|t| *t <= server_now), &id)
+                {
                     last = Some(Watermark {
                         created_at,
                         id: id.clone(),
