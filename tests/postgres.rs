@@ -45,7 +45,7 @@ fn strands(cycles: usize, seed: u64) -> (Vec<String>, Vec<RawStrand>) {
             continue;
         };
         let representable = json_ok(&raw.content)
-            && raw.regime_context.as_deref().map_or(true, json_ok)
+            && raw.regime_context.as_deref().is_none_or(json_ok)
             && Timestamp::parse(&raw.created_at).is_ok()
             && seen.insert(raw.id.clone());
         if representable {

@@ -91,7 +91,7 @@ pub fn ingest_postgres(
             ingest_row(conn, row, &source, ingested_at, &mut report)?;
         }
         if let Some(last) = batch.last {
-            if newest.as_ref().map_or(true, |w| later(&last, w)) {
+            if newest.as_ref().is_none_or(|w| later(&last, w)) {
                 newest = Some(last);
             }
         }
