@@ -136,6 +136,13 @@ fn strands_from_postgres_give_the_same_tables_as_the_same_strands_from_jsonl() {
         "pattern_scope_stats differ"
     );
     assert_eq!(dump(&from_pg), dump(&from_file), "derived tables differ");
+
+    // A desk moving from JSONL exports to --from: the strands it already has are recognised
+    // (jsonb spells the same content differently), not reported as id conflicts.
+    let switch = ingest_pg(&mut from_file, &mut client, &target, &options(&table, 1000));
+    assert_eq!(switch.ingest.inserted, 0);
+    assert_eq!(switch.ingest.id_conflicts, 0);
+    assert_eq!(switch.ingest.already_present, file_report.inserted);
 }
 
 #[test]

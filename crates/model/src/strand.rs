@@ -101,6 +101,38 @@ impl RawStrand {
         }
     }
 
+    /// The same strand, whatever the source's rendering: equal fields, except that `created_at`
+    /// need only be the same instant and `content`/`regime_context` the same JSON value (a JSON
+    /// Lines export and PostgreSQL's jsonb spell one strand differently).
+    pub fn same_strand(&self, other: &RawStrand) -> bool {
+        if self == other {
+            return true;
+        }
+        let same_json = |a: &str, b: &str| {
+            a == b
+                || matches!(
+                    (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)),
+                    (Ok(x), Ok(y)) if x == y
+                )
+        };
+        let same_instant = |a: &str, b: &str| {
+            a == b || matches!((Timestamp::parse(a), Timestamp::parse(b)), (Ok(x), Ok(y)) if x == y)
+        };
+        self.id == other.id
+            && self.module == other.module
+            && self.kind == other.kind
+            && self.symbol == other.symbol
+            && self.timeframe == other.timeframe
+            && self.position_id == other.position_id
+            && self.trade_id == other.trade_id
+            && same_instant(&self.created_at, &other.created_at)
+            && same_json(&self.content, &other.content)
+            && match (&self.regime_context, &other.regime_context) {
+                (Some(a), Some(b)) => same_json(a, b),
+                (a, b) => a == b,
+            }
+    }
+
     /// Validate and normalise into the typed form the loop uses.
     pub fn to_typed(&self) -> Result<TypedStrand, QuarantineReason> {
         let created_at = Timestamp::parse(&self.created_at).map_err(|e| {
@@ -581,6 +613,34 @@ fn quote_non_finite_literals(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_strand_spelled_two_ways_is_the_same_strand() {
+        let line = r#"{"id":"s1","kind":"pm_action","created_at":"2026-01-02T03:04:05.000Z","content":{"b":1.50,"a":[1,2]},"regime_context":{"x":"y"}}"#;
+        let from_file = RawStrand::from_json_line(line).unwrap();
+        let from_table = StrandColumns {
+            id: Some("s1".into()),
+            kind: Some("pm_action".into()),
+            created_at: Some("2026-01-02T03:04:05Z".into()),
+            content: Some(r#"{"a": [1, 2], "b": 1.5}"#.into()),
+            regime_context: Some(r#"{"x": "y"}"#.into()),
+            ..StrandColumns::default()
+        }
+        .into_raw()
+        .unwrap();
+        assert_ne!(from_file, from_table);
+        assert!(from_file.same_strand(&from_table));
+        let changed = RawStrand {
+            content: r#"{"a": [1, 2], "b": 2}"#.into(),
+            ..from_table.clone()
+        };
+        assert!(!from_file.same_strand(&changed));
+        let later = RawStrand {
+            created_at: "2026-01-02T03:04:06Z".into(),
+            ..from_table
+        };
+        assert!(!from_file.same_strand(&later));
+    }
     use serde_json::json;
 
     fn line(kind: &str, content: Value) -> String {
