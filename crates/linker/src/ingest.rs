@@ -107,15 +107,24 @@ fn ingest_line(
             );
         }
     };
-    store_strand(conn, &raw, text, source, located, ingested_at, report)
+    store_strand(
+        conn,
+        &raw,
+        || text.to_string(),
+        source,
+        located,
+        ingested_at,
+        report,
+    )
 }
 
 /// Store one parsed strand (idempotent by id) and normalise it; a reused id with other fields is
-/// quarantined, the stored strand kept. `located` prefixes a reason with where the strand came from.
+/// quarantined, the stored strand kept. `located` prefixes a reason with where the strand came
+/// from; `text()` renders the input for the quarantine, only when it is needed.
 pub(crate) fn store_strand(
     conn: &Connection,
     raw: &RawStrand,
-    text: &str,
+    text: impl FnOnce() -> String,
     source: &str,
     located: impl Fn(QuarantineReason) -> QuarantineReason,
     ingested_at: &str,
@@ -147,7 +156,7 @@ pub(crate) fn store_strand(
                 conn,
                 &raw.id,
                 &reason,
-                text,
+                &text(),
                 Some(source),
                 ingested_at,
                 &mut report.normalized,

@@ -11,7 +11,7 @@
 use crate::ingest::{begin_ingest, finish_ingest, store_strand};
 use crate::{IngestReport, LinkerError, Result};
 use learnloop_model::strand::{QuarantineReason, StrandColumns};
-use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, TableName, Watermark};
+use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, StrandBatch, TableName, Watermark};
 use learnloop_store::strands::{self, QuarantineEntry};
 use learnloop_store::{meta, Connection};
 
@@ -86,18 +86,40 @@ pub fn ingest_postgres(
     };
     let mut newest = stored;
     let source = report.source.clone();
-    let rows_read = pg::read_strands(client, &table, &from, options.batch, |batch| {
-        for row in batch.rows {
-            ingest_row(conn, row, &source, ingested_at, &mut report)?;
-        }
-        if let Some(last) = batch.last {
-            if newest.as_ref().is_none_or(|w| later(&last, w)) {
-                newest = Some(last);
+    // The next batches are fetched and decoded on another thread while this one stores them.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<StrandBatch>(2);
+    let (read, stored_all) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            pg::read_strands(client, &table, &from, options.batch, move |batch| {
+                sender.send(batch).map_err(|_| ReadStop::Abandoned)
+            })
+        });
+        let stored_all = (|| {
+            for batch in receiver {
+                for row in batch.rows {
+                    ingest_row(conn, row, &source, ingested_at, &mut report)?;
+                }
+                if let Some(last) = batch.last {
+                    if newest.as_ref().is_none_or(|w| later(&last, w)) {
+                        newest = Some(last);
+                    }
+                }
+                progress(report.ingest.lines);
             }
-        }
-        progress(report.ingest.lines);
-        Ok::<_, LinkerError>(())
-    })?;
+            Ok::<_, LinkerError>(())
+        })();
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, stored_all)
+    });
+    // A store error stops the reader (Abandoned): report the store error, else the read's.
+    stored_all?;
+    let rows_read = match read {
+        Ok(n) => n,
+        Err(ReadStop::Pg(e)) => return Err(e.into()),
+        Err(ReadStop::Abandoned) => unreachable!("the batches are only abandoned on a store error"),
+    };
     finish_ingest(conn)?;
     if let Some(w) = &newest {
         meta::set(conn, &key, &w.to_text())?;
@@ -113,6 +135,19 @@ pub fn ingest_postgres(
         "ingested from PostgreSQL"
     );
     Ok(report)
+}
+
+/// Why the reader thread stopped early.
+enum ReadStop {
+    Pg(pg::PgError),
+    /// The storing side failed and dropped its end of the channel.
+    Abandoned,
+}
+
+impl From<pg::PgError> for ReadStop {
+    fn from(e: pg::PgError) -> Self {
+        Self::Pg(e)
+    }
 }
 
 fn describe(from: &ReadFrom) -> String {
@@ -147,18 +182,20 @@ fn ingest_row(
         detail: format!("{source} row {row_name}: {}", r.detail),
         ..r
     };
-    let text = serde_json::to_string(&row).unwrap_or_default();
-    match row.into_raw() {
+    // Rendered only for a row that is quarantined.
+    let text = |row: &StrandColumns| serde_json::to_string(row).unwrap_or_default();
+    match row.clone().into_raw() {
         Ok(raw) => store_strand(
             conn,
             &raw,
-            &text,
+            || text(&row),
             source,
             located,
             ingested_at,
             &mut report.ingest,
         ),
         Err(reason) => {
+            let text = text(&row);
             let reason = located(reason);
             let strand_id = format!("{source}:{row_name}");
             let new = strands::quarantine(
