@@ -108,9 +108,21 @@ mod enabled {
         let report = ingest(&mut conn, args, url)?;
         emit(cli.json, &report, |r| {
             format!(
-                "ingested {} (read from {})\n{}",
+                "ingested {} ({}){}\n{}",
                 r.source,
-                r.read_from,
+                if r.read_from == "start" {
+                    "whole table"
+                } else {
+                    &r.read_from
+                },
+                if r.quarantined_before > 0 {
+                    format!(
+                        ", {} bad row(s) seen again, already quarantined",
+                        r.quarantined_before
+                    )
+                } else {
+                    String::new()
+                },
                 crate::commands::ingest::human_ingest(&r.ingest)
             )
         })?;
