@@ -65,3 +65,31 @@ pub fn demo_lines_over(
     };
     learnloop_demo::generate(&opts)
 }
+
+/// The PostgreSQL server the tests may use (LEARNLOOP_TEST_PG_URL, exported by `.ci/run` from
+/// `.ci/pg.sh`). `None` with a loud message in local development; under CI its absence fails.
+pub fn postgres_test_url() -> Option<String> {
+    match std::env::var("LEARNLOOP_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must provide a PostgreSQL server (LEARNLOOP_TEST_PG_URL, started by .ci/run)"
+            );
+            eprintln!("\n*** SKIPPED: LEARNLOOP_TEST_PG_URL is not set; PostgreSQL tests need a server (see .ci/pg.sh) ***\n");
+            None
+        }
+    }
+}
+
+/// The password inside a `postgresql://user:password@…` URL, to check it never leaks.
+pub fn url_password(url: &str) -> String {
+    let userinfo = url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split('@')
+        .next()
+        .unwrap_or("");
+    userinfo.split(':').nth(1).unwrap_or("").to_string()
+}

@@ -54,13 +54,7 @@ pub fn ingest_lines<I>(
 where
     I: IntoIterator<Item = std::io::Result<String>>,
 {
-    // Rows a producer wrote directly come first, so that the watermark below covers everything.
-    let caught_up = normalize::normalize_new(conn, ingested_at)?;
-    let mut report = IngestReport {
-        caught_up_from_table: caught_up.actions + caught_up.closes + caught_up.quarantined_total(),
-        normalized: caught_up,
-        ..IngestReport::default()
-    };
+    let mut report = begin_ingest(conn, ingested_at)?;
     for (i, line) in lines.into_iter().enumerate() {
         let line_no = i as u64 + 1;
         let line = match line {
@@ -87,11 +81,7 @@ where
         }
         ingest_line(conn, text, source, line_no, ingested_at, &mut report)?;
     }
-    meta::set(
-        conn,
-        normalize::WATERMARK_KEY,
-        &strands::max_rowid(conn)?.to_string(),
-    )?;
+    finish_ingest(conn)?;
     tracing::info!(
         source,
         lines = report.lines,
@@ -101,6 +91,27 @@ where
         "ingested"
     );
     Ok(report)
+}
+
+/// Normalise what producers wrote directly into `ad_strands` first, so that the watermark set by
+/// [`finish_ingest`] covers everything; the report starts with those counts.
+pub(crate) fn begin_ingest(conn: &Connection, ingested_at: &str) -> Result<IngestReport> {
+    let caught_up = normalize::normalize_new(conn, ingested_at)?;
+    Ok(IngestReport {
+        caught_up_from_table: caught_up.actions + caught_up.closes + caught_up.quarantined_total(),
+        normalized: caught_up,
+        ..IngestReport::default()
+    })
+}
+
+/// Every strand stored by this ingest was normalised as it came: move the watermark past them.
+pub(crate) fn finish_ingest(conn: &Connection) -> Result<()> {
+    meta::set(
+        conn,
+        normalize::WATERMARK_KEY,
+        &strands::max_rowid(conn)?.to_string(),
+    )?;
+    Ok(())
 }
 
 fn quarantine_undecodable(
@@ -154,12 +165,35 @@ fn ingest_line(
             );
         }
     };
-    match strands::insert_raw(conn, &raw)? {
+    store_strand(
+        conn,
+        &raw,
+        || text.to_string(),
+        source,
+        located,
+        ingested_at,
+        report,
+    )
+}
+
+/// Store one parsed strand (idempotent by id) and normalise it; a reused id with other fields is
+/// quarantined, the stored strand kept. `located` prefixes a reason with where the strand came
+/// from; `text()` renders the input for the quarantine, only when it is needed.
+pub(crate) fn store_strand(
+    conn: &Connection,
+    raw: &RawStrand,
+    text: impl FnOnce() -> String,
+    source: &str,
+    located: impl Fn(QuarantineReason) -> QuarantineReason,
+    ingested_at: &str,
+    report: &mut IngestReport,
+) -> Result<()> {
+    match strands::insert_raw(conn, raw)? {
         InsertOutcome::Inserted => {
             report.inserted += 1;
             normalize_one(
                 conn,
-                &raw,
+                raw,
                 text,
                 ingested_at,
                 Some(source),
@@ -180,7 +214,7 @@ fn ingest_line(
                 conn,
                 &raw.id,
                 &reason,
-                text,
+                &text(),
                 Some(source),
                 ingested_at,
                 &mut report.normalized,

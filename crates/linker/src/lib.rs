@@ -2,6 +2,8 @@
 //! action linked to the closed trade cycle it belonged to (`link`), producing `trade_events`.
 
 pub mod ingest;
+#[cfg(feature = "postgres")]
+pub mod ingest_pg;
 pub mod link;
 pub mod normalize;
 
@@ -13,6 +15,9 @@ pub use normalize::{normalize_new, NormalizeReport};
 pub enum LinkerError {
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Pg(#[from] learnloop_store::pg::PgError),
     #[error("reading input failed at line {line}: {source}")]
     Read {
         line: u64,

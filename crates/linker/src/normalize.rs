@@ -27,11 +27,12 @@ impl NormalizeReport {
     }
 }
 
-/// Validate one stored strand and write its typed row, or quarantine it.
+/// Validate one stored strand and write its typed row, or quarantine it with `raw_text()` (only
+/// rendered for a strand that fails).
 pub(crate) fn normalize_one(
     conn: &Connection,
     raw: &RawStrand,
-    raw_text: &str,
+    raw_text: impl FnOnce() -> String,
     ingested_at: &str,
     source: Option<&str>,
     report: &mut NormalizeReport,
@@ -49,7 +50,7 @@ pub(crate) fn normalize_one(
             conn,
             &raw.id,
             &reason,
-            raw_text,
+            &raw_text(),
             source,
             ingested_at,
             report,
@@ -95,11 +96,10 @@ pub fn normalize_new(conn: &Connection, ingested_at: &str) -> Result<NormalizeRe
     let mut report = NormalizeReport::default();
     let mut last = after;
     for (rowid, raw) in strands::raw_after(conn, after)? {
-        let raw_text = serde_json::to_string(&raw).unwrap_or_default();
         normalize_one(
             conn,
             &raw,
-            &raw_text,
+            || serde_json::to_string(&raw).unwrap_or_default(),
             ingested_at,
             Some("ad_strands"),
             &mut report,

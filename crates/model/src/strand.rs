@@ -115,6 +115,38 @@ impl RawStrand {
         }
     }
 
+    /// The same strand, whatever the source's rendering: equal fields, except that `created_at`
+    /// need only be the same instant and `content`/`regime_context` the same JSON value (a JSON
+    /// Lines export and PostgreSQL's jsonb spell one strand differently).
+    pub fn same_strand(&self, other: &RawStrand) -> bool {
+        if self == other {
+            return true;
+        }
+        let same_json = |a: &str, b: &str| {
+            a == b
+                || matches!(
+                    (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)),
+                    (Ok(x), Ok(y)) if x == y
+                )
+        };
+        let same_instant = |a: &str, b: &str| {
+            a == b || matches!((Timestamp::parse(a), Timestamp::parse(b)), (Ok(x), Ok(y)) if x == y)
+        };
+        self.id == other.id
+            && self.module == other.module
+            && self.kind == other.kind
+            && self.symbol == other.symbol
+            && self.timeframe == other.timeframe
+            && self.position_id == other.position_id
+            && self.trade_id == other.trade_id
+            && same_instant(&self.created_at, &other.created_at)
+            && same_json(&self.content, &other.content)
+            && match (&self.regime_context, &other.regime_context) {
+                (Some(a), Some(b)) => same_json(a, b),
+                (a, b) => a == b,
+            }
+    }
+
     /// Validate and normalise into the typed form the loop uses.
     pub fn to_typed(&self) -> Result<TypedStrand, QuarantineReason> {
         let created_at = Timestamp::parse(&self.created_at).map_err(|e| {
@@ -172,32 +204,64 @@ struct LineFields<'a> {
 
 impl LineFields<'_> {
     fn into_raw(self) -> Result<RawStrand, QuarantineReason> {
-        let text = |v: &Value| match v {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        let text = |v: Value| match v {
+            Value::String(s) => Some(s),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        let embedded = |raw: Option<&serde_json::value::RawValue>| -> Option<String> {
-            let raw = raw?.get();
-            match raw.as_bytes().first() {
-                Some(b'"') => serde_json::from_str::<String>(raw).ok(),
-                Some(b'n') if raw == "null" => None,
-                _ => Some(raw.to_string()),
-            }
-        };
-        let raw = RawStrand {
-            id: text(&self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
-            module: text(&self.module).unwrap_or_else(|| "pm".to_string()),
-            kind: text(&self.kind)
-                .ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
-            symbol: text(&self.symbol),
-            timeframe: text(&self.timeframe),
-            position_id: text(&self.position_id),
-            trade_id: text(&self.trade_id),
-            created_at: text(&self.created_at)
-                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
-            content: embedded(self.content).ok_or_else(|| missing("content", "a JSON object"))?,
+        let embedded = |raw: Option<&serde_json::value::RawValue>| raw.map(|r| r.get().to_string());
+        StrandColumns {
+            id: text(self.id),
+            module: text(self.module),
+            kind: text(self.kind),
+            symbol: text(self.symbol),
+            timeframe: text(self.timeframe),
+            position_id: text(self.position_id),
+            trade_id: text(self.trade_id),
+            created_at: text(self.created_at),
+            content: embedded(self.content),
             regime_context: embedded(self.regime_context),
+        }
+        .into_raw()
+    }
+}
+
+/// A strand's fields as a table row or a JSON line holds them (`None`: SQL NULL or absent), before
+/// the normalisation every source shares: text trimmed, blank text absent, `module` defaulting to
+/// "pm", and `content`/`regime_context` given as JSON text (an object, or JSON text inside a JSON
+/// string, which is unwrapped; `null` is absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StrandColumns {
+    pub id: Option<String>,
+    pub module: Option<String>,
+    pub kind: Option<String>,
+    pub symbol: Option<String>,
+    pub timeframe: Option<String>,
+    pub position_id: Option<String>,
+    pub trade_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    pub content: Option<String>,
+    pub regime_context: Option<String>,
+}
+
+impl StrandColumns {
+    /// The stored form, or why the row cannot be stored (a missing id, kind, created_at or content).
+    pub fn into_raw(self) -> Result<RawStrand, QuarantineReason> {
+        let raw = RawStrand {
+            id: non_blank(self.id).ok_or_else(|| missing("id", "a non-empty strand id"))?,
+            module: non_blank(self.module).unwrap_or_else(|| "pm".to_string()),
+            kind: non_blank(self.kind)
+                .ok_or_else(|| missing("kind", "pm_action or position_closed"))?,
+            symbol: non_blank(self.symbol),
+            timeframe: non_blank(self.timeframe),
+            position_id: non_blank(self.position_id),
+            trade_id: non_blank(self.trade_id),
+            created_at: non_blank(self.created_at)
+                .ok_or_else(|| missing("created_at", "an RFC 3339 UTC timestamp"))?,
+            content: embedded_json(self.content)
+                .ok_or_else(|| missing("content", "a JSON object"))?,
+            regime_context: embedded_json(self.regime_context),
         };
         raw.check_text_lengths()?;
         Ok(raw)
@@ -275,6 +339,29 @@ fn check_range(
                 range.end()
             ),
         ))
+    }
+}
+
+/// Trimmed text, `None` when blank; reuses the allocation when there is nothing to trim.
+fn non_blank(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        None
+    } else if trimmed.len() == text.len() {
+        Some(text)
+    } else {
+        Some(trimmed.to_string())
+    }
+}
+
+/// JSON text as stored: a JSON string holding JSON text is unwrapped, `null` is absent.
+fn embedded_json(raw: Option<String>) -> Option<String> {
+    let raw = raw?;
+    match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(&raw).ok(),
+        Some(b'n') if raw == "null" => None,
+        _ => Some(raw),
     }
 }
 
@@ -633,6 +720,34 @@ fn quote_non_finite_literals(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_strand_spelled_two_ways_is_the_same_strand() {
+        let line = r#"{"id":"s1","kind":"pm_action","created_at":"2026-01-02T03:04:05.000Z","content":{"b":1.50,"a":[1,2]},"regime_context":{"x":"y"}}"#;
+        let from_file = RawStrand::from_json_line(line).unwrap();
+        let from_table = StrandColumns {
+            id: Some("s1".into()),
+            kind: Some("pm_action".into()),
+            created_at: Some("2026-01-02T03:04:05Z".into()),
+            content: Some(r#"{"a": [1, 2], "b": 1.5}"#.into()),
+            regime_context: Some(r#"{"x": "y"}"#.into()),
+            ..StrandColumns::default()
+        }
+        .into_raw()
+        .unwrap();
+        assert_ne!(from_file, from_table);
+        assert!(from_file.same_strand(&from_table));
+        let changed = RawStrand {
+            content: r#"{"a": [1, 2], "b": 2}"#.into(),
+            ..from_table.clone()
+        };
+        assert!(!from_file.same_strand(&changed));
+        let later = RawStrand {
+            created_at: "2026-01-02T03:04:06Z".into(),
+            ..from_table
+        };
+        assert!(!from_file.same_strand(&later));
+    }
     use serde_json::json;
 
     fn line(kind: &str, content: Value) -> String {

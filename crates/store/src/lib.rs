@@ -7,6 +7,8 @@ pub mod events;
 pub mod export;
 pub mod lessons;
 pub mod meta;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod runs;
 pub mod schema;
 pub mod stats;

@@ -36,7 +36,7 @@ pub fn insert_raw(conn: &Connection, s: &RawStrand) -> Result<InsertOutcome> {
              FROM ad_strands WHERE id = ?1",
         )?
         .query_row([&s.id], raw_from_row)?;
-    Ok(if existing == *s {
+    Ok(if existing.same_strand(s) {
         InsertOutcome::AlreadyPresent
     } else {
         InsertOutcome::Conflict

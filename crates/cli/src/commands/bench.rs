@@ -24,6 +24,8 @@ pub enum BenchTarget {
     Replay,
     /// The statistical calibration study (SPEC §4.9): many synthetic sets with known truth.
     Calibrate,
+    /// `ingest --from` against a PostgreSQL server (--pg-url): strands per second.
+    PgIngest,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +64,9 @@ pub struct BenchArgs {
     /// Skip counting the updates of the unpruned problem (the like-for-like figure for a SQL explode).
     #[arg(long)]
     pub skip_exploded: bool,
+    /// pg-ingest bench: a PostgreSQL server it may create (and drop) a scratch table on.
+    #[arg(long, env = "LEARNLOOP_BENCH_PG_URL", hide_env_values = true)]
+    pub pg_url: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,8 +119,20 @@ pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
             let report = super::bench_calibrate::calibrate(args, &cfg)?;
             emit(cli.json, &report, super::bench_calibrate::human)?;
         }
+        BenchTarget::PgIngest => pg_ingest(cli, args)?,
     }
     Ok(Outcome::Ok)
+}
+
+#[cfg(feature = "postgres")]
+fn pg_ingest(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
+    let report = super::bench_pg::bench_pg_ingest(args)?;
+    emit(cli.json, &report, super::bench_pg::human)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn pg_ingest(_: &Cli, _: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::bail!("this learnloop was built without PostgreSQL support (cargo feature `postgres`)")
 }
 
 fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {

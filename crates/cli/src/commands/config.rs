@@ -41,6 +41,15 @@ pub enum ConfigAction {
     Rollback,
     /// Print the effective learnloop configuration (defaults merged with --config).
     Defaults,
+    /// Write the active version into the PostgreSQL table the PM reads (one transaction,
+    /// idempotent; the table is created when absent).
+    Publish {
+        /// postgresql://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=require] (or the password in PGPASSWORD).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        #[arg(long, default_value = "learning_configs")]
+        table: String,
+    },
 }
 
 pub fn execute(cli: &Cli, args: &ConfigArgs) -> anyhow::Result<Outcome> {
@@ -55,6 +64,7 @@ pub fn execute(cli: &Cli, args: &ConfigArgs) -> anyhow::Result<Outcome> {
         ConfigAction::Diff { a, b } => diff(cli, module, *a, *b)?,
         ConfigAction::Activate { version } => activate(cli, module, *version)?,
         ConfigAction::Rollback => rollback(cli, module)?,
+        ConfigAction::Publish { to, table } => super::pg::execute_publish(cli, module, to, table)?,
     }
     Ok(Outcome::Ok)
 }
@@ -66,7 +76,7 @@ fn version(conn: &Connection, module: &str, version: i64) -> anyhow::Result<Conf
 }
 
 /// Refuse to activate what the PM could not load: checksum, schema, bounds, module/version.
-fn check_loadable(v: &ConfigVersion) -> anyhow::Result<()> {
+pub(crate) fn check_loadable(v: &ConfigVersion) -> anyhow::Result<()> {
     let row = ConfigRow {
         module: v.module.clone(),
         version: v.version,

@@ -14,14 +14,20 @@ use std::path::{Path, PathBuf};
 #[derive(Args, Debug)]
 pub struct IngestArgs {
     /// JSON Lines files; `-` reads standard input.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
     pub files: Vec<PathBuf>,
     /// Exit non-zero if any line was quarantined.
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub postgres: super::pg::PgSourceArgs,
 }
 
 pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
+    if let Some(url) = &args.postgres.from {
+        let quarantined = super::pg::execute_ingest(cli, &args.postgres, url)?;
+        return Ok(strict_outcome(args.strict, quarantined));
+    }
     let mut conn = open_store(cli)?;
     let reports = ingest_files(&mut conn, &args.files)?;
     let quarantined: u64 = reports

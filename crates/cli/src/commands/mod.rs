@@ -1,5 +1,7 @@
 pub mod bench;
 pub mod bench_calibrate;
+#[cfg(feature = "postgres")]
+pub mod bench_pg;
 pub mod bench_replay;
 pub mod completions;
 pub mod config;
@@ -9,6 +11,7 @@ pub mod export;
 pub mod ingest;
 pub mod lessons;
 pub mod lookup;
+pub mod pg;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Ingest these JSON Lines files first.
     #[arg(long = "input")]
     pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub postgres: super::pg::PgSourceArgs,
+    #[command(flatten)]
+    pub publish: super::pg::PgPublishArgs,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -60,6 +64,9 @@ pub struct RunSummary {
     pub ingest: Vec<(String, learnloop_linker::IngestReport)>,
     #[serde(flatten)]
     pub stages: StagesReport,
+    /// `--publish`: what was written to PostgreSQL, per module.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<serde_json::Value>,
 }
 
 fn effective_config(cli: &Cli, args: &StageArgs) -> anyhow::Result<LoopConfig> {
@@ -80,6 +87,10 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let mut summary = RunSummary::default();
     let t = Instant::now();
     summary.ingest = ingest_files(&mut conn, &args.inputs)?;
+    if let Some(url) = &args.postgres.from {
+        let from_pg = super::pg::ingest_for_run(&mut conn, &args.postgres, url)?;
+        summary.ingest.push(from_pg);
+    }
     let ingest_ms = t.elapsed().as_millis() as u64;
     crate::test_hooks::pause_point("run:after-ingest");
     let command = if args.stage.placebo {
@@ -100,15 +111,48 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
         quarantined_before: ingest_quarantined,
     };
     let mut summary = recorded(&mut conn, &job, summary)?;
-    if !args.inputs.is_empty() {
+    if !summary.ingest.is_empty() {
         summary
             .stages
             .durations_ms
             .insert("ingest".into(), ingest_ms);
     }
     let quarantined = summary.stages.normalize.quarantined_total() + ingest_quarantined;
+    if let Some(url) = &args.publish.publish {
+        summary.published = publish_after_run(&conn, args, url)?;
+    }
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(args.stage.strict, quarantined))
+}
+
+/// `run --publish`: each module's active config, once the run is committed and recorded (a failed
+/// run returned before this; a placebo run publishes nothing).
+fn publish_after_run(
+    conn: &Connection,
+    args: &RunArgs,
+    url: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    if args.stage.placebo {
+        tracing::warn!("--placebo: nothing is published");
+        return Ok(Vec::new());
+    }
+    let mut modules = Vec::new();
+    for module in learnloop_store::configs::modules(conn)? {
+        if learnloop_store::configs::active_version(conn, &module)?.is_some() {
+            modules.push(module);
+        } else {
+            tracing::warn!(
+                module,
+                "no active config to publish (run with --activate, or `config activate V`)"
+            );
+        }
+    }
+    let outcomes = super::pg::publish(conn, &modules, url, &args.publish.publish_table)
+        .context("the run is committed and recorded, but publishing failed; publishing again is safe (`learnloop config publish --to URL`)")?;
+    outcomes
+        .iter()
+        .map(|o| Ok(serde_json::to_value(o)?))
+        .collect()
 }
 
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
@@ -400,6 +444,23 @@ fn human_summary(s: &RunSummary) -> String {
         out.push_str(&format!(
             "PLACEBO run (R shuffled within days, seed {seed}): rolled back, stored tables unchanged\n"
         ));
+    }
+    if !s.published.is_empty() {
+        out.push_str("publish\n");
+        for p in &s.published {
+            let field = |k: &str| p.get(k).map_or(String::new(), |v| v.to_string());
+            out.push_str(&format!(
+                "  {} v{} to {}: {}\n",
+                field("module").trim_matches('"'),
+                field("version"),
+                field("table").trim_matches('"'),
+                if p.get("changed") == Some(&serde_json::Value::Bool(true)) {
+                    "published, now active"
+                } else {
+                    "already active, nothing written"
+                }
+            ));
+        }
     }
     let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));

@@ -1,0 +1,203 @@
+//! `learnloop bench pg-ingest --pg-url URL`: a synthetic book COPYed into a scratch PostgreSQL
+//! table, then read back three ways — the bare cursor read, `ingest --from` end to end into a
+//! fresh store, and the same strands from JSON Lines for comparison — in strands per second.
+
+use super::bench::{remove_db, BenchArgs};
+use crate::context::wall_clock_now;
+use crate::output::kv;
+use anyhow::Context;
+use learnloop_demo::{generate, DemoOptions};
+use learnloop_linker::ingest_pg::{ingest_postgres, PgIngestOptions};
+use learnloop_model::strand::RawStrand;
+use learnloop_store::pg::{self, ReadFrom, TableName};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Serialize)]
+pub struct PgIngestBench {
+    pub strands: u64,
+    pub batch: usize,
+    pub copy_in_s: f64,
+    /// The cursor read alone (rows fetched and decoded, nothing stored).
+    pub read_only_s: f64,
+    pub read_only_per_s: f64,
+    /// `ingest --from` end to end: read, validate, store, normalise, commit.
+    pub ingest_s: f64,
+    pub ingest_per_s: f64,
+    /// The same strands from JSON Lines into a fresh store.
+    pub jsonl_ingest_s: f64,
+    pub jsonl_ingest_per_s: f64,
+    /// CPU seconds (user + system) of this process in each phase: on a shared machine the wall
+    /// times above include waiting for the CPU and the disk; these do not.
+    pub read_only_cpu_s: Option<f64>,
+    pub ingest_cpu_s: Option<f64>,
+    pub jsonl_ingest_cpu_s: Option<f64>,
+    /// CPU seconds of the server backend serving the cursor read (when the server is local).
+    pub read_only_server_cpu_s: Option<f64>,
+}
+
+/// User + system CPU seconds of a process so far (Linux `/proc/PID/stat`, 100 ticks per second).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Wall and CPU seconds of `f`, for this process and optionally another.
+fn timed<T>(
+    other_pid: Option<&str>,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(T, f64, Option<f64>, Option<f64>)> {
+    let (cpu0, other0) = (cpu_seconds("self"), other_pid.and_then(cpu_seconds));
+    let t = Instant::now();
+    let value = f()?;
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds("self").zip(cpu0).map(|(b, a)| b - a);
+    let other = other_pid
+        .and_then(cpu_seconds)
+        .zip(other0)
+        .map(|(b, a)| b - a);
+    Ok((value, wall, cpu, other))
+}
+
+pub fn bench_pg_ingest(args: &BenchArgs) -> anyhow::Result<PgIngestBench> {
+    let url = args
+        .pg_url
+        .as_deref()
+        .context("bench pg-ingest needs --pg-url URL (or LEARNLOOP_BENCH_PG_URL): a server it may create a scratch table on")?;
+    let target = super::pg::target(url)?;
+    let mut client = pg::connect(&target)?;
+    let opts = DemoOptions {
+        seed: args.seed,
+        mess: false,
+        days: args.days.unwrap_or(super::bench::DEFAULT_DAYS),
+        ..DemoOptions::default().with_cycles(args.trades.unwrap_or(super::bench::DEFAULT_TRADES))
+    };
+    let (lines, _) = generate(&opts);
+    let raws: Vec<RawStrand> = lines
+        .iter()
+        .map(|l| RawStrand::from_json_line(l).map_err(|e| anyhow::anyhow!("demo line: {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    let table = TableName::parse(&format!("learnloop_bench_strands_{}", std::process::id()))?;
+    client.batch_execute(&format!("DROP TABLE IF EXISTS {}", table.quoted))?;
+    pg::create_strands_table(&mut client, &table)?;
+    let result = measure(args, &mut client, &target, &table, &lines, &raws);
+    client.batch_execute(&format!("DROP TABLE IF EXISTS {}", table.quoted))?;
+    result
+}
+
+fn measure(
+    args: &BenchArgs,
+    client: &mut pg::Client,
+    target: &pg::PgTarget,
+    table: &TableName,
+    lines: &[String],
+    raws: &[RawStrand],
+) -> anyhow::Result<PgIngestBench> {
+    let batch = PgIngestOptions::default().batch;
+    let t = Instant::now();
+    pg::copy_strands_in(client, table, raws)?;
+    client.batch_execute(&format!("ANALYZE {}", table.quoted))?;
+    let copy_in_s = t.elapsed().as_secs_f64();
+
+    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+    let backend = backend.to_string();
+    let (read, read_only_s, read_only_cpu_s, read_only_server_cpu_s) =
+        timed(Some(&backend), || {
+            Ok(pg::read_strands(
+                client,
+                table,
+                &ReadFrom::Start,
+                batch,
+                |_| Ok::<_, pg::PgError>(()),
+            )?)
+        })?;
+
+    let scratch =
+        std::env::temp_dir().join(format!("learnloop-bench-pg-{}.db", std::process::id()));
+    remove_db(&scratch);
+    let mut conn = learnloop_store::open(&scratch)?;
+    let options = PgIngestOptions {
+        table: table.display.clone(),
+        ..PgIngestOptions::default()
+    };
+    let (report, ingest_s, ingest_cpu_s, _) = timed(None, || {
+        let tx = conn.transaction()?;
+        let report = ingest_postgres(&tx, client, target, &options, &wall_clock_now(), |_| {})?;
+        tx.commit()?;
+        Ok(report)
+    })?;
+    drop(conn);
+    remove_db(&scratch);
+    anyhow::ensure!(
+        report.ingest.inserted == raws.len() as u64,
+        "ingested {} of {} strands",
+        report.ingest.inserted,
+        raws.len()
+    );
+
+    let mut conn = learnloop_store::open(&scratch)?;
+    let ((), jsonl_ingest_s, jsonl_ingest_cpu_s, _) = timed(None, || {
+        let tx = conn.transaction()?;
+        let lines = lines.iter().cloned().map(Ok);
+        learnloop_linker::ingest_lines(&tx, lines, "bench", &wall_clock_now())?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    drop(conn);
+    if args.keep_db.is_none() {
+        remove_db(&scratch);
+    }
+    let n = raws.len() as f64;
+    Ok(PgIngestBench {
+        strands: read,
+        batch,
+        copy_in_s,
+        read_only_s,
+        read_only_per_s: n / read_only_s,
+        ingest_s,
+        ingest_per_s: n / ingest_s,
+        jsonl_ingest_s,
+        jsonl_ingest_per_s: n / jsonl_ingest_s,
+        read_only_cpu_s,
+        ingest_cpu_s,
+        jsonl_ingest_cpu_s,
+        read_only_server_cpu_s,
+    })
+}
+
+pub fn human(b: &PgIngestBench) -> String {
+    let n = b.strands as f64;
+    let rate = |s: f64, r: f64, cpu: Option<f64>| {
+        let cpu = cpu.map_or(String::new(), |c| {
+            format!(
+                "; learnloop CPU {c:.2} s = {:.0} strands per CPU-second",
+                n / c
+            )
+        });
+        format!("{s:.2} s ({r:.0} strands/s{cpu})")
+    };
+    let server = b
+        .read_only_server_cpu_s
+        .map_or("-".to_string(), |c| format!("{c:.2} s"));
+    kv(&[
+        ("strands", b.strands.to_string()),
+        ("batch", b.batch.to_string()),
+        ("COPY into PostgreSQL", format!("{:.2} s", b.copy_in_s)),
+        (
+            "cursor read only",
+            rate(b.read_only_s, b.read_only_per_s, b.read_only_cpu_s),
+        ),
+        ("  server backend CPU", server),
+        (
+            "ingest --from, end to end",
+            rate(b.ingest_s, b.ingest_per_s, b.ingest_cpu_s),
+        ),
+        (
+            "same strands from JSONL",
+            rate(b.jsonl_ingest_s, b.jsonl_ingest_per_s, b.jsonl_ingest_cpu_s),
+        ),
+    ])
+}

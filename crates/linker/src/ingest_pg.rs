@@ -1,0 +1,225 @@
+//! Strands read from the desk's PostgreSQL `ad_strands` (SPEC §11.2): the rows past the stored
+//! watermark, in (created_at, id) order and in batches, each validated, stored and normalised
+//! exactly like a JSON line (idempotent by id; a bad row quarantined, never aborting the read).
+//!
+//! Late rows: a watermark on (created_at, id) alone would miss a row committed after a read with
+//! a created_at below it (a producer's clock, a long transaction, a flushed buffer). So each read
+//! starts a look-back window before the watermark (72 h by default) and re-reads it; rows already
+//! stored are recognised by id and skipped. Rows later than the window are caught by `full`, which
+//! reads the whole table the same idempotent way.
+
+use crate::ingest::{begin_ingest, finish_ingest, store_strand};
+use crate::{IngestReport, LinkerError, Result};
+use learnloop_model::strand::{QuarantineReason, StrandColumns};
+use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, StrandBatch, TableName, Watermark};
+use learnloop_store::strands::{self, QuarantineEntry};
+use learnloop_store::{meta, Connection};
+
+/// How to read: which table, how many rows per fetch, and where to start.
+#[derive(Debug, Clone)]
+pub struct PgIngestOptions {
+    pub table: String,
+    pub batch: usize,
+    /// Re-read this much before the watermark (`None` or zero: strictly after it).
+    pub lookback: Option<chrono::Duration>,
+    /// Read the whole table, whatever the watermark.
+    pub full: bool,
+}
+
+impl Default for PgIngestOptions {
+    fn default() -> Self {
+        Self {
+            table: "ad_strands".into(),
+            batch: 10_000,
+            lookback: Some(chrono::Duration::hours(72)),
+            full: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PgIngestReport {
+    /// Where the rows came from (no password).
+    pub source: String,
+    /// Where the read started: "start", "after …" or "since …".
+    pub read_from: String,
+    pub watermark_before: Option<String>,
+    pub watermark_after: Option<String>,
+    /// Bad rows seen again inside the look-back window (already quarantined, not counted twice).
+    pub quarantined_before: u64,
+    #[serde(flatten)]
+    pub ingest: IngestReport,
+}
+
+/// The `meta` key of a table's watermark: per database and table, whatever user or password.
+pub fn watermark_key(target: &PgTarget, table: &str) -> String {
+    format!("pg_watermark:{}/{}", target.key, table)
+}
+
+/// Read new rows of `options.table` into the store on `conn` (inside the caller's transaction, so
+/// a failure part-way, a dropped connection included, leaves the store as it was) and advance the
+/// watermark. `progress` is told the rows read so far after each batch.
+pub fn ingest_postgres(
+    conn: &Connection,
+    client: &mut Client,
+    target: &PgTarget,
+    options: &PgIngestOptions,
+    ingested_at: &str,
+    mut progress: impl FnMut(u64),
+) -> Result<PgIngestReport> {
+    let table = TableName::parse(&options.table)?;
+    let key = watermark_key(target, &table.display);
+    let stored = meta::get(conn, &key)?.and_then(|t| Watermark::parse(&t));
+    let from = match (&stored, options.full, options.lookback) {
+        (None, _, _) | (_, true, _) => ReadFrom::Start,
+        (Some(w), false, Some(lookback)) if lookback > chrono::Duration::zero() => {
+            ReadFrom::Since(w.created_at - lookback)
+        }
+        (Some(w), false, _) => ReadFrom::After(w.clone()),
+    };
+    let mut report = PgIngestReport {
+        source: format!("{} table {}", target.key, table.display),
+        read_from: describe(&from),
+        watermark_before: stored.as_ref().map(Watermark::to_text),
+        ingest: begin_ingest(conn, ingested_at)?,
+        ..PgIngestReport::default()
+    };
+    let mut newest = stored;
+    let source = report.source.clone();
+    // The next batches are fetched and decoded on another thread while this one stores them.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<StrandBatch>(2);
+    let (read, stored_all) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            pg::read_strands(client, &table, &from, options.batch, move |batch| {
+                sender.send(batch).map_err(|_| ReadStop::Abandoned)
+            })
+        });
+        let stored_all = (|| {
+            for batch in receiver {
+                for row in batch.rows {
+                    ingest_row(conn, row, &source, ingested_at, &mut report)?;
+                }
+                if let Some(last) = batch.last {
+                    if newest.as_ref().is_none_or(|w| later(&last, w)) {
+                        newest = Some(last);
+                    }
+                }
+                progress(report.ingest.lines);
+            }
+            Ok::<_, LinkerError>(())
+        })();
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, stored_all)
+    });
+    // A store error stops the reader (Abandoned): report the store error, else the read's.
+    stored_all?;
+    let rows_read = match read {
+        Ok(n) => n,
+        Err(ReadStop::Pg(e)) => return Err(e.into()),
+        Err(ReadStop::Abandoned) => unreachable!("the batches are only abandoned on a store error"),
+    };
+    finish_ingest(conn)?;
+    if let Some(w) = &newest {
+        meta::set(conn, &key, &w.to_text())?;
+    }
+    report.watermark_after = newest.as_ref().map(Watermark::to_text);
+    tracing::info!(
+        source = %report.source,
+        read_from = %report.read_from,
+        rows = rows_read,
+        inserted = report.ingest.inserted,
+        already_present = report.ingest.already_present,
+        quarantined = report.ingest.normalized.quarantined_total(),
+        "ingested from PostgreSQL"
+    );
+    Ok(report)
+}
+
+/// Why the reader thread stopped early.
+enum ReadStop {
+    Pg(pg::PgError),
+    /// The storing side failed and dropped its end of the channel.
+    Abandoned,
+}
+
+impl From<pg::PgError> for ReadStop {
+    fn from(e: pg::PgError) -> Self {
+        Self::Pg(e)
+    }
+}
+
+fn describe(from: &ReadFrom) -> String {
+    match from {
+        ReadFrom::Start => "start".into(),
+        ReadFrom::After(w) => format!("after {}", w.to_text()),
+        ReadFrom::Since(t) => format!(
+            "since {}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    }
+}
+
+/// (created_at, id) order, ids compared bytewise as the server's `COLLATE "C"` does.
+fn later(a: &Watermark, b: &Watermark) -> bool {
+    (a.created_at, a.id.as_bytes()) > (b.created_at, b.id.as_bytes())
+}
+
+fn ingest_row(
+    conn: &Connection,
+    row: StrandColumns,
+    source: &str,
+    ingested_at: &str,
+    report: &mut PgIngestReport,
+) -> Result<()> {
+    report.ingest.lines += 1;
+    let row_name = row
+        .id
+        .as_deref()
+        .map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"));
+    let located = |r: QuarantineReason| QuarantineReason {
+        detail: format!("{source} row {row_name}: {}", r.detail),
+        ..r
+    };
+    // Rendered only for a row that is quarantined.
+    let text = |row: &StrandColumns| serde_json::to_string(row).unwrap_or_default();
+    match row.clone().into_raw() {
+        Ok(raw) => store_strand(
+            conn,
+            &raw,
+            || text(&row),
+            source,
+            located,
+            ingested_at,
+            &mut report.ingest,
+        ),
+        Err(reason) => {
+            let text = text(&row);
+            let reason = located(reason);
+            let strand_id = format!("{source}:{row_name}");
+            let new = strands::quarantine(
+                conn,
+                &QuarantineEntry {
+                    strand_id: &strand_id,
+                    reason: &reason,
+                    raw: &text,
+                    source: Some(source),
+                    ingested_at,
+                },
+            )?;
+            if new {
+                tracing::debug!(strand_id, %reason, "quarantined");
+                *report
+                    .ingest
+                    .normalized
+                    .quarantined
+                    .entry(reason.code.as_str().to_string())
+                    .or_default() += 1;
+            } else {
+                report.quarantined_before += 1;
+            }
+            Ok(())
+        }
+    }
+}
