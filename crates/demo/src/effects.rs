@@ -64,7 +64,7 @@ pub enum EffectPlan {
     Demo,
     /// No effect at all: every scope has the same expected R.
     Placebo,
-    /// The calibration set ([`calibration_rules`]) with these effect sizes (R, positive).
+    /// The calibration set (`calibration_rules`) with these effect sizes (R, positive).
     Calibration { sizes: Vec<f64> },
 }
 

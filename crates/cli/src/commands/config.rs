@@ -44,7 +44,7 @@ pub enum ConfigAction {
     /// Write the active version into the PostgreSQL table the PM reads (one transaction,
     /// idempotent; the table is created when absent).
     Publish {
-        /// postgresql://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=require] (or the password in PGPASSWORD).
+        /// postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require (password and sslmode optional; or the password in PGPASSWORD).
         #[arg(long, value_name = "URL")]
         to: String,
         #[arg(long, default_value = "learning_configs")]

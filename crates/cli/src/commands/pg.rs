@@ -10,7 +10,7 @@ use learnloop_store::Connection;
 #[derive(Args, Debug, Clone)]
 pub struct PgSourceArgs {
     /// Read new strands from PostgreSQL instead of files:
-    /// postgresql://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=require] (the password may come from
+    /// postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require (password and sslmode optional; the password may come from
     /// PGPASSWORD instead; it is never printed or stored).
     #[arg(long, value_name = "URL")]
     pub from: Option<String>,
