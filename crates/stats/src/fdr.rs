@@ -42,6 +42,18 @@ fn total_order_key(x: f64) -> i64 {
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
 
+/// The largest p-value BH rejects at level `alpha` (the step-up critical value), if any: a test
+/// re-run later in the same family (e.g. with other lessons' trades removed) is significant at
+/// the family's level when its p is at most this.
+pub fn rejection_threshold(p_values: &[f64], q_values: &[f64], alpha: f64) -> Option<f64> {
+    p_values
+        .iter()
+        .zip(q_values)
+        .filter(|(_, &q)| q <= alpha)
+        .map(|(&p, _)| p)
+        .max_by(f64::total_cmp)
+}
+
 /// How many tests BH rejects at level `alpha`: the count of q-values `≤ alpha`.
 pub fn count_discoveries(q_values: &[f64], alpha: f64) -> usize {
     q_values.iter().filter(|&&q| q <= alpha).count()
