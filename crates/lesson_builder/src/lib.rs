@@ -5,10 +5,12 @@
 //! - [`half_life`]: half-life of an edge from its history (OLS of ln|edge| on time).
 //! - [`factors`]: latent factors by Jaccard single linkage, with stable ids.
 //! - [`selection`]: selection per (pattern, category) by strength of evidence and cover.
+//! - [`shuffle`]: the placebo permutation of the trade events' R within time clusters.
 
 pub mod factors;
 pub mod half_life;
 pub mod selection;
+pub mod shuffle;
 
 pub use factors::{
     assign_factor_ids, cluster_by_jaccard, fresh_factor_id, jaccard_sorted, Factor, JaccardPair,
@@ -21,10 +23,12 @@ pub use learnloop_stats::{
     student_t_sf, time_cluster, welch_one_sided, ClusterCell, Contrast, ContrastKind, SiblingMean,
     TTest, WelchReference, WelchTest,
 };
-pub use selection::{select_simplest, SelectionCandidate};
+pub use selection::{greedy_by_evidence, Evidence, Outcome};
+pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;
 
 pub use stage::{
-    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
+    build_lessons, build_lessons_from, build_lessons_with, lesson_key, lesson_key_of, InMemory,
+    LatticeMemo,
     LessonError, LessonReport,
 };

@@ -91,7 +91,8 @@ pub struct GroupTrades {
     /// Per trade: decay weight `0.5^(age/stats_half_life)`, age from the as-of time to its exit.
     pub weight: Vec<f64>,
     action_trade: Vec<u32>,
-    pairs: FxHashMap<(String, String), Bitset>,
+    /// dim → value → the actions with that pair.
+    pairs: FxHashMap<String, FxHashMap<String, Bitset>>,
     /// Per module cluster: the module's trades outside this group (the root's comparison).
     pub rest: Vec<(u32, f64)>,
 }
@@ -102,11 +103,11 @@ impl GroupTrades {
     }
 
     /// The trades of the subset with these `dim = value` pairs (all trades for none).
-    pub fn trades_of(&self, pairs: &[(String, String)]) -> Bitset {
+    pub fn trades_of(&self, pairs: &[(&str, &str)]) -> Bitset {
         let n_actions = self.action_trade.len();
         let mut actions = Bitset::full(n_actions);
-        for pair in pairs {
-            match self.pairs.get(pair) {
+        for (dim, value) in pairs {
+            match self.pairs.get(*dim).and_then(|values| values.get(*value)) {
                 Some(with) => actions.and_assign(with),
                 None => return Bitset::empty(self.n_trades()),
             }
@@ -231,10 +232,8 @@ impl TradeIndex {
                 owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
             };
             for (k, v) in scope {
-                let set = g
-                    .pairs
-                    .entry((k.to_string(), v.to_string()))
-                    .or_insert_with(Bitset::default);
+                let values = g.pairs.entry(k.to_string()).or_default();
+                let set = values.entry(v.to_string()).or_default();
                 let words = (action + 1).div_ceil(64);
                 if set.0.len() < words {
                     set.0.resize(words, 0);
@@ -252,7 +251,7 @@ impl TradeIndex {
     ) -> Self {
         for (id, g) in groups.iter_mut() {
             let words = g.action_trade.len().div_ceil(64);
-            for set in g.pairs.values_mut() {
+            for set in g.pairs.values_mut().flat_map(|values| values.values_mut()) {
                 set.0.resize(words, 0);
             }
             // The module's trades outside the group, per cluster: the module's cells minus the
