@@ -14,7 +14,10 @@ pub mod placebo;
 pub mod shrinkage;
 
 pub use cluster::{cluster_contrast, time_cluster, ClusterCell, Contrast, ContrastKind};
-pub use fdr::{benjamini_hochberg, count_discoveries, rejection_threshold};
+pub use fdr::{
+    benjamini_hochberg, count_discoveries, equal_share_weights, rejection_threshold,
+    weighted_benjamini_hochberg, weighted_p,
+};
 pub use means::{
     complement_stats, one_sample_t, student_t_sf, welch_one_sided, TTest, WelchReference, WelchTest,
 };

@@ -42,8 +42,8 @@ pub enum Screen {
     Untestable,
 }
 
-/// What a later re-test needs (selection, SPEC §4.1 and §4.6): the subset's trades and, per
-/// parent, the parent's other trades (for the root: none, its comparison is outside the group).
+/// What a re-test needs (selection, SPEC §4.1 and §4.6): the subset's trades and, per parent,
+/// the parent's other trades (for the root: none, its comparison is the rest of the module).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retest {
     pub own: Bitset,
@@ -87,8 +87,9 @@ pub struct Tested {
     pub contrast: Option<ContrastKind>,
     /// Degrees of freedom of that contrast.
     pub df: Option<f64>,
-    /// Kept only for a subset that may pass (p ≤ fdr, margin met).
-    pub retest: Option<Box<Retest>>,
+    /// The largest p at which this hypothesis is rejected in the run's family (set with the
+    /// q-values; a re-test must reach it).
+    pub p_threshold: Option<f64>,
 }
 
 /// Rows of one (module, pattern, category), contiguous in the key-sorted stats.
@@ -184,7 +185,6 @@ pub fn evaluate_group(group: &GroupRows<'_>, lattice: &Lattice, ctx: &GroupConte
             t.screen = Screen::Duplicate {
                 of: group.offset + of,
             };
-            t.retest = None;
         }
         t.shrunk_edge = shrunk_edge(i, r, lattice, &decayed, ctx, t.edge);
         out.push(t);
@@ -246,11 +246,10 @@ fn test_subset(
         complement: None,
         contrast: None,
         df: None,
-        retest: None,
+        p_threshold: None,
     };
     let min_support = cfg.lessons.min_support_for(dims);
-    let mut complements: Vec<Bitset> = Vec::new();
-    let mut directions: Vec<f64> = Vec::new();
+
     let mut weakest: Option<(Contrast, Option<usize>)> = None;
     let mut screen = (t.clusters < cfg.lessons.min_clusters).then_some(Screen::Clusters);
     if dims == 0 {
@@ -260,7 +259,6 @@ fn test_subset(
             screen = screen.or(Some(Screen::Complement { parent: None, n: rest }));
         }
         weakest = c.map(|c| (c, None));
-        directions.push(c.map_or(0.0, |c| c.gap.signum()));
     } else {
         let mut min_gap = f64::INFINITY;
         for link in lattice.parents(i) {
@@ -284,7 +282,6 @@ fn test_subset(
             }
             let parent_mean = rows[link.row as usize].stats.r.mean;
             min_gap = min_gap.min((mean - parent_mean).abs());
-            directions.push((mean - parent_mean).signum());
             match contrast(ctx, own, &rest) {
                 Some(c) if weakest.is_none_or(|(w, _)| c.p_two_sided > w.p_two_sided) => {
                     weakest = Some((c, Some(parent_row)));
@@ -292,7 +289,6 @@ fn test_subset(
                 Some(_) => {}
                 None => screen = screen.or(Some(Screen::Untestable)),
             }
-            complements.push(rest);
         }
         if min_gap.is_finite() {
             t.min_gap = Some(min_gap);
@@ -311,16 +307,6 @@ fn test_subset(
         (None, None) => Screen::Untestable,
         (None, Some(_)) => Screen::Tested,
     };
-    let may_pass = t.screen == Screen::Tested
-        && t.margin_ok
-        && t.p.is_some_and(|p| p <= cfg.lessons.fdr);
-    if may_pass {
-        t.retest = Some(Box::new(Retest {
-            own: own.clone(),
-            complements,
-            directions,
-        }));
-    }
     t
 }
 
@@ -404,9 +390,13 @@ pub struct Retested {
 /// Test `t` again without the trades of `removal` (SPEC §4.1, §4.6): the same contrasts, screens
 /// and margin; `None` when the rest no longer has its minimum support or clusters, or a contrast
 /// is undefined — the removed trades explain the subset.
-pub fn retest(ctx: &GroupContext<'_>, t: &Tested, removal: &Bitset) -> Option<Retested> {
+pub fn retest(
+    ctx: &GroupContext<'_>,
+    t: &Tested,
+    base: &Retest,
+    removal: &Bitset,
+) -> Option<Retested> {
     let cfg = ctx.cfg;
-    let base = t.retest.as_deref()?;
     let own = base.own.minus(removal);
     let min_support = cfg.lessons.min_support_for(t.dims);
     if own.count() < min_support || ctx.trades.clusters_of(&own) < cfg.lessons.min_clusters {
@@ -432,4 +422,47 @@ pub fn retest(ctx: &GroupContext<'_>, t: &Tested, removal: &Bitset) -> Option<Re
         holds &= gap.signum() == direction && gap.abs() >= cfg.lessons.incremental_min;
     }
     Some(Retested { p, holds })
+}
+
+/// The trades a re-test of subset `r` starts from, recomputed from its scope: a parent's trades
+/// are those of the scope without one of its pairs.
+pub fn retest_basis(ctx: &GroupContext<'_>, r: &StatsRow) -> Retest {
+    let owned;
+    let pairs: Vec<(&str, &str)> = match canonical_pairs(&r.scope_values) {
+        Some(pairs) => pairs,
+        None => {
+            owned = scope_pairs(&r.scope_values);
+            owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        }
+    };
+    let own = ctx.trades.trades_of(&pairs);
+    let (n_own, sum_own) = (own.count() as f64, ctx.trades.sum(&own));
+    let mut complements = Vec::with_capacity(pairs.len());
+    let mut directions = Vec::with_capacity(pairs.len().max(1));
+    if pairs.is_empty() {
+        let (n_rest, sum_rest) = ctx
+            .trades
+            .rest
+            .iter()
+            .fold((0.0, 0.0), |(n, s), &(cn, cs)| (n + f64::from(cn), s + cs));
+        directions.push((sum_own / n_own - sum_rest / n_rest).signum());
+    }
+    for skip in 0..pairs.len() {
+        let parent: Vec<(&str, &str)> = pairs
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != skip)
+            .map(|(_, p)| *p)
+            .collect();
+        let rest = ctx.trades.trades_of(&parent).minus(&own);
+        let (n_rest, sum_rest) = (rest.count() as f64, ctx.trades.sum(&rest));
+        let parent_mean = (sum_own + sum_rest) / (n_own + n_rest);
+        directions.push((sum_own / n_own - parent_mean).signum());
+        complements.push(rest);
+    }
+    Retest {
+        own,
+        complements,
+        directions,
+    }
 }

@@ -17,7 +17,7 @@ pub use verdict::Verdict;
 
 use evaluate::{evaluate_group, root_tau2, GroupContext, GroupRows, Screen, Tested};
 use lattice::Lattice;
-use learnloop_stats::{benjamini_hochberg, rejection_threshold};
+use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
 use trades::TradeIndex;
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
@@ -218,6 +218,9 @@ pub fn build_lessons_with(
     finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
 
+/// Subsets of this many dims and more share one stratum of the weighted FDR procedure.
+const FDR_DEEPEST_STRATUM: u32 = 3;
+
 /// Rows per batch of groups tested in parallel while streaming the stats.
 const LESSON_BATCH_ROWS: usize = 200_000;
 
@@ -238,6 +241,17 @@ fn keep_tested(
     for mut t in local {
         t.row = keep(t.row, kept);
         t.nearest_parent = t.nearest_parent.map(|p| keep(p, kept));
+        t.screen = match t.screen {
+            Screen::Complement {
+                parent: Some(p),
+                n,
+            } => Screen::Complement {
+                parent: Some(keep(p, kept)),
+                n,
+            },
+            Screen::Duplicate { of } => Screen::Duplicate { of: keep(of, kept) },
+            other => other,
+        };
         tested.push(t);
     }
 }
@@ -371,7 +385,7 @@ fn finish(
     cfg: &LoopConfig,
     as_of: Timestamp,
     inputs: &Finish<'_>,
-    tested: Vec<Tested>,
+    mut tested: Vec<Tested>,
     baselines: BTreeMap<String, Baseline>,
     mut clock: PhaseClock,
 ) -> Result<LessonReport, LessonError> {
@@ -386,8 +400,22 @@ fn finish(
         });
         slots.push(slot);
     }
-    let q = benjamini_hochberg(&family);
-    let p_star = rejection_threshold(&family, &q, cfg.lessons.fdr);
+    // Weighted BH: the pattern roots, the 1-dim, the 2-dim and the deeper subsets each get an
+    // equal share of the error budget (weights from the design only).
+    let strata: Vec<u32> = tested
+        .iter()
+        .zip(&slots)
+        .filter(|(_, s)| s.is_some())
+        .map(|(t, _)| t.dims.min(FDR_DEEPEST_STRATUM))
+        .collect();
+    let weights = equal_share_weights(&strata);
+    let weighted = weighted_p(&family, &weights);
+    let q = benjamini_hochberg(&weighted);
+    // A re-test in selection passes at the family's critical value, scaled by its weight.
+    let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
+    for (t, slot) in tested.iter_mut().zip(&slots) {
+        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s]));
+    }
     clock.lap("q-values");
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let mut judged: Vec<Judged> = tested
@@ -404,7 +432,7 @@ fn finish(
             index: inputs.index,
         };
         let group_of = |t: &Tested| prior.context(&rows[t.row]);
-        select(&tested, &mut judged, &keys, &group_of, p_star, cfg);
+        select(rows, &tested, &mut judged, &keys, &group_of, cfg);
     }
     clock.lap("verdicts");
 

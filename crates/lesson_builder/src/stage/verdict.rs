@@ -2,7 +2,7 @@
 //! selection within each (pattern, category): self-sufficiency, other lessons accounted for, and
 //! the budget by strength of evidence and cover.
 
-use super::evaluate::{retest, GroupContext, Screen, Tested};
+use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested};
 use super::trades::Bitset;
 use super::LessonKey;
 use crate::selection::{greedy_by_evidence, Evidence, Outcome};
@@ -222,13 +222,13 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
 /// a subset whose effect is gone without the trades of its significant refinements is rejected
 /// (self-sufficiency); the rest are taken by strength of evidence (p, then cover), each re-tested
 /// with the trades of the lessons taken before it removed (except those of its ancestors), up to
-/// `max_lessons_per_pattern`. A re-test passes at the family's BH critical value `p_star`.
+/// `max_lessons_per_pattern`. A re-test passes at the family's critical value (its `p_threshold`).
 pub fn select<'g>(
+    rows: &StatsView<'_>,
     tested: &[Tested],
     judged: &mut [Judged],
     keys: &[LessonKey],
     group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
-    p_star: Option<f64>,
     cfg: &LoopConfig,
 ) {
     let mut start = 0;
@@ -239,11 +239,9 @@ pub fn select<'g>(
             .filter(|&i| judged[i].verdict == Verdict::Lesson)
             .collect();
         if !passing.is_empty() {
-            match (group_of(&tested[start]), p_star) {
-                (Some(ctx), Some(p_star)) => {
-                    select_group(&passing, tested, judged, keys, &ctx, p_star, cfg)
-                }
-                _ => {
+            match group_of(&tested[start]) {
+                Some(ctx) => select_group(&passing, rows, tested, judged, keys, &ctx, cfg),
+                None => {
                     for &i in &passing {
                         judged[i].verdict = Verdict::Rejected;
                         judged[i].reason = Reason::Untestable;
@@ -264,31 +262,35 @@ fn group_end(tested: &[Tested], start: usize) -> usize {
         .map_or(tested.len(), |n| start + n)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn select_group(
     passing: &[usize],
+    rows: &StatsView<'_>,
     tested: &[Tested],
     judged: &mut [Judged],
     keys: &[LessonKey],
     ctx: &GroupContext<'_>,
-    p_star: f64,
     cfg: &LoopConfig,
 ) {
-    let own = |i: usize| tested[i].retest.as_deref().map(|r| &r.own);
+    let bases: Vec<Retest> = passing
+        .iter()
+        .map(|&i| retest_basis(ctx, &rows[tested[i].row]))
+        .collect();
     let evidence: Vec<Evidence> = passing
         .iter()
-        .map(|&i| Evidence {
+        .zip(&bases)
+        .map(|(&i, b)| Evidence {
             p: tested[i].p.unwrap_or(1.0),
-            cover: own(i).map_or(0, Bitset::count),
+            cover: b.own.count(),
             key: keys[i].0,
         })
         .collect();
-    let sets: Vec<&Bitset> = passing
-        .iter()
-        .map(|&i| own(i).expect("a passing subset keeps its trades"))
-        .collect();
+    let sets: Vec<&Bitset> = bases.iter().map(|b| &b.own).collect();
     let retest_at = |k: usize, removal: &Bitset| {
-        let r = retest(ctx, &tested[passing[k]], removal);
-        (r.map(|r| r.p), r.is_some_and(|r| r.holds && r.p <= p_star))
+        let t = &tested[passing[k]];
+        let r = retest(ctx, t, &bases[k], removal);
+        let passes = |p: f64| t.p_threshold.is_some_and(|c| p <= c);
+        (r.map(|r| r.p), r.is_some_and(|r| r.holds && passes(r.p)))
     };
     let outcomes = greedy_by_evidence(
         &evidence,
