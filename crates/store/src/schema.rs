@@ -5,7 +5,12 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, MIGRATION_1),
+    (2, MIGRATION_2),
+    (3, MIGRATION_3),
+    (5, MIGRATION_5),
+];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE ad_strands (
@@ -262,6 +267,18 @@ CREATE TABLE lesson_evolution (
 const MIGRATION_3: &str = r#"
 CREATE INDEX pm_actions_created ON pm_actions (created_at_ms);
 CREATE INDEX position_closes_created ON position_closes (created_at_ms);
+"#;
+
+/// The dependence-aware tests' figures per candidate (SPEC §4.2–§4.5): time clusters of the
+/// subset, the smallest complement within a parent (root: rest of the module), the contrast
+/// (within / between clusters) and its degrees of freedom, and the hypothesis' weight in the
+/// run's weighted-BH family.
+const MIGRATION_5: &str = r#"
+ALTER TABLE lesson_candidates ADD COLUMN clusters INTEGER;
+ALTER TABLE lesson_candidates ADD COLUMN complement_trades INTEGER;
+ALTER TABLE lesson_candidates ADD COLUMN contrast TEXT;
+ALTER TABLE lesson_candidates ADD COLUMN contrast_df REAL;
+ALTER TABLE lesson_candidates ADD COLUMN fdr_weight REAL;
 "#;
 
 pub fn latest_version() -> i64 {

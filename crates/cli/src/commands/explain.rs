@@ -203,6 +203,30 @@ fn human(e: &Explanation) -> String {
                 format!("{:+.3} R (shrunk {})", t.edge, fmt_opt(t.shrunk_edge, 3)),
             ),
             (
+                "time clusters",
+                t.clusters.map_or("-".into(), |g| g.to_string()),
+            ),
+            (
+                "complement",
+                t.complement_trades.map_or("-".into(), |n| {
+                    let of = if t.parent_scope_values.is_some() || e.scope_values != "{}" {
+                        "the rest of its smallest parent"
+                    } else {
+                        "the rest of the module"
+                    };
+                    format!("{n} trades in {of}")
+                }),
+            ),
+            (
+                "contrast",
+                t.contrast.as_deref().map_or("-".into(), |c| {
+                    format!(
+                        "{c} clusters, cluster-robust (CR1), t with {} df",
+                        fmt_opt(t.contrast_df, 0)
+                    )
+                }),
+            ),
+            (
                 "t / p / q",
                 format!(
                     "{} / {} / {}",
@@ -212,19 +236,21 @@ fn human(e: &Explanation) -> String {
                 ),
             ),
             (
-                "nearest parent",
+                "family",
+                t.fdr_weight.map_or("not in the family".into(), |w| {
+                    format!("all hypotheses of the run, weighted BH (weight {w:.3})")
+                }),
+            ),
+            (
+                "weakest parent",
                 t.parent_scope_values
                     .clone()
-                    .unwrap_or_else(|| "(baseline)".into()),
+                    .unwrap_or_else(|| "(rest of the module)".into()),
             ),
-            ("gain over parents", fmt_opt(t.min_parent_gap, 3)),
+            ("smallest gap to a parent", fmt_opt(t.min_parent_gap, 3)),
             (
-                "incremental p / q",
-                format!(
-                    "{} / {}",
-                    fmt_opt(t.incremental_p_value, 5),
-                    fmt_opt(t.incremental_q_value, 5)
-                ),
+                "re-test p (self-sufficiency / others)",
+                fmt_opt(t.incremental_p_value, 5),
             ),
         ]);
     }

@@ -90,6 +90,8 @@ pub struct Tested {
     /// The largest p at which this hypothesis is rejected in the run's family (set with the
     /// q-values; a re-test must reach it).
     pub p_threshold: Option<f64>,
+    /// Its weight in the run's weighted-BH family (set with the q-values).
+    pub fdr_weight: Option<f64>,
 }
 
 /// Rows of one (module, pattern, category), contiguous in the key-sorted stats.
@@ -247,6 +249,7 @@ fn test_subset(
         contrast: None,
         df: None,
         p_threshold: None,
+        fdr_weight: None,
     };
     let min_support = cfg.lessons.min_support_for(dims);
 

@@ -414,6 +414,7 @@ fn finish(
     // A re-test in selection passes at the family's critical value, scaled by its weight.
     let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
     for (t, slot) in tested.iter_mut().zip(&slots) {
+        t.fdr_weight = slot.map(|s| weights[s]);
         t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s]));
     }
     clock.lap("q-values");
@@ -576,11 +577,17 @@ fn write_candidate_rows(
                 parent_mean_rr: parent.map(|p| p.stats.r.mean),
                 min_parent_gap: t.min_gap,
                 incremental_p_value: j.p_retest,
-                incremental_q_value: j.q_incremental,
+                // One hypothesis per subset: the incremental test is the hypothesis itself.
+                incremental_q_value: None,
                 verdict: j.verdict.as_str().to_string(),
                 reason: j.reason_text(rows, cfg),
                 lesson_key: key.to_string(),
                 as_of,
+                clusters: Some(t.clusters),
+                complement_trades: t.complement,
+                contrast: t.contrast.map(|c| c.as_str().to_string()),
+                contrast_df: t.df,
+                fdr_weight: t.fdr_weight,
             }
         })
         .collect();

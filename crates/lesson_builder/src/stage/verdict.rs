@@ -43,7 +43,6 @@ pub struct Judged {
     pub reason: Reason,
     pub reject: Option<RejectKind>,
     pub q: Option<f64>,
-    pub q_incremental: Option<f64>,
     /// p of the re-test in selection (self-sufficiency, other lessons accounted for).
     pub p_retest: Option<f64>,
 }
@@ -204,7 +203,6 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
             reject: Some(reason.reject_kind()),
             reason,
             q,
-            q_incremental: None,
             p_retest: None,
         },
         None => Judged {
@@ -212,7 +210,6 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
             reason: Reason::Selected,
             reject: None,
             q,
-            q_incremental: None,
             p_retest: None,
         },
     }
