@@ -4,7 +4,11 @@
 //! 1. **Self-sufficiency.** A subset is re-tested without the trades of its passing refinements
 //!    (strict subsets of its trades). If the effect is gone, it was the refinement in disguise
 //!    (e.g. `{timeframe: 1h}` carried only by `{bucket: micro, timeframe: 1h}`): rejected.
-//! 2. **Evidence and cover.** The rest are taken strongest first (smallest p, then most trades,
+//! 2. **Explained by another.** Of two passing subsets that do not contain one another, one that
+//!    fails once the other's trades are removed, while the other holds without its trades, is
+//!    the other's shadow (e.g. `{bucket: big}` looking bad only because the rest of the pattern
+//!    holds the good `{bucket: micro, timeframe: 1h}`): rejected.
+//! 3. **Evidence and cover.** The rest are taken strongest first (smallest p, then most trades,
 //!    then key). Each is re-tested with the trades of the lessons taken before it removed from
 //!    itself and its comparisons — except a lesson that contains it (its ancestor, which it
 //!    refines) — so an effect is estimated with the others accounted for and no subset becomes a
@@ -12,6 +16,7 @@
 //!    subsets beyond are "limit" candidates.
 
 use crate::stage::trades::Bitset;
+use rustc_hash::FxHashMap;
 
 /// A passing subset's strength of evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +75,7 @@ pub fn greedy_by_evidence(
             outcomes[i] = Some(Outcome::Explained { by, p_retest: p });
         }
     }
+    explained_by_another(sets, retest, &stronger, &mut outcomes);
     let mut order: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
     order.sort_by(|&a, &b| stronger(a, b));
     let mut taken: Vec<usize> = Vec::new();
@@ -110,6 +116,42 @@ pub fn greedy_by_evidence(
         .into_iter()
         .map(|o| o.expect("every subset gets an outcome"))
         .collect()
+}
+
+/// Among non-nested passing subsets, `i` is explained by `a` when `i` fails without `a`'s trades
+/// while `a` holds without `i`'s: e.g. `{bucket: big}` looks worse than the rest of the pattern
+/// only because the rest holds the good `{bucket: micro, timeframe: 1h}`. Only a one-way
+/// explanation counts; two effects that survive each other's removal both stay.
+fn explained_by_another(
+    sets: &[&Bitset],
+    retest: &dyn Fn(usize, &Bitset) -> (Option<f64>, bool),
+    stronger: &dyn Fn(usize, usize) -> std::cmp::Ordering,
+    outcomes: &mut [Option<Outcome>],
+) {
+    let n = sets.len();
+    let open: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
+    let nested = |a: usize, b: usize| sets[a].is_subset_of(sets[b]) || sets[b].is_subset_of(sets[a]);
+    let mut holds_without: FxHashMap<(usize, usize), (Option<f64>, bool)> = FxHashMap::default();
+    let mut check = |i: usize, a: usize| *holds_without.entry((i, a)).or_insert_with(|| retest(i, sets[a]));
+    let mut found: Vec<(usize, usize, Option<f64>)> = Vec::new();
+    for &i in &open {
+        let mut by: Option<(usize, Option<f64>)> = None;
+        for &a in open.iter().filter(|&&a| a != i && !nested(a, i)) {
+            let (p, holds) = check(i, a);
+            if holds || !check(a, i).1 {
+                continue;
+            }
+            if by.is_none_or(|(b, _)| stronger(a, b).is_lt()) {
+                by = Some((a, p));
+            }
+        }
+        if let Some((a, p)) = by {
+            found.push((i, a, p));
+        }
+    }
+    for (i, by, p_retest) in found {
+        outcomes[i] = Some(Outcome::AccountedFor { by, p_retest });
+    }
 }
 
 /// The union of `sets`, shaped like `like`.

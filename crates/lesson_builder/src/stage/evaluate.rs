@@ -391,8 +391,9 @@ pub struct Retested {
 }
 
 /// Test `t` again without the trades of `removal` (SPEC §4.1, §4.6): the same contrasts, screens
-/// and margin; `None` when the rest no longer has its minimum support or clusters, or a contrast
-/// is undefined — the removed trades explain the subset.
+/// and margin against every parent whose rest keeps its minimum support; `None` when the subset
+/// no longer has its minimum support or clusters, no parent is left to compare with, or a
+/// contrast is undefined — the removed trades explain the subset.
 pub fn retest(
     ctx: &GroupContext<'_>,
     t: &Tested,
@@ -413,18 +414,22 @@ pub fn retest(
         p = c.p_two_sided;
         holds = base.directions.first() == Some(&c.gap.signum());
     }
+    let mut compared = t.dims == 0;
     for (rest, &direction) in base.complements.iter().zip(&base.directions) {
         let rest = rest.minus(removal);
         if rest.count() < min_support {
-            return None;
+            // The removed trades were this parent's rest: no comparison left against it (the
+            // other parents still hold the subset to account).
+            continue;
         }
+        compared = true;
         let c = contrast(ctx, &own, &rest)?;
         p = p.max(c.p_two_sided);
         let parent_mean = (sum_own + ctx.trades.sum(&rest)) / (n_own + rest.count() as f64);
         let gap = sum_own / n_own - parent_mean;
         holds &= gap.signum() == direction && gap.abs() >= cfg.lessons.incremental_min;
     }
-    Some(Retested { p, holds })
+    compared.then_some(Retested { p, holds })
 }
 
 /// The trades a re-test of subset `r` starts from, recomputed from its scope: a parent's trades

@@ -390,51 +390,8 @@ fn finish(
     mut clock: PhaseClock,
 ) -> Result<LessonReport, LessonError> {
     let rows = inputs.rows;
-    // One BH family for the whole run: one p per hypothesis (SPEC §4.5, docs/statistics-design.md).
-    let mut family: Vec<f64> = Vec::with_capacity(tested.len());
-    let mut slots: Vec<Option<usize>> = Vec::with_capacity(tested.len());
-    for t in &tested {
-        let slot = t.p.filter(|_| t.screen == Screen::Tested).map(|p| {
-            family.push(p);
-            family.len() - 1
-        });
-        slots.push(slot);
-    }
-    // Weighted BH: the pattern roots, the 1-dim, the 2-dim and the deeper subsets each get an
-    // equal share of the error budget (weights from the design only).
-    let strata: Vec<u32> = tested
-        .iter()
-        .zip(&slots)
-        .filter(|(_, s)| s.is_some())
-        .map(|(t, _)| t.dims.min(FDR_DEEPEST_STRATUM))
-        .collect();
-    let weights = equal_share_weights(&strata);
-    let weighted = weighted_p(&family, &weights);
-    let q = benjamini_hochberg(&weighted);
-    // A re-test in selection passes at the family's critical value, scaled by its weight.
-    let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
-    for (t, slot) in tested.iter_mut().zip(&slots) {
-        t.fdr_weight = slot.map(|s| weights[s]);
-        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s]));
-    }
-    clock.lap("q-values");
+    let (judged, family_size) = decide(&mut tested, rows, cfg, &baselines, inputs.index);
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
-    let mut judged: Vec<Judged> = tested
-        .iter()
-        .zip(&slots)
-        .map(|(t, slot)| judge(t, slot.map(|s| q[s]), cfg))
-        .collect();
-    {
-        let no_tau2 = BTreeMap::new();
-        let prior = Prior {
-            cfg,
-            baselines: &baselines,
-            tau2_roots: &no_tau2,
-            index: inputs.index,
-        };
-        let group_of = |t: &Tested| prior.context(&rows[t.row]);
-        select(rows, &tested, &mut judged, &keys, &group_of, cfg);
-    }
     clock.lap("verdicts");
 
     let outcome = lifecycle::apply(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
@@ -456,7 +413,7 @@ fn finish(
         baselines,
         stats_rows: inputs.stats_rows,
         tested: tested.len() as u64,
-        family_size: family.len() as u64,
+        family_size,
         passed: judged
             .iter()
             .filter(|j| j.verdict != Verdict::Rejected)
@@ -481,6 +438,60 @@ fn finish(
         "lessons built"
     );
     Ok(report)
+}
+
+/// The verdicts of a run's tested subsets: one weighted-BH family over the hypotheses (SPEC §4.5,
+/// docs/statistics-design.md), each subset judged, then selection within each group. Sets each
+/// tested subset's FDR weight and re-test threshold; returns the verdicts and the family size.
+fn decide(
+    tested: &mut [Tested],
+    rows: &StatsView<'_>,
+    cfg: &LoopConfig,
+    baselines: &BTreeMap<String, Baseline>,
+    index: &TradeIndex,
+) -> (Vec<Judged>, u64) {
+    let mut family: Vec<f64> = Vec::with_capacity(tested.len());
+    let mut slots: Vec<Option<usize>> = Vec::with_capacity(tested.len());
+    for t in tested.iter() {
+        let slot = t.p.filter(|_| t.screen == Screen::Tested).map(|p| {
+            family.push(p);
+            family.len() - 1
+        });
+        slots.push(slot);
+    }
+    // Weighted BH: the pattern roots, the 1-dim, the 2-dim and the deeper subsets each get an
+    // equal share of the error budget (weights from the design only).
+    let strata: Vec<u32> = tested
+        .iter()
+        .zip(&slots)
+        .filter(|(_, s)| s.is_some())
+        .map(|(t, _)| t.dims.min(FDR_DEEPEST_STRATUM))
+        .collect();
+    let weights = equal_share_weights(&strata);
+    let weighted = weighted_p(&family, &weights);
+    let q = benjamini_hochberg(&weighted);
+    // A re-test in selection passes at the family's critical value, scaled by its weight.
+    let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
+    for (t, slot) in tested.iter_mut().zip(&slots) {
+        t.fdr_weight = slot.map(|s| weights[s]);
+        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s]));
+    }
+    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
+    let mut judged: Vec<Judged> = tested
+        .iter()
+        .zip(&slots)
+        .map(|(t, slot)| judge(t, slot.map(|s| q[s]), cfg))
+        .collect();
+    let no_tau2 = BTreeMap::new();
+    let prior = Prior {
+        cfg,
+        baselines,
+        tau2_roots: &no_tau2,
+        index,
+    };
+    let group_of = |t: &Tested| prior.context(&rows[t.row]);
+    select(rows, tested, &mut judged, &keys, &group_of, cfg);
+    (judged, family.len() as u64)
 }
 
 /// Wall time of the stage's phases, logged at debug level.
@@ -594,6 +605,9 @@ fn write_candidate_rows(
     lessons::replace_candidates(conn, &candidates)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 mod key_tests {
