@@ -28,15 +28,27 @@ pub struct Evidence {
     pub key: u64,
 }
 
+/// `retest(i, removal)`: subset i tested again without the trades of `removal`: its p (if still
+/// defined) and whether it still passes.
+pub type Retest<'a> = dyn Fn(usize, &Bitset) -> (Option<f64>, bool) + 'a;
+
 /// What selection made of a passing subset; `by` and the order are indices into its inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
-    Selected { p_retest: Option<f64> },
+    Selected {
+        p_retest: Option<f64>,
+    },
     Limit,
     /// Not self-sufficient: explained by this refinement (the strongest of those removed).
-    Explained { by: usize, p_retest: Option<f64> },
+    Explained {
+        by: usize,
+        p_retest: Option<f64>,
+    },
     /// No effect once this selected lesson is accounted for.
-    AccountedFor { by: usize, p_retest: Option<f64> },
+    AccountedFor {
+        by: usize,
+        p_retest: Option<f64>,
+    },
 }
 
 /// `retest(i, removal)` re-tests subset i without the trades of `removal` and returns its p (if
@@ -45,7 +57,7 @@ pub fn greedy_by_evidence(
     evidence: &[Evidence],
     sets: &[&Bitset],
     max_per_group: usize,
-    retest: &dyn Fn(usize, &Bitset) -> (Option<f64>, bool),
+    retest: &Retest<'_>,
 ) -> Vec<Outcome> {
     let n = evidence.len();
     let stronger = |a: usize, b: usize| {
@@ -124,15 +136,20 @@ pub fn greedy_by_evidence(
 /// explanation counts; two effects that survive each other's removal both stay.
 fn explained_by_another(
     sets: &[&Bitset],
-    retest: &dyn Fn(usize, &Bitset) -> (Option<f64>, bool),
+    retest: &Retest<'_>,
     stronger: &dyn Fn(usize, usize) -> std::cmp::Ordering,
     outcomes: &mut [Option<Outcome>],
 ) {
     let n = sets.len();
     let open: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
-    let nested = |a: usize, b: usize| sets[a].is_subset_of(sets[b]) || sets[b].is_subset_of(sets[a]);
+    let nested =
+        |a: usize, b: usize| sets[a].is_subset_of(sets[b]) || sets[b].is_subset_of(sets[a]);
     let mut holds_without: FxHashMap<(usize, usize), (Option<f64>, bool)> = FxHashMap::default();
-    let mut check = |i: usize, a: usize| *holds_without.entry((i, a)).or_insert_with(|| retest(i, sets[a]));
+    let mut check = |i: usize, a: usize| {
+        *holds_without
+            .entry((i, a))
+            .or_insert_with(|| retest(i, sets[a]))
+    };
     let mut found: Vec<(usize, usize, Option<f64>)> = Vec::new();
     for &i in &open {
         let mut by: Option<(usize, Option<f64>)> = None;
@@ -209,7 +226,13 @@ mod tests {
     #[test]
     fn budget_goes_by_evidence_then_cover_and_others_are_accounted_for() {
         // Disjoint sets; 3 is explained once 0 is taken (its retest fails when 0's trades go).
-        let sets = [set(&[0, 1]), set(&[2, 3]), set(&[4, 5]), set(&[1, 6]), set(&[7])];
+        let sets = [
+            set(&[0, 1]),
+            set(&[2, 3]),
+            set(&[4, 5]),
+            set(&[1, 6]),
+            set(&[7]),
+        ];
         let refs: Vec<&Bitset> = sets.iter().collect();
         let evidence = [
             ev(0.001, 2, 5),
@@ -234,11 +257,15 @@ mod tests {
     #[test]
     fn a_refinement_of_a_lesson_keeps_its_ancestors_trades() {
         // 0 = {nano} (bad), 1 = {nano, 4h} (a less bad exception inside it).
-        let sets = [set(&(0..30).collect::<Vec<_>>()), set(&(0..10).collect::<Vec<_>>())];
+        let sets = [
+            set(&(0..30).collect::<Vec<_>>()),
+            set(&(0..10).collect::<Vec<_>>()),
+        ];
         let refs: Vec<&Bitset> = sets.iter().collect();
         let evidence = [ev(1e-5, 30, 1), ev(1e-3, 10, 2)];
         // The exception's re-test must never see its ancestor's trades removed.
-        let retest = |i: usize, removal: &Bitset| (Some(0.01), i == 0 || !removal.intersects(&set(&[0])));
+        let retest =
+            |i: usize, removal: &Bitset| (Some(0.01), i == 0 || !removal.intersects(&set(&[0])));
         let out = greedy_by_evidence(&evidence, &refs, 3, &retest);
         assert!(matches!(out[0], Outcome::Selected { .. }));
         assert!(matches!(out[1], Outcome::Selected { .. }));

@@ -137,8 +137,10 @@ pub fn run_stages(
                     Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
             }
             Stage::Lessons => {
-                report.lessons =
-                    Some(build_lessons_with(conn, cfg, as_of, options.placebo).map_err(stage_err("lessons"))?);
+                report.lessons = Some(
+                    build_lessons_with(conn, cfg, as_of, options.placebo)
+                        .map_err(stage_err("lessons"))?,
+                );
             }
             Stage::Materialize => {
                 let opts = MaterializeOptions {

@@ -161,7 +161,9 @@ fn within(cells: &[ClusterCell], gap: f64) -> Option<Contrast> {
         let ng = na + nb;
         (na * nb / ng, (nb * c.sum_a - na * c.sum_b) / ng)
     };
-    let (sxx, sxy) = both().map(moments).fold((0.0, 0.0), |(x, y), (dx, dy)| (x + dx, y + dy));
+    let (sxx, sxy) = both()
+        .map(moments)
+        .fold((0.0, 0.0), |(x, y), (dx, dy)| (x + dx, y + dy));
     let beta = sxy / sxx;
     let meat: f64 = both()
         .map(|c| {
@@ -296,7 +298,14 @@ mod tests {
     #[test]
     fn between_by_hand() {
         // a: cluster 0 {1, 4}, cluster 1 {1}; b: cluster 1 {0}, cluster 2 {2, −1}.
-        let obs: Vec<Obs> = vec![(0, true, 1.0), (0, true, 4.0), (1, true, 1.0), (1, false, 0.0), (2, false, 2.0), (2, false, -1.0)];
+        let obs: Vec<Obs> = vec![
+            (0, true, 1.0),
+            (0, true, 4.0),
+            (1, true, 1.0),
+            (1, false, 0.0),
+            (2, false, 2.0),
+            (2, false, -1.0),
+        ];
         // mean_a = 2, mean_b = 1/3. Scores (a part − b part):
         // g0: (5 − 4)/3 = 1/3; g1: (1 − 2)/3 − (0 − 1/3)/3 = −1/3 + 1/9 = −2/9;
         // g2: −(1 − 2/3)/3 = −1/9. meat = 1/9 + 4/81 + 1/81 = 14/81.
@@ -331,7 +340,12 @@ mod tests {
 
     #[test]
     fn a_single_cluster_side_is_not_tested_and_an_empty_side_neither() {
-        let obs: Vec<Obs> = vec![(0, true, 1.0), (0, true, 2.0), (1, false, 0.0), (2, false, 1.0)];
+        let obs: Vec<Obs> = vec![
+            (0, true, 1.0),
+            (0, true, 2.0),
+            (1, false, 0.0),
+            (2, false, 1.0),
+        ];
         assert!(cluster_contrast(&cells_of(&obs), 6).is_none());
         let only_a: Vec<Obs> = vec![(0, true, 1.0), (1, true, 2.0), (2, true, 0.0)];
         assert!(cluster_contrast(&cells_of(&only_a), 6).is_none());

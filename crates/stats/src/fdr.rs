@@ -52,10 +52,7 @@ pub fn equal_share_weights(strata: &[u32]) -> Vec<f64> {
         *counts.entry(s).or_default() += 1;
     }
     let (m, l) = (strata.len() as f64, counts.len() as f64);
-    strata
-        .iter()
-        .map(|s| m / (l * counts[s] as f64))
-        .collect()
+    strata.iter().map(|s| m / (l * counts[s] as f64)).collect()
 }
 
 /// Weighted Benjamini–Hochberg (Genovese, Roeder & Wasserman 2006): BH applied to `p_i / w_i`
@@ -116,7 +113,10 @@ mod tests {
         }
         // Equal weights are plain BH.
         let p = [0.01, 0.2, 0.03];
-        assert_eq!(weighted_benjamini_hochberg(&p, &[1.0; 3]), benjamini_hochberg(&p));
+        assert_eq!(
+            weighted_benjamini_hochberg(&p, &[1.0; 3]),
+            benjamini_hochberg(&p)
+        );
     }
 
     #[test]

@@ -113,8 +113,10 @@ fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
         Some(pairs) => trades.trades_of(&pairs),
         None => {
             let owned = scope_pairs(&r.scope_values);
-            let pairs: Vec<(&str, &str)> =
-                owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let pairs: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             trades.trades_of(&pairs)
         }
     }
@@ -131,10 +133,7 @@ pub struct GroupContext<'a> {
 }
 
 /// The contrast of a subset's trades against the rest of its module (the pattern root's test).
-pub fn contrast_with_module_rest(
-    ctx: &GroupContext<'_>,
-    own: &Bitset,
-) -> (Option<Contrast>, u64) {
+pub fn contrast_with_module_rest(ctx: &GroupContext<'_>, own: &Bitset) -> (Option<Contrast>, u64) {
     let mut cells = ctx
         .trades
         .cells(own, &Bitset::empty(ctx.trades.n_trades()), ctx.n_clusters);
@@ -155,7 +154,11 @@ pub fn contrast(ctx: &GroupContext<'_>, own: &Bitset, other: &Bitset) -> Option<
 
 /// Test every row of a group that has its minimum support; `lattice` holds the group's parent
 /// and child links (built for exactly these rows).
-pub fn evaluate_group(group: &GroupRows<'_>, lattice: &Lattice, ctx: &GroupContext<'_>) -> Vec<Tested> {
+pub fn evaluate_group(
+    group: &GroupRows<'_>,
+    lattice: &Lattice,
+    ctx: &GroupContext<'_>,
+) -> Vec<Tested> {
     let rows = group.rows;
     let Some(first) = rows.first() else {
         return Vec::new();
@@ -163,9 +166,8 @@ pub fn evaluate_group(group: &GroupRows<'_>, lattice: &Lattice, ctx: &GroupConte
     let cfg = ctx.cfg;
     let key_prefix = LessonKey::group_prefix(&first.module, &first.pattern_key, first.category);
     let group_key = LessonKey::in_group(key_prefix, "{}");
-    let supported = |r: &StatsRow| {
-        r.stats.n_trades() >= cfg.lessons.min_support_for(r.scope_mask.count_ones())
-    };
+    let supported =
+        |r: &StatsRow| r.stats.n_trades() >= cfg.lessons.min_support_for(r.scope_mask.count_ones());
     let sets: Vec<Option<Bitset>> = rows
         .iter()
         .map(|r| supported(r).then(|| trades_of_row(ctx.trades, r)))
@@ -259,7 +261,10 @@ fn test_subset(
         let (c, rest) = contrast_with_module_rest(ctx, own);
         t.complement = Some(rest);
         if rest < min_support {
-            screen = screen.or(Some(Screen::Complement { parent: None, n: rest }));
+            screen = screen.or(Some(Screen::Complement {
+                parent: None,
+                n: rest,
+            }));
         }
         weakest = c.map(|c| (c, None));
     } else {
@@ -440,7 +445,10 @@ pub fn retest_basis(ctx: &GroupContext<'_>, r: &StatsRow) -> Retest {
         Some(pairs) => pairs,
         None => {
             owned = scope_pairs(&r.scope_values);
-            owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+            owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
         }
     };
     let own = ctx.trades.trades_of(&pairs);

@@ -17,10 +17,9 @@ pub use verdict::Verdict;
 
 use evaluate::{evaluate_group, root_tau2, GroupContext, GroupRows, Screen, Tested};
 use lattice::Lattice;
-use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
-use trades::TradeIndex;
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
+use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
 use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, CandidateRow};
 use learnloop_store::stats::{StatsRow, StatsView};
@@ -28,6 +27,7 @@ use learnloop_store::Connection;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use trades::TradeIndex;
 use verdict::{judge, select, Judged};
 
 #[derive(Debug, thiserror::Error)]
@@ -242,10 +242,7 @@ fn keep_tested(
         t.row = keep(t.row, kept);
         t.nearest_parent = t.nearest_parent.map(|p| keep(p, kept));
         t.screen = match t.screen {
-            Screen::Complement {
-                parent: Some(p),
-                n,
-            } => Screen::Complement {
+            Screen::Complement { parent: Some(p), n } => Screen::Complement {
                 parent: Some(keep(p, kept)),
                 n,
             },

@@ -233,10 +233,8 @@ fn a_two_trade_complement_is_never_tested() {
     // Every trade of the group is on 4h but two: {timeframe: 4h} is its parent (the root) minus
     // two trades, and a large gap to those two must not become a test.
     let mut trades = market(5, 20, 12, 0.0, |_, _, _| 0.0);
-    let mut odd = 0;
-    for t in trades.iter_mut().filter(|t| t.pattern == "p") {
-        let tf = if odd < 2 { "1h" } else { "4h" };
-        odd += 1;
+    for (i, t) in trades.iter_mut().filter(|t| t.pattern == "p").enumerate() {
+        let tf = if i < 2 { "1h" } else { "4h" };
         t.scope[2].1 = tf.to_string();
         if tf == "1h" {
             t.r = -8.0;
@@ -268,7 +266,10 @@ fn week_shocks_alone_give_no_lesson() {
         let (rows, tested, judged) = run(&trades);
         found += lessons(&rows, &tested, &judged).len();
     }
-    assert!(found <= 1, "{found} lessons on placebo data with week shocks");
+    assert!(
+        found <= 1,
+        "{found} lessons on placebo data with week shocks"
+    );
 }
 
 #[test]

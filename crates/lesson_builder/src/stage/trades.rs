@@ -22,7 +22,7 @@ impl Bitset {
 
     pub fn full(len: usize) -> Self {
         let mut s = Self(vec![u64::MAX; len.div_ceil(64)]);
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             if let Some(last) = s.0.last_mut() {
                 *last = (1u64 << (len % 64)) - 1;
             }
@@ -229,7 +229,10 @@ impl TradeIndex {
                 pairs.clone()
             } else {
                 owned = super::evaluate::scope_pairs(&e.scope);
-                owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+                owned
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect()
             };
             for (k, v) in scope {
                 let values = g.pairs.entry(k.to_string()).or_default();

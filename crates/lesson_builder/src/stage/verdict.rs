@@ -105,9 +105,9 @@ impl Reason {
     fn reject_kind(&self) -> RejectKind {
         match self {
             Reason::Significance { .. } => RejectKind::Significance,
-            Reason::Margin { .. } | Reason::SelfSufficiency { .. } | Reason::AccountedFor { .. } => {
-                RejectKind::Incremental
-            }
+            Reason::Margin { .. }
+            | Reason::SelfSufficiency { .. }
+            | Reason::AccountedFor { .. } => RejectKind::Incremental,
             _ => RejectKind::Untestable,
         }
     }
