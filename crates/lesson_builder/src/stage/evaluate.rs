@@ -108,18 +108,23 @@ pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
-    match canonical_pairs(&r.scope_values) {
-        Some(pairs) => trades.trades_of(&pairs),
+/// `f` of a scope text's sorted pairs: read in place when canonical, else through serde_json.
+pub fn with_pairs<R>(scope_values: &str, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+    match canonical_pairs(scope_values) {
+        Some(pairs) => f(&pairs),
         None => {
-            let owned = scope_pairs(&r.scope_values);
+            let owned = scope_pairs(scope_values);
             let pairs: Vec<(&str, &str)> = owned
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            trades.trades_of(&pairs)
+            f(&pairs)
         }
     }
+}
+
+fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
+    with_pairs(&r.scope_values, |pairs| trades.trades_of(pairs))
 }
 
 /// The group's context for its tests.
@@ -440,18 +445,11 @@ pub fn retest(
 /// The trades a re-test of subset `r` starts from, recomputed from its scope: a parent's trades
 /// are those of the scope without one of its pairs.
 pub fn retest_basis(ctx: &GroupContext<'_>, r: &StatsRow) -> Retest {
-    let owned;
-    let pairs: Vec<(&str, &str)> = match canonical_pairs(&r.scope_values) {
-        Some(pairs) => pairs,
-        None => {
-            owned = scope_pairs(&r.scope_values);
-            owned
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect()
-        }
-    };
-    let own = ctx.trades.trades_of(&pairs);
+    with_pairs(&r.scope_values, |pairs| basis_of_pairs(ctx, pairs))
+}
+
+fn basis_of_pairs(ctx: &GroupContext<'_>, pairs: &[(&str, &str)]) -> Retest {
+    let own = ctx.trades.trades_of(pairs);
     let (n_own, sum_own) = (own.count() as f64, ctx.trades.sum(&own));
     let mut complements = Vec::with_capacity(pairs.len());
     let mut directions = Vec::with_capacity(pairs.len().max(1));

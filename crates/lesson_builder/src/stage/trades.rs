@@ -3,7 +3,6 @@
 //! carry it. A trade is in a subset when one of its actions in the group has all the subset's
 //! pairs, so a subset's trades are an AND of pair bitsets mapped to trades.
 
-use learnloop_model::scope::canonical_pairs_into;
 use learnloop_model::stats::{decay_weight, WeightedStats};
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_stats::{time_cluster, ClusterCell};
@@ -205,7 +204,6 @@ impl TradeIndex {
         // Per group, the key of its last trade: a trade's events are contiguous in canonical
         // order, so they are contiguous among its group's events too.
         let mut last_key: FxHashMap<GroupId, &str> = FxHashMap::default();
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
         for e in events {
             let ids = &clusters_of[e.module.as_str()];
             let id: GroupId = (e.module.clone(), e.pattern_key.clone(), e.category);
@@ -224,25 +222,17 @@ impl TradeIndex {
             };
             let action = g.action_trade.len();
             g.action_trade.push(trade as u32);
-            let owned;
-            let scope: Vec<(&str, &str)> = if canonical_pairs_into(&e.scope, &mut pairs) {
-                pairs.clone()
-            } else {
-                owned = super::evaluate::scope_pairs(&e.scope);
-                owned
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect()
-            };
-            for (k, v) in scope {
-                let values = g.pairs.entry(k.to_string()).or_default();
-                let set = values.entry(v.to_string()).or_default();
-                let words = (action + 1).div_ceil(64);
-                if set.0.len() < words {
-                    set.0.resize(words, 0);
+            super::evaluate::with_pairs(&e.scope, |scope| {
+                for &(k, v) in scope {
+                    let values = g.pairs.entry(k.to_string()).or_default();
+                    let set = values.entry(v.to_string()).or_default();
+                    let words = (action + 1).div_ceil(64);
+                    if set.0.len() < words {
+                        set.0.resize(words, 0);
+                    }
+                    set.insert(action);
                 }
-                set.insert(action);
-            }
+            });
         }
         TradeIndex::finish(groups, module_cells, clusters_of)
     }
