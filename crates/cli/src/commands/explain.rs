@@ -182,6 +182,14 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
 }
 
+/// A probability: small ones in scientific notation, so they never print as 0.
+fn fmt_p(v: Option<f64>) -> String {
+    match v {
+        Some(p) if p != 0.0 && p < 1e-3 => format!("{p:.2e}"),
+        other => fmt_opt(other, 5),
+    }
+}
+
 fn human(e: &Explanation) -> String {
     let mut out = format!(
         "{} / {} / {}\n  verdict: {}\n  reason:  {}\n",
@@ -231,8 +239,8 @@ fn human(e: &Explanation) -> String {
                 format!(
                     "{} / {} / {}",
                     fmt_opt(t.t_stat, 2),
-                    fmt_opt(t.p_value, 5),
-                    fmt_opt(t.q_value, 5)
+                    fmt_p(t.p_value),
+                    fmt_p(t.q_value)
                 ),
             ),
             (
@@ -250,7 +258,7 @@ fn human(e: &Explanation) -> String {
             ("smallest gap to a parent", fmt_opt(t.min_parent_gap, 3)),
             (
                 "re-test p (self-sufficiency / others)",
-                fmt_opt(t.incremental_p_value, 5),
+                fmt_p(t.incremental_p_value),
             ),
         ]);
     }
