@@ -74,8 +74,6 @@ pub struct Tested {
     pub min_gap: Option<f64>,
     /// Every parent differs by at least `incremental_min` (always true for the root).
     pub margin_ok: bool,
-    /// p of the re-test in selection, with other lessons' trades accounted for.
-    pub p_incremental: Option<f64>,
     /// Shrunk decayed mean minus the module baseline: what the levers carry.
     pub shrunk_edge: f64,
     pub screen: Screen,
@@ -248,7 +246,6 @@ fn test_subset(
         nearest_parent: None,
         min_gap: None,
         margin_ok: dims == 0,
-        p_incremental: None,
         shrunk_edge: mean - ctx.baseline.mean,
         screen: Screen::Tested,
         clusters: ctx.trades.clusters_of(own),
