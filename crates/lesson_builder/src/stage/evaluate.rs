@@ -5,7 +5,7 @@
 //! identical trade sets, and shrinkage of the decayed mean toward the parent.
 
 use super::lattice::{Lattice, NOT_STORED};
-use super::trades::{Bitset, GroupTrades};
+use super::trades::{Bitset, ClusterSums, GroupTrades};
 use super::LessonKey;
 use learnloop_model::scope::canonical_pairs;
 use learnloop_model::stats::WeightedStats;
@@ -179,11 +179,15 @@ pub fn evaluate_group(
         .iter()
         .map(|s| s.as_ref().map(|s| ctx.trades.decayed(s)))
         .collect();
+    let sums: Vec<Option<ClusterSums>> = sets
+        .iter()
+        .map(|s| s.as_ref().map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters)))
+        .collect();
     let duplicate_of = duplicates(rows, &sets);
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let Some(own) = &sets[i] else { continue };
-        let mut t = test_subset(i, rows, own, lattice, &sets, ctx, group.offset);
+        let mut t = test_subset(i, rows, own, lattice, &sums, ctx, group.offset);
         t.group = group_key;
         t.key = lattice
             .key(i)
@@ -227,10 +231,11 @@ fn test_subset(
     rows: &[StatsRow],
     own: &Bitset,
     lattice: &Lattice,
-    sets: &[Option<Bitset>],
+    sums: &[Option<ClusterSums>],
     ctx: &GroupContext<'_>,
     offset: usize,
 ) -> Tested {
+    let own_sums = sums[i].as_ref().expect("a tested subset has its sums");
     let cfg = ctx.cfg;
     let r = &rows[i];
     let dims = r.scope_mask.count_ones();
@@ -248,7 +253,7 @@ fn test_subset(
         margin_ok: dims == 0,
         shrunk_edge: mean - ctx.baseline.mean,
         screen: Screen::Tested,
-        clusters: ctx.trades.clusters_of(own),
+        clusters: own_sums.clusters(),
         complement: None,
         contrast: None,
         df: None,
@@ -272,16 +277,15 @@ fn test_subset(
     } else {
         let mut min_gap = f64::INFINITY;
         for link in lattice.parents(i) {
-            let parent_set = (link.row != NOT_STORED)
-                .then(|| sets[link.row as usize].as_ref())
+            let parent_sums = (link.row != NOT_STORED)
+                .then(|| sums[link.row as usize].as_ref())
                 .flatten();
-            let Some(parent_set) = parent_set else {
+            let Some(parent_sums) = parent_sums else {
                 screen = screen.or(Some(Screen::MissingParent));
                 continue;
             };
             let parent_row = offset + link.row as usize;
-            let rest = parent_set.minus(own);
-            let n_rest = rest.count();
+            let n_rest = parent_sums.total() - own_sums.total();
             t.complement = Some(t.complement.map_or(n_rest, |c| c.min(n_rest)));
             if n_rest < min_support {
                 screen = screen.or(Some(Screen::Complement {
@@ -292,7 +296,8 @@ fn test_subset(
             }
             let parent_mean = rows[link.row as usize].stats.r.mean;
             min_gap = min_gap.min((mean - parent_mean).abs());
-            match contrast(ctx, own, &rest) {
+            let cells = own_sums.against_rest_of(parent_sums);
+            match cluster_contrast(&cells, cfg.lessons.min_clusters) {
                 Some(c) if weakest.is_none_or(|(w, _)| c.p_two_sided > w.p_two_sided) => {
                     weakest = Some((c, Some(parent_row)));
                 }

@@ -135,6 +135,20 @@ impl GroupTrades {
         cells
     }
 
+    /// Count and sum of R per module cluster of a trade set (dense over the module's clusters).
+    pub fn cluster_sums(&self, set: &Bitset, n_clusters: usize) -> ClusterSums {
+        let mut sums = ClusterSums {
+            n: vec![0; n_clusters],
+            sum: vec![0.0; n_clusters],
+        };
+        for t in set.iter() {
+            let c = self.cluster[t] as usize;
+            sums.n[c] += 1;
+            sums.sum[c] += self.r[t];
+        }
+        sums
+    }
+
     /// Distinct clusters of a trade set.
     pub fn clusters_of(&self, set: &Bitset) -> u32 {
         let mut seen: Vec<u32> = set.iter().map(|t| self.cluster[t]).collect();
@@ -155,6 +169,35 @@ impl GroupTrades {
     /// Sum of R over a trade set.
     pub fn sum(&self, set: &Bitset) -> f64 {
         set.iter().map(|t| self.r[t]).sum()
+    }
+}
+
+/// A trade set's count and sum of R per time cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSums {
+    pub n: Vec<u32>,
+    pub sum: Vec<f64>,
+}
+
+impl ClusterSums {
+    pub fn clusters(&self) -> u32 {
+        self.n.iter().filter(|&&n| n > 0).count() as u32
+    }
+
+    pub fn total(&self) -> u64 {
+        self.n.iter().map(|&n| u64::from(n)).sum()
+    }
+
+    /// Cells of this set against `parent \ self` (a superset's sums minus these).
+    pub fn against_rest_of(&self, parent: &ClusterSums) -> Vec<ClusterCell> {
+        (0..self.n.len())
+            .map(|c| ClusterCell {
+                n_a: self.n[c],
+                sum_a: self.sum[c],
+                n_b: parent.n[c] - self.n[c],
+                sum_b: parent.sum[c] - self.sum[c],
+            })
+            .collect()
     }
 }
 
