@@ -181,7 +181,10 @@ pub fn evaluate_group(
         .collect();
     let sums: Vec<Option<ClusterSums>> = sets
         .iter()
-        .map(|s| s.as_ref().map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters)))
+        .map(|s| {
+            s.as_ref()
+                .map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters))
+        })
         .collect();
     let duplicate_of = duplicates(rows, &sets);
     let mut out = Vec::new();
