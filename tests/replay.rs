@@ -20,6 +20,8 @@ fn scratch_dir(name: &str) -> PathBuf {
 fn small_config() -> LoopConfig {
     let mut cfg = LoopConfig::default();
     cfg.lessons.min_support = vec![8, 8, 8, 12, 12, 16, 16, 20];
+    // The windows are a few weeks long: daily time clusters leave enough of them to learn from.
+    cfg.lessons.cluster_days = 1;
     cfg
 }
 

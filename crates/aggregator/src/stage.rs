@@ -12,9 +12,12 @@ use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
 pub struct AggregateOptions {
-    /// Replace each trade's R before aggregation (the placebo run); `None` aggregates real R.
-    pub transform: Option<fn(&mut [TradeEvent], u64)>,
+    /// Replace each trade's R before aggregation (the placebo run: events, seed, cluster days);
+    /// `None` aggregates real R.
+    pub transform: Option<fn(&mut [TradeEvent], u64, u32)>,
     pub seed: u64,
+    /// Length of the placebo's time clusters in days.
+    pub cluster_days: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -40,7 +43,7 @@ pub fn aggregate(
     let t0 = Instant::now();
     let mut events = events::load_all_events(conn)?;
     if let Some(transform) = options.transform {
-        transform(&mut events, options.seed);
+        transform(&mut events, options.seed, options.cluster_days);
     }
     let prepared = Prepared::build(
         &events,

@@ -1,37 +1,33 @@
-//! Statistical core of the lesson stage (SPEC §4): pure functions, no I/O, no clock.
+//! The lesson stage (SPEC §4) and the parts of its core that are about lessons; the statistics
+//! themselves (cluster-robust contrasts, FDR, shrinkage, the placebo permutation) live in the pure
+//! crate `learnloop-stats` and are re-exported here.
 //!
-//! - [`t_tests`]: one-sample t against the baseline; one-sided Welch of a subset against its
-//!   parent's complement; the exact complement of a subset inside its parent.
-//! - [`fdr`]: Benjamini–Hochberg q-values over the whole family of a run.
-//! - [`shrinkage`]: empirical-Bayes τ² from sibling means, and the shrunk mean.
 //! - [`half_life`]: half-life of an edge from its history (OLS of ln|edge| on time).
 //! - [`factors`]: latent factors by Jaccard single linkage, with stable ids.
-//! - [`selection`]: simplest-first selection per (pattern, category).
-//! - [`placebo`]: the seeded same-day shuffle of R.
+//! - [`selection`]: selection per (pattern, category) by strength of evidence and cover.
+//! - [`shuffle`]: the placebo permutation of the trade events' R within time clusters.
 
 pub mod factors;
-pub mod fdr;
 pub mod half_life;
-pub mod placebo;
 pub mod selection;
-pub mod shrinkage;
-pub mod t_tests;
+pub mod shuffle;
 
 pub use factors::{
     assign_factor_ids, cluster_by_jaccard, fresh_factor_id, jaccard_sorted, Factor, JaccardPair,
     LessonTrades,
 };
-pub use fdr::{benjamini_hochberg, count_discoveries};
 pub use half_life::fit_half_life;
-pub use placebo::placebo_shuffle;
-pub use selection::{select_simplest, SelectionCandidate};
-pub use shrinkage::{estimate_tau2, shrink, shrink_weight, SiblingMean};
-pub use t_tests::{
-    complement_stats, one_sample_t, student_t_sf, welch_one_sided, TTest, WelchReference, WelchTest,
+pub use learnloop_stats::{
+    benjamini_hochberg, cluster_contrast, complement_stats, count_discoveries, estimate_tau2, fdr,
+    means, one_sample_t, placebo, placebo_shuffle, shrink, shrink_weight, shrinkage, student_t_sf,
+    time_cluster, welch_one_sided, ClusterCell, Contrast, ContrastKind, SiblingMean, TTest,
+    WelchReference, WelchTest,
 };
+pub use selection::{greedy_by_evidence, Evidence, Outcome};
+pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;
 
 pub use stage::{
-    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
-    LessonError, LessonReport,
+    build_lessons, build_lessons_from, build_lessons_with, lesson_key, lesson_key_of, InMemory,
+    LatticeMemo, LessonError, LessonReport,
 };

@@ -1,104 +1,273 @@
-//! Simplest-first selection of lessons within each (pattern, category) group.
+//! Selection of lessons within one (pattern, category) group (SPEC §4.1, §4.6), over the subsets
+//! that passed their tests, given their trade sets and a re-test:
+//!
+//! 1. **Self-sufficiency.** A subset is re-tested without the trades of its passing refinements
+//!    (strict subsets of its trades). If the effect is gone, it was the refinement in disguise
+//!    (e.g. `{timeframe: 1h}` carried only by `{bucket: micro, timeframe: 1h}`): rejected.
+//! 2. **Explained by another.** Of two passing subsets that do not contain one another, one that
+//!    fails once the other's trades are removed, while the other holds without its trades, is
+//!    the other's shadow (e.g. `{bucket: big}` looking bad only because the rest of the pattern
+//!    holds the good `{bucket: micro, timeframe: 1h}`): rejected.
+//! 3. **Evidence and cover.** The rest are taken strongest first (smallest p, then most trades,
+//!    then key). Each is re-tested with the trades of the lessons taken before it removed from
+//!    itself and its comparisons — except a lesson that contains it (its ancestor, which it
+//!    refines) — so an effect is estimated with the others accounted for and no subset becomes a
+//!    lesson because another one pulls its baseline. At most `max_per_group` are taken; passing
+//!    subsets beyond are "limit" candidates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::stage::trades::Bitset;
+use rustc_hash::FxHashMap;
 
-/// A lesson candidate that passed every other test.
+/// A passing subset's strength of evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SelectionCandidate<'a> {
-    /// The group the limit applies to, e.g. `pattern_key` + `action_category`.
-    pub group: &'a str,
-    /// Number of scope dimensions of the subset.
-    pub dims: u32,
-    /// |t| of the subset (the sign is ignored; NaN ranks last).
-    pub abs_t: f64,
-    pub key: &'a str,
+pub struct Evidence {
+    pub p: f64,
+    /// Its number of trades.
+    pub cover: u64,
+    /// A stable tie-break (the lesson key).
+    pub key: u64,
 }
 
-/// Keep at most `max_per_group` candidates per group, simplest first: fewest dims, then largest
-/// |t|, then smallest key (so the choice is deterministic). A key listed twice is selected once
-/// and counts once. Returns the selected keys; the others are rejected for the reason "limit".
-pub fn select_simplest<'a>(
-    candidates: &[SelectionCandidate<'a>],
+/// `retest(i, removal)`: subset i tested again without the trades of `removal`: its p (if still
+/// defined) and whether it still passes.
+pub type Retest<'a> = dyn Fn(usize, &Bitset) -> (Option<f64>, bool) + 'a;
+
+/// What selection made of a passing subset; `by` and the order are indices into its inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Selected {
+        p_retest: Option<f64>,
+    },
+    Limit,
+    /// Not self-sufficient: explained by this refinement (the strongest of those removed).
+    Explained {
+        by: usize,
+        p_retest: Option<f64>,
+    },
+    /// No effect once this selected lesson is accounted for.
+    AccountedFor {
+        by: usize,
+        p_retest: Option<f64>,
+    },
+}
+
+/// `retest(i, removal)` re-tests subset i without the trades of `removal` and returns its p (if
+/// still defined) and whether it still passes.
+pub fn greedy_by_evidence(
+    evidence: &[Evidence],
+    sets: &[&Bitset],
     max_per_group: usize,
-) -> BTreeSet<&'a str> {
-    let mut ordered: Vec<&SelectionCandidate<'a>> = candidates.iter().collect();
-    ordered.sort_by(|a, b| {
-        a.group
-            .cmp(b.group)
-            .then(a.dims.cmp(&b.dims))
-            .then(rank(b.abs_t).total_cmp(&rank(a.abs_t)))
-            .then(a.key.cmp(b.key))
-    });
-    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut selected = BTreeSet::new();
-    for c in ordered {
-        if selected.contains(c.key) {
+    retest: &Retest<'_>,
+) -> Vec<Outcome> {
+    let n = evidence.len();
+    let stronger = |a: usize, b: usize| {
+        evidence[a]
+            .p
+            .total_cmp(&evidence[b].p)
+            .then(evidence[b].cover.cmp(&evidence[a].cover))
+            .then(evidence[a].key.cmp(&evidence[b].key))
+    };
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut p_first: Vec<Option<f64>> = vec![None; n];
+    for i in 0..n {
+        let refinements: Vec<usize> = (0..n)
+            .filter(|&d| d != i && sets[d].is_subset_of(sets[i]) && sets[d] != sets[i])
+            .collect();
+        if refinements.is_empty() {
             continue;
         }
-        let count = taken.entry(c.group).or_default();
-        if *count < max_per_group {
-            *count += 1;
-            selected.insert(c.key);
+        let removal = union(refinements.iter().map(|&d| sets[d]), sets[i]);
+        let (p, holds) = retest(i, &removal);
+        p_first[i] = p;
+        if !holds {
+            let by = *refinements
+                .iter()
+                .min_by(|&&a, &&b| stronger(a, b))
+                .expect("non-empty");
+            outcomes[i] = Some(Outcome::Explained { by, p_retest: p });
         }
     }
-    selected
+    explained_by_another(sets, retest, &stronger, &mut outcomes);
+    let mut order: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
+    order.sort_by(|&a, &b| stronger(a, b));
+    let mut taken: Vec<usize> = Vec::new();
+    for i in order {
+        if taken.len() >= max_per_group {
+            outcomes[i] = Some(Outcome::Limit);
+            continue;
+        }
+        let others: Vec<usize> = taken
+            .iter()
+            .copied()
+            .filter(|&a| !sets[i].is_subset_of(sets[a]))
+            .collect();
+        let outcome = if others.is_empty() {
+            Outcome::Selected {
+                p_retest: p_first[i],
+            }
+        } else {
+            let removal = union(others.iter().map(|&a| sets[a]), sets[i]);
+            match retest(i, &removal) {
+                (p, true) => Outcome::Selected { p_retest: p },
+                (p, false) => Outcome::AccountedFor {
+                    by: others
+                        .iter()
+                        .copied()
+                        .find(|&a| sets[a].intersects(sets[i]))
+                        .unwrap_or(others[0]),
+                    p_retest: p,
+                },
+            }
+        };
+        if matches!(outcome, Outcome::Selected { .. }) {
+            taken.push(i);
+        }
+        outcomes[i] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every subset gets an outcome"))
+        .collect()
 }
 
-fn rank(abs_t: f64) -> f64 {
-    if abs_t.is_nan() {
-        f64::NEG_INFINITY
-    } else {
-        abs_t.abs()
+/// Among non-nested passing subsets, `i` is explained by `a` when `i` fails without `a`'s trades
+/// while `a` holds without `i`'s: e.g. `{bucket: big}` looks worse than the rest of the pattern
+/// only because the rest holds the good `{bucket: micro, timeframe: 1h}`. Only a one-way
+/// explanation counts; two effects that survive each other's removal both stay.
+fn explained_by_another(
+    sets: &[&Bitset],
+    retest: &Retest<'_>,
+    stronger: &dyn Fn(usize, usize) -> std::cmp::Ordering,
+    outcomes: &mut [Option<Outcome>],
+) {
+    let n = sets.len();
+    let open: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
+    let nested =
+        |a: usize, b: usize| sets[a].is_subset_of(sets[b]) || sets[b].is_subset_of(sets[a]);
+    let mut holds_without: FxHashMap<(usize, usize), (Option<f64>, bool)> = FxHashMap::default();
+    let mut check = |i: usize, a: usize| {
+        *holds_without
+            .entry((i, a))
+            .or_insert_with(|| retest(i, sets[a]))
+    };
+    let mut found: Vec<(usize, usize, Option<f64>)> = Vec::new();
+    for &i in &open {
+        let mut by: Option<(usize, Option<f64>)> = None;
+        for &a in open.iter().filter(|&&a| a != i && !nested(a, i)) {
+            let (p, holds) = check(i, a);
+            if holds || !check(a, i).1 {
+                continue;
+            }
+            if by.is_none_or(|(b, _)| stronger(a, b).is_lt()) {
+                by = Some((a, p));
+            }
+        }
+        if let Some((a, p)) = by {
+            found.push((i, a, p));
+        }
     }
+    for (i, by, p_retest) in found {
+        outcomes[i] = Some(Outcome::AccountedFor { by, p_retest });
+    }
+}
+
+/// The union of `sets`, shaped like `like`.
+fn union<'a>(sets: impl Iterator<Item = &'a Bitset>, like: &Bitset) -> Bitset {
+    let mut out = Bitset(vec![0; like.0.len()]);
+    for s in sets {
+        out.or_assign(s);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cand<'a>(group: &'a str, dims: u32, abs_t: f64, key: &'a str) -> SelectionCandidate<'a> {
-        SelectionCandidate {
-            group,
-            dims,
-            abs_t,
-            key,
+    fn set(bits: &[usize]) -> Bitset {
+        let mut s = Bitset::empty(64);
+        for &b in bits {
+            s.insert(b);
         }
+        s
+    }
+
+    fn ev(p: f64, cover: u64, key: u64) -> Evidence {
+        Evidence { p, cover, key }
     }
 
     #[test]
-    fn fewest_dims_then_largest_t_then_key() {
-        let cs = [
-            cand("p", 2, 9.0, "p-2a"),
-            cand("p", 1, 3.0, "p-1a"),
-            cand("p", 1, 4.0, "p-1b"),
-            cand("p", 0, 2.0, "p-root"),
-            cand("p", 1, 4.0, "p-1c"),
-            cand("q", 3, -5.0, "q-3"),
-            cand("q", 3, f64::NAN, "q-nan"),
+    fn a_generalization_explained_by_its_refinement_is_rejected() {
+        // 0 = {1h} (trades 0..20), 1 = {micro, 1h} (trades 0..8), 2 = {4h} (trades 30..40).
+        let sets = [
+            set(&(0..20).collect::<Vec<_>>()),
+            set(&(0..8).collect::<Vec<_>>()),
+            set(&(30..40).collect::<Vec<_>>()),
         ];
-        let s = select_simplest(&cs, 3);
-        // p: root (0 dims), then 1-dim with |t| 4 (two of them, tie by key: 1b before 1c).
-        // q: both fit under the limit; NaN does not panic.
-        let expected: BTreeSet<&str> = ["p-root", "p-1b", "p-1c", "q-3", "q-nan"].into();
-        assert_eq!(s, expected);
-        let one = select_simplest(&cs, 1);
-        let expected: BTreeSet<&str> = ["p-root", "q-3"].into();
-        assert_eq!(one, expected);
-        assert!(select_simplest(&cs, 0).is_empty());
-        assert!(select_simplest(&[], 3).is_empty());
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        // {1h} is the strongest, but without trades 0..8 nothing is left of it.
+        let evidence = [ev(1e-6, 20, 1), ev(1e-4, 8, 2), ev(1e-3, 10, 3)];
+        let retest = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.4), !removal.intersects(&set(&[0]))),
+            _ => (Some(1e-3), true),
+        };
+        let out = greedy_by_evidence(&evidence, &refs, 3, &retest);
+        assert_eq!(
+            out[0],
+            Outcome::Explained {
+                by: 1,
+                p_retest: Some(0.4)
+            }
+        );
+        assert!(matches!(out[1], Outcome::Selected { .. }));
+        assert!(matches!(out[2], Outcome::Selected { .. }));
     }
 
     #[test]
-    fn duplicates_count_once_and_input_order_does_not_matter() {
-        let cs = [
-            cand("p", 1, 2.0, "a"),
-            cand("p", 1, 2.0, "a"),
-            cand("p", 1, 1.0, "b"),
+    fn budget_goes_by_evidence_then_cover_and_others_are_accounted_for() {
+        // Disjoint sets; 3 is explained once 0 is taken (its retest fails when 0's trades go).
+        let sets = [
+            set(&[0, 1]),
+            set(&[2, 3]),
+            set(&[4, 5]),
+            set(&[1, 6]),
+            set(&[7]),
         ];
-        let expected: BTreeSet<&str> = ["a", "b"].into();
-        assert_eq!(select_simplest(&cs, 2), expected);
-        let mut rev = cs;
-        rev.reverse();
-        assert_eq!(select_simplest(&rev, 2), expected);
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let evidence = [
+            ev(0.001, 2, 5),
+            ev(0.01, 2, 4),
+            ev(0.01, 3, 3),
+            ev(0.002, 2, 2),
+            ev(0.05, 1, 1),
+        ];
+        let retest = |i: usize, removal: &Bitset| {
+            let fails = i == 3 && removal.intersects(&set(&[1]));
+            (Some(0.01), !fails)
+        };
+        let out = greedy_by_evidence(&evidence, &refs, 2, &retest);
+        assert!(matches!(out[0], Outcome::Selected { .. }));
+        assert!(matches!(out[3], Outcome::AccountedFor { by: 0, .. }));
+        // 1 and 2 tie on p: 2 has more cover, so it is taken; 1 and 4 hit the limit.
+        assert!(matches!(out[2], Outcome::Selected { .. }));
+        assert_eq!(out[1], Outcome::Limit);
+        assert_eq!(out[4], Outcome::Limit);
+    }
+
+    #[test]
+    fn a_refinement_of_a_lesson_keeps_its_ancestors_trades() {
+        // 0 = {nano} (bad), 1 = {nano, 4h} (a less bad exception inside it).
+        let sets = [
+            set(&(0..30).collect::<Vec<_>>()),
+            set(&(0..10).collect::<Vec<_>>()),
+        ];
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let evidence = [ev(1e-5, 30, 1), ev(1e-3, 10, 2)];
+        // The exception's re-test must never see its ancestor's trades removed.
+        let retest =
+            |i: usize, removal: &Bitset| (Some(0.01), i == 0 || !removal.intersects(&set(&[0])));
+        let out = greedy_by_evidence(&evidence, &refs, 3, &retest);
+        assert!(matches!(out[0], Outcome::Selected { .. }));
+        assert!(matches!(out[1], Outcome::Selected { .. }));
     }
 }

@@ -50,6 +50,12 @@ pub struct LessonConfig {
     pub factor_jaccard: f64,
     /// Seed of the placebo shuffle.
     pub placebo_seed: u64,
+    /// Length of a time cluster in days, counted from a Monday (7 = the ISO week of a trade's
+    /// entry): trades of one cluster share the market, and standard errors are robust to it.
+    pub cluster_days: u32,
+    /// A subset spread over fewer time clusters cannot become a lesson; a contrast is taken within
+    /// clusters when at least this many clusters hold both sides.
+    pub min_clusters: u32,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
     pub half_life_max_hours: f64,
@@ -73,6 +79,8 @@ impl Default for LessonConfig {
             max_lessons_per_pattern: 3,
             factor_jaccard: 0.7,
             placebo_seed: 42,
+            cluster_days: 7,
+            min_clusters: 6,
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,
@@ -200,6 +208,18 @@ impl LoopConfig {
             "lessons.factor_jaccard",
             l.factor_jaccard,
             "0..=1",
+        )?;
+        check(
+            l.cluster_days >= 1,
+            "lessons.cluster_days",
+            l.cluster_days,
+            ">= 1",
+        )?;
+        check(
+            l.min_clusters >= 2,
+            "lessons.min_clusters",
+            l.min_clusters,
+            ">= 2",
         )?;
         check(
             l.half_life_min_hours > 0.0

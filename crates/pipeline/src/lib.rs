@@ -4,7 +4,7 @@
 pub mod placebo;
 
 use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
-use learnloop_lesson_builder::{build_lessons, LessonReport};
+use learnloop_lesson_builder::{build_lessons_with, LessonReport};
 use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
 use learnloop_model::{LoopConfig, Timestamp};
@@ -131,8 +131,9 @@ pub fn run_stages(
                 let opts = AggregateOptions {
                     transform: options
                         .placebo
-                        .map(|_| placebo::shuffle_r_within_days as fn(&mut [_], u64)),
+                        .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
                     seed: options.placebo.unwrap_or_default(),
+                    cluster_days: cfg.lessons.cluster_days,
                 };
                 report.aggregate =
                     Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
@@ -144,8 +145,10 @@ pub fn run_stages(
                     learnloop_store::lessons::forget_all_lessons(conn)
                         .map_err(stage_err("lessons"))?;
                 }
-                report.lessons =
-                    Some(build_lessons(conn, cfg, as_of).map_err(stage_err("lessons"))?);
+                report.lessons = Some(
+                    build_lessons_with(conn, cfg, as_of, options.placebo)
+                        .map_err(stage_err("lessons"))?,
+                );
             }
             Stage::Materialize => {
                 let opts = MaterializeOptions {

@@ -267,7 +267,11 @@ fn run_step(
     let events: &[TradeEvent] = match opts.placebo_seed {
         Some(seed) => {
             let mut copy = known.clone();
-            learnloop_pipeline::placebo::shuffle_r_within_days(&mut copy, seed);
+            learnloop_pipeline::placebo::shuffle_r_within_clusters(
+                &mut copy,
+                seed,
+                cfg.lessons.cluster_days,
+            );
             shuffled = copy;
             &shuffled
         }

@@ -205,18 +205,29 @@ pub struct CandidateRow {
     pub reason: String,
     pub lesson_key: String,
     pub as_of: Timestamp,
+    /// Distinct time clusters of the subset's trades.
+    pub clusters: Option<u32>,
+    /// Smallest number of trades in the rest of a parent (the root: in the rest of the module).
+    pub complement_trades: Option<u64>,
+    /// `within` or `between` clusters: the contrast behind the p-value.
+    pub contrast: Option<String>,
+    pub contrast_df: Option<f64>,
+    /// The hypothesis' weight in the run's weighted-BH family (its q is of p / weight).
+    pub fdr_weight: Option<f64>,
 }
 
 const CANDIDATE_COLUMNS: &str = "module, pattern_key, action_category, scope_mask, scope_values_hash, scope_values,
     scope_dims, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, parent_scope_values, parent_mean_rr,
-    min_parent_gap, incremental_p_value, incremental_q_value, verdict, reason, lesson_key, as_of";
+    min_parent_gap, incremental_p_value, incremental_q_value, verdict, reason, lesson_key, as_of, clusters,
+    complement_trades, contrast, contrast_df, fdr_weight";
 
 /// Replace the candidates of the previous run with these (sorted by key).
 pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()> {
     conn.execute("DELETE FROM lesson_candidates", [])?;
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO lesson_candidates ({CANDIDATE_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
+                 ?24, ?25, ?26, ?27, ?28)"
     ))?;
     let mut as_of_text = (i64::MIN, String::new());
     for c in rows {
@@ -247,6 +258,11 @@ pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()
             c.reason,
             c.lesson_key,
             as_of_text.1,
+            c.clusters,
+            c.complement_trades.map(|n| n as i64),
+            c.contrast,
+            c.contrast_df,
+            c.fdr_weight,
         ])?;
     }
     Ok(())
@@ -292,6 +308,11 @@ pub fn candidate(
                     reason: r.get(20)?,
                     lesson_key: r.get(21)?,
                     as_of: parse_ts(r.get(22)?, "as_of")?.unwrap_or(Timestamp(0)),
+                    clusters: r.get(23)?,
+                    complement_trades: r.get::<_, Option<i64>>(24)?.map(|n| n as u64),
+                    contrast: r.get(25)?,
+                    contrast_df: r.get(26)?,
+                    fdr_weight: r.get(27)?,
                 })
             },
         )

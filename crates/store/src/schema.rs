@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, MIGRATION_2),
     (3, MIGRATION_3),
     (4, MIGRATION_4),
+    (5, MIGRATION_5),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -279,6 +280,18 @@ ALTER TABLE learning_lessons ADD COLUMN confirmed_n_trades INTEGER;
 ALTER TABLE learning_lessons ADD COLUMN confirmed_mean_rr REAL;
 ALTER TABLE learning_lessons ADD COLUMN failed_runs INTEGER NOT NULL DEFAULT 0;
 UPDATE learning_lessons SET confirmed_at = created_at WHERE status = 'active';
+"#;
+
+/// The dependence-aware tests' figures per candidate (SPEC §4.2–§4.5): time clusters of the
+/// subset, the smallest complement within a parent (root: rest of the module), the contrast
+/// (within / between clusters) and its degrees of freedom, and the hypothesis' weight in the
+/// run's weighted-BH family.
+const MIGRATION_5: &str = r#"
+ALTER TABLE lesson_candidates ADD COLUMN clusters INTEGER;
+ALTER TABLE lesson_candidates ADD COLUMN complement_trades INTEGER;
+ALTER TABLE lesson_candidates ADD COLUMN contrast TEXT;
+ALTER TABLE lesson_candidates ADD COLUMN contrast_df REAL;
+ALTER TABLE lesson_candidates ADD COLUMN fdr_weight REAL;
 "#;
 
 pub fn latest_version() -> i64 {

@@ -183,6 +183,14 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
 }
 
+/// A probability: small ones in scientific notation, so they never print as 0.
+fn fmt_p(v: Option<f64>) -> String {
+    match v {
+        Some(p) if p != 0.0 && p < 1e-3 => format!("{p:.2e}"),
+        other => fmt_opt(other, 5),
+    }
+}
+
 fn human(e: &Explanation) -> String {
     let mut out = format!(
         "{} / {} / {}\n  verdict: {}\n  reason:  {}\n",
@@ -204,28 +212,54 @@ fn human(e: &Explanation) -> String {
                 format!("{:+.3} R (shrunk {})", t.edge, fmt_opt(t.shrunk_edge, 3)),
             ),
             (
+                "time clusters",
+                t.clusters.map_or("-".into(), |g| g.to_string()),
+            ),
+            (
+                "complement",
+                t.complement_trades.map_or("-".into(), |n| {
+                    let of = if t.parent_scope_values.is_some() || e.scope_values != "{}" {
+                        "the rest of its smallest parent"
+                    } else {
+                        "the rest of the module"
+                    };
+                    format!("{n} trades in {of}")
+                }),
+            ),
+            (
+                "contrast",
+                t.contrast.as_deref().map_or("-".into(), |c| {
+                    format!(
+                        "{c} clusters, cluster-robust (CR1), t with {} df",
+                        fmt_opt(t.contrast_df, 0)
+                    )
+                }),
+            ),
+            (
                 "t / p / q",
                 format!(
                     "{} / {} / {}",
                     fmt_opt(t.t_stat, 2),
-                    fmt_opt(t.p_value, 5),
-                    fmt_opt(t.q_value, 5)
+                    fmt_p(t.p_value),
+                    fmt_p(t.q_value)
                 ),
             ),
             (
-                "nearest parent",
+                "family",
+                t.fdr_weight.map_or("not in the family".into(), |w| {
+                    format!("all hypotheses of the run, weighted BH (weight {w:.3})")
+                }),
+            ),
+            (
+                "weakest parent",
                 t.parent_scope_values
                     .clone()
-                    .unwrap_or_else(|| "(baseline)".into()),
+                    .unwrap_or_else(|| "(rest of the module)".into()),
             ),
-            ("gain over parents", fmt_opt(t.min_parent_gap, 3)),
+            ("smallest gap to a parent", fmt_opt(t.min_parent_gap, 3)),
             (
-                "incremental p / q",
-                format!(
-                    "{} / {}",
-                    fmt_opt(t.incremental_p_value, 5),
-                    fmt_opt(t.incremental_q_value, 5)
-                ),
+                "re-test p (self-sufficiency / others)",
+                fmt_p(t.incremental_p_value),
             ),
         ]);
     }

@@ -30,7 +30,7 @@ pub struct ReplayArgs {
     /// rsvg-convert is installed) and summary.json.
     #[arg(long, default_value = "replay-out")]
     pub out: PathBuf,
-    /// Also replay with R shuffled within days and report the same figures under `placebo`.
+    /// Also replay with R shuffled within time clusters (weeks) and report the same figures under `placebo`.
     #[arg(long)]
     pub placebo_compare: bool,
     /// Write into a non-empty --out directory, replacing the replay files there.

@@ -26,7 +26,7 @@ pub struct StageArgs {
     /// Exit non-zero if any strand was quarantined by this command.
     #[arg(long)]
     pub strict: bool,
-    /// Null run: shuffle R among each day's trades before aggregation, report, and roll back
+    /// Null run: shuffle R among the trades of each time cluster (week of entry) before the tests, report, and roll back
     /// (the stored tables are left untouched). A sound loop finds almost nothing.
     #[arg(long)]
     pub placebo: bool,
@@ -442,7 +442,7 @@ fn human_summary(s: &RunSummary) -> String {
     }
     if let Some(seed) = s.stages.placebo_seed {
         out.push_str(&format!(
-            "PLACEBO run (R shuffled within days, seed {seed}): rolled back, stored tables unchanged\n"
+            "PLACEBO run (R shuffled within time clusters, seed {seed}): rolled back, stored tables unchanged\n"
         ));
     }
     if !s.published.is_empty() {

@@ -1,11 +1,18 @@
-//! Every stored subset of a run, tested: support, significance against the module baseline,
-//! incremental edge over each exact parent, and shrinkage toward the nearest parent.
+//! Every stored subset of a run with its minimum support, tested at the trade level (SPEC §4.2–4.4,
+//! §4.7): the subset against the rest of each exact parent (the pattern root against the rest of
+//! its module) by a cluster-robust contrast over time clusters, one p per hypothesis (the largest
+//! over its parents: it must differ from every one), screens for clusters, complement support and
+//! identical trade sets, and shrinkage of the decayed mean toward the parent.
 
 use super::lattice::{Lattice, NOT_STORED};
+use super::trades::{Bitset, ClusterSums, GroupTrades};
 use super::LessonKey;
-use crate::shrinkage::{estimate_tau2, shrink, SiblingMean};
-use crate::t_tests::{one_sample_t, welch_one_sided};
-use learnloop_model::{LoopConfig, RunningStats};
+use learnloop_model::scope::canonical_pairs;
+use learnloop_model::stats::WeightedStats;
+use learnloop_model::LoopConfig;
+use learnloop_stats::{
+    cluster_contrast, estimate_tau2, shrink, ClusterCell, Contrast, ContrastKind, SiblingMean,
+};
 use learnloop_store::stats::StatsRow;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -17,24 +24,72 @@ pub struct Baseline {
     pub mean: f64,
 }
 
-/// The figures of one tested subset (a stats row with at least its minimum support).
+/// Why a subset with its minimum support is not a hypothesis of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Tested: it has a p-value in the family.
+    Tested,
+    /// Spread over fewer time clusters than `min_clusters`.
+    Clusters,
+    /// The rest of a parent (a row index; `None`: the rest of the module) is below the subset's
+    /// minimum support: the subset is its parent.
+    Complement { parent: Option<usize>, n: u64 },
+    /// The same trades as a simpler subset (a row index): one hypothesis, reported there.
+    Duplicate { of: usize },
+    /// A parent is not among the stored subsets.
+    MissingParent,
+    /// No contrast is defined (no spread, or a side in a single cluster).
+    Untestable,
+}
+
+/// What a re-test needs (selection, SPEC §4.1 and §4.6): the subset's trades and, per parent,
+/// the parent's other trades (for the root: none, its comparison is the rest of the module).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retest {
+    pub own: Bitset,
+    pub complements: Vec<Bitset>,
+    /// Per parent (root: the module rest), the sign of the subset's gap to it: a re-test must
+    /// keep it.
+    pub directions: Vec<f64>,
+}
+
+/// The figures of one subset with its minimum support.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tested {
     /// Index into the run's stats rows.
     pub row: usize,
     pub key: LessonKey,
+    /// The group's identity (its root's lesson key): a group's subsets are contiguous.
+    pub group: LessonKey,
     pub dims: u32,
+    /// Mean R minus the module baseline.
     pub edge: f64,
+    /// t of the contrast that decides the hypothesis (the weakest parent's).
     pub t: Option<f64>,
+    /// The hypothesis' p: the largest two-sided p over its parents (intersection–union).
     pub p: Option<f64>,
-    /// The parent the subset improves on least (its closest explanation), for k ≥ 1.
+    /// The parent whose contrast is weakest (largest p), for k ≥ 1.
     pub nearest_parent: Option<usize>,
-    /// Smallest improvement over any parent, in the edge's direction.
+    /// Smallest |mean − parent mean| over the parents.
     pub min_gap: Option<f64>,
-    /// Every parent was found and beaten by at least `incremental_min`.
+    /// Every parent differs by at least `incremental_min` (always true for the root).
     pub margin_ok: bool,
-    pub p_incremental: Option<f64>,
+    /// Shrunk decayed mean minus the module baseline: what the levers carry.
     pub shrunk_edge: f64,
+    pub screen: Screen,
+    /// Distinct time clusters of the subset's trades.
+    pub clusters: u32,
+    /// Smallest number of trades in the rest of a parent (root: the rest of the module).
+    pub complement: Option<u64>,
+    /// The contrast behind `p`.
+    pub contrast: Option<ContrastKind>,
+    /// Degrees of freedom of that contrast.
+    pub df: Option<f64>,
+    /// The largest p at which this hypothesis is rejected in the run's family (set with the
+    /// q-values; a re-test must reach it).
+    pub p_threshold: Option<f64>,
+    /// Its weight in the run's weighted-BH family (set with the q-values).
+    pub fdr_weight: Option<f64>,
 }
 
 /// Rows of one (module, pattern, category), contiguous in the key-sorted stats.
@@ -44,14 +99,6 @@ pub struct GroupRows<'a> {
     pub offset: usize,
 }
 
-fn running(r: &StatsRow) -> RunningStats {
-    r.stats.r
-}
-
-fn variance(r: &StatsRow) -> Option<f64> {
-    r.stats.r.sample_variance()
-}
-
 /// Parse a row's sorted-key scope JSON into pairs.
 pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
     serde_json::from_str::<BTreeMap<String, String>>(scope_values)
@@ -59,120 +106,281 @@ pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// A group's tests.
-pub struct GroupTests {
-    pub tested: Vec<Tested>,
+/// `f` of a scope text's sorted pairs: read in place when canonical, else through serde_json.
+pub fn with_pairs<R>(scope_values: &str, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+    match canonical_pairs(scope_values) {
+        Some(pairs) => f(&pairs),
+        None => {
+            let owned = scope_pairs(scope_values);
+            let pairs: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            f(&pairs)
+        }
+    }
 }
 
-/// Test every row of a group that has its minimum support; `lattice` holds the group's
-/// parent and child links (built for exactly these rows).
+fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
+    with_pairs(&r.scope_values, |pairs| trades.trades_of(pairs))
+}
+
+/// The group's context for its tests.
+pub struct GroupContext<'a> {
+    pub cfg: &'a LoopConfig,
+    pub baseline: Baseline,
+    pub root_tau2: f64,
+    pub trades: &'a GroupTrades,
+    /// Time clusters of the group's module.
+    pub n_clusters: usize,
+}
+
+/// The contrast of a subset's trades against the rest of its module (the pattern root's test).
+pub fn contrast_with_module_rest(ctx: &GroupContext<'_>, own: &Bitset) -> (Option<Contrast>, u64) {
+    let mut cells = ctx
+        .trades
+        .cells(own, &Bitset::empty(ctx.trades.n_trades()), ctx.n_clusters);
+    let mut rest = 0u64;
+    for (cell, &(n, sum)) in cells.iter_mut().zip(&ctx.trades.rest) {
+        cell.n_b = n;
+        cell.sum_b = sum;
+        rest += u64::from(n);
+    }
+    (cluster_contrast(&cells, ctx.cfg.lessons.min_clusters), rest)
+}
+
+/// The contrast of `own` against `other` (disjoint trades of the group).
+pub fn contrast(ctx: &GroupContext<'_>, own: &Bitset, other: &Bitset) -> Option<Contrast> {
+    let cells: Vec<ClusterCell> = ctx.trades.cells(own, other, ctx.n_clusters);
+    cluster_contrast(&cells, ctx.cfg.lessons.min_clusters)
+}
+
+/// Test every row of a group that has its minimum support; `lattice` holds the group's parent
+/// and child links (built for exactly these rows).
 pub fn evaluate_group(
     group: &GroupRows<'_>,
     lattice: &Lattice,
-    cfg: &LoopConfig,
-    baseline: Baseline,
-    root_tau2: f64,
-) -> GroupTests {
+    ctx: &GroupContext<'_>,
+) -> Vec<Tested> {
     let rows = group.rows;
     let Some(first) = rows.first() else {
-        return GroupTests { tested: Vec::new() };
+        return Vec::new();
     };
+    let cfg = ctx.cfg;
     let key_prefix = LessonKey::group_prefix(&first.module, &first.pattern_key, first.category);
+    let group_key = LessonKey::in_group(key_prefix, "{}");
+    let supported =
+        |r: &StatsRow| r.stats.n_trades() >= cfg.lessons.min_support_for(r.scope_mask.count_ones());
+    let sets: Vec<Option<Bitset>> = rows
+        .iter()
+        .map(|r| supported(r).then(|| trades_of_row(ctx.trades, r)))
+        .collect();
+    let decayed: Vec<Option<WeightedStats>> = sets
+        .iter()
+        .map(|s| s.as_ref().map(|s| ctx.trades.decayed(s)))
+        .collect();
+    let sums: Vec<Option<ClusterSums>> = sets
+        .iter()
+        .map(|s| {
+            s.as_ref()
+                .map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters))
+        })
+        .collect();
+    let duplicate_of = duplicates(rows, &sets);
     let mut out = Vec::new();
-    // Tested rows that shrink toward a parent: (index in `out`, row, (parent row, removed dim)).
-    let mut shrink_toward: Vec<(usize, usize, (u32, u32))> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let dims_k = r.scope_mask.count_ones();
-        let n = r.stats.n_trades();
-        if n < cfg.lessons.min_support_for(dims_k) {
-            continue;
+        let Some(own) = &sets[i] else { continue };
+        let mut t = test_subset(i, rows, own, lattice, &sums, ctx, group.offset);
+        t.group = group_key;
+        t.key = lattice
+            .key(i)
+            .unwrap_or_else(|| LessonKey::in_group(key_prefix, &r.scope_values));
+        if let Some(of) = duplicate_of[i] {
+            t.screen = Screen::Duplicate {
+                of: group.offset + of,
+            };
         }
-        let mean = r.stats.r.mean;
-        let var = variance(r);
-        let edge = mean - baseline.mean;
-        let test = var.and_then(|v| one_sample_t(n, mean, v, baseline.mean));
-        let direction = if edge > 0.0 { 1.0 } else { -1.0 };
-        let mut tested = Tested {
-            row: group.offset + i,
-            key: lattice
-                .key(i)
-                .unwrap_or_else(|| LessonKey::in_group(key_prefix, &r.scope_values)),
-            dims: dims_k,
-            edge,
-            t: test.map(|t| t.t),
-            p: test.map(|t| t.p_two_sided),
-            nearest_parent: None,
-            min_gap: None,
-            margin_ok: dims_k == 0,
-            p_incremental: None,
-            shrunk_edge: edge,
-        };
-        if dims_k == 0 {
-            if let Some(v) = var {
-                tested.shrunk_edge = shrink(mean, n, v, baseline.mean, root_tau2) - baseline.mean;
+        t.shrunk_edge = shrunk_edge(i, r, lattice, &decayed, ctx, t.edge);
+        out.push(t);
+    }
+    out
+}
+
+/// For each subset with the same trades as a simpler one (fewer dims, then scope text), that one.
+fn duplicates(rows: &[StatsRow], sets: &[Option<Bitset>]) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| sets[i].is_some()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (&rows[a], &rows[b]);
+        (ra.scope_mask.count_ones(), &ra.scope_values)
+            .cmp(&(rb.scope_mask.count_ones(), &rb.scope_values))
+    });
+    let mut first_with: FxHashMap<&Bitset, usize> = FxHashMap::default();
+    let mut out = vec![None; rows.len()];
+    for i in order {
+        let Some(set) = &sets[i] else { continue };
+        match first_with.get(set) {
+            Some(&rep) => out[i] = Some(rep),
+            None => {
+                first_with.insert(set, i);
             }
-            out.push(tested);
-            continue;
         }
-        let mut all_found = true;
-        let mut nearest: Option<(f64, u32, u32)> = None; // (gap, parent row, removed dim)
+    }
+    out
+}
+
+/// The contrasts of one subset: against the rest of the module (root) or of each exact parent.
+fn test_subset(
+    i: usize,
+    rows: &[StatsRow],
+    own: &Bitset,
+    lattice: &Lattice,
+    sums: &[Option<ClusterSums>],
+    ctx: &GroupContext<'_>,
+    offset: usize,
+) -> Tested {
+    let own_sums = sums[i].as_ref().expect("a tested subset has its sums");
+    let cfg = ctx.cfg;
+    let r = &rows[i];
+    let dims = r.scope_mask.count_ones();
+    let mean = r.stats.r.mean;
+    let mut t = Tested {
+        row: offset + i,
+        key: LessonKey(0),
+        group: LessonKey(0),
+        dims,
+        edge: mean - ctx.baseline.mean,
+        t: None,
+        p: None,
+        nearest_parent: None,
+        min_gap: None,
+        margin_ok: dims == 0,
+        shrunk_edge: mean - ctx.baseline.mean,
+        screen: Screen::Tested,
+        clusters: own_sums.clusters(),
+        complement: None,
+        contrast: None,
+        df: None,
+        p_threshold: None,
+        fdr_weight: None,
+    };
+    let min_support = cfg.lessons.min_support_for(dims);
+
+    let mut weakest: Option<(Contrast, Option<usize>)> = None;
+    let mut screen = (t.clusters < cfg.lessons.min_clusters).then_some(Screen::Clusters);
+    if dims == 0 {
+        let (c, rest) = contrast_with_module_rest(ctx, own);
+        t.complement = Some(rest);
+        if rest < min_support {
+            screen = screen.or(Some(Screen::Complement {
+                parent: None,
+                n: rest,
+            }));
+        }
+        weakest = c.map(|c| (c, None));
+    } else {
+        let mut min_gap = f64::INFINITY;
         for link in lattice.parents(i) {
-            if link.row == NOT_STORED {
-                all_found = false;
+            let parent_sums = (link.row != NOT_STORED)
+                .then(|| sums[link.row as usize].as_ref())
+                .flatten();
+            let Some(parent_sums) = parent_sums else {
+                screen = screen.or(Some(Screen::MissingParent));
+                continue;
+            };
+            let parent_row = offset + link.row as usize;
+            let n_rest = parent_sums.total() - own_sums.total();
+            t.complement = Some(t.complement.map_or(n_rest, |c| c.min(n_rest)));
+            if n_rest < min_support {
+                screen = screen.or(Some(Screen::Complement {
+                    parent: Some(parent_row),
+                    n: n_rest,
+                }));
                 continue;
             }
-            let gap = (mean - rows[link.row as usize].stats.r.mean) * direction;
-            if nearest.is_none_or(|(g, _, _)| gap < g) {
-                nearest = Some((gap, link.row, link.dim));
+            let parent_mean = rows[link.row as usize].stats.r.mean;
+            min_gap = min_gap.min((mean - parent_mean).abs());
+            let cells = own_sums.against_rest_of(parent_sums);
+            match cluster_contrast(&cells, cfg.lessons.min_clusters) {
+                Some(c) if weakest.is_none_or(|(w, _)| c.p_two_sided > w.p_two_sided) => {
+                    weakest = Some((c, Some(parent_row)));
+                }
+                Some(_) => {}
+                None => screen = screen.or(Some(Screen::Untestable)),
             }
         }
-        if let Some((gap, p, dim)) = nearest {
-            let parent = &rows[p as usize];
-            tested.nearest_parent = Some(group.offset + p as usize);
-            tested.min_gap = Some(gap);
-            tested.margin_ok = all_found && gap >= cfg.lessons.incremental_min;
-            tested.p_incremental =
-                welch_one_sided(&running(r), &running(parent), direction).map(|w| w.p_one_sided);
-            if var.is_some() {
-                shrink_toward.push((out.len(), i, (p, dim)));
-            }
+        if min_gap.is_finite() {
+            t.min_gap = Some(min_gap);
+            t.margin_ok = min_gap >= cfg.lessons.incremental_min;
         }
-        out.push(tested);
     }
+    if let Some((c, parent)) = weakest {
+        t.t = Some(c.t);
+        t.p = Some(c.p_two_sided);
+        t.contrast = Some(c.kind);
+        t.df = Some(c.df);
+        t.nearest_parent = parent;
+    }
+    t.screen = match (screen, t.p) {
+        (Some(s), _) => s,
+        (None, None) => Screen::Untestable,
+        (None, Some(_)) => Screen::Tested,
+    };
+    t
+}
 
-    // The siblings of a subset within its parent: the parent's children along the same dim, in
-    // row order. τ² is estimated once per sibling set.
-    let mut tau2_of: FxHashMap<(u32, u32), f64> = FxHashMap::default();
-    for &(at, i, (p, dim)) in &shrink_toward {
-        let tau2 = *tau2_of.entry((p, dim)).or_insert_with(|| {
-            let siblings: Vec<SiblingMean> = lattice
-                .children(p as usize)
-                .iter()
-                .filter(|c| c.dim == dim)
-                .filter_map(|c| {
-                    let s = &rows[c.row as usize];
-                    variance(s).map(|var| SiblingMean {
-                        mean: s.stats.r.mean,
-                        se2: var / s.stats.n_trades() as f64,
-                    })
-                })
-                .collect();
-            estimate_tau2(&siblings)
-        });
-        let r = &rows[i];
-        let parent_mean = rows[p as usize].stats.r.mean;
-        let v = variance(r).unwrap_or(0.0);
-        out[at].shrunk_edge =
-            shrink(r.stats.r.mean, r.stats.n_trades(), v, parent_mean, tau2) - baseline.mean;
+/// The decayed mean shrunk toward the nearest parent's decayed mean (the root: toward the
+/// baseline), τ² from the spread of the siblings along the same dimension; minus the baseline.
+fn shrunk_edge(
+    i: usize,
+    r: &StatsRow,
+    lattice: &Lattice,
+    decayed: &[Option<WeightedStats>],
+    ctx: &GroupContext<'_>,
+    edge: f64,
+) -> f64 {
+    let Some(own) = decayed[i] else { return edge };
+    let Some(var) = own.variance() else {
+        return edge;
+    };
+    let n = own.effective_n();
+    if r.scope_mask == 0 {
+        return shrink(own.mean, n, var, ctx.baseline.mean, ctx.root_tau2) - ctx.baseline.mean;
     }
-    GroupTests { tested: out }
+    // The stored parent whose decayed mean is closest: the subset's most conservative anchor.
+    let parent = lattice
+        .parents(i)
+        .iter()
+        .filter(|l| l.row != NOT_STORED)
+        .filter_map(|l| decayed[l.row as usize].map(|d| (l, d)))
+        .min_by(|a, b| {
+            (own.mean - a.1.mean)
+                .abs()
+                .total_cmp(&(own.mean - b.1.mean).abs())
+        });
+    let Some((link, parent)) = parent else {
+        return edge;
+    };
+    let siblings: Vec<SiblingMean> = lattice
+        .children(link.row as usize)
+        .iter()
+        .filter(|c| c.dim == link.dim)
+        .filter_map(|c| decayed[c.row as usize])
+        .filter_map(|d| {
+            d.variance().map(|v| SiblingMean {
+                mean: d.mean,
+                se2: v / d.effective_n(),
+            })
+        })
+        .collect();
+    let tau2 = estimate_tau2(&siblings);
+    shrink(own.mean, n, var, parent.mean, tau2) - ctx.baseline.mean
 }
 
 /// τ² of pattern roots around the baseline, per module: the spread of all roots' means.
 pub fn root_tau2<'r>(rows: impl IntoIterator<Item = &'r StatsRow>) -> BTreeMap<String, f64> {
     let mut by_module: BTreeMap<String, Vec<SiblingMean>> = BTreeMap::new();
     for r in rows.into_iter().filter(|r| r.scope_mask == 0) {
-        if let Some(v) = variance(r) {
+        if let Some(v) = r.stats.r.sample_variance() {
             by_module
                 .entry(r.module.clone())
                 .or_default()
@@ -186,4 +394,94 @@ pub fn root_tau2<'r>(rows: impl IntoIterator<Item = &'r StatsRow>) -> BTreeMap<S
         .into_iter()
         .map(|(m, s)| (m, estimate_tau2(&s)))
         .collect()
+}
+
+/// A subset tested again with some trades removed from it and from its comparisons.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retested {
+    /// The largest p over its parents.
+    pub p: f64,
+    /// Every parent still differs by at least `incremental_min`, in the original direction.
+    pub holds: bool,
+}
+
+/// Test `t` again without the trades of `removal` (SPEC §4.1, §4.6): the same contrasts, screens
+/// and margin against every parent whose rest keeps its minimum support; `None` when the subset
+/// no longer has its minimum support or clusters, no parent is left to compare with, or a
+/// contrast is undefined — the removed trades explain the subset.
+pub fn retest(
+    ctx: &GroupContext<'_>,
+    t: &Tested,
+    base: &Retest,
+    removal: &Bitset,
+) -> Option<Retested> {
+    let cfg = ctx.cfg;
+    let own = base.own.minus(removal);
+    let min_support = cfg.lessons.min_support_for(t.dims);
+    if own.count() < min_support || ctx.trades.clusters_of(&own) < cfg.lessons.min_clusters {
+        return None;
+    }
+    let (n_own, sum_own) = (own.count() as f64, ctx.trades.sum(&own));
+    let mut p = 0.0f64;
+    let mut holds = true;
+    if t.dims == 0 {
+        let c = contrast_with_module_rest(ctx, &own).0?;
+        p = c.p_two_sided;
+        holds = base.directions.first() == Some(&c.gap.signum());
+    }
+    let mut compared = t.dims == 0;
+    for (rest, &direction) in base.complements.iter().zip(&base.directions) {
+        let rest = rest.minus(removal);
+        if rest.count() < min_support {
+            // The removed trades were this parent's rest: no comparison left against it (the
+            // other parents still hold the subset to account).
+            continue;
+        }
+        compared = true;
+        let c = contrast(ctx, &own, &rest)?;
+        p = p.max(c.p_two_sided);
+        let parent_mean = (sum_own + ctx.trades.sum(&rest)) / (n_own + rest.count() as f64);
+        let gap = sum_own / n_own - parent_mean;
+        holds &= gap.signum() == direction && gap.abs() >= cfg.lessons.incremental_min;
+    }
+    compared.then_some(Retested { p, holds })
+}
+
+/// The trades a re-test of subset `r` starts from, recomputed from its scope: a parent's trades
+/// are those of the scope without one of its pairs.
+pub fn retest_basis(ctx: &GroupContext<'_>, r: &StatsRow) -> Retest {
+    with_pairs(&r.scope_values, |pairs| basis_of_pairs(ctx, pairs))
+}
+
+fn basis_of_pairs(ctx: &GroupContext<'_>, pairs: &[(&str, &str)]) -> Retest {
+    let own = ctx.trades.trades_of(pairs);
+    let (n_own, sum_own) = (own.count() as f64, ctx.trades.sum(&own));
+    let mut complements = Vec::with_capacity(pairs.len());
+    let mut directions = Vec::with_capacity(pairs.len().max(1));
+    if pairs.is_empty() {
+        let (n_rest, sum_rest) = ctx
+            .trades
+            .rest
+            .iter()
+            .fold((0.0, 0.0), |(n, s), &(cn, cs)| (n + f64::from(cn), s + cs));
+        directions.push((sum_own / n_own - sum_rest / n_rest).signum());
+    }
+    for skip in 0..pairs.len() {
+        let parent: Vec<(&str, &str)> = pairs
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != skip)
+            .map(|(_, p)| *p)
+            .collect();
+        let rest = ctx.trades.trades_of(&parent).minus(&own);
+        let (n_rest, sum_rest) = (rest.count() as f64, ctx.trades.sum(&rest));
+        let parent_mean = (sum_own + sum_rest) / (n_own + n_rest);
+        directions.push((sum_own / n_own - parent_mean).signum());
+        complements.push(rest);
+    }
+    Retest {
+        own,
+        complements,
+        directions,
+    }
 }

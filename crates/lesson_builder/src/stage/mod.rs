@@ -7,6 +7,7 @@ mod lattice;
 mod levers;
 mod lifecycle;
 mod support;
+pub(crate) mod trades;
 mod verdict;
 
 pub use evaluate::{scope_pairs, Baseline};
@@ -14,11 +15,11 @@ pub use lattice::LatticeMemo;
 pub use levers::lesson_levers;
 pub use verdict::Verdict;
 
-use crate::fdr::benjamini_hochberg;
-use evaluate::{evaluate_group, root_tau2, GroupRows, Tested};
+use evaluate::{evaluate_group, root_tau2, GroupContext, GroupRows, Screen, Tested};
 use lattice::Lattice;
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{LoopConfig, RunningStats, Timestamp};
+use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
 use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, CandidateRow};
 use learnloop_store::stats::{StatsRow, StatsView};
@@ -26,6 +27,7 @@ use learnloop_store::Connection;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use trades::TradeIndex;
 use verdict::{judge, select, Judged};
 
 #[derive(Debug, thiserror::Error)]
@@ -139,17 +141,34 @@ pub fn baselines(conn: &Connection) -> Result<BTreeMap<String, Baseline>, Lesson
         .collect())
 }
 
-/// The lesson stage over the stored `pattern_scope_stats`, streamed a group at a time: only the
-/// tested rows (and their nearest parents) are kept in memory.
+/// The lesson stage over the stored `pattern_scope_stats` (real outcomes).
 pub fn build_lessons(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
 ) -> Result<LessonReport, LessonError> {
+    build_lessons_with(conn, cfg, as_of, None)
+}
+
+/// The lesson stage over the stored `pattern_scope_stats`, streamed a group at a time: only the
+/// tested rows (and their nearest parents) are kept in memory. The trade events are read once
+/// for the trade-level tests; with `placebo` their R is permuted within time clusters by that
+/// seed, as the aggregation of a placebo run did.
+pub fn build_lessons_with(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    placebo: Option<u64>,
+) -> Result<LessonReport, LessonError> {
     let mut clock = PhaseClock::new("lessons");
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
-    clock.lap("baselines");
+    let mut events = learnloop_store::events::load_all_events(conn)?;
+    if let Some(seed) = placebo {
+        crate::shuffle_r_within_clusters(&mut events, seed, cfg.lessons.cluster_days);
+    }
+    let index = TradeIndex::build(&events, cfg, as_of);
+    clock.lap("baselines and trades");
     let mut kept: Vec<StatsRow> = Vec::new();
     let mut tested: Vec<Tested> = Vec::new();
     let mut seen = 0u64;
@@ -163,7 +182,13 @@ pub fn build_lessons(
                 .par_iter()
                 .map(|rows| {
                     let group = GroupRows { rows, offset: 0 };
-                    evaluate_one(&group, cfg, &baselines, &tau2_roots, None, false).0
+                    let prior = Prior {
+                        cfg,
+                        baselines: &baselines,
+                        tau2_roots: &tau2_roots,
+                        index: &index,
+                    };
+                    evaluate_one(&group, &prior, None, false).0
                 })
                 .collect();
             for (rows, local) in batch.iter().zip(results) {
@@ -185,12 +210,16 @@ pub fn build_lessons(
     clock.lap("tests");
     let inputs = Finish {
         rows: &StatsView::from(kept.as_slice()),
-        events: None,
+        events: Some(&events),
+        index: &index,
         stats_rows: seen,
         write_candidates: true,
     };
     finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
+
+/// Subsets of this many dims and more share one stratum of the weighted FDR procedure.
+const FDR_DEEPEST_STRATUM: u32 = 3;
 
 /// Rows per batch of groups tested in parallel while streaming the stats.
 const LESSON_BATCH_ROWS: usize = 200_000;
@@ -212,6 +241,14 @@ fn keep_tested(
     for mut t in local {
         t.row = keep(t.row, kept);
         t.nearest_parent = t.nearest_parent.map(|p| keep(p, kept));
+        t.screen = match t.screen {
+            Screen::Complement { parent: Some(p), n } => Screen::Complement {
+                parent: Some(keep(p, kept)),
+                n,
+            },
+            Screen::Duplicate { of } => Screen::Duplicate { of: keep(of, kept) },
+            other => other,
+        };
         tested.push(t);
     }
 }
@@ -239,7 +276,22 @@ pub fn build_lessons_from(
     let baselines = baselines(conn)?;
     let all: Vec<GroupRows<'_>> = groups(rows).collect();
     let tau2_roots = root_tau2(all.iter().flat_map(|g| roots_of(g.rows)));
-    clock.lap("baselines");
+    let loaded;
+    let events: &[TradeEvent] = match input.events {
+        Some(events) => events,
+        None => {
+            loaded = learnloop_store::events::load_all_events(conn)?;
+            &loaded
+        }
+    };
+    let index = TradeIndex::build(events, cfg, as_of);
+    let prior = Prior {
+        cfg,
+        baselines: &baselines,
+        tau2_roots: &tau2_roots,
+        index: &index,
+    };
+    clock.lap("baselines and trades");
     let mut tested: Vec<Tested> = Vec::new();
     // Groups are independent: test them in parallel, keeping their order.
     let mut memo = input.lattices;
@@ -251,7 +303,7 @@ pub fn build_lessons_from(
     let per_group: Vec<(Vec<Tested>, Option<Lattice>)> = all
         .par_iter()
         .zip(previous)
-        .map(|(g, old)| evaluate_one(g, cfg, &baselines, &tau2_roots, old, keep))
+        .map(|(g, old)| evaluate_one(g, &prior, old, keep))
         .collect();
     if let Some(m) = memo.as_deref_mut() {
         m.forget_rest();
@@ -266,33 +318,53 @@ pub fn build_lessons_from(
     clock.lap("tests");
     let inputs = Finish {
         rows,
-        events: input.events,
+        events: Some(events),
+        index: &index,
         stats_rows: rows.len() as u64,
         write_candidates: input.write_candidates,
     };
     finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
 
+/// What every group's tests share.
+struct Prior<'a> {
+    cfg: &'a LoopConfig,
+    baselines: &'a BTreeMap<String, Baseline>,
+    tau2_roots: &'a BTreeMap<String, f64>,
+    index: &'a TradeIndex,
+}
+
+impl<'a> Prior<'a> {
+    /// The test context of the group of `r`, if its module has a baseline and trades.
+    fn context(&self, r: &StatsRow) -> Option<GroupContext<'a>> {
+        let baseline = *self.baselines.get(&r.module)?;
+        let id = (r.module.clone(), r.pattern_key.clone(), r.category);
+        Some(GroupContext {
+            cfg: self.cfg,
+            baseline,
+            root_tau2: self.tau2_roots.get(&r.module).copied().unwrap_or(0.0),
+            trades: self.index.groups.get(&id)?,
+            n_clusters: self.index.module_clusters.get(&r.module).copied()?,
+        })
+    }
+}
+
 fn evaluate_one(
     group: &GroupRows<'_>,
-    cfg: &LoopConfig,
-    baselines: &BTreeMap<String, Baseline>,
-    tau2_roots: &BTreeMap<String, f64>,
+    prior: &Prior<'_>,
     previous: Option<Lattice>,
     keep: bool,
 ) -> (Vec<Tested>, Option<Lattice>) {
-    let module = &group.rows[0].module;
-    let Some(&baseline) = baselines.get(module) else {
+    let Some(ctx) = prior.context(&group.rows[0]) else {
         return (Vec::new(), previous);
     };
+    let dims = &prior.cfg.dims;
     let lattice = match previous {
-        Some(old) => old.update(group.rows, &cfg.dims),
-        None if keep => Lattice::build_keyed(group.rows, &cfg.dims),
-        None => Lattice::build(group.rows, &cfg.dims),
+        Some(old) => old.update(group.rows, dims),
+        None if keep => Lattice::build_keyed(group.rows, dims),
+        None => Lattice::build(group.rows, dims),
     };
-    let tau2 = tau2_roots.get(module).copied().unwrap_or(0.0);
-    let tests = evaluate_group(group, &lattice, cfg, baseline, tau2);
-    (tests.tested, Some(lattice))
+    (evaluate_group(group, &lattice, &ctx), Some(lattice))
 }
 
 /// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
@@ -300,6 +372,7 @@ fn evaluate_one(
 struct Finish<'a> {
     rows: &'a StatsView<'a>,
     events: Option<&'a [TradeEvent]>,
+    index: &'a TradeIndex,
     stats_rows: u64,
     write_candidates: bool,
 }
@@ -309,34 +382,13 @@ fn finish(
     cfg: &LoopConfig,
     as_of: Timestamp,
     inputs: &Finish<'_>,
-    tested: Vec<Tested>,
+    mut tested: Vec<Tested>,
     baselines: BTreeMap<String, Baseline>,
     mut clock: PhaseClock,
 ) -> Result<LessonReport, LessonError> {
     let rows = inputs.rows;
-    // One BH family for the whole run: every baseline test and every incremental test.
-    let mut family: Vec<f64> = Vec::with_capacity(tested.len() * 2);
-    let mut slots: Vec<(Option<usize>, Option<usize>)> = Vec::with_capacity(tested.len());
-    for t in &tested {
-        let base = t.p.map(|p| {
-            family.push(p);
-            family.len() - 1
-        });
-        let incr = t.p_incremental.map(|p| {
-            family.push(p);
-            family.len() - 1
-        });
-        slots.push((base, incr));
-    }
-    let q = benjamini_hochberg(&family);
-    clock.lap("q-values");
+    let (judged, family_size) = decide(&mut tested, rows, cfg, &baselines, inputs.index);
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
-    let mut judged: Vec<Judged> = tested
-        .iter()
-        .zip(&slots)
-        .map(|(t, (b, i))| judge(t, b.map(|b| q[b]), i.map(|i| q[i]), cfg))
-        .collect();
-    select(&tested, &mut judged, rows, &keys, cfg);
     clock.lap("verdicts");
 
     let outcome = lifecycle::apply(conn, cfg, as_of, rows, &tested, &judged, &keys)?;
@@ -358,7 +410,7 @@ fn finish(
         baselines,
         stats_rows: inputs.stats_rows,
         tested: tested.len() as u64,
-        family_size: family.len() as u64,
+        family_size,
         passed: judged
             .iter()
             .filter(|j| j.verdict != Verdict::Rejected)
@@ -383,6 +435,60 @@ fn finish(
         "lessons built"
     );
     Ok(report)
+}
+
+/// The verdicts of a run's tested subsets: one weighted-BH family over the hypotheses (SPEC §4.5,
+/// docs/statistics-design.md), each subset judged, then selection within each group. Sets each
+/// tested subset's FDR weight and re-test threshold; returns the verdicts and the family size.
+fn decide(
+    tested: &mut [Tested],
+    rows: &StatsView<'_>,
+    cfg: &LoopConfig,
+    baselines: &BTreeMap<String, Baseline>,
+    index: &TradeIndex,
+) -> (Vec<Judged>, u64) {
+    let mut family: Vec<f64> = Vec::with_capacity(tested.len());
+    let mut slots: Vec<Option<usize>> = Vec::with_capacity(tested.len());
+    for t in tested.iter() {
+        let slot = t.p.filter(|_| t.screen == Screen::Tested).map(|p| {
+            family.push(p);
+            family.len() - 1
+        });
+        slots.push(slot);
+    }
+    // Weighted BH: the pattern roots, the 1-dim, the 2-dim and the deeper subsets each get an
+    // equal share of the error budget (weights from the design only).
+    let strata: Vec<u32> = tested
+        .iter()
+        .zip(&slots)
+        .filter(|(_, s)| s.is_some())
+        .map(|(t, _)| t.dims.min(FDR_DEEPEST_STRATUM))
+        .collect();
+    let weights = equal_share_weights(&strata);
+    let weighted = weighted_p(&family, &weights);
+    let q = benjamini_hochberg(&weighted);
+    // A re-test in selection passes at the family's critical value, scaled by its weight.
+    let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
+    for (t, slot) in tested.iter_mut().zip(&slots) {
+        t.fdr_weight = slot.map(|s| weights[s]);
+        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s]));
+    }
+    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
+    let mut judged: Vec<Judged> = tested
+        .iter()
+        .zip(&slots)
+        .map(|(t, slot)| judge(t, slot.map(|s| q[s]), cfg))
+        .collect();
+    let no_tau2 = BTreeMap::new();
+    let prior = Prior {
+        cfg,
+        baselines,
+        tau2_roots: &no_tau2,
+        index,
+    };
+    let group_of = |t: &Tested| prior.context(&rows[t.row]);
+    select(rows, tested, &mut judged, &keys, &group_of, cfg);
+    (judged, family.len() as u64)
 }
 
 /// Wall time of the stage's phases, logged at debug level.
@@ -478,18 +584,27 @@ fn write_candidate_rows(
                 parent_scope_values: parent.map(|p| p.scope_values.clone()),
                 parent_mean_rr: parent.map(|p| p.stats.r.mean),
                 min_parent_gap: t.min_gap,
-                incremental_p_value: t.p_incremental,
-                incremental_q_value: j.q_incremental,
+                incremental_p_value: j.p_retest,
+                // One hypothesis per subset: the incremental test is the hypothesis itself.
+                incremental_q_value: None,
                 verdict: j.verdict.as_str().to_string(),
                 reason: j.reason_text(rows, cfg),
                 lesson_key: key.to_string(),
                 as_of,
+                clusters: Some(t.clusters),
+                complement_trades: t.complement,
+                contrast: t.contrast.map(|c| c.as_str().to_string()),
+                contrast_df: t.df,
+                fdr_weight: t.fdr_weight,
             }
         })
         .collect();
     lessons::replace_candidates(conn, &candidates)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 mod key_tests {

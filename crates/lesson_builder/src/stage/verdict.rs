@@ -1,8 +1,11 @@
-//! From test figures and q-values to a verdict with its reason, and simplest-first selection.
+//! From test figures and q-values to a verdict with its reason (SPEC §4.3–§4.6), and the
+//! selection within each (pattern, category): self-sufficiency, other lessons accounted for, and
+//! the budget by strength of evidence and cover.
 
-use super::evaluate::Tested;
+use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested};
+use super::trades::Bitset;
 use super::LessonKey;
-use crate::selection::{select_simplest, SelectionCandidate};
+use crate::selection::{greedy_by_evidence, Evidence, Outcome};
 use learnloop_model::LoopConfig;
 use learnloop_store::stats::StatsView;
 
@@ -11,7 +14,7 @@ use learnloop_store::stats::StatsView;
 pub enum Verdict {
     /// Selected: an active lesson.
     Lesson,
-    /// Passed every test but the per-pattern limit was reached by simpler or stronger lessons.
+    /// Passed every test but the per-pattern limit was reached by stronger lessons.
     Candidate,
     Rejected,
 }
@@ -40,27 +43,46 @@ pub struct Judged {
     pub reason: Reason,
     pub reject: Option<RejectKind>,
     pub q: Option<f64>,
-    pub q_incremental: Option<f64>,
+    /// p of the re-test in selection (self-sufficiency, other lessons accounted for).
+    pub p_retest: Option<f64>,
 }
 
 /// Why a subset got its verdict; rendered to text only where a row records it (most rejected
-/// subsets of a replay step never are).
+/// subsets of a replay step never are). Row indices point into the run's stats rows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
     Selected,
     Limit,
     Untestable,
+    /// Spread over too few time clusters.
+    Clusters {
+        clusters: u32,
+    },
+    /// The rest of a parent (`None`: of the module) is below the minimum support.
+    Complement {
+        parent: Option<usize>,
+        n: u64,
+    },
+    /// The same trades as a simpler subset.
+    Duplicate {
+        of: usize,
+    },
+    MissingParent,
     Significance {
         edge: f64,
     },
-    /// Improves on its nearest parent (a row index) by less than the minimum.
+    /// Differs from its nearest parent by less than the minimum.
     Margin {
         parent: Option<usize>,
         gap: f64,
     },
-    /// The difference to its nearest parent is not significant.
-    NotIncremental {
-        parent: Option<usize>,
+    /// Its effect is gone once the trades of significant refinements are removed.
+    SelfSufficiency {
+        by: usize,
+    },
+    /// Its effect is gone once the trades of a selected lesson are accounted for.
+    AccountedFor {
+        by: usize,
     },
 }
 
@@ -70,17 +92,32 @@ impl Reason {
         match self {
             Reason::Selected => "selected",
             Reason::Limit => "limit",
-            Reason::Untestable => "untestable",
+            Reason::Untestable | Reason::MissingParent => "untestable",
+            Reason::Clusters { .. } => "clusters",
+            Reason::Complement { .. } => "complement",
+            Reason::Duplicate { .. } => "duplicate",
             Reason::Significance { .. } => "q-value",
-            Reason::Margin { .. } | Reason::NotIncremental { .. } => "incremental",
+            Reason::Margin { .. } | Reason::AccountedFor { .. } => "incremental",
+            Reason::SelfSufficiency { .. } => "self-sufficiency",
+        }
+    }
+
+    fn reject_kind(&self) -> RejectKind {
+        match self {
+            Reason::Significance { .. } => RejectKind::Significance,
+            Reason::Margin { .. }
+            | Reason::SelfSufficiency { .. }
+            | Reason::AccountedFor { .. } => RejectKind::Incremental,
+            _ => RejectKind::Untestable,
         }
     }
 }
 
 impl Judged {
     pub fn reason_text(&self, rows: &StatsView<'_>, cfg: &LoopConfig) -> String {
-        let fdr = cfg.lessons.fdr;
-        let parent_text = |p: &Option<usize>| {
+        let l = &cfg.lessons;
+        let fdr = l.fdr;
+        let scope = |p: &Option<usize>| {
             p.map(|p| rows[p].scope_values.as_str())
                 .unwrap_or("{}")
                 .to_string()
@@ -88,22 +125,45 @@ impl Judged {
         match &self.reason {
             Reason::Selected => "selected".into(),
             Reason::Limit => format!(
-                "limit: {} simpler or stronger lessons already selected for this pattern and category",
-                cfg.lessons.max_lessons_per_pattern
+                "limit: {} lessons with stronger evidence already selected for this pattern and category",
+                l.max_lessons_per_pattern
             ),
-            Reason::Untestable => "untestable: no variance among the subset's trades".into(),
+            Reason::Untestable => {
+                "untestable: no cluster-robust contrast (no spread, or a side in one time cluster)".into()
+            }
+            Reason::MissingParent => "untestable: a parent subset is not stored".into(),
+            Reason::Clusters { clusters } => format!(
+                "clusters: the trades fall in {clusters} time clusters of {} days (needs {})",
+                l.cluster_days, l.min_clusters
+            ),
+            Reason::Complement { parent: None, n } => format!(
+                "complement: the rest of the module has {n} trades (below the minimum support): the pattern is the module"
+            ),
+            Reason::Complement { parent, n } => format!(
+                "complement: the rest of parent {} has {n} trades (below the minimum support): the subset is its parent",
+                scope(parent)
+            ),
+            Reason::Duplicate { of } => format!(
+                "duplicate: the same trades as {}, tested there",
+                rows[*of].scope_values
+            ),
             Reason::Significance { edge } => {
                 format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q))
             }
             Reason::Margin { parent, gap } => format!(
-                "incremental: improves on parent {} by only {gap:+.3} R (needs {} R in the edge's direction); the parent already explains it",
-                parent_text(parent),
-                cfg.lessons.incremental_min
+                "incremental: differs from parent {} by only {gap:.3} R (needs {} R); the parent already explains it",
+                scope(parent),
+                l.incremental_min
             ),
-            Reason::NotIncremental { parent } => format!(
-                "incremental: the difference to parent {} is not significant (q = {} > fdr {fdr})",
-                parent_text(parent),
-                fmt_q(self.q_incremental)
+            Reason::SelfSufficiency { by } => format!(
+                "self-sufficiency: explained by {}: without the trades of its significant refinements the effect is gone (re-test p = {})",
+                rows[*by].scope_values,
+                fmt_q(self.p_retest)
+            ),
+            Reason::AccountedFor { by } => format!(
+                "incremental: no effect once lesson {} is accounted for (re-test p = {})",
+                rows[*by].scope_values,
+                fmt_q(self.p_retest)
             ),
         }
     }
@@ -117,102 +177,147 @@ fn fmt_q(q: Option<f64>) -> String {
     }
 }
 
-/// Judge one tested subset given its q-values (selection comes after).
-pub fn judge(t: &Tested, q: Option<f64>, q_incr: Option<f64>, cfg: &LoopConfig) -> Judged {
-    let fdr = cfg.lessons.fdr;
-    let reject = |kind: RejectKind, reason: Reason| Judged {
-        verdict: Verdict::Rejected,
-        reason,
-        reject: Some(kind),
-        q,
-        q_incremental: q_incr,
+/// Judge one tested subset given its q-value (selection comes after).
+pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
+    let reason = match t.screen {
+        Screen::Clusters => Some(Reason::Clusters {
+            clusters: t.clusters,
+        }),
+        Screen::Complement { parent, n } => Some(Reason::Complement { parent, n }),
+        Screen::Duplicate { of } => Some(Reason::Duplicate { of }),
+        Screen::MissingParent => Some(Reason::MissingParent),
+        Screen::Untestable => Some(Reason::Untestable),
+        Screen::Tested => match q {
+            None => Some(Reason::Untestable),
+            Some(q) if q > cfg.lessons.fdr => Some(Reason::Significance { edge: t.edge }),
+            Some(_) if !t.margin_ok => Some(Reason::Margin {
+                parent: t.nearest_parent,
+                gap: t.min_gap.unwrap_or(f64::NAN),
+            }),
+            Some(_) => None,
+        },
     };
-    let Some(qv) = q else {
-        return reject(RejectKind::Untestable, Reason::Untestable);
-    };
-    if qv > fdr {
-        return reject(
-            RejectKind::Significance,
-            Reason::Significance { edge: t.edge },
-        );
-    }
-    if t.dims > 0 {
-        if !t.margin_ok {
-            let gap = t.min_gap.unwrap_or(f64::NAN);
-            return reject(
-                RejectKind::Incremental,
-                Reason::Margin {
-                    parent: t.nearest_parent,
-                    gap,
-                },
-            );
-        }
-        match q_incr {
-            Some(qi) if qi <= fdr => {}
-            _ => {
-                return reject(
-                    RejectKind::Incremental,
-                    Reason::NotIncremental {
-                        parent: t.nearest_parent,
-                    },
-                )
-            }
-        }
-    }
-    Judged {
-        verdict: Verdict::Lesson,
-        reason: Reason::Selected,
-        reject: None,
-        q,
-        q_incremental: q_incr,
+    match reason {
+        Some(reason) => Judged {
+            verdict: Verdict::Rejected,
+            reject: Some(reason.reject_kind()),
+            reason,
+            q,
+            p_retest: None,
+        },
+        None => Judged {
+            verdict: Verdict::Lesson,
+            reason: Reason::Selected,
+            reject: None,
+            q,
+            p_retest: None,
+        },
     }
 }
 
-/// Simplest first (fewest dims, then largest |t|) at most `max_lessons_per_pattern` per group:
-/// passing subsets beyond the limit become candidates.
-pub fn select(
+/// Selection within each group (SPEC §4.1, §4.6), over the subsets that passed their tests:
+/// a subset whose effect is gone without the trades of its significant refinements is rejected
+/// (self-sufficiency); the rest are taken by strength of evidence (p, then cover), each re-tested
+/// with the trades of the lessons taken before it removed (except those of its ancestors), up to
+/// `max_lessons_per_pattern`. A re-test passes at the family's critical value (its `p_threshold`).
+pub fn select<'g>(
+    rows: &StatsView<'_>,
     tested: &[Tested],
     judged: &mut [Judged],
-    rows: &StatsView<'_>,
     keys: &[LessonKey],
+    group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
     cfg: &LoopConfig,
 ) {
-    let passing_idx: Vec<usize> = (0..tested.len())
-        .filter(|&i| judged[i].verdict == Verdict::Lesson)
-        .collect();
-    let group_keys: Vec<String> = passing_idx
-        .iter()
-        .map(|&i| {
-            let r = &rows[tested[i].row];
-            format!(
-                "{}\u{1f}{}\u{1f}{}",
-                r.module,
-                r.pattern_key,
-                r.category.as_str()
-            )
-        })
-        .collect();
-    let key_texts: Vec<String> = passing_idx.iter().map(|&i| keys[i].to_string()).collect();
-    let passing: Vec<SelectionCandidate<'_>> = passing_idx
-        .iter()
-        .zip(&group_keys)
-        .zip(&key_texts)
-        .map(|((&i, group), key)| SelectionCandidate {
-            group,
-            dims: tested[i].dims,
-            abs_t: tested[i].t.map_or(0.0, f64::abs),
-            key,
-        })
-        .collect();
-    let selected: std::collections::BTreeSet<LessonKey> =
-        select_simplest(&passing, cfg.lessons.max_lessons_per_pattern)
-            .into_iter()
-            .filter_map(LessonKey::parse)
+    let mut start = 0;
+    while start < tested.len() {
+        // Tested subsets of one group are contiguous; find the group's end by its key prefix.
+        let end = group_end(tested, start);
+        let passing: Vec<usize> = (start..end)
+            .filter(|&i| judged[i].verdict == Verdict::Lesson)
             .collect();
-    for (i, j) in judged.iter_mut().enumerate() {
-        if j.verdict == Verdict::Lesson && !selected.contains(&keys[i]) {
-            j.verdict = Verdict::Candidate;
-            j.reason = Reason::Limit;
+        if !passing.is_empty() {
+            match group_of(&tested[start]) {
+                Some(ctx) => select_group(&passing, rows, tested, judged, keys, &ctx, cfg),
+                None => {
+                    for &i in &passing {
+                        judged[i].verdict = Verdict::Rejected;
+                        judged[i].reason = Reason::Untestable;
+                        judged[i].reject = Some(RejectKind::Untestable);
+                    }
+                }
+            }
         }
+        start = end;
+    }
+}
+
+fn group_end(tested: &[Tested], start: usize) -> usize {
+    let group = tested[start].group;
+    tested[start..]
+        .iter()
+        .position(|t| t.group != group)
+        .map_or(tested.len(), |n| start + n)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn select_group(
+    passing: &[usize],
+    rows: &StatsView<'_>,
+    tested: &[Tested],
+    judged: &mut [Judged],
+    keys: &[LessonKey],
+    ctx: &GroupContext<'_>,
+    cfg: &LoopConfig,
+) {
+    let bases: Vec<Retest> = passing
+        .iter()
+        .map(|&i| retest_basis(ctx, &rows[tested[i].row]))
+        .collect();
+    let evidence: Vec<Evidence> = passing
+        .iter()
+        .zip(&bases)
+        .map(|(&i, b)| Evidence {
+            p: tested[i].p.unwrap_or(1.0),
+            cover: b.own.count(),
+            key: keys[i].0,
+        })
+        .collect();
+    let sets: Vec<&Bitset> = bases.iter().map(|b| &b.own).collect();
+    let retest_at = |k: usize, removal: &Bitset| {
+        let t = &tested[passing[k]];
+        let r = retest(ctx, t, &bases[k], removal);
+        let passes = |p: f64| t.p_threshold.is_some_and(|c| p <= c);
+        (r.map(|r| r.p), r.is_some_and(|r| r.holds && passes(r.p)))
+    };
+    let outcomes = greedy_by_evidence(
+        &evidence,
+        &sets,
+        cfg.lessons.max_lessons_per_pattern,
+        &retest_at,
+    );
+    for (k, outcome) in outcomes.into_iter().enumerate() {
+        let j = &mut judged[passing[k]];
+        let (verdict, reason, p_retest) = match outcome {
+            Outcome::Selected { p_retest } => (Verdict::Lesson, Reason::Selected, p_retest),
+            Outcome::Limit => (Verdict::Candidate, Reason::Limit, None),
+            Outcome::Explained { by, p_retest } => (
+                Verdict::Rejected,
+                Reason::SelfSufficiency {
+                    by: tested[passing[by]].row,
+                },
+                p_retest,
+            ),
+            Outcome::AccountedFor { by, p_retest } => (
+                Verdict::Rejected,
+                Reason::AccountedFor {
+                    by: tested[passing[by]].row,
+                },
+                p_retest,
+            ),
+        };
+        j.reject = (verdict == Verdict::Rejected).then(|| reason.reject_kind());
+        j.verdict = verdict;
+        j.reason = reason;
+        j.p_retest = p_retest;
     }
 }

@@ -42,6 +42,48 @@ fn total_order_key(x: f64) -> i64 {
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
 
+/// Weights that give each stratum (e.g. the subsets of one size) an equal share of the error
+/// budget: `w_i = m / (L·m_s)` for a hypothesis of stratum s with `m_s` members, L strata. They
+/// average 1, as weighted BH requires, and depend only on the design (how many hypotheses of
+/// each size), never on the outcomes.
+pub fn equal_share_weights(strata: &[u32]) -> Vec<f64> {
+    let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    for &s in strata {
+        *counts.entry(s).or_default() += 1;
+    }
+    let (m, l) = (strata.len() as f64, counts.len() as f64);
+    strata.iter().map(|s| m / (l * counts[s] as f64)).collect()
+}
+
+/// Weighted Benjamini–Hochberg (Genovese, Roeder & Wasserman 2006): BH applied to `p_i / w_i`
+/// (capped at 1), with weights of mean 1 fixed before the data are seen. Returns the q-values of
+/// the weighted p-values; rejecting `q ≤ α` controls the FDR at α under independence or PRDS.
+/// A non-positive or NaN weight counts as a hypothesis that can never be rejected (p/w = 1).
+pub fn weighted_benjamini_hochberg(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
+    benjamini_hochberg(&weighted_p(p_values, weights))
+}
+
+/// `p_i / w_i`, capped at 1 (NaN and non-positive weights give 1).
+pub fn weighted_p(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
+    p_values
+        .iter()
+        .zip(weights)
+        .map(|(&p, &w)| if w > 0.0 { (p / w).min(1.0) } else { 1.0 })
+        .collect()
+}
+
+/// The largest p-value BH rejects at level `alpha` (the step-up critical value), if any: a test
+/// re-run later in the same family (e.g. with other lessons' trades removed) is significant at
+/// the family's level when its p is at most this.
+pub fn rejection_threshold(p_values: &[f64], q_values: &[f64], alpha: f64) -> Option<f64> {
+    p_values
+        .iter()
+        .zip(q_values)
+        .filter(|(_, &q)| q <= alpha)
+        .map(|(&p, _)| p)
+        .max_by(f64::total_cmp)
+}
+
 /// How many tests BH rejects at level `alpha`: the count of q-values `≤ alpha`.
 pub fn count_discoveries(q_values: &[f64], alpha: f64) -> usize {
     q_values.iter().filter(|&&q| q <= alpha).count()
@@ -57,6 +99,25 @@ mod tests {
         0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
         0.5719, 0.6528, 0.7590, 1.000,
     ];
+
+    #[test]
+    fn equal_shares_and_weighted_bh_by_hand() {
+        // Strata sizes 1 and 3: w = 4/(2·1) = 2 and 4/(2·3) = 2/3; mean 1.
+        let w = equal_share_weights(&[0, 1, 1, 1]);
+        assert_eq!(w, vec![2.0, 2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0]);
+        // p/w = 0.01, 0.03, 0.06, 1.0 (capped); BH over 4: 0.04, 0.06, 0.08, 1.
+        let q = weighted_benjamini_hochberg(&[0.02, 0.02, 0.04, 0.9], &w);
+        let expected = [0.04, 0.06, 0.08, 1.0];
+        for (a, b) in q.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{q:?}");
+        }
+        // Equal weights are plain BH.
+        let p = [0.01, 0.2, 0.03];
+        assert_eq!(
+            weighted_benjamini_hochberg(&p, &[1.0; 3]),
+            benjamini_hochberg(&p)
+        );
+    }
 
     #[test]
     fn the_sort_key_orders_like_total_cmp() {

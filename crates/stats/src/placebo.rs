@@ -1,10 +1,12 @@
-//! The placebo: R shuffled among the trades of the same day, so that any day-level market effect
-//! survives but the link between a trade's scope and its outcome is broken. A loop that still
-//! finds lessons on placebo data is mining noise.
+//! The placebo (SPEC §4.12): R shuffled among the trades of the same time cluster (the week of
+//! entry by default), so that a cluster-level market shock survives but the link between a
+//! trade's scope and its outcome is broken. A loop that still finds lessons on placebo data is
+//! mining noise.
 
 use learnloop_model::rng::SplitMix64;
 
-/// Permute the R values among trades of the same day, deterministically.
+/// Permute the R values among trades of the same cluster ("day" below: any integer index of a
+/// time cluster), deterministically.
 ///
 /// `trades` are `(day index, R)`. Each day is shuffled (Fisher–Yates) by its own generator seeded
 /// from `seed` and the day, so adding trades on one day never changes another day's shuffle.

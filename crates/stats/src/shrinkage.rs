@@ -44,8 +44,8 @@ pub fn estimate_tau2(siblings: &[SiblingMean]) -> f64 {
 /// Rules, in order: an unusable input (n = 0, NaN or negative σ² or τ²) → 0 (trust the parent);
 /// `τ² = 0` → 0 (siblings do not differ beyond noise: the parent explains the subset);
 /// `σ² = 0` or `τ² = ∞` → 1 (the observation is exact, or the prior says nothing).
-pub fn shrink_weight(n: u64, var: f64, tau2: f64) -> f64 {
-    if n == 0 || var.is_nan() || var < 0.0 || tau2.is_nan() || tau2 < 0.0 {
+pub fn shrink_weight(n: f64, var: f64, tau2: f64) -> f64 {
+    if n.is_nan() || n <= 0.0 || var.is_nan() || var < 0.0 || tau2.is_nan() || tau2 < 0.0 {
         return 0.0;
     }
     if tau2 == 0.0 {
@@ -58,7 +58,7 @@ pub fn shrink_weight(n: u64, var: f64, tau2: f64) -> f64 {
         return 0.0;
     }
     // n·τ²/(n·τ² + σ²) is the same ratio without dividing by a tiny τ².
-    let n_tau2 = n as f64 * tau2;
+    let n_tau2 = n * tau2;
     let w = n_tau2 / (n_tau2 + var);
     if w.is_nan() {
         // Only reachable when n·τ² overflows to ∞ with a finite σ²: the data dominate.
@@ -70,12 +70,12 @@ pub fn shrink_weight(n: u64, var: f64, tau2: f64) -> f64 {
 
 /// The shrunk mean, exactly the specification's
 /// `shrunk = parent + n/(n + σ²/τ²)·(mean − parent)`,
-/// with σ² the subset's per-trade sample variance, n its trades, τ² from [`estimate_tau2`];
+/// with σ² the subset's per-trade sample variance, n its (effective) number of trades, τ² from [`estimate_tau2`];
 /// see [`shrink_weight`] for the edge cases (τ² = 0 → parent; σ² = 0 → mean).
 ///
 /// A non-finite `mean` returns `parent_mean`; a non-finite `parent_mean` returns `mean` (with no
 /// parent there is nothing to shrink toward).
-pub fn shrink(mean: f64, n: u64, var: f64, parent_mean: f64, tau2: f64) -> f64 {
+pub fn shrink(mean: f64, n: f64, var: f64, parent_mean: f64, tau2: f64) -> f64 {
     if !mean.is_finite() {
         return parent_mean;
     }
@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(estimate_tau2(&[]), f64::INFINITY);
         assert_eq!(estimate_tau2(&[sib(0.4, 0.02)]), 0.02);
         // One sibling with its own se² as τ²: n = 50, σ² = 1 → se² = 0.02, weight ½.
-        let s = shrink(0.4, 50, 1.0, 0.0, estimate_tau2(&[sib(0.4, 0.02)]));
+        let s = shrink(0.4, 50.0, 1.0, 0.0, estimate_tau2(&[sib(0.4, 0.02)]));
         assert!((s - 0.2).abs() < 1e-12);
     }
 
@@ -127,25 +127,25 @@ mod tests {
     fn shrink_by_hand() {
         // n = 20, σ² = 1, τ² = 0.05: σ²/τ² = 20, weight 20/(20 + 20) = ½;
         // parent 0.1, mean 0.5 → 0.1 + ½·0.4 = 0.3.
-        assert!((shrink(0.5, 20, 1.0, 0.1, 0.05) - 0.3).abs() < 1e-12);
+        assert!((shrink(0.5, 20.0, 1.0, 0.1, 0.05) - 0.3).abs() < 1e-12);
         // n = 30, σ² = 2, τ² = 0.2: σ²/τ² = 10, weight 30/40 = 0.75;
         // parent −0.2, mean −1.0 → −0.2 + 0.75·(−0.8) = −0.8.
-        assert!((shrink(-1.0, 30, 2.0, -0.2, 0.2) + 0.8).abs() < 1e-12);
+        assert!((shrink(-1.0, 30.0, 2.0, -0.2, 0.2) + 0.8).abs() < 1e-12);
     }
 
     #[test]
     fn shrink_edge_cases() {
-        assert_eq!(shrink(0.5, 20, 1.0, 0.1, 0.0), 0.1);
-        assert_eq!(shrink(0.5, 20, 0.0, 0.1, 0.3), 0.5);
-        assert_eq!(shrink(0.5, 20, 1.0, 0.1, f64::INFINITY), 0.5);
+        assert_eq!(shrink(0.5, 20.0, 1.0, 0.1, 0.0), 0.1);
+        assert_eq!(shrink(0.5, 20.0, 0.0, 0.1, 0.3), 0.5);
+        assert_eq!(shrink(0.5, 20.0, 1.0, 0.1, f64::INFINITY), 0.5);
         // τ² = 0 wins over σ² = 0: the siblings say the parent explains it.
-        assert_eq!(shrink(0.5, 20, 0.0, 0.1, 0.0), 0.1);
-        assert_eq!(shrink(0.5, 0, 1.0, 0.1, 0.3), 0.1);
-        assert_eq!(shrink(0.5, 20, f64::NAN, 0.1, 0.3), 0.1);
-        assert_eq!(shrink(0.5, 20, f64::INFINITY, 0.1, 0.3), 0.1);
-        assert_eq!(shrink(f64::NAN, 20, 1.0, 0.1, 0.3), 0.1);
-        assert_eq!(shrink(0.5, 20, 1.0, f64::NAN, 0.3), 0.5);
-        assert_eq!(shrink_weight(u64::MAX, 1.0, f64::MAX), 1.0);
+        assert_eq!(shrink(0.5, 20.0, 0.0, 0.1, 0.0), 0.1);
+        assert_eq!(shrink(0.5, 0.0, 1.0, 0.1, 0.3), 0.1);
+        assert_eq!(shrink(0.5, 20.0, f64::NAN, 0.1, 0.3), 0.1);
+        assert_eq!(shrink(0.5, 20.0, f64::INFINITY, 0.1, 0.3), 0.1);
+        assert_eq!(shrink(f64::NAN, 20.0, 1.0, 0.1, 0.3), 0.1);
+        assert_eq!(shrink(0.5, 20.0, 1.0, f64::NAN, 0.3), 0.5);
+        assert_eq!(shrink_weight(f64::MAX, 1.0, f64::MAX), 1.0);
     }
 
     proptest! {
@@ -153,7 +153,7 @@ mod tests {
         fn shrunk_lies_between_parent_and_mean(
             mean in -10.0f64..10.0,
             parent in -10.0f64..10.0,
-            n in 0u64..10_000,
+            n in 0.0f64..10_000.0,
             var in 0.0f64..100.0,
             tau2 in 0.0f64..10.0,
         ) {
@@ -166,9 +166,9 @@ mod tests {
         fn more_trades_shrink_less(
             var in 0.01f64..100.0,
             tau2 in 0.001f64..10.0,
-            n in 1u64..10_000,
+            n in 1.0f64..10_000.0,
         ) {
-            prop_assert!(shrink_weight(n + 1, var, tau2) >= shrink_weight(n, var, tau2));
+            prop_assert!(shrink_weight(n + 1.0, var, tau2) >= shrink_weight(n, var, tau2));
         }
 
         #[test]

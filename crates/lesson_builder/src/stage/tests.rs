@@ -1,0 +1,285 @@
+//! The stage's statistical properties on small synthetic groups with known truth: the stats rows
+//! are computed here by brute force (every subset of every action's scope), independently of the
+//! aggregator.
+
+use super::evaluate::{evaluate_group, GroupContext, GroupRows, Screen, Tested};
+use super::lattice::Lattice;
+use super::trades::TradeIndex;
+use super::verdict::{Judged, Verdict};
+use super::{decide, Baseline};
+use learnloop_model::rng::SplitMix64;
+use learnloop_model::scope::{scope_values_hash, scope_values_json};
+use learnloop_model::stats::{OutcomeStats, TradeOutcome};
+use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
+use learnloop_store::events::TradeEvent;
+use learnloop_store::stats::{StatsRow, StatsView};
+use std::collections::BTreeMap;
+
+const DAY_MS: i64 = 86_400_000;
+/// 2026-01-05, a Monday.
+const START_MS: i64 = 20_458 * DAY_MS;
+
+/// One synthetic trade of the tested group ("p") or of the module's other group ("other").
+struct Trade {
+    pattern: &'static str,
+    week: i64,
+    scope: Vec<(&'static str, String)>,
+    r: f64,
+}
+
+fn normal(rng: &mut SplitMix64) -> f64 {
+    // Box–Muller.
+    let (u, v) = (rng.next_f64().max(1e-300), rng.next_f64());
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// `weeks` weeks of `per_week` trades in "p" and as many in "other": bucket and timeframe vary
+/// within the week, `macro_phase` is the week's regime; R = noise + the week's shock + `effect`.
+fn market(
+    seed: u64,
+    weeks: i64,
+    per_week: usize,
+    shock_sd: f64,
+    effect: impl Fn(&str, &str, &str) -> f64,
+) -> Vec<Trade> {
+    let mut rng = SplitMix64::new(seed);
+    let mut trades = Vec::new();
+    for week in 0..weeks {
+        let shock = shock_sd * normal(&mut rng);
+        let regime = ["Good", "Dip", "Chop"][rng.below(3)];
+        for pattern in ["p", "other"] {
+            for _ in 0..per_week {
+                let bucket = ["micro", "big"][rng.below(2)];
+                let timeframe = ["1h", "4h"][rng.below(2)];
+                let scope = vec![
+                    ("bucket", bucket.to_string()),
+                    ("macro_phase", regime.to_string()),
+                    ("timeframe", timeframe.to_string()),
+                ];
+                let planted = if pattern == "p" {
+                    effect(bucket, timeframe, regime)
+                } else {
+                    0.0
+                };
+                let r = normal(&mut rng) + shock + planted;
+                trades.push(Trade {
+                    pattern,
+                    week,
+                    scope,
+                    r,
+                });
+            }
+        }
+    }
+    trades
+}
+
+fn events_of(trades: &[Trade]) -> Vec<TradeEvent> {
+    let mut events: Vec<TradeEvent> = trades
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let entry = Timestamp(START_MS + t.week * 7 * DAY_MS + (i as i64 % 5) * DAY_MS);
+            TradeEvent {
+                trade_key: format!("t{i:06}"),
+                position_id: format!("pos{i}"),
+                trade_id: None,
+                action_strand_id: format!("a{i}"),
+                module: "pm".into(),
+                pattern_key: t.pattern.into(),
+                category: ActionCategory::Add,
+                scope: scope_values_json(t.scope.iter().map(|(k, v)| (*k, v.as_str()))),
+                rr: t.r,
+                rr_winsorized: t.r.clamp(-10.0, 10.0),
+                pnl_usd: None,
+                hold_days: None,
+                time_to_s3: None,
+                entry_at: Some(entry),
+                exit_at: Timestamp(entry.0 + DAY_MS),
+                action_at: entry,
+            }
+        })
+        .collect();
+    events.sort_by(|a, b| (a.exit_at, &a.trade_key).cmp(&(b.exit_at, &b.trade_key)));
+    events
+}
+
+/// Every subset of the "p" trades' scopes with at least `min` trades, as sorted stats rows.
+fn rows_of(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp, min: u64) -> Vec<StatsRow> {
+    let mut acc: BTreeMap<(u64, String), OutcomeStats> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.pattern_key == "p") {
+        let pairs = learnloop_model::scope::canonical_pairs(&e.scope).unwrap();
+        for subset in 0..(1u32 << pairs.len()) {
+            let chosen: Vec<(&str, &str)> = (0..pairs.len())
+                .filter(|b| subset & (1 << b) != 0)
+                .map(|b| pairs[b])
+                .collect();
+            let mask = chosen
+                .iter()
+                .map(|(k, _)| 1u64 << cfg.dims.index_of(k).unwrap())
+                .sum::<u64>();
+            let outcome = TradeOutcome {
+                r: e.rr_winsorized,
+                pnl_usd: None,
+                hold_days: None,
+                time_to_s3: None,
+                exit_at: e.exit_at,
+            };
+            let weight = learnloop_model::stats::decay_weight(
+                as_of.hours_since(e.exit_at),
+                cfg.aggregate.stats_half_life_hours,
+            );
+            acc.entry((mask, scope_values_json(chosen.iter().copied())))
+                .or_default()
+                .push_trade(&outcome, 1, weight);
+        }
+    }
+    let mut rows: Vec<StatsRow> = acc
+        .into_iter()
+        .filter(|(_, s)| s.n_trades() >= min)
+        .map(|((mask, values), stats)| StatsRow {
+            module: "pm".into(),
+            pattern_key: "p".into(),
+            category: ActionCategory::Add,
+            scope_mask: mask,
+            scope_values_hash: scope_values_hash(
+                learnloop_model::scope::canonical_pairs(&values).unwrap(),
+            ),
+            scope_values: values,
+            stats,
+            as_of,
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.scope_mask as i64, r.scope_values_hash as i64));
+    rows
+}
+
+/// The group's tests and verdicts, as a run over these trades would make them.
+fn run(trades: &[Trade]) -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
+    let cfg = LoopConfig::default();
+    let events = events_of(trades);
+    let as_of = Timestamp(events.last().unwrap().exit_at.0 + DAY_MS);
+    let rows = rows_of(&events, &cfg, as_of, 10);
+    let index = TradeIndex::build(&events, &cfg, as_of);
+    let n = trades.len() as f64;
+    let baseline = Baseline {
+        n: trades.len() as u64,
+        mean: trades.iter().map(|t| t.r.clamp(-10.0, 10.0)).sum::<f64>() / n,
+    };
+    let ctx = GroupContext {
+        cfg: &cfg,
+        baseline,
+        root_tau2: f64::INFINITY,
+        trades: &index.groups[&("pm".into(), "p".into(), ActionCategory::Add)],
+        n_clusters: index.module_clusters["pm"],
+    };
+    let lattice = Lattice::build(&rows, &cfg.dims);
+    let group = GroupRows {
+        rows: &rows,
+        offset: 0,
+    };
+    let mut tested = evaluate_group(&group, &lattice, &ctx);
+    let baselines: BTreeMap<String, Baseline> = [("pm".to_string(), baseline)].into();
+    let view = StatsView::from(rows.as_slice());
+    let (judged, _) = decide(&mut tested, &view, &cfg, &baselines, &index);
+    (rows, tested, judged)
+}
+
+fn verdict_of<'a>(
+    rows: &[StatsRow],
+    tested: &[Tested],
+    judged: &'a [Judged],
+    scope: &str,
+) -> &'a Judged {
+    let i = tested
+        .iter()
+        .position(|t| rows[t.row].scope_values == scope)
+        .unwrap_or_else(|| panic!("{scope} not tested"));
+    &judged[i]
+}
+
+fn lessons(rows: &[StatsRow], tested: &[Tested], judged: &[Judged]) -> Vec<String> {
+    tested
+        .iter()
+        .zip(judged)
+        .filter(|(_, j)| j.verdict == Verdict::Lesson)
+        .map(|(t, _)| rows[t.row].scope_values.clone())
+        .collect()
+}
+
+#[test]
+fn a_planted_interaction_is_the_lesson_and_its_generalizations_are_not() {
+    let trades = market(11, 30, 24, 0.4, |bucket, timeframe, _| {
+        if bucket == "micro" && timeframe == "1h" {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let (rows, tested, judged) = run(&trades);
+    let found = lessons(&rows, &tested, &judged);
+    assert!(
+        found.contains(&r#"{"bucket":"micro","timeframe":"1h"}"#.to_string()),
+        "{found:?}"
+    );
+    for general in [r#"{"timeframe":"1h"}"#, r#"{"bucket":"micro"}"#, "{}"] {
+        let j = verdict_of(&rows, &tested, &judged, general);
+        assert_ne!(j.verdict, Verdict::Lesson, "{general}: {:?}", j.reason);
+    }
+}
+
+#[test]
+fn a_two_trade_complement_is_never_tested() {
+    // Every trade of the group is on 4h but two: {timeframe: 4h} is its parent (the root) minus
+    // two trades, and a large gap to those two must not become a test.
+    let mut trades = market(5, 20, 12, 0.0, |_, _, _| 0.0);
+    for (i, t) in trades.iter_mut().filter(|t| t.pattern == "p").enumerate() {
+        let tf = if i < 2 { "1h" } else { "4h" };
+        t.scope[2].1 = tf.to_string();
+        if tf == "1h" {
+            t.r = -8.0;
+        }
+    }
+    let (rows, tested, judged) = run(&trades);
+    let i = tested
+        .iter()
+        .position(|t| rows[t.row].scope_values == r#"{"timeframe":"4h"}"#)
+        .unwrap();
+    assert_eq!(
+        tested[i].screen,
+        Screen::Complement {
+            parent: Some(tested.iter().find(|t| t.dims == 0).unwrap().row),
+            n: 2
+        }
+    );
+    assert_eq!(judged[i].reason.kind(), "complement");
+    assert_ne!(judged[i].verdict, Verdict::Lesson);
+}
+
+#[test]
+fn week_shocks_alone_give_no_lesson() {
+    // Strong common shocks per week and a regime dimension constant within the week: an iid test
+    // would find `macro_phase` lessons; the cluster-robust tests must not (≤ 1 over 10 sets).
+    let mut found = 0;
+    for seed in 0..10 {
+        let trades = market(100 + seed, 26, 16, 0.6, |_, _, _| 0.0);
+        let (rows, tested, judged) = run(&trades);
+        found += lessons(&rows, &tested, &judged).len();
+    }
+    assert!(
+        found <= 1,
+        "{found} lessons on placebo data with week shocks"
+    );
+}
+
+#[test]
+fn a_subset_in_too_few_weeks_is_not_tested() {
+    let trades = market(3, 20, 12, 0.0, |_, _, _| 0.0);
+    let (rows, tested, judged) = run(&trades);
+    for (t, j) in tested.iter().zip(&judged) {
+        if t.clusters < 6 && !matches!(t.screen, Screen::Duplicate { .. }) {
+            assert_eq!(t.screen, Screen::Clusters, "{}", rows[t.row].scope_values);
+            assert_eq!(j.reason.kind(), "clusters");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Trade-level access for the tests (SPEC §4.2): per (module, pattern, category) group, its trades
+//! (winsorized R, time cluster, decay weight) and, per `dim = value` pair, the group's actions that
+//! carry it. A trade is in a subset when one of its actions in the group has all the subset's
+//! pairs, so a subset's trades are an AND of pair bitsets mapped to trades.
+
+use learnloop_model::stats::{decay_weight, WeightedStats};
+use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
+use learnloop_stats::{time_cluster, ClusterCell};
+use learnloop_store::events::TradeEvent;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// A set of indices as 64-bit words.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Bitset(pub Vec<u64>);
+
+impl Bitset {
+    pub fn empty(len: usize) -> Self {
+        Self(vec![0; len.div_ceil(64)])
+    }
+
+    pub fn full(len: usize) -> Self {
+        let mut s = Self(vec![u64::MAX; len.div_ceil(64)]);
+        if !len.is_multiple_of(64) {
+            if let Some(last) = s.0.last_mut() {
+                *last = (1u64 << (len % 64)) - 1;
+            }
+        }
+        s
+    }
+
+    pub fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1u64 << (i % 64);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    pub fn and_assign(&mut self, other: &Bitset) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+
+    pub fn or_assign(&mut self, other: &Bitset) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+
+    /// `self \ other`.
+    pub fn minus(&self, other: &Bitset) -> Bitset {
+        Bitset(self.0.iter().zip(&other.0).map(|(a, b)| a & !b).collect())
+    }
+
+    pub fn is_subset_of(&self, other: &Bitset) -> bool {
+        self.0.iter().zip(&other.0).all(|(a, b)| a & !b == 0)
+    }
+
+    pub fn intersects(&self, other: &Bitset) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let bit = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    wi * 64 + bit
+                })
+            })
+        })
+    }
+}
+
+/// The trades of one group and its pair → actions index.
+#[derive(Debug, Clone, Default)]
+pub struct GroupTrades {
+    /// Per trade: its time cluster (an index into the module's clusters).
+    pub cluster: Vec<u32>,
+    /// Per trade: winsorized R.
+    pub r: Vec<f64>,
+    /// Per trade: decay weight `0.5^(age/stats_half_life)`, age from the as-of time to its exit.
+    pub weight: Vec<f64>,
+    action_trade: Vec<u32>,
+    /// dim → value → the actions with that pair.
+    pairs: FxHashMap<String, FxHashMap<String, Bitset>>,
+    /// Per module cluster: the module's trades outside this group (the root's comparison).
+    pub rest: Vec<(u32, f64)>,
+}
+
+impl GroupTrades {
+    pub fn n_trades(&self) -> usize {
+        self.r.len()
+    }
+
+    /// The trades of the subset with these `dim = value` pairs (all trades for none).
+    pub fn trades_of(&self, pairs: &[(&str, &str)]) -> Bitset {
+        let n_actions = self.action_trade.len();
+        let mut actions = Bitset::full(n_actions);
+        for (dim, value) in pairs {
+            match self.pairs.get(*dim).and_then(|values| values.get(*value)) {
+                Some(with) => actions.and_assign(with),
+                None => return Bitset::empty(self.n_trades()),
+            }
+        }
+        let mut trades = Bitset::empty(self.n_trades());
+        for a in actions.iter() {
+            trades.insert(self.action_trade[a] as usize);
+        }
+        trades
+    }
+
+    /// Per-cluster cells of `a` against `b` (disjoint trade sets), in a buffer of the module's
+    /// cluster count.
+    pub fn cells(&self, a: &Bitset, b: &Bitset, n_clusters: usize) -> Vec<ClusterCell> {
+        let mut cells = vec![ClusterCell::default(); n_clusters];
+        for t in a.iter() {
+            let c = &mut cells[self.cluster[t] as usize];
+            c.n_a += 1;
+            c.sum_a += self.r[t];
+        }
+        for t in b.iter() {
+            let c = &mut cells[self.cluster[t] as usize];
+            c.n_b += 1;
+            c.sum_b += self.r[t];
+        }
+        cells
+    }
+
+    /// Count and sum of R per module cluster of a trade set (dense over the module's clusters).
+    pub fn cluster_sums(&self, set: &Bitset, n_clusters: usize) -> ClusterSums {
+        let mut sums = ClusterSums {
+            n: vec![0; n_clusters],
+            sum: vec![0.0; n_clusters],
+        };
+        for t in set.iter() {
+            let c = self.cluster[t] as usize;
+            sums.n[c] += 1;
+            sums.sum[c] += self.r[t];
+        }
+        sums
+    }
+
+    /// Distinct clusters of a trade set.
+    pub fn clusters_of(&self, set: &Bitset) -> u32 {
+        let mut seen: Vec<u32> = set.iter().map(|t| self.cluster[t]).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len() as u32
+    }
+
+    /// Decayed moments (SPEC §3's dmean, d_eff_n and variance) of a trade set, folded in trade order.
+    pub fn decayed(&self, set: &Bitset) -> WeightedStats {
+        let mut w = WeightedStats::default();
+        for t in set.iter() {
+            w.push(self.r[t], self.weight[t]);
+        }
+        w
+    }
+
+    /// Sum of R over a trade set.
+    pub fn sum(&self, set: &Bitset) -> f64 {
+        set.iter().map(|t| self.r[t]).sum()
+    }
+}
+
+/// A trade set's count and sum of R per time cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSums {
+    pub n: Vec<u32>,
+    pub sum: Vec<f64>,
+}
+
+impl ClusterSums {
+    pub fn clusters(&self) -> u32 {
+        self.n.iter().filter(|&&n| n > 0).count() as u32
+    }
+
+    pub fn total(&self) -> u64 {
+        self.n.iter().map(|&n| u64::from(n)).sum()
+    }
+
+    /// Cells of this set against `parent \ self` (a superset's sums minus these).
+    pub fn against_rest_of(&self, parent: &ClusterSums) -> Vec<ClusterCell> {
+        (0..self.n.len())
+            .map(|c| ClusterCell {
+                n_a: self.n[c],
+                sum_a: self.sum[c],
+                n_b: parent.n[c] - self.n[c],
+                sum_b: parent.sum[c] - self.sum[c],
+            })
+            .collect()
+    }
+}
+
+/// (module, pattern, category) of a group.
+pub type GroupId = (String, String, ActionCategory);
+
+/// The trade-level view of every group, and per module its cluster count.
+#[derive(Debug, Default)]
+pub struct TradeIndex {
+    pub groups: FxHashMap<GroupId, GroupTrades>,
+    pub module_clusters: FxHashMap<String, usize>,
+}
+
+impl TradeIndex {
+    /// From the trade events (canonical order: a trade's events are contiguous), at `as_of`.
+    pub fn build(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp) -> Self {
+        let days = cfg.lessons.cluster_days;
+        let half_life = cfg.aggregate.stats_half_life_hours;
+        // Module clusters, ordered by time: (module) → cluster id → local index.
+        let mut clusters_of: BTreeMap<&str, BTreeMap<i64, u32>> = BTreeMap::new();
+        // Module trades: (module, trade key) → (cluster id, R), first event of the trade.
+        let mut module_trades: FxHashMap<(&str, &str), (i64, f64)> = FxHashMap::default();
+        for e in events {
+            let at = e.entry_at.unwrap_or(e.exit_at).millis();
+            let c = time_cluster(at, days);
+            clusters_of.entry(&e.module).or_default().insert(c, 0);
+            module_trades
+                .entry((e.module.as_str(), e.trade_key.as_str()))
+                .or_insert((c, e.rr_winsorized));
+        }
+        for ids in clusters_of.values_mut() {
+            for (i, v) in ids.values_mut().enumerate() {
+                *v = i as u32;
+            }
+        }
+        let mut module_cells: FxHashMap<&str, Vec<(u32, f64)>> = FxHashMap::default();
+        for (&(module, _), &(c, r)) in &module_trades {
+            let ids = &clusters_of[module];
+            let cells = module_cells
+                .entry(module)
+                .or_insert_with(|| vec![(0, 0.0); ids.len()]);
+            let cell = &mut cells[ids[&c] as usize];
+            cell.0 += 1;
+            cell.1 += r;
+        }
+        let mut groups: FxHashMap<GroupId, GroupTrades> = FxHashMap::default();
+        // Per group, the key of its last trade: a trade's events are contiguous in canonical
+        // order, so they are contiguous among its group's events too.
+        let mut last_key: FxHashMap<GroupId, &str> = FxHashMap::default();
+        for e in events {
+            let ids = &clusters_of[e.module.as_str()];
+            let id: GroupId = (e.module.clone(), e.pattern_key.clone(), e.category);
+            let previous = last_key.insert(id.clone(), e.trade_key.as_str());
+            let g = groups.entry(id).or_default();
+            let trade = match previous {
+                Some(key) if key == e.trade_key => g.r.len() - 1,
+                _ => {
+                    let at = e.entry_at.unwrap_or(e.exit_at).millis();
+                    g.cluster.push(ids[&time_cluster(at, days)]);
+                    g.r.push(e.rr_winsorized);
+                    g.weight
+                        .push(decay_weight(as_of.hours_since(e.exit_at), half_life));
+                    g.r.len() - 1
+                }
+            };
+            let action = g.action_trade.len();
+            g.action_trade.push(trade as u32);
+            super::evaluate::with_pairs(&e.scope, |scope| {
+                for &(k, v) in scope {
+                    let values = g.pairs.entry(k.to_string()).or_default();
+                    let set = values.entry(v.to_string()).or_default();
+                    let words = (action + 1).div_ceil(64);
+                    if set.0.len() < words {
+                        set.0.resize(words, 0);
+                    }
+                    set.insert(action);
+                }
+            });
+        }
+        TradeIndex::finish(groups, module_cells, clusters_of)
+    }
+
+    fn finish(
+        mut groups: FxHashMap<GroupId, GroupTrades>,
+        module_cells: FxHashMap<&str, Vec<(u32, f64)>>,
+        clusters_of: BTreeMap<&str, BTreeMap<i64, u32>>,
+    ) -> Self {
+        for (id, g) in groups.iter_mut() {
+            let words = g.action_trade.len().div_ceil(64);
+            for set in g.pairs.values_mut().flat_map(|values| values.values_mut()) {
+                set.0.resize(words, 0);
+            }
+            // The module's trades outside the group, per cluster: the module's cells minus the
+            // group's (a trade is in the group at most once).
+            let mut rest = module_cells[id.0.as_str()].clone();
+            for (t, &c) in g.cluster.iter().enumerate() {
+                rest[c as usize].0 -= 1;
+                rest[c as usize].1 -= g.r[t];
+            }
+            g.rest = rest;
+        }
+        let module_clusters = clusters_of
+            .into_iter()
+            .map(|(m, ids)| (m.to_string(), ids.len()))
+            .collect();
+        Self {
+            groups,
+            module_clusters,
+        }
+    }
+}
