@@ -438,7 +438,7 @@ fn finish(
 }
 
 /// The verdicts of a run's tested subsets: one weighted-BH family over the hypotheses (SPEC §4.5,
-/// docs/statistics-design.md), each subset judged, then selection within each group. Sets each
+/// docs/statistics.md), each subset judged, then selection within each group. Sets each
 /// tested subset's FDR weight and re-test threshold; returns the verdicts and the family size.
 fn decide(
     tested: &mut [Tested],
