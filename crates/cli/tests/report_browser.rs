@@ -55,7 +55,8 @@ fn report_of_demo(dir: &Path) -> PathBuf {
     let db = dir.join("demo.db");
     let data = dir.join("demo.jsonl");
     let data_arg = data.to_str().unwrap();
-    learnloop(&db, &["demo", "--out", data_arg, "--cycles", "900"]);
+    // The default demo (3000 cycles): enough trades for lessons under the dependence-aware tests.
+    learnloop(&db, &["demo", "--out", data_arg]);
     learnloop(&db, &["ingest", data_arg]);
     learnloop(
         &db,
