@@ -35,7 +35,7 @@ pub fn open(path: &Path) -> Result<Connection> {
         path: path.display().to_string(),
         source: e,
     })?;
-    configure(&conn)?;
+    configure_waiting(&conn)?;
     schema::migrate(&conn)?;
     conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     Ok(conn)
@@ -128,10 +128,28 @@ pub fn read_snapshot<T, E: From<StoreError>>(
 /// An in-memory store, for tests and replays.
 pub fn open_in_memory() -> Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
-    configure(&conn)?;
+    configure_waiting(&conn)?;
     schema::migrate(&conn)?;
     conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     Ok(conn)
+}
+
+/// [`configure`], retried while the file is busy: switching a new file to WAL takes an exclusive
+/// lock for which SQLite does not always call the busy handler (several processes creating one
+/// store at once then see "database is locked" at once). The pragmas are idempotent.
+fn configure_waiting(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match configure(conn) {
+            Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn configure(conn: &Connection) -> Result<()> {
