@@ -146,3 +146,68 @@ fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_s
     ok(learnloop(&db, &["lessons", "build"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
+    let dir = std::env::temp_dir().join(format!("learnloop-lookup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("t.db");
+    let data = dir.join("d.jsonl");
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    ok(learnloop(&db, &["demo", "--out", data.to_str().unwrap()]));
+    ok(learnloop(
+        &db,
+        &["run", "--input", data.to_str().unwrap(), "--activate"],
+    ));
+    let lookup = |pattern: &str, scope: &str| -> serde_json::Value {
+        let out = ok(learnloop(
+            &db,
+            &[
+                "--json",
+                "lookup",
+                "--pattern",
+                pattern,
+                "--category",
+                "add",
+                "--scope",
+                scope,
+                "--size-frac",
+                "0.2",
+            ],
+        ));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let full = lookup(
+        "module=pm|pattern_key=uptrend.S3.add",
+        r#"{"bucket":"micro","timeframe":"1h"}"#,
+    );
+    assert!(
+        full["size_mult"].as_f64().unwrap() < 1.0,
+        "the demo's planted micro/1h adds are sized down: {full}"
+    );
+    assert_eq!(
+        lookup("uptrend.S3.add", r#"{"bucket":"micro","timeframe":"1h"}"#),
+        full
+    );
+    assert_eq!(lookup("uptrend.S3.add", "bucket=micro,timeframe=1h"), full);
+    let misspelt = learnloop(
+        &db,
+        &[
+            "lookup",
+            "--pattern",
+            "uptrend.S3.add",
+            "--category",
+            "adds",
+        ],
+    );
+    assert_eq!(
+        misspelt.status.code(),
+        Some(2),
+        "an unknown category is bad usage"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,7 +8,7 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_lesson_builder::lesson_key_of;
-use learnloop_model::{ActionCategory, Scope, ScopeKey};
+use learnloop_model::{ActionCategory, ScopeKey};
 use learnloop_store::lessons::{CandidateRow, LessonRow};
 use learnloop_store::stats::StatsRow;
 use serde::Serialize;
@@ -61,7 +61,7 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
         .category
         .parse()
         .map_err(|e| usage(format!("--category: {e}")))?;
-    let scope = Scope::from_pairs_text(&args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
+    let scope = super::action_args::parse_scope(&args.scope)?;
     if let Some((dim, _)) = scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
         return Err(usage(format!(
             "--scope: {dim:?} is not a configured scope dimension ({})",
@@ -69,7 +69,7 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
         )));
     }
     let conn = open_store_read_only(cli)?;
-    let pattern_key = resolve_pattern(&conn, &args.pattern, &args.module)?;
+    let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
     let key = scope.key_for(&cfg.dims);
     let scope_values = key.values_json();
     let stats = learnloop_store::stats::get(
@@ -129,21 +129,6 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     };
     emit(cli.json, &e, human)?;
     Ok(Outcome::Ok)
-}
-
-fn resolve_pattern(
-    conn: &learnloop_store::Connection,
-    pattern: &str,
-    module: &str,
-) -> anyhow::Result<String> {
-    if learnloop_store::stats::has_pattern(conn, pattern)? || pattern.contains('|') {
-        return Ok(pattern.to_string());
-    }
-    let full = format!("module={module}|pattern_key={pattern}");
-    if learnloop_store::stats::has_pattern(conn, &full)? {
-        return Ok(full);
-    }
-    Ok(pattern.to_string())
 }
 
 fn parents(

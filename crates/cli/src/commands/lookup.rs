@@ -8,18 +8,19 @@ use crate::errors::usage;
 use crate::output::emit;
 use crate::Cli;
 use clap::Args;
-use learnloop_model::Scope;
 use learnloop_overrides::{ActionInput, DecisionRecord, Levers, Overrides, OverridesHandle};
 
 #[derive(Args, Debug)]
 pub struct LookupArgs {
-    /// Pattern key, exactly as the PM logs it (e.g. module=pm|pattern_key=uptrend.S2.add).
+    /// Pattern key, full (`module=pm|pattern_key=uptrend.S2.add`) or bare (`uptrend.S2.add`,
+    /// resolved against --module as `explain` does).
     #[arg(long)]
     pub pattern: String,
     /// Action category: entry, add, trim or exit.
     #[arg(long)]
     pub category: String,
-    /// The action's scope as a JSON object of dimension → value (normalised like ingest).
+    /// The action's scope: a JSON object of dimension → value, or `dim=value,dim=value` (as
+    /// `explain` takes it); normalised like ingest.
     #[arg(long, default_value = "{}")]
     pub scope: String,
     /// The action's size fraction; shows it before and after the size multiplier.
@@ -34,15 +35,15 @@ pub struct LookupArgs {
 }
 
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
-    let value: serde_json::Value = serde_json::from_str(&args.scope)
-        .map_err(|e| usage(format!("--scope {:?} is not JSON: {e}", args.scope)))?;
-    let scope = Scope::from_json(&value).map_err(|e| usage(format!("--scope: {e}")))?;
+    let scope = super::action_args::parse_scope(&args.scope)?;
     args.category
         .parse::<learnloop_model::ActionCategory>()
         .map_err(|e| usage(format!("--category: {e}")))?;
+    let conn = open_store_read_only(cli)?;
+    let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
     let pairs: Vec<(&str, &str)> = scope.iter().collect();
     let action = ActionInput {
-        pattern_key: &args.pattern,
+        pattern_key: &pattern_key,
         action_category: &args.category,
         decision_type: args.decision_type.as_deref().unwrap_or(&args.category),
         scope: &pairs,
@@ -50,7 +51,6 @@ pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
         a_value: None,
         e_value: None,
     };
-    let conn = open_store_read_only(cli)?;
     let applied = match Overrides::from_sqlite(&conn, &args.module) {
         Ok(overrides) => overrides.apply(&action),
         Err(e) => {

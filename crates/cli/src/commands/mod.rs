@@ -1,3 +1,4 @@
+pub mod action_args;
 pub mod bench;
 pub mod bench_calibrate;
 #[cfg(feature = "postgres")]
