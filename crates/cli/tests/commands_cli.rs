@@ -1,37 +1,37 @@
 //! Commands around the nightly job: `replay --out` is refused on a non-empty directory without
 //! `--force` (and leaves no stale file with it); `--version`, completions and man pages; `lessons
-//! list` / `lessons show`.
+//! list` / `lessons show`; `lookup` with a short pattern key and either scope syntax.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn learnloop(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_learnloop"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("LEARNLOOP_DB")
-        .output()
-        .expect("the binary runs")
+use common::{learnloop, scratch, stderr};
+use std::path::PathBuf;
+use std::process::Output;
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// A scratch store with the default demo (3000 cycles, or `cycles`) ingested and run once.
+fn demo_store(test: &str, cycles: Option<&str>, run: &[&str]) -> (PathBuf, PathBuf) {
+    let dir = scratch(test);
+    let db = dir.join("t.db");
+    let data = dir.join("d.jsonl");
+    let mut demo = vec!["demo", "--out", data.to_str().unwrap()];
+    if let Some(n) = cycles {
+        demo.extend(["--cycles", n]);
+    }
+    ok(learnloop(&db, &demo));
+    let mut args = vec!["run", "--input", data.to_str().unwrap()];
+    args.extend_from_slice(run);
+    ok(learnloop(&db, &args));
+    (dir, db)
 }
 
 #[test]
 fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_it() {
-    let dir = std::env::temp_dir().join(format!("learnloop-replay-out-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("t.db");
-    let data = dir.join("d.jsonl");
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o
-    };
-    ok(learnloop(
-        &db,
-        &["demo", "--out", data.to_str().unwrap(), "--cycles", "300"],
-    ));
-    ok(learnloop(&db, &["ingest", data.to_str().unwrap()]));
-    ok(learnloop(&db, &["run"]));
+    let (dir, db) = demo_store("replay-out", Some("300"), &[]);
     let out = dir.join("replay");
     let replay = |extra: &[&str]| {
         let mut args = vec![
@@ -53,7 +53,7 @@ fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_
 
     let refused = replay(&[]);
     assert_eq!(refused.status.code(), Some(2), "a usage error");
-    let message = String::from_utf8_lossy(&refused.stderr);
+    let message = stderr(&refused);
     assert!(
         message.contains("is not empty") && message.contains("--force"),
         "{message}"
@@ -70,8 +70,7 @@ fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_
 
 #[test]
 fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
-    let dir = std::env::temp_dir().join(format!("learnloop-man-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("man");
     let db = dir.join("unused.db");
     let version = learnloop(&db, &["--version"]);
     let text = String::from_utf8_lossy(&version.stdout);
@@ -84,11 +83,7 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
     let script = String::from_utf8_lossy(&bash.stdout);
     assert!(script.contains("_learnloop()") && script.contains("replay"));
     let man = learnloop(&db, &["man", "--out", dir.to_str().unwrap()]);
-    assert!(
-        man.status.success(),
-        "{}",
-        String::from_utf8_lossy(&man.stderr)
-    );
+    assert!(man.status.success(), "{}", stderr(&man));
     let page = std::fs::read_to_string(dir.join("learnloop-run.1")).unwrap();
     assert!(page.contains(".TH LEARNLOOP-RUN") && page.contains("nightly job"));
     assert!(dir.join("learnloop.1").is_file());
@@ -98,20 +93,7 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
 
 #[test]
 fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_stage() {
-    let dir = std::env::temp_dir().join(format!("learnloop-lessons-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("t.db");
-    let data = dir.join("d.jsonl");
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o
-    };
-    ok(learnloop(
-        &db,
-        &["demo", "--out", data.to_str().unwrap(), "--cycles", "1500"],
-    ));
-    ok(learnloop(&db, &["run", "--input", data.to_str().unwrap()]));
+    let (dir, db) = demo_store("lessons", None, &[]);
     let listed: serde_json::Value =
         serde_json::from_slice(&ok(learnloop(&db, &["--json", "lessons", "list"])).stdout).unwrap();
     let listed = listed.as_array().unwrap();
@@ -140,7 +122,7 @@ fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_s
 
     let missing = learnloop(&db, &["lessons", "show", "L-0000000000000000"]);
     assert_eq!(missing.status.code(), Some(2), "a usage error");
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("lessons list --status all"));
+    assert!(stderr(&missing).contains("lessons list --status all"));
     // Bare `lessons` is still the stage (SPEC §9), and so is `lessons build`.
     ok(learnloop(&db, &["lessons"]));
     ok(learnloop(&db, &["lessons", "build"]));
@@ -149,20 +131,7 @@ fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_s
 
 #[test]
 fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
-    let dir = std::env::temp_dir().join(format!("learnloop-lookup-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("t.db");
-    let data = dir.join("d.jsonl");
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o
-    };
-    ok(learnloop(&db, &["demo", "--out", data.to_str().unwrap()]));
-    ok(learnloop(
-        &db,
-        &["run", "--input", data.to_str().unwrap(), "--activate"],
-    ));
+    let (dir, db) = demo_store("lookup", None, &["--activate"]);
     let lookup = |pattern: &str, scope: &str| -> serde_json::Value {
         let out = ok(learnloop(
             &db,
