@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import random
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,10 @@ def _cli(binary: Path, db: Path, case: dict, module: str = "pm") -> dict:
     ]
     if case["size_frac"] is not None:
         args += ["--size-frac", repr(case["size_frac"])]
-    out = subprocess.run(args, check=True, capture_output=True, text=True)
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode == 2:
+        return None  # bad usage (an unknown category): the CLI refuses, the runtime fails open
+    out.check_returncode()
     return json.loads(out.stdout)
 
 
@@ -81,6 +85,10 @@ def test_python_decision_equals_cli_on_random_scopes(learnloop_bin, demo_db):
     for case, cli in zip(cases, expected):
         for source in (overrides, handle):
             decision = source.lookup(case["pattern"], case["category"], case["scope"], case["size_frac"])
+            if cli is None:
+                assert case["category"].strip().lower() not in ("entry", "add", "trim", "exit"), case
+                assert decision.size_mult == 1.0 and not decision.matches, case
+                continue
             assert decision.to_dict() == cli, case
             assert json.loads(decision.to_json()) == cli, case
             assert decision.config_version == cli["config_version"]
@@ -89,10 +97,16 @@ def test_python_decision_equals_cli_on_random_scopes(learnloop_bin, demo_db):
             assert decision.fallback_reason == cli["fallback_reason"]
             assert [m.to_dict() for m in decision.matches] == cli["matches"]
 
-    # The comparison is not between neutral decisions only.
-    blended = [c for c in expected if len(c["matches"]) >= 2]
-    moved = [c for c in expected if c["size_mult"] != 1.0]
-    assert len(moved) >= SCOPES // 3 and blended, (len(moved), len(blended))
+    # The comparison is not between neutral decisions only, and it covers blending wherever the
+    # config has a (pattern, category) with more than one override (the blend's arithmetic is
+    # pinned by hand-computed cases in test_api.py).
+    answered = [c for c in expected if c is not None]
+    blended = [c for c in answered if len(c["matches"]) >= 2]
+    moved = [c for c in answered if c["size_mult"] != 1.0]
+    overrides = config.get("pattern_overrides", []) + config.get("pattern_strength_overrides", [])
+    per_group = Counter((o["pattern_key"], o["action_category"]) for o in overrides)
+    can_blend = any(n >= 2 for n in per_group.values())
+    assert len(moved) >= SCOPES // 3 and (blended or not can_blend), (len(moved), len(blended))
 
 
 def test_fail_open_reason_equals_cli(learnloop_bin, demo_db, tmp_path):

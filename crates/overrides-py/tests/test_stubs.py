@@ -10,7 +10,7 @@ from pathlib import Path
 import learnloop_overrides
 from conftest import activate_copy_as_v2
 
-from learnloop_overrides import _native
+from learnloop_overrides import Overrides, _native
 
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "learnloop_overrides"
 
@@ -51,5 +51,10 @@ def test_example_pm_loop_picks_up_a_newly_activated_version(demo_db_copy):
     assert proc.wait(timeout=60) == 0
     out = "".join(lines)
     assert lines[0].startswith("loaded: Reload(ok=True, version=1")
-    assert "tick 0: size_frac 0.2 -> 0.2200" in out
+    # The example's action under the demo config, as the runtime decides it.
+    expected = Overrides.from_sqlite(demo_db_copy).lookup(
+        "module=pm|pattern_key=uptrend.S2.add", "add",
+        {"macro_phase": "Euphoria", "bucket": "mid", "timeframe": "1h"}, 0.2)
+    assert expected.size_mult != 1.0, "the demo config moves the example's action"
+    assert f"tick 0: size_frac 0.2 -> {expected.size_frac_after:.4f}" in out, out
     assert "now serving config v2" in out, out
