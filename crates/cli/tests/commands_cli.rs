@@ -180,3 +180,27 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_run_summary_names_the_next_step_and_a_placebo_says_so_first() {
+    let dir = scratch("summary");
+    let db = dir.join("t.db");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/sample_strands.jsonl"
+    );
+    let run = ok(learnloop(&db, &["run", "--input", sample]));
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        text.contains("v1 written (proposed)") && text.contains("learnloop config activate 1"),
+        "{text}"
+    );
+    let placebo = ok(learnloop(&db, &["run", "--placebo"]));
+    let text = String::from_utf8_lossy(&placebo.stdout);
+    assert!(text.starts_with("PLACEBO run"), "{text}");
+    assert!(
+        !text.contains("next step"),
+        "a placebo writes nothing to activate: {text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

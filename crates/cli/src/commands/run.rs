@@ -330,7 +330,14 @@ fn run_stages(
 }
 
 fn human_summary(s: &RunSummary) -> String {
-    let mut out = format!("run {} as of {}\n", s.run_id, s.stages.as_of);
+    let mut out = String::new();
+    // A placebo says so before anything else: its "v2 written" below is rolled back.
+    if let Some(seed) = s.stages.placebo_seed {
+        out.push_str(&format!(
+            "PLACEBO run (R shuffled within time clusters, seed {seed}): rolled back, stored tables unchanged\n"
+        ));
+    }
+    out.push_str(&format!("run {} as of {}\n", s.run_id, s.stages.as_of));
     for (source, r) in &s.ingest {
         out.push_str(&format!(
             "ingest {source}\n{}",
@@ -438,12 +445,17 @@ fn human_summary(s: &RunSummary) -> String {
                 "no active lessons and no earlier config: nothing written".to_string(),
             ));
         }
+        if s.stages.placebo_seed.is_none() {
+            for r in &m.modules {
+                if let (Some(v), "proposed") = (r.version, r.status.as_str()) {
+                    lines.push((
+                        "next step",
+                        format!("learnloop config activate {v}   (or run with --activate)"),
+                    ));
+                }
+            }
+        }
         out.push_str(&kv(&lines));
-    }
-    if let Some(seed) = s.stages.placebo_seed {
-        out.push_str(&format!(
-            "PLACEBO run (R shuffled within time clusters, seed {seed}): rolled back, stored tables unchanged\n"
-        ));
     }
     if !s.published.is_empty() {
         out.push_str("publish\n");
