@@ -1,33 +1,9 @@
 //! The command line contract: exit codes, --json output, --strict, errors that name the problem.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn learnloop(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_learnloop"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("LEARNLOOP_DB")
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("learnloop-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stdout_json(o: &Output) -> serde_json::Value {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON document")
-}
+use common::{learnloop, scratch, stdout_json};
+use std::process::Command;
 
 #[test]
 fn demo_then_run_then_status_with_json_and_strict() {

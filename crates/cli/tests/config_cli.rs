@@ -6,20 +6,13 @@ use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_store::lessons::{upsert_lesson, LessonRow};
 use serde_json::Value;
 use std::collections::BTreeSet;
+mod common;
+
+use common::learnloop;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const PATTERN: &str = "module=pm|pattern_key=uptrend.S2.add";
-
-fn learnloop(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_learnloop"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("LEARNLOOP_DB")
-        .output()
-        .expect("the binary runs")
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
