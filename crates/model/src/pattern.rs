@@ -47,9 +47,28 @@ pub fn parse_pattern_key(key: &str) -> Result<PatternParts<'_>, PatternKeyError>
     })
 }
 
+/// The pattern as people read it, without the `module=…|pattern_key=` wrapper
+/// (`uptrend.S2.add`); a key that does not parse is shown as it is.
+pub fn short_pattern_key(key: &str) -> String {
+    match parse_pattern_key(key) {
+        Ok(p) => format!("{}.{}.{}", p.family, p.state, p.motif),
+        Err(_) => key.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_keys_drop_the_module_wrapper() {
+        assert_eq!(
+            short_pattern_key("module=pm|pattern_key=uptrend.S2.add"),
+            "uptrend.S2.add"
+        );
+        assert_eq!(short_pattern_key("range.S1.entry.v2"), "range.S1.entry.v2");
+        assert_eq!(short_pattern_key("not a key"), "not a key");
+    }
 
     #[test]
     fn parses_full_and_bare_keys() {

@@ -1,5 +1,6 @@
 //! Everything the report shows, read once from the store (and a replay's output directory).
 
+use learnloop_model::pattern::short_pattern_key;
 use learnloop_model::Timestamp;
 use learnloop_overrides::{ConfigData, Lever, Override};
 use learnloop_replay::{DayFigures, WalkForwardSeries};
@@ -244,14 +245,6 @@ fn all_overrides(c: &ConfigData) -> impl Iterator<Item = &Override> {
         .chain(&c.pattern_overrides)
 }
 
-/// The pattern without its `module=…|pattern_key=` wrapper.
-pub(crate) fn short_pattern(pattern_key: &str) -> String {
-    match learnloop_model::pattern::parse_pattern_key(pattern_key) {
-        Ok(p) => format!("{}.{}.{}", p.family, p.state, p.motif),
-        Err(_) => pattern_key.to_string(),
-    }
-}
-
 fn lesson_view(
     conn: &Connection,
     l: &LessonRow,
@@ -284,7 +277,7 @@ fn lesson_view(
     });
     Ok(LessonView {
         key: l.lesson_key.clone(),
-        pattern: short_pattern(&l.pattern_key),
+        pattern: short_pattern_key(&l.pattern_key),
         category: l.category.as_str().to_string(),
         scope,
         n_trades: l.n_trades,
@@ -439,7 +432,11 @@ fn override_label(o: &Override) -> String {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    crate::words::lesson_label(&short_pattern(&o.pattern_key), &o.action_category, &scope)
+    crate::words::lesson_label(
+        &short_pattern_key(&o.pattern_key),
+        &o.action_category,
+        &scope,
+    )
 }
 
 fn warnings(

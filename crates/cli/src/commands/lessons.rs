@@ -7,6 +7,7 @@ use crate::context::open_store_read_only;
 use crate::output::emit;
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
+use learnloop_model::pattern::short_pattern_key;
 use learnloop_store::lessons::{EdgePoint, LessonRow};
 
 #[derive(Args, Debug)]
@@ -83,7 +84,7 @@ fn execute_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Outcome> {
         .filter(|l| {
             args.pattern
                 .as_deref()
-                .is_none_or(|p| l.pattern_key == p || short_pattern(&l.pattern_key) == p)
+                .is_none_or(|p| l.pattern_key == p || short_pattern_key(&l.pattern_key) == p)
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -116,13 +117,6 @@ fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
     };
     emit(cli.json, &shown, detail)?;
     Ok(Outcome::Ok)
-}
-
-fn short_pattern(pattern_key: &str) -> String {
-    match learnloop_model::pattern::parse_pattern_key(pattern_key) {
-        Ok(p) => format!("{}.{}.{}", p.family, p.state, p.motif),
-        Err(_) => pattern_key.to_string(),
-    }
 }
 
 /// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
@@ -165,7 +159,7 @@ fn table(rows: &[LessonRow]) -> String {
             number(size_mult(&l.levers), 2),
             l.created_at
                 .map_or("—".to_string(), |t| t.to_rfc3339()[..10].to_string()),
-            short_pattern(&l.pattern_key),
+            short_pattern_key(&l.pattern_key),
             l.category.as_str(),
             scope_text(&l.scope_values),
         ));
@@ -181,7 +175,7 @@ fn detail(s: &Shown) -> String {
             "scope",
             format!(
                 "{} · {} {}",
-                short_pattern(&l.pattern_key),
+                short_pattern_key(&l.pattern_key),
                 l.category.as_str(),
                 scope_text(&l.scope_values)
             ),
