@@ -6,15 +6,16 @@ use learnloop_pipeline::RunOptions;
 use learnloop_replay::{replay, ReplayOptions};
 use learnloop_store::Connection;
 use learnloop_tests::{demo_lines_over, ingest, run, run_with, NOW};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const DAY: i64 = 86_400_000;
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("learnloop-replay-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the guard drops.
+fn scratch_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("learnloop-replay-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn small_config() -> LoopConfig {
@@ -66,7 +67,8 @@ const COMPARED: &[&str] = &[
 
 #[test]
 fn a_replay_step_equals_nightly_runs_at_the_same_times() {
-    let dir = scratch_dir("nightly");
+    let scratch = scratch_dir("nightly");
+    let dir = scratch.path();
     let cfg = small_config();
     let (lines, _) = demo_lines_over(2000, 21, 60);
     let source = dir.join("source.db");
@@ -116,7 +118,8 @@ fn arrive_late(lines: &[String], position: &str, at: Timestamp) -> Vec<String> {
 
 #[test]
 fn a_late_arriving_trade_cannot_influence_any_step_before_it_arrived() {
-    let dir = scratch_dir("late");
+    let scratch = scratch_dir("late");
+    let dir = scratch.path();
     let cfg = small_config();
     let (lines, _) = demo_lines_over(800, 22, 60);
     let from = Timestamp::parse("2026-01-20T00:00:00Z").unwrap();

@@ -15,7 +15,10 @@ python3 --version
 cargo fmt -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
-venv="$(mktemp -d)/venv"
+# Everything this script makes outside the repository goes in one directory, removed at exit.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+venv="$work/venv"
 python3 -m venv "$venv"
 export PATH="$venv/bin:$PATH" # maturin's build backend runs the `maturin` it finds on PATH
 "$venv/bin/pip" install -q --disable-pip-version-check maturin pytest
@@ -24,7 +27,7 @@ export PATH="$venv/bin:$PATH" # maturin's build backend runs the `maturin` it fi
 "$venv/bin/python" -c 'import learnloop_overrides'
 
 status=0
-"$venv/bin/python" -m pytest -p no:cacheprovider tests || status=$?
+"$venv/bin/python" -m pytest -p no:cacheprovider --basetemp "$work/pytest" tests || status=$?
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: failing (the Python suite must run)" >&2
     exit 1

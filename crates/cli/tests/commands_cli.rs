@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{learnloop, scratch, stderr};
+use common::{learnloop, scratch, stderr, Scratch};
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -14,7 +14,7 @@ fn ok(o: Output) -> Output {
 }
 
 /// A scratch store with the default demo (3000 cycles, or `cycles`) ingested and run once.
-fn demo_store(test: &str, cycles: Option<&str>, run: &[&str]) -> (PathBuf, PathBuf) {
+fn demo_store(test: &str, cycles: Option<&str>, run: &[&str]) -> (Scratch, PathBuf) {
     let dir = scratch(test);
     let db = dir.join("t.db");
     let data = dir.join("d.jsonl");
@@ -65,7 +65,6 @@ fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_
     let png = std::fs::read(out.join("size_mult.png")).unwrap_or_default();
     assert_ne!(png, b"stale", "a stale PNG was left beside the new chart");
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -88,12 +87,11 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
     assert!(page.contains(".TH LEARNLOOP-RUN") && page.contains("nightly job"));
     assert!(dir.join("learnloop.1").is_file());
     assert!(!db.exists(), "no store is created for these commands");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_stage() {
-    let (dir, db) = demo_store("lessons", None, &[]);
+    let (_dir, db) = demo_store("lessons", None, &[]);
     let listed: serde_json::Value =
         serde_json::from_slice(&ok(learnloop(&db, &["--json", "lessons", "list"])).stdout).unwrap();
     let listed = listed.as_array().unwrap();
@@ -126,12 +124,11 @@ fn lessons_list_and_show_print_what_the_stage_stored_and_bare_lessons_runs_the_s
     // Bare `lessons` is still the stage (SPEC §9), and so is `lessons build`.
     ok(learnloop(&db, &["lessons"]));
     ok(learnloop(&db, &["lessons", "build"]));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
-    let (dir, db) = demo_store("lookup", None, &["--activate"]);
+    let (_dir, db) = demo_store("lookup", None, &["--activate"]);
     let lookup = |pattern: &str, scope: &str| -> serde_json::Value {
         let out = ok(learnloop(
             &db,
@@ -178,7 +175,6 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
         Some(2),
         "an unknown category is bad usage"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -202,5 +198,4 @@ fn the_run_summary_names_the_next_step_and_a_placebo_says_so_first() {
         !text.contains("next step"),
         "a placebo writes nothing to activate: {text}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

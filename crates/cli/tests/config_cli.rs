@@ -14,14 +14,14 @@ use std::process::Output;
 
 const PATTERN: &str = "module=pm|pattern_key=uptrend.S2.add";
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "learnloop-config-cli-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("t.db")
+/// A store path in a fresh directory that is removed when the returned guard drops.
+fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("learnloop-config-cli-{name}-"))
+        .tempdir()
+        .unwrap();
+    let db = dir.path().join("t.db");
+    (dir, db)
 }
 
 fn ok_json(o: &Output) -> Value {
@@ -115,7 +115,7 @@ fn statuses(db: &Path) -> Vec<(i64, String)> {
 
 #[test]
 fn config_list_show_activate_diff_and_rollback() {
-    let db = scratch("lifecycle");
+    let (_dir, db) = scratch("lifecycle");
     // Read-only commands do not create a store (a mistyped --db is an error): make an empty one.
     drop(learnloop_store::open(&db).unwrap());
     let cfg = LoopConfig::default();
@@ -264,7 +264,7 @@ fn config_list_show_activate_diff_and_rollback() {
 
 #[test]
 fn lookup_prints_the_decision_and_fails_open() {
-    let db = scratch("lookup");
+    let (_dir, db) = scratch("lookup");
     // Read-only commands do not create a store (a mistyped --db is an error): make an empty one.
     drop(learnloop_store::open(&db).unwrap());
     let args = |scope: &str, extra: &[&str]| -> Vec<String> {

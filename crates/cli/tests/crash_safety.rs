@@ -115,7 +115,7 @@ fn check_consistent(db: &Path, previous: &(i64, String)) -> usize {
 }
 
 struct Fixture {
-    dir: PathBuf,
+    dir: Scratch,
     whole: PathBuf,
     /// A store after the first run (on the first part of the data): the config a crash must keep.
     after_first: PathBuf,

@@ -6,7 +6,7 @@
 use learnloop_model::strand::RawStrand;
 use learnloop_store::pg::{self, PgTarget, TableName};
 use learnloop_tests::{postgres_test_url, url_password};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn learnloop(db: &Path, args: &[&str]) -> Output {
@@ -20,11 +20,12 @@ fn learnloop(db: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("learnloop-pgcli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the guard drops.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("learnloop-pgcli-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Nothing the command printed contains the password.
@@ -75,7 +76,8 @@ fn nightly_run_from_postgres_publishes_to_postgres_and_never_shows_the_password(
         .collect();
     pg::copy_strands_in(&mut client, &strands, &raws).unwrap();
 
-    let dir = scratch("nightly");
+    let scratch_dir = scratch("nightly");
+    let dir = scratch_dir.path();
     let db = dir.join("t.db");
     let run = learnloop(
         &db,
@@ -151,7 +153,8 @@ fn postgres_failures_exit_1_with_a_reason_and_no_password() {
         return;
     };
     let secret = url_password(&url);
-    let dir = scratch("failures");
+    let scratch_dir = scratch("failures");
+    let dir = scratch_dir.path();
     let db = dir.join("t.db");
 
     let missing = learnloop(&db, &["ingest", "--from", &url, "--table", "no_such_table"]);

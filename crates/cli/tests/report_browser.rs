@@ -103,10 +103,12 @@ fn the_report_renders_in_headless_chromium() {
         eprintln!("SKIPPED: no chromium on PATH (Debian package `chromium`); the report was not opened in a browser");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("learnloop-report-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let page = report_of_demo(&dir);
+    let scratch = tempfile::Builder::new()
+        .prefix("learnloop-report-")
+        .tempdir()
+        .unwrap();
+    let dir = scratch.path();
+    let page = report_of_demo(dir);
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: no script, and no reference to anything outside the page (the SVG
     // namespace is an identifier, not a request).

@@ -325,8 +325,8 @@ fn effects_have_enough_trades_for_other_seeds_too() {
 
 #[test]
 fn writes_lines_and_a_readable_truth_file() {
-    let dir = std::env::temp_dir().join(format!("learnloop-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let out = dir.join("demo.jsonl");
     let opts = DemoOptions::default().with_cycles(200);
     let truth = write_jsonl(&opts, &out).unwrap();

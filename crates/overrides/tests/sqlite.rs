@@ -164,8 +164,8 @@ fn a_corrupt_or_mislabelled_row_is_refused_and_the_previous_config_kept() {
 
 #[test]
 fn reads_a_database_file_read_only() {
-    let dir = std::env::temp_dir().join(format!("learnloop-overrides-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let path = dir.join("store.db");
     let _ = std::fs::remove_file(&path);
     {

@@ -208,8 +208,8 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_round_trips_numbers() {
-        let dir = std::env::temp_dir().join(format!("learnloop-report-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let mut p = point(0, "key,1", "a \"b\" {x=1, y=2}", "active", Some(1.1));
         p.half_life_hours = Some(f64::NAN);
         let q = point(1, "key2", "multi\nline", "retired", None);

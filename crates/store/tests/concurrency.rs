@@ -2,20 +2,22 @@
 //! that cannot be written.
 
 use learnloop_store::{open, open_read_only, schema, StoreError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("learnloop-store-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the guard drops.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("learnloop-store-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn processes_creating_one_new_file_at_once_all_succeed() {
-    let dir = scratch("migrate-race");
+    let scratch_dir = scratch("migrate-race");
+    let dir = scratch_dir.path();
     for trial in 0..12 {
         let path = Arc::new(dir.join(format!("t{trial}.db")));
         let start = Arc::new(Barrier::new(4));
@@ -37,7 +39,8 @@ fn processes_creating_one_new_file_at_once_all_succeed() {
 
 #[test]
 fn a_second_writer_waits_for_the_first_instead_of_failing() {
-    let dir = scratch("writers");
+    let scratch_dir = scratch("writers");
+    let dir = scratch_dir.path();
     let path = dir.join("t.db");
     open(&path).unwrap();
     let holding = Arc::new(Barrier::new(2));
@@ -80,7 +83,8 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 
 #[test]
 fn a_missing_store_is_not_created_by_a_read_only_open() {
-    let dir = scratch("missing");
+    let scratch_dir = scratch("missing");
+    let dir = scratch_dir.path();
     let path = dir.join("typo.db");
     assert!(matches!(
         open_read_only(&path),
@@ -96,7 +100,8 @@ fn a_missing_store_is_not_created_by_a_read_only_open() {
 
 #[test]
 fn a_store_whose_side_files_cannot_be_created_is_still_readable() {
-    let dir = scratch("read-only");
+    let scratch_dir = scratch("read-only");
+    let dir = scratch_dir.path();
     let path = dir.join("t.db");
     {
         let conn = open(&path).unwrap();
@@ -124,7 +129,8 @@ fn a_store_whose_side_files_cannot_be_created_is_still_readable() {
 
 #[test]
 fn tables_without_schema_migrations_are_refused_in_one_line() {
-    let dir = scratch("foreign");
+    let scratch_dir = scratch("foreign");
+    let dir = scratch_dir.path();
     let path = dir.join("t.db");
     {
         let conn = open(&path).unwrap();
@@ -193,7 +199,8 @@ fn sparse_data_moves_the_as_of_at_most_a_day_past_the_second_latest() {
 
 #[test]
 fn reads_in_one_snapshot_do_not_see_a_commit_made_between_them() {
-    let dir = scratch("snapshot");
+    let scratch_dir = scratch("snapshot");
+    let dir = scratch_dir.path();
     let path = dir.join("t.db");
     let writer = open(&path).unwrap();
     learnloop_store::meta::set(&writer, "config", "v1").unwrap();

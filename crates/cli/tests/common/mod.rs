@@ -21,12 +21,24 @@ pub fn learnloop(db: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-/// A fresh, empty directory for one test.
-pub fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("learnloop-rel-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty directory for one test, removed when dropped (the crash tests alone leave
+/// hundreds of megabytes of database copies behind otherwise).
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// A fresh, empty directory for one test, named after it for when a failing test is inspected.
+pub fn scratch(test: &str) -> Scratch {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("learnloop-{test}-"))
+        .tempdir()
+        .expect("a scratch directory can be created in the temp dir");
+    Scratch(dir)
 }
 
 pub fn stdout_json(o: &Output) -> Value {
