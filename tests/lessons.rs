@@ -1,7 +1,7 @@
 //! The lesson stage end to end on the demo data: planted effects found, placebo clean,
 //! lifecycle stable across runs.
 
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
 use learnloop_pipeline::RunOptions;
 use learnloop_store::lessons::{self, LessonRow};
 use learnloop_store::open_in_memory;
@@ -136,7 +136,7 @@ fn reruns_change_nothing_and_a_later_as_of_keeps_keys_and_created_at() {
             .find(|l| &l.lesson_key == key)
             .expect("lesson keys are kept");
         assert_eq!(now.created_at, old.created_at, "created_at is never reset");
-        if now.status == "active" {
+        if now.status == LessonStatus::Active {
             let history = lessons::edge_history(&conn, key, end).unwrap();
             assert_eq!(history.len(), 2, "one edge-history point per run");
             assert_eq!(history[0].0, earlier);
@@ -183,7 +183,7 @@ fn nightly_runs_retire_only_on_clear_evidence_and_keep_their_dates() {
                     assert_eq!(l.created_at, old.created_at, "created_at moved");
                 }
                 assert!(l.confirmed_at >= old.confirmed_at, "confirmed_at went back");
-                if old.status == "active" && l.status == "retired" {
+                if old.status == LessonStatus::Active && l.status == LessonStatus::Retired {
                     retirements += 1;
                     let why = l.status_reason.clone().unwrap_or_default();
                     assert!(
@@ -198,7 +198,7 @@ fn nightly_runs_retire_only_on_clear_evidence_and_keep_their_dates() {
                     );
                 }
             }
-            if l.status == "active" {
+            if l.status == LessonStatus::Active {
                 let confirmed = l.confirmed_at.expect("an active lesson has confirmed_at");
                 assert!(confirmed <= as_of && Some(confirmed) >= l.created_at);
             }

@@ -1,6 +1,6 @@
 //! End-to-end properties of ingest → link → aggregate on generated data.
 
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{AnomalyKind, LoopConfig, Timestamp};
 use learnloop_store::open_in_memory;
 use learnloop_tests::{demo_lines, dump, dump_stats, ingest, run};
 
@@ -101,12 +101,12 @@ fn injected_mess_is_quarantined_or_reported_exactly() {
         link.trades_linked_total as usize, truth.cycles,
         "every clean cycle links"
     );
-    let anomaly = |k: &str| link.anomalies.get(k).copied().unwrap_or(0) as usize;
-    assert_eq!(anomaly("late_action"), m.late_actions);
-    assert_eq!(anomaly("trade_id_mismatch"), m.trade_id_mismatches);
-    assert_eq!(anomaly("close_without_actions"), m.orphan_closes);
-    assert_eq!(anomaly("duplicate_close"), m.duplicate_closes);
-    assert_eq!(anomaly("open_cycle_action"), m.open_cycle_actions);
+    let anomaly = |k: AnomalyKind| link.anomalies.get(&k).copied().unwrap_or(0) as usize;
+    assert_eq!(anomaly(AnomalyKind::LateAction), m.late_actions);
+    assert_eq!(anomaly(AnomalyKind::TradeIdMismatch), m.trade_id_mismatches);
+    assert_eq!(anomaly(AnomalyKind::CloseWithoutActions), m.orphan_closes);
+    assert_eq!(anomaly(AnomalyKind::DuplicateClose), m.duplicate_closes);
+    assert_eq!(anomaly(AnomalyKind::OpenCycle), m.open_cycle_actions);
     assert_eq!(ingested.already_present as usize, m.duplicate_lines);
     assert_eq!(ingested.id_conflicts as usize, m.conflicting_duplicates);
     let quarantined = |code: &str| {

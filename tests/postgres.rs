@@ -4,7 +4,7 @@
 
 use learnloop_linker::ingest_pg::{ingest_postgres, PgIngestOptions, PgIngestReport};
 use learnloop_model::strand::RawStrand;
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{ConfigStatus, LoopConfig, Timestamp};
 use learnloop_store::configs::ConfigVersion;
 use learnloop_store::pg::{self, Client, PgTarget, TableName};
 use learnloop_store::Connection;
@@ -363,7 +363,7 @@ fn config(version: i64, marker: &str) -> ConfigVersion {
     ConfigVersion {
         module: "pm".into(),
         version,
-        status: "active".into(),
+        status: ConfigStatus::Active,
         as_of: "2026-03-01T00:00:00Z".into(),
         run_id: Some(format!("run-{version}")),
         created_at: "2026-03-01T01:00:00.000Z".into(),
@@ -401,7 +401,7 @@ fn publish_round_trips_is_idempotent_and_readers_see_one_whole_active_row() {
     let row = learnloop_overrides::ConfigRow {
         module: read.module.clone(),
         version: read.version,
-        status: read.status.clone(),
+        status: read.status,
         as_of: Some(read.as_of.clone()),
         run_id: read.run_id.clone(),
         created_at: Some(read.created_at.clone()),

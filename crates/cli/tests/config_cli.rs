@@ -2,7 +2,7 @@
 //! lessons and materialized in-process.
 
 use learnloop_materializer::{materialize, MaterializeOptions};
-use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
+use learnloop_model::{ActionCategory, LessonStatus, LoopConfig, Timestamp};
 use learnloop_store::lessons::{upsert_lesson, LessonRow};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -71,7 +71,7 @@ fn lesson(
         half_life_hours: None,
         latent_factor_id: Some(format!("f-{key}")),
         levers: levers.into(),
-        status: "active".into(),
+        status: LessonStatus::Active,
         status_reason: None,
         created_at: Some(created_at),
         confirmed_at: Some(created_at),

@@ -7,28 +7,13 @@
 
 use crate::Result;
 use learnloop_model::strand::{PmAction, PositionClose};
-use learnloop_model::{winsorize_r, Timestamp};
+use learnloop_model::{winsorize_r, AnomalyKind, Timestamp};
 use learnloop_store::events::{self, LinkAnomaly, LinkedTrade, TradeEvent};
 use learnloop_store::{meta, strands, Connection};
 use std::collections::BTreeMap;
 
 const LINKED_ROWID_KEY: &str = "linked_rowid";
 const LINKED_AS_OF_KEY: &str = "linked_as_of_ms";
-
-pub mod anomaly {
-    /// A second close of the same cycle (same trade_id, or the same exit time).
-    pub const DUPLICATE_CLOSE: &str = "duplicate_close";
-    /// An action stamped after the close of the trade whose trade_id it carries.
-    pub const LATE_ACTION: &str = "late_action";
-    /// An action whose trade_id disagrees with the close of the cycle that contains it.
-    pub const TRADE_ID_MISMATCH: &str = "trade_id_mismatch";
-    /// A close whose cycle window holds no action.
-    pub const CLOSE_WITHOUT_ACTIONS: &str = "close_without_actions";
-    /// An action after the position's last close: its cycle is still open and waits for a later run.
-    pub const OPEN_CYCLE: &str = "open_cycle_action";
-    /// A linked action without pattern_key/action_category (pre-v5): counted, not aggregated.
-    pub const LEGACY_ACTION: &str = "legacy_action";
-}
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LinkReport {
@@ -38,7 +23,7 @@ pub struct LinkReport {
     pub trades_linked_total: i64,
     pub trades_linked_new: i64,
     pub trade_events_total: i64,
-    pub anomalies: BTreeMap<String, i64>,
+    pub anomalies: BTreeMap<AnomalyKind, i64>,
     /// The positions re-linked (all of them after a rebuild), for callers that keep the links
     /// in memory.
     #[serde(skip)]
@@ -68,7 +53,7 @@ pub fn link_position(actions: &[&PmAction], closes: &[&PositionClose]) -> Positi
             .trade_id
             .as_ref()
             .and_then(|tid| kept.iter().position(|c| c.trade_id.as_ref() == Some(tid)));
-        let anomaly = |kind: &'static str, detail: String| LinkAnomaly {
+        let anomaly = |kind: AnomalyKind, detail: String| LinkAnomaly {
             kind,
             strand_id: a.strand_id.clone(),
             position_id: a.position_id.clone(),
@@ -76,7 +61,7 @@ pub fn link_position(actions: &[&PmAction], closes: &[&PositionClose]) -> Positi
         };
         match (kept.get(i), carried_close) {
             (_, Some(j)) if j < i => out.anomalies.push(anomaly(
-                anomaly::LATE_ACTION,
+                AnomalyKind::LateAction,
                 format!(
                     "action at {} carries trade_id {:?} whose close {} was at {}",
                     a.ts,
@@ -86,7 +71,7 @@ pub fn link_position(actions: &[&PmAction], closes: &[&PositionClose]) -> Positi
                 ),
             )),
             (None, _) => out.anomalies.push(anomaly(
-                anomaly::OPEN_CYCLE,
+                AnomalyKind::OpenCycle,
                 format!(
                     "action at {} is after the position's last close; its cycle is still open",
                     a.ts
@@ -94,7 +79,7 @@ pub fn link_position(actions: &[&PmAction], closes: &[&PositionClose]) -> Positi
             )),
             (Some(c), _) if trade_ids_disagree(a.trade_id.as_deref(), c.trade_id.as_deref()) => {
                 out.anomalies.push(anomaly(
-                    anomaly::TRADE_ID_MISMATCH,
+                    AnomalyKind::TradeIdMismatch,
                     format!(
                         "action trade_id {:?} but the cycle ending {} at {} has trade_id {:?}",
                         a.trade_id.as_deref().unwrap_or_default(),
@@ -111,7 +96,7 @@ pub fn link_position(actions: &[&PmAction], closes: &[&PositionClose]) -> Positi
         let linked = &per_close[i];
         if linked.is_empty() {
             out.anomalies.push(LinkAnomaly {
-                kind: anomaly::CLOSE_WITHOUT_ACTIONS,
+                kind: AnomalyKind::CloseWithoutActions,
                 strand_id: close.strand_id.clone(),
                 position_id: close.position_id.clone(),
                 detail: format!(
@@ -146,7 +131,7 @@ fn drop_duplicate_closes<'a>(
             .find(|k| k.exit_at == c.exit_at || (k.trade_id.is_some() && k.trade_id == c.trade_id));
         match original {
             Some(k) => anomalies.push(LinkAnomaly {
-                kind: anomaly::DUPLICATE_CLOSE,
+                kind: AnomalyKind::DuplicateClose,
                 strand_id: c.strand_id.clone(),
                 position_id: c.position_id.clone(),
                 detail: format!(
@@ -172,7 +157,7 @@ fn push_trade(
     for a in actions {
         let (Some(pattern_key), Some(category)) = (&a.pattern_key, a.category) else {
             out.anomalies.push(LinkAnomaly {
-                kind: anomaly::LEGACY_ACTION,
+                kind: AnomalyKind::LegacyAction,
                 strand_id: a.strand_id.clone(),
                 position_id: a.position_id.clone(),
                 detail: format!(

@@ -47,7 +47,7 @@
 //! on the caller's connection, so inside the caller's transaction. The output is loaded with the
 //! runtime's own loader before it is written: what is stored, the PM can serve.
 
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{ConfigStatus, LoopConfig, Timestamp};
 use learnloop_overrides::{
     confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, FeatureFlags,
     Lever, Levers, Override, Overrides,
@@ -96,7 +96,7 @@ pub struct ModuleReport {
     /// The version holding this run's config: the new one, or the identical latest one.
     pub config_version: i64,
     /// Status of `config_version` after this run.
-    pub status: String,
+    pub status: ConfigStatus,
     /// True when no version was written because the latest one is identical.
     pub unchanged: bool,
     /// True when this run made `config_version` the active version.
@@ -379,8 +379,7 @@ fn rate_limit_base(
     }
     let mut best: Option<(Timestamp, ConfigVersion)> = None;
     for v in configs::all_versions(conn, module)? {
-        let was_active =
-            v.status == configs::STATUS_ACTIVE || v.status == configs::STATUS_SUPERSEDED;
+        let was_active = matches!(v.status, ConfigStatus::Active | ConfigStatus::Superseded);
         let Ok(t) = Timestamp::parse(&v.as_of) else {
             continue;
         };
@@ -468,12 +467,12 @@ fn materialize_module(
             report.unchanged = true;
             report.config_version = latest.version;
             report.checksum = latest.checksum.clone();
-            report.status = latest.status.clone();
-            if opts.activate && latest.status == configs::STATUS_PROPOSED {
+            report.status = latest.status;
+            if opts.activate && latest.status == ConfigStatus::Proposed {
                 let activation = configs::activate(conn, module, latest.version)?;
                 report.activated = true;
                 report.superseded = activation.superseded;
-                report.status = configs::STATUS_ACTIVE.to_string();
+                report.status = ConfigStatus::Active;
             }
             tracing::info!(module, version = latest.version, status = %report.status, "config unchanged");
             return Ok(report);
@@ -490,16 +489,16 @@ fn materialize_module(
     let checksum = config_checksum(&text);
     let previous_active = configs::active_version(conn, module)?.map(|v| v.version);
     let status = if opts.activate {
-        configs::STATUS_ACTIVE
+        ConfigStatus::Active
     } else {
-        configs::STATUS_PROPOSED
+        ConfigStatus::Proposed
     };
     configs::insert_version(
         conn,
         &ConfigVersion {
             module: module.to_string(),
             version: next,
-            status: status.to_string(),
+            status,
             as_of: as_of.to_rfc3339(),
             run_id: opts.run_id.clone(),
             created_at: opts.created_at.clone(),
@@ -509,7 +508,7 @@ fn materialize_module(
     )?;
     report.version = Some(next);
     report.config_version = next;
-    report.status = status.to_string();
+    report.status = status;
     report.checksum = checksum;
     if opts.activate {
         report.activated = true;

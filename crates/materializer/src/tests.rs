@@ -1,7 +1,8 @@
 use super::*;
 use learnloop_model::ActionCategory;
 use learnloop_overrides::ConfigData;
-use learnloop_store::lessons::{upsert_lesson, STATUS_ACTIVE, STATUS_RETIRED};
+use learnloop_model::{ConfigStatus, LessonStatus};
+use learnloop_store::lessons::upsert_lesson;
 
 const PATTERN: &str = "module=pm|pattern_key=uptrend.S2.add";
 
@@ -71,7 +72,7 @@ impl L {
             half_life_hours: self.half_life,
             latent_factor_id: Some(self.factor.unwrap_or(self.key).to_string()),
             levers: self.levers.to_string(),
-            status: STATUS_ACTIVE.into(),
+            status: LessonStatus::Active,
             status_reason: None,
             created_at: Some(self.created_at),
             confirmed_at: Some(self.confirmed_at.unwrap_or(self.created_at)),
@@ -419,7 +420,7 @@ fn the_rate_limit_holds_across_versions() {
             .unwrap()
             .unwrap()
             .status,
-        "superseded"
+        ConfigStatus::Superseded
     );
 }
 
@@ -570,7 +571,7 @@ fn a_retired_lesson_disappears_from_the_next_version() {
     .insert(&conn);
     run(&conn, &cfg, day(1), true);
     assert_eq!(config(&conn, 1).overrides().count(), 2);
-    gone.status = STATUS_RETIRED.into();
+    gone.status = LessonStatus::Retired;
     upsert_lesson(&conn, &gone).unwrap();
     let r = run(&conn, &cfg, day(2), true);
     assert_eq!((r.version, r.overrides), (Some(2), 1));
@@ -602,7 +603,7 @@ fn rollback_restores_the_exact_previous_config() {
     assert_eq!(
         active,
         ConfigVersion {
-            status: "active".into(),
+            status: ConfigStatus::Active,
             ..v1.clone()
         }
     );
@@ -617,7 +618,7 @@ fn rollback_restores_the_exact_previous_config() {
             .unwrap()
             .unwrap()
             .status,
-        "rolled_back"
+        ConfigStatus::RolledBack
     );
 
     // The next night measures its rate limit from the version the PM serves again (v1).
@@ -647,7 +648,7 @@ fn modules_get_their_own_versions_and_a_module_without_lessons_gets_an_empty_con
         "scalper"
     );
 
-    other.status = STATUS_RETIRED.into();
+    other.status = LessonStatus::Retired;
     upsert_lesson(&conn, &other).unwrap();
     let report = materialize(&conn, &cfg, day(2), &opts(true)).unwrap();
     let s = report.module("scalper").unwrap();
@@ -663,7 +664,7 @@ fn an_unreadable_base_config_fails_the_stage_without_writing() {
         &ConfigVersion {
             module: "pm".into(),
             version: 1,
-            status: "active".into(),
+            status: ConfigStatus::Active,
             as_of: "2026-01-01T00:00:00Z".into(),
             run_id: None,
             created_at: "2026-01-01T00:00:00Z".into(),

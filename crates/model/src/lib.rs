@@ -8,6 +8,7 @@ pub mod pattern;
 pub mod rng;
 pub mod scope;
 pub mod stats;
+pub mod status;
 pub mod strand;
 pub mod time;
 
@@ -16,6 +17,7 @@ pub use config::LoopConfig;
 pub use dims::{DimensionList, MAX_DIMS};
 pub use scope::{Scope, ScopeKey};
 pub use stats::{OutcomeStats, RunningStats, WeightedStats};
+pub use status::{AnomalyKind, ConfigStatus, LessonStatus, RunStatus};
 pub use strand::{PmAction, PositionClose, QuarantineReason, RawStrand, TypedStrand};
 pub use time::Timestamp;
 

@@ -652,6 +652,7 @@ mod tests {
     use super::*;
     use crate::report::fixtures::{point, synthetic, T0};
     use crate::report::main_lessons;
+    use learnloop_model::LessonStatus;
 
     /// The `d` attribute of the series path whose tooltip contains `label`.
     fn series_d<'a>(svg: &'a str, label: &str) -> &'a str {
@@ -727,7 +728,7 @@ mod tests {
                     day,
                     key,
                     label,
-                    "active",
+                    LessonStatus::Active,
                     Some(1.0 + 0.05 * (i + 1) as f64),
                 ));
             }
@@ -742,9 +743,9 @@ mod tests {
         let mut pts = Vec::new();
         for day in 0..10 {
             let status = if (3..6).contains(&day) {
-                "retired"
+                LessonStatus::Retired
             } else {
-                "active"
+                LessonStatus::Active
             };
             pts.push(point(day, "k", "k", status, Some(1.1)));
         }
@@ -759,7 +760,7 @@ mod tests {
         let svg = render_size_mult_svg(&[], &[], "Replay");
         assert!(svg.starts_with("<svg "));
         assert!(svg.contains("no lessons became active"));
-        let pts = vec![point(0, "k", "k", "candidate", None)];
+        let pts = vec![point(0, "k", "k", LessonStatus::Candidate, None)];
         let svg = render_size_mult_svg(&pts, &["k".to_string()], "Replay");
         assert!(svg.contains("no lessons became active"));
         assert!(!svg.contains(r#"class="series""#));
@@ -767,7 +768,7 @@ mod tests {
 
     #[test]
     fn svg_single_step() {
-        let pts = vec![point(0, "k", "k", "active", Some(1.05))];
+        let pts = vec![point(0, "k", "k", LessonStatus::Active, Some(1.05))];
         let svg = render_size_mult_svg(&pts, &["k".to_string()], "one step");
         assert!(svg.contains("<circle"));
         assert!(svg.contains(">2024-01-01<"));

@@ -9,10 +9,9 @@ use crate::walk_forward::{evaluation_actions, DayFigures, EvalAction, UpliftSumm
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
 use learnloop_lesson_builder::{build_lessons_from, InMemory, LatticeMemo};
 use learnloop_materializer::{materialize, MaterializeOptions};
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
 use learnloop_store::events::TradeEvent;
-use learnloop_store::lessons::STATUS_RETIRED;
 use learnloop_store::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -185,7 +184,7 @@ pub fn replay(
             &mut lattices,
         )?;
         let points = snapshot(&scratch, as_of, &configs)?;
-        for p in points.iter().filter(|p| p.status == "active") {
+        for p in points.iter().filter(|p| p.status == LessonStatus::Active) {
             first_active
                 .entry(p.lesson_key.clone())
                 .or_insert_with(|| FirstActivation {
@@ -342,9 +341,9 @@ fn snapshot(
     let lessons = learnloop_store::lessons::all_lessons(scratch)?;
     Ok(lessons
         .into_iter()
-        .filter(|l| l.status != STATUS_RETIRED || l.created_at.is_some())
+        .filter(|l| l.status != LessonStatus::Retired || l.created_at.is_some())
         .map(|l| {
-            let active = l.status == "active";
+            let active = l.status == LessonStatus::Active;
             let short = l
                 .pattern_key
                 .rsplit("pattern_key=")
@@ -355,7 +354,7 @@ fn snapshot(
                 as_of: as_of.to_rfc3339(),
                 as_of_ms: as_of.millis(),
                 label: format!("{short}/{} {}", l.category, l.scope_values),
-                status: l.status.clone(),
+                status: l.status,
                 edge: Some(l.shrunk_edge),
                 q_value: l.q_value,
                 half_life_hours: l.half_life_hours,

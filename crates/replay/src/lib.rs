@@ -131,7 +131,7 @@ pub fn record_evolution(
         .map(|p| EvolutionRow {
             as_of: &p.as_of,
             lesson_key: &p.lesson_key,
-            status: &p.status,
+            status: p.status,
             edge: p.edge,
             q_value: p.q_value,
             half_life_hours: p.half_life_hours,

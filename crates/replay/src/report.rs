@@ -1,6 +1,7 @@
 //! Replay report: the lesson-evolution table (CSV and JSON) and the choice of the main lessons
 //! that the chart (`chart.rs`) draws.
 
+use learnloop_model::LessonStatus;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -15,8 +16,7 @@ pub struct EvolutionPoint {
     pub lesson_key: String,
     /// Human-readable lesson, e.g. `uptrend.S2.add/add {macro_phase=Euphoria}`.
     pub label: String,
-    /// `candidate`, `active` or `retired`.
-    pub status: String,
+    pub status: LessonStatus,
     pub edge: Option<f64>,
     pub q_value: Option<f64>,
     pub half_life_hours: Option<f64>,
@@ -26,7 +26,7 @@ pub struct EvolutionPoint {
 impl EvolutionPoint {
     /// The size multiplier the PM would see from this lesson: only an active lesson has one.
     pub(crate) fn active_size_mult(&self) -> Option<f64> {
-        if self.status.eq_ignore_ascii_case("active") {
+        if self.status == LessonStatus::Active {
             self.size_mult.filter(|v| v.is_finite())
         } else {
             None
@@ -53,7 +53,7 @@ pub fn write_evolution_csv(path: &Path, points: &[EvolutionPoint]) -> std::io::R
             p.as_of_ms,
             csv_field(&p.lesson_key),
             csv_field(&p.label),
-            csv_field(&p.status),
+            p.status.as_str(),
             csv_number(p.edge),
             csv_number(p.q_value),
             csv_number(p.half_life_hours),
@@ -114,7 +114,7 @@ pub fn main_lessons(points: &[EvolutionPoint], max: usize) -> Vec<String> {
 /// Evolution points for the tests of the report and the chart.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::EvolutionPoint;
+    use super::{EvolutionPoint, LessonStatus};
     use crate::chart::{format_date, DAY_MS};
 
     pub(crate) const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
@@ -123,7 +123,7 @@ pub(crate) mod fixtures {
         day: i64,
         key: &str,
         label: &str,
-        status: &str,
+        status: LessonStatus,
         mult: Option<f64>,
     ) -> EvolutionPoint {
         let t = T0 + day * DAY_MS;
@@ -132,7 +132,7 @@ pub(crate) mod fixtures {
             as_of_ms: t,
             lesson_key: key.to_string(),
             label: label.to_string(),
-            status: status.to_string(),
+            status,
             edge: mult.map(|m| (m - 1.0) / 0.5),
             q_value: Some(0.01),
             half_life_hours: None,
@@ -151,7 +151,7 @@ pub(crate) mod fixtures {
                     day,
                     "lesson-a",
                     "uptrend.S2.add/add {macro_phase=Euphoria}",
-                    "active",
+                    LessonStatus::Active,
                     Some((1.0 + 0.35 * (x * 3.0).min(1.0) + 0.02 * (day as f64).sin()).min(1.3)),
                 ));
             } else {
@@ -159,7 +159,7 @@ pub(crate) mod fixtures {
                     day,
                     "lesson-a",
                     "uptrend.S2.add/add {macro_phase=Euphoria}",
-                    "candidate",
+                    LessonStatus::Candidate,
                     None,
                 ));
             }
@@ -167,10 +167,10 @@ pub(crate) mod fixtures {
                 day,
                 "lesson-b",
                 "breakdown.S1.exit/trim {regime=bear & vol<high, bucket=\"small\"}",
-                "active",
+                LessonStatus::Active,
                 Some(1.0 - 0.18 * x - 0.01 * (day as f64 * 0.7).cos()),
             ));
-            let c_status = if day < 60 { "active" } else { "retired" };
+            let c_status = if day < 60 { LessonStatus::Active } else { LessonStatus::Retired };
             pts.push(point(
                 day,
                 "lesson-c",
@@ -178,7 +178,7 @@ pub(crate) mod fixtures {
                 c_status,
                 Some(1.08 + 0.03 * (day as f64 / 9.0).sin()),
             ));
-            pts.push(point(day, "lesson-d", "never.S0/add {}", "candidate", None));
+            pts.push(point(day, "lesson-d", "never.S0/add {}", LessonStatus::Candidate, None));
         }
         pts
     }
@@ -199,9 +199,9 @@ mod tests {
         assert_eq!(main_lessons(&pts, 2), vec!["lesson-a", "lesson-b"]);
         assert!(main_lessons(&pts, 0).is_empty());
         let tie = vec![
-            point(0, "z", "z", "active", Some(1.25)),
-            point(0, "y", "y", "active", Some(0.75)),
-            point(1, "x", "x", "retired", Some(1.3)),
+            point(0, "z", "z", LessonStatus::Active, Some(1.25)),
+            point(0, "y", "y", LessonStatus::Active, Some(0.75)),
+            point(1, "x", "x", LessonStatus::Retired, Some(1.3)),
         ];
         assert_eq!(main_lessons(&tie, 5), vec!["y", "z"]);
     }
@@ -210,9 +210,9 @@ mod tests {
     fn csv_quotes_and_round_trips_numbers() {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path();
-        let mut p = point(0, "key,1", "a \"b\" {x=1, y=2}", "active", Some(1.1));
+        let mut p = point(0, "key,1", "a \"b\" {x=1, y=2}", LessonStatus::Active, Some(1.1));
         p.half_life_hours = Some(f64::NAN);
-        let q = point(1, "key2", "multi\nline", "retired", None);
+        let q = point(1, "key2", "multi\nline", LessonStatus::Retired, None);
         let csv_path = dir.join("evolution.csv");
         write_evolution_csv(&csv_path, &[p.clone(), q.clone()]).unwrap();
         let text = std::fs::read_to_string(&csv_path).unwrap();

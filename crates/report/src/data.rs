@@ -1,7 +1,7 @@
 //! Everything the report shows, read once from the store (and a replay's output directory).
 
 use learnloop_model::pattern::short_pattern_key;
-use learnloop_model::Timestamp;
+use learnloop_model::{ConfigStatus, LessonStatus, Timestamp};
 use learnloop_overrides::{ConfigData, Lever, Override};
 use learnloop_replay::{DayFigures, WalkForwardSeries};
 use learnloop_store::configs::{self, ConfigVersion};
@@ -34,8 +34,8 @@ pub enum ReportError {
 pub struct ConfigSummary {
     /// Version number.
     pub version: i64,
-    /// `proposed`, `active`, `superseded` or `rolled_back`.
-    pub status: String,
+    /// Its status.
+    pub status: ConfigStatus,
     /// As-of time of the run that wrote it.
     pub as_of: String,
     /// Number of overrides.
@@ -71,8 +71,8 @@ pub struct LessonView {
     pub confirmed: Option<String>,
     /// Consecutive runs it has failed its tests while kept active (hysteresis).
     pub failed_runs: u32,
-    /// `active`, `retired` or `candidate`.
-    pub status: String,
+    /// Its lifecycle status.
+    pub status: LessonStatus,
     /// Why it has that status.
     pub status_reason: Option<String>,
     /// The blended size multiplier of the override that carries this lesson in the config the
@@ -186,7 +186,7 @@ pub fn gather(
             .unwrap_or_else(|| "pm".to_string()),
     };
     let versions = configs::all_versions(conn, &module)?;
-    let active = versions.iter().find(|v| v.status == configs::STATUS_ACTIVE);
+    let active = versions.iter().find(|v| v.status == ConfigStatus::Active);
     let latest = versions.iter().max_by_key(|v| v.version);
     let newer = latest.filter(|l| active.is_none_or(|a| l.version > a.version));
     let data_as_of = learnloop_store::strands::latest_created_at(conn)?;
@@ -196,9 +196,9 @@ pub fn gather(
     let mut lesson_views = Vec::new();
     let mut retired = Vec::new();
     for l in all.iter().filter(|l| l.module == module) {
-        if l.status == lessons::STATUS_ACTIVE {
+        if l.status == LessonStatus::Active {
             lesson_views.push(lesson_view(conn, l, active_data.as_ref())?);
-        } else if l.status == lessons::STATUS_RETIRED && Some(l.updated_at) == last_run_as_of {
+        } else if l.status == LessonStatus::Retired && Some(l.updated_at) == last_run_as_of {
             retired.push(lesson_view(conn, l, active_data.as_ref())?);
         }
     }
@@ -233,7 +233,7 @@ fn parse_config(v: &ConfigVersion) -> Option<ConfigData> {
 fn summary(v: &ConfigVersion) -> ConfigSummary {
     ConfigSummary {
         version: v.version,
-        status: v.status.clone(),
+        status: v.status,
         as_of: v.as_of.clone(),
         overrides: parse_config(v).map_or(0, |c| all_overrides(&c).count()),
     }
@@ -289,7 +289,7 @@ fn lesson_view(
         since: l.created_at.map(date),
         confirmed: l.confirmed_at.map(date),
         failed_runs: l.failed_runs,
-        status: l.status.clone(),
+        status: l.status,
         status_reason: l.status_reason.clone(),
         size_mult,
         history: band(l, &lessons::edge_points(conn, &l.lesson_key)?),
@@ -366,7 +366,7 @@ fn changes(
     let after = size_of(&to_data);
     let lesson_reason = |keys: &[String]| -> Option<String> {
         all.iter()
-            .find(|l| keys.contains(&l.lesson_key) && l.status == lessons::STATUS_RETIRED)
+            .find(|l| keys.contains(&l.lesson_key) && l.status == LessonStatus::Retired)
             .map(|l| {
                 format!(
                     "lesson retired: {}",
@@ -463,7 +463,7 @@ fn warnings(
             }
             if let Some(later) = versions
                 .iter()
-                .filter(|v| v.version != a.version && v.status != configs::STATUS_PROPOSED)
+                .filter(|v| v.version != a.version && v.status != ConfigStatus::Proposed)
                 .filter(|v| as_of(v) > as_of(a))
                 .max_by_key(|v| v.version)
             {
@@ -480,7 +480,7 @@ fn warnings(
 
 fn next_step(active: Option<&ConfigVersion>, newer: Option<&ConfigVersion>) -> Option<String> {
     match (active, newer) {
-        (_, Some(n)) if n.status == configs::STATUS_PROPOSED => Some(format!(
+        (_, Some(n)) if n.status == ConfigStatus::Proposed => Some(format!(
             "v{} is proposed: `learnloop config activate {}`",
             n.version, n.version
         )),
@@ -498,7 +498,11 @@ fn coverage(conn: &Connection) -> Result<Coverage, ReportError> {
         closes: strands.closes,
         linked_trades: links.linked_trades,
         quarantine: learnloop_store::strands::quarantine_counts(conn)?,
-        anomalies: links.anomalies,
+        anomalies: links
+            .anomalies
+            .into_iter()
+            .map(|(kind, n)| (kind.to_string(), n))
+            .collect(),
     })
 }
 

@@ -125,7 +125,7 @@ mod tests {
             since: Some("2026-03-09".into()),
             confirmed: Some("2026-03-09".into()),
             failed_runs: 0,
-            status: "active".into(),
+            status: learnloop_model::LessonStatus::Active,
             status_reason: None,
             size_mult: Some(0.72),
             history: Vec::new(),

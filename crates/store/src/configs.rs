@@ -9,28 +9,16 @@
 //! This module stores text; it does not parse `config_data` (that is the `overrides` crate's job,
 //! and callers validate before activating).
 
-use crate::{Result, StoreError};
+use crate::{parsed_column, Result, StoreError};
+use learnloop_model::ConfigStatus;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-
-pub const STATUS_PROPOSED: &str = "proposed";
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_SUPERSEDED: &str = "superseded";
-pub const STATUS_ROLLED_BACK: &str = "rolled_back";
-
-/// Every status a version can have.
-pub const STATUSES: [&str; 4] = [
-    STATUS_PROPOSED,
-    STATUS_ACTIVE,
-    STATUS_SUPERSEDED,
-    STATUS_ROLLED_BACK,
-];
 
 /// One `learning_configs` row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigVersion {
     pub module: String,
     pub version: i64,
-    pub status: String,
+    pub status: ConfigStatus,
     /// RFC 3339 as-of time of the run that produced it.
     pub as_of: String,
     pub run_id: Option<String>,
@@ -46,7 +34,7 @@ pub struct ConfigVersion {
 pub struct ConfigInfo {
     pub module: String,
     pub version: i64,
-    pub status: String,
+    pub status: ConfigStatus,
     pub as_of: String,
     pub run_id: Option<String>,
     pub created_at: String,
@@ -88,10 +76,6 @@ pub enum ConfigsError {
     NoActive { module: String },
     #[error("module {module:?}: no version before v{active} was ever active (status superseded); nothing to roll back to")]
     NothingToRollBackTo { module: String, active: i64 },
-    #[error(
-        "unknown config status {0:?}: expected one of proposed, active, superseded, rolled_back"
-    )]
-    UnknownStatus(String),
     #[error("config {module} v{version} already exists")]
     VersionExists { module: String, version: i64 },
     #[error(transparent)]
@@ -110,7 +94,7 @@ fn version_from_row(r: &Row<'_>) -> rusqlite::Result<ConfigVersion> {
     Ok(ConfigVersion {
         module: r.get(0)?,
         version: r.get(1)?,
-        status: r.get(2)?,
+        status: parsed_column(r, 2)?,
         as_of: r.get(3)?,
         run_id: r.get(4)?,
         created_at: r.get(5)?,
@@ -147,7 +131,6 @@ pub fn insert_version(
     conn: &Connection,
     v: &ConfigVersion,
 ) -> std::result::Result<(), ConfigsError> {
-    check_status(&v.status)?;
     atomically(conn, |conn| {
         if get_version(conn, &v.module, v.version)?.is_some() {
             return Err(ConfigsError::VersionExists {
@@ -155,7 +138,7 @@ pub fn insert_version(
                 version: v.version,
             });
         }
-        if v.status == STATUS_ACTIVE {
+        if v.status == ConfigStatus::Active {
             supersede_active(conn, &v.module, v.version)?;
         }
         conn.execute(
@@ -165,7 +148,7 @@ pub fn insert_version(
             params![
                 v.module,
                 v.version,
-                v.status,
+                v.status.as_str(),
                 v.as_of,
                 v.run_id,
                 v.created_at,
@@ -240,7 +223,7 @@ pub fn list_versions(conn: &Connection, module: &str) -> Result<Vec<ConfigInfo>>
             Ok(ConfigInfo {
                 module: r.get(0)?,
                 version: r.get(1)?,
-                status: r.get(2)?,
+                status: parsed_column(r, 2)?,
                 as_of: r.get(3)?,
                 run_id: r.get(4)?,
                 created_at: r.get(5)?,
@@ -273,29 +256,20 @@ pub fn modules(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows)
 }
 
-fn check_status(status: &str) -> std::result::Result<(), ConfigsError> {
-    if STATUSES.contains(&status) {
-        Ok(())
-    } else {
-        Err(ConfigsError::UnknownStatus(status.to_string()))
-    }
-}
-
 /// Set one version's status. Setting `active` goes through [`activate`], so the previous active
 /// version is superseded and there is never more than one.
 pub fn set_status(
     conn: &Connection,
     module: &str,
     version: i64,
-    status: &str,
+    status: ConfigStatus,
 ) -> std::result::Result<(), ConfigsError> {
-    check_status(status)?;
-    if status == STATUS_ACTIVE {
+    if status == ConfigStatus::Active {
         return activate(conn, module, version).map(|_| ());
     }
     let n = conn.execute(
         "UPDATE learning_configs SET status = ?3 WHERE module = ?1 AND version = ?2",
-        params![module, version, status],
+        params![module, version, status.as_str()],
     )?;
     if n == 0 {
         return Err(ConfigsError::NoSuchVersion {
@@ -341,7 +315,7 @@ pub fn activate(
                 version,
             })?;
         let superseded = supersede_active(conn, module, version)?;
-        let changed = target.status != STATUS_ACTIVE || superseded.is_some();
+        let changed = target.status != ConfigStatus::Active || superseded.is_some();
         conn.execute(
             "UPDATE learning_configs SET status = 'active' WHERE module = ?1 AND version = ?2",
             params![module, version],
@@ -407,12 +381,13 @@ pub fn rollback(conn: &Connection, module: &str) -> std::result::Result<Rollback
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ConfigStatus::{Active, Proposed, RolledBack, Superseded};
 
-    fn row(version: i64, status: &str) -> ConfigVersion {
+    fn row(version: i64, status: ConfigStatus) -> ConfigVersion {
         ConfigVersion {
             module: "pm".into(),
             version,
-            status: status.into(),
+            status,
             as_of: "2026-01-01T00:00:00Z".into(),
             run_id: None,
             created_at: "2026-01-02T00:00:00Z".into(),
@@ -421,7 +396,7 @@ mod tests {
         }
     }
 
-    fn statuses(conn: &Connection) -> Vec<(i64, String)> {
+    fn statuses(conn: &Connection) -> Vec<(i64, ConfigStatus)> {
         list_versions(conn, "pm")
             .unwrap()
             .into_iter()
@@ -434,10 +409,10 @@ mod tests {
         let conn = crate::open_in_memory().unwrap();
         assert_eq!(next_version(&conn, "pm").unwrap(), 1);
         assert!(latest_version(&conn, "pm").unwrap().is_none());
-        insert_version(&conn, &row(1, STATUS_ACTIVE)).unwrap();
-        insert_version(&conn, &row(2, STATUS_PROPOSED)).unwrap();
+        insert_version(&conn, &row(1, Active)).unwrap();
+        insert_version(&conn, &row(2, Proposed)).unwrap();
         assert!(matches!(
-            insert_version(&conn, &row(2, STATUS_PROPOSED)),
+            insert_version(&conn, &row(2, Proposed)),
             Err(ConfigsError::VersionExists { .. })
         ));
         assert_eq!(next_version(&conn, "pm").unwrap(), 3);
@@ -447,13 +422,13 @@ mod tests {
         let a = activate(&conn, "pm", 2).unwrap();
         assert_eq!((a.superseded, a.changed), (Some(1), true));
         assert!(!activate(&conn, "pm", 2).unwrap().changed);
-        insert_version(&conn, &row(3, STATUS_ACTIVE)).unwrap();
+        insert_version(&conn, &row(3, Active)).unwrap();
         assert_eq!(
             statuses(&conn),
             [
-                (1, "superseded".into()),
-                (2, "superseded".into()),
-                (3, "active".into())
+                (1, Superseded),
+                (2, Superseded),
+                (3, Active)
             ]
         );
 
@@ -468,9 +443,9 @@ mod tests {
         assert_eq!(
             statuses(&conn),
             [
-                (1, "active".into()),
-                (2, "rolled_back".into()),
-                (3, "rolled_back".into())
+                (1, Active),
+                (2, RolledBack),
+                (3, RolledBack)
             ]
         );
         assert_eq!(list_versions(&conn, "pm").unwrap()[0].overrides, Some(2));
@@ -479,19 +454,18 @@ mod tests {
             activate(&conn, "pm", 9),
             Err(ConfigsError::NoSuchVersion { version: 9, .. })
         ));
-        assert!(set_status(&conn, "pm", 1, "bogus").is_err());
-        set_status(&conn, "pm", 3, STATUS_ACTIVE).unwrap();
+        set_status(&conn, "pm", 3, Active).unwrap();
         assert_eq!(active_version(&conn, "pm").unwrap().unwrap().version, 3);
         assert_eq!(
             get_version(&conn, "pm", 1).unwrap().unwrap().status,
-            "superseded"
+            Superseded
         );
     }
 
     #[test]
     fn failed_change_leaves_rows_untouched() {
         let conn = crate::open_in_memory().unwrap();
-        insert_version(&conn, &row(1, STATUS_ACTIVE)).unwrap();
+        insert_version(&conn, &row(1, Active)).unwrap();
         assert!(matches!(
             rollback(&conn, "pm"),
             Err(ConfigsError::NothingToRollBackTo { .. })
@@ -500,6 +474,6 @@ mod tests {
             rollback(&conn, "other"),
             Err(ConfigsError::NoActive { .. })
         ));
-        assert_eq!(statuses(&conn), [(1, "active".into())]);
+        assert_eq!(statuses(&conn), [(1, Active)]);
     }
 }

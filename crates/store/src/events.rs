@@ -3,7 +3,7 @@
 //! stale rows behind.
 
 use crate::Result;
-use learnloop_model::{ActionCategory, Timestamp};
+use learnloop_model::{ActionCategory, AnomalyKind, Timestamp};
 use rusqlite::{params, Connection};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +44,7 @@ pub struct TradeEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkAnomaly {
-    pub kind: &'static str,
+    pub kind: AnomalyKind,
     pub strand_id: String,
     pub position_id: String,
     pub detail: String,
@@ -121,7 +121,7 @@ pub fn insert_anomaly(conn: &Connection, a: &LinkAnomaly) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO link_anomalies (kind, strand_id, position_id, detail) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![a.kind, a.strand_id, a.position_id, a.detail])?;
+    .execute(params![a.kind.as_str(), a.strand_id, a.position_id, a.detail])?;
     Ok(())
 }
 
@@ -189,7 +189,7 @@ pub fn module_trades(conn: &Connection) -> Result<Vec<(String, String, Timestamp
 pub struct LinkCounts {
     pub linked_trades: i64,
     pub trade_events: i64,
-    pub anomalies: Vec<(String, i64)>,
+    pub anomalies: Vec<(AnomalyKind, i64)>,
 }
 
 pub fn link_counts(conn: &Connection) -> Result<LinkCounts> {
@@ -197,7 +197,7 @@ pub fn link_counts(conn: &Connection) -> Result<LinkCounts> {
     let mut stmt =
         conn.prepare("SELECT kind, COUNT(*) FROM link_anomalies GROUP BY kind ORDER BY kind")?;
     let anomalies = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([], |r| Ok((crate::parsed_column(r, 0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(LinkCounts {
         linked_trades: one("SELECT COUNT(*) FROM linked_trades")?,

@@ -1,12 +1,8 @@
 //! `learning_lessons`, `lesson_candidates`, `learning_edge_history`, `learning_latent_factors`.
 
-use crate::{u64_from_sql, u64_to_sql, Result, StoreError};
-use learnloop_model::{ActionCategory, Timestamp};
+use crate::{parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
+use learnloop_model::{ActionCategory, LessonStatus, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-
-pub const STATUS_CANDIDATE: &str = "candidate";
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_RETIRED: &str = "retired";
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LessonRow {
@@ -29,7 +25,7 @@ pub struct LessonRow {
     pub latent_factor_id: Option<String>,
     /// JSON object of lever name → value (the `overrides` crate's vocabulary), before decay.
     pub levers: String,
-    pub status: String,
+    pub status: LessonStatus,
     pub status_reason: Option<String>,
     /// As-of time of the first activation; never reset.
     pub created_at: Option<Timestamp>,
@@ -65,16 +61,11 @@ fn parse_ts(text: Option<String>, what: &str) -> rusqlite::Result<Option<Timesta
 }
 
 fn lesson_from_row(r: &Row<'_>) -> rusqlite::Result<LessonRow> {
-    let category: String = r.get(3)?;
     Ok(LessonRow {
         lesson_key: r.get(0)?,
         module: r.get(1)?,
         pattern_key: r.get(2)?,
-        category: category
-            .parse()
-            .map_err(|e: learnloop_model::category::UnknownCategory| {
-                rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
-            })?,
+        category: parsed_column(r, 3)?,
         scope_mask: u64_from_sql(r.get(4)?),
         scope_values: r.get(5)?,
         scope_values_hash: u64_from_sql(r.get(6)?),
@@ -88,7 +79,7 @@ fn lesson_from_row(r: &Row<'_>) -> rusqlite::Result<LessonRow> {
         half_life_hours: r.get(14)?,
         latent_factor_id: r.get(15)?,
         levers: r.get(16)?,
-        status: r.get(17)?,
+        status: parsed_column(r, 17)?,
         status_reason: r.get(18)?,
         created_at: parse_ts(r.get(19)?, "created_at")?,
         updated_at: parse_ts(r.get(20)?, "updated_at")?.unwrap_or(Timestamp(0)),
@@ -154,7 +145,7 @@ pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
         l.half_life_hours,
         l.latent_factor_id,
         l.levers,
-        l.status,
+        l.status.as_str(),
         l.status_reason,
         l.created_at.map(|t| t.to_rfc3339()),
         l.updated_at.to_rfc3339(),
@@ -284,11 +275,10 @@ pub fn candidate(
             ),
             params![module, pattern_key, category.as_str(), u64_to_sql(scope_mask), u64_to_sql(scope_values_hash)],
             |r| {
-                let category: String = r.get(2)?;
                 Ok(CandidateRow {
                     module: r.get(0)?,
                     pattern_key: r.get(1)?,
-                    category: category.parse().unwrap_or(ActionCategory::Entry),
+                    category: parsed_column(r, 2)?,
                     scope_mask: u64_from_sql(r.get(3)?),
                     scope_values_hash: u64_from_sql(r.get(4)?),
                     scope_values: r.get(5)?,
@@ -460,7 +450,7 @@ pub fn set_lesson_factor(
 pub struct EvolutionRow<'a> {
     pub as_of: &'a str,
     pub lesson_key: &'a str,
-    pub status: &'a str,
+    pub status: LessonStatus,
     pub edge: Option<f64>,
     pub q_value: Option<f64>,
     pub half_life_hours: Option<f64>,
@@ -486,7 +476,7 @@ pub fn replace_evolution(
             replay_id,
             r.as_of,
             r.lesson_key,
-            r.status,
+            r.status.as_str(),
             r.edge,
             r.q_value,
             r.half_life_hours,

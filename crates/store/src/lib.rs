@@ -167,6 +167,19 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Read a text column into a type that parses from its stored text (statuses, categories), the
+/// parse error reported as a conversion failure of that column.
+pub(crate) fn parsed_column<T>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// Bit-cast helpers: masks and hashes are u64 in Rust and INTEGER (i64) in SQLite.
 pub fn u64_to_sql(v: u64) -> i64 {
     v as i64

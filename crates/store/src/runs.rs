@@ -1,6 +1,7 @@
 //! `learning_runs`: one row per command that changes derived tables, with its counts and outcome.
 
-use crate::Result;
+use crate::{parsed_column, Result};
+use learnloop_model::RunStatus;
 use rusqlite::{params, Connection};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -10,7 +11,7 @@ pub struct RunRecord {
     pub as_of: String,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub counts: serde_json::Value,
     pub config: Option<serde_json::Value>,
     pub error: Option<String>,
@@ -26,7 +27,7 @@ pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
             r.as_of,
             r.started_at,
             r.finished_at,
-            r.status,
+            r.status.as_str(),
             r.counts.to_string(),
             r.config.as_ref().map(|c| c.to_string()),
             r.error
@@ -44,7 +45,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         as_of: r.get(2)?,
         started_at: r.get(3)?,
         finished_at: r.get(4)?,
-        status: r.get(5)?,
+        status: parsed_column(r, 5)?,
         counts: serde_json::from_str(&counts).unwrap_or(serde_json::Value::Null),
         config: config.and_then(|c| serde_json::from_str(&c).ok()),
         error: r.get(8)?,

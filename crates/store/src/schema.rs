@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, MIGRATION_3),
     (4, MIGRATION_4),
     (5, MIGRATION_5),
+    (6, MIGRATION_6),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -294,6 +295,105 @@ ALTER TABLE lesson_candidates ADD COLUMN contrast_df REAL;
 ALTER TABLE lesson_candidates ADD COLUMN fdr_weight REAL;
 "#;
 
+/// The closed status sets (`learnloop_model::status`) enforced by the database: `CHECK`
+/// constraints on lesson, config and run statuses and link anomaly kinds. SQLite adds a `CHECK`
+/// only by rebuilding the table: each is copied into a constrained twin (same columns in the same
+/// order, so rows keep their bytes), the original dropped, the twin renamed and its indexes made
+/// again, all inside the migration's transaction.
+const MIGRATION_6: &str = r#"
+CREATE TABLE learning_lessons_v6 (
+    lesson_key TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    pattern_key TEXT NOT NULL,
+    action_category TEXT NOT NULL,
+    scope_mask INTEGER NOT NULL,
+    scope_values TEXT NOT NULL,
+    scope_values_hash INTEGER NOT NULL,
+    scope_dims INTEGER NOT NULL,
+    n_trades INTEGER NOT NULL,
+    mean_rr REAL NOT NULL,
+    edge REAL NOT NULL,
+    shrunk_edge REAL NOT NULL,
+    t_stat REAL,
+    p_value REAL,
+    q_value REAL,
+    half_life_hours REAL,
+    latent_factor_id TEXT,
+    levers TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('candidate', 'active', 'retired')),
+    status_reason TEXT,
+    created_at TEXT,
+    updated_at TEXT NOT NULL,
+    confirmed_at TEXT,
+    confirmed_n_trades INTEGER,
+    confirmed_mean_rr REAL,
+    failed_runs INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO learning_lessons_v6 SELECT * FROM learning_lessons;
+DROP TABLE learning_lessons;
+ALTER TABLE learning_lessons_v6 RENAME TO learning_lessons;
+CREATE INDEX learning_lessons_status ON learning_lessons (status);
+
+CREATE TABLE lesson_evolution_v6 (
+    replay_id TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    lesson_key TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('candidate', 'active', 'retired')),
+    edge REAL,
+    q_value REAL,
+    half_life_hours REAL,
+    size_mult REAL,
+    PRIMARY KEY (replay_id, as_of, lesson_key)
+);
+INSERT INTO lesson_evolution_v6 SELECT * FROM lesson_evolution;
+DROP TABLE lesson_evolution;
+ALTER TABLE lesson_evolution_v6 RENAME TO lesson_evolution;
+
+CREATE TABLE learning_configs_v6 (
+    module TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('proposed', 'active', 'superseded', 'rolled_back')),
+    as_of TEXT NOT NULL,
+    run_id TEXT,
+    created_at TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    config_data TEXT NOT NULL,
+    PRIMARY KEY (module, version)
+);
+INSERT INTO learning_configs_v6 SELECT * FROM learning_configs;
+DROP TABLE learning_configs;
+ALTER TABLE learning_configs_v6 RENAME TO learning_configs;
+CREATE INDEX learning_configs_status ON learning_configs (module, status);
+
+CREATE TABLE learning_runs_v6 (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'rejected', 'failed')),
+    counts TEXT NOT NULL DEFAULT '{}',
+    config TEXT,
+    error TEXT
+);
+INSERT INTO learning_runs_v6 SELECT * FROM learning_runs;
+DROP TABLE learning_runs;
+ALTER TABLE learning_runs_v6 RENAME TO learning_runs;
+
+CREATE TABLE link_anomalies_v6 (
+    kind TEXT NOT NULL CHECK (kind IN ('duplicate_close', 'late_action', 'trade_id_mismatch',
+        'close_without_actions', 'open_cycle_action', 'legacy_action')),
+    strand_id TEXT NOT NULL,
+    position_id TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (kind, strand_id)
+);
+INSERT INTO link_anomalies_v6 SELECT * FROM link_anomalies;
+DROP TABLE link_anomalies;
+ALTER TABLE link_anomalies_v6 RENAME TO link_anomalies;
+CREATE INDEX link_anomalies_position ON link_anomalies (position_id);
+"#;
+
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
 }
@@ -452,5 +552,136 @@ mod tests {
             migrate(&conn),
             Err(StoreError::SchemaTooNew { found: 999, .. })
         ));
+    }
+
+    /// A store as the schema before the status constraints left it: migrations 1–5 only.
+    fn store_at_version_5() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(CREATE_MIGRATIONS_TABLE).unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 5) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 'then')",
+                [version],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    const STATUS_TABLES: [&str; 5] = [
+        "learning_lessons",
+        "lesson_evolution",
+        "learning_configs",
+        "learning_runs",
+        "link_anomalies",
+    ];
+
+    /// Every row of `table`, each column quoted by SQLite, in rowid-independent order.
+    fn rows(conn: &Connection, table: &str) -> Vec<String> {
+        let cols: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let quoted: Vec<String> = cols.iter().map(|c| format!("quote({c})")).collect();
+        let sql = format!(
+            "SELECT {} FROM {table} ORDER BY 1",
+            quoted.join(" || ',' || ")
+        );
+        let mut out = vec![cols.join(",")];
+        out.extend(
+            conn.prepare(&sql)
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(|r| r.unwrap()),
+        );
+        out
+    }
+
+    fn indexes(conn: &Connection) -> Vec<String> {
+        conn.prepare(
+            "SELECT name || ' ' || tbl_name FROM sqlite_master WHERE type = 'index' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    const SEED_ROWS: &str = r#"
+        INSERT INTO learning_lessons VALUES ('k1', 'pm', 'p', 'add', 3, '{"a":"1"}', -5, 2, 40,
+            0.5, 0.2, 0.15, 2.5, 0.01, 0.05, NULL, 'f1', '{"size_mult":1.1}', 'active', NULL,
+            '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-01-01T00:00:00Z', 40, 0.5, 1);
+        INSERT INTO learning_lessons VALUES ('k2', 'pm', 'p', 'trim', 0, '{}', 7, 0, 10,
+            -0.5, -0.2, -0.1, NULL, NULL, NULL, 12.5, NULL, '{}', 'retired', 'sign change',
+            NULL, '2026-01-02T00:00:00Z', NULL, NULL, NULL, 0);
+        INSERT INTO lesson_evolution VALUES ('r', '2026-01-01T00:00:00Z', 'k1', 'candidate', 0.1, NULL, NULL, 1.05);
+        INSERT INTO learning_configs VALUES ('pm', 1, 'superseded', 'a', NULL, 'c', 'x', '{}');
+        INSERT INTO learning_configs VALUES ('pm', 2, 'active', 'a', 'run-1', 'c', 'y', '{}');
+        INSERT INTO learning_configs VALUES ('pm', 3, 'rolled_back', 'a', NULL, 'c', 'z', '{}');
+        INSERT INTO learning_configs VALUES ('pm', 4, 'proposed', 'a', NULL, 'c', 'w', '{}');
+        INSERT INTO learning_runs VALUES ('run-1', 'run', 'a', 's', 'f', 'ok', '{"n":1}', NULL, NULL);
+        INSERT INTO learning_runs VALUES ('run-2', 'run', 'a', 's', NULL, 'failed', '{}', '{}', 'disk full');
+        INSERT INTO learning_runs VALUES ('run-3', 'run', 'a', 's', 'f', 'rejected', '{}', NULL, '--strict');
+        INSERT INTO link_anomalies VALUES ('open_cycle_action', 's1', 'pos1', 'waits');
+        INSERT INTO link_anomalies VALUES ('duplicate_close', 's2', 'pos1', 'same exit');
+    "#;
+
+    #[test]
+    fn upgrading_a_version_5_store_keeps_rows_and_indexes() {
+        let conn = store_at_version_5();
+        conn.execute_batch(SEED_ROWS).unwrap();
+        let before: Vec<_> = STATUS_TABLES.iter().map(|t| rows(&conn, t)).collect();
+        let indexes_before = indexes(&conn);
+        migrate(&conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        let after: Vec<_> = STATUS_TABLES.iter().map(|t| rows(&conn, t)).collect();
+        assert_eq!(before, after);
+        assert_eq!(indexes_before, indexes(&conn));
+        assert_eq!(after[0].len(), 3, "header and both lessons");
+        let tables = user_tables(&conn).unwrap();
+        assert!(!tables.iter().any(|t| t.ends_with("_v6")), "{tables:?}");
+    }
+
+    #[test]
+    fn the_database_refuses_a_status_outside_the_closed_sets() {
+        let conn = crate::open_in_memory().unwrap();
+        conn.execute_batch(SEED_ROWS).unwrap();
+        for bad in [
+            "UPDATE learning_lessons SET status = 'Active' WHERE lesson_key = 'k1'",
+            "UPDATE lesson_evolution SET status = 'gone'",
+            "UPDATE learning_configs SET status = 'live' WHERE version = 4",
+            "UPDATE learning_runs SET status = 'placebo' WHERE run_id = 'run-1'",
+            "UPDATE link_anomalies SET kind = 'orphan' WHERE strand_id = 's1'",
+        ] {
+            let err = conn.execute_batch(bad).unwrap_err();
+            assert!(err.to_string().contains("CHECK constraint failed"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_status_the_code_writes_is_admitted() {
+        use learnloop_model::{AnomalyKind, ConfigStatus, LessonStatus, RunStatus};
+        let conn = crate::open_in_memory().unwrap();
+        conn.execute_batch(SEED_ROWS).unwrap();
+        let set = |sql: &str, text: &str| conn.execute(sql, [text]).unwrap();
+        for s in LessonStatus::ALL {
+            set("UPDATE learning_lessons SET status = ?1", s.as_str());
+            set("UPDATE lesson_evolution SET status = ?1", s.as_str());
+        }
+        for s in ConfigStatus::ALL {
+            set("UPDATE learning_configs SET status = ?1 WHERE version = 4", s.as_str());
+        }
+        for s in RunStatus::ALL {
+            set("UPDATE learning_runs SET status = ?1", s.as_str());
+        }
+        for k in AnomalyKind::ALL {
+            set("UPDATE link_anomalies SET kind = ?1 WHERE strand_id = 's1'", k.as_str());
+        }
     }
 }

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use learnloop_overrides::{
     config_checksum, ConfigData, ConfigRow, Lever, Levers, Override, Overrides,
 };
+use learnloop_model::ConfigStatus;
 use learnloop_store::configs::{self, ConfigInfo, ConfigVersion};
 use learnloop_store::Connection;
 use serde::Serialize;
@@ -80,7 +81,7 @@ pub(crate) fn check_loadable(v: &ConfigVersion) -> anyhow::Result<()> {
     let row = ConfigRow {
         module: v.module.clone(),
         version: v.version,
-        status: v.status.clone(),
+        status: v.status.as_str().to_string(),
         as_of: Some(v.as_of.clone()),
         run_id: v.run_id.clone(),
         created_at: Some(v.created_at.clone()),
@@ -107,7 +108,7 @@ fn list(cli: &Cli, module: &str) -> anyhow::Result<()> {
         active: versions
             .iter()
             .rev()
-            .find(|v| v.status == configs::STATUS_ACTIVE)
+            .find(|v| v.status == ConfigStatus::Active)
             .map(|v| v.version),
         versions,
     };
@@ -144,7 +145,7 @@ fn list(cli: &Cli, module: &str) -> anyhow::Result<()> {
 struct Shown {
     module: String,
     version: i64,
-    status: String,
+    status: ConfigStatus,
     as_of: String,
     run_id: Option<String>,
     created_at: String,
@@ -428,9 +429,9 @@ fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
         if !a.changed {
             return format!("{} v{} was already active\n", a.module, a.version);
         }
-        let mut lines = vec![("active", format!("v{}", a.version))];
+        let mut lines = vec![(ConfigStatus::Active.as_str(), format!("v{}", a.version))];
         if let Some(s) = a.superseded {
-            lines.push(("superseded", format!("v{s}")));
+            lines.push((ConfigStatus::Superseded.as_str(), format!("v{s}")));
         }
         format!("{}\n{}", a.module, kv(&lines))
     })
@@ -455,7 +456,7 @@ fn rollback(cli: &Cli, module: &str) -> anyhow::Result<()> {
             r.module,
             kv(&[
                 ("rolled back", format!("v{}", r.from)),
-                ("active", format!("v{}", r.to)),
+                (ConfigStatus::Active.as_str(), format!("v{}", r.to)),
             ])
         )
     })

@@ -8,6 +8,7 @@ use crate::output::emit;
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_model::pattern::short_pattern_key;
+use learnloop_model::LessonStatus;
 use learnloop_store::lessons::{EdgePoint, LessonRow};
 
 #[derive(Args, Debug)]
@@ -55,12 +56,12 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
-    fn admits(self, status: &str) -> bool {
+    fn admits(self, status: LessonStatus) -> bool {
         match self {
             StatusFilter::All => true,
-            StatusFilter::Active => status == learnloop_store::lessons::STATUS_ACTIVE,
-            StatusFilter::Candidate => status == learnloop_store::lessons::STATUS_CANDIDATE,
-            StatusFilter::Retired => status == learnloop_store::lessons::STATUS_RETIRED,
+            StatusFilter::Active => status == LessonStatus::Active,
+            StatusFilter::Candidate => status == LessonStatus::Candidate,
+            StatusFilter::Retired => status == LessonStatus::Retired,
         }
     }
 }
@@ -80,7 +81,7 @@ fn execute_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Outcome> {
     let conn = open_store_read_only(cli)?;
     let mut rows: Vec<LessonRow> = learnloop_store::lessons::all_lessons(&conn)?
         .into_iter()
-        .filter(|l| args.status.admits(&l.status))
+        .filter(|l| args.status.admits(l.status))
         .filter(|l| {
             args.pattern
                 .as_deref()
@@ -184,7 +185,7 @@ fn detail(s: &Shown) -> String {
             "status",
             match &l.status_reason {
                 Some(r) => format!("{} ({r})", l.status),
-                None => l.status.clone(),
+                None => l.status.to_string(),
             },
         ),
         ("trades", l.n_trades.to_string()),

@@ -7,7 +7,7 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::Args;
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{ConfigStatus, LoopConfig, RunStatus, Timestamp};
 use learnloop_pipeline::{run_stages as run_pipeline_stages, RunOptions, Stage, StagesReport};
 use learnloop_store::runs::{self, RunRecord};
 use learnloop_store::Connection;
@@ -183,9 +183,9 @@ struct Job<'a> {
     quarantined_before: u64,
 }
 
-/// How a recorded command ended, as written to `learning_runs.status`.
+/// How the stages of a recorded command ended (recorded as a [`RunStatus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RunStatus {
+enum RunOutcome {
     Ok,
     /// `--strict` saw quarantined input: the results are kept, nothing is activated.
     Rejected,
@@ -214,7 +214,8 @@ fn recorded(
         as_of: String::new(),
         started_at,
         finished_at: None,
-        status: String::new(),
+        // Until the stages end: what a crash or an error leaves recorded.
+        status: RunStatus::Failed,
         counts: serde_json::Value::Null,
         config: Some(serde_json::to_value(job.cfg)?),
         error: None,
@@ -235,17 +236,16 @@ fn recorded(
         }
     };
     record.status = match status {
-        RunStatus::Ok | RunStatus::Placebo => "ok",
-        RunStatus::Rejected => "rejected",
-    }
-    .to_string();
-    if status == RunStatus::Rejected {
+        RunOutcome::Ok | RunOutcome::Placebo => RunStatus::Ok,
+        RunOutcome::Rejected => RunStatus::Rejected,
+    };
+    if status == RunOutcome::Rejected {
         record.error = Some(format!(
             "--strict: {} strand(s) quarantined; nothing was activated",
             quarantined_total(job, &summary)
         ));
     }
-    if status == RunStatus::Placebo {
+    if status == RunOutcome::Placebo {
         // Dropping the transaction rolls the null run back: real tables stay as they were.
         drop(tx);
         runs::insert(conn, &record).context("recording the placebo run in learning_runs")?;
@@ -268,7 +268,7 @@ fn recorded(
 /// Best effort after a rollback: a full disk that failed the run may fail this too, and then the
 /// run's own error is still the one reported.
 fn record_failure(conn: &Connection, mut record: RunRecord, error: &anyhow::Error) {
-    record.status = "failed".to_string();
+    record.status = RunStatus::Failed;
     record.error = Some(format!("{error:#}"));
     if let Err(e) = runs::insert(conn, &record) {
         tracing::warn!(run_id = %record.run_id, "could not record the failed run in learning_runs: {e}");
@@ -285,7 +285,7 @@ fn run_stages(
     tx: &Connection,
     job: &Job<'_>,
     summary: &mut RunSummary,
-) -> anyhow::Result<RunStatus> {
+) -> anyhow::Result<RunOutcome> {
     let args = job.args;
     let mut options = RunOptions {
         as_of: args
@@ -321,11 +321,11 @@ fn run_stages(
     }
     crate::test_hooks::pause_point("run:after-materialize");
     Ok(if options.placebo.is_some() {
-        RunStatus::Placebo
+        RunOutcome::Placebo
     } else if rejected {
-        RunStatus::Rejected
+        RunOutcome::Rejected
     } else {
-        RunStatus::Ok
+        RunOutcome::Ok
     })
 }
 
@@ -447,7 +447,7 @@ fn human_summary(s: &RunSummary) -> String {
         }
         if s.stages.placebo_seed.is_none() {
             for r in &m.modules {
-                if let (Some(v), "proposed") = (r.version, r.status.as_str()) {
+                if let (Some(v), ConfigStatus::Proposed) = (r.version, r.status) {
                     lines.push((
                         "next step",
                         format!("learnloop config activate {v}   (or run with --activate)"),

@@ -56,14 +56,14 @@ fn read_status(
 ) -> anyhow::Result<Status> {
     let strands = learnloop_store::strands::counts(conn)?;
     let links = learnloop_store::events::link_counts(conn)?;
-    let anomaly = |kind: &str| {
+    let anomaly = |kind: learnloop_model::AnomalyKind| {
         links
             .anomalies
             .iter()
-            .find(|(k, _)| k == kind)
+            .find(|(k, _)| *k == kind)
             .map_or(0, |(_, n)| *n)
     };
-    let closes = strands.closes - anomaly("duplicate_close");
+    let closes = strands.closes - anomaly(learnloop_model::AnomalyKind::DuplicateClose);
     Ok(Status {
         db: cli.db.display().to_string(),
         closes_linked_share: ratio(links.linked_trades, closes),

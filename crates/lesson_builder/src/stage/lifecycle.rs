@@ -21,8 +21,8 @@ use super::verdict::{Judged, RejectKind, Verdict};
 use super::{LessonError, LessonKey};
 use crate::half_life::fit_half_life;
 use learnloop_model::time::MS_PER_HOUR;
-use learnloop_model::{LoopConfig, Timestamp};
-use learnloop_store::lessons::{self, LessonRow, STATUS_ACTIVE, STATUS_CANDIDATE, STATUS_RETIRED};
+use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
+use learnloop_store::lessons::{self, LessonRow};
 use learnloop_store::stats::StatsView;
 use learnloop_store::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -43,10 +43,6 @@ pub struct Outcome {
     pub newly_active: u64,
     pub retired: u64,
     pub half_lives: u64,
-}
-
-fn is_live(status: &str) -> bool {
-    status == STATUS_ACTIVE || status == STATUS_CANDIDATE
 }
 
 fn failure_text(j: &Judged, rows: &StatsView<'_>, cfg: &LoopConfig) -> String {
@@ -150,7 +146,7 @@ fn transition(
     rows: &StatsView<'_>,
     cfg: &LoopConfig,
 ) -> Option<Transition> {
-    let was_active = prev.is_some_and(|p| p.status == STATUS_ACTIVE);
+    let was_active = prev.is_some_and(|p| p.status == LessonStatus::Active);
     Some(match j.verdict {
         Verdict::Lesson => {
             let continuing = prev.filter(|p| {
@@ -181,7 +177,7 @@ fn transition(
         Verdict::Rejected => {
             let p = prev?;
             if !was_active {
-                let why = if is_live(&p.status) {
+                let why = if p.status.is_live() {
                     failure_text(j, rows, cfg)
                 } else {
                     p.status_reason.clone().unwrap_or_default()
@@ -337,10 +333,10 @@ pub fn apply(
     }
     // Live lessons whose subset was not tested this run (below its minimum support) fail too.
     for (key, prev) in &previous_by_key {
-        if seen.contains(key) || !is_live(&prev.status) {
+        if seen.contains(key) || !prev.status.is_live() {
             continue;
         }
-        let transition = if prev.status == STATUS_ACTIVE {
+        let transition = if prev.status == LessonStatus::Active {
             kept_or_retired(prev, NOT_TESTED.to_string(), later(Some(prev)), cfg)
         } else {
             Transition::Retired {
@@ -378,7 +374,7 @@ fn write_decision(
     d: &Decision<'_>,
     outcome: &mut Outcome,
 ) -> Result<(), LessonError> {
-    let was_active = d.prev.is_some_and(|p| p.status == STATUS_ACTIVE);
+    let was_active = d.prev.is_some_and(|p| p.status == LessonStatus::Active);
     let mut lesson = match (d.tested, d.prev) {
         (Some((t, j)), prev) => tested_row(cfg, as_of, rows, d.key, t, j, prev),
         (None, Some(prev)) => LessonRow {
@@ -390,7 +386,7 @@ fn write_decision(
     let key = lesson.lesson_key.clone();
     match &d.transition {
         Transition::Active { confirm } => {
-            lesson.status = STATUS_ACTIVE.to_string();
+            lesson.status = LessonStatus::Active;
             lesson.failed_runs = 0;
             lesson.created_at = lesson.created_at.or(Some(as_of));
             if *confirm {
@@ -400,25 +396,25 @@ fn write_decision(
             }
         }
         Transition::Kept { failed_runs, why } => {
-            lesson.status = STATUS_ACTIVE.to_string();
+            lesson.status = LessonStatus::Active;
             lesson.failed_runs = *failed_runs;
             lesson.status_reason = Some(why.clone());
         }
         Transition::Candidate => {
-            lesson.status = STATUS_CANDIDATE.to_string();
+            lesson.status = LessonStatus::Candidate;
             lesson.failed_runs = 0;
         }
         Transition::Retired { why } => {
-            lesson.status = STATUS_RETIRED.to_string();
+            lesson.status = LessonStatus::Retired;
             lesson.status_reason = Some(why.clone());
             lesson.latent_factor_id = None;
             lesson.half_life_hours = d.prev.and_then(|p| p.half_life_hours);
         }
     }
-    let active = lesson.status == STATUS_ACTIVE;
+    let active = lesson.status == LessonStatus::Active;
     outcome.newly_active += u64::from(active && !was_active);
     outcome.retired +=
-        u64::from(lesson.status == STATUS_RETIRED && d.prev.is_some_and(|p| is_live(&p.status)));
+        u64::from(lesson.status == LessonStatus::Retired && d.prev.is_some_and(|p| p.status.is_live()));
     if active {
         if d.tested.is_some() {
             lessons::record_edge(
@@ -476,7 +472,8 @@ fn tested_row(
         latent_factor_id: None,
         levers: serde_json::to_string(&lesson_levers(r.category, t.shrunk_edge, cfg))
             .unwrap_or_default(),
-        status: String::new(),
+        // Decided by the transition that writes the row.
+        status: LessonStatus::Candidate,
         status_reason: Some(j.reason_text(rows, cfg)),
         created_at: prev.and_then(|p| p.created_at),
         confirmed_at: prev.and_then(|p| p.confirmed_at),
@@ -532,7 +529,7 @@ mod tests {
             half_life_hours: None,
             latent_factor_id: None,
             levers: "{}".into(),
-            status: STATUS_ACTIVE.into(),
+            status: LessonStatus::Active,
             status_reason: None,
             created_at: Some(Timestamp(0)),
             confirmed_at: Some(Timestamp(0)),

@@ -46,7 +46,7 @@ fn run(actions: &[PmAction], closes: &[PositionClose]) -> PositionLinks {
     )
 }
 
-fn kinds(l: &PositionLinks) -> Vec<(&str, &str)> {
+fn kinds(l: &PositionLinks) -> Vec<(AnomalyKind, &str)> {
     l.anomalies
         .iter()
         .map(|a| (a.kind, a.strand_id.as_str()))
@@ -88,7 +88,7 @@ fn disagreeing_trade_ids_are_reported_not_guessed() {
     let closes = [close("c1", 5, Some("t1"), 1.0)];
     let l = run(&actions, &closes);
     assert_eq!(linked(&l), [("a1", "c1")]);
-    assert_eq!(kinds(&l), [(anomaly::TRADE_ID_MISMATCH, "a2")]);
+    assert_eq!(kinds(&l), [(AnomalyKind::TradeIdMismatch, "a2")]);
 }
 
 #[test]
@@ -104,13 +104,13 @@ fn an_action_stamped_after_its_trades_close_is_late() {
     ];
     let l = run(&actions, &closes);
     assert_eq!(linked(&l), [("a1", "c1"), ("a3", "c2")]);
-    assert_eq!(kinds(&l), [(anomaly::LATE_ACTION, "a2")]);
+    assert_eq!(kinds(&l), [(AnomalyKind::LateAction, "a2")]);
     // Late after the position's last close too.
     let l = run(
         &[action("a1", 1, Some("t1")), action("a9", 20, Some("t1"))],
         &[close("c1", 5, Some("t1"), 1.0)],
     );
-    assert_eq!(kinds(&l), [(anomaly::LATE_ACTION, "a9")]);
+    assert_eq!(kinds(&l), [(AnomalyKind::LateAction, "a9")]);
 }
 
 #[test]
@@ -128,9 +128,9 @@ fn closes_without_actions_open_cycles_and_duplicates_are_counted() {
     assert_eq!(
         k,
         [
-            (anomaly::CLOSE_WITHOUT_ACTIONS, "c2"),
-            (anomaly::DUPLICATE_CLOSE, "c1-dup"),
-            (anomaly::OPEN_CYCLE, "a2"),
+            (AnomalyKind::CloseWithoutActions, "c2"),
+            (AnomalyKind::DuplicateClose, "c1-dup"),
+            (AnomalyKind::OpenCycle, "a2"),
         ]
     );
     assert_eq!(l.trades.len(), 1);
@@ -146,6 +146,6 @@ fn legacy_actions_link_but_produce_no_events() {
         &[close("c1", 5, None, 1.0)],
     );
     assert_eq!(linked(&l), [("a1", "c1")]);
-    assert_eq!(kinds(&l), [(anomaly::LEGACY_ACTION, "a2")]);
+    assert_eq!(kinds(&l), [(AnomalyKind::LegacyAction, "a2")]);
     assert_eq!((l.trades[0].n_actions, l.trades[0].n_v5_actions), (2, 1));
 }

@@ -2,7 +2,8 @@
 //! per (module, version), at most one `active` per module, changed in one transaction.
 
 use super::{query_err, table_columns, Client, PgError, PgResult, TableName};
-use crate::configs::{ConfigVersion, STATUS_ACTIVE};
+use crate::configs::ConfigVersion;
+use learnloop_model::ConfigStatus;
 
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -116,7 +117,7 @@ pub fn publish_config(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let already_active = matches!(&existing, Some((status, _)) if status == STATUS_ACTIVE);
+    let already_active = matches!(&existing, Some((status, _)) if status == ConfigStatus::Active.as_str());
     let changed = !already_active || !superseded.is_empty();
     if existing.is_some() {
         if !already_active {
@@ -152,11 +153,12 @@ fn insert_active(
     v: &ConfigVersion,
 ) -> PgResult<()> {
     type Param<'a> = &'a (dyn postgres::types::ToSql + Sync);
+    let active = ConfigStatus::Active.as_str();
     // (column, cast of the text parameter, value); optional columns only when the table has them.
     let all: [(&str, &str, Param<'_>, bool); 9] = [
         ("module", "", &v.module, true),
         ("version", "", &v.version, true),
-        ("status", "", &STATUS_ACTIVE, true),
+        ("status", "", &active, true),
         ("as_of", "::text::timestamptz", &v.as_of, true),
         ("checksum", "", &v.checksum, true),
         ("config_data", "::text::jsonb", &v.config_data, true),
@@ -235,7 +237,8 @@ pub fn read_active_config(
     Ok(row.map(|r| ConfigVersion {
         module: r.get(0),
         version: r.get(1),
-        status: r.get(2),
+        // The query selects the active row only.
+        status: ConfigStatus::Active,
         as_of: rfc3339(r.get(3)),
         run_id: r.get(4),
         created_at: r
