@@ -1,9 +1,9 @@
 //! The lesson stage end to end on the demo data: planted effects found, placebo clean,
 //! lifecycle stable across runs.
 
-use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
+use learnloop_model::{LessonRow, LessonStatus, LoopConfig, Timestamp};
 use learnloop_pipeline::RunOptions;
-use learnloop_store::lessons::{self, LessonRow};
+use learnloop_store::lessons;
 use learnloop_store::open_in_memory;
 use learnloop_tests::{demo_lines_over, dump, ingest, run, run_with};
 use std::collections::BTreeMap;

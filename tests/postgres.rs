@@ -4,8 +4,7 @@
 
 use learnloop_linker::ingest_pg::{ingest_postgres, PgIngestOptions, PgIngestReport};
 use learnloop_model::strand::RawStrand;
-use learnloop_model::{ConfigStatus, LoopConfig, Timestamp};
-use learnloop_store::configs::ConfigVersion;
+use learnloop_model::{ConfigStatus, ConfigVersion, LoopConfig, Timestamp};
 use learnloop_store::pg::{self, Client, PgTarget, TableName};
 use learnloop_store::Connection;
 use learnloop_tests::{dump, ingest, postgres_test_url, run, url_password, NOW};

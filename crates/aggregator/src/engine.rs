@@ -9,8 +9,7 @@
 use crate::prepare::{Group, Prepared};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::OutcomeStats;
-use learnloop_model::Timestamp;
-use learnloop_store::stats::StatsRow;
+use learnloop_model::{StatsRow, Timestamp};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

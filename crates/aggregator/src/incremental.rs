@@ -17,9 +17,7 @@ use crate::prepare::{fold_event, Group, PrepareError, Prepared, FINGERPRINT_SEED
 use learnloop_model::hash::StableHasher;
 use learnloop_model::scope::scope_values_json;
 use learnloop_model::stats::{decay_weight, OutcomeStats};
-use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
-use learnloop_store::events::TradeEvent;
-use learnloop_store::stats::{StatsRow, StatsView};
+use learnloop_model::{ActionCategory, LoopConfig, StatsRow, StatsView, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
 
 type GroupKey = (String, String, ActionCategory);

@@ -3,8 +3,7 @@
 
 use learnloop_model::scope::for_each_canonical_pair;
 use learnloop_model::stats::{decay_weight, TradeOutcome};
-use learnloop_model::{ActionCategory, DimensionList, Timestamp};
-use learnloop_store::events::TradeEvent;
+use learnloop_model::{ActionCategory, DimensionList, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 

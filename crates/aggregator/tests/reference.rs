@@ -4,9 +4,7 @@
 use learnloop_aggregator::{compute, Prepared};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::decay_weight;
-use learnloop_model::{ActionCategory, DimensionList, Timestamp};
-use learnloop_store::events::TradeEvent;
-use learnloop_store::stats::StatsRow;
+use learnloop_model::{ActionCategory, DimensionList, StatsRow, Timestamp, TradeEvent};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::collections::BTreeMap;

@@ -2,8 +2,8 @@
 //! lessons and materialized in-process.
 
 use learnloop_materializer::{materialize, MaterializeOptions};
-use learnloop_model::{ActionCategory, LessonStatus, LoopConfig, Timestamp};
-use learnloop_store::lessons::{upsert_lesson, LessonRow};
+use learnloop_model::{ActionCategory, LessonRow, LessonStatus, LoopConfig, Timestamp};
+use learnloop_store::lessons::upsert_lesson;
 use serde_json::Value;
 use std::collections::BTreeSet;
 mod common;
@@ -70,7 +70,7 @@ fn lesson(
         q_value: Some(q),
         half_life_hours: None,
         latent_factor_id: Some(format!("f-{key}")),
-        levers: levers.into(),
+        levers: serde_json::from_str(levers).expect("a lever object"),
         status: LessonStatus::Active,
         status_reason: None,
         created_at: Some(created_at),

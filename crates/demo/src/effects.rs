@@ -3,7 +3,7 @@
 use crate::book::{ActionKind, Cycle};
 use crate::vocab::*;
 use crate::PlantedEffect;
-use learnloop_model::Timestamp;
+use learnloop_model::{PatternKey, Timestamp};
 use std::collections::BTreeMap;
 
 /// One planted effect in the simulation's own terms (indices instead of text).
@@ -128,12 +128,13 @@ impl EffectRule {
 }
 
 pub fn pattern_key(family: u8, state: u8, kind: ActionKind) -> String {
-    format!(
-        "module=pm|pattern_key={}.{}.{}",
+    PatternKey::new(
+        Some("pm"),
         PATTERN_FAMILIES[family as usize],
         STATES[state as usize],
-        kind.category()
+        kind.category(),
     )
+    .to_string()
 }
 
 /// The effects of a plan.

@@ -44,17 +44,6 @@ impl<'a> JsonObject<'a> {
         self
     }
 
-    /// A string value written from several pieces, without building it first.
-    pub fn text_concat(&mut self, key: &str, parts: &[&str]) -> &mut Self {
-        self.key(key);
-        self.out.push('"');
-        for part in parts {
-            push_escaped(self.out, part);
-        }
-        self.out.push('"');
-        self
-    }
-
     /// A number with a fixed number of decimals; non-finite values become null (valid JSON).
     pub fn number(&mut self, key: &str, value: f64, decimals: usize) -> &mut Self {
         self.key(key);
@@ -249,16 +238,9 @@ impl<'a> Renderer<'a> {
             .number("size_frac", a.size_frac as f64, 4)
             .number("a_value", a.a_value as f64, 3)
             .number("e_value", a.e_value as f64, 3)
-            .text_concat(
+            .text(
                 "pattern_key",
-                &[
-                    "module=pm|pattern_key=",
-                    PATTERN_FAMILIES[line.cycle.traits.family as usize],
-                    ".",
-                    STATES[a.state as usize],
-                    ".",
-                    a.kind.category(),
-                ],
+                &crate::effects::pattern_key(line.cycle.traits.family, a.state, a.kind),
             )
             .text("action_category", a.kind.category());
         write_scope(&mut content, a);

@@ -2,8 +2,8 @@
 //! time cluster (a seeded permutation), so scope no longer predicts outcome while cluster-level
 //! shocks remain.
 
+use learnloop_model::TradeEvent;
 use learnloop_stats::{placebo_shuffle, time_cluster};
-use learnloop_store::events::TradeEvent;
 
 /// `events` are in canonical order (exit time, trade key, action), so each trade's events are
 /// contiguous and trades come in a reproducible order. A trade's cluster is that of its entry

@@ -47,13 +47,12 @@
 //! on the caller's connection, so inside the caller's transaction. The output is loaded with the
 //! runtime's own loader before it is written: what is stored, the PM can serve.
 
-use learnloop_model::{ConfigStatus, LoopConfig, Timestamp};
+use learnloop_model::{ConfigStatus, ConfigVersion, LessonRow, LoopConfig, Timestamp};
 use learnloop_overrides::{
     confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, FeatureFlags,
     Lever, Levers, Override, Overrides,
 };
-use learnloop_store::configs::{self, ConfigVersion, ConfigsError};
-use learnloop_store::lessons::LessonRow;
+use learnloop_store::configs::{self, ConfigsError};
 use learnloop_store::{Connection, StoreError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -126,13 +125,6 @@ pub enum MaterializeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Configs(#[from] ConfigsError),
-    #[error("lesson {lesson_key}: levers {text:?} are not a lever object of the overrides vocabulary: {source}")]
-    Levers {
-        lesson_key: String,
-        text: String,
-        #[source]
-        source: serde_json::Error,
-    },
     #[error("lesson {lesson_key}: scope_values {text:?} is not a JSON object of dimension → string: {source}")]
     Scope {
         lesson_key: String,
@@ -219,12 +211,6 @@ pub fn build_config(
     // Members grouped by (pattern, category, factor); within a factor, by lesson key.
     let mut factors: BTreeMap<(&str, &str, &str), Vec<Member<'_>>> = BTreeMap::new();
     for lesson in lessons {
-        let raw: Levers =
-            serde_json::from_str(&lesson.levers).map_err(|source| MaterializeError::Levers {
-                lesson_key: lesson.lesson_key.clone(),
-                text: lesson.levers.clone(),
-                source,
-            })?;
         let half_life = lesson
             .half_life_hours
             .filter(|h| h.is_finite() && *h > 0.0)
@@ -236,7 +222,8 @@ pub fn build_config(
                 0.0
             }
         };
-        let levers: Levers = raw
+        let levers: Levers = lesson
+            .levers
             .iter()
             .map(|(lever, v)| {
                 (

@@ -71,7 +71,7 @@ impl L {
             q_value: Some(self.q),
             half_life_hours: self.half_life,
             latent_factor_id: Some(self.factor.unwrap_or(self.key).to_string()),
-            levers: self.levers.to_string(),
+            levers: serde_json::from_str(self.levers).expect("a lever object"),
             status: LessonStatus::Active,
             status_reason: None,
             created_at: Some(self.created_at),
@@ -684,11 +684,13 @@ fn an_unreadable_base_config_fails_the_stage_without_writing() {
 #[test]
 fn bad_lesson_levers_name_the_lesson() {
     let conn = learnloop_store::open_in_memory().unwrap();
-    L {
-        levers: r#"{"size_mul":1.2}"#,
-        ..L::default()
-    }
-    .insert(&conn);
+    L::default().insert(&conn);
+    // A row written by something else than the lesson stage, with a misspelt lever.
+    conn.execute(
+        r#"UPDATE learning_lessons SET levers = '{"size_mul":1.2}' WHERE lesson_key = 'lk-a'"#,
+        [],
+    )
+    .unwrap();
     let err = materialize(&conn, &LoopConfig::default(), day(1), &opts(false)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("lk-a") && text.contains("size_mul"), "{text}");

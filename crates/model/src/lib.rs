@@ -2,21 +2,32 @@
 
 pub mod category;
 pub mod config;
+pub mod config_version;
 pub mod dims;
 pub mod hash;
+pub mod lesson;
+pub mod link;
 pub mod pattern;
 pub mod rng;
+pub mod run;
 pub mod scope;
 pub mod stats;
+pub mod stats_rows;
 pub mod status;
 pub mod strand;
 pub mod time;
 
 pub use category::ActionCategory;
 pub use config::LoopConfig;
+pub use config_version::{ConfigInfo, ConfigVersion};
 pub use dims::{DimensionList, MAX_DIMS};
+pub use pattern::PatternKey;
+pub use lesson::{CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow};
+pub use link::{LinkAnomaly, LinkedTrade, TradeEvent};
+pub use run::RunRecord;
 pub use scope::{Scope, ScopeKey};
 pub use stats::{OutcomeStats, RunningStats, WeightedStats};
+pub use stats_rows::{StatsRow, StatsView};
 pub use status::{AnomalyKind, ConfigStatus, LessonStatus, RunStatus};
 pub use strand::{PmAction, PositionClose, QuarantineReason, RawStrand, TypedStrand};
 pub use time::Timestamp;

@@ -288,6 +288,35 @@ mod tests {
     }
 }
 
+/// The `dim = value` pairs of stored scope JSON (an object of strings; its keys come out
+/// sorted), or `None` when the text is not such an object. The one parser of scope text: the
+/// lesson stage, the report and the CLI all read scopes through it (or [`with_scope_pairs`]).
+pub fn parse_scope_values(json: &str) -> Option<Vec<(String, String)>> {
+    serde_json::from_str::<std::collections::BTreeMap<String, String>>(json)
+        .ok()
+        .map(|m| m.into_iter().collect())
+}
+
+/// [`parse_scope_values`], with no pairs for text that is not a scope object.
+pub fn scope_pairs(json: &str) -> Vec<(String, String)> {
+    parse_scope_values(json).unwrap_or_default()
+}
+
+/// `f` of a scope text's sorted pairs: read in place when canonical, else through serde_json.
+pub fn with_scope_pairs<R>(json: &str, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+    match canonical_pairs(json) {
+        Some(pairs) => f(&pairs),
+        None => {
+            let owned = scope_pairs(json);
+            let pairs: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            f(&pairs)
+        }
+    }
+}
+
 /// Borrowed `dim=value` pairs of canonical scope JSON (as `scope_values_json` writes it), without
 /// allocating per pair. `None` when the text uses escapes or is not in that form: parse it with
 /// serde_json instead.

@@ -9,9 +9,8 @@ use crate::walk_forward::{evaluation_actions, DayFigures, EvalAction, UpliftSumm
 use learnloop_aggregator::{IncrementalAggregator, StepReport};
 use learnloop_lesson_builder::{build_lessons_from, InMemory, LatticeMemo};
 use learnloop_materializer::{materialize, MaterializeOptions};
-use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
+use learnloop_model::{LessonStatus, LoopConfig, Timestamp, TradeEvent};
 use learnloop_overrides::Overrides;
-use learnloop_store::events::TradeEvent;
 use learnloop_store::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -344,12 +343,7 @@ fn snapshot(
         .filter(|l| l.status != LessonStatus::Retired || l.created_at.is_some())
         .map(|l| {
             let active = l.status == LessonStatus::Active;
-            let short = l
-                .pattern_key
-                .rsplit("pattern_key=")
-                .next()
-                .unwrap_or(&l.pattern_key)
-                .to_string();
+            let short = short_pattern_key(&l.pattern_key);
             EvolutionPoint {
                 as_of: as_of.to_rfc3339(),
                 as_of_ms: as_of.millis(),

@@ -10,7 +10,8 @@ pub mod walk_forward;
 pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
 pub use walk_forward::{DayFigures, UpliftSummary};
 
-use learnloop_store::lessons::{replace_evolution, EvolutionRow};
+use learnloop_model::EvolutionRow;
+use learnloop_store::lessons::replace_evolution;
 use learnloop_store::Connection;
 use serde::Serialize;
 use std::path::Path;

@@ -1,11 +1,11 @@
 //! Everything the report shows, read once from the store (and a replay's output directory).
 
 use learnloop_model::pattern::short_pattern_key;
-use learnloop_model::{ConfigStatus, LessonStatus, Timestamp};
+use learnloop_model::{ConfigStatus, ConfigVersion, EdgePoint, LessonRow, LessonStatus, Timestamp};
 use learnloop_overrides::{ConfigData, Lever, Override};
 use learnloop_replay::{DayFigures, WalkForwardSeries};
-use learnloop_store::configs::{self, ConfigVersion};
-use learnloop_store::lessons::{self, EdgePoint, LessonRow};
+use learnloop_store::configs;
+use learnloop_store::lessons;
 use learnloop_store::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -250,10 +250,7 @@ fn lesson_view(
     l: &LessonRow,
     config: Option<&ConfigData>,
 ) -> Result<LessonView, ReportError> {
-    let scope: Vec<(String, String)> =
-        serde_json::from_str::<BTreeMap<String, String>>(&l.scope_values)
-            .map(|m| m.into_iter().collect())
-            .unwrap_or_default();
+    let scope = learnloop_model::scope::scope_pairs(&l.scope_values);
     let stats = learnloop_store::stats::get(
         conn,
         &l.module,

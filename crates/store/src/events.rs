@@ -3,52 +3,8 @@
 //! stale rows behind.
 
 use crate::Result;
-use learnloop_model::{ActionCategory, AnomalyKind, Timestamp};
+use learnloop_model::{ActionCategory, AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent};
 use rusqlite::{params, Connection};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct LinkedTrade {
-    pub trade_key: String,
-    pub module: String,
-    pub position_id: String,
-    pub trade_id: Option<String>,
-    pub close_strand_id: String,
-    pub cycle_start: Option<Timestamp>,
-    pub exit_at: Timestamp,
-    pub rr: f64,
-    pub rr_winsorized: f64,
-    pub n_actions: i64,
-    pub n_v5_actions: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct TradeEvent {
-    pub trade_key: String,
-    pub position_id: String,
-    pub trade_id: Option<String>,
-    pub action_strand_id: String,
-    pub module: String,
-    pub pattern_key: String,
-    pub category: ActionCategory,
-    /// Normalised scope JSON (sorted keys, string values).
-    pub scope: String,
-    pub rr: f64,
-    pub rr_winsorized: f64,
-    pub pnl_usd: Option<f64>,
-    pub hold_days: Option<f64>,
-    pub time_to_s3: Option<f64>,
-    pub entry_at: Option<Timestamp>,
-    pub exit_at: Timestamp,
-    pub action_at: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkAnomaly {
-    pub kind: AnomalyKind,
-    pub strand_id: String,
-    pub position_id: String,
-    pub detail: String,
-}
 
 pub fn delete_links_of_dirty_positions(conn: &Connection) -> Result<()> {
     conn.execute_batch(

@@ -1,46 +1,11 @@
 //! `learning_lessons`, `lesson_candidates`, `learning_edge_history`, `learning_latent_factors`.
 
 use crate::{parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
-use learnloop_model::{ActionCategory, LessonStatus, Timestamp};
+use learnloop_model::{
+    ActionCategory, CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp,
+};
+use learnloop_overrides::Levers;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LessonRow {
-    pub lesson_key: String,
-    pub module: String,
-    pub pattern_key: String,
-    pub category: ActionCategory,
-    pub scope_mask: u64,
-    /// Sorted-key JSON of the subset's `dim: value` pairs.
-    pub scope_values: String,
-    pub scope_values_hash: u64,
-    pub n_trades: u64,
-    pub mean_rr: f64,
-    pub edge: f64,
-    pub shrunk_edge: f64,
-    pub t_stat: Option<f64>,
-    pub p_value: Option<f64>,
-    pub q_value: Option<f64>,
-    pub half_life_hours: Option<f64>,
-    pub latent_factor_id: Option<String>,
-    /// JSON object of lever name → value (the `overrides` crate's vocabulary), before decay.
-    pub levers: String,
-    pub status: LessonStatus,
-    pub status_reason: Option<String>,
-    /// As-of time of the first activation; never reset.
-    pub created_at: Option<Timestamp>,
-    /// As-of time of the last run whose fresh trades re-confirmed the lesson (its first
-    /// activation, a re-activation, or a run whose trades since the previous confirmation still
-    /// show the effect). Decay counts the lesson's age from here.
-    pub confirmed_at: Option<Timestamp>,
-    /// The subset's trade count and mean R at `confirmed_at`: the trades after it are the fresh
-    /// ones the next confirmation looks at.
-    pub confirmed_n_trades: Option<u64>,
-    pub confirmed_mean_rr: Option<f64>,
-    /// Consecutive runs (distinct as-of times) in which the active lesson failed a test.
-    pub failed_runs: u32,
-    pub updated_at: Timestamp,
-}
 
 const LESSON_COLUMNS: &str = "lesson_key, module, pattern_key, action_category, scope_mask, scope_values,
     scope_values_hash, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, half_life_hours,
@@ -60,9 +25,24 @@ fn parse_ts(text: Option<String>, what: &str) -> rusqlite::Result<Option<Timesta
     .transpose()
 }
 
+/// The `levers` column: a JSON object of the overrides crate's lever names (a misspelt lever is
+/// refused there rather than silently lost).
+fn levers_column(r: &Row<'_>, lesson_key: &str) -> rusqlite::Result<Levers> {
+    let text: String = r.get(16)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            16,
+            rusqlite::types::Type::Text,
+            format!("lesson {lesson_key}: levers {text:?} are not a lever object of the overrides vocabulary: {e}").into(),
+        )
+    })
+}
+
 fn lesson_from_row(r: &Row<'_>) -> rusqlite::Result<LessonRow> {
+    let lesson_key: String = r.get(0)?;
     Ok(LessonRow {
-        lesson_key: r.get(0)?,
+        levers: levers_column(r, &lesson_key)?,
+        lesson_key,
         module: r.get(1)?,
         pattern_key: r.get(2)?,
         category: parsed_column(r, 3)?,
@@ -78,7 +58,6 @@ fn lesson_from_row(r: &Row<'_>) -> rusqlite::Result<LessonRow> {
         q_value: r.get(13)?,
         half_life_hours: r.get(14)?,
         latent_factor_id: r.get(15)?,
-        levers: r.get(16)?,
         status: parsed_column(r, 17)?,
         status_reason: r.get(18)?,
         created_at: parse_ts(r.get(19)?, "created_at")?,
@@ -144,7 +123,8 @@ pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
         l.q_value,
         l.half_life_hours,
         l.latent_factor_id,
-        l.levers,
+        // A map of finite numbers: serializing cannot fail.
+        serde_json::to_string(&l.levers).unwrap_or_default(),
         l.status.as_str(),
         l.status_reason,
         l.created_at.map(|t| t.to_rfc3339()),
@@ -166,45 +146,6 @@ pub fn forget_all_lessons(conn: &Connection) -> Result<()> {
          DELETE FROM learning_latent_factors;",
     )?;
     Ok(())
-}
-
-/// One tested subset of the last run, with its verdict.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CandidateRow {
-    pub module: String,
-    pub pattern_key: String,
-    pub category: ActionCategory,
-    pub scope_mask: u64,
-    pub scope_values_hash: u64,
-    pub scope_values: String,
-    pub n_trades: u64,
-    pub mean_rr: f64,
-    pub edge: f64,
-    pub shrunk_edge: Option<f64>,
-    pub t_stat: Option<f64>,
-    pub p_value: Option<f64>,
-    pub q_value: Option<f64>,
-    /// The nearest parent (smallest improvement in the edge's direction), for the incremental test.
-    pub parent_scope_values: Option<String>,
-    pub parent_mean_rr: Option<f64>,
-    /// Smallest improvement over any parent, in the edge's direction (R).
-    pub min_parent_gap: Option<f64>,
-    pub incremental_p_value: Option<f64>,
-    pub incremental_q_value: Option<f64>,
-    /// `lesson`, `candidate` (passed but over the per-pattern limit) or `rejected`.
-    pub verdict: String,
-    pub reason: String,
-    pub lesson_key: String,
-    pub as_of: Timestamp,
-    /// Distinct time clusters of the subset's trades.
-    pub clusters: Option<u32>,
-    /// Smallest number of trades in the rest of a parent (the root: in the rest of the module).
-    pub complement_trades: Option<u64>,
-    /// `within` or `between` clusters: the contrast behind the p-value.
-    pub contrast: Option<String>,
-    pub contrast_df: Option<f64>,
-    /// The hypothesis' weight in the run's weighted-BH family (its q is of p / weight).
-    pub fdr_weight: Option<f64>,
 }
 
 const CANDIDATE_COLUMNS: &str = "module, pattern_key, action_category, scope_mask, scope_values_hash, scope_values,
@@ -344,19 +285,6 @@ pub fn edge_history(
     Ok(rows)
 }
 
-/// One point of a lesson's `learning_edge_history`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct EdgePoint {
-    /// The run's as-of time.
-    pub as_of: Timestamp,
-    /// Raw edge against the lesson's baseline.
-    pub edge: f64,
-    /// Shrunk edge (what the levers use).
-    pub shrunk_edge: f64,
-    /// Trades behind the point.
-    pub n_trades: u64,
-}
-
 /// Every recorded point of a lesson's edge, oldest first.
 pub fn edge_points(conn: &Connection, lesson_key: &str) -> Result<Vec<EdgePoint>> {
     let mut stmt = conn.prepare_cached(
@@ -374,16 +302,6 @@ pub fn edge_points(conn: &Connection, lesson_key: &str) -> Result<Vec<EdgePoint>
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FactorRow {
-    pub factor_id: String,
-    pub members: Vec<String>,
-    pub representative: String,
-    /// JSON array of {a, b, jaccard} pairs at or above the threshold.
-    pub jaccard: String,
-    pub updated_at: Timestamp,
 }
 
 pub fn factors(conn: &Connection) -> Result<Vec<FactorRow>> {
@@ -443,18 +361,6 @@ pub fn set_lesson_factor(
     conn.prepare_cached("UPDATE learning_lessons SET latent_factor_id = ?2 WHERE lesson_key = ?1")?
         .execute(params![lesson_key, factor_id])?;
     Ok(())
-}
-
-/// One lesson's state at one replay step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvolutionRow<'a> {
-    pub as_of: &'a str,
-    pub lesson_key: &'a str,
-    pub status: LessonStatus,
-    pub edge: Option<f64>,
-    pub q_value: Option<f64>,
-    pub half_life_hours: Option<f64>,
-    pub size_mult: Option<f64>,
 }
 
 /// Replace a replay's rows in `lesson_evolution` (re-running the same replay is idempotent).

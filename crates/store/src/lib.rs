@@ -12,7 +12,6 @@ pub mod pg;
 pub mod runs;
 pub mod schema;
 pub mod stats;
-mod stats_view;
 pub mod strands;
 
 pub use error::StoreError;

@@ -1,21 +1,8 @@
 //! `learning_runs`: one row per command that changes derived tables, with its counts and outcome.
 
 use crate::{parsed_column, Result};
-use learnloop_model::RunStatus;
+use learnloop_model::RunRecord;
 use rusqlite::{params, Connection};
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub command: String,
-    pub as_of: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub status: RunStatus,
-    pub counts: serde_json::Value,
-    pub config: Option<serde_json::Value>,
-    pub error: Option<String>,
-}
 
 pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
     conn.execute(

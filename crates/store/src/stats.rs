@@ -2,23 +2,9 @@
 
 use crate::{u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
-use learnloop_model::{ActionCategory, Timestamp};
+use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
 
-pub use crate::stats_view::StatsView;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatsRow {
-    pub module: String,
-    pub pattern_key: String,
-    pub category: ActionCategory,
-    pub scope_mask: u64,
-    /// Sorted-key JSON object of the subset's `dim: value` pairs.
-    pub scope_values: String,
-    pub scope_values_hash: u64,
-    pub stats: OutcomeStats,
-    pub as_of: Timestamp,
-}
 
 const COLUMNS: usize = 25;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.

@@ -2,7 +2,7 @@
 //! pattern key that may be given short.
 
 use crate::errors::usage;
-use learnloop_model::Scope;
+use learnloop_model::{PatternKey, Scope};
 
 /// `--scope` as a JSON object (`{"bucket":"micro","timeframe":"1h"}`) or as pairs
 /// (`bucket=micro,timeframe=1h`); values are normalised like ingest.
@@ -28,7 +28,10 @@ pub fn resolve_pattern(
     if pattern.contains('|') || learnloop_store::stats::has_pattern(conn, pattern)? {
         return Ok(pattern.to_string());
     }
-    let full = format!("module={module}|pattern_key={pattern}");
+    let Ok(bare) = PatternKey::parse(pattern) else {
+        return Ok(pattern.to_string());
+    };
+    let full = bare.in_module(module).to_string();
     if learnloop_store::stats::has_pattern(conn, &full)? {
         return Ok(full);
     }

@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use learnloop_overrides::{
     config_checksum, ConfigData, ConfigRow, Lever, Levers, Override, Overrides,
 };
-use learnloop_model::ConfigStatus;
-use learnloop_store::configs::{self, ConfigInfo, ConfigVersion};
+use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
+use learnloop_store::configs;
 use learnloop_store::Connection;
 use serde::Serialize;
 use std::collections::BTreeMap;

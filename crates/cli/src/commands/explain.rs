@@ -8,9 +8,7 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_lesson_builder::lesson_key_of;
-use learnloop_model::{ActionCategory, ScopeKey};
-use learnloop_store::lessons::{CandidateRow, LessonRow};
-use learnloop_store::stats::StatsRow;
+use learnloop_model::{ActionCategory, CandidateRow, LessonRow, ScopeKey, StatsRow};
 use serde::Serialize;
 
 #[derive(Args, Debug)]
@@ -257,7 +255,7 @@ fn human(e: &Explanation) -> String {
                 l.status_reason.clone().unwrap_or_default()
             ),
         ));
-        lines.push(("levers", l.levers.clone()));
+        lines.push(("levers", super::lessons::levers_json(&l.levers)));
         lines.push((
             "active since",
             l.created_at.map_or("-".into(), |t| t.to_rfc3339()),

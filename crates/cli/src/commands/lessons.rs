@@ -8,8 +8,7 @@ use crate::output::emit;
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_model::pattern::short_pattern_key;
-use learnloop_model::LessonStatus;
-use learnloop_store::lessons::{EdgePoint, LessonRow};
+use learnloop_model::{EdgePoint, LessonRow, LessonStatus};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -122,10 +121,10 @@ fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
 
 /// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
 fn scope_text(scope_values: &str) -> String {
-    let pairs: Vec<String> =
-        serde_json::from_str::<std::collections::BTreeMap<String, String>>(scope_values)
-            .map(|m| m.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
-            .unwrap_or_else(|_| vec![scope_values.to_string()]);
+    let pairs: Vec<String> = parse_scope_values(scope_values).map_or_else(
+        || vec![scope_values.to_string()],
+        |pairs| pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    );
     format!("{{{}}}", pairs.join(", "))
 }
 
@@ -133,11 +132,9 @@ fn number(v: Option<f64>, decimals: usize) -> String {
     v.map_or("—".to_string(), |v| format!("{v:.decimals$}"))
 }
 
-fn size_mult(levers: &str) -> Option<f64> {
-    serde_json::from_str::<serde_json::Value>(levers)
-        .ok()?
-        .get("size_mult")?
-        .as_f64()
+/// Levers as stored: a JSON object of lever name → value.
+pub(crate) fn levers_json(levers: &Levers) -> String {
+    serde_json::to_string(levers).unwrap_or_default()
 }
 
 fn table(rows: &[LessonRow]) -> String {
@@ -157,7 +154,7 @@ fn table(rows: &[LessonRow]) -> String {
             l.edge,
             l.shrunk_edge,
             l.q_value.map_or("—".into(), |q| format!("{q:.2e}")),
-            number(size_mult(&l.levers), 2),
+            number(l.levers.get(Lever::SizeMult), 2),
             l.created_at
                 .map_or("—".to_string(), |t| t.to_rfc3339()[..10].to_string()),
             short_pattern_key(&l.pattern_key),
@@ -204,7 +201,7 @@ fn detail(s: &Shown) -> String {
             ),
         ),
         ("half-life", format!("{} h", number(l.half_life_hours, 0))),
-        ("levers", l.levers.clone()),
+        ("levers", levers_json(&l.levers)),
         (
             "factor",
             l.latent_factor_id.clone().unwrap_or_else(|| "—".into()),

@@ -3,8 +3,8 @@ use crate::context::open_store_read_only;
 use crate::output::{emit, kv};
 use crate::Cli;
 use clap::Args;
+use learnloop_model::RunRecord;
 use learnloop_store::events::LinkCounts;
-use learnloop_store::runs::RunRecord;
 use learnloop_store::strands::StrandCounts;
 use serde::Serialize;
 

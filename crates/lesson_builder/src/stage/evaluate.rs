@@ -7,13 +7,12 @@
 use super::lattice::{Lattice, NOT_STORED};
 use super::trades::{Bitset, ClusterSums, GroupTrades};
 use super::LessonKey;
-use learnloop_model::scope::canonical_pairs;
+use learnloop_model::scope::with_scope_pairs;
 use learnloop_model::stats::WeightedStats;
-use learnloop_model::LoopConfig;
+use learnloop_model::{LoopConfig, StatsRow};
 use learnloop_stats::{
     cluster_contrast, estimate_tau2, shrink, ClusterCell, Contrast, ContrastKind, SiblingMean,
 };
-use learnloop_store::stats::StatsRow;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
@@ -99,30 +98,8 @@ pub struct GroupRows<'a> {
     pub offset: usize,
 }
 
-/// Parse a row's sorted-key scope JSON into pairs.
-pub fn scope_pairs(scope_values: &str) -> Vec<(String, String)> {
-    serde_json::from_str::<BTreeMap<String, String>>(scope_values)
-        .map(|m| m.into_iter().collect())
-        .unwrap_or_default()
-}
-
-/// `f` of a scope text's sorted pairs: read in place when canonical, else through serde_json.
-pub fn with_pairs<R>(scope_values: &str, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
-    match canonical_pairs(scope_values) {
-        Some(pairs) => f(&pairs),
-        None => {
-            let owned = scope_pairs(scope_values);
-            let pairs: Vec<(&str, &str)> = owned
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            f(&pairs)
-        }
-    }
-}
-
 fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
-    with_pairs(&r.scope_values, |pairs| trades.trades_of(pairs))
+    with_scope_pairs(&r.scope_values, |pairs| trades.trades_of(pairs))
 }
 
 /// The group's context for its tests.
@@ -450,7 +427,7 @@ pub fn retest(
 /// The trades a re-test of subset `r` starts from, recomputed from its scope: a parent's trades
 /// are those of the scope without one of its pairs.
 pub fn retest_basis(ctx: &GroupContext<'_>, r: &StatsRow) -> Retest {
-    with_pairs(&r.scope_values, |pairs| basis_of_pairs(ctx, pairs))
+    with_scope_pairs(&r.scope_values, |pairs| basis_of_pairs(ctx, pairs))
 }
 
 fn basis_of_pairs(ctx: &GroupContext<'_>, pairs: &[(&str, &str)]) -> Retest {

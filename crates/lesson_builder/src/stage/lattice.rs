@@ -3,12 +3,10 @@
 //! stage again and again over growing groups (the replay) keeps it, and the next run only remaps
 //! the indices and links the subsets that appeared since.
 
-use super::evaluate::scope_pairs;
 use super::LessonKey;
 use learnloop_model::hash::StableHasher;
-use learnloop_model::scope::{canonical_pairs_into, hashes_without_each};
-use learnloop_model::{ActionCategory, DimensionList};
-use learnloop_store::stats::StatsRow;
+use learnloop_model::scope::{canonical_pairs_into, hashes_without_each, scope_pairs};
+use learnloop_model::{ActionCategory, DimensionList, StatsRow};
 use rustc_hash::FxHashMap;
 
 /// `Link::row` of a parent that is not among the group's stored subsets.

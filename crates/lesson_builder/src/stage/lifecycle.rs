@@ -15,15 +15,15 @@
 //! as-of time of the stored state (a re-run) counts no new failure and sees no fresh trades, so
 //! re-running a night on unchanged input leaves `learning_lessons` unchanged.
 
-use super::evaluate::{scope_pairs, Tested};
+use super::evaluate::Tested;
 use super::levers::lesson_levers;
 use super::verdict::{Judged, RejectKind, Verdict};
 use super::{LessonError, LessonKey};
 use crate::half_life::fit_half_life;
+use learnloop_model::scope::scope_pairs;
 use learnloop_model::time::MS_PER_HOUR;
-use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
-use learnloop_store::lessons::{self, LessonRow};
-use learnloop_store::stats::StatsView;
+use learnloop_model::{LessonRow, LessonStatus, LoopConfig, StatsView, Timestamp};
+use learnloop_store::lessons;
 use learnloop_store::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
@@ -470,8 +470,7 @@ fn tested_row(
         q_value: j.q,
         half_life_hours: None,
         latent_factor_id: None,
-        levers: serde_json::to_string(&lesson_levers(r.category, t.shrunk_edge, cfg))
-            .unwrap_or_default(),
+        levers: lesson_levers(r.category, t.shrunk_edge, cfg),
         // Decided by the transition that writes the row.
         status: LessonStatus::Candidate,
         status_reason: Some(j.reason_text(rows, cfg)),
@@ -528,7 +527,7 @@ mod tests {
             q_value: Some(0.01),
             half_life_hours: None,
             latent_factor_id: None,
-            levers: "{}".into(),
+            levers: learnloop_overrides::Levers::EMPTY,
             status: LessonStatus::Active,
             status_reason: None,
             created_at: Some(Timestamp(0)),

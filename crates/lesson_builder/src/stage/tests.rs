@@ -10,9 +10,7 @@ use super::{decide, Baseline};
 use learnloop_model::rng::SplitMix64;
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::{OutcomeStats, TradeOutcome};
-use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
-use learnloop_store::events::TradeEvent;
-use learnloop_store::stats::{StatsRow, StatsView};
+use learnloop_model::{ActionCategory, LoopConfig, StatsRow, StatsView, Timestamp, TradeEvent};
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;

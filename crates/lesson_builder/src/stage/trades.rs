@@ -4,9 +4,8 @@
 //! pairs, so a subset's trades are an AND of pair bitsets mapped to trades.
 
 use learnloop_model::stats::{decay_weight, WeightedStats};
-use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
+use learnloop_model::{ActionCategory, LoopConfig, Timestamp, TradeEvent};
 use learnloop_stats::{time_cluster, ClusterCell};
-use learnloop_store::events::TradeEvent;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
@@ -265,7 +264,7 @@ impl TradeIndex {
             };
             let action = g.action_trade.len();
             g.action_trade.push(trade as u32);
-            super::evaluate::with_pairs(&e.scope, |scope| {
+            learnloop_model::scope::with_scope_pairs(&e.scope, |scope| {
                 for &(k, v) in scope {
                     let values = g.pairs.entry(k.to_string()).or_default();
                     let set = values.entry(v.to_string()).or_default();

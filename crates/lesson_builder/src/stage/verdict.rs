@@ -6,8 +6,7 @@ use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested
 use super::trades::Bitset;
 use super::LessonKey;
 use crate::selection::{greedy_by_evidence, Evidence, Outcome};
-use learnloop_model::LoopConfig;
-use learnloop_store::stats::StatsView;
+use learnloop_model::{LoopConfig, StatsView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

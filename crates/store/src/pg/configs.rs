@@ -2,8 +2,7 @@
 //! per (module, version), at most one `active` per module, changed in one transaction.
 
 use super::{query_err, table_columns, Client, PgError, PgResult, TableName};
-use crate::configs::ConfigVersion;
-use learnloop_model::ConfigStatus;
+use learnloop_model::{ConfigStatus, ConfigVersion};
 
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

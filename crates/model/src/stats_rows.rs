@@ -1,9 +1,25 @@
-//! Stats rows held in several contiguous parts (the replay keeps one per group, updated in place
+//! One `pattern_scope_stats` row per (module, pattern, category, scope subset), and rows held
+//! in several contiguous parts (the replay keeps one per group, updated in place
 //! from step to step) and addressed as one sequence, so that nothing is copied to hand them on.
 
-use crate::stats::StatsRow;
+use crate::{ActionCategory, OutcomeStats, Timestamp};
 use std::ops::Index;
 
+/// The statistics of one scope subset (`pattern_scope_stats`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsRow {
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    pub scope_mask: u64,
+    /// Sorted-key JSON object of the subset's `dim: value` pairs.
+    pub scope_values: String,
+    pub scope_values_hash: u64,
+    pub stats: OutcomeStats,
+    pub as_of: Timestamp,
+}
+
+/// Stats rows in several parts, addressed as one sequence.
 #[derive(Debug, Clone, Default)]
 pub struct StatsView<'a> {
     parts: Vec<&'a [StatsRow]>,
@@ -65,7 +81,6 @@ impl Index<usize> for StatsView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use learnloop_model::{ActionCategory, Timestamp};
 
     fn row(mask: u64) -> StatsRow {
         StatsRow {
