@@ -8,7 +8,7 @@ pub mod link;
 pub mod normalize;
 
 pub use ingest::{ingest_lines, IngestReport, UndecodableLine};
-pub use link::{link, link_keeping_events, LinkReport};
+pub use link::{link, LinkOptions, LinkReport};
 pub use normalize::{normalize_new, NormalizeReport};
 
 #[derive(Debug, thiserror::Error)]

@@ -201,20 +201,20 @@ fn push_trade(
     });
 }
 
-/// Link everything known at `as_of`: only positions touched since the last link, or all of them
-/// with `rebuild`.
-pub fn link(conn: &Connection, as_of: Timestamp, rebuild: bool) -> Result<LinkReport> {
-    link_inner(conn, as_of, rebuild, false)
+/// How [`link`] runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkOptions {
+    /// Re-link every position, not only those touched since the last link.
+    pub rebuild: bool,
+    /// Hand back the re-linked positions' trade events in [`LinkReport::events`] (for a caller
+    /// that keeps the events in memory, the replay, instead of reading them back).
+    pub keep_events: bool,
 }
 
-/// [`link`], also handing back the re-linked positions' trade events (what a caller that keeps
-/// the events in memory, the replay, would otherwise read back).
-pub fn link_keeping_events(
-    conn: &Connection,
-    as_of: Timestamp,
-    rebuild: bool,
-) -> Result<LinkReport> {
-    link_inner(conn, as_of, rebuild, true)
+/// Link everything known at `as_of`: only positions touched since the last link, or all of them
+/// with `rebuild`.
+pub fn link(conn: &Connection, as_of: Timestamp, options: LinkOptions) -> Result<LinkReport> {
+    link_inner(conn, as_of, options.rebuild, options.keep_events)
 }
 
 fn link_inner(

@@ -3,15 +3,16 @@
 
 pub mod placebo;
 
-use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
-use learnloop_lesson_builder::{build_lessons_with, LessonReport};
-use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
+use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport, IncrementalAggregator};
+use learnloop_lesson_builder::{build_lessons, build_lessons_from, InMemory, LatticeMemo, LessonReport};
+use learnloop_linker::{link, normalize_new, LinkOptions, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
-use learnloop_model::{LoopConfig, Timestamp};
+use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
 use learnloop_store::Connection;
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,8 +62,23 @@ pub struct StagesReport {
     pub aggregate: Option<AggregateReport>,
     pub lessons: Option<LessonReport>,
     pub materialize: Option<MaterializeReport>,
+    /// The aggregate stage of a step with carried statistics (the replay's).
+    #[serde(skip)]
+    pub carried_aggregate: Option<learnloop_aggregator::StepReport>,
     pub placebo_seed: Option<u64>,
+    /// Wall time of each stage, whole milliseconds (what `run --json` prints).
     pub durations_ms: BTreeMap<String, u64>,
+    /// The same, to the microsecond, by stage name (the replay's per-step figures).
+    #[serde(skip)]
+    pub stage_ms: BTreeMap<&'static str, f64>,
+}
+
+impl StagesReport {
+    fn timed(&mut self, stage: &'static str, took: Duration) {
+        self.durations_ms
+            .insert(stage.to_string(), took.as_millis() as u64);
+        self.stage_ms.insert(stage, took.as_secs_f64() * 1e3);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,52 +133,192 @@ pub fn run_stages(
     let t = Instant::now();
     report.normalize = normalize_new(conn, now).map_err(stage_err("normalize"))?;
     let as_of = resolve_as_of(conn, options.as_of)?;
-    report.as_of = as_of.to_rfc3339();
     report
         .durations_ms
         .insert("normalize".into(), t.elapsed().as_millis() as u64);
-    for &stage in stages {
+    let step_options = StepOptions {
+        as_of,
+        rebuild: options.rebuild,
+        placebo: options.placebo,
+        activate: options.activate,
+        run_id: options.run_id.clone(),
+        now: now.to_string(),
+    };
+    step(conn, cfg, &step_options, stages, None, &mut report)?;
+    Ok(report)
+}
+
+/// One step of the loop at a resolved as-of time.
+#[derive(Debug, Clone)]
+pub struct StepOptions {
+    pub as_of: Timestamp,
+    /// Re-link every position, not only those touched since the last link.
+    pub rebuild: bool,
+    /// Learn from R permuted within time clusters by this seed (the null run).
+    pub placebo: Option<u64>,
+    /// Activate the new config version at once instead of leaving it `proposed`.
+    pub activate: bool,
+    /// Recorded on the config version the step writes.
+    pub run_id: Option<String>,
+    /// Wall-clock text for a new config version's `created_at`.
+    pub now: String,
+}
+
+/// What a caller stepping the loop through time (the replay) keeps in memory between steps
+/// instead of reading it back from the store: the linked events in canonical order, the
+/// statistics carried forward group by group, and each group's subset lattice.
+pub struct Carried {
+    events: Vec<TradeEvent>,
+    aggregator: IncrementalAggregator,
+    lattices: LatticeMemo,
+}
+
+impl Carried {
+    /// Nothing known yet: the first step links and aggregates everything up to its as-of.
+    pub fn new(cfg: &LoopConfig) -> Self {
+        Self {
+            events: Vec::new(),
+            aggregator: IncrementalAggregator::new(cfg),
+            lattices: LatticeMemo::default(),
+        }
+    }
+}
+
+/// Bring the carried events up to date with the link just made: the re-linked positions' events
+/// replace theirs, in canonical order (what reading the table back would give).
+fn refresh_events(known: &mut Vec<TradeEvent>, link: &mut LinkReport) {
+    if link.rebuild {
+        known.clear();
+    } else if link.relinked.is_empty() {
+        return;
+    } else {
+        let relinked: FxHashSet<&str> = link.relinked.iter().map(String::as_str).collect();
+        known.retain(|e| !relinked.contains(e.position_id.as_str()));
+    }
+    known.append(&mut link.events);
+    // Stable: the kept events are one sorted run, which the sort merges with the new ones.
+    known.sort_by(|a, b| {
+        (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
+            b.exit_at,
+            &b.trade_key,
+            &b.action_strand_id,
+        ))
+    });
+}
+
+/// The one place the stage order is written: run the requested `stages` (in the loop's order,
+/// whatever order they are given in) as of `opts.as_of`, on the caller's transaction, filling
+/// `report`. The nightly run and the benchmarks pass no `carried` state: each stage reads what
+/// the previous one stored. The replay passes its [`Carried`] state: links hand their events
+/// back, statistics are carried forward in memory, and the lesson stage tests them in place.
+pub fn step(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    opts: &StepOptions,
+    stages: &[Stage],
+    carried: Option<&mut Carried>,
+    report: &mut StagesReport,
+) -> Result<(), PipelineError> {
+    let as_of = opts.as_of;
+    report.as_of = as_of.to_rfc3339();
+    let in_memory = carried.is_some();
+    let (mut known, mut aggregator, mut lattices) = match carried {
+        Some(c) => (Some(&mut c.events), Some(&mut c.aggregator), Some(&mut c.lattices)),
+        None => (None, None, None),
+    };
+    // A placebo step of a replay learns from a shuffled copy of the carried events.
+    let mut shuffled: Option<Vec<TradeEvent>> = None;
+    let mut carried_rows = None;
+    for stage in Stage::ALL.into_iter().filter(|s| stages.contains(s)) {
         let t = Instant::now();
         match stage {
             Stage::Link => {
-                report.link = Some(link(conn, as_of, options.rebuild).map_err(stage_err("link"))?);
-            }
-            Stage::Aggregate => {
-                let opts = AggregateOptions {
-                    transform: options
-                        .placebo
-                        .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
-                    seed: options.placebo.unwrap_or_default(),
-                    cluster_days: cfg.lessons.cluster_days,
+                let link_options = LinkOptions {
+                    rebuild: opts.rebuild,
+                    keep_events: in_memory,
                 };
-                report.aggregate =
-                    Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
-            }
-            Stage::Lessons => {
-                if options.placebo.is_some() {
-                    // A placebo asks what the shuffled data alone teaches: lessons remembered
-                    // from real runs (kept by hysteresis) must not carry over into it.
-                    learnloop_store::lessons::forget_all_lessons(conn)
-                        .map_err(stage_err("lessons"))?;
+                let mut linked = link(conn, as_of, link_options).map_err(stage_err("link"))?;
+                if let Some(known) = known.as_deref_mut() {
+                    report.timed("link", t.elapsed());
+                    let t = Instant::now();
+                    refresh_events(known, &mut linked);
+                    report.timed("load_events", t.elapsed());
                 }
-                report.lessons = Some(
-                    build_lessons_with(conn, cfg, as_of, options.placebo)
-                        .map_err(stage_err("lessons"))?,
-                );
+                report.link = Some(linked);
+            }
+            Stage::Aggregate => match (aggregator.take(), known.as_deref()) {
+                (Some(aggregator), Some(known)) => {
+                    let events = match opts.placebo {
+                        Some(seed) => {
+                            let mut copy = known.clone();
+                            placebo::shuffle_r_within_clusters(
+                                &mut copy,
+                                seed,
+                                cfg.lessons.cluster_days,
+                            );
+                            shuffled.insert(copy).as_slice()
+                        }
+                        None => known.as_slice(),
+                    };
+                    let (rows, stepped) = aggregator
+                        .step(events, as_of)
+                        .map_err(stage_err("aggregate"))?;
+                    report.carried_aggregate = Some(stepped);
+                    carried_rows = Some(rows);
+                }
+                _ => {
+                    let aggregate_options = AggregateOptions {
+                        transform: opts
+                            .placebo
+                            .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
+                        seed: opts.placebo.unwrap_or_default(),
+                        cluster_days: cfg.lessons.cluster_days,
+                    };
+                    report.aggregate = Some(
+                        aggregate(conn, cfg, as_of, &aggregate_options)
+                            .map_err(stage_err("aggregate"))?,
+                    );
+                }
+            },
+            Stage::Lessons => {
+                let lessons = match (carried_rows.take(), lattices.take(), known.as_deref()) {
+                    (Some(rows), Some(lattices), Some(known)) => {
+                        let input = InMemory {
+                            rows,
+                            events: shuffled.as_deref().unwrap_or(known),
+                            lattices,
+                        };
+                        build_lessons_from(conn, cfg, as_of, input)
+                    }
+                    _ => {
+                        if opts.placebo.is_some() && !in_memory {
+                            // A placebo asks what the shuffled data alone teaches: lessons
+                            // remembered from real runs (kept by hysteresis) must not carry
+                            // over into it. (A placebo replay's lessons come from shuffled
+                            // data only, so it keeps them from step to step.)
+                            learnloop_store::lessons::forget_all_lessons(conn)
+                                .map_err(stage_err("lessons"))?;
+                        }
+                        build_lessons(conn, cfg, as_of, opts.placebo)
+                    }
+                };
+                report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
             }
             Stage::Materialize => {
-                let opts = MaterializeOptions {
-                    activate: options.activate,
-                    run_id: options.run_id.clone(),
-                    created_at: now.to_string(),
+                let materialize_options = MaterializeOptions {
+                    activate: opts.activate,
+                    run_id: opts.run_id.clone(),
+                    created_at: opts.now.clone(),
                 };
-                report.materialize =
-                    Some(materialize(conn, cfg, as_of, &opts).map_err(stage_err("materialize"))?);
+                report.materialize = Some(
+                    materialize(conn, cfg, as_of, &materialize_options)
+                        .map_err(stage_err("materialize"))?,
+                );
             }
         }
-        report
-            .durations_ms
-            .insert(stage.name().into(), t.elapsed().as_millis() as u64);
+        if !(stage == Stage::Link && in_memory) {
+            report.timed(stage.name(), t.elapsed());
+        }
     }
-    Ok(report)
+    Ok(())
 }

@@ -6,10 +6,9 @@
 
 use crate::report::EvolutionPoint;
 use crate::walk_forward::{evaluation_actions, DayFigures, EvalAction, UpliftSummary, WalkForward};
-use learnloop_aggregator::{IncrementalAggregator, StepReport};
-use learnloop_lesson_builder::{build_lessons_from, InMemory, LatticeMemo};
-use learnloop_materializer::{materialize, MaterializeOptions};
-use learnloop_model::{LessonStatus, LoopConfig, Timestamp, TradeEvent};
+use learnloop_aggregator::StepReport;
+use learnloop_pipeline::{step, Carried, PipelineError, Stage, StagesReport, StepOptions};
+use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
 use learnloop_store::Connection;
 use std::collections::BTreeMap;
@@ -90,30 +89,6 @@ pub struct StepSummary {
     pub ms: u64,
 }
 
-#[derive(Debug)]
-struct StageTimer {
-    last: Instant,
-    laps: BTreeMap<&'static str, f64>,
-}
-
-impl Default for StageTimer {
-    fn default() -> Self {
-        Self {
-            last: Instant::now(),
-            laps: BTreeMap::new(),
-        }
-    }
-}
-
-impl StageTimer {
-    fn lap(&mut self, stage: &'static str) {
-        let now = Instant::now();
-        self.laps
-            .insert(stage, (now - self.last).as_secs_f64() * 1e3);
-        self.last = now;
-    }
-}
-
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FirstActivation {
     pub lesson_key: String,
@@ -162,10 +137,7 @@ pub fn replay(
 
     let mut scratch = learnloop_store::open_in_memory()?;
     learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
-    let mut aggregator = IncrementalAggregator::new(cfg);
-    let mut lattices = LatticeMemo::default();
-    // The linked events known at the current step, kept in canonical order across steps.
-    let mut known: Vec<TradeEvent> = Vec::new();
+    let mut carried = Carried::new(cfg);
     let mut walk = WalkForward::default();
     let mut evolution = Vec::new();
     let mut summaries = Vec::with_capacity(steps.len());
@@ -173,15 +145,7 @@ pub fn replay(
     let mut next_action = actions.partition_point(|a| a.at <= steps[0]);
     for (i, &as_of) in steps.iter().enumerate() {
         let t = Instant::now();
-        let (summary, configs) = run_step(
-            &mut scratch,
-            cfg,
-            opts,
-            as_of,
-            &mut aggregator,
-            &mut known,
-            &mut lattices,
-        )?;
+        let (summary, configs) = run_step(&mut scratch, cfg, opts, as_of, &mut carried)?;
         let points = snapshot(&scratch, as_of, &configs)?;
         for p in points.iter().filter(|p| p.status == LessonStatus::Active) {
             first_active
@@ -219,101 +183,49 @@ pub fn replay(
     })
 }
 
-/// Bring the in-memory events up to date with the link just made: the re-linked positions' events
-/// replace theirs, in canonical order (what reading the table back would give).
-fn refresh_events(link: &mut learnloop_linker::LinkReport, known: &mut Vec<TradeEvent>) {
-    if link.rebuild {
-        known.clear();
-    } else if link.relinked.is_empty() {
-        return;
-    } else {
-        let relinked: rustc_hash::FxHashSet<&str> =
-            link.relinked.iter().map(String::as_str).collect();
-        known.retain(|e| !relinked.contains(e.position_id.as_str()));
-    }
-    known.append(&mut link.events);
-    // Stable: the kept events are one sorted run, which the sort merges with the new ones.
-    known.sort_by(|a, b| {
-        (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
-            b.exit_at,
-            &b.trade_key,
-            &b.action_strand_id,
-        ))
-    });
-}
-
-/// One nightly run as of `as_of` on the scratch store; returns the configs then active.
+/// One nightly run as of `as_of` on the scratch store (the pipeline's step, with the state the
+/// replay carries between steps); returns the configs then active.
 fn run_step(
     scratch: &mut Connection,
     cfg: &LoopConfig,
     opts: &ReplayOptions,
     as_of: Timestamp,
-    aggregator: &mut IncrementalAggregator,
-    known: &mut Vec<TradeEvent>,
-    lattices: &mut LatticeMemo,
+    carried: &mut Carried,
 ) -> Result<(StepSummary, BTreeMap<String, Overrides>), ReplayError> {
     let tx = scratch
         .transaction()
         .map_err(learnloop_store::StoreError::from)?;
-    let mut timer = StageTimer::default();
-    let mut link = learnloop_linker::link_keeping_events(&tx, as_of, false)
-        .map_err(|e| step_err(as_of, "link")(e.to_string()))?;
-    timer.lap("link");
-    refresh_events(&mut link, known);
-    timer.lap("load_events");
-    let shuffled;
-    let events: &[TradeEvent] = match opts.placebo_seed {
-        Some(seed) => {
-            let mut copy = known.clone();
-            learnloop_pipeline::placebo::shuffle_r_within_clusters(
-                &mut copy,
-                seed,
-                cfg.lessons.cluster_days,
-            );
-            shuffled = copy;
-            &shuffled
-        }
-        None => known,
-    };
-    let (rows, aggregate) = aggregator
-        .step(events, as_of)
-        .map_err(|e| step_err(as_of, "aggregate")(e.to_string()))?;
-    timer.lap("aggregate");
-    let lessons = build_lessons_from(
-        &tx,
-        cfg,
+    let step_options = StepOptions {
         as_of,
-        InMemory {
-            rows,
-            events: Some(events),
-            write_candidates: false,
-            lattices: Some(lattices),
-        },
-    )
-    .map_err(|e| step_err(as_of, "lessons")(e.to_string()))?;
-    timer.lap("lessons");
-    let m_opts = MaterializeOptions {
+        rebuild: false,
+        placebo: opts.placebo_seed,
         activate: true,
         run_id: Some(opts.replay_id()),
-        created_at: opts.now.clone(),
+        now: opts.now.clone(),
     };
-    let m = materialize(&tx, cfg, as_of, &m_opts)
-        .map_err(|e| step_err(as_of, "materialize")(e.to_string()))?;
+    let mut report = StagesReport::default();
+    step(&tx, cfg, &step_options, &Stage::ALL, Some(carried), &mut report).map_err(|e| {
+        match e {
+            PipelineError::Stage { stage, source } => step_err(as_of, stage)(source.to_string()),
+            PipelineError::Store(e) => ReplayError::Store(e),
+            other => step_err(as_of, "step")(other.to_string()),
+        }
+    })?;
     tx.commit().map_err(learnloop_store::StoreError::from)?;
-    timer.lap("materialize");
+    let materialized = report.materialize.unwrap_or_default();
     let mut configs = BTreeMap::new();
-    for module in m.modules.iter().map(|r| r.module.clone()) {
+    for module in materialized.modules.iter().map(|r| r.module.clone()) {
         if let Ok(o) = Overrides::from_sqlite(scratch, &module) {
             configs.insert(module, o);
         }
     }
     let summary = StepSummary {
         as_of: as_of.to_rfc3339(),
-        trades_linked: link.trades_linked_total,
-        active_lessons: lessons.lessons_active,
-        config_version: m.modules.first().map(|r| r.config_version),
-        aggregate,
-        stage_ms: timer.laps,
+        trades_linked: report.link.map_or(0, |l| l.trades_linked_total),
+        active_lessons: report.lessons.map_or(0, |l| l.lessons_active),
+        config_version: materialized.modules.first().map(|r| r.config_version),
+        aggregate: report.carried_aggregate.unwrap_or_default(),
+        stage_ms: report.stage_ms,
         ms: 0,
     };
     Ok((summary, configs))

@@ -7,11 +7,10 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use learnloop_aggregator::{
-    aggregate, compute_each, exploded_subset_updates, AggregateOptions, Limits, Prepared,
-};
+use learnloop_aggregator::{compute_each, exploded_subset_updates, Limits, Prepared};
 use learnloop_demo::{generate, DemoOptions};
 use learnloop_model::LoopConfig;
+use learnloop_pipeline::{step, Stage, StagesReport, StepOptions};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -158,25 +157,38 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now())?;
     let as_of =
         learnloop_store::strands::latest_created_at(&tx)?.context("bench data has no strands")?;
-    learnloop_linker::link(&tx, as_of, false)?;
+    let options = StepOptions {
+        as_of,
+        rebuild: false,
+        placebo: None,
+        activate: false,
+        run_id: None,
+        now: wall_clock_now(),
+    };
+    // Each stage alone, through the pipeline's step, so that each is timed (and its peak memory
+    // measured) on its own.
+    let mut stages = StagesReport::default();
+    step(&tx, &cfg, &options, &[Stage::Link], None, &mut stages)?;
     tx.commit()?;
     let ingest_link_s = t.elapsed().as_secs_f64();
 
     reset_peak_rss();
     let t = Instant::now();
     let tx = conn.transaction()?;
-    let report = aggregate(&tx, &cfg, as_of, &AggregateOptions::default())?;
+    step(&tx, &cfg, &options, &[Stage::Aggregate], None, &mut stages)?;
     tx.commit()?;
     let aggregate_s = t.elapsed().as_secs_f64();
     let aggregate_peak_rss_mib = peak_rss_mib();
+    let report = stages.aggregate.context("the aggregate stage reported nothing")?;
 
     reset_peak_rss();
     let t = Instant::now();
     let tx = conn.transaction()?;
-    let lessons = learnloop_lesson_builder::build_lessons(&tx, &cfg, as_of)?;
+    step(&tx, &cfg, &options, &[Stage::Lessons], None, &mut stages)?;
     tx.commit()?;
     let lessons_s = t.elapsed().as_secs_f64();
     let lessons_peak_rss_mib = peak_rss_mib();
+    let lessons = stages.lessons.context("the lesson stage reported nothing")?;
 
     let events = learnloop_store::events::load_all_events(&conn)?;
     let prepared = Prepared::build(

@@ -139,20 +139,11 @@ pub fn baselines(conn: &Connection) -> Result<BTreeMap<String, Baseline>, Lesson
         .collect())
 }
 
-/// The lesson stage over the stored `pattern_scope_stats` (real outcomes).
-pub fn build_lessons(
-    conn: &Connection,
-    cfg: &LoopConfig,
-    as_of: Timestamp,
-) -> Result<LessonReport, LessonError> {
-    build_lessons_with(conn, cfg, as_of, None)
-}
-
 /// The lesson stage over the stored `pattern_scope_stats`, streamed a group at a time: only the
 /// tested rows (and their nearest parents) are kept in memory. The trade events are read once
 /// for the trade-level tests; with `placebo` their R is permuted within time clusters by that
 /// seed, as the aggregation of a placebo run did.
-pub fn build_lessons_with(
+pub fn build_lessons(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
@@ -251,15 +242,14 @@ fn keep_tested(
     }
 }
 
-/// What the caller already holds in memory (the replay): the stats rows (sorted by key) and,
-/// optionally, the trade events (canonical order) so that they are not read again.
+/// What the caller already holds in memory (the replay): the stats rows (sorted by key) and the
+/// trade events (canonical order), so that neither is read again. `lesson_candidates` is left
+/// as it is: the replay's steps do not keep their tests.
 pub struct InMemory<'a> {
     pub rows: StatsView<'a>,
-    pub events: Option<&'a [TradeEvent]>,
-    /// Replace `lesson_candidates` with this run's tests.
-    pub write_candidates: bool,
-    /// The groups' lattices kept from the caller's previous run, updated by this one.
-    pub lattices: Option<&'a mut LatticeMemo>,
+    pub events: &'a [TradeEvent],
+    /// The groups' lattices kept from the caller's previous step, updated by this one.
+    pub lattices: &'a mut LatticeMemo,
 }
 
 /// The lesson stage over statistics the caller already holds, e.g. the replay's.
@@ -274,14 +264,7 @@ pub fn build_lessons_from(
     let baselines = baselines(conn)?;
     let all: Vec<GroupRows<'_>> = groups(rows).collect();
     let tau2_roots = root_tau2(all.iter().flat_map(|g| roots_of(g.rows)));
-    let loaded;
-    let events: &[TradeEvent] = match input.events {
-        Some(events) => events,
-        None => {
-            loaded = learnloop_store::events::load_all_events(conn)?;
-            &loaded
-        }
-    };
+    let events = input.events;
     let index = TradeIndex::build(events, cfg, as_of);
     let prior = Prior {
         cfg,
@@ -292,25 +275,19 @@ pub fn build_lessons_from(
     clock.lap("baselines and trades");
     let mut tested: Vec<Tested> = Vec::new();
     // Groups are independent: test them in parallel, keeping their order.
-    let mut memo = input.lattices;
-    let keep = memo.is_some();
-    let previous: Vec<Option<Lattice>> = all
-        .iter()
-        .map(|g| memo.as_deref_mut().and_then(|m| m.take(&g.rows[0])))
-        .collect();
+    let memo = input.lattices;
+    let previous: Vec<Option<Lattice>> = all.iter().map(|g| memo.take(&g.rows[0])).collect();
     let per_group: Vec<(Vec<Tested>, Option<Lattice>)> = all
         .par_iter()
         .zip(previous)
-        .map(|(g, old)| evaluate_one(g, &prior, old, keep))
+        .map(|(g, old)| evaluate_one(g, &prior, old, true))
         .collect();
-    if let Some(m) = memo.as_deref_mut() {
-        m.forget_rest();
-    }
+    memo.forget_rest();
     tested.reserve_exact(per_group.iter().map(|(t, _)| t.len()).sum());
     for (g, (group_tested, lattice)) in all.iter().zip(per_group) {
         tested.extend(group_tested);
-        if let (Some(m), Some(l)) = (memo.as_deref_mut(), lattice) {
-            m.keep(&g.rows[0], l);
+        if let Some(l) = lattice {
+            memo.keep(&g.rows[0], l);
         }
     }
     clock.lap("tests");
@@ -319,7 +296,7 @@ pub fn build_lessons_from(
         events: Some(events),
         index: &index,
         stats_rows: rows.len() as u64,
-        write_candidates: input.write_candidates,
+        write_candidates: false,
     };
     finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
