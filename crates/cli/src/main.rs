@@ -33,7 +33,7 @@ pub struct Cli {
     /// Machine-readable output on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Configuration file (JSON; any subset of the defaults, see `learnloop config defaults`).
+    /// Configuration file (JSON; any subset of the defaults, see `learnloop show-config`).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]

@@ -6,12 +6,15 @@
 //! - [`factors`]: latent factors by Jaccard single linkage, with stable ids.
 //! - [`selection`]: selection per (pattern, category) by strength of evidence and cover.
 //! - [`shuffle`]: the placebo permutation of the trade events' R within time clusters.
+//! - [`explain`]: why a subset is or is not a lesson, as the last run decided (`learnloop explain`).
 
+pub mod explain;
 pub mod factors;
 pub mod half_life;
 pub mod selection;
 pub mod shuffle;
 
+pub use explain::{explain, Explanation, ParentFigures};
 pub use factors::{
     assign_factor_ids, cluster_by_jaccard, fresh_factor_id, jaccard_sorted, Factor, JaccardPair,
     LessonTrades,

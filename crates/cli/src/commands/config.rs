@@ -1,4 +1,4 @@
-//! `config list | show [V] | diff A B | activate V | rollback | defaults`: the versions of
+//! `config list | show [V] | diff A B | activate V | rollback | publish`: the versions of
 //! `learning_configs` and their lifecycle.
 
 use super::Outcome;
@@ -40,7 +40,8 @@ pub enum ConfigAction {
     Activate { version: i64 },
     /// Take back the active version (→ rolled_back) and re-activate the one active before it.
     Rollback,
-    /// Print the effective learnloop configuration (defaults merged with --config).
+    /// Alias of `learnloop show-config`, kept for scripts written against it.
+    #[command(hide = true)]
     Defaults,
     /// Write the active version into the PostgreSQL table the PM reads (one transaction,
     /// idempotent; the table is created when absent).
@@ -53,13 +54,18 @@ pub enum ConfigAction {
     },
 }
 
+/// `learnloop show-config`: the effective loop configuration (defaults merged with --config),
+/// as the JSON a `--config` file takes.
+pub fn show_effective(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = load_config(cli)?;
+    crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&cfg)?))?;
+    Ok(())
+}
+
 pub fn execute(cli: &Cli, args: &ConfigArgs) -> anyhow::Result<Outcome> {
     let module = args.module.as_str();
     match &args.action {
-        ConfigAction::Defaults => {
-            let cfg = load_config(cli)?;
-            crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&cfg)?))?;
-        }
+        ConfigAction::Defaults => show_effective(cli)?,
         ConfigAction::List => list(cli, module)?,
         ConfigAction::Show { version } => show(cli, module, *version)?,
         ConfigAction::Diff { a, b } => diff(cli, module, *a, *b)?,

@@ -7,9 +7,8 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::Args;
-use learnloop_lesson_builder::lesson_key_of;
-use learnloop_model::{ActionCategory, CandidateRow, LessonRow, ScopeKey, StatsRow};
-use serde::Serialize;
+use learnloop_lesson_builder::{explain, Explanation};
+use learnloop_model::ActionCategory;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -24,33 +23,6 @@ pub struct ExplainArgs {
     pub scope: String,
     #[arg(long, default_value = "pm")]
     pub module: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ParentFigures {
-    pub removed_dim: String,
-    pub scope_values: String,
-    pub n_trades: Option<u64>,
-    pub mean_rr: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Explanation {
-    pub module: String,
-    pub pattern_key: String,
-    pub category: ActionCategory,
-    pub scope_mask: u64,
-    pub scope_values: String,
-    pub lesson_key: String,
-    /// lesson | candidate | rejected | not_tested | not_stored
-    pub verdict: String,
-    pub reason: String,
-    pub n_trades: Option<u64>,
-    pub mean_rr: Option<f64>,
-    pub min_support: u64,
-    pub test: Option<CandidateRow>,
-    pub lesson: Option<LessonRow>,
-    pub parents: Vec<ParentFigures>,
 }
 
 pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
@@ -69,97 +41,10 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
     let key = scope.key_for(&cfg.dims);
-    let scope_values = key.values_json();
-    let stats = learnloop_store::stats::get(
-        &conn,
-        &args.module,
-        &pattern_key,
-        category,
-        key.mask,
-        key.hash(),
-    )?;
-    let test = learnloop_store::lessons::candidate(
-        &conn,
-        &args.module,
-        &pattern_key,
-        category,
-        key.mask,
-        key.hash(),
-    )?;
-    let lesson_key = lesson_key_of(&args.module, &pattern_key, category, &scope_values);
-    let lesson = learnloop_store::lessons::lesson(&conn, &lesson_key)?;
-    let parents = parents(&conn, &cfg.dims, &args.module, &pattern_key, category, &key)?;
-    let min_support = cfg.lessons.min_support_for(key.dims());
-    let (verdict, reason) = match (&test, &stats) {
-        (Some(t), _) => (t.verdict.clone(), t.reason.clone()),
-        (None, Some(s)) => (
-            "not_tested".to_string(),
-            format!(
-                "support: {} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
-                s.stats.n_trades(),
-                key.dims()
-            ),
-        ),
-        (None, None) => (
-            "not_stored".to_string(),
-            format!(
-                "no statistics stored: fewer than {} trades had a {} action of this pattern with this scope (or no run yet)",
-                cfg.store_min_trades(),
-                category
-            ),
-        ),
-    };
-    let e = Explanation {
-        module: args.module.clone(),
-        pattern_key,
-        category,
-        scope_mask: key.mask,
-        scope_values,
-        lesson_key,
-        verdict,
-        reason,
-        n_trades: stats.as_ref().map(|s| s.stats.n_trades()),
-        mean_rr: stats.as_ref().map(|s| s.stats.r.mean),
-        min_support,
-        test,
-        lesson,
-        parents,
-    };
+    let e = explain(&conn, &cfg, &args.module, &pattern_key, category, &key)
+        .context("reading what the last run decided")?;
     emit(cli.json, &e, human)?;
     Ok(Outcome::Ok)
-}
-
-fn parents(
-    conn: &learnloop_store::Connection,
-    dims: &learnloop_model::DimensionList,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
-    key: &ScopeKey,
-) -> anyhow::Result<Vec<ParentFigures>> {
-    let mut out = Vec::new();
-    for (removed, _) in &key.values {
-        let parent = ScopeKey::from_pairs(
-            dims,
-            key.values.iter().filter(|(d, _)| d != removed).cloned(),
-        );
-        let row: Option<StatsRow> = learnloop_store::stats::get(
-            conn,
-            module,
-            pattern_key,
-            category,
-            parent.mask,
-            parent.hash(),
-        )
-        .context("reading a parent's statistics")?;
-        out.push(ParentFigures {
-            removed_dim: removed.clone(),
-            scope_values: parent.values_json(),
-            n_trades: row.as_ref().map(|r| r.stats.n_trades()),
-            mean_rr: row.as_ref().map(|r| r.stats.r.mean),
-        });
-    }
-    Ok(out)
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {

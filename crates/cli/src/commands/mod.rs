@@ -57,8 +57,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Demo(a) => demo::execute(cli, a),
         Command::Bench(a) => bench::execute(cli, a),
         Command::ShowConfig => {
-            let cfg = crate::context::load_config(cli)?;
-            crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&cfg)?))?;
+            config::show_effective(cli)?;
             Ok(Outcome::Ok)
         }
     }

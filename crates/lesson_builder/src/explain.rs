@@ -1,0 +1,126 @@
+//! Why a pattern/category/scope is or is not a lesson: the stage's own verdict of its last run
+//! when the subset was tested, else the reason it was not (support, or no statistics stored),
+//! with its parents' figures. `learnloop explain` only prints this.
+
+use crate::lesson_key_of;
+use crate::stage::LessonError;
+use learnloop_model::{
+    ActionCategory, CandidateRow, DimensionList, LessonRow, LoopConfig, ScopeKey,
+};
+use learnloop_store::Connection;
+use serde::Serialize;
+
+/// One parent of the subset: the subset without one of its dims.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParentFigures {
+    pub removed_dim: String,
+    pub scope_values: String,
+    pub n_trades: Option<u64>,
+    pub mean_rr: Option<f64>,
+}
+
+/// What the store says about one subset, and the verdict on it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub module: String,
+    pub pattern_key: String,
+    pub category: ActionCategory,
+    pub scope_mask: u64,
+    pub scope_values: String,
+    pub lesson_key: String,
+    /// lesson | candidate | rejected (the last run's test), not_tested | not_stored
+    pub verdict: String,
+    pub reason: String,
+    pub n_trades: Option<u64>,
+    pub mean_rr: Option<f64>,
+    pub min_support: u64,
+    pub test: Option<CandidateRow>,
+    pub lesson: Option<LessonRow>,
+    pub parents: Vec<ParentFigures>,
+}
+
+/// The subset `key` of `pattern_key`/`category` in `module`, as the last run left it.
+pub fn explain(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    module: &str,
+    pattern_key: &str,
+    category: ActionCategory,
+    key: &ScopeKey,
+) -> Result<Explanation, LessonError> {
+    let scope_values = key.values_json();
+    let (mask, hash) = (key.mask, key.hash());
+    let stats = learnloop_store::stats::get(conn, module, pattern_key, category, mask, hash)?;
+    let test =
+        learnloop_store::lessons::candidate(conn, module, pattern_key, category, mask, hash)?;
+    let lesson_key = lesson_key_of(module, pattern_key, category, &scope_values);
+    let lesson = learnloop_store::lessons::lesson(conn, &lesson_key)?;
+    let parents = parents(conn, &cfg.dims, module, pattern_key, category, key)?;
+    let min_support = cfg.lessons.min_support_for(key.dims());
+    let n_trades = stats.as_ref().map(|s| s.stats.n_trades());
+    let (verdict, reason) = match (&test, n_trades) {
+        (Some(t), _) => (t.verdict.clone(), t.reason.clone()),
+        (None, Some(n)) => (
+            "not_tested".to_string(),
+            format!(
+                "support: {n} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
+                key.dims()
+            ),
+        ),
+        (None, None) => (
+            "not_stored".to_string(),
+            format!(
+                "no statistics stored: fewer than {} trades had a {category} action of this pattern with this scope (or no run yet)",
+                cfg.store_min_trades(),
+            ),
+        ),
+    };
+    Ok(Explanation {
+        module: module.to_string(),
+        pattern_key: pattern_key.to_string(),
+        category,
+        scope_mask: mask,
+        scope_values,
+        lesson_key,
+        verdict,
+        reason,
+        n_trades,
+        mean_rr: stats.as_ref().map(|s| s.stats.r.mean),
+        min_support,
+        test,
+        lesson,
+        parents,
+    })
+}
+
+fn parents(
+    conn: &Connection,
+    dims: &DimensionList,
+    module: &str,
+    pattern_key: &str,
+    category: ActionCategory,
+    key: &ScopeKey,
+) -> Result<Vec<ParentFigures>, LessonError> {
+    let mut out = Vec::new();
+    for (removed, _) in &key.values {
+        let parent = ScopeKey::from_pairs(
+            dims,
+            key.values.iter().filter(|(d, _)| d != removed).cloned(),
+        );
+        let row = learnloop_store::stats::get(
+            conn,
+            module,
+            pattern_key,
+            category,
+            parent.mask,
+            parent.hash(),
+        )?;
+        out.push(ParentFigures {
+            removed_dim: removed.clone(),
+            scope_values: parent.values_json(),
+            n_trades: row.as_ref().map(|r| r.stats.n_trades()),
+            mean_rr: row.as_ref().map(|r| r.stats.r.mean),
+        });
+    }
+    Ok(out)
+}
