@@ -400,7 +400,7 @@ fn publish_round_trips_is_idempotent_and_readers_see_one_whole_active_row() {
     let row = learnloop_overrides::ConfigRow {
         module: read.module.clone(),
         version: read.version,
-        status: read.status,
+        status: read.status.to_string(),
         as_of: Some(read.as_of.clone()),
         run_id: read.run_id.clone(),
         created_at: Some(read.created_at.clone()),

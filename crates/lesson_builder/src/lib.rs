@@ -31,6 +31,6 @@ pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;
 
 pub use stage::{
-    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory,
-    LatticeMemo, LessonError, LessonReport,
+    build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
+    LessonError, LessonReport,
 };

@@ -7,7 +7,7 @@
 
 use crate::Result;
 use learnloop_model::strand::{PmAction, PositionClose};
-use learnloop_model::{AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent, winsorize_r};
+use learnloop_model::{winsorize_r, AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent};
 use learnloop_store::events;
 use learnloop_store::{meta, strands, Connection};
 use std::collections::BTreeMap;

@@ -504,7 +504,7 @@ fn materialize_module(
     tracing::info!(
         module,
         version = next,
-        status,
+        status = %status,
         overrides = report.overrides,
         rate_limited = report.rate_limited,
         dropped_neutral = report.dropped_neutral,

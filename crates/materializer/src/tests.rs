@@ -1,7 +1,7 @@
 use super::*;
 use learnloop_model::ActionCategory;
-use learnloop_overrides::ConfigData;
 use learnloop_model::{ConfigStatus, LessonStatus};
+use learnloop_overrides::ConfigData;
 use learnloop_store::lessons::upsert_lesson;
 
 const PATTERN: &str = "module=pm|pattern_key=uptrend.S2.add";

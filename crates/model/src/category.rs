@@ -68,4 +68,12 @@ mod tests {
         }
         assert!("hold".parse::<ActionCategory>().is_err());
     }
+
+    /// The runtime (`overrides`) validates configs against its own list of category names: the
+    /// two lists must name the same categories in the same order.
+    #[test]
+    fn the_runtime_names_the_same_categories() {
+        let ours: Vec<&str> = ActionCategory::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(ours, learnloop_overrides::ACTION_CATEGORIES);
+    }
 }

@@ -47,4 +47,13 @@ mod tests {
         assert_eq!(stable_hash(b"a"), 0xaf63dc4c8601ec8c);
         assert_eq!(stable_hash(b"foobar"), 0x85944171f73967e8);
     }
+
+    /// The runtime (`overrides`, which may not depend on this crate) has its own one-shot FNV-1a
+    /// for config checksums: the two must stay the same function.
+    #[test]
+    fn agrees_with_the_runtimes_copy() {
+        for bytes in [&b""[..], b"a", b"{\"macro_phase\":\"Good\"}", &[0xff, 0, 7]] {
+            assert_eq!(stable_hash(bytes), learnloop_overrides::fnv1a64(bytes));
+        }
+    }
 }

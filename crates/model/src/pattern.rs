@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(full.to_string(), "module=pm|pattern_key=uptrend.S2.add");
         assert_eq!(PatternKey::parse(&full.to_string()).unwrap(), full);
         let bare: PatternKey = "range.S1.entry.v2".parse().unwrap();
-        assert_eq!((bare.module(), bare.to_string().as_str()), (None, "range.S1.entry.v2"));
+        assert_eq!(
+            (bare.module(), bare.to_string().as_str()),
+            (None, "range.S1.entry.v2")
+        );
         let moved = bare.in_module("pm");
         assert_eq!(moved.to_string(), "module=pm|pattern_key=range.S1.entry.v2");
         assert_eq!(moved.short(), "range.S1.entry.v2");

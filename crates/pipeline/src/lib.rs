@@ -4,7 +4,9 @@
 pub mod placebo;
 
 use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport, IncrementalAggregator};
-use learnloop_lesson_builder::{build_lessons, build_lessons_from, InMemory, LatticeMemo, LessonReport};
+use learnloop_lesson_builder::{
+    build_lessons, build_lessons_from, InMemory, LatticeMemo, LessonReport,
+};
 use learnloop_linker::{link, normalize_new, LinkOptions, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
 use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
@@ -223,7 +225,11 @@ pub fn step(
     report.as_of = as_of.to_rfc3339();
     let in_memory = carried.is_some();
     let (mut known, mut aggregator, mut lattices) = match carried {
-        Some(c) => (Some(&mut c.events), Some(&mut c.aggregator), Some(&mut c.lattices)),
+        Some(c) => (
+            Some(&mut c.events),
+            Some(&mut c.aggregator),
+            Some(&mut c.lattices),
+        ),
         None => (None, None, None),
     };
     // A placebo step of a replay learns from a shuffled copy of the carried events.

@@ -7,9 +7,10 @@
 use crate::report::EvolutionPoint;
 use crate::walk_forward::{evaluation_actions, DayFigures, EvalAction, UpliftSummary, WalkForward};
 use learnloop_aggregator::StepReport;
-use learnloop_pipeline::{step, Carried, PipelineError, Stage, StagesReport, StepOptions};
+use learnloop_model::pattern::short_pattern_key;
 use learnloop_model::{LessonStatus, LoopConfig, Timestamp};
 use learnloop_overrides::Overrides;
+use learnloop_pipeline::{step, Carried, PipelineError, Stage, StagesReport, StepOptions};
 use learnloop_store::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -204,12 +205,18 @@ fn run_step(
         now: opts.now.clone(),
     };
     let mut report = StagesReport::default();
-    step(&tx, cfg, &step_options, &Stage::ALL, Some(carried), &mut report).map_err(|e| {
-        match e {
-            PipelineError::Stage { stage, source } => step_err(as_of, stage)(source.to_string()),
-            PipelineError::Store(e) => ReplayError::Store(e),
-            other => step_err(as_of, "step")(other.to_string()),
-        }
+    step(
+        &tx,
+        cfg,
+        &step_options,
+        &Stage::ALL,
+        Some(carried),
+        &mut report,
+    )
+    .map_err(|e| match e {
+        PipelineError::Stage { stage, source } => step_err(as_of, stage)(source.to_string()),
+        PipelineError::Store(e) => ReplayError::Store(e),
+        other => step_err(as_of, "step")(other.to_string()),
     })?;
     tx.commit().map_err(learnloop_store::StoreError::from)?;
     let materialized = report.materialize.unwrap_or_default();

@@ -170,7 +170,11 @@ pub(crate) mod fixtures {
                 LessonStatus::Active,
                 Some(1.0 - 0.18 * x - 0.01 * (day as f64 * 0.7).cos()),
             ));
-            let c_status = if day < 60 { LessonStatus::Active } else { LessonStatus::Retired };
+            let c_status = if day < 60 {
+                LessonStatus::Active
+            } else {
+                LessonStatus::Retired
+            };
             pts.push(point(
                 day,
                 "lesson-c",
@@ -178,7 +182,13 @@ pub(crate) mod fixtures {
                 c_status,
                 Some(1.08 + 0.03 * (day as f64 / 9.0).sin()),
             ));
-            pts.push(point(day, "lesson-d", "never.S0/add {}", LessonStatus::Candidate, None));
+            pts.push(point(
+                day,
+                "lesson-d",
+                "never.S0/add {}",
+                LessonStatus::Candidate,
+                None,
+            ));
         }
         pts
     }
@@ -210,7 +220,13 @@ mod tests {
     fn csv_quotes_and_round_trips_numbers() {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path();
-        let mut p = point(0, "key,1", "a \"b\" {x=1, y=2}", LessonStatus::Active, Some(1.1));
+        let mut p = point(
+            0,
+            "key,1",
+            "a \"b\" {x=1, y=2}",
+            LessonStatus::Active,
+            Some(1.1),
+        );
         p.half_life_hours = Some(f64::NAN);
         let q = point(1, "key2", "multi\nline", LessonStatus::Retired, None);
         let csv_path = dir.join("evolution.csv");
@@ -235,6 +251,6 @@ mod tests {
         assert_eq!(back[0], q);
         assert_eq!(back[1].half_life_hours, None); // NaN is written as null
         assert_eq!(back[1].label, p.label);
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -6,7 +6,7 @@
 //! `(size_mult − 1) · share · R`: what the adjusted sizing would have added to the trade's R.
 
 use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Statistic};
-use learnloop_model::{Timestamp, TradeEvent, time::MS_PER_DAY};
+use learnloop_model::{time::MS_PER_DAY, Timestamp, TradeEvent};
 use learnloop_overrides::Overrides;
 use std::collections::BTreeMap;
 

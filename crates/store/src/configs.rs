@@ -393,11 +393,7 @@ mod tests {
         insert_version(&conn, &row(3, Active)).unwrap();
         assert_eq!(
             statuses(&conn),
-            [
-                (1, Superseded),
-                (2, Superseded),
-                (3, Active)
-            ]
+            [(1, Superseded), (2, Superseded), (3, Active)]
         );
 
         let r = rollback(&conn, "pm").unwrap();
@@ -410,11 +406,7 @@ mod tests {
         ));
         assert_eq!(
             statuses(&conn),
-            [
-                (1, Active),
-                (2, RolledBack),
-                (3, RolledBack)
-            ]
+            [(1, Active), (2, RolledBack), (3, RolledBack)]
         );
         assert_eq!(list_versions(&conn, "pm").unwrap()[0].overrides, Some(2));
         assert_eq!(modules(&conn).unwrap(), ["pm"]);

@@ -3,7 +3,9 @@
 //! stale rows behind.
 
 use crate::Result;
-use learnloop_model::{ActionCategory, AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent};
+use learnloop_model::{
+    ActionCategory, AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent,
+};
 use rusqlite::{params, Connection};
 
 pub fn delete_links_of_dirty_positions(conn: &Connection) -> Result<()> {

@@ -580,7 +580,9 @@ mod tests {
     /// Every row of `table`, each column quoted by SQLite, in rowid-independent order.
     fn rows(conn: &Connection, table: &str) -> Vec<String> {
         let cols: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))
+            .prepare(&format!(
+                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+            ))
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -660,7 +662,10 @@ mod tests {
             "UPDATE link_anomalies SET kind = 'orphan' WHERE strand_id = 's1'",
         ] {
             let err = conn.execute_batch(bad).unwrap_err();
-            assert!(err.to_string().contains("CHECK constraint failed"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("CHECK constraint failed"),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -675,13 +680,19 @@ mod tests {
             set("UPDATE lesson_evolution SET status = ?1", s.as_str());
         }
         for s in ConfigStatus::ALL {
-            set("UPDATE learning_configs SET status = ?1 WHERE version = 4", s.as_str());
+            set(
+                "UPDATE learning_configs SET status = ?1 WHERE version = 4",
+                s.as_str(),
+            );
         }
         for s in RunStatus::ALL {
             set("UPDATE learning_runs SET status = ?1", s.as_str());
         }
         for k in AnomalyKind::ALL {
-            set("UPDATE link_anomalies SET kind = ?1 WHERE strand_id = 's1'", k.as_str());
+            set(
+                "UPDATE link_anomalies SET kind = ?1 WHERE strand_id = 's1'",
+                k.as_str(),
+            );
         }
     }
 }

@@ -5,7 +5,6 @@ use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedSt
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
 
-
 const COLUMNS: usize = 25;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
 const BATCH: usize = 200;

@@ -179,7 +179,10 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     tx.commit()?;
     let aggregate_s = t.elapsed().as_secs_f64();
     let aggregate_peak_rss_mib = peak_rss_mib();
-    let report = stages.aggregate.context("the aggregate stage reported nothing")?;
+    let report = stages
+        .aggregate
+        .take()
+        .context("the aggregate stage reported nothing")?;
 
     reset_peak_rss();
     let t = Instant::now();
@@ -188,7 +191,10 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     tx.commit()?;
     let lessons_s = t.elapsed().as_secs_f64();
     let lessons_peak_rss_mib = peak_rss_mib();
-    let lessons = stages.lessons.context("the lesson stage reported nothing")?;
+    let lessons = stages
+        .lessons
+        .take()
+        .context("the lesson stage reported nothing")?;
 
     let events = learnloop_store::events::load_all_events(&conn)?;
     let prepared = Prepared::build(

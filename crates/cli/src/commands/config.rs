@@ -7,10 +7,10 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
 use learnloop_overrides::{
     config_checksum, ConfigData, ConfigRow, Lever, Levers, Override, Overrides,
 };
-use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
 use learnloop_store::configs;
 use learnloop_store::Connection;
 use serde::Serialize;

@@ -8,7 +8,9 @@ use crate::output::emit;
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_model::pattern::short_pattern_key;
+use learnloop_model::scope::parse_scope_values;
 use learnloop_model::{EdgePoint, LessonRow, LessonStatus};
+use learnloop_overrides::{Lever, Levers};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]

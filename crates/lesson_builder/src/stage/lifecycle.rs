@@ -413,8 +413,9 @@ fn write_decision(
     }
     let active = lesson.status == LessonStatus::Active;
     outcome.newly_active += u64::from(active && !was_active);
-    outcome.retired +=
-        u64::from(lesson.status == LessonStatus::Retired && d.prev.is_some_and(|p| p.status.is_live()));
+    outcome.retired += u64::from(
+        lesson.status == LessonStatus::Retired && d.prev.is_some_and(|p| p.status.is_live()),
+    );
     if active {
         if d.tested.is_some() {
             lessons::record_edge(

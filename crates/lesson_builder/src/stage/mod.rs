@@ -18,7 +18,9 @@ pub use verdict::Verdict;
 use evaluate::{evaluate_group, root_tau2, GroupContext, GroupRows, Screen, Tested};
 use lattice::Lattice;
 use learnloop_model::hash::StableHasher;
-use learnloop_model::{CandidateRow, LoopConfig, RunningStats, StatsRow, StatsView, Timestamp, TradeEvent};
+use learnloop_model::{
+    CandidateRow, LoopConfig, RunningStats, StatsRow, StatsView, Timestamp, TradeEvent,
+};
 use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
 use learnloop_store::lessons;
 use learnloop_store::Connection;

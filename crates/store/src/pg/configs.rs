@@ -116,7 +116,8 @@ pub fn publish_config(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let already_active = matches!(&existing, Some((status, _)) if status == ConfigStatus::Active.as_str());
+    let already_active =
+        matches!(&existing, Some((status, _)) if status == ConfigStatus::Active.as_str());
     let changed = !already_active || !superseded.is_empty();
     if existing.is_some() {
         if !already_active {
