@@ -6,7 +6,7 @@
 //! - [`factors`]: latent factors by Jaccard single linkage, with stable ids.
 //! - [`selection`]: selection per (pattern, category) by strength of evidence and cover.
 //! - [`shuffle`]: the placebo permutation of the trade events' R within time clusters.
-//! - [`explain`]: why a subset is or is not a lesson, as the last run decided (`learnloop explain`).
+//! - [`mod@explain`]: why a subset is or is not a lesson, as the last run decided (`learnloop explain`).
 
 pub mod explain;
 pub mod factors;

@@ -28,7 +28,7 @@ pub struct LinkReport {
     /// in memory.
     #[serde(skip)]
     pub relinked: Vec<String>,
-    /// The trade events of the re-linked positions, when asked for ([`link_keeping_events`]).
+    /// The trade events of the re-linked positions, when asked for ([`LinkOptions::keep_events`]).
     #[serde(skip)]
     pub events: Vec<TradeEvent>,
 }
