@@ -1,7 +1,7 @@
 //! Dense, interned form of the trade events: trades in canonical order, per-dimension value ids,
 //! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
 
-use learnloop_model::scope::for_each_canonical_pair;
+use learnloop_model::scope::{for_each_canonical_pair, parse_scope_map};
 use learnloop_model::stats::{decay_weight, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
@@ -145,12 +145,11 @@ impl Interner {
         });
         if !canonical {
             row.iter_mut().for_each(|v| *v = 0);
-            let scope: BTreeMap<String, String> =
-                serde_json::from_str(&e.scope).map_err(|err| PrepareError::BadScope {
-                    trade_key: e.trade_key.clone(),
-                    action: e.action_strand_id.clone(),
-                    why: err.to_string(),
-                })?;
+            let scope = parse_scope_map(&e.scope).map_err(|err| PrepareError::BadScope {
+                trade_key: e.trade_key.clone(),
+                action: e.action_strand_id.clone(),
+                why: err.to_string(),
+            })?;
             for (k, v) in &scope {
                 if let Some(d) = dim_list.index_of(k) {
                     row[d] = self.id(d, v);

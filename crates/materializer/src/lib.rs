@@ -47,6 +47,7 @@
 //! on the caller's connection, so inside the caller's transaction. The output is loaded with the
 //! runtime's own loader before it is written: what is stored, the PM can serve.
 
+use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{ConfigStatus, ConfigVersion, LessonRow, LoopConfig, Timestamp};
 use learnloop_overrides::{
     confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, FeatureFlags,
@@ -306,12 +307,13 @@ pub fn build_config(
             continue;
         }
 
-        let scope: BTreeMap<String, String> = serde_json::from_str(&representative.scope_values)
-            .map_err(|source| MaterializeError::Scope {
+        let scope = parse_scope_map(&representative.scope_values).map_err(|source| {
+            MaterializeError::Scope {
                 lesson_key: representative.lesson_key.clone(),
                 text: representative.scope_values.clone(),
                 source,
-            })?;
+            }
+        })?;
         let mut keys: Vec<String> = vec![representative.lesson_key.clone()];
         keys.extend(
             members

@@ -288,18 +288,18 @@ mod tests {
     }
 }
 
-/// The `dim = value` pairs of stored scope JSON (an object of strings; its keys come out
-/// sorted), or `None` when the text is not such an object. The one parser of scope text: the
-/// lesson stage, the report and the CLI all read scopes through it (or [`with_scope_pairs`]).
-pub fn parse_scope_values(json: &str) -> Option<Vec<(String, String)>> {
-    serde_json::from_str::<std::collections::BTreeMap<String, String>>(json)
-        .ok()
-        .map(|m| m.into_iter().collect())
+/// The `dim → value` map of stored scope JSON (an object of strings). The one parser of stored
+/// scope text: the stages, the replay, the report and the CLI all read scopes through it (or
+/// through [`scope_pairs`] / [`with_scope_pairs`], which avoid allocating for canonical text).
+pub fn parse_scope_map(json: &str) -> Result<BTreeMap<String, String>, serde_json::Error> {
+    serde_json::from_str(json)
 }
 
-/// [`parse_scope_values`], with no pairs for text that is not a scope object.
+/// The sorted `dim = value` pairs of stored scope JSON; none for text that is not a scope object.
 pub fn scope_pairs(json: &str) -> Vec<(String, String)> {
-    parse_scope_values(json).unwrap_or_default()
+    parse_scope_map(json)
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// `f` of a scope text's sorted pairs: read in place when canonical, else through serde_json.

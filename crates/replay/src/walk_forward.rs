@@ -6,6 +6,7 @@
 //! `(size_mult − 1) · share · R`: what the adjusted sizing would have added to the trade's R.
 
 use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Statistic};
+use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{time::MS_PER_DAY, Timestamp, TradeEvent};
 use learnloop_overrides::Overrides;
 use std::collections::BTreeMap;
@@ -44,7 +45,7 @@ pub fn evaluation_actions(events: &[TradeEvent], sizes: &BTreeMap<String, f64>) 
                 module: e.module.clone(),
                 pattern_key: e.pattern_key.clone(),
                 category: e.category.as_str().to_string(),
-                scope: serde_json::from_str(&e.scope).unwrap_or_default(),
+                scope: parse_scope_map(&e.scope).unwrap_or_default(),
                 at: e.action_at,
                 trade_key: e.trade_key.clone(),
                 share,

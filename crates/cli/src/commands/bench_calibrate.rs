@@ -269,7 +269,7 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
 }
 
 fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
-    serde_json::from_str(&l.scope_values).unwrap_or_default()
+    learnloop_model::scope::parse_scope_map(&l.scope_values).unwrap_or_default()
 }
 
 /// Does `outer` contain every pair of `inner`?

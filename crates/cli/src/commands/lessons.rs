@@ -8,7 +8,7 @@ use crate::output::emit;
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_model::pattern::short_pattern_key;
-use learnloop_model::scope::parse_scope_values;
+use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{EdgePoint, LessonRow, LessonStatus};
 use learnloop_overrides::{Lever, Levers};
 
@@ -123,8 +123,8 @@ fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
 
 /// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
 fn scope_text(scope_values: &str) -> String {
-    let pairs: Vec<String> = parse_scope_values(scope_values).map_or_else(
-        || vec![scope_values.to_string()],
+    let pairs: Vec<String> = parse_scope_map(scope_values).map_or_else(
+        |_| vec![scope_values.to_string()],
         |pairs| pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
     );
     format!("{{{}}}", pairs.join(", "))

@@ -7,7 +7,7 @@
 use super::lifecycle::ActiveLesson;
 use super::LessonError;
 use crate::factors::{assign_factor_ids, cluster_by_jaccard, Factor, JaccardPair, LessonTrades};
-use learnloop_model::scope::canonical_pairs_into;
+use learnloop_model::scope::{canonical_pairs_into, parse_scope_map};
 use learnloop_model::{FactorRow, LoopConfig, Timestamp, TradeEvent};
 use learnloop_store::lessons;
 use learnloop_store::Connection;
@@ -63,7 +63,7 @@ fn supporting_trades(
         };
         // Canonical scope text is read without allocating; anything else goes through serde_json.
         let owned: Option<BTreeMap<String, String>> = (!canonical_pairs_into(&e.scope, &mut pairs))
-            .then(|| serde_json::from_str(&e.scope).unwrap_or_default());
+            .then(|| parse_scope_map(&e.scope).unwrap_or_default());
         let has = |k: &str, v: &str| match &owned {
             Some(scope) => scope.get(k).map(String::as_str) == Some(v),
             None => pairs.contains(&(k, v)),
