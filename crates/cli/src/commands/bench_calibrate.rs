@@ -16,6 +16,7 @@ use crate::output::kv;
 use anyhow::Context;
 use learnloop_demo::{generate, DemoOptions, EffectKind, EffectPlan, GroundTruth, PlantedEffect};
 use learnloop_model::time::MS_PER_DAY;
+use learnloop_model::TradeEvent;
 use learnloop_model::{LessonRow, LoopConfig, Timestamp};
 use learnloop_pipeline::{run_stages, RunOptions, Stage};
 use learnloop_replay::{replay, ReplayOptions};
@@ -23,7 +24,7 @@ use learnloop_store::configs;
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -99,6 +100,15 @@ pub struct EffectRows {
     /// Mean of each set's false-discovery proportion (sets with no lesson count 0).
     pub fdp_mean: f64,
     pub false_discoveries: usize,
+    /// Active lessons outside every planted scope of their group counted true because their
+    /// trades carry planted effects of their sign (e.g. the add of positions whose entry carries
+    /// the effect), per set.
+    pub mean_true_by_trades: f64,
+    /// False discoveries whose trades' expected edge has their sign and at least 0.1 R (a
+    /// diluted form of an effect of another action of the same positions), per set.
+    pub mean_diluted: f64,
+    /// The false-discovery proportion without those (pooled).
+    pub fdp_pooled_without_diluted: f64,
     /// Active lessons in an effect's group at a strict generalization of its scope (e.g. {1h}
     /// for a {micro, 1h} interaction), per set.
     pub mean_generalizations: f64,
@@ -127,6 +137,12 @@ struct SetResult {
     kind: SetKind,
     active: u64,
     false_discoveries: usize,
+    /// True discoveries outside every planted scope of their group, whose trades carry planted
+    /// effects of their sign (another action of the same positions).
+    true_by_trades: usize,
+    /// Of the false discoveries, those true of their trades on average (expected edge of their
+    /// sign, at least 0.1 R), not generalizations within their own group.
+    diluted: usize,
     generalizations: usize,
     /// Per planted effect: (effect, found, exact).
     effects: Vec<(PlantedEffect, bool, bool)>,
@@ -258,7 +274,9 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
     run_stages(&tx, cfg, &options, &Stage::ALL, "calibrate")?;
     tx.commit()?;
     let active = lessons::active_lessons(&conn)?;
-    let mut result = judge(kind, &active, &truth);
+    let events = learnloop_store::events::load_all_events(&conn)?;
+    let by_trades = truth_by_trades(&active, &events, &truth);
+    let mut result = judge(kind, &active, &by_trades, &truth);
     if kind == SetKind::Effects {
         drop(conn);
         let stopped = stopped_lever_days(&db, cfg, &truth);
@@ -281,19 +299,120 @@ fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
     l.pattern_key == e.pattern_key && l.category.as_str() == e.action_category
 }
 
+/// Share of a lesson's trades that must carry planted effects of its sign for it to be true by
+/// its trades.
+const CARRIED_SHARE: f64 = 0.9;
+/// The smallest expected edge (R) that makes a lesson true by its expected edge.
+const MATERIAL_EDGE: f64 = 0.1;
+
+/// What the truth says of the trades an active lesson sizes (those with an action in its
+/// pattern and category whose scope contains its scope).
+#[derive(Debug, Clone, Copy)]
+struct TradeTruth {
+    /// Share of them carrying planted effects whose sum has the sign of the lesson's edge.
+    carried_share: f64,
+    /// Their mean planted effect minus the module's: the edge the lesson should find.
+    expected_edge: f64,
+}
+
+/// R belongs to the trade, so a lesson on another action of the same positions (an add or an
+/// exit of trades whose entry carries an effect) says something true of its trades.
+fn truth_by_trades(
+    active: &[LessonRow],
+    events: &[TradeEvent],
+    truth: &GroundTruth,
+) -> Vec<TradeTruth> {
+    // Per trade, the planted effects it carries (the demo adds each once per trade).
+    let mut effects_of_trade: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let scopes: Vec<BTreeMap<String, String>> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.scope).unwrap_or_default())
+        .collect();
+    for (e, scope) in events.iter().zip(&scopes) {
+        let entered = e.entry_at.unwrap_or(e.exit_at);
+        let carried = effects_of_trade.entry(&e.trade_key).or_default();
+        for (i, p) in truth.effects.iter().enumerate() {
+            let applies = p.starts_at.is_none_or(|t| entered > t)
+                && p.stops_at.is_none_or(|t| entered <= t)
+                && e.pattern_key == p.pattern_key
+                && e.category.as_str() == p.action_category
+                && contains(scope, &p.scope);
+            if applies {
+                carried.insert(i);
+            }
+        }
+    }
+    let planted_r = |trade: &str| -> f64 {
+        effects_of_trade.get(trade).map_or(0.0, |set| {
+            set.iter().map(|&i| truth.effects[i].effect_r).sum()
+        })
+    };
+    let module_mean = effects_of_trade.keys().map(|t| planted_r(t)).sum::<f64>()
+        / effects_of_trade.len().max(1) as f64;
+    active
+        .iter()
+        .map(|l| {
+            let scope = scope_of(l);
+            let mut trades: Vec<&str> = events
+                .iter()
+                .zip(&scopes)
+                .filter(|(e, s)| {
+                    e.pattern_key == l.pattern_key
+                        && e.category == l.category
+                        && contains(s, &scope)
+                })
+                .map(|(e, _)| e.trade_key.as_str())
+                .collect();
+            trades.sort_unstable();
+            trades.dedup();
+            let n = trades.len().max(1) as f64;
+            let sign = l.shrunk_edge.signum();
+            let effects: Vec<f64> = trades.iter().map(|t| planted_r(t)).collect();
+            let carrying = effects
+                .iter()
+                .filter(|r| **r != 0.0 && r.signum() == sign)
+                .count();
+            TradeTruth {
+                carried_share: carrying as f64 / n,
+                expected_edge: effects.iter().sum::<f64>() / n - module_mean,
+            }
+        })
+        .collect()
+}
+
 /// A lesson is a true discovery when its scope is a planted scope of its group or a refinement
-/// of one (every trade it sizes carries that effect); anything else — another group, a scope
-/// outside every effect, a generalization — is false.
-fn judge(kind: SetKind, active: &[LessonRow], truth: &GroundTruth) -> SetResult {
+/// of one (every trade it sizes carries that effect), or when at least 90 % of its trades carry
+/// planted effects of its sign (e.g. the add of positions whose entry carries the effect);
+/// anything else — a scope outside every effect, a generalization — is false. Of the false ones
+/// that are not generalizations in their own group, those whose trades' expected edge has their
+/// sign and at least 0.1 R are counted apart: true of their trades on average, but a diluted
+/// form of an effect that lives in a narrower scope of another action of the same positions.
+fn judge(
+    kind: SetKind,
+    active: &[LessonRow],
+    by_trades: &[TradeTruth],
+    truth: &GroundTruth,
+) -> SetResult {
     let scopes: Vec<BTreeMap<String, String>> = active.iter().map(scope_of).collect();
     let mut false_discoveries = 0;
     let mut generalizations = 0;
-    for (l, scope) in active.iter().zip(&scopes) {
+    let mut true_by_trades = 0;
+    let mut diluted = 0;
+    for ((l, scope), t) in active.iter().zip(&scopes).zip(by_trades) {
         let planted = || truth.effects.iter().filter(|e| same_group(l, e));
-        if !planted().any(|e| contains(scope, &e.scope)) {
-            false_discoveries += 1;
-            generalizations += usize::from(planted().any(|e| contains(&e.scope, scope)));
+        if planted().any(|e| contains(scope, &e.scope)) {
+            continue;
         }
+        if t.carried_share >= CARRIED_SHARE {
+            true_by_trades += 1;
+            continue;
+        }
+        false_discoveries += 1;
+        let generalization = planted().any(|e| contains(&e.scope, scope));
+        generalizations += usize::from(generalization);
+        let material = t.expected_edge.signum() == l.shrunk_edge.signum()
+            && t.expected_edge.abs() >= MATERIAL_EDGE;
+        diluted += usize::from(!generalization && material);
     }
     let effects = truth
         .effects
@@ -311,6 +430,8 @@ fn judge(kind: SetKind, active: &[LessonRow], truth: &GroundTruth) -> SetResult 
         kind,
         active: active.len() as u64,
         false_discoveries,
+        true_by_trades,
+        diluted,
         generalizations,
         effects,
         stopped: None,
@@ -472,6 +593,12 @@ fn effect_rows(results: &[SetResult]) -> EffectRows {
             .sum::<f64>()
             / n,
         false_discoveries,
+        mean_true_by_trades: runs.iter().map(|r| r.true_by_trades as f64).sum::<f64>() / n,
+        mean_diluted: runs.iter().map(|r| r.diluted as f64).sum::<f64>() / n,
+        fdp_pooled_without_diluted: share(
+            false_discoveries - runs.iter().map(|r| r.diluted).sum::<usize>(),
+            active as usize,
+        ),
         mean_generalizations: runs.iter().map(|r| r.generalizations as f64).sum::<f64>() / n,
         power,
         exact_by_kind,
@@ -552,6 +679,17 @@ pub fn human(r: &CalibrationReport) -> String {
             ),
         ),
         (
+            "true by their trades (other actions)".into(),
+            format!("mean {:.2} per set", e.mean_true_by_trades),
+        ),
+        (
+            "false but true on average (diluted)".into(),
+            format!(
+                "mean {:.2} per set; FDP without them {:.3} pooled",
+                e.mean_diluted, e.fdp_pooled_without_diluted
+            ),
+        ),
+        (
             "generalizations taught".into(),
             format!("mean {:.2} per set", e.mean_generalizations),
         ),
@@ -608,6 +746,8 @@ mod tests {
             kind: SetKind::Effects,
             active: 0,
             false_discoveries: 0,
+            true_by_trades: 0,
+            diluted: 0,
             generalizations: 0,
             effects: Vec::new(),
             stopped,
