@@ -3,7 +3,7 @@
 
 pub mod placebo;
 
-use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport};
+use learnloop_aggregator::{aggregate_with_progress, AggregateOptions, AggregateReport};
 use learnloop_lesson_builder::{build_lessons_with, LessonReport};
 use learnloop_linker::{link, normalize_new, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
@@ -101,6 +101,20 @@ pub fn resolve_as_of(
     }
 }
 
+/// Told as a run advances, so that a caller can show progress; the pipeline draws nothing itself
+/// and works the same whatever the observer does.
+pub trait Progress {
+    /// `stage` starts: the `index`-th (from 0) of `count` stages of this call.
+    fn stage(&self, _stage: Stage, _index: usize, _count: usize) {}
+    /// Within the current stage: `done` of `total` units (pattern groups, for aggregate).
+    fn advance(&self, _done: u64, _total: u64) {}
+}
+
+/// Shows nothing.
+pub struct Silent;
+
+impl Progress for Silent {}
+
 /// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new
 /// config version's `created_at` (the only places the clock appears).
 pub fn run_stages(
@@ -109,6 +123,18 @@ pub fn run_stages(
     options: &RunOptions,
     stages: &[Stage],
     now: &str,
+) -> Result<StagesReport, PipelineError> {
+    run_stages_with_progress(conn, cfg, options, stages, now, &Silent)
+}
+
+/// [`run_stages`], telling `progress` as each stage starts and as the aggregate stage advances.
+pub fn run_stages_with_progress(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    options: &RunOptions,
+    stages: &[Stage],
+    now: &str,
+    progress: &dyn Progress,
 ) -> Result<StagesReport, PipelineError> {
     let mut report = StagesReport {
         placebo_seed: options.placebo,
@@ -121,7 +147,8 @@ pub fn run_stages(
     report
         .durations_ms
         .insert("normalize".into(), t.elapsed().as_millis() as u64);
-    for &stage in stages {
+    for (index, &stage) in stages.iter().enumerate() {
+        progress.stage(stage, index, stages.len());
         let t = Instant::now();
         match stage {
             Stage::Link => {
@@ -135,8 +162,11 @@ pub fn run_stages(
                     seed: options.placebo.unwrap_or_default(),
                     cluster_days: cfg.lessons.cluster_days,
                 };
-                report.aggregate =
-                    Some(aggregate(conn, cfg, as_of, &opts).map_err(stage_err("aggregate"))?);
+                let mut on_group = |done, total| progress.advance(done, total);
+                report.aggregate = Some(
+                    aggregate_with_progress(conn, cfg, as_of, &opts, &mut on_group)
+                        .map_err(stage_err("aggregate"))?,
+                );
             }
             Stage::Lessons => {
                 if options.placebo.is_some() {

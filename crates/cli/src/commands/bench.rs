@@ -7,6 +7,7 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
 use learnloop_aggregator::{
     aggregate, compute_each, exploded_subset_updates, AggregateOptions, Limits, Prepared,
 };
@@ -105,23 +106,34 @@ pub const DEFAULT_TRADES: usize = 100_000;
 pub const DEFAULT_DAYS: u32 = 365;
 
 pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let status = crate::terminal::spinner(cli, "bench");
+    let measured = measure(cli, args, &status);
+    status.finish_and_clear();
+    measured?;
+    Ok(Outcome::Ok)
+}
+
+/// Run the bench, telling `status` (a spinner on a terminal) which phase it is in.
+fn measure(cli: &Cli, args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Aggregate => {
-            let report = bench_aggregate(args)?;
-            emit(cli.json, &report, human)?;
+            let report = bench_aggregate(args, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, human)
         }
         BenchTarget::Replay => {
-            let report = super::bench_replay::bench_replay(args)?;
-            emit(cli.json, &report, super::bench_replay::human)?;
+            let report = super::bench_replay::bench_replay(args, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, super::bench_replay::human)
         }
         BenchTarget::Calibrate => {
             let cfg = crate::context::load_config(cli)?;
-            let report = super::bench_calibrate::calibrate(args, &cfg)?;
-            emit(cli.json, &report, super::bench_calibrate::human)?;
+            let report = super::bench_calibrate::calibrate(args, &cfg, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, super::bench_calibrate::human)
         }
-        BenchTarget::PgIngest => pg_ingest(cli, args)?,
+        BenchTarget::PgIngest => pg_ingest(cli, args),
     }
-    Ok(Outcome::Ok)
 }
 
 #[cfg(feature = "postgres")]
@@ -135,8 +147,9 @@ fn pg_ingest(_: &Cli, _: &BenchArgs) -> anyhow::Result<()> {
     anyhow::bail!("this learnloop was built without PostgreSQL support (cargo feature `postgres`)")
 }
 
-fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
+fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
     let cfg = LoopConfig::default();
+    status.set_message("bench aggregate: generating the synthetic book");
     let t = Instant::now();
     let opts = DemoOptions {
         seed: args.seed,
@@ -153,6 +166,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     remove_db(&scratch);
     let mut conn = learnloop_store::open(&scratch)
         .with_context(|| format!("opening {}", scratch.display()))?;
+    status.set_message("bench aggregate: ingesting and linking");
     let t = Instant::now();
     let tx = conn.transaction()?;
     learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now())?;
@@ -162,6 +176,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     tx.commit()?;
     let ingest_link_s = t.elapsed().as_secs_f64();
 
+    status.set_message("bench aggregate: the aggregate stage");
     reset_peak_rss();
     let t = Instant::now();
     let tx = conn.transaction()?;
@@ -170,6 +185,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     let aggregate_s = t.elapsed().as_secs_f64();
     let aggregate_peak_rss_mib = peak_rss_mib();
 
+    status.set_message("bench aggregate: the lesson stage");
     reset_peak_rss();
     let t = Instant::now();
     let tx = conn.transaction()?;
@@ -186,6 +202,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
         cfg.aggregate.stats_half_life_hours,
     )?;
     drop(events);
+    status.set_message("bench aggregate: computing alone, without writing");
     let t = Instant::now();
     let limits = Limits {
         k_max: cfg.aggregate.k_max,

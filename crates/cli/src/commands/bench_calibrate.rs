@@ -14,6 +14,7 @@
 use super::bench::{remove_db, BenchArgs};
 use crate::output::kv;
 use anyhow::Context;
+use indicatif::ProgressBar;
 use learnloop_demo::{generate, DemoOptions, EffectKind, EffectPlan, GroundTruth, PlantedEffect};
 use learnloop_model::time::MS_PER_DAY;
 use learnloop_model::{LoopConfig, Timestamp};
@@ -135,7 +136,11 @@ struct SetResult {
     stopped: Option<Option<Option<f64>>>,
 }
 
-pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<CalibrationReport> {
+pub fn calibrate(
+    args: &BenchArgs,
+    cfg: &LoopConfig,
+    status: &ProgressBar,
+) -> anyhow::Result<CalibrationReport> {
     let started = Instant::now();
     let trades = args.trades.unwrap_or(DEFAULT_TRADES);
     let days = args.days.unwrap_or(DEFAULT_DAYS);
@@ -152,10 +157,18 @@ pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<Calibrati
             ]
         })
         .collect();
+    let finished = AtomicUsize::new(0);
+    status.set_message(format!("bench calibrate: 0/{} synthetic sets", jobs.len()));
     let results = run_parallel(&jobs, |&(kind, seed)| {
         let opts = set_options(kind, seed, trades, days, args);
-        run_set(kind, &opts, cfg)
-            .with_context(|| format!("calibration set {kind:?} with seed {seed}"))
+        let result = run_set(kind, &opts, cfg)
+            .with_context(|| format!("calibration set {kind:?} with seed {seed}"));
+        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+        status.set_message(format!(
+            "bench calibrate: {n}/{} synthetic sets",
+            jobs.len()
+        ));
+        result
     })?;
     Ok(CalibrationReport {
         sets: args.sets,
@@ -268,16 +281,16 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
     Ok(result)
 }
 
-fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
+pub(crate) fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
     serde_json::from_str(&l.scope_values).unwrap_or_default()
 }
 
 /// Does `outer` contain every pair of `inner`?
-fn contains(outer: &BTreeMap<String, String>, inner: &BTreeMap<String, String>) -> bool {
+pub(crate) fn contains(outer: &BTreeMap<String, String>, inner: &BTreeMap<String, String>) -> bool {
     inner.iter().all(|(k, v)| outer.get(k) == Some(v))
 }
 
-fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
+pub(crate) fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
     l.pattern_key == e.pattern_key && l.category.as_str() == e.action_category
 }
 

@@ -8,7 +8,7 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_lesson_builder::lesson_key_of;
-use learnloop_model::{ActionCategory, ScopeKey};
+use learnloop_model::{ActionCategory, LoopConfig, Scope, ScopeKey};
 use learnloop_store::lessons::{CandidateRow, LessonRow};
 use learnloop_store::stats::StatsRow;
 use serde::Serialize;
@@ -19,11 +19,11 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub pattern: String,
     /// entry, add, trim or exit.
-    #[arg(long)]
-    pub category: String,
-    /// The subset as `dim=value,dim=value`; empty for the pattern root.
-    #[arg(long, default_value = "")]
-    pub scope: String,
+    #[arg(long, value_parser = crate::values::parse_category)]
+    pub category: ActionCategory,
+    /// The subset as `dim=value,dim=value` or a JSON object; empty for the pattern root.
+    #[arg(long, default_value = "", value_parser = crate::values::parse_scope)]
+    pub scope: Scope,
     #[arg(long, default_value = "pm")]
     pub module: String,
 }
@@ -57,40 +57,66 @@ pub struct Explanation {
 
 pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let cfg = load_config(cli)?;
-    let category: ActionCategory = args
-        .category
-        .parse()
-        .map_err(|e| usage(format!("--category: {e}")))?;
-    let scope = super::action_args::parse_scope(&args.scope)?;
-    if let Some((dim, _)) = scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
-        return Err(usage(format!(
-            "--scope: {dim:?} is not a configured scope dimension ({})",
-            cfg.dims.names().join(", ")
-        )));
-    }
+    check_dims(&cfg, &args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
+    let subset = Subset {
+        module: &args.module,
+        pattern_key: &pattern_key,
+        category: args.category,
+        scope: &args.scope,
+    };
+    let e = explain(&conn, &cfg, &subset)?;
+    emit(cli.json, &e, human)?;
+    Ok(Outcome::Ok)
+}
+
+/// Every dimension of `scope` must be a configured one (else nothing could ever be stored there).
+pub fn check_dims(cfg: &LoopConfig, scope: &Scope) -> Result<(), String> {
+    match scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
+        Some((dim, _)) => Err(format!(
+            "{dim:?} is not a configured scope dimension ({})",
+            cfg.dims.names().join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The subset an explanation is about; `pattern_key` is the full key.
+pub struct Subset<'a> {
+    pub module: &'a str,
+    pub pattern_key: &'a str,
+    pub category: ActionCategory,
+    pub scope: &'a Scope,
+}
+
+/// Why `subset` is or is not a lesson, from what the last runs stored.
+pub fn explain(
+    conn: &learnloop_store::Connection,
+    cfg: &LoopConfig,
+    subset: &Subset<'_>,
+) -> anyhow::Result<Explanation> {
+    let Subset {
+        module,
+        pattern_key,
+        category,
+        scope,
+    } = *subset;
     let key = scope.key_for(&cfg.dims);
     let scope_values = key.values_json();
-    let stats = learnloop_store::stats::get(
-        &conn,
-        &args.module,
-        &pattern_key,
-        category,
-        key.mask,
-        key.hash(),
-    )?;
+    let stats =
+        learnloop_store::stats::get(conn, module, pattern_key, category, key.mask, key.hash())?;
     let test = learnloop_store::lessons::candidate(
-        &conn,
-        &args.module,
-        &pattern_key,
+        conn,
+        module,
+        pattern_key,
         category,
         key.mask,
         key.hash(),
     )?;
-    let lesson_key = lesson_key_of(&args.module, &pattern_key, category, &scope_values);
-    let lesson = learnloop_store::lessons::lesson(&conn, &lesson_key)?;
-    let parents = parents(&conn, &cfg.dims, &args.module, &pattern_key, category, &key)?;
+    let lesson_key = lesson_key_of(module, pattern_key, category, &scope_values);
+    let lesson = learnloop_store::lessons::lesson(conn, &lesson_key)?;
+    let parents = parents(conn, &cfg.dims, module, pattern_key, category, &key)?;
     let min_support = cfg.lessons.min_support_for(key.dims());
     let (verdict, reason) = match (&test, &stats) {
         (Some(t), _) => (t.verdict.clone(), t.reason.clone()),
@@ -111,9 +137,9 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
             ),
         ),
     };
-    let e = Explanation {
-        module: args.module.clone(),
-        pattern_key,
+    Ok(Explanation {
+        module: module.to_string(),
+        pattern_key: pattern_key.to_string(),
         category,
         scope_mask: key.mask,
         scope_values,
@@ -126,9 +152,7 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
         test,
         lesson,
         parents,
-    };
-    emit(cli.json, &e, human)?;
-    Ok(Outcome::Ok)
+    })
 }
 
 fn parents(

@@ -120,7 +120,7 @@ fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
 }
 
 /// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
-fn scope_text(scope_values: &str) -> String {
+pub(crate) fn scope_text(scope_values: &str) -> String {
     let pairs: Vec<String> =
         serde_json::from_str::<std::collections::BTreeMap<String, String>>(scope_values)
             .map(|m| m.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
@@ -132,7 +132,7 @@ fn number(v: Option<f64>, decimals: usize) -> String {
     v.map_or("—".to_string(), |v| format!("{v:.decimals$}"))
 }
 
-fn size_mult(levers: &str) -> Option<f64> {
+pub(crate) fn size_mult(levers: &str) -> Option<f64> {
     serde_json::from_str::<serde_json::Value>(levers)
         .ok()?
         .get("size_mult")?
