@@ -46,36 +46,49 @@ pub fn spinner(cli: &Cli, message: &str) -> ProgressBar {
     bar
 }
 
-/// The stages of a run on one line: which stage, and for aggregate a bar over pattern groups.
-pub struct StageProgress(ProgressBar);
+/// The stages of a run on one line: which stage of the command's `total`, and for aggregate a bar
+/// over pattern groups. Counted here, across the pipeline calls a run makes.
+pub struct StageProgress {
+    bar: ProgressBar,
+    total: usize,
+    started: std::cell::Cell<usize>,
+}
 
 impl StageProgress {
-    pub fn new(cli: &Cli) -> Self {
-        Self(spinner(cli, "starting"))
+    pub fn new(cli: &Cli, total: usize) -> Self {
+        Self {
+            bar: spinner(cli, "starting"),
+            total,
+            started: std::cell::Cell::new(0),
+        }
     }
 
     pub fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
 impl learnloop_pipeline::Progress for StageProgress {
-    fn stage(&self, stage: learnloop_pipeline::Stage, index: usize, count: usize) {
-        self.0.set_style(style("{spinner} {msg} ({elapsed})"));
-        self.0.set_length(0);
-        self.0.set_position(0);
-        self.0
-            .set_message(format!("{} ({}/{count})", stage.name(), index + 1));
+    fn stage(&self, stage: learnloop_pipeline::Stage, _index: usize, _count: usize) {
+        self.started.set(self.started.get() + 1);
+        self.bar.set_style(style("{spinner} {msg} ({elapsed})"));
+        self.bar.set_length(0);
+        self.bar.set_position(0);
+        self.bar.set_message(format!(
+            "{} ({}/{})",
+            stage.name(),
+            self.started.get(),
+            self.total
+        ));
     }
 
     fn advance(&self, done: u64, total: u64) {
-        if self.0.length() != Some(total) {
-            self.0.set_style(style(
-                "{msg} [{bar:30}] {pos}/{len} pattern groups ({elapsed}, {eta} left)",
-            ));
-            self.0.set_length(total);
+        if self.bar.length() != Some(total) {
+            self.bar
+                .set_style(style("{msg} [{bar:20}] {pos}/{len} groups ({eta})"));
+            self.bar.set_length(total);
         }
-        self.0.set_position(done);
+        self.bar.set_position(done);
     }
 }
 

@@ -108,7 +108,7 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|(_, r)| r.normalized.quarantined_total())
         .sum::<u64>();
-    let progress = crate::terminal::StageProgress::new(cli);
+    let progress = crate::terminal::StageProgress::new(cli, Stage::ALL.len());
     let job = Job {
         command,
         cfg: &cfg,
@@ -167,7 +167,7 @@ fn publish_after_run(
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
     let mut conn = open_store(cli)?;
-    let progress = crate::terminal::StageProgress::new(cli);
+    let progress = crate::terminal::StageProgress::new(cli, 1);
     let job = Job {
         command: stage.name(),
         cfg: &cfg,
