@@ -94,7 +94,13 @@ pub fn report_parse_error(e: &clap::Error) -> ExitCode {
     let rendered = e.render();
     if raw_flag(&args, "--log-format") == Some("json") {
         let text = rendered.to_string();
-        let text = text.trim_end().trim_start_matches("error: ");
+        // The hint to try --help is for a person at a terminal, not for a log line.
+        let text = text
+            .split("\n\nFor more information")
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .trim_start_matches("error: ");
         eprintln!("{}", json_error("usage error", text, 2));
     } else {
         let choice = match raw_flag(&args, "--color") {

@@ -3,10 +3,11 @@
 
 use super::Outcome;
 use crate::context::{load_config, open_store, open_store_read_only};
-use crate::output::{emit, kv};
+use crate::output::{emit, kv, scope_text};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use learnloop_model::pattern::short_pattern_key;
 use learnloop_overrides::{
     config_checksum, ConfigData, ConfigRow, Lever, Levers, Override, Overrides,
 };
@@ -245,7 +246,7 @@ fn human_show(s: &Shown) -> String {
             .collect();
         out.push_str(&format!(
             "  {:<22} {:<6} {:>6} {:>9} {:>6}  {:<32}  {}\n",
-            learnloop_model::pattern::short_pattern_key(&o.pattern_key),
+            short_pattern_key(&o.pattern_key),
             o.action_category,
             o.levers
                 .get(Lever::SizeMult)
@@ -401,14 +402,6 @@ fn diff_configs(module: &str, a: &ConfigData, b: &ConfigData) -> Diff {
         diff.settings_changed.push("specificity_alpha");
     }
     diff
-}
-
-pub(crate) fn scope_text(scope: &BTreeMap<String, String>) -> String {
-    if scope.is_empty() {
-        return "{root}".to_string();
-    }
-    let pairs: Vec<String> = scope.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{{{}}}", pairs.join(","))
 }
 
 fn levers_text(levers: &Levers) -> String {

@@ -7,11 +7,11 @@ use super::explain::{check_dims, explain, Subset};
 use super::Outcome;
 use crate::context::{load_config, open_store_read_only};
 use crate::errors::usage;
-use crate::output::emit;
+use crate::output::{emit, scope_text, subset_label};
 use crate::Cli;
 use clap::Args;
 use learnloop_demo::{GroundTruth, PlantedEffect};
-use learnloop_model::pattern::{parse_pattern_key, short_pattern_key};
+use learnloop_model::pattern::parse_pattern_key;
 use learnloop_model::{ActionCategory, LoopConfig, Scope};
 use learnloop_store::lessons::LessonRow;
 use learnloop_store::Connection;
@@ -221,15 +221,6 @@ fn unplanted(active: &[LessonRow], planted: &[PlantedEffect]) -> Vec<LessonRef> 
         .collect()
 }
 
-fn label(pattern_key: &str, category: &str, scope: &BTreeMap<String, String>) -> String {
-    format!(
-        "{} · {} {}",
-        short_pattern_key(pattern_key),
-        category,
-        super::config::scope_text(scope)
-    )
-}
-
 fn human(r: &CheckReport) -> String {
     let mut out = format!(
         "{}: {} planted effects, {} found as active lessons, {} active lessons outside every planted effect\n",
@@ -244,7 +235,7 @@ fn human(r: &CheckReport) -> String {
             "  {:<15} {:+.2} R  {}{}\n",
             c.found.as_str(),
             e.effect_r,
-            label(&e.pattern_key, &e.action_category, &e.scope),
+            subset_label(&e.pattern_key, &e.action_category, &scope_text(&e.scope)),
             e.stops_at
                 .map_or(String::new(), |t| format!("  (planted until {t})"))
         ));
@@ -252,7 +243,7 @@ fn human(r: &CheckReport) -> String {
             out.push_str(&format!(
                 "      lesson {} {}  edge {:+.2}  size × {}\n",
                 l.lesson_key,
-                super::config::scope_text(&l.scope),
+                scope_text(&l.scope),
                 l.shrunk_edge,
                 l.size_mult.map_or("-".to_string(), |m| format!("{m:.2}"))
             ));
@@ -266,7 +257,7 @@ fn human(r: &CheckReport) -> String {
             "  {:<15}         lesson {} {}  edge {:+.2}\n",
             "unplanted",
             l.lesson_key,
-            super::config::scope_text(&l.scope),
+            scope_text(&l.scope),
             l.shrunk_edge
         ));
     }

@@ -4,7 +4,7 @@
 use super::run::{execute_stage, StageArgs};
 use super::Outcome;
 use crate::context::open_store_read_only;
-use crate::output::emit;
+use crate::output::{emit, stored_scope_text, subset_label};
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_model::pattern::short_pattern_key;
@@ -119,13 +119,13 @@ fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
-pub(crate) fn scope_text(scope_values: &str) -> String {
-    let pairs: Vec<String> =
-        serde_json::from_str::<std::collections::BTreeMap<String, String>>(scope_values)
-            .map(|m| m.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
-            .unwrap_or_else(|_| vec![scope_values.to_string()]);
-    format!("{{{}}}", pairs.join(", "))
+/// `uptrend.S3.add · add {bucket=micro, timeframe=1h}`.
+pub(crate) fn lesson_label(l: &LessonRow) -> String {
+    subset_label(
+        &l.pattern_key,
+        l.category.as_str(),
+        &stored_scope_text(&l.scope_values),
+    )
 }
 
 fn number(v: Option<f64>, decimals: usize) -> String {
@@ -149,7 +149,7 @@ fn table(rows: &[LessonRow]) -> String {
     );
     for l in rows {
         out.push_str(&format!(
-            "{:<18} {:<9} {:>6} {:>+7.2} {:>+7.2} {:>8} {:>5}  {:<10}  {} · {} {}\n",
+            "{:<18} {:<9} {:>6} {:>+7.2} {:>+7.2} {:>8} {:>5}  {:<10}  {}\n",
             l.lesson_key,
             l.status,
             l.n_trades,
@@ -159,9 +159,7 @@ fn table(rows: &[LessonRow]) -> String {
             number(size_mult(&l.levers), 2),
             l.created_at
                 .map_or("—".to_string(), |t| t.to_rfc3339()[..10].to_string()),
-            short_pattern_key(&l.pattern_key),
-            l.category.as_str(),
-            scope_text(&l.scope_values),
+            lesson_label(l),
         ));
     }
     out
@@ -171,15 +169,7 @@ fn detail(s: &Shown) -> String {
     let l = &s.lesson;
     let mut out = crate::output::kv(&[
         ("lesson", l.lesson_key.clone()),
-        (
-            "scope",
-            format!(
-                "{} · {} {}",
-                short_pattern_key(&l.pattern_key),
-                l.category.as_str(),
-                scope_text(&l.scope_values)
-            ),
-        ),
+        ("scope", lesson_label(l)),
         (
             "status",
             match &l.status_reason {

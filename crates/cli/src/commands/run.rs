@@ -528,7 +528,7 @@ fn next_step(s: &RunSummary) -> Option<String> {
         .collect();
     (!proposed.is_empty()).then(|| {
         format!(
-            "{}   (review first: `learnloop config diff`, `learnloop report`; or run with --activate)",
+            "{}   (review it first: `learnloop config show`, `learnloop report`; or run with --activate)",
             proposed.join("; ")
         )
     })

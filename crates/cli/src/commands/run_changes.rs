@@ -2,8 +2,7 @@
 //! size multipliers of the config it leaves for the PM. Read from the store inside the run's
 //! transaction (so a placebo reports what it found before it is rolled back).
 
-use crate::output::kv;
-use learnloop_model::pattern::short_pattern_key;
+use crate::output::{kv, scope_text, subset_label};
 use learnloop_overrides::{ConfigData, Lever};
 use learnloop_store::lessons::{self, LessonRow};
 use learnloop_store::Connection;
@@ -108,12 +107,7 @@ fn transitions<'a>(
 fn brief(l: &LessonRow) -> LessonBrief {
     LessonBrief {
         lesson_key: l.lesson_key.clone(),
-        label: format!(
-            "{} · {} {}",
-            short_pattern_key(&l.pattern_key),
-            l.category.as_str(),
-            super::lessons::scope_text(&l.scope_values)
-        ),
+        label: super::lessons::lesson_label(l),
         size_mult: super::lessons::size_mult(&l.levers),
         n_trades: l.n_trades,
         reason: l.status_reason.clone(),
@@ -128,12 +122,7 @@ fn multipliers<'a>(
         Some(MultiplierBrief {
             module: module.to_string(),
             version: data.version,
-            label: format!(
-                "{} · {} {}",
-                short_pattern_key(&o.pattern_key),
-                o.action_category,
-                super::config::scope_text(&o.scope)
-            ),
+            label: subset_label(&o.pattern_key, &o.action_category, &scope_text(&o.scope)),
             size_mult: o.levers.get(Lever::SizeMult)?,
             n_trades: o.n_trades,
         })
@@ -153,7 +142,7 @@ pub fn human(w: &WhatChanged) -> String {
     out.push_str(&kv(&lines));
     for l in w.new_lessons.iter().take(SHOWN) {
         out.push_str(&format!(
-            "    + {}  size × {}  ({} trades)  {}\n",
+            "    + {}  lesson's size × {}  ({} trades)  {}\n",
             l.label,
             l.size_mult.map_or("-".to_string(), |m| format!("{m:.2}")),
             l.n_trades,
@@ -175,7 +164,10 @@ pub fn human(w: &WhatChanged) -> String {
         "lessons list --status retired",
     );
     if !w.top_multipliers.is_empty() {
-        out.push_str("  top size multipliers\n");
+        // The lesson's own lever is a target: each version moves at most the rate limit towards it.
+        out.push_str(
+            "  top size multipliers of the config (what the PM applies once it is active)\n",
+        );
     }
     for m in &w.top_multipliers {
         out.push_str(&format!(
