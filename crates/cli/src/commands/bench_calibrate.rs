@@ -21,10 +21,11 @@ use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_pipeline::{run_stages, RunOptions, Stage};
 use learnloop_replay::{replay, ReplayOptions};
 use learnloop_store::configs;
+use learnloop_store::events::TradeEvent;
 use learnloop_store::lessons::{self, LessonRow};
 use learnloop_store::Connection;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -100,6 +101,10 @@ pub struct EffectRows {
     /// Mean of each set's false-discovery proportion (sets with no lesson count 0).
     pub fdp_mean: f64,
     pub false_discoveries: usize,
+    /// Active lessons outside every planted scope of their group counted true because their
+    /// trades carry planted effects of their sign (e.g. the add of positions whose entry carries
+    /// the effect), per set.
+    pub mean_true_by_trades: f64,
     /// Active lessons in an effect's group at a strict generalization of its scope (e.g. {1h}
     /// for a {micro, 1h} interaction), per set.
     pub mean_generalizations: f64,
@@ -128,6 +133,9 @@ struct SetResult {
     kind: SetKind,
     active: u64,
     false_discoveries: usize,
+    /// True discoveries outside every planted scope of their group, whose trades carry planted
+    /// effects of their sign (another action of the same positions).
+    true_by_trades: usize,
     generalizations: usize,
     /// Per planted effect: (effect, found, exact).
     effects: Vec<(PlantedEffect, bool, bool)>,
@@ -271,7 +279,9 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
     run_stages(&tx, cfg, &options, &Stage::ALL, "calibrate")?;
     tx.commit()?;
     let active = lessons::active_lessons(&conn)?;
-    let mut result = judge(kind, &active, &truth);
+    let events = learnloop_store::events::load_all_events(&conn)?;
+    let carried = carried_by_trades(&active, &events, &truth);
+    let mut result = judge(kind, &active, &carried, &truth);
     if kind == SetKind::Effects {
         drop(conn);
         let stopped = stopped_lever_days(&db, cfg, &truth);
@@ -294,19 +304,92 @@ pub(crate) fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
     l.pattern_key == e.pattern_key && l.category.as_str() == e.action_category
 }
 
+/// Share of a lesson's trades that must carry planted effects of its sign for it to be true by
+/// its trades.
+const CARRIED_SHARE: f64 = 0.9;
+
+/// Per active lesson: do at least 90 % of the trades it sizes (those with an action in its
+/// pattern and category whose scope contains its scope) carry planted effects whose sum has the
+/// sign of its edge? R belongs to the trade, so a lesson on another action of the same positions
+/// (an add or an exit of trades whose entry carries the effect) is true of its trades.
+fn carried_by_trades(
+    active: &[LessonRow],
+    events: &[TradeEvent],
+    truth: &GroundTruth,
+) -> Vec<bool> {
+    // Per trade, the planted effects it carries (the demo adds each once per trade).
+    let mut effects_of_trade: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let scopes: Vec<BTreeMap<String, String>> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.scope).unwrap_or_default())
+        .collect();
+    for (e, scope) in events.iter().zip(&scopes) {
+        let entered = e.entry_at.unwrap_or(e.exit_at);
+        for (i, p) in truth.effects.iter().enumerate() {
+            let applies = p.starts_at.is_none_or(|t| entered > t)
+                && p.stops_at.is_none_or(|t| entered <= t)
+                && e.pattern_key == p.pattern_key
+                && e.category.as_str() == p.action_category
+                && contains(scope, &p.scope);
+            if applies {
+                effects_of_trade.entry(&e.trade_key).or_default().insert(i);
+            }
+        }
+    }
+    let planted_r = |trade: &str| -> f64 {
+        effects_of_trade.get(trade).map_or(0.0, |set| {
+            set.iter().map(|&i| truth.effects[i].effect_r).sum()
+        })
+    };
+    active
+        .iter()
+        .map(|l| {
+            let scope = scope_of(l);
+            let mut trades: Vec<&str> = events
+                .iter()
+                .zip(&scopes)
+                .filter(|(e, s)| {
+                    e.pattern_key == l.pattern_key
+                        && e.category == l.category
+                        && contains(s, &scope)
+                })
+                .map(|(e, _)| e.trade_key.as_str())
+                .collect();
+            trades.sort_unstable();
+            trades.dedup();
+            let sign = l.shrunk_edge.signum();
+            let carrying = trades
+                .iter()
+                .filter(|t| {
+                    let r = planted_r(t);
+                    r != 0.0 && r.signum() == sign
+                })
+                .count();
+            !trades.is_empty() && carrying as f64 >= CARRIED_SHARE * trades.len() as f64
+        })
+        .collect()
+}
+
 /// A lesson is a true discovery when its scope is a planted scope of its group or a refinement
-/// of one (every trade it sizes carries that effect); anything else — another group, a scope
-/// outside every effect, a generalization — is false.
-fn judge(kind: SetKind, active: &[LessonRow], truth: &GroundTruth) -> SetResult {
+/// of one (every trade it sizes carries that effect), or when its trades carry planted effects
+/// of its sign (`carried`, e.g. the add of positions whose entry carries the effect); anything
+/// else — a scope outside every effect, a generalization — is false.
+fn judge(kind: SetKind, active: &[LessonRow], carried: &[bool], truth: &GroundTruth) -> SetResult {
     let scopes: Vec<BTreeMap<String, String>> = active.iter().map(scope_of).collect();
     let mut false_discoveries = 0;
     let mut generalizations = 0;
-    for (l, scope) in active.iter().zip(&scopes) {
+    let mut true_by_trades = 0;
+    for ((l, scope), &carried) in active.iter().zip(&scopes).zip(carried) {
         let planted = || truth.effects.iter().filter(|e| same_group(l, e));
-        if !planted().any(|e| contains(scope, &e.scope)) {
-            false_discoveries += 1;
-            generalizations += usize::from(planted().any(|e| contains(&e.scope, scope)));
+        if planted().any(|e| contains(scope, &e.scope)) {
+            continue;
         }
+        if carried {
+            true_by_trades += 1;
+            continue;
+        }
+        false_discoveries += 1;
+        generalizations += usize::from(planted().any(|e| contains(&e.scope, scope)));
     }
     let effects = truth
         .effects
@@ -324,6 +407,7 @@ fn judge(kind: SetKind, active: &[LessonRow], truth: &GroundTruth) -> SetResult 
         kind,
         active: active.len() as u64,
         false_discoveries,
+        true_by_trades,
         generalizations,
         effects,
         stopped: None,
@@ -485,6 +569,7 @@ fn effect_rows(results: &[SetResult]) -> EffectRows {
             .sum::<f64>()
             / n,
         false_discoveries,
+        mean_true_by_trades: runs.iter().map(|r| r.true_by_trades as f64).sum::<f64>() / n,
         mean_generalizations: runs.iter().map(|r| r.generalizations as f64).sum::<f64>() / n,
         power,
         exact_by_kind,
@@ -565,6 +650,10 @@ pub fn human(r: &CalibrationReport) -> String {
             ),
         ),
         (
+            "true by their trades (other actions)".into(),
+            format!("mean {:.2} per set", e.mean_true_by_trades),
+        ),
+        (
             "generalizations taught".into(),
             format!("mean {:.2} per set", e.mean_generalizations),
         ),
@@ -621,6 +710,7 @@ mod tests {
             kind: SetKind::Effects,
             active: 0,
             false_discoveries: 0,
+            true_by_trades: 0,
             generalizations: 0,
             effects: Vec::new(),
             stopped,

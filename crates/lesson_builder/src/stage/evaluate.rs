@@ -5,7 +5,7 @@
 //! identical trade sets, and shrinkage of the decayed mean toward the parent.
 
 use super::lattice::{Lattice, NOT_STORED};
-use super::trades::{Bitset, ClusterSums, GroupTrades};
+use super::trades::{Bitset, ClusterSums, GroupTrades, ModuleTrades};
 use super::LessonKey;
 use learnloop_model::scope::canonical_pairs;
 use learnloop_model::stats::WeightedStats;
@@ -137,11 +137,42 @@ pub struct GroupContext<'a> {
 
 /// The contrast of a subset's trades against the rest of its module (the pattern root's test).
 pub fn contrast_with_module_rest(ctx: &GroupContext<'_>, own: &Bitset) -> (Option<Contrast>, u64) {
+    contrast_with_rest_cells(ctx, own, &ctx.trades.rest)
+}
+
+/// The contrast of a subset's trades against the module trades outside the group, without the
+/// module trades in `removed` (SPEC §4.1: other groups' lessons taken out of the root's
+/// comparison). Returns the contrast and the number of trades left in the comparison.
+pub fn contrast_with_module_rest_without(
+    ctx: &GroupContext<'_>,
+    module: &ModuleTrades,
+    own: &Bitset,
+    removed: &Bitset,
+) -> (Option<Contrast>, u64) {
+    let mut in_group = Bitset::empty(module.n_trades());
+    for &t in &ctx.trades.module_trade {
+        in_group.insert(t as usize);
+    }
+    let mut rest = ctx.trades.rest.clone();
+    for t in removed.minus(&in_group).iter() {
+        let cell = &mut rest[module.cluster[t] as usize];
+        cell.0 -= 1;
+        cell.1 -= module.r[t];
+    }
+    contrast_with_rest_cells(ctx, own, &rest)
+}
+
+/// `own` against per-cluster (count, sum of R) cells of trades outside the group.
+fn contrast_with_rest_cells(
+    ctx: &GroupContext<'_>,
+    own: &Bitset,
+    rest_cells: &[(u32, f64)],
+) -> (Option<Contrast>, u64) {
     let mut cells = ctx
         .trades
         .cells(own, &Bitset::empty(ctx.trades.n_trades()), ctx.n_clusters);
     let mut rest = 0u64;
-    for (cell, &(n, sum)) in cells.iter_mut().zip(&ctx.trades.rest) {
+    for (cell, &(n, sum)) in cells.iter_mut().zip(rest_cells) {
         cell.n_b = n;
         cell.sum_b = sum;
         rest += u64::from(n);

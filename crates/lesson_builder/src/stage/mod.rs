@@ -2,6 +2,7 @@
 //! learning_edge_history and learning_latent_factors, inside the caller's transaction. The whole
 //! stats table is read once; there is no database round trip per candidate.
 
+mod across;
 mod evaluate;
 mod lattice;
 mod levers;
@@ -488,6 +489,7 @@ fn decide(
     };
     let group_of = |t: &Tested| prior.context(&rows[t.row]);
     select(rows, tested, &mut judged, &keys, &group_of, cfg);
+    across::account_for_other_groups(rows, tested, &mut judged, &prior);
     (judged, family.len() as u64)
 }
 

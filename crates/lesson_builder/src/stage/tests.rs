@@ -34,7 +34,8 @@ fn normal(rng: &mut SplitMix64) -> f64 {
 }
 
 /// `weeks` weeks of `per_week` trades in "p" and as many in "other": bucket and timeframe vary
-/// within the week, `macro_phase` is the week's regime; R = noise + the week's shock + `effect`.
+/// within the week, `macro_phase` is the week's regime; R = noise + the week's shock + `effect`
+/// (for "p" only).
 fn market(
     seed: u64,
     weeks: i64,
@@ -42,12 +43,31 @@ fn market(
     shock_sd: f64,
     effect: impl Fn(&str, &str, &str) -> f64,
 ) -> Vec<Trade> {
+    let planted = |pattern: &str, bucket: &str, timeframe: &str, regime: &str| {
+        if pattern == "p" {
+            effect(bucket, timeframe, regime)
+        } else {
+            0.0
+        }
+    };
+    market_of(seed, weeks, per_week, shock_sd, &["p", "other"], planted)
+}
+
+/// As `market`, over these patterns, with `effect(pattern, bucket, timeframe, regime)`.
+fn market_of(
+    seed: u64,
+    weeks: i64,
+    per_week: usize,
+    shock_sd: f64,
+    patterns: &[&'static str],
+    effect: impl Fn(&str, &str, &str, &str) -> f64,
+) -> Vec<Trade> {
     let mut rng = SplitMix64::new(seed);
     let mut trades = Vec::new();
     for week in 0..weeks {
         let shock = shock_sd * normal(&mut rng);
         let regime = ["Good", "Dip", "Chop"][rng.below(3)];
-        for pattern in ["p", "other"] {
+        for &pattern in patterns {
             for _ in 0..per_week {
                 let bucket = ["micro", "big"][rng.below(2)];
                 let timeframe = ["1h", "4h"][rng.below(2)];
@@ -56,12 +76,7 @@ fn market(
                     ("macro_phase", regime.to_string()),
                     ("timeframe", timeframe.to_string()),
                 ];
-                let planted = if pattern == "p" {
-                    effect(bucket, timeframe, regime)
-                } else {
-                    0.0
-                };
-                let r = normal(&mut rng) + shock + planted;
+                let r = normal(&mut rng) + shock + effect(pattern, bucket, timeframe, regime);
                 trades.push(Trade {
                     pattern,
                     week,
@@ -104,10 +119,16 @@ fn events_of(trades: &[Trade]) -> Vec<TradeEvent> {
     events
 }
 
-/// Every subset of the "p" trades' scopes with at least `min` trades, as sorted stats rows.
-fn rows_of(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp, min: u64) -> Vec<StatsRow> {
+/// Every subset of one pattern's trades' scopes with at least `min` trades, as sorted stats rows.
+fn rows_of(
+    events: &[TradeEvent],
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    min: u64,
+    pattern: &str,
+) -> Vec<StatsRow> {
     let mut acc: BTreeMap<(u64, String), OutcomeStats> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.pattern_key == "p") {
+    for e in events.iter().filter(|e| e.pattern_key == pattern) {
         let pairs = learnloop_model::scope::canonical_pairs(&e.scope).unwrap();
         for subset in 0..(1u32 << pairs.len()) {
             let chosen: Vec<(&str, &str)> = (0..pairs.len())
@@ -139,7 +160,7 @@ fn rows_of(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp, min: u64) 
         .filter(|(_, s)| s.n_trades() >= min)
         .map(|((mask, values), stats)| StatsRow {
             module: "pm".into(),
-            pattern_key: "p".into(),
+            pattern_key: pattern.into(),
             category: ActionCategory::Add,
             scope_mask: mask,
             scope_values_hash: scope_values_hash(
@@ -154,31 +175,42 @@ fn rows_of(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp, min: u64) 
     rows
 }
 
-/// The group's tests and verdicts, as a run over these trades would make them.
+/// The "p" group's tests and verdicts, as a run over these trades would make them.
 fn run(trades: &[Trade]) -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
+    run_groups(trades, &["p"])
+}
+
+/// The tests and verdicts of these patterns' groups (in this order, which must be key order),
+/// as a run over these trades would make them.
+fn run_groups(trades: &[Trade], patterns: &[&str]) -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
     let cfg = LoopConfig::default();
     let events = events_of(trades);
     let as_of = Timestamp(events.last().unwrap().exit_at.0 + DAY_MS);
-    let rows = rows_of(&events, &cfg, as_of, 10);
     let index = TradeIndex::build(&events, &cfg, as_of);
     let n = trades.len() as f64;
     let baseline = Baseline {
         n: trades.len() as u64,
         mean: trades.iter().map(|t| t.r.clamp(-10.0, 10.0)).sum::<f64>() / n,
     };
-    let ctx = GroupContext {
-        cfg: &cfg,
-        baseline,
-        root_tau2: f64::INFINITY,
-        trades: &index.groups[&("pm".into(), "p".into(), ActionCategory::Add)],
-        n_clusters: index.module_clusters["pm"],
-    };
-    let lattice = Lattice::build(&rows, &cfg.dims);
-    let group = GroupRows {
-        rows: &rows,
-        offset: 0,
-    };
-    let mut tested = evaluate_group(&group, &lattice, &ctx);
+    let mut rows: Vec<StatsRow> = Vec::new();
+    let mut tested: Vec<Tested> = Vec::new();
+    for &pattern in patterns {
+        let group_rows = rows_of(&events, &cfg, as_of, 10, pattern);
+        let ctx = GroupContext {
+            cfg: &cfg,
+            baseline,
+            root_tau2: f64::INFINITY,
+            trades: &index.groups[&("pm".into(), pattern.into(), ActionCategory::Add)],
+            n_clusters: index.module_clusters["pm"],
+        };
+        let lattice = Lattice::build(&group_rows, &cfg.dims);
+        let group = GroupRows {
+            rows: &group_rows,
+            offset: rows.len(),
+        };
+        tested.extend(evaluate_group(&group, &lattice, &ctx));
+        rows.extend(group_rows);
+    }
     let baselines: BTreeMap<String, Baseline> = [("pm".to_string(), baseline)].into();
     let view = StatsView::from(rows.as_slice());
     let (judged, _) = decide(&mut tested, &view, &cfg, &baselines, &index);
@@ -281,5 +313,47 @@ fn a_subset_in_too_few_weeks_is_not_tested() {
             assert_eq!(t.screen, Screen::Clusters, "{}", rows[t.row].scope_values);
             assert_eq!(j.reason.kind(), "clusters");
         }
+    }
+}
+
+#[test]
+fn an_effect_free_pattern_is_no_lesson_because_another_pattern_is_good() {
+    // "good" pays +0.8 R on every trade; "p" and "plain" pay nothing. Against the rest of the
+    // module (mostly "good"), "p" and "plain" look 0.4 R worse: only "good" is a lesson.
+    let trades = market_of(
+        21,
+        30,
+        20,
+        0.3,
+        &["good", "p", "plain"],
+        |pattern, _, _, _| {
+            if pattern == "good" {
+                0.8
+            } else {
+                0.0
+            }
+        },
+    );
+    let (rows, tested, judged) = run_groups(&trades, &["good", "p", "plain"]);
+    let root = |pattern: &str| {
+        let i = tested
+            .iter()
+            .position(|t| t.dims == 0 && rows[t.row].pattern_key == pattern)
+            .unwrap();
+        (&tested[i], &judged[i])
+    };
+    let (good, good_verdict) = root("good");
+    assert!(good.edge > 0.3, "{good:?}");
+    assert_eq!(good_verdict.verdict, Verdict::Lesson, "{good_verdict:?}");
+    for pattern in ["p", "plain"] {
+        let (t, j) = root(pattern);
+        // Without the cross-group re-test these roots pass: they differ from the module rest.
+        assert!(t.p.unwrap() < 1e-3, "{pattern}: {t:?}");
+        assert_eq!(j.verdict, Verdict::Rejected, "{pattern}: {j:?}");
+        assert_eq!(
+            j.reason,
+            super::verdict::Reason::OtherPatterns { lessons: 1 },
+            "{pattern}"
+        );
     }
 }

@@ -94,6 +94,8 @@ pub struct GroupTrades {
     pairs: FxHashMap<String, FxHashMap<String, Bitset>>,
     /// Per module cluster: the module's trades outside this group (the root's comparison).
     pub rest: Vec<(u32, f64)>,
+    /// Per trade: its index among the module's trades (`ModuleTrades`).
+    pub module_trade: Vec<u32>,
 }
 
 impl GroupTrades {
@@ -201,6 +203,31 @@ impl ClusterSums {
     }
 }
 
+/// Every trade of one module, indexed in canonical order: what a pattern root's comparison is
+/// made of, so that other groups' lessons can be taken out of it (SPEC §4.1).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleTrades {
+    /// Per trade: its time cluster (an index into the module's clusters).
+    pub cluster: Vec<u32>,
+    /// Per trade: winsorized R.
+    pub r: Vec<f64>,
+}
+
+impl ModuleTrades {
+    pub fn n_trades(&self) -> usize {
+        self.r.len()
+    }
+
+    /// The module-level set of a group's trades `set`.
+    pub fn of_group(&self, group: &GroupTrades, set: &Bitset) -> Bitset {
+        let mut out = Bitset::empty(self.n_trades());
+        for t in set.iter() {
+            out.insert(group.module_trade[t] as usize);
+        }
+        out
+    }
+}
+
 /// (module, pattern, category) of a group.
 pub type GroupId = (String, String, ActionCategory);
 
@@ -209,6 +236,7 @@ pub type GroupId = (String, String, ActionCategory);
 pub struct TradeIndex {
     pub groups: FxHashMap<GroupId, GroupTrades>,
     pub module_clusters: FxHashMap<String, usize>,
+    pub modules: FxHashMap<String, ModuleTrades>,
 }
 
 impl TradeIndex {
@@ -218,30 +246,47 @@ impl TradeIndex {
         let half_life = cfg.aggregate.stats_half_life_hours;
         // Module clusters, ordered by time: (module) → cluster id → local index.
         let mut clusters_of: BTreeMap<&str, BTreeMap<i64, u32>> = BTreeMap::new();
-        // Module trades: (module, trade key) → (cluster id, R), first event of the trade.
-        let mut module_trades: FxHashMap<(&str, &str), (i64, f64)> = FxHashMap::default();
+        // Module trades in order of first appearance: (module, trade key) → index, and per
+        // module each trade's (cluster id, R) from its first event.
+        let mut module_index: FxHashMap<(&str, &str), u32> = FxHashMap::default();
+        let mut module_raw: FxHashMap<&str, Vec<(i64, f64)>> = FxHashMap::default();
         for e in events {
             let at = e.entry_at.unwrap_or(e.exit_at).millis();
             let c = time_cluster(at, days);
             clusters_of.entry(&e.module).or_default().insert(c, 0);
-            module_trades
+            let raw = module_raw.entry(e.module.as_str()).or_default();
+            module_index
                 .entry((e.module.as_str(), e.trade_key.as_str()))
-                .or_insert((c, e.rr_winsorized));
+                .or_insert_with(|| {
+                    raw.push((c, e.rr_winsorized));
+                    (raw.len() - 1) as u32
+                });
         }
         for ids in clusters_of.values_mut() {
             for (i, v) in ids.values_mut().enumerate() {
                 *v = i as u32;
             }
         }
+        let modules: FxHashMap<String, ModuleTrades> = module_raw
+            .iter()
+            .map(|(&module, raw)| {
+                let ids = &clusters_of[module];
+                let trades = ModuleTrades {
+                    cluster: raw.iter().map(|(c, _)| ids[c]).collect(),
+                    r: raw.iter().map(|&(_, r)| r).collect(),
+                };
+                (module.to_string(), trades)
+            })
+            .collect();
         let mut module_cells: FxHashMap<&str, Vec<(u32, f64)>> = FxHashMap::default();
-        for (&(module, _), &(c, r)) in &module_trades {
-            let ids = &clusters_of[module];
-            let cells = module_cells
-                .entry(module)
-                .or_insert_with(|| vec![(0, 0.0); ids.len()]);
-            let cell = &mut cells[ids[&c] as usize];
-            cell.0 += 1;
-            cell.1 += r;
+        for (module, trades) in &modules {
+            let (module, _) = clusters_of.get_key_value(module.as_str()).expect("seen");
+            let mut cells = vec![(0, 0.0); clusters_of[module].len()];
+            for (&c, &r) in trades.cluster.iter().zip(&trades.r) {
+                cells[c as usize].0 += 1;
+                cells[c as usize].1 += r;
+            }
+            module_cells.insert(module, cells);
         }
         let mut groups: FxHashMap<GroupId, GroupTrades> = FxHashMap::default();
         // Per group, the key of its last trade: a trade's events are contiguous in canonical
@@ -260,6 +305,8 @@ impl TradeIndex {
                     g.r.push(e.rr_winsorized);
                     g.weight
                         .push(decay_weight(as_of.hours_since(e.exit_at), half_life));
+                    g.module_trade
+                        .push(module_index[&(e.module.as_str(), e.trade_key.as_str())]);
                     g.r.len() - 1
                 }
             };
@@ -277,7 +324,9 @@ impl TradeIndex {
                 }
             });
         }
-        TradeIndex::finish(groups, module_cells, clusters_of)
+        let mut index = TradeIndex::finish(groups, module_cells, clusters_of);
+        index.modules = modules;
+        index
     }
 
     fn finish(
@@ -306,6 +355,7 @@ impl TradeIndex {
         Self {
             groups,
             module_clusters,
+            modules: FxHashMap::default(),
         }
     }
 }

@@ -84,6 +84,11 @@ pub enum Reason {
     AccountedFor {
         by: usize,
     },
+    /// A pattern root whose effect is gone once the trades of this many selected lessons of
+    /// other patterns are taken out of its module comparison.
+    OtherPatterns {
+        lessons: usize,
+    },
 }
 
 impl Reason {
@@ -97,7 +102,9 @@ impl Reason {
             Reason::Complement { .. } => "complement",
             Reason::Duplicate { .. } => "duplicate",
             Reason::Significance { .. } => "q-value",
-            Reason::Margin { .. } | Reason::AccountedFor { .. } => "incremental",
+            Reason::Margin { .. } | Reason::AccountedFor { .. } | Reason::OtherPatterns { .. } => {
+                "incremental"
+            }
             Reason::SelfSufficiency { .. } => "self-sufficiency",
         }
     }
@@ -107,7 +114,8 @@ impl Reason {
             Reason::Significance { .. } => RejectKind::Significance,
             Reason::Margin { .. }
             | Reason::SelfSufficiency { .. }
-            | Reason::AccountedFor { .. } => RejectKind::Incremental,
+            | Reason::AccountedFor { .. }
+            | Reason::OtherPatterns { .. } => RejectKind::Incremental,
             _ => RejectKind::Untestable,
         }
     }
@@ -163,6 +171,10 @@ impl Judged {
             Reason::AccountedFor { by } => format!(
                 "incremental: no effect once lesson {} is accounted for (re-test p = {})",
                 rows[*by].scope_values,
+                fmt_q(self.p_retest)
+            ),
+            Reason::OtherPatterns { lessons } => format!(
+                "incremental: no effect against the rest of the module once the trades of {lessons} lessons of other patterns are taken out of it (re-test p = {})",
                 fmt_q(self.p_retest)
             ),
         }
