@@ -312,7 +312,7 @@ const CARRIED_SHARE: f64 = 0.9;
 /// pattern and category whose scope contains its scope) carry planted effects whose sum has the
 /// sign of its edge? R belongs to the trade, so a lesson on another action of the same positions
 /// (an add or an exit of trades whose entry carries the effect) is true of its trades.
-fn carried_by_trades(
+pub(crate) fn carried_by_trades(
     active: &[LessonRow],
     events: &[TradeEvent],
     truth: &GroundTruth,

@@ -2,7 +2,7 @@
 //! (at its scope, a refinement or a generalization of it), and if not, why — `explain`'s verdict
 //! for the planted subset. It reports and does not judge: exit 0 whatever it finds.
 
-use super::bench_calibrate::{contains, same_group, scope_of};
+use super::bench_calibrate::{carried_by_trades, contains, same_group, scope_of};
 use super::explain::{check_dims, explain, Subset};
 use super::Outcome;
 use crate::context::{load_config, open_store_read_only};
@@ -57,6 +57,8 @@ impl Found {
 #[derive(Debug, Serialize)]
 pub struct LessonRef {
     pub lesson_key: String,
+    /// `uptrend.S3.add · add {bucket=micro, timeframe=1h}`.
+    pub label: String,
     pub scope: BTreeMap<String, String>,
     pub shrunk_edge: f64,
     pub size_mult: Option<f64>,
@@ -80,9 +82,17 @@ pub struct CheckReport {
     /// Planted effects found exactly or as a refinement or generalization.
     pub found: usize,
     pub effects: Vec<EffectCheck>,
-    /// Active lessons at, inside or around no planted effect of their group: false discoveries
-    /// (all of them on a placebo demo).
-    pub unplanted_lessons: Vec<LessonRef>,
+    /// Active lessons at, inside or around no planted scope of their group.
+    pub unplanted_lessons: Vec<Unplanted>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Unplanted {
+    #[serde(flatten)]
+    pub lesson: LessonRef,
+    /// At least 90 % of the trades it sizes carry planted effects of its sign (R belongs to the
+    /// trade: an add of positions whose entry carries an effect); else a false discovery.
+    pub carried_by_trades: bool,
 }
 
 pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
@@ -106,7 +116,7 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
             .iter()
             .filter(|e| e.found < Found::WrongSign)
             .count(),
-        unplanted_lessons: unplanted(&active, &truth.effects),
+        unplanted_lessons: unplanted(&conn, &active, &truth)?,
         effects,
     };
     emit(cli.json, &report, human)?;
@@ -201,33 +211,62 @@ fn classify(active: &[LessonRow], effect: &PlantedEffect) -> (Found, Vec<LessonR
 fn lesson_ref(l: &LessonRow) -> LessonRef {
     LessonRef {
         lesson_key: l.lesson_key.clone(),
+        label: super::lessons::lesson_label(l),
         scope: scope_of(l),
         shrunk_edge: l.shrunk_edge,
         size_mult: super::lessons::size_mult(&l.levers),
     }
 }
 
-/// Active lessons related (equal, inside, around) to no planted effect of their group.
-fn unplanted(active: &[LessonRow], planted: &[PlantedEffect]) -> Vec<LessonRef> {
-    active
+/// Active lessons related (equal, inside, around) to no planted scope of their group, and whether
+/// their trades carry planted effects all the same.
+fn unplanted(
+    conn: &Connection,
+    active: &[LessonRow],
+    truth: &GroundTruth,
+) -> anyhow::Result<Vec<Unplanted>> {
+    let outside: Vec<LessonRow> = active
         .iter()
-        .filter(|l| {
-            let scope = scope_of(l);
-            !planted.iter().any(|e| {
-                same_group(l, e) && (contains(&scope, &e.scope) || contains(&e.scope, &scope))
-            })
+        .filter(|l| !near_a_planted_scope(l, &truth.effects))
+        .cloned()
+        .collect();
+    if outside.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events = learnloop_store::events::load_all_events(conn)?;
+    let carried = carried_by_trades(&outside, &events, truth);
+    Ok(outside
+        .iter()
+        .zip(carried)
+        .map(|(l, carried_by_trades)| Unplanted {
+            lesson: lesson_ref(l),
+            carried_by_trades,
         })
-        .map(lesson_ref)
-        .collect()
+        .collect())
+}
+
+/// Is `l`'s scope a planted scope of its group, inside one or around one?
+fn near_a_planted_scope(l: &LessonRow, planted: &[PlantedEffect]) -> bool {
+    let scope = scope_of(l);
+    planted
+        .iter()
+        .any(|e| same_group(l, e) && (contains(&scope, &e.scope) || contains(&e.scope, &scope)))
 }
 
 fn human(r: &CheckReport) -> String {
+    let carried = r
+        .unplanted_lessons
+        .iter()
+        .filter(|u| u.carried_by_trades)
+        .count();
     let mut out = format!(
-        "{}: {} planted effects, {} found as active lessons, {} active lessons outside every planted effect\n",
+        "{}: {} planted effects, {} found as active lessons; {} active lessons at no planted scope \
+         ({carried} of them on trades that carry a planted effect, {} false discoveries)\n",
         r.truth,
         r.planted,
         r.found,
-        r.unplanted_lessons.len()
+        r.unplanted_lessons.len(),
+        r.unplanted_lessons.len() - carried
     );
     for c in &r.effects {
         let e = &c.effect;
@@ -252,13 +291,19 @@ fn human(r: &CheckReport) -> String {
             out.push_str(&format!("      planted scope: {verdict}: {reason}\n"));
         }
     }
-    for l in &r.unplanted_lessons {
+    for u in &r.unplanted_lessons {
+        let l = &u.lesson;
         out.push_str(&format!(
-            "  {:<15}         lesson {} {}  edge {:+.2}\n",
+            "  {:<15}         lesson {} {}  edge {:+.2}  {}\n",
             "unplanted",
             l.lesson_key,
-            scope_text(&l.scope),
-            l.shrunk_edge
+            l.label,
+            l.shrunk_edge,
+            if u.carried_by_trades {
+                "(its trades carry a planted effect)"
+            } else {
+                "(false discovery)"
+            }
         ));
     }
     out
@@ -317,10 +362,11 @@ mod tests {
         assert_eq!(classify(&all[3..], &planted).0, Found::WrongSign);
         assert_eq!(classify(&all[4..], &planted).0, Found::Missed);
 
-        let outside: Vec<String> = unplanted(&all, &[planted])
-            .into_iter()
-            .map(|l| l.lesson_key)
+        let near: Vec<&str> = all
+            .iter()
+            .filter(|l| near_a_planted_scope(l, std::slice::from_ref(&planted)))
+            .map(|l| l.lesson_key.as_str())
             .collect();
-        assert_eq!(outside, ["e"]);
+        assert_eq!(near, ["a", "b", "c", "d"]);
     }
 }
