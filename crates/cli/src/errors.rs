@@ -60,10 +60,13 @@ pub fn message(e: &anyhow::Error) -> String {
 /// Print a failed command's error once: `error: …` on stderr (red on a colour terminal), or under
 /// `--log-format json` one JSON line shaped like the log events, whatever LEARNLOOP_LOG filters.
 pub fn report(e: &anyhow::Error, format: LogFormat, color: bool) {
-    let text = message(e);
-    let code = exit_code(e);
+    print_error(&message(e), exit_code(e), format, color);
+}
+
+/// One error line on stderr for a command ending with exit status `code`, in the `--log-format`.
+pub fn print_error(text: &str, code: u8, format: LogFormat, color: bool) {
     match format {
-        LogFormat::Json => eprintln!("{}", json_error("command failed", &text, code)),
+        LogFormat::Json => eprintln!("{}", json_error("command failed", text, code)),
         LogFormat::Human if color => eprintln!("\x1b[1;31merror:\x1b[0m {text}"),
         LogFormat::Human => eprintln!("error: {text}"),
     }

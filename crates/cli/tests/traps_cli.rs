@@ -176,6 +176,28 @@ fn errors_are_printed_once_and_as_one_json_line_under_log_format_json() {
         assert_eq!(event["fields"]["exit_code"], code);
         assert!(!event["fields"]["error"].as_str().unwrap().is_empty());
     }
+
+    // `--strict` failing on quarantined input says so the same way.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "not json\n").unwrap();
+    let strict = learnloop(
+        &db,
+        &[
+            "--log-format",
+            "json",
+            "ingest",
+            "--strict",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    let event: serde_json::Value =
+        serde_json::from_str(stderr(&strict).trim()).expect("one JSON line");
+    assert!(event["fields"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("quarantined"));
+    assert_eq!(event["fields"]["exit_code"], 1);
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub struct IngestArgs {
 pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
     if let Some(url) = &args.postgres.from {
         let quarantined = super::pg::execute_ingest(cli, &args.postgres, url)?;
-        return Ok(strict_outcome(args.strict, quarantined));
+        return Ok(strict_outcome(cli, args.strict, quarantined));
     }
     let mut conn = open_store(cli)?;
     let reports = ingest_files(cli, &mut conn, &args.files)?;
@@ -39,13 +39,20 @@ pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
             .map(|(source, r)| format!("ingested {source}\n{}", human_ingest(r)))
             .collect()
     })?;
-    Ok(strict_outcome(args.strict, quarantined))
+    Ok(strict_outcome(cli, args.strict, quarantined))
 }
 
-pub fn strict_outcome(strict: bool, quarantined: u64) -> Outcome {
+/// `--strict` with quarantined input fails the command (exit 1), saying why like any failure.
+pub fn strict_outcome(cli: &Cli, strict: bool, quarantined: u64) -> Outcome {
     if strict && quarantined > 0 {
-        eprintln!("--strict: {quarantined} strand(s) were quarantined (see `learnloop status`)");
-        Outcome::StrictFailure
+        let outcome = Outcome::StrictFailure;
+        crate::errors::print_error(
+            &format!("--strict: {quarantined} strand(s) were quarantined (see `learnloop status`)"),
+            outcome.exit_code(),
+            cli.log_format,
+            crate::terminal::color_on_stderr(cli.color),
+        );
+        outcome
     } else {
         Outcome::Ok
     }

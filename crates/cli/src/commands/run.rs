@@ -131,7 +131,7 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
         summary.published = publish_after_run(&conn, args, url)?;
     }
     emit(cli.json, &summary, human_summary)?;
-    Ok(strict_outcome(args.stage.strict, quarantined))
+    Ok(strict_outcome(cli, args.stage.strict, quarantined))
 }
 
 /// `run --publish`: each module's active config, once the run is committed and recorded (a failed
@@ -181,6 +181,7 @@ pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Resul
     let summary = summary?;
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(
+        cli,
         args.strict,
         summary.stages.normalize.quarantined_total(),
     ))
