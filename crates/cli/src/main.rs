@@ -102,7 +102,8 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// Write any table as CSV or JSON.
     Export(commands::export::ExportArgs),
-    /// Generate realistic synthetic strands with planted effects and their ground truth.
+    /// Generate realistic synthetic strands with planted effects and their ground truth
+    /// (`demo check --truth FILE`: which planted effects the store learned).
     Demo(commands::demo::DemoArgs),
     /// Measure a stage on a synthetic data set and print the figures.
     Bench(commands::bench::BenchArgs),
