@@ -126,3 +126,76 @@ fn injected_mess_is_quarantined_or_reported_exactly() {
         m.conflicting_duplicates
     );
 }
+
+/// Records what a run tells its progress observer.
+#[derive(Default)]
+struct Recorder {
+    stages: std::cell::RefCell<Vec<(learnloop_pipeline::Stage, usize, usize)>>,
+    advances: std::cell::RefCell<Vec<(learnloop_pipeline::Stage, u64, u64)>>,
+}
+
+impl learnloop_pipeline::Progress for Recorder {
+    fn stage(&self, stage: learnloop_pipeline::Stage, index: usize, count: usize) {
+        self.stages.borrow_mut().push((stage, index, count));
+    }
+    fn advance(&self, done: u64, total: u64) {
+        let stage = self
+            .stages
+            .borrow()
+            .last()
+            .expect("advance inside a stage")
+            .0;
+        self.advances.borrow_mut().push((stage, done, total));
+    }
+}
+
+#[test]
+fn progress_is_told_each_stage_and_every_aggregate_group_and_changes_nothing() {
+    use learnloop_pipeline::{run_stages_with_progress, RunOptions, Stage};
+    let (lines, _) = demo_lines(400, 5);
+    let cfg = small_config();
+    let mut silent = open_in_memory().unwrap();
+    ingest(&mut silent, &lines);
+    let quiet_report = run(&mut silent, &cfg, None, false);
+
+    let mut observed = open_in_memory().unwrap();
+    ingest(&mut observed, &lines);
+    let recorder = Recorder::default();
+    let options = RunOptions {
+        activate: true,
+        ..RunOptions::default()
+    };
+    let tx = observed.transaction().unwrap();
+    let report = run_stages_with_progress(
+        &tx,
+        &cfg,
+        &options,
+        &Stage::ALL,
+        learnloop_tests::NOW,
+        &recorder,
+    )
+    .unwrap();
+    tx.commit().unwrap();
+
+    assert_eq!(dump(&silent), dump(&observed), "observing changes no table");
+    assert_eq!(
+        recorder.stages.into_inner(),
+        [
+            (Stage::Link, 0, 4),
+            (Stage::Aggregate, 1, 4),
+            (Stage::Lessons, 2, 4),
+            (Stage::Materialize, 3, 4)
+        ]
+    );
+    let groups = report.aggregate.unwrap().groups;
+    assert_eq!(groups, quiet_report.aggregate.unwrap().groups);
+    let expected: Vec<_> = (1..=groups)
+        .map(|g| (Stage::Aggregate, g, groups))
+        .collect();
+    assert!(groups > 1);
+    assert_eq!(
+        recorder.advances.into_inner(),
+        expected,
+        "one tick per pattern group"
+    );
+}

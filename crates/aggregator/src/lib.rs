@@ -21,7 +21,7 @@ pub use engine::{
 };
 pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{PrepareError, Prepared};
-pub use stage::{aggregate, AggregateOptions, AggregateReport};
+pub use stage::{aggregate, aggregate_with_progress, AggregateOptions, AggregateReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {

@@ -40,6 +40,18 @@ pub fn aggregate(
     as_of: Timestamp,
     options: &AggregateOptions,
 ) -> Result<AggregateReport, AggregateError> {
+    aggregate_with_progress(conn, cfg, as_of, options, &mut |_, _| {})
+}
+
+/// [`aggregate`], calling `on_group(done, total)` as each pattern group reaches the writer (for a
+/// progress bar; the stage draws nothing itself).
+pub fn aggregate_with_progress(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    options: &AggregateOptions,
+    on_group: &mut dyn FnMut(u64, u64),
+) -> Result<AggregateReport, AggregateError> {
     let t0 = Instant::now();
     let mut events = events::load_all_events(conn)?;
     if let Some(transform) = options.transform {
@@ -59,7 +71,11 @@ pub fn aggregate(
         min_trades: cfg.store_min_trades(),
     };
     let mut writer = StatsWriter::replace_all(conn, as_of)?;
+    let total_groups = prepared.groups.len() as u64;
+    let mut groups_done = 0;
     let counters = compute_each(&prepared, limits, |group, rows| {
+        groups_done += 1;
+        on_group(groups_done, total_groups);
         let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = rows
             .iter()
             .map(|r| {

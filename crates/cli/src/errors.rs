@@ -1,8 +1,9 @@
 //! How a failed command ends: its message printed once (on stderr, or as one JSON log event with
 //! `--log-format json`), each cause once, and exit status 2 for bad usage, 1 for failures.
 
-use crate::LogFormat;
+use crate::{ColorChoice, LogFormat};
 use learnloop_store::StoreError;
+use std::process::ExitCode;
 
 /// Bad usage detected after parsing (a malformed scope, an unknown table, a mistyped `--db` of a
 /// read-only command): exits 2 like a clap error.
@@ -56,12 +57,82 @@ pub fn message(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-pub fn report(e: &anyhow::Error, format: LogFormat) {
-    let text = message(e);
+/// Print a failed command's error once: `error: …` on stderr (red on a colour terminal), or under
+/// `--log-format json` one JSON line shaped like the log events, whatever LEARNLOOP_LOG filters.
+pub fn report(e: &anyhow::Error, format: LogFormat, color: bool) {
+    print_error(&message(e), exit_code(e), format, color);
+}
+
+/// One error line on stderr for a command ending with exit status `code`, in the `--log-format`.
+pub fn print_error(text: &str, code: u8, format: LogFormat, color: bool) {
     match format {
-        LogFormat::Json => tracing::error!(error = %text, "command failed"),
+        LogFormat::Json => eprintln!("{}", json_error("command failed", text, code)),
+        LogFormat::Human if color => eprintln!("\x1b[1;31merror:\x1b[0m {text}"),
         LogFormat::Human => eprintln!("error: {text}"),
     }
+}
+
+/// One log-event-shaped JSON line (as `tracing`'s JSON format writes them) for an error.
+fn json_error(what: &str, text: &str, exit_code: u8) -> String {
+    serde_json::json!({
+        "timestamp": crate::context::wall_clock_now(),
+        "level": "ERROR",
+        "fields": {"message": what, "error": text, "exit_code": exit_code},
+        "target": "learnloop",
+    })
+    .to_string()
+}
+
+/// A command line clap refused (exit 2), or `--help` / `--version` (exit 0, on stdout). The usage
+/// error honours `--log-format json` and `--color` although parsing failed: they are read from the
+/// raw arguments.
+pub fn report_parse_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let rendered = e.render();
+    if raw_flag(&args, "--log-format") == Some("json") {
+        let text = rendered.to_string();
+        // The hint to try --help is for a person at a terminal, not for a log line.
+        let text = text
+            .split("\n\nFor more information")
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .trim_start_matches("error: ");
+        eprintln!("{}", json_error("usage error", text, 2));
+    } else {
+        let choice = match raw_flag(&args, "--color") {
+            Some("always") => ColorChoice::Always,
+            Some("never") => ColorChoice::Never,
+            _ => ColorChoice::Auto,
+        };
+        if crate::terminal::color_on_stderr(choice) {
+            eprint!("{}", rendered.ansi());
+        } else {
+            eprint!("{rendered}");
+        }
+    }
+    ExitCode::from(2)
+}
+
+/// The value of `--flag VALUE` or `--flag=VALUE` among raw arguments (the last one wins, as clap
+/// would take it).
+fn raw_flag<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let mut found = None;
+    let mut iter = args.iter().take_while(|a| *a != "--");
+    while let Some(arg) = iter.next() {
+        if arg == flag {
+            found = iter.next().map(String::as_str);
+        } else if let Some(value) = arg.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            found = Some(value);
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -91,5 +162,34 @@ mod tests {
             std::io::ErrorKind::BrokenPipe,
         )));
         assert!(is_broken_pipe(&pipe));
+    }
+
+    #[test]
+    fn raw_flags_are_found_in_both_spellings_and_not_after_a_double_dash() {
+        let args: Vec<String> = [
+            "learnloop",
+            "--color=never",
+            "x",
+            "--log-format",
+            "json",
+            "--",
+            "--color",
+            "always",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(raw_flag(&args, "--color"), Some("never"));
+        assert_eq!(raw_flag(&args, "--log-format"), Some("json"));
+        assert_eq!(raw_flag(&args, "--db"), None);
+    }
+
+    #[test]
+    fn a_json_error_is_one_line_with_the_message_and_exit_code() {
+        let line = json_error("command failed", "no \"store\"\nhere", 2);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["fields"]["error"], "no \"store\"\nhere");
+        assert_eq!(v["fields"]["exit_code"], 2);
     }
 }

@@ -6,9 +6,11 @@ mod errors;
 mod lines;
 mod logging;
 mod output;
+mod terminal;
 mod test_hooks;
+mod values;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +18,12 @@ use std::process::ExitCode;
 #[command(
     name = "learnloop",
     version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LEARNLOOP_GIT_COMMIT"), ")"),
-    about = "The learning loop of the trading portfolio manager"
+    about = "The learning loop of the trading portfolio manager",
+    after_help = "Environment:
+  LEARNLOOP_DB   the store, when --db is not given
+  LEARNLOOP_LOG  the log filter on stderr (error, warn, info, debug, trace, or per crate such as
+                 learnloop_aggregator=debug); when set it wins over -q and -v
+  NO_COLOR       no colour with --color auto (the default)"
 )]
 pub struct Cli {
     /// SQLite database (created on first use).
@@ -27,9 +34,18 @@ pub struct Cli {
         default_value = "learnloop.db"
     )]
     pub db: PathBuf,
-    /// Log format on stderr.
+    /// Log format on stderr; with json, a failed command's error is one JSON line too.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Colour on stderr: auto = only on a terminal and when NO_COLOR is not set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Errors only: no warnings, no progress bars (LEARNLOOP_LOG, when set, still decides the logs).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (LEARNLOOP_LOG, when set, wins).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
     /// Machine-readable output on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -44,6 +60,13 @@ pub struct Cli {
 pub enum LogFormat {
     Human,
     Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,7 +102,8 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// Write any table as CSV or JSON.
     Export(commands::export::ExportArgs),
-    /// Generate realistic synthetic strands with planted effects and their ground truth.
+    /// Generate realistic synthetic strands with planted effects and their ground truth
+    /// (`demo check --truth FILE`: which planted effects the store learned).
     Demo(commands::demo::DemoArgs),
     /// Measure a stage on a synthetic data set and print the figures.
     Bench(commands::bench::BenchArgs),
@@ -90,18 +114,19 @@ pub enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(e) => return errors::report_parse_error(&e),
     };
-    logging::init(cli.log_format);
+    let color = terminal::color_on_stderr(cli.color);
+    logging::init(
+        cli.log_format,
+        logging::verbosity(cli.quiet, cli.verbose),
+        color,
+    );
     match commands::dispatch(&cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) if errors::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            errors::report(&e, cli.log_format);
+            errors::report(&e, cli.log_format, color);
             ExitCode::from(errors::exit_code(&e))
         }
     }

@@ -1,6 +1,8 @@
 //! Reports are printed either as JSON (one document on stdout) or as human text.
 
+use learnloop_model::pattern::short_pattern_key;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub fn emit<T: Serialize>(
     json: bool,
@@ -31,4 +33,24 @@ pub fn kv(lines: &[(&str, String)]) -> String {
         .iter()
         .map(|(k, v)| format!("  {k:>width$}  {v}\n"))
         .collect()
+}
+
+/// A scope for people: `{bucket=micro, timeframe=1h}`, the pattern root as `{root}`.
+pub fn scope_text(scope: &BTreeMap<String, String>) -> String {
+    if scope.is_empty() {
+        return "{root}".to_string();
+    }
+    let pairs: Vec<String> = scope.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// [`scope_text`] of a stored sorted-key JSON scope (shown as it is when it does not parse).
+pub fn stored_scope_text(scope_values: &str) -> String {
+    serde_json::from_str::<BTreeMap<String, String>>(scope_values)
+        .map_or_else(|_| scope_values.to_string(), |m| scope_text(&m))
+}
+
+/// A subset for people: `uptrend.S3.add · add {bucket=micro, timeframe=1h}`.
+pub fn subset_label(pattern_key: &str, category: &str, scope: &str) -> String {
+    format!("{} · {category} {scope}", short_pattern_key(pattern_key))
 }

@@ -65,7 +65,11 @@ fn bad_usage_exits_2_and_failures_exit_1_with_a_reason() {
 
     let bad_table = learnloop(&db, &["export", "nope"]);
     assert_eq!(bad_table.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad_table.stderr).contains("unknown table \"nope\""));
+    let message = String::from_utf8_lossy(&bad_table.stderr);
+    assert!(
+        message.contains("'nope'") && message.contains("pattern_scope_stats"),
+        "names the table and the ones there are: {message}"
+    );
 
     let bad_as_of = learnloop(&db, &["run", "--as-of", "yesterday"]);
     assert_eq!(bad_as_of.status.code(), Some(2));

@@ -199,3 +199,145 @@ fn the_run_summary_names_the_next_step_and_a_placebo_says_so_first() {
         "a placebo writes nothing to activate: {text}"
     );
 }
+
+#[test]
+fn the_run_summary_lists_new_lessons_and_the_biggest_multipliers_and_a_rerun_changes_nothing() {
+    let dir = scratch("changes");
+    let db = dir.join("t.db");
+    let data = dir.join("d.jsonl");
+    ok(learnloop(&db, &["demo", "--out", data.to_str().unwrap()]));
+    let run: serde_json::Value = serde_json::from_slice(
+        &ok(learnloop(
+            &db,
+            &["run", "--input", data.to_str().unwrap(), "--json"],
+        ))
+        .stdout,
+    )
+    .unwrap();
+    let changed = &run["changed"];
+    let active: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["--json", "lessons", "list"])).stdout).unwrap();
+    let mut active_keys: Vec<&str> = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lesson_key"].as_str().unwrap())
+        .collect();
+    let mut new_keys: Vec<&str> = changed["new_lessons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lesson_key"].as_str().unwrap())
+        .collect();
+    active_keys.sort();
+    new_keys.sort();
+    assert!(!new_keys.is_empty());
+    assert_eq!(
+        new_keys, active_keys,
+        "on a first run every active lesson is new"
+    );
+    assert_eq!(changed["retired_lessons"].as_array().unwrap().len(), 0);
+
+    // The multipliers: the config's size levers, largest |m − 1| first, read independently.
+    let shown: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["--json", "config", "show"])).stdout).unwrap();
+    let data = &shown["config_data"];
+    let mut expected: Vec<f64> = ["pattern_overrides", "pattern_strength_overrides"]
+        .iter()
+        .flat_map(|k| data[k].as_array().unwrap())
+        .filter_map(|o| o["levers"]["size_mult"].as_f64())
+        .collect();
+    expected.sort_by(|a, b| (b - 1.0).abs().total_cmp(&(a - 1.0).abs()));
+    expected.truncate(10);
+    let top: Vec<f64> = changed["top_multipliers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["size_mult"].as_f64().unwrap())
+        .collect();
+    assert_eq!(top, expected);
+
+    let again = ok(learnloop(&db, &["run"]));
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        text.contains("new lessons  0") && text.contains("the same lessons as before the run"),
+        "{text}"
+    );
+    assert!(text.contains("top size multipliers"), "{text}");
+}
+
+#[test]
+fn demo_check_says_which_planted_effects_became_lessons_and_why_the_others_did_not() {
+    let (dir, db) = demo_store("demo-check", Some("1500"), &[]);
+    let truth_file = dir.join("d.jsonl.truth.json");
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&truth_file).unwrap()).unwrap();
+    let check = |json: bool| {
+        let mut args = vec!["demo", "check", "--truth", truth_file.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        ok(learnloop(&db, &args))
+    };
+    let report: serde_json::Value = serde_json::from_slice(&check(true).stdout).unwrap();
+    let planted = truth["effects"].as_array().unwrap();
+    assert_eq!(report["planted"].as_u64().unwrap() as usize, planted.len());
+    let active: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["--json", "lessons", "list"])).stdout).unwrap();
+    for (effect, checked) in planted.iter().zip(report["effects"].as_array().unwrap()) {
+        // Independently: is there an active lesson at exactly the planted scope, same sign?
+        let exact = active.as_array().unwrap().iter().any(|l| {
+            l["pattern_key"] == effect["pattern_key"]
+                && l["category"] == effect["action_category"]
+                && serde_json::from_str::<serde_json::Value>(l["scope_values"].as_str().unwrap())
+                    .unwrap()
+                    == effect["scope"]
+                && l["shrunk_edge"].as_f64().unwrap().signum()
+                    == effect["effect_r"].as_f64().unwrap().signum()
+        });
+        assert_eq!(checked["found"] == "exact", exact, "{checked}");
+        if exact {
+            assert!(checked["verdict"].is_null());
+            continue;
+        }
+        // Not a lesson at its scope: explain's verdict and reason, word for word.
+        let scope = serde_json::to_string(&effect["scope"]).unwrap();
+        let explained: serde_json::Value = serde_json::from_slice(
+            &ok(learnloop(
+                &db,
+                &[
+                    "--json",
+                    "explain",
+                    "--pattern",
+                    effect["pattern_key"].as_str().unwrap(),
+                    "--category",
+                    effect["action_category"].as_str().unwrap(),
+                    "--scope",
+                    &scope,
+                ],
+            ))
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(checked["verdict"], explained["verdict"]);
+        assert_eq!(checked["reason"], explained["reason"]);
+    }
+    let human = String::from_utf8(check(false).stdout).unwrap();
+    assert!(
+        human.contains("planted effects") && human.contains("uptrend."),
+        "{human}"
+    );
+
+    std::fs::write(dir.join("bad.json"), "{\"not\": \"a truth file\"}").unwrap();
+    let bad = learnloop(
+        &db,
+        &[
+            "demo",
+            "check",
+            "--truth",
+            dir.join("bad.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("not a demo truth file"));
+}

@@ -188,9 +188,20 @@ fn config_list_show_activate_diff_and_rollback() {
     );
     assert_eq!(shown["checksum_ok"], true);
     assert_eq!(shown["config_data"]["version"], 2);
-    // Human `show V` is the config_data itself, as pretty JSON.
-    let v1: Value =
-        serde_json::from_slice(&learnloop(&db, &["config", "show", "1"]).stdout).unwrap();
+    // Human `show V` is a table: the version's figures, then its overrides, biggest size first.
+    let human = String::from_utf8(learnloop(&db, &["config", "show", "1"]).stdout).unwrap();
+    assert!(human.starts_with("pm v1\n"), "{human}");
+    assert!(human.contains("superseded"), "{human}");
+    assert!(
+        human.contains("checksum") && human.contains("(ok)"),
+        "{human}"
+    );
+    assert!(human.contains("overrides  1"), "{human}");
+    assert!(
+        human.contains("uptrend.S2.add") && human.contains("1.100"),
+        "{human}"
+    );
+    let v1 = ok_json(&learnloop(&db, &["config", "show", "1", "--json"]))["config_data"].clone();
     assert_eq!(
         (v1["version"].as_i64(), v1["module"].as_str()),
         (Some(1), Some("pm"))

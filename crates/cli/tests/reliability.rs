@@ -208,7 +208,7 @@ fn export_of_an_unknown_table_does_not_touch_the_output_file() {
         &["export", "nope", "--out", out_file.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown table \"nope\""));
+    assert!(stderr(&out).contains("'nope'"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "precious\n");
     let out = learnloop(
         &db,
@@ -334,15 +334,28 @@ fn a_closed_stdout_is_a_quiet_exit() {
 #[test]
 fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     let dir = scratch("failed");
-    let db = store_with_one_action(&dir);
+    let db = dir.join("t.db");
+    // Bad usage is no run: refused while parsing, before the store is even opened.
     let bad = learnloop(&db, &["run", "--as-of", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(!db.exists());
+    let failed = learnloop(&db, &["run"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let file = dir.join("one-action.jsonl");
+    std::fs::write(&file, action_line("a1", "2026-01-02T00:00:00Z") + "\n").unwrap();
+    stdout_json(&learnloop(
+        &db,
+        &["ingest", file.to_str().unwrap(), "--json"],
+    ));
     let ok = stdout_json(&learnloop(&db, &["run", "--json"]));
     let runs = table(&db, "learning_runs");
     let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1);
     let failed = runs.iter().find(|r| r["status"] == "failed").unwrap();
-    assert!(failed["error"].as_str().unwrap().contains("--as-of"));
+    assert!(failed["error"]
+        .as_str()
+        .unwrap()
+        .contains("no strands ingested"));
     let recorded = runs.iter().find(|r| r["status"] == "ok").unwrap();
     assert_eq!(recorded["run_id"], ok["run_id"]);
 }

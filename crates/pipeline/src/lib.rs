@@ -3,7 +3,9 @@
 
 pub mod placebo;
 
-use learnloop_aggregator::{aggregate, AggregateOptions, AggregateReport, IncrementalAggregator};
+use learnloop_aggregator::{
+    aggregate_with_progress, AggregateOptions, AggregateReport, IncrementalAggregator,
+};
 use learnloop_lesson_builder::{
     build_lessons, build_lessons_from, InMemory, LatticeMemo, LessonReport,
 };
@@ -119,6 +121,20 @@ pub fn resolve_as_of(
     }
 }
 
+/// Told as a run advances, so that a caller can show progress; the pipeline draws nothing itself
+/// and works the same whatever the observer does.
+pub trait Progress {
+    /// `stage` starts: the `index`-th (from 0) of `count` stages of this call.
+    fn stage(&self, _stage: Stage, _index: usize, _count: usize) {}
+    /// Within the current stage: `done` of `total` units (pattern groups, for aggregate).
+    fn advance(&self, _done: u64, _total: u64) {}
+}
+
+/// Shows nothing.
+pub struct Silent;
+
+impl Progress for Silent {}
+
 /// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new
 /// config version's `created_at` (the only places the clock appears).
 pub fn run_stages(
@@ -127,6 +143,18 @@ pub fn run_stages(
     options: &RunOptions,
     stages: &[Stage],
     now: &str,
+) -> Result<StagesReport, PipelineError> {
+    run_stages_with_progress(conn, cfg, options, stages, now, &Silent)
+}
+
+/// [`run_stages`], telling `progress` as each stage starts and as the aggregate stage advances.
+pub fn run_stages_with_progress(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    options: &RunOptions,
+    stages: &[Stage],
+    now: &str,
+    progress: &dyn Progress,
 ) -> Result<StagesReport, PipelineError> {
     let mut report = StagesReport {
         placebo_seed: options.placebo,
@@ -146,7 +174,15 @@ pub fn run_stages(
         run_id: options.run_id.clone(),
         now: now.to_string(),
     };
-    step(conn, cfg, &step_options, stages, None, &mut report)?;
+    step(
+        conn,
+        cfg,
+        &step_options,
+        stages,
+        None,
+        progress,
+        &mut report,
+    )?;
     Ok(report)
 }
 
@@ -219,6 +255,7 @@ pub fn step(
     opts: &StepOptions,
     stages: &[Stage],
     carried: Option<&mut Carried>,
+    progress: &dyn Progress,
     report: &mut StagesReport,
 ) -> Result<(), PipelineError> {
     let as_of = opts.as_of;
@@ -235,7 +272,13 @@ pub fn step(
     // A placebo step of a replay learns from a shuffled copy of the carried events.
     let mut shuffled: Option<Vec<TradeEvent>> = None;
     let mut carried_rows = None;
-    for stage in Stage::ALL.into_iter().filter(|s| stages.contains(s)) {
+    let count = Stage::ALL.iter().filter(|s| stages.contains(s)).count();
+    for (index, stage) in Stage::ALL
+        .into_iter()
+        .filter(|s| stages.contains(s))
+        .enumerate()
+    {
+        progress.stage(stage, index, count);
         let t = Instant::now();
         match stage {
             Stage::Link => {
@@ -280,9 +323,16 @@ pub fn step(
                         seed: opts.placebo.unwrap_or_default(),
                         cluster_days: cfg.lessons.cluster_days,
                     };
+                    let mut on_group = |done, total| progress.advance(done, total);
                     report.aggregate = Some(
-                        aggregate(conn, cfg, as_of, &aggregate_options)
-                            .map_err(stage_err("aggregate"))?,
+                        aggregate_with_progress(
+                            conn,
+                            cfg,
+                            as_of,
+                            &aggregate_options,
+                            &mut on_group,
+                        )
+                        .map_err(stage_err("aggregate"))?,
                     );
                 }
             },

@@ -211,6 +211,7 @@ fn run_step(
         &step_options,
         &Stage::ALL,
         Some(carried),
+        &learnloop_pipeline::Silent,
         &mut report,
     )
     .map_err(|e| match e {

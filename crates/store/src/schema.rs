@@ -510,6 +510,28 @@ pub const DERIVED_TABLES: &[&str] = &[
     "learning_latent_factors",
 ];
 
+/// Every table of a migrated store, sorted: the names `export` accepts (checked while the command
+/// line is parsed, so a misspelt name is a usage error before any store is opened).
+pub const TABLES: &[&str] = &[
+    "ad_strands",
+    "learning_configs",
+    "learning_edge_history",
+    "learning_latent_factors",
+    "learning_lessons",
+    "learning_runs",
+    "lesson_candidates",
+    "lesson_evolution",
+    "link_anomalies",
+    "linked_trades",
+    "meta",
+    "pattern_scope_stats",
+    "pm_actions",
+    "position_closes",
+    "quarantine",
+    "schema_migrations",
+    "trade_events",
+];
+
 /// Tables a user may export or dump, in a stable order.
 pub fn user_tables(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
@@ -541,6 +563,12 @@ mod tests {
         ] {
             assert!(tables.iter().any(|n| n == t), "{t} missing");
         }
+    }
+
+    #[test]
+    fn the_table_list_names_every_table_of_a_migrated_store() {
+        let conn = crate::open_in_memory().unwrap();
+        assert_eq!(user_tables(&conn).unwrap(), TABLES);
     }
 
     #[test]

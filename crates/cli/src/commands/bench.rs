@@ -7,10 +7,11 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
 use learnloop_aggregator::{compute_each, exploded_subset_updates, Limits, Prepared};
 use learnloop_demo::{generate, DemoOptions};
 use learnloop_model::LoopConfig;
-use learnloop_pipeline::{step, Stage, StagesReport, StepOptions};
+use learnloop_pipeline::{step, Silent, Stage, StagesReport, StepOptions};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -104,23 +105,34 @@ pub const DEFAULT_TRADES: usize = 100_000;
 pub const DEFAULT_DAYS: u32 = 365;
 
 pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let status = crate::terminal::spinner(cli, "bench");
+    let measured = measure(cli, args, &status);
+    status.finish_and_clear();
+    measured?;
+    Ok(Outcome::Ok)
+}
+
+/// Run the bench, telling `status` (a spinner on a terminal) which phase it is in.
+fn measure(cli: &Cli, args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Aggregate => {
-            let report = bench_aggregate(args)?;
-            emit(cli.json, &report, human)?;
+            let report = bench_aggregate(args, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, human)
         }
         BenchTarget::Replay => {
-            let report = super::bench_replay::bench_replay(args)?;
-            emit(cli.json, &report, super::bench_replay::human)?;
+            let report = super::bench_replay::bench_replay(args, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, super::bench_replay::human)
         }
         BenchTarget::Calibrate => {
             let cfg = crate::context::load_config(cli)?;
-            let report = super::bench_calibrate::calibrate(args, &cfg)?;
-            emit(cli.json, &report, super::bench_calibrate::human)?;
+            let report = super::bench_calibrate::calibrate(args, &cfg, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, super::bench_calibrate::human)
         }
-        BenchTarget::PgIngest => pg_ingest(cli, args)?,
+        BenchTarget::PgIngest => pg_ingest(cli, args),
     }
-    Ok(Outcome::Ok)
 }
 
 #[cfg(feature = "postgres")]
@@ -134,8 +146,9 @@ fn pg_ingest(_: &Cli, _: &BenchArgs) -> anyhow::Result<()> {
     anyhow::bail!("this learnloop was built without PostgreSQL support (cargo feature `postgres`)")
 }
 
-fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
+fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
     let cfg = LoopConfig::default();
+    status.set_message("bench aggregate: generating the synthetic book");
     let t = Instant::now();
     let opts = DemoOptions {
         seed: args.seed,
@@ -152,6 +165,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     remove_db(&scratch);
     let mut conn = learnloop_store::open(&scratch)
         .with_context(|| format!("opening {}", scratch.display()))?;
+    status.set_message("bench aggregate: ingesting and linking");
     let t = Instant::now();
     let tx = conn.transaction()?;
     learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now())?;
@@ -168,14 +182,31 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
     // Each stage alone, through the pipeline's step, so that each is timed (and its peak memory
     // measured) on its own.
     let mut stages = StagesReport::default();
-    step(&tx, &cfg, &options, &[Stage::Link], None, &mut stages)?;
+    step(
+        &tx,
+        &cfg,
+        &options,
+        &[Stage::Link],
+        None,
+        &Silent,
+        &mut stages,
+    )?;
     tx.commit()?;
     let ingest_link_s = t.elapsed().as_secs_f64();
 
+    status.set_message("bench aggregate: the aggregate stage");
     reset_peak_rss();
     let t = Instant::now();
     let tx = conn.transaction()?;
-    step(&tx, &cfg, &options, &[Stage::Aggregate], None, &mut stages)?;
+    step(
+        &tx,
+        &cfg,
+        &options,
+        &[Stage::Aggregate],
+        None,
+        &Silent,
+        &mut stages,
+    )?;
     tx.commit()?;
     let aggregate_s = t.elapsed().as_secs_f64();
     let aggregate_peak_rss_mib = peak_rss_mib();
@@ -184,10 +215,19 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
         .take()
         .context("the aggregate stage reported nothing")?;
 
+    status.set_message("bench aggregate: the lesson stage");
     reset_peak_rss();
     let t = Instant::now();
     let tx = conn.transaction()?;
-    step(&tx, &cfg, &options, &[Stage::Lessons], None, &mut stages)?;
+    step(
+        &tx,
+        &cfg,
+        &options,
+        &[Stage::Lessons],
+        None,
+        &Silent,
+        &mut stages,
+    )?;
     tx.commit()?;
     let lessons_s = t.elapsed().as_secs_f64();
     let lessons_peak_rss_mib = peak_rss_mib();
@@ -204,6 +244,7 @@ fn bench_aggregate(args: &BenchArgs) -> anyhow::Result<AggregateBench> {
         cfg.aggregate.stats_half_life_hours,
     )?;
     drop(events);
+    status.set_message("bench aggregate: computing alone, without writing");
     let t = Instant::now();
     let limits = Limits {
         k_max: cfg.aggregate.k_max,

@@ -14,6 +14,7 @@
 use super::bench::{remove_db, BenchArgs};
 use crate::output::kv;
 use anyhow::Context;
+use indicatif::ProgressBar;
 use learnloop_demo::{generate, DemoOptions, EffectKind, EffectPlan, GroundTruth, PlantedEffect};
 use learnloop_model::time::MS_PER_DAY;
 use learnloop_model::TradeEvent;
@@ -151,7 +152,11 @@ struct SetResult {
     stopped: Option<Option<Option<f64>>>,
 }
 
-pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<CalibrationReport> {
+pub fn calibrate(
+    args: &BenchArgs,
+    cfg: &LoopConfig,
+    status: &ProgressBar,
+) -> anyhow::Result<CalibrationReport> {
     let started = Instant::now();
     let trades = args.trades.unwrap_or(DEFAULT_TRADES);
     let days = args.days.unwrap_or(DEFAULT_DAYS);
@@ -168,10 +173,18 @@ pub fn calibrate(args: &BenchArgs, cfg: &LoopConfig) -> anyhow::Result<Calibrati
             ]
         })
         .collect();
+    let finished = AtomicUsize::new(0);
+    status.set_message(format!("bench calibrate: 0/{} synthetic sets", jobs.len()));
     let results = run_parallel(&jobs, |&(kind, seed)| {
         let opts = set_options(kind, seed, trades, days, args);
-        run_set(kind, &opts, cfg)
-            .with_context(|| format!("calibration set {kind:?} with seed {seed}"))
+        let result = run_set(kind, &opts, cfg)
+            .with_context(|| format!("calibration set {kind:?} with seed {seed}"));
+        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+        status.set_message(format!(
+            "bench calibrate: {n}/{} synthetic sets",
+            jobs.len()
+        ));
+        result
     })?;
     Ok(CalibrationReport {
         sets: args.sets,
@@ -286,16 +299,16 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
     Ok(result)
 }
 
-fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
+pub(crate) fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
     learnloop_model::scope::parse_scope_map(&l.scope_values).unwrap_or_default()
 }
 
 /// Does `outer` contain every pair of `inner`?
-fn contains(outer: &BTreeMap<String, String>, inner: &BTreeMap<String, String>) -> bool {
+pub(crate) fn contains(outer: &BTreeMap<String, String>, inner: &BTreeMap<String, String>) -> bool {
     inner.iter().all(|(k, v)| outer.get(k) == Some(v))
 }
 
-fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
+pub(crate) fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
     l.pattern_key == e.pattern_key && l.category.as_str() == e.action_category
 }
 
@@ -308,16 +321,16 @@ const MATERIAL_EDGE: f64 = 0.1;
 /// What the truth says of the trades an active lesson sizes (those with an action in its
 /// pattern and category whose scope contains its scope).
 #[derive(Debug, Clone, Copy)]
-struct TradeTruth {
+pub(crate) struct TradeTruth {
     /// Share of them carrying planted effects whose sum has the sign of the lesson's edge.
-    carried_share: f64,
+    pub carried_share: f64,
     /// Their mean planted effect minus the module's: the edge the lesson should find.
-    expected_edge: f64,
+    pub expected_edge: f64,
 }
 
 /// R belongs to the trade, so a lesson on another action of the same positions (an add or an
 /// exit of trades whose entry carries an effect) says something true of its trades.
-fn truth_by_trades(
+pub(crate) fn truth_by_trades(
     active: &[LessonRow],
     events: &[TradeEvent],
     truth: &GroundTruth,
@@ -377,6 +390,19 @@ fn truth_by_trades(
                 expected_edge: effects.iter().sum::<f64>() / n - module_mean,
             }
         })
+        .collect()
+}
+
+/// Per active lesson: do at least 90 % of the trades it sizes carry planted effects whose sum
+/// has the sign of its edge?
+pub(crate) fn carried_by_trades(
+    active: &[LessonRow],
+    events: &[TradeEvent],
+    truth: &GroundTruth,
+) -> Vec<bool> {
+    truth_by_trades(active, events, truth)
+        .iter()
+        .map(|t| t.carried_share >= CARRIED_SHARE)
         .collect()
 }
 

@@ -9,6 +9,7 @@ use super::bench::{remove_db, BenchArgs, DEFAULT_DAYS, DEFAULT_TRADES};
 use crate::context::wall_clock_now;
 use crate::output::kv;
 use anyhow::Context;
+use indicatif::ProgressBar;
 use learnloop_demo::{generate, DemoOptions};
 use learnloop_model::time::MS_PER_DAY;
 use learnloop_model::{LoopConfig, Timestamp};
@@ -42,8 +43,9 @@ pub struct ReplayBench {
     pub lessons_ever_active: usize,
 }
 
-pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
+pub fn bench_replay(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<ReplayBench> {
     let cfg = LoopConfig::default();
+    status.set_message("bench replay: generating, ingesting and linking the synthetic book");
     let opts = DemoOptions {
         seed: args.seed,
         mess: false,
@@ -80,7 +82,10 @@ pub fn bench_replay(args: &BenchArgs) -> anyhow::Result<ReplayBench> {
     let steps = r_opts.steps()?;
     super::bench::reset_peak_rss();
     let t = Instant::now();
-    let run = replay(&db, &cfg, &r_opts, &mut |_, _| {})?;
+    let mut on_step = |done: usize, total: usize| {
+        status.set_message(format!("bench replay: step {done}/{total}"));
+    };
+    let run = replay(&db, &cfg, &r_opts, &mut on_step)?;
     let replay_s = t.elapsed().as_secs_f64();
     let replay_peak_rss_mib = super::bench::peak_rss_mib();
     let (recomputed, groups) = run.steps.iter().fold((0u64, 0u64), |(r, g), s| {

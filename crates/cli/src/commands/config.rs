@@ -3,10 +3,11 @@
 
 use super::Outcome;
 use crate::context::{load_config, open_store, open_store_read_only};
-use crate::output::{emit, kv};
+use crate::output::{emit, kv, scope_text};
 use crate::Cli;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use learnloop_model::pattern::short_pattern_key;
 use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
 use learnloop_overrides::{
     config_checksum, ConfigData, ConfigRow, Lever, Levers, Override, Overrides,
@@ -29,7 +30,8 @@ pub struct ConfigArgs {
 pub enum ConfigAction {
     /// Every version: status, as-of, number of overrides, checksum.
     List,
-    /// A version's config_data as pretty JSON (default: the active version, else the latest).
+    /// A version: status, as-of, checksum and its overrides, strongest first (`--json`: with the
+    /// full config_data). Default: the active version, else the latest.
     Show {
         /// Version number.
         version: Option<i64>,
@@ -188,23 +190,88 @@ fn show(cli: &Cli, module: &str, v: Option<i64>) -> anyhow::Result<()> {
             serde_json::Value::String(row.config_data.clone())
         }
     };
-    if cli.json {
-        let shown = Shown {
-            module: row.module,
-            version: row.version,
-            status: row.status,
-            as_of: row.as_of,
-            run_id: row.run_id,
-            created_at: row.created_at,
-            checksum: row.checksum,
-            checksum_ok,
-            config_data: data,
-        };
-        crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&shown)?))?;
-    } else {
-        crate::output::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&data)?))?;
+    let shown = Shown {
+        module: row.module,
+        version: row.version,
+        status: row.status,
+        as_of: row.as_of,
+        run_id: row.run_id,
+        created_at: row.created_at,
+        checksum: row.checksum,
+        checksum_ok,
+        config_data: data,
+    };
+    emit(cli.json, &shown, human_show)
+}
+
+/// The version's figures, then one line per override, strongest size change first; the full
+/// config_data is `--json`'s.
+fn human_show(s: &Shown) -> String {
+    let mut out = format!("{} v{}\n", s.module, s.version);
+    out.push_str(&kv(&[
+        ("status", s.status.to_string()),
+        ("as of", s.as_of.clone()),
+        ("created", s.created_at.clone()),
+        ("run", s.run_id.clone().unwrap_or_else(|| "-".into())),
+        (
+            "checksum",
+            format!(
+                "{} ({})",
+                s.checksum,
+                if s.checksum_ok {
+                    "ok"
+                } else {
+                    "MISMATCH: the PM will refuse this version"
+                }
+            ),
+        ),
+    ]));
+    let data = serde_json::from_value::<ConfigData>(s.config_data.clone());
+    let Ok(data) = data else {
+        out.push_str("  config_data cannot be read as a config (see --json)\n");
+        return out;
+    };
+    let mut overrides: Vec<&Override> = data.overrides().collect();
+    overrides.sort_by(|a, b| {
+        size_change(b)
+            .total_cmp(&size_change(a))
+            .then_with(|| a.override_id.cmp(&b.override_id))
+    });
+    out.push_str(&kv(&[("overrides", overrides.len().to_string())]));
+    if !overrides.is_empty() {
+        out.push_str(&format!(
+            "  {:<22} {:<6} {:>6} {:>9} {:>6}  {:<32}  {}\n",
+            "pattern", "cat", "size ×", "q", "trades", "scope", "other levers"
+        ));
     }
-    Ok(())
+    for o in overrides {
+        let others: Vec<String> = o
+            .levers
+            .iter()
+            .filter(|(l, _)| *l != Lever::SizeMult)
+            .map(|(l, v)| format!("{l}={v:.3}"))
+            .collect();
+        out.push_str(&format!(
+            "  {:<22} {:<6} {:>6} {:>9} {:>6}  {:<32}  {}\n",
+            short_pattern_key(&o.pattern_key),
+            o.action_category,
+            o.levers
+                .get(Lever::SizeMult)
+                .map_or("-".to_string(), |m| format!("{m:.3}")),
+            format!("{:.2e}", o.q_value),
+            o.n_trades,
+            scope_text(&o.scope),
+            others.join(" ")
+        ));
+    }
+    out
+}
+
+/// How far an override moves the size: |size_mult − 1| (0 without a size lever).
+fn size_change(o: &Override) -> f64 {
+    o.levers
+        .get(Lever::SizeMult)
+        .map_or(0.0, |m| (m - 1.0).abs())
 }
 
 #[derive(Debug, Serialize)]
@@ -342,14 +409,6 @@ fn diff_configs(module: &str, a: &ConfigData, b: &ConfigData) -> Diff {
         diff.settings_changed.push("specificity_alpha");
     }
     diff
-}
-
-fn scope_text(scope: &BTreeMap<String, String>) -> String {
-    if scope.is_empty() {
-        return "{root}".to_string();
-    }
-    let pairs: Vec<String> = scope.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{{{}}}", pairs.join(","))
 }
 
 fn levers_text(levers: &Levers) -> String {

@@ -2,17 +2,33 @@ use super::Outcome;
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
-use clap::Args;
-use clap::ValueEnum;
+use clap::{Args, Subcommand, ValueEnum};
 use learnloop_demo::{write_jsonl, DemoOptions, EffectPlan, MAX_CALIBRATION_SIZES};
 use learnloop_model::Timestamp;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DemoArgs {
+    #[command(subcommand)]
+    pub action: Option<DemoAction>,
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoAction {
+    /// Which planted effects of a demo's truth file became active lessons in the store, and why
+    /// the others did not (explain's reason). Reports; exits 0 whatever it finds.
+    Check(super::demo_check::CheckArgs),
+}
+
+/// `demo --out FILE`: generate the strands.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
     /// Output JSON Lines file; the ground truth goes to FILE.truth.json.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
     /// Closed trade cycles to generate.
     #[arg(long, default_value_t = 3000)]
     pub cycles: usize,
@@ -21,9 +37,9 @@ pub struct DemoArgs {
     /// Length of the simulated period in days.
     #[arg(long, default_value_t = 180)]
     pub days: u32,
-    /// First day of the period (RFC 3339).
-    #[arg(long, default_value = "2026-01-01T00:00:00Z")]
-    pub start: String,
+    /// First day of the period (YYYY-MM-DD or RFC 3339).
+    #[arg(long, default_value = "2026-01-01", value_parser = crate::values::parse_time)]
+    pub start: Timestamp,
     /// Leave out the injected bad input (duplicates, malformed lines, NaN R, …).
     #[arg(long)]
     pub clean: bool,
@@ -79,22 +95,32 @@ pub fn effect_plan(effects: EffectsArg, sizes: &[f64]) -> EffectPlan {
 }
 
 pub fn execute(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
-    let start = Timestamp::parse(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    match &args.action {
+        Some(DemoAction::Check(check)) => super::demo_check::execute(cli, check),
+        None => generate(cli, &args.generate),
+    }
+}
+
+fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
+    let Some(out) = &args.out else {
+        return Err(crate::errors::usage(
+            "demo needs --out FILE (or `demo check`)",
+        ));
+    };
     let effects = effect_plan(args.effects, &args.effect_sizes);
     let opts = DemoOptions {
         seed: args.seed,
-        start,
+        start: args.start,
         days: args.days,
         mess: !args.clean,
         effects,
         regime_shock_sd: args.regime_shock,
         ..DemoOptions::default().with_cycles(args.cycles)
     };
-    let truth =
-        write_jsonl(&opts, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let truth = write_jsonl(&opts, out).with_context(|| format!("writing {}", out.display()))?;
     emit(cli.json, &truth, |t| {
         let mut lines = vec![
-            ("strands written to", args.out.display().to_string()),
+            ("strands written to", out.display().to_string()),
             ("closed cycles", t.cycles.to_string()),
             ("baseline mean R", format!("{:.3}", t.baseline_mean_r)),
         ];

@@ -7,8 +7,8 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::Args;
-use learnloop_lesson_builder::{explain, Explanation};
-use learnloop_model::ActionCategory;
+use learnloop_lesson_builder::Explanation;
+use learnloop_model::{ActionCategory, LoopConfig, Scope};
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -16,35 +16,67 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub pattern: String,
     /// entry, add, trim or exit.
-    #[arg(long)]
-    pub category: String,
-    /// The subset as `dim=value,dim=value`; empty for the pattern root.
-    #[arg(long, default_value = "")]
-    pub scope: String,
+    #[arg(long, value_parser = crate::values::parse_category)]
+    pub category: ActionCategory,
+    /// The subset as `dim=value,dim=value` or a JSON object; empty for the pattern root.
+    #[arg(long, default_value = "", value_parser = crate::values::parse_scope)]
+    pub scope: Scope,
     #[arg(long, default_value = "pm")]
     pub module: String,
 }
 
 pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let cfg = load_config(cli)?;
-    let category: ActionCategory = args
-        .category
-        .parse()
-        .map_err(|e| usage(format!("--category: {e}")))?;
-    let scope = super::action_args::parse_scope(&args.scope)?;
-    if let Some((dim, _)) = scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
-        return Err(usage(format!(
-            "--scope: {dim:?} is not a configured scope dimension ({})",
-            cfg.dims.names().join(", ")
-        )));
-    }
+    check_dims(&cfg, &args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
-    let key = scope.key_for(&cfg.dims);
-    let e = explain(&conn, &cfg, &args.module, &pattern_key, category, &key)
-        .context("reading what the last run decided")?;
+    let subset = Subset {
+        module: &args.module,
+        pattern_key: &pattern_key,
+        category: args.category,
+        scope: &args.scope,
+    };
+    let e = explain(&conn, &cfg, &subset)?;
     emit(cli.json, &e, human)?;
     Ok(Outcome::Ok)
+}
+
+/// Every dimension of `scope` must be a configured one (else nothing could ever be stored there).
+pub fn check_dims(cfg: &LoopConfig, scope: &Scope) -> Result<(), String> {
+    match scope.iter().find(|(d, _)| cfg.dims.index_of(d).is_none()) {
+        Some((dim, _)) => Err(format!(
+            "{dim:?} is not a configured scope dimension ({})",
+            cfg.dims.names().join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The subset an explanation is about; `pattern_key` is the full key.
+pub struct Subset<'a> {
+    pub module: &'a str,
+    pub pattern_key: &'a str,
+    pub category: ActionCategory,
+    pub scope: &'a Scope,
+}
+
+/// Why `subset` is or is not a lesson, from what the last runs stored (the verdict is the lesson
+/// stage's: `learnloop_lesson_builder::explain`).
+pub fn explain(
+    conn: &learnloop_store::Connection,
+    cfg: &LoopConfig,
+    subset: &Subset<'_>,
+) -> anyhow::Result<Explanation> {
+    let key = subset.scope.key_for(&cfg.dims);
+    learnloop_lesson_builder::explain(
+        conn,
+        cfg,
+        subset.module,
+        subset.pattern_key,
+        subset.category,
+        &key,
+    )
+    .context("reading what the last run decided")
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {

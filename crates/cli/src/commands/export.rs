@@ -16,6 +16,7 @@ pub enum ExportFormat {
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Table name, e.g. pattern_scope_stats, trade_events, quarantine.
+    #[arg(value_parser = crate::values::table_parser())]
     pub table: String,
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,

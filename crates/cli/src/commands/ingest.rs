@@ -5,10 +5,9 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use learnloop_linker::{ingest_lines, IngestReport};
 use learnloop_store::Connection;
-use std::io::{BufReader, IsTerminal, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -26,10 +25,10 @@ pub struct IngestArgs {
 pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
     if let Some(url) = &args.postgres.from {
         let quarantined = super::pg::execute_ingest(cli, &args.postgres, url)?;
-        return Ok(strict_outcome(args.strict, quarantined));
+        return Ok(strict_outcome(cli, args.strict, quarantined));
     }
     let mut conn = open_store(cli)?;
-    let reports = ingest_files(&mut conn, &args.files)?;
+    let reports = ingest_files(cli, &mut conn, &args.files)?;
     let quarantined: u64 = reports
         .iter()
         .map(|(_, r)| r.normalized.quarantined_total())
@@ -40,13 +39,20 @@ pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
             .map(|(source, r)| format!("ingested {source}\n{}", human_ingest(r)))
             .collect()
     })?;
-    Ok(strict_outcome(args.strict, quarantined))
+    Ok(strict_outcome(cli, args.strict, quarantined))
 }
 
-pub fn strict_outcome(strict: bool, quarantined: u64) -> Outcome {
+/// `--strict` with quarantined input fails the command (exit 1), saying why like any failure.
+pub fn strict_outcome(cli: &Cli, strict: bool, quarantined: u64) -> Outcome {
     if strict && quarantined > 0 {
-        eprintln!("--strict: {quarantined} strand(s) were quarantined (see `learnloop status`)");
-        Outcome::StrictFailure
+        let outcome = Outcome::StrictFailure;
+        crate::errors::print_error(
+            &format!("--strict: {quarantined} strand(s) were quarantined (see `learnloop status`)"),
+            outcome.exit_code(),
+            cli.log_format,
+            crate::terminal::color_on_stderr(cli.color),
+        );
+        outcome
     } else {
         Outcome::Ok
     }
@@ -54,6 +60,7 @@ pub fn strict_outcome(strict: bool, quarantined: u64) -> Outcome {
 
 /// Each file in its own transaction: a file is ingested entirely or not at all.
 pub fn ingest_files(
+    cli: &Cli,
     conn: &mut Connection,
     files: &[PathBuf],
 ) -> anyhow::Result<Vec<(String, IngestReport)>> {
@@ -67,7 +74,12 @@ pub fn ingest_files(
             let size = f.metadata().ok().map(|m| m.len());
             (Box::new(f), size)
         };
-        let bar = progress_bar(size, &source);
+        let bar = crate::terminal::progress_bar(
+            cli,
+            size,
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+        );
+        bar.set_message(format!("ingest {source}"));
         let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
         let tx = conn.transaction()?;
         let report = ingest_lines(&tx, DecodedLines::new(reader), &source, &wall_clock_now())
@@ -77,19 +89,6 @@ pub fn ingest_files(
         reports.push((source, report));
     }
     Ok(reports)
-}
-
-fn progress_bar(size: Option<u64>, label: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::with_draw_target(size, ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_message(format!("ingest {label}"));
-    bar
 }
 
 pub fn human_ingest(r: &IngestReport) -> String {

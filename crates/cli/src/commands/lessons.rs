@@ -4,11 +4,10 @@
 use super::run::{execute_stage, StageArgs};
 use super::Outcome;
 use crate::context::open_store_read_only;
-use crate::output::emit;
+use crate::output::{emit, stored_scope_text, subset_label};
 use crate::Cli;
 use clap::{Args, Subcommand, ValueEnum};
 use learnloop_model::pattern::short_pattern_key;
-use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{EdgePoint, LessonRow, LessonStatus};
 use learnloop_overrides::{Lever, Levers};
 
@@ -121,13 +120,13 @@ fn execute_show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// `{bucket=micro, timeframe=1h}` from the stored sorted-key JSON.
-fn scope_text(scope_values: &str) -> String {
-    let pairs: Vec<String> = parse_scope_map(scope_values).map_or_else(
-        |_| vec![scope_values.to_string()],
-        |pairs| pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-    );
-    format!("{{{}}}", pairs.join(", "))
+/// `uptrend.S3.add · add {bucket=micro, timeframe=1h}`.
+pub(crate) fn lesson_label(l: &LessonRow) -> String {
+    subset_label(
+        &l.pattern_key,
+        l.category.as_str(),
+        &stored_scope_text(&l.scope_values),
+    )
 }
 
 fn number(v: Option<f64>, decimals: usize) -> String {
@@ -137,6 +136,11 @@ fn number(v: Option<f64>, decimals: usize) -> String {
 /// Levers as stored: a JSON object of lever name → value.
 pub(crate) fn levers_json(levers: &Levers) -> String {
     serde_json::to_string(levers).unwrap_or_default()
+}
+
+/// The size multiplier among the levers, if any.
+pub(crate) fn size_mult(levers: &Levers) -> Option<f64> {
+    levers.get(learnloop_overrides::Lever::SizeMult)
 }
 
 fn table(rows: &[LessonRow]) -> String {
@@ -149,7 +153,7 @@ fn table(rows: &[LessonRow]) -> String {
     );
     for l in rows {
         out.push_str(&format!(
-            "{:<18} {:<9} {:>6} {:>+7.2} {:>+7.2} {:>8} {:>5}  {:<10}  {} · {} {}\n",
+            "{:<18} {:<9} {:>6} {:>+7.2} {:>+7.2} {:>8} {:>5}  {:<10}  {}\n",
             l.lesson_key,
             l.status,
             l.n_trades,
@@ -159,9 +163,7 @@ fn table(rows: &[LessonRow]) -> String {
             number(l.levers.get(Lever::SizeMult), 2),
             l.created_at
                 .map_or("—".to_string(), |t| t.to_rfc3339()[..10].to_string()),
-            short_pattern_key(&l.pattern_key),
-            l.category.as_str(),
-            scope_text(&l.scope_values),
+            lesson_label(l),
         ));
     }
     out
@@ -171,15 +173,7 @@ fn detail(s: &Shown) -> String {
     let l = &s.lesson;
     let mut out = crate::output::kv(&[
         ("lesson", l.lesson_key.clone()),
-        (
-            "scope",
-            format!(
-                "{} · {} {}",
-                short_pattern_key(&l.pattern_key),
-                l.category.as_str(),
-                scope_text(&l.scope_values)
-            ),
-        ),
+        ("scope", lesson_label(l)),
         (
             "status",
             match &l.status_reason {

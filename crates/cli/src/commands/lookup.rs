@@ -4,10 +4,10 @@
 
 use super::Outcome;
 use crate::context::open_store_read_only;
-use crate::errors::usage;
 use crate::output::emit;
 use crate::Cli;
 use clap::Args;
+use learnloop_model::{ActionCategory, Scope};
 use learnloop_overrides::{ActionInput, DecisionRecord, Levers, Overrides, OverridesHandle};
 
 #[derive(Args, Debug)]
@@ -17,12 +17,12 @@ pub struct LookupArgs {
     #[arg(long)]
     pub pattern: String,
     /// Action category: entry, add, trim or exit.
-    #[arg(long)]
-    pub category: String,
+    #[arg(long, value_parser = crate::values::parse_category)]
+    pub category: ActionCategory,
     /// The action's scope: a JSON object of dimension → value, or `dim=value,dim=value` (as
     /// `explain` takes it); normalised like ingest.
-    #[arg(long, default_value = "{}")]
-    pub scope: String,
+    #[arg(long, default_value = "{}", value_parser = crate::values::parse_scope)]
+    pub scope: Scope,
     /// The action's size fraction; shows it before and after the size multiplier.
     #[arg(long, allow_negative_numbers = true)]
     pub size_frac: Option<f64>,
@@ -35,17 +35,16 @@ pub struct LookupArgs {
 }
 
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
-    let scope = super::action_args::parse_scope(&args.scope)?;
-    args.category
-        .parse::<learnloop_model::ActionCategory>()
-        .map_err(|e| usage(format!("--category: {e}")))?;
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
-    let pairs: Vec<(&str, &str)> = scope.iter().collect();
+    let pairs: Vec<(&str, &str)> = args.scope.iter().collect();
     let action = ActionInput {
         pattern_key: &pattern_key,
-        action_category: &args.category,
-        decision_type: args.decision_type.as_deref().unwrap_or(&args.category),
+        action_category: args.category.as_str(),
+        decision_type: args
+            .decision_type
+            .as_deref()
+            .unwrap_or(args.category.as_str()),
         scope: &pairs,
         size_frac: args.size_frac.unwrap_or(0.0),
         a_value: None,

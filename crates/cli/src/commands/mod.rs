@@ -7,6 +7,7 @@ pub mod bench_replay;
 pub mod completions;
 pub mod config;
 pub mod demo;
+pub mod demo_check;
 pub mod explain;
 pub mod export;
 pub mod ingest;
@@ -16,6 +17,7 @@ pub mod pg;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod run_changes;
 pub mod status;
 
 use crate::{Cli, Command};

@@ -4,28 +4,25 @@ use super::Outcome;
 use crate::context::{load_config, open_store, wall_clock_now};
 use crate::output::{emit, kv};
 use crate::Cli;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use learnloop_model::time::{MS_PER_DAY, MS_PER_HOUR};
 use learnloop_model::Timestamp;
 use learnloop_replay::{
     record_evolution, replay, summarize, write_outputs, ReplayOptions, ReplaySummary,
 };
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// First step (YYYY-MM-DD or RFC 3339).
-    #[arg(long)]
-    pub from: String,
-    /// Last step (inclusive).
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, value_parser = crate::values::parse_time)]
+    pub from: Timestamp,
+    /// Last step, inclusive (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_parser = crate::values::parse_time)]
+    pub to: Timestamp,
     /// Step length: a number with h, d or w (e.g. 12h, 1d, 1w).
-    #[arg(long, default_value = "1d")]
-    pub step: String,
+    #[arg(long, default_value = "1d", value_parser = crate::values::parse_step)]
+    pub step: i64,
     /// Output directory for evolution.csv, evolution.json, size_mult.svg (and size_mult.png when
     /// rsvg-convert is installed) and summary.json.
     #[arg(long, default_value = "replay-out")]
@@ -70,52 +67,24 @@ fn prepare_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn parse_when(text: &str) -> anyhow::Result<Timestamp> {
-    let t = text.trim();
-    let full = if t.len() == 10 {
-        format!("{t}T00:00:00Z")
-    } else {
-        t.to_string()
-    };
-    Timestamp::parse(&full).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-pub fn parse_step(text: &str) -> anyhow::Result<i64> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(
-        t.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(t.len()),
-    );
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("--step {text:?}: expected a number with h, d or w"))?;
-    let unit_ms = match unit {
-        "h" => MS_PER_HOUR,
-        "d" | "" => MS_PER_DAY,
-        "w" => 7 * MS_PER_DAY,
-        _ => bail!("--step {text:?}: unit must be h, d or w"),
-    };
-    let ms = (n * unit_ms as f64).round() as i64;
-    if ms <= 0 {
-        bail!("--step {text:?} must be positive");
-    }
-    Ok(ms)
-}
-
 pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let cfg = load_config(cli)?;
     let conn = open_store(cli)?;
     let opts = ReplayOptions {
-        from: parse_when(&args.from).context("--from")?,
-        to: parse_when(&args.to).context("--to")?,
-        step_ms: parse_step(&args.step)?,
+        from: args.from,
+        to: args.to,
+        step_ms: args.step,
         placebo_seed: None,
         now: wall_clock_now(),
     };
     let n_steps = opts.steps()?.len() as u64;
     prepare_out_dir(&args.out, args.force)?;
     let runs = if args.placebo_compare { 2 } else { 1 };
-    let bar = progress(n_steps * runs);
+    let bar = crate::terminal::progress_bar(
+        cli,
+        Some(n_steps * runs),
+        "replay [{bar:30}] {pos}/{len} steps ({eta})",
+    );
     let mut tick = |_: usize, _: usize| bar.inc(1);
     let run = replay(&cli.db, &cfg, &opts, &mut tick).context("replay")?;
     let placebo = if args.placebo_compare {
@@ -156,19 +125,6 @@ fn render_png(out: &std::path::Path) {
         Ok(s) => tracing::warn!(status = %s, "rsvg-convert failed: only the SVG chart was written"),
         Err(_) => tracing::info!("rsvg-convert not found: only the SVG chart was written"),
     }
-}
-
-fn progress(len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("replay [{bar:30}] {pos}/{len} steps ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 fn ci(c: [f64; 2]) -> String {

@@ -1,6 +1,7 @@
 //! `run` (every stage, one learning_runs row) and the single-stage commands.
 
 use super::ingest::{ingest_files, strict_outcome};
+use super::run_changes::{lesson_statuses, what_changed, WhatChanged};
 use super::Outcome;
 use crate::context::{load_config, open_store, wall_clock_now};
 use crate::output::{emit, kv};
@@ -8,7 +9,7 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_model::{ConfigStatus, LoopConfig, RunRecord, RunStatus, Timestamp};
-use learnloop_pipeline::{run_stages as run_pipeline_stages, RunOptions, Stage, StagesReport};
+use learnloop_pipeline::{run_stages_with_progress, Progress, RunOptions, Stage, StagesReport};
 use learnloop_store::runs;
 use learnloop_store::Connection;
 use serde::Serialize;
@@ -17,9 +18,9 @@ use std::time::Instant;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct StageArgs {
-    /// As-of time (RFC 3339). Default: the latest created_at among ingested strands.
-    #[arg(long)]
-    pub as_of: Option<String>,
+    /// As-of time (YYYY-MM-DD or RFC 3339). Default: the latest created_at among ingested strands.
+    #[arg(long, value_parser = crate::values::parse_time)]
+    pub as_of: Option<Timestamp>,
     /// Recompute from scratch instead of from the last watermark (must give the same tables).
     #[arg(long)]
     pub rebuild: bool,
@@ -67,6 +68,10 @@ pub struct RunSummary {
     /// `--publish`: what was written to PostgreSQL, per module.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<serde_json::Value>,
+    /// Lessons activated and retired, and the biggest size multipliers (when the lesson or
+    /// materialize stage ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<WhatChanged>,
 }
 
 fn effective_config(cli: &Cli, args: &StageArgs) -> anyhow::Result<LoopConfig> {
@@ -86,7 +91,7 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let mut conn = open_store(cli)?;
     let mut summary = RunSummary::default();
     let t = Instant::now();
-    summary.ingest = ingest_files(&mut conn, &args.inputs)?;
+    summary.ingest = ingest_files(cli, &mut conn, &args.inputs)?;
     if let Some(url) = &args.postgres.from {
         let from_pg = super::pg::ingest_for_run(&mut conn, &args.postgres, url)?;
         summary.ingest.push(from_pg);
@@ -103,14 +108,18 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|(_, r)| r.normalized.quarantined_total())
         .sum::<u64>();
+    let progress = crate::terminal::StageProgress::new(cli, Stage::ALL.len());
     let job = Job {
         command,
         cfg: &cfg,
         args: &args.stage,
         stages: &Stage::ALL,
         quarantined_before: ingest_quarantined,
+        progress: &progress,
     };
-    let mut summary = recorded(&mut conn, &job, summary)?;
+    let summary = recorded(&mut conn, &job, summary);
+    progress.finish();
+    let mut summary = summary?;
     if !summary.ingest.is_empty() {
         summary
             .stages
@@ -122,7 +131,7 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
         summary.published = publish_after_run(&conn, args, url)?;
     }
     emit(cli.json, &summary, human_summary)?;
-    Ok(strict_outcome(args.stage.strict, quarantined))
+    Ok(strict_outcome(cli, args.stage.strict, quarantined))
 }
 
 /// `run --publish`: each module's active config, once the run is committed and recorded (a failed
@@ -158,16 +167,21 @@ fn publish_after_run(
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
     let mut conn = open_store(cli)?;
+    let progress = crate::terminal::StageProgress::new(cli, 1);
     let job = Job {
         command: stage.name(),
         cfg: &cfg,
         args,
         stages: &[stage],
         quarantined_before: 0,
+        progress: &progress,
     };
-    let summary = recorded(&mut conn, &job, RunSummary::default())?;
+    let summary = recorded(&mut conn, &job, RunSummary::default());
+    progress.finish();
+    let summary = summary?;
     emit(cli.json, &summary, human_summary)?;
     Ok(strict_outcome(
+        cli,
         args.strict,
         summary.stages.normalize.quarantined_total(),
     ))
@@ -181,6 +195,8 @@ struct Job<'a> {
     stages: &'a [Stage],
     /// Strands this command already quarantined before the stages (its ingest), for `--strict`.
     quarantined_before: u64,
+    /// Told as the stages advance (a progress bar on a terminal).
+    progress: &'a dyn Progress,
 }
 
 /// How the stages of a recorded command ended (recorded as a [`RunStatus`]).
@@ -288,12 +304,7 @@ fn run_stages(
 ) -> anyhow::Result<RunOutcome> {
     let args = job.args;
     let mut options = RunOptions {
-        as_of: args
-            .as_of
-            .as_deref()
-            .map(Timestamp::parse)
-            .transpose()
-            .map_err(|e| crate::errors::usage(format!("--as-of: {e}")))?,
+        as_of: args.as_of,
         rebuild: args.rebuild,
         placebo: args
             .placebo
@@ -301,17 +312,26 @@ fn run_stages(
         activate: args.activate,
         run_id: Some(summary.run_id.clone()),
     };
+    let reports_changes = job
+        .stages
+        .iter()
+        .any(|s| matches!(s, Stage::Lessons | Stage::Materialize));
+    let statuses_before = if reports_changes {
+        lesson_statuses(tx)?
+    } else {
+        Default::default()
+    };
     let (before, materialize): (Vec<Stage>, Vec<Stage>) =
         job.stages.iter().partition(|s| **s != Stage::Materialize);
     let now = wall_clock_now();
-    summary.stages = run_pipeline_stages(tx, job.cfg, &options, &before, &now)?;
+    summary.stages = run_stages_with_progress(tx, job.cfg, &options, &before, &now, job.progress)?;
     crate::test_hooks::pause_point("run:after-lessons");
     let rejected = args.strict && quarantined_total(job, summary) > 0;
     if !materialize.is_empty() {
         options.activate &= !rejected;
         // Nothing new to normalise, and the same as-of: this call only materializes.
         options.as_of = Some(Timestamp::parse(&summary.stages.as_of)?);
-        let m = run_pipeline_stages(tx, job.cfg, &options, &materialize, &now)?;
+        let m = run_stages_with_progress(tx, job.cfg, &options, &materialize, &now, job.progress)?;
         summary.stages.materialize = m.materialize;
         summary.stages.durations_ms.extend(
             m.durations_ms
@@ -320,6 +340,16 @@ fn run_stages(
         );
     }
     crate::test_hooks::pause_point("run:after-materialize");
+    if reports_changes {
+        let configs: Vec<(String, i64)> = summary
+            .stages
+            .materialize
+            .iter()
+            .flat_map(|m| &m.modules)
+            .map(|r| (r.module.clone(), r.config_version))
+            .collect();
+        summary.changed = Some(what_changed(tx, &statuses_before, &configs)?);
+    }
     Ok(if options.placebo.is_some() {
         RunOutcome::Placebo
     } else if rejected {
@@ -445,17 +475,10 @@ fn human_summary(s: &RunSummary) -> String {
                 "no active lessons and no earlier config: nothing written".to_string(),
             ));
         }
-        if s.stages.placebo_seed.is_none() {
-            for r in &m.modules {
-                if let (Some(v), ConfigStatus::Proposed) = (r.version, r.status) {
-                    lines.push((
-                        "next step",
-                        format!("learnloop config activate {v}   (or run with --activate)"),
-                    ));
-                }
-            }
-        }
         out.push_str(&kv(&lines));
+    }
+    if let Some(changed) = &s.changed {
+        out.push_str(&super::run_changes::human(changed));
     }
     if !s.published.is_empty() {
         out.push_str("publish\n");
@@ -476,7 +499,40 @@ fn human_summary(s: &RunSummary) -> String {
     }
     let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));
+    if let Some(next) = next_step(s) {
+        out.push_str(&format!("next step: {next}\n"));
+    }
     out
+}
+
+/// What the person who ran this should do now: approve a proposed version (never after a placebo,
+/// whose version was rolled back).
+fn next_step(s: &RunSummary) -> Option<String> {
+    if s.stages.placebo_seed.is_some() {
+        return None;
+    }
+    let proposed: Vec<String> = s
+        .stages
+        .materialize
+        .iter()
+        .flat_map(|m| &m.modules)
+        .filter(|r| r.status == ConfigStatus::Proposed)
+        .filter_map(|r| {
+            let v = r.version?;
+            let module = if r.module == "pm" {
+                String::new()
+            } else {
+                format!(" --module {}", r.module)
+            };
+            Some(format!("learnloop config{module} activate {v}"))
+        })
+        .collect();
+    (!proposed.is_empty()).then(|| {
+        format!(
+            "{}   (review it first: `learnloop config show`, `learnloop report`; or run with --activate)",
+            proposed.join("; ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -521,6 +577,7 @@ mod tests {
             args: &StageArgs::default(),
             stages: &Stage::ALL,
             quarantined_before: 0,
+            progress: &learnloop_pipeline::Silent,
         };
         let err = recorded(&mut conn, &job, RunSummary::default()).unwrap_err();
         let text = crate::errors::message(&err);

@@ -1,0 +1,308 @@
+//! The traps a scheduler falls into: every usage error exits 2 before anything is touched, one
+//! date syntax, errors printed once (JSON under `--log-format json`), no colour or progress bar
+//! into a pipe, `-q`/`-v` and `LEARNLOOP_LOG`.
+
+mod common;
+
+use common::{learnloop, learnloop_command, scratch, stderr, stdout_json};
+use std::process::Output;
+
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../data/sample_strands.jsonl"
+);
+
+fn assert_usage_error(out: &Output, names: &str) {
+    let text = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(names), "the message names {names:?}: {text}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+}
+
+#[test]
+fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is_touched() {
+    let dir = scratch("usage");
+    let db = dir.join("never-created.db");
+    let replay = |from: &str, step: &str| {
+        let out = dir.join("replay");
+        learnloop(
+            &db,
+            &[
+                "replay",
+                "--from",
+                from,
+                "--to",
+                "2026-02-01",
+                "--step",
+                step,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    let demo_out = dir.join("x.jsonl");
+    let cases: Vec<(Output, &str)> = vec![
+        (learnloop(&db, &["run", "--as-of", "2026-13-01"]), "--as-of"),
+        (
+            learnloop(&db, &["aggregate", "--as-of", "01/03/2026"]),
+            "--as-of",
+        ),
+        (
+            learnloop(&db, &["lessons", "build", "--as-of", "soon"]),
+            "--as-of",
+        ),
+        (replay("yesterday", "1d"), "--from"),
+        (replay("2026-01-01", "1m"), "--step"),
+        (replay("2026-01-01", "0d"), "--step"),
+        (
+            learnloop(
+                &db,
+                &[
+                    "demo",
+                    "--out",
+                    demo_out.to_str().unwrap(),
+                    "--start",
+                    "2026-02-30",
+                ],
+            ),
+            "--start",
+        ),
+        (
+            learnloop(
+                &db,
+                &[
+                    "explain",
+                    "--pattern",
+                    "uptrend.S2.add",
+                    "--category",
+                    "adds",
+                ],
+            ),
+            "--category",
+        ),
+        (
+            learnloop(
+                &db,
+                &[
+                    "explain",
+                    "--pattern",
+                    "p",
+                    "--category",
+                    "add",
+                    "--scope",
+                    "bucket",
+                ],
+            ),
+            "--scope",
+        ),
+        (
+            learnloop(
+                &db,
+                &[
+                    "lookup",
+                    "--pattern",
+                    "p",
+                    "--category",
+                    "add",
+                    "--scope",
+                    "{not json",
+                ],
+            ),
+            "--scope",
+        ),
+        (
+            learnloop(&db, &["lookup", "--pattern", "p", "--category", "Buy"]),
+            "--category",
+        ),
+        (learnloop(&db, &["export", "lesons"]), "learning_lessons"),
+    ];
+    for (out, names) in &cases {
+        assert_usage_error(out, names);
+    }
+    assert!(!db.exists(), "a usage error creates no store");
+    assert!(!dir.join("replay").exists() && !demo_out.exists());
+}
+
+#[test]
+fn a_date_and_its_rfc3339_midnight_are_the_same_as_of_everywhere() {
+    let dir = scratch("dates");
+    let db = dir.join("t.db");
+    let ingest = learnloop(&db, &["ingest", SAMPLE]);
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let as_of = |text: &str| {
+        let run = stdout_json(&learnloop(&db, &["link", "--as-of", text, "--json"]));
+        run["as_of"].as_str().unwrap().to_string()
+    };
+    assert_eq!(as_of("2026-01-20"), "2026-01-20T00:00:00Z");
+    assert_eq!(as_of("2026-01-20T00:00:00Z"), "2026-01-20T00:00:00Z");
+    assert_eq!(as_of("2026-01-20T01:00:00+01:00"), "2026-01-20T00:00:00Z");
+}
+
+#[test]
+fn errors_are_printed_once_and_as_one_json_line_under_log_format_json() {
+    let dir = scratch("json-errors");
+    let db = dir.join("t.db");
+    // A failure (exit 1): nothing ingested yet. Even with every log on, the error appears once.
+    let failed = learnloop_command(&db)
+        .env("LEARNLOOP_LOG", "trace")
+        .args(["run"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(
+        stderr(&failed).matches("no strands ingested").count(),
+        1,
+        "{}",
+        stderr(&failed)
+    );
+
+    for (args, code) in [
+        (&["--log-format", "json", "run"][..], 1),
+        (&["--log-format", "json", "run", "--as-of", "never"][..], 2),
+        (&["--log-format=json", "no-such-command"][..], 2),
+    ] {
+        // Not even LEARNLOOP_LOG=off may swallow the error.
+        let out = learnloop_command(&db)
+            .env("LEARNLOOP_LOG", "off")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        let text = stderr(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {text}");
+        let event: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+        assert_eq!(event["level"], "ERROR");
+        assert_eq!(event["fields"]["exit_code"], code);
+        assert!(!event["fields"]["error"].as_str().unwrap().is_empty());
+    }
+
+    // `--strict` failing on quarantined input says so the same way.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "not json\n").unwrap();
+    let strict = learnloop(
+        &db,
+        &[
+            "--log-format",
+            "json",
+            "ingest",
+            "--strict",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    let event: serde_json::Value =
+        serde_json::from_str(stderr(&strict).trim()).expect("one JSON line");
+    assert!(event["fields"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("quarantined"));
+    assert_eq!(event["fields"]["exit_code"], 1);
+}
+
+#[test]
+fn no_colour_into_a_pipe_unless_asked_and_quiet_verbose_and_learnloop_log_set_the_level() {
+    let dir = scratch("colour");
+    let db = dir.join("t.db");
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = learnloop_command(&db);
+        cmd.env_remove("LEARNLOOP_LOG").env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    run(&[], &["ingest", SAMPLE]);
+    let export = |flags: &[&'static str]| [flags, &["export", "meta"][..]].concat();
+    let verbose = run(&[], &export(&["-v"]));
+    assert!(
+        verbose.contains("INFO") && verbose.contains("exported"),
+        "-v logs info: {verbose}"
+    );
+    assert!(
+        !verbose.contains('\x1b'),
+        "no colour codes into a pipe: {verbose:?}"
+    );
+    assert!(run(&[], &export(&["--color", "always", "-v"])).contains('\x1b'));
+    assert!(!run(&[("NO_COLOR", "1")], &export(&["-v"])).contains('\x1b'));
+    assert!(
+        !run(&[], &export(&[])).contains("INFO"),
+        "warnings and errors only by default"
+    );
+    // LEARNLOOP_LOG wins over -q.
+    assert!(run(&[("LEARNLOOP_LOG", "info")], &export(&["-q"])).contains("exported"));
+    // A lookup without any config fails open with a warning, which -q silences.
+    let lookup = |flags: &[&'static str]| {
+        [
+            flags,
+            &["lookup", "--pattern", "uptrend.S2.add", "--category", "add"][..],
+        ]
+        .concat()
+    };
+    assert!(run(&[], &lookup(&[])).contains("WARN"));
+    assert_eq!(run(&[], &lookup(&["-q"])), "");
+
+    let help = String::from_utf8(learnloop(&db, &["--help"]).stdout).unwrap();
+    assert!(
+        help.contains("LEARNLOOP_LOG") && help.contains("NO_COLOR"),
+        "{help}"
+    );
+    assert_eq!(
+        learnloop(&db, &["-q", "-v", "status"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn progress_bars_reach_a_terminal_only_and_not_under_quiet() {
+    let dir = scratch("progress");
+    let db = dir.join("t.db");
+    let piped = learnloop(&db, &["run", "--input", SAMPLE]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let text = stderr(&piped);
+    assert!(
+        !text.contains('\r') && !text.contains("(1/4)"),
+        "no bar into a pipe: {text:?}"
+    );
+
+    // Under a pseudo-terminal (util-linux `script`), the run's stages are drawn on stderr.
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("SKIPPED the terminal half: util-linux `script` is not installed");
+        return;
+    }
+    let on_terminal = |extra: &str| {
+        let command = format!(
+            "{} --db {} {extra} run --rebuild",
+            env!("CARGO_BIN_EXE_learnloop"),
+            db.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("LEARNLOOP_LOG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let drawn = on_terminal("");
+    assert!(
+        drawn.contains("(1/4)") && drawn.contains("link"),
+        "{drawn:?}"
+    );
+    let quiet = on_terminal("-q");
+    assert!(!quiet.contains("(1/4)"), "-q draws no bar: {quiet:?}");
+    assert!(
+        quiet.contains("what changed"),
+        "the summary itself still prints: {quiet:?}"
+    );
+}
