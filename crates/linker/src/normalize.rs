@@ -37,7 +37,29 @@ pub(crate) fn normalize_one(
     source: Option<&str>,
     report: &mut NormalizeReport,
 ) -> Result<()> {
-    match raw.to_typed() {
+    store_typed(
+        conn,
+        &raw.id,
+        raw.to_typed(),
+        raw_text,
+        ingested_at,
+        source,
+        report,
+    )
+}
+
+/// Write a stored strand's typed row (`typed`: its validation, perhaps done on another thread),
+/// or quarantine it under `strand_id` with `raw_text()`.
+pub(crate) fn store_typed(
+    conn: &Connection,
+    strand_id: &str,
+    typed: std::result::Result<TypedStrand, QuarantineReason>,
+    raw_text: impl FnOnce() -> String,
+    ingested_at: &str,
+    source: Option<&str>,
+    report: &mut NormalizeReport,
+) -> Result<()> {
+    match typed {
         Ok(TypedStrand::Action(a)) => {
             strands::upsert_action(conn, &a)?;
             report.actions += 1;
@@ -48,7 +70,7 @@ pub(crate) fn normalize_one(
         }
         Err(reason) => quarantine(
             conn,
-            &raw.id,
+            strand_id,
             &reason,
             &raw_text(),
             source,
