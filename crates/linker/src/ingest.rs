@@ -1,9 +1,9 @@
 //! JSON Lines in: each line stored in `ad_strands` (idempotent by strand id) and normalised at once;
 //! a line that cannot be used is quarantined with its line number and never stops the batch.
 
-use crate::normalize::{self, store_typed, NormalizeReport};
+use crate::normalize::{self, normalize_one, NormalizeReport};
 use crate::{LinkerError, Result};
-use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand, TypedStrand};
+use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand};
 use learnloop_store::strands::{self, InsertOutcome};
 use learnloop_store::{meta, Connection};
 
@@ -168,7 +168,6 @@ fn ingest_line(
     store_strand(
         conn,
         &raw,
-        || raw.to_typed(),
         || text.to_string(),
         source,
         located,
@@ -178,13 +177,11 @@ fn ingest_line(
 }
 
 /// Store one parsed strand (idempotent by id) and normalise it; a reused id with other fields is
-/// quarantined, the stored strand kept. `typed()` is the strand's validation (called only for a
-/// new strand; the caller may have done it already); `located` prefixes a reason with where the
-/// strand came from; `text()` renders the input for the quarantine, only when it is needed.
+/// quarantined, the stored strand kept. `located` prefixes a reason with where the strand came
+/// from; `text()` renders the input for the quarantine, only when it is needed.
 pub(crate) fn store_strand(
     conn: &Connection,
     raw: &RawStrand,
-    typed: impl FnOnce() -> std::result::Result<TypedStrand, QuarantineReason>,
     text: impl FnOnce() -> String,
     source: &str,
     located: impl Fn(QuarantineReason) -> QuarantineReason,
@@ -194,10 +191,9 @@ pub(crate) fn store_strand(
     match strands::insert_raw(conn, raw)? {
         InsertOutcome::Inserted => {
             report.inserted += 1;
-            store_typed(
+            normalize_one(
                 conn,
-                &raw.id,
-                typed(),
+                raw,
                 text,
                 ingested_at,
                 Some(source),

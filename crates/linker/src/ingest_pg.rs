@@ -10,7 +10,7 @@
 
 use crate::ingest::{begin_ingest, finish_ingest, store_strand};
 use crate::{IngestReport, LinkerError, Result};
-use learnloop_model::strand::{QuarantineReason, RawStrand, StrandColumns, TypedStrand};
+use learnloop_model::strand::{QuarantineReason, StrandColumns};
 use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, StrandBatch, TableName, Watermark};
 use learnloop_store::strands::{self, QuarantineEntry};
 use learnloop_store::{meta, Connection};
@@ -86,23 +86,20 @@ pub fn ingest_postgres(
     };
     let mut newest = stored;
     let source = report.source.clone();
-    // The next batches are fetched, decoded and validated on another thread while this one
-    // stores them: validation is pure, so only the store's work is left on this thread.
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<(Vec<ValidatedRow>, _)>(2);
+    // The next batches are fetched and decoded on another thread while this one stores them.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<StrandBatch>(2);
     let (read, stored_all) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             pg::read_strands(client, &table, &from, options.batch, move |batch| {
-                let StrandBatch { rows, last } = batch;
-                let rows = rows.into_iter().map(ValidatedRow::new).collect();
-                sender.send((rows, last)).map_err(|_| ReadStop::Abandoned)
+                sender.send(batch).map_err(|_| ReadStop::Abandoned)
             })
         });
         let stored_all = (|| {
-            for (rows, last) in receiver {
-                for row in rows {
+            for batch in receiver {
+                for row in batch.rows {
                     ingest_row(conn, row, &source, ingested_at, &mut report)?;
                 }
-                if let Some(last) = last {
+                if let Some(last) = batch.last {
                     if newest.as_ref().is_none_or(|w| later(&last, w)) {
                         newest = Some(last);
                     }
@@ -169,27 +166,9 @@ fn later(a: &Watermark, b: &Watermark) -> bool {
     (a.created_at, a.id.as_bytes()) > (b.created_at, b.id.as_bytes())
 }
 
-/// A row as read, with its validation: the stored form and the typed strand, or why not.
-struct ValidatedRow {
-    row: StrandColumns,
-    validated: std::result::Result<(RawStrand, Typed), QuarantineReason>,
-}
-
-type Typed = std::result::Result<TypedStrand, QuarantineReason>;
-
-impl ValidatedRow {
-    fn new(row: StrandColumns) -> Self {
-        let validated = row.clone().into_raw().map(|raw| {
-            let typed = raw.to_typed();
-            (raw, typed)
-        });
-        Self { row, validated }
-    }
-}
-
 fn ingest_row(
     conn: &Connection,
-    ValidatedRow { row, validated }: ValidatedRow,
+    row: StrandColumns,
     source: &str,
     ingested_at: &str,
     report: &mut PgIngestReport,
@@ -205,11 +184,10 @@ fn ingest_row(
     };
     // Rendered only for a row that is quarantined.
     let text = |row: &StrandColumns| serde_json::to_string(row).unwrap_or_default();
-    match validated {
-        Ok((raw, typed)) => store_strand(
+    match row.clone().into_raw() {
+        Ok(raw) => store_strand(
             conn,
             &raw,
-            || typed,
             || text(&row),
             source,
             located,

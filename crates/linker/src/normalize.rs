@@ -37,29 +37,7 @@ pub(crate) fn normalize_one(
     source: Option<&str>,
     report: &mut NormalizeReport,
 ) -> Result<()> {
-    store_typed(
-        conn,
-        &raw.id,
-        raw.to_typed(),
-        raw_text,
-        ingested_at,
-        source,
-        report,
-    )
-}
-
-/// Write a stored strand's typed row (`typed`: its validation, perhaps done on another thread),
-/// or quarantine it under `strand_id` with `raw_text()`.
-pub(crate) fn store_typed(
-    conn: &Connection,
-    strand_id: &str,
-    typed: std::result::Result<TypedStrand, QuarantineReason>,
-    raw_text: impl FnOnce() -> String,
-    ingested_at: &str,
-    source: Option<&str>,
-    report: &mut NormalizeReport,
-) -> Result<()> {
-    match typed {
+    match raw.to_typed() {
         Ok(TypedStrand::Action(a)) => {
             strands::upsert_action(conn, &a)?;
             report.actions += 1;
@@ -70,7 +48,7 @@ pub(crate) fn store_typed(
         }
         Err(reason) => quarantine(
             conn,
-            strand_id,
+            &raw.id,
             &reason,
             &raw_text(),
             source,
