@@ -188,5 +188,4 @@ fn reads_a_database_file_read_only() {
         Overrides::from_sqlite_path(&path, "pm").unwrap().version(),
         5
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
