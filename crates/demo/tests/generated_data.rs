@@ -338,7 +338,6 @@ fn writes_lines_and_a_readable_truth_file() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("demo.jsonl.truth.json")).unwrap())
             .unwrap();
     assert_eq!(stored, truth);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

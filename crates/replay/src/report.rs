@@ -235,6 +235,5 @@ mod tests {
         assert_eq!(back[0], q);
         assert_eq!(back[1].half_life_hours, None); // NaN is written as null
         assert_eq!(back[1].label, p.label);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
