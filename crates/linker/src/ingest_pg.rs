@@ -175,9 +175,8 @@ fn ingest_row(
 ) -> Result<()> {
     report.ingest.lines += 1;
     // Named only for a row that is quarantined.
-    let row_name = |id: Option<&str>| {
-        id.map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"))
-    };
+    let row_name =
+        |id: Option<&str>| id.map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"));
     let located = |r: QuarantineReason| QuarantineReason {
         detail: format!("{source} row {}: {}", row_name(row.id.as_deref()), r.detail),
         ..r
