@@ -395,6 +395,8 @@ impl PmAction {
         self.pattern_key.is_some() && self.category.is_some()
     }
 
+    /// `c` holds only the top-level keys listed in `content::READ_KEYS`: a key read here must be
+    /// listed there.
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,
@@ -492,6 +494,8 @@ pub struct PositionClose {
 }
 
 impl PositionClose {
+    /// `c` holds only the top-level keys listed in `content::READ_KEYS`: a key read here must be
+    /// listed there.
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,

@@ -211,6 +211,39 @@ mod tests {
         }
     }
 
+    /// The rules see the same fields through the reduced map as through the whole object.
+    #[test]
+    fn typed_strands_are_the_same_as_from_the_whole_content() {
+        use crate::strand::{PmAction, PositionClose, RawStrand, TypedStrand};
+        let action = r#"{"position_id":"p1","trade_id":"t1","ts":"2026-01-01T00:05:00Z","decision_type":"add","size_frac":0.16,"a_value":0.7,"pattern_key":"module=pm|pattern_key=uptrend.S1.add","action_category":"add","scope":{"macro_phase":"Chop","bucket_rank_position":1,"bucket_leader":true},"controls":{"signals":{"ts_score":0.7}},"execution_result":{"status":"filled"}}"#;
+        let close = r#"{"position_id":"p1","trade_id":"t1","trade_summary":{"rr":-1.42,"entry_timestamp":"2026-01-01T00:05:00Z","exit_timestamp":"2026-01-01T02:02:36Z","hold_time_days":0.08,"outcome_class":"loss","time_to_s3":null,"rpnl_usd":-402.4,"total_pnl_usd":-405.3},"entry_context":{"chain":"ethereum"},"exit_reason":"stop_loss"}"#;
+        for (kind, content) in [("pm_action", action), ("position_closed", close)] {
+            let raw = RawStrand {
+                id: "s1".into(),
+                module: "pm".into(),
+                kind: kind.into(),
+                symbol: None,
+                timeframe: None,
+                position_id: None,
+                trade_id: None,
+                created_at: "2026-01-01T03:00:00Z".into(),
+                content: content.into(),
+                regime_context: None,
+            };
+            let whole = match serde_json::from_str::<Value>(content).unwrap() {
+                Value::Object(o) => o,
+                _ => unreachable!(),
+            };
+            let created_at = crate::time::Timestamp::parse(&raw.created_at).unwrap();
+            let expected = if kind == "pm_action" {
+                TypedStrand::Action(PmAction::from_content(&raw, created_at, &whole).unwrap())
+            } else {
+                TypedStrand::Close(PositionClose::from_content(&raw, created_at, &whole).unwrap())
+            };
+            assert_eq!(raw.to_typed().unwrap(), expected);
+        }
+    }
+
     fn json_text() -> impl Strategy<Value = String> {
         let leaf = prop_oneof![
             Just("null".to_string()),
