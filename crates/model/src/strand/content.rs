@@ -25,6 +25,30 @@ const READ_KEYS: [&str; 10] = [
     "exit_reason",
 ];
 
+/// Visitor methods that accept every JSON scalar (bool, number, string, null) as `$value`.
+macro_rules! accept_scalars {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// `content` as parsed: an object reduced to [`READ_KEYS`] (a repeated key: the last one wins, as
 /// in `serde_json::Map`), or some other JSON value.
 pub(super) enum Content {
@@ -64,24 +88,7 @@ impl<'de> Visitor<'de> for ContentVisitor {
         SkipVisitor.visit_seq(seq).map(|_| Content::NotAnObject)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Content, E> {
-        Ok(Content::NotAnObject)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Content, E> {
-        Ok(Content::NotAnObject)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Content, E> {
-        Ok(Content::NotAnObject)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Content, E> {
-        Ok(Content::NotAnObject)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Content, E> {
-        Ok(Content::NotAnObject)
-    }
-    fn visit_unit<E>(self) -> Result<Content, E> {
-        Ok(Content::NotAnObject)
-    }
+    accept_scalars!(Content::NotAnObject);
 }
 
 /// A key: `Some` of the [`READ_KEYS`] entry it names, `None` for any other key (not allocated).
@@ -137,24 +144,7 @@ impl<'de> Visitor<'de> for SkipVisitor {
         Ok(Skip)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_unit<E>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
+    accept_scalars!(Skip);
 }
 
 #[cfg(test)]
