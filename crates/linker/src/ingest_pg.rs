@@ -174,12 +174,11 @@ fn ingest_row(
     report: &mut PgIngestReport,
 ) -> Result<()> {
     report.ingest.lines += 1;
-    let row_name = row
-        .id
-        .as_deref()
-        .map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"));
+    // Named only for a row that is quarantined.
+    let row_name =
+        |id: Option<&str>| id.map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"));
     let located = |r: QuarantineReason| QuarantineReason {
-        detail: format!("{source} row {row_name}: {}", r.detail),
+        detail: format!("{source} row {}: {}", row_name(row.id.as_deref()), r.detail),
         ..r
     };
     // Rendered only for a row that is quarantined.
@@ -197,7 +196,7 @@ fn ingest_row(
         Err(reason) => {
             let text = text(&row);
             let reason = located(reason);
-            let strand_id = format!("{source}:{row_name}");
+            let strand_id = format!("{source}:{}", row_name(row.id.as_deref()));
             let new = strands::quarantine(
                 conn,
                 &QuarantineEntry {

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+mod content;
+
 /// Why a strand cannot be used. `code` groups them in `status`; `detail` names the row's problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineReason {
@@ -153,9 +155,9 @@ impl RawStrand {
             QuarantineReason::new(QuarantineCode::BadTimestamp, format!("created_at: {e}"))
         })?;
         check_plausible_time("created_at", created_at)?;
-        let content = match parse_lenient_json(&self.content)? {
-            Value::Object(o) => o,
-            _ => {
+        let content = match parse_lenient::<content::Content>(&self.content)? {
+            content::Content::Object(o) => o,
+            content::Content::NotAnObject => {
                 return Err(QuarantineReason::new(
                     QuarantineCode::MalformedJson,
                     "content must be a JSON object",
@@ -393,6 +395,8 @@ impl PmAction {
         self.pattern_key.is_some() && self.category.is_some()
     }
 
+    /// `c` holds only the top-level keys listed in `content::READ_KEYS`: a key read here must be
+    /// listed there.
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,
@@ -490,6 +494,8 @@ pub struct PositionClose {
 }
 
 impl PositionClose {
+    /// `c` holds only the top-level keys listed in `content::READ_KEYS`: a key read here must be
+    /// listed there.
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,
@@ -657,12 +663,17 @@ fn parse_ts_field(field: &str, v: &Value) -> Result<Timestamp, QuarantineReason>
 /// Strict JSON first; producers written in Python emit bare `NaN`/`Infinity`, which are rewritten
 /// to strings (outside string literals) so that the row is judged on its values, not its dialect.
 pub fn parse_lenient_json(text: &str) -> Result<Value, QuarantineReason> {
-    match serde_json::from_str::<Value>(text) {
+    parse_lenient(text)
+}
+
+/// [`parse_lenient_json`] into any type read from JSON.
+fn parse_lenient<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, QuarantineReason> {
+    match serde_json::from_str::<T>(text) {
         Ok(v) => Ok(v),
         Err(strict_err) => {
             let rewritten = quote_non_finite_literals(text);
             if rewritten != text {
-                if let Ok(v) = serde_json::from_str::<Value>(&rewritten) {
+                if let Ok(v) = serde_json::from_str::<T>(&rewritten) {
                     return Ok(v);
                 }
             }

@@ -3,6 +3,7 @@
 //! (`python/learnloop_overrides`) re-exports these classes and adds the `compat` drop-in.
 
 mod decision;
+mod pg;
 mod runtime;
 mod scope;
 

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 pub struct Overrides(Arc<rt::Overrides>);
 
 impl Overrides {
-    fn loaded(
+    fn loaded<E: std::fmt::Display + Send>(
         py: Python<'_>,
-        load: impl Send + FnOnce() -> Result<rt::Overrides, rt::ConfigError>,
+        load: impl Send + FnOnce() -> Result<rt::Overrides, E>,
     ) -> PyResult<Self> {
         py.detach(load)
             .map(|o| Self(Arc::new(o)))
@@ -51,6 +51,16 @@ impl Overrides {
     #[pyo3(signature = (path, module = "pm"))]
     fn from_sqlite(py: Python<'_>, path: PathBuf, module: &str) -> PyResult<Self> {
         Self::loaded(py, || rt::Overrides::from_sqlite_path(path, module))
+    }
+
+    /// The active config of `module` published in PostgreSQL by `learnloop config publish --to`
+    /// (the `learning_configs` table, or `table`), verified like `from_sqlite`. `url` is
+    /// `postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require` (libpq's `sslmode` values; the
+    /// password may come from `PGPASSWORD` instead). The password never appears in an error.
+    #[staticmethod]
+    #[pyo3(signature = (url, module = "pm", table = crate::pg::DEFAULT_TABLE))]
+    fn from_postgres(py: Python<'_>, url: &str, module: &str, table: &str) -> PyResult<Self> {
+        Self::loaded(py, || crate::pg::load(url, module, table))
     }
 
     #[getter]
@@ -164,7 +174,7 @@ impl OverridesHandle {
             .clone()
     }
 
-    fn record(&self, outcome: Result<rt::Reload, rt::ConfigError>) -> Reload {
+    fn record<E: std::fmt::Display>(&self, outcome: Result<rt::Reload, E>) -> Reload {
         let error = outcome.as_ref().err().map(ToString::to_string);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = error.clone();
         Reload {
@@ -174,10 +184,10 @@ impl OverridesHandle {
         }
     }
 
-    fn reload_with(
+    fn reload_with<E: std::fmt::Display + Send>(
         &self,
         py: Python<'_>,
-        load: impl Send + FnOnce(&rt::OverridesHandle) -> Result<rt::Reload, rt::ConfigError>,
+        load: impl Send + FnOnce(&rt::OverridesHandle) -> Result<rt::Reload, E>,
     ) -> Reload {
         let outcome = py.detach(|| load(&self.handle));
         self.record(outcome)
@@ -223,6 +233,14 @@ impl OverridesHandle {
     #[pyo3(signature = (path, module = "pm"))]
     fn reload_sqlite(&self, py: Python<'_>, path: PathBuf, module: &str) -> Reload {
         self.reload_with(py, |h| h.load_sqlite_path(path, module))
+    }
+
+    /// Load the active config of `module` from PostgreSQL (as `Overrides.from_postgres`), unless
+    /// the active row's version and checksum are those already served: then only they are read
+    /// (`changed` is False). One connection per call; poll every few seconds, not every lookup.
+    #[pyo3(signature = (url, module = "pm", table = crate::pg::DEFAULT_TABLE))]
+    fn reload_postgres(&self, py: Python<'_>, url: &str, module: &str, table: &str) -> Reload {
+        self.reload_with(py, |h| crate::pg::reload(h, url, module, table))
     }
 
     /// Serve `overrides` from now on.

@@ -101,24 +101,36 @@ impl OverridesHandle {
         conn: &rusqlite::Connection,
         module: &str,
     ) -> Result<Reload, ConfigError> {
-        let row = crate::sqlite::read_active_row(conn, module)?;
-        if let Some(current) = self.snapshot() {
-            if current.module() == row.module
-                && current.version() == row.version
-                && current.checksum() == crate::hash::config_checksum(&row.config_data)
-            {
-                return Ok(Reload {
-                    version: row.version,
-                    changed: false,
-                });
-            }
+        self.load_row(&crate::sqlite::read_active_row(conn, module)?)
+    }
+
+    /// Swap in the config of a `learning_configs` row read from any store (verified as
+    /// [`Overrides::from_row`] does), unless it is the config already served.
+    #[cfg(feature = "sqlite")]
+    pub fn load_row(&self, row: &crate::sqlite::ConfigRow) -> Result<Reload, ConfigError> {
+        let checksum = crate::hash::config_checksum(&row.config_data);
+        if self.is_serving(&row.module, row.version, &checksum) {
+            return Ok(Reload {
+                version: row.version,
+                changed: false,
+            });
         }
-        let overrides = Overrides::from_row(&row)?;
+        let overrides = Overrides::from_row(row)?;
         let version = overrides.version();
         self.install(overrides);
         Ok(Reload {
             version,
             changed: true,
+        })
+    }
+
+    /// True when the config served is `module` v`version` whose text has this checksum: a poll
+    /// that finds the same (module, version, checksum) active need not fetch or rebuild it.
+    pub fn is_serving(&self, module: &str, version: i64, checksum: &str) -> bool {
+        self.snapshot().is_some_and(|current| {
+            current.module() == module
+                && current.version() == version
+                && current.checksum().eq_ignore_ascii_case(checksum.trim())
         })
     }
 

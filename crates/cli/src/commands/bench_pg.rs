@@ -32,11 +32,15 @@ pub struct PgIngestBench {
     pub read_only_cpu_s: Option<f64>,
     pub ingest_cpu_s: Option<f64>,
     pub jsonl_ingest_cpu_s: Option<f64>,
+    /// CPU seconds of the thread that validates and stores (the rows are read on another):
+    /// with a core of its own, `ingest --from` cannot go faster than this thread.
+    pub ingest_store_thread_cpu_s: Option<f64>,
     /// CPU seconds of the server backend serving the cursor read (when the server is local).
     pub read_only_server_cpu_s: Option<f64>,
 }
 
-/// User + system CPU seconds of a process so far (Linux `/proc/PID/stat`, 100 ticks per second).
+/// User + system CPU seconds of a process (`pid`: a process id, `self` or `thread-self`) so far
+/// (Linux `/proc/PID/stat`, 100 ticks per second).
 fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
@@ -123,12 +127,16 @@ fn measure(
         table: table.display.clone(),
         ..PgIngestOptions::default()
     };
+    let store_thread_before = cpu_seconds("thread-self");
     let (report, ingest_s, ingest_cpu_s, _) = timed(None, || {
         let tx = conn.transaction()?;
         let report = ingest_postgres(&tx, client, target, &options, &wall_clock_now(), |_| {})?;
         tx.commit()?;
         Ok(report)
     })?;
+    let ingest_store_thread_cpu_s = cpu_seconds("thread-self")
+        .zip(store_thread_before)
+        .map(|(b, a)| b - a);
     drop(conn);
     remove_db(&scratch);
     anyhow::ensure!(
@@ -164,6 +172,7 @@ fn measure(
         read_only_cpu_s,
         ingest_cpu_s,
         jsonl_ingest_cpu_s,
+        ingest_store_thread_cpu_s,
         read_only_server_cpu_s,
     })
 }
@@ -194,6 +203,12 @@ pub fn human(b: &PgIngestBench) -> String {
         (
             "ingest --from, end to end",
             rate(b.ingest_s, b.ingest_per_s, b.ingest_cpu_s),
+        ),
+        (
+            "  of which the storing thread",
+            b.ingest_store_thread_cpu_s.map_or("-".to_string(), |c| {
+                format!("CPU {c:.2} s = {:.0} strands per CPU-second", n / c)
+            }),
         ),
         (
             "same strands from JSONL",

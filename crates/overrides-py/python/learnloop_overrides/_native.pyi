@@ -105,6 +105,14 @@ class Overrides:
     @staticmethod
     def from_sqlite(path: str | PathLike[str], module: str = "pm") -> Overrides:
         """The active config of ``module`` in a learnloop store (read-only); raises ConfigError."""
+    @staticmethod
+    def from_postgres(
+        url: str, module: str = "pm", table: str = "learning_configs"
+    ) -> Overrides:
+        """The active config of ``module`` published by ``learnloop config publish --to url``
+        (``postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require``; the password may come
+        from ``PGPASSWORD``), verified like ``from_sqlite``; raises ConfigError, whose message
+        never holds the password."""
     @property
     def module(self) -> str: ...
     @property
@@ -150,6 +158,11 @@ class OverridesHandle:
     def reload_file(self, path: str | PathLike[str]) -> Reload: ...
     def reload_sqlite(self, path: str | PathLike[str], module: str = "pm") -> Reload:
         """Swap in the active config of ``module`` unless it is already served."""
+    def reload_postgres(
+        self, url: str, module: str = "pm", table: str = "learning_configs"
+    ) -> Reload:
+        """Swap in the active config of ``module`` published in PostgreSQL unless its version
+        and checksum are already served (then only those are read). Never raises."""
     def install(self, overrides: Overrides) -> None: ...
     def clear(self) -> None: ...
     def snapshot(self) -> Optional[Overrides]:

@@ -249,3 +249,22 @@ pub fn read_active_config(
         config_data: r.get(7),
     }))
 }
+
+/// (version, checksum) of the active row of `module` in `table`, without its config text: what a
+/// PM polling for a new version reads before deciding whether to fetch the whole row. `None` when
+/// the table or an active row is absent.
+pub fn read_active_version(
+    client: &mut Client,
+    table: &TableName,
+    module: &str,
+) -> PgResult<Option<(i64, String)>> {
+    let sql = format!(
+        "SELECT version, checksum FROM {} WHERE module = $1 AND status = 'active'",
+        table.quoted
+    );
+    match client.query_opt(&sql, &[&module]) {
+        Ok(row) => Ok(row.map(|r| (r.get(0), r.get(1)))),
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => Ok(None),
+        Err(e) => Err(query_err(format!("reading {}", table.display))(e)),
+    }
+}

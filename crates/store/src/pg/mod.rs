@@ -6,7 +6,7 @@ mod configs;
 mod strands;
 mod target;
 
-pub use configs::{publish_config, read_active_config, PublishOutcome};
+pub use configs::{publish_config, read_active_config, read_active_version, PublishOutcome};
 pub use strands::{
     copy_strands_in, create_strands_table, read_strands, ReadFrom, StrandBatch, Watermark,
 };
