@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, MIGRATION_3),
     (4, MIGRATION_4),
     (5, MIGRATION_5),
+    (6, MIGRATION_6),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -292,6 +293,19 @@ ALTER TABLE lesson_candidates ADD COLUMN complement_trades INTEGER;
 ALTER TABLE lesson_candidates ADD COLUMN contrast TEXT;
 ALTER TABLE lesson_candidates ADD COLUMN contrast_df REAL;
 ALTER TABLE lesson_candidates ADD COLUMN fdr_weight REAL;
+"#;
+
+/// Bin edges of the numeric scope dimensions adapters cut into bins, frozen at first use: a bin
+/// label means the same range on every night (rows are inserted once, never updated).
+const MIGRATION_6: &str = r#"
+CREATE TABLE adapter_bins (
+    dim TEXT PRIMARY KEY,
+    adapter TEXT NOT NULL,
+    method TEXT NOT NULL,
+    edges TEXT NOT NULL,
+    n_values INTEGER NOT NULL,
+    frozen_at TEXT NOT NULL
+);
 "#;
 
 pub fn latest_version() -> i64 {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod explain;
 pub mod export;
 pub mod ingest;
+pub mod ingest_adapter;
 pub mod lessons;
 pub mod lookup;
 pub mod pg;
