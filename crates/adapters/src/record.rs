@@ -316,6 +316,12 @@ impl Adapter {
                 format!("outcome.r ({}) is missing: expected a finite R multiple", o.r.source()),
             )
         })?;
+        if !number(&r).is_some_and(f64::is_finite) {
+            return Err(reason(
+                QuarantineCode::RrNotFinite,
+                format!("outcome.r ({}) is {r}: expected a finite R multiple", o.r.source()),
+            ));
+        }
         let mut summary = Map::new();
         summary.insert("rr".into(), r);
         put(&mut summary, "exit_timestamp", time);

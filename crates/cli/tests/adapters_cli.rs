@@ -67,7 +67,7 @@ fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
     let data = dir.join("packets");
     let db = dir.join("t.db");
     let config = repo("adapters/decision_packets.config.json");
-    ok(&learnloop(&db, &["demo", "--format", "decision-packets", "--effects", effects, "--cycles", "3000", "--out", arg(&data)]));
+    ok(&learnloop(&db, &["demo", "--format", "decision-packets", "--effects", effects, "--cycles", "5000", "--out", arg(&data)]));
     let ingest = stdout_json(&learnloop(
         &db,
         &["--json", "--config", arg(&config), "ingest", "--adapter", arg(&repo("adapters/decision_packets.json")),
@@ -99,7 +99,7 @@ fn a_planted_numeric_range_becomes_a_lesson_on_its_bins_and_a_placebo_on_none() 
     // Nothing lost: every clean packet and close stored, exactly the three bad records quarantined.
     let files = ingest["files"].as_array().unwrap();
     let total = |key: &str| files.iter().map(|f| f["normalized"][key].as_u64().unwrap()).sum::<u64>();
-    assert_eq!((total("actions"), total("closes")), (3000, 3000));
+    assert_eq!((total("actions"), total("closes")), (5000, 5000));
     let codes = quarantine_codes(&run.db);
     let expected: BTreeMap<String, usize> =
         [("bad_field", 1), ("missing_field", 1), ("rr_not_finite", 1)].map(|(c, n)| (c.to_string(), n)).into();

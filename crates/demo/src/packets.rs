@@ -53,13 +53,14 @@ pub struct PacketSet {
     pub truth: PacketTruth,
 }
 
-/// Regime of each 7-to-20-day stretch of the period: the market moves in spells, so packets of
-/// one week share their regime.
+/// The daily regime label of the bot's regime model: spells of 1 to 3 days, so most weeks see
+/// several regimes. (With week-long spells a regime is confounded with its weeks, and the lesson
+/// stage's within-week contrasts rightly cannot tell a regime effect from a week's shock.)
 fn regime_spells(sampler: &mut Sampler, days: i64) -> Vec<&'static str> {
     let mut out = Vec::with_capacity(days as usize + 1);
     while (out.len() as i64) <= days {
         let regime = REGIMES[sampler.weighted(&[0.4, 0.3, 0.3])];
-        let len = sampler.int_between(7, 20) as usize;
+        let len = sampler.int_between(1, 3) as usize;
         out.extend(std::iter::repeat_n(regime, len));
     }
     out
@@ -101,7 +102,7 @@ pub fn generate_packets(opts: &DemoOptions) -> PacketSet {
         let side = if s.chance(0.75) { "BUY" } else { "SELL" };
         // Mean reversion buys oversold names: its rsi_2 sits low; a breakout's anywhere.
         let rsi_2 = if strategy == "ibs_rsi" {
-            s.uniform(0.0, 40.0)
+            s.uniform(0.0, 30.0)
         } else {
             s.uniform(0.0, 100.0)
         };

@@ -99,10 +99,14 @@ pub fn execute(cli: &Cli, adapter_path: &Path, paths: &[PathBuf], strict: bool) 
 }
 
 fn human(r: &AdapterIngestReport) -> String {
-    let mut out = String::new();
+    let total = total_report(r.files.iter().map(|(_, report)| report));
+    let mut out = format!("ingested {} file(s) with adapter {}\n", r.files.len(), r.adapter);
+    out.push_str(&super::ingest::human_ingest(&total));
     for (source, report) in &r.files {
-        out.push_str(&format!("ingested {source} with adapter {}\n", r.adapter));
-        out.push_str(&super::ingest::human_ingest(report));
+        let quarantined = report.normalized.quarantined_total();
+        if quarantined > 0 {
+            out.push_str(&kv(&[("quarantined in", format!("{source}: {quarantined}"))]));
+        }
     }
     let mut lines = Vec::new();
     for b in &r.frozen_bins {
@@ -121,6 +125,26 @@ fn human(r: &AdapterIngestReport) -> String {
     }
     out.push_str(&kv(&lines));
     out
+}
+
+/// The reports of several files as one (counts added).
+fn total_report<'a>(reports: impl Iterator<Item = &'a IngestReport>) -> IngestReport {
+    let mut total = IngestReport::default();
+    for r in reports {
+        total.lines += r.lines;
+        total.blank_lines += r.blank_lines;
+        total.inserted += r.inserted;
+        total.already_present += r.already_present;
+        total.id_conflicts += r.id_conflicts;
+        total.caught_up_from_table += r.caught_up_from_table;
+        total.normalized.actions += r.normalized.actions;
+        total.normalized.closes += r.normalized.closes;
+        total.normalized.already_quarantined += r.normalized.already_quarantined;
+        for (code, n) in &r.normalized.quarantined {
+            *total.normalized.quarantined.entry(code.clone()).or_default() += n;
+        }
+    }
+    total
 }
 
 /// The files named, with directories walked recursively (their `.json` and `.jsonl` files, in
