@@ -73,7 +73,7 @@ fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
         &["--json", "--config", arg(&config), "ingest", "--adapter", arg(&repo("adapters/decision_packets.json")),
           arg(&data.join("packets")), arg(&data.join("closed_positions.jsonl"))],
     ));
-    ok(&learnloop(&db, &["--config", arg(&config), "run"]));
+    ok(&learnloop(&db, &["--config", arg(&config), "run", "--activate"]));
     (Packets { dir, db }, ingest)
 }
 
@@ -98,7 +98,7 @@ fn a_planted_numeric_range_becomes_a_lesson_on_its_bins_and_a_placebo_on_none() 
 
     // Nothing lost: every clean packet and close stored, exactly the three bad records quarantined.
     let files = ingest["files"].as_array().unwrap();
-    let total = |key: &str| files.iter().map(|f| f["normalized"][key].as_u64().unwrap()).sum::<u64>();
+    let total = |key: &str| files.iter().map(|f| f[1]["normalized"][key].as_u64().unwrap()).sum::<u64>();
     assert_eq!((total("actions"), total("closes")), (5000, 5000));
     let codes = quarantine_codes(&run.db);
     let expected: BTreeMap<String, usize> =
