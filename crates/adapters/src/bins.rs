@@ -162,7 +162,9 @@ mod tests {
         values.extend([1.0; 50]);
         assert_eq!(quantile_edges(&values, 4).unwrap(), [0.5, 1.0]);
         assert!(quantile_edges(&[1.0; 100], 4).is_err());
-        assert!(quantile_edges(&[1.0, 2.0], 2).unwrap_err().contains("at least 50"));
+        assert!(quantile_edges(&[1.0, 2.0], 2)
+            .unwrap_err()
+            .contains("at least 50"));
     }
 
     #[test]

@@ -39,17 +39,23 @@ impl Field {
         }
         if !self.map.is_empty() {
             let text = text_of(&value).unwrap_or_default();
-            let mapped = self
-                .map
-                .get(&text)
-                .or_else(|| self.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&text)).map(|(_, v)| v));
+            let mapped = self.map.get(&text).or_else(|| {
+                self.map
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&text))
+                    .map(|(_, v)| v)
+            });
             value = match mapped {
                 Some(m) => Value::String(m.clone()),
                 None => {
                     let known: Vec<&str> = self.map.keys().map(String::as_str).collect();
                     return Err(reason(
                         QuarantineCode::BadField,
-                        format!("{what} ({}) is {value}: expected one of {}", self.source(), known.join(", ")),
+                        format!(
+                            "{what} ({}) is {value}: expected one of {}",
+                            self.source(),
+                            known.join(", ")
+                        ),
                     ));
                 }
             };
@@ -61,7 +67,10 @@ impl Field {
         match self.value(record, what)? {
             None if !self.optional => Err(reason(
                 QuarantineCode::MissingField,
-                format!("{what} ({}) is missing: the adapter requires it", self.source()),
+                format!(
+                    "{what} ({}) is missing: the adapter requires it",
+                    self.source()
+                ),
             )),
             v => Ok(v),
         }
@@ -72,7 +81,10 @@ impl Field {
         text_of(&v).ok_or_else(|| {
             reason(
                 QuarantineCode::BadField,
-                format!("{what} ({}) is {v}: expected text or a number", self.source()),
+                format!(
+                    "{what} ({}) is {v}: expected text or a number",
+                    self.source()
+                ),
             )
         })
     }
@@ -94,8 +106,14 @@ fn optional_value(
     }
 }
 
-fn optional_text(field: &Option<Field>, record: &Value, what: &str) -> Result<Option<String>, QuarantineReason> {
-    Ok(optional_value(field, record, what)?.as_ref().and_then(text_of))
+fn optional_text(
+    field: &Option<Field>,
+    record: &Value,
+    what: &str,
+) -> Result<Option<String>, QuarantineReason> {
+    Ok(optional_value(field, record, what)?
+        .as_ref()
+        .and_then(text_of))
 }
 
 fn text_of(v: &Value) -> Option<String> {
@@ -192,7 +210,8 @@ impl Adapter {
         }
         let covers = |k: &String, p: &str| {
             p == k
-                || p.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with('.'))
+                || p.strip_prefix(k.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
                 || k.strip_prefix(p).is_some_and(|rest| rest.starts_with('.'))
         };
         for path in leaf_paths(record) {
@@ -225,11 +244,17 @@ impl Adapter {
             .collect()
     }
 
-    fn decision_strand(&self, record: &Value, bins: &BinSet) -> Result<RawStrand, QuarantineReason> {
+    fn decision_strand(
+        &self,
+        record: &Value,
+        bins: &BinSet,
+    ) -> Result<RawStrand, QuarantineReason> {
         let d = &self.decision;
         let module = self.module(record)?;
         let id = d.id.required_text(record, "decision.id")?;
-        let position_id = d.position_id.required_text(record, "decision.position_id")?;
+        let position_id = d
+            .position_id
+            .required_text(record, "decision.position_id")?;
         let time = d.time.required(record, "decision.time")?;
         let created_at = match optional_value(&d.created_at, record, "decision.created_at")? {
             Some(v) => Some(v),
@@ -249,15 +274,42 @@ impl Adapter {
         let mut content = Map::new();
         content.insert("position_id".into(), Value::String(position_id.clone()));
         let trade_id = optional_text(&d.trade_id, record, "decision.trade_id")?;
-        put(&mut content, "trade_id", trade_id.clone().map(Value::String));
+        put(
+            &mut content,
+            "trade_id",
+            trade_id.clone().map(Value::String),
+        );
         put(&mut content, "ts", time);
-        put(&mut content, "decision_type", optional_value(&d.decision_type, record, "decision.decision_type")?);
-        put(&mut content, "size_frac", optional_value(&d.size_frac, record, "decision.size_frac")?);
+        put(
+            &mut content,
+            "decision_type",
+            optional_value(&d.decision_type, record, "decision.decision_type")?,
+        );
+        put(
+            &mut content,
+            "size_frac",
+            optional_value(&d.size_frac, record, "decision.size_frac")?,
+        );
         put(&mut content, "pattern_key", pattern_key);
-        put(&mut content, "action_category", d.category.required(record, "decision.category")?);
+        put(
+            &mut content,
+            "action_category",
+            d.category.required(record, "decision.category")?,
+        );
         content.insert("scope".into(), Value::Object(self.scope(record, bins)?));
         content.insert("adapter".into(), Value::String(self.name.clone()));
-        self.strand(record, KIND_ACTION, id, module, position_id, trade_id, created_at, content, &d.symbol, &d.timeframe)
+        self.strand(
+            record,
+            KIND_ACTION,
+            id,
+            module,
+            position_id,
+            trade_id,
+            created_at,
+            content,
+            &d.symbol,
+            &d.timeframe,
+        )
     }
 
     fn scope(&self, record: &Value, bins: &BinSet) -> Result<Map<String, Value>, QuarantineReason> {
@@ -266,12 +318,12 @@ impl Adapter {
         if let Some(object) = optional_value(&d.scope_object, record, "decision.scope_object")? {
             match object {
                 Value::Object(o) => scope.extend(o),
-                other => {
-                    return Err(reason(
-                        QuarantineCode::BadScope,
-                        format!("decision.scope_object is {other}: expected an object of dimension → value"),
-                    ))
-                }
+                other => return Err(reason(
+                    QuarantineCode::BadScope,
+                    format!(
+                        "decision.scope_object is {other}: expected an object of dimension → value"
+                    ),
+                )),
             }
         }
         for (dim, field) in &d.scope {
@@ -286,11 +338,19 @@ impl Adapter {
             let x = number(&value).ok_or_else(|| {
                 reason(
                     QuarantineCode::BadScope,
-                    format!("{what} ({}) is {value}: expected a number to bin", field.source()),
+                    format!(
+                        "{what} ({}) is {value}: expected a number to bin",
+                        field.source()
+                    ),
                 )
             })?;
             let edges = bins.get(dim).ok_or_else(|| {
-                reason(QuarantineCode::BadScope, format!("{what}: no frozen bins (a bug: bins are frozen before records are mapped)"))
+                reason(
+                    QuarantineCode::BadScope,
+                    format!(
+                        "{what}: no frozen bins (a bug: bins are frozen before records are mapped)"
+                    ),
+                )
             })?;
             // NaN or ±∞ (an indicator not yet warmed up): no bin, the dimension is absent.
             if let Some(label) = edges.label_of(x) {
@@ -313,31 +373,76 @@ impl Adapter {
         let r = o.r.value(record, "outcome.r")?.ok_or_else(|| {
             reason(
                 QuarantineCode::RrNotFinite,
-                format!("outcome.r ({}) is missing: expected a finite R multiple", o.r.source()),
+                format!(
+                    "outcome.r ({}) is missing: expected a finite R multiple",
+                    o.r.source()
+                ),
             )
         })?;
         if !number(&r).is_some_and(f64::is_finite) {
             return Err(reason(
                 QuarantineCode::RrNotFinite,
-                format!("outcome.r ({}) is {r}: expected a finite R multiple", o.r.source()),
+                format!(
+                    "outcome.r ({}) is {r}: expected a finite R multiple",
+                    o.r.source()
+                ),
             ));
         }
         let mut summary = Map::new();
         summary.insert("rr".into(), r);
         put(&mut summary, "exit_timestamp", time);
-        put(&mut summary, "entry_timestamp", optional_value(&o.entry_time, record, "outcome.entry_time")?);
-        put(&mut summary, "total_pnl_usd", optional_value(&o.pnl_usd, record, "outcome.pnl_usd")?);
-        put(&mut summary, "hold_time_days", optional_value(&o.hold_days, record, "outcome.hold_days")?);
-        put(&mut summary, "time_to_s3", optional_value(&o.time_to_s3, record, "outcome.time_to_s3")?);
-        put(&mut summary, "outcome_class", optional_value(&o.outcome_class, record, "outcome.outcome_class")?);
+        put(
+            &mut summary,
+            "entry_timestamp",
+            optional_value(&o.entry_time, record, "outcome.entry_time")?,
+        );
+        put(
+            &mut summary,
+            "total_pnl_usd",
+            optional_value(&o.pnl_usd, record, "outcome.pnl_usd")?,
+        );
+        put(
+            &mut summary,
+            "hold_time_days",
+            optional_value(&o.hold_days, record, "outcome.hold_days")?,
+        );
+        put(
+            &mut summary,
+            "time_to_s3",
+            optional_value(&o.time_to_s3, record, "outcome.time_to_s3")?,
+        );
+        put(
+            &mut summary,
+            "outcome_class",
+            optional_value(&o.outcome_class, record, "outcome.outcome_class")?,
+        );
         let mut content = Map::new();
         content.insert("position_id".into(), Value::String(position_id.clone()));
         let trade_id = optional_text(&o.trade_id, record, "outcome.trade_id")?;
-        put(&mut content, "trade_id", trade_id.clone().map(Value::String));
+        put(
+            &mut content,
+            "trade_id",
+            trade_id.clone().map(Value::String),
+        );
         content.insert("trade_summary".into(), Value::Object(summary));
-        put(&mut content, "exit_reason", optional_value(&o.exit_reason, record, "outcome.exit_reason")?);
+        put(
+            &mut content,
+            "exit_reason",
+            optional_value(&o.exit_reason, record, "outcome.exit_reason")?,
+        );
         content.insert("adapter".into(), Value::String(self.name.clone()));
-        self.strand(record, KIND_CLOSE, id, module, position_id, trade_id, created_at, content, &o.symbol, &o.timeframe)
+        self.strand(
+            record,
+            KIND_CLOSE,
+            id,
+            module,
+            position_id,
+            trade_id,
+            created_at,
+            content,
+            &o.symbol,
+            &o.timeframe,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -384,11 +489,25 @@ fn kind_of(v: &Value) -> &'static str {
 impl DecisionSpec {
     /// Every record path the decision reads (for strict field checks).
     pub fn referenced_paths(&self) -> Vec<String> {
-        let mut fields: Vec<&Field> = vec![&self.id, &self.position_id, &self.time, &self.pattern_key, &self.category];
+        let mut fields: Vec<&Field> = vec![
+            &self.id,
+            &self.position_id,
+            &self.time,
+            &self.pattern_key,
+            &self.category,
+        ];
         fields.extend(
-            [&self.trade_id, &self.created_at, &self.symbol, &self.timeframe, &self.decision_type, &self.size_frac, &self.scope_object]
-                .into_iter()
-                .flatten(),
+            [
+                &self.trade_id,
+                &self.created_at,
+                &self.symbol,
+                &self.timeframe,
+                &self.decision_type,
+                &self.size_frac,
+                &self.scope_object,
+            ]
+            .into_iter()
+            .flatten(),
         );
         fields.extend(self.scope.values());
         paths_of(&fields, &self.when, &self.ignore)
@@ -400,9 +519,20 @@ impl OutcomeSpec {
     pub fn referenced_paths(&self) -> Vec<String> {
         let mut fields: Vec<&Field> = vec![&self.id, &self.position_id, &self.time, &self.r];
         fields.extend(
-            [&self.trade_id, &self.created_at, &self.symbol, &self.timeframe, &self.entry_time, &self.pnl_usd, &self.hold_days, &self.time_to_s3, &self.outcome_class, &self.exit_reason]
-                .into_iter()
-                .flatten(),
+            [
+                &self.trade_id,
+                &self.created_at,
+                &self.symbol,
+                &self.timeframe,
+                &self.entry_time,
+                &self.pnl_usd,
+                &self.hold_days,
+                &self.time_to_s3,
+                &self.outcome_class,
+                &self.exit_reason,
+            ]
+            .into_iter()
+            .flatten(),
         );
         paths_of(&fields, &self.when, &self.ignore)
     }

@@ -91,7 +91,10 @@ impl Field {
         };
         if let Some(scale) = field.scale {
             if !(scale.is_finite() && scale != 0.0) {
-                return Err(AdapterError::spec(what, format!("scale {scale} must be a finite non-zero number")));
+                return Err(AdapterError::spec(
+                    what,
+                    format!("scale {scale} must be a finite non-zero number"),
+                ));
             }
         }
         match &field.bins {
@@ -263,7 +266,10 @@ impl Adapter {
         let raw: AdapterText =
             serde_json::from_str(text).map_err(|e| AdapterError::spec("adapter", e.to_string()))?;
         if raw.name.trim().is_empty() || raw.name.len() > 64 {
-            return Err(AdapterError::spec("name", "a non-empty name of at most 64 bytes"));
+            return Err(AdapterError::spec(
+                "name",
+                "a non-empty name of at most 64 bytes",
+            ));
         }
         let d = &raw.decision;
         let decision = DecisionSpec {
@@ -282,7 +288,12 @@ impl Adapter {
             scope: d
                 .scope
                 .iter()
-                .map(|(dim, t)| Ok((dim.clone(), Field::parse(t, &format!("decision.scope.{dim}"))?)))
+                .map(|(dim, t)| {
+                    Ok((
+                        dim.clone(),
+                        Field::parse(t, &format!("decision.scope.{dim}"))?,
+                    ))
+                })
                 .collect::<Result<_, AdapterError>>()?,
             scope_object: opt(&d.scope_object, "decision.scope_object")?,
             strict: d.strict,
@@ -331,9 +342,9 @@ impl Adapter {
             }
         }
         for target in self.decision.category.map.values() {
-            target.parse::<ActionCategory>().map_err(|e| {
-                AdapterError::spec("decision.category.map", e.to_string())
-            })?;
+            target
+                .parse::<ActionCategory>()
+                .map_err(|e| AdapterError::spec("decision.category.map", e.to_string()))?;
         }
         let binned_elsewhere = [
             ("decision.category", &self.decision.category),
@@ -342,7 +353,10 @@ impl Adapter {
         ];
         for (what, field) in binned_elsewhere {
             if field.bins.is_some() {
-                return Err(AdapterError::spec(what, "bins belong to scope dimensions only"));
+                return Err(AdapterError::spec(
+                    what,
+                    "bins belong to scope dimensions only",
+                ));
             }
         }
         Ok(())

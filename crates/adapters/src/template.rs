@@ -155,11 +155,26 @@ mod tests {
         assert_eq!(single.resolve(&rec).unwrap(), Some(json!(7.5)));
         let indexed = Template::parse("{models.0.conf}").unwrap();
         assert_eq!(indexed.resolve(&rec).unwrap(), Some(json!(0.9)));
-        assert_eq!(Template::parse("{missing}.x").unwrap().resolve(&rec).unwrap(), None);
-        assert_eq!(Template::parse("{blank}").unwrap().resolve(&rec).unwrap(), None);
-        assert_eq!(Template::parse("pm").unwrap().resolve(&rec).unwrap(), Some(json!("pm")));
+        assert_eq!(
+            Template::parse("{missing}.x")
+                .unwrap()
+                .resolve(&rec)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            Template::parse("{blank}").unwrap().resolve(&rec).unwrap(),
+            None
+        );
+        assert_eq!(
+            Template::parse("pm").unwrap().resolve(&rec).unwrap(),
+            Some(json!("pm"))
+        );
         assert!(Template::parse("{ind}.x").unwrap().resolve(&rec).is_err());
-        assert_eq!(t.paths().collect::<Vec<_>>(), ["strategy", "params.timing", "n"]);
+        assert_eq!(
+            t.paths().collect::<Vec<_>>(),
+            ["strategy", "params.timing", "n"]
+        );
     }
 
     #[test]

@@ -48,9 +48,17 @@ fn a_packet_becomes_a_binned_entry_and_its_close_a_trade() {
     let a = adapter();
     let bins = bin_set(&frozen()).unwrap();
     let raw = a.to_strand(&packet(), &bins).unwrap();
-    assert_eq!((raw.id.as_str(), raw.module.as_str(), raw.kind.as_str()), ("dp-1", "packets", "pm_action"));
-    let TypedStrand::Action(action) = raw.to_typed().unwrap() else { panic!("an action") };
-    assert_eq!(action.pattern_key.as_deref(), Some("module=packets|pattern_key=ibs_rsi.open.BUY"));
+    assert_eq!(
+        (raw.id.as_str(), raw.module.as_str(), raw.kind.as_str()),
+        ("dp-1", "packets", "pm_action")
+    );
+    let TypedStrand::Action(action) = raw.to_typed().unwrap() else {
+        panic!("an action")
+    };
+    assert_eq!(
+        action.pattern_key.as_deref(),
+        Some("module=packets|pattern_key=ibs_rsi.open.BUY")
+    );
     assert_eq!(action.category.unwrap().as_str(), "entry");
     assert_eq!(action.position_id, "ord-1");
     assert_eq!(
@@ -60,8 +68,13 @@ fn a_packet_becomes_a_binned_entry_and_its_close_a_trade() {
     );
 
     let raw = a.to_strand(&close(), &bins).unwrap();
-    let TypedStrand::Close(c) = raw.to_typed().unwrap() else { panic!("a close") };
-    assert_eq!((raw.id.as_str(), c.position_id.as_str(), c.rr), ("close-ord-1", "ord-1", 1.25));
+    let TypedStrand::Close(c) = raw.to_typed().unwrap() else {
+        panic!("a close")
+    };
+    assert_eq!(
+        (raw.id.as_str(), c.position_id.as_str(), c.rr),
+        ("close-ord-1", "ord-1", 1.25)
+    );
     assert_eq!(c.hold_days, Some(2.0));
     assert_eq!(c.exit_reason.as_deref(), Some("target"));
 }
@@ -97,7 +110,10 @@ fn bad_records_are_refused_with_the_field_and_reason() {
         bad["r_multiple"] = r_value;
         assert_eq!(refuse(bad).code, QuarantineCode::RrNotFinite);
     }
-    assert_eq!(refuse(json!({"hello": 1})).code, QuarantineCode::UnknownKind);
+    assert_eq!(
+        refuse(json!({"hello": 1})).code,
+        QuarantineCode::UnknownKind
+    );
     assert_eq!(refuse(json!([1, 2])).code, QuarantineCode::MalformedJson);
 }
 
@@ -107,8 +123,12 @@ fn quantiles_are_learned_from_decisions_and_fixed_edges_cannot_change() {
     let records: Vec<Value> = (0..300)
         .map(|i| {
             let mut p = packet();
-            for (group, dim) in [("indicators", "atr_14"), ("indicators", "conviction_score"),
-                                 ("indicators", "quality_score"), ("ml", "meta_conf")] {
+            for (group, dim) in [
+                ("indicators", "atr_14"),
+                ("indicators", "conviction_score"),
+                ("indicators", "quality_score"),
+                ("ml", "meta_conf"),
+            ] {
                 p[group][dim] = json!(f64::from(i));
             }
             p
@@ -117,19 +137,36 @@ fn quantiles_are_learned_from_decisions_and_fixed_edges_cannot_change() {
         .collect();
     let new = a.bins_to_freeze(&BTreeMap::new(), records.iter()).unwrap();
     let atr = new.iter().find(|b| b.dim == "atr_14").unwrap();
-    assert_eq!((atr.method, atr.edges.as_slice(), atr.n_values), ("quantiles", &[99.67, 199.3][..], 300));
+    assert_eq!(
+        (atr.method, atr.edges.as_slice(), atr.n_values),
+        ("quantiles", &[99.67, 199.3][..], 300)
+    );
 
     let mut stored = frozen();
-    assert!(a.bins_to_freeze(&stored, records.iter()).unwrap().is_empty(), "nothing left to freeze");
+    assert!(
+        a.bins_to_freeze(&stored, records.iter())
+            .unwrap()
+            .is_empty(),
+        "nothing left to freeze"
+    );
     stored.insert("rsi_2".into(), vec![20.0, 50.0]);
-    assert!(matches!(a.bins_to_freeze(&stored, records.iter()), Err(AdapterError::EdgesChanged { .. })));
-    let too_few = a.bins_to_freeze(&BTreeMap::new(), records[..10].iter()).unwrap_err();
-    assert!(too_few.to_string().contains("10 finite values"), "{too_few}");
+    assert!(matches!(
+        a.bins_to_freeze(&stored, records.iter()),
+        Err(AdapterError::EdgesChanged { .. })
+    ));
+    let too_few = a
+        .bins_to_freeze(&BTreeMap::new(), records[..10].iter())
+        .unwrap_err();
+    assert!(
+        too_few.to_string().contains("10 finite values"),
+        "{too_few}"
+    );
 }
 
 #[test]
 fn malformed_adapters_are_refused_whole() {
-    let base: Value = serde_json::from_str(include_str!("../../../adapters/decision_packets.json")).unwrap();
+    let base: Value =
+        serde_json::from_str(include_str!("../../../adapters/decision_packets.json")).unwrap();
     let broken = |path: &[&str], value: Value| {
         let mut a = base.clone();
         let mut slot = &mut a;
@@ -139,9 +176,15 @@ fn malformed_adapters_are_refused_whole() {
         *slot = value;
         Adapter::from_json(&a.to_string()).unwrap_err().to_string()
     };
-    assert!(broken(&["decision", "pattern_key"], json!("{strategy")).contains("decision.pattern_key"));
+    assert!(
+        broken(&["decision", "pattern_key"], json!("{strategy")).contains("decision.pattern_key")
+    );
     assert!(broken(&["decision", "category", "map", "BUY"], json!("hold")).contains("category"));
-    assert!(broken(&["decision", "scope", "rsi_2", "bins"], json!({"edges": [30, 10]})).contains("increase"));
+    assert!(broken(
+        &["decision", "scope", "rsi_2", "bins"],
+        json!({"edges": [30, 10]})
+    )
+    .contains("increase"));
     assert!(broken(&["decision", "scope", "a=b"], json!("{x}")).contains("decision.scope"));
     assert!(broken(&["decision", "colour"], json!("{x}")).contains("unknown field"));
 }

@@ -239,7 +239,9 @@ pub fn write_packets(opts: &DemoOptions, dir: &Path) -> io::Result<PacketTruth> 
     let mut closes = String::new();
     for close in &set.closes {
         // A NaN R is written bare, as Python's json module writes it.
-        let line = close.to_string().replace("\"r_multiple\":\"NaN\"", "\"r_multiple\":NaN");
+        let line = close
+            .to_string()
+            .replace("\"r_multiple\":\"NaN\"", "\"r_multiple\":NaN");
         closes.push_str(&line);
         closes.push('\n');
     }
@@ -268,7 +270,10 @@ mod tests {
             ..opts
         });
         assert!(placebo.truth.effects.is_empty());
-        assert_eq!(placebo.days, a.days, "the same packets, only the outcomes differ");
+        assert_eq!(
+            placebo.days, a.days,
+            "the same packets, only the outcomes differ"
+        );
         let packets: usize = a.days.values().map(Vec::len).sum();
         assert_eq!(packets, 400 + 2);
         assert_eq!(a.closes.len(), 400 + 1);

@@ -127,7 +127,15 @@ where
         match record.strand {
             Ok(raw) => {
                 let text = record.text;
-                store_strand(conn, &raw, || text, source, located, ingested_at, &mut report)?
+                store_strand(
+                    conn,
+                    &raw,
+                    || text,
+                    source,
+                    located,
+                    ingested_at,
+                    &mut report,
+                )?
             }
             Err(reason) => normalize::quarantine(
                 conn,

@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn every_number_falls_in_exactly_the_bin_its_label_names() {
         let bins = NumericBins::new(vec![-1.5, 0.0, 2.0, 1e6]).unwrap();
-        assert_eq!(bins.labels(), ["..-1.5", "-1.5..0", "0..2", "2..1000000", "1000000.."]);
+        assert_eq!(
+            bins.labels(),
+            ["..-1.5", "-1.5..0", "0..2", "2..1000000", "1000000.."]
+        );
         let cases = [
             (-1e9, "..-1.5"),
             (-1.5, "-1.5..0"),
@@ -152,10 +155,40 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_bins_raw_numbers_with_the_configs_edges() {
+        let config = r#"{"schema_version": 1, "module": "packets", "version": 1,
+          "as_of": "2026-06-01T00:00:00Z", "scope_bins": {"rsi_2": [10, 30]},
+          "pattern_overrides": [{"override_id": "o1", "pattern_key": "a.b.c",
+            "action_category": "entry", "scope": {"regime": "bull", "rsi_2": "..10"},
+            "levers": {"size_mult": 1.3}, "confidence": 0.5, "q_value": 0.01, "n_trades": 40}]}"#;
+        let overrides = crate::Overrides::from_json(config).unwrap();
+        let size = |rsi: &str| {
+            let scope = [("regime", "bull"), ("rsi_2", rsi)];
+            let indexed = overrides.lookup("a.b.c", "entry", &scope);
+            let scanned = overrides.lookup_scan("a.b.c", "entry", &scope);
+            assert_eq!(indexed.size_mult, scanned.size_mult, "{rsi}");
+            indexed.size_mult
+        };
+        assert_eq!(size("4.2"), 1.3);
+        assert_eq!(size("..10"), 1.3);
+        assert_eq!(size("10"), 1.0);
+        assert_eq!(size("NaN"), 1.0);
+        let bad = config.replace("[10, 30]", "[30, 10]");
+        assert!(crate::Overrides::from_json(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("scope_bins.rsi_2"));
+    }
+
+    #[test]
     fn bad_edges_are_refused_with_the_reason() {
         assert!(NumericBins::new(vec![]).is_err());
-        assert!(NumericBins::new(vec![1.0, 1.0]).unwrap_err().contains("increase"));
-        assert!(NumericBins::new(vec![f64::NAN]).unwrap_err().contains("finite"));
+        assert!(NumericBins::new(vec![1.0, 1.0])
+            .unwrap_err()
+            .contains("increase"));
+        assert!(NumericBins::new(vec![f64::NAN])
+            .unwrap_err()
+            .contains("finite"));
         assert!(NumericBins::new(vec![0.0; MAX_BIN_EDGES + 1]).is_err());
     }
 }

@@ -143,7 +143,10 @@ fn write_packets(cli: &Cli, opts: &DemoOptions, args: &DemoArgs) -> anyhow::Resu
         for e in &t.effects {
             lines.push((
                 "planted effect",
-                format!("{} / {} / {:?}: {:+.2} R on {} trades", e.pattern_key, e.action_category, e.scope, e.effect_r, e.matching_trades),
+                format!(
+                    "{} / {} / {:?}: {:+.2} R on {} trades",
+                    e.pattern_key, e.action_category, e.scope, e.effect_r, e.matching_trades
+                ),
             ));
         }
         for (kind, n) in &t.bad_records {

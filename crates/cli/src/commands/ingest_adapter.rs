@@ -29,11 +29,16 @@ struct AdapterIngestReport {
     files: Vec<(String, IngestReport)>,
 }
 
-pub fn execute(cli: &Cli, adapter_path: &Path, paths: &[PathBuf], strict: bool) -> anyhow::Result<Outcome> {
+pub fn execute(
+    cli: &Cli,
+    adapter_path: &Path,
+    paths: &[PathBuf],
+    strict: bool,
+) -> anyhow::Result<Outcome> {
     let text = std::fs::read_to_string(adapter_path)
         .with_context(|| format!("reading adapter {}", adapter_path.display()))?;
-    let adapter = Adapter::from_json(&text)
-        .map_err(|e| usage(format!("{}: {e}", adapter_path.display())))?;
+    let adapter =
+        Adapter::from_json(&text).map_err(|e| usage(format!("{}: {e}", adapter_path.display())))?;
     let configured = load_config(cli)?.dims;
     let dims_not_configured: Vec<String> = adapter
         .dims()
@@ -55,12 +60,20 @@ pub fn execute(cli: &Cli, adapter_path: &Path, paths: &[PathBuf], strict: bool) 
     let stored = adapter_bins::all(&tx)?;
     let mut edges: BTreeMap<String, Vec<f64>> =
         stored.into_iter().map(|(dim, b)| (dim, b.edges)).collect();
-    let values = inputs.iter().flat_map(|(_, records)| records.iter().filter_map(|r| r.value.as_ref().ok()));
+    let values = inputs
+        .iter()
+        .flat_map(|(_, records)| records.iter().filter_map(|r| r.value.as_ref().ok()));
     let new_bins = adapter
         .bins_to_freeze(&edges, values)
         .map_err(|e| usage(e.to_string()))?;
     let mut frozen_bins = Vec::new();
-    for NewBins { dim, method, edges: new_edges, n_values } in new_bins {
+    for NewBins {
+        dim,
+        method,
+        edges: new_edges,
+        n_values,
+    } in new_bins
+    {
         let row = FrozenBins {
             dim: dim.clone(),
             adapter: adapter.name.clone(),
@@ -87,7 +100,10 @@ pub fn execute(cli: &Cli, adapter_path: &Path, paths: &[PathBuf], strict: bool) 
     }
     tx.commit()?;
 
-    let quarantined = reports.iter().map(|(_, r)| r.normalized.quarantined_total()).sum();
+    let quarantined = reports
+        .iter()
+        .map(|(_, r)| r.normalized.quarantined_total())
+        .sum();
     let report = AdapterIngestReport {
         adapter: adapter.name.clone(),
         frozen_bins,
@@ -100,12 +116,19 @@ pub fn execute(cli: &Cli, adapter_path: &Path, paths: &[PathBuf], strict: bool) 
 
 fn human(r: &AdapterIngestReport) -> String {
     let total = total_report(r.files.iter().map(|(_, report)| report));
-    let mut out = format!("ingested {} file(s) with adapter {}\n", r.files.len(), r.adapter);
+    let mut out = format!(
+        "ingested {} file(s) with adapter {}\n",
+        r.files.len(),
+        r.adapter
+    );
     out.push_str(&super::ingest::human_ingest(&total));
     for (source, report) in &r.files {
         let quarantined = report.normalized.quarantined_total();
         if quarantined > 0 {
-            out.push_str(&kv(&[("quarantined in", format!("{source}: {quarantined}"))]));
+            out.push_str(&kv(&[(
+                "quarantined in",
+                format!("{source}: {quarantined}"),
+            )]));
         }
     }
     let mut lines = Vec::new();
@@ -114,13 +137,23 @@ fn human(r: &AdapterIngestReport) -> String {
             "quantiles" => format!("quantiles of {} values", b.n_values),
             _ => "fixed edges".to_string(),
         };
-        let edges: Vec<String> = b.edges.iter().map(|e| learnloop_overrides::edge_text(*e)).collect();
-        lines.push(("froze bins", format!("{} ({how}): {}", b.dim, edges.join(" | "))));
+        let edges: Vec<String> = b
+            .edges
+            .iter()
+            .map(|e| learnloop_overrides::edge_text(*e))
+            .collect();
+        lines.push((
+            "froze bins",
+            format!("{} ({how}): {}", b.dim, edges.join(" | ")),
+        ));
     }
     if !r.dims_not_configured.is_empty() {
         lines.push((
             "not in config dims",
-            format!("{} (stored, not aggregated; add them to `dims` in --config)", r.dims_not_configured.join(", ")),
+            format!(
+                "{} (stored, not aggregated; add them to `dims` in --config)",
+                r.dims_not_configured.join(", ")
+            ),
         ));
     }
     out.push_str(&kv(&lines));
@@ -141,7 +174,11 @@ fn total_report<'a>(reports: impl Iterator<Item = &'a IngestReport>) -> IngestRe
         total.normalized.closes += r.normalized.closes;
         total.normalized.already_quarantined += r.normalized.already_quarantined;
         for (code, n) in &r.normalized.quarantined {
-            *total.normalized.quarantined.entry(code.clone()).or_default() += n;
+            *total
+                .normalized
+                .quarantined
+                .entry(code.clone())
+                .or_default() += n;
         }
     }
     total
@@ -169,7 +206,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "jsonl")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "jsonl")
+        ) {
             out.push(path);
         }
     }
@@ -204,11 +244,17 @@ fn read_records(path: &Path) -> anyhow::Result<Vec<InputRecord>> {
         let line_no = i as u64 + 1;
         match line {
             Ok(text) => records.extend(record_of_line(&source, line_no, &text)),
-            Err(e) => match e.get_ref().and_then(|inner| inner.downcast_ref::<UndecodableLine>()) {
+            Err(e) => match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<UndecodableLine>())
+            {
                 Some(bad) => records.push(InputRecord {
                     location: format!("{source}:{line_no}"),
                     text: bad.escaped.clone(),
-                    value: Err(QuarantineReason::new(QuarantineCode::BadEncoding, bad.to_string())),
+                    value: Err(QuarantineReason::new(
+                        QuarantineCode::BadEncoding,
+                        bad.to_string(),
+                    )),
                 }),
                 None => return Err(e).with_context(|| format!("reading {source} line {line_no}")),
             },
