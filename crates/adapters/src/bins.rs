@@ -2,9 +2,9 @@
 //! the first batch that carries the dimension and frozen (the store keeps them; the CLI hands them
 //! back on every later ingest). New data never re-bins history: frozen edges are only ever read.
 
-use crate::record::number;
 use crate::spec::{Adapter, BinsText};
 use crate::AdapterError;
+use learnloop_model::strand::number_value;
 use learnloop_overrides::{check_edges, NumericBins};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -87,7 +87,7 @@ impl Adapter {
                     .iter()
                     .find_map(|t| t.resolve(r).ok().flatten())
             })
-            .filter_map(|v| number(&v))
+            .filter_map(|v| number_value(&v))
             .map(|x| x * field.scale.unwrap_or(1.0))
             .filter(|x| x.is_finite())
             .collect()

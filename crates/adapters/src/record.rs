@@ -3,10 +3,10 @@
 //! goes through the same validation as a native strand line.
 
 use crate::bins::BinSet;
-use crate::spec::{Adapter, DecisionSpec, Field, OutcomeSpec, When};
+use crate::spec::{Adapter, CommonSpec, Field, When};
 use crate::template::{leaf_paths, lookup};
+use learnloop_model::strand::{number_value as number, KIND_ACTION, KIND_CLOSE};
 use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand, StrandColumns};
-use learnloop_model::strand::{KIND_ACTION, KIND_CLOSE};
 use serde_json::{Map, Value};
 
 fn reason(code: QuarantineCode, detail: String) -> QuarantineReason {
@@ -125,20 +125,6 @@ fn text_of(v: &Value) -> Option<String> {
     }
 }
 
-/// A number, or numeric text (`"NaN"` included: the caller decides what a non-finite one means).
-pub(crate) fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => match s.trim() {
-            "NaN" | "nan" => Some(f64::NAN),
-            "Infinity" | "inf" | "+Infinity" => Some(f64::INFINITY),
-            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
-            t => t.parse().ok(),
-        },
-        _ => None,
-    }
-}
-
 impl When {
     fn matches(&self, record: &Value) -> bool {
         let path: Vec<String> = self.field.split('.').map(str::to_string).collect();
@@ -173,23 +159,21 @@ impl Adapter {
                 format!("a record must be a JSON object, got {}", kind_of(record)),
             ));
         }
-        if self.decision.when.matches(record) {
-            let mut known = self.decision.referenced_paths();
-            known.extend(self.module_paths());
-            self.check_fields(record, &known, self.decision.strict, "decision")?;
+        if self.is_decision(record) {
+            let (common, own) = (&self.decision.common, self.decision.own_fields());
+            self.check_fields(record, common, &own, "decision")?;
             self.decision_strand(record, bins)
-        } else if self.outcome.when.matches(record) {
-            let mut known = self.outcome.referenced_paths();
-            known.extend(self.module_paths());
-            self.check_fields(record, &known, self.outcome.strict, "outcome")?;
+        } else if self.outcome.common.when.matches(record) {
+            let (common, own) = (&self.outcome.common, self.outcome.own_fields());
+            self.check_fields(record, common, &own, "outcome")?;
             self.outcome_strand(record)
         } else {
             Err(reason(
                 QuarantineCode::UnknownKind,
                 format!(
                     "the record is neither a decision ({}) nor an outcome ({}) of adapter {}",
-                    self.decision.when.describe(),
-                    self.outcome.when.describe(),
+                    self.decision.common.when.describe(),
+                    self.outcome.common.when.describe(),
                     self.name
                 ),
             ))
@@ -201,13 +185,15 @@ impl Adapter {
     fn check_fields(
         &self,
         record: &Value,
-        known: &[String],
-        strict: bool,
+        common: &CommonSpec,
+        own: &[&Field],
         kind: &str,
     ) -> Result<(), QuarantineReason> {
-        if !strict {
+        if !common.strict {
             return Ok(());
         }
+        let mut known = common.known_paths(own);
+        known.extend(self.module_paths());
         let covers = |k: &String, p: &str| {
             p == k
                 || p.strip_prefix(k.as_str())
@@ -234,7 +220,7 @@ impl Adapter {
 
     /// Whether `record` is one of the adapter's decisions.
     pub fn is_decision(&self, record: &Value) -> bool {
-        self.decision.when.matches(record)
+        self.decision.common.when.matches(record)
     }
 
     fn module_paths(&self) -> Vec<String> {
@@ -250,66 +236,32 @@ impl Adapter {
         bins: &BinSet,
     ) -> Result<RawStrand, QuarantineReason> {
         let d = &self.decision;
-        let module = self.module(record)?;
-        let id = d.id.required_text(record, "decision.id")?;
-        let position_id = d
-            .position_id
-            .required_text(record, "decision.position_id")?;
-        let time = d.time.required(record, "decision.time")?;
-        let created_at = match optional_value(&d.created_at, record, "decision.created_at")? {
-            Some(v) => Some(v),
-            None => time.clone(),
-        };
-        let pattern_key = match d.pattern_key.required(record, "decision.pattern_key")? {
-            Some(v) => {
+        let mut strand = self.identity(record, &d.common, "decision")?;
+        let pattern_key = d
+            .pattern_key
+            .required(record, "decision.pattern_key")?
+            .map(|v| {
                 let key = text_of(&v).unwrap_or_default();
                 if key.starts_with("module=") || key.contains('|') {
-                    Some(Value::String(key))
+                    Value::String(key)
                 } else {
-                    Some(Value::String(format!("module={module}|pattern_key={key}")))
+                    Value::String(format!("module={}|pattern_key={key}", strand.module))
                 }
-            }
-            None => None,
-        };
-        let mut content = Map::new();
-        content.insert("position_id".into(), Value::String(position_id.clone()));
-        let trade_id = optional_text(&d.trade_id, record, "decision.trade_id")?;
+            });
+        let c = &mut strand.content;
+        put(c, "ts", strand.time.clone());
+        let decision_type = optional_value(&d.decision_type, record, "decision.decision_type")?;
+        put(c, "decision_type", decision_type);
         put(
-            &mut content,
-            "trade_id",
-            trade_id.clone().map(Value::String),
-        );
-        put(&mut content, "ts", time);
-        put(
-            &mut content,
-            "decision_type",
-            optional_value(&d.decision_type, record, "decision.decision_type")?,
-        );
-        put(
-            &mut content,
+            c,
             "size_frac",
             optional_value(&d.size_frac, record, "decision.size_frac")?,
         );
-        put(&mut content, "pattern_key", pattern_key);
-        put(
-            &mut content,
-            "action_category",
-            d.category.required(record, "decision.category")?,
-        );
-        content.insert("scope".into(), Value::Object(self.scope(record, bins)?));
-        content.insert("adapter".into(), Value::String(self.name.clone()));
-        self.strand(
-            record,
-            KIND_ACTION,
-            id,
-            module,
-            position_id,
-            trade_id,
-            created_at,
-            content,
-            &d.symbol,
-            &d.timeframe,
-        )
+        put(c, "pattern_key", pattern_key);
+        let category = d.category.required(record, "decision.category")?;
+        put(c, "action_category", category);
+        c.insert("scope".into(), Value::Object(self.scope(record, bins)?));
+        strand.into_raw(KIND_ACTION)
     }
 
     fn scope(&self, record: &Value, bins: &BinSet) -> Result<Map<String, Value>, QuarantineReason> {
@@ -318,12 +270,14 @@ impl Adapter {
         if let Some(object) = optional_value(&d.scope_object, record, "decision.scope_object")? {
             match object {
                 Value::Object(o) => scope.extend(o),
-                other => return Err(reason(
-                    QuarantineCode::BadScope,
-                    format!(
+                other => {
+                    return Err(reason(
+                        QuarantineCode::BadScope,
+                        format!(
                         "decision.scope_object is {other}: expected an object of dimension → value"
                     ),
-                )),
+                    ))
+                }
             }
         }
         for (dim, field) in &d.scope {
@@ -362,114 +316,106 @@ impl Adapter {
 
     fn outcome_strand(&self, record: &Value) -> Result<RawStrand, QuarantineReason> {
         let o = &self.outcome;
-        let module = self.module(record)?;
-        let id = o.id.required_text(record, "outcome.id")?;
-        let position_id = o.position_id.required_text(record, "outcome.position_id")?;
-        let time = o.time.required(record, "outcome.time")?;
-        let created_at = match optional_value(&o.created_at, record, "outcome.created_at")? {
-            Some(v) => Some(v),
-            None => time.clone(),
-        };
-        let r = o.r.value(record, "outcome.r")?.ok_or_else(|| {
-            reason(
-                QuarantineCode::RrNotFinite,
-                format!(
-                    "outcome.r ({}) is missing: expected a finite R multiple",
-                    o.r.source()
-                ),
-            )
-        })?;
+        let mut strand = self.identity(record, &o.common, "outcome")?;
+        let r = o.r.value(record, "outcome.r")?.unwrap_or(Value::Null);
         if !number(&r).is_some_and(f64::is_finite) {
+            let r_text = if r.is_null() {
+                "missing".to_string()
+            } else {
+                r.to_string()
+            };
             return Err(reason(
                 QuarantineCode::RrNotFinite,
                 format!(
-                    "outcome.r ({}) is {r}: expected a finite R multiple",
+                    "outcome.r ({}) is {r_text}: expected a finite R multiple",
                     o.r.source()
                 ),
             ));
         }
         let mut summary = Map::new();
         summary.insert("rr".into(), r);
-        put(&mut summary, "exit_timestamp", time);
+        put(&mut summary, "exit_timestamp", strand.time.clone());
+        let optional = [
+            ("entry_timestamp", &o.entry_time, "outcome.entry_time"),
+            ("total_pnl_usd", &o.pnl_usd, "outcome.pnl_usd"),
+            ("hold_time_days", &o.hold_days, "outcome.hold_days"),
+            ("time_to_s3", &o.time_to_s3, "outcome.time_to_s3"),
+            ("outcome_class", &o.outcome_class, "outcome.outcome_class"),
+        ];
+        for (key, field, what) in optional {
+            put(&mut summary, key, optional_value(field, record, what)?);
+        }
+        let c = &mut strand.content;
+        c.insert("trade_summary".into(), Value::Object(summary));
         put(
-            &mut summary,
-            "entry_timestamp",
-            optional_value(&o.entry_time, record, "outcome.entry_time")?,
+            c,
+            "exit_reason",
+            optional_value(&o.exit_reason, record, "outcome.exit_reason")?,
         );
-        put(
-            &mut summary,
-            "total_pnl_usd",
-            optional_value(&o.pnl_usd, record, "outcome.pnl_usd")?,
-        );
-        put(
-            &mut summary,
-            "hold_time_days",
-            optional_value(&o.hold_days, record, "outcome.hold_days")?,
-        );
-        put(
-            &mut summary,
-            "time_to_s3",
-            optional_value(&o.time_to_s3, record, "outcome.time_to_s3")?,
-        );
-        put(
-            &mut summary,
-            "outcome_class",
-            optional_value(&o.outcome_class, record, "outcome.outcome_class")?,
-        );
+        strand.into_raw(KIND_CLOSE)
+    }
+
+    /// What every strand carries, read with a kind's common fields; `content` starts with the
+    /// position and trade ids and the adapter's name.
+    fn identity(
+        &self,
+        record: &Value,
+        common: &CommonSpec,
+        kind: &str,
+    ) -> Result<Identity, QuarantineReason> {
+        let what = |name: &str| format!("{kind}.{name}");
+        let position_id = common
+            .position_id
+            .required_text(record, &what("position_id"))?;
+        let trade_id = optional_text(&common.trade_id, record, &what("trade_id"))?;
+        let time = common.time.required(record, &what("time"))?;
+        let created_at = match optional_value(&common.created_at, record, &what("created_at"))? {
+            Some(v) => Some(v),
+            None => time.clone(),
+        };
         let mut content = Map::new();
         content.insert("position_id".into(), Value::String(position_id.clone()));
-        let trade_id = optional_text(&o.trade_id, record, "outcome.trade_id")?;
         put(
             &mut content,
             "trade_id",
             trade_id.clone().map(Value::String),
         );
-        content.insert("trade_summary".into(), Value::Object(summary));
-        put(
-            &mut content,
-            "exit_reason",
-            optional_value(&o.exit_reason, record, "outcome.exit_reason")?,
-        );
         content.insert("adapter".into(), Value::String(self.name.clone()));
-        self.strand(
-            record,
-            KIND_CLOSE,
-            id,
-            module,
-            position_id,
-            trade_id,
-            created_at,
+        Ok(Identity {
+            columns: StrandColumns {
+                id: Some(common.id.required_text(record, &what("id"))?),
+                module: None,
+                kind: None,
+                symbol: optional_text(&common.symbol, record, &what("symbol"))?,
+                timeframe: optional_text(&common.timeframe, record, &what("timeframe"))?,
+                position_id: Some(position_id),
+                trade_id,
+                created_at: created_at.as_ref().and_then(text_of),
+                content: None,
+                regime_context: None,
+            },
+            module: self.module(record)?,
+            time,
             content,
-            &o.symbol,
-            &o.timeframe,
-        )
+        })
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn strand(
-        &self,
-        record: &Value,
-        kind: &str,
-        id: String,
-        module: String,
-        position_id: String,
-        trade_id: Option<String>,
-        created_at: Option<Value>,
-        content: Map<String, Value>,
-        symbol: &Option<Field>,
-        timeframe: &Option<Field>,
-    ) -> Result<RawStrand, QuarantineReason> {
+/// A strand being built: its columns, module, event time and content so far.
+struct Identity {
+    columns: StrandColumns,
+    module: String,
+    time: Option<Value>,
+    content: Map<String, Value>,
+}
+
+impl Identity {
+    fn into_raw(self, kind: &str) -> Result<RawStrand, QuarantineReason> {
         StrandColumns {
-            id: Some(id),
-            module: Some(module),
+            module: Some(self.module),
             kind: Some(kind.to_string()),
-            symbol: optional_text(symbol, record, "symbol")?,
-            timeframe: optional_text(timeframe, record, "timeframe")?,
-            position_id: Some(position_id),
-            trade_id,
-            created_at: created_at.as_ref().and_then(text_of),
-            content: Some(Value::Object(content).to_string()),
-            regime_context: None,
+            content: Some(Value::Object(self.content).to_string()),
+            ..self.columns
         }
         .into_raw()
     }
@@ -484,68 +430,4 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-impl DecisionSpec {
-    /// Every record path the decision reads (for strict field checks).
-    pub fn referenced_paths(&self) -> Vec<String> {
-        let mut fields: Vec<&Field> = vec![
-            &self.id,
-            &self.position_id,
-            &self.time,
-            &self.pattern_key,
-            &self.category,
-        ];
-        fields.extend(
-            [
-                &self.trade_id,
-                &self.created_at,
-                &self.symbol,
-                &self.timeframe,
-                &self.decision_type,
-                &self.size_frac,
-                &self.scope_object,
-            ]
-            .into_iter()
-            .flatten(),
-        );
-        fields.extend(self.scope.values());
-        paths_of(&fields, &self.when, &self.ignore)
-    }
-}
-
-impl OutcomeSpec {
-    /// Every record path the outcome reads (for strict field checks).
-    pub fn referenced_paths(&self) -> Vec<String> {
-        let mut fields: Vec<&Field> = vec![&self.id, &self.position_id, &self.time, &self.r];
-        fields.extend(
-            [
-                &self.trade_id,
-                &self.created_at,
-                &self.symbol,
-                &self.timeframe,
-                &self.entry_time,
-                &self.pnl_usd,
-                &self.hold_days,
-                &self.time_to_s3,
-                &self.outcome_class,
-                &self.exit_reason,
-            ]
-            .into_iter()
-            .flatten(),
-        );
-        paths_of(&fields, &self.when, &self.ignore)
-    }
-}
-
-fn paths_of(fields: &[&Field], when: &When, ignore: &[String]) -> Vec<String> {
-    let mut paths: Vec<String> = fields
-        .iter()
-        .flat_map(|f| f.templates.iter().flat_map(|t| t.paths()))
-        .collect();
-    paths.push(when.field.clone());
-    paths.extend(ignore.iter().cloned());
-    paths.sort();
-    paths.dedup();
-    paths
 }

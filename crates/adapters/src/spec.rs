@@ -122,9 +122,11 @@ pub struct When {
     pub equals: Option<serde_json::Value>,
 }
 
+/// One record kind as written: the fields both kinds share, then each kind's own (a field of the
+/// other kind is refused when the kind is checked).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DecisionText {
+struct KindText {
     when: When,
     id: FieldText,
     position_id: FieldText,
@@ -137,40 +139,28 @@ struct DecisionText {
     symbol: Option<FieldText>,
     #[serde(default)]
     timeframe: Option<FieldText>,
-    pattern_key: FieldText,
-    category: FieldText,
+    #[serde(default)]
+    strict: bool,
+    #[serde(default)]
+    ignore: Vec<String>,
+    // Decisions.
+    #[serde(default)]
+    pattern_key: Option<FieldText>,
+    #[serde(default)]
+    category: Option<FieldText>,
     #[serde(default)]
     decision_type: Option<FieldText>,
     #[serde(default)]
     size_frac: Option<FieldText>,
     #[serde(default)]
-    scope: BTreeMap<String, FieldText>,
+    scope: Option<BTreeMap<String, FieldText>>,
     #[serde(default)]
     scope_object: Option<FieldText>,
-    #[serde(default)]
-    strict: bool,
-    #[serde(default)]
-    ignore: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OutcomeText {
-    when: When,
-    id: FieldText,
-    position_id: FieldText,
-    #[serde(default)]
-    trade_id: Option<FieldText>,
-    time: FieldText,
-    #[serde(default)]
-    created_at: Option<FieldText>,
-    #[serde(default)]
-    symbol: Option<FieldText>,
-    #[serde(default)]
-    timeframe: Option<FieldText>,
+    // Outcomes.
     #[serde(default)]
     entry_time: Option<FieldText>,
-    r: FieldText,
+    #[serde(default)]
+    r: Option<FieldText>,
     #[serde(default)]
     pnl_usd: Option<FieldText>,
     #[serde(default)]
@@ -181,10 +171,91 @@ struct OutcomeText {
     outcome_class: Option<FieldText>,
     #[serde(default)]
     exit_reason: Option<FieldText>,
-    #[serde(default)]
-    strict: bool,
-    #[serde(default)]
-    ignore: Vec<String>,
+}
+
+impl KindText {
+    /// Refuse the fields of the other kind: they would be silently ignored.
+    fn refuse(&self, kind: &str, fields: &[(&str, bool)]) -> Result<(), AdapterError> {
+        match fields.iter().find(|(_, set)| *set) {
+            Some((name, _)) => Err(AdapterError::spec(
+                &format!("{kind}.{name}"),
+                format!("not a field of {kind} records"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn common(&self, kind: &str) -> Result<CommonSpec, AdapterError> {
+        let what = |name: &str| format!("{kind}.{name}");
+        Ok(CommonSpec {
+            when: self.when.clone(),
+            id: Field::parse(&self.id, &what("id"))?,
+            position_id: Field::parse(&self.position_id, &what("position_id"))?,
+            trade_id: opt(&self.trade_id, &what("trade_id"))?,
+            time: Field::parse(&self.time, &what("time"))?,
+            created_at: opt(&self.created_at, &what("created_at"))?,
+            symbol: opt(&self.symbol, &what("symbol"))?,
+            timeframe: opt(&self.timeframe, &what("timeframe"))?,
+            strict: self.strict,
+            ignore: self.ignore.clone(),
+        })
+    }
+
+    fn decision(&self) -> Result<DecisionSpec, AdapterError> {
+        self.refuse(
+            "decision",
+            &[
+                ("entry_time", self.entry_time.is_some()),
+                ("r", self.r.is_some()),
+                ("pnl_usd", self.pnl_usd.is_some()),
+                ("hold_days", self.hold_days.is_some()),
+                ("time_to_s3", self.time_to_s3.is_some()),
+                ("outcome_class", self.outcome_class.is_some()),
+                ("exit_reason", self.exit_reason.is_some()),
+            ],
+        )?;
+        Ok(DecisionSpec {
+            common: self.common("decision")?,
+            pattern_key: required(&self.pattern_key, "decision.pattern_key")?,
+            category: required(&self.category, "decision.category")?,
+            decision_type: opt(&self.decision_type, "decision.decision_type")?,
+            size_frac: opt(&self.size_frac, "decision.size_frac")?,
+            scope: self
+                .scope
+                .iter()
+                .flatten()
+                .map(|(dim, t)| {
+                    let field = Field::parse(t, &format!("decision.scope.{dim}"))?;
+                    Ok((dim.clone(), field))
+                })
+                .collect::<Result<_, AdapterError>>()?,
+            scope_object: opt(&self.scope_object, "decision.scope_object")?,
+        })
+    }
+
+    fn outcome(&self) -> Result<OutcomeSpec, AdapterError> {
+        self.refuse(
+            "outcome",
+            &[
+                ("pattern_key", self.pattern_key.is_some()),
+                ("category", self.category.is_some()),
+                ("decision_type", self.decision_type.is_some()),
+                ("size_frac", self.size_frac.is_some()),
+                ("scope", self.scope.is_some()),
+                ("scope_object", self.scope_object.is_some()),
+            ],
+        )?;
+        Ok(OutcomeSpec {
+            common: self.common("outcome")?,
+            entry_time: opt(&self.entry_time, "outcome.entry_time")?,
+            r: required(&self.r, "outcome.r")?,
+            pnl_usd: opt(&self.pnl_usd, "outcome.pnl_usd")?,
+            hold_days: opt(&self.hold_days, "outcome.hold_days")?,
+            time_to_s3: opt(&self.time_to_s3, "outcome.time_to_s3")?,
+            outcome_class: opt(&self.outcome_class, "outcome.outcome_class")?,
+            exit_reason: opt(&self.exit_reason, "outcome.exit_reason")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,13 +266,13 @@ struct AdapterText {
     description: Option<String>,
     #[serde(default)]
     module: Option<FieldText>,
-    decision: DecisionText,
-    outcome: OutcomeText,
+    decision: KindText,
+    outcome: KindText,
 }
 
-/// A decision record's fields (becomes a `pm_action` strand).
+/// What both record kinds carry: which records they are, ids, times, and strictness.
 #[derive(Debug, Clone)]
-pub struct DecisionSpec {
+pub struct CommonSpec {
     pub when: When,
     pub id: Field,
     pub position_id: Field,
@@ -210,6 +281,48 @@ pub struct DecisionSpec {
     pub created_at: Option<Field>,
     pub symbol: Option<Field>,
     pub timeframe: Option<Field>,
+    /// Refuse records with fields neither read nor listed in `ignore`.
+    pub strict: bool,
+    pub ignore: Vec<String>,
+}
+
+impl CommonSpec {
+    fn fields(&self) -> Vec<&Field> {
+        let mut fields = vec![&self.id, &self.position_id, &self.time];
+        fields.extend(
+            [
+                &self.trade_id,
+                &self.created_at,
+                &self.symbol,
+                &self.timeframe,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        fields
+    }
+
+    /// Every record path the kind reads or ignores (for strict field checks), given its own
+    /// fields besides the common ones.
+    pub(crate) fn known_paths(&self, own: &[&Field]) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .fields()
+            .into_iter()
+            .chain(own.iter().copied())
+            .flat_map(|f| f.templates.iter().flat_map(|t| t.paths()))
+            .collect();
+        paths.push(self.when.field.clone());
+        paths.extend(self.ignore.iter().cloned());
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+}
+
+/// A decision record's fields (becomes a `pm_action` strand).
+#[derive(Debug, Clone)]
+pub struct DecisionSpec {
+    pub common: CommonSpec,
     pub pattern_key: Field,
     pub category: Field,
     pub decision_type: Option<Field>,
@@ -218,21 +331,26 @@ pub struct DecisionSpec {
     pub scope: BTreeMap<String, Field>,
     /// An object whose entries are all categorical dimensions (the native strand's `scope`).
     pub scope_object: Option<Field>,
-    pub strict: bool,
-    pub ignore: Vec<String>,
+}
+
+impl DecisionSpec {
+    /// The fields besides the common ones.
+    pub(crate) fn own_fields(&self) -> Vec<&Field> {
+        let mut fields = vec![&self.pattern_key, &self.category];
+        fields.extend(
+            [&self.decision_type, &self.size_frac, &self.scope_object]
+                .into_iter()
+                .flatten(),
+        );
+        fields.extend(self.scope.values());
+        fields
+    }
 }
 
 /// An outcome record's fields (becomes a `position_closed` strand).
 #[derive(Debug, Clone)]
 pub struct OutcomeSpec {
-    pub when: When,
-    pub id: Field,
-    pub position_id: Field,
-    pub trade_id: Option<Field>,
-    pub time: Field,
-    pub created_at: Option<Field>,
-    pub symbol: Option<Field>,
-    pub timeframe: Option<Field>,
+    pub common: CommonSpec,
     pub entry_time: Option<Field>,
     pub r: Field,
     pub pnl_usd: Option<Field>,
@@ -241,8 +359,23 @@ pub struct OutcomeSpec {
     pub time_to_s3: Option<Field>,
     pub outcome_class: Option<Field>,
     pub exit_reason: Option<Field>,
-    pub strict: bool,
-    pub ignore: Vec<String>,
+}
+
+impl OutcomeSpec {
+    /// The fields besides the common ones.
+    pub(crate) fn own_fields(&self) -> Vec<&Field> {
+        let mut fields = vec![&self.r];
+        let optional = [
+            &self.entry_time,
+            &self.pnl_usd,
+            &self.hold_days,
+            &self.time_to_s3,
+            &self.outcome_class,
+            &self.exit_reason,
+        ];
+        fields.extend(optional.into_iter().flatten());
+        fields
+    }
 }
 
 /// A checked adapter.
@@ -254,6 +387,13 @@ pub struct Adapter {
     pub module: Option<Field>,
     pub decision: DecisionSpec,
     pub outcome: OutcomeSpec,
+}
+
+fn required(text: &Option<FieldText>, what: &str) -> Result<Field, AdapterError> {
+    match text {
+        Some(t) => Field::parse(t, what),
+        None => Err(AdapterError::spec(what, "is required")),
+    }
 }
 
 fn opt(text: &Option<FieldText>, what: &str) -> Result<Option<Field>, AdapterError> {
@@ -271,54 +411,8 @@ impl Adapter {
                 "a non-empty name of at most 64 bytes",
             ));
         }
-        let d = &raw.decision;
-        let decision = DecisionSpec {
-            when: d.when.clone(),
-            id: Field::parse(&d.id, "decision.id")?,
-            position_id: Field::parse(&d.position_id, "decision.position_id")?,
-            trade_id: opt(&d.trade_id, "decision.trade_id")?,
-            time: Field::parse(&d.time, "decision.time")?,
-            created_at: opt(&d.created_at, "decision.created_at")?,
-            symbol: opt(&d.symbol, "decision.symbol")?,
-            timeframe: opt(&d.timeframe, "decision.timeframe")?,
-            pattern_key: Field::parse(&d.pattern_key, "decision.pattern_key")?,
-            category: Field::parse(&d.category, "decision.category")?,
-            decision_type: opt(&d.decision_type, "decision.decision_type")?,
-            size_frac: opt(&d.size_frac, "decision.size_frac")?,
-            scope: d
-                .scope
-                .iter()
-                .map(|(dim, t)| {
-                    Ok((
-                        dim.clone(),
-                        Field::parse(t, &format!("decision.scope.{dim}"))?,
-                    ))
-                })
-                .collect::<Result<_, AdapterError>>()?,
-            scope_object: opt(&d.scope_object, "decision.scope_object")?,
-            strict: d.strict,
-            ignore: d.ignore.clone(),
-        };
-        let o = &raw.outcome;
-        let outcome = OutcomeSpec {
-            when: o.when.clone(),
-            id: Field::parse(&o.id, "outcome.id")?,
-            position_id: Field::parse(&o.position_id, "outcome.position_id")?,
-            trade_id: opt(&o.trade_id, "outcome.trade_id")?,
-            time: Field::parse(&o.time, "outcome.time")?,
-            created_at: opt(&o.created_at, "outcome.created_at")?,
-            symbol: opt(&o.symbol, "outcome.symbol")?,
-            timeframe: opt(&o.timeframe, "outcome.timeframe")?,
-            entry_time: opt(&o.entry_time, "outcome.entry_time")?,
-            r: Field::parse(&o.r, "outcome.r")?,
-            pnl_usd: opt(&o.pnl_usd, "outcome.pnl_usd")?,
-            hold_days: opt(&o.hold_days, "outcome.hold_days")?,
-            time_to_s3: opt(&o.time_to_s3, "outcome.time_to_s3")?,
-            outcome_class: opt(&o.outcome_class, "outcome.outcome_class")?,
-            exit_reason: opt(&o.exit_reason, "outcome.exit_reason")?,
-            strict: o.strict,
-            ignore: o.ignore.clone(),
-        };
+        let decision = raw.decision.decision()?;
+        let outcome = raw.outcome.outcome()?;
         let adapter = Adapter {
             name: raw.name.trim().to_string(),
             description: raw.description,

@@ -76,6 +76,13 @@ fn the_strands_adapter_gives_the_native_statistics() {
     assert_eq!(quarantine_codes(&native), quarantine_codes(&adapted));
 }
 
+/// `demo --format decision-packets` into `out` with `args` on top.
+fn demo_packets(out: &Path, args: &[&str]) {
+    let mut all = vec!["demo", "--format", "decision-packets", "--out", arg(out)];
+    all.extend_from_slice(args);
+    ok(&learnloop(&out.with_extension("unused.db"), &all));
+}
+
 struct Packets {
     dir: common::Scratch,
     db: PathBuf,
@@ -87,20 +94,7 @@ fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
     let data = dir.join("packets");
     let db = dir.join("t.db");
     let config = repo("adapters/decision_packets.config.json");
-    ok(&learnloop(
-        &db,
-        &[
-            "demo",
-            "--format",
-            "decision-packets",
-            "--effects",
-            effects,
-            "--cycles",
-            "5000",
-            "--out",
-            arg(&data),
-        ],
-    ));
+    demo_packets(&data, &["--effects", effects, "--cycles", "5000"]);
     let ingest = stdout_json(&learnloop(
         &db,
         &[
@@ -232,19 +226,7 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
     let dir = scratch("adapter-frozen");
     let db = dir.join("t.db");
     let data = dir.join("packets");
-    ok(&learnloop(
-        &db,
-        &[
-            "demo",
-            "--format",
-            "decision-packets",
-            "--cycles",
-            "400",
-            "--clean",
-            "--out",
-            arg(&data),
-        ],
-    ));
+    demo_packets(&data, &["--cycles", "400", "--clean"]);
     let adapter = repo("adapters/decision_packets.json");
     let first = stdout_json(&learnloop(
         &db,
@@ -262,23 +244,16 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
 
     // Later packets from another distribution are binned with the frozen edges, not re-binned.
     let later = dir.join("later");
-    ok(&learnloop(
-        &db,
-        &[
-            "demo",
-            "--format",
-            "decision-packets",
-            "--cycles",
-            "400",
-            "--clean",
-            "--seed",
-            "99",
-            "--start",
-            "2026-09-01T00:00:00Z",
-            "--out",
-            arg(&later),
-        ],
-    ));
+    let later_start = [
+        "--cycles",
+        "400",
+        "--clean",
+        "--seed",
+        "99",
+        "--start",
+        "2026-09-01T00:00:00Z",
+    ];
+    demo_packets(&later, &later_start);
     let second = stdout_json(&learnloop(
         &db,
         &[
