@@ -11,6 +11,7 @@
 mod book;
 mod effects;
 mod mess;
+pub mod packets;
 mod random;
 mod regime;
 mod render;

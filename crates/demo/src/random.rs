@@ -12,6 +12,7 @@ pub enum Stream {
     OpenCycles,
     Mess,
     Shocks,
+    Packets,
 }
 
 impl Stream {
@@ -22,6 +23,7 @@ impl Stream {
             Stream::OpenCycles => 0x4f50_454e_0000_0003,
             Stream::Mess => 0x4d45_5353_0000_0004,
             Stream::Shocks => 0x5348_4f43_4b00_0005,
+            Stream::Packets => 0x5041_434b_4554_0006,
         }
     }
 }

@@ -93,6 +93,72 @@ where
     Ok(report)
 }
 
+/// One input record already mapped to a strand by an adapter (`learnloop ingest --adapter`), or
+/// the reason it could not be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptedRecord {
+    /// Where the record came from (`file:line`, `file[index]`): the quarantine's id when the
+    /// record has no usable strand.
+    pub location: String,
+    /// The input record's text, kept in the quarantine if it is refused.
+    pub text: String,
+    pub strand: std::result::Result<RawStrand, QuarantineReason>,
+}
+
+/// Store adapted records exactly as strand lines are stored (idempotent by strand id, normalised
+/// at once); a refused record or strand is quarantined with its location, and never stops the batch.
+pub fn ingest_adapted<I>(
+    conn: &Connection,
+    records: I,
+    source: &str,
+    ingested_at: &str,
+) -> Result<IngestReport>
+where
+    I: IntoIterator<Item = AdaptedRecord>,
+{
+    let mut report = begin_ingest(conn, ingested_at)?;
+    for record in records {
+        report.lines += 1;
+        let location = record.location;
+        let located = |r: QuarantineReason| QuarantineReason {
+            detail: format!("{location}: {}", r.detail),
+            ..r
+        };
+        match record.strand {
+            Ok(raw) => {
+                let text = record.text;
+                store_strand(
+                    conn,
+                    &raw,
+                    || text,
+                    source,
+                    located,
+                    ingested_at,
+                    &mut report,
+                )?
+            }
+            Err(reason) => normalize::quarantine(
+                conn,
+                &location,
+                &located(reason),
+                &record.text,
+                Some(source),
+                ingested_at,
+                &mut report.normalized,
+            )?,
+        }
+    }
+    finish_ingest(conn)?;
+    tracing::info!(
+        source,
+        records = report.lines,
+        inserted = report.inserted,
+        quarantined = report.normalized.quarantined_total(),
+        "ingested adapted records"
+    );
+    Ok(report)
+}
+
 /// Normalise what producers wrote directly into `ad_strands` first, so that the watermark set by
 /// [`finish_ingest`] covers everything; the report starts with those counts.
 pub(crate) fn begin_ingest(conn: &Connection, ingested_at: &str) -> Result<IngestReport> {

@@ -7,7 +7,7 @@ pub mod ingest_pg;
 pub mod link;
 pub mod normalize;
 
-pub use ingest::{ingest_lines, IngestReport, UndecodableLine};
+pub use ingest::{ingest_adapted, ingest_lines, AdaptedRecord, IngestReport, UndecodableLine};
 pub use link::{link, LinkOptions, LinkReport};
 pub use normalize::{normalize_new, NormalizeReport};
 

@@ -413,6 +413,25 @@ pub fn materialize(
     Ok(report)
 }
 
+/// The frozen edges of every binned dimension an override uses, so the PM may look up with the
+/// raw numbers (the stored scopes hold bin labels).
+fn attach_scope_bins(conn: &Connection, config: &mut ConfigData) -> Result<(), MaterializeError> {
+    let frozen = learnloop_store::adapter_bins::all(conn)?;
+    if frozen.is_empty() {
+        return Ok(());
+    }
+    let used: BTreeSet<&str> = config
+        .overrides()
+        .flat_map(|o| o.scope.keys().map(String::as_str))
+        .collect();
+    config.scope_bins = frozen
+        .into_iter()
+        .filter(|(dim, _)| used.contains(dim.as_str()))
+        .map(|(dim, bins)| (dim, bins.edges))
+        .collect();
+    Ok(())
+}
+
 fn materialize_module(
     conn: &Connection,
     cfg: &LoopConfig,
@@ -436,6 +455,7 @@ fn materialize_module(
     let next = configs::next_version(conn, module)?;
     let Built { mut config, stats } =
         build_config(module, next, as_of, lessons, base.as_ref(), cfg)?;
+    attach_scope_bins(conn, &mut config)?;
 
     let mut report = ModuleReport {
         module: module.to_string(),

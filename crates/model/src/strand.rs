@@ -621,8 +621,8 @@ fn value_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Numbers, plus the non-finite spellings producers write (`"NaN"`, `"Infinity"`).
-fn number_value(v: &Value) -> Option<f64> {
+/// Numbers, plus numeric text and the non-finite spellings producers write (`"NaN"`, `"Infinity"`).
+pub fn number_value(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => match s.trim() {

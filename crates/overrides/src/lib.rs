@@ -38,6 +38,7 @@
 //! ```
 
 mod apply;
+mod bins;
 mod blend;
 mod decision;
 mod error;
@@ -55,6 +56,7 @@ mod sqlite;
 pub mod synthetic;
 
 pub use apply::{ActionInput, AppliedAction, EMERGENCY_EXIT};
+pub use bins::{check_edges, edge_text, NumericBins, MAX_BIN_EDGES};
 pub use blend::weighted_mean_levers;
 pub use decision::{Decision, Match};
 pub use error::{ConfigError, ValidationIssue, ValidationIssues};

@@ -97,6 +97,11 @@ pub struct ConfigData {
     pub feature_flags: FeatureFlags,
     #[serde(default = "default_alpha")]
     pub specificity_alpha: f64,
+    /// Edges of the numeric dimensions that adapters cut into bins (dimension → increasing
+    /// edges), so a lookup may pass the raw number; see [`crate::NumericBins`]. Absent when no
+    /// override uses a binned dimension.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scope_bins: BTreeMap<String, Vec<f64>>,
 }
 
 fn default_alpha() -> f64 {
@@ -200,6 +205,7 @@ impl ConfigData {
             pattern_strength_overrides: Vec::new(),
             feature_flags: FeatureFlags::default(),
             specificity_alpha: DEFAULT_SPECIFICITY_ALPHA,
+            scope_bins: BTreeMap::new(),
         }
     }
 
@@ -280,6 +286,11 @@ impl ConfigData {
                 "specificity_alpha",
                 format!("must lie in [0, 10], got {}", self.specificity_alpha),
             );
+        }
+        for (dim, edges) in &self.scope_bins {
+            if let Err(problem) = crate::bins::check_edges(edges) {
+                top(&format!("scope_bins.{dim}"), problem);
+            }
         }
         for (i, c) in self.feature_flags.disabled_categories.iter().enumerate() {
             if category_index(c).is_none() {

@@ -1,6 +1,7 @@
 //! `Overrides`: one validated, indexed config version — immutable, so a handle can share it
 //! between threads and swap it whole.
 
+use crate::bins::{BinnedScope, NumericBins};
 use crate::blend::{blend_matches, sort_matches};
 use crate::decision::{Decision, Match};
 use crate::error::{ConfigError, ValidationIssues};
@@ -26,6 +27,8 @@ pub struct Overrides {
     ranks: Box<[u32]>,
     index: Index,
     checksum: String,
+    /// `config.scope_bins`, built: raw numbers in a lookup's scope are binned with these.
+    bins: Box<[(String, NumericBins)]>,
 }
 
 impl Overrides {
@@ -73,6 +76,11 @@ impl Overrides {
             Index::build(&overrides, &weights, &ranks).map_err(|issues| ConfigError::Invalid {
                 issues: ValidationIssues(issues),
             })?;
+        let bins = config
+            .scope_bins
+            .iter()
+            .filter_map(|(dim, edges)| Some((dim.clone(), NumericBins::new(edges.clone()).ok()?)))
+            .collect();
         Ok(Self {
             config,
             overrides,
@@ -80,6 +88,7 @@ impl Overrides {
             ranks,
             index,
             checksum,
+            bins,
         })
     }
 
@@ -134,6 +143,21 @@ impl Overrides {
         scope: &S,
         out: &mut Decision,
     ) {
+        if self.bins.is_empty() {
+            self.lookup_indexed(pattern_key, action_category, scope, out);
+        } else {
+            let binned = BinnedScope::new(scope, &self.bins);
+            self.lookup_indexed(pattern_key, action_category, &binned, out);
+        }
+    }
+
+    fn lookup_indexed<S: ScopeView + ?Sized>(
+        &self,
+        pattern_key: &str,
+        action_category: &str,
+        scope: &S,
+        out: &mut Decision,
+    ) {
         self.decide(
             pattern_key,
             action_category,
@@ -154,6 +178,8 @@ impl Overrides {
         action_category: &str,
         scope: &S,
     ) -> Decision {
+        let binned = BinnedScope::new(scope, &self.bins);
+        let scope = &binned;
         let mut out = Decision::default();
         self.decide(
             pattern_key,

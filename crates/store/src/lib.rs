@@ -1,6 +1,7 @@
 //! The SQLite store: schema with versioned migrations, and typed reads and writes for each table.
 //! Stages never write SQL of their own; they call these functions inside the caller's transaction.
 
+pub mod adapter_bins;
 pub mod configs;
 pub mod error;
 pub mod events;

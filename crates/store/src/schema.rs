@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, MIGRATION_4),
     (5, MIGRATION_5),
     (6, MIGRATION_6),
+    (7, MIGRATION_7),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -394,6 +395,19 @@ ALTER TABLE link_anomalies_v6 RENAME TO link_anomalies;
 CREATE INDEX link_anomalies_position ON link_anomalies (position_id);
 "#;
 
+/// Bin edges of the numeric scope dimensions adapters cut into bins, frozen at first use: a bin
+/// label means the same range on every night (rows are inserted once, never updated).
+const MIGRATION_7: &str = r#"
+CREATE TABLE adapter_bins (
+    dim TEXT PRIMARY KEY,
+    adapter TEXT NOT NULL,
+    method TEXT NOT NULL,
+    edges TEXT NOT NULL,
+    n_values INTEGER NOT NULL,
+    frozen_at TEXT NOT NULL
+);
+"#;
+
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
 }
@@ -514,6 +528,7 @@ pub const DERIVED_TABLES: &[&str] = &[
 /// line is parsed, so a misspelt name is a usage error before any store is opened).
 pub const TABLES: &[&str] = &[
     "ad_strands",
+    "adapter_bins",
     "learning_configs",
     "learning_edge_history",
     "learning_latent_factors",

@@ -26,9 +26,14 @@ pub enum DemoAction {
 /// `demo --out FILE`: generate the strands.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Output JSON Lines file; the ground truth goes to FILE.truth.json.
+    /// Output JSON Lines file; the ground truth goes to FILE.truth.json. With --format
+    /// decision-packets, a directory (packets/DAY.json, closed_positions.jsonl, truth.json).
     #[arg(long, required = true)]
     pub out: Option<PathBuf>,
+    /// What to generate: the PM's strands, or another bot's DecisionPackets with closed positions
+    /// (ingest them with `--adapter adapters/decision_packets.json`).
+    #[arg(long, value_enum, default_value_t = DemoFormat::Strands)]
+    pub format: DemoFormat,
     /// Closed trade cycles to generate.
     #[arg(long, default_value_t = 3000)]
     pub cycles: usize,
@@ -54,6 +59,12 @@ pub struct GenerateArgs {
     /// SD (R) of a common shock per regime period of 3–9 days, added to every trade entered in it.
     #[arg(long, default_value_t = 0.0, value_parser = parse_shock_sd)]
     pub regime_shock: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoFormat {
+    Strands,
+    DecisionPackets,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -117,6 +128,9 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
         regime_shock_sd: args.regime_shock,
         ..DemoOptions::default().with_cycles(args.cycles)
     };
+    if args.format == DemoFormat::DecisionPackets {
+        return write_packets(cli, &opts, args, out);
+    }
     let truth = write_jsonl(&opts, out).with_context(|| format!("writing {}", out.display()))?;
     emit(cli.json, &truth, |t| {
         let mut lines = vec![
@@ -132,6 +146,42 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
                     e.pattern_key, e.action_category, e.scope, e.effect_r
                 ),
             ));
+        }
+        kv(&lines)
+    })?;
+    Ok(Outcome::Ok)
+}
+
+fn write_packets(
+    cli: &Cli,
+    opts: &DemoOptions,
+    args: &GenerateArgs,
+    out: &std::path::Path,
+) -> anyhow::Result<Outcome> {
+    if args.effects == EffectsArg::Calibration {
+        return Err(crate::errors::usage(
+            "--format decision-packets plants its one effect (--effects demo) or none (--effects placebo)",
+        ));
+    }
+    let truth = learnloop_demo::packets::write_packets(opts, out)
+        .with_context(|| format!("writing packets into {}", out.display()))?;
+    emit(cli.json, &truth, |t| {
+        let mut lines = vec![
+            ("packets written to", out.display().to_string()),
+            ("packets", t.packets.to_string()),
+            ("closed positions", t.closed_positions.to_string()),
+        ];
+        for e in &t.effects {
+            lines.push((
+                "planted effect",
+                format!(
+                    "{} / {} / {:?}: {:+.2} R on {} trades",
+                    e.pattern_key, e.action_category, e.scope, e.effect_r, e.matching_trades
+                ),
+            ));
+        }
+        for (kind, n) in &t.bad_records {
+            lines.push(("bad record", format!("{kind}: {n}")));
         }
         kv(&lines)
     })?;

@@ -12,12 +12,17 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
-    /// JSON Lines files; `-` reads standard input.
+    /// JSON Lines files; `-` reads standard input. With --adapter: JSON or JSON Lines files, or
+    /// directories of them.
     #[arg(required_unless_present = "from", conflicts_with = "from")]
     pub files: Vec<PathBuf>,
     /// Exit non-zero if any line was quarantined.
     #[arg(long)]
     pub strict: bool,
+    /// Map another bot's JSON / JSON Lines records (files or directories) to strands with this
+    /// adapter (docs/adapters.md).
+    #[arg(long, conflicts_with = "from")]
+    pub adapter: Option<PathBuf>,
     #[command(flatten)]
     pub postgres: super::pg::PgSourceArgs,
 }
@@ -26,6 +31,9 @@ pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
     if let Some(url) = &args.postgres.from {
         let quarantined = super::pg::execute_ingest(cli, &args.postgres, url)?;
         return Ok(strict_outcome(cli, args.strict, quarantined));
+    }
+    if let Some(adapter) = &args.adapter {
+        return super::ingest_adapter::execute(cli, adapter, &args.files, args.strict);
     }
     let mut conn = open_store(cli)?;
     let reports = ingest_files(cli, &mut conn, &args.files)?;

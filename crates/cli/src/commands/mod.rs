@@ -11,6 +11,7 @@ pub mod demo_check;
 pub mod explain;
 pub mod export;
 pub mod ingest;
+pub mod ingest_adapter;
 pub mod lessons;
 pub mod lookup;
 pub mod pg;

@@ -1,0 +1,287 @@
+//! `ingest --adapter`: the native strands through the strands adapter give the native statistics;
+//! DecisionPackets through the shipped adapter become lessons on the planted bins (and a placebo of
+//! the same packets on none); bad packets are quarantined and nothing else lost; bins stay frozen.
+
+mod common;
+
+use common::{learnloop, scratch, stderr, stdout_json, table};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "failed ({:?}): {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Rows of a table sorted by their JSON text (row order is not part of the comparison).
+fn sorted_rows(db: &Path, name: &str) -> Vec<String> {
+    let mut rows: Vec<String> = table(db, name).iter().map(Value::to_string).collect();
+    rows.sort();
+    rows
+}
+
+fn quarantine_codes(db: &Path) -> BTreeMap<String, usize> {
+    let mut codes = BTreeMap::new();
+    for row in table(db, "quarantine") {
+        *codes
+            .entry(row["reason_code"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    codes
+}
+
+#[test]
+fn the_strands_adapter_gives_the_native_statistics() {
+    let dir = scratch("adapter-strands");
+    let data = repo("data/sample_strands.jsonl");
+    let native = dir.join("native.db");
+    let adapted = dir.join("adapted.db");
+    ok(&learnloop(&native, &["ingest", arg(&data)]));
+    let out = learnloop(
+        &adapted,
+        &[
+            "ingest",
+            "--adapter",
+            arg(&repo("adapters/strands.json")),
+            arg(&data),
+        ],
+    );
+    ok(&out);
+    for db in [&native, &adapted] {
+        ok(&learnloop(db, &["link"]));
+        ok(&learnloop(db, &["aggregate"]));
+    }
+    let stats = sorted_rows(&native, "pattern_scope_stats");
+    assert!(stats.len() > 100, "the sample aggregates into many subsets");
+    assert_eq!(stats, sorted_rows(&adapted, "pattern_scope_stats"));
+    assert_eq!(
+        table(&native, "trade_events").len(),
+        table(&adapted, "trade_events").len()
+    );
+    assert_eq!(quarantine_codes(&native), quarantine_codes(&adapted));
+}
+
+/// `demo --format decision-packets` into `out` with `args` on top.
+fn demo_packets(out: &Path, args: &[&str]) {
+    let mut all = vec!["demo", "--format", "decision-packets", "--out", arg(out)];
+    all.extend_from_slice(args);
+    ok(&learnloop(&out.with_extension("unused.db"), &all));
+}
+
+struct Packets {
+    dir: common::Scratch,
+    db: PathBuf,
+}
+
+/// Demo packets ingested through the shipped adapter and run once.
+fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
+    let dir = scratch(test);
+    let data = dir.join("packets");
+    let db = dir.join("t.db");
+    let config = repo("adapters/decision_packets.config.json");
+    demo_packets(&data, &["--effects", effects, "--cycles", "5000"]);
+    let ingest = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "--config",
+            arg(&config),
+            "ingest",
+            "--adapter",
+            arg(&repo("adapters/decision_packets.json")),
+            arg(&data.join("packets")),
+            arg(&data.join("closed_positions.jsonl")),
+        ],
+    ));
+    ok(&learnloop(
+        &db,
+        &["--config", arg(&config), "run", "--activate"],
+    ));
+    (Packets { dir, db }, ingest)
+}
+
+fn active_lessons(db: &Path) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    table(db, "learning_lessons")
+        .into_iter()
+        .filter(|l| l["status"] == "active")
+        .map(|l| {
+            let scope: BTreeMap<String, String> =
+                serde_json::from_str(l["scope_values"].as_str().unwrap()).unwrap();
+            (
+                l["pattern_key"].as_str().unwrap().to_string(),
+                scope,
+                l["shrunk_edge"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_planted_numeric_range_becomes_a_lesson_on_its_bins_and_a_placebo_on_none() {
+    let (run, ingest) = packets_run("adapter-packets", "demo");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("packets/truth.json")).unwrap())
+            .unwrap();
+    let effect = &truth["effects"][0];
+    let planted: BTreeMap<String, String> =
+        serde_json::from_value(effect["scope"].clone()).unwrap();
+
+    // Nothing lost: every clean packet and close stored, exactly the three bad records quarantined.
+    let files = ingest["files"].as_array().unwrap();
+    let total = |key: &str| {
+        files
+            .iter()
+            .map(|f| f[1]["normalized"][key].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!((total("actions"), total("closes")), (5000, 5000));
+    let codes = quarantine_codes(&run.db);
+    let expected: BTreeMap<String, usize> =
+        [("bad_field", 1), ("missing_field", 1), ("rr_not_finite", 1)]
+            .map(|(c, n)| (c.to_string(), n))
+            .into();
+    assert_eq!(codes, expected, "{:#?}", table(&run.db, "quarantine"));
+    let frozen = ingest["frozen_bins"].as_array().unwrap();
+    assert_eq!(
+        frozen.len(),
+        7,
+        "every binned dimension frozen on first use"
+    );
+
+    let active = active_lessons(&run.db);
+    let found = active.iter().find(|(pattern, scope, edge)| {
+        *pattern == effect["pattern_key"]
+            && planted.iter().all(|(k, v)| scope.get(k) == Some(v))
+            && *edge > 0.0
+    });
+    assert!(
+        found.is_some(),
+        "planted {planted:?} not among the active lessons {active:#?}"
+    );
+    let wrong_bin = active
+        .iter()
+        .find(|(_, scope, _)| scope.get("rsi_2").is_some_and(|b| b != "..10"));
+    assert!(
+        wrong_bin.is_none(),
+        "a lesson on another rsi_2 bin: {wrong_bin:?}"
+    );
+
+    // The PM looks up with the raw number; the config bins it with the frozen edges.
+    let lookup = |rsi: &str| {
+        let scope = format!(r#"{{"regime":"bull","rsi_2":{rsi}}}"#);
+        stdout_json(&learnloop(
+            &run.db,
+            &[
+                "--json",
+                "lookup",
+                "--module",
+                "packets",
+                "--pattern",
+                "ibs_rsi.open.BUY",
+                "--category",
+                "entry",
+                "--scope",
+                &scope,
+            ],
+        ))["size_mult"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(lookup("4.2") > 1.0, "raw rsi_2 4.2 falls in ..10");
+    assert_eq!(
+        lookup("4.2"),
+        lookup("\"..10\""),
+        "a raw number and its bin label decide alike"
+    );
+    assert_eq!(lookup("55"), 1.0);
+
+    let (placebo, _) = packets_run("adapter-packets-placebo", "placebo");
+    let placebo_active = active_lessons(&placebo.db);
+    assert!(
+        placebo_active.len() <= 1,
+        "placebo found {placebo_active:#?}"
+    );
+    assert!(!placebo_active
+        .iter()
+        .any(|(_, s, _)| s.get("rsi_2").map(String::as_str) == Some("..10")));
+}
+
+#[test]
+fn bins_stay_frozen_and_changed_edges_are_refused() {
+    let dir = scratch("adapter-frozen");
+    let db = dir.join("t.db");
+    let data = dir.join("packets");
+    demo_packets(&data, &["--cycles", "400", "--clean"]);
+    let adapter = repo("adapters/decision_packets.json");
+    let first = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "ingest",
+            "--adapter",
+            arg(&adapter),
+            arg(&data.join("packets")),
+            arg(&data.join("closed_positions.jsonl")),
+        ],
+    ));
+    let edges_before = table(&db, "adapter_bins");
+    assert_eq!(first["frozen_bins"].as_array().unwrap().len(), 7);
+
+    // Later packets from another distribution are binned with the frozen edges, not re-binned.
+    let later = dir.join("later");
+    let later_start = [
+        "--cycles",
+        "400",
+        "--clean",
+        "--seed",
+        "99",
+        "--start",
+        "2026-09-01T00:00:00Z",
+    ];
+    demo_packets(&later, &later_start);
+    let second = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "ingest",
+            "--adapter",
+            arg(&adapter),
+            arg(&later.join("packets")),
+        ],
+    ));
+    assert!(second["frozen_bins"].as_array().unwrap().is_empty());
+    assert_eq!(table(&db, "adapter_bins"), edges_before);
+
+    // The same adapter with other fixed edges for rsi_2 would re-label history: refused, exit 2.
+    let text = std::fs::read_to_string(&adapter)
+        .unwrap()
+        .replace("[10, 30, 70, 90]", "[20, 50, 80]");
+    let changed = dir.join("changed.json");
+    std::fs::write(&changed, text).unwrap();
+    let out = learnloop(
+        &db,
+        &[
+            "ingest",
+            "--adapter",
+            arg(&changed),
+            arg(&later.join("packets")),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rsi_2"), "{}", stderr(&out));
+}
