@@ -106,7 +106,7 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
             "not_stored".to_string(),
             format!(
                 "no statistics stored: fewer than {} trades had a {} action of this pattern with this scope (or no run yet)",
-                cfg.store_min_trades(),
+                learnloop_aggregator::Limits::from_config(&cfg).min_trades(key.dims() as usize),
                 category
             ),
         ),
