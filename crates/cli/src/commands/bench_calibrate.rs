@@ -104,6 +104,11 @@ pub struct EffectRows {
     /// trades carry planted effects of their sign (e.g. the add of positions whose entry carries
     /// the effect), per set.
     pub mean_true_by_trades: f64,
+    /// False discoveries whose trades' expected edge has their sign and at least 0.1 R (a
+    /// diluted form of an effect of another action of the same positions), per set.
+    pub mean_diluted: f64,
+    /// The false-discovery proportion without those (pooled).
+    pub fdp_pooled_without_diluted: f64,
     /// Active lessons in an effect's group at a strict generalization of its scope (e.g. {1h}
     /// for a {micro, 1h} interaction), per set.
     pub mean_generalizations: f64,
@@ -135,6 +140,9 @@ struct SetResult {
     /// True discoveries outside every planted scope of their group, whose trades carry planted
     /// effects of their sign (another action of the same positions).
     true_by_trades: usize,
+    /// Of the false discoveries, those true of their trades on average (expected edge of their
+    /// sign, at least 0.1 R), not generalizations within their own group.
+    diluted: usize,
     generalizations: usize,
     /// Per planted effect: (effect, found, exact).
     effects: Vec<(PlantedEffect, bool, bool)>,
@@ -267,8 +275,8 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
     tx.commit()?;
     let active = lessons::active_lessons(&conn)?;
     let events = learnloop_store::events::load_all_events(&conn)?;
-    let carried = carried_by_trades(&active, &events, &truth);
-    let mut result = judge(kind, &active, &carried, &truth);
+    let by_trades = truth_by_trades(&active, &events, &truth);
+    let mut result = judge(kind, &active, &by_trades, &truth);
     if kind == SetKind::Effects {
         drop(conn);
         let stopped = stopped_lever_days(&db, cfg, &truth);
@@ -294,16 +302,26 @@ fn same_group(l: &LessonRow, e: &PlantedEffect) -> bool {
 /// Share of a lesson's trades that must carry planted effects of its sign for it to be true by
 /// its trades.
 const CARRIED_SHARE: f64 = 0.9;
+/// The smallest expected edge (R) that makes a lesson true by its expected edge.
+const MATERIAL_EDGE: f64 = 0.1;
 
-/// Per active lesson: do at least 90 % of the trades it sizes (those with an action in its
-/// pattern and category whose scope contains its scope) carry planted effects whose sum has the
-/// sign of its edge? R belongs to the trade, so a lesson on another action of the same positions
-/// (an add or an exit of trades whose entry carries the effect) is true of its trades.
-fn carried_by_trades(
+/// What the truth says of the trades an active lesson sizes (those with an action in its
+/// pattern and category whose scope contains its scope).
+#[derive(Debug, Clone, Copy)]
+struct TradeTruth {
+    /// Share of them carrying planted effects whose sum has the sign of the lesson's edge.
+    carried_share: f64,
+    /// Their mean planted effect minus the module's: the edge the lesson should find.
+    expected_edge: f64,
+}
+
+/// R belongs to the trade, so a lesson on another action of the same positions (an add or an
+/// exit of trades whose entry carries an effect) says something true of its trades.
+fn truth_by_trades(
     active: &[LessonRow],
     events: &[TradeEvent],
     truth: &GroundTruth,
-) -> Vec<bool> {
+) -> Vec<TradeTruth> {
     // Per trade, the planted effects it carries (the demo adds each once per trade).
     let mut effects_of_trade: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
     let scopes: Vec<BTreeMap<String, String>> = events
@@ -312,6 +330,7 @@ fn carried_by_trades(
         .collect();
     for (e, scope) in events.iter().zip(&scopes) {
         let entered = e.entry_at.unwrap_or(e.exit_at);
+        let carried = effects_of_trade.entry(&e.trade_key).or_default();
         for (i, p) in truth.effects.iter().enumerate() {
             let applies = p.starts_at.is_none_or(|t| entered > t)
                 && p.stops_at.is_none_or(|t| entered <= t)
@@ -319,7 +338,7 @@ fn carried_by_trades(
                 && e.category.as_str() == p.action_category
                 && contains(scope, &p.scope);
             if applies {
-                effects_of_trade.entry(&e.trade_key).or_default().insert(i);
+                carried.insert(i);
             }
         }
     }
@@ -328,6 +347,8 @@ fn carried_by_trades(
             set.iter().map(|&i| truth.effects[i].effect_r).sum()
         })
     };
+    let module_mean = effects_of_trade.keys().map(|t| planted_r(t)).sum::<f64>()
+        / effects_of_trade.len().max(1) as f64;
     active
         .iter()
         .map(|l| {
@@ -344,39 +365,54 @@ fn carried_by_trades(
                 .collect();
             trades.sort_unstable();
             trades.dedup();
+            let n = trades.len().max(1) as f64;
             let sign = l.shrunk_edge.signum();
-            let carrying = trades
+            let effects: Vec<f64> = trades.iter().map(|t| planted_r(t)).collect();
+            let carrying = effects
                 .iter()
-                .filter(|t| {
-                    let r = planted_r(t);
-                    r != 0.0 && r.signum() == sign
-                })
+                .filter(|r| **r != 0.0 && r.signum() == sign)
                 .count();
-            !trades.is_empty() && carrying as f64 >= CARRIED_SHARE * trades.len() as f64
+            TradeTruth {
+                carried_share: carrying as f64 / n,
+                expected_edge: effects.iter().sum::<f64>() / n - module_mean,
+            }
         })
         .collect()
 }
 
 /// A lesson is a true discovery when its scope is a planted scope of its group or a refinement
-/// of one (every trade it sizes carries that effect), or when its trades carry planted effects
-/// of its sign (`carried`, e.g. the add of positions whose entry carries the effect); anything
-/// else — a scope outside every effect, a generalization — is false.
-fn judge(kind: SetKind, active: &[LessonRow], carried: &[bool], truth: &GroundTruth) -> SetResult {
+/// of one (every trade it sizes carries that effect), or when at least 90 % of its trades carry
+/// planted effects of its sign (e.g. the add of positions whose entry carries the effect);
+/// anything else — a scope outside every effect, a generalization — is false. Of the false ones
+/// that are not generalizations in their own group, those whose trades' expected edge has their
+/// sign and at least 0.1 R are counted apart: true of their trades on average, but a diluted
+/// form of an effect that lives in a narrower scope of another action of the same positions.
+fn judge(
+    kind: SetKind,
+    active: &[LessonRow],
+    by_trades: &[TradeTruth],
+    truth: &GroundTruth,
+) -> SetResult {
     let scopes: Vec<BTreeMap<String, String>> = active.iter().map(scope_of).collect();
     let mut false_discoveries = 0;
     let mut generalizations = 0;
     let mut true_by_trades = 0;
-    for ((l, scope), &carried) in active.iter().zip(&scopes).zip(carried) {
+    let mut diluted = 0;
+    for ((l, scope), t) in active.iter().zip(&scopes).zip(by_trades) {
         let planted = || truth.effects.iter().filter(|e| same_group(l, e));
         if planted().any(|e| contains(scope, &e.scope)) {
             continue;
         }
-        if carried {
+        if t.carried_share >= CARRIED_SHARE {
             true_by_trades += 1;
             continue;
         }
         false_discoveries += 1;
-        generalizations += usize::from(planted().any(|e| contains(&e.scope, scope)));
+        let generalization = planted().any(|e| contains(&e.scope, scope));
+        generalizations += usize::from(generalization);
+        let material = t.expected_edge.signum() == l.shrunk_edge.signum()
+            && t.expected_edge.abs() >= MATERIAL_EDGE;
+        diluted += usize::from(!generalization && material);
     }
     let effects = truth
         .effects
@@ -395,6 +431,7 @@ fn judge(kind: SetKind, active: &[LessonRow], carried: &[bool], truth: &GroundTr
         active: active.len() as u64,
         false_discoveries,
         true_by_trades,
+        diluted,
         generalizations,
         effects,
         stopped: None,
@@ -557,6 +594,11 @@ fn effect_rows(results: &[SetResult]) -> EffectRows {
             / n,
         false_discoveries,
         mean_true_by_trades: runs.iter().map(|r| r.true_by_trades as f64).sum::<f64>() / n,
+        mean_diluted: runs.iter().map(|r| r.diluted as f64).sum::<f64>() / n,
+        fdp_pooled_without_diluted: share(
+            false_discoveries - runs.iter().map(|r| r.diluted).sum::<usize>(),
+            active as usize,
+        ),
         mean_generalizations: runs.iter().map(|r| r.generalizations as f64).sum::<f64>() / n,
         power,
         exact_by_kind,
@@ -641,6 +683,13 @@ pub fn human(r: &CalibrationReport) -> String {
             format!("mean {:.2} per set", e.mean_true_by_trades),
         ),
         (
+            "false but true on average (diluted)".into(),
+            format!(
+                "mean {:.2} per set; FDP without them {:.3} pooled",
+                e.mean_diluted, e.fdp_pooled_without_diluted
+            ),
+        ),
+        (
             "generalizations taught".into(),
             format!("mean {:.2} per set", e.mean_generalizations),
         ),
@@ -698,6 +747,7 @@ mod tests {
             active: 0,
             false_discoveries: 0,
             true_by_trades: 0,
+            diluted: 0,
             generalizations: 0,
             effects: Vec::new(),
             stopped,
