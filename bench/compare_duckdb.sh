@@ -20,7 +20,8 @@
 #                    ~45 GiB: too big here.
 #   SEED=7  DAYS=180 demo seed and period length
 #   MIN_TRADES=10    --store-min-trades (rows kept: n_trades >= MIN_TRADES, plus every root)
-#   K_MAX=           subset size limit (default: learnloop's configured k_max)
+#   K_MAX=           subset size limit of the exhaustive path compared (default: learnloop's
+#                    configured k_max, or the dimension count when it has none)
 #   LL_REPS=3        separate learnloop aggregate runs (median is reported)
 #   DUCKDB_KEY=auto  auto|packed|columns: subset key as one packed BIGINT or one column per dim
 #   FLATTEN=auto     auto|sql|python: scope JSON via DuckDB's json extension or Python
@@ -91,7 +92,8 @@ LL=("$BIN" --db "$DB" --log-format human)
 read -r DIMS CFG_KMAX < <("$BIN" --json show-config | "$PY" -c '
 import json, sys
 c = json.load(sys.stdin)
-print(",".join(c["dims"]), c["aggregate"]["k_max"])') || die "learnloop show-config failed"
+k = c["aggregate"]["k_max"]
+print(",".join(c["dims"]), len(c["dims"]) if k is None else k)') || die "learnloop show-config failed"
 K_MAX="${K_MAX:-$CFG_KMAX}"
 
 say "generating $CYCLES cycles (seed $SEED, $DAYS days, --clean) into $WORK"

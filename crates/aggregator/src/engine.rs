@@ -9,7 +9,7 @@
 use crate::prepare::{Group, Prepared};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::OutcomeStats;
-use learnloop_model::{StatsRow, Timestamp};
+use learnloop_model::{LoopConfig, StatsRow, Timestamp};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -41,10 +41,71 @@ pub struct SubsetRow {
     pub stats: OutcomeStats,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// What the enumeration stores and expands: subsets up to `k_max` dims, a k-dim subset stored
+/// when it has at least `min_trades(k)` trades. The thresholds never decrease with k, so a subset
+/// below its threshold has no stored refinement (a refinement has at most its trades) and its
+/// subtree is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub k_max: u32,
-    pub min_trades: u64,
+    /// Index k: the threshold of k-dim subsets.
+    min_trades: [u64; MAX_SIZE + 1],
+}
+
+const MAX_SIZE: usize = learnloop_model::dims::MAX_DIMS;
+
+impl Limits {
+    /// Every subset of at most `k_max` dims with at least `min_trades` trades (the exhaustive
+    /// enumeration).
+    pub fn flat(k_max: u32, min_trades: u64) -> Self {
+        Self {
+            k_max,
+            min_trades: [min_trades.max(1); MAX_SIZE + 1],
+        }
+    }
+
+    /// Subsets of any size, a k-dim one stored when it has at least `per_size(j)` trades for some
+    /// j ≥ k (the running minimum from the largest size down, so thresholds never decrease and
+    /// every subset with `per_size(k)` trades is kept together with its parents).
+    pub fn by_size(per_size: impl Fn(u32) -> u64) -> Self {
+        let mut min_trades = [0u64; MAX_SIZE + 1];
+        let mut running = u64::MAX;
+        for k in (0..=MAX_SIZE).rev() {
+            running = running.min(per_size(k as u32).max(1));
+            min_trades[k] = running;
+        }
+        Self {
+            k_max: MAX_SIZE as u32,
+            min_trades,
+        }
+    }
+
+    /// The configured enumeration (SPEC §3, §12): with `aggregate.k_max` set, the exhaustive one
+    /// (every subset up to k_max dims with `store_min_trades`); otherwise every subset the lesson
+    /// stage tests (its minimum support by size) and, with `store_min_trades`, also every subset
+    /// with at least that many trades.
+    pub fn from_config(cfg: &LoopConfig) -> Self {
+        match cfg.aggregate.k_max {
+            Some(k_max) => Self::flat(k_max, cfg.store_min_trades()),
+            None => {
+                let analyst = cfg.aggregate.store_min_trades.unwrap_or(u64::MAX);
+                Self::by_size(|k| cfg.lessons.min_support_for(k).min(analyst))
+            }
+        }
+    }
+
+    /// The fewest trades a stored subset of `dims` dimensions has.
+    pub fn min_trades(&self, dims: usize) -> u64 {
+        self.min_trades[dims.min(MAX_SIZE)]
+    }
+
+    /// The same limits, no deeper than `dims` (there are no larger subsets).
+    fn within(self, dims: usize) -> Self {
+        Self {
+            k_max: self.k_max.min(dims as u32),
+            ..self
+        }
+    }
 }
 
 /// Compute the rows of every group in key order and hand each group's rows, sorted by
@@ -54,10 +115,7 @@ pub fn compute_each<E: Send>(
     limits: Limits,
     mut sink: impl FnMut(&Group, Vec<SubsetRow>) -> Result<(), E>,
 ) -> Result<AggregateCounters, E> {
-    let limits = Limits {
-        k_max: limits.k_max.min(p.dims as u32),
-        min_trades: limits.min_trades.max(1),
-    };
+    let limits = limits.within(p.dims);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<SubsetRow>, AggregateCounters)>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -83,9 +141,9 @@ pub struct ComputeOutput {
     pub counters: AggregateCounters,
 }
 
-pub fn compute(p: &Prepared, k_max: u32, min_trades: u64, as_of: Timestamp) -> ComputeOutput {
+pub fn compute(p: &Prepared, limits: Limits, as_of: Timestamp) -> ComputeOutput {
     let mut rows = Vec::new();
-    let counters = compute_each::<()>(p, Limits { k_max, min_trades }, |g, subset_rows| {
+    let counters = compute_each::<()>(p, limits, |g, subset_rows| {
         rows.extend(subset_rows.into_iter().map(|r| StatsRow {
             module: g.module.clone(),
             pattern_key: g.pattern_key.clone(),
@@ -107,6 +165,7 @@ pub(crate) fn compute_group(
     group: &Group,
     limits: Limits,
 ) -> (Vec<SubsetRow>, AggregateCounters) {
+    let limits = limits.within(p.dims);
     let name_rank = name_ranks(p);
     let all: Vec<u32> = (0..group.len() as u32).collect();
     let mut root_walk = Walk::new(p, group, limits, &name_rank);
@@ -220,7 +279,7 @@ impl<'a> Walk<'a> {
         let mut tasks = Vec::new();
         for d in 0..self.p.dims {
             let mut scratch = std::mem::take(&mut self.scratch[0]);
-            let buckets = self.partition(all, d, &mut scratch);
+            let buckets = self.partition(all, d, self.limits.min_trades(1), &mut scratch);
             for (start, len) in buckets {
                 tasks.push((d, scratch.obs[start..start + len].to_vec()));
             }
@@ -230,9 +289,15 @@ impl<'a> Walk<'a> {
     }
 
     /// Counting sort of `node` by its value on `d`, keeping only values with at least
-    /// `min_trades` observations (fewer observations cannot hold enough trades). Returns the
+    /// `min` observations (fewer observations cannot hold `min` trades). Returns the
     /// (start, len) of each kept value's run in `scratch.obs`; runs keep canonical trade order.
-    fn partition(&mut self, node: &[u32], d: usize, scratch: &mut Scratch) -> Vec<(usize, usize)> {
+    fn partition(
+        &mut self,
+        node: &[u32],
+        d: usize,
+        min: u64,
+        scratch: &mut Scratch,
+    ) -> Vec<(usize, usize)> {
         let dims = self.p.dims;
         let values = &self.group.values;
         let card = self.p.value_names[d].len() + 1;
@@ -241,7 +306,6 @@ impl<'a> Walk<'a> {
         for &o in node {
             scratch.counts[values[o as usize * dims + d] as usize] += 1;
         }
-        let min = self.limits.min_trades;
         let mut runs = Vec::new();
         scratch.offsets.clear();
         scratch.offsets.resize(card, SKIP);
@@ -277,18 +341,22 @@ impl<'a> Walk<'a> {
 
     fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize) {
         let stats = self.fold(node);
-        if stats.n_trades() < self.limits.min_trades {
+        let depth = self.path.len();
+        if stats.n_trades() < self.limits.min_trades(depth) {
             self.counters.subsets_pruned += 1;
             return;
         }
         self.emit(mask, stats);
-        let depth = self.path.len();
         if depth as u32 >= self.limits.k_max {
             return;
         }
+        let child_min = self.limits.min_trades(depth + 1);
+        if stats.n_trades() < child_min {
+            return; // no refinement can reach its size's threshold
+        }
         let mut scratch = std::mem::take(&mut self.scratch[depth]);
         for d in next_dim..self.p.dims {
-            let runs = self.partition(node, d, &mut scratch);
+            let runs = self.partition(node, d, child_min, &mut scratch);
             for (start, len) in runs {
                 let child = &scratch.obs[start..start + len];
                 let v = self.group.values[child[0] as usize * self.p.dims + d];

@@ -50,10 +50,7 @@ pub struct IncrementalAggregator {
 impl IncrementalAggregator {
     pub fn new(cfg: &LoopConfig) -> Self {
         Self {
-            limits: Limits {
-                k_max: cfg.aggregate.k_max,
-                min_trades: cfg.store_min_trades(),
-            },
+            limits: Limits::from_config(cfg),
             half_life_hours: cfg.aggregate.stats_half_life_hours,
             dims: cfg.dims.clone(),
             cache: FxHashMap::default(),
@@ -354,11 +351,12 @@ impl<'a> Append<'a> {
     /// far, as `scope_values_hash` computes it) extends by one pair per level.
     fn visit(&mut self, node: &[u32], mask: u64, next_rank: usize, key: StableHasher) {
         let hash = key.finish();
-        match self.find(mask, hash) {
+        let n_trades = match self.find(mask, hash) {
             Some(i) => {
                 let mut stats = self.rows[i].stats;
                 self.fold_into(&mut stats, node);
                 self.rows[i].stats = stats;
+                stats.n_trades()
             }
             None => {
                 // Not stored before: its old trades are needed too.
@@ -366,7 +364,7 @@ impl<'a> Append<'a> {
                 let mut stats = OutcomeStats::default();
                 self.fold_into(&mut stats, &old);
                 self.fold_into(&mut stats, node);
-                if stats.n_trades() < self.limits.min_trades {
+                if stats.n_trades() < self.limits.min_trades(self.path.len()) {
                     self.counters.subsets_pruned += 1;
                     return;
                 }
@@ -381,10 +379,12 @@ impl<'a> Append<'a> {
                     stats,
                     as_of: self.as_of,
                 });
+                stats.n_trades()
             }
-        }
-        if self.path.len() as u32 >= self.limits.k_max {
-            return;
+        };
+        let depth = self.path.len();
+        if depth as u32 >= self.limits.k_max || n_trades < self.limits.min_trades(depth + 1) {
+            return; // no refinement can reach its size's threshold
         }
         for rank in next_rank..self.p.dims {
             let d = self.name_order[rank];

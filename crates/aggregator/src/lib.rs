@@ -1,10 +1,13 @@
-//! Aggregation (SPEC §3): for every (module, pattern, category) and every subset of at most
-//! `k_max` of an action's present dimensions, outcome statistics with one observation per trade.
+//! Aggregation (SPEC §3, §12): for every (module, pattern, category) and every subset of an
+//! action's present dimensions that the lesson stage can test, outcome statistics with one
+//! observation per trade.
 //!
 //! The engine enumerates subsets depth-first, adding dimensions in increasing index order, and
-//! partitions the observations by value at each step. A subset with fewer than `store_min_trades`
-//! trades is neither stored nor expanded: every subset below it in the enumeration is a superset
-//! with at most as many trades (Apriori), so pruning never changes a stored row.
+//! partitions the observations by value at each step. [`Limits`] says what is kept: by default a
+//! k-dim subset is stored when it has the minimum support of its size and expanded when it has that
+//! of the next size; every subset below is a refinement with at most as many trades (Apriori), so
+//! pruning never changes a stored row nor drops one the lesson stage tests (docs/scale.md). With
+//! `k_max` set, the exhaustive enumeration up to k_max dims with a flat `store_min_trades`.
 //!
 //! State between runs is `trade_events` itself (SPEC §3 allows recomputation from it): each run
 //! folds every linked trade in the canonical order (exit time, trade key), so an incremental run,

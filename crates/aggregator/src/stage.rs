@@ -26,7 +26,9 @@ pub struct AggregateReport {
     pub trades: u64,
     pub trade_events: u64,
     pub groups: u64,
+    /// The smallest number of trades of a stored subset (that of the root and 1-dim subsets).
     pub store_min_trades: u64,
+    /// Deepest subset size the enumeration may reach (the dimension count without `k_max`).
     pub k_max: u32,
     pub counters: AggregateCounters,
     pub load_ms: u64,
@@ -66,10 +68,7 @@ pub fn aggregate_with_progress(
     let trade_events = events.len() as u64;
     drop(events);
     let t1 = Instant::now();
-    let limits = Limits {
-        k_max: cfg.aggregate.k_max,
-        min_trades: cfg.store_min_trades(),
-    };
+    let limits = Limits::from_config(cfg);
     let mut writer = StatsWriter::replace_all(conn, as_of)?;
     let total_groups = prepared.groups.len() as u64;
     let mut groups_done = 0;
@@ -101,8 +100,8 @@ pub fn aggregate_with_progress(
         trades: prepared.trades.len() as u64,
         trade_events,
         groups: prepared.groups.len() as u64,
-        store_min_trades: limits.min_trades,
-        k_max: limits.k_max,
+        store_min_trades: limits.min_trades(0),
+        k_max: limits.k_max.min(cfg.dims.len() as u32),
         counters,
         load_ms: (t1 - t0).as_millis() as u64,
         compute_write_ms: (t2 - t1).as_millis() as u64,

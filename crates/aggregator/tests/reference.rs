@@ -1,7 +1,7 @@
 //! The engine against a brute-force reference: plain loops over trades and every subset of each
 //! action's scope, two-pass moments and direct decayed sums, on randomized small datasets.
 
-use learnloop_aggregator::{compute, Prepared};
+use learnloop_aggregator::{compute, Limits, Prepared};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::decay_weight;
 use learnloop_model::{ActionCategory, DimensionList, StatsRow, Timestamp, TradeEvent};
@@ -241,7 +241,7 @@ fn engine_matches_brute_force_on_random_data() {
         let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
         let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
         for (k_max, min_trades) in [(5, 1), (2, 1), (5, 3), (3, 6), (0, 1)] {
-            let out = compute(&prepared, k_max, min_trades, as_of);
+            let out = compute(&prepared, Limits::flat(k_max, min_trades), as_of);
             compare(&out.rows, &brute_force(&events, k_max, min_trades), as_of);
         }
     }
@@ -254,8 +254,8 @@ fn pruning_never_changes_a_stored_row() {
         let events = random_events(seed);
         let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
         let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
-        let all = compute(&prepared, 5, 1, as_of).rows;
-        let pruned = compute(&prepared, 5, 4, as_of).rows;
+        let all = compute(&prepared, Limits::flat(5, 1), as_of).rows;
+        let pruned = compute(&prepared, Limits::flat(5, 4), as_of).rows;
         let expected: Vec<&StatsRow> = all
             .iter()
             .filter(|r| r.scope_mask == 0 || r.stats.n_trades() >= 4)
@@ -272,12 +272,37 @@ fn exploded_update_count_equals_the_unpruned_row_total() {
         let as_of = Timestamp(1_700_000_000_000);
         let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
         for k_max in [0, 2, 5] {
-            let rows = compute(&prepared, k_max, 1, as_of).rows;
+            let rows = compute(&prepared, Limits::flat(k_max, 1), as_of).rows;
             let total: u64 = rows.iter().map(|r| r.stats.n_trades()).sum();
             assert_eq!(
                 learnloop_aggregator::exploded_subset_updates(&prepared, k_max),
                 total
             );
         }
+    }
+}
+
+#[test]
+fn thresholds_by_size_keep_exactly_the_subsets_with_their_sizes_support() {
+    let dims = dims();
+    // Non-monotone on purpose: a 2-dim subset needs 2 trades, a 1-dim one 5; the running
+    // minimum from the top makes 1-dim subsets with 2 trades stored too (they are parents).
+    let per_size = |k: u32| [1u64, 5, 2, 4, 6][k.min(4) as usize];
+    let threshold = |k: u32| (k..=64).map(per_size).min().unwrap();
+    assert_eq!(
+        (0..6).map(threshold).collect::<Vec<_>>(),
+        [1, 2, 2, 4, 6, 6]
+    );
+    for seed in 300..330u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        let all = compute(&prepared, Limits::flat(64, 1), as_of).rows;
+        let expected: Vec<&StatsRow> = all
+            .iter()
+            .filter(|r| r.stats.n_trades() >= threshold(r.scope_mask.count_ones()))
+            .collect();
+        let pruned = compute(&prepared, Limits::by_size(per_size), as_of).rows;
+        assert_eq!(pruned.iter().collect::<Vec<_>>(), expected, "seed {seed}");
     }
 }

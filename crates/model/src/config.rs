@@ -17,10 +17,14 @@ pub struct LoopConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AggregateConfig {
-    /// Largest number of dimensions in an aggregated subset.
-    pub k_max: u32,
-    /// Rows below this many trades are neither stored nor expanded (Apriori).
-    /// `None` means the smallest minimum support of the lesson stage.
+    /// Largest number of dimensions in an aggregated subset. `None` (the default, SPEC §12):
+    /// no depth limit, the enumeration stops where no refinement can be tested by the lesson
+    /// stage; set, the exhaustive enumeration of every subset up to this size with at least
+    /// `store_min_trades` trades (the reference the pruned path is compared with).
+    pub k_max: Option<u32>,
+    /// Also keep every subset with at least this many trades (for analysts), besides the subsets
+    /// the lesson stage tests and their parents. With `k_max` set: the only store threshold
+    /// (`None` there means the smallest minimum support of the lesson stage).
     pub store_min_trades: Option<u64>,
     /// Half-life of the time-decayed statistics, in hours.
     pub stats_half_life_hours: f64,
@@ -29,7 +33,7 @@ pub struct AggregateConfig {
 impl Default for AggregateConfig {
     fn default() -> Self {
         Self {
-            k_max: 10,
+            k_max: None,
             store_min_trades: None,
             stats_half_life_hours: 90.0 * 24.0,
         }
@@ -178,7 +182,12 @@ impl LoopConfig {
         let a = &self.aggregate;
         let l = &self.lessons;
         let m = &self.materialize;
-        check(a.k_max <= 64, "aggregate.k_max", a.k_max, "0..=64")?;
+        check(
+            a.k_max.is_none_or(|k| k <= 64),
+            "aggregate.k_max",
+            format!("{:?}", a.k_max),
+            "0..=64 or null",
+        )?;
         check(
             a.stats_half_life_hours.is_finite() && a.stats_half_life_hours > 0.0,
             "aggregate.stats_half_life_hours",
@@ -296,7 +305,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let c = LoopConfig::default();
-        assert_eq!(c.aggregate.k_max, 10);
+        assert_eq!(c.aggregate.k_max, None);
         assert_eq!(c.store_min_trades(), 10);
         assert_eq!(
             (0..10)

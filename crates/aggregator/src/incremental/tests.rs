@@ -115,7 +115,7 @@ fn stepping_forward_equals_recomputing_at_every_step() {
             appended += report.appended;
             let p = Prepared::build(known, &cfg.dims, as_of, cfg.aggregate.stats_half_life_hours)
                 .unwrap();
-            let full = compute(&p, cfg.aggregate.k_max, cfg.store_min_trades(), as_of).rows;
+            let full = compute(&p, Limits::from_config(&cfg), as_of).rows;
             assert_rows_match(&rows.to_vec(), &full);
         }
         assert!(appended > 0, "the append path was exercised");
@@ -143,6 +143,6 @@ fn a_changed_old_trade_falls_back_to_recomputation() {
     .unwrap();
     assert_rows_match(
         &rows.to_vec(),
-        &compute(&p, cfg.aggregate.k_max, cfg.store_min_trades(), as_of).rows,
+        &compute(&p, Limits::from_config(&cfg), as_of).rows,
     );
 }

@@ -61,6 +61,17 @@ pub struct BenchArgs {
     /// Replay bench: how many steps to time with naive from-scratch recomputation.
     #[arg(long, default_value_t = 6)]
     pub naive_samples: usize,
+    /// Aggregate bench: scope dimensions of the book, the 10 standard ones plus synthetic
+    /// categorical ones (2–5 values, some constant per position, some per action).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(10..=64))]
+    pub dims: u32,
+    /// Aggregate bench: the exhaustive enumeration up to this many dims (default: none, the
+    /// enumeration pruned to what the lesson stage can test).
+    #[arg(long)]
+    pub k_max: Option<u32>,
+    /// Aggregate bench: also keep every subset with at least this many trades.
+    #[arg(long)]
+    pub store_min_trades: Option<u64>,
     /// Skip counting the updates of the unpruned problem (the like-for-like figure for a SQL explode).
     #[arg(long)]
     pub skip_exploded: bool,
@@ -74,9 +85,14 @@ pub struct AggregateBench {
     pub trades: u64,
     pub trade_events: u64,
     pub dims: usize,
+    /// Deepest subset size the enumeration may reach.
     pub k_max: u32,
+    /// `--k-max` given: the exhaustive enumeration.
+    pub exhaustive: bool,
     pub store_min_trades: u64,
     pub rows_stored: u64,
+    /// Rows written per second of the aggregate stage.
+    pub rows_per_s: f64,
     pub subsets_evaluated: u64,
     pub subset_updates_performed: u64,
     /// Trade × subset observations of the unpruned problem (what a SQL explode aggregates).
@@ -98,6 +114,10 @@ pub struct AggregateBench {
     pub lessons_tested: u64,
     pub lessons_active: u64,
     pub lessons_peak_rss_mib: Option<f64>,
+    /// Planted effects of the book found among the active lessons (at their scope, a parent or
+    /// a child of it, with the planted sign), out of `planted`.
+    pub planted_found: usize,
+    pub planted: usize,
 }
 
 /// Book size and period of the aggregate and replay benches.
@@ -146,8 +166,19 @@ fn pg_ingest(_: &Cli, _: &BenchArgs) -> anyhow::Result<()> {
     anyhow::bail!("this learnloop was built without PostgreSQL support (cargo feature `postgres`)")
 }
 
+fn bench_config(args: &BenchArgs) -> anyhow::Result<LoopConfig> {
+    let mut cfg = LoopConfig::default();
+    let extra = (args.dims as usize).saturating_sub(cfg.dims.len());
+    cfg.dims = super::bench_dims::with_extra_dims(&cfg.dims, extra)?;
+    cfg.aggregate.k_max = args.k_max;
+    cfg.aggregate.store_min_trades = args.store_min_trades;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
 fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
-    let cfg = LoopConfig::default();
+    let cfg = bench_config(args)?;
+    let extra = cfg.dims.len() - LoopConfig::default().dims.len();
     status.set_message("bench aggregate: generating the synthetic book");
     let t = Instant::now();
     let opts = DemoOptions {
@@ -156,7 +187,8 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         days: args.days.unwrap_or(DEFAULT_DAYS),
         ..DemoOptions::default().with_cycles(args.trades.unwrap_or(DEFAULT_TRADES))
     };
-    let (lines, _truth) = generate(&opts);
+    let (lines, truth) = generate(&opts);
+    let lines = super::bench_dims::add_extra_dims(lines, extra)?;
     let generate_s = t.elapsed().as_secs_f64();
 
     let scratch = args.keep_db.clone().unwrap_or_else(|| {
@@ -235,6 +267,12 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         .lessons
         .take()
         .context("the lesson stage reported nothing")?;
+    let active = learnloop_store::lessons::active_lessons(&conn)?;
+    let planted_found = truth
+        .effects
+        .iter()
+        .filter(|e| planted_effect_found(e, &active))
+        .count();
 
     let events = learnloop_store::events::load_all_events(&conn)?;
     let prepared = Prepared::build(
@@ -246,10 +284,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     drop(events);
     status.set_message("bench aggregate: computing alone, without writing");
     let t = Instant::now();
-    let limits = Limits {
-        k_max: cfg.aggregate.k_max,
-        min_trades: cfg.store_min_trades(),
-    };
+    let limits = Limits::from_config(&cfg);
     compute_each::<()>(&prepared, limits, |_, rows| {
         drop(rows);
         Ok(())
@@ -257,7 +292,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     .ok();
     let compute_only_s = t.elapsed().as_secs_f64();
     let exploded_updates =
-        (!args.skip_exploded).then(|| exploded_subset_updates(&prepared, cfg.aggregate.k_max));
+        (!args.skip_exploded).then(|| exploded_subset_updates(&prepared, report.k_max));
     drop(conn);
     if args.keep_db.is_none() {
         remove_db(&scratch);
@@ -266,9 +301,11 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         trades: report.trades,
         trade_events: report.trade_events,
         dims: cfg.dims.len(),
-        k_max: cfg.aggregate.k_max,
+        k_max: report.k_max,
+        exhaustive: cfg.aggregate.k_max.is_some(),
         store_min_trades: report.store_min_trades,
         rows_stored: report.counters.rows,
+        rows_per_s: report.counters.rows as f64 / aggregate_s,
         subsets_evaluated: report.counters.subsets_evaluated,
         subset_updates_performed: report.counters.subset_updates,
         exploded_updates,
@@ -285,6 +322,27 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         lessons_tested: lessons.tested,
         lessons_active: lessons.lessons_active,
         lessons_peak_rss_mib,
+        planted_found,
+        planted: truth.effects.len(),
+    })
+}
+
+/// A planted effect is found by an active lesson of its pattern and category at its scope, a
+/// parent or a child of it, with the planted sign.
+fn planted_effect_found(
+    effect: &learnloop_demo::PlantedEffect,
+    active: &[learnloop_model::LessonRow],
+) -> bool {
+    let contains = |a: &std::collections::BTreeMap<String, String>,
+                    b: &std::collections::BTreeMap<String, String>| {
+        b.iter().all(|(k, v)| a.get(k) == Some(v))
+    };
+    active.iter().any(|l| {
+        let scope = serde_json::from_str(&l.scope_values).unwrap_or_default();
+        l.pattern_key == effect.pattern_key
+            && l.category.as_str() == effect.action_category
+            && (contains(&scope, &effect.scope) || contains(&effect.scope, &scope))
+            && l.shrunk_edge.signum() == effect.effect_r.signum()
     })
 }
 
@@ -312,9 +370,18 @@ fn human(b: &AggregateBench) -> String {
         ("trade events (actions)", b.trade_events.to_string()),
         (
             "dims / k_max / min trades",
-            format!("{} / {} / {}", b.dims, b.k_max, b.store_min_trades),
+            format!(
+                "{} / {}{} / {}",
+                b.dims,
+                b.k_max,
+                if b.exhaustive { " (exhaustive)" } else { "" },
+                b.store_min_trades
+            ),
         ),
-        ("rows stored", b.rows_stored.to_string()),
+        (
+            "rows stored",
+            format!("{} ({:.2} M/s)", b.rows_stored, b.rows_per_s / 1e6),
+        ),
         ("subsets evaluated", b.subsets_evaluated.to_string()),
         (
             "subset updates performed",
@@ -360,5 +427,9 @@ fn human(b: &AggregateBench) -> String {
     if let Some(m) = b.lessons_peak_rss_mib {
         lines.push(("peak RSS during lessons", format!("{m:.0} MiB")));
     }
+    lines.push((
+        "planted effects found",
+        format!("{} of {}", b.planted_found, b.planted),
+    ));
     kv(&lines)
 }

@@ -1,6 +1,7 @@
 pub mod action_args;
 pub mod bench;
 pub mod bench_calibrate;
+pub mod bench_dims;
 #[cfg(feature = "postgres")]
 pub mod bench_pg;
 pub mod bench_replay;

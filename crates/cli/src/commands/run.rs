@@ -38,10 +38,12 @@ pub struct StageArgs {
     /// `learnloop config activate V`.
     #[arg(long)]
     pub activate: bool,
-    /// Largest subset size aggregated (default 10).
+    /// Enumerate every subset up to this size exhaustively (default: no limit; the enumeration
+    /// stops where no refinement can be tested).
     #[arg(long)]
     pub k_max: Option<u32>,
-    /// Store (and expand) only subsets with at least this many trades (default: smallest minimum support).
+    /// Also store every subset with at least this many trades, for analysts (default: only the
+    /// subsets the lesson stage tests and their parents; with --k-max, the store threshold).
     #[arg(long)]
     pub store_min_trades: Option<u64>,
 }
@@ -77,7 +79,7 @@ pub struct RunSummary {
 fn effective_config(cli: &Cli, args: &StageArgs) -> anyhow::Result<LoopConfig> {
     let mut cfg = load_config(cli)?;
     if let Some(k) = args.k_max {
-        cfg.aggregate.k_max = k;
+        cfg.aggregate.k_max = Some(k);
     }
     if let Some(m) = args.store_min_trades {
         cfg.aggregate.store_min_trades = Some(m);
