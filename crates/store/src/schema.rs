@@ -687,7 +687,12 @@ mod tests {
         assert_eq!(current_version(&conn).unwrap(), latest_version());
         let after: Vec<_> = STATUS_TABLES.iter().map(|t| rows(&conn, t)).collect();
         assert_eq!(before, after);
-        assert_eq!(indexes_before, indexes(&conn));
+        // Tables that later migrations create bring indexes of their own.
+        let indexes_after: Vec<String> = indexes(&conn)
+            .into_iter()
+            .filter(|i| !i.ends_with(" adapter_bins"))
+            .collect();
+        assert_eq!(indexes_before, indexes_after);
         assert_eq!(after[0].len(), 3, "header and both lessons");
         let tables = user_tables(&conn).unwrap();
         assert!(!tables.iter().any(|t| t.ends_with("_v6")), "{tables:?}");
