@@ -87,10 +87,7 @@ impl Limits {
     pub fn from_config(cfg: &LoopConfig) -> Self {
         match cfg.aggregate.k_max {
             Some(k_max) => Self::flat(k_max, cfg.store_min_trades()),
-            None => {
-                let analyst = cfg.aggregate.store_min_trades.unwrap_or(u64::MAX);
-                Self::by_size(|k| cfg.lessons.min_support_for(k).min(analyst))
-            }
+            None => Self::by_size(|k| cfg.stored_min_trades(k)),
         }
     }
 

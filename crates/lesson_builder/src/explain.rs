@@ -71,7 +71,7 @@ pub fn explain(
             "not_stored".to_string(),
             format!(
                 "no statistics stored: fewer than {} trades had a {category} action of this pattern with this scope (or no run yet)",
-                cfg.store_min_trades(),
+                cfg.stored_min_trades(key.dims()),
             ),
         ),
     };

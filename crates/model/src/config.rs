@@ -162,6 +162,23 @@ impl LoopConfig {
             .max(1)
     }
 
+    /// The fewest trades a stored subset of `dims` dimensions has (SPEC §3, §12): with `k_max`
+    /// set, `store_min_trades` at every size; otherwise the smallest minimum support of this size
+    /// or any larger one (the lesson stage's tests and their parents), or `store_min_trades` when
+    /// an analyst set it lower.
+    pub fn stored_min_trades(&self, dims: u32) -> u64 {
+        if self.aggregate.k_max.is_some() {
+            return self.store_min_trades();
+        }
+        let largest = self.lessons.min_support.len().max(1) as u32 - 1;
+        let by_support = (dims..=largest.max(dims))
+            .map(|k| self.lessons.min_support_for(k))
+            .min()
+            .unwrap_or(1);
+        let analyst = self.aggregate.store_min_trades.unwrap_or(u64::MAX);
+        by_support.min(analyst).max(1)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         fn check(
             ok: bool,
@@ -342,5 +359,25 @@ mod tests {
             let err = LoopConfig::from_json(bad).err();
             assert!(err.is_some(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn stored_min_trades_follows_the_minimum_support_by_size_unless_k_max_or_an_analyst_says_otherwise(
+    ) {
+        let mut c = LoopConfig::default();
+        c.lessons.min_support = vec![10, 10, 10, 20, 20, 30, 30, 50];
+        assert_eq!(c.stored_min_trades(0), 10);
+        assert_eq!(c.stored_min_trades(3), 20);
+        assert_eq!(c.stored_min_trades(7), 50);
+        assert_eq!(c.stored_min_trades(20), 50);
+        // A decreasing list: a 1-dim subset is stored when a larger size would test it.
+        c.lessons.min_support = vec![10, 30, 20];
+        assert_eq!(c.stored_min_trades(1), 20);
+        c.aggregate.store_min_trades = Some(5);
+        assert_eq!(c.stored_min_trades(2), 5);
+        c.aggregate.k_max = Some(3);
+        assert_eq!(c.stored_min_trades(2), 5);
+        c.aggregate.store_min_trades = None;
+        assert_eq!(c.stored_min_trades(2), c.store_min_trades());
     }
 }
