@@ -95,7 +95,7 @@ impl Adapter {
 }
 
 /// `k`-quantile edges of `values` (linear interpolation between order statistics, type 7), rounded
-/// to [`EDGE_SIGNIFICANT_DIGITS`] and deduplicated (ties in discrete data merge bins).
+/// to `EDGE_SIGNIFICANT_DIGITS` and deduplicated (ties in discrete data merge bins).
 pub fn quantile_edges(values: &[f64], k: usize) -> Result<Vec<f64>, String> {
     let needed = k * MIN_VALUES_PER_QUANTILE_BIN;
     if values.len() < needed {
