@@ -19,9 +19,9 @@ for tick in range(ticks):
 
     config = handle.snapshot()  # one version for the whole tick
     action = {
-        "pattern_key": "module=pm|pattern_key=uptrend.S2.add",
+        "pattern_key": "module=pm|pattern_key=uptrend.S3.add",
         "action_category": "add",
-        "scope": {"macro_phase": "Euphoria", "bucket": "mid", "timeframe": "1h"},
+        "scope": {"macro_phase": "Euphoria", "bucket": "micro", "timeframe": "1h"},
         "size_frac": 0.20,
         "a_value": 0.5,
     }

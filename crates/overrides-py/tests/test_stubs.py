@@ -53,8 +53,8 @@ def test_example_pm_loop_picks_up_a_newly_activated_version(demo_db_copy):
     assert lines[0].startswith("loaded: Reload(ok=True, version=1")
     # The example's action under the demo config, as the runtime decides it.
     expected = Overrides.from_sqlite(demo_db_copy).lookup(
-        "module=pm|pattern_key=uptrend.S2.add", "add",
-        {"macro_phase": "Euphoria", "bucket": "mid", "timeframe": "1h"}, 0.2)
+        "module=pm|pattern_key=uptrend.S3.add", "add",
+        {"macro_phase": "Euphoria", "bucket": "micro", "timeframe": "1h"}, 0.2)
     assert expected.size_mult != 1.0, "the demo config moves the example's action"
     assert f"tick 0: size_frac 0.2 -> {expected.size_frac_after:.4f}" in out, out
     assert "now serving config v2" in out, out
