@@ -8,11 +8,12 @@
 //! only of the comparison, never of a root's own trades): trades shared with another group's
 //! lesson (an entry and an add of one position) carry that lesson's R, which is true of them.
 
-use super::evaluate::{contrast_with_module_rest, contrast_with_module_rest_without, Tested};
+use super::evaluate::{
+    contrast_with_module_rest, contrast_with_module_rest_without, trades_of_row, Tested,
+};
 use super::trades::Bitset;
 use super::verdict::{Judged, Reason, RejectKind, Verdict};
 use super::Prior;
-use learnloop_model::scope::with_scope_pairs;
 use learnloop_model::{StatsRow, StatsView};
 use std::collections::BTreeMap;
 
@@ -127,7 +128,7 @@ fn selected_by_module<'r>(
         else {
             continue;
         };
-        let own = with_scope_pairs(&r.scope_values, |pairs| ctx.trades.trades_of(pairs));
+        let own = trades_of_row(ctx.trades, r);
         by_module
             .entry(r.module.as_str())
             .or_default()

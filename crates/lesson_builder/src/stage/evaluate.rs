@@ -98,7 +98,8 @@ pub struct GroupRows<'a> {
     pub offset: usize,
 }
 
-fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
+/// The trades of the subset of row `r` in its group.
+pub fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
     with_scope_pairs(&r.scope_values, |pairs| trades.trades_of(pairs))
 }
 
