@@ -25,8 +25,9 @@ struct Shadow {
 }
 
 /// Reject every selected pattern root whose contrast with its module's rest does not hold once
-/// the trades of the other groups' selected lessons are removed from that rest: same direction,
-/// a p within the family's critical value for it, and the minimum support left to compare with.
+/// the trades of the other groups' selected non-root lessons, and of the roots taken before it
+/// (strongest first), are removed from that rest: same direction, a p within the family's
+/// critical value for it, and the minimum support left to compare with.
 pub(super) fn account_for_other_groups(
     rows: &StatsView<'_>,
     tested: &[Tested],
