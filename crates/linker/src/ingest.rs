@@ -1,9 +1,9 @@
 //! JSON Lines in: each line stored in `ad_strands` (idempotent by strand id) and normalised at once;
 //! a line that cannot be used is quarantined with its line number and never stops the batch.
 
-use crate::normalize::{self, normalize_one, NormalizeReport};
+use crate::normalize::{self, normalize_one, write_typed, NormalizeReport};
 use crate::{LinkerError, Result};
-use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand};
+use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand, TypedStrand};
 use learnloop_store::strands::{self, InsertOutcome};
 use learnloop_store::{meta, Connection};
 
@@ -55,6 +55,45 @@ where
     I: IntoIterator<Item = std::io::Result<String>>,
 {
     let mut report = begin_ingest(conn, ingested_at)?;
+    with_typed_indexes_deferred(conn, || {
+        ingest_each_line(conn, lines, source, ingested_at, &mut report)
+    })?;
+    finish_ingest(conn)?;
+    tracing::info!(
+        source,
+        lines = report.lines,
+        inserted = report.inserted,
+        already_present = report.already_present,
+        quarantined = report.normalized.quarantined_total(),
+        "ingested"
+    );
+    Ok(report)
+}
+
+/// Run `load` with the typed tables' secondary indexes deferred when they start empty (a first,
+/// bulk load), restored afterwards whatever `load` returned.
+pub(crate) fn with_typed_indexes_deferred<T>(
+    conn: &Connection,
+    load: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let deferred = strands::defer_typed_indexes(conn)?;
+    let loaded = load();
+    let restored = deferred.restore(conn);
+    let value = loaded?;
+    restored?;
+    Ok(value)
+}
+
+fn ingest_each_line<I>(
+    conn: &Connection,
+    lines: I,
+    source: &str,
+    ingested_at: &str,
+    report: &mut IngestReport,
+) -> Result<()>
+where
+    I: IntoIterator<Item = std::io::Result<String>>,
+{
     for (i, line) in lines.into_iter().enumerate() {
         let line_no = i as u64 + 1;
         let line = match line {
@@ -62,7 +101,7 @@ where
             Err(e) => match undecodable(&e) {
                 Some(bad) => {
                     report.lines += 1;
-                    quarantine_undecodable(conn, bad, source, line_no, ingested_at, &mut report)?;
+                    quarantine_undecodable(conn, bad, source, line_no, ingested_at, report)?;
                     continue;
                 }
                 None => {
@@ -79,18 +118,9 @@ where
             report.blank_lines += 1;
             continue;
         }
-        ingest_line(conn, text, source, line_no, ingested_at, &mut report)?;
+        ingest_line(conn, text, source, line_no, ingested_at, report)?;
     }
-    finish_ingest(conn)?;
-    tracing::info!(
-        source,
-        lines = report.lines,
-        inserted = report.inserted,
-        already_present = report.already_present,
-        quarantined = report.normalized.quarantined_total(),
-        "ingested"
-    );
-    Ok(report)
+    Ok(())
 }
 
 /// One input record already mapped to a strand by an adapter (`learnloop ingest --adapter`), or
@@ -117,37 +147,11 @@ where
     I: IntoIterator<Item = AdaptedRecord>,
 {
     let mut report = begin_ingest(conn, ingested_at)?;
-    for record in records {
-        report.lines += 1;
-        let location = record.location;
-        let located = |r: QuarantineReason| QuarantineReason {
-            detail: format!("{location}: {}", r.detail),
-            ..r
-        };
-        match record.strand {
-            Ok(raw) => {
-                let text = record.text;
-                store_strand(
-                    conn,
-                    &raw,
-                    || text,
-                    source,
-                    located,
-                    ingested_at,
-                    &mut report,
-                )?
-            }
-            Err(reason) => normalize::quarantine(
-                conn,
-                &location,
-                &located(reason),
-                &record.text,
-                Some(source),
-                ingested_at,
-                &mut report.normalized,
-            )?,
-        }
-    }
+    with_typed_indexes_deferred(conn, || {
+        records
+            .into_iter()
+            .try_for_each(|record| ingest_record(conn, record, source, ingested_at, &mut report))
+    })?;
     finish_ingest(conn)?;
     tracing::info!(
         source,
@@ -157,6 +161,45 @@ where
         "ingested adapted records"
     );
     Ok(report)
+}
+
+fn ingest_record(
+    conn: &Connection,
+    record: AdaptedRecord,
+    source: &str,
+    ingested_at: &str,
+    report: &mut IngestReport,
+) -> Result<()> {
+    report.lines += 1;
+    let location = record.location;
+    let located = |r: QuarantineReason| QuarantineReason {
+        detail: format!("{location}: {}", r.detail),
+        ..r
+    };
+    match record.strand {
+        Ok(raw) => {
+            let text = record.text;
+            store_strand(
+                conn,
+                &raw,
+                None,
+                || text,
+                source,
+                located,
+                ingested_at,
+                report,
+            )
+        }
+        Err(reason) => normalize::quarantine(
+            conn,
+            &location,
+            &located(reason),
+            &record.text,
+            Some(source),
+            ingested_at,
+            &mut report.normalized,
+        ),
+    }
 }
 
 /// Normalise what producers wrote directly into `ad_strands` first, so that the watermark set by
@@ -234,6 +277,7 @@ fn ingest_line(
     store_strand(
         conn,
         &raw,
+        None,
         || text.to_string(),
         source,
         located,
@@ -243,11 +287,15 @@ fn ingest_line(
 }
 
 /// Store one parsed strand (idempotent by id) and normalise it; a reused id with other fields is
-/// quarantined, the stored strand kept. `located` prefixes a reason with where the strand came
-/// from; `text()` renders the input for the quarantine, only when it is needed.
+/// quarantined, the stored strand kept. `validated` is `raw.to_typed()` when the caller computed it
+/// already (on another thread), else it is computed here for a newly stored strand only. `located`
+/// prefixes a reason with where the strand came from; `text()` renders the input for the
+/// quarantine, only when it is needed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn store_strand(
     conn: &Connection,
     raw: &RawStrand,
+    validated: Option<&std::result::Result<TypedStrand, QuarantineReason>>,
     text: impl FnOnce() -> String,
     source: &str,
     located: impl Fn(QuarantineReason) -> QuarantineReason,
@@ -257,14 +305,25 @@ pub(crate) fn store_strand(
     match strands::insert_raw(conn, raw)? {
         InsertOutcome::Inserted => {
             report.inserted += 1;
-            normalize_one(
-                conn,
-                raw,
-                text,
-                ingested_at,
-                Some(source),
-                &mut report.normalized,
-            )
+            match validated {
+                Some(typed) => write_typed(
+                    conn,
+                    &raw.id,
+                    typed,
+                    text,
+                    ingested_at,
+                    Some(source),
+                    &mut report.normalized,
+                ),
+                None => normalize_one(
+                    conn,
+                    raw,
+                    text,
+                    ingested_at,
+                    Some(source),
+                    &mut report.normalized,
+                ),
+            }
         }
         InsertOutcome::AlreadyPresent => {
             report.already_present += 1;

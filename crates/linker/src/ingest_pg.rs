@@ -8,9 +8,9 @@
 //! stored are recognised by id and skipped. Rows later than the window are caught by `full`, which
 //! reads the whole table the same idempotent way.
 
-use crate::ingest::{begin_ingest, finish_ingest, store_strand};
+use crate::ingest::{begin_ingest, finish_ingest, store_strand, with_typed_indexes_deferred};
 use crate::{IngestReport, LinkerError, Result};
-use learnloop_model::strand::{QuarantineReason, StrandColumns};
+use learnloop_model::strand::{QuarantineReason, RawStrand, StrandColumns, TypedStrand};
 use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, StrandBatch, TableName, Watermark};
 use learnloop_store::strands::{self, QuarantineEntry};
 use learnloop_store::{meta, Connection};
@@ -86,33 +86,43 @@ pub fn ingest_postgres(
     };
     let mut newest = stored;
     let source = report.source.clone();
-    // The next batches are fetched and decoded on another thread while this one stores them.
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<StrandBatch>(2);
-    let (read, stored_all) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            pg::read_strands(client, &table, &from, options.batch, move |batch| {
-                sender.send(batch).map_err(|_| ReadStop::Abandoned)
-            })
-        });
-        let stored_all = (|| {
-            for batch in receiver {
-                for row in batch.rows {
-                    ingest_row(conn, row, &source, ingested_at, &mut report)?;
-                }
-                if let Some(last) = batch.last {
-                    if newest.as_ref().is_none_or(|w| later(&last, w)) {
-                        newest = Some(last);
+    // The next batches are fetched, decoded and validated on another thread while this one
+    // stores them. Stored batches go back to that thread to be freed where they were allocated:
+    // glibc's allocator contends when one thread frees what another allocates.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<ValidatedBatch>(2);
+    let (recycle, recycled) = std::sync::mpsc::channel::<Vec<ValidatedRow>>();
+    let (read, stored_all) = with_typed_indexes_deferred(conn, || {
+        Ok(std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                pg::read_strands(client, &table, &from, options.batch, move |batch| {
+                    recycled.try_iter().for_each(drop);
+                    sender
+                        .send(ValidatedBatch::new(batch))
+                        .map_err(|_| ReadStop::Abandoned)
+                })
+            });
+            let stored_all = (|| {
+                for batch in receiver {
+                    for row in &batch.rows {
+                        ingest_row(conn, row, &source, ingested_at, &mut report)?;
                     }
+                    if let Some(last) = batch.last {
+                        if newest.as_ref().is_none_or(|w| later(&last, w)) {
+                            newest = Some(last);
+                        }
+                    }
+                    progress(report.ingest.lines);
+                    // The reader may have finished: then the rows are freed here.
+                    let _ = recycle.send(batch.rows);
                 }
-                progress(report.ingest.lines);
-            }
-            Ok::<_, LinkerError>(())
-        })();
-        let read = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (read, stored_all)
-    });
+                Ok::<_, LinkerError>(())
+            })();
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (read, stored_all)
+        }))
+    })?;
     // A store error stops the reader (Abandoned): report the store error, else the read's.
     stored_all?;
     let rows_read = match read {
@@ -166,37 +176,78 @@ fn later(a: &Watermark, b: &Watermark) -> bool {
     (a.created_at, a.id.as_bytes()) > (b.created_at, b.id.as_bytes())
 }
 
+/// What validating a stored strand gave: its typed form or why it is quarantined.
+type Validated = std::result::Result<TypedStrand, QuarantineReason>;
+
+/// A fetched batch with each row's stored form and validation, computed on the reading thread.
+struct ValidatedBatch {
+    rows: Vec<ValidatedRow>,
+    last: Option<Watermark>,
+}
+
+impl ValidatedBatch {
+    fn new(batch: StrandBatch) -> Self {
+        Self {
+            rows: batch.rows.into_iter().map(ValidatedRow::new).collect(),
+            last: batch.last,
+        }
+    }
+}
+
+/// A row as read (kept for the quarantine's text), and either its stored form with the result of
+/// validating it, or why it cannot be stored.
+struct ValidatedRow {
+    columns: StrandColumns,
+    strand: std::result::Result<(RawStrand, Validated), QuarantineReason>,
+}
+
+impl ValidatedRow {
+    fn new(columns: StrandColumns) -> Self {
+        let strand = columns.clone().into_raw().map(|raw| {
+            let typed = raw.to_typed();
+            (raw, typed)
+        });
+        Self { columns, strand }
+    }
+}
+
 fn ingest_row(
     conn: &Connection,
-    row: StrandColumns,
+    row: &ValidatedRow,
     source: &str,
     ingested_at: &str,
     report: &mut PgIngestReport,
 ) -> Result<()> {
     report.ingest.lines += 1;
+    let columns = &row.columns;
     // Named only for a row that is quarantined.
     let row_name =
         |id: Option<&str>| id.map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"));
     let located = |r: QuarantineReason| QuarantineReason {
-        detail: format!("{source} row {}: {}", row_name(row.id.as_deref()), r.detail),
+        detail: format!(
+            "{source} row {}: {}",
+            row_name(columns.id.as_deref()),
+            r.detail
+        ),
         ..r
     };
     // Rendered only for a row that is quarantined.
-    let text = |row: &StrandColumns| serde_json::to_string(row).unwrap_or_default();
-    match row.clone().into_raw() {
-        Ok(raw) => store_strand(
+    let text = || serde_json::to_string(columns).unwrap_or_default();
+    match &row.strand {
+        Ok((raw, typed)) => store_strand(
             conn,
-            &raw,
-            || text(&row),
+            raw,
+            Some(typed),
+            text,
             source,
             located,
             ingested_at,
             &mut report.ingest,
         ),
         Err(reason) => {
-            let text = text(&row);
-            let reason = located(reason);
-            let strand_id = format!("{source}:{}", row_name(row.id.as_deref()));
+            let text = text();
+            let reason = located(reason.clone());
+            let strand_id = format!("{source}:{}", row_name(columns.id.as_deref()));
             let new = strands::quarantine(
                 conn,
                 &QuarantineEntry {

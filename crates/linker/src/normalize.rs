@@ -37,19 +37,41 @@ pub(crate) fn normalize_one(
     source: Option<&str>,
     report: &mut NormalizeReport,
 ) -> Result<()> {
-    match raw.to_typed() {
+    write_typed(
+        conn,
+        &raw.id,
+        &raw.to_typed(),
+        raw_text,
+        ingested_at,
+        source,
+        report,
+    )
+}
+
+/// Write a stored strand's validation result (`typed`, from [`RawStrand::to_typed`], possibly
+/// computed on another thread): its typed row, or the quarantine with `raw_text()`.
+pub(crate) fn write_typed(
+    conn: &Connection,
+    strand_id: &str,
+    typed: &std::result::Result<TypedStrand, QuarantineReason>,
+    raw_text: impl FnOnce() -> String,
+    ingested_at: &str,
+    source: Option<&str>,
+    report: &mut NormalizeReport,
+) -> Result<()> {
+    match typed {
         Ok(TypedStrand::Action(a)) => {
-            strands::upsert_action(conn, &a)?;
+            strands::upsert_action(conn, a)?;
             report.actions += 1;
         }
         Ok(TypedStrand::Close(c)) => {
-            strands::upsert_close(conn, &c)?;
+            strands::upsert_close(conn, c)?;
             report.closes += 1;
         }
         Err(reason) => quarantine(
             conn,
-            &raw.id,
-            &reason,
+            strand_id,
+            reason,
             &raw_text(),
             source,
             ingested_at,
