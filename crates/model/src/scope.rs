@@ -5,6 +5,9 @@ use crate::hash::StableHasher;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod parse;
+pub(crate) use parse::ParsedScope;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
     #[error("scope must be a JSON object of dimension → value, got {0}")]

@@ -156,7 +156,7 @@ impl RawStrand {
         })?;
         check_plausible_time("created_at", created_at)?;
         let content = match parse_lenient::<content::Content>(&self.content)? {
-            content::Content::Object(o) => o,
+            content::Content::Object(fields) => fields,
             content::Content::NotAnObject => {
                 return Err(QuarantineReason::new(
                     QuarantineCode::MalformedJson,
@@ -166,10 +166,12 @@ impl RawStrand {
         };
         match self.kind.as_str() {
             KIND_ACTION => {
-                PmAction::from_content(self, created_at, &content).map(TypedStrand::Action)
+                let scope = content.scope.unwrap_or_else(|| Ok(Scope::default()));
+                PmAction::from_content(self, created_at, &content.map, scope)
+                    .map(TypedStrand::Action)
             }
             KIND_CLOSE => {
-                PositionClose::from_content(self, created_at, &content).map(TypedStrand::Close)
+                PositionClose::from_content(self, created_at, &content.map).map(TypedStrand::Close)
             }
             other => Err(QuarantineReason::new(
                 QuarantineCode::UnknownKind,
@@ -396,11 +398,12 @@ impl PmAction {
     }
 
     /// `c` holds only the top-level keys listed in `content::READ_KEYS`: a key read here must be
-    /// listed there.
+    /// listed there. `scope` is `Scope::from_json` of `content.scope` (read with the content).
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,
         c: &Map<String, Value>,
+        scope: Result<Scope, crate::scope::ScopeError>,
     ) -> Result<Self, QuarantineReason> {
         let position_id = position_id(raw, c)?;
         let ts = match c.get("ts") {
@@ -450,7 +453,7 @@ impl PmAction {
                 "pattern_key and action_category together (v5 actions carry both)",
             ));
         }
-        let scope = Scope::from_json(c.get("scope").unwrap_or(&Value::Null)).map_err(|e| {
+        let scope = scope.map_err(|e| {
             QuarantineReason::new(QuarantineCode::BadScope, format!("content.scope: {e}"))
         })?;
         Ok(Self {

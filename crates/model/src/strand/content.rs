@@ -7,6 +7,7 @@
 //! depth, trailing text) but not stored, so a strand is accepted or refused exactly as when the
 //! whole object was built (tested against that in `tests` below).
 
+use crate::scope::{ParsedScope, Scope, ScopeError};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -52,8 +53,15 @@ macro_rules! accept_scalars {
 /// `content` as parsed: an object reduced to [`READ_KEYS`] (a repeated key: the last one wins, as
 /// in `serde_json::Map`), or some other JSON value.
 pub(super) enum Content {
-    Object(Map<String, Value>),
+    Object(Fields),
     NotAnObject,
+}
+
+/// The [`READ_KEYS`] of a content object: `scope` read straight into a [`Scope`] (what
+/// `Scope::from_json` of its value gives; `None` when absent), the others as values.
+pub(super) struct Fields {
+    pub map: Map<String, Value>,
+    pub scope: Option<Result<Scope, ScopeError>>,
 }
 
 impl<'de> Deserialize<'de> for Content {
@@ -73,15 +81,17 @@ impl<'de> Visitor<'de> for ContentVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Content, A::Error> {
         let mut kept = Map::new();
+        let mut scope = None;
         while let Some(key) = map.next_key_seed(ReadKey)? {
             match key {
+                Some("scope") => scope = Some(map.next_value::<ParsedScope>()?.0),
                 Some(key) => {
                     kept.insert(key.to_string(), map.next_value::<Value>()?);
                 }
                 None => map.next_value::<Skip>().map(drop)?,
             }
         }
-        Ok(Content::Object(kept))
+        Ok(Content::Object(Fields { map: kept, scope }))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Content, A::Error> {
@@ -152,22 +162,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What the rules saw before: the whole value, reduced to the keys they read.
-    fn via_value(text: &str) -> Result<Option<Map<String, Value>>, String> {
+    type Read = Option<(Map<String, Value>, Option<Result<Scope, ScopeError>>)>;
+
+    /// What the rules saw before: the whole value, reduced to the keys they read, with the scope
+    /// as `Scope::from_json` read it.
+    fn via_value(text: &str) -> Result<Read, String> {
         match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(o)) => Ok(Some(
-                o.into_iter()
-                    .filter(|(k, _)| READ_KEYS.contains(&k.as_str()))
-                    .collect(),
-            )),
+            Ok(Value::Object(o)) => {
+                let scope = o.get("scope").map(Scope::from_json);
+                let kept = o
+                    .into_iter()
+                    .filter(|(k, _)| READ_KEYS.contains(&k.as_str()) && k != "scope")
+                    .collect();
+                Ok(Some((kept, scope)))
+            }
             Ok(_) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     }
 
-    fn via_content(text: &str) -> Result<Option<Map<String, Value>>, String> {
+    fn via_content(text: &str) -> Result<Read, String> {
         match serde_json::from_str::<Content>(text) {
-            Ok(Content::Object(o)) => Ok(Some(o)),
+            Ok(Content::Object(f)) => Ok(Some((f.map, f.scope))),
             Ok(Content::NotAnObject) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
@@ -179,6 +195,9 @@ mod tests {
         let cases = [
             r#"{"position_id":"p1","ts":"2026-01-01T00:00:00Z","controls":{"a":[1,2,{"b":null}]}}"#,
             r#"{"scope":{"bucket":"mid"},"scope":{"bucket":"high"}}"#,
+            r#"{"scope":{"bucket":[1]},"scope":null}"#,
+            r#"{"scope":[1,{"a":2}]}"#,
+            r#"{"scope":{"a":1e999}}"#,
             r#"{"po\u0073ition_id":"escaped key","other":"\ud83d\ude00"}"#,
             r#"{"other":"\ud800 lone surrogate"}"#,
             r#"{"other":1e999}"#,
@@ -226,7 +245,10 @@ mod tests {
             };
             let created_at = crate::time::Timestamp::parse(&raw.created_at).unwrap();
             let expected = if kind == "pm_action" {
-                TypedStrand::Action(PmAction::from_content(&raw, created_at, &whole).unwrap())
+                let scope = Scope::from_json(&whole["scope"]);
+                TypedStrand::Action(
+                    PmAction::from_content(&raw, created_at, &whole, scope).unwrap(),
+                )
             } else {
                 TypedStrand::Close(PositionClose::from_content(&raw, created_at, &whole).unwrap())
             };
