@@ -78,6 +78,9 @@ pub struct BenchArgs {
     /// pg-ingest bench: a PostgreSQL server it may create (and drop) a scratch table on.
     #[arg(long, env = "LEARNLOOP_BENCH_PG_URL", hide_env_values = true)]
     pub pg_url: Option<String>,
+    /// pg-ingest bench: rows per fetch (default: `ingest --from`'s).
+    #[arg(long)]
+    pub pg_batch: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]

@@ -100,7 +100,10 @@ fn measure(
     lines: &[String],
     raws: &[RawStrand],
 ) -> anyhow::Result<PgIngestBench> {
-    let batch = PgIngestOptions::default().batch;
+    let batch = args
+        .pg_batch
+        .unwrap_or(PgIngestOptions::default().batch)
+        .max(1);
     let t = Instant::now();
     pg::copy_strands_in(client, table, raws)?;
     client.batch_execute(&format!("ANALYZE {}", table.quoted))?;
@@ -125,6 +128,7 @@ fn measure(
     let mut conn = learnloop_store::open(&scratch)?;
     let options = PgIngestOptions {
         table: table.display.clone(),
+        batch,
         ..PgIngestOptions::default()
     };
     let store_thread_before = cpu_seconds("thread-self");
