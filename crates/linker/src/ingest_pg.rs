@@ -95,15 +95,9 @@ pub fn ingest_postgres(
         Ok(std::thread::scope(|scope| {
             let reader = scope.spawn(|| {
                 pg::read_strands(client, &table, &from, options.batch, move |batch| {
-                    // Refill a stored batch's vector: allocating (and page-faulting) megabytes
-                    // per batch cost more than freeing the rows.
-                    let rows = recycled.try_iter().fold(Vec::new(), |_, mut done| {
-                        done.clear();
-                        done
-                    });
-                    sender
-                        .send(ValidatedBatch::new(batch, rows))
-                        .map_err(|_| ReadStop::Abandoned)
+                    hand_over(batch, &recycled, |validated| {
+                        sender.send(validated).map_err(|_| ReadStop::Abandoned)
+                    })
                 })
             });
             let stored_all = (|| {
@@ -190,15 +184,36 @@ struct ValidatedBatch {
     last: Option<Watermark>,
 }
 
-impl ValidatedBatch {
-    /// `batch` validated into `rows` (an empty vector, whose capacity is reused).
-    fn new(batch: StrandBatch, mut rows: Vec<ValidatedRow>) -> Self {
-        rows.extend(batch.rows.into_iter().map(ValidatedRow::new));
-        Self {
-            rows,
-            last: batch.last,
-        }
+/// Rows handed to the storing thread at a time: a fetch of many rows is validated and handed over
+/// in chunks this size, which stay in the processor's cache between the two threads (measured:
+/// fewer CPU-seconds than handing over 10,000-row fetches whole).
+const HANDOFF_ROWS: usize = 1_000;
+
+/// Validate a fetched batch and `send` it in chunks of [`HANDOFF_ROWS`]; the batch's watermark goes
+/// with its last chunk, so it moves only once all of the batch's rows are stored. Each chunk
+/// refills a vector the storing thread gave back (`recycled`), freeing its rows here, where they
+/// were allocated.
+fn hand_over<E>(
+    batch: StrandBatch,
+    recycled: &std::sync::mpsc::Receiver<Vec<ValidatedRow>>,
+    mut send: impl FnMut(ValidatedBatch) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let StrandBatch { rows, mut last } = batch;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut chunk = recycled.try_iter().fold(Vec::new(), |_, mut done| {
+            done.clear();
+            done
+        });
+        chunk.extend(rows.by_ref().take(HANDOFF_ROWS).map(ValidatedRow::new));
+        let last = if rows.peek().is_none() {
+            last.take()
+        } else {
+            None
+        };
+        send(ValidatedBatch { rows: chunk, last })?;
     }
+    Ok(())
 }
 
 /// A row as read (kept for the quarantine's text), and either its stored form with the result of
