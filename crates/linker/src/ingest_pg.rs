@@ -295,3 +295,50 @@ fn ingest_row(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(i: usize) -> StrandColumns {
+        StrandColumns {
+            id: Some(format!("s{i}")),
+            ..StrandColumns::default()
+        }
+    }
+
+    #[test]
+    fn a_fetch_is_handed_over_in_chunks_with_its_watermark_on_the_last() {
+        let watermark = Watermark {
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            id: "s2499".into(),
+        };
+        let (recycle, recycled) = std::sync::mpsc::channel();
+        recycle.send(Vec::with_capacity(HANDOFF_ROWS)).unwrap();
+        let mut sent = Vec::new();
+        let batch = StrandBatch {
+            rows: (0..2_500).map(column).collect(),
+            last: Some(watermark.clone()),
+        };
+        hand_over(batch, &recycled, |chunk| {
+            sent.push(chunk);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let sizes: Vec<usize> = sent.iter().map(|c| c.rows.len()).collect();
+        assert_eq!(sizes, [HANDOFF_ROWS, HANDOFF_ROWS, 500]);
+        let marks: Vec<Option<&Watermark>> = sent.iter().map(|c| c.last.as_ref()).collect();
+        assert_eq!(marks, [None, None, Some(&watermark)]);
+        let ids: Vec<&str> = sent
+            .iter()
+            .flat_map(|c| &c.rows)
+            .map(|r| r.columns.id.as_deref().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..2_500).map(|i| format!("s{i}")).collect();
+        assert_eq!(ids, expected, "every row once, in order");
+        assert!(
+            sent.iter().all(|c| c.rows.iter().all(|r| r.strand.is_err())),
+            "rows without kind, created_at or content cannot be stored"
+        );
+    }
+}
