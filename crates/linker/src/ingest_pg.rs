@@ -337,7 +337,8 @@ mod tests {
         let expected: Vec<String> = (0..2_500).map(|i| format!("s{i}")).collect();
         assert_eq!(ids, expected, "every row once, in order");
         assert!(
-            sent.iter().all(|c| c.rows.iter().all(|r| r.strand.is_err())),
+            sent.iter()
+                .all(|c| c.rows.iter().all(|r| r.strand.is_err())),
             "rows without kind, created_at or content cannot be stored"
         );
     }
