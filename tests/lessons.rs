@@ -98,7 +98,7 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
     };
     let tx = conn.transaction().unwrap();
     let report =
-        learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &learnloop_pipeline::Stage::ALL, "x")
+        learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &learnloop_pipeline::Stage::ALL, learnloop_tests::now())
             .unwrap();
     drop(tx);
     let placebo_active = report.lessons.unwrap().lessons_active;

@@ -39,7 +39,7 @@ fn options(from: Timestamp, steps: i64, step_days: i64) -> ReplayOptions {
         to: Timestamp(from.millis() + (steps - 1) * step_days * DAY),
         step_ms: step_days * DAY,
         placebo_seed: None,
-        now: NOW.to_string(),
+        now: learnloop_tests::now(),
     }
 }
 

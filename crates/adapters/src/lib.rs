@@ -10,6 +10,7 @@
 //! stores the frozen edges ([`Adapter::bins_to_freeze`]), and stores the strands
 //! [`Adapter::to_strand`] makes, which then pass the native validation, linking and everything
 //! after it unchanged.
+#![warn(missing_docs)]
 
 mod bins;
 mod input;

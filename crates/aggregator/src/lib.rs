@@ -12,6 +12,7 @@
 //! State between runs is `trade_events` itself (SPEC §3 allows recomputation from it): each run
 //! folds every linked trade in the canonical order (exit time, trade key), so an incremental run,
 //! a `--rebuild` and a run over the same data ingested in halves give bit-identical rows.
+#![warn(missing_docs)]
 
 mod engine;
 pub mod incremental;

@@ -7,6 +7,7 @@
 //! line, a NaN R, late and mismatched actions, orphan closes, …) and counted in the truth, so a
 //! test can check that the loop reports exactly what was injected and finds exactly what was
 //! planted. The same options always give byte-identical output.
+#![warn(missing_docs)]
 
 mod book;
 mod effects;

@@ -5,10 +5,46 @@
 use crate::lesson_key_of;
 use crate::stage::LessonError;
 use learnloop_model::{
-    ActionCategory, CandidateRow, DimensionList, LessonRow, LoopConfig, ScopeKey,
+    ActionCategory, CandidateRow, CandidateVerdict, DimensionList, LessonRow, LoopConfig, ScopeKey,
 };
 use learnloop_store::Connection;
 use serde::Serialize;
+use std::fmt;
+
+/// What `explain` says about a subset: the last run's verdict when it was tested, else why it
+/// was not. Serialized (and displayed) as one snake_case word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplainVerdict {
+    /// The last lessons run tested the subset and decided this.
+    Tested(CandidateVerdict),
+    /// Statistics are stored but the subset lacks the support the test needs.
+    NotTested,
+    /// Too few trades for the aggregate stage to store statistics at all.
+    NotStored,
+}
+
+impl ExplainVerdict {
+    /// The word recorded in `--json` output and printed by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tested(v) => v.as_str(),
+            Self::NotTested => "not_tested",
+            Self::NotStored => "not_stored",
+        }
+    }
+}
+
+impl fmt::Display for ExplainVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for ExplainVerdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// One parent of the subset: the subset without one of its dims.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,8 +64,8 @@ pub struct Explanation {
     pub scope_mask: u64,
     pub scope_values: String,
     pub lesson_key: String,
-    /// lesson | candidate | rejected (the last run's test), not_tested | not_stored
-    pub verdict: String,
+    /// The last run's verdict, or why there is none.
+    pub verdict: ExplainVerdict,
     pub reason: String,
     pub n_trades: Option<u64>,
     pub mean_rr: Option<f64>,
@@ -59,16 +95,16 @@ pub fn explain(
     let min_support = cfg.lessons.min_support_for(key.dims());
     let n_trades = stats.as_ref().map(|s| s.stats.n_trades());
     let (verdict, reason) = match (&test, n_trades) {
-        (Some(t), _) => (t.verdict.clone(), t.reason.clone()),
+        (Some(t), _) => (ExplainVerdict::Tested(t.verdict), t.reason.clone()),
         (None, Some(n)) => (
-            "not_tested".to_string(),
+            ExplainVerdict::NotTested,
             format!(
                 "support: {n} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
                 key.dims()
             ),
         ),
         (None, None) => (
-            "not_stored".to_string(),
+            ExplainVerdict::NotStored,
             format!(
                 "no statistics stored: fewer than {} trades had a {category} action of this pattern with this scope (or no run yet)",
                 cfg.stored_min_trades(key.dims()),

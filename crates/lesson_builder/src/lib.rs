@@ -7,6 +7,7 @@
 //! - [`selection`]: selection per (pattern, category) by strength of evidence and cover.
 //! - [`shuffle`]: the placebo permutation of the trade events' R within time clusters.
 //! - [`mod@explain`]: why a subset is or is not a lesson, as the last run decided (`learnloop explain`).
+#![warn(missing_docs)]
 
 pub mod explain;
 pub mod factors;
@@ -14,7 +15,7 @@ pub mod half_life;
 pub mod selection;
 pub mod shuffle;
 
-pub use explain::{explain, Explanation, ParentFigures};
+pub use explain::{explain, ExplainVerdict, Explanation, ParentFigures};
 pub use factors::{
     assign_factor_ids, cluster_by_jaccard, fresh_factor_id, jaccard_sorted, Factor, JaccardPair,
     LessonTrades,
@@ -34,3 +35,14 @@ pub use stage::{
     build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
     LessonError, LessonReport,
 };
+
+/// The stage's verdict as the record `lesson_candidates` stores.
+impl From<stage::Verdict> for learnloop_model::CandidateVerdict {
+    fn from(v: stage::Verdict) -> Self {
+        match v {
+            stage::Verdict::Lesson => Self::Lesson,
+            stage::Verdict::Candidate => Self::Candidate,
+            stage::Verdict::Rejected => Self::Rejected,
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The first stage: strands in (`ingest`), normalised into typed rows (`normalize`), and every
 //! action linked to the closed trade cycle it belonged to (`link`), producing `trade_events`.
+#![warn(missing_docs)]
 
 pub mod ingest;
 #[cfg(feature = "postgres")]

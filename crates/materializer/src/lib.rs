@@ -46,6 +46,7 @@
 //! `active` with `activate` (the previous active one becomes `superseded`). Everything happens
 //! on the caller's connection, so inside the caller's transaction. The output is loaded with the
 //! runtime's own loader before it is written: what is stored, the PM can serve.
+#![warn(missing_docs)]
 
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{ConfigStatus, ConfigVersion, LessonRow, LoopConfig, Timestamp};
@@ -64,7 +65,7 @@ pub const LEVER_DECIMALS: i32 = 6;
 /// Differences below this are floating-point noise, not a rate limit or a lever.
 const TOLERANCE: f64 = 1e-12;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MaterializeOptions {
     /// Activate the new version (or a still-proposed identical latest version).
     pub activate: bool,
@@ -72,7 +73,7 @@ pub struct MaterializeOptions {
     pub run_id: Option<String>,
     /// Wall-clock time recorded as the row's `created_at` (given by the binary: the stage never
     /// reads the clock).
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -360,23 +361,19 @@ fn rate_limit_base(
     module: &str,
     as_of: Timestamp,
 ) -> Result<Option<ConfigVersion>, MaterializeError> {
-    let earlier = |v: &ConfigVersion| Timestamp::parse(&v.as_of).is_ok_and(|t| t < as_of);
     if let Some(active) = configs::active_version(conn, module)? {
-        if earlier(&active) {
+        if active.as_of < as_of {
             return Ok(Some(active));
         }
     }
-    let mut best: Option<(Timestamp, ConfigVersion)> = None;
+    let mut best: Option<ConfigVersion> = None;
     for v in configs::all_versions(conn, module)? {
         let was_active = matches!(v.status, ConfigStatus::Active | ConfigStatus::Superseded);
-        let Ok(t) = Timestamp::parse(&v.as_of) else {
-            continue;
-        };
-        if was_active && t < as_of && !matches!(&best, Some((bt, _)) if t < *bt) {
-            best = Some((t, v));
+        if was_active && v.as_of < as_of && !matches!(&best, Some(b) if v.as_of < b.as_of) {
+            best = Some(v);
         }
     }
-    Ok(best.map(|(_, v)| v))
+    Ok(best)
 }
 
 /// Run the stage for every module with active lessons or config versions, on the caller's
@@ -508,9 +505,9 @@ fn materialize_module(
             module: module.to_string(),
             version: next,
             status,
-            as_of: as_of.to_rfc3339(),
+            as_of,
             run_id: opts.run_id.clone(),
-            created_at: opts.created_at.clone(),
+            created_at: Some(opts.created_at),
             checksum: checksum.clone(),
             config_data: text,
         },

@@ -101,7 +101,7 @@ fn opts(activate: bool) -> MaterializeOptions {
     MaterializeOptions {
         activate,
         run_id: Some("run-test".into()),
-        created_at: "2030-01-01T00:00:00Z".into(),
+        created_at: Timestamp::parse("2030-01-01T00:00:00Z").unwrap(),
     }
 }
 
@@ -665,9 +665,9 @@ fn an_unreadable_base_config_fails_the_stage_without_writing() {
             module: "pm".into(),
             version: 1,
             status: ConfigStatus::Active,
-            as_of: "2026-01-01T00:00:00Z".into(),
+            as_of: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             run_id: None,
-            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at: Timestamp::parse("2026-01-01T00:00:00Z").ok(),
             checksum: "x".into(),
             config_data: "{not json".into(),
         },

@@ -195,10 +195,15 @@ struct Group {
 /// Sizes, for diagnostics and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct IndexStats {
+    /// Overrides indexed.
     pub overrides: usize,
+    /// (pattern, category) groups.
     pub groups: usize,
+    /// Distinct scope masks over all groups.
     pub masks: usize,
+    /// Most masks in one group (the probes a lookup may make).
     pub max_masks_per_group: usize,
+    /// Most dimensions in one group's masks.
     pub max_dims_per_group: usize,
     /// Heap bytes of the index proper (not counting the overrides it points to).
     pub index_bytes: usize,

@@ -1,5 +1,6 @@
 //! The nightly job as a library: normalise new strands, then each requested stage in order, all
 //! inside the caller's transaction, so that a failure anywhere leaves every table as it was.
+#![warn(missing_docs)]
 
 pub mod placebo;
 
@@ -135,14 +136,14 @@ pub struct Silent;
 
 impl Progress for Silent {}
 
-/// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new
+/// Run `stages` in order. `now` is the wall-clock time recorded on quarantine rows and on a new
 /// config version's `created_at` (the only places the clock appears).
 pub fn run_stages(
     conn: &Connection,
     cfg: &LoopConfig,
     options: &RunOptions,
     stages: &[Stage],
-    now: &str,
+    now: Timestamp,
 ) -> Result<StagesReport, PipelineError> {
     run_stages_with_progress(conn, cfg, options, stages, now, &Silent)
 }
@@ -153,7 +154,7 @@ pub fn run_stages_with_progress(
     cfg: &LoopConfig,
     options: &RunOptions,
     stages: &[Stage],
-    now: &str,
+    now: Timestamp,
     progress: &dyn Progress,
 ) -> Result<StagesReport, PipelineError> {
     let mut report = StagesReport {
@@ -161,7 +162,7 @@ pub fn run_stages_with_progress(
         ..StagesReport::default()
     };
     let t = Instant::now();
-    report.normalize = normalize_new(conn, now).map_err(stage_err("normalize"))?;
+    report.normalize = normalize_new(conn, &now.to_rfc3339_millis()).map_err(stage_err("normalize"))?;
     let as_of = resolve_as_of(conn, options.as_of)?;
     report
         .durations_ms
@@ -172,7 +173,7 @@ pub fn run_stages_with_progress(
         placebo: options.placebo,
         activate: options.activate,
         run_id: options.run_id.clone(),
-        now: now.to_string(),
+        now,
     };
     step(
         conn,
@@ -198,8 +199,8 @@ pub struct StepOptions {
     pub activate: bool,
     /// Recorded on the config version the step writes.
     pub run_id: Option<String>,
-    /// Wall-clock text for a new config version's `created_at`.
-    pub now: String,
+    /// Wall-clock time for a new config version's `created_at`.
+    pub now: Timestamp,
 }
 
 /// What a caller stepping the loop through time (the replay) keeps in memory between steps
@@ -364,7 +365,7 @@ pub fn step(
                 let materialize_options = MaterializeOptions {
                     activate: opts.activate,
                     run_id: opts.run_id.clone(),
-                    created_at: opts.now.clone(),
+                    created_at: opts.now,
                 };
                 report.materialize = Some(
                     materialize(conn, cfg, as_of, &materialize_options)

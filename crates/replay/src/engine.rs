@@ -39,8 +39,8 @@ pub struct ReplayOptions {
     pub step_ms: i64,
     /// Learn from R shuffled within days (the null replay); evaluation always uses real R.
     pub placebo_seed: Option<u64>,
-    /// Wall-clock text for config rows' created_at (the stage itself never reads the clock).
-    pub now: String,
+    /// Wall-clock time for config rows' created_at (the stage itself never reads the clock).
+    pub now: Timestamp,
 }
 
 impl ReplayOptions {
@@ -202,7 +202,7 @@ fn run_step(
         placebo: opts.placebo_seed,
         activate: true,
         run_id: Some(opts.replay_id()),
-        now: opts.now.clone(),
+        now: opts.now,
     };
     let mut report = StagesReport::default();
     step(

@@ -1,5 +1,6 @@
 //! Backtest replay of lesson evolution (SPEC §7): the loop as of each step over a past period,
 //! the lessons' evolution, and a walk-forward answer to "would these overrides have helped?".
+#![warn(missing_docs)]
 
 pub mod bootstrap;
 pub mod chart;

@@ -10,7 +10,7 @@
 //! and callers validate before activating).
 
 use crate::{parsed_column, Result, StoreError};
-use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
+use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// Result of [`activate`].
@@ -63,9 +63,9 @@ fn version_from_row(r: &Row<'_>) -> rusqlite::Result<ConfigVersion> {
         module: r.get(0)?,
         version: r.get(1)?,
         status: parsed_column(r, 2)?,
-        as_of: r.get(3)?,
+        as_of: parsed_column(r, 3)?,
         run_id: r.get(4)?,
-        created_at: r.get(5)?,
+        created_at: Some(parsed_column(r, 5)?),
         checksum: r.get(6)?,
         config_data: r.get(7)?,
     })
@@ -117,9 +117,9 @@ pub fn insert_version(
                 v.module,
                 v.version,
                 v.status.as_str(),
-                v.as_of,
+                v.as_of.to_rfc3339(),
                 v.run_id,
-                v.created_at,
+                v.created_at.map(Timestamp::to_rfc3339_millis),
                 v.checksum,
                 v.config_data
             ],
@@ -192,9 +192,9 @@ pub fn list_versions(conn: &Connection, module: &str) -> Result<Vec<ConfigInfo>>
                 module: r.get(0)?,
                 version: r.get(1)?,
                 status: parsed_column(r, 2)?,
-                as_of: r.get(3)?,
+                as_of: parsed_column(r, 3)?,
                 run_id: r.get(4)?,
-                created_at: r.get(5)?,
+                created_at: parsed_column(r, 5)?,
                 checksum: r.get(6)?,
                 overrides: r.get(7)?,
                 bytes: r.get(8)?,
@@ -356,9 +356,9 @@ mod tests {
             module: "pm".into(),
             version,
             status,
-            as_of: "2026-01-01T00:00:00Z".into(),
+            as_of: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             run_id: None,
-            created_at: "2026-01-02T00:00:00Z".into(),
+            created_at: Timestamp::parse("2026-01-02T00:00:00Z").ok(),
             checksum: format!("c{version}"),
             config_data: format!(r#"{{"version":{version},"pattern_overrides":[1,2]}}"#),
         }

@@ -1,5 +1,6 @@
 //! The SQLite store: schema with versioned migrations, and typed reads and writes for each table.
 //! Stages never write SQL of their own; they call these functions inside the caller's transaction.
+#![warn(missing_docs)]
 
 pub mod adapter_bins;
 pub mod configs;

@@ -284,7 +284,8 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
         activate: true,
         ..RunOptions::default()
     };
-    run_stages(&tx, cfg, &options, &Stage::ALL, "calibrate")?;
+    // The study records no wall clock: its stores are scratch.
+    run_stages(&tx, cfg, &options, &Stage::ALL, Timestamp(0))?;
     tx.commit()?;
     let active = lessons::active_lessons(&conn)?;
     let events = learnloop_store::events::load_all_events(&conn)?;
@@ -482,7 +483,7 @@ fn stopped_lever_days(
         to: end,
         step_ms: MS_PER_DAY,
         placebo_seed: None,
-        now: "calibrate".to_string(),
+        now: Timestamp(0),
     };
     let run = replay(db, cfg, &opts, &mut |_, _| {})?;
     let levers = size_mult_per_step(&run.scratch, &opts.steps()?, effect)?;
@@ -511,7 +512,7 @@ fn size_mult_per_step(
     let mut versions: Vec<(Timestamp, learnloop_overrides::Overrides)> = Vec::new();
     for module in configs::modules(scratch)? {
         for v in configs::all_versions(scratch, &module)? {
-            let at = Timestamp::parse(&v.as_of).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let at = v.as_of;
             versions.push((
                 at,
                 learnloop_overrides::Overrides::from_json(&v.config_data)?,

@@ -130,7 +130,7 @@ fn measure(
     let store_thread_before = cpu_seconds("thread-self");
     let (report, ingest_s, ingest_cpu_s, _) = timed(None, || {
         let tx = conn.transaction()?;
-        let report = ingest_postgres(&tx, client, target, &options, &wall_clock_now(), |_| {})?;
+        let report = ingest_postgres(&tx, client, target, &options, &wall_clock_now().to_rfc3339_millis(), |_| {})?;
         tx.commit()?;
         Ok(report)
     })?;
@@ -150,7 +150,7 @@ fn measure(
     let ((), jsonl_ingest_s, jsonl_ingest_cpu_s, _) = timed(None, || {
         let tx = conn.transaction()?;
         let lines = lines.iter().cloned().map(Ok);
-        learnloop_linker::ingest_lines(&tx, lines, "bench", &wall_clock_now())?;
+        learnloop_linker::ingest_lines(&tx, lines, "bench", &wall_clock_now().to_rfc3339_millis())?;
         tx.commit()?;
         Ok(())
     })?;

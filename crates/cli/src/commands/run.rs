@@ -223,13 +223,13 @@ fn recorded(
     let started_at = wall_clock_now();
     summary.run_id = format!(
         "run-{}-{}",
-        started_at.replace([':', '-', '.'], ""),
+        started_at.to_rfc3339_millis().replace([':', '-', '.'], ""),
         std::process::id()
     );
     let mut record = RunRecord {
         run_id: summary.run_id.clone(),
         command: job.command.to_string(),
-        as_of: String::new(),
+        as_of: None,
         started_at,
         finished_at: None,
         // Until the stages end: what a crash or an error leaves recorded.
@@ -242,7 +242,8 @@ fn recorded(
         .transaction()
         .context("starting the run's transaction")?;
     let outcome = run_stages(&tx, job, &mut summary);
-    record.as_of = summary.stages.as_of.clone();
+    // Empty until the stages resolve it: a failure before that records no as-of.
+    record.as_of = Timestamp::parse(&summary.stages.as_of).ok();
     record.counts = serde_json::to_value(&summary)?;
     record.finished_at = Some(wall_clock_now());
     let status = match outcome {
@@ -326,14 +327,14 @@ fn run_stages(
     let (before, materialize): (Vec<Stage>, Vec<Stage>) =
         job.stages.iter().partition(|s| **s != Stage::Materialize);
     let now = wall_clock_now();
-    summary.stages = run_stages_with_progress(tx, job.cfg, &options, &before, &now, job.progress)?;
+    summary.stages = run_stages_with_progress(tx, job.cfg, &options, &before, now, job.progress)?;
     crate::test_hooks::pause_point("run:after-lessons");
     let rejected = args.strict && quarantined_total(job, summary) > 0;
     if !materialize.is_empty() {
         options.activate &= !rejected;
         // Nothing new to normalise, and the same as-of: this call only materializes.
         options.as_of = Some(Timestamp::parse(&summary.stages.as_of)?);
-        let m = run_stages_with_progress(tx, job.cfg, &options, &materialize, &now, job.progress)?;
+        let m = run_stages_with_progress(tx, job.cfg, &options, &materialize, now, job.progress)?;
         summary.stages.materialize = m.materialize;
         summary.stages.durations_ms.extend(
             m.durations_ms

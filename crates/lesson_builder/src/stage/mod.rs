@@ -566,7 +566,7 @@ fn write_candidate_rows(
                 incremental_p_value: j.p_retest,
                 // One hypothesis per subset: the incremental test is the hypothesis itself.
                 incremental_q_value: None,
-                verdict: j.verdict.as_str().to_string(),
+                verdict: j.verdict.into(),
                 reason: j.reason_text(rows, cfg),
                 lesson_key: key.to_string(),
                 as_of,
