@@ -97,9 +97,14 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
         ..RunOptions::default()
     };
     let tx = conn.transaction().unwrap();
-    let report =
-        learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &learnloop_pipeline::Stage::ALL, learnloop_tests::now())
-            .unwrap();
+    let report = learnloop_pipeline::run_stages(
+        &tx,
+        &cfg,
+        &placebo,
+        &learnloop_pipeline::Stage::ALL,
+        learnloop_tests::now(),
+    )
+    .unwrap();
     drop(tx);
     let placebo_active = report.lessons.unwrap().lessons_active;
     // Under the null, BH at fdr 0.10 makes any discovery at all a < 10% event; allow one.

@@ -12,6 +12,7 @@ use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
 use rayon::prelude::*;
 
+/// What the subset enumeration did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AggregateCounters {
     /// Subsets whose statistics were computed (stored or pruned).
@@ -20,6 +21,7 @@ pub struct AggregateCounters {
     pub subset_updates: u64,
     /// Subsets skipped for having fewer than `store_min_trades` trades (not stored, not expanded).
     pub subsets_pruned: u64,
+    /// Rows stored.
     pub rows: u64,
 }
 
@@ -35,9 +37,13 @@ impl AggregateCounters {
 /// One stored subset of a group, with its key rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubsetRow {
+    /// Bit mask of the subset's dimensions.
     pub mask: u64,
+    /// Sorted-key JSON of its pairs.
     pub scope_values: String,
+    /// Stable hash of `scope_values`.
     pub scope_values_hash: u64,
+    /// Its statistics.
     pub stats: OutcomeStats,
 }
 
@@ -47,6 +53,7 @@ pub struct SubsetRow {
 /// subtree is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Largest subset size enumerated.
     pub k_max: u32,
     /// Index k: the threshold of k-dim subsets.
     min_trades: [u64; MAX_SIZE + 1],
@@ -134,10 +141,13 @@ pub fn compute_each<E: Send>(
 
 /// Every row, collected (for tests and in-memory callers).
 pub struct ComputeOutput {
+    /// The rows, in group then subset order.
     pub rows: Vec<StatsRow>,
+    /// What the enumeration did.
     pub counters: AggregateCounters,
 }
 
+/// Enumerate every group of `p` under `limits` and collect the rows (no store).
 pub fn compute(p: &Prepared, limits: Limits, as_of: Timestamp) -> ComputeOutput {
     let mut rows = Vec::new();
     let counters = compute_each::<()>(p, limits, |g, subset_rows| {

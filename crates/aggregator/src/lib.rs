@@ -27,10 +27,13 @@ pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{PrepareError, Prepared};
 pub use stage::{aggregate, aggregate_with_progress, AggregateOptions, AggregateReport};
 
+/// Why the aggregate stage failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
+    /// Reading or writing the store failed.
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
+    /// The stored events cannot be prepared.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
 }

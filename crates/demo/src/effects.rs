@@ -65,7 +65,10 @@ pub enum EffectPlan {
     /// No effect at all: every scope has the same expected R.
     Placebo,
     /// The calibration set (`calibration_rules`) with these effect sizes (R, positive).
-    Calibration { sizes: Vec<f64> },
+    Calibration {
+        /// The effect sizes (R) of the calibration rules.
+        sizes: Vec<f64>,
+    },
 }
 
 impl EffectRule {

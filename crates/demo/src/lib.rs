@@ -35,11 +35,14 @@ use std::path::{Path, PathBuf};
 /// 2026-01-01T00:00:00Z in milliseconds.
 const DEFAULT_START_MS: i64 = 1_767_225_600_000;
 
+/// What to generate: size, seed, period, planted effects, mess, shocks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoOptions {
     /// Closed trade cycles (open cycles and mess come on top).
     pub cycles: usize,
+    /// Seed: the same options give byte-identical output.
     pub seed: u64,
+    /// Start of the period.
     pub start: Timestamp,
     /// Length of the period in days.
     pub days: u32,
@@ -94,10 +97,12 @@ impl DemoOptions {
     }
 }
 
+/// An effect planted in the synthetic data: the truth `demo check` compares lessons with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlantedEffect {
     /// Full key, e.g. `module=pm|pattern_key=uptrend.S2.add`.
     pub pattern_key: String,
+    /// The action category it applies to.
     pub action_category: String,
     /// The scope subset where the effect lives (normalised values; empty = the whole pattern).
     pub scope: BTreeMap<String, String>,
@@ -114,6 +119,7 @@ pub struct PlantedEffect {
     /// Closed trades of the generated sample that carry the effect.
     #[serde(default)]
     pub matching_trades: usize,
+    /// In words, for reports.
     #[serde(default)]
     pub description: String,
 }
@@ -144,6 +150,7 @@ pub struct MessCounts {
     pub orphan_closes: usize,
     /// Cycles with actions but no close yet (written whether or not `mess` is on).
     pub open_cycles: usize,
+    /// Actions of those open cycles.
     pub open_cycle_actions: usize,
 }
 
@@ -160,15 +167,19 @@ impl MessCounts {
     }
 }
 
+/// What was generated: planted effects, injected mess and figures a correct loop reproduces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroundTruth {
+    /// The seed the data came from.
     pub seed: u64,
     /// Clean closed cycles: what a correct loop links.
     pub cycles: usize,
+    /// The planted effects.
     pub effects: Vec<PlantedEffect>,
     /// Mean winsorized R over the clean closed cycles (6 decimals): the baseline a correct loop
     /// computes.
     pub baseline_mean_r: f64,
+    /// The bad input injected.
     pub mess: MessCounts,
     /// Mean of the R noise before effects.
     #[serde(default)]
@@ -176,9 +187,12 @@ pub struct GroundTruth {
     /// Closed trades with |R| > 10 (moonshots and rugs, to exercise winsorization).
     #[serde(default)]
     pub extreme_trades: usize,
+    /// Lines written.
     #[serde(default)]
     pub lines: usize,
+    /// Start of the period.
     pub period_start: Option<Timestamp>,
+    /// End of the period.
     pub period_end: Option<Timestamp>,
     /// The common shocks added to every trade entered in each period (empty without shocks).
     #[serde(default)]

@@ -49,29 +49,46 @@ impl Serialize for ExplainVerdict {
 /// One parent of the subset: the subset without one of its dims.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParentFigures {
+    /// The dimension dropped.
     pub removed_dim: String,
+    /// The parent's sorted-key scope JSON.
     pub scope_values: String,
+    /// Its trades, if statistics are stored.
     pub n_trades: Option<u64>,
+    /// Its mean R, if statistics are stored.
     pub mean_rr: Option<f64>,
 }
 
 /// What the store says about one subset, and the verdict on it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explanation {
+    /// Producing module.
     pub module: String,
+    /// The pattern.
     pub pattern_key: String,
+    /// The action category.
     pub category: ActionCategory,
+    /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
+    /// Its sorted-key scope JSON.
     pub scope_values: String,
+    /// The key its lesson has (or would have).
     pub lesson_key: String,
     /// The last run's verdict, or why there is none.
     pub verdict: ExplainVerdict,
+    /// Why, in words.
     pub reason: String,
+    /// Its trades, if statistics are stored.
     pub n_trades: Option<u64>,
+    /// Its mean R, if statistics are stored.
     pub mean_rr: Option<f64>,
+    /// The minimum support a subset of its size needs.
     pub min_support: u64,
+    /// The last run's test of the subset, if tested.
     pub test: Option<CandidateRow>,
+    /// Its lesson, if it ever was one.
     pub lesson: Option<LessonRow>,
+    /// Its parents (the subset without one dimension each).
     pub parents: Vec<ParentFigures>,
 }
 

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One lesson as the factor clustering sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LessonTrades<'a> {
+    /// The lesson.
     pub lesson_key: &'a str,
     /// |t| of the lesson: the member with the largest is the factor's representative.
     pub abs_t: f64,
@@ -24,7 +25,9 @@ pub struct LessonTrades<'a> {
 pub struct JaccardPair {
     /// The smaller lesson key of the pair.
     pub a: String,
+    /// The larger lesson key.
     pub b: String,
+    /// Their Jaccard similarity (shared trades over all trades of either).
     pub jaccard: f64,
     /// The two lessons belong to different (pattern, category) groups: a shared effect reported
     /// for audit only, which never merges the groups' overrides.
@@ -35,6 +38,7 @@ pub struct JaccardPair {
 /// A latent factor: a connected group of lessons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
+    /// Stable id, from the representative's key.
     pub factor_id: String,
     /// Lesson keys, sorted.
     pub members: Vec<String>,

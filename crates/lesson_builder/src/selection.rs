@@ -21,6 +21,7 @@ use rustc_hash::FxHashMap;
 /// A passing subset's strength of evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
+    /// Its p-value (smaller is stronger).
     pub p: f64,
     /// Its number of trades.
     pub cover: u64,
@@ -35,18 +36,25 @@ pub type Retest<'a> = dyn Fn(usize, &Bitset) -> (Option<f64>, bool) + 'a;
 /// What selection made of a passing subset; `by` and the order are indices into its inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
+    /// A lesson.
     Selected {
+        /// p of the re-test without the trades of the removed refinements, when one was run.
         p_retest: Option<f64>,
     },
+    /// Passed, but the per-pattern limit was filled by stronger lessons.
     Limit,
     /// Not self-sufficient: explained by this refinement (the strongest of those removed).
     Explained {
+        /// Index of the explaining subset.
         by: usize,
+        /// p of the re-test without its trades.
         p_retest: Option<f64>,
     },
     /// No effect once this selected lesson is accounted for.
     AccountedFor {
+        /// Index of the selected lesson.
         by: usize,
+        /// p of the re-test without its trades.
         p_retest: Option<f64>,
     },
 }

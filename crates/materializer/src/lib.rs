@@ -65,6 +65,7 @@ pub const LEVER_DECIMALS: i32 = 6;
 /// Differences below this are floating-point noise, not a rate limit or a lever.
 const TOLERANCE: f64 = 1e-12;
 
+/// How a materialize run records and activates what it builds.
 #[derive(Debug, Clone)]
 pub struct MaterializeOptions {
     /// Activate the new version (or a still-proposed identical latest version).
@@ -76,21 +77,26 @@ pub struct MaterializeOptions {
     pub created_at: Timestamp,
 }
 
+/// What a materialize run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MaterializeReport {
+    /// The run's as-of time.
     pub as_of: String,
     /// One entry per module with active lessons or existing config versions, sorted by module.
     pub modules: Vec<ModuleReport>,
 }
 
 impl MaterializeReport {
+    /// The report of `module`, if the run handled it.
     pub fn module(&self, module: &str) -> Option<&ModuleReport> {
         self.modules.iter().find(|m| m.module == module)
     }
 }
 
+/// What a materialize run did for one module.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModuleReport {
+    /// The module.
     pub module: String,
     /// The version written by this run; `None` when the config was unchanged.
     pub version: Option<i64>,
@@ -112,38 +118,55 @@ pub struct ModuleReport {
     pub factors: usize,
     /// Overrides written (`pattern_overrides` + `pattern_strength_overrides`).
     pub overrides: usize,
+    /// Of those, scoped overrides.
     pub pattern_overrides: usize,
+    /// Of those, overrides at a pattern's root (empty scope).
     pub pattern_strength_overrides: usize,
     /// Overrides dropped because every lever was within `neutral_epsilon` of neutral.
     pub dropped_neutral: usize,
     /// Levers held back by `max_step`.
     pub rate_limited: usize,
+    /// Checksum of the config's text (`config_checksum`).
     pub checksum: String,
 }
 
+/// Why a materialize run failed (nothing is written then).
 #[derive(Debug, thiserror::Error)]
 pub enum MaterializeError {
+    /// Reading lessons or configs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Inserting or activating the version failed.
     #[error(transparent)]
     Configs(#[from] ConfigsError),
+    /// A lesson's stored scope is not a JSON object of strings.
     #[error("lesson {lesson_key}: scope_values {text:?} is not a JSON object of dimension → string: {source}")]
     Scope {
+        /// The lesson.
         lesson_key: String,
+        /// Its `scope_values` text.
         text: String,
+        /// The parse error.
         #[source]
         source: serde_json::Error,
     },
+    /// The version the rate limit is measured from does not load.
     #[error("config {module} v{version} (the rate-limit base) cannot be read: {source}; roll back or activate a readable version")]
     BaseConfig {
+        /// Its module.
         module: String,
+        /// Its version.
         version: i64,
+        /// Why it does not load.
         #[source]
         source: ConfigError,
     },
+    /// The built config fails the runtime's own validation (a bug of this stage).
     #[error("the materialized config for module {module} is invalid (a bug): {source}")]
     Invalid {
+        /// Its module.
         module: String,
+        /// What the validation found.
         #[source]
         source: ConfigError,
     },
@@ -172,16 +195,22 @@ fn round_lever(v: f64) -> f64 {
 /// Counts of one build.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BuildStats {
+    /// Active lessons read.
     pub lessons: usize,
+    /// Latent factors they form.
     pub factors: usize,
+    /// Overrides dropped as near-neutral.
     pub dropped_neutral: usize,
+    /// Levers held back by the rate limit.
     pub rate_limited: usize,
 }
 
 /// A built config, not yet stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
+    /// The config, ready to serialize.
     pub config: ConfigData,
+    /// What the build counted.
     pub stats: BuildStats,
 }
 

@@ -156,6 +156,9 @@ mod tests {
         assert_eq!(m.to_rfc3339_millis(), "2026-03-01T00:00:00.250Z");
         // What the binary writes (chrono's millisecond text) parses back to the same text.
         let written = "2026-12-01T19:42:38.123Z";
-        assert_eq!(Timestamp::parse(written).unwrap().to_rfc3339_millis(), written);
+        assert_eq!(
+            Timestamp::parse(written).unwrap().to_rfc3339_millis(),
+            written
+        );
     }
 }

@@ -19,16 +19,22 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// A stage of the loop, in the order [`step`] runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// Link actions to closed trades (`trade_events`).
     Link,
+    /// Per-subset statistics (`pattern_scope_stats`).
     Aggregate,
+    /// Tests, selection and lifecycle (`learning_lessons`).
     Lessons,
+    /// A new config version from the active lessons.
     Materialize,
 }
 
 impl Stage {
+    /// Every stage, in the loop's order.
     pub const ALL: [Stage; 4] = [
         Stage::Link,
         Stage::Aggregate,
@@ -36,6 +42,7 @@ impl Stage {
         Stage::Materialize,
     ];
 
+    /// The stage's name in reports and timings.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Link => "link",
@@ -46,10 +53,12 @@ impl Stage {
     }
 }
 
+/// How a nightly run is asked to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// `None`: the latest created_at among the ingested strands.
     pub as_of: Option<Timestamp>,
+    /// Re-link every position, not only those touched since the last link.
     pub rebuild: bool,
     /// Shuffle R among the trades of each day (seeded) before aggregation: the null run.
     pub placebo: Option<u64>,
@@ -59,17 +68,25 @@ pub struct RunOptions {
     pub run_id: Option<String>,
 }
 
+/// What each stage of a run did, for `run --json` and the run record.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StagesReport {
+    /// The resolved as-of time.
     pub as_of: String,
+    /// Strands normalised since the watermark.
     pub normalize: NormalizeReport,
+    /// The link stage, when run.
     pub link: Option<LinkReport>,
+    /// The aggregate stage, when run without carried statistics.
     pub aggregate: Option<AggregateReport>,
+    /// The lesson stage, when run.
     pub lessons: Option<LessonReport>,
+    /// The materialize stage, when run.
     pub materialize: Option<MaterializeReport>,
     /// The aggregate stage of a step with carried statistics (the replay's).
     #[serde(skip)]
     pub carried_aggregate: Option<learnloop_aggregator::StepReport>,
+    /// The placebo seed, for a placebo run.
     pub placebo_seed: Option<u64>,
     /// Wall time of each stage, whole milliseconds (what `run --json` prints).
     pub durations_ms: BTreeMap<String, u64>,
@@ -86,16 +103,22 @@ impl StagesReport {
     }
 }
 
+/// Why a run failed (the caller rolls its transaction back).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// No strands and no as-of time: nothing to run on.
     #[error("no strands ingested yet: ingest a JSON Lines file first, or give an as-of time")]
     NoData,
+    /// A stage failed.
     #[error("{stage} stage: {source}")]
     Stage {
+        /// The stage.
         stage: &'static str,
+        /// Its error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store failed outside a stage (normalise, as-of).
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
 }
@@ -162,7 +185,8 @@ pub fn run_stages_with_progress(
         ..StagesReport::default()
     };
     let t = Instant::now();
-    report.normalize = normalize_new(conn, &now.to_rfc3339_millis()).map_err(stage_err("normalize"))?;
+    report.normalize =
+        normalize_new(conn, &now.to_rfc3339_millis()).map_err(stage_err("normalize"))?;
     let as_of = resolve_as_of(conn, options.as_of)?;
     report
         .durations_ms
@@ -190,6 +214,7 @@ pub fn run_stages_with_progress(
 /// One step of the loop at a resolved as-of time.
 #[derive(Debug, Clone)]
 pub struct StepOptions {
+    /// The as-of time of the step.
     pub as_of: Timestamp,
     /// Re-link every position, not only those touched since the last link.
     pub rebuild: bool,

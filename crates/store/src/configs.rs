@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 /// Result of [`activate`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Activation {
+    /// The module.
     pub module: String,
     /// The version now active.
     pub version: i64,
@@ -29,6 +30,7 @@ pub struct Activation {
 /// Result of [`rollback`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rollback {
+    /// The module.
     pub module: String,
     /// The version that was active and is now `rolled_back`.
     pub from: i64,
@@ -36,16 +38,40 @@ pub struct Rollback {
     pub to: i64,
 }
 
+/// Why a config version change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigsError {
     #[error("module {module:?} has no config version {version}")]
-    NoSuchVersion { module: String, version: i64 },
+    /// The version does not exist.
+    NoSuchVersion {
+        /// The module.
+        module: String,
+        /// The version asked for.
+        version: i64,
+    },
     #[error("module {module:?} has no active config to roll back")]
-    NoActive { module: String },
+    /// Rollback with no active version.
+    NoActive {
+        /// The module.
+        module: String,
+    },
     #[error("module {module:?}: no version before v{active} was ever active (status superseded); nothing to roll back to")]
-    NothingToRollBackTo { module: String, active: i64 },
+    /// No earlier version was ever active.
+    NothingToRollBackTo {
+        /// The module.
+        module: String,
+        /// The active version.
+        active: i64,
+    },
     #[error("config {module} v{version} already exists")]
-    VersionExists { module: String, version: i64 },
+    /// Inserting a version that exists (versions are never overwritten).
+    VersionExists {
+        /// The module.
+        module: String,
+        /// The version.
+        version: i64,
+    },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -165,6 +191,7 @@ pub fn active_version(conn: &Connection, module: &str) -> Result<Option<ConfigVe
         .optional()?)
 }
 
+/// One version of `module`, with its `config_data`.
 pub fn get_version(conn: &Connection, module: &str, version: i64) -> Result<Option<ConfigVersion>> {
     Ok(conn
         .query_row(

@@ -91,6 +91,7 @@ pub fn active_lessons(conn: &Connection) -> Result<Vec<LessonRow>> {
     Ok(rows)
 }
 
+/// The lesson `lesson_key`, if stored.
 pub fn lesson(conn: &Connection, lesson_key: &str) -> Result<Option<LessonRow>> {
     Ok(conn
         .query_row(
@@ -101,6 +102,7 @@ pub fn lesson(conn: &Connection, lesson_key: &str) -> Result<Option<LessonRow>> 
         .optional()?)
 }
 
+/// Insert or replace a lesson.
 pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO learning_lessons ({LESSON_COLUMNS}, scope_dims)
@@ -200,6 +202,7 @@ pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()
     Ok(())
 }
 
+/// The last run's test of one subset, if it was tested.
 pub fn candidate(
     conn: &Connection,
     module: &str,
@@ -304,6 +307,7 @@ pub fn edge_points(conn: &Connection, lesson_key: &str) -> Result<Vec<EdgePoint>
     Ok(rows)
 }
 
+/// Every latent factor.
 pub fn factors(conn: &Connection) -> Result<Vec<FactorRow>> {
     let mut stmt = conn.prepare(
         "SELECT factor_id, members, representative, jaccard, updated_at FROM learning_latent_factors ORDER BY factor_id",
@@ -335,6 +339,7 @@ pub fn factors(conn: &Connection) -> Result<Vec<FactorRow>> {
     Ok(rows)
 }
 
+/// Replace every latent factor with `rows`.
 pub fn replace_factors(conn: &Connection, rows: &[FactorRow]) -> Result<()> {
     conn.execute("DELETE FROM learning_latent_factors", [])?;
     let mut stmt = conn.prepare_cached(
@@ -353,6 +358,7 @@ pub fn replace_factors(conn: &Connection, rows: &[FactorRow]) -> Result<()> {
     Ok(())
 }
 
+/// Set (or clear) the factor a lesson belongs to.
 pub fn set_lesson_factor(
     conn: &Connection,
     lesson_key: &str,
@@ -392,6 +398,7 @@ pub fn replace_evolution(
     Ok(())
 }
 
+/// Lessons by status.
 pub fn status_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt = conn
         .prepare("SELECT status, COUNT(*) FROM learning_lessons GROUP BY status ORDER BY status")?;

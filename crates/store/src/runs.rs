@@ -4,6 +4,7 @@ use crate::{parsed_column, Result};
 use learnloop_model::{RunRecord, Timestamp};
 use rusqlite::{params, Connection};
 
+/// Insert (or replace) a run record.
 pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO learning_runs (run_id, command, as_of, started_at, finished_at, status, counts, config, error)
@@ -48,6 +49,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
+/// The `limit` most recent runs, newest first.
 pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<RunRecord>> {
     let mut stmt = conn.prepare(
         "SELECT run_id, command, as_of, started_at, finished_at, status, counts, config, error

@@ -48,16 +48,22 @@ impl TimeText {
 /// One row of a group: everything but the group's (module, pattern, category).
 #[derive(Debug, Clone, Copy)]
 pub struct SubsetKey<'a> {
+    /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
+    /// Sorted-key JSON of its pairs.
     pub scope_values: &'a str,
+    /// Stable hash of `scope_values`.
     pub scope_values_hash: u64,
 }
 
 /// Module, pattern and category shared by every row of a group.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupKey<'a> {
+    /// Producing module.
     pub module: &'a str,
+    /// The pattern.
     pub pattern_key: &'a str,
+    /// The action category.
     pub category: ActionCategory,
 }
 
@@ -213,6 +219,7 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
     Ok(row)
 }
 
+/// Number of stored statistics rows.
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM pattern_scope_stats", [], |r| r.get(0))?)
 }

@@ -200,7 +200,12 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     status.set_message("bench aggregate: ingesting and linking");
     let t = Instant::now();
     let tx = conn.transaction()?;
-    learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now().to_rfc3339_millis())?;
+    learnloop_linker::ingest_lines(
+        &tx,
+        lines.into_iter().map(Ok),
+        "bench",
+        &wall_clock_now().to_rfc3339_millis(),
+    )?;
     let as_of =
         learnloop_store::strands::latest_created_at(&tx)?.context("bench data has no strands")?;
     let options = StepOptions {

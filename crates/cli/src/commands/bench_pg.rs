@@ -130,7 +130,14 @@ fn measure(
     let store_thread_before = cpu_seconds("thread-self");
     let (report, ingest_s, ingest_cpu_s, _) = timed(None, || {
         let tx = conn.transaction()?;
-        let report = ingest_postgres(&tx, client, target, &options, &wall_clock_now().to_rfc3339_millis(), |_| {})?;
+        let report = ingest_postgres(
+            &tx,
+            client,
+            target,
+            &options,
+            &wall_clock_now().to_rfc3339_millis(),
+            |_| {},
+        )?;
         tx.commit()?;
         Ok(report)
     })?;

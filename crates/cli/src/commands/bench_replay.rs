@@ -60,7 +60,12 @@ pub fn bench_replay(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Re
     let mut conn = learnloop_store::open(&db)?;
     let now = wall_clock_now();
     let tx = conn.transaction()?;
-    learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &now.to_rfc3339_millis())?;
+    learnloop_linker::ingest_lines(
+        &tx,
+        lines.into_iter().map(Ok),
+        "bench",
+        &now.to_rfc3339_millis(),
+    )?;
     let end = learnloop_store::strands::latest_created_at(&tx)?.context("no strands")?;
     run_stages(&tx, &cfg, &RunOptions::default(), &[Stage::Link], now)?;
     tx.commit()?;

@@ -8,6 +8,7 @@ use super::LessonKey;
 use crate::selection::{greedy_by_evidence, Evidence, Outcome};
 use learnloop_model::{LoopConfig, StatsView};
 
+/// What the run decided about a tested subset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -15,10 +16,12 @@ pub enum Verdict {
     Lesson,
     /// Passed every test but the per-pattern limit was reached by stronger lessons.
     Candidate,
+    /// Failed a test or a selection rule.
     Rejected,
 }
 
 impl Verdict {
+    /// The text recorded in `lesson_candidates.verdict`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Lesson => "lesson",

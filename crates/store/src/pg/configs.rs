@@ -7,9 +7,13 @@ use learnloop_model::{ConfigStatus, ConfigVersion, Timestamp};
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PublishOutcome {
+    /// The table written.
     pub table: String,
+    /// The module published.
     pub module: String,
+    /// The version published.
     pub version: i64,
+    /// Its checksum.
     pub checksum: String,
     /// False when that version was already the active row (nothing was written).
     pub changed: bool,
