@@ -548,10 +548,30 @@ fn build_is_deterministic_whatever_the_row_order() {
         })
         .collect();
     let cfg = free_cfg();
-    let a = build_config("pm", 3, day(5), &rows, None, &cfg).unwrap();
+    let a = build_config(
+        ConfigTarget {
+            module: "pm",
+            version: 3,
+            as_of: day(5),
+        },
+        &rows,
+        None,
+        &cfg,
+    )
+    .unwrap();
     let mut reversed = rows.clone();
     reversed.reverse();
-    let b = build_config("pm", 3, day(5), &reversed, None, &cfg).unwrap();
+    let b = build_config(
+        ConfigTarget {
+            module: "pm",
+            version: 3,
+            as_of: day(5),
+        },
+        &reversed,
+        None,
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(a.config.to_json(), b.config.to_json());
     // Equal |t|: the smallest key represents the factor.
     assert_eq!(a.config.pattern_overrides[0].lesson_keys, ["lk-b", "lk-c"]);

@@ -12,7 +12,7 @@ use learnloop_lesson_builder::{
 };
 use learnloop_linker::{link, normalize_new, LinkOptions, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
-use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
+use learnloop_model::{LoopConfig, StatsView, Timestamp, TradeEvent};
 use learnloop_store::Connection;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
@@ -284,20 +284,14 @@ pub fn step(
     progress: &dyn Progress,
     report: &mut StagesReport,
 ) -> Result<(), PipelineError> {
-    let as_of = opts.as_of;
-    report.as_of = as_of.to_rfc3339();
-    let in_memory = carried.is_some();
-    let (mut known, mut aggregator, mut lattices) = match carried {
-        Some(c) => (
-            Some(&mut c.events),
-            Some(&mut c.aggregator),
-            Some(&mut c.lattices),
-        ),
-        None => (None, None, None),
+    report.as_of = opts.as_of.to_rfc3339();
+    let mut run = StepRun {
+        conn,
+        cfg,
+        opts,
+        progress,
+        memory: carried.map(InMemoryStep::new),
     };
-    // A placebo step of a replay learns from a shuffled copy of the carried events.
-    let mut shuffled: Option<Vec<TradeEvent>> = None;
-    let mut carried_rows = None;
     let count = Stage::ALL.iter().filter(|s| stages.contains(s)).count();
     for (index, stage) in Stage::ALL
         .into_iter()
@@ -307,100 +301,155 @@ pub fn step(
         progress.stage(stage, index, count);
         let t = Instant::now();
         match stage {
-            Stage::Link => {
-                let link_options = LinkOptions {
-                    rebuild: opts.rebuild,
-                    keep_events: in_memory,
-                };
-                let mut linked = link(conn, as_of, link_options).map_err(stage_err("link"))?;
-                if let Some(known) = known.as_deref_mut() {
-                    report.timed("link", t.elapsed());
-                    let t = Instant::now();
-                    refresh_events(known, &mut linked);
-                    report.timed("load_events", t.elapsed());
-                }
-                report.link = Some(linked);
-            }
-            Stage::Aggregate => match (aggregator.take(), known.as_deref()) {
-                (Some(aggregator), Some(known)) => {
-                    let events = match opts.placebo {
-                        Some(seed) => {
-                            let mut copy = known.clone();
-                            placebo::shuffle_r_within_clusters(
-                                &mut copy,
-                                seed,
-                                cfg.lessons.cluster_days,
-                            );
-                            shuffled.insert(copy).as_slice()
-                        }
-                        None => known.as_slice(),
-                    };
-                    let (rows, stepped) = aggregator
-                        .step(events, as_of)
-                        .map_err(stage_err("aggregate"))?;
-                    report.carried_aggregate = Some(stepped);
-                    carried_rows = Some(rows);
-                }
-                _ => {
-                    let aggregate_options = AggregateOptions {
-                        transform: opts
-                            .placebo
-                            .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
-                        seed: opts.placebo.unwrap_or_default(),
-                        cluster_days: cfg.lessons.cluster_days,
-                    };
-                    let mut on_group = |done, total| progress.advance(done, total);
-                    report.aggregate = Some(
-                        aggregate_with_progress(
-                            conn,
-                            cfg,
-                            as_of,
-                            &aggregate_options,
-                            &mut on_group,
-                        )
-                        .map_err(stage_err("aggregate"))?,
-                    );
-                }
-            },
-            Stage::Lessons => {
-                let lessons = match (carried_rows.take(), lattices.take(), known.as_deref()) {
-                    (Some(rows), Some(lattices), Some(known)) => {
-                        let input = InMemory {
-                            rows,
-                            events: shuffled.as_deref().unwrap_or(known),
-                            lattices,
-                        };
-                        build_lessons_from(conn, cfg, as_of, input)
-                    }
-                    _ => {
-                        if opts.placebo.is_some() && !in_memory {
-                            // A placebo asks what the shuffled data alone teaches: lessons
-                            // remembered from real runs (kept by hysteresis) must not carry
-                            // over into it. (A placebo replay's lessons come from shuffled
-                            // data only, so it keeps them from step to step.)
-                            learnloop_store::lessons::forget_all_lessons(conn)
-                                .map_err(stage_err("lessons"))?;
-                        }
-                        build_lessons(conn, cfg, as_of, opts.placebo)
-                    }
-                };
-                report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
-            }
-            Stage::Materialize => {
-                let materialize_options = MaterializeOptions {
-                    activate: opts.activate,
-                    run_id: opts.run_id.clone(),
-                    created_at: opts.now,
-                };
-                report.materialize = Some(
-                    materialize(conn, cfg, as_of, &materialize_options)
-                        .map_err(stage_err("materialize"))?,
-                );
-            }
+            Stage::Link => run.link(report)?,
+            Stage::Aggregate => run.aggregate(report)?,
+            Stage::Lessons => run.lessons(report)?,
+            Stage::Materialize => run.materialize(report)?,
         }
-        if !(stage == Stage::Link && in_memory) {
+        // An in-memory link times itself (its event refresh apart).
+        if !(stage == Stage::Link && run.memory.is_some()) {
             report.timed(stage.name(), t.elapsed());
         }
     }
     Ok(())
+}
+
+/// One call of [`step`]: what every stage reads, and the caller's carried state, if any.
+struct StepRun<'a> {
+    conn: &'a Connection,
+    cfg: &'a LoopConfig,
+    opts: &'a StepOptions,
+    progress: &'a dyn Progress,
+    memory: Option<InMemoryStep<'a>>,
+}
+
+/// The carried state during one step, handed from stage to stage.
+struct InMemoryStep<'a> {
+    events: &'a mut Vec<TradeEvent>,
+    aggregator: Option<&'a mut IncrementalAggregator>,
+    lattices: Option<&'a mut LatticeMemo>,
+    /// A placebo step learns from a shuffled copy of the carried events.
+    shuffled: Option<Vec<TradeEvent>>,
+    /// The statistics the aggregate stage carried forward, for the lesson stage.
+    rows: Option<StatsView<'a>>,
+}
+
+impl<'a> InMemoryStep<'a> {
+    fn new(carried: &'a mut Carried) -> Self {
+        Self {
+            events: &mut carried.events,
+            aggregator: Some(&mut carried.aggregator),
+            lattices: Some(&mut carried.lattices),
+            shuffled: None,
+            rows: None,
+        }
+    }
+}
+
+impl<'a> StepRun<'a> {
+    fn link(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let t = Instant::now();
+        let link_options = LinkOptions {
+            rebuild: self.opts.rebuild,
+            keep_events: self.memory.is_some(),
+        };
+        let mut linked =
+            link(self.conn, self.opts.as_of, link_options).map_err(stage_err("link"))?;
+        if let Some(memory) = self.memory.as_mut() {
+            report.timed("link", t.elapsed());
+            let t = Instant::now();
+            refresh_events(memory.events, &mut linked);
+            report.timed("load_events", t.elapsed());
+        }
+        report.link = Some(linked);
+        Ok(())
+    }
+
+    fn aggregate(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let (opts, cfg) = (self.opts, self.cfg);
+        if let Some(memory) = self.memory.as_mut() {
+            if let Some(aggregator) = memory.aggregator.take() {
+                let events: &[TradeEvent] = match opts.placebo {
+                    Some(seed) => {
+                        let mut copy = memory.events.clone();
+                        placebo::shuffle_r_within_clusters(
+                            &mut copy,
+                            seed,
+                            cfg.lessons.cluster_days,
+                        );
+                        memory.shuffled.insert(copy)
+                    }
+                    None => memory.events.as_slice(),
+                };
+                let (rows, stepped) = aggregator
+                    .step(events, opts.as_of)
+                    .map_err(stage_err("aggregate"))?;
+                report.carried_aggregate = Some(stepped);
+                memory.rows = Some(rows);
+                return Ok(());
+            }
+        }
+        let aggregate_options = AggregateOptions {
+            transform: opts
+                .placebo
+                .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
+            seed: opts.placebo.unwrap_or_default(),
+            cluster_days: cfg.lessons.cluster_days,
+        };
+        let progress = self.progress;
+        let mut on_group = |done, total| progress.advance(done, total);
+        let aggregated = aggregate_with_progress(
+            self.conn,
+            cfg,
+            opts.as_of,
+            &aggregate_options,
+            &mut on_group,
+        )
+        .map_err(stage_err("aggregate"))?;
+        report.aggregate = Some(aggregated);
+        Ok(())
+    }
+
+    fn lessons(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let (conn, cfg, opts) = (self.conn, self.cfg, self.opts);
+        let in_memory = self.memory.is_some();
+        let carried = self.memory.as_mut().and_then(|m| {
+            let rows = m.rows.take()?;
+            let lattices = m.lattices.take()?;
+            let events = m.shuffled.as_deref().unwrap_or(m.events.as_slice());
+            Some(InMemory {
+                rows,
+                events,
+                lattices,
+            })
+        });
+        let lessons = match carried {
+            Some(input) => build_lessons_from(conn, cfg, opts.as_of, input),
+            None => {
+                if opts.placebo.is_some() && !in_memory {
+                    // A placebo asks what the shuffled data alone teaches: lessons
+                    // remembered from real runs (kept by hysteresis) must not carry
+                    // over into it. (A placebo replay's lessons come from shuffled
+                    // data only, so it keeps them from step to step.)
+                    learnloop_store::lessons::forget_all_lessons(conn)
+                        .map_err(stage_err("lessons"))?;
+                }
+                build_lessons(conn, cfg, opts.as_of, opts.placebo)
+            }
+        };
+        report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
+        Ok(())
+    }
+
+    fn materialize(&self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let materialize_options = MaterializeOptions {
+            activate: self.opts.activate,
+            run_id: self.opts.run_id.clone(),
+            created_at: self.opts.now,
+        };
+        let materialized = materialize(self.conn, self.cfg, self.opts.as_of, &materialize_options)
+            .map_err(stage_err("materialize"))?;
+        report.materialize = Some(materialized);
+        Ok(())
+    }
 }
