@@ -72,7 +72,12 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
                 effect.scope.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             );
             let category = effect.action_category.parse().unwrap();
-            let c = lessons::candidate(&conn, "pm", &effect.pattern_key, category, mask, hash)
+            let group = learnloop_store::stats::GroupKey {
+                module: "pm",
+                pattern_key: &effect.pattern_key,
+                category,
+            };
+            let c = lessons::candidate(&conn, group, mask, hash)
                 .unwrap()
                 .expect("the late effect's scope is tested");
             assert!(

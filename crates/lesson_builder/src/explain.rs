@@ -7,6 +7,7 @@ use crate::stage::LessonError;
 use learnloop_model::{
     ActionCategory, CandidateRow, CandidateVerdict, DimensionList, LessonRow, LoopConfig, ScopeKey,
 };
+use learnloop_store::stats::GroupKey;
 use learnloop_store::Connection;
 use serde::Serialize;
 use std::fmt;
@@ -92,23 +93,25 @@ pub struct Explanation {
     pub parents: Vec<ParentFigures>,
 }
 
-/// The subset `key` of `pattern_key`/`category` in `module`, as the last run left it.
+/// The subset `key` of `group`, as the last run left it.
 pub fn explain(
     conn: &Connection,
     cfg: &LoopConfig,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
+    group: GroupKey<'_>,
     key: &ScopeKey,
 ) -> Result<Explanation, LessonError> {
+    let GroupKey {
+        module,
+        pattern_key,
+        category,
+    } = group;
     let scope_values = key.values_json();
     let (mask, hash) = (key.mask, key.hash());
     let stats = learnloop_store::stats::get(conn, module, pattern_key, category, mask, hash)?;
-    let test =
-        learnloop_store::lessons::candidate(conn, module, pattern_key, category, mask, hash)?;
+    let test = learnloop_store::lessons::candidate(conn, group, mask, hash)?;
     let lesson_key = lesson_key_of(module, pattern_key, category, &scope_values);
     let lesson = learnloop_store::lessons::lesson(conn, &lesson_key)?;
-    let parents = parents(conn, &cfg.dims, module, pattern_key, category, key)?;
+    let parents = parents(conn, &cfg.dims, group, key)?;
     let min_support = cfg.lessons.min_support_for(key.dims());
     let n_trades = stats.as_ref().map(|s| s.stats.n_trades());
     let (verdict, reason) = match (&test, n_trades) {
@@ -146,12 +149,11 @@ pub fn explain(
     })
 }
 
+/// The figures of each parent of `key` (the subset without one of its dimensions).
 fn parents(
     conn: &Connection,
     dims: &DimensionList,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
+    group: GroupKey<'_>,
     key: &ScopeKey,
 ) -> Result<Vec<ParentFigures>, LessonError> {
     let mut out = Vec::new();
@@ -162,9 +164,9 @@ fn parents(
         );
         let row = learnloop_store::stats::get(
             conn,
-            module,
-            pattern_key,
-            category,
+            group.module,
+            group.pattern_key,
+            group.category,
             parent.mask,
             parent.hash(),
         )?;

@@ -200,25 +200,34 @@ impl LoopConfig {
 
     /// Check every value against its range (the first offending one is reported).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(
-            ok: bool,
-            field: &'static str,
-            value: impl ToString,
-            expected: &'static str,
-        ) -> Result<(), ConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::OutOfRange {
-                    field,
-                    value: value.to_string(),
-                    expected,
-                })
-            }
-        }
-        let a = &self.aggregate;
-        let l = &self.lessons;
-        let m = &self.materialize;
+        self.aggregate.validate()?;
+        self.lessons.validate()?;
+        self.materialize.validate()
+    }
+}
+
+/// `Ok` when `ok`, else the out-of-range error of `field`.
+fn check(
+    ok: bool,
+    field: &'static str,
+    value: impl ToString,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value: value.to_string(),
+            expected,
+        })
+    }
+}
+
+impl AggregateConfig {
+    /// Check the aggregate settings' ranges.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let a = self;
         check(
             a.k_max.is_none_or(|k| k <= 64),
             "aggregate.k_max",
@@ -231,6 +240,14 @@ impl LoopConfig {
             a.stats_half_life_hours,
             "a positive number of hours",
         )?;
+        Ok(())
+    }
+}
+
+impl LessonConfig {
+    /// Check the lesson settings' ranges.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = self;
         check(
             l.fdr > 0.0 && l.fdr < 1.0,
             "lessons.fdr",
@@ -299,6 +316,14 @@ impl LoopConfig {
             l.retire_after_failures,
             ">= 1",
         )?;
+        Ok(())
+    }
+}
+
+impl MaterializeConfig {
+    /// Check the materialize settings' ranges.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let m = self;
         check(
             m.gain.is_finite(),
             "materialize.gain",

@@ -1,9 +1,8 @@
 //! `learning_lessons`, `lesson_candidates`, `learning_edge_history`, `learning_latent_factors`.
 
+use crate::stats::GroupKey;
 use crate::{parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
-use learnloop_model::{
-    ActionCategory, CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp,
-};
+use learnloop_model::{CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp};
 use learnloop_overrides::Levers;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -205,9 +204,7 @@ pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()
 /// The last run's test of one subset, if it was tested.
 pub fn candidate(
     conn: &Connection,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
+    group: GroupKey<'_>,
     scope_mask: u64,
     scope_values_hash: u64,
 ) -> Result<Option<CandidateRow>> {
@@ -217,7 +214,7 @@ pub fn candidate(
                 "SELECT {CANDIDATE_COLUMNS} FROM lesson_candidates WHERE module = ?1 AND pattern_key = ?2
                  AND action_category = ?3 AND scope_mask = ?4 AND scope_values_hash = ?5"
             ),
-            params![module, pattern_key, category.as_str(), u64_to_sql(scope_mask), u64_to_sql(scope_values_hash)],
+            params![group.module, group.pattern_key, group.category.as_str(), u64_to_sql(scope_mask), u64_to_sql(scope_values_hash)],
             |r| {
                 Ok(CandidateRow {
                     module: r.get(0)?,

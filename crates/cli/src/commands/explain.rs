@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use learnloop_lesson_builder::Explanation;
 use learnloop_model::{ActionCategory, LoopConfig, Scope};
+use learnloop_store::stats::GroupKey;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -68,15 +69,13 @@ pub fn explain(
     subset: &Subset<'_>,
 ) -> anyhow::Result<Explanation> {
     let key = subset.scope.key_for(&cfg.dims);
-    learnloop_lesson_builder::explain(
-        conn,
-        cfg,
-        subset.module,
-        subset.pattern_key,
-        subset.category,
-        &key,
-    )
-    .context("reading what the last run decided")
+    let group = GroupKey {
+        module: subset.module,
+        pattern_key: subset.pattern_key,
+        category: subset.category,
+    };
+    learnloop_lesson_builder::explain(conn, cfg, group, &key)
+        .context("reading what the last run decided")
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
