@@ -27,7 +27,7 @@ dump() {
   for table in $(sqlite3 "$db" "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"); do
     local cols=()
     for col in $(sqlite3 "$db" "SELECT name FROM pragma_table_info('$table')"); do
-      [[ $WALL_CLOCK == *" $table.$col "* ]] || cols+=("\"$col\"")
+      [[ " $(echo $WALL_CLOCK) " == *" $table.$col "* ]] || cols+=("\"$col\"")
     done
     local list
     list=$(IFS=,; echo "${cols[*]}")

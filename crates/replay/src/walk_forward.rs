@@ -5,7 +5,7 @@
 //! sizes are missing), so a trade counts once. The uplift of an action is
 //! `(size_mult − 1) · share · R`: what the adjusted sizing would have added to the trade's R.
 
-use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Statistic};
+use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Bootstrap, Statistic};
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{time::MS_PER_DAY, Timestamp, TradeEvent};
 use learnloop_overrides::Overrides;
@@ -119,10 +119,12 @@ impl WalkForward {
         let trades = self.trades.len() as u64;
         let ci = stationary_bootstrap_ci(
             &series,
-            default_block_len(series.len()),
-            2000,
-            seed,
-            0.95,
+            &Bootstrap {
+                mean_block_len: default_block_len(series.len()),
+                resamples: 2000,
+                seed: seed,
+                level: 0.95,
+            },
             Statistic::Sum,
         )
         .map(|(lo, hi)| [lo, hi])
