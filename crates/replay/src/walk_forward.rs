@@ -122,7 +122,7 @@ impl WalkForward {
             &Bootstrap {
                 mean_block_len: default_block_len(series.len()),
                 resamples: 2000,
-                seed: seed,
+                seed,
                 level: 0.95,
             },
             Statistic::Sum,
