@@ -82,7 +82,7 @@ pub fn specificity_weight(confidence: f64, dims: usize, alpha: f64) -> f64 {
 /// The `config_data` the PM reads: a module's versioned overrides and switches (SPEC §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigData {
-    /// Version of this schema ([`SCHEMA_VERSION`] for this build).
+    /// Version of this schema ([`CURRENT_SCHEMA_VERSION`] for this build).
     pub schema_version: u32,
     /// The PM module this config is for ("pm").
     pub module: String,
@@ -126,7 +126,7 @@ pub struct Override {
     /// Dimension → value; empty at the pattern's root.
     #[serde(default)]
     pub scope: BTreeMap<String, String>,
-    /// The lever values (bounded by [`Lever::bounds`]).
+    /// The lever values (bounded by [`crate::Lever::bounds`]).
     pub levers: Levers,
     /// Blend weight before specificity, in [0, 1]; see [`confidence_from`].
     pub confidence: f64,
