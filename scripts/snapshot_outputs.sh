@@ -5,7 +5,7 @@
 # Usage: scripts/snapshot_outputs.sh LEARNLOOP_BINARY OUT_DIR
 #
 # Two stores: the bundled sample (data/sample_strands.jsonl) and a 3000-cycle demo (`demo`),
-# each `run --activate`, then replayed weekly. Each table is dumped with its rows sorted, leaving
+# each `run --activate`, then replayed (the sample daily, the demo weekly). Each table is dumped with its rows sorted, leaving
 # out the columns that hold the wall clock or values made from it (see WALL_CLOCK below). The
 # scratch stores live in a temporary directory removed on exit.
 set -euo pipefail
@@ -39,7 +39,7 @@ cd "$scratch"
 cp "$repo/data/sample_strands.jsonl" sample.jsonl
 "$bin" --db sample.db run --input sample.jsonl --activate >/dev/null
 dump sample.db "$out/sample"
-"$bin" --db sample.db replay --from 2026-01-15 --to 2026-04-01 --step 7d --out sample-replay >/dev/null
+"$bin" --db sample.db replay --from 2026-01-15 --to 2026-04-01 --step 1d --out sample-replay >/dev/null
 cp sample-replay/evolution.csv "$out/sample/evolution.csv"
 
 "$bin" demo --out demo.jsonl >/dev/null
