@@ -358,37 +358,17 @@ mod tests {
     #[test]
     fn deterministic_for_a_seed() {
         let series = normal_series(300, 99);
-        let a = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 6.0,
-                resamples: 1000,
-                seed: 2024,
-                level: 0.9,
-            },
-            Statistic::Sum,
-        );
-        let b = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 6.0,
-                resamples: 1000,
-                seed: 2024,
-                level: 0.9,
-            },
-            Statistic::Sum,
-        );
+        let spec = Bootstrap {
+            mean_block_len: 6.0,
+            resamples: 1000,
+            seed: 2024,
+            level: 0.9,
+        };
+        let a = stationary_bootstrap_ci(&series, &spec, Statistic::Sum);
+        let b = stationary_bootstrap_ci(&series, &spec, Statistic::Sum);
         assert_eq!(a, b);
-        let c = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 6.0,
-                resamples: 1000,
-                seed: 2025,
-                level: 0.9,
-            },
-            Statistic::Sum,
-        );
+        let other_seed = Bootstrap { seed: 2025, ..spec };
+        let c = stationary_bootstrap_ci(&series, &other_seed, Statistic::Sum);
         assert_ne!(a, c);
     }
 
