@@ -21,12 +21,6 @@ pub use factors::{
     LessonTrades,
 };
 pub use half_life::fit_half_life;
-pub use learnloop_stats::{
-    benjamini_hochberg, cluster_contrast, complement_stats, count_discoveries, estimate_tau2, fdr,
-    means, one_sample_t, placebo, placebo_shuffle, shrink, shrink_weight, shrinkage, student_t_sf,
-    time_cluster, welch_one_sided, ClusterCell, Contrast, ContrastKind, SiblingMean, TTest,
-    WelchReference, WelchTest,
-};
 pub use selection::{greedy_by_evidence, Evidence, Outcome};
 pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;

@@ -153,8 +153,8 @@ pub struct FactorRow {
 /// One lesson's state at one replay step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvolutionRow<'a> {
-    /// The step's as-of time (RFC 3339 text).
-    pub as_of: &'a str,
+    /// The step's as-of time.
+    pub as_of: Timestamp,
     /// The lesson.
     pub lesson_key: &'a str,
     /// Its status at that step.

@@ -2,13 +2,12 @@
 //! inside the caller's transaction, so that a failure anywhere leaves every table as it was.
 #![warn(missing_docs)]
 
-pub mod placebo;
-
 use learnloop_aggregator::{
     aggregate_with_progress, AggregateOptions, AggregateReport, IncrementalAggregator,
 };
 use learnloop_lesson_builder::{
-    build_lessons, build_lessons_from, InMemory, LatticeMemo, LessonReport,
+    build_lessons, build_lessons_from, shuffle_r_within_clusters, InMemory, LatticeMemo,
+    LessonReport,
 };
 use learnloop_linker::{link, normalize_new, LinkOptions, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
@@ -372,11 +371,7 @@ impl<'a> StepRun<'a> {
                 let events: &[TradeEvent] = match opts.placebo {
                     Some(seed) => {
                         let mut copy = memory.events.clone();
-                        placebo::shuffle_r_within_clusters(
-                            &mut copy,
-                            seed,
-                            cfg.lessons.cluster_days,
-                        );
+                        shuffle_r_within_clusters(&mut copy, seed, cfg.lessons.cluster_days);
                         memory.shuffled.insert(copy)
                     }
                     None => memory.events.as_slice(),
@@ -392,7 +387,7 @@ impl<'a> StepRun<'a> {
         let aggregate_options = AggregateOptions {
             transform: opts
                 .placebo
-                .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
+                .map(|_| shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
             seed: opts.placebo.unwrap_or_default(),
             cluster_days: cfg.lessons.cluster_days,
         };

@@ -11,7 +11,7 @@ pub mod walk_forward;
 pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
 pub use walk_forward::{DayFigures, UpliftSummary};
 
-use learnloop_model::EvolutionRow;
+use learnloop_model::{EvolutionRow, Timestamp};
 use learnloop_store::lessons::replace_evolution;
 use learnloop_store::Connection;
 use serde::Serialize;
@@ -150,7 +150,7 @@ pub fn record_evolution(
         .evolution
         .iter()
         .map(|p| EvolutionRow {
-            as_of: &p.as_of,
+            as_of: Timestamp::from_millis(p.as_of_ms),
             lesson_key: &p.lesson_key,
             status: p.status,
             edge: p.edge,

@@ -383,7 +383,7 @@ pub fn replace_evolution(
     for r in rows {
         stmt.execute(params![
             replay_id,
-            r.as_of,
+            r.as_of.to_rfc3339(),
             r.lesson_key,
             r.status.as_str(),
             r.edge,
