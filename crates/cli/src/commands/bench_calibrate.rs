@@ -25,7 +25,7 @@ use learnloop_store::configs;
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
