@@ -303,6 +303,76 @@ mod tests {
         assert!(matches!(out[2], Outcome::Selected { .. }));
     }
 
+    fn explainer(set: &Bitset, p: f64, direction: f64, key: u64) -> Explainer<'_> {
+        Explainer {
+            set,
+            evidence: Evidence {
+                direction,
+                ..ev(p, set.count(), key)
+            },
+        }
+    }
+
+    #[test]
+    fn a_generalization_is_explained_by_a_significant_refinement_that_is_not_a_lesson() {
+        // 0 = {1h} passes (trades 0..20); {micro, 1h} (0..8) is significant on its own test
+        // only; {mid, 1h} (8..14) too, but pulls the other way.
+        let sets = [set(&(0..20).collect::<Vec<_>>())];
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let micro = set(&(0..8).collect::<Vec<_>>());
+        let mid = set(&(8..14).collect::<Vec<_>>());
+        let evidence = [ev(1e-6, 20, 1)];
+        // {1h} fails without the micro trades, holds without the mid ones.
+        let retest = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.3), !removal.intersects(&set(&[0]))),
+            _ => (Some(1e-3), true),
+        };
+        let same_way = [explainer(&micro, 1e-3, 1.0, 2), explainer(&mid, 1e-4, -1.0, 3)];
+        let out = greedy_by_evidence(&evidence, &refs, &same_way, 3, &retest);
+        assert_eq!(
+            out[0],
+            Outcome::Explained {
+                by: 1,
+                p_retest: Some(0.3)
+            }
+        );
+        // Pulling the other way, the mid refinement cannot explain it.
+        let other_way = [explainer(&mid, 1e-4, -1.0, 3)];
+        let out = greedy_by_evidence(&evidence, &refs, &other_way, 3, &retest);
+        assert!(matches!(out[0], Outcome::Selected { .. }));
+    }
+
+    #[test]
+    fn a_passing_subset_in_the_shadow_of_a_disjoint_explainer_is_accounted_for() {
+        // 0 = {xl} (trades 20..30) looks bad only against a rest holding the good explainer
+        // {micro, 1h} (0..8), which stays significant without {xl}'s trades.
+        let sets = [set(&(20..30).collect::<Vec<_>>())];
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let good = set(&(0..8).collect::<Vec<_>>());
+        let evidence = [ev(1e-4, 10, 1)];
+        let explainers = [explainer(&good, 1e-3, 1.0, 2)];
+        let shadow = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.5), !removal.intersects(&good)),
+            _ => (Some(1e-3), true),
+        };
+        let out = greedy_by_evidence(&evidence, &refs, &explainers, 3, &shadow);
+        assert_eq!(
+            out[0],
+            Outcome::AccountedFor {
+                by: 1,
+                p_retest: Some(0.5)
+            }
+        );
+        // One-way only: when the explainer does not hold without {xl}, {xl} stays (a true
+        // effect is not the shadow of the subset that looks bad against it).
+        let mutual = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.5), !removal.intersects(&good)),
+            _ => (Some(0.2), false),
+        };
+        let out = greedy_by_evidence(&evidence, &refs, &explainers, 3, &mutual);
+        assert!(matches!(out[0], Outcome::Selected { .. }));
+    }
+
     #[test]
     fn budget_goes_by_evidence_then_cover_and_others_are_accounted_for() {
         // Disjoint sets; 3 is explained once 0 is taken (its retest fails when 0's trades go).
