@@ -122,6 +122,10 @@ pub struct PlantedEffect {
     /// In words, for reports.
     #[serde(default)]
     pub description: String,
+    /// Entries with the same id are one effect planted in several groups (a position-wide
+    /// effect): a trade carries it once, however many of its groups list it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect_id: Option<usize>,
 }
 
 /// How many bad or incomplete items were injected. Everything is added on top of the clean
@@ -334,10 +338,8 @@ fn generate_into<E>(
     let closed: Vec<&book::Cycle> = book.closed_cycles().collect();
     let planted = rules
         .iter()
-        .map(|rule| {
-            let matching = closed.iter().filter(|c| rule.applies_to(c)).count();
-            rule.to_planted(start_ms, matching)
-        })
+        .enumerate()
+        .flat_map(|(id, rule)| rule.planted_entries(id, start_ms, &closed))
         .collect();
     let baseline_mean_r = if closed.is_empty() {
         0.0

@@ -191,6 +191,7 @@ pub fn generate_packets(opts: &DemoOptions) -> PacketSet {
             kind: Default::default(),
             matching_trades: matching,
             description: format!("rsi_2 below {PLANTED_RSI_BELOW} in a bull regime"),
+            effect_id: None,
         });
     }
     if opts.mess {

@@ -67,6 +67,11 @@ pub struct LessonConfig {
     /// A subset spread over fewer time clusters cannot become a lesson; a contrast is taken within
     /// clusters when at least this many clusters hold both sides.
     pub min_clusters: u32,
+    /// Self-sufficiency (SPEC §4.6): a refinement whose own test has at most this p (before the
+    /// run's multiple-testing correction) and the same direction counts as a significant, more
+    /// specific subset. A generalization whose effect is gone without its trades is that
+    /// refinement in disguise, whether or not the refinement itself becomes a lesson.
+    pub self_sufficiency_p: f64,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
     /// Upper clamp of a fitted half-life, in hours.
@@ -93,6 +98,7 @@ impl Default for LessonConfig {
             placebo_seed: 42,
             cluster_days: 7,
             min_clusters: 6,
+            self_sufficiency_p: 0.01,
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,
@@ -283,6 +289,12 @@ impl LessonConfig {
             "lessons.min_clusters",
             l.min_clusters,
             ">= 2",
+        )?;
+        check(
+            l.self_sufficiency_p > 0.0 && l.self_sufficiency_p < 1.0,
+            "lessons.self_sufficiency_p",
+            l.self_sufficiency_p,
+            "0 < p < 1",
         )?;
         check(
             l.half_life_min_hours > 0.0

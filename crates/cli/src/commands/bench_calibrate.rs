@@ -25,7 +25,7 @@ use learnloop_store::configs;
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -43,6 +43,8 @@ pub enum SetKind {
     Placebo,
     PlaceboShocks,
     Effects,
+    /// Issue 11's scenario: one interaction planted in every (pattern, category) group.
+    Interaction,
 }
 
 /// The placebo rows of the table.
@@ -118,6 +120,28 @@ pub struct EffectRows {
     pub stopped: StoppedRow,
 }
 
+/// Issue 11's interaction scenario: +S on {bucket: micro, timeframe: 1h} in every group, with
+/// the same shocks (target: the exact scope is a lesson in ≥ 25 of 27 groups, ≤ 3
+/// generalizations taught).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InteractionRow {
+    pub runs: usize,
+    pub effect_r: f64,
+    /// (set, group) pairs whose trades carry the interaction.
+    pub groups: usize,
+    /// Of those, groups where an active lesson sits at exactly {bucket: micro, timeframe: 1h}.
+    pub exact: usize,
+    pub exact_share: f64,
+    /// Groups where an active lesson sits at the scope or a refinement, with the planted sign.
+    pub found: usize,
+    pub mean_active_lessons: f64,
+    /// Active lessons at {bucket: micro} or {timeframe: 1h} (or the root) of a carrying group,
+    /// per set.
+    pub mean_generalizations: f64,
+    pub false_discoveries: usize,
+    pub fdp_pooled: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationReport {
     pub sets: usize,
@@ -129,6 +153,7 @@ pub struct CalibrationReport {
     pub placebo: PlaceboRow,
     pub placebo_shocks: PlaceboRow,
     pub effects: EffectRows,
+    pub interaction: InteractionRow,
     pub seconds: f64,
 }
 
@@ -170,6 +195,7 @@ pub fn calibrate(
                 (SetKind::Placebo, seed),
                 (SetKind::PlaceboShocks, seed),
                 (SetKind::Effects, seed),
+                (SetKind::Interaction, seed),
             ]
         })
         .collect();
@@ -196,6 +222,7 @@ pub fn calibrate(
         placebo: placebo_row(&results, SetKind::Placebo),
         placebo_shocks: placebo_row(&results, SetKind::PlaceboShocks),
         effects: effect_rows(&results),
+        interaction: interaction_row(&results),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -248,6 +275,12 @@ fn set_options(
         SetKind::Effects => (
             EffectPlan::Calibration {
                 sizes: args.effect_sizes.clone(),
+            },
+            args.regime_shock,
+        ),
+        SetKind::Interaction => (
+            EffectPlan::InteractionEverywhere {
+                size: args.effect_sizes.iter().copied().fold(0.0, f64::max),
             },
             args.regime_shock,
         ),
@@ -336,8 +369,9 @@ pub(crate) fn truth_by_trades(
     events: &[TradeEvent],
     truth: &GroundTruth,
 ) -> Vec<TradeTruth> {
-    // Per trade, the planted effects it carries (the demo adds each once per trade).
-    let mut effects_of_trade: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    // Per trade, the planted effects it carries (the demo adds each once per trade: entries of
+    // one position-wide effect share an id).
+    let mut effects_of_trade: BTreeMap<&str, BTreeMap<usize, f64>> = BTreeMap::new();
     let scopes: Vec<BTreeMap<String, String>> = events
         .iter()
         .map(|e| serde_json::from_str(&e.scope).unwrap_or_default())
@@ -352,14 +386,14 @@ pub(crate) fn truth_by_trades(
                 && e.category.as_str() == p.action_category
                 && contains(scope, &p.scope);
             if applies {
-                carried.insert(i);
+                carried.insert(p.effect_id.unwrap_or(i), p.effect_r);
             }
         }
     }
     let planted_r = |trade: &str| -> f64 {
-        effects_of_trade.get(trade).map_or(0.0, |set| {
-            set.iter().map(|&i| truth.effects[i].effect_r).sum()
-        })
+        effects_of_trade
+            .get(trade)
+            .map_or(0.0, |carried| carried.values().sum())
     };
     let module_mean = effects_of_trade.keys().map(|t| planted_r(t)).sum::<f64>()
         / effects_of_trade.len().max(1) as f64;
@@ -633,6 +667,30 @@ fn effect_rows(results: &[SetResult]) -> EffectRows {
     }
 }
 
+fn interaction_row(results: &[SetResult]) -> InteractionRow {
+    let runs: Vec<&SetResult> = results
+        .iter()
+        .filter(|r| r.kind == SetKind::Interaction)
+        .collect();
+    let n = runs.len().max(1) as f64;
+    let all: Vec<&(PlantedEffect, bool, bool)> = runs.iter().flat_map(|r| &r.effects).collect();
+    let active: u64 = runs.iter().map(|r| r.active).sum();
+    let false_discoveries: usize = runs.iter().map(|r| r.false_discoveries).sum();
+    let exact = all.iter().filter(|(_, _, exact)| *exact).count();
+    InteractionRow {
+        runs: runs.len(),
+        effect_r: all.first().map_or(0.0, |(e, _, _)| e.effect_r),
+        groups: all.len(),
+        exact,
+        exact_share: share(exact, all.len()),
+        found: all.iter().filter(|(_, found, _)| *found).count(),
+        mean_active_lessons: active as f64 / n,
+        mean_generalizations: runs.iter().map(|r| r.generalizations as f64).sum::<f64>() / n,
+        false_discoveries,
+        fdp_pooled: share(false_discoveries, active as usize),
+    }
+}
+
 fn stopped_row(runs: &[&SetResult]) -> StoppedRow {
     let learned: Vec<Option<f64>> = runs.iter().filter_map(|r| r.stopped.flatten()).collect();
     let mut back: Vec<f64> = learned.iter().flatten().copied().collect();
@@ -756,6 +814,22 @@ pub fn human(r: &CalibrationReport) -> String {
             s.learned_before_stop,
             s.sets,
             s.not_back_by_end
+        ),
+    ));
+    let i = &r.interaction;
+    lines.push((
+        format!("interaction {:+.2} R in every group", i.effect_r),
+        format!(
+            "exact scope in {}/{} groups ({:.0} %), found in {}; generalizations {:.2} per set; \
+             {:.1} active lessons per set, FDP {:.3} pooled ({} false)",
+            i.exact,
+            i.groups,
+            100.0 * i.exact_share,
+            i.found,
+            i.mean_generalizations,
+            i.mean_active_lessons,
+            i.fdp_pooled,
+            i.false_discoveries
         ),
     ));
     lines.push(("wall time".into(), format!("{:.1} s", r.seconds)));
