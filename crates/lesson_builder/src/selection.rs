@@ -71,7 +71,9 @@ pub enum Outcome {
 /// generalization away (self-sufficiency), never becomes a lesson here.
 #[derive(Debug, Clone, Copy)]
 pub struct Explainer<'a> {
+    /// Its trades.
     pub set: &'a Bitset,
+    /// Its own test's strength (its p is before the run's multiple-testing correction).
     pub evidence: Evidence,
 }
 
@@ -335,7 +337,10 @@ mod tests {
             0 => (Some(0.3), !removal.intersects(&set(&[0]))),
             _ => (Some(1e-3), true),
         };
-        let same_way = [explainer(&micro, 1e-3, 1.0, 2), explainer(&mid, 1e-4, -1.0, 3)];
+        let same_way = [
+            explainer(&micro, 1e-3, 1.0, 2),
+            explainer(&mid, 1e-4, -1.0, 3),
+        ];
         let out = greedy_by_evidence(&evidence, &refs, &same_way, 3, &retest);
         assert_eq!(
             out[0],
