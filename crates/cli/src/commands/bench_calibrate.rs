@@ -140,7 +140,15 @@ pub struct InteractionRow {
     pub mean_generalizations: f64,
     pub false_discoveries: usize,
     pub fdp_pooled: f64,
+    /// Groups whose planted scope holds at least `WELL_SUPPORTED_TRADES` trades, and of those,
+    /// groups with the exact scope as a lesson (thin groups have little power at any level).
+    pub groups_well_supported: usize,
+    pub exact_well_supported: usize,
 }
+
+/// A carrying group counts as well supported with at least this many trades at the planted
+/// scope.
+pub const WELL_SUPPORTED_TRADES: usize = 100;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationReport {
@@ -677,7 +685,13 @@ fn interaction_row(results: &[SetResult]) -> InteractionRow {
     let active: u64 = runs.iter().map(|r| r.active).sum();
     let false_discoveries: usize = runs.iter().map(|r| r.false_discoveries).sum();
     let exact = all.iter().filter(|(_, _, exact)| *exact).count();
+    let well_supported = || {
+        all.iter()
+            .filter(|(e, _, _)| e.matching_trades >= WELL_SUPPORTED_TRADES)
+    };
     InteractionRow {
+        groups_well_supported: well_supported().count(),
+        exact_well_supported: well_supported().filter(|(_, _, exact)| *exact).count(),
         runs: runs.len(),
         effect_r: all.first().map_or(0.0, |(e, _, _)| e.effect_r),
         groups: all.len(),
@@ -820,11 +834,15 @@ pub fn human(r: &CalibrationReport) -> String {
     lines.push((
         format!("interaction {:+.2} R in every group", i.effect_r),
         format!(
-            "exact scope in {}/{} groups ({:.0} %), found in {}; generalizations {:.2} per set; \
-             {:.1} active lessons per set, FDP {:.3} pooled ({} false)",
+            "exact scope in {}/{} groups ({:.0} %; {}/{} of those with ≥ {} trades there), found \
+             in {}; generalizations {:.2} per set; {:.1} active lessons per set, FDP {:.3} \
+             pooled ({} false)",
             i.exact,
             i.groups,
             100.0 * i.exact_share,
+            i.exact_well_supported,
+            i.groups_well_supported,
+            WELL_SUPPORTED_TRADES,
             i.found,
             i.mean_generalizations,
             i.mean_active_lessons,
