@@ -13,6 +13,7 @@
 //! folds every linked trade in the canonical order (exit time, trade key), so an incremental run,
 //! a `--rebuild` and a run over the same data ingested in halves give bit-identical rows.
 
+pub mod breakdown;
 mod engine;
 pub mod incremental;
 mod prepare;

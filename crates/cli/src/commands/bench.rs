@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// Aggregate bench: also keep every subset with at least this many trades.
     #[arg(long)]
     pub store_min_trades: Option<u64>,
+    /// Aggregate bench: only count the subsets the enumeration keeps by size and kind (same trades
+    /// as a simpler subset, too few time clusters, a thin rest of a parent), storing nothing.
+    #[arg(long)]
+    pub breakdown: bool,
     /// Skip counting the updates of the unpruned problem (the like-for-like figure for a SQL explode).
     #[arg(long)]
     pub skip_exploded: bool,
@@ -135,6 +139,11 @@ pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
 /// Run the bench, telling `status` (a spinner on a terminal) which phase it is in.
 fn measure(cli: &Cli, args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<()> {
     match args.target {
+        BenchTarget::Aggregate if args.breakdown => {
+            let report = super::bench_breakdown::bench_breakdown(args, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, super::bench_breakdown::human)
+        }
         BenchTarget::Aggregate => {
             let report = bench_aggregate(args, status)?;
             status.finish_and_clear();
@@ -176,7 +185,29 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<LoopConfig> {
     Ok(cfg)
 }
 
-fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
+/// The synthetic book of the aggregate bench, ingested and linked into a scratch store.
+pub(crate) struct LinkedBook {
+    pub cfg: LoopConfig,
+    pub conn: learnloop_store::Connection,
+    pub scratch: PathBuf,
+    pub options: StepOptions,
+    pub truth: learnloop_demo::GroundTruth,
+    pub generate_s: f64,
+    pub ingest_link_s: f64,
+}
+
+impl LinkedBook {
+    /// Remove the scratch store unless the caller asked to keep it.
+    pub fn close(self, args: &BenchArgs) {
+        drop(self.conn);
+        if args.keep_db.is_none() {
+            remove_db(&self.scratch);
+        }
+    }
+}
+
+/// Generate the bench's book (with `--dims` extra dimensions), ingest and link it.
+pub(crate) fn linked_book(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<LinkedBook> {
     let cfg = bench_config(args)?;
     let extra = cfg.dims.len() - LoopConfig::default().dims.len();
     status.set_message("bench aggregate: generating the synthetic book");
@@ -211,8 +242,6 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         run_id: None,
         now: wall_clock_now(),
     };
-    // Each stage alone, through the pipeline's step, so that each is timed (and its peak memory
-    // measured) on its own.
     let mut stages = StagesReport::default();
     step(
         &tx,
@@ -224,8 +253,31 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         &mut stages,
     )?;
     tx.commit()?;
-    let ingest_link_s = t.elapsed().as_secs_f64();
+    Ok(LinkedBook {
+        cfg,
+        conn,
+        scratch,
+        options,
+        truth,
+        generate_s,
+        ingest_link_s: t.elapsed().as_secs_f64(),
+    })
+}
 
+fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
+    let LinkedBook {
+        cfg,
+        mut conn,
+        scratch,
+        options,
+        truth,
+        generate_s,
+        ingest_link_s,
+    } = linked_book(args, status)?;
+    let as_of = options.as_of;
+    // Each stage alone, through the pipeline's step, so that each is timed (and its peak memory
+    // measured) on its own.
+    let mut stages = StagesReport::default();
     status.set_message("bench aggregate: the aggregate stage");
     reset_peak_rss();
     let t = Instant::now();
