@@ -72,6 +72,9 @@ pub struct BenchArgs {
     /// Aggregate bench: also keep every subset with at least this many trades.
     #[arg(long)]
     pub store_min_trades: Option<u64>,
+    /// Aggregate bench: time the aggregate stage only, not the lesson stage after it.
+    #[arg(long)]
+    pub no_lessons: bool,
     /// Aggregate bench: only count the subsets the enumeration keeps by size and kind (same trades
     /// as a simpler subset, too few time clusters, a thin rest of a parent), storing nothing.
     #[arg(long)]
@@ -113,11 +116,18 @@ pub struct AggregateBench {
     pub exploded_updates_per_s: Option<f64>,
     /// Peak resident memory of the process during the aggregate stage, in MiB.
     pub aggregate_peak_rss_mib: Option<f64>,
-    /// The lesson stage on the same data (reads every stats row once).
-    pub lessons_s: f64,
-    pub lessons_tested: u64,
-    pub lessons_active: u64,
-    pub lessons_peak_rss_mib: Option<f64>,
+    /// The lesson stage on the same data (not run with `--no-lessons`).
+    pub lessons: Option<LessonsBench>,
+}
+
+/// The lesson stage of the aggregate bench.
+#[derive(Debug, Serialize)]
+pub struct LessonsBench {
+    /// Wall time of the stage (it reads every stats row once).
+    pub seconds: f64,
+    pub tested: u64,
+    pub active: u64,
+    pub peak_rss_mib: Option<f64>,
     /// Planted effects of the book found among the active lessons (at their scope, a parent or
     /// a child of it, with the planted sign), out of `planted`.
     pub planted_found: usize,
@@ -299,32 +309,11 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         .take()
         .context("the aggregate stage reported nothing")?;
 
-    status.set_message("bench aggregate: the lesson stage");
-    reset_peak_rss();
-    let t = Instant::now();
-    let tx = conn.transaction()?;
-    step(
-        &tx,
-        &cfg,
-        &options,
-        &[Stage::Lessons],
-        None,
-        &Silent,
-        &mut stages,
-    )?;
-    tx.commit()?;
-    let lessons_s = t.elapsed().as_secs_f64();
-    let lessons_peak_rss_mib = peak_rss_mib();
-    let lessons = stages
-        .lessons
-        .take()
-        .context("the lesson stage reported nothing")?;
-    let active = learnloop_store::lessons::active_lessons(&conn)?;
-    let planted_found = truth
-        .effects
-        .iter()
-        .filter(|e| planted_effect_found(e, &active))
-        .count();
+    let lessons = if args.no_lessons {
+        None
+    } else {
+        Some(bench_lessons(&mut conn, &cfg, &options, &truth, status)?)
+    };
 
     let events = learnloop_store::events::load_all_events(&conn)?;
     let prepared = Prepared::build(
@@ -370,11 +359,50 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         performed_updates_per_s: report.counters.subset_updates as f64 / aggregate_s,
         exploded_updates_per_s: exploded_updates.map(|u| u as f64 / aggregate_s),
         aggregate_peak_rss_mib,
-        lessons_s,
-        lessons_tested: lessons.tested,
-        lessons_active: lessons.lessons_active,
-        lessons_peak_rss_mib,
-        planted_found,
+        lessons,
+    })
+}
+
+/// The lesson stage alone on the aggregated store, and the planted effects it finds.
+fn bench_lessons(
+    conn: &mut learnloop_store::Connection,
+    cfg: &LoopConfig,
+    options: &StepOptions,
+    truth: &learnloop_demo::GroundTruth,
+    status: &ProgressBar,
+) -> anyhow::Result<LessonsBench> {
+    status.set_message("bench aggregate: the lesson stage");
+    reset_peak_rss();
+    let t = Instant::now();
+    let tx = conn.transaction()?;
+    let mut stages = StagesReport::default();
+    step(
+        &tx,
+        cfg,
+        options,
+        &[Stage::Lessons],
+        None,
+        &Silent,
+        &mut stages,
+    )?;
+    tx.commit()?;
+    let seconds = t.elapsed().as_secs_f64();
+    let peak_rss_mib = peak_rss_mib();
+    let report = stages
+        .lessons
+        .take()
+        .context("the lesson stage reported nothing")?;
+    let active = learnloop_store::lessons::active_lessons(conn)?;
+    Ok(LessonsBench {
+        seconds,
+        tested: report.tested,
+        active: report.lessons_active,
+        peak_rss_mib,
+        planted_found: truth
+            .effects
+            .iter()
+            .filter(|e| planted_effect_found(e, &active))
+            .count(),
         planted: truth.effects.len(),
     })
 }
@@ -469,19 +497,21 @@ fn human(b: &AggregateBench) -> String {
     if let Some(m) = b.aggregate_peak_rss_mib {
         lines.push(("peak RSS during aggregate", format!("{m:.0} MiB")));
     }
-    lines.push((
-        "lesson stage",
-        format!(
-            "{:.2} s ({} subsets tested, {} active lessons)",
-            b.lessons_s, b.lessons_tested, b.lessons_active
-        ),
-    ));
-    if let Some(m) = b.lessons_peak_rss_mib {
-        lines.push(("peak RSS during lessons", format!("{m:.0} MiB")));
+    if let Some(l) = &b.lessons {
+        lines.push((
+            "lesson stage",
+            format!(
+                "{:.2} s ({} subsets tested, {} active lessons)",
+                l.seconds, l.tested, l.active
+            ),
+        ));
+        if let Some(m) = l.peak_rss_mib {
+            lines.push(("peak RSS during lessons", format!("{m:.0} MiB")));
+        }
+        lines.push((
+            "planted effects found",
+            format!("{} of {}", l.planted_found, l.planted),
+        ));
     }
-    lines.push((
-        "planted effects found",
-        format!("{} of {}", b.planted_found, b.planted),
-    ));
     kv(&lines)
 }
