@@ -5,18 +5,29 @@ use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedSt
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
 
-const COLUMNS: usize = 25;
+/// Parameters bound per row: every column but the four a statement binds once (module,
+/// pattern_key, action_category, as_of).
+const ROW_PARAMS: usize = 21;
+/// The shared parameters come first: ?1 module, ?2 pattern_key, ?3 action_category, ?4 as_of.
+const SHARED_PARAMS: usize = 4;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
 const BATCH: usize = 200;
 
 fn insert_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; COLUMNS].join(","));
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let first = SHARED_PARAMS + r * ROW_PARAMS + 1;
+            let own: Vec<String> = (first..first + ROW_PARAMS).map(|i| format!("?{i}")).collect();
+            let (key, rest) = own.split_at(3);
+            format!("(?1,?2,?3,{},{},?4)", key.join(","), rest.join(","))
+        })
+        .collect();
     format!(
         "INSERT INTO pattern_scope_stats (module, pattern_key, action_category, scope_mask, scope_values,
              scope_values_hash, scope_dims, n_trades, n_actions, mean_rr, m2_rr, var_rr, wins, win_rate, sum_pnl,
              mean_hold_days, mean_time_eff, first_exit_at, last_exit_at, dw, dw2, dmean, dm2, d_eff_n, as_of)
          VALUES {}",
-        vec![one; rows].join(",")
+        values.join(",")
     )
 }
 
@@ -90,14 +101,13 @@ impl<'c> StatsWriter<'c> {
             };
             let (now, later) = rest.split_at(chunk);
             let mut stmt = self.conn.prepare_cached(&insert_sql(chunk))?;
+            bind_group(&mut stmt, group, &self.as_of)?;
             for (i, (key, stats)) in now.iter().enumerate() {
                 bind_row(
                     &mut stmt,
-                    i * COLUMNS,
-                    group,
+                    SHARED_PARAMS + i * ROW_PARAMS,
                     key,
                     stats,
-                    &self.as_of,
                     &mut self.time_text,
                 )?;
             }
@@ -114,13 +124,20 @@ impl<'c> StatsWriter<'c> {
     }
 }
 
+/// The parameters every row of a statement shares.
+fn bind_group(stmt: &mut Statement<'_>, g: GroupKey<'_>, as_of: &str) -> Result<()> {
+    stmt.raw_bind_parameter(1, g.module)?;
+    stmt.raw_bind_parameter(2, g.pattern_key)?;
+    stmt.raw_bind_parameter(3, g.category.as_str())?;
+    stmt.raw_bind_parameter(4, as_of)?;
+    Ok(())
+}
+
 fn bind_row(
     stmt: &mut Statement<'_>,
     offset: usize,
-    g: GroupKey<'_>,
     k: &SubsetKey<'_>,
     s: &OutcomeStats,
-    as_of: &str,
     time_text: &mut TimeText,
 ) -> Result<()> {
     let mut i = offset;
@@ -129,9 +146,6 @@ fn bind_row(
         stmt.raw_bind_parameter(i, v)?;
         Ok(())
     };
-    bind(&g.module)?;
-    bind(&g.pattern_key)?;
-    bind(&g.category.as_str())?;
     bind(&u64_to_sql(k.scope_mask))?;
     bind(&k.scope_values)?;
     bind(&u64_to_sql(k.scope_values_hash))?;
@@ -153,7 +167,6 @@ fn bind_row(
     bind(&s.decayed.mean)?;
     bind(&s.decayed.m2)?;
     bind(&s.decayed.effective_n())?;
-    bind(&as_of)?;
     Ok(())
 }
 

@@ -110,8 +110,12 @@ pub struct AggregateBench {
     pub load_s: f64,
     /// Computing and writing overlap inside the stage.
     pub compute_write_s: f64,
+    /// CPU seconds (all threads) of the aggregate stage: on a shared machine, the figure that
+    /// does not count waiting for a core.
+    pub aggregate_cpu_s: Option<f64>,
     /// The same computation alone, without writing (measured separately).
     pub compute_only_s: f64,
+    pub compute_only_cpu_s: Option<f64>,
     pub performed_updates_per_s: f64,
     pub exploded_updates_per_s: Option<f64>,
     /// Peak resident memory of the process during the aggregate stage, in MiB.
@@ -290,6 +294,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     let mut stages = StagesReport::default();
     status.set_message("bench aggregate: the aggregate stage");
     reset_peak_rss();
+    let cpu = cpu_seconds("self");
     let t = Instant::now();
     let tx = conn.transaction()?;
     step(
@@ -303,6 +308,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     )?;
     tx.commit()?;
     let aggregate_s = t.elapsed().as_secs_f64();
+    let aggregate_cpu_s = cpu_since(cpu);
     let aggregate_peak_rss_mib = peak_rss_mib();
     let report = stages
         .aggregate
@@ -324,6 +330,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     )?;
     drop(events);
     status.set_message("bench aggregate: computing alone, without writing");
+    let cpu = cpu_seconds("self");
     let t = Instant::now();
     let limits = Limits::from_config(&cfg);
     compute_each::<()>(&prepared, limits, |_, rows| {
@@ -332,6 +339,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     })
     .ok();
     let compute_only_s = t.elapsed().as_secs_f64();
+    let compute_only_cpu_s = cpu_since(cpu);
     let exploded_updates =
         (!args.skip_exploded).then(|| exploded_subset_updates(&prepared, report.k_max));
     drop(conn);
@@ -355,7 +363,9 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         aggregate_s,
         load_s: report.load_ms as f64 / 1e3,
         compute_write_s: report.compute_write_ms as f64 / 1e3,
+        aggregate_cpu_s,
         compute_only_s,
+        compute_only_cpu_s,
         performed_updates_per_s: report.counters.subset_updates as f64 / aggregate_s,
         exploded_updates_per_s: exploded_updates.map(|u| u as f64 / aggregate_s),
         aggregate_peak_rss_mib,
@@ -432,6 +442,25 @@ pub fn remove_db(path: &std::path::Path) {
     }
 }
 
+fn cpu_text(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "n/a".into(), |s| format!("{s:.2} s"))
+}
+
+/// User + system CPU seconds of a process (`pid`: a process id, `self` or `thread-self`) so far
+/// (Linux `/proc/PID/stat`, 100 ticks per second).
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds this process spent since `before` (a `cpu_seconds("self")` reading).
+fn cpu_since(before: Option<f64>) -> Option<f64> {
+    cpu_seconds("self").zip(before).map(|(now, then)| now - then)
+}
+
 /// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so the next read is this stage's.
 pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -481,6 +510,14 @@ fn human(b: &AggregateBench) -> String {
         (
             "compute alone (no write)",
             format!("{:.2} s", b.compute_only_s),
+        ),
+        (
+            "CPU: aggregate / compute alone",
+            format!(
+                "{} / {}",
+                cpu_text(b.aggregate_cpu_s),
+                cpu_text(b.compute_only_cpu_s)
+            ),
         ),
         (
             "performed updates / s",
