@@ -35,6 +35,9 @@ fn insert_sql(rows: usize) -> String {
 /// straight from the caller's data into multi-row INSERTs.
 pub struct StatsWriter<'c> {
     conn: &'c Connection,
+    /// The INSERT of each chunk size (power-of-two remainders, then `BATCH`), prepared once: its
+    /// text has thousands of parameters, too long to format or look up per chunk.
+    inserts: Vec<Option<Statement<'c>>>,
     as_of: String,
     written: u64,
     /// Exit times repeat across the subsets of a trade: format each once.
@@ -76,10 +79,9 @@ impl<'c> StatsWriter<'c> {
     /// Deletes every stored row; the caller's transaction makes the replacement atomic.
     pub fn replace_all(conn: &'c Connection, as_of: Timestamp) -> Result<Self> {
         conn.execute("DELETE FROM pattern_scope_stats", [])?;
-        // Remainders are written in power-of-two chunks, so these few statements stay cached.
-        conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn,
+            inserts: Vec::new(),
             as_of: as_of.to_rfc3339(),
             written: 0,
             time_text: TimeText::default(),
@@ -100,11 +102,23 @@ impl<'c> StatsWriter<'c> {
                 1 << rest.len().ilog2()
             };
             let (now, later) = rest.split_at(chunk);
-            let mut stmt = self.conn.prepare_cached(&insert_sql(chunk))?;
-            bind_group(&mut stmt, group, &self.as_of)?;
+            // Remainders come in power-of-two chunks, so there are few sizes.
+            let slot = if chunk == BATCH {
+                0
+            } else {
+                1 + chunk.ilog2() as usize
+            };
+            if self.inserts.len() <= slot {
+                self.inserts.resize_with(slot + 1, || None);
+            }
+            let stmt = match &mut self.inserts[slot] {
+                Some(stmt) => stmt,
+                empty => empty.insert(self.conn.prepare(&insert_sql(chunk))?),
+            };
+            bind_group(stmt, group, &self.as_of)?;
             for (i, (key, stats)) in now.iter().enumerate() {
                 bind_row(
-                    &mut stmt,
+                    stmt,
                     SHARED_PARAMS + i * ROW_PARAMS,
                     key,
                     stats,
