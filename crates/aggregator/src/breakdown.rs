@@ -49,7 +49,11 @@ pub fn breakdown(p: &Prepared, limits: Limits, rules: &BreakdownRules<'_>) -> Ve
             ..SizeBreakdown::default()
         })
         .collect();
-    let n_clusters = rules.trade_cluster.iter().max().map_or(0, |&c| c as usize + 1);
+    let n_clusters = rules
+        .trade_cluster
+        .iter()
+        .max()
+        .map_or(0, |&c| c as usize + 1);
     for group in &p.groups {
         let root_clusters = {
             let mut sink = BreakdownSink::new(p, group, rules, n_clusters, 0);
@@ -176,7 +180,11 @@ fn pair_hash(d: u8, v: u32) -> u64 {
 }
 
 /// Add one group's kept subsets to `sizes`.
-fn count_group(sinks: Vec<BreakdownSink<'_>>, rules: &BreakdownRules<'_>, sizes: &mut [SizeBreakdown]) {
+fn count_group(
+    sinks: Vec<BreakdownSink<'_>>,
+    rules: &BreakdownRules<'_>,
+    sizes: &mut [SizeBreakdown],
+) {
     let all: Vec<(&Record, &[(u8, u32)])> = sinks
         .iter()
         .flat_map(|s| {
@@ -192,7 +200,9 @@ fn count_group(sinks: Vec<BreakdownSink<'_>>, rules: &BreakdownRules<'_>, sizes:
     // The subset kept for each trade set: the first of the fewest dims.
     let mut kept_for: FxHashMap<((u64, u64), u64), (u32, usize)> = FxHashMap::default();
     for (i, (r, _)) in all.iter().enumerate() {
-        let e = kept_for.entry((r.trades, r.n_trades)).or_insert((r.dims, i));
+        let e = kept_for
+            .entry((r.trades, r.n_trades))
+            .or_insert((r.dims, i));
         if r.dims < e.0 {
             *e = (r.dims, i);
         }

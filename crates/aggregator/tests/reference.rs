@@ -346,7 +346,8 @@ fn brute_force_breakdown(
         (clusters.len() as u32) < min_clusters
     };
     // Per group and trade set: the fewest dims of a subset with it.
-    let mut simplest: BTreeMap<(String, ActionCategory, &BTreeSet<String>), usize> = BTreeMap::new();
+    let mut simplest: BTreeMap<(String, ActionCategory, &BTreeSet<String>), usize> =
+        BTreeMap::new();
     for ((pattern, category, scope), trades) in &sets {
         let e = simplest
             .entry((pattern.clone(), *category, trades))

@@ -17,7 +17,9 @@ fn insert_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
             let first = SHARED_PARAMS + r * ROW_PARAMS + 1;
-            let own: Vec<String> = (first..first + ROW_PARAMS).map(|i| format!("?{i}")).collect();
+            let own: Vec<String> = (first..first + ROW_PARAMS)
+                .map(|i| format!("?{i}"))
+                .collect();
             let (key, rest) = own.split_at(3);
             format!("(?1,?2,?3,{},{},?4)", key.join(","), rest.join(","))
         })

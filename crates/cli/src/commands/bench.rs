@@ -458,7 +458,9 @@ pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
 
 /// CPU seconds this process spent since `before` (a `cpu_seconds("self")` reading).
 fn cpu_since(before: Option<f64>) -> Option<f64> {
-    cpu_seconds("self").zip(before).map(|(now, then)| now - then)
+    cpu_seconds("self")
+        .zip(before)
+        .map(|(now, then)| now - then)
 }
 
 /// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so the next read is this stage's.

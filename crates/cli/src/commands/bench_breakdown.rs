@@ -6,8 +6,8 @@ use indicatif::ProgressBar;
 use learnloop_aggregator::breakdown::{breakdown, BreakdownRules, SizeBreakdown};
 use learnloop_aggregator::{Limits, Prepared};
 use learnloop_model::TradeEvent;
-use std::collections::HashMap;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Instant;
 
 #[derive(Debug, Serialize)]
@@ -73,9 +73,10 @@ fn trade_clusters(events: &[TradeEvent], cluster_days: u32) -> Vec<u32> {
         last = Some(e.trade_key.as_str());
         let at = e.entry_at.unwrap_or(e.exit_at).millis();
         let next = ids.len() as u32;
-        out.push(*ids
-            .entry(learnloop_stats::time_cluster(at, cluster_days))
-            .or_insert(next));
+        out.push(
+            *ids.entry(learnloop_stats::time_cluster(at, cluster_days))
+                .or_insert(next),
+        );
     }
     out
 }
@@ -106,7 +107,15 @@ pub fn human(b: &BreakdownBench) -> String {
     );
     out.push_str(&format!(
         "{:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
-        "dims", "rows", "supported", "duplicate", "dup.parent", "<clusters", "under<cl.", "thin rest", "testable"
+        "dims",
+        "rows",
+        "supported",
+        "duplicate",
+        "dup.parent",
+        "<clusters",
+        "under<cl.",
+        "thin rest",
+        "testable"
     ));
     let line = |label: String, s: &SizeBreakdown| {
         format!(

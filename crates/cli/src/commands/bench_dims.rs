@@ -121,7 +121,12 @@ mod tests {
         };
         for (a, b, expected) in [(0, 4, 0.5), (4, 8, 0.5), (2, 6, 0.25), (0, 8, 0.5)] {
             let share = agree(a, b);
-            assert!((share - expected).abs() < 0.05, "x{:02}/x{:02}: {share}", a + 1, b + 1);
+            assert!(
+                (share - expected).abs() < 0.05,
+                "x{:02}/x{:02}: {share}",
+                a + 1,
+                b + 1
+            );
         }
     }
 }
