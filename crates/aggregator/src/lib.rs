@@ -14,6 +14,7 @@
 //! a `--rebuild` and a run over the same data ingested in halves give bit-identical rows.
 #![warn(missing_docs)]
 
+pub mod breakdown;
 mod engine;
 pub mod incremental;
 mod prepare;
