@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 pub struct BreakdownRules<'a> {
     /// Per trade of the prepared book (its canonical order): its time cluster, any ids.
     pub trade_cluster: &'a [u32],
+    /// A subset spread over fewer time clusters is not a hypothesis (SPEC §4.2).
     pub min_clusters: u32,
     /// Minimum support of a subset of each size (SPEC §4.3).
     pub min_support: &'a (dyn Fn(u32) -> u64 + Sync),
@@ -21,7 +22,9 @@ pub struct BreakdownRules<'a> {
 /// The kept subsets of one size, by kind. The kinds overlap; `testable` is none of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SizeBreakdown {
+    /// The subset size (number of dims).
     pub dims: u32,
+    /// Kept subsets of this size.
     pub rows: u64,
     /// With the minimum support of their size (what the lesson stage evaluates).
     pub supported: u64,
