@@ -201,36 +201,21 @@ mod tests {
     #[test]
     fn constant_series_gives_degenerate_interval() {
         let series = vec![0.25; 90];
-        let (lo, hi) = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 4.0,
-                resamples: 500,
-                seed: 7,
-                level: 0.95,
-            },
-            Statistic::Mean,
-        )
-        .unwrap();
-        assert!(
-            (lo - 0.25).abs() < 1e-12 && (hi - 0.25).abs() < 1e-12,
-            "{lo} {hi}"
-        );
-        let (lo, hi) = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 4.0,
-                resamples: 500,
-                seed: 7,
-                level: 0.95,
-            },
-            Statistic::Sum,
-        )
-        .unwrap();
-        assert!(
-            (lo - 22.5).abs() < 1e-9 && (hi - 22.5).abs() < 1e-9,
-            "{lo} {hi}"
-        );
+        let spec = Bootstrap {
+            mean_block_len: 4.0,
+            resamples: 500,
+            seed: 7,
+            level: 0.95,
+        };
+        for (statistic, value, tolerance) in
+            [(Statistic::Mean, 0.25, 1e-12), (Statistic::Sum, 22.5, 1e-9)]
+        {
+            let (lo, hi) = stationary_bootstrap_ci(&series, &spec, statistic).unwrap();
+            assert!(
+                (lo - value).abs() < tolerance && (hi - value).abs() < tolerance,
+                "{lo} {hi}"
+            );
+        }
     }
 
     #[test]
