@@ -72,7 +72,12 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
                 effect.scope.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             );
             let category = effect.action_category.parse().unwrap();
-            let c = lessons::candidate(&conn, "pm", &effect.pattern_key, category, mask, hash)
+            let group = learnloop_store::stats::GroupKey {
+                module: "pm",
+                pattern_key: &effect.pattern_key,
+                category,
+            };
+            let c = lessons::candidate(&conn, group, mask, hash)
                 .unwrap()
                 .expect("the late effect's scope is tested");
             assert!(
@@ -97,9 +102,14 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
         ..RunOptions::default()
     };
     let tx = conn.transaction().unwrap();
-    let report =
-        learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &learnloop_pipeline::Stage::ALL, "x")
-            .unwrap();
+    let report = learnloop_pipeline::run_stages(
+        &tx,
+        &cfg,
+        &placebo,
+        &learnloop_pipeline::Stage::ALL,
+        learnloop_tests::now(),
+    )
+    .unwrap();
     drop(tx);
     let placebo_active = report.lessons.unwrap().lessons_active;
     // Under the null, BH at fdr 0.10 makes any discovery at all a < 10% event; allow one.

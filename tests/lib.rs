@@ -8,6 +8,11 @@ pub use learnloop_store::schema::DERIVED_TABLES;
 
 pub const NOW: &str = "2026-01-01T00:00:00Z";
 
+/// [`NOW`] as the wall-clock time the stages are handed.
+pub fn now() -> learnloop_model::Timestamp {
+    learnloop_model::Timestamp::parse(NOW).expect("NOW is RFC 3339")
+}
+
 pub fn ingest(conn: &mut Connection, lines: &[String]) -> learnloop_linker::IngestReport {
     let tx = conn.transaction().unwrap();
     let report =
@@ -34,7 +39,7 @@ pub fn run(
 
 pub fn run_with(conn: &mut Connection, cfg: &LoopConfig, options: &RunOptions) -> StagesReport {
     let tx = conn.transaction().unwrap();
-    let report = run_stages(&tx, cfg, options, &Stage::ALL, NOW).unwrap();
+    let report = run_stages(&tx, cfg, options, &Stage::ALL, now()).unwrap();
     tx.commit().unwrap();
     report
 }

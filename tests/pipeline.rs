@@ -171,7 +171,7 @@ fn progress_is_told_each_stage_and_every_aggregate_group_and_changes_nothing() {
         &cfg,
         &options,
         &Stage::ALL,
-        learnloop_tests::NOW,
+        learnloop_tests::now(),
         &recorder,
     )
     .unwrap();

@@ -363,9 +363,9 @@ fn config(version: i64, marker: &str) -> ConfigVersion {
         module: "pm".into(),
         version,
         status: ConfigStatus::Active,
-        as_of: "2026-03-01T00:00:00Z".into(),
+        as_of: Timestamp::parse("2026-03-01T00:00:00Z").unwrap(),
         run_id: Some(format!("run-{version}")),
-        created_at: "2026-03-01T01:00:00.000Z".into(),
+        created_at: Timestamp::parse("2026-03-01T01:00:00.000Z").ok(),
         checksum: learnloop_overrides::config_checksum(&text),
         config_data: text,
     }
@@ -385,25 +385,14 @@ fn publish_round_trips_is_idempotent_and_readers_see_one_whole_active_row() {
     let read = pg::read_active_config(&mut client, &table, "pm")
         .unwrap()
         .unwrap();
-    let instant = |t: &str| Timestamp::parse(t).unwrap();
-    assert_eq!(
-        ConfigVersion {
-            as_of: v1.as_of.clone(),
-            created_at: v1.created_at.clone(),
-            ..read.clone()
-        },
-        v1,
-        "the PM reads back exactly what was published"
-    );
-    assert_eq!(instant(&read.as_of), instant(&v1.as_of));
-    assert_eq!(instant(&read.created_at), instant(&v1.created_at));
+    assert_eq!(read, v1, "the PM reads back exactly what was published");
     let row = learnloop_overrides::ConfigRow {
         module: read.module.clone(),
         version: read.version,
         status: read.status.to_string(),
-        as_of: Some(read.as_of.clone()),
+        as_of: Some(read.as_of.to_rfc3339()),
         run_id: read.run_id.clone(),
-        created_at: Some(read.created_at.clone()),
+        created_at: read.created_at.map(Timestamp::to_rfc3339_millis),
         checksum: Some(read.checksum.clone()),
         config_data: read.config_data.clone(),
     };

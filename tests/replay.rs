@@ -5,7 +5,7 @@ use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_pipeline::RunOptions;
 use learnloop_replay::{replay, ReplayOptions};
 use learnloop_store::Connection;
-use learnloop_tests::{demo_lines_over, ingest, run, run_with, NOW};
+use learnloop_tests::{demo_lines_over, ingest, run, run_with};
 use std::path::Path;
 
 const DAY: i64 = 86_400_000;
@@ -39,7 +39,7 @@ fn options(from: Timestamp, steps: i64, step_days: i64) -> ReplayOptions {
         to: Timestamp(from.millis() + (steps - 1) * step_days * DAY),
         step_ms: step_days * DAY,
         placebo_seed: None,
-        now: NOW.to_string(),
+        now: learnloop_tests::now(),
     }
 }
 

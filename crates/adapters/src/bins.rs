@@ -21,9 +21,11 @@ pub const EDGE_SIGNIFICANT_DIGITS: i32 = 4;
 /// Edges to freeze for a dimension not frozen yet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewBins {
+    /// The dimension.
     pub dim: String,
     /// `fixed` or `quantiles`.
     pub method: &'static str,
+    /// The increasing edges.
     pub edges: Vec<f64>,
     /// Values the quantiles were learned from (0 for fixed edges).
     pub n_values: u64,

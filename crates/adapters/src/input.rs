@@ -4,10 +4,12 @@
 use learnloop_model::strand::{parse_lenient_json, QuarantineReason};
 use serde_json::Value;
 
+/// One input record, where it came from, and its parsed value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputRecord {
     /// `file:line` (JSON Lines), `file[i]` (an array), or `file` (one object).
     pub location: String,
+    /// The record's text, kept for the quarantine.
     pub text: String,
     /// The parsed record (bare `NaN`/`Infinity`, as Python writes them, read as strings).
     pub value: Result<Value, QuarantineReason>,

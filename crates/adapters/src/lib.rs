@@ -10,6 +10,7 @@
 //! stores the frozen edges ([`Adapter::bins_to_freeze`]), and stores the strands
 //! [`Adapter::to_strand`] makes, which then pass the native validation, linking and everything
 //! after it unchanged.
+#![warn(missing_docs)]
 
 mod bins;
 mod input;
@@ -28,15 +29,31 @@ pub use template::Template;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AdapterError {
     #[error("adapter {what}: {problem}")]
-    Spec { what: String, problem: String },
+    /// The adapter file is invalid.
+    Spec {
+        /// The part of the file (a field path).
+        what: String,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
+    /// The adapter's edges for a dimension differ from the bins frozen in the store.
     #[error("bins of {dim} were frozen as {stored:?}, the adapter now declares {declared:?}: stored labels would change meaning; name a new dimension for new edges")]
     EdgesChanged {
+        /// The dimension.
         dim: String,
+        /// The edges frozen in the store.
         stored: Vec<f64>,
+        /// The edges the adapter declares.
         declared: Vec<f64>,
     },
     #[error("cannot learn the quantile bins of {dim}: {why}")]
-    CannotLearnBins { dim: String, why: String },
+    /// The first batch cannot give quantile bins (too few distinct values, …).
+    CannotLearnBins {
+        /// The dimension.
+        dim: String,
+        /// Why not.
+        why: String,
+    },
 }
 
 impl AdapterError {

@@ -48,7 +48,9 @@ enum TemplateText {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum BinsText {
+    /// Fixed, increasing edges.
     Edges(Vec<f64>),
+    /// This many quantile bins, learned from the first batch.
     Quantiles(usize),
 }
 
@@ -381,11 +383,15 @@ impl OutcomeSpec {
 /// A checked adapter.
 #[derive(Debug, Clone)]
 pub struct Adapter {
+    /// The adapter's name (recorded with the bins it freezes).
     pub name: String,
+    /// What the adapter reads, in words.
     pub description: Option<String>,
     /// The strands' module (default `pm`).
     pub module: Option<Field>,
+    /// How a decision record becomes a `pm_action` strand.
     pub decision: DecisionSpec,
+    /// How an outcome record becomes a `position_closed` strand.
     pub outcome: OutcomeSpec,
 }
 

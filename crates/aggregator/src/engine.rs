@@ -12,6 +12,7 @@ use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
 use rayon::prelude::*;
 
+/// What the subset enumeration did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AggregateCounters {
     /// Subsets whose statistics were computed (stored or pruned).
@@ -20,6 +21,7 @@ pub struct AggregateCounters {
     pub subset_updates: u64,
     /// Subsets skipped for having fewer than `store_min_trades` trades (not stored, not expanded).
     pub subsets_pruned: u64,
+    /// Rows stored.
     pub rows: u64,
 }
 
@@ -35,9 +37,13 @@ impl AggregateCounters {
 /// One stored subset of a group, with its key rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubsetRow {
+    /// Bit mask of the subset's dimensions.
     pub mask: u64,
+    /// Sorted-key JSON of its pairs.
     pub scope_values: String,
+    /// Stable hash of `scope_values`.
     pub scope_values_hash: u64,
+    /// Its statistics.
     pub stats: OutcomeStats,
 }
 
@@ -47,6 +53,7 @@ pub struct SubsetRow {
 /// subtree is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Largest subset size enumerated.
     pub k_max: u32,
     /// Index k: the threshold of k-dim subsets.
     min_trades: [u64; MAX_SIZE + 1],
@@ -134,10 +141,13 @@ pub fn compute_each<E: Send>(
 
 /// Every row, collected (for tests and in-memory callers).
 pub struct ComputeOutput {
+    /// The rows, in group then subset order.
     pub rows: Vec<StatsRow>,
+    /// What the enumeration did.
     pub counters: AggregateCounters,
 }
 
+/// Enumerate every group of `p` under `limits` and collect the rows (no store).
 pub fn compute(p: &Prepared, limits: Limits, as_of: Timestamp) -> ComputeOutput {
     let mut rows = Vec::new();
     let counters = compute_each::<()>(p, limits, |g, subset_rows| {
@@ -162,34 +172,55 @@ pub(crate) fn compute_group(
     group: &Group,
     limits: Limits,
 ) -> (Vec<SubsetRow>, AggregateCounters) {
-    let limits = limits.within(p.dims);
     let name_rank = name_ranks(p);
+    let (parts, mut counters) = walk_group(p, group, limits, || RowSink::new(p, &name_rank));
+    let parts: Vec<Vec<SubsetRow>> = parts.into_iter().map(|s| s.rows).collect();
+    let rows = merge_in_key_order(parts);
+    counters.rows = rows.len() as u64;
+    (rows, counters)
+}
+
+/// Walk every subset of `group` that `limits` keeps, the root's children in parallel, each task
+/// handing its subsets to a sink of its own (the root's is first). Returns the sinks in task
+/// order and the walk's counters.
+pub(crate) fn walk_group<S: NodeSink + Send>(
+    p: &Prepared,
+    group: &Group,
+    limits: Limits,
+    new_sink: impl Fn() -> S + Sync,
+) -> (Vec<S>, AggregateCounters) {
+    let limits = limits.within(p.dims);
     let all: Vec<u32> = (0..group.len() as u32).collect();
-    let mut root_walk = Walk::new(p, group, limits, &name_rank);
+    let mut root_walk = Walk::new(p, group, limits, new_sink());
     root_walk.emit_root(&all);
     let tasks = if limits.k_max == 0 {
         Vec::new()
     } else {
         root_walk.first_level_tasks(&all)
     };
-    let results: Vec<(Vec<SubsetRow>, AggregateCounters)> = tasks
+    let results: Vec<(S, AggregateCounters)> = tasks
         .par_iter()
         .map(|(d, obs)| {
-            let mut walk = Walk::new(p, group, limits, &name_rank);
+            let mut walk = Walk::new(p, group, limits, new_sink());
             walk.path
                 .push((*d as u8, group.values[obs[0] as usize * p.dims + d]));
             walk.visit(obs, 1u64 << d, d + 1);
-            (walk.rows, walk.counters)
+            (walk.sink, walk.counters)
         })
         .collect();
     let mut counters = root_walk.counters;
-    let mut parts = vec![root_walk.rows];
-    for (r, c) in results {
+    let mut sinks = vec![root_walk.sink];
+    for (sink, c) in results {
         counters.add(&c);
-        parts.push(r);
+        sinks.push(sink);
     }
-    // SQLite orders the INTEGER columns as signed: sort the same way so inserts append. Sorting
-    // small keys and moving each row once beats sorting the wide rows themselves.
+    (sinks, counters)
+}
+
+/// The rows of all parts in the table's key order. SQLite orders the INTEGER columns as signed:
+/// sort the same way so inserts append. Sorting small keys and moving each row once beats
+/// sorting the wide rows themselves.
+fn merge_in_key_order(parts: Vec<Vec<SubsetRow>>) -> Vec<SubsetRow> {
     let mut order: Vec<(i64, i64, u32, u32)> = parts
         .iter()
         .enumerate()
@@ -209,12 +240,10 @@ pub(crate) fn compute_group(
         .into_iter()
         .map(|rows| rows.into_iter().map(Some).collect())
         .collect();
-    let rows: Vec<SubsetRow> = order
+    order
         .into_iter()
         .filter_map(|(_, _, p, i)| slots[p as usize][i as usize].take())
-        .collect();
-    counters.rows = rows.len() as u64;
-    (rows, counters)
+        .collect()
 }
 
 /// Rank of each dimension when sorted by name (scope keys are rendered in name order).
@@ -236,39 +265,95 @@ struct Scratch {
     offsets: Vec<u32>,
 }
 
-struct Walk<'a> {
+/// One subset the walk keeps: its (dim, value id) pairs in dimension order, mask, observations
+/// (canonical trade order) and statistics.
+pub(crate) struct Node<'n> {
+    pub path: &'n [(u8, u32)],
+    pub mask: u64,
+    pub obs: &'n [u32],
+    pub stats: OutcomeStats,
+}
+
+/// What the walk hands each kept subset to.
+pub(crate) trait NodeSink {
+    fn node(&mut self, node: Node<'_>);
+}
+
+/// The stored rows, with their keys rendered.
+struct RowSink<'a> {
     p: &'a Prepared,
-    group: &'a Group,
-    limits: Limits,
     name_rank: &'a [u8],
     rows: Vec<SubsetRow>,
-    counters: AggregateCounters,
-    path: Vec<(u8, u32)>,
-    scratch: Vec<Scratch>,
     /// Reused buffer of (name rank, dim, value) for rendering a row's key.
     key_buf: Vec<(u8, usize, u32)>,
 }
 
+impl<'a> RowSink<'a> {
+    fn new(p: &'a Prepared, name_rank: &'a [u8]) -> Self {
+        Self {
+            p,
+            name_rank,
+            rows: Vec::new(),
+            key_buf: Vec::new(),
+        }
+    }
+}
+
+impl NodeSink for RowSink<'_> {
+    fn node(&mut self, node: Node<'_>) {
+        self.key_buf.clear();
+        self.key_buf.extend(
+            node.path
+                .iter()
+                .map(|&(d, v)| (self.name_rank[d as usize], d as usize, v)),
+        );
+        self.key_buf.sort_unstable_by_key(|x| x.0);
+        let p = self.p;
+        let kv = || {
+            self.key_buf.iter().map(|&(_, d, v)| {
+                (
+                    p.dim_names[d].as_str(),
+                    p.value_names[d][v as usize - 1].as_str(),
+                )
+            })
+        };
+        self.rows.push(SubsetRow {
+            mask: node.mask,
+            scope_values: scope_values_json(kv()),
+            scope_values_hash: scope_values_hash(kv()),
+            stats: node.stats,
+        });
+    }
+}
+
+struct Walk<'a, S> {
+    p: &'a Prepared,
+    group: &'a Group,
+    limits: Limits,
+    sink: S,
+    counters: AggregateCounters,
+    path: Vec<(u8, u32)>,
+    scratch: Vec<Scratch>,
+}
+
 const SKIP: u32 = u32::MAX;
 
-impl<'a> Walk<'a> {
-    fn new(p: &'a Prepared, group: &'a Group, limits: Limits, name_rank: &'a [u8]) -> Self {
+impl<'a, S: NodeSink> Walk<'a, S> {
+    fn new(p: &'a Prepared, group: &'a Group, limits: Limits, sink: S) -> Self {
         Self {
             p,
             group,
             limits,
-            name_rank,
-            rows: Vec::new(),
+            sink,
             counters: AggregateCounters::default(),
             path: Vec::with_capacity(limits.k_max as usize),
             scratch: (0..=limits.k_max).map(|_| Scratch::default()).collect(),
-            key_buf: Vec::with_capacity(limits.k_max as usize),
         }
     }
 
     fn emit_root(&mut self, all: &[u32]) {
         let stats = self.fold(all);
-        self.emit(0, stats);
+        self.emit(all, 0, stats);
     }
 
     /// The root's children: for each dimension, each value carried by enough observations.
@@ -343,7 +428,7 @@ impl<'a> Walk<'a> {
             self.counters.subsets_pruned += 1;
             return;
         }
-        self.emit(mask, stats);
+        self.emit(node, mask, stats);
         if depth as u32 >= self.limits.k_max {
             return;
         }
@@ -365,27 +450,11 @@ impl<'a> Walk<'a> {
         self.scratch[depth] = scratch;
     }
 
-    fn emit(&mut self, mask: u64, stats: OutcomeStats) {
-        self.key_buf.clear();
-        self.key_buf.extend(
-            self.path
-                .iter()
-                .map(|&(d, v)| (self.name_rank[d as usize], d as usize, v)),
-        );
-        self.key_buf.sort_unstable_by_key(|x| x.0);
-        let p = self.p;
-        let kv = || {
-            self.key_buf.iter().map(|&(_, d, v)| {
-                (
-                    p.dim_names[d].as_str(),
-                    p.value_names[d][v as usize - 1].as_str(),
-                )
-            })
-        };
-        self.rows.push(SubsetRow {
+    fn emit(&mut self, obs: &[u32], mask: u64, stats: OutcomeStats) {
+        self.sink.node(Node {
+            path: &self.path,
             mask,
-            scope_values: scope_values_json(kv()),
-            scope_values_hash: scope_values_hash(kv()),
+            obs,
             stats,
         });
     }

@@ -31,15 +31,22 @@ struct CachedGroup {
     rows: Vec<StatsRow>,
 }
 
+/// What one incremental step did to the carried statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StepReport {
+    /// Groups at the step.
     pub groups: u64,
+    /// Groups recomputed from their events.
     pub recomputed: u64,
+    /// Groups whose new trades were folded into their stored subsets.
     pub appended: u64,
+    /// Groups only rescaled to the new as-of time.
     pub carried_forward: u64,
+    /// Subsets evaluated, pruned and stored.
     pub counters: AggregateCounters,
 }
 
+/// Statistics carried from one as-of time to the next (the replay), group by group.
 pub struct IncrementalAggregator {
     limits: Limits,
     half_life_hours: f64,
@@ -48,6 +55,7 @@ pub struct IncrementalAggregator {
 }
 
 impl IncrementalAggregator {
+    /// An aggregator holding nothing yet.
     pub fn new(cfg: &LoopConfig) -> Self {
         Self {
             limits: Limits::from_config(cfg),

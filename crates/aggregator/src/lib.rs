@@ -12,7 +12,9 @@
 //! State between runs is `trade_events` itself (SPEC §3 allows recomputation from it): each run
 //! folds every linked trade in the canonical order (exit time, trade key), so an incremental run,
 //! a `--rebuild` and a run over the same data ingested in halves give bit-identical rows.
+#![warn(missing_docs)]
 
+pub mod breakdown;
 mod engine;
 pub mod incremental;
 mod prepare;
@@ -26,10 +28,13 @@ pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{PrepareError, Prepared};
 pub use stage::{aggregate, aggregate_with_progress, AggregateOptions, AggregateReport};
 
+/// Why the aggregate stage failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
+    /// Reading or writing the store failed.
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
+    /// The stored events cannot be prepared.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
 }

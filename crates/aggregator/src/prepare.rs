@@ -7,14 +7,20 @@ use learnloop_model::{ActionCategory, DimensionList, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
+/// Trade events that cannot be prepared for aggregation.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// A stored scope that is not a JSON object of strings.
     #[error("trade_events row (trade {trade_key}, action {action}) has a scope that is not a JSON object of strings: {why}")]
     BadScope {
+        /// The trade.
         trade_key: String,
+        /// The action's strand id.
         action: String,
+        /// The parse error.
         why: String,
     },
+    /// More distinct values of something than 32-bit ids hold.
     #[error("more than 4 billion distinct {0}: not supported")]
     TooMany(&'static str),
 }
@@ -32,15 +38,21 @@ pub struct Group {
     pub values: Vec<u32>,
 }
 
+/// Trade events turned into dense arrays: trades by index, groups of observations, value ids.
 pub struct Prepared {
+    /// Number of scope dimensions.
     pub dims: usize,
+    /// Each trade's outcome, in canonical trade order.
     pub trades: Vec<TradeOutcome>,
+    /// Each trade's key, same order.
     pub trade_keys: Vec<String>,
     /// Decay weight of each trade at the as-of time.
     pub weights: Vec<f64>,
+    /// The (module, pattern, category) groups.
     pub groups: Vec<Group>,
     /// value_names[d][id - 1] is the text of value id `id` of dimension d.
     pub value_names: Vec<Vec<String>>,
+    /// The dimension names, in bit order.
     pub dim_names: Vec<String>,
 }
 

@@ -10,32 +10,42 @@ use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
 use learnloop_store::Connection;
 use std::time::Instant;
 
+/// How the aggregate stage runs.
 #[derive(Debug, Clone, Default)]
 pub struct AggregateOptions {
     /// Replace each trade's R before aggregation (the placebo run: events, seed, cluster days);
     /// `None` aggregates real R.
     pub transform: Option<fn(&mut [TradeEvent], u64, u32)>,
+    /// Seed of the transform (the placebo seed).
     pub seed: u64,
     /// Length of the placebo's time clusters in days.
     pub cluster_days: u32,
 }
 
+/// What the aggregate stage did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct AggregateReport {
+    /// The as-of time.
     pub as_of: String,
+    /// Trades aggregated.
     pub trades: u64,
+    /// Trade events read.
     pub trade_events: u64,
+    /// (module, pattern, category) groups.
     pub groups: u64,
     /// The smallest number of trades of a stored subset (that of the root and 1-dim subsets).
     pub store_min_trades: u64,
     /// Deepest subset size the enumeration may reach (the dimension count without `k_max`).
     pub k_max: u32,
+    /// Subsets evaluated, pruned and stored.
     pub counters: AggregateCounters,
+    /// Time reading and preparing the events, in ms.
     pub load_ms: u64,
     /// Computing and writing overlap (one group is written while the next is computed).
     pub compute_write_ms: u64,
 }
 
+/// Recompute `pattern_scope_stats` from `trade_events` as of `as_of`, replacing the table.
 pub fn aggregate(
     conn: &Connection,
     cfg: &LoopConfig,

@@ -306,3 +306,109 @@ fn thresholds_by_size_keep_exactly_the_subsets_with_their_sizes_support() {
         assert_eq!(pruned.iter().collect::<Vec<_>>(), expected, "seed {seed}");
     }
 }
+
+/// The breakdown's counts by brute force: every subset of each action's scope with its trade set,
+/// then the kinds straight from their definitions.
+fn brute_force_breakdown(
+    events: &[TradeEvent],
+    cluster_of: &dyn Fn(&str) -> u32,
+    min_clusters: u32,
+    min_support: &dyn Fn(u32) -> u64,
+) -> Vec<learnloop_aggregator::breakdown::SizeBreakdown> {
+    use std::collections::BTreeSet;
+    type Scope = BTreeMap<usize, String>;
+    let dims = dims();
+    let mut sets: BTreeMap<(String, ActionCategory, Scope), BTreeSet<String>> = BTreeMap::new();
+    for e in events {
+        let scope: BTreeMap<String, String> = serde_json::from_str(&e.scope).unwrap();
+        let present: Vec<(usize, String)> = scope
+            .iter()
+            .filter_map(|(k, v)| dims.index_of(k).map(|d| (d, v.clone())))
+            .collect();
+        for bits in 0u32..(1 << present.len()) {
+            let subset: Scope = (0..present.len())
+                .filter(|j| bits & (1 << j) != 0)
+                .map(|j| present[j].clone())
+                .collect();
+            sets.entry((e.pattern_key.clone(), e.category, subset))
+                .or_default()
+                .insert(e.trade_key.clone());
+        }
+    }
+    let mut sizes: Vec<learnloop_aggregator::breakdown::SizeBreakdown> = (0..=dims.len() as u32)
+        .map(|dims| learnloop_aggregator::breakdown::SizeBreakdown {
+            dims,
+            ..Default::default()
+        })
+        .collect();
+    let few = |trades: &BTreeSet<String>| {
+        let clusters: BTreeSet<u32> = trades.iter().map(|t| cluster_of(t)).collect();
+        (clusters.len() as u32) < min_clusters
+    };
+    // Per group and trade set: the fewest dims of a subset with it.
+    let mut simplest: BTreeMap<(String, ActionCategory, &BTreeSet<String>), usize> =
+        BTreeMap::new();
+    for ((pattern, category, scope), trades) in &sets {
+        let e = simplest
+            .entry((pattern.clone(), *category, trades))
+            .or_insert(usize::MAX);
+        *e = (*e).min(scope.len());
+    }
+    let mut kept_once: BTreeSet<(String, ActionCategory, &BTreeSet<String>)> = BTreeSet::new();
+    for ((pattern, category, scope), trades) in &sets {
+        let k = scope.len();
+        let s = &mut sizes[k];
+        let support = min_support(k as u32);
+        let parent_sets: Vec<&BTreeSet<String>> = scope
+            .keys()
+            .map(|d| {
+                let mut parent = scope.clone();
+                parent.remove(d);
+                &sets[&(pattern.clone(), *category, parent)]
+            })
+            .collect();
+        let class = (pattern.clone(), *category, trades);
+        let duplicate = !(simplest[&class] == k && kept_once.insert(class));
+        let thin = parent_sets
+            .iter()
+            .any(|p| ((p.len() - trades.len()) as u64) < support);
+        let walk_parent = scope.keys().last().map(|d| {
+            let mut parent = scope.clone();
+            parent.remove(d);
+            &sets[&(pattern.clone(), *category, parent)]
+        });
+        let supported = trades.len() as u64 >= support;
+        s.rows += 1;
+        s.supported += u64::from(supported);
+        s.duplicate += u64::from(duplicate);
+        s.duplicate_of_parent += u64::from(parent_sets.iter().any(|p| p.len() == trades.len()));
+        s.few_clusters += u64::from(few(trades));
+        s.below_a_few_cluster_subset += u64::from(few(trades) && walk_parent.is_some_and(few));
+        s.thin_complement += u64::from(thin);
+        s.testable += u64::from(supported && !duplicate && !few(trades) && !thin);
+    }
+    sizes
+}
+
+#[test]
+fn breakdown_counts_each_kind_as_a_brute_force_does() {
+    use learnloop_aggregator::breakdown::{breakdown, BreakdownRules};
+    let dims = dims();
+    let cluster_of = |trade_key: &str| trade_key[1..].parse::<u32>().unwrap() % 7;
+    let min_support = |k: u32| [2u64, 3, 3, 4, 5][k.min(4) as usize];
+    for seed in 400..430u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        let trade_cluster: Vec<u32> = prepared.trade_keys.iter().map(|t| cluster_of(t)).collect();
+        let rules = BreakdownRules {
+            trade_cluster: &trade_cluster,
+            min_clusters: 3,
+            min_support: &min_support,
+        };
+        let got = breakdown(&prepared, Limits::flat(5, 1), &rules);
+        let expected = brute_force_breakdown(&events, &cluster_of, 3, &min_support);
+        assert_eq!(got, expected, "seed {seed}");
+        assert!(got.iter().any(|s| s.duplicate > 0 && s.thin_complement > 0));
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::Cli;
 use anyhow::Context;
-use learnloop_model::LoopConfig;
+use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_store::Connection;
 
 pub fn open_store(cli: &Cli) -> anyhow::Result<Connection> {
@@ -29,6 +29,8 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<LoopConfig> {
     }
 }
 
-pub fn wall_clock_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// The wall clock, to the millisecond: the one place the binary reads it (run records, quarantine
+/// rows, a config version's `created_at`, log lines); the stages are handed this value.
+pub fn wall_clock_now() -> Timestamp {
+    Timestamp::from_millis(chrono::Utc::now().timestamp_millis())
 }

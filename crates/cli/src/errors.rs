@@ -75,7 +75,7 @@ pub fn print_error(text: &str, code: u8, format: LogFormat, color: bool) {
 /// One log-event-shaped JSON line (as `tracing`'s JSON format writes them) for an error.
 fn json_error(what: &str, text: &str, exit_code: u8) -> String {
     serde_json::json!({
-        "timestamp": crate::context::wall_clock_now(),
+        "timestamp": crate::context::wall_clock_now().to_rfc3339_millis(),
         "level": "ERROR",
         "fields": {"message": what, "error": text, "exit_code": exit_code},
         "target": "learnloop",

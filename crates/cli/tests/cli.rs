@@ -246,4 +246,14 @@ fn bench_calibrate_runs_on_tiny_data_and_is_deterministic() {
     assert_eq!(e["stopped"]["sets"], 2);
     let fdp = e["fdp_pooled"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&fdp));
+    // The interaction in every group, at the largest size.
+    let i = &report["interaction"];
+    assert_eq!(
+        (i["runs"].as_u64(), i["effect_r"].as_f64()),
+        (Some(2), Some(1.0))
+    );
+    let groups = i["groups"].as_u64().unwrap();
+    assert!(groups >= 10, "{groups} carrying groups over two sets");
+    assert!(i["exact"].as_u64().unwrap() <= i["found"].as_u64().unwrap());
+    assert!(i["found"].as_u64().unwrap() <= groups);
 }

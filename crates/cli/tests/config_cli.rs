@@ -92,7 +92,7 @@ fn seed(db: &Path, lessons: &[LessonRow], cfg: &LoopConfig, as_of: Timestamp, ac
     let opts = MaterializeOptions {
         activate,
         run_id: Some("run-test".into()),
-        created_at: "2030-01-01T00:00:00Z".into(),
+        created_at: learnloop_model::Timestamp::parse("2030-01-01T00:00:00Z").unwrap(),
     };
     materialize(&tx, cfg, as_of, &opts).unwrap();
     tx.commit().unwrap();

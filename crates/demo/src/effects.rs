@@ -1,6 +1,6 @@
 //! The planted effects: which actions carry them and how much R they add to their trade.
 
-use crate::book::{ActionKind, Cycle};
+use crate::book::{Action, ActionKind, Cycle};
 use crate::vocab::*;
 use crate::PlantedEffect;
 use learnloop_model::{PatternKey, Timestamp};
@@ -21,6 +21,9 @@ pub struct EffectRule {
     pub stops_after_secs: Option<i64>,
     pub effect_kind: EffectKind,
     pub description: String,
+    /// The effect belongs to the position, whatever its pattern: every (pattern, category) group
+    /// with an action at `conditions` carries it (the family/state/kind fields are ignored).
+    pub every_group: bool,
 }
 
 /// What a planted effect is meant to exercise (the calibration harness groups by it).
@@ -65,7 +68,16 @@ pub enum EffectPlan {
     /// No effect at all: every scope has the same expected R.
     Placebo,
     /// The calibration set (`calibration_rules`) with these effect sizes (R, positive).
-    Calibration { sizes: Vec<f64> },
+    Calibration {
+        /// The effect sizes (R) of the calibration rules.
+        sizes: Vec<f64>,
+    },
+    /// Issue 11's interaction scenario: every trade of a micro cap on the 1h chart gains `size`
+    /// R, so every (pattern, category) group carries the interaction at its exact scope.
+    InteractionEverywhere {
+        /// The effect (R) added to every such trade.
+        size: f64,
+    },
 }
 
 impl EffectRule {
@@ -75,7 +87,7 @@ impl EffectRule {
 
     /// A trade carries the effect once if any of its actions matches, however many do.
     pub fn applies_to(&self, cycle: &Cycle) -> bool {
-        if cycle.traits.family != self.family {
+        if !self.every_group && cycle.traits.family != self.family {
             return false;
         }
         if let Some(start) = self.starts_after_secs {
@@ -89,13 +101,61 @@ impl EffectRule {
             }
         }
         cycle.actions.iter().any(|a| {
-            a.state == self.state
-                && a.kind.category() == self.kind.category()
-                && self
-                    .conditions
-                    .iter()
-                    .all(|&(dim, value)| a.dim_value(dim) == Some(value))
+            (self.every_group
+                || (a.state == self.state && a.kind.category() == self.kind.category()))
+                && self.matches_scope(a)
         })
+    }
+
+    fn matches_scope(&self, action: &Action) -> bool {
+        self.conditions
+            .iter()
+            .all(|&(dim, value)| action.dim_value(dim) == Some(value))
+    }
+
+    /// The truth entries of this rule over the closed trades: one, or for an `every_group` rule
+    /// one per (pattern, category) group with a matching action, all with `effect_id` = `id` (the
+    /// rule's index) so that a trade counts the effect once.
+    pub fn planted_entries(
+        &self,
+        id: usize,
+        start_ms: i64,
+        closed: &[&Cycle],
+    ) -> Vec<PlantedEffect> {
+        if !self.every_group {
+            let matching = closed.iter().filter(|c| self.applies_to(c)).count();
+            return vec![self.to_planted(start_ms, matching)];
+        }
+        // Per group, an action kind of its category and how many trades match there.
+        let mut trades_per_group: BTreeMap<(u8, u8, &'static str), (ActionKind, usize)> =
+            BTreeMap::new();
+        for cycle in closed {
+            let groups: BTreeMap<(u8, u8, &'static str), ActionKind> = cycle
+                .actions
+                .iter()
+                .filter(|a| self.matches_scope(a))
+                .map(|a| ((cycle.traits.family, a.state, a.kind.category()), a.kind))
+                .collect();
+            for (group, kind) in groups {
+                trades_per_group.entry(group).or_insert((kind, 0)).1 += 1;
+            }
+        }
+        trades_per_group
+            .into_iter()
+            .map(|((family, state, _), (kind, matching))| {
+                let in_group = EffectRule {
+                    family,
+                    state,
+                    kind,
+                    every_group: false,
+                    ..self.clone()
+                };
+                PlantedEffect {
+                    effect_id: Some(id),
+                    ..in_group.to_planted(start_ms, matching)
+                }
+            })
+            .collect()
     }
 
     pub fn to_planted(&self, start_ms: i64, matching_trades: usize) -> PlantedEffect {
@@ -123,6 +183,7 @@ impl EffectRule {
             kind: self.effect_kind,
             matching_trades,
             description: self.description.clone(),
+            effect_id: None,
         }
     }
 }
@@ -143,6 +204,16 @@ pub fn planted_rules(plan: &EffectPlan, period_secs: i64, seed: u64) -> Vec<Effe
         EffectPlan::Demo => demo_rules(period_secs),
         EffectPlan::Placebo => Vec::new(),
         EffectPlan::Calibration { sizes } => calibration_rules(sizes, period_secs, seed),
+        EffectPlan::InteractionEverywhere { size } => vec![EffectRule {
+            every_group: true,
+            ..rule(
+                (UPTREND, S1, ActionKind::Entry),
+                vec![(DIM_BUCKET, MICRO_CAP), (DIM_TIMEFRAME, ONE_HOUR)],
+                *size,
+                EffectKind::Interaction,
+                format!("micro caps on the 1h chart gain {size:+.2} R in every pattern (interaction of two dims)"),
+            )
+        }],
     }
 }
 
@@ -163,6 +234,7 @@ fn rule(
         stops_after_secs: None,
         effect_kind,
         description,
+        every_group: false,
     }
 }
 

@@ -7,6 +7,7 @@
 //! line, a NaN R, late and mismatched actions, orphan closes, …) and counted in the truth, so a
 //! test can check that the loop reports exactly what was injected and finds exactly what was
 //! planted. The same options always give byte-identical output.
+#![warn(missing_docs)]
 
 mod book;
 mod effects;
@@ -34,11 +35,14 @@ use std::path::{Path, PathBuf};
 /// 2026-01-01T00:00:00Z in milliseconds.
 const DEFAULT_START_MS: i64 = 1_767_225_600_000;
 
+/// What to generate: size, seed, period, planted effects, mess, shocks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoOptions {
     /// Closed trade cycles (open cycles and mess come on top).
     pub cycles: usize,
+    /// Seed: the same options give byte-identical output.
     pub seed: u64,
+    /// Start of the period.
     pub start: Timestamp,
     /// Length of the period in days.
     pub days: u32,
@@ -93,10 +97,12 @@ impl DemoOptions {
     }
 }
 
+/// An effect planted in the synthetic data: the truth `demo check` compares lessons with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlantedEffect {
     /// Full key, e.g. `module=pm|pattern_key=uptrend.S2.add`.
     pub pattern_key: String,
+    /// The action category it applies to.
     pub action_category: String,
     /// The scope subset where the effect lives (normalised values; empty = the whole pattern).
     pub scope: BTreeMap<String, String>,
@@ -113,8 +119,13 @@ pub struct PlantedEffect {
     /// Closed trades of the generated sample that carry the effect.
     #[serde(default)]
     pub matching_trades: usize,
+    /// In words, for reports.
     #[serde(default)]
     pub description: String,
+    /// Entries with the same id are one effect planted in several groups (a position-wide
+    /// effect): a trade carries it once, however many of its groups list it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect_id: Option<usize>,
 }
 
 /// How many bad or incomplete items were injected. Everything is added on top of the clean
@@ -143,6 +154,7 @@ pub struct MessCounts {
     pub orphan_closes: usize,
     /// Cycles with actions but no close yet (written whether or not `mess` is on).
     pub open_cycles: usize,
+    /// Actions of those open cycles.
     pub open_cycle_actions: usize,
 }
 
@@ -159,15 +171,19 @@ impl MessCounts {
     }
 }
 
+/// What was generated: planted effects, injected mess and figures a correct loop reproduces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroundTruth {
+    /// The seed the data came from.
     pub seed: u64,
     /// Clean closed cycles: what a correct loop links.
     pub cycles: usize,
+    /// The planted effects.
     pub effects: Vec<PlantedEffect>,
     /// Mean winsorized R over the clean closed cycles (6 decimals): the baseline a correct loop
     /// computes.
     pub baseline_mean_r: f64,
+    /// The bad input injected.
     pub mess: MessCounts,
     /// Mean of the R noise before effects.
     #[serde(default)]
@@ -175,9 +191,12 @@ pub struct GroundTruth {
     /// Closed trades with |R| > 10 (moonshots and rugs, to exercise winsorization).
     #[serde(default)]
     pub extreme_trades: usize,
+    /// Lines written.
     #[serde(default)]
     pub lines: usize,
+    /// Start of the period.
     pub period_start: Option<Timestamp>,
+    /// End of the period.
     pub period_end: Option<Timestamp>,
     /// The common shocks added to every trade entered in each period (empty without shocks).
     #[serde(default)]
@@ -319,10 +338,8 @@ fn generate_into<E>(
     let closed: Vec<&book::Cycle> = book.closed_cycles().collect();
     let planted = rules
         .iter()
-        .map(|rule| {
-            let matching = closed.iter().filter(|c| rule.applies_to(c)).count();
-            rule.to_planted(start_ms, matching)
-        })
+        .enumerate()
+        .flat_map(|(id, rule)| rule.planted_entries(id, start_ms, &closed))
         .collect();
     let baseline_mean_r = if closed.is_empty() {
         0.0

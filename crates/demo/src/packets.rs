@@ -38,8 +38,11 @@ const EXIT_REASONS: [&str; 4] = ["target", "stop", "time", "signal"];
 /// What was generated and planted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PacketTruth {
+    /// Decision packets generated.
     pub packets: usize,
+    /// Positions closed.
     pub closed_positions: usize,
+    /// The planted effects.
     pub effects: Vec<PlantedEffect>,
     /// Bad records added on top of the clean ones, by kind.
     pub bad_records: BTreeMap<String, usize>,
@@ -48,8 +51,11 @@ pub struct PacketTruth {
 /// The generated records: packets grouped by day (one JSON array file per day) and the closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PacketSet {
+    /// Packets by day (`YYYY-MM-DD`), one JSON array file each.
     pub days: BTreeMap<String, Vec<Value>>,
+    /// The closed-position records.
     pub closes: Vec<Value>,
+    /// What was generated and planted.
     pub truth: PacketTruth,
 }
 
@@ -185,6 +191,7 @@ pub fn generate_packets(opts: &DemoOptions) -> PacketSet {
             kind: Default::default(),
             matching_trades: matching,
             description: format!("rsi_2 below {PLANTED_RSI_BELOW} in a bull regime"),
+            effect_id: None,
         });
     }
     if opts.mess {

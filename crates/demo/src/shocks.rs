@@ -15,8 +15,11 @@ const PERIOD_DAYS: (i64, i64) = (3, 9);
 /// One stretch of the period and the shock its trades share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShockPeriod {
+    /// First entry time of the stretch.
     pub start: Timestamp,
+    /// End of the stretch (exclusive).
     pub end: Timestamp,
+    /// R added to every trade entered in it.
     pub shock_r: f64,
 }
 

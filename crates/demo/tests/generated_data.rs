@@ -381,6 +381,56 @@ fn bench_100k_cycles() {
     assert_eq!(truth.cycles, 100_000);
 }
 
+/// The interaction planted everywhere: one truth entry per (pattern, category) group, all of one
+/// effect id, and each micro-cap 1h trade gains the size once, not once per matching action
+/// (every trade has an entry and an exit that match: counted per action it would gain ≥ 2 R).
+#[test]
+fn the_interaction_everywhere_plan_adds_its_size_once_to_every_matching_trade() {
+    use learnloop_demo::{EffectKind, EffectPlan};
+    let opts = DemoOptions {
+        mess: false,
+        days: 90,
+        effects: EffectPlan::InteractionEverywhere { size: 1.0 },
+        ..DemoOptions::default().with_cycles(4000)
+    };
+    let (lines, truth) = generate(&opts);
+    let groups: BTreeSet<(&str, &str)> = truth
+        .effects
+        .iter()
+        .map(|e| (e.pattern_key.as_str(), e.action_category.as_str()))
+        .collect();
+    assert_eq!(groups.len(), truth.effects.len(), "one entry per group");
+    assert!(groups.len() >= 20, "{} groups", groups.len());
+    for e in &truth.effects {
+        assert_eq!(
+            (e.effect_id, e.kind, e.effect_r),
+            (Some(0), EffectKind::Interaction, 1.0)
+        );
+        assert_eq!(e.scope.get("bucket").map(String::as_str), Some("micro"));
+        assert_eq!(e.scope.get("timeframe").map(String::as_str), Some("1h"));
+        assert!(e.matching_trades > 0);
+    }
+    // Mean winsorized R of micro-cap 1h trades against the others.
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["kind"] != "position_closed" {
+            continue;
+        }
+        let c = &v["content"];
+        let rr = winsorize_r(c["trade_summary"]["rr"].as_f64().unwrap());
+        if c["entry_context"]["mcap_bucket"] == "micro" && v["timeframe"] == "1h" {
+            inside.push(rr);
+        } else {
+            outside.push(rr);
+        }
+    }
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let gain = mean(&inside) - mean(&outside);
+    assert!(inside.len() > 100, "{} micro-cap 1h trades", inside.len());
+    assert!((0.5..1.5).contains(&gain), "gain {gain:.3} R");
+}
+
 /// The calibration plan: one group per effect (the exception shares its bad parent's group and
 /// lies inside its scope), sizes as asked, the stopped effect stops halfway; the placebo plan has
 /// no effect; regime shocks change R only, and the truth lists them.

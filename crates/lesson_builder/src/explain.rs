@@ -5,70 +5,126 @@
 use crate::lesson_key_of;
 use crate::stage::LessonError;
 use learnloop_model::{
-    ActionCategory, CandidateRow, DimensionList, LessonRow, LoopConfig, ScopeKey,
+    ActionCategory, CandidateRow, CandidateVerdict, DimensionList, LessonRow, LoopConfig, ScopeKey,
 };
+use learnloop_store::stats::GroupKey;
 use learnloop_store::Connection;
 use serde::Serialize;
+use std::fmt;
+
+/// What `explain` says about a subset: the last run's verdict when it was tested, else why it
+/// was not. Serialized (and displayed) as one snake_case word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplainVerdict {
+    /// The last lessons run tested the subset and decided this.
+    Tested(CandidateVerdict),
+    /// Statistics are stored but the subset lacks the support the test needs.
+    NotTested,
+    /// Too few trades for the aggregate stage to store statistics at all.
+    NotStored,
+}
+
+impl ExplainVerdict {
+    /// The word recorded in `--json` output and printed by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tested(v) => v.as_str(),
+            Self::NotTested => "not_tested",
+            Self::NotStored => "not_stored",
+        }
+    }
+}
+
+impl fmt::Display for ExplainVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for ExplainVerdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// One parent of the subset: the subset without one of its dims.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParentFigures {
+    /// The dimension dropped.
     pub removed_dim: String,
+    /// The parent's sorted-key scope JSON.
     pub scope_values: String,
+    /// Its trades, if statistics are stored.
     pub n_trades: Option<u64>,
+    /// Its mean R, if statistics are stored.
     pub mean_rr: Option<f64>,
 }
 
 /// What the store says about one subset, and the verdict on it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explanation {
+    /// Producing module.
     pub module: String,
+    /// The pattern.
     pub pattern_key: String,
+    /// The action category.
     pub category: ActionCategory,
+    /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
+    /// Its sorted-key scope JSON.
     pub scope_values: String,
+    /// The key its lesson has (or would have).
     pub lesson_key: String,
-    /// lesson | candidate | rejected (the last run's test), not_tested | not_stored
-    pub verdict: String,
+    /// The last run's verdict, or why there is none.
+    pub verdict: ExplainVerdict,
+    /// Why, in words.
     pub reason: String,
+    /// Its trades, if statistics are stored.
     pub n_trades: Option<u64>,
+    /// Its mean R, if statistics are stored.
     pub mean_rr: Option<f64>,
+    /// The minimum support a subset of its size needs.
     pub min_support: u64,
+    /// The last run's test of the subset, if tested.
     pub test: Option<CandidateRow>,
+    /// Its lesson, if it ever was one.
     pub lesson: Option<LessonRow>,
+    /// Its parents (the subset without one dimension each).
     pub parents: Vec<ParentFigures>,
 }
 
-/// The subset `key` of `pattern_key`/`category` in `module`, as the last run left it.
+/// The subset `key` of `group`, as the last run left it.
 pub fn explain(
     conn: &Connection,
     cfg: &LoopConfig,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
+    group: GroupKey<'_>,
     key: &ScopeKey,
 ) -> Result<Explanation, LessonError> {
+    let GroupKey {
+        module,
+        pattern_key,
+        category,
+    } = group;
     let scope_values = key.values_json();
     let (mask, hash) = (key.mask, key.hash());
     let stats = learnloop_store::stats::get(conn, module, pattern_key, category, mask, hash)?;
-    let test =
-        learnloop_store::lessons::candidate(conn, module, pattern_key, category, mask, hash)?;
+    let test = learnloop_store::lessons::candidate(conn, group, mask, hash)?;
     let lesson_key = lesson_key_of(module, pattern_key, category, &scope_values);
     let lesson = learnloop_store::lessons::lesson(conn, &lesson_key)?;
-    let parents = parents(conn, &cfg.dims, module, pattern_key, category, key)?;
+    let parents = parents(conn, &cfg.dims, group, key)?;
     let min_support = cfg.lessons.min_support_for(key.dims());
     let n_trades = stats.as_ref().map(|s| s.stats.n_trades());
     let (verdict, reason) = match (&test, n_trades) {
-        (Some(t), _) => (t.verdict.clone(), t.reason.clone()),
+        (Some(t), _) => (ExplainVerdict::Tested(t.verdict), t.reason.clone()),
         (None, Some(n)) => (
-            "not_tested".to_string(),
+            ExplainVerdict::NotTested,
             format!(
                 "support: {n} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
                 key.dims()
             ),
         ),
         (None, None) => (
-            "not_stored".to_string(),
+            ExplainVerdict::NotStored,
             format!(
                 "no statistics stored: fewer than {} trades had a {category} action of this pattern with this scope (or no run yet)",
                 cfg.stored_min_trades(key.dims()),
@@ -93,12 +149,11 @@ pub fn explain(
     })
 }
 
+/// The figures of each parent of `key` (the subset without one of its dimensions).
 fn parents(
     conn: &Connection,
     dims: &DimensionList,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
+    group: GroupKey<'_>,
     key: &ScopeKey,
 ) -> Result<Vec<ParentFigures>, LessonError> {
     let mut out = Vec::new();
@@ -109,9 +164,9 @@ fn parents(
         );
         let row = learnloop_store::stats::get(
             conn,
-            module,
-            pattern_key,
-            category,
+            group.module,
+            group.pattern_key,
+            group.category,
             parent.mask,
             parent.hash(),
         )?;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One lesson as the factor clustering sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LessonTrades<'a> {
+    /// The lesson.
     pub lesson_key: &'a str,
     /// |t| of the lesson: the member with the largest is the factor's representative.
     pub abs_t: f64,
@@ -24,7 +25,9 @@ pub struct LessonTrades<'a> {
 pub struct JaccardPair {
     /// The smaller lesson key of the pair.
     pub a: String,
+    /// The larger lesson key.
     pub b: String,
+    /// Their Jaccard similarity (shared trades over all trades of either).
     pub jaccard: f64,
     /// The two lessons belong to different (pattern, category) groups: a shared effect reported
     /// for audit only, which never merges the groups' overrides.
@@ -35,6 +38,7 @@ pub struct JaccardPair {
 /// A latent factor: a connected group of lessons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
+    /// Stable id, from the representative's key.
     pub factor_id: String,
     /// Lesson keys, sorted.
     pub members: Vec<String>,
@@ -98,7 +102,45 @@ fn sorted_unique(trades: &[u32]) -> Cow<'_, [u32]> {
 pub fn cluster_by_jaccard(lessons: &[LessonTrades<'_>], threshold: f64) -> Vec<Factor> {
     let n = lessons.len();
     let trades: Vec<Cow<'_, [u32]>> = lessons.iter().map(|l| sorted_unique(l.trades)).collect();
+    let mut sets = DisjointSets::new(n);
+    let edges = linked_pairs(&trades, threshold);
+    for &(i, j, _) in &edges {
+        sets.union(i, j);
+    }
+    // The same key twice is the same lesson.
+    let mut by_key: Vec<usize> = (0..n).collect();
+    by_key.sort_by(|&a, &b| lessons[a].lesson_key.cmp(lessons[b].lesson_key));
+    for w in by_key.windows(2) {
+        if lessons[w[0]].lesson_key == lessons[w[1]].lesson_key {
+            sets.union(w[0], w[1]);
+        }
+    }
 
+    let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        components.entry(sets.find(i)).or_default().push(i);
+    }
+    let mut edges_by_root: BTreeMap<usize, Vec<Edge>> = BTreeMap::new();
+    for e in edges {
+        edges_by_root.entry(sets.find(e.0)).or_default().push(e);
+    }
+    let mut factors: Vec<Factor> = components
+        .into_iter()
+        .map(|(root, idx)| {
+            let edges = edges_by_root.remove(&root).unwrap_or_default();
+            factor_of(lessons, &idx, edges)
+        })
+        .collect();
+    factors.sort_by(|a, b| a.members.cmp(&b.members));
+    factors
+}
+
+/// Two lessons (by index) and the Jaccard similarity of their trades.
+type Edge = (usize, usize, f64);
+
+/// Every pair of lessons whose trade sets reach `threshold` (i < j), found through an inverted
+/// index of trade → lessons so that only pairs sharing a trade are compared.
+fn linked_pairs(trades: &[Cow<'_, [u32]>], threshold: f64) -> Vec<Edge> {
     // Inverted index: (trade id, lesson index), sorted, so a trade's lessons are one range.
     let mut postings: Vec<(u32, usize)> = trades
         .iter()
@@ -106,10 +148,8 @@ pub fn cluster_by_jaccard(lessons: &[LessonTrades<'_>], threshold: f64) -> Vec<F
         .flat_map(|(i, ts)| ts.iter().map(move |&t| (t, i)))
         .collect();
     postings.sort_unstable();
-
-    let mut sets = DisjointSets::new(n);
-    let mut edges: Vec<(usize, usize, f64)> = Vec::new();
-    let mut shared = vec![0usize; n];
+    let mut edges = Vec::new();
+    let mut shared = vec![0usize; trades.len()];
     let mut touched: Vec<usize> = Vec::new();
     for (i, ts) in trades.iter().enumerate() {
         for &t in ts.iter() {
@@ -130,79 +170,57 @@ pub fn cluster_by_jaccard(lessons: &[LessonTrades<'_>], threshold: f64) -> Vec<F
         for &j in &touched {
             let jac = jaccard_from_counts(shared[j], ts.len(), trades[j].len());
             if jac >= threshold {
-                sets.union(i, j);
                 edges.push((i, j, jac));
             }
             shared[j] = 0;
         }
         touched.clear();
     }
-    // The same key twice is the same lesson.
-    let mut by_key: Vec<usize> = (0..n).collect();
-    by_key.sort_by(|&a, &b| lessons[a].lesson_key.cmp(lessons[b].lesson_key));
-    for w in by_key.windows(2) {
-        if lessons[w[0]].lesson_key == lessons[w[1]].lesson_key {
-            sets.union(w[0], w[1]);
-        }
-    }
+    edges
+}
 
-    let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..n {
-        components.entry(sets.find(i)).or_default().push(i);
-    }
-    let mut edges_by_root: BTreeMap<usize, Vec<(usize, usize, f64)>> = BTreeMap::new();
-    for e in edges {
-        edges_by_root.entry(sets.find(e.0)).or_default().push(e);
-    }
-
-    let mut factors: Vec<Factor> = components
+/// The factor of one connected component `idx`: its distinct member keys, the member with the
+/// largest |t| (ties: the smallest key), and its linking pairs sorted by (a, b).
+fn factor_of(lessons: &[LessonTrades<'_>], idx: &[usize], edges: Vec<Edge>) -> Factor {
+    let members: Vec<String> = idx
+        .iter()
+        .map(|&i| lessons[i].lesson_key)
+        .collect::<BTreeSet<&str>>()
         .into_iter()
-        .map(|(root, idx)| {
-            let members: Vec<String> = idx
-                .iter()
-                .map(|&i| lessons[i].lesson_key)
-                .collect::<BTreeSet<&str>>()
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let representative = idx
-                .iter()
-                .map(|&i| &lessons[i])
-                .max_by(|a, b| {
-                    rank_abs_t(a.abs_t)
-                        .total_cmp(&rank_abs_t(b.abs_t))
-                        .then_with(|| b.lesson_key.cmp(a.lesson_key))
-                })
-                .map(|l| l.lesson_key.to_string())
-                .unwrap_or_default();
-            let mut jaccard: Vec<JaccardPair> = edges_by_root
-                .remove(&root)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|&(i, j, _)| lessons[i].lesson_key != lessons[j].lesson_key)
-                .map(|(i, j, jac)| {
-                    let (a, b) = (lessons[i].lesson_key, lessons[j].lesson_key);
-                    let (a, b) = if a <= b { (a, b) } else { (b, a) };
-                    JaccardPair {
-                        a: a.to_string(),
-                        b: b.to_string(),
-                        jaccard: jac,
-                        across_groups: false,
-                    }
-                })
-                .collect();
-            jaccard.sort_by(|x, y| (&x.a, &x.b).cmp(&(&y.a, &y.b)));
-            jaccard.dedup_by(|x, y| x.a == y.a && x.b == y.b);
-            Factor {
-                factor_id: fresh_factor_id(&members),
-                members,
-                representative,
-                jaccard,
+        .map(str::to_string)
+        .collect();
+    let representative = idx
+        .iter()
+        .map(|&i| &lessons[i])
+        .max_by(|a, b| {
+            rank_abs_t(a.abs_t)
+                .total_cmp(&rank_abs_t(b.abs_t))
+                .then_with(|| b.lesson_key.cmp(a.lesson_key))
+        })
+        .map(|l| l.lesson_key.to_string())
+        .unwrap_or_default();
+    let mut jaccard: Vec<JaccardPair> = edges
+        .into_iter()
+        .filter(|&(i, j, _)| lessons[i].lesson_key != lessons[j].lesson_key)
+        .map(|(i, j, jac)| {
+            let (a, b) = (lessons[i].lesson_key, lessons[j].lesson_key);
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
+            JaccardPair {
+                a: a.to_string(),
+                b: b.to_string(),
+                jaccard: jac,
+                across_groups: false,
             }
         })
         .collect();
-    factors.sort_by(|a, b| a.members.cmp(&b.members));
-    factors
+    jaccard.sort_by(|x, y| (&x.a, &x.b).cmp(&(&y.a, &y.b)));
+    jaccard.dedup_by(|x, y| x.a == y.a && x.b == y.b);
+    Factor {
+        factor_id: fresh_factor_id(&members),
+        members,
+        representative,
+        jaccard,
+    }
 }
 
 /// |t| for ranking: NaN ranks below every number.

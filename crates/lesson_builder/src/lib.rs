@@ -7,6 +7,7 @@
 //! - [`selection`]: selection per (pattern, category) by strength of evidence and cover.
 //! - [`shuffle`]: the placebo permutation of the trade events' R within time clusters.
 //! - [`mod@explain`]: why a subset is or is not a lesson, as the last run decided (`learnloop explain`).
+#![warn(missing_docs)]
 
 pub mod explain;
 pub mod factors;
@@ -14,18 +15,12 @@ pub mod half_life;
 pub mod selection;
 pub mod shuffle;
 
-pub use explain::{explain, Explanation, ParentFigures};
+pub use explain::{explain, ExplainVerdict, Explanation, ParentFigures};
 pub use factors::{
     assign_factor_ids, cluster_by_jaccard, fresh_factor_id, jaccard_sorted, Factor, JaccardPair,
     LessonTrades,
 };
 pub use half_life::fit_half_life;
-pub use learnloop_stats::{
-    benjamini_hochberg, cluster_contrast, complement_stats, count_discoveries, estimate_tau2, fdr,
-    means, one_sample_t, placebo, placebo_shuffle, shrink, shrink_weight, shrinkage, student_t_sf,
-    time_cluster, welch_one_sided, ClusterCell, Contrast, ContrastKind, SiblingMean, TTest,
-    WelchReference, WelchTest,
-};
 pub use selection::{greedy_by_evidence, Evidence, Outcome};
 pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;
@@ -34,3 +29,14 @@ pub use stage::{
     build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
     LessonError, LessonReport,
 };
+
+/// The stage's verdict as the record `lesson_candidates` stores.
+impl From<stage::Verdict> for learnloop_model::CandidateVerdict {
+    fn from(v: stage::Verdict) -> Self {
+        match v {
+            stage::Verdict::Lesson => Self::Lesson,
+            stage::Verdict::Candidate => Self::Candidate,
+            stage::Verdict::Rejected => Self::Rejected,
+        }
+    }
+}

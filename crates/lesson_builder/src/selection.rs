@@ -1,9 +1,12 @@
 //! Selection of lessons within one (pattern, category) group (SPEC §4.1, §4.6), over the subsets
 //! that passed their tests, given their trade sets and a re-test:
 //!
-//! 1. **Self-sufficiency.** A subset is re-tested without the trades of its passing refinements
-//!    (strict subsets of its trades). If the effect is gone, it was the refinement in disguise
-//!    (e.g. `{timeframe: 1h}` carried only by `{bucket: micro, timeframe: 1h}`): rejected.
+//! 1. **Self-sufficiency.** A subset is re-tested without the trades of its significant
+//!    refinements (strict subsets of its trades): the passing ones, and the strongest
+//!    *explainer* — a refinement significant on its own test but not after the run's
+//!    multiple-testing correction, pulling the same way. If the effect is gone, it was the refinement in disguise
+//!    (e.g. `{timeframe: 1h}` carried only by `{bucket: micro, timeframe: 1h}`): rejected, even
+//!    when the refinement is not a lesson itself (a generalization is never taught in its place).
 //! 2. **Explained by another.** Of two passing subsets that do not contain one another, one that
 //!    fails once the other's trades are removed, while the other holds without its trades, is
 //!    the other's shadow (e.g. `{bucket: big}` looking bad only because the rest of the pattern
@@ -18,65 +21,106 @@
 use crate::stage::trades::Bitset;
 use rustc_hash::FxHashMap;
 
-/// A passing subset's strength of evidence.
+/// A subset's strength of evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
+    /// Its p-value (smaller is stronger).
     pub p: f64,
+    /// The sign of its effect against its parents (of its deciding contrast's t).
+    pub direction: f64,
     /// Its number of trades.
     pub cover: u64,
     /// A stable tie-break (the lesson key).
     pub key: u64,
 }
 
-/// `retest(i, removal)`: subset i tested again without the trades of `removal`: its p (if still
-/// defined) and whether it still passes.
+/// `retest(i, removal)`: subset i (a passing subset, or `passing + j` for explainer j) tested
+/// again without the trades of `removal`: its p (if still defined) and whether it still passes
+/// (an explainer: still significant at its own level).
 pub type Retest<'a> = dyn Fn(usize, &Bitset) -> (Option<f64>, bool) + 'a;
 
 /// What selection made of a passing subset; `by` and the order are indices into its inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
+    /// A lesson.
     Selected {
+        /// p of the re-test without the trades of the removed refinements, when one was run.
         p_retest: Option<f64>,
     },
+    /// Passed, but the per-pattern limit was filled by stronger lessons.
     Limit,
-    /// Not self-sufficient: explained by this refinement (the strongest of those removed).
+    /// Not self-sufficient: explained by this refinement (the strongest of those removed): an
+    /// index into the passing subsets, or `passing + j` for explainer j.
     Explained {
+        /// Index of the explaining subset.
         by: usize,
+        /// p of the re-test without its trades.
         p_retest: Option<f64>,
     },
-    /// No effect once this selected lesson is accounted for.
+    /// No effect once this selected lesson (or, at `passing + j`, explainer j) is accounted
+    /// for.
     AccountedFor {
+        /// Index of the selected lesson.
         by: usize,
+        /// p of the re-test without its trades.
         p_retest: Option<f64>,
     },
 }
 
-/// `retest(i, removal)` re-tests subset i without the trades of `removal` and returns its p (if
-/// still defined) and whether it still passes.
+/// A refinement significant on its own test but not a passing subset: it can explain a passing
+/// generalization away (self-sufficiency), never becomes a lesson here.
+#[derive(Debug, Clone, Copy)]
+pub struct Explainer<'a> {
+    /// Its trades.
+    pub set: &'a Bitset,
+    /// Its own test's strength (its p is before the run's multiple-testing correction).
+    pub evidence: Evidence,
+}
+
+/// Selection over the passing subsets (`evidence`, `sets`), with the group's `explainers`;
+/// `retest(i, removal)` re-tests passing subset i without the trades of `removal` and returns its
+/// p (if still defined) and whether it still passes.
 pub fn greedy_by_evidence(
     evidence: &[Evidence],
     sets: &[&Bitset],
+    explainers: &[Explainer<'_>],
     max_per_group: usize,
     retest: &Retest<'_>,
 ) -> Vec<Outcome> {
     let n = evidence.len();
+    // Indices below n are passing subsets, n + j explainer j.
+    let evidence_of = |a: usize| {
+        evidence
+            .get(a)
+            .unwrap_or_else(|| &explainers[a - n].evidence)
+    };
+    let set_of = |a: usize| {
+        sets.get(a)
+            .copied()
+            .unwrap_or_else(|| explainers[a - n].set)
+    };
     let stronger = |a: usize, b: usize| {
-        evidence[a]
-            .p
-            .total_cmp(&evidence[b].p)
-            .then(evidence[b].cover.cmp(&evidence[a].cover))
-            .then(evidence[a].key.cmp(&evidence[b].key))
+        let (ea, eb) = (evidence_of(a), evidence_of(b));
+        ea.p.total_cmp(&eb.p)
+            .then(eb.cover.cmp(&ea.cover))
+            .then(ea.key.cmp(&eb.key))
     };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut p_first: Vec<Option<f64>> = vec![None; n];
     for i in 0..n {
-        let refinements: Vec<usize> = (0..n)
-            .filter(|&d| d != i && sets[d].is_subset_of(sets[i]) && sets[d] != sets[i])
-            .collect();
+        let refines = |d: usize| d != i && set_of(d).is_subset_of(sets[i]) && set_of(d) != sets[i];
+        // Every passing refinement, and the strongest explainer pulling the same way: one
+        // significant subset at a time (removing every explainer at once would take a true
+        // effect's chance-significant refinements together and leave too little of it).
+        let mut refinements: Vec<usize> = (0..n).filter(|&d| refines(d)).collect();
+        let strongest_explainer = (n..n + explainers.len())
+            .filter(|&d| refines(d) && evidence_of(d).direction == evidence[i].direction)
+            .min_by(|&a, &b| stronger(a, b));
+        refinements.extend(strongest_explainer);
         if refinements.is_empty() {
             continue;
         }
-        let removal = union(refinements.iter().map(|&d| sets[d]), sets[i]);
+        let removal = union(refinements.iter().map(|&d| set_of(d)), sets[i]);
         let (p, holds) = retest(i, &removal);
         p_first[i] = p;
         if !holds {
@@ -88,6 +132,7 @@ pub fn greedy_by_evidence(
         }
     }
     explained_by_another(sets, retest, &stronger, &mut outcomes);
+    shadowed_by_explainers(sets, explainers, retest, &mut outcomes);
     let mut order: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
     order.sort_by(|&a, &b| stronger(a, b));
     let mut taken: Vec<usize> = Vec::new();
@@ -171,6 +216,46 @@ fn explained_by_another(
     }
 }
 
+/// A passing subset that fails once a disjoint explainer's trades are taken out of its
+/// comparisons, while the explainer stays significant without the subset's trades, looked good
+/// or bad only because the explainer sat in its comparison (e.g. `{bucket: xl}` looking bad
+/// against a rest that holds the good `{bucket: micro, timeframe: 1h}`, significant on its own
+/// test but not a lesson): rejected, accounted for by that explainer (index `n + j`), the
+/// strongest such one. One-way only, as in `explained_by_another`: a true `{timeframe: 4h}` is
+/// not the shadow of the `{timeframe: 1h}` that looks bad against it.
+fn shadowed_by_explainers(
+    sets: &[&Bitset],
+    explainers: &[Explainer<'_>],
+    retest: &Retest<'_>,
+    outcomes: &mut [Option<Outcome>],
+) {
+    let n = sets.len();
+    let mut by_strength: Vec<usize> = (0..explainers.len()).collect();
+    by_strength.sort_by(|&a, &b| {
+        let (ea, eb) = (&explainers[a].evidence, &explainers[b].evidence);
+        ea.p.total_cmp(&eb.p).then(ea.key.cmp(&eb.key))
+    });
+    let open: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none()).collect();
+    for i in open {
+        for &j in &by_strength {
+            let set = explainers[j].set;
+            // Only an explainer outside the subset can shadow it; one that shares trades would
+            // take part of its evidence with it.
+            if set.intersects(sets[i]) {
+                continue;
+            }
+            let (p, holds) = retest(i, set);
+            if !holds && retest(n + j, sets[i]).1 {
+                outcomes[i] = Some(Outcome::AccountedFor {
+                    by: n + j,
+                    p_retest: p,
+                });
+                break;
+            }
+        }
+    }
+}
+
 /// The union of `sets`, shaped like `like`.
 fn union<'a>(sets: impl Iterator<Item = &'a Bitset>, like: &Bitset) -> Bitset {
     let mut out = Bitset(vec![0; like.0.len()]);
@@ -193,7 +278,12 @@ mod tests {
     }
 
     fn ev(p: f64, cover: u64, key: u64) -> Evidence {
-        Evidence { p, cover, key }
+        Evidence {
+            p,
+            direction: 1.0,
+            cover,
+            key,
+        }
     }
 
     #[test]
@@ -211,7 +301,7 @@ mod tests {
             0 => (Some(0.4), !removal.intersects(&set(&[0]))),
             _ => (Some(1e-3), true),
         };
-        let out = greedy_by_evidence(&evidence, &refs, 3, &retest);
+        let out = greedy_by_evidence(&evidence, &refs, &[], 3, &retest);
         assert_eq!(
             out[0],
             Outcome::Explained {
@@ -221,6 +311,79 @@ mod tests {
         );
         assert!(matches!(out[1], Outcome::Selected { .. }));
         assert!(matches!(out[2], Outcome::Selected { .. }));
+    }
+
+    fn explainer(set: &Bitset, p: f64, direction: f64, key: u64) -> Explainer<'_> {
+        Explainer {
+            set,
+            evidence: Evidence {
+                direction,
+                ..ev(p, set.count(), key)
+            },
+        }
+    }
+
+    #[test]
+    fn a_generalization_is_explained_by_a_significant_refinement_that_is_not_a_lesson() {
+        // 0 = {1h} passes (trades 0..20); {micro, 1h} (0..8) is significant on its own test
+        // only; {mid, 1h} (8..14) too, but pulls the other way.
+        let sets = [set(&(0..20).collect::<Vec<_>>())];
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let micro = set(&(0..8).collect::<Vec<_>>());
+        let mid = set(&(8..14).collect::<Vec<_>>());
+        let evidence = [ev(1e-6, 20, 1)];
+        // {1h} fails without the micro trades, holds without the mid ones.
+        let retest = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.3), !removal.intersects(&set(&[0]))),
+            _ => (Some(1e-3), true),
+        };
+        let same_way = [
+            explainer(&micro, 1e-3, 1.0, 2),
+            explainer(&mid, 1e-4, -1.0, 3),
+        ];
+        let out = greedy_by_evidence(&evidence, &refs, &same_way, 3, &retest);
+        assert_eq!(
+            out[0],
+            Outcome::Explained {
+                by: 1,
+                p_retest: Some(0.3)
+            }
+        );
+        // Pulling the other way, the mid refinement cannot explain it.
+        let other_way = [explainer(&mid, 1e-4, -1.0, 3)];
+        let out = greedy_by_evidence(&evidence, &refs, &other_way, 3, &retest);
+        assert!(matches!(out[0], Outcome::Selected { .. }));
+    }
+
+    #[test]
+    fn a_passing_subset_in_the_shadow_of_a_disjoint_explainer_is_accounted_for() {
+        // 0 = {xl} (trades 20..30) looks bad only against a rest holding the good explainer
+        // {micro, 1h} (0..8), which stays significant without {xl}'s trades.
+        let sets = [set(&(20..30).collect::<Vec<_>>())];
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let good = set(&(0..8).collect::<Vec<_>>());
+        let evidence = [ev(1e-4, 10, 1)];
+        let explainers = [explainer(&good, 1e-3, 1.0, 2)];
+        let shadow = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.5), !removal.intersects(&good)),
+            _ => (Some(1e-3), true),
+        };
+        let out = greedy_by_evidence(&evidence, &refs, &explainers, 3, &shadow);
+        assert_eq!(
+            out[0],
+            Outcome::AccountedFor {
+                by: 1,
+                p_retest: Some(0.5)
+            }
+        );
+        // One-way only: when the explainer does not hold without {xl}, {xl} stays (a true
+        // effect is not the shadow of the subset that looks bad against it).
+        let mutual = |i: usize, removal: &Bitset| match i {
+            0 => (Some(0.5), !removal.intersects(&good)),
+            _ => (Some(0.2), false),
+        };
+        let out = greedy_by_evidence(&evidence, &refs, &explainers, 3, &mutual);
+        assert!(matches!(out[0], Outcome::Selected { .. }));
     }
 
     #[test]
@@ -245,7 +408,7 @@ mod tests {
             let fails = i == 3 && removal.intersects(&set(&[1]));
             (Some(0.01), !fails)
         };
-        let out = greedy_by_evidence(&evidence, &refs, 2, &retest);
+        let out = greedy_by_evidence(&evidence, &refs, &[], 2, &retest);
         assert!(matches!(out[0], Outcome::Selected { .. }));
         assert!(matches!(out[3], Outcome::AccountedFor { by: 0, .. }));
         // 1 and 2 tie on p: 2 has more cover, so it is taken; 1 and 4 hit the limit.
@@ -266,7 +429,7 @@ mod tests {
         // The exception's re-test must never see its ancestor's trades removed.
         let retest =
             |i: usize, removal: &Bitset| (Some(0.01), i == 0 || !removal.intersects(&set(&[0])));
-        let out = greedy_by_evidence(&evidence, &refs, 3, &retest);
+        let out = greedy_by_evidence(&evidence, &refs, &[], 3, &retest);
         assert!(matches!(out[0], Outcome::Selected { .. }));
         assert!(matches!(out[1], Outcome::Selected { .. }));
     }

@@ -7,10 +7,14 @@ use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand, Typed
 use learnloop_store::strands::{self, InsertOutcome};
 use learnloop_store::{meta, Connection};
 
+/// What an ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IngestReport {
+    /// Lines read.
     pub lines: u64,
+    /// Blank lines skipped.
     pub blank_lines: u64,
+    /// New strands stored.
     pub inserted: u64,
     /// Lines whose strand id was already stored with identical fields (re-ingest).
     pub already_present: u64,
@@ -18,6 +22,7 @@ pub struct IngestReport {
     pub id_conflicts: u64,
     /// Strands stored directly in `ad_strands` by a producer and normalised by this call.
     pub caught_up_from_table: u64,
+    /// What normalising the new strands did.
     pub normalized: NormalizeReport,
 }
 
@@ -132,6 +137,7 @@ pub struct AdaptedRecord {
     pub location: String,
     /// The input record's text, kept in the quarantine if it is refused.
     pub text: String,
+    /// The strand, or why the record is not one.
     pub strand: std::result::Result<RawStrand, QuarantineReason>,
 }
 

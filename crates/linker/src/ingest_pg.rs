@@ -18,7 +18,9 @@ use learnloop_store::{meta, Connection};
 /// How to read: which table, how many rows per fetch, and where to start.
 #[derive(Debug, Clone)]
 pub struct PgIngestOptions {
+    /// The source table (`table` or `schema.table`).
     pub table: String,
+    /// Rows per fetch.
     pub batch: usize,
     /// Re-read this much before the watermark (`None` or zero: strictly after it).
     pub lookback: Option<chrono::Duration>,
@@ -37,16 +39,20 @@ impl Default for PgIngestOptions {
     }
 }
 
+/// What a PostgreSQL ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PgIngestReport {
     /// Where the rows came from (no password).
     pub source: String,
     /// Where the read started: "start", "after …" or "since …".
     pub read_from: String,
+    /// The watermark before the read.
     pub watermark_before: Option<String>,
+    /// The watermark after it.
     pub watermark_after: Option<String>,
     /// Bad rows seen again inside the look-back window (already quarantined, not counted twice).
     pub quarantined_before: u64,
+    /// What storing and normalising the rows did.
     #[serde(flatten)]
     pub ingest: IngestReport,
 }

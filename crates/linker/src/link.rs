@@ -15,14 +15,22 @@ use std::collections::BTreeMap;
 const LINKED_ROWID_KEY: &str = "linked_rowid";
 const LINKED_AS_OF_KEY: &str = "linked_as_of_ms";
 
+/// What the link stage did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LinkReport {
+    /// The as-of time.
     pub as_of: String,
+    /// Whether every position was re-linked.
     pub rebuild: bool,
+    /// Positions re-linked.
     pub positions_relinked: u64,
+    /// Linked trades after the stage.
     pub trades_linked_total: i64,
+    /// Trades linked by this run.
     pub trades_linked_new: i64,
+    /// Trade events after the stage.
     pub trade_events_total: i64,
+    /// Link anomalies by kind.
     pub anomalies: BTreeMap<AnomalyKind, i64>,
     /// The positions re-linked (all of them after a rebuild), for callers that keep the links
     /// in memory.
@@ -36,8 +44,11 @@ pub struct LinkReport {
 /// The links of one position, computed from its actions and closes known at the as-of time.
 #[derive(Debug, Default, PartialEq)]
 pub struct PositionLinks {
+    /// The position's closed trades.
     pub trades: Vec<LinkedTrade>,
+    /// One event per trade and action.
     pub events: Vec<TradeEvent>,
+    /// What could not be linked, and why.
     pub anomalies: Vec<LinkAnomaly>,
 }
 

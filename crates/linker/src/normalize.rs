@@ -7,11 +7,15 @@ use learnloop_store::strands::{self, QuarantineEntry};
 use learnloop_store::{meta, Connection};
 use std::collections::BTreeMap;
 
+/// `meta` key of the highest `ad_strands` rowid normalised so far.
 pub const WATERMARK_KEY: &str = "normalized_rowid";
 
+/// What normalising did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NormalizeReport {
+    /// Actions normalised.
     pub actions: u64,
+    /// Closes normalised.
     pub closes: u64,
     /// Strands quarantined by this call, by reason code.
     pub quarantined: BTreeMap<String, u64>,
@@ -22,6 +26,7 @@ pub struct NormalizeReport {
 }
 
 impl NormalizeReport {
+    /// Strands quarantined by this call, all reasons.
     pub fn quarantined_total(&self) -> u64 {
         self.quarantined.values().sum()
     }

@@ -46,7 +46,9 @@
 //! `active` with `activate` (the previous active one becomes `superseded`). Everything happens
 //! on the caller's connection, so inside the caller's transaction. The output is loaded with the
 //! runtime's own loader before it is written: what is stored, the PM can serve.
+#![warn(missing_docs)]
 
+use learnloop_model::config::MaterializeConfig;
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{ConfigStatus, ConfigVersion, LessonRow, LoopConfig, Timestamp};
 use learnloop_overrides::{
@@ -64,7 +66,8 @@ pub const LEVER_DECIMALS: i32 = 6;
 /// Differences below this are floating-point noise, not a rate limit or a lever.
 const TOLERANCE: f64 = 1e-12;
 
-#[derive(Debug, Clone, Default)]
+/// How a materialize run records and activates what it builds.
+#[derive(Debug, Clone)]
 pub struct MaterializeOptions {
     /// Activate the new version (or a still-proposed identical latest version).
     pub activate: bool,
@@ -72,24 +75,29 @@ pub struct MaterializeOptions {
     pub run_id: Option<String>,
     /// Wall-clock time recorded as the row's `created_at` (given by the binary: the stage never
     /// reads the clock).
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
+/// What a materialize run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MaterializeReport {
+    /// The run's as-of time.
     pub as_of: String,
     /// One entry per module with active lessons or existing config versions, sorted by module.
     pub modules: Vec<ModuleReport>,
 }
 
 impl MaterializeReport {
+    /// The report of `module`, if the run handled it.
     pub fn module(&self, module: &str) -> Option<&ModuleReport> {
         self.modules.iter().find(|m| m.module == module)
     }
 }
 
+/// What a materialize run did for one module.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModuleReport {
+    /// The module.
     pub module: String,
     /// The version written by this run; `None` when the config was unchanged.
     pub version: Option<i64>,
@@ -111,38 +119,55 @@ pub struct ModuleReport {
     pub factors: usize,
     /// Overrides written (`pattern_overrides` + `pattern_strength_overrides`).
     pub overrides: usize,
+    /// Of those, scoped overrides.
     pub pattern_overrides: usize,
+    /// Of those, overrides at a pattern's root (empty scope).
     pub pattern_strength_overrides: usize,
     /// Overrides dropped because every lever was within `neutral_epsilon` of neutral.
     pub dropped_neutral: usize,
     /// Levers held back by `max_step`.
     pub rate_limited: usize,
+    /// Checksum of the config's text (`config_checksum`).
     pub checksum: String,
 }
 
+/// Why a materialize run failed (nothing is written then).
 #[derive(Debug, thiserror::Error)]
 pub enum MaterializeError {
+    /// Reading lessons or configs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Inserting or activating the version failed.
     #[error(transparent)]
     Configs(#[from] ConfigsError),
+    /// A lesson's stored scope is not a JSON object of strings.
     #[error("lesson {lesson_key}: scope_values {text:?} is not a JSON object of dimension → string: {source}")]
     Scope {
+        /// The lesson.
         lesson_key: String,
+        /// Its `scope_values` text.
         text: String,
+        /// The parse error.
         #[source]
         source: serde_json::Error,
     },
+    /// The version the rate limit is measured from does not load.
     #[error("config {module} v{version} (the rate-limit base) cannot be read: {source}; roll back or activate a readable version")]
     BaseConfig {
+        /// Its module.
         module: String,
+        /// Its version.
         version: i64,
+        /// Why it does not load.
         #[source]
         source: ConfigError,
     },
+    /// The built config fails the runtime's own validation (a bug of this stage).
     #[error("the materialized config for module {module} is invalid (a bug): {source}")]
     Invalid {
+        /// Its module.
         module: String,
+        /// What the validation found.
         #[source]
         source: ConfigError,
     },
@@ -171,16 +196,22 @@ fn round_lever(v: f64) -> f64 {
 /// Counts of one build.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BuildStats {
+    /// Active lessons read.
     pub lessons: usize,
+    /// Latent factors they form.
     pub factors: usize,
+    /// Overrides dropped as near-neutral.
     pub dropped_neutral: usize,
+    /// Levers held back by the rate limit.
     pub rate_limited: usize,
 }
 
 /// A built config, not yet stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
+    /// The config, ready to serialize.
     pub config: ConfigData,
+    /// What the build counted.
     pub stats: BuildStats,
 }
 
@@ -192,69 +223,33 @@ struct Member<'a> {
     abs_t: f64,
 }
 
+/// The config a build is for: module, version number and the run's as-of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigTarget<'a> {
+    /// The module (`pm`).
+    pub module: &'a str,
+    /// The version number the config will carry.
+    pub version: i64,
+    /// The run's as-of time: lessons decay by their age at it.
+    pub as_of: Timestamp,
+}
+
 /// The pure part of the stage: `lessons` (the module's active lessons) → the config for
-/// `version`, rate-limited against `base` (the config the PM was serving, if any). See the crate
+/// `target`, rate-limited against `base` (the config the PM was serving, if any). See the crate
 /// documentation for each step.
 pub fn build_config(
-    module: &str,
-    version: i64,
-    as_of: Timestamp,
+    target: ConfigTarget<'_>,
     lessons: &[LessonRow],
     base: Option<&ConfigData>,
     cfg: &LoopConfig,
 ) -> Result<Built, MaterializeError> {
     let m = &cfg.materialize;
+    let factors = members_by_factor(lessons, target.as_of, m);
     let mut stats = BuildStats {
         lessons: lessons.len(),
+        factors: factors.len(),
         ..BuildStats::default()
     };
-
-    // Members grouped by (pattern, category, factor); within a factor, by lesson key.
-    let mut factors: BTreeMap<(&str, &str, &str), Vec<Member<'_>>> = BTreeMap::new();
-    for lesson in lessons {
-        let half_life = lesson
-            .half_life_hours
-            .filter(|h| h.is_finite() && *h > 0.0)
-            .unwrap_or(m.default_half_life_hours);
-        let age = match lesson.confirmed_at.or(lesson.created_at) {
-            Some(confirmed) => as_of.hours_since(confirmed),
-            None => {
-                tracing::warn!(lesson = %lesson.lesson_key, "active lesson without confirmed_at or created_at: not decayed");
-                0.0
-            }
-        };
-        let levers: Levers = lesson
-            .levers
-            .iter()
-            .map(|(lever, v)| {
-                (
-                    lever,
-                    lever.clamp(decay_lever(lever, lever.clamp(v), age, half_life)),
-                )
-            })
-            .collect();
-        let factor = lesson
-            .latent_factor_id
-            .as_deref()
-            .filter(|f| !f.trim().is_empty())
-            .unwrap_or(&lesson.lesson_key);
-        let group = (
-            lesson.pattern_key.as_str(),
-            lesson.category.as_str(),
-            factor,
-        );
-        factors.entry(group).or_default().push(Member {
-            lesson,
-            levers,
-            confidence: confidence_from(lesson.q_value.unwrap_or(1.0), lesson.n_trades),
-            abs_t: lesson
-                .t_stat
-                .filter(|t| t.is_finite())
-                .map_or(0.0, f64::abs),
-        });
-    }
-    stats.factors = factors.len();
-
     let base_levers: HashMap<&str, &Levers> = base
         .map(|b| {
             b.overrides()
@@ -263,42 +258,21 @@ pub fn build_config(
         })
         .unwrap_or_default();
 
-    let mut config = ConfigData::new(module, version, as_of.to_rfc3339());
+    let mut config = ConfigData::new(target.module, target.version, target.as_of.to_rfc3339());
     config.feature_flags = FeatureFlags::default();
     config.specificity_alpha = m.specificity_alpha;
     let mut used_ids: BTreeSet<&str> = BTreeSet::new();
     for ((_, _, factor_id), mut members) in factors {
         members.sort_by(|a, b| a.lesson.lesson_key.cmp(&b.lesson.lesson_key));
-        let mut rep = 0;
-        for (i, member) in members.iter().enumerate() {
-            if member.abs_t > members[rep].abs_t {
-                rep = i;
-            }
-        }
-        let representative = members[rep].lesson;
+        let rep = representative_index(&members);
         let factor_id = if used_ids.insert(factor_id) {
             factor_id
         } else {
-            representative.lesson_key.as_str()
+            members[rep].lesson.lesson_key.as_str()
         };
         let merged = weighted_mean_levers(members.iter().map(|m| (m.confidence, &m.levers)));
-
-        // Rate limit against the base, then round and drop what is neutral.
         let previous = base_levers.get(factor_id).copied();
-        let mut levers = Levers::EMPTY;
-        for (lever, target) in merged.iter() {
-            let from = previous.map_or(lever.neutral(), |p| p.get_or_neutral(lever));
-            let (lo, hi) = (from - m.max_step, from + m.max_step);
-            let limited = target.clamp(lo, hi);
-            if (limited - target).abs() > TOLERANCE {
-                stats.rate_limited += 1;
-            }
-            let mut value = round_lever(limited);
-            if value < lo || value > hi {
-                value = limited;
-            }
-            levers.set(lever, lever.clamp(value));
-        }
+        let levers = rate_limited(&merged, previous, m, &mut stats);
         let neutral = levers
             .iter()
             .all(|(lever, v)| (v - lever.neutral()).abs() <= m.neutral_epsilon + TOLERANCE);
@@ -306,39 +280,7 @@ pub fn build_config(
             stats.dropped_neutral += 1;
             continue;
         }
-
-        let scope = parse_scope_map(&representative.scope_values).map_err(|source| {
-            MaterializeError::Scope {
-                lesson_key: representative.lesson_key.clone(),
-                text: representative.scope_values.clone(),
-                source,
-            }
-        })?;
-        let mut keys: Vec<String> = vec![representative.lesson_key.clone()];
-        keys.extend(
-            members
-                .iter()
-                .map(|m| &m.lesson.lesson_key)
-                .filter(|k| **k != representative.lesson_key)
-                .cloned(),
-        );
-        let rep_member = &members[rep];
-        let o = Override {
-            override_id: factor_id.to_string(),
-            pattern_key: representative.pattern_key.clone(),
-            action_category: representative.category.as_str().to_string(),
-            scope,
-            levers,
-            confidence: rep_member.confidence,
-            q_value: representative.q_value.unwrap_or(1.0),
-            n_trades: representative.n_trades,
-            edge: Some(representative.shrunk_edge).filter(|e| e.is_finite()),
-            half_life_hours: representative.half_life_hours,
-            created_at: representative.created_at.map(Timestamp::to_rfc3339),
-            lesson_keys: keys.clone(),
-            factor_id: representative.latent_factor_id.clone(),
-            members: keys,
-        };
+        let o = factor_override(factor_id, &members, rep, levers)?;
         if o.scope.is_empty() {
             config.pattern_strength_overrides.push(o);
         } else {
@@ -354,29 +296,171 @@ pub fn build_config(
     Ok(Built { config, stats })
 }
 
+/// (pattern, category, factor) of a member group: a lesson without a factor is its own.
+type FactorGroup<'a> = (&'a str, &'a str, &'a str);
+
+/// Each lesson with its levers decayed to `as_of` and clamped, grouped by (pattern, category,
+/// factor).
+fn members_by_factor<'a>(
+    lessons: &'a [LessonRow],
+    as_of: Timestamp,
+    m: &MaterializeConfig,
+) -> BTreeMap<FactorGroup<'a>, Vec<Member<'a>>> {
+    let mut factors: BTreeMap<FactorGroup<'a>, Vec<Member<'a>>> = BTreeMap::new();
+    for lesson in lessons {
+        let factor = lesson
+            .latent_factor_id
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or(&lesson.lesson_key);
+        let group = (
+            lesson.pattern_key.as_str(),
+            lesson.category.as_str(),
+            factor,
+        );
+        factors
+            .entry(group)
+            .or_default()
+            .push(decayed_member(lesson, as_of, m));
+    }
+    factors
+}
+
+/// A lesson's levers decayed by its age since `confirmed_at` (else `created_at`) and clamped,
+/// with its blend confidence.
+fn decayed_member<'a>(
+    lesson: &'a LessonRow,
+    as_of: Timestamp,
+    m: &MaterializeConfig,
+) -> Member<'a> {
+    let half_life = lesson
+        .half_life_hours
+        .filter(|h| h.is_finite() && *h > 0.0)
+        .unwrap_or(m.default_half_life_hours);
+    let age = match lesson.confirmed_at.or(lesson.created_at) {
+        Some(confirmed) => as_of.hours_since(confirmed),
+        None => {
+            tracing::warn!(lesson = %lesson.lesson_key, "active lesson without confirmed_at or created_at: not decayed");
+            0.0
+        }
+    };
+    let levers: Levers = lesson
+        .levers
+        .iter()
+        .map(|(lever, v)| {
+            (
+                lever,
+                lever.clamp(decay_lever(lever, lever.clamp(v), age, half_life)),
+            )
+        })
+        .collect();
+    Member {
+        lesson,
+        levers,
+        confidence: confidence_from(lesson.q_value.unwrap_or(1.0), lesson.n_trades),
+        abs_t: lesson
+            .t_stat
+            .filter(|t| t.is_finite())
+            .map_or(0.0, f64::abs),
+    }
+}
+
+/// The member with the largest |t| (the first of equals, members sorted by lesson key).
+fn representative_index(members: &[Member<'_>]) -> usize {
+    let mut rep = 0;
+    for (i, member) in members.iter().enumerate() {
+        if member.abs_t > members[rep].abs_t {
+            rep = i;
+        }
+    }
+    rep
+}
+
+/// `merged` moved at most `max_step` from the `previous` levers (neutral when none), rounded
+/// unless rounding would cross the limit, and clamped to the lever's bounds.
+fn rate_limited(
+    merged: &Levers,
+    previous: Option<&Levers>,
+    m: &MaterializeConfig,
+    stats: &mut BuildStats,
+) -> Levers {
+    let mut levers = Levers::EMPTY;
+    for (lever, target) in merged.iter() {
+        let from = previous.map_or(lever.neutral(), |p| p.get_or_neutral(lever));
+        let (lo, hi) = (from - m.max_step, from + m.max_step);
+        let limited = target.clamp(lo, hi);
+        if (limited - target).abs() > TOLERANCE {
+            stats.rate_limited += 1;
+        }
+        let mut value = round_lever(limited);
+        if value < lo || value > hi {
+            value = limited;
+        }
+        levers.set(lever, lever.clamp(value));
+    }
+    levers
+}
+
+/// The override of one factor: the representative's scope and figures, every member's key.
+fn factor_override(
+    factor_id: &str,
+    members: &[Member<'_>],
+    rep: usize,
+    levers: Levers,
+) -> Result<Override, MaterializeError> {
+    let representative = members[rep].lesson;
+    let scope = parse_scope_map(&representative.scope_values).map_err(|source| {
+        MaterializeError::Scope {
+            lesson_key: representative.lesson_key.clone(),
+            text: representative.scope_values.clone(),
+            source,
+        }
+    })?;
+    let mut keys: Vec<String> = vec![representative.lesson_key.clone()];
+    keys.extend(
+        members
+            .iter()
+            .map(|m| &m.lesson.lesson_key)
+            .filter(|k| **k != representative.lesson_key)
+            .cloned(),
+    );
+    Ok(Override {
+        override_id: factor_id.to_string(),
+        pattern_key: representative.pattern_key.clone(),
+        action_category: representative.category.as_str().to_string(),
+        scope,
+        levers,
+        confidence: members[rep].confidence,
+        q_value: representative.q_value.unwrap_or(1.0),
+        n_trades: representative.n_trades,
+        edge: Some(representative.shrunk_edge).filter(|e| e.is_finite()),
+        half_life_hours: representative.half_life_hours,
+        created_at: representative.created_at.map(Timestamp::to_rfc3339),
+        lesson_keys: keys.clone(),
+        factor_id: representative.latent_factor_id.clone(),
+        members: keys,
+    })
+}
+
 /// The config the rate limit is measured from; see the crate documentation.
 fn rate_limit_base(
     conn: &Connection,
     module: &str,
     as_of: Timestamp,
 ) -> Result<Option<ConfigVersion>, MaterializeError> {
-    let earlier = |v: &ConfigVersion| Timestamp::parse(&v.as_of).is_ok_and(|t| t < as_of);
     if let Some(active) = configs::active_version(conn, module)? {
-        if earlier(&active) {
+        if active.as_of < as_of {
             return Ok(Some(active));
         }
     }
-    let mut best: Option<(Timestamp, ConfigVersion)> = None;
+    let mut best: Option<ConfigVersion> = None;
     for v in configs::all_versions(conn, module)? {
         let was_active = matches!(v.status, ConfigStatus::Active | ConfigStatus::Superseded);
-        let Ok(t) = Timestamp::parse(&v.as_of) else {
-            continue;
-        };
-        if was_active && t < as_of && !matches!(&best, Some((bt, _)) if t < *bt) {
-            best = Some((t, v));
+        if was_active && v.as_of < as_of && !matches!(&best, Some(b) if v.as_of < b.as_of) {
+            best = Some(v);
         }
     }
-    Ok(best.map(|(_, v)| v))
+    Ok(best)
 }
 
 /// Run the stage for every module with active lessons or config versions, on the caller's
@@ -404,11 +488,15 @@ pub fn materialize(
         as_of: as_of.to_rfc3339(),
         modules: Vec::with_capacity(modules.len()),
     };
+    let run = ModuleRun {
+        conn,
+        cfg,
+        as_of,
+        opts,
+    };
     for module in modules {
         let lessons = by_module.remove(&module).unwrap_or_default();
-        report.modules.push(materialize_module(
-            conn, cfg, as_of, opts, &module, &lessons,
-        )?);
+        report.modules.push(run.module(&module, &lessons)?);
     }
     Ok(report)
 }
@@ -432,107 +520,147 @@ fn attach_scope_bins(conn: &Connection, config: &mut ConfigData) -> Result<(), M
     Ok(())
 }
 
-fn materialize_module(
-    conn: &Connection,
-    cfg: &LoopConfig,
+/// What the stage does for every module: the store, the settings, the as-of time, the options.
+struct ModuleRun<'a> {
+    conn: &'a Connection,
+    cfg: &'a LoopConfig,
     as_of: Timestamp,
-    opts: &MaterializeOptions,
-    module: &str,
-    lessons: &[LessonRow],
-) -> Result<ModuleReport, MaterializeError> {
-    let base_row = rate_limit_base(conn, module, as_of)?;
-    let base = base_row
-        .as_ref()
-        .map(|row| {
-            ConfigData::parse(&row.config_data).map_err(|source| MaterializeError::BaseConfig {
-                module: module.to_string(),
-                version: row.version,
-                source,
-            })
-        })
-        .transpose()?;
-    let latest = configs::latest_version(conn, module)?;
-    let next = configs::next_version(conn, module)?;
-    let Built { mut config, stats } =
-        build_config(module, next, as_of, lessons, base.as_ref(), cfg)?;
-    attach_scope_bins(conn, &mut config)?;
+    opts: &'a MaterializeOptions,
+}
 
-    let mut report = ModuleReport {
-        module: module.to_string(),
-        rate_limit_base: base_row.as_ref().map(|r| r.version),
-        lessons: stats.lessons,
-        factors: stats.factors,
-        pattern_overrides: config.pattern_overrides.len(),
-        pattern_strength_overrides: config.pattern_strength_overrides.len(),
-        overrides: config.pattern_overrides.len() + config.pattern_strength_overrides.len(),
-        dropped_neutral: stats.dropped_neutral,
-        rate_limited: stats.rate_limited,
-        ..ModuleReport::default()
-    };
-
-    if let Some(latest) = &latest {
-        config.version = latest.version;
-        if config.to_json() == latest.config_data {
-            report.unchanged = true;
-            report.config_version = latest.version;
-            report.checksum = latest.checksum.clone();
-            report.status = latest.status;
-            if opts.activate && latest.status == ConfigStatus::Proposed {
-                let activation = configs::activate(conn, module, latest.version)?;
-                report.activated = true;
-                report.superseded = activation.superseded;
-                report.status = ConfigStatus::Active;
-            }
-            tracing::info!(module, version = latest.version, status = %report.status, "config unchanged");
-            return Ok(report);
-        }
-    }
-
-    config.version = next;
-    let text = config.to_json();
-    // What is stored must be what the PM can load.
-    Overrides::from_json(&text).map_err(|source| MaterializeError::Invalid {
-        module: module.to_string(),
-        source,
-    })?;
-    let checksum = config_checksum(&text);
-    let previous_active = configs::active_version(conn, module)?.map(|v| v.version);
-    let status = if opts.activate {
-        ConfigStatus::Active
-    } else {
-        ConfigStatus::Proposed
-    };
-    configs::insert_version(
-        conn,
-        &ConfigVersion {
-            module: module.to_string(),
+impl ModuleRun<'_> {
+    /// Build `module`'s config from its active `lessons` and store it as a new version, unless
+    /// it equals the latest version (which is then activated if asked and still proposed).
+    fn module(
+        &self,
+        module: &str,
+        lessons: &[LessonRow],
+    ) -> Result<ModuleReport, MaterializeError> {
+        let (base_row, base) = self.base(module)?;
+        let latest = configs::latest_version(self.conn, module)?;
+        let next = configs::next_version(self.conn, module)?;
+        let target = ConfigTarget {
+            module,
             version: next,
-            status,
-            as_of: as_of.to_rfc3339(),
-            run_id: opts.run_id.clone(),
-            created_at: opts.created_at.clone(),
-            checksum: checksum.clone(),
-            config_data: text,
-        },
-    )?;
-    report.version = Some(next);
-    report.config_version = next;
-    report.status = status;
-    report.checksum = checksum;
-    if opts.activate {
-        report.activated = true;
-        report.superseded = previous_active;
+            as_of: self.as_of,
+        };
+        let Built { mut config, stats } = build_config(target, lessons, base.as_ref(), self.cfg)?;
+        attach_scope_bins(self.conn, &mut config)?;
+        let mut report = ModuleReport {
+            module: module.to_string(),
+            rate_limit_base: base_row.as_ref().map(|r| r.version),
+            lessons: stats.lessons,
+            factors: stats.factors,
+            pattern_overrides: config.pattern_overrides.len(),
+            pattern_strength_overrides: config.pattern_strength_overrides.len(),
+            overrides: config.pattern_overrides.len() + config.pattern_strength_overrides.len(),
+            dropped_neutral: stats.dropped_neutral,
+            rate_limited: stats.rate_limited,
+            ..ModuleReport::default()
+        };
+        if let Some(latest) = &latest {
+            config.version = latest.version;
+            if config.to_json() == latest.config_data {
+                self.keep_latest(latest, &mut report)?;
+                return Ok(report);
+            }
+        }
+        config.version = next;
+        self.write_version(&config, &mut report)?;
+        Ok(report)
     }
-    tracing::info!(
-        module,
-        version = next,
-        status = %status,
-        overrides = report.overrides,
-        rate_limited = report.rate_limited,
-        dropped_neutral = report.dropped_neutral,
-        "config version written"
-    );
-    Ok(report)
+
+    /// The config the rate limit is measured from, as stored and as parsed.
+    fn base(
+        &self,
+        module: &str,
+    ) -> Result<(Option<ConfigVersion>, Option<ConfigData>), MaterializeError> {
+        let base_row = rate_limit_base(self.conn, module, self.as_of)?;
+        let base = base_row
+            .as_ref()
+            .map(|row| {
+                ConfigData::parse(&row.config_data).map_err(|source| MaterializeError::BaseConfig {
+                    module: module.to_string(),
+                    version: row.version,
+                    source,
+                })
+            })
+            .transpose()?;
+        Ok((base_row, base))
+    }
+
+    /// The built config equals `latest`: write nothing, activate it if asked and still proposed.
+    fn keep_latest(
+        &self,
+        latest: &ConfigVersion,
+        report: &mut ModuleReport,
+    ) -> Result<(), MaterializeError> {
+        report.unchanged = true;
+        report.config_version = latest.version;
+        report.checksum = latest.checksum.clone();
+        report.status = latest.status;
+        if self.opts.activate && latest.status == ConfigStatus::Proposed {
+            let activation = configs::activate(self.conn, &latest.module, latest.version)?;
+            report.activated = true;
+            report.superseded = activation.superseded;
+            report.status = ConfigStatus::Active;
+        }
+        tracing::info!(module = %latest.module, version = latest.version, status = %report.status, "config unchanged");
+        Ok(())
+    }
+
+    /// Store `config` as a new version (checked loadable by the runtime first), active if asked.
+    fn write_version(
+        &self,
+        config: &ConfigData,
+        report: &mut ModuleReport,
+    ) -> Result<(), MaterializeError> {
+        let module = config.module.as_str();
+        let text = config.to_json();
+        // What is stored must be what the PM can load.
+        Overrides::from_json(&text).map_err(|source| MaterializeError::Invalid {
+            module: module.to_string(),
+            source,
+        })?;
+        let checksum = config_checksum(&text);
+        let previous_active = configs::active_version(self.conn, module)?.map(|v| v.version);
+        let status = if self.opts.activate {
+            ConfigStatus::Active
+        } else {
+            ConfigStatus::Proposed
+        };
+        configs::insert_version(
+            self.conn,
+            &ConfigVersion {
+                module: module.to_string(),
+                version: config.version,
+                status,
+                as_of: self.as_of,
+                run_id: self.opts.run_id.clone(),
+                created_at: Some(self.opts.created_at),
+                checksum: checksum.clone(),
+                config_data: text,
+            },
+        )?;
+        report.version = Some(config.version);
+        report.config_version = config.version;
+        report.status = status;
+        report.checksum = checksum;
+        if self.opts.activate {
+            report.activated = true;
+            report.superseded = previous_active;
+        }
+        tracing::info!(
+            module,
+            version = config.version,
+            status = %status,
+            overrides = report.overrides,
+            rate_limited = report.rate_limited,
+            dropped_neutral = report.dropped_neutral,
+            "config version written"
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn opts(activate: bool) -> MaterializeOptions {
     MaterializeOptions {
         activate,
         run_id: Some("run-test".into()),
-        created_at: "2030-01-01T00:00:00Z".into(),
+        created_at: Timestamp::parse("2030-01-01T00:00:00Z").unwrap(),
     }
 }
 
@@ -548,10 +548,30 @@ fn build_is_deterministic_whatever_the_row_order() {
         })
         .collect();
     let cfg = free_cfg();
-    let a = build_config("pm", 3, day(5), &rows, None, &cfg).unwrap();
+    let a = build_config(
+        ConfigTarget {
+            module: "pm",
+            version: 3,
+            as_of: day(5),
+        },
+        &rows,
+        None,
+        &cfg,
+    )
+    .unwrap();
     let mut reversed = rows.clone();
     reversed.reverse();
-    let b = build_config("pm", 3, day(5), &reversed, None, &cfg).unwrap();
+    let b = build_config(
+        ConfigTarget {
+            module: "pm",
+            version: 3,
+            as_of: day(5),
+        },
+        &reversed,
+        None,
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(a.config.to_json(), b.config.to_json());
     // Equal |t|: the smallest key represents the factor.
     assert_eq!(a.config.pattern_overrides[0].lesson_keys, ["lk-b", "lk-c"]);
@@ -665,9 +685,9 @@ fn an_unreadable_base_config_fails_the_stage_without_writing() {
             module: "pm".into(),
             version: 1,
             status: ConfigStatus::Active,
-            as_of: "2026-01-01T00:00:00Z".into(),
+            as_of: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             run_id: None,
-            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at: Timestamp::parse("2026-01-01T00:00:00Z").ok(),
             checksum: "x".into(),
             config_data: "{not json".into(),
         },

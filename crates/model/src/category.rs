@@ -1,3 +1,5 @@
+//! The action categories of the data contract: what an action did to a position.
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -6,15 +8,21 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionCategory {
+    /// Opens a position.
     Entry,
+    /// Adds to an open position.
     Add,
+    /// Reduces a position without closing it.
     Trim,
+    /// Closes the position.
     Exit,
 }
 
 impl ActionCategory {
+    /// Every category, in the data contract's order.
     pub const ALL: [ActionCategory; 4] = [Self::Entry, Self::Add, Self::Trim, Self::Exit];
 
+    /// The text of the data contract (`entry`, `add`, `trim`, `exit`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Entry => "entry",
@@ -36,6 +44,7 @@ impl fmt::Display for ActionCategory {
     }
 }
 
+/// Text that is not one of the four categories.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown action category {0:?}: expected one of entry, add, trim, exit")]
 pub struct UnknownCategory(pub String);

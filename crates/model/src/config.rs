@@ -4,16 +4,21 @@
 use crate::dims::DimensionList;
 use serde::{Deserialize, Serialize};
 
+/// The loop's settings, stage by stage (JSON: `--config FILE`; `learnloop show-config` prints them).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoopConfig {
     /// Scope dimensions; bit i of a mask is dimension i.
     pub dims: DimensionList,
+    /// What the aggregate stage stores.
     pub aggregate: AggregateConfig,
+    /// The lesson stage's tests and lifecycle.
     pub lessons: LessonConfig,
+    /// How lessons become a config.
     pub materialize: MaterializeConfig,
 }
 
+/// Settings of the aggregate stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AggregateConfig {
@@ -40,6 +45,7 @@ impl Default for AggregateConfig {
     }
 }
 
+/// Settings of the lesson stage (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LessonConfig {
@@ -49,6 +55,7 @@ pub struct LessonConfig {
     pub incremental_min: f64,
     /// Minimum trades by subset size: entry k applies to k-dim subsets; the last entry to all larger.
     pub min_support: Vec<u64>,
+    /// Most active lessons per (pattern, category): the strongest by evidence are kept.
     pub max_lessons_per_pattern: usize,
     /// Lessons whose trade sets overlap at least this much (Jaccard) share a latent factor.
     pub factor_jaccard: f64,
@@ -60,8 +67,14 @@ pub struct LessonConfig {
     /// A subset spread over fewer time clusters cannot become a lesson; a contrast is taken within
     /// clusters when at least this many clusters hold both sides.
     pub min_clusters: u32,
+    /// Self-sufficiency (SPEC §4.6): a refinement whose own test has at most this p (before the
+    /// run's multiple-testing correction) and the same direction counts as a significant, more
+    /// specific subset. A generalization whose effect is gone without its trades is that
+    /// refinement in disguise, whether or not the refinement itself becomes a lesson.
+    pub self_sufficiency_p: f64,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
+    /// Upper clamp of a fitted half-life, in hours.
     pub half_life_max_hours: f64,
     /// Points of one sign needed before a half-life is fitted.
     pub half_life_min_points: usize,
@@ -85,6 +98,7 @@ impl Default for LessonConfig {
             placebo_seed: 42,
             cluster_days: 7,
             min_clusters: 6,
+            self_sufficiency_p: 0.01,
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,
@@ -96,16 +110,19 @@ impl Default for LessonConfig {
 }
 
 impl LessonConfig {
+    /// Minimum trades a subset of `dims` dimensions needs to be tested.
     pub fn min_support_for(&self, dims: u32) -> u64 {
         let i = (dims as usize).min(self.min_support.len().saturating_sub(1));
         self.min_support.get(i).copied().unwrap_or(1)
     }
 
+    /// The smallest minimum support over all sizes.
     pub fn smallest_min_support(&self) -> u64 {
         self.min_support.iter().copied().min().unwrap_or(1)
     }
 }
 
+/// Settings of the materialize stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MaterializeConfig {
@@ -136,25 +153,33 @@ impl Default for MaterializeConfig {
 /// Largest specificity exponent the overrides runtime accepts in a config (its schema check).
 pub const SPECIFICITY_ALPHA_MAX: f64 = 10.0;
 
+/// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The JSON does not parse into the configuration (unknown keys included).
     #[error("configuration is not valid JSON for learnloop: {0}")]
     Parse(#[from] serde_json::Error),
+    /// A value outside its admitted range.
     #[error("configuration value {field} = {value} is out of range: {expected}")]
     OutOfRange {
+        /// The field (dotted path).
         field: &'static str,
+        /// The value found.
         value: String,
+        /// What the field admits.
         expected: &'static str,
     },
 }
 
 impl LoopConfig {
+    /// Parse and validate a JSON configuration (missing keys take the defaults).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         let cfg: Self = serde_json::from_str(text)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
+    /// The store threshold with `k_max` set: `aggregate.store_min_trades`, else the smallest minimum support.
     pub fn store_min_trades(&self) -> u64 {
         self.aggregate
             .store_min_trades
@@ -179,26 +204,36 @@ impl LoopConfig {
         by_support.min(analyst).max(1)
     }
 
+    /// Check every value against its range (the first offending one is reported).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(
-            ok: bool,
-            field: &'static str,
-            value: impl ToString,
-            expected: &'static str,
-        ) -> Result<(), ConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::OutOfRange {
-                    field,
-                    value: value.to_string(),
-                    expected,
-                })
-            }
-        }
-        let a = &self.aggregate;
-        let l = &self.lessons;
-        let m = &self.materialize;
+        self.aggregate.validate()?;
+        self.lessons.validate()?;
+        self.materialize.validate()
+    }
+}
+
+/// `Ok` when `ok`, else the out-of-range error of `field`.
+fn check(
+    ok: bool,
+    field: &'static str,
+    value: impl ToString,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value: value.to_string(),
+            expected,
+        })
+    }
+}
+
+impl AggregateConfig {
+    /// Check the aggregate settings' ranges.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let a = self;
         check(
             a.k_max.is_none_or(|k| k <= 64),
             "aggregate.k_max",
@@ -211,6 +246,14 @@ impl LoopConfig {
             a.stats_half_life_hours,
             "a positive number of hours",
         )?;
+        Ok(())
+    }
+}
+
+impl LessonConfig {
+    /// Check the lesson settings' ranges.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = self;
         check(
             l.fdr > 0.0 && l.fdr < 1.0,
             "lessons.fdr",
@@ -248,6 +291,12 @@ impl LoopConfig {
             ">= 2",
         )?;
         check(
+            l.self_sufficiency_p > 0.0 && l.self_sufficiency_p < 1.0,
+            "lessons.self_sufficiency_p",
+            l.self_sufficiency_p,
+            "0 < p < 1",
+        )?;
+        check(
             l.half_life_min_hours > 0.0
                 && l.half_life_min_hours <= l.half_life_max_hours
                 && l.half_life_max_hours.is_finite(),
@@ -279,6 +328,14 @@ impl LoopConfig {
             l.retire_after_failures,
             ">= 1",
         )?;
+        Ok(())
+    }
+}
+
+impl MaterializeConfig {
+    /// Check the materialize settings' ranges.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let m = self;
         check(
             m.gain.is_finite(),
             "materialize.gain",

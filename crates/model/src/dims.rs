@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most dimensions a 64-bit scope mask can hold.
 pub const MAX_DIMS: usize = 64;
 
+/// The dimensions the PM logs (SPEC §2), the default list.
 pub const DEFAULT_DIMS: [&str; 10] = [
     "macro_phase",
     "meso_phase",
@@ -17,16 +19,21 @@ pub const DEFAULT_DIMS: [&str; 10] = [
     "E_mode",
 ];
 
+/// A dimension list that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DimensionError {
+    /// More than [`MAX_DIMS`] dimensions.
     #[error("{0} scope dimensions configured; at most {MAX_DIMS} fit a 64-bit mask")]
     TooMany(usize),
+    /// A name listed twice.
     #[error("scope dimension {0:?} is listed twice")]
     Duplicate(String),
+    /// An empty name, or one with `=`, `,` or surrounding blanks (they would break scope text).
     #[error("scope dimension names must be non-empty and must not contain '=' or ','; got {0:?}")]
     BadName(String),
 }
 
+/// The ordered list of scope dimensions: the index of a name is its bit in every mask.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct DimensionList {
@@ -41,6 +48,7 @@ impl Default for DimensionList {
 }
 
 impl DimensionList {
+    /// Check and build a list (at most [`MAX_DIMS`] distinct, well-formed names).
     pub fn new(names: Vec<String>) -> Result<Self, DimensionError> {
         if names.len() > MAX_DIMS {
             return Err(DimensionError::TooMany(names.len()));
@@ -56,22 +64,27 @@ impl DimensionList {
         Ok(Self { names })
     }
 
+    /// Number of dimensions.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 
+    /// The names, in bit order.
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
+    /// The name of bit `index` (panics when out of range, like indexing).
     pub fn name(&self, index: usize) -> &str {
         &self.names[index]
     }
 
+    /// The bit of `name`, if it is a configured dimension.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }

@@ -4,6 +4,7 @@
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
+/// FNV-1a 64, fed incrementally; resumable from a state (scope hashes are built field by field).
 #[derive(Debug, Clone, Copy)]
 pub struct StableHasher(u64);
 
@@ -19,6 +20,7 @@ impl StableHasher {
         Self(state)
     }
 
+    /// Feed bytes.
     pub fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u64::from(b);
@@ -26,11 +28,13 @@ impl StableHasher {
         }
     }
 
+    /// The hash of everything fed so far (also the state to resume from).
     pub fn finish(self) -> u64 {
         self.0
     }
 }
 
+/// FNV-1a 64 of `bytes`, in one call.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
     let mut h = StableHasher::default();
     h.write(bytes);

@@ -1,4 +1,5 @@
 //! Shared vocabulary of learnloop. Pure data and arithmetic: no I/O, no clock.
+#![warn(missing_docs)]
 
 pub mod category;
 pub mod config;
@@ -28,7 +29,7 @@ pub use run::RunRecord;
 pub use scope::{Scope, ScopeKey};
 pub use stats::{OutcomeStats, RunningStats, WeightedStats};
 pub use stats_rows::{StatsRow, StatsView};
-pub use status::{AnomalyKind, ConfigStatus, LessonStatus, RunStatus};
+pub use status::{AnomalyKind, CandidateVerdict, ConfigStatus, LessonStatus, RunStatus};
 pub use strand::{PmAction, PositionClose, QuarantineReason, RawStrand, TypedStrand};
 pub use time::Timestamp;
 

@@ -2,15 +2,21 @@
 
 use std::fmt;
 
+/// A pattern key that does not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed pattern_key {0:?}: expected `module=<m>|pattern_key=<family>.<state>.<motif>` or `<family>.<state>.<motif>`")]
 pub struct PatternKeyError(pub String);
 
+/// The parts of a pattern key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternParts<'a> {
+    /// The module, when the key is in its long form.
     pub module: Option<&'a str>,
+    /// Pattern family (`uptrend`).
     pub family: &'a str,
+    /// State (`S2`).
     pub state: &'a str,
+    /// Motif (`add`).
     pub motif: &'a str,
 }
 

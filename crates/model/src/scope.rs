@@ -8,12 +8,21 @@ use std::collections::BTreeMap;
 mod parse;
 pub(crate) use parse::ParsedScope;
 
+/// A scope that cannot be normalised.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
+    /// The scope is not a JSON object.
     #[error("scope must be a JSON object of dimension → value, got {0}")]
     NotAnObject(String),
+    /// A dimension's value is an object, an array or otherwise not categorical.
     #[error("scope dimension {dim:?} has a non-categorical value {value}: expected a string, number or boolean")]
-    BadValue { dim: String, value: String },
+    BadValue {
+        /// The dimension.
+        dim: String,
+        /// The value found, as JSON.
+        value: String,
+    },
+    /// Scope text (`dim=value,…`) that does not parse.
     #[error("scope text {0:?} is malformed: expected dim=value pairs separated by commas")]
     BadText(String),
 }
@@ -63,6 +72,7 @@ fn canonical_number(n: &serde_json::Number) -> String {
 pub struct Scope(BTreeMap<String, String>);
 
 impl Scope {
+    /// Normalise a JSON object of dimension → value (absent values dropped).
     pub fn from_json(v: &Value) -> Result<Self, ScopeError> {
         let obj = match v {
             Value::Object(o) => o,
@@ -116,22 +126,27 @@ impl Scope {
         Ok(Self(map))
     }
 
+    /// The value of `dim`, if present.
     pub fn get(&self, dim: &str) -> Option<&str> {
         self.0.get(dim).map(String::as_str)
     }
 
+    /// The `(dim, value)` pairs, sorted by dimension.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Number of present dimensions.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether no dimension is present.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Set `dim` to `value`.
     pub fn insert(&mut self, dim: &str, value: &str) {
         self.0.insert(dim.to_string(), value.to_string());
     }
@@ -158,11 +173,14 @@ impl Scope {
 /// A scope subset: the mask of its dimensions and its `dim=value` pairs sorted by dim name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ScopeKey {
+    /// Bit `i` set when dimension `i` of the list is in the subset.
     pub mask: u64,
+    /// The subset's `(dim, value)` pairs, sorted by dimension name.
     pub values: Vec<(String, String)>,
 }
 
 impl ScopeKey {
+    /// The empty subset (the whole pattern/category).
     pub fn root() -> Self {
         Self::default()
     }
@@ -181,14 +199,17 @@ impl ScopeKey {
         Self { mask, values }
     }
 
+    /// Number of dimensions in the subset.
     pub fn dims(&self) -> u32 {
         self.mask.count_ones()
     }
 
+    /// The stable hash of the pairs (`scope_values_hash`), stored beside the mask.
     pub fn hash(&self) -> u64 {
         scope_values_hash(self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
+    /// The pairs as sorted-key JSON (the stored `scope_values`).
     pub fn values_json(&self) -> String {
         scope_values_json(self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }

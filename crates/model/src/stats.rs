@@ -5,12 +5,16 @@ use crate::time::Timestamp;
 /// Count, mean and sum of squared deviations of an unweighted sample.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RunningStats {
+    /// Observations.
     pub n: u64,
+    /// Their mean.
     pub mean: f64,
+    /// Sum of squared deviations from the mean.
     pub m2: f64,
 }
 
 impl RunningStats {
+    /// Add one observation (Welford's update).
     pub fn push(&mut self, x: f64) {
         self.n += 1;
         let delta = x - self.mean;
@@ -44,13 +48,18 @@ impl RunningStats {
 /// Weighted mean and M2 (West's algorithm), with Σw and Σw² for the effective sample size.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WeightedStats {
+    /// Sum of weights.
     pub w: f64,
+    /// Sum of squared weights (Kish's effective size is `w² / w2`).
     pub w2: f64,
+    /// Weighted mean.
     pub mean: f64,
+    /// Weighted sum of squared deviations.
     pub m2: f64,
 }
 
 impl WeightedStats {
+    /// Add one observation of `weight` (West's update); non-positive weights are ignored.
     pub fn push(&mut self, x: f64, weight: f64) {
         if weight <= 0.0 {
             return;
@@ -62,6 +71,7 @@ impl WeightedStats {
         self.m2 += weight * delta * (x - self.mean);
     }
 
+    /// Merge the statistics of a disjoint sample (Chan's weighted merge).
     pub fn merge(&mut self, other: &WeightedStats) {
         if other.w <= 0.0 {
             return;
@@ -115,9 +125,13 @@ pub fn decay_weight(age_hours: f64, half_life_hours: f64) -> f64 {
 pub struct TradeOutcome {
     /// Winsorized R multiple.
     pub r: f64,
+    /// Profit or loss in US dollars, when reported.
     pub pnl_usd: Option<f64>,
+    /// Holding time in days, when reported.
     pub hold_days: Option<f64>,
+    /// Hours from entry to S3, when reported (time efficiency).
     pub time_to_s3: Option<f64>,
+    /// When the trade closed (decay and first/last exit).
     pub exit_at: Timestamp,
 }
 
@@ -133,11 +147,14 @@ impl TradeOutcome {
 /// Mean of the values that are present, mergeable.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PresentMean {
+    /// Values present.
     pub count: u64,
+    /// Their sum.
     pub sum: f64,
 }
 
 impl PresentMean {
+    /// Add a value, if present and finite.
     pub fn push(&mut self, v: Option<f64>) {
         if let Some(v) = v.filter(|v| v.is_finite()) {
             self.count += 1;
@@ -145,11 +162,13 @@ impl PresentMean {
         }
     }
 
+    /// Merge another set of values.
     pub fn merge(&mut self, o: &PresentMean) {
         self.count += o.count;
         self.sum += o.sum;
     }
 
+    /// The mean of the present values; `None` when there were none.
     pub fn mean(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }
@@ -158,18 +177,28 @@ impl PresentMean {
 /// Everything a `pattern_scope_stats` row holds, one observation per trade.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct OutcomeStats {
+    /// Actions behind the row's trades (a trade counts once however many actions it had).
     pub n_actions: u64,
+    /// Winsorized R, one observation per trade.
     pub r: RunningStats,
+    /// Trades with R > 0.
     pub wins: u64,
+    /// Sum of reported PnL (USD).
     pub sum_pnl: f64,
+    /// Mean holding time, over trades that report it.
     pub hold_days: PresentMean,
+    /// Mean time efficiency `1 / (1 + time_to_s3)`, over trades that reached S3.
     pub time_eff: PresentMean,
+    /// Earliest exit among the trades.
     pub first_exit: Option<Timestamp>,
+    /// Latest exit among the trades.
     pub last_exit: Option<Timestamp>,
+    /// R weighted by decay toward the as-of time (`decay_weight`).
     pub decayed: WeightedStats,
 }
 
 impl OutcomeStats {
+    /// Trades behind the row (one observation each).
     pub fn n_trades(&self) -> u64 {
         self.r.n
     }
@@ -208,6 +237,7 @@ impl OutcomeStats {
         self.decayed.merge(&o.decayed);
     }
 
+    /// Share of trades with R > 0 (0 without trades).
     pub fn win_rate(&self) -> f64 {
         if self.r.n == 0 {
             0.0

@@ -8,14 +8,21 @@ use std::ops::Index;
 /// The statistics of one scope subset (`pattern_scope_stats`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRow {
+    /// Producing module.
     pub module: String,
+    /// The pattern.
     pub pattern_key: String,
+    /// The action category.
     pub category: ActionCategory,
+    /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
     /// Sorted-key JSON object of the subset's `dim: value` pairs.
     pub scope_values: String,
+    /// Stable hash of `scope_values`.
     pub scope_values_hash: u64,
+    /// The subset's statistics, one observation per trade.
     pub stats: OutcomeStats,
+    /// As-of time of the run that computed them.
     pub as_of: Timestamp,
 }
 
@@ -40,10 +47,12 @@ impl<'a> StatsView<'a> {
         view
     }
 
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -53,10 +62,12 @@ impl<'a> StatsView<'a> {
         self.starts.iter().copied().zip(self.parts.iter().copied())
     }
 
+    /// The rows in sequence order.
     pub fn iter(&self) -> impl Iterator<Item = &'a StatsRow> + '_ {
         self.parts.iter().flat_map(|p| p.iter())
     }
 
+    /// The rows copied into one vector.
     pub fn to_vec(&self) -> Vec<StatsRow> {
         self.iter().cloned().collect()
     }

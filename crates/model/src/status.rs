@@ -1,5 +1,5 @@
 //! The closed sets of states the tables record: lesson status, config version status, run outcome,
-//! link anomaly kind. The code passes these enums around; the text appears only where `store`
+//! link anomaly kind, a tested subset's verdict. The code passes these enums around; the text appears only where `store`
 //! reads and writes a row (and the database refuses any other text with a `CHECK` constraint).
 
 use std::fmt;
@@ -131,6 +131,18 @@ text_enum! {
 }
 
 text_enum! {
+    /// What the lesson stage decided about one tested subset (`lesson_candidates.verdict`).
+    CandidateVerdict, "candidate verdict" {
+        /// Selected: an active lesson.
+        Lesson => "lesson",
+        /// Passed every test, but the per-pattern limit was filled by stronger lessons.
+        Candidate => "candidate",
+        /// Failed a test or a selection rule (the row's `reason` says which).
+        Rejected => "rejected",
+    }
+}
+
+text_enum! {
     /// Why the linker could not (or would not) attach a strand to a trade (`link_anomalies.kind`).
     /// Declared in the order of their texts, so that maps keyed by kind list them as before.
     AnomalyKind, "link anomaly kind" {
@@ -175,6 +187,7 @@ mod tests {
         round_trips(ConfigStatus::ALL);
         round_trips(RunStatus::ALL);
         round_trips(AnomalyKind::ALL);
+        round_trips(CandidateVerdict::ALL);
     }
 
     #[test]

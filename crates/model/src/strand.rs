@@ -14,22 +14,36 @@ mod content;
 /// Why a strand cannot be used. `code` groups them in `status`; `detail` names the row's problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineReason {
+    /// The group the reason belongs to (what `status` counts by).
     pub code: QuarantineCode,
+    /// The row's own problem: the field and what was expected instead.
     pub detail: String,
 }
 
+/// The kinds of unusable input, stored as text in `quarantine.reason_code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QuarantineCode {
+    /// The line or `content` is not valid JSON (or not a JSON object).
     MalformedJson,
+    /// A required field is absent or blank.
     MissingField,
+    /// A field has the wrong type or an unusable value.
     BadField,
+    /// A time field is not RFC 3339.
     BadTimestamp,
+    /// `kind` is neither `pm_action` nor `position_closed`.
     UnknownKind,
+    /// `action_category` is not one of the loop's categories.
     UnknownCategory,
+    /// `pattern_key` does not have the `module.family.state.category` shape.
     BadPatternKey,
+    /// `scope` is not an object of dimension values the loop knows.
     BadScope,
+    /// A close's R multiple is missing, NaN or infinite.
     RrNotFinite,
+    /// An id seen before with different content (the first one is kept).
     DuplicateIdConflict,
+    /// A second close of a cycle already closed.
     DuplicateClose,
     /// A well-formed value outside what any real strand carries (a size fraction of 3, an R of
     /// 1e300, a timestamp in year 9999, an id of a megabyte).
@@ -39,6 +53,7 @@ pub enum QuarantineCode {
 }
 
 impl QuarantineCode {
+    /// The text stored in `quarantine.reason_code`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MalformedJson => "malformed_json",
@@ -59,6 +74,7 @@ impl QuarantineCode {
 }
 
 impl QuarantineReason {
+    /// A reason of kind `code` with the row's `detail`.
     pub fn new(code: QuarantineCode, detail: impl Into<String>) -> Self {
         Self {
             code,
@@ -76,19 +92,31 @@ impl fmt::Display for QuarantineReason {
 /// A row of `ad_strands`, exactly as the producer wrote it (content kept as its JSON text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawStrand {
+    /// The strand's unique id (idempotence key of ingest).
     pub id: String,
+    /// The producing module (`pm` when absent).
     pub module: String,
+    /// `pm_action` or `position_closed` ([`KIND_ACTION`], [`KIND_CLOSE`]).
     pub kind: String,
+    /// Instrument symbol, when the producer gives one.
     pub symbol: Option<String>,
+    /// Bar timeframe (`1h`, `4h`, …), when given.
     pub timeframe: Option<String>,
+    /// The position the strand belongs to.
     pub position_id: Option<String>,
+    /// The trade cycle the strand belongs to, when the producer knows it.
     pub trade_id: Option<String>,
+    /// When the producer wrote the strand (RFC 3339 text as received).
     pub created_at: String,
+    /// The `content` object as the producer's exact JSON text.
     pub content: String,
+    /// The `regime_context` object as JSON text, when given.
     pub regime_context: Option<String>,
 }
 
+/// `kind` of an executed action.
 pub const KIND_ACTION: &str = "pm_action";
+/// `kind` of a closed trade cycle.
 pub const KIND_CLOSE: &str = "position_closed";
 
 impl RawStrand {
@@ -236,16 +264,25 @@ impl LineFields<'_> {
 /// string, which is unwrapped; `null` is absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StrandColumns {
+    /// Strand id.
     pub id: Option<String>,
+    /// Producing module.
     pub module: Option<String>,
+    /// `pm_action` or `position_closed`.
     pub kind: Option<String>,
+    /// Instrument symbol.
     pub symbol: Option<String>,
+    /// Bar timeframe.
     pub timeframe: Option<String>,
+    /// Position id.
     pub position_id: Option<String>,
+    /// Trade-cycle id.
     pub trade_id: Option<String>,
     /// RFC 3339.
     pub created_at: Option<String>,
+    /// The `content` object (JSON text).
     pub content: Option<String>,
+    /// The `regime_context` object (JSON text).
     pub regime_context: Option<String>,
 }
 
@@ -369,9 +406,12 @@ fn embedded_json(raw: Option<String>) -> Option<String> {
     }
 }
 
+/// A strand validated into what the loop uses.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypedStrand {
+    /// An executed PM action (`pm_action`).
     Action(PmAction),
+    /// A closed trade cycle (`position_closed`).
     Close(PositionClose),
 }
 
@@ -379,20 +419,32 @@ pub enum TypedStrand {
 /// predate the v5 fields: they count for coverage but cannot be aggregated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PmAction {
+    /// Id of the `ad_strands` row it came from.
     pub strand_id: String,
+    /// Producing module.
     pub module: String,
+    /// The position acted on.
     pub position_id: String,
+    /// The trade cycle, when the producer stamped it (the linker checks it against the close).
     pub trade_id: Option<String>,
+    /// When the action was executed.
     pub ts: Timestamp,
+    /// When the strand was written (the as-of cut uses it).
     pub created_at: Timestamp,
+    /// The PM's decision type (`entry`, `add`, `trim`, …) as logged.
     pub decision_type: Option<String>,
+    /// Fraction of the full size the action moved, when logged.
     pub size_frac: Option<f64>,
+    /// The pattern the action followed (v5 strands).
     pub pattern_key: Option<String>,
+    /// The action's category (v5 strands).
     pub category: Option<ActionCategory>,
+    /// The action's context: dimension → value (normalised).
     pub scope: Scope,
 }
 
 impl PmAction {
+    /// Whether the action carries the v5 fields the aggregation needs.
     pub fn is_v5(&self) -> bool {
         self.pattern_key.is_some() && self.category.is_some()
     }
@@ -480,19 +532,31 @@ impl PmAction {
 /// A closed trade cycle of a position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionClose {
+    /// Id of the `ad_strands` row it came from.
     pub strand_id: String,
+    /// Producing module.
     pub module: String,
+    /// The position closed.
     pub position_id: String,
+    /// The trade cycle, when stamped.
     pub trade_id: Option<String>,
+    /// When the strand was written.
     pub created_at: Timestamp,
+    /// When the cycle was entered, when reported.
     pub entry_at: Option<Timestamp>,
+    /// When the cycle closed (its actions are those before this time).
     pub exit_at: Timestamp,
     /// Raw R multiple as reported (finite); statistics use the winsorized value.
     pub rr: f64,
+    /// Profit or loss in US dollars, when reported.
     pub pnl_usd: Option<f64>,
+    /// Holding time in days, when reported.
     pub hold_days: Option<f64>,
+    /// Hours from entry to the S3 state, when reported.
     pub time_to_s3: Option<f64>,
+    /// The producer's outcome label (win/loss/…), when given.
     pub outcome_class: Option<String>,
+    /// Why the cycle was closed, when given.
     pub exit_reason: Option<String>,
 }
 

@@ -59,9 +59,9 @@ impl Source {
             module: row.module,
             version: row.version,
             status: row.status.to_string(),
-            as_of: Some(row.as_of),
+            as_of: Some(row.as_of.to_rfc3339()),
             run_id: row.run_id,
-            created_at: Some(row.created_at).filter(|t| !t.is_empty()),
+            created_at: row.created_at.map(|t| t.to_rfc3339_millis()),
             checksum: Some(row.checksum),
             config_data: row.config_data,
         })

@@ -13,11 +13,13 @@ pub const EMERGENCY_EXIT: &str = "emergency_exit";
 /// The PM's action as it is about to be executed. Borrowed: building one costs nothing.
 #[derive(Clone, Copy)]
 pub struct ActionInput<'a> {
+    /// The pattern the PM followed.
     pub pattern_key: &'a str,
     /// entry | add | trim | exit.
     pub action_category: &'a str,
     /// The PM's decision type (entry, add, trim, emergency_exit, …).
     pub decision_type: &'a str,
+    /// The action's scope (any map-like type, see [`ScopeView`]).
     pub scope: &'a dyn ScopeView,
     /// Fraction of the position/allocation the action trades, in [0, 1].
     pub size_frac: f64,
@@ -44,13 +46,19 @@ impl std::fmt::Debug for ActionInput<'_> {
 /// decision's fields next to the before/after values (the `lookup --json` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliedAction {
+    /// The size fraction the PM chose.
     pub size_frac_before: f64,
     /// `clamp(size_frac × size_mult, 0, 1)`; equal to `size_frac_before` on fallback.
     pub size_frac_after: f64,
+    /// Entry aggression the PM chose.
     pub a_value_before: Option<f64>,
+    /// Entry aggression after `entry_aggression_mult`.
     pub a_value_after: Option<f64>,
+    /// Exit aggression the PM chose.
     pub e_value_before: Option<f64>,
+    /// Exit aggression after `exit_aggression_mult`.
     pub e_value_after: Option<f64>,
+    /// The decision behind the new values (serialized flat).
     #[serde(flatten)]
     pub decision: Decision,
 }

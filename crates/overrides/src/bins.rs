@@ -42,6 +42,7 @@ impl NumericBins {
         Ok(Self { edges, labels })
     }
 
+    /// The bin edges, increasing.
     pub fn edges(&self) -> &[f64] {
         &self.edges
     }

@@ -49,18 +49,23 @@ impl Match {
     pub fn matched(&self) -> &Override {
         &self.source[self.pos as usize]
     }
+    /// The override's id.
     pub fn override_id(&self) -> &str {
         &self.matched().override_id
     }
+    /// The override's scope.
     pub fn scope(&self) -> &std::collections::BTreeMap<String, String> {
         &self.matched().scope
     }
+    /// The override's lever values.
     pub fn levers(&self) -> &Levers {
         &self.levers
     }
+    /// The lessons behind the override.
     pub fn lesson_keys(&self) -> &[String] {
         &self.matched().lesson_keys
     }
+    /// The override's latent factor, if any.
     pub fn factor_id(&self) -> Option<&str> {
         self.matched().factor_id.as_deref()
     }

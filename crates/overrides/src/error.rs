@@ -9,7 +9,9 @@ use std::path::PathBuf;
 pub struct ValidationIssue {
     /// `None` for config-level fields.
     pub override_id: Option<String>,
+    /// The field, as named in the config schema.
     pub field: String,
+    /// What is wrong with it, and what was expected.
     pub problem: String,
 }
 
@@ -42,49 +44,89 @@ impl fmt::Display for ValidationIssues {
     }
 }
 
+/// Why a config was refused (the handle keeps the previous one).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// Not JSON, or JSON that does not fit the schema's types.
     #[error("config_data is not valid JSON for the config schema: {0}")]
     Json(#[from] serde_json::Error),
 
     #[error("config_data has no schema_version (this build reads schema_version {supported})")]
-    MissingSchemaVersion { supported: u32 },
+    /// The config names no schema version.
+    MissingSchemaVersion {
+        /// The version this build reads.
+        supported: u32,
+    },
 
     #[error("config_data has schema_version {found}, this build reads only {supported}: upgrade the PM's overrides crate or re-materialize")]
-    UnsupportedSchemaVersion { found: String, supported: u32 },
+    /// A schema version this build does not read.
+    UnsupportedSchemaVersion {
+        /// The version in the config.
+        found: String,
+        /// The version this build reads.
+        supported: u32,
+    },
 
     #[error("config_data is invalid ({} issue(s)): {issues}", issues.0.len())]
-    Invalid { issues: ValidationIssues },
+    /// Values out of their ranges or inconsistent (every issue listed).
+    Invalid {
+        /// The issues found.
+        issues: ValidationIssues,
+    },
 
     #[error("cannot read config file {path}: {source}")]
+    /// The config file could not be read.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 
     #[error("config {module} v{version}: checksum mismatch (row says {expected}, config_data hashes to {actual}); the row is corrupt or was edited by hand")]
+    /// The row's checksum does not match its `config_data`.
     ChecksumMismatch {
+        /// The row's module.
         module: String,
+        /// The row's version.
         version: i64,
+        /// The checksum the row carries.
         expected: String,
+        /// The checksum of the `config_data` text.
         actual: String,
     },
 
     #[error("config {module} v{version}: the row has no checksum; a learnloop row always carries one, so it was written or edited by hand (re-run `learnloop materialize` or restore the row)")]
-    MissingChecksum { module: String, version: i64 },
+    /// The row carries no checksum.
+    MissingChecksum {
+        /// The row's module.
+        module: String,
+        /// The row's version.
+        version: i64,
+    },
 
     #[error("config row ({row_module} v{row_version}) disagrees with its config_data ({data_module} v{data_version})")]
+    /// The row's module/version differ from those inside its `config_data`.
     RowMismatch {
+        /// Module of the row.
         row_module: String,
+        /// Version of the row.
         row_version: i64,
+        /// Module inside `config_data`.
         data_module: String,
+        /// Version inside `config_data`.
         data_version: i64,
     },
 
     #[error("no active learning config for module {module:?}")]
-    NoActiveConfig { module: String },
+    /// The store has no active version for the module.
+    NoActiveConfig {
+        /// The module asked for.
+        module: String,
+    },
 
+    /// Reading `learning_configs` failed.
     #[cfg(feature = "sqlite")]
     #[error("cannot read learning_configs: {0}")]
     Sqlite(#[from] rusqlite::Error),

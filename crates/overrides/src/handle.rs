@@ -30,6 +30,7 @@ impl std::fmt::Debug for OverridesHandle {
 /// Outcome of a reload from the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reload {
+    /// The version now served.
     pub version: i64,
     /// False when the active row was the config already being served (nothing rebuilt).
     pub changed: bool,
@@ -41,6 +42,7 @@ impl OverridesHandle {
         Self::default()
     }
 
+    /// A handle serving `overrides` from the start.
     pub fn with(overrides: Overrides) -> Self {
         let handle = Self::new();
         handle.install(overrides);
@@ -55,6 +57,7 @@ impl OverridesHandle {
         guard.clone()
     }
 
+    /// The version being served, if any.
     pub fn version(&self) -> Option<i64> {
         self.snapshot().map(|s| s.version())
     }
@@ -86,6 +89,7 @@ impl OverridesHandle {
         Ok(version)
     }
 
+    /// Load a config file and swap it in; on error the previous config keeps being served.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<i64, ConfigError> {
         let overrides = Overrides::from_file(path)?;
         let version = overrides.version();
@@ -157,6 +161,7 @@ impl OverridesHandle {
         out
     }
 
+    /// [`Self::lookup`] into a caller-owned decision (no allocation once warm).
     pub fn lookup_into<S: ScopeView + ?Sized>(
         &self,
         pattern_key: &str,
@@ -180,6 +185,7 @@ impl OverridesHandle {
         out
     }
 
+    /// [`Self::apply`] into a caller-owned result (no allocation once warm).
     pub fn apply_into(&self, action: &ActionInput<'_>, out: &mut AppliedAction) {
         let snapshot = self.snapshot();
         apply_into(snapshot.as_deref(), action, out);

@@ -195,10 +195,15 @@ struct Group {
 /// Sizes, for diagnostics and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct IndexStats {
+    /// Overrides indexed.
     pub overrides: usize,
+    /// (pattern, category) groups.
     pub groups: usize,
+    /// Distinct scope masks over all groups.
     pub masks: usize,
+    /// Most masks in one group (the probes a lookup may make).
     pub max_masks_per_group: usize,
+    /// Most dimensions in one group's masks.
     pub max_dims_per_group: usize,
     /// Heap bytes of the index proper (not counting the overrides it points to).
     pub index_bytes: usize,
@@ -273,9 +278,13 @@ impl Index {
                 });
                 continue;
             }
-            let group = Group::build(pattern_key, category, &dims, &members, overrides, |pos| {
-                (weights[pos], ranks[pos])
-            });
+            let members = GroupMembers {
+                pattern_key,
+                category,
+                dims: dims.into_iter().collect(),
+                positions: &members,
+            };
+            let group = Group::build(&members, overrides, |pos| (weights[pos], ranks[pos]));
             groups.push(group);
         }
         if !issues.is_empty() {
@@ -459,118 +468,33 @@ impl Group {
     }
 
     fn build(
-        pattern_key: &str,
-        category: usize,
-        dims: &BTreeSet<&str>,
-        members: &[u32],
+        group: &GroupMembers<'_>,
         overrides: &[Override],
         weight_and_rank: impl Fn(usize) -> (f64, u32),
     ) -> Self {
-        let dims: Vec<&str> = dims.iter().copied().collect();
+        let dims = &group.dims;
         let dim_seeds: Vec<u64> = dims.iter().map(|d| hash_str(DIM_SEED, d)).collect();
-        let bit_of = |dim: &str| dims.binary_search(&dim).expect("dim collected above");
-
-        // Distinct (dimension, value) pairs, numbered in (dimension, value) order so each
-        // dimension's values are contiguous.
-        let distinct: BTreeSet<(usize, &str)> = members
+        let values = GroupValues::number(group, overrides);
+        let tables = EntryTables::build(group, overrides, &values, &dim_seeds, weight_and_rank);
+        let masks: Vec<MaskProbe> = tables
+            .masks
             .iter()
-            .flat_map(|&pos| overrides[pos as usize].scope.iter())
-            .map(|(dim, value)| (bit_of(dim), value.as_str()))
-            .collect();
-        let value_list: Vec<(usize, &str)> = distinct.into_iter().collect();
-        let value_ids: BTreeMap<(usize, &str), u32> = value_list
-            .iter()
-            .enumerate()
-            .map(|(id, &key)| (key, id as u32))
-            .collect();
-        let mut dim_values = vec![0u32; dims.len() + 1];
-        for &(dim, _) in &value_list {
-            dim_values[dim + 1] += 1;
-        }
-        for i in 0..dims.len() {
-            dim_values[i + 1] += dim_values[i];
-        }
-
-        let mut entries = Vec::with_capacity(members.len());
-        let mut entry_values = Vec::new();
-        let mut lever_values = Vec::new();
-        let mut keyed = Vec::with_capacity(members.len());
-        let mut mask_set = BTreeSet::new();
-        let mut hashes = [0u64; MAX_GROUP_DIMS];
-        for &pos in members {
-            let o = &overrides[pos as usize];
-            let values_start = entry_values.len() as u32;
-            let mut mask = 0u64;
-            // BTreeMap order = sorted dims = bit order, so values are pushed in bit order.
-            for (dim, value) in &o.scope {
-                let bit = bit_of(dim);
-                mask |= 1 << bit;
-                hashes[bit] = value_hash(dim_seeds[bit], value);
-                entry_values.push(value_ids[&(bit, value.as_str())]);
-            }
-            mask_set.insert((std::cmp::Reverse(mask.count_ones()), mask));
-            keyed.push((
-                projected_key(mask_seed(mask), mask, &hashes),
-                entries.len() as u32,
-            ));
-            let (weight, rank) = weight_and_rank(pos as usize);
-            let levers_start = lever_values.len() as u32;
-            let mut lever_bits = 0u8;
-            for (lever, value) in o.levers.iter() {
-                lever_bits |= 1 << lever.index();
-                lever_values.push(value);
-            }
-            entries.push(Entry {
-                mask,
-                weight,
-                values_start,
-                override_pos: pos,
-                rank,
-                levers_start,
-                lever_bits,
-            });
-        }
-        let masks: Vec<MaskProbe> = mask_set
-            .into_iter()
-            .map(|(_, mask)| MaskProbe {
+            .map(|&(_, mask)| MaskProbe {
                 mask,
                 seed: mask_seed(mask),
             })
             .collect();
-        let slot_of_mask: BTreeMap<u64, usize> =
-            masks.iter().enumerate().map(|(i, m)| (m.mask, i)).collect();
-
         let words = masks.len().div_ceil(64).max(1);
-        let mut rows = vec![0u64; (dims.len() + value_list.len()) * words];
-        let mut set = |row: usize, slot: usize| rows[row * words + slot / 64] |= 1 << (slot % 64);
-        let mut ids_by_dim = vec![Vec::new(); dims.len()];
-        for (id, &(dim, _)) in value_list.iter().enumerate() {
-            ids_by_dim[dim].push(id);
-        }
-        for (slot, m) in masks.iter().enumerate() {
-            for (i, ids) in ids_by_dim.iter().enumerate() {
-                if m.mask & (1 << i) == 0 {
-                    // A mask lacking dim i stays a candidate whatever the action has there.
-                    set(i, slot);
-                    for &id in ids {
-                        set(dims.len() + id, slot);
-                    }
-                }
-            }
-        }
-        for e in &entries {
-            let start = e.values_start as usize;
-            for &id in &entry_values[start..start + e.mask.count_ones() as usize] {
-                set(dims.len() + id as usize, slot_of_mask[&e.mask]);
-            }
-        }
-
-        let value_hashes: Vec<u64> = value_list
+        let rows = candidate_rows(dims.len(), &values, &masks, &tables);
+        let value_hashes: Vec<u64> = values
+            .list
             .iter()
             .map(|&(dim, value)| value_hash(dim_seeds[dim], value))
             .collect();
         // Only dimensions with many values are looked up through the table.
-        let value_keys: Vec<(u64, u32)> = value_list
+        let dim_values = &values.dim_starts;
+        let value_keys: Vec<(u64, u32)> = values
+            .list
             .iter()
             .enumerate()
             .filter(|&(_, &(dim, _))| {
@@ -579,8 +503,8 @@ impl Group {
             .map(|(id, _)| (value_hashes[id], id as u32))
             .collect();
         Self {
-            pattern_key: pattern_key.into(),
-            category,
+            pattern_key: group.pattern_key.into(),
+            category: group.category,
             dims: Strings::build(dims.iter().copied()),
             dim_seeds: dim_seeds.into_boxed_slice(),
             last_word_bits: match masks.len() % 64 {
@@ -590,14 +514,172 @@ impl Group {
             masks: masks.into_boxed_slice(),
             words,
             rows: rows.into_boxed_slice(),
-            dim_values: dim_values.into_boxed_slice(),
+            dim_values: values.dim_starts.into_boxed_slice(),
             value_hashes: value_hashes.into_boxed_slice(),
             value_table: HashRun::build(&value_keys),
-            value_strs: Strings::build(value_list.iter().map(|&(_, v)| v)),
-            entries: entries.into_boxed_slice(),
-            entry_values: entry_values.into_boxed_slice(),
-            lever_values: lever_values.into_boxed_slice(),
-            table: HashRun::build(&keyed),
+            value_strs: Strings::build(values.list.iter().map(|&(_, v)| v)),
+            entries: tables.entries.into_boxed_slice(),
+            entry_values: tables.entry_values.into_boxed_slice(),
+            lever_values: tables.lever_values.into_boxed_slice(),
+            table: HashRun::build(&tables.keyed),
         }
     }
+}
+
+/// The overrides of one (pattern, category) group, before indexing.
+struct GroupMembers<'a> {
+    pattern_key: &'a str,
+    category: usize,
+    /// The dimensions the members use, sorted: the index of a dimension is its bit.
+    dims: Vec<&'a str>,
+    /// Positions of the members in the config's overrides.
+    positions: &'a [u32],
+}
+
+impl GroupMembers<'_> {
+    fn bit_of(&self, dim: &str) -> usize {
+        self.dims
+            .binary_search(&dim)
+            .expect("dim collected from the members")
+    }
+}
+
+/// The distinct (dimension, value) pairs of a group, numbered in (dimension, value) order so
+/// that each dimension's values are contiguous.
+struct GroupValues<'a> {
+    /// (dimension bit, value) by id.
+    list: Vec<(usize, &'a str)>,
+    ids: BTreeMap<(usize, &'a str), u32>,
+    /// Dimension i's value ids are `dim_starts[i]..dim_starts[i + 1]`.
+    dim_starts: Vec<u32>,
+}
+
+impl<'a> GroupValues<'a> {
+    fn number(group: &GroupMembers<'_>, overrides: &'a [Override]) -> Self {
+        let distinct: BTreeSet<(usize, &str)> = group
+            .positions
+            .iter()
+            .flat_map(|&pos| overrides[pos as usize].scope.iter())
+            .map(|(dim, value)| (group.bit_of(dim), value.as_str()))
+            .collect();
+        let list: Vec<(usize, &str)> = distinct.into_iter().collect();
+        let ids = list
+            .iter()
+            .enumerate()
+            .map(|(id, &key)| (key, id as u32))
+            .collect();
+        let mut dim_starts = vec![0u32; group.dims.len() + 1];
+        for &(dim, _) in &list {
+            dim_starts[dim + 1] += 1;
+        }
+        for i in 0..group.dims.len() {
+            dim_starts[i + 1] += dim_starts[i];
+        }
+        Self {
+            list,
+            ids,
+            dim_starts,
+        }
+    }
+}
+
+/// A group's entries with their packed value ids and levers, the projected-scope keys, and the
+/// distinct masks (most dimensions first).
+struct EntryTables {
+    entries: Vec<Entry>,
+    entry_values: Vec<u32>,
+    lever_values: Vec<f64>,
+    keyed: Vec<(u64, u32)>,
+    masks: BTreeSet<(std::cmp::Reverse<u32>, u64)>,
+}
+
+impl EntryTables {
+    fn build(
+        group: &GroupMembers<'_>,
+        overrides: &[Override],
+        values: &GroupValues<'_>,
+        dim_seeds: &[u64],
+        weight_and_rank: impl Fn(usize) -> (f64, u32),
+    ) -> Self {
+        let members = group.positions;
+        let mut t = Self {
+            entries: Vec::with_capacity(members.len()),
+            entry_values: Vec::new(),
+            lever_values: Vec::new(),
+            keyed: Vec::with_capacity(members.len()),
+            masks: BTreeSet::new(),
+        };
+        let mut hashes = [0u64; MAX_GROUP_DIMS];
+        for &pos in members {
+            let o = &overrides[pos as usize];
+            let values_start = t.entry_values.len() as u32;
+            let mut mask = 0u64;
+            // BTreeMap order = sorted dims = bit order, so values are pushed in bit order.
+            for (dim, value) in &o.scope {
+                let bit = group.bit_of(dim);
+                mask |= 1 << bit;
+                hashes[bit] = value_hash(dim_seeds[bit], value);
+                t.entry_values.push(values.ids[&(bit, value.as_str())]);
+            }
+            t.masks.insert((std::cmp::Reverse(mask.count_ones()), mask));
+            t.keyed.push((
+                projected_key(mask_seed(mask), mask, &hashes),
+                t.entries.len() as u32,
+            ));
+            let (weight, rank) = weight_and_rank(pos as usize);
+            let levers_start = t.lever_values.len() as u32;
+            let mut lever_bits = 0u8;
+            for (lever, value) in o.levers.iter() {
+                lever_bits |= 1 << lever.index();
+                t.lever_values.push(value);
+            }
+            t.entries.push(Entry {
+                mask,
+                weight,
+                values_start,
+                override_pos: pos,
+                rank,
+                levers_start,
+                lever_bits,
+            });
+        }
+        t
+    }
+}
+
+/// The candidate bitsets: row `i < dims` holds the masks lacking dimension i; row `dims + v`
+/// the masks lacking value v's dimension or with an entry whose value there is v.
+fn candidate_rows(
+    dims: usize,
+    values: &GroupValues<'_>,
+    masks: &[MaskProbe],
+    tables: &EntryTables,
+) -> Vec<u64> {
+    let slot_of_mask: BTreeMap<u64, usize> =
+        masks.iter().enumerate().map(|(i, m)| (m.mask, i)).collect();
+    let words = masks.len().div_ceil(64).max(1);
+    let mut rows = vec![0u64; (dims + values.list.len()) * words];
+    let mut set = |row: usize, slot: usize| rows[row * words + slot / 64] |= 1 << (slot % 64);
+    let mut ids_by_dim = vec![Vec::new(); dims];
+    for (id, &(dim, _)) in values.list.iter().enumerate() {
+        ids_by_dim[dim].push(id);
+    }
+    for (slot, m) in masks.iter().enumerate() {
+        for (i, ids) in ids_by_dim.iter().enumerate() {
+            if m.mask & (1 << i) == 0 {
+                // A mask lacking dim i stays a candidate whatever the action has there.
+                set(i, slot);
+                for &id in ids {
+                    set(dims + id, slot);
+                }
+            }
+        }
+    }
+    for e in &tables.entries {
+        let start = e.values_start as usize;
+        for &id in &tables.entry_values[start..start + e.mask.count_ones() as usize] {
+            set(dims + id as usize, slot_of_mask[&e.mask]);
+        }
+    }
+    rows
 }

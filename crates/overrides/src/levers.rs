@@ -12,16 +12,24 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lever {
+    /// Multiplies the action's size fraction.
     SizeMult,
+    /// Multiplies the entry aggression (`a_value`).
     EntryAggressionMult,
+    /// Multiplies the exit aggression (`e_value`).
     ExitAggressionMult,
+    /// Multiplies the fraction taken in phase 1 of an entry.
     Phase1FracMult,
+    /// Multiplies the trailing-stop distance.
     TrailMult,
+    /// Bars to delay an entry by (additive, neutral at 0).
     EntryDelayBars,
 }
 
 impl Lever {
+    /// Number of levers.
     pub const COUNT: usize = 6;
+    /// Every lever, in serialization order.
     pub const ALL: [Lever; Self::COUNT] = [
         Self::SizeMult,
         Self::EntryAggressionMult,
@@ -31,6 +39,7 @@ impl Lever {
         Self::EntryDelayBars,
     ];
 
+    /// The lever's name in configs and JSON (`size_mult`, …).
     pub const fn name(self) -> &'static str {
         match self {
             Self::SizeMult => "size_mult",
@@ -80,6 +89,7 @@ impl Lever {
         value.clamp(lo, hi)
     }
 
+    /// Whether `value` is finite and within the lever's bounds.
     pub fn in_bounds(self, value: f64) -> bool {
         let (lo, hi) = self.bounds();
         value.is_finite() && value >= lo && value <= hi
@@ -99,12 +109,15 @@ impl fmt::Display for Lever {
 pub struct Levers([Option<f64>; Lever::COUNT]);
 
 impl Levers {
+    /// No lever set.
     pub const EMPTY: Levers = Levers([None; Lever::COUNT]);
 
+    /// No lever set (same as [`Levers::EMPTY`]).
     pub fn new() -> Self {
         Self::EMPTY
     }
 
+    /// The lever's value, if set.
     pub fn get(&self, lever: Lever) -> Option<f64> {
         self.0[lever.index()]
     }
@@ -114,10 +127,12 @@ impl Levers {
         self.get(lever).unwrap_or(lever.neutral())
     }
 
+    /// Set a lever.
     pub fn set(&mut self, lever: Lever, value: f64) {
         self.0[lever.index()] = Some(value);
     }
 
+    /// Unset a lever.
     pub fn remove(&mut self, lever: Lever) {
         self.0[lever.index()] = None;
     }
@@ -135,14 +150,17 @@ impl Levers {
             .filter_map(move |l| self.get(l).map(|v| (l, v)))
     }
 
+    /// Number of levers set.
     pub fn len(&self) -> usize {
         self.0.iter().filter(|v| v.is_some()).count()
     }
 
+    /// Whether no lever is set.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(Option::is_none)
     }
 
+    /// Unset every lever.
     pub fn clear(&mut self) {
         *self = Self::EMPTY;
     }

@@ -36,6 +36,7 @@
 //! assert!((applied.size_frac_after - 0.6).abs() < 1e-12);
 //! assert_eq!(applied.decision.config_version, Some(7));
 //! ```
+#![warn(missing_docs)]
 
 mod apply;
 mod bins;

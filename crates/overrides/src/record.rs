@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 /// The runtime decision for one action, with its explanation, in the `lookup --json` shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
+    /// Version of the config that decided; `None` when none was loaded.
     pub config_version: Option<i64>,
+    /// The blended size multiplier (1 on fallback).
     pub size_mult: f64,
     /// Every blended lever.
     pub levers: Levers,
     /// `None` when the caller gave no size fraction.
     pub size_frac_before: Option<f64>,
+    /// `size_frac_before × size_mult`, clamped to [0, 1].
     pub size_frac_after: Option<f64>,
+    /// The overrides that matched, strongest weight first.
     pub matches: Vec<MatchRecord>,
     /// Null unless the lookup failed open (or learning is switched off for this action).
     pub fallback_reason: Option<String>,
@@ -25,10 +29,15 @@ pub struct DecisionRecord {
 /// One matched override in a [`DecisionRecord`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchRecord {
+    /// The override's scope.
     pub scope: BTreeMap<String, String>,
+    /// Its blend weight (confidence × specificity).
     pub weight: f64,
+    /// Its lever values.
     pub levers: Levers,
+    /// The lessons behind it.
     pub lesson_keys: Vec<String>,
+    /// Its latent factor, when merged from several lessons.
     pub factor_id: Option<String>,
 }
 

@@ -79,11 +79,14 @@ pub fn specificity_weight(confidence: f64, dims: usize, alpha: f64) -> f64 {
     confidence * (1.0 + dims as f64).powf(alpha)
 }
 
+/// The `config_data` the PM reads: a module's versioned overrides and switches (SPEC §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigData {
+    /// Version of this schema ([`CURRENT_SCHEMA_VERSION`] for this build).
     pub schema_version: u32,
     /// The PM module this config is for ("pm").
     pub module: String,
+    /// The config version (the `learning_configs` row's).
     pub version: i64,
     /// RFC 3339 as-of time of the run that produced it (never wall clock).
     pub as_of: String,
@@ -93,8 +96,10 @@ pub struct ConfigData {
     /// Overrides at a pattern's root (empty scope). Loaded exactly like `pattern_overrides`.
     #[serde(default)]
     pub pattern_strength_overrides: Vec<Override>,
+    /// Operator switches (learning on/off, exclusions).
     #[serde(default)]
     pub feature_flags: FeatureFlags,
+    /// Exponent of the specificity weight `(1 + dims)^alpha` in the blend.
     #[serde(default = "default_alpha")]
     pub specificity_alpha: f64,
     /// Edges of the numeric dimensions that adapters cut into bins (dimension → increasing
@@ -114,16 +119,20 @@ fn default_alpha() -> f64 {
 pub struct Override {
     /// Unique within the config; stable across versions for the same lesson/factor.
     pub override_id: String,
+    /// The pattern the override applies to.
     pub pattern_key: String,
     /// entry | add | trim | exit.
     pub action_category: String,
     /// Dimension → value; empty at the pattern's root.
     #[serde(default)]
     pub scope: BTreeMap<String, String>,
+    /// The lever values (bounded by [`crate::Lever::bounds`]).
     pub levers: Levers,
     /// Blend weight before specificity, in [0, 1]; see [`confidence_from`].
     pub confidence: f64,
+    /// q-value of the lesson(s) behind the override.
     pub q_value: f64,
+    /// Trades behind the override.
     pub n_trades: u64,
     /// Shrunk edge (R) the levers were derived from; audit only.
     #[serde(default)]
@@ -156,6 +165,7 @@ impl Override {
 /// case-insensitive so a hand-edited flag still works.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureFlags {
+    /// Master switch: false serves neutral levers to every action.
     #[serde(default = "yes")]
     pub learning_enabled: bool,
     /// `macro_phase` values for which learning is off.

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 
+/// An action's scope as the lookup reads it: the value of a dimension, if present.
 pub trait ScopeView {
+    /// The value of `dim`, if the action has one.
     fn get(&self, dim: &str) -> Option<&str>;
 }
 
@@ -83,6 +85,7 @@ pub struct FnScope<'a, F> {
 }
 
 impl<'a, F: Fn(&str) -> Option<&'a str>> FnScope<'a, F> {
+    /// A scope answered by `f`.
     pub fn new(f: F) -> Self {
         Self {
             f,

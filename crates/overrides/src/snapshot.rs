@@ -16,6 +16,7 @@ use crate::scope::ScopeView;
 use std::path::Path;
 use std::sync::Arc;
 
+/// One loaded, validated config with its lookup index: immutable, cheap to share between threads.
 #[derive(Debug, Clone)]
 pub struct Overrides {
     config: ConfigData,
@@ -44,6 +45,7 @@ impl Overrides {
         Self::build(config, config_checksum(text))
     }
 
+    /// Load and validate a `config_data` JSON file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -92,14 +94,17 @@ impl Overrides {
         })
     }
 
+    /// The config as loaded.
     pub fn config(&self) -> &ConfigData {
         &self.config
     }
 
+    /// Its module.
     pub fn module(&self) -> &str {
         &self.config.module
     }
 
+    /// Its version.
     pub fn version(&self) -> i64 {
         self.config.version
     }
@@ -110,14 +115,17 @@ impl Overrides {
         &self.checksum
     }
 
+    /// Number of overrides (both lists).
     pub fn len(&self) -> usize {
         self.overrides.len()
     }
 
+    /// Whether the config has no override.
     pub fn is_empty(&self) -> bool {
         self.overrides.is_empty()
     }
 
+    /// Sizes of the lookup index.
     pub fn index_stats(&self) -> IndexStats {
         self.index.stats()
     }

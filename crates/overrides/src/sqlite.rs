@@ -9,13 +9,21 @@ use std::path::Path;
 /// One `learning_configs` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigRow {
+    /// The module.
     pub module: String,
+    /// Version number.
     pub version: i64,
+    /// Status text (`active`, …).
     pub status: String,
+    /// As-of time of the run that produced it (RFC 3339).
     pub as_of: Option<String>,
+    /// The run that wrote it.
     pub run_id: Option<String>,
+    /// Wall-clock time the row was written.
     pub created_at: Option<String>,
+    /// `config_checksum(config_data)`; required for a row to load.
     pub checksum: Option<String>,
+    /// The config JSON.
     pub config_data: String,
 }
 

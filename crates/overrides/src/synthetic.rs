@@ -37,10 +37,12 @@ pub const DIMS: [(&str, &[&str]); 10] = [
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// A generator whose stream is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -59,10 +61,12 @@ impl SplitMix64 {
         lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
     }
 
+    /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.uniform(0.0, 1.0) < p
     }
 
+    /// One of `items`, uniformly (panics on an empty slice).
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
@@ -71,10 +75,13 @@ impl SplitMix64 {
 /// Shape of a synthetic config.
 #[derive(Debug, Clone, Copy)]
 pub struct SyntheticSpec {
+    /// The size of a synthetic config, for benchmarks.
     pub patterns: usize,
+    /// Distinct pattern keys.
     pub overrides: usize,
     /// Scopes use 0..=max_dims dimensions.
     pub max_dims: usize,
+    /// Seed of the generator: the same spec gives the same config.
     pub seed: u64,
 }
 
@@ -90,6 +97,7 @@ impl Default for SyntheticSpec {
     }
 }
 
+/// `n` distinct, realistic pattern keys (`family.state.motif`).
 pub fn pattern_names(n: usize) -> Vec<String> {
     const FAMILIES: [&str; 5] = ["uptrend", "downtrend", "range", "breakout", "reversal"];
     const MOTIFS: [&str; 4] = ["entry", "add", "trim", "exit"];
@@ -220,8 +228,11 @@ fn random_override(
 /// One synthetic PM action.
 #[derive(Debug, Clone)]
 pub struct SyntheticAction {
+    /// The pattern looked up.
     pub pattern_key: String,
+    /// The action category looked up.
     pub action_category: &'static str,
+    /// The action's scope.
     pub scope: BTreeMap<String, String>,
 }
 

@@ -1,33 +1,39 @@
 //! The nightly job as a library: normalise new strands, then each requested stage in order, all
 //! inside the caller's transaction, so that a failure anywhere leaves every table as it was.
-
-pub mod placebo;
+#![warn(missing_docs)]
 
 use learnloop_aggregator::{
     aggregate_with_progress, AggregateOptions, AggregateReport, IncrementalAggregator,
 };
 use learnloop_lesson_builder::{
-    build_lessons, build_lessons_from, InMemory, LatticeMemo, LessonReport,
+    build_lessons, build_lessons_from, shuffle_r_within_clusters, InMemory, LatticeMemo,
+    LessonReport,
 };
 use learnloop_linker::{link, normalize_new, LinkOptions, LinkReport, NormalizeReport};
 use learnloop_materializer::{materialize, MaterializeOptions, MaterializeReport};
-use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
+use learnloop_model::{LoopConfig, StatsView, Timestamp, TradeEvent};
 use learnloop_store::Connection;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// A stage of the loop, in the order [`step`] runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// Link actions to closed trades (`trade_events`).
     Link,
+    /// Per-subset statistics (`pattern_scope_stats`).
     Aggregate,
+    /// Tests, selection and lifecycle (`learning_lessons`).
     Lessons,
+    /// A new config version from the active lessons.
     Materialize,
 }
 
 impl Stage {
+    /// Every stage, in the loop's order.
     pub const ALL: [Stage; 4] = [
         Stage::Link,
         Stage::Aggregate,
@@ -35,6 +41,7 @@ impl Stage {
         Stage::Materialize,
     ];
 
+    /// The stage's name in reports and timings.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Link => "link",
@@ -45,10 +52,12 @@ impl Stage {
     }
 }
 
+/// How a nightly run is asked to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// `None`: the latest created_at among the ingested strands.
     pub as_of: Option<Timestamp>,
+    /// Re-link every position, not only those touched since the last link.
     pub rebuild: bool,
     /// Shuffle R among the trades of each day (seeded) before aggregation: the null run.
     pub placebo: Option<u64>,
@@ -58,17 +67,25 @@ pub struct RunOptions {
     pub run_id: Option<String>,
 }
 
+/// What each stage of a run did, for `run --json` and the run record.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StagesReport {
+    /// The resolved as-of time.
     pub as_of: String,
+    /// Strands normalised since the watermark.
     pub normalize: NormalizeReport,
+    /// The link stage, when run.
     pub link: Option<LinkReport>,
+    /// The aggregate stage, when run without carried statistics.
     pub aggregate: Option<AggregateReport>,
+    /// The lesson stage, when run.
     pub lessons: Option<LessonReport>,
+    /// The materialize stage, when run.
     pub materialize: Option<MaterializeReport>,
     /// The aggregate stage of a step with carried statistics (the replay's).
     #[serde(skip)]
     pub carried_aggregate: Option<learnloop_aggregator::StepReport>,
+    /// The placebo seed, for a placebo run.
     pub placebo_seed: Option<u64>,
     /// Wall time of each stage, whole milliseconds (what `run --json` prints).
     pub durations_ms: BTreeMap<String, u64>,
@@ -85,16 +102,22 @@ impl StagesReport {
     }
 }
 
+/// Why a run failed (the caller rolls its transaction back).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// No strands and no as-of time: nothing to run on.
     #[error("no strands ingested yet: ingest a JSON Lines file first, or give an as-of time")]
     NoData,
+    /// A stage failed.
     #[error("{stage} stage: {source}")]
     Stage {
+        /// The stage.
         stage: &'static str,
+        /// Its error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store failed outside a stage (normalise, as-of).
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
 }
@@ -135,14 +158,14 @@ pub struct Silent;
 
 impl Progress for Silent {}
 
-/// Run `stages` in order. `now` is the wall-clock text recorded on quarantine rows and on a new
+/// Run `stages` in order. `now` is the wall-clock time recorded on quarantine rows and on a new
 /// config version's `created_at` (the only places the clock appears).
 pub fn run_stages(
     conn: &Connection,
     cfg: &LoopConfig,
     options: &RunOptions,
     stages: &[Stage],
-    now: &str,
+    now: Timestamp,
 ) -> Result<StagesReport, PipelineError> {
     run_stages_with_progress(conn, cfg, options, stages, now, &Silent)
 }
@@ -153,7 +176,7 @@ pub fn run_stages_with_progress(
     cfg: &LoopConfig,
     options: &RunOptions,
     stages: &[Stage],
-    now: &str,
+    now: Timestamp,
     progress: &dyn Progress,
 ) -> Result<StagesReport, PipelineError> {
     let mut report = StagesReport {
@@ -161,7 +184,8 @@ pub fn run_stages_with_progress(
         ..StagesReport::default()
     };
     let t = Instant::now();
-    report.normalize = normalize_new(conn, now).map_err(stage_err("normalize"))?;
+    report.normalize =
+        normalize_new(conn, &now.to_rfc3339_millis()).map_err(stage_err("normalize"))?;
     let as_of = resolve_as_of(conn, options.as_of)?;
     report
         .durations_ms
@@ -172,7 +196,7 @@ pub fn run_stages_with_progress(
         placebo: options.placebo,
         activate: options.activate,
         run_id: options.run_id.clone(),
-        now: now.to_string(),
+        now,
     };
     step(
         conn,
@@ -189,6 +213,7 @@ pub fn run_stages_with_progress(
 /// One step of the loop at a resolved as-of time.
 #[derive(Debug, Clone)]
 pub struct StepOptions {
+    /// The as-of time of the step.
     pub as_of: Timestamp,
     /// Re-link every position, not only those touched since the last link.
     pub rebuild: bool,
@@ -198,8 +223,8 @@ pub struct StepOptions {
     pub activate: bool,
     /// Recorded on the config version the step writes.
     pub run_id: Option<String>,
-    /// Wall-clock text for a new config version's `created_at`.
-    pub now: String,
+    /// Wall-clock time for a new config version's `created_at`.
+    pub now: Timestamp,
 }
 
 /// What a caller stepping the loop through time (the replay) keeps in memory between steps
@@ -258,20 +283,14 @@ pub fn step(
     progress: &dyn Progress,
     report: &mut StagesReport,
 ) -> Result<(), PipelineError> {
-    let as_of = opts.as_of;
-    report.as_of = as_of.to_rfc3339();
-    let in_memory = carried.is_some();
-    let (mut known, mut aggregator, mut lattices) = match carried {
-        Some(c) => (
-            Some(&mut c.events),
-            Some(&mut c.aggregator),
-            Some(&mut c.lattices),
-        ),
-        None => (None, None, None),
+    report.as_of = opts.as_of.to_rfc3339();
+    let mut run = StepRun {
+        conn,
+        cfg,
+        opts,
+        progress,
+        memory: carried.map(InMemoryStep::new),
     };
-    // A placebo step of a replay learns from a shuffled copy of the carried events.
-    let mut shuffled: Option<Vec<TradeEvent>> = None;
-    let mut carried_rows = None;
     let count = Stage::ALL.iter().filter(|s| stages.contains(s)).count();
     for (index, stage) in Stage::ALL
         .into_iter()
@@ -281,100 +300,151 @@ pub fn step(
         progress.stage(stage, index, count);
         let t = Instant::now();
         match stage {
-            Stage::Link => {
-                let link_options = LinkOptions {
-                    rebuild: opts.rebuild,
-                    keep_events: in_memory,
-                };
-                let mut linked = link(conn, as_of, link_options).map_err(stage_err("link"))?;
-                if let Some(known) = known.as_deref_mut() {
-                    report.timed("link", t.elapsed());
-                    let t = Instant::now();
-                    refresh_events(known, &mut linked);
-                    report.timed("load_events", t.elapsed());
-                }
-                report.link = Some(linked);
-            }
-            Stage::Aggregate => match (aggregator.take(), known.as_deref()) {
-                (Some(aggregator), Some(known)) => {
-                    let events = match opts.placebo {
-                        Some(seed) => {
-                            let mut copy = known.clone();
-                            placebo::shuffle_r_within_clusters(
-                                &mut copy,
-                                seed,
-                                cfg.lessons.cluster_days,
-                            );
-                            shuffled.insert(copy).as_slice()
-                        }
-                        None => known.as_slice(),
-                    };
-                    let (rows, stepped) = aggregator
-                        .step(events, as_of)
-                        .map_err(stage_err("aggregate"))?;
-                    report.carried_aggregate = Some(stepped);
-                    carried_rows = Some(rows);
-                }
-                _ => {
-                    let aggregate_options = AggregateOptions {
-                        transform: opts
-                            .placebo
-                            .map(|_| placebo::shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
-                        seed: opts.placebo.unwrap_or_default(),
-                        cluster_days: cfg.lessons.cluster_days,
-                    };
-                    let mut on_group = |done, total| progress.advance(done, total);
-                    report.aggregate = Some(
-                        aggregate_with_progress(
-                            conn,
-                            cfg,
-                            as_of,
-                            &aggregate_options,
-                            &mut on_group,
-                        )
-                        .map_err(stage_err("aggregate"))?,
-                    );
-                }
-            },
-            Stage::Lessons => {
-                let lessons = match (carried_rows.take(), lattices.take(), known.as_deref()) {
-                    (Some(rows), Some(lattices), Some(known)) => {
-                        let input = InMemory {
-                            rows,
-                            events: shuffled.as_deref().unwrap_or(known),
-                            lattices,
-                        };
-                        build_lessons_from(conn, cfg, as_of, input)
-                    }
-                    _ => {
-                        if opts.placebo.is_some() && !in_memory {
-                            // A placebo asks what the shuffled data alone teaches: lessons
-                            // remembered from real runs (kept by hysteresis) must not carry
-                            // over into it. (A placebo replay's lessons come from shuffled
-                            // data only, so it keeps them from step to step.)
-                            learnloop_store::lessons::forget_all_lessons(conn)
-                                .map_err(stage_err("lessons"))?;
-                        }
-                        build_lessons(conn, cfg, as_of, opts.placebo)
-                    }
-                };
-                report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
-            }
-            Stage::Materialize => {
-                let materialize_options = MaterializeOptions {
-                    activate: opts.activate,
-                    run_id: opts.run_id.clone(),
-                    created_at: opts.now.clone(),
-                };
-                report.materialize = Some(
-                    materialize(conn, cfg, as_of, &materialize_options)
-                        .map_err(stage_err("materialize"))?,
-                );
-            }
+            Stage::Link => run.link(report)?,
+            Stage::Aggregate => run.aggregate(report)?,
+            Stage::Lessons => run.lessons(report)?,
+            Stage::Materialize => run.materialize(report)?,
         }
-        if !(stage == Stage::Link && in_memory) {
+        // An in-memory link times itself (its event refresh apart).
+        if !(stage == Stage::Link && run.memory.is_some()) {
             report.timed(stage.name(), t.elapsed());
         }
     }
     Ok(())
+}
+
+/// One call of [`step`]: what every stage reads, and the caller's carried state, if any.
+struct StepRun<'a> {
+    conn: &'a Connection,
+    cfg: &'a LoopConfig,
+    opts: &'a StepOptions,
+    progress: &'a dyn Progress,
+    memory: Option<InMemoryStep<'a>>,
+}
+
+/// The carried state during one step, handed from stage to stage.
+struct InMemoryStep<'a> {
+    events: &'a mut Vec<TradeEvent>,
+    aggregator: Option<&'a mut IncrementalAggregator>,
+    lattices: Option<&'a mut LatticeMemo>,
+    /// A placebo step learns from a shuffled copy of the carried events.
+    shuffled: Option<Vec<TradeEvent>>,
+    /// The statistics the aggregate stage carried forward, for the lesson stage.
+    rows: Option<StatsView<'a>>,
+}
+
+impl<'a> InMemoryStep<'a> {
+    fn new(carried: &'a mut Carried) -> Self {
+        Self {
+            events: &mut carried.events,
+            aggregator: Some(&mut carried.aggregator),
+            lattices: Some(&mut carried.lattices),
+            shuffled: None,
+            rows: None,
+        }
+    }
+}
+
+impl<'a> StepRun<'a> {
+    fn link(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let t = Instant::now();
+        let link_options = LinkOptions {
+            rebuild: self.opts.rebuild,
+            keep_events: self.memory.is_some(),
+        };
+        let mut linked =
+            link(self.conn, self.opts.as_of, link_options).map_err(stage_err("link"))?;
+        if let Some(memory) = self.memory.as_mut() {
+            report.timed("link", t.elapsed());
+            let t = Instant::now();
+            refresh_events(memory.events, &mut linked);
+            report.timed("load_events", t.elapsed());
+        }
+        report.link = Some(linked);
+        Ok(())
+    }
+
+    fn aggregate(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let (opts, cfg) = (self.opts, self.cfg);
+        if let Some(memory) = self.memory.as_mut() {
+            if let Some(aggregator) = memory.aggregator.take() {
+                let events: &[TradeEvent] = match opts.placebo {
+                    Some(seed) => {
+                        let mut copy = memory.events.clone();
+                        shuffle_r_within_clusters(&mut copy, seed, cfg.lessons.cluster_days);
+                        memory.shuffled.insert(copy)
+                    }
+                    None => memory.events.as_slice(),
+                };
+                let (rows, stepped) = aggregator
+                    .step(events, opts.as_of)
+                    .map_err(stage_err("aggregate"))?;
+                report.carried_aggregate = Some(stepped);
+                memory.rows = Some(rows);
+                return Ok(());
+            }
+        }
+        let aggregate_options = AggregateOptions {
+            transform: opts
+                .placebo
+                .map(|_| shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
+            seed: opts.placebo.unwrap_or_default(),
+            cluster_days: cfg.lessons.cluster_days,
+        };
+        let progress = self.progress;
+        let mut on_group = |done, total| progress.advance(done, total);
+        let aggregated = aggregate_with_progress(
+            self.conn,
+            cfg,
+            opts.as_of,
+            &aggregate_options,
+            &mut on_group,
+        )
+        .map_err(stage_err("aggregate"))?;
+        report.aggregate = Some(aggregated);
+        Ok(())
+    }
+
+    fn lessons(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let (conn, cfg, opts) = (self.conn, self.cfg, self.opts);
+        let in_memory = self.memory.is_some();
+        let carried = self.memory.as_mut().and_then(|m| {
+            let rows = m.rows.take()?;
+            let lattices = m.lattices.take()?;
+            let events = m.shuffled.as_deref().unwrap_or(m.events.as_slice());
+            Some(InMemory {
+                rows,
+                events,
+                lattices,
+            })
+        });
+        let lessons = match carried {
+            Some(input) => build_lessons_from(conn, cfg, opts.as_of, input),
+            None => {
+                if opts.placebo.is_some() && !in_memory {
+                    // A placebo asks what the shuffled data alone teaches: lessons
+                    // remembered from real runs (kept by hysteresis) must not carry
+                    // over into it. (A placebo replay's lessons come from shuffled
+                    // data only, so it keeps them from step to step.)
+                    learnloop_store::lessons::forget_all_lessons(conn)
+                        .map_err(stage_err("lessons"))?;
+                }
+                build_lessons(conn, cfg, opts.as_of, opts.placebo)
+            }
+        };
+        report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
+        Ok(())
+    }
+
+    fn materialize(&self, report: &mut StagesReport) -> Result<(), PipelineError> {
+        let materialize_options = MaterializeOptions {
+            activate: self.opts.activate,
+            run_id: self.opts.run_id.clone(),
+            created_at: self.opts.now,
+        };
+        let materialized = materialize(self.conn, self.cfg, self.opts.as_of, &materialize_options)
+            .map_err(stage_err("materialize"))?;
+        report.materialize = Some(materialized);
+        Ok(())
+    }
 }

@@ -37,25 +37,37 @@ pub fn default_block_len(n: usize) -> f64 {
     (n as f64).cbrt().max(1.0)
 }
 
-/// Percentile confidence interval `(low, high)` of `stat` of `series`, from `resamples`
+/// How a stationary-bootstrap interval is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bootstrap {
+    /// Mean of the geometric block lengths, in days (values below 1 or not finite are treated
+    /// as 1, i.e. the i.i.d. bootstrap); see [`default_block_len`].
+    pub mean_block_len: f64,
+    /// Number of resamples.
+    pub resamples: usize,
+    /// The same seed gives the same interval.
+    pub seed: u64,
+    /// Coverage, e.g. `0.95` for the 2.5 % and 97.5 % percentiles (linear interpolation between
+    /// order statistics).
+    pub level: f64,
+}
+
+/// Percentile confidence interval `(low, high)` of `stat` of `series`, from `spec.resamples`
 /// stationary-bootstrap resamples of the same length as the series.
-///
-/// - `mean_block_len`: mean of the geometric block lengths, in days (values below 1 or not finite
-///   are treated as 1, i.e. the i.i.d. bootstrap); see [`default_block_len`];
-/// - `level`: coverage, e.g. `0.95` for the 2.5 % and 97.5 % percentiles (linear interpolation
-///   between order statistics);
-/// - `seed`: the same seed gives the same interval.
 ///
 /// Returns `None` for an empty series, for `resamples == 0`, and for a `level` outside (0, 1).
 /// Non-finite values in the series propagate into the statistic (the caller should not pass them).
 pub fn stationary_bootstrap_ci(
     series: &[f64],
-    mean_block_len: f64,
-    resamples: usize,
-    seed: u64,
-    level: f64,
+    spec: &Bootstrap,
     stat: Statistic,
 ) -> Option<(f64, f64)> {
+    let Bootstrap {
+        mean_block_len,
+        resamples,
+        seed,
+        level,
+    } = *spec;
     let n = series.len();
     if n == 0 || resamples == 0 || !(level > 0.0 && level < 1.0) {
         return None;
@@ -133,19 +145,55 @@ mod tests {
     #[test]
     fn empty_series_and_bad_arguments_give_none() {
         assert_eq!(
-            stationary_bootstrap_ci(&[], 3.0, 1000, 1, 0.95, Statistic::Mean),
+            stationary_bootstrap_ci(
+                &[],
+                &Bootstrap {
+                    mean_block_len: 3.0,
+                    resamples: 1000,
+                    seed: 1,
+                    level: 0.95
+                },
+                Statistic::Mean
+            ),
             None
         );
         assert_eq!(
-            stationary_bootstrap_ci(&[1.0], 3.0, 0, 1, 0.95, Statistic::Mean),
+            stationary_bootstrap_ci(
+                &[1.0],
+                &Bootstrap {
+                    mean_block_len: 3.0,
+                    resamples: 0,
+                    seed: 1,
+                    level: 0.95
+                },
+                Statistic::Mean
+            ),
             None
         );
         assert_eq!(
-            stationary_bootstrap_ci(&[1.0], 3.0, 10, 1, 1.0, Statistic::Mean),
+            stationary_bootstrap_ci(
+                &[1.0],
+                &Bootstrap {
+                    mean_block_len: 3.0,
+                    resamples: 10,
+                    seed: 1,
+                    level: 1.0
+                },
+                Statistic::Mean
+            ),
             None
         );
         assert_eq!(
-            stationary_bootstrap_ci(&[1.0], 3.0, 10, 1, f64::NAN, Statistic::Mean),
+            stationary_bootstrap_ci(
+                &[1.0],
+                &Bootstrap {
+                    mean_block_len: 3.0,
+                    resamples: 10,
+                    seed: 1,
+                    level: f64::NAN
+                },
+                Statistic::Mean
+            ),
             None
         );
     }
@@ -153,22 +201,36 @@ mod tests {
     #[test]
     fn constant_series_gives_degenerate_interval() {
         let series = vec![0.25; 90];
-        let (lo, hi) =
-            stationary_bootstrap_ci(&series, 4.0, 500, 7, 0.95, Statistic::Mean).unwrap();
-        assert!(
-            (lo - 0.25).abs() < 1e-12 && (hi - 0.25).abs() < 1e-12,
-            "{lo} {hi}"
-        );
-        let (lo, hi) = stationary_bootstrap_ci(&series, 4.0, 500, 7, 0.95, Statistic::Sum).unwrap();
-        assert!(
-            (lo - 22.5).abs() < 1e-9 && (hi - 22.5).abs() < 1e-9,
-            "{lo} {hi}"
-        );
+        let spec = Bootstrap {
+            mean_block_len: 4.0,
+            resamples: 500,
+            seed: 7,
+            level: 0.95,
+        };
+        for (statistic, value, tolerance) in
+            [(Statistic::Mean, 0.25, 1e-12), (Statistic::Sum, 22.5, 1e-9)]
+        {
+            let (lo, hi) = stationary_bootstrap_ci(&series, &spec, statistic).unwrap();
+            assert!(
+                (lo - value).abs() < tolerance && (hi - value).abs() < tolerance,
+                "{lo} {hi}"
+            );
+        }
     }
 
     #[test]
     fn single_value_series() {
-        let (lo, hi) = stationary_bootstrap_ci(&[-1.5], 1.0, 100, 3, 0.9, Statistic::Sum).unwrap();
+        let (lo, hi) = stationary_bootstrap_ci(
+            &[-1.5],
+            &Bootstrap {
+                mean_block_len: 1.0,
+                resamples: 100,
+                seed: 3,
+                level: 0.9,
+            },
+            Statistic::Sum,
+        )
+        .unwrap();
         assert_eq!((lo, hi), (-1.5, -1.5));
     }
 
@@ -178,10 +240,12 @@ mod tests {
         let series = normal_series(n, 42);
         let (lo, hi) = stationary_bootstrap_ci(
             &series,
-            default_block_len(n),
-            4000,
-            11,
-            0.95,
+            &Bootstrap {
+                mean_block_len: default_block_len(n),
+                resamples: 4000,
+                seed: 11,
+                level: 0.95,
+            },
             Statistic::Mean,
         )
         .unwrap();
@@ -197,9 +261,28 @@ mod tests {
     #[test]
     fn sum_interval_is_n_times_mean_interval() {
         let series = normal_series(200, 5);
-        let (ml, mh) =
-            stationary_bootstrap_ci(&series, 5.0, 999, 9, 0.95, Statistic::Mean).unwrap();
-        let (sl, sh) = stationary_bootstrap_ci(&series, 5.0, 999, 9, 0.95, Statistic::Sum).unwrap();
+        let (ml, mh) = stationary_bootstrap_ci(
+            &series,
+            &Bootstrap {
+                mean_block_len: 5.0,
+                resamples: 999,
+                seed: 9,
+                level: 0.95,
+            },
+            Statistic::Mean,
+        )
+        .unwrap();
+        let (sl, sh) = stationary_bootstrap_ci(
+            &series,
+            &Bootstrap {
+                mean_block_len: 5.0,
+                resamples: 999,
+                seed: 9,
+                level: 0.95,
+            },
+            Statistic::Sum,
+        )
+        .unwrap();
         assert!((sl - 200.0 * ml).abs() < 1e-9 && (sh - 200.0 * mh).abs() < 1e-9);
     }
 
@@ -211,10 +294,12 @@ mod tests {
             .collect();
         let (lo, hi) = stationary_bootstrap_ci(
             &series,
-            default_block_len(series.len()),
-            2000,
-            13,
-            0.95,
+            &Bootstrap {
+                mean_block_len: default_block_len(series.len()),
+                resamples: 2000,
+                seed: 13,
+                level: 0.95,
+            },
             Statistic::Mean,
         )
         .unwrap();
@@ -234,8 +319,17 @@ mod tests {
             series.push(x);
         }
         let width = |block: f64| {
-            let (lo, hi) =
-                stationary_bootstrap_ci(&series, block, 2000, 4, 0.95, Statistic::Mean).unwrap();
+            let (lo, hi) = stationary_bootstrap_ci(
+                &series,
+                &Bootstrap {
+                    mean_block_len: block,
+                    resamples: 2000,
+                    seed: 4,
+                    level: 0.95,
+                },
+                Statistic::Mean,
+            )
+            .unwrap();
             hi - lo
         };
         assert!(
@@ -249,10 +343,17 @@ mod tests {
     #[test]
     fn deterministic_for_a_seed() {
         let series = normal_series(300, 99);
-        let a = stationary_bootstrap_ci(&series, 6.0, 1000, 2024, 0.9, Statistic::Sum);
-        let b = stationary_bootstrap_ci(&series, 6.0, 1000, 2024, 0.9, Statistic::Sum);
+        let spec = Bootstrap {
+            mean_block_len: 6.0,
+            resamples: 1000,
+            seed: 2024,
+            level: 0.9,
+        };
+        let a = stationary_bootstrap_ci(&series, &spec, Statistic::Sum);
+        let b = stationary_bootstrap_ci(&series, &spec, Statistic::Sum);
         assert_eq!(a, b);
-        let c = stationary_bootstrap_ci(&series, 6.0, 1000, 2025, 0.9, Statistic::Sum);
+        let other_seed = Bootstrap { seed: 2025, ..spec };
+        let c = stationary_bootstrap_ci(&series, &other_seed, Statistic::Sum);
         assert_ne!(a, c);
     }
 

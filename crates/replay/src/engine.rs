@@ -16,34 +16,47 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+/// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// Reading or writing the scratch store failed.
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
+    /// A stage failed at one step.
     #[error("step {as_of}: {stage}: {message}")]
     Step {
+        /// The step's as-of time.
         as_of: String,
+        /// The stage that failed.
         stage: &'static str,
+        /// Its error.
         message: String,
     },
+    /// `--from`/`--to`/`--step` do not make a window of steps.
     #[error("bad replay window: {0}")]
     Window(String),
+    /// Nothing to replay: the source store has no linked trades.
     #[error("the source store has no linked trades to evaluate: run `learnloop run` on it first")]
     NothingLinked,
 }
 
+/// The window and step of a replay.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
+    /// First step's as-of time.
     pub from: Timestamp,
+    /// Last as-of time (included when on the step grid).
     pub to: Timestamp,
+    /// Step length in milliseconds.
     pub step_ms: i64,
     /// Learn from R shuffled within days (the null replay); evaluation always uses real R.
     pub placebo_seed: Option<u64>,
-    /// Wall-clock text for config rows' created_at (the stage itself never reads the clock).
-    pub now: String,
+    /// Wall-clock time for config rows' created_at (the stage itself never reads the clock).
+    pub now: Timestamp,
 }
 
 impl ReplayOptions {
+    /// The as-of times of the steps, `from` then every `step_ms` up to `to` (at most 100 000).
     pub fn steps(&self) -> Result<Vec<Timestamp>, ReplayError> {
         if self.step_ms <= 0 {
             return Err(ReplayError::Window("the step must be positive".into()));
@@ -65,6 +78,7 @@ impl ReplayOptions {
             .collect())
     }
 
+    /// The id recorded on the replay's config versions (window, step, placebo seed).
     pub fn replay_id(&self) -> String {
         let placebo = self
             .placebo_seed
@@ -78,35 +92,53 @@ impl ReplayOptions {
     }
 }
 
+/// What one step did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct StepSummary {
+    /// The step's as-of time.
     pub as_of: String,
+    /// Trades linked by then.
     pub trades_linked: i64,
+    /// Active lessons after the step.
     pub active_lessons: u64,
+    /// The config version the step wrote, if any.
     pub config_version: Option<i64>,
+    /// What the aggregate stage recomputed, carried or rescaled.
     pub aggregate: StepReport,
     /// Wall time of each stage of the step, in ms.
     pub stage_ms: BTreeMap<&'static str, f64>,
+    /// Wall time of the whole step, in ms.
     pub ms: u64,
 }
 
+/// The first step at which a lesson became active.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FirstActivation {
+    /// The lesson.
     pub lesson_key: String,
+    /// Its pattern/category/scope in words.
     pub label: String,
+    /// The step's as-of time.
     pub as_of: String,
 }
 
+/// A finished replay: per-step summaries, the lessons' evolution, the walk-forward evaluation.
 pub struct ReplayRun {
+    /// Id of the replay (see [`ReplayOptions::replay_id`]).
     pub replay_id: String,
+    /// One summary per step.
     pub steps: Vec<StepSummary>,
+    /// Every lesson's state at every step.
     pub evolution: Vec<EvolutionPoint>,
+    /// When each lesson first became active.
     pub first_active: Vec<FirstActivation>,
+    /// Walk-forward uplift of the configs over the window.
     pub uplift: UpliftSummary,
     /// The walk-forward figures of each day that had actions, oldest first.
     pub days: Vec<DayFigures>,
     /// The scratch store as of the last step (lessons, history, factors, configs).
     pub scratch: Connection,
+    /// Wall time of the whole replay, in ms.
     pub total_ms: u64,
 }
 
@@ -202,7 +234,7 @@ fn run_step(
         placebo: opts.placebo_seed,
         activate: true,
         run_id: Some(opts.replay_id()),
-        now: opts.now.clone(),
+        now: opts.now,
     };
     let mut report = StagesReport::default();
     step(

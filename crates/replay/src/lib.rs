@@ -1,5 +1,6 @@
 //! Backtest replay of lesson evolution (SPEC §7): the loop as of each step over a past period,
 //! the lessons' evolution, and a walk-forward answer to "would these overrides have helped?".
+#![warn(missing_docs)]
 
 pub mod bootstrap;
 pub mod chart;
@@ -10,35 +11,51 @@ pub mod walk_forward;
 pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
 pub use walk_forward::{DayFigures, UpliftSummary};
 
-use learnloop_model::EvolutionRow;
+use learnloop_model::{EvolutionRow, Timestamp};
 use learnloop_store::lessons::replace_evolution;
 use learnloop_store::Connection;
 use serde::Serialize;
 use std::path::Path;
 
+/// The placebo replay's headline figures, beside the real ones in `summary.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlaceboFigures {
+    /// Lessons that were active at some step.
     pub lessons_ever_active: u64,
+    /// Σ of the daily uplift (R).
     pub uplift_total_r: f64,
+    /// Uplift per evaluated trade (R).
     pub uplift_mean_r: f64,
+    /// 95 % stationary-bootstrap interval of the total uplift.
     pub uplift_ci95: [f64; 2],
 }
 
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplaySummary {
+    /// Id of the replay.
     pub replay_id: String,
+    /// First step's as-of time.
     pub from: String,
+    /// Last as-of time.
     pub to: String,
+    /// Step length in hours.
     pub step_hours: f64,
+    /// Number of steps.
     pub steps: u64,
+    /// Lessons that were active at some step.
     pub lessons_ever_active: u64,
+    /// Σ of the daily uplift (R): what the overrides would have added.
     pub uplift_total_r: f64,
+    /// Uplift per evaluated trade (R).
     pub uplift_mean_r: f64,
+    /// 95 % stationary-bootstrap interval of the total uplift.
     pub uplift_ci95: [f64; 2],
+    /// The full walk-forward figures.
     pub uplift: UpliftSummary,
     /// When each lesson first became active.
     pub first_active: Vec<FirstActivation>,
+    /// The placebo replay's figures, when one was run.
     pub placebo: Option<PlaceboFigures>,
     /// Wall time of the replay and of its placebo, when run.
     pub replay_seconds: f64,
@@ -46,6 +63,7 @@ pub struct ReplaySummary {
     pub mean_step_ms: f64,
 }
 
+/// The `summary.json` of a replay and, when run, its placebo.
 pub fn summarize(
     opts: &ReplayOptions,
     run: &ReplayRun,
@@ -86,7 +104,9 @@ pub fn summarize(
 /// which a report draws the cumulative R with and without the overrides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct WalkForwardSeries {
+    /// The replay's daily figures.
     pub days: Vec<DayFigures>,
+    /// The placebo's daily figures, when one was run.
     pub placebo_days: Option<Vec<DayFigures>>,
 }
 
@@ -130,7 +150,7 @@ pub fn record_evolution(
         .evolution
         .iter()
         .map(|p| EvolutionRow {
-            as_of: &p.as_of,
+            as_of: Timestamp::from_millis(p.as_of_ms),
             lesson_key: &p.lesson_key,
             status: p.status,
             edge: p.edge,

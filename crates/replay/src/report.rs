@@ -13,13 +13,19 @@ pub struct EvolutionPoint {
     pub as_of: String,
     /// Step time, milliseconds since the Unix epoch (UTC); the chart's x coordinate.
     pub as_of_ms: i64,
+    /// The lesson.
     pub lesson_key: String,
     /// Human-readable lesson, e.g. `uptrend.S2.add/add {macro_phase=Euphoria}`.
     pub label: String,
+    /// Its status at the step.
     pub status: LessonStatus,
+    /// Shrunk edge at the step.
     pub edge: Option<f64>,
+    /// q-value at the step.
     pub q_value: Option<f64>,
+    /// Half-life at the step, if estimated.
     pub half_life_hours: Option<f64>,
+    /// Size multiplier of its override in the step's config, if any.
     pub size_mult: Option<f64>,
 }
 

@@ -5,7 +5,7 @@
 //! sizes are missing), so a trade counts once. The uplift of an action is
 //! `(size_mult − 1) · share · R`: what the adjusted sizing would have added to the trade's R.
 
-use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Statistic};
+use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Bootstrap, Statistic};
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{time::MS_PER_DAY, Timestamp, TradeEvent};
 use learnloop_overrides::Overrides;
@@ -14,13 +14,21 @@ use std::collections::BTreeMap;
 /// One action to evaluate, with its trade's real outcome.
 #[derive(Debug, Clone)]
 pub struct EvalAction {
+    /// Producing module.
     pub module: String,
+    /// The pattern followed.
     pub pattern_key: String,
+    /// The action category.
     pub category: String,
+    /// The action's scope.
     pub scope: BTreeMap<String, String>,
+    /// When the action was taken (the config in force then decides).
     pub at: Timestamp,
+    /// Its trade.
     pub trade_key: String,
+    /// Its share of the trade's outcome (by size fraction, else equal).
     pub share: f64,
+    /// The trade's winsorized R.
     pub r: f64,
 }
 
@@ -63,7 +71,9 @@ pub fn evaluation_actions(events: &[TradeEvent], sizes: &BTreeMap<String, f64>) 
 pub struct DayFigures {
     /// The day, as milliseconds since the Unix epoch at its UTC midnight.
     pub day_ms: i64,
+    /// Actions evaluated that day.
     pub actions: u64,
+    /// Of those, actions whose size multiplier was not 1.
     pub adjusted_actions: u64,
     /// Σ share·R: the unadjusted outcome of the day's actions.
     pub base_r: f64,
@@ -71,9 +81,12 @@ pub struct DayFigures {
     pub uplift_r: f64,
 }
 
+/// The walk-forward evaluation in progress: daily figures and the trades seen.
 #[derive(Debug, Default)]
 pub struct WalkForward {
+    /// Figures by day index (days since the epoch).
     pub days: BTreeMap<i64, DayFigures>,
+    /// Trade keys evaluated.
     pub trades: std::collections::BTreeSet<String>,
 }
 
@@ -99,16 +112,19 @@ impl WalkForward {
         }
     }
 
+    /// Totals with a 95 % stationary-bootstrap interval of the total uplift (seeded: reproducible).
     pub fn summary(&self, seed: u64) -> UpliftSummary {
         let series: Vec<f64> = self.days.values().map(|d| d.uplift_r).collect();
         let total: f64 = series.iter().sum();
         let trades = self.trades.len() as u64;
         let ci = stationary_bootstrap_ci(
             &series,
-            default_block_len(series.len()),
-            2000,
-            seed,
-            0.95,
+            &Bootstrap {
+                mean_block_len: default_block_len(series.len()),
+                resamples: 2000,
+                seed,
+                level: 0.95,
+            },
             Statistic::Sum,
         )
         .map(|(lo, hi)| [lo, hi])
@@ -130,11 +146,16 @@ impl WalkForward {
     }
 }
 
+/// Walk-forward uplift over the replay window.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct UpliftSummary {
+    /// Days with actions.
     pub days: u64,
+    /// Trades evaluated.
     pub trades: u64,
+    /// Actions evaluated.
     pub actions: u64,
+    /// Actions whose size multiplier was not 1.
     pub adjusted_actions: u64,
     /// Σ R of the evaluated trades at unadjusted sizing.
     pub base_total_r: f64,

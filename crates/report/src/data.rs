@@ -37,7 +37,7 @@ pub struct ConfigSummary {
     /// Its status.
     pub status: ConfigStatus,
     /// As-of time of the run that wrote it.
-    pub as_of: String,
+    pub as_of: Timestamp,
     /// Number of overrides.
     pub overrides: usize,
 }
@@ -234,7 +234,7 @@ fn summary(v: &ConfigVersion) -> ConfigSummary {
     ConfigSummary {
         version: v.version,
         status: v.status,
-        as_of: v.as_of.clone(),
+        as_of: v.as_of,
         overrides: parse_config(v).map_or(0, |c| all_overrides(&c).count()),
     }
 }
@@ -442,14 +442,13 @@ fn warnings(
     data_as_of: Option<Timestamp>,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let as_of = |v: &ConfigVersion| Timestamp::parse(&v.as_of).ok();
     match active {
         None if !versions.is_empty() => {
             out.push("No config is active: the PM runs without overrides.".to_string())
         }
         Some(a) => {
-            if let (Some(cfg), Some(data)) = (as_of(a), data_as_of) {
-                if cfg < data {
+            if let Some(data) = data_as_of {
+                if a.as_of < data {
                     out.push(format!(
                         "The active config v{} is as of {}, older than the data (latest strand {}).",
                         a.version,
@@ -461,7 +460,7 @@ fn warnings(
             if let Some(later) = versions
                 .iter()
                 .filter(|v| v.version != a.version && v.status != ConfigStatus::Proposed)
-                .filter(|v| as_of(v) > as_of(a))
+                .filter(|v| v.as_of > a.as_of)
                 .max_by_key(|v| v.version)
             {
                 out.push(format!(

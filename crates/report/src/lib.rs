@@ -4,7 +4,6 @@
 //! directory) into [`ReportData`]; [`render_html`] and [`render_markdown`] turn it into one
 //! self-contained HTML page (inline CSS and SVG, no network, no external assets) and a Markdown
 //! twin for chat and e-mail. Nothing here decides anything: the figures are the stages'.
-
 #![warn(missing_docs)]
 
 mod data;

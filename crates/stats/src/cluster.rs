@@ -31,9 +31,13 @@ pub fn time_cluster(millis: i64, days: u32) -> i64 {
 /// One time cluster's share of two disjoint samples `a` and `b`: count and sum of each.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ClusterCell {
+    /// Observations of `a` in the cluster.
     pub n_a: u32,
+    /// Their sum.
     pub sum_a: f64,
+    /// Observations of `b` in the cluster.
     pub n_b: u32,
+    /// Their sum.
     pub sum_b: f64,
 }
 
@@ -47,6 +51,7 @@ pub enum ContrastKind {
 }
 
 impl ContrastKind {
+    /// The text recorded in `lesson_candidates.contrast`.
     pub fn as_str(self) -> &'static str {
         match self {
             ContrastKind::Within => "within",
@@ -62,11 +67,15 @@ pub struct Contrast {
     pub gap: f64,
     /// What is tested: the within-cluster gap (fixed effects) or `gap`.
     pub estimate: f64,
+    /// Its cluster-robust (CR1) standard error.
     pub se: f64,
+    /// `estimate / se`.
     pub t: f64,
+    /// Degrees of freedom: clusters − 1.
     pub df: f64,
     /// `P(|T| ≥ |t|)` under t(df), via the upper tail `sf`.
     pub p_two_sided: f64,
+    /// Within or between clusters.
     pub kind: ContrastKind,
     /// Clusters whose scores enter the variance.
     pub clusters: u32,

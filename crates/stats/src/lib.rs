@@ -6,6 +6,7 @@
 //! - [`fdr`]: Benjamini–Hochberg q-values over the whole family of a run.
 //! - [`shrinkage`]: empirical-Bayes τ² from sibling means, and the shrunk mean.
 //! - [`placebo`]: the seeded permutation of R within time clusters.
+#![warn(missing_docs)]
 
 pub mod cluster;
 pub mod fdr;

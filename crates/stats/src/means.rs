@@ -136,6 +136,7 @@ pub struct WelchTest {
     /// `P(T ≥ t·direction)`: the probability of a child at least this far beyond the reference,
     /// in the direction of the child's edge, if the two means were equal.
     pub p_one_sided: f64,
+    /// What the child was compared with.
     pub reference: WelchReference,
     /// Trades in the reference sample.
     pub n_reference: u64,

@@ -7,7 +7,9 @@
 /// One sibling's observed mean and the squared standard error of that mean (`var / n`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SiblingMean {
+    /// The sibling's mean.
     pub mean: f64,
+    /// Squared standard error of that mean.
     pub se2: f64,
 }
 

@@ -9,14 +9,17 @@ use std::collections::BTreeMap;
 /// One binned dimension as it was frozen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FrozenBins {
+    /// The numeric dimension.
     pub dim: String,
     /// The adapter that froze it.
     pub adapter: String,
     /// How the edges were chosen: `fixed` (the adapter's own) or `quantiles` (learned).
     pub method: String,
+    /// The increasing bin edges.
     pub edges: Vec<f64>,
     /// Values the quantiles were learned from (0 for fixed edges).
     pub n_values: u64,
+    /// Wall-clock time the bins were frozen.
     pub frozen_at: String,
 }
 

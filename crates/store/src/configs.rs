@@ -10,12 +10,13 @@
 //! and callers validate before activating).
 
 use crate::{parsed_column, Result, StoreError};
-use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
+use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// Result of [`activate`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Activation {
+    /// The module.
     pub module: String,
     /// The version now active.
     pub version: i64,
@@ -29,6 +30,7 @@ pub struct Activation {
 /// Result of [`rollback`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rollback {
+    /// The module.
     pub module: String,
     /// The version that was active and is now `rolled_back`.
     pub from: i64,
@@ -36,16 +38,40 @@ pub struct Rollback {
     pub to: i64,
 }
 
+/// Why a config version change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigsError {
     #[error("module {module:?} has no config version {version}")]
-    NoSuchVersion { module: String, version: i64 },
+    /// The version does not exist.
+    NoSuchVersion {
+        /// The module.
+        module: String,
+        /// The version asked for.
+        version: i64,
+    },
     #[error("module {module:?} has no active config to roll back")]
-    NoActive { module: String },
+    /// Rollback with no active version.
+    NoActive {
+        /// The module.
+        module: String,
+    },
     #[error("module {module:?}: no version before v{active} was ever active (status superseded); nothing to roll back to")]
-    NothingToRollBackTo { module: String, active: i64 },
+    /// No earlier version was ever active.
+    NothingToRollBackTo {
+        /// The module.
+        module: String,
+        /// The active version.
+        active: i64,
+    },
     #[error("config {module} v{version} already exists")]
-    VersionExists { module: String, version: i64 },
+    /// Inserting a version that exists (versions are never overwritten).
+    VersionExists {
+        /// The module.
+        module: String,
+        /// The version.
+        version: i64,
+    },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -63,9 +89,9 @@ fn version_from_row(r: &Row<'_>) -> rusqlite::Result<ConfigVersion> {
         module: r.get(0)?,
         version: r.get(1)?,
         status: parsed_column(r, 2)?,
-        as_of: r.get(3)?,
+        as_of: parsed_column(r, 3)?,
         run_id: r.get(4)?,
-        created_at: r.get(5)?,
+        created_at: Some(parsed_column(r, 5)?),
         checksum: r.get(6)?,
         config_data: r.get(7)?,
     })
@@ -117,9 +143,9 @@ pub fn insert_version(
                 v.module,
                 v.version,
                 v.status.as_str(),
-                v.as_of,
+                v.as_of.to_rfc3339(),
                 v.run_id,
-                v.created_at,
+                v.created_at.map(Timestamp::to_rfc3339_millis),
                 v.checksum,
                 v.config_data
             ],
@@ -165,6 +191,7 @@ pub fn active_version(conn: &Connection, module: &str) -> Result<Option<ConfigVe
         .optional()?)
 }
 
+/// One version of `module`, with its `config_data`.
 pub fn get_version(conn: &Connection, module: &str, version: i64) -> Result<Option<ConfigVersion>> {
     Ok(conn
         .query_row(
@@ -192,9 +219,9 @@ pub fn list_versions(conn: &Connection, module: &str) -> Result<Vec<ConfigInfo>>
                 module: r.get(0)?,
                 version: r.get(1)?,
                 status: parsed_column(r, 2)?,
-                as_of: r.get(3)?,
+                as_of: parsed_column(r, 3)?,
                 run_id: r.get(4)?,
-                created_at: r.get(5)?,
+                created_at: parsed_column(r, 5)?,
                 checksum: r.get(6)?,
                 overrides: r.get(7)?,
                 bytes: r.get(8)?,
@@ -356,9 +383,9 @@ mod tests {
             module: "pm".into(),
             version,
             status,
-            as_of: "2026-01-01T00:00:00Z".into(),
+            as_of: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             run_id: None,
-            created_at: "2026-01-02T00:00:00Z".into(),
+            created_at: Timestamp::parse("2026-01-02T00:00:00Z").ok(),
             checksum: format!("c{version}"),
             config_data: format!(r#"{{"version":{version},"pattern_overrides":[1,2]}}"#),
         }

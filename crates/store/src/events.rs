@@ -8,6 +8,7 @@ use learnloop_model::{
 };
 use rusqlite::{params, Connection};
 
+/// Delete the links of positions marked dirty (re-linked next).
 pub fn delete_links_of_dirty_positions(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "DELETE FROM trade_events WHERE position_id IN (SELECT position_id FROM dirty_positions);
@@ -17,6 +18,7 @@ pub fn delete_links_of_dirty_positions(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Delete every link (a rebuild).
 pub fn delete_all_links(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "DELETE FROM trade_events; DELETE FROM linked_trades; DELETE FROM link_anomalies;",
@@ -24,6 +26,7 @@ pub fn delete_all_links(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Store a linked trade.
 pub fn insert_linked_trade(conn: &Connection, t: &LinkedTrade) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO linked_trades (trade_key, module, position_id, trade_id, close_strand_id, cycle_start_ms,
@@ -46,6 +49,7 @@ pub fn insert_linked_trade(conn: &Connection, t: &LinkedTrade) -> Result<()> {
     Ok(())
 }
 
+/// Store one trade event.
 pub fn insert_trade_event(conn: &Connection, e: &TradeEvent) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO trade_events (trade_key, position_id, trade_id, action_strand_id, module, pattern_key,
@@ -75,6 +79,7 @@ pub fn insert_trade_event(conn: &Connection, e: &TradeEvent) -> Result<()> {
     Ok(())
 }
 
+/// Store a link anomaly.
 pub fn insert_anomaly(conn: &Connection, a: &LinkAnomaly) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO link_anomalies (kind, strand_id, position_id, detail) VALUES (?1, ?2, ?3, ?4)",
@@ -143,13 +148,18 @@ pub fn module_trades(conn: &Connection) -> Result<Vec<(String, String, Timestamp
     Ok(rows)
 }
 
+/// Row counts of the link tables, for `status`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LinkCounts {
+    /// Linked trades.
     pub linked_trades: i64,
+    /// Trade events.
     pub trade_events: i64,
+    /// Link anomalies by kind.
     pub anomalies: Vec<(AnomalyKind, i64)>,
 }
 
+/// The link tables' row counts.
 pub fn link_counts(conn: &Connection) -> Result<LinkCounts> {
     let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
     let mut stmt =

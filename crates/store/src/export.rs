@@ -5,9 +5,12 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use std::io::Write;
 
+/// Output format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Comma-separated values with a header row.
     Csv,
+    /// A JSON array of row objects.
     Json,
 }
 

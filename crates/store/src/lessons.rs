@@ -1,9 +1,8 @@
 //! `learning_lessons`, `lesson_candidates`, `learning_edge_history`, `learning_latent_factors`.
 
+use crate::stats::GroupKey;
 use crate::{parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
-use learnloop_model::{
-    ActionCategory, CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp,
-};
+use learnloop_model::{CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp};
 use learnloop_overrides::Levers;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -91,6 +90,7 @@ pub fn active_lessons(conn: &Connection) -> Result<Vec<LessonRow>> {
     Ok(rows)
 }
 
+/// The lesson `lesson_key`, if stored.
 pub fn lesson(conn: &Connection, lesson_key: &str) -> Result<Option<LessonRow>> {
     Ok(conn
         .query_row(
@@ -101,6 +101,7 @@ pub fn lesson(conn: &Connection, lesson_key: &str) -> Result<Option<LessonRow>> 
         .optional()?)
 }
 
+/// Insert or replace a lesson.
 pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO learning_lessons ({LESSON_COLUMNS}, scope_dims)
@@ -186,7 +187,7 @@ pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()
             c.min_parent_gap,
             c.incremental_p_value,
             c.incremental_q_value,
-            c.verdict,
+            c.verdict.as_str(),
             c.reason,
             c.lesson_key,
             as_of_text.1,
@@ -200,11 +201,10 @@ pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()
     Ok(())
 }
 
+/// The last run's test of one subset, if it was tested.
 pub fn candidate(
     conn: &Connection,
-    module: &str,
-    pattern_key: &str,
-    category: ActionCategory,
+    group: GroupKey<'_>,
     scope_mask: u64,
     scope_values_hash: u64,
 ) -> Result<Option<CandidateRow>> {
@@ -214,7 +214,7 @@ pub fn candidate(
                 "SELECT {CANDIDATE_COLUMNS} FROM lesson_candidates WHERE module = ?1 AND pattern_key = ?2
                  AND action_category = ?3 AND scope_mask = ?4 AND scope_values_hash = ?5"
             ),
-            params![module, pattern_key, category.as_str(), u64_to_sql(scope_mask), u64_to_sql(scope_values_hash)],
+            params![group.module, group.pattern_key, group.category.as_str(), u64_to_sql(scope_mask), u64_to_sql(scope_values_hash)],
             |r| {
                 Ok(CandidateRow {
                     module: r.get(0)?,
@@ -235,7 +235,7 @@ pub fn candidate(
                     min_parent_gap: r.get(16)?,
                     incremental_p_value: r.get(17)?,
                     incremental_q_value: r.get(18)?,
-                    verdict: r.get(19)?,
+                    verdict: parsed_column(r, 19)?,
                     reason: r.get(20)?,
                     lesson_key: r.get(21)?,
                     as_of: parse_ts(r.get(22)?, "as_of")?.unwrap_or(Timestamp(0)),
@@ -304,6 +304,7 @@ pub fn edge_points(conn: &Connection, lesson_key: &str) -> Result<Vec<EdgePoint>
     Ok(rows)
 }
 
+/// Every latent factor.
 pub fn factors(conn: &Connection) -> Result<Vec<FactorRow>> {
     let mut stmt = conn.prepare(
         "SELECT factor_id, members, representative, jaccard, updated_at FROM learning_latent_factors ORDER BY factor_id",
@@ -335,6 +336,7 @@ pub fn factors(conn: &Connection) -> Result<Vec<FactorRow>> {
     Ok(rows)
 }
 
+/// Replace every latent factor with `rows`.
 pub fn replace_factors(conn: &Connection, rows: &[FactorRow]) -> Result<()> {
     conn.execute("DELETE FROM learning_latent_factors", [])?;
     let mut stmt = conn.prepare_cached(
@@ -353,6 +355,7 @@ pub fn replace_factors(conn: &Connection, rows: &[FactorRow]) -> Result<()> {
     Ok(())
 }
 
+/// Set (or clear) the factor a lesson belongs to.
 pub fn set_lesson_factor(
     conn: &Connection,
     lesson_key: &str,
@@ -380,7 +383,7 @@ pub fn replace_evolution(
     for r in rows {
         stmt.execute(params![
             replay_id,
-            r.as_of,
+            r.as_of.to_rfc3339(),
             r.lesson_key,
             r.status.as_str(),
             r.edge,
@@ -392,6 +395,7 @@ pub fn replace_evolution(
     Ok(())
 }
 
+/// Lessons by status.
 pub fn status_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt = conn
         .prepare("SELECT status, COUNT(*) FROM learning_lessons GROUP BY status ORDER BY status")?;

@@ -1,8 +1,10 @@
 //! The SQLite store: schema with versioned migrations, and typed reads and writes for each table.
 //! Stages never write SQL of their own; they call these functions inside the caller's transaction.
+#![warn(missing_docs)]
 
 pub mod adapter_bins;
 pub mod configs;
+/// Typed store errors.
 pub mod error;
 pub mod events;
 pub mod export;
@@ -20,6 +22,7 @@ pub use rusqlite::{Connection, Transaction};
 
 use std::path::Path;
 
+/// The result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// How long a connection waits for another writer (or a checkpoint) before giving up.
@@ -185,6 +188,7 @@ pub fn u64_to_sql(v: u64) -> i64 {
     v as i64
 }
 
+/// The `u64` a mask or hash was stored from (bit-cast back).
 pub fn u64_from_sql(v: i64) -> u64 {
     v as u64
 }

@@ -1,9 +1,10 @@
 //! `learning_runs`: one row per command that changes derived tables, with its counts and outcome.
 
 use crate::{parsed_column, Result};
-use learnloop_model::RunRecord;
+use learnloop_model::{RunRecord, Timestamp};
 use rusqlite::{params, Connection};
 
+/// Insert (or replace) a run record.
 pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO learning_runs (run_id, command, as_of, started_at, finished_at, status, counts, config, error)
@@ -11,9 +12,10 @@ pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
         params![
             r.run_id,
             r.command,
-            r.as_of,
-            r.started_at,
-            r.finished_at,
+            // Empty when the run failed before resolving its as-of (the column is NOT NULL).
+            r.as_of.map(Timestamp::to_rfc3339).unwrap_or_default(),
+            r.started_at.to_rfc3339_millis(),
+            r.finished_at.map(Timestamp::to_rfc3339_millis),
             r.status.as_str(),
             r.counts.to_string(),
             r.config.as_ref().map(|c| c.to_string()),
@@ -23,15 +25,23 @@ pub fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
     Ok(())
 }
 
+/// A time column that may be NULL or empty (no time), else RFC 3339 text.
+fn optional_timestamp(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+    match r.get::<_, Option<String>>(idx)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(_) => parsed_column(r, idx).map(Some),
+    }
+}
+
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let counts: String = r.get(6)?;
     let config: Option<String> = r.get(7)?;
     Ok(RunRecord {
         run_id: r.get(0)?,
         command: r.get(1)?,
-        as_of: r.get(2)?,
-        started_at: r.get(3)?,
-        finished_at: r.get(4)?,
+        as_of: optional_timestamp(r, 2)?,
+        started_at: parsed_column(r, 3)?,
+        finished_at: optional_timestamp(r, 4)?,
         status: parsed_column(r, 5)?,
         counts: serde_json::from_str(&counts).unwrap_or(serde_json::Value::Null),
         config: config.and_then(|c| serde_json::from_str(&c).ok()),
@@ -39,6 +49,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
+/// The `limit` most recent runs, newest first.
 pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<RunRecord>> {
     let mut stmt = conn.prepare(
         "SELECT run_id, command, as_of, started_at, finished_at, status, counts, config, error

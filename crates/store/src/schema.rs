@@ -408,6 +408,7 @@ CREATE TABLE adapter_bins (
 );
 "#;
 
+/// The schema version this build migrates to.
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
 }

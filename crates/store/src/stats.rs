@@ -5,18 +5,31 @@ use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedSt
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
 
-const COLUMNS: usize = 25;
+/// Parameters bound per row: every column but the four a statement binds once (module,
+/// pattern_key, action_category, as_of).
+const ROW_PARAMS: usize = 21;
+/// The shared parameters come first: ?1 module, ?2 pattern_key, ?3 action_category, ?4 as_of.
+const SHARED_PARAMS: usize = 4;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
 const BATCH: usize = 200;
 
 fn insert_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; COLUMNS].join(","));
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let first = SHARED_PARAMS + r * ROW_PARAMS + 1;
+            let own: Vec<String> = (first..first + ROW_PARAMS)
+                .map(|i| format!("?{i}"))
+                .collect();
+            let (key, rest) = own.split_at(3);
+            format!("(?1,?2,?3,{},{},?4)", key.join(","), rest.join(","))
+        })
+        .collect();
     format!(
         "INSERT INTO pattern_scope_stats (module, pattern_key, action_category, scope_mask, scope_values,
              scope_values_hash, scope_dims, n_trades, n_actions, mean_rr, m2_rr, var_rr, wins, win_rate, sum_pnl,
              mean_hold_days, mean_time_eff, first_exit_at, last_exit_at, dw, dw2, dmean, dm2, d_eff_n, as_of)
          VALUES {}",
-        vec![one; rows].join(",")
+        values.join(",")
     )
 }
 
@@ -24,6 +37,9 @@ fn insert_sql(rows: usize) -> String {
 /// straight from the caller's data into multi-row INSERTs.
 pub struct StatsWriter<'c> {
     conn: &'c Connection,
+    /// The INSERT of each chunk size (power-of-two remainders, then `BATCH`), prepared once: its
+    /// text has thousands of parameters, too long to format or look up per chunk.
+    inserts: Vec<Option<Statement<'c>>>,
     as_of: String,
     written: u64,
     /// Exit times repeat across the subsets of a trade: format each once.
@@ -48,16 +64,22 @@ impl TimeText {
 /// One row of a group: everything but the group's (module, pattern, category).
 #[derive(Debug, Clone, Copy)]
 pub struct SubsetKey<'a> {
+    /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
+    /// Sorted-key JSON of its pairs.
     pub scope_values: &'a str,
+    /// Stable hash of `scope_values`.
     pub scope_values_hash: u64,
 }
 
 /// Module, pattern and category shared by every row of a group.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupKey<'a> {
+    /// Producing module.
     pub module: &'a str,
+    /// The pattern.
     pub pattern_key: &'a str,
+    /// The action category.
     pub category: ActionCategory,
 }
 
@@ -65,10 +87,9 @@ impl<'c> StatsWriter<'c> {
     /// Deletes every stored row; the caller's transaction makes the replacement atomic.
     pub fn replace_all(conn: &'c Connection, as_of: Timestamp) -> Result<Self> {
         conn.execute("DELETE FROM pattern_scope_stats", [])?;
-        // Remainders are written in power-of-two chunks, so these few statements stay cached.
-        conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn,
+            inserts: Vec::new(),
             as_of: as_of.to_rfc3339(),
             written: 0,
             time_text: TimeText::default(),
@@ -89,15 +110,26 @@ impl<'c> StatsWriter<'c> {
                 1 << rest.len().ilog2()
             };
             let (now, later) = rest.split_at(chunk);
-            let mut stmt = self.conn.prepare_cached(&insert_sql(chunk))?;
+            // Remainders come in power-of-two chunks, so there are few sizes.
+            let slot = if chunk == BATCH {
+                0
+            } else {
+                1 + chunk.ilog2() as usize
+            };
+            if self.inserts.len() <= slot {
+                self.inserts.resize_with(slot + 1, || None);
+            }
+            let stmt = match &mut self.inserts[slot] {
+                Some(stmt) => stmt,
+                empty => empty.insert(self.conn.prepare(&insert_sql(chunk))?),
+            };
+            bind_group(stmt, group, &self.as_of)?;
             for (i, (key, stats)) in now.iter().enumerate() {
                 bind_row(
-                    &mut stmt,
-                    i * COLUMNS,
-                    group,
+                    stmt,
+                    SHARED_PARAMS + i * ROW_PARAMS,
                     key,
                     stats,
-                    &self.as_of,
                     &mut self.time_text,
                 )?;
             }
@@ -114,13 +146,20 @@ impl<'c> StatsWriter<'c> {
     }
 }
 
+/// The parameters every row of a statement shares.
+fn bind_group(stmt: &mut Statement<'_>, g: GroupKey<'_>, as_of: &str) -> Result<()> {
+    stmt.raw_bind_parameter(1, g.module)?;
+    stmt.raw_bind_parameter(2, g.pattern_key)?;
+    stmt.raw_bind_parameter(3, g.category.as_str())?;
+    stmt.raw_bind_parameter(4, as_of)?;
+    Ok(())
+}
+
 fn bind_row(
     stmt: &mut Statement<'_>,
     offset: usize,
-    g: GroupKey<'_>,
     k: &SubsetKey<'_>,
     s: &OutcomeStats,
-    as_of: &str,
     time_text: &mut TimeText,
 ) -> Result<()> {
     let mut i = offset;
@@ -129,9 +168,6 @@ fn bind_row(
         stmt.raw_bind_parameter(i, v)?;
         Ok(())
     };
-    bind(&g.module)?;
-    bind(&g.pattern_key)?;
-    bind(&g.category.as_str())?;
     bind(&u64_to_sql(k.scope_mask))?;
     bind(&k.scope_values)?;
     bind(&u64_to_sql(k.scope_values_hash))?;
@@ -153,7 +189,6 @@ fn bind_row(
     bind(&s.decayed.mean)?;
     bind(&s.decayed.m2)?;
     bind(&s.decayed.effective_n())?;
-    bind(&as_of)?;
     Ok(())
 }
 
@@ -213,6 +248,7 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
     Ok(row)
 }
 
+/// Number of stored statistics rows.
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM pattern_scope_stats", [], |r| r.get(0))?)
 }

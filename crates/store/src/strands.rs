@@ -7,8 +7,10 @@ use learnloop_model::strand::{PmAction, PositionClose, QuarantineReason, RawStra
 use learnloop_model::{hash::stable_hash, ActionCategory, Scope, Timestamp};
 use rusqlite::{params, Connection};
 
+/// What storing a raw strand did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
+    /// A new strand was stored.
     Inserted,
     /// The same id with the same fields was already stored (a re-ingest).
     AlreadyPresent,
@@ -16,6 +18,7 @@ pub enum InsertOutcome {
     Conflict,
 }
 
+/// Store a raw strand, idempotent by id (the same id with other content is a conflict).
 pub fn insert_raw(conn: &Connection, s: &RawStrand) -> Result<InsertOutcome> {
     // Insert first: the common case (a new id) costs one index descent, not two.
     let inserted = conn
@@ -72,6 +75,7 @@ pub fn raw_after(conn: &Connection, after_rowid: i64) -> Result<Vec<(i64, RawStr
     Ok(rows)
 }
 
+/// The highest `ad_strands` rowid (the normalisation watermark's scale).
 pub fn max_rowid(conn: &Connection) -> Result<i64> {
     Ok(
         conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM ad_strands", [], |r| {
@@ -80,6 +84,7 @@ pub fn max_rowid(conn: &Connection) -> Result<i64> {
     )
 }
 
+/// The latest `created_at` among the stored strands.
 pub fn latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
     // created_at is producer text; compare parsed values, not strings.
     let mut stmt = conn.prepare(
@@ -157,11 +162,17 @@ pub fn count_created_after(conn: &Connection, t: Timestamp) -> Result<i64> {
     )?)
 }
 
+/// A quarantine row: what was refused, why, and where it came from.
 pub struct QuarantineEntry<'a> {
+    /// Id of the strand (or a line reference when it had none).
     pub strand_id: &'a str,
+    /// Why it was refused.
     pub reason: &'a QuarantineReason,
+    /// The input as received.
     pub raw: &'a str,
+    /// The file or table it came from.
     pub source: Option<&'a str>,
+    /// Wall-clock time of the ingest.
     pub ingested_at: &'a str,
 }
 
@@ -184,6 +195,7 @@ pub fn quarantine(conn: &Connection, q: &QuarantineEntry<'_>) -> Result<bool> {
     Ok(n == 1)
 }
 
+/// Quarantined rows by reason code.
 pub fn quarantine_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt = conn.prepare(
         "SELECT reason_code, COUNT(*) FROM quarantine GROUP BY reason_code ORDER BY reason_code",
@@ -242,6 +254,7 @@ impl DeferredIndexes {
     }
 }
 
+/// Store a normalised action (replaces one with the same strand id).
 pub fn upsert_action(conn: &Connection, a: &PmAction) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO pm_actions (strand_id, module, position_id, trade_id, ts, ts_ms, created_at_ms,
@@ -265,6 +278,7 @@ pub fn upsert_action(conn: &Connection, a: &PmAction) -> Result<()> {
     Ok(())
 }
 
+/// Store a normalised close (replaces one with the same strand id).
 pub fn upsert_close(conn: &Connection, c: &PositionClose) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO position_closes (strand_id, module, position_id, trade_id, created_at_ms, entry_at_ms,
@@ -319,6 +333,7 @@ pub fn positions_stored_after(conn: &Connection, rowid: i64) -> Result<Vec<Strin
     Ok(rows)
 }
 
+/// Every position with an action or a close.
 pub fn all_positions(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt =
         conn.prepare("SELECT position_id FROM pm_actions UNION SELECT position_id FROM position_closes ORDER BY 1")?;
@@ -431,15 +446,22 @@ pub fn closes_of_dirty_positions(
     Ok(rows)
 }
 
+/// Row counts of the input tables, for `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StrandCounts {
+    /// Raw strands stored.
     pub strands: i64,
+    /// Normalised actions.
     pub actions: i64,
+    /// Of those, actions with the v5 fields.
     pub v5_actions: i64,
+    /// Normalised closes.
     pub closes: i64,
+    /// Quarantined rows.
     pub quarantined: i64,
 }
 
+/// The input tables' row counts.
 pub fn counts(conn: &Connection) -> Result<StrandCounts> {
     let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
     Ok(StrandCounts {

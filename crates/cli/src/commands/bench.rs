@@ -72,6 +72,13 @@ pub struct BenchArgs {
     /// Aggregate bench: also keep every subset with at least this many trades.
     #[arg(long)]
     pub store_min_trades: Option<u64>,
+    /// Aggregate bench: time the aggregate stage only, not the lesson stage after it.
+    #[arg(long)]
+    pub no_lessons: bool,
+    /// Aggregate bench: only count the subsets the enumeration keeps by size and kind (same trades
+    /// as a simpler subset, too few time clusters, a thin rest of a parent), storing nothing.
+    #[arg(long)]
+    pub breakdown: bool,
     /// Skip counting the updates of the unpruned problem (the like-for-like figure for a SQL explode).
     #[arg(long)]
     pub skip_exploded: bool,
@@ -106,17 +113,28 @@ pub struct AggregateBench {
     pub load_s: f64,
     /// Computing and writing overlap inside the stage.
     pub compute_write_s: f64,
+    /// CPU seconds (all threads) of the aggregate stage: on a shared machine, the figure that
+    /// does not count waiting for a core.
+    pub aggregate_cpu_s: Option<f64>,
     /// The same computation alone, without writing (measured separately).
     pub compute_only_s: f64,
+    pub compute_only_cpu_s: Option<f64>,
     pub performed_updates_per_s: f64,
     pub exploded_updates_per_s: Option<f64>,
     /// Peak resident memory of the process during the aggregate stage, in MiB.
     pub aggregate_peak_rss_mib: Option<f64>,
-    /// The lesson stage on the same data (reads every stats row once).
-    pub lessons_s: f64,
-    pub lessons_tested: u64,
-    pub lessons_active: u64,
-    pub lessons_peak_rss_mib: Option<f64>,
+    /// The lesson stage on the same data (not run with `--no-lessons`).
+    pub lessons: Option<LessonsBench>,
+}
+
+/// The lesson stage of the aggregate bench.
+#[derive(Debug, Serialize)]
+pub struct LessonsBench {
+    /// Wall time of the stage (it reads every stats row once).
+    pub seconds: f64,
+    pub tested: u64,
+    pub active: u64,
+    pub peak_rss_mib: Option<f64>,
     /// Planted effects of the book found among the active lessons (at their scope, a parent or
     /// a child of it, with the planted sign), out of `planted`.
     pub planted_found: usize,
@@ -138,6 +156,11 @@ pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
 /// Run the bench, telling `status` (a spinner on a terminal) which phase it is in.
 fn measure(cli: &Cli, args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<()> {
     match args.target {
+        BenchTarget::Aggregate if args.breakdown => {
+            let report = super::bench_breakdown::bench_breakdown(args, status)?;
+            status.finish_and_clear();
+            emit(cli.json, &report, super::bench_breakdown::human)
+        }
         BenchTarget::Aggregate => {
             let report = bench_aggregate(args, status)?;
             status.finish_and_clear();
@@ -179,7 +202,29 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<LoopConfig> {
     Ok(cfg)
 }
 
-fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
+/// The synthetic book of the aggregate bench, ingested and linked into a scratch store.
+pub(crate) struct LinkedBook {
+    pub cfg: LoopConfig,
+    pub conn: learnloop_store::Connection,
+    pub scratch: PathBuf,
+    pub options: StepOptions,
+    pub truth: learnloop_demo::GroundTruth,
+    pub generate_s: f64,
+    pub ingest_link_s: f64,
+}
+
+impl LinkedBook {
+    /// Remove the scratch store unless the caller asked to keep it.
+    pub fn close(self, args: &BenchArgs) {
+        drop(self.conn);
+        if args.keep_db.is_none() {
+            remove_db(&self.scratch);
+        }
+    }
+}
+
+/// Generate the bench's book (with `--dims` extra dimensions), ingest and link it.
+pub(crate) fn linked_book(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<LinkedBook> {
     let cfg = bench_config(args)?;
     let extra = cfg.dims.len() - LoopConfig::default().dims.len();
     status.set_message("bench aggregate: generating the synthetic book");
@@ -203,7 +248,12 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     status.set_message("bench aggregate: ingesting and linking");
     let t = Instant::now();
     let tx = conn.transaction()?;
-    learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &wall_clock_now())?;
+    learnloop_linker::ingest_lines(
+        &tx,
+        lines.into_iter().map(Ok),
+        "bench",
+        &wall_clock_now().to_rfc3339_millis(),
+    )?;
     let as_of =
         learnloop_store::strands::latest_created_at(&tx)?.context("bench data has no strands")?;
     let options = StepOptions {
@@ -214,8 +264,6 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         run_id: None,
         now: wall_clock_now(),
     };
-    // Each stage alone, through the pipeline's step, so that each is timed (and its peak memory
-    // measured) on its own.
     let mut stages = StagesReport::default();
     step(
         &tx,
@@ -227,10 +275,34 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         &mut stages,
     )?;
     tx.commit()?;
-    let ingest_link_s = t.elapsed().as_secs_f64();
+    Ok(LinkedBook {
+        cfg,
+        conn,
+        scratch,
+        options,
+        truth,
+        generate_s,
+        ingest_link_s: t.elapsed().as_secs_f64(),
+    })
+}
 
+fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<AggregateBench> {
+    let LinkedBook {
+        cfg,
+        mut conn,
+        scratch,
+        options,
+        truth,
+        generate_s,
+        ingest_link_s,
+    } = linked_book(args, status)?;
+    let as_of = options.as_of;
+    // Each stage alone, through the pipeline's step, so that each is timed (and its peak memory
+    // measured) on its own.
+    let mut stages = StagesReport::default();
     status.set_message("bench aggregate: the aggregate stage");
     reset_peak_rss();
+    let cpu = cpu_seconds("self");
     let t = Instant::now();
     let tx = conn.transaction()?;
     step(
@@ -244,38 +316,18 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     )?;
     tx.commit()?;
     let aggregate_s = t.elapsed().as_secs_f64();
+    let aggregate_cpu_s = cpu_since(cpu);
     let aggregate_peak_rss_mib = peak_rss_mib();
     let report = stages
         .aggregate
         .take()
         .context("the aggregate stage reported nothing")?;
 
-    status.set_message("bench aggregate: the lesson stage");
-    reset_peak_rss();
-    let t = Instant::now();
-    let tx = conn.transaction()?;
-    step(
-        &tx,
-        &cfg,
-        &options,
-        &[Stage::Lessons],
-        None,
-        &Silent,
-        &mut stages,
-    )?;
-    tx.commit()?;
-    let lessons_s = t.elapsed().as_secs_f64();
-    let lessons_peak_rss_mib = peak_rss_mib();
-    let lessons = stages
-        .lessons
-        .take()
-        .context("the lesson stage reported nothing")?;
-    let active = learnloop_store::lessons::active_lessons(&conn)?;
-    let planted_found = truth
-        .effects
-        .iter()
-        .filter(|e| planted_effect_found(e, &active))
-        .count();
+    let lessons = if args.no_lessons {
+        None
+    } else {
+        Some(bench_lessons(&mut conn, &cfg, &options, &truth, status)?)
+    };
 
     let events = learnloop_store::events::load_all_events(&conn)?;
     let prepared = Prepared::build(
@@ -286,6 +338,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     )?;
     drop(events);
     status.set_message("bench aggregate: computing alone, without writing");
+    let cpu = cpu_seconds("self");
     let t = Instant::now();
     let limits = Limits::from_config(&cfg);
     compute_each::<()>(&prepared, limits, |_, rows| {
@@ -294,6 +347,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
     })
     .ok();
     let compute_only_s = t.elapsed().as_secs_f64();
+    let compute_only_cpu_s = cpu_since(cpu);
     let exploded_updates =
         (!args.skip_exploded).then(|| exploded_subset_updates(&prepared, report.k_max));
     drop(conn);
@@ -317,15 +371,56 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         aggregate_s,
         load_s: report.load_ms as f64 / 1e3,
         compute_write_s: report.compute_write_ms as f64 / 1e3,
+        aggregate_cpu_s,
         compute_only_s,
+        compute_only_cpu_s,
         performed_updates_per_s: report.counters.subset_updates as f64 / aggregate_s,
         exploded_updates_per_s: exploded_updates.map(|u| u as f64 / aggregate_s),
         aggregate_peak_rss_mib,
-        lessons_s,
-        lessons_tested: lessons.tested,
-        lessons_active: lessons.lessons_active,
-        lessons_peak_rss_mib,
-        planted_found,
+        lessons,
+    })
+}
+
+/// The lesson stage alone on the aggregated store, and the planted effects it finds.
+fn bench_lessons(
+    conn: &mut learnloop_store::Connection,
+    cfg: &LoopConfig,
+    options: &StepOptions,
+    truth: &learnloop_demo::GroundTruth,
+    status: &ProgressBar,
+) -> anyhow::Result<LessonsBench> {
+    status.set_message("bench aggregate: the lesson stage");
+    reset_peak_rss();
+    let t = Instant::now();
+    let tx = conn.transaction()?;
+    let mut stages = StagesReport::default();
+    step(
+        &tx,
+        cfg,
+        options,
+        &[Stage::Lessons],
+        None,
+        &Silent,
+        &mut stages,
+    )?;
+    tx.commit()?;
+    let seconds = t.elapsed().as_secs_f64();
+    let peak_rss_mib = peak_rss_mib();
+    let report = stages
+        .lessons
+        .take()
+        .context("the lesson stage reported nothing")?;
+    let active = learnloop_store::lessons::active_lessons(conn)?;
+    Ok(LessonsBench {
+        seconds,
+        tested: report.tested,
+        active: report.lessons_active,
+        peak_rss_mib,
+        planted_found: truth
+            .effects
+            .iter()
+            .filter(|e| planted_effect_found(e, &active))
+            .count(),
         planted: truth.effects.len(),
     })
 }
@@ -353,6 +448,27 @@ pub fn remove_db(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+fn cpu_text(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "n/a".into(), |s| format!("{s:.2} s"))
+}
+
+/// User + system CPU seconds of a process (`pid`: a process id, `self` or `thread-self`) so far
+/// (Linux `/proc/PID/stat`, 100 ticks per second).
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds this process spent since `before` (a `cpu_seconds("self")` reading).
+fn cpu_since(before: Option<f64>) -> Option<f64> {
+    cpu_seconds("self")
+        .zip(before)
+        .map(|(now, then)| now - then)
 }
 
 /// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so the next read is this stage's.
@@ -406,6 +522,14 @@ fn human(b: &AggregateBench) -> String {
             format!("{:.2} s", b.compute_only_s),
         ),
         (
+            "CPU: aggregate / compute alone",
+            format!(
+                "{} / {}",
+                cpu_text(b.aggregate_cpu_s),
+                cpu_text(b.compute_only_cpu_s)
+            ),
+        ),
+        (
             "performed updates / s",
             format!("{:.2} M", b.performed_updates_per_s / 1e6),
         ),
@@ -420,19 +544,21 @@ fn human(b: &AggregateBench) -> String {
     if let Some(m) = b.aggregate_peak_rss_mib {
         lines.push(("peak RSS during aggregate", format!("{m:.0} MiB")));
     }
-    lines.push((
-        "lesson stage",
-        format!(
-            "{:.2} s ({} subsets tested, {} active lessons)",
-            b.lessons_s, b.lessons_tested, b.lessons_active
-        ),
-    ));
-    if let Some(m) = b.lessons_peak_rss_mib {
-        lines.push(("peak RSS during lessons", format!("{m:.0} MiB")));
+    if let Some(l) = &b.lessons {
+        lines.push((
+            "lesson stage",
+            format!(
+                "{:.2} s ({} subsets tested, {} active lessons)",
+                l.seconds, l.tested, l.active
+            ),
+        ));
+        if let Some(m) = l.peak_rss_mib {
+            lines.push(("peak RSS during lessons", format!("{m:.0} MiB")));
+        }
+        lines.push((
+            "planted effects found",
+            format!("{} of {}", l.planted_found, l.planted),
+        ));
     }
-    lines.push((
-        "planted effects found",
-        format!("{} of {}", b.planted_found, b.planted),
-    ));
     kv(&lines)
 }

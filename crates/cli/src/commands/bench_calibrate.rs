@@ -25,7 +25,7 @@ use learnloop_store::configs;
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -43,6 +43,8 @@ pub enum SetKind {
     Placebo,
     PlaceboShocks,
     Effects,
+    /// Issue 11's scenario: one interaction planted in every (pattern, category) group.
+    Interaction,
 }
 
 /// The placebo rows of the table.
@@ -118,6 +120,36 @@ pub struct EffectRows {
     pub stopped: StoppedRow,
 }
 
+/// Issue 11's interaction scenario: +S on {bucket: micro, timeframe: 1h} in every group, with
+/// the same shocks (target: the exact scope is a lesson in ≥ 25 of 27 groups, ≤ 3
+/// generalizations taught).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InteractionRow {
+    pub runs: usize,
+    pub effect_r: f64,
+    /// (set, group) pairs whose trades carry the interaction.
+    pub groups: usize,
+    /// Of those, groups where an active lesson sits at exactly {bucket: micro, timeframe: 1h}.
+    pub exact: usize,
+    pub exact_share: f64,
+    /// Groups where an active lesson sits at the scope or a refinement, with the planted sign.
+    pub found: usize,
+    pub mean_active_lessons: f64,
+    /// Active lessons at {bucket: micro} or {timeframe: 1h} (or the root) of a carrying group,
+    /// per set.
+    pub mean_generalizations: f64,
+    pub false_discoveries: usize,
+    pub fdp_pooled: f64,
+    /// Groups whose planted scope holds at least `WELL_SUPPORTED_TRADES` trades, and of those,
+    /// groups with the exact scope as a lesson (thin groups have little power at any level).
+    pub groups_well_supported: usize,
+    pub exact_well_supported: usize,
+}
+
+/// A carrying group counts as well supported with at least this many trades at the planted
+/// scope.
+pub const WELL_SUPPORTED_TRADES: usize = 100;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationReport {
     pub sets: usize,
@@ -129,6 +161,7 @@ pub struct CalibrationReport {
     pub placebo: PlaceboRow,
     pub placebo_shocks: PlaceboRow,
     pub effects: EffectRows,
+    pub interaction: InteractionRow,
     pub seconds: f64,
 }
 
@@ -170,6 +203,7 @@ pub fn calibrate(
                 (SetKind::Placebo, seed),
                 (SetKind::PlaceboShocks, seed),
                 (SetKind::Effects, seed),
+                (SetKind::Interaction, seed),
             ]
         })
         .collect();
@@ -196,6 +230,7 @@ pub fn calibrate(
         placebo: placebo_row(&results, SetKind::Placebo),
         placebo_shocks: placebo_row(&results, SetKind::PlaceboShocks),
         effects: effect_rows(&results),
+        interaction: interaction_row(&results),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -251,6 +286,12 @@ fn set_options(
             },
             args.regime_shock,
         ),
+        SetKind::Interaction => (
+            EffectPlan::InteractionEverywhere {
+                size: args.effect_sizes.iter().copied().fold(0.0, f64::max),
+            },
+            args.regime_shock,
+        ),
     };
     DemoOptions {
         seed,
@@ -284,7 +325,8 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
         activate: true,
         ..RunOptions::default()
     };
-    run_stages(&tx, cfg, &options, &Stage::ALL, "calibrate")?;
+    // The study records no wall clock: its stores are scratch.
+    run_stages(&tx, cfg, &options, &Stage::ALL, Timestamp(0))?;
     tx.commit()?;
     let active = lessons::active_lessons(&conn)?;
     let events = learnloop_store::events::load_all_events(&conn)?;
@@ -335,8 +377,9 @@ pub(crate) fn truth_by_trades(
     events: &[TradeEvent],
     truth: &GroundTruth,
 ) -> Vec<TradeTruth> {
-    // Per trade, the planted effects it carries (the demo adds each once per trade).
-    let mut effects_of_trade: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    // Per trade, the planted effects it carries (the demo adds each once per trade: entries of
+    // one position-wide effect share an id).
+    let mut effects_of_trade: BTreeMap<&str, BTreeMap<usize, f64>> = BTreeMap::new();
     let scopes: Vec<BTreeMap<String, String>> = events
         .iter()
         .map(|e| serde_json::from_str(&e.scope).unwrap_or_default())
@@ -351,14 +394,14 @@ pub(crate) fn truth_by_trades(
                 && e.category.as_str() == p.action_category
                 && contains(scope, &p.scope);
             if applies {
-                carried.insert(i);
+                carried.insert(p.effect_id.unwrap_or(i), p.effect_r);
             }
         }
     }
     let planted_r = |trade: &str| -> f64 {
-        effects_of_trade.get(trade).map_or(0.0, |set| {
-            set.iter().map(|&i| truth.effects[i].effect_r).sum()
-        })
+        effects_of_trade
+            .get(trade)
+            .map_or(0.0, |carried| carried.values().sum())
     };
     let module_mean = effects_of_trade.keys().map(|t| planted_r(t)).sum::<f64>()
         / effects_of_trade.len().max(1) as f64;
@@ -482,7 +525,7 @@ fn stopped_lever_days(
         to: end,
         step_ms: MS_PER_DAY,
         placebo_seed: None,
-        now: "calibrate".to_string(),
+        now: Timestamp(0),
     };
     let run = replay(db, cfg, &opts, &mut |_, _| {})?;
     let levers = size_mult_per_step(&run.scratch, &opts.steps()?, effect)?;
@@ -511,7 +554,7 @@ fn size_mult_per_step(
     let mut versions: Vec<(Timestamp, learnloop_overrides::Overrides)> = Vec::new();
     for module in configs::modules(scratch)? {
         for v in configs::all_versions(scratch, &module)? {
-            let at = Timestamp::parse(&v.as_of).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let at = v.as_of;
             versions.push((
                 at,
                 learnloop_overrides::Overrides::from_json(&v.config_data)?,
@@ -629,6 +672,36 @@ fn effect_rows(results: &[SetResult]) -> EffectRows {
         power,
         exact_by_kind,
         stopped: stopped_row(&runs),
+    }
+}
+
+fn interaction_row(results: &[SetResult]) -> InteractionRow {
+    let runs: Vec<&SetResult> = results
+        .iter()
+        .filter(|r| r.kind == SetKind::Interaction)
+        .collect();
+    let n = runs.len().max(1) as f64;
+    let all: Vec<&(PlantedEffect, bool, bool)> = runs.iter().flat_map(|r| &r.effects).collect();
+    let active: u64 = runs.iter().map(|r| r.active).sum();
+    let false_discoveries: usize = runs.iter().map(|r| r.false_discoveries).sum();
+    let exact = all.iter().filter(|(_, _, exact)| *exact).count();
+    let well_supported = || {
+        all.iter()
+            .filter(|(e, _, _)| e.matching_trades >= WELL_SUPPORTED_TRADES)
+    };
+    InteractionRow {
+        groups_well_supported: well_supported().count(),
+        exact_well_supported: well_supported().filter(|(_, _, exact)| *exact).count(),
+        runs: runs.len(),
+        effect_r: all.first().map_or(0.0, |(e, _, _)| e.effect_r),
+        groups: all.len(),
+        exact,
+        exact_share: share(exact, all.len()),
+        found: all.iter().filter(|(_, found, _)| *found).count(),
+        mean_active_lessons: active as f64 / n,
+        mean_generalizations: runs.iter().map(|r| r.generalizations as f64).sum::<f64>() / n,
+        false_discoveries,
+        fdp_pooled: share(false_discoveries, active as usize),
     }
 }
 
@@ -755,6 +828,26 @@ pub fn human(r: &CalibrationReport) -> String {
             s.learned_before_stop,
             s.sets,
             s.not_back_by_end
+        ),
+    ));
+    let i = &r.interaction;
+    lines.push((
+        format!("interaction {:+.2} R in every group", i.effect_r),
+        format!(
+            "exact scope in {}/{} groups ({:.0} %; {}/{} of those with ≥ {} trades there), found \
+             in {}; generalizations {:.2} per set; {:.1} active lessons per set, FDP {:.3} \
+             pooled ({} false)",
+            i.exact,
+            i.groups,
+            100.0 * i.exact_share,
+            i.exact_well_supported,
+            i.groups_well_supported,
+            WELL_SUPPORTED_TRADES,
+            i.found,
+            i.mean_generalizations,
+            i.mean_active_lessons,
+            i.fdp_pooled,
+            i.false_discoveries
         ),
     ));
     lines.push(("wall time".into(), format!("{:.1} s", r.seconds)));

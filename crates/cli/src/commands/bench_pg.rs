@@ -2,7 +2,7 @@
 //! table, then read back three ways — the bare cursor read, `ingest --from` end to end into a
 //! fresh store, and the same strands from JSON Lines for comparison — in strands per second.
 
-use super::bench::{remove_db, BenchArgs};
+use super::bench::{cpu_seconds, remove_db, BenchArgs};
 use crate::context::wall_clock_now;
 use crate::output::kv;
 use anyhow::Context;
@@ -37,16 +37,6 @@ pub struct PgIngestBench {
     pub ingest_store_thread_cpu_s: Option<f64>,
     /// CPU seconds of the server backend serving the cursor read (when the server is local).
     pub read_only_server_cpu_s: Option<f64>,
-}
-
-/// User + system CPU seconds of a process (`pid`: a process id, `self` or `thread-self`) so far
-/// (Linux `/proc/PID/stat`, 100 ticks per second).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// Wall and CPU seconds of `f`, for this process and optionally another.
@@ -134,7 +124,14 @@ fn measure(
     let store_thread_before = cpu_seconds("thread-self");
     let (report, ingest_s, ingest_cpu_s, _) = timed(None, || {
         let tx = conn.transaction()?;
-        let report = ingest_postgres(&tx, client, target, &options, &wall_clock_now(), |_| {})?;
+        let report = ingest_postgres(
+            &tx,
+            client,
+            target,
+            &options,
+            &wall_clock_now().to_rfc3339_millis(),
+            |_| {},
+        )?;
         tx.commit()?;
         Ok(report)
     })?;
@@ -154,7 +151,7 @@ fn measure(
     let ((), jsonl_ingest_s, jsonl_ingest_cpu_s, _) = timed(None, || {
         let tx = conn.transaction()?;
         let lines = lines.iter().cloned().map(Ok);
-        learnloop_linker::ingest_lines(&tx, lines, "bench", &wall_clock_now())?;
+        learnloop_linker::ingest_lines(&tx, lines, "bench", &wall_clock_now().to_rfc3339_millis())?;
         tx.commit()?;
         Ok(())
     })?;

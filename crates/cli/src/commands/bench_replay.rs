@@ -60,9 +60,14 @@ pub fn bench_replay(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Re
     let mut conn = learnloop_store::open(&db)?;
     let now = wall_clock_now();
     let tx = conn.transaction()?;
-    learnloop_linker::ingest_lines(&tx, lines.into_iter().map(Ok), "bench", &now)?;
+    learnloop_linker::ingest_lines(
+        &tx,
+        lines.into_iter().map(Ok),
+        "bench",
+        &now.to_rfc3339_millis(),
+    )?;
     let end = learnloop_store::strands::latest_created_at(&tx)?.context("no strands")?;
-    run_stages(&tx, &cfg, &RunOptions::default(), &[Stage::Link], &now)?;
+    run_stages(&tx, &cfg, &RunOptions::default(), &[Stage::Link], now)?;
     tx.commit()?;
     drop(conn);
 
@@ -77,7 +82,7 @@ pub fn bench_replay(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Re
         to,
         step_ms: MS_PER_DAY,
         placebo_seed: None,
-        now: now.clone(),
+        now,
     };
     let steps = r_opts.steps()?;
     super::bench::reset_peak_rss();
@@ -118,7 +123,7 @@ pub fn bench_replay(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Re
             activate: true,
             ..RunOptions::default()
         };
-        run_stages(&tx, &cfg, &o, &Stage::ALL, &now)?;
+        run_stages(&tx, &cfg, &o, &Stage::ALL, now)?;
         tx.commit()?;
         naive_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }

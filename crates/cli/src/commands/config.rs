@@ -8,7 +8,8 @@ use crate::Cli;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use learnloop_model::pattern::short_pattern_key;
-use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion};
+use learnloop_model::time::wall_clock;
+use learnloop_model::{ConfigInfo, ConfigStatus, ConfigVersion, Timestamp};
 use learnloop_overrides::{
     config_checksum, ConfigData, ConfigRow, Lever, Levers, Override, Overrides,
 };
@@ -90,9 +91,9 @@ pub(crate) fn check_loadable(v: &ConfigVersion) -> anyhow::Result<()> {
         module: v.module.clone(),
         version: v.version,
         status: v.status.as_str().to_string(),
-        as_of: Some(v.as_of.clone()),
+        as_of: Some(v.as_of.to_rfc3339()),
         run_id: v.run_id.clone(),
-        created_at: Some(v.created_at.clone()),
+        created_at: v.created_at.map(Timestamp::to_rfc3339_millis),
         checksum: Some(v.checksum.clone()),
         config_data: v.config_data.clone(),
     };
@@ -142,7 +143,7 @@ fn list(cli: &Cli, module: &str) -> anyhow::Result<()> {
                 v.as_of,
                 v.overrides.map_or("?".to_string(), |n| n.to_string()),
                 v.checksum,
-                v.created_at
+                v.created_at.to_rfc3339_millis()
             ));
         }
         out
@@ -154,9 +155,10 @@ struct Shown {
     module: String,
     version: i64,
     status: ConfigStatus,
-    as_of: String,
+    as_of: Timestamp,
     run_id: Option<String>,
-    created_at: String,
+    #[serde(serialize_with = "wall_clock::serialize_option")]
+    created_at: Option<Timestamp>,
     checksum: String,
     /// Whether `checksum` matches the stored text.
     checksum_ok: bool,
@@ -210,8 +212,12 @@ fn human_show(s: &Shown) -> String {
     let mut out = format!("{} v{}\n", s.module, s.version);
     out.push_str(&kv(&[
         ("status", s.status.to_string()),
-        ("as of", s.as_of.clone()),
-        ("created", s.created_at.clone()),
+        ("as of", s.as_of.to_rfc3339()),
+        (
+            "created",
+            s.created_at
+                .map_or_else(|| "-".into(), Timestamp::to_rfc3339_millis),
+        ),
         ("run", s.run_id.clone().unwrap_or_else(|| "-".into())),
         (
             "checksum",

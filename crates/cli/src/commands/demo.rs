@@ -48,8 +48,9 @@ pub struct GenerateArgs {
     /// Leave out the injected bad input (duplicates, malformed lines, NaN R, …).
     #[arg(long)]
     pub clean: bool,
-    /// Which effects to plant: the demo's four, none (placebo), or the calibration set (one dim,
-    /// interaction, exception inside a bad parent, stopped effect, at each of --effect-sizes).
+    /// Which effects to plant: the demo's four, none (placebo), the calibration set (one dim,
+    /// interaction, exception inside a bad parent, stopped effect, at each of --effect-sizes), or
+    /// one interaction in every group (the largest size on {bucket: micro, timeframe: 1h}).
     #[arg(long, value_enum, default_value_t = EffectsArg::Demo)]
     pub effects: EffectsArg,
     /// Effect sizes (R) of the calibration set, comma-separated (1 to 7 sizes).
@@ -72,6 +73,9 @@ pub enum EffectsArg {
     Demo,
     Placebo,
     Calibration,
+    /// Issue 11's interaction: +S (the largest `--effect-sizes`) on {bucket: micro, timeframe:
+    /// 1h} in every (pattern, category) group.
+    InteractionEverywhere,
 }
 
 /// An effect size in R: 0 < size <= 5.
@@ -101,6 +105,9 @@ pub fn effect_plan(effects: EffectsArg, sizes: &[f64]) -> EffectPlan {
         EffectsArg::Placebo => EffectPlan::Placebo,
         EffectsArg::Calibration => EffectPlan::Calibration {
             sizes: sizes.to_vec(),
+        },
+        EffectsArg::InteractionEverywhere => EffectPlan::InteractionEverywhere {
+            size: sizes.iter().copied().fold(0.0, f64::max),
         },
     }
 }

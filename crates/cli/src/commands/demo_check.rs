@@ -71,7 +71,7 @@ pub struct EffectCheck {
     /// The active lessons behind `found` (none when missed).
     pub lessons: Vec<LessonRef>,
     /// `explain`'s verdict and reason for the planted subset itself, unless it is a lesson.
-    pub verdict: Option<String>,
+    pub verdict: Option<learnloop_lesson_builder::ExplainVerdict>,
     pub reason: Option<String>,
 }
 

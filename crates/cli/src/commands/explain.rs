@@ -8,7 +8,8 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_lesson_builder::Explanation;
-use learnloop_model::{ActionCategory, LoopConfig, Scope};
+use learnloop_model::{ActionCategory, CandidateRow, LessonRow, LoopConfig, Scope};
+use learnloop_store::stats::GroupKey;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -68,15 +69,13 @@ pub fn explain(
     subset: &Subset<'_>,
 ) -> anyhow::Result<Explanation> {
     let key = subset.scope.key_for(&cfg.dims);
-    learnloop_lesson_builder::explain(
-        conn,
-        cfg,
-        subset.module,
-        subset.pattern_key,
-        subset.category,
-        &key,
-    )
-    .context("reading what the last run decided")
+    let group = GroupKey {
+        module: subset.module,
+        pattern_key: subset.pattern_key,
+        category: subset.category,
+    };
+    learnloop_lesson_builder::explain(conn, cfg, group, &key)
+        .context("reading what the last run decided")
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -106,103 +105,10 @@ fn human(e: &Explanation) -> String {
         ("mean R", fmt_opt(e.mean_rr, 3)),
     ];
     if let Some(t) = &e.test {
-        lines.extend([
-            (
-                "edge vs baseline",
-                format!("{:+.3} R (shrunk {})", t.edge, fmt_opt(t.shrunk_edge, 3)),
-            ),
-            (
-                "time clusters",
-                t.clusters.map_or("-".into(), |g| g.to_string()),
-            ),
-            (
-                "complement",
-                t.complement_trades.map_or("-".into(), |n| {
-                    let of = if t.parent_scope_values.is_some() || e.scope_values != "{}" {
-                        "the rest of its smallest parent"
-                    } else {
-                        "the rest of the module"
-                    };
-                    format!("{n} trades in {of}")
-                }),
-            ),
-            (
-                "contrast",
-                t.contrast.as_deref().map_or("-".into(), |c| {
-                    format!(
-                        "{c} clusters, cluster-robust (CR1), t with {} df",
-                        fmt_opt(t.contrast_df, 0)
-                    )
-                }),
-            ),
-            (
-                "t / p / q",
-                format!(
-                    "{} / {} / {}",
-                    fmt_opt(t.t_stat, 2),
-                    fmt_p(t.p_value),
-                    fmt_p(t.q_value)
-                ),
-            ),
-            (
-                "family",
-                t.fdr_weight.map_or("not in the family".into(), |w| {
-                    format!("all hypotheses of the run, weighted BH (weight {w:.3})")
-                }),
-            ),
-            (
-                "weakest parent",
-                t.parent_scope_values
-                    .clone()
-                    .unwrap_or_else(|| "(rest of the module)".into()),
-            ),
-            ("smallest gap to a parent", fmt_opt(t.min_parent_gap, 3)),
-            (
-                "re-test p (self-sufficiency / others)",
-                fmt_p(t.incremental_p_value),
-            ),
-        ]);
+        lines.extend(test_lines(e, t));
     }
     if let Some(l) = &e.lesson {
-        lines.push((
-            "lesson status",
-            format!(
-                "{} ({})",
-                l.status,
-                l.status_reason.clone().unwrap_or_default()
-            ),
-        ));
-        lines.push(("levers", super::lessons::levers_json(&l.levers)));
-        lines.push((
-            "active since",
-            l.created_at.map_or("-".into(), |t| t.to_rfc3339()),
-        ));
-        lines.push((
-            "confirmed at",
-            match l.confirmed_at {
-                Some(t) => format!(
-                    "{} (last run whose fresh trades re-confirmed it; decay counts from here){}",
-                    t.to_rfc3339(),
-                    if l.failed_runs > 0 {
-                        format!("; failed {} consecutive run(s)", l.failed_runs)
-                    } else {
-                        String::new()
-                    }
-                ),
-                None => "-".into(),
-            },
-        ));
-        lines.push((
-            "half-life",
-            l.half_life_hours
-                .map_or("default (no significant decline of the edge)".into(), |h| {
-                    format!("{h:.0} h (fitted: the edge declines significantly)")
-                }),
-        ));
-        lines.push((
-            "latent factor",
-            l.latent_factor_id.clone().unwrap_or_else(|| "-".into()),
-        ));
+        lines.extend(lesson_lines(l));
     }
     out.push_str(&kv(&lines));
     if !e.parents.is_empty() {
@@ -218,4 +124,109 @@ fn human(e: &Explanation) -> String {
         }
     }
     out
+}
+
+/// The last run's test of the subset, one line per figure.
+fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "edge vs baseline",
+            format!("{:+.3} R (shrunk {})", t.edge, fmt_opt(t.shrunk_edge, 3)),
+        ),
+        (
+            "time clusters",
+            t.clusters.map_or("-".into(), |g| g.to_string()),
+        ),
+        (
+            "complement",
+            t.complement_trades.map_or("-".into(), |n| {
+                let of = if t.parent_scope_values.is_some() || e.scope_values != "{}" {
+                    "the rest of its smallest parent"
+                } else {
+                    "the rest of the module"
+                };
+                format!("{n} trades in {of}")
+            }),
+        ),
+        (
+            "contrast",
+            t.contrast.as_deref().map_or("-".into(), |c| {
+                format!(
+                    "{c} clusters, cluster-robust (CR1), t with {} df",
+                    fmt_opt(t.contrast_df, 0)
+                )
+            }),
+        ),
+        (
+            "t / p / q",
+            format!(
+                "{} / {} / {}",
+                fmt_opt(t.t_stat, 2),
+                fmt_p(t.p_value),
+                fmt_p(t.q_value)
+            ),
+        ),
+        (
+            "family",
+            t.fdr_weight.map_or("not in the family".into(), |w| {
+                format!("all hypotheses of the run, weighted BH (weight {w:.3})")
+            }),
+        ),
+        (
+            "weakest parent",
+            t.parent_scope_values
+                .clone()
+                .unwrap_or_else(|| "(rest of the module)".into()),
+        ),
+        ("smallest gap to a parent", fmt_opt(t.min_parent_gap, 3)),
+        (
+            "re-test p (self-sufficiency / others)",
+            fmt_p(t.incremental_p_value),
+        ),
+    ]
+}
+
+/// The subset's lesson: status, levers, lifecycle, half-life, factor.
+fn lesson_lines(l: &LessonRow) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "lesson status",
+            format!(
+                "{} ({})",
+                l.status,
+                l.status_reason.clone().unwrap_or_default()
+            ),
+        ),
+        ("levers", super::lessons::levers_json(&l.levers)),
+        (
+            "active since",
+            l.created_at.map_or("-".into(), |t| t.to_rfc3339()),
+        ),
+        (
+            "confirmed at",
+            match l.confirmed_at {
+                Some(t) => format!(
+                    "{} (last run whose fresh trades re-confirmed it; decay counts from here){}",
+                    t.to_rfc3339(),
+                    if l.failed_runs > 0 {
+                        format!("; failed {} consecutive run(s)", l.failed_runs)
+                    } else {
+                        String::new()
+                    }
+                ),
+                None => "-".into(),
+            },
+        ),
+        (
+            "half-life",
+            l.half_life_hours
+                .map_or("default (no significant decline of the edge)".into(), |h| {
+                    format!("{h:.0} h (fitted: the edge declines significantly)")
+                }),
+        ),
+        (
+            "latent factor",
+            l.latent_factor_id.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ]
 }

@@ -90,8 +90,13 @@ pub fn ingest_files(
         bar.set_message(format!("ingest {source}"));
         let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
         let tx = conn.transaction()?;
-        let report = ingest_lines(&tx, DecodedLines::new(reader), &source, &wall_clock_now())
-            .with_context(|| format!("ingesting {source}"))?;
+        let report = ingest_lines(
+            &tx,
+            DecodedLines::new(reader),
+            &source,
+            &wall_clock_now().to_rfc3339_millis(),
+        )
+        .with_context(|| format!("ingesting {source}"))?;
         tx.commit()?;
         bar.finish_and_clear();
         reports.push((source, report));

@@ -56,7 +56,7 @@ pub fn execute(
 
     let mut conn = open_store(cli)?;
     let tx = conn.transaction()?;
-    let now = wall_clock_now();
+    let now = wall_clock_now().to_rfc3339_millis();
     let stored = adapter_bins::all(&tx)?;
     let mut edges: BTreeMap<String, Vec<f64>> =
         stored.into_iter().map(|(dim, b)| (dim, b.edges)).collect();

@@ -1,5 +1,6 @@
 pub mod action_args;
 pub mod bench;
+pub mod bench_breakdown;
 pub mod bench_calibrate;
 pub mod bench_dims;
 #[cfg(feature = "postgres")]

@@ -94,7 +94,7 @@ mod enabled {
             &mut client,
             &target,
             &options,
-            &wall_clock_now(),
+            &wall_clock_now().to_rfc3339_millis(),
             |n| bar.set_position(n),
         )
         .with_context(|| format!("ingesting {} from {}", args.table, target.redacted))?;

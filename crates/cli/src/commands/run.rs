@@ -223,13 +223,13 @@ fn recorded(
     let started_at = wall_clock_now();
     summary.run_id = format!(
         "run-{}-{}",
-        started_at.replace([':', '-', '.'], ""),
+        started_at.to_rfc3339_millis().replace([':', '-', '.'], ""),
         std::process::id()
     );
     let mut record = RunRecord {
         run_id: summary.run_id.clone(),
         command: job.command.to_string(),
-        as_of: String::new(),
+        as_of: None,
         started_at,
         finished_at: None,
         // Until the stages end: what a crash or an error leaves recorded.
@@ -242,7 +242,8 @@ fn recorded(
         .transaction()
         .context("starting the run's transaction")?;
     let outcome = run_stages(&tx, job, &mut summary);
-    record.as_of = summary.stages.as_of.clone();
+    // Empty until the stages resolve it: a failure before that records no as-of.
+    record.as_of = Timestamp::parse(&summary.stages.as_of).ok();
     record.counts = serde_json::to_value(&summary)?;
     record.finished_at = Some(wall_clock_now());
     let status = match outcome {
@@ -326,14 +327,14 @@ fn run_stages(
     let (before, materialize): (Vec<Stage>, Vec<Stage>) =
         job.stages.iter().partition(|s| **s != Stage::Materialize);
     let now = wall_clock_now();
-    summary.stages = run_stages_with_progress(tx, job.cfg, &options, &before, &now, job.progress)?;
+    summary.stages = run_stages_with_progress(tx, job.cfg, &options, &before, now, job.progress)?;
     crate::test_hooks::pause_point("run:after-lessons");
     let rejected = args.strict && quarantined_total(job, summary) > 0;
     if !materialize.is_empty() {
         options.activate &= !rejected;
         // Nothing new to normalise, and the same as-of: this call only materializes.
         options.as_of = Some(Timestamp::parse(&summary.stages.as_of)?);
-        let m = run_stages_with_progress(tx, job.cfg, &options, &materialize, &now, job.progress)?;
+        let m = run_stages_with_progress(tx, job.cfg, &options, &materialize, now, job.progress)?;
         summary.stages.materialize = m.materialize;
         summary.stages.durations_ms.extend(
             m.durations_ms
@@ -376,7 +377,7 @@ fn human_summary(s: &RunSummary) -> String {
             super::ingest::human_ingest(r)
         ));
     }
-    let (n, l, a) = (&s.stages.normalize, &s.stages.link, &s.stages.aggregate);
+    let n = &s.stages.normalize;
     if n.actions + n.closes + n.quarantined_total() > 0 {
         out.push_str(&format!(
             "normalized from ad_strands: {} actions, {} closes, {} quarantined\n",
@@ -385,124 +386,164 @@ fn human_summary(s: &RunSummary) -> String {
             n.quarantined_total()
         ));
     }
-    if let Some(l) = l {
-        out.push_str("link\n");
-        let mut lines = vec![
-            ("positions relinked", l.positions_relinked.to_string()),
-            (
-                "trades linked",
-                format!("{} ({} new)", l.trades_linked_total, l.trades_linked_new),
-            ),
-            ("trade events", l.trade_events_total.to_string()),
-        ];
-        for (kind, n) in &l.anomalies {
-            lines.push(("anomaly", format!("{kind}: {n}")));
-        }
-        out.push_str(&kv(&lines));
-    }
-    if let Some(a) = a {
-        out.push_str("aggregate\n");
-        out.push_str(&kv(&[
-            ("trades", a.trades.to_string()),
-            ("pattern groups", a.groups.to_string()),
-            ("rows stored", a.counters.rows.to_string()),
-            (
-                "subsets evaluated",
-                a.counters.subsets_evaluated.to_string(),
-            ),
-            ("subset updates", a.counters.subset_updates.to_string()),
-            (
-                "pruned (< min trades)",
-                format!("{} (min {})", a.counters.subsets_pruned, a.store_min_trades),
-            ),
-            (
-                "load / compute+write ms",
-                format!("{} / {}", a.load_ms, a.compute_write_ms),
-            ),
-        ]));
-    }
-    if let Some(l) = &s.stages.lessons {
-        out.push_str("lessons\n");
-        let mut lines = vec![
-            (
-                "baseline mean R",
-                l.baselines
-                    .iter()
-                    .map(|(m, b)| format!("{m}: {:+.3} ({} trades)", b.mean, b.n))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            (
-                "subsets tested",
-                format!("{} (BH family {})", l.tested, l.family_size),
-            ),
-            ("passed all tests", l.passed.to_string()),
-            (
-                "active lessons",
-                format!("{} ({} new)", l.lessons_active, l.newly_active),
-            ),
-            (
-                "over the per-pattern limit",
-                l.candidates_over_limit.to_string(),
-            ),
-            ("retired this run", l.retired.to_string()),
-            ("latent factors", l.factors.to_string()),
-            ("half-lives fitted", l.half_lives.to_string()),
-        ];
-        for (why, n) in &l.rejected_by {
-            lines.push(("rejected", format!("{why}: {n}")));
-        }
-        out.push_str(&kv(&lines));
-    }
-    if let Some(m) = &s.stages.materialize {
-        out.push_str("materialize\n");
-        let mut lines = Vec::new();
-        for r in &m.modules {
-            let version = match r.version {
-                Some(v) => format!("v{v} written ({})", r.status),
-                None => format!("unchanged (latest v{}, {})", r.config_version, r.status),
-            };
-            lines.push(("config", format!("{}: {version}", r.module)));
-            lines.push((
-                "overrides",
-                format!(
-                    "{} from {} lessons in {} factors ({} near-neutral dropped, {} levers rate-limited)",
-                    r.overrides, r.lessons, r.factors, r.dropped_neutral, r.rate_limited
-                ),
-            ));
-        }
-        if m.modules.is_empty() {
-            lines.push((
-                "config",
-                "no active lessons and no earlier config: nothing written".to_string(),
-            ));
-        }
-        out.push_str(&kv(&lines));
-    }
+    out.push_str(&human_link(&s.stages));
+    out.push_str(&human_aggregate(&s.stages));
+    out.push_str(&human_lessons(&s.stages));
+    out.push_str(&human_materialize(&s.stages));
     if let Some(changed) = &s.changed {
         out.push_str(&super::run_changes::human(changed));
     }
-    if !s.published.is_empty() {
-        out.push_str("publish\n");
-        for p in &s.published {
-            let field = |k: &str| p.get(k).map_or(String::new(), |v| v.to_string());
-            out.push_str(&format!(
-                "  {} v{} to {}: {}\n",
-                field("module").trim_matches('"'),
-                field("version"),
-                field("table").trim_matches('"'),
-                if p.get("changed") == Some(&serde_json::Value::Bool(true)) {
-                    "published, now active"
-                } else {
-                    "already active, nothing written"
-                }
-            ));
-        }
-    }
+    out.push_str(&human_published(&s.published));
     let total: u64 = s.stages.durations_ms.values().sum();
     out.push_str(&format!("done in {total} ms\n"));
     if let Some(next) = next_step(s) {
         out.push_str(&format!("next step: {next}\n"));
+    }
+    out
+}
+
+/// The link stage's lines of the summary.
+fn human_link(stages: &StagesReport) -> String {
+    let Some(l) = &stages.link else {
+        return String::new();
+    };
+    let mut out = String::new();
+    out.push_str("link\n");
+    let mut lines = vec![
+        ("positions relinked", l.positions_relinked.to_string()),
+        (
+            "trades linked",
+            format!("{} ({} new)", l.trades_linked_total, l.trades_linked_new),
+        ),
+        ("trade events", l.trade_events_total.to_string()),
+    ];
+    for (kind, n) in &l.anomalies {
+        lines.push(("anomaly", format!("{kind}: {n}")));
+    }
+    out.push_str(&kv(&lines));
+    out
+}
+
+/// The aggregate stage's lines of the summary.
+fn human_aggregate(stages: &StagesReport) -> String {
+    let Some(a) = &stages.aggregate else {
+        return String::new();
+    };
+    let mut out = String::new();
+    out.push_str("aggregate\n");
+    out.push_str(&kv(&[
+        ("trades", a.trades.to_string()),
+        ("pattern groups", a.groups.to_string()),
+        ("rows stored", a.counters.rows.to_string()),
+        (
+            "subsets evaluated",
+            a.counters.subsets_evaluated.to_string(),
+        ),
+        ("subset updates", a.counters.subset_updates.to_string()),
+        (
+            "pruned (< min trades)",
+            format!("{} (min {})", a.counters.subsets_pruned, a.store_min_trades),
+        ),
+        (
+            "load / compute+write ms",
+            format!("{} / {}", a.load_ms, a.compute_write_ms),
+        ),
+    ]));
+    out
+}
+
+/// The lesson stage's lines of the summary.
+fn human_lessons(stages: &StagesReport) -> String {
+    let Some(l) = &stages.lessons else {
+        return String::new();
+    };
+    let mut out = String::new();
+    out.push_str("lessons\n");
+    let mut lines = vec![
+        (
+            "baseline mean R",
+            l.baselines
+                .iter()
+                .map(|(m, b)| format!("{m}: {:+.3} ({} trades)", b.mean, b.n))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "subsets tested",
+            format!("{} (BH family {})", l.tested, l.family_size),
+        ),
+        ("passed all tests", l.passed.to_string()),
+        (
+            "active lessons",
+            format!("{} ({} new)", l.lessons_active, l.newly_active),
+        ),
+        (
+            "over the per-pattern limit",
+            l.candidates_over_limit.to_string(),
+        ),
+        ("retired this run", l.retired.to_string()),
+        ("latent factors", l.factors.to_string()),
+        ("half-lives fitted", l.half_lives.to_string()),
+    ];
+    for (why, n) in &l.rejected_by {
+        lines.push(("rejected", format!("{why}: {n}")));
+    }
+    out.push_str(&kv(&lines));
+    out
+}
+
+/// The materialize stage's lines of the summary.
+fn human_materialize(stages: &StagesReport) -> String {
+    let Some(m) = &stages.materialize else {
+        return String::new();
+    };
+    let mut out = String::new();
+    out.push_str("materialize\n");
+    let mut lines = Vec::new();
+    for r in &m.modules {
+        let version = match r.version {
+            Some(v) => format!("v{v} written ({})", r.status),
+            None => format!("unchanged (latest v{}, {})", r.config_version, r.status),
+        };
+        lines.push(("config", format!("{}: {version}", r.module)));
+        lines.push((
+            "overrides",
+            format!(
+                "{} from {} lessons in {} factors ({} near-neutral dropped, {} levers rate-limited)",
+                r.overrides, r.lessons, r.factors, r.dropped_neutral, r.rate_limited
+            ),
+        ));
+    }
+    if m.modules.is_empty() {
+        lines.push((
+            "config",
+            "no active lessons and no earlier config: nothing written".to_string(),
+        ));
+    }
+    out.push_str(&kv(&lines));
+    out
+}
+
+/// The publish lines of the summary (`--publish`), if anything was published.
+fn human_published(published: &[serde_json::Value]) -> String {
+    if published.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    out.push_str("publish\n");
+    for p in published {
+        let field = |k: &str| p.get(k).map_or(String::new(), |v| v.to_string());
+        out.push_str(&format!(
+            "  {} v{} to {}: {}\n",
+            field("module").trim_matches('"'),
+            field("version"),
+            field("table").trim_matches('"'),
+            if p.get("changed") == Some(&serde_json::Value::Bool(true)) {
+                "published, now active"
+            } else {
+                "already active, nothing written"
+            }
+        ));
     }
     out
 }

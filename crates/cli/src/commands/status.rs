@@ -37,7 +37,7 @@ pub struct Status {
 pub struct ActiveConfig {
     pub module: String,
     pub version: Option<i64>,
-    pub as_of: Option<String>,
+    pub as_of: Option<learnloop_model::Timestamp>,
     pub latest_version: Option<i64>,
 }
 
@@ -177,10 +177,10 @@ fn human(s: &Status) -> String {
     for r in &s.recent_runs {
         out.push_str(&format!(
             "  {}  {:<9} {:<6} as of {}{}\n",
-            r.started_at,
+            r.started_at.to_rfc3339_millis(),
             r.command,
             r.status,
-            r.as_of,
+            r.as_of.map(|t| t.to_rfc3339()).unwrap_or_default(),
             r.error
                 .as_ref()
                 .map(|e| format!("  error: {e}"))

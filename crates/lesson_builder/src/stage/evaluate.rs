@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 /// Mean R of a module over its linked trades, one observation per trade.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Baseline {
+    /// Trades of the module.
     pub n: u64,
+    /// Their mean winsorized R.
     pub mean: f64,
 }
 

@@ -31,28 +31,44 @@ use std::time::Instant;
 use trades::TradeIndex;
 use verdict::{judge, select, Judged};
 
+/// Why the lesson stage failed (the caller rolls back: nothing is written).
 #[derive(Debug, thiserror::Error)]
 pub enum LessonError {
+    /// Reading or writing the store failed.
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
 }
 
+/// What a lesson run did, for the run summary.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LessonReport {
+    /// The run's as-of time.
     pub as_of: String,
+    /// Each module's mean R over its linked trades.
     pub baselines: BTreeMap<String, Baseline>,
+    /// Statistics rows read.
     pub stats_rows: u64,
     /// Subsets with their minimum support: the family of the run (with their incremental tests).
     pub tested: u64,
+    /// Hypotheses in the run's weighted-BH family.
     pub family_size: u64,
+    /// Subsets that passed every test.
     pub passed: u64,
+    /// Active lessons after the run.
     pub lessons_active: u64,
+    /// Passing subsets left as candidates by the per-pattern limit.
     pub candidates_over_limit: u64,
+    /// Lessons that became active in this run.
     pub newly_active: u64,
+    /// Lessons retired in this run.
     pub retired: u64,
+    /// Latent factors among the active lessons.
     pub factors: u64,
+    /// Active lessons with a fitted half-life.
     pub half_lives: u64,
+    /// Rejected subsets by the test or rule that rejected them.
     pub rejected_by: BTreeMap<String, u64>,
+    /// Wall time of the stage, in ms.
     pub duration_ms: u64,
 }
 
@@ -61,6 +77,7 @@ pub fn lesson_key(r: &StatsRow) -> String {
     LessonKey::of(&r.module, &r.pattern_key, r.category, &r.scope_values).to_string()
 }
 
+/// The key text of the lesson on a subset (`L-` and 16 hex digits).
 pub fn lesson_key_of(
     module: &str,
     pattern_key: &str,
@@ -76,6 +93,7 @@ pub fn lesson_key_of(
 pub struct LessonKey(pub u64);
 
 impl LessonKey {
+    /// The key of the lesson on a subset.
     pub fn of(
         module: &str,
         pattern_key: &str,
@@ -249,7 +267,9 @@ fn keep_tested(
 /// trade events (canonical order), so that neither is read again. `lesson_candidates` is left
 /// as it is: the replay's steps do not keep their tests.
 pub struct InMemory<'a> {
+    /// The statistics rows, sorted by key.
     pub rows: StatsView<'a>,
+    /// The linked trade events, in canonical order.
     pub events: &'a [TradeEvent],
     /// The groups' lattices kept from the caller's previous step, updated by this one.
     pub lattices: &'a mut LatticeMemo,
@@ -566,7 +586,7 @@ fn write_candidate_rows(
                 incremental_p_value: j.p_retest,
                 // One hypothesis per subset: the incremental test is the hypothesis itself.
                 incremental_q_value: None,
-                verdict: j.verdict.as_str().to_string(),
+                verdict: j.verdict.into(),
                 reason: j.reason_text(rows, cfg),
                 lesson_key: key.to_string(),
                 as_of,

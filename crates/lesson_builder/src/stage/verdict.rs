@@ -5,9 +5,10 @@
 use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested};
 use super::trades::Bitset;
 use super::LessonKey;
-use crate::selection::{greedy_by_evidence, Evidence, Outcome};
+use crate::selection::{greedy_by_evidence, Evidence, Explainer, Outcome};
 use learnloop_model::{LoopConfig, StatsView};
 
+/// What the run decided about a tested subset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -15,10 +16,12 @@ pub enum Verdict {
     Lesson,
     /// Passed every test but the per-pattern limit was reached by stronger lessons.
     Candidate,
+    /// Failed a test or a selection rule.
     Rejected,
 }
 
 impl Verdict {
+    /// The text recorded in `lesson_candidates.verdict`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Lesson => "lesson",
@@ -168,7 +171,7 @@ impl Judged {
                 fmt_q(self.p_retest)
             ),
             Reason::AccountedFor { by } => format!(
-                "incremental: no effect once lesson {} is accounted for (re-test p = {})",
+                "incremental: no effect once {} is accounted for (re-test p = {})",
                 rows[*by].scope_values,
                 fmt_q(self.p_retest)
             ),
@@ -247,8 +250,13 @@ pub fn select<'g>(
             .filter(|&i| judged[i].verdict == Verdict::Lesson)
             .collect();
         if !passing.is_empty() {
+            let explainers = explainers_of(&passing, start..end, tested, judged, cfg);
+            let subsets = GroupSubsets {
+                passing: &passing,
+                explainers: &explainers,
+            };
             match group_of(&tested[start]) {
-                Some(ctx) => select_group(&passing, rows, tested, judged, keys, &ctx, cfg),
+                Some(ctx) => select_group(&subsets, rows, tested, judged, keys, &ctx, cfg),
                 None => {
                     for &i in &passing {
                         judged[i].verdict = Verdict::Rejected;
@@ -270,9 +278,47 @@ fn group_end(tested: &[Tested], start: usize) -> usize {
         .map_or(tested.len(), |n| start + n)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn select_group(
+/// A group's subsets that selection looks at (indices into the run's tested subsets).
+struct GroupSubsets<'s> {
+    /// Those that passed their tests.
+    passing: &'s [usize],
+    /// Deeper subsets significant on their own test (`lessons.self_sufficiency_p`) that did not
+    /// pass: they can only explain a passing generalization away.
+    explainers: &'s [usize],
+}
+
+/// The group's tested subsets (in `range`) that did not pass, are not roots, and whose own p is
+/// at most `lessons.self_sufficiency_p`, deeper than the shallowest passing subset.
+fn explainers_of(
     passing: &[usize],
+    range: std::ops::Range<usize>,
+    tested: &[Tested],
+    judged: &[Judged],
+    cfg: &LoopConfig,
+) -> Vec<usize> {
+    let shallowest = passing.iter().map(|&i| tested[i].dims).min().unwrap_or(0);
+    range
+        .filter(|&i| {
+            let t = &tested[i];
+            judged[i].verdict != Verdict::Lesson
+                && t.screen == Screen::Tested
+                && t.dims > shallowest
+                && t.p.is_some_and(|p| p <= cfg.lessons.self_sufficiency_p)
+        })
+        .collect()
+}
+
+fn evidence_of(i: usize, tested: &[Tested], own: &Bitset, keys: &[LessonKey]) -> Evidence {
+    Evidence {
+        p: tested[i].p.unwrap_or(1.0),
+        direction: tested[i].t.unwrap_or(0.0).signum(),
+        cover: own.count(),
+        key: keys[i].0,
+    }
+}
+
+fn select_group(
+    subsets: &GroupSubsets<'_>,
     rows: &StatsView<'_>,
     tested: &[Tested],
     judged: &mut [Judged],
@@ -280,29 +326,47 @@ fn select_group(
     ctx: &GroupContext<'_>,
     cfg: &LoopConfig,
 ) {
-    let bases: Vec<Retest> = passing
-        .iter()
-        .map(|&i| retest_basis(ctx, &rows[tested[i].row]))
-        .collect();
+    let passing = subsets.passing;
+    let basis = |i: usize| retest_basis(ctx, &rows[tested[i].row]);
+    let bases: Vec<Retest> = passing.iter().map(|&i| basis(i)).collect();
     let evidence: Vec<Evidence> = passing
         .iter()
         .zip(&bases)
-        .map(|(&i, b)| Evidence {
-            p: tested[i].p.unwrap_or(1.0),
-            cover: b.own.count(),
-            key: keys[i].0,
-        })
+        .map(|(&i, b)| evidence_of(i, tested, &b.own, keys))
         .collect();
     let sets: Vec<&Bitset> = bases.iter().map(|b| &b.own).collect();
+    let explainer_bases: Vec<Retest> = subsets.explainers.iter().map(|&i| basis(i)).collect();
+    let explainers: Vec<Explainer> = subsets
+        .explainers
+        .iter()
+        .zip(&explainer_bases)
+        .map(|(&i, b)| Explainer {
+            set: &b.own,
+            evidence: evidence_of(i, tested, &b.own, keys),
+        })
+        .collect();
+    let row_of = |k: usize| match passing.get(k) {
+        Some(&i) => tested[i].row,
+        None => tested[subsets.explainers[k - passing.len()]].row,
+    };
+    // A passing subset holds at its family's critical value, an explainer at its own level.
     let retest_at = |k: usize, removal: &Bitset| {
-        let t = &tested[passing[k]];
-        let r = retest(ctx, t, &bases[k], removal);
-        let passes = |p: f64| t.p_threshold.is_some_and(|c| p <= c);
+        let (t, base, threshold) = match passing.get(k) {
+            Some(&i) => (&tested[i], &bases[k], tested[i].p_threshold),
+            None => {
+                let j = k - passing.len();
+                let t = &tested[subsets.explainers[j]];
+                (t, &explainer_bases[j], Some(cfg.lessons.self_sufficiency_p))
+            }
+        };
+        let r = retest(ctx, t, base, removal);
+        let passes = |p: f64| threshold.is_some_and(|c| p <= c);
         (r.map(|r| r.p), r.is_some_and(|r| r.holds && passes(r.p)))
     };
     let outcomes = greedy_by_evidence(
         &evidence,
         &sets,
+        &explainers,
         cfg.lessons.max_lessons_per_pattern,
         &retest_at,
     );
@@ -313,16 +377,12 @@ fn select_group(
             Outcome::Limit => (Verdict::Candidate, Reason::Limit, None),
             Outcome::Explained { by, p_retest } => (
                 Verdict::Rejected,
-                Reason::SelfSufficiency {
-                    by: tested[passing[by]].row,
-                },
+                Reason::SelfSufficiency { by: row_of(by) },
                 p_retest,
             ),
             Outcome::AccountedFor { by, p_retest } => (
                 Verdict::Rejected,
-                Reason::AccountedFor {
-                    by: tested[passing[by]].row,
-                },
+                Reason::AccountedFor { by: row_of(by) },
                 p_retest,
             ),
         };

@@ -2,14 +2,18 @@
 //! per (module, version), at most one `active` per module, changed in one transaction.
 
 use super::{query_err, table_columns, Client, PgError, PgResult, TableName};
-use learnloop_model::{ConfigStatus, ConfigVersion};
+use learnloop_model::{ConfigStatus, ConfigVersion, Timestamp};
 
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PublishOutcome {
+    /// The table written.
     pub table: String,
+    /// The module published.
     pub module: String,
+    /// The version published.
     pub version: i64,
+    /// Its checksum.
     pub checksum: String,
     /// False when that version was already the active row (nothing was written).
     pub changed: bool,
@@ -154,16 +158,19 @@ fn insert_active(
 ) -> PgResult<()> {
     type Param<'a> = &'a (dyn postgres::types::ToSql + Sync);
     let active = ConfigStatus::Active.as_str();
+    // Sent as the text the SQLite row holds, cast by the server.
+    let as_of = v.as_of.to_rfc3339();
+    let created_at = v.created_at.map(Timestamp::to_rfc3339_millis);
     // (column, cast of the text parameter, value); optional columns only when the table has them.
     let all: [(&str, &str, Param<'_>, bool); 9] = [
         ("module", "", &v.module, true),
         ("version", "", &v.version, true),
         ("status", "", &active, true),
-        ("as_of", "::text::timestamptz", &v.as_of, true),
+        ("as_of", "::text::timestamptz", &as_of, true),
         ("checksum", "", &v.checksum, true),
         ("config_data", "::text::jsonb", &v.config_data, true),
         ("run_id", "::text", &v.run_id, false),
-        ("created_at", "::text::timestamptz", &v.created_at, false),
+        ("created_at", "::text::timestamptz", &created_at, false),
         ("config_text", "::text", &v.config_data, false),
     ];
     let written: Vec<_> = all
@@ -232,19 +239,17 @@ pub fn read_active_config(
     let row = client
         .query_opt(&sql, &[&module])
         .map_err(query_err(format!("reading {}", table.display)))?;
-    let rfc3339 =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let timestamp = |t: chrono::DateTime<chrono::Utc>| Timestamp::from_millis(t.timestamp_millis());
     Ok(row.map(|r| ConfigVersion {
         module: r.get(0),
         version: r.get(1),
         // The query selects the active row only.
         status: ConfigStatus::Active,
-        as_of: rfc3339(r.get(3)),
+        as_of: timestamp(r.get(3)),
         run_id: r.get(4),
         created_at: r
             .get::<_, Option<chrono::DateTime<chrono::Utc>>>(5)
-            .map(rfc3339)
-            .unwrap_or_default(),
+            .map(timestamp),
         checksum: r.get(6),
         config_data: r.get(7),
     }))

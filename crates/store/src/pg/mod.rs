@@ -14,46 +14,78 @@ pub use target::{connect, redact_url, PgTarget, TlsPolicy};
 
 pub use postgres::Client;
 
+/// What went wrong talking to PostgreSQL (passwords never appear: URLs are redacted).
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     #[error("bad PostgreSQL URL {url}: {why}")]
-    Url { url: String, why: String },
+    /// The URL does not parse, or names an unknown option.
+    Url {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// TLS could not be set up.
     #[error("setting up TLS for {target}: {source}")]
     Tls {
+        /// The server (redacted URL).
         target: String,
+        /// The TLS error.
         #[source]
         source: native_tls::Error,
     },
+    /// The `sslrootcert` file could not be read.
     #[error("reading sslrootcert {path}: {source}")]
     RootCert {
+        /// The file.
         path: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The connection failed.
     #[error("cannot connect to {target}: {source}")]
     Connect {
+        /// The server (redacted URL).
         target: String,
+        /// The driver's error.
         #[source]
         source: postgres::Error,
     },
+    /// A statement failed.
     #[error("{what}: {source}")]
     Query {
+        /// What was being done.
         what: String,
+        /// The driver's error.
         #[source]
         source: postgres::Error,
     },
     #[error("table {table}: {why}")]
-    Table { table: String, why: String },
+    /// The table cannot be used (missing columns, wrong types, …).
+    Table {
+        /// The table.
+        table: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The version exists there with another checksum: a different store published it.
     #[error("{table} already holds {module} v{version} with checksum {theirs}, not {ours}: another store published a different config under the same version; refusing to overwrite it")]
     VersionConflict {
+        /// The table.
         table: String,
+        /// The module.
         module: String,
+        /// The version.
         version: i64,
+        /// The checksum already in the table.
         theirs: String,
+        /// The checksum of the config being published.
         ours: String,
     },
 }
 
+/// The result of a PostgreSQL operation.
 pub type PgResult<T> = std::result::Result<T, PgError>;
 
 /// Attach a description of what was being done to a PostgreSQL error.
@@ -75,6 +107,7 @@ pub struct TableName {
 }
 
 impl TableName {
+    /// Check a `table` or `schema.table` name (identifier characters only) and quote it.
     pub fn parse(name: &str) -> PgResult<Self> {
         let parts: Vec<&str> = name.split('.').collect();
         let valid = |p: &&str| {

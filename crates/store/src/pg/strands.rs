@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 /// The last (created_at, id) read from a table: rows after it are new.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watermark {
+    /// `created_at` of the last row read.
     pub created_at: DateTime<Utc>,
+    /// Its id (ties broken bytewise).
     pub id: String,
 }
 
@@ -24,6 +26,7 @@ impl Watermark {
         .to_string()
     }
 
+    /// Read the JSON kept in `meta` (`None` when unreadable).
     pub fn parse(text: &str) -> Option<Self> {
         let v: serde_json::Value = serde_json::from_str(text).ok()?;
         let created_at = DateTime::parse_from_rfc3339(v.get("created_at")?.as_str()?).ok()?;
@@ -48,6 +51,7 @@ pub enum ReadFrom {
 /// One fetched batch, in (created_at, id) order.
 #[derive(Debug)]
 pub struct StrandBatch {
+    /// The rows, validated later like JSON lines.
     pub rows: Vec<StrandColumns>,
     /// The greatest (created_at, id) of the batch not later than the server's clock at the start
     /// of the read: a row stamped in the future (a producer's broken clock) is read and stored but

@@ -26,6 +26,7 @@ pub enum TlsPolicy {
 #[derive(Debug, Clone)]
 pub struct PgTarget {
     config: Config,
+    /// How the connection is encrypted.
     pub tls: TlsPolicy,
     root_cert: Option<String>,
     /// The URL with its password replaced by `***`: the only form logged or stored.
@@ -37,6 +38,7 @@ pub struct PgTarget {
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl PgTarget {
+    /// Parse a `postgres://`/`postgresql://` URL (libpq's `sslmode`, `sslrootcert`, `connect_timeout`).
     pub fn parse(url: &str) -> PgResult<Self> {
         let redacted = redact_url(url);
         let bad = |why: &str| PgError::Url {
