@@ -190,9 +190,11 @@ fn ingest_record(
                 &raw,
                 None,
                 || text,
-                source,
+                &Origin {
+                    source,
+                    ingested_at,
+                },
                 located,
-                ingested_at,
                 report,
             )
         }
@@ -285,9 +287,11 @@ fn ingest_line(
         &raw,
         None,
         || text.to_string(),
-        source,
+        &Origin {
+            source,
+            ingested_at,
+        },
         located,
-        ingested_at,
         report,
     )
 }
@@ -297,15 +301,21 @@ fn ingest_line(
 /// already (on another thread), else it is computed here for a newly stored strand only. `located`
 /// prefixes a reason with where the strand came from; `text()` renders the input for the
 /// quarantine, only when it is needed.
-#[allow(clippy::too_many_arguments)]
+/// Where a batch of strands comes from: its source (a file, a table) and when it was ingested.
+pub(crate) struct Origin<'a> {
+    /// The file or table the strands were read from (kept with quarantined input).
+    pub source: &'a str,
+    /// The ingest's wall-clock time (RFC 3339).
+    pub ingested_at: &'a str,
+}
+
 pub(crate) fn store_strand(
     conn: &Connection,
     raw: &RawStrand,
     validated: Option<&std::result::Result<TypedStrand, QuarantineReason>>,
     text: impl FnOnce() -> String,
-    source: &str,
+    origin: &Origin<'_>,
     located: impl Fn(QuarantineReason) -> QuarantineReason,
-    ingested_at: &str,
     report: &mut IngestReport,
 ) -> Result<()> {
     match strands::insert_raw(conn, raw)? {
@@ -317,16 +327,16 @@ pub(crate) fn store_strand(
                     &raw.id,
                     typed,
                     text,
-                    ingested_at,
-                    Some(source),
+                    origin.ingested_at,
+                    Some(origin.source),
                     &mut report.normalized,
                 ),
                 None => normalize_one(
                     conn,
                     raw,
                     text,
-                    ingested_at,
-                    Some(source),
+                    origin.ingested_at,
+                    Some(origin.source),
                     &mut report.normalized,
                 ),
             }
@@ -346,8 +356,8 @@ pub(crate) fn store_strand(
                 &raw.id,
                 &reason,
                 &text(),
-                Some(source),
-                ingested_at,
+                Some(origin.source),
+                origin.ingested_at,
                 &mut report.normalized,
             )
         }

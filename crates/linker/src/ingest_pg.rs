@@ -8,7 +8,9 @@
 //! stored are recognised by id and skipped. Rows later than the window are caught by `full`, which
 //! reads the whole table the same idempotent way.
 
-use crate::ingest::{begin_ingest, finish_ingest, store_strand, with_typed_indexes_deferred};
+use crate::ingest::{
+    begin_ingest, finish_ingest, store_strand, with_typed_indexes_deferred, Origin,
+};
 use crate::{IngestReport, LinkerError, Result};
 use learnloop_model::strand::{QuarantineReason, RawStrand, StrandColumns, TypedStrand};
 use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, StrandBatch, TableName, Watermark};
@@ -267,9 +269,11 @@ fn ingest_row(
             raw,
             Some(typed),
             text,
-            source,
+            &Origin {
+                source,
+                ingested_at,
+            },
             located,
-            ingested_at,
             &mut report.ingest,
         ),
         Err(reason) => {
