@@ -4,9 +4,10 @@
 //! 1. **Self-sufficiency.** A subset is re-tested without the trades of its significant
 //!    refinements (strict subsets of its trades): the passing ones, and the strongest
 //!    *explainer* — a refinement significant on its own test but not after the run's
-//!    multiple-testing correction, pulling the same way. If the effect is gone, it was the refinement in disguise
-//!    (e.g. `{timeframe: 1h}` carried only by `{bucket: micro, timeframe: 1h}`): rejected, even
-//!    when the refinement is not a lesson itself (a generalization is never taught in its place).
+//!    multiple-testing correction, pulling the same way. If the effect is gone, it was the
+//!    refinement in disguise (e.g. `{timeframe: 1h}` carried only by `{bucket: micro,
+//!    timeframe: 1h}`): rejected, even when the refinement is not a lesson itself (a
+//!    generalization is never taught in its place).
 //! 2. **Explained by another.** Of two passing subsets that do not contain one another, one that
 //!    fails once the other's trades are removed, while the other holds without its trades, is
 //!    the other's shadow (e.g. `{bucket: big}` looking bad only because the rest of the pattern
