@@ -11,7 +11,8 @@
 //! 2. **Explained by another.** Of two passing subsets that do not contain one another, one that
 //!    fails once the other's trades are removed, while the other holds without its trades, is
 //!    the other's shadow (e.g. `{bucket: big}` looking bad only because the rest of the pattern
-//!    holds the good `{bucket: micro, timeframe: 1h}`): rejected.
+//!    holds the good `{bucket: micro, timeframe: 1h}`): rejected. The same holds against a
+//!    disjoint explainer that stays significant without the subset's trades.
 //! 3. **Evidence and cover.** The rest are taken strongest first (smallest p, then most trades,
 //!    then key). Each is re-tested with the trades of the lessons taken before it removed from
 //!    itself and its comparisons — except a lesson that contains it (its ancestor, which it
