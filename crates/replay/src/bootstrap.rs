@@ -144,58 +144,25 @@ mod tests {
 
     #[test]
     fn empty_series_and_bad_arguments_give_none() {
-        assert_eq!(
-            stationary_bootstrap_ci(
-                &[],
-                &Bootstrap {
-                    mean_block_len: 3.0,
-                    resamples: 1000,
-                    seed: 1,
-                    level: 0.95
-                },
-                Statistic::Mean
-            ),
-            None
-        );
-        assert_eq!(
-            stationary_bootstrap_ci(
-                &[1.0],
-                &Bootstrap {
-                    mean_block_len: 3.0,
-                    resamples: 0,
-                    seed: 1,
-                    level: 0.95
-                },
-                Statistic::Mean
-            ),
-            None
-        );
-        assert_eq!(
-            stationary_bootstrap_ci(
-                &[1.0],
-                &Bootstrap {
-                    mean_block_len: 3.0,
-                    resamples: 10,
-                    seed: 1,
-                    level: 1.0
-                },
-                Statistic::Mean
-            ),
-            None
-        );
-        assert_eq!(
-            stationary_bootstrap_ci(
-                &[1.0],
-                &Bootstrap {
-                    mean_block_len: 3.0,
-                    resamples: 10,
-                    seed: 1,
-                    level: f64::NAN
-                },
-                Statistic::Mean
-            ),
-            None
-        );
+        let spec = |resamples: usize, level: f64| Bootstrap {
+            mean_block_len: 3.0,
+            resamples,
+            seed: 1,
+            level,
+        };
+        let cases: [(&[f64], Bootstrap); 4] = [
+            (&[], spec(1000, 0.95)),
+            (&[1.0], spec(0, 0.95)),
+            (&[1.0], spec(10, 1.0)),
+            (&[1.0], spec(10, f64::NAN)),
+        ];
+        for (series, bootstrap) in &cases {
+            assert_eq!(
+                stationary_bootstrap_ci(series, bootstrap, Statistic::Mean),
+                None,
+                "{series:?} {bootstrap:?}"
+            );
+        }
     }
 
     #[test]
