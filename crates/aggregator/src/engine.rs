@@ -317,9 +317,12 @@ impl NodeSink for RowSink<'_> {
                 )
             })
         };
+        let mut scope_values = scope_values_json(kv());
+        // Millions of rows may be held at once: no spare capacity each.
+        scope_values.shrink_to_fit();
         self.rows.push(SubsetRow {
             mask: node.mask,
-            scope_values: scope_values_json(kv()),
+            scope_values,
             scope_values_hash: scope_values_hash(kv()),
             stats: node.stats,
         });

@@ -20,7 +20,9 @@ use learnloop_model::stats::{decay_weight, OutcomeStats};
 use learnloop_model::{ActionCategory, LoopConfig, StatsRow, StatsView, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
 
-type GroupKey = (String, String, ActionCategory);
+use std::sync::Arc;
+
+type GroupKey = (Arc<str>, Arc<str>, ActionCategory);
 
 struct CachedGroup {
     /// Fingerprint of the group's events when the rows were computed, and how many there were.
@@ -155,7 +157,11 @@ impl IncrementalAggregator {
             let r = running.entry(key).or_insert_with(|| Running {
                 cached_events: self
                     .cache
-                    .get(&(e.module.clone(), e.pattern_key.clone(), e.category))
+                    .get(&(
+                        Arc::from(e.module.as_str()),
+                        Arc::from(e.pattern_key.as_str()),
+                        e.category,
+                    ))
                     .map(|c| c.events),
                 count: 0,
                 hash: FINGERPRINT_SEED,
@@ -183,7 +189,7 @@ impl IncrementalAggregator {
                     full: r.hash,
                     prefix,
                 };
-                ((m.to_string(), p.to_string(), c), prints)
+                ((Arc::from(m), Arc::from(p), c), prints)
             })
             .collect()
     }
@@ -460,7 +466,9 @@ impl<'a> Append<'a> {
     }
 
     fn key_json(&self) -> String {
-        scope_values_json(self.key_pairs())
+        let mut json = scope_values_json(self.key_pairs());
+        json.shrink_to_fit();
+        json
     }
 
     /// The rows in key order again: the few new rows are merged into the sorted old ones from the
@@ -473,9 +481,10 @@ impl<'a> Append<'a> {
         let mut added = self.rows.split_off(old);
         added.sort_unstable_by_key(row_key);
         let category = self.group.category;
+        let (module, pattern_key) = (&self.group.module, &self.group.pattern_key);
         self.rows.resize_with(old + added.len(), || StatsRow {
-            module: String::new(),
-            pattern_key: String::new(),
+            module: module.clone(),
+            pattern_key: pattern_key.clone(),
             category,
             scope_mask: 0,
             scope_values: String::new(),

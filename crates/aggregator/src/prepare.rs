@@ -6,6 +6,7 @@ use learnloop_model::stats::{decay_weight, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Trade events that cannot be prepared for aggregation.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,10 @@ pub enum PrepareError {
 
 /// One (module, pattern, category) and its observations.
 pub struct Group {
-    pub module: String,
-    pub pattern_key: String,
+    /// Shared with every stats row of the group.
+    pub module: Arc<str>,
+    /// Shared with every stats row of the group.
+    pub pattern_key: Arc<str>,
     pub category: ActionCategory,
     /// Per observation: trade index (ascending = canonical trade order).
     pub trade: Vec<u32>,
@@ -97,8 +100,8 @@ impl Prepared {
                 .entry((e.module.as_str(), e.pattern_key.as_str(), e.category))
                 .or_insert_with(|| {
                     groups.push(Group {
-                        module: e.module.clone(),
-                        pattern_key: e.pattern_key.clone(),
+                        module: Arc::from(e.module.as_str()),
+                        pattern_key: Arc::from(e.pattern_key.as_str()),
                         category: e.category,
                         trade: Vec::new(),
                         n_actions: Vec::new(),

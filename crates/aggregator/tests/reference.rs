@@ -168,7 +168,7 @@ fn compare(
     assert_eq!(engine.len(), reference.len(), "row count");
     for row in engine {
         let key = (
-            row.pattern_key.clone(),
+            row.pattern_key.to_string(),
             row.category.as_str().to_string(),
             row.scope_mask,
             row.scope_values_hash,

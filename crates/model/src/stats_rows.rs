@@ -4,14 +4,17 @@
 
 use crate::{ActionCategory, OutcomeStats, Timestamp};
 use std::ops::Index;
+use std::sync::Arc;
 
-/// The statistics of one scope subset (`pattern_scope_stats`).
+/// The statistics of one scope subset (`pattern_scope_stats`). Module and pattern are shared by
+/// every row of a group: rows hold one reference-counted copy per group, not a string each (the
+/// replay and the lesson stage hold millions of rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRow {
     /// Producing module.
-    pub module: String,
+    pub module: Arc<str>,
     /// The pattern.
-    pub pattern_key: String,
+    pub pattern_key: Arc<str>,
     /// The action category.
     pub category: ActionCategory,
     /// Bit mask of the subset's dimensions.

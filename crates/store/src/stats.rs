@@ -4,6 +4,7 @@ use crate::{u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
+use std::sync::Arc;
 
 /// Parameters bound per row: every column but the four a statement binds once (module,
 /// pattern_key, action_category, as_of).
@@ -192,13 +193,38 @@ fn bind_row(
     Ok(())
 }
 
+/// The module and pattern of the rows read last: rows come in key order, so a group's rows share
+/// one copy of each name.
+#[derive(Default)]
+struct GroupNames {
+    module: Option<Arc<str>>,
+    pattern_key: Option<Arc<str>>,
+}
+
+impl GroupNames {
+    fn share(slot: &mut Option<Arc<str>>, text: &str) -> Arc<str> {
+        match slot {
+            Some(name) if &**name == text => name.clone(),
+            _ => slot.insert(Arc::from(text)).clone(),
+        }
+    }
+}
+
+/// A text column read in place (no copy: its text is shared or dropped right away).
+fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+            .into()
+    })
+}
+
 /// The key and moments: the first eleven columns of every stats query (module, pattern_key,
 /// action_category, scope_mask, scope_values, scope_values_hash, n_trades, n_actions, mean_rr,
 /// m2_rr, wins); other figures are left at their defaults.
-fn moments_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
-    let pattern_key: String = r.get(1)?;
+fn moments_from_sql(r: &rusqlite::Row<'_>, names: &mut GroupNames) -> Result<StatsRow> {
+    let pattern_key = GroupNames::share(&mut names.pattern_key, text_column(r, 1)?);
     Ok(StatsRow {
-        module: r.get(0)?,
+        module: GroupNames::share(&mut names.module, text_column(r, 0)?),
         category: r.get::<_, String>(2)?.parse().map_err(|e| {
             crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
         })?,
@@ -231,7 +257,7 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
         count: u64::from(v.is_some()),
         sum: v.unwrap_or(0.0),
     };
-    let mut row = moments_from_sql(r)?;
+    let mut row = moments_from_sql(r, &mut GroupNames::default())?;
     let s = &mut row.stats;
     s.sum_pnl = r.get(11)?;
     s.hold_days = mean_of(r.get(12)?);
@@ -306,8 +332,9 @@ fn for_each_moments_row(
          ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash"
     ))?;
     let mut rows = stmt.query([])?;
+    let mut names = GroupNames::default();
     while let Some(r) = rows.next()? {
-        f(moments_from_sql(r)?)?;
+        f(moments_from_sql(r, &mut names)?)?;
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ fn root_without(
     removed: &Bitset,
 ) -> (bool, Option<f64>) {
     let ctx = prior.context(r).expect("a selected subset has its context");
-    let module = &prior.index.modules[&r.module];
+    let module = &prior.index.modules[&*r.module];
     let own = ctx.trades.trades_of(&[]);
     let before = contrast_with_module_rest(&ctx, &own).0;
     let (after, n_rest) = contrast_with_module_rest_without(&ctx, module, &own, removed);
@@ -125,13 +125,13 @@ fn selected_by_module<'r>(
             continue;
         }
         let r = &rows[t.row];
-        let (Some(ctx), Some(module)) = (prior.context(r), prior.index.modules.get(&r.module))
+        let (Some(ctx), Some(module)) = (prior.context(r), prior.index.modules.get(&*r.module))
         else {
             continue;
         };
         let own = trades_of_row(ctx.trades, r);
         by_module
-            .entry(r.module.as_str())
+            .entry(&*r.module)
             .or_default()
             .push((i, module.of_group(ctx.trades, &own)));
     }

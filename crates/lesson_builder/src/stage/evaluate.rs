@@ -393,7 +393,7 @@ pub fn root_tau2<'r>(rows: impl IntoIterator<Item = &'r StatsRow>) -> BTreeMap<S
     for r in rows.into_iter().filter(|r| r.scope_mask == 0) {
         if let Some(v) = r.stats.r.sample_variance() {
             by_module
-                .entry(r.module.clone())
+                .entry(r.module.to_string())
                 .or_default()
                 .push(SiblingMean {
                     mean: r.stats.r.mean,

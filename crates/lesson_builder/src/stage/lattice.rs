@@ -8,6 +8,7 @@ use learnloop_model::hash::StableHasher;
 use learnloop_model::scope::{canonical_pairs_into, hashes_without_each, scope_pairs};
 use learnloop_model::{ActionCategory, DimensionList, StatsRow};
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// `Link::row` of a parent that is not among the group's stored subsets.
 pub const NOT_STORED: u32 = u32::MAX;
@@ -287,7 +288,7 @@ impl<'d, 'a> ParentKeys<'d, 'a> {
 /// between runs so that each run only links the subsets that appeared since.
 #[derive(Debug, Default)]
 pub struct LatticeMemo {
-    groups: FxHashMap<(String, String, ActionCategory), Lattice>,
+    groups: FxHashMap<(Arc<str>, Arc<str>, ActionCategory), Lattice>,
 }
 
 impl LatticeMemo {

@@ -238,7 +238,11 @@ impl Decision<'_> {
         match (self.tested, self.prev) {
             (Some((t, _)), _) => {
                 let r = &rows[t.row];
-                (r.module.clone(), r.pattern_key.clone(), r.category.as_str())
+                (
+                    r.module.to_string(),
+                    r.pattern_key.to_string(),
+                    r.category.as_str(),
+                )
             }
             (None, Some(p)) => (p.module.clone(), p.pattern_key.clone(), p.category.as_str()),
             (None, None) => Default::default(),
@@ -456,8 +460,8 @@ fn tested_row(
     let r = &rows[t.row];
     LessonRow {
         lesson_key: key.to_string(),
-        module: r.module.clone(),
-        pattern_key: r.pattern_key.clone(),
+        module: r.module.to_string(),
+        pattern_key: r.pattern_key.to_string(),
         category: r.category,
         scope_mask: r.scope_mask,
         scope_values: r.scope_values.clone(),

@@ -335,14 +335,14 @@ struct Prior<'a> {
 impl<'a> Prior<'a> {
     /// The test context of the group of `r`, if its module has a baseline and trades.
     fn context(&self, r: &StatsRow) -> Option<GroupContext<'a>> {
-        let baseline = *self.baselines.get(&r.module)?;
-        let id = (r.module.clone(), r.pattern_key.clone(), r.category);
+        let baseline = *self.baselines.get(&*r.module)?;
+        let id = (r.module.to_string(), r.pattern_key.to_string(), r.category);
         Some(GroupContext {
             cfg: self.cfg,
             baseline,
-            root_tau2: self.tau2_roots.get(&r.module).copied().unwrap_or(0.0),
+            root_tau2: self.tau2_roots.get(&*r.module).copied().unwrap_or(0.0),
             trades: self.index.groups.get(&id)?,
-            n_clusters: self.index.module_clusters.get(&r.module).copied()?,
+            n_clusters: self.index.module_clusters.get(&*r.module).copied()?,
         })
     }
 }
@@ -567,8 +567,8 @@ fn write_candidate_rows(
             let r = &rows[t.row];
             let parent = t.nearest_parent.map(|p| &rows[p]);
             CandidateRow {
-                module: r.module.clone(),
-                pattern_key: r.pattern_key.clone(),
+                module: r.module.to_string(),
+                pattern_key: r.pattern_key.to_string(),
                 category: r.category,
                 scope_mask: r.scope_mask,
                 scope_values_hash: r.scope_values_hash,

@@ -336,7 +336,7 @@ fn an_effect_free_pattern_is_no_lesson_because_another_pattern_is_good() {
     let root = |pattern: &str| {
         let i = tested
             .iter()
-            .position(|t| t.dims == 0 && rows[t.row].pattern_key == pattern)
+            .position(|t| t.dims == 0 && &*rows[t.row].pattern_key == pattern)
             .unwrap();
         (&tested[i], &judged[i])
     };
