@@ -182,26 +182,27 @@ pub fn evaluate_group(
     let group_key = LessonKey::in_group(key_prefix, "{}");
     let supported =
         |r: &StatsRow| r.stats.n_trades() >= cfg.lessons.min_support_for(r.scope_mask.count_ones());
-    let sets: Vec<Option<Bitset>> = rows
-        .iter()
-        .map(|r| supported(r).then(|| trades_of_row(ctx.trades, r)))
-        .collect();
-    let decayed: Vec<Option<WeightedStats>> = sets
-        .iter()
-        .map(|s| s.as_ref().map(|s| ctx.trades.decayed(s)))
-        .collect();
-    let sums: Vec<Option<ClusterSums>> = sets
-        .iter()
-        .map(|s| {
-            s.as_ref()
-                .map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters))
-        })
-        .collect();
-    let duplicate_of = duplicates(rows, &sets);
+    // Each supported subset's trades are summarised as soon as they are found (a trade set is as
+    // large as the group, and a group may have a million subsets): only the summaries are kept.
+    let mut decayed: Vec<Option<WeightedStats>> = Vec::with_capacity(rows.len());
+    let mut sums: Vec<Option<ClusterSums>> = Vec::with_capacity(rows.len());
+    let mut prints: Vec<Option<u64>> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let set = supported(r).then(|| trades_of_row(ctx.trades, r));
+        decayed.push(set.as_ref().map(|s| ctx.trades.decayed(s)));
+        sums.push(
+            set.as_ref()
+                .map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters)),
+        );
+        prints.push(set.as_ref().map(Bitset::fingerprint));
+    }
+    let duplicate_of = duplicates(rows, &prints, ctx.trades);
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let Some(own) = &sets[i] else { continue };
-        let mut t = test_subset(i, rows, own, lattice, &sums, ctx, group.offset);
+        if sums[i].is_none() {
+            continue;
+        }
+        let mut t = test_subset(i, rows, lattice, &sums, ctx, group.offset);
         t.group = group_key;
         t.key = lattice
             .key(i)
@@ -218,22 +219,37 @@ pub fn evaluate_group(
 }
 
 /// For each subset with the same trades as a simpler one (fewer dims, then scope text), that one.
-fn duplicates(rows: &[StatsRow], sets: &[Option<Bitset>]) -> Vec<Option<usize>> {
-    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| sets[i].is_some()).collect();
+/// `prints` holds each supported subset's trade-set fingerprint; subsets whose fingerprints agree
+/// have their trade sets recomputed and compared, so a hash collision never makes a duplicate.
+fn duplicates(
+    rows: &[StatsRow],
+    prints: &[Option<u64>],
+    trades: &GroupTrades,
+) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| prints[i].is_some()).collect();
     order.sort_by(|&a, &b| {
         let (ra, rb) = (&rows[a], &rows[b]);
         (ra.scope_mask.count_ones(), &ra.scope_values)
             .cmp(&(rb.scope_mask.count_ones(), &rb.scope_values))
     });
-    let mut first_with: FxHashMap<&Bitset, usize> = FxHashMap::default();
+    // Per fingerprint, the first subset of each distinct trade set with it (nearly always one).
+    let mut first_with: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
     let mut out = vec![None; rows.len()];
     for i in order {
-        let Some(set) = &sets[i] else { continue };
-        match first_with.get(set) {
-            Some(&rep) => out[i] = Some(rep),
-            None => {
-                first_with.insert(set, i);
-            }
+        let Some(print) = prints[i] else { continue };
+        let firsts = first_with.entry(print).or_default();
+        let same = if firsts.is_empty() {
+            None
+        } else {
+            let set = trades_of_row(trades, &rows[i]);
+            firsts
+                .iter()
+                .copied()
+                .find(|&rep| trades_of_row(trades, &rows[rep]) == set)
+        };
+        match same {
+            Some(rep) => out[i] = Some(rep),
+            None => firsts.push(i),
         }
     }
     out
@@ -243,7 +259,6 @@ fn duplicates(rows: &[StatsRow], sets: &[Option<Bitset>]) -> Vec<Option<usize>> 
 fn test_subset(
     i: usize,
     rows: &[StatsRow],
-    own: &Bitset,
     lattice: &Lattice,
     sums: &[Option<ClusterSums>],
     ctx: &GroupContext<'_>,
@@ -279,7 +294,8 @@ fn test_subset(
     let mut weakest: Option<(Contrast, Option<usize>)> = None;
     let mut screen = (t.clusters < cfg.lessons.min_clusters).then_some(Screen::Clusters);
     if dims == 0 {
-        let (c, rest) = contrast_with_module_rest(ctx, own);
+        let own = trades_of_row(ctx.trades, r);
+        let (c, rest) = contrast_with_module_rest(ctx, &own);
         t.complement = Some(rest);
         if rest < min_support {
             screen = screen.or(Some(Screen::Complement {

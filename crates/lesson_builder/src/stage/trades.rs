@@ -65,6 +65,14 @@ impl Bitset {
         self.0.iter().all(|&w| w == 0)
     }
 
+    /// A 64-bit hash of the set (equal sets hash alike; unequal ones almost never do).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        self.0.hash(&mut h);
+        h.finish()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(wi, &w)| {
             let mut w = w;
@@ -136,18 +144,23 @@ impl GroupTrades {
         cells
     }
 
-    /// Count and sum of R per module cluster of a trade set (dense over the module's clusters).
+    /// Count and sum of R per module cluster of a trade set (only the clusters it has trades in).
     pub fn cluster_sums(&self, set: &Bitset, n_clusters: usize) -> ClusterSums {
-        let mut sums = ClusterSums {
-            n: vec![0; n_clusters],
-            sum: vec![0.0; n_clusters],
-        };
+        let mut n = vec![0u32; n_clusters];
+        let mut sum = vec![0.0f64; n_clusters];
         for t in set.iter() {
             let c = self.cluster[t] as usize;
-            sums.n[c] += 1;
-            sums.sum[c] += self.r[t];
+            n[c] += 1;
+            sum[c] += self.r[t];
         }
-        sums
+        let cells = (0..n_clusters)
+            .filter(|&c| n[c] > 0)
+            .map(|c| (c as u32, n[c], sum[c]))
+            .collect();
+        ClusterSums {
+            n_clusters: n_clusters as u32,
+            cells,
+        }
     }
 
     /// Distinct clusters of a trade set.
@@ -173,32 +186,42 @@ impl GroupTrades {
     }
 }
 
-/// A trade set's count and sum of R per time cluster.
+/// A trade set's count and sum of R per time cluster, sparse: the lesson stage holds one per
+/// subset of a group at once, and deep subsets touch few of the module's clusters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSums {
-    pub n: Vec<u32>,
-    pub sum: Vec<f64>,
+    /// The module's cluster count (the length of the dense cells).
+    n_clusters: u32,
+    /// (cluster, trades, sum of R) of each cluster with trades, ascending by cluster.
+    cells: Vec<(u32, u32, f64)>,
 }
 
 impl ClusterSums {
     pub fn clusters(&self) -> u32 {
-        self.n.iter().filter(|&&n| n > 0).count() as u32
+        self.cells.len() as u32
     }
 
     pub fn total(&self) -> u64 {
-        self.n.iter().map(|&n| u64::from(n)).sum()
+        self.cells.iter().map(|&(_, n, _)| u64::from(n)).sum()
     }
 
-    /// Cells of this set against `parent \ self` (a superset's sums minus these).
+    /// Cells of this set against `parent \ self` (a superset's sums minus these), dense over the
+    /// module's clusters.
     pub fn against_rest_of(&self, parent: &ClusterSums) -> Vec<ClusterCell> {
-        (0..self.n.len())
-            .map(|c| ClusterCell {
-                n_a: self.n[c],
-                sum_a: self.sum[c],
-                n_b: parent.n[c] - self.n[c],
-                sum_b: parent.sum[c] - self.sum[c],
-            })
-            .collect()
+        let mut cells = vec![ClusterCell::default(); self.n_clusters as usize];
+        for &(c, n, sum) in &parent.cells {
+            let cell = &mut cells[c as usize];
+            cell.n_b = n;
+            cell.sum_b = sum;
+        }
+        for &(c, n, sum) in &self.cells {
+            let cell = &mut cells[c as usize];
+            cell.n_a = n;
+            cell.sum_a = sum;
+            cell.n_b -= n;
+            cell.sum_b -= sum;
+        }
+        cells
     }
 }
 
