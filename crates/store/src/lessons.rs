@@ -156,7 +156,20 @@ const CANDIDATE_COLUMNS: &str = "module, pattern_key, action_category, scope_mas
 
 /// Replace the candidates of the previous run with these (sorted by key).
 pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()> {
+    clear_candidates(conn)?;
+    insert_candidates(conn, rows)
+}
+
+/// Delete the candidates of the previous run (a run replacing them then inserts its own in
+/// chunks, [`insert_candidates`], inside the same transaction).
+pub fn clear_candidates(conn: &Connection) -> Result<()> {
     conn.execute("DELETE FROM lesson_candidates", [])?;
+    Ok(())
+}
+
+/// Add candidates (after [`clear_candidates`]; a run's millions of candidate rows are built and
+/// written a chunk at a time, never all held at once).
+pub fn insert_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO lesson_candidates ({CANDIDATE_COLUMNS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,

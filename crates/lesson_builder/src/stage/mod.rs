@@ -559,7 +559,31 @@ fn write_candidate_rows(
     judged: &[Judged],
     keys: &[LessonKey],
 ) -> Result<(), LessonError> {
-    let candidates: Vec<CandidateRow> = tested
+    lessons::clear_candidates(conn)?;
+    // A run may test millions of subsets: their rows are built and written a chunk at a time.
+    for ((tested, judged), keys) in tested
+        .chunks(CANDIDATE_CHUNK)
+        .zip(judged.chunks(CANDIDATE_CHUNK))
+        .zip(keys.chunks(CANDIDATE_CHUNK))
+    {
+        let chunk = candidate_rows(cfg, as_of, rows, tested, judged, keys);
+        lessons::insert_candidates(conn, &chunk)?;
+    }
+    Ok(())
+}
+
+/// Candidate rows built and written at once.
+const CANDIDATE_CHUNK: usize = 8192;
+
+fn candidate_rows(
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    rows: &StatsView<'_>,
+    tested: &[Tested],
+    judged: &[Judged],
+    keys: &[LessonKey],
+) -> Vec<CandidateRow> {
+    tested
         .iter()
         .zip(judged)
         .zip(keys)
@@ -597,9 +621,7 @@ fn write_candidate_rows(
                 fdr_weight: t.fdr_weight,
             }
         })
-        .collect();
-    lessons::replace_candidates(conn, &candidates)?;
-    Ok(())
+        .collect()
 }
 
 #[cfg(test)]
