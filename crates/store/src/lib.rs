@@ -155,13 +155,29 @@ fn configure_waiting(conn: &Connection) -> Result<()> {
     }
 }
 
+/// The page cache of a connection that writes the stats table (what `open` sets).
+pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
+
+/// The page cache of a stage that only streams the stats table once (the lesson stage): pages
+/// past it are released (written ones spill to the WAL first), and the memory goes to the stage.
+pub const READ_PAGE_CACHE_MIB: i64 = 256;
+
+/// Bound the connection's page cache to `mib` MiB and release the cached pages above it now.
+/// Changes no data; within a write transaction, dirty pages above the bound spill to the WAL as
+/// the cache needs room.
+pub fn set_page_cache_mib(conn: &Connection, mib: i64) -> Result<()> {
+    conn.pragma_update(None, "cache_size", -mib * 1024)?;
+    conn.execute_batch("PRAGMA shrink_memory")?;
+    Ok(())
+}
+
 fn configure(conn: &Connection) -> Result<()> {
     // First, so that the pragmas below also wait for a concurrent writer or creator.
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Larger pages suit the wide stats rows; only takes effect when the file is created.
     conn.pragma_update(None, "page_size", 8192)?;
-    // 256 MiB of page cache keeps the b-trees of a nightly write in memory.
-    conn.pragma_update(None, "cache_size", -1_048_576)?;
+    // A large page cache keeps the b-trees of a nightly write in memory.
+    set_page_cache_mib(conn, WRITE_PAGE_CACHE_MIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // WAL lets the PM read the active config while a nightly run writes.
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -170,6 +170,19 @@ pub fn build_lessons(
     as_of: Timestamp,
     placebo: Option<u64>,
 ) -> Result<LessonReport, LessonError> {
+    // The stats are read once, in key order: the aggregate's cached pages are of no more use.
+    learnloop_store::set_page_cache_mib(conn, learnloop_store::READ_PAGE_CACHE_MIB)?;
+    let report = build_lessons_streamed(conn, cfg, as_of, placebo);
+    learnloop_store::set_page_cache_mib(conn, learnloop_store::WRITE_PAGE_CACHE_MIB)?;
+    report
+}
+
+fn build_lessons_streamed(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    placebo: Option<u64>,
+) -> Result<LessonReport, LessonError> {
     let mut clock = PhaseClock::new("lessons");
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
