@@ -310,21 +310,28 @@ pub fn build_lessons_from(
     };
     clock.lap("baselines and trades");
     let mut tested: Vec<Tested> = Vec::new();
-    // Groups are independent: test them in parallel, keeping their order.
     let memo = input.lattices;
-    let previous: Vec<Option<Lattice>> = all.iter().map(|g| memo.take(&g.rows[0])).collect();
-    let per_group: Vec<(Vec<Tested>, Option<Lattice>)> = all
-        .par_iter()
-        .zip(previous)
-        .map(|(g, old)| evaluate_one(g, &prior, old, true))
-        .collect();
+    let mut previous: Vec<Option<Lattice>> = all.iter().map(|g| memo.take(&g.rows[0])).collect();
     memo.forget_rest();
-    tested.reserve_exact(per_group.iter().map(|(t, _)| t.len()).sum());
-    for (g, (group_tested, lattice)) in all.iter().zip(per_group) {
-        tested.extend(group_tested);
-        if let Some(l) = lattice {
-            memo.keep(&g.rows[0], l);
+    // Groups are independent: tested in parallel a batch at a time, keeping their order, so
+    // that only one batch's results exist twice while they are appended.
+    let mut start = 0;
+    while start < all.len() {
+        let end = batch_end(&all, start);
+        let olds: Vec<Option<Lattice>> =
+            previous[start..end].iter_mut().map(Option::take).collect();
+        let per_group: Vec<(Vec<Tested>, Option<Lattice>)> = all[start..end]
+            .par_iter()
+            .zip(olds)
+            .map(|(g, old)| evaluate_one(g, &prior, old, true))
+            .collect();
+        for (g, (group_tested, lattice)) in all[start..end].iter().zip(per_group) {
+            tested.extend(group_tested);
+            if let Some(l) = lattice {
+                memo.keep(&g.rows[0], l);
+            }
         }
+        start = end;
     }
     clock.lap("tests");
     let inputs = Finish {
@@ -335,6 +342,18 @@ pub fn build_lessons_from(
         write_candidates: false,
     };
     finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
+}
+
+/// The end of the batch of groups that starts at `start`: at least one group, and groups while
+/// the batch has fewer than `LESSON_BATCH_ROWS` rows.
+fn batch_end(groups: &[GroupRows<'_>], start: usize) -> usize {
+    let mut rows = 0;
+    let mut end = start;
+    while end < groups.len() && (end == start || rows < LESSON_BATCH_ROWS) {
+        rows += groups[end].rows.len();
+        end += 1;
+    }
+    end
 }
 
 /// What every group's tests share.
