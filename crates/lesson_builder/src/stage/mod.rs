@@ -598,8 +598,12 @@ fn write_candidate_rows(
         .zip(judged.chunks(CANDIDATE_CHUNK))
         .zip(keys.chunks(CANDIDATE_CHUNK))
     {
-        let chunk = candidate_rows(cfg, as_of, rows, tested, judged, keys);
-        lessons::insert_candidates(conn, &chunk)?;
+        let decided = Decided {
+            tested,
+            judged,
+            keys,
+        };
+        lessons::insert_candidates(conn, &candidate_rows(cfg, as_of, rows, decided))?;
     }
     Ok(())
 }
@@ -607,18 +611,24 @@ fn write_candidate_rows(
 /// Candidate rows built and written at once.
 const CANDIDATE_CHUNK: usize = 8192;
 
+/// Tested subsets with their verdicts and lesson keys, index for index.
+struct Decided<'a> {
+    tested: &'a [Tested],
+    judged: &'a [Judged],
+    keys: &'a [LessonKey],
+}
+
 fn candidate_rows(
     cfg: &LoopConfig,
     as_of: Timestamp,
     rows: &StatsView<'_>,
-    tested: &[Tested],
-    judged: &[Judged],
-    keys: &[LessonKey],
+    decided: Decided<'_>,
 ) -> Vec<CandidateRow> {
-    tested
+    decided
+        .tested
         .iter()
-        .zip(judged)
-        .zip(keys)
+        .zip(decided.judged)
+        .zip(decided.keys)
         .map(|((t, j), key)| {
             let r = &rows[t.row];
             let parent = t.nearest_parent.map(|p| &rows[p]);
