@@ -52,6 +52,9 @@ macro_rules! accept_scalars {
 
 /// `content` as parsed: an object reduced to [`READ_KEYS`] (a repeated key: the last one wins, as
 /// in `serde_json::Map`), or some other JSON value.
+// Parsed once per strand on the stack and consumed at once: boxing the object would add an
+// allocation per strand to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Content {
     Object(Fields),
     NotAnObject,
