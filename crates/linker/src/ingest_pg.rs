@@ -34,7 +34,9 @@ impl Default for PgIngestOptions {
     fn default() -> Self {
         Self {
             table: "ad_strands".into(),
-            batch: 10_000,
+            // Measured against a local server: 1,000-row fetches cost less CPU end to end than
+            // 10,000-row ones (the rows stay in cache between fetch, validation and store).
+            batch: 1_000,
             lookback: Some(chrono::Duration::hours(72)),
             full: false,
         }
