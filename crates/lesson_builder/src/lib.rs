@@ -29,14 +29,3 @@ pub use stage::{
     build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
     LessonError, LessonReport,
 };
-
-/// The stage's verdict as the record `lesson_candidates` stores.
-impl From<stage::Verdict> for learnloop_model::CandidateVerdict {
-    fn from(v: stage::Verdict) -> Self {
-        match v {
-            stage::Verdict::Lesson => Self::Lesson,
-            stage::Verdict::Candidate => Self::Candidate,
-            stage::Verdict::Rejected => Self::Rejected,
-        }
-    }
-}

@@ -8,28 +8,9 @@ use super::LessonKey;
 use crate::selection::{greedy_by_evidence, Evidence, Explainer, Outcome};
 use learnloop_model::{LoopConfig, StatsView};
 
-/// What the run decided about a tested subset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Selected: an active lesson.
-    Lesson,
-    /// Passed every test but the per-pattern limit was reached by stronger lessons.
-    Candidate,
-    /// Failed a test or a selection rule.
-    Rejected,
-}
-
-impl Verdict {
-    /// The text recorded in `lesson_candidates.verdict`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Lesson => "lesson",
-            Verdict::Candidate => "candidate",
-            Verdict::Rejected => "rejected",
-        }
-    }
-}
+/// What the run decided about a tested subset: the record's own type, so that the stage and
+/// `lesson_candidates` cannot disagree.
+pub use learnloop_model::CandidateVerdict as Verdict;
 
 /// Why a lesson was retired, from the verdict that retired it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
