@@ -21,7 +21,7 @@ pub use factors::{
     LessonTrades,
 };
 pub use half_life::fit_half_life;
-pub use selection::{greedy_by_evidence, Evidence, Outcome};
+pub use selection::{greedy_by_evidence, Bar, Evidence, Outcome};
 pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;
 
