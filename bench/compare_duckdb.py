@@ -16,7 +16,8 @@ Phases of the DuckDB side (timed separately):
              to one row per (trade, group, mask, key) with the trade's R and its action count,
              GROUP BY to n_trades / n_actions / mean / sample variance / wins (with a grand-total
              grouping set: the number of exploded observations), keep the rows with
-             n_trades >= min_trades (and every root, mask 0), and decode their keys to strings.
+             n_trades >= the threshold of their size (and every root, mask 0), and decode their
+             keys to strings.
 The comparison afterwards is not timed.
 """
 
@@ -140,9 +141,16 @@ def encode_events(con, nd: int) -> list[int]:
 # DuckDB: aggregate (the measured part)
 # ----------------------------------------------------------------------------------------------
 
-def aggregate_sql(nd: int, k_max: int, min_trades: int, key_mode: str, widths: list[int]) -> list[str]:
-    """The statements of the measured part. key_mode 'packed' packs the subset's value codes into
-    one BIGINT (bit widths `widths`); 'columns' keeps one key column per dimension."""
+def threshold_sql(thresholds: list[int]) -> str:
+    """The fewest trades a kept subset has, by its size (bit_count of its mask)."""
+    arms = " ".join(f"WHEN {k} THEN {t}" for k, t in enumerate(thresholds))
+    return f"(CASE bit_count(mask) {arms} ELSE {thresholds[-1]} END)"
+
+
+def aggregate_sql(nd: int, k_max: int, thresholds: list[int], key_mode: str, widths: list[int]) -> list[str]:
+    """The statements of the measured part. `thresholds[k]`: the fewest trades a kept subset of
+    k dims has. key_mode 'packed' packs the subset's value codes into one BIGINT (bit widths
+    `widths`); 'columns' keeps one key column per dimension."""
     stmts = [f"""
         CREATE TABLE masks AS
         SELECT range::BIGINT AS mask FROM range({1 << nd}) WHERE bit_count(range) <= {k_max}"""]
@@ -180,7 +188,7 @@ def aggregate_sql(nd: int, k_max: int, min_trades: int, key_mode: str, widths: l
         FROM per_trade
         -- the () set is the grand total: the number of exploded (trade, subset) observations
         GROUP BY GROUPING SETS ((g, mask, {key_cols}), ())
-        HAVING count(*) >= {min_trades} OR mask = 0 OR grouping(g) = 1""")
+        HAVING count(*) >= {threshold_sql(thresholds)} OR mask = 0 OR grouping(g) = 1""")
     vals = ", ".join(f"v{i}.val AS v{i}" for i in range(nd))
     vjoins = "\n".join(f"LEFT JOIN dv v{i} ON v{i}.dim = {i} AND v{i}.code = k.c{i}" for i in range(nd))
     stmts.append(f"""
@@ -261,7 +269,7 @@ def describe(key, dims) -> str:
     return f"{module} | {pattern} | {cat} | mask {mask} | {scope}"
 
 
-def compare(con, ll_rows, dims, min_trades, rel, abs_floor, problems):
+def compare(con, ll_rows, dims, rel, abs_floor, problems):
     nd = len(dims)
     cur = con.execute("SELECT * FROM res")
     matched = 0
@@ -321,7 +329,9 @@ def main() -> int:
     ap.add_argument("--stats", required=True, help="pattern_scope_stats CSV exported by learnloop")
     ap.add_argument("--dims", required=True, help="comma-separated dimension list, bit order")
     ap.add_argument("--k-max", type=int, required=True)
-    ap.add_argument("--min-trades", type=int, required=True)
+    ap.add_argument("--min-trades", type=int, help="keep subsets with at least this many trades")
+    ap.add_argument("--min-support", help="comma-separated fewest trades by subset size 0, 1, 2, …"
+                    " (the last repeats): learnloop's default, pruned enumeration")
     ap.add_argument("--run-json", required=True, help="learnloop --json run output")
     ap.add_argument("--agg-json", action="append", default=[], help="learnloop --json aggregate output (repeatable)")
     ap.add_argument("--work", required=True, help="scratch directory (DuckDB spill files)")
@@ -338,6 +348,15 @@ def main() -> int:
     if nd == 0 or nd > 20:
         sys.exit(f"compare_duckdb.py: {nd} dims is not supported here (1..20)")
     k_max = min(a.k_max, nd)
+    if (a.min_trades is None) == (a.min_support is None):
+        sys.exit("compare_duckdb.py: give exactly one of --min-trades and --min-support")
+    if a.min_support is not None:
+        by_size = [int(x) for x in a.min_support.split(",") if x]
+        thresholds = [by_size[min(k, len(by_size) - 1)] for k in range(nd + 1)]
+        kept_rule = "n_trades >= min_support(size): " + a.min_support
+    else:
+        thresholds = [a.min_trades] * (nd + 1)
+        kept_rule = f"n_trades >= {a.min_trades}"
 
     run = json.load(open(a.run_json))
     aggs = [json.load(open(p)) for p in a.agg_json]
@@ -366,7 +385,7 @@ def main() -> int:
 
     # ---- aggregate (the measured part) ----
     log(f"DuckDB: aggregating ({n_actions_total} actions, {key_mode} key, {threads} threads) ...")
-    stmts = aggregate_sql(nd, k_max, a.min_trades, key_mode, widths)
+    stmts = aggregate_sql(nd, k_max, thresholds, key_mode, widths)
     t3 = time.perf_counter()
     for s in stmts:
         con.execute(s)
@@ -381,10 +400,10 @@ def main() -> int:
     problems: list[str] = []
     ll_rows = load_learnloop_rows(a.stats, dims, problems)
     ll_count = len(ll_rows) + sum(1 for p in problems if p.startswith("learnloop has a duplicate"))
-    small = [k for k, v in ll_rows.items() if v[0] < a.min_trades and k[3] != 0]
+    small = [k for k, v in ll_rows.items() if v[0] < thresholds[bin(k[3]).count("1")] and k[3] != 0]
     for k in small:
-        problems.append(f"learnloop stored a non-root row below min_trades: {describe(k, dims)}")
-    duck_rows, matched = compare(con, ll_rows, dims, a.min_trades, a.rel_tol, a.abs_tol, problems)
+        problems.append(f"learnloop stored a non-root row below its size's threshold: {describe(k, dims)}")
+    duck_rows, matched = compare(con, ll_rows, dims, a.rel_tol, a.abs_tol, problems)
 
     # ---- learnloop figures ----
     run_agg = run.get("aggregate") or {}
@@ -409,13 +428,13 @@ def main() -> int:
     p("== learnloop vs DuckDB: per-trade subset statistics (pattern_scope_stats) ==")
     p(f"dataset                      : {n_trades_total} trades, {n_actions_total} actions (trade_events rows)"
       + (f"; learnloop saw {ll_trades} trades, {ll_events} events" if ll_trades is not None else ""))
-    p(f"dims / k_max / min_trades    : {nd} / {k_max} / {a.min_trades}")
+    p(f"dims / k_max / kept          : {nd} / {k_max} / {kept_rule}")
     p(f"exploded subset updates      : {exploded_trade} (trade x subset observations = rows of the de-duplicated explode;"
       f" learnloop's 'exploded' definition)")
     p(f"  action-level explode rows  : {exploded_action} (action x subset, before de-duplication)")
     if performed is not None:
         p(f"  learnloop performed        : {performed} updates (with support pruning)")
-    p(f"rows compared                : learnloop {ll_count}, DuckDB {duck_rows} (n_trades >= {a.min_trades}, plus roots)")
+    p(f"rows compared                : learnloop {ll_count}, DuckDB {duck_rows} ({kept_rule}, plus roots)")
     p("")
     p(f"DuckDB {duckdb.__version__} ({threads} threads, memory_limit {mem_limit}), in-memory database")
     p(f"  load (not in the ratio)    : {fmt_s(load_csv_ms + encode_ms)} = CSV read + scope flatten {fmt_s(load_csv_ms)}"

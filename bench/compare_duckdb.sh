@@ -12,16 +12,20 @@
 # separately and is not in the ratio), row-by-row check, report. Exits non-zero on any mismatch.
 #
 # Environment:
-#   CYCLES=25000     closed trade cycles of the demo data set (~7.3 actions each, ~5,500
-#                    exploded subset updates per trade: 138 M at 25000). DuckDB's aggregate SQL
-#                    then takes ~1.5 minutes and ~11 GiB peak RSS on a quiet 2-core machine
-#                    (longer under load); the whole script ~3-4 minutes. DuckDB's time and memory
-#                    grow linearly, so the 100k-trade set of `learnloop bench aggregate` would need
-#                    ~45 GiB: too big here.
+#   CYCLES=8000      closed trade cycles of the demo data set (issue 12's comparison; ~7.3
+#                    actions each, ~5,500 exploded subset updates per trade). At 25000 DuckDB's
+#                    aggregate SQL takes ~1.5 minutes and ~11 GiB peak RSS on a quiet 2-core
+#                    machine; its time and memory grow linearly, so the 100k-trade set of
+#                    `learnloop bench aggregate` would need ~45 GiB: too big here.
 #   SEED=7  DAYS=180 demo seed and period length
-#   MIN_TRADES=10    --store-min-trades (rows kept: n_trades >= MIN_TRADES, plus every root)
-#   K_MAX=           subset size limit of the exhaustive path compared (default: learnloop's
-#                    configured k_max, or the dimension count when it has none)
+#   ENUMERATION=pruned  pruned: learnloop's default nightly enumeration (no k_max; a subset of
+#                    k dims is kept with at least lessons.min_support[k] trades, which also
+#                    prunes its supersets); DuckDB explodes every subset and keeps the same rows.
+#                    exhaustive: `--k-max K_MAX --store-min-trades MIN_TRADES` on both sides.
+#   MIN_TRADES=10    exhaustive only: --store-min-trades (rows kept: n_trades >= MIN_TRADES,
+#                    plus every root)
+#   K_MAX=           exhaustive only: subset size limit (default: learnloop's configured k_max,
+#                    or the dimension count when it has none)
 #   LL_REPS=3        separate learnloop aggregate runs (median is reported)
 #   DUCKDB_KEY=auto  auto|packed|columns: subset key as one packed BIGINT or one column per dim
 #   FLATTEN=auto     auto|sql|python: scope JSON via DuckDB's json extension or Python
@@ -36,9 +40,10 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 
-CYCLES="${CYCLES:-25000}"
+CYCLES="${CYCLES:-8000}"
 SEED="${SEED:-7}"
 DAYS="${DAYS:-180}"
+ENUMERATION="${ENUMERATION:-pruned}"
 MIN_TRADES="${MIN_TRADES:-10}"
 K_MAX="${K_MAX:-}"
 LL_REPS="${LL_REPS:-3}"
@@ -59,6 +64,8 @@ for v in CYCLES SEED DAYS MIN_TRADES LL_REPS; do
 done
 [[ -z "$K_MAX" || "$K_MAX" =~ ^[0-9]+$ ]] || die "K_MAX must be an integer (got '$K_MAX')"
 (( CYCLES > 0 )) || die "CYCLES must be positive"
+[[ "$ENUMERATION" == pruned || "$ENUMERATION" == exhaustive ]] \
+  || die "ENUMERATION must be pruned or exhaustive (got '$ENUMERATION')"
 
 # ---- 1. venv with duckdb -----------------------------------------------------------------------
 if ! [[ -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import duckdb' 2>/dev/null \
@@ -89,12 +96,21 @@ trap cleanup EXIT
 DB="$WORK/learnloop.db"
 LL=("$BIN" --db "$DB" --log-format human)
 
-read -r DIMS CFG_KMAX < <("$BIN" --json show-config | "$PY" -c '
+read -r DIMS CFG_KMAX MIN_SUPPORT < <("$BIN" --json show-config | "$PY" -c '
 import json, sys
 c = json.load(sys.stdin)
 k = c["aggregate"]["k_max"]
-print(",".join(c["dims"]), len(c["dims"]) if k is None else k)') || die "learnloop show-config failed"
-K_MAX="${K_MAX:-$CFG_KMAX}"
+print(",".join(c["dims"]), len(c["dims"]) if k is None else k,
+      ",".join(str(t) for t in c["lessons"]["min_support"]))') || die "learnloop show-config failed"
+if [[ "$ENUMERATION" == pruned ]]; then
+  K_MAX="$(awk -F, '{ print NF }' <<<"$DIMS")"
+  LL_ENUM=()
+  PY_KEEP=(--min-support "$MIN_SUPPORT")
+else
+  K_MAX="${K_MAX:-$CFG_KMAX}"
+  LL_ENUM=(--store-min-trades "$MIN_TRADES" --k-max "$K_MAX")
+  PY_KEEP=(--min-trades "$MIN_TRADES")
+fi
 
 say "generating $CYCLES cycles (seed $SEED, $DAYS days, --clean) into $WORK"
 "$BIN" demo --out "$WORK/strands.jsonl" --cycles "$CYCLES" --seed "$SEED" --days "$DAYS" --clean --json \
@@ -113,15 +129,15 @@ wait_for_load() {
 }
 
 # ---- 3. learnloop: run, then timed aggregate runs ---------------------------------------------
-say "learnloop run (ingest, link, aggregate; store_min_trades $MIN_TRADES, k_max $K_MAX)"
-"${LL[@]}" --json run --input "$WORK/strands.jsonl" --store-min-trades "$MIN_TRADES" --k-max "$K_MAX" \
+say "learnloop run (ingest, link, aggregate; $ENUMERATION enumeration ${LL_ENUM[*]})"
+"${LL[@]}" --json run --input "$WORK/strands.jsonl" ${LL_ENUM[@]+"${LL_ENUM[@]}"} \
   >"$WORK/run.json" 2>"$WORK/run.log" || { cat "$WORK/run.log" >&2; die "learnloop run failed"; }
 
 wait_for_load
 say "load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
 AGG_ARGS=()
 for ((i = 1; i <= LL_REPS; i++)); do
-  "${LL[@]}" --json aggregate --store-min-trades "$MIN_TRADES" --k-max "$K_MAX" \
+  "${LL[@]}" --json aggregate ${LL_ENUM[@]+"${LL_ENUM[@]}"} \
     >"$WORK/aggregate.$i.json" 2>"$WORK/aggregate.$i.log" \
     || { cat "$WORK/aggregate.$i.log" >&2; die "learnloop aggregate failed"; }
   AGG_ARGS+=(--agg-json "$WORK/aggregate.$i.json")
@@ -139,7 +155,7 @@ say "DuckDB (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 status=0
 "$PY" "$BENCH_DIR/compare_duckdb.py" \
   --events "$WORK/trade_events.csv" --stats "$WORK/pattern_scope_stats.csv" \
-  --dims "$DIMS" --k-max "$K_MAX" --min-trades "$MIN_TRADES" \
+  --dims "$DIMS" --k-max "$K_MAX" "${PY_KEEP[@]}" \
   --run-json "$WORK/run.json" "${AGG_ARGS[@]}" --work "$WORK" \
   --key "$DUCKDB_KEY" --flatten "$FLATTEN" || status=$?
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

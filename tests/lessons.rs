@@ -164,6 +164,55 @@ fn reruns_change_nothing_and_a_later_as_of_keeps_keys_and_created_at() {
     }
 }
 
+/// A run as of a time before what the store has learned is refused and changes nothing: run
+/// anyway, it would leave lessons of the past active in the present (hysteresis keeps them) and
+/// count confirmations and decay backwards. A placebo run (rolled back) may look at the past.
+#[test]
+fn a_run_as_of_before_the_learned_state_is_refused_and_changes_nothing() {
+    let (mut conn, cfg, end) = ingested_demo(3);
+    let earlier = Timestamp(end.millis() - 60 * 86_400_000);
+    run(&mut conn, &cfg, Some(end), false);
+    let learned = dump(&conn);
+
+    let options = RunOptions {
+        as_of: Some(earlier),
+        activate: true,
+        ..RunOptions::default()
+    };
+    let tx = conn.transaction().unwrap();
+    let refused = learnloop_pipeline::run_stages(
+        &tx,
+        &cfg,
+        &options,
+        &learnloop_pipeline::Stage::ALL,
+        learnloop_tests::now(),
+    );
+    drop(tx);
+    match refused {
+        Err(learnloop_pipeline::PipelineError::AsOfBeforeLearned { as_of, learned }) => {
+            assert_eq!((as_of, learned), (earlier, end));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        learned,
+        dump(&conn),
+        "a refused run changed a derived table"
+    );
+
+    let placebo = RunOptions {
+        placebo: Some(1),
+        ..options
+    };
+    let tx = conn.transaction().unwrap();
+    let stages = [learnloop_pipeline::Stage::Lessons];
+    learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &stages, learnloop_tests::now())
+        .expect("a placebo may look at the past");
+    drop(tx);
+    run(&mut conn, &cfg, Some(end), false);
+    assert_eq!(learned, dump(&conn), "the same as-of again changes nothing");
+}
+
 /// Issue 9 D4: a run on the first part of a file, a run on the whole, and the same run again:
 /// the third run changes nothing in `learning_lessons` (nor any derived table).
 #[test]

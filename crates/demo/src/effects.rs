@@ -297,6 +297,10 @@ const CALIBRATION_SLOTS: [(u8, u8, ActionKind); 16] = [
     (MEANREV, S1, ActionKind::Add),
 ];
 
+/// The calibration exception's effect, in units of its bad parent's loss: more than it loses,
+/// so that the exception also differs from its other parent (see [`calibration_rules`]).
+const EXCEPTION_REBOUND: f64 = 1.5;
+
 /// More sizes than this would put two effects in one group.
 pub const MAX_CALIBRATION_SIZES: usize = (CALIBRATION_SLOTS.len() - 2) / 2;
 
@@ -305,7 +309,10 @@ pub const MAX_CALIBRATION_SIZES: usize = (CALIBRATION_SLOTS.len() - 2) / 2;
 /// - per size s: `{timeframe: 4h}` +s (one dim) and `{bucket: micro, timeframe: 1h}` +s (an
 ///   interaction: neither dimension alone carries anything), each in two groups;
 /// - an exception inside a bad parent: `{timeframe: 1h}` −S with `{timeframe: 1h, bucket: mid}`
-///   +S on top (net 0: less bad than its parent), S the largest size;
+///   +1.5·S on top (net +S/2), S the largest size. SPEC §4.6 makes a subset a lesson only when it
+///   differs from *each* parent, so the exception is planted to be less bad than its bad parent
+///   `{timeframe: 1h}` and better than its other parent `{bucket: mid}` (a net-0 exception would
+///   equal the rest of the mid caps, and the spec's every-parent rule would rightly reject it);
 /// - an effect that stops halfway: `{timeframe: 15m}` +S for trades entered in the first half.
 ///
 /// Which group gets which effect rotates with the seed, so that over many sets every size meets
@@ -346,9 +353,13 @@ pub fn calibration_rules(sizes: &[f64], period_secs: i64, seed: u64) -> Vec<Effe
         ),
         (
             vec![(DIM_TIMEFRAME, ONE_HOUR), (DIM_BUCKET, MID_CAP)],
-            largest,
+            EXCEPTION_REBOUND * largest,
             EffectKind::Exception,
-            format!("except mid caps, which get {largest:+.2} R back (an exception inside it)"),
+            format!(
+                "except mid caps, which get {:+.2} R back (net {:+.2} R: an exception inside it)",
+                EXCEPTION_REBOUND * largest,
+                (EXCEPTION_REBOUND - 1.0) * largest
+            ),
         ),
     ]);
     planned.push(vec![(

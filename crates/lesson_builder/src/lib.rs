@@ -21,7 +21,7 @@ pub use factors::{
     LessonTrades,
 };
 pub use half_life::fit_half_life;
-pub use selection::{greedy_by_evidence, Evidence, Outcome};
+pub use selection::{greedy_by_evidence, Bar, Evidence, Outcome};
 pub use shuffle::shuffle_r_within_clusters;
 pub mod stage;
 
@@ -29,14 +29,3 @@ pub use stage::{
     build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
     LessonError, LessonReport,
 };
-
-/// The stage's verdict as the record `lesson_candidates` stores.
-impl From<stage::Verdict> for learnloop_model::CandidateVerdict {
-    fn from(v: stage::Verdict) -> Self {
-        match v {
-            stage::Verdict::Lesson => Self::Lesson,
-            stage::Verdict::Candidate => Self::Candidate,
-            stage::Verdict::Rejected => Self::Rejected,
-        }
-    }
-}

@@ -36,10 +36,23 @@ pub struct Evidence {
     pub key: u64,
 }
 
-/// `retest(i, removal)`: subset i (a passing subset, or `passing + j` for explainer j) tested
-/// again without the trades of `removal`: its p (if still defined) and whether it still passes
-/// (an explainer: still significant at its own level).
-pub type Retest<'a> = dyn Fn(usize, &Bitset) -> (Option<f64>, bool) + 'a;
+/// `retest(i, removal, bar)`: subset i (a passing subset, or `passing + j` for explainer j)
+/// tested again without the trades of `removal`: its p (if still defined) and whether it still
+/// passes `bar` (an explainer: still significant at its own level, whatever the bar).
+pub type Retest<'a> = dyn Fn(usize, &Bitset, Bar) -> (Option<f64>, bool) + 'a;
+
+/// The level a passing subset's re-test must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bar {
+    /// The family's critical value: the bar its own test passed.
+    Family,
+    /// Nominal significance (`lessons.self_sufficiency_p`, or the family's critical value when
+    /// that is more lenient): used when an explainer — a refinement that is not a discovery —
+    /// is removed. The explainer itself only had to be nominally significant, so the subset is
+    /// its disguise only when what remains of it is not even that; a true one-dim effect with
+    /// a chance-significant or partial refinement keeps a clearly significant remainder.
+    Nominal,
+}
 
 /// What selection made of a passing subset; `by` and the order are indices into its inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,26 +124,31 @@ pub fn greedy_by_evidence(
     let mut p_first: Vec<Option<f64>> = vec![None; n];
     for i in 0..n {
         let refines = |d: usize| d != i && set_of(d).is_subset_of(sets[i]) && set_of(d) != sets[i];
-        // Every passing refinement, and the strongest explainer pulling the same way: one
-        // significant subset at a time (removing every explainer at once would take a true
-        // effect's chance-significant refinements together and leave too little of it).
-        let mut refinements: Vec<usize> = (0..n).filter(|&d| refines(d)).collect();
+        // Every passing refinement (at the family's bar), then also the strongest explainer
+        // pulling the same way (at the nominal bar): one explainer at a time, since removing
+        // every explainer at once would take a true effect's chance-significant refinements
+        // together and leave too little of it.
+        let refinements: Vec<usize> = (0..n).filter(|&d| refines(d)).collect();
         let strongest_explainer = (n..n + explainers.len())
             .filter(|&d| refines(d) && evidence_of(d).direction == evidence[i].direction)
             .min_by(|&a, &b| stronger(a, b));
-        refinements.extend(strongest_explainer);
-        if refinements.is_empty() {
-            continue;
-        }
-        let removal = union(refinements.iter().map(|&d| set_of(d)), sets[i]);
-        let (p, holds) = retest(i, &removal);
-        p_first[i] = p;
-        if !holds {
-            let by = *refinements
-                .iter()
-                .min_by(|&&a, &&b| stronger(a, b))
-                .expect("non-empty");
-            outcomes[i] = Some(Outcome::Explained { by, p_retest: p });
+        let steps = [
+            (!refinements.is_empty()).then(|| (refinements.clone(), Bar::Family)),
+            strongest_explainer.map(|e| ([refinements.as_slice(), &[e]].concat(), Bar::Nominal)),
+        ];
+        for (removed, bar) in steps.into_iter().flatten() {
+            let removal = union(removed.iter().map(|&d| set_of(d)), sets[i]);
+            let (p, holds) = retest(i, &removal, bar);
+            p_first[i] = p;
+            if !holds {
+                let by = match bar {
+                    Bar::Family => removed.iter().copied().min_by(|&a, &b| stronger(a, b)),
+                    Bar::Nominal => strongest_explainer,
+                };
+                let by = by.expect("a step removes at least one subset");
+                outcomes[i] = Some(Outcome::Explained { by, p_retest: p });
+                break;
+            }
         }
     }
     explained_by_another(sets, retest, &stronger, &mut outcomes);
@@ -154,7 +172,7 @@ pub fn greedy_by_evidence(
             }
         } else {
             let removal = union(others.iter().map(|&a| sets[a]), sets[i]);
-            match retest(i, &removal) {
+            match retest(i, &removal, Bar::Family) {
                 (p, true) => Outcome::Selected { p_retest: p },
                 (p, false) => Outcome::AccountedFor {
                     by: others
@@ -195,7 +213,7 @@ fn explained_by_another(
     let mut check = |i: usize, a: usize| {
         *holds_without
             .entry((i, a))
-            .or_insert_with(|| retest(i, sets[a]))
+            .or_insert_with(|| retest(i, sets[a], Bar::Family))
     };
     let mut found: Vec<(usize, usize, Option<f64>)> = Vec::new();
     for &i in &open {
@@ -246,8 +264,8 @@ fn shadowed_by_explainers(
             if set.intersects(sets[i]) {
                 continue;
             }
-            let (p, holds) = retest(i, set);
-            if !holds && retest(n + j, sets[i]).1 {
+            let (p, holds) = retest(i, set, Bar::Family);
+            if !holds && retest(n + j, sets[i], Bar::Family).1 {
                 outcomes[i] = Some(Outcome::AccountedFor {
                     by: n + j,
                     p_retest: p,
@@ -299,7 +317,7 @@ mod tests {
         let refs: Vec<&Bitset> = sets.iter().collect();
         // {1h} is the strongest, but without trades 0..8 nothing is left of it.
         let evidence = [ev(1e-6, 20, 1), ev(1e-4, 8, 2), ev(1e-3, 10, 3)];
-        let retest = |i: usize, removal: &Bitset| match i {
+        let retest = |i: usize, removal: &Bitset, _: Bar| match i {
             0 => (Some(0.4), !removal.intersects(&set(&[0]))),
             _ => (Some(1e-3), true),
         };
@@ -335,7 +353,7 @@ mod tests {
         let mid = set(&(8..14).collect::<Vec<_>>());
         let evidence = [ev(1e-6, 20, 1)];
         // {1h} fails without the micro trades, holds without the mid ones.
-        let retest = |i: usize, removal: &Bitset| match i {
+        let retest = |i: usize, removal: &Bitset, _: Bar| match i {
             0 => (Some(0.3), !removal.intersects(&set(&[0]))),
             _ => (Some(1e-3), true),
         };
@@ -358,6 +376,41 @@ mod tests {
     }
 
     #[test]
+    fn without_an_explainer_a_subset_needs_only_a_nominally_significant_remainder() {
+        // 0 = {1h} passes (trades 0..20); the explainer {micro, 1h} (0..8) carries part of a
+        // true one-dim effect, so {1h} without it keeps p = 1e-3: short of the family's bar,
+        // clearly significant. Explained only when a passing refinement is removed (family
+        // bar) or when the remainder is not even nominally significant.
+        let sets = [set(&(0..20).collect::<Vec<_>>())];
+        let refs: Vec<&Bitset> = sets.iter().collect();
+        let micro = set(&(0..8).collect::<Vec<_>>());
+        let evidence = [ev(1e-6, 20, 1)];
+        let explainers = [explainer(&micro, 1e-3, 1.0, 2)];
+        let at = |p_remainder: f64| {
+            move |i: usize, _: &Bitset, bar: Bar| match (i, bar) {
+                (0, Bar::Family) => (Some(p_remainder), p_remainder <= 1e-4),
+                (0, Bar::Nominal) => (Some(p_remainder), p_remainder <= 0.01),
+                _ => (Some(1e-3), true),
+            }
+        };
+        let out = greedy_by_evidence(&evidence, &refs, &explainers, 3, &at(1e-3));
+        assert_eq!(
+            out[0],
+            Outcome::Selected {
+                p_retest: Some(1e-3)
+            }
+        );
+        let out = greedy_by_evidence(&evidence, &refs, &explainers, 3, &at(0.2));
+        assert_eq!(
+            out[0],
+            Outcome::Explained {
+                by: 1,
+                p_retest: Some(0.2)
+            }
+        );
+    }
+
+    #[test]
     fn a_passing_subset_in_the_shadow_of_a_disjoint_explainer_is_accounted_for() {
         // 0 = {xl} (trades 20..30) looks bad only against a rest holding the good explainer
         // {micro, 1h} (0..8), which stays significant without {xl}'s trades.
@@ -366,7 +419,7 @@ mod tests {
         let good = set(&(0..8).collect::<Vec<_>>());
         let evidence = [ev(1e-4, 10, 1)];
         let explainers = [explainer(&good, 1e-3, 1.0, 2)];
-        let shadow = |i: usize, removal: &Bitset| match i {
+        let shadow = |i: usize, removal: &Bitset, _: Bar| match i {
             0 => (Some(0.5), !removal.intersects(&good)),
             _ => (Some(1e-3), true),
         };
@@ -380,7 +433,7 @@ mod tests {
         );
         // One-way only: when the explainer does not hold without {xl}, {xl} stays (a true
         // effect is not the shadow of the subset that looks bad against it).
-        let mutual = |i: usize, removal: &Bitset| match i {
+        let mutual = |i: usize, removal: &Bitset, _: Bar| match i {
             0 => (Some(0.5), !removal.intersects(&good)),
             _ => (Some(0.2), false),
         };
@@ -406,7 +459,7 @@ mod tests {
             ev(0.002, 2, 2),
             ev(0.05, 1, 1),
         ];
-        let retest = |i: usize, removal: &Bitset| {
+        let retest = |i: usize, removal: &Bitset, _: Bar| {
             let fails = i == 3 && removal.intersects(&set(&[1]));
             (Some(0.01), !fails)
         };
@@ -429,8 +482,9 @@ mod tests {
         let refs: Vec<&Bitset> = sets.iter().collect();
         let evidence = [ev(1e-5, 30, 1), ev(1e-3, 10, 2)];
         // The exception's re-test must never see its ancestor's trades removed.
-        let retest =
-            |i: usize, removal: &Bitset| (Some(0.01), i == 0 || !removal.intersects(&set(&[0])));
+        let retest = |i: usize, removal: &Bitset, _: Bar| {
+            (Some(0.01), i == 0 || !removal.intersects(&set(&[0])))
+        };
         let out = greedy_by_evidence(&evidence, &refs, &[], 3, &retest);
         assert!(matches!(out[0], Outcome::Selected { .. }));
         assert!(matches!(out[1], Outcome::Selected { .. }));

@@ -34,7 +34,9 @@ impl Default for PgIngestOptions {
     fn default() -> Self {
         Self {
             table: "ad_strands".into(),
-            batch: 10_000,
+            // Measured against a local server: 1,000-row fetches cost less CPU end to end than
+            // 10,000-row ones (the rows stay in cache between fetch, validation and store).
+            batch: 1_000,
             lookback: Some(chrono::Duration::hours(72)),
             full: false,
         }
@@ -224,20 +226,37 @@ fn hand_over<E>(
     Ok(())
 }
 
-/// A row as read (kept for the quarantine's text), and either its stored form with the result of
-/// validating it, or why it cannot be stored.
+/// A fetched row: either its stored form with the result of validating it, or why it cannot be
+/// stored. The row as read is kept only when the stored form does not give it back
+/// ([`StrandColumns::stores_verbatim`]), so that a row refused later (by validation, or as an id
+/// conflict) is quarantined exactly as received without copying every row.
 struct ValidatedRow {
-    columns: StrandColumns,
+    as_read: Option<StrandColumns>,
     strand: std::result::Result<(RawStrand, Validated), QuarantineReason>,
 }
 
 impl ValidatedRow {
     fn new(columns: StrandColumns) -> Self {
-        let strand = columns.clone().into_raw().map(|raw| {
+        let as_read = (!columns.stores_verbatim()).then(|| columns.clone());
+        let strand = columns.into_raw().map(|raw| {
             let typed = raw.to_typed();
             (raw, typed)
         });
-        Self { columns, strand }
+        Self { as_read, strand }
+    }
+
+    /// The row as read.
+    fn columns(&self) -> std::borrow::Cow<'_, StrandColumns> {
+        match (&self.as_read, &self.strand) {
+            (Some(columns), _) => std::borrow::Cow::Borrowed(columns),
+            (None, Ok((raw, _))) => std::borrow::Cow::Owned(StrandColumns::from_raw(raw)),
+            (None, Err(_)) => unreachable!("a row into_raw refuses is kept as read"),
+        }
+    }
+
+    /// The row's id as read, for naming it in a quarantine.
+    fn id(&self) -> Option<String> {
+        self.columns().id.clone()
     }
 }
 
@@ -249,20 +268,19 @@ fn ingest_row(
     report: &mut PgIngestReport,
 ) -> Result<()> {
     report.ingest.lines += 1;
-    let columns = &row.columns;
     // Named only for a row that is quarantined.
     let row_name =
         |id: Option<&str>| id.map_or_else(|| "without id".to_string(), |id| format!("id {id:?}"));
     let located = |r: QuarantineReason| QuarantineReason {
         detail: format!(
             "{source} row {}: {}",
-            row_name(columns.id.as_deref()),
+            row_name(row.id().as_deref()),
             r.detail
         ),
         ..r
     };
     // Rendered only for a row that is quarantined.
-    let text = || serde_json::to_string(columns).unwrap_or_default();
+    let text = || serde_json::to_string(&*row.columns()).unwrap_or_default();
     match &row.strand {
         Ok((raw, typed)) => store_strand(
             conn,
@@ -279,7 +297,7 @@ fn ingest_row(
         Err(reason) => {
             let text = text();
             let reason = located(reason.clone());
-            let strand_id = format!("{source}:{}", row_name(columns.id.as_deref()));
+            let strand_id = format!("{source}:{}", row_name(row.id().as_deref()));
             let new = strands::quarantine(
                 conn,
                 &QuarantineEntry {
@@ -339,10 +357,10 @@ mod tests {
         assert_eq!(sizes, [HANDOFF_ROWS, HANDOFF_ROWS, 500]);
         let marks: Vec<Option<&Watermark>> = sent.iter().map(|c| c.last.as_ref()).collect();
         assert_eq!(marks, [None, None, Some(&watermark)]);
-        let ids: Vec<&str> = sent
+        let ids: Vec<String> = sent
             .iter()
             .flat_map(|c| &c.rows)
-            .map(|r| r.columns.id.as_deref().unwrap())
+            .map(|r| r.columns().id.clone().unwrap())
             .collect();
         let expected: Vec<String> = (0..2_500).map(|i| format!("s{i}")).collect();
         assert_eq!(ids, expected, "every row once, in order");

@@ -6,7 +6,7 @@ use crate::pattern::parse_pattern_key;
 use crate::scope::Scope;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 mod content;
@@ -307,6 +307,52 @@ impl StrandColumns {
         raw.check_text_lengths()?;
         Ok(raw)
     }
+
+    /// The columns of a stored strand: what [`Self::into_raw`] was given, when it stored them
+    /// unchanged ([`Self::stores_verbatim`]).
+    pub fn from_raw(raw: &RawStrand) -> Self {
+        Self {
+            id: Some(raw.id.clone()),
+            module: Some(raw.module.clone()),
+            kind: Some(raw.kind.clone()),
+            symbol: raw.symbol.clone(),
+            timeframe: raw.timeframe.clone(),
+            position_id: raw.position_id.clone(),
+            trade_id: raw.trade_id.clone(),
+            created_at: Some(raw.created_at.clone()),
+            content: Some(raw.content.clone()),
+            regime_context: raw.regime_context.clone(),
+        }
+    }
+
+    /// Whether [`Self::into_raw`] accepts these columns and stores them unchanged, so that
+    /// [`Self::from_raw`] of the stored strand gives them back: a reader then need not keep a copy
+    /// of the row to show it as received (in the quarantine) should it be refused later. False for
+    /// a row into_raw refuses, trims, completes (`module`) or unwraps (JSON text in a string).
+    pub fn stores_verbatim(&self) -> bool {
+        let exact = |text: &Option<String>| {
+            text.as_deref().is_none_or(|t| {
+                !t.is_empty() && t.trim().len() == t.len() && t.len() <= MAX_ID_BYTES
+            })
+        };
+        let present = |text: &Option<String>| text.is_some() && exact(text);
+        let json = |text: &Option<String>| {
+            text.as_deref()
+                .is_none_or(|t| !t.starts_with('"') && t != "null")
+        };
+        [&self.id, &self.module, &self.kind].into_iter().all(present)
+            && [&self.symbol, &self.timeframe, &self.position_id, &self.trade_id]
+                .into_iter()
+                .all(exact)
+            // created_at is not limited in length, only trimmed.
+            && self
+                .created_at
+                .as_deref()
+                .is_some_and(|t| !t.is_empty() && t.trim().len() == t.len())
+            && self.content.is_some()
+            && json(&self.content)
+            && json(&self.regime_context)
+    }
 }
 
 /// Longest identifier or label accepted (ids, position and trade ids, module, kind, symbol,
@@ -454,7 +500,7 @@ impl PmAction {
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,
-        c: &Map<String, Value>,
+        c: &impl content::ContentFields,
         scope: Result<Scope, crate::scope::ScopeError>,
     ) -> Result<Self, QuarantineReason> {
         let position_id = position_id(raw, c)?;
@@ -566,7 +612,7 @@ impl PositionClose {
     fn from_content(
         raw: &RawStrand,
         created_at: Timestamp,
-        c: &Map<String, Value>,
+        c: &impl content::ContentFields,
     ) -> Result<Self, QuarantineReason> {
         let position_id = position_id(raw, c)?;
         let summary = match c.get("trade_summary") {
@@ -658,7 +704,10 @@ fn missing(field: &str, expected: &str) -> QuarantineReason {
     )
 }
 
-fn position_id(raw: &RawStrand, c: &Map<String, Value>) -> Result<String, QuarantineReason> {
+fn position_id(
+    raw: &RawStrand,
+    c: &impl content::ContentFields,
+) -> Result<String, QuarantineReason> {
     let from_content = c.get("position_id").and_then(value_text);
     match (&raw.position_id, from_content) {
         (Some(a), Some(b)) if *a != b => Err(QuarantineReason::new(
@@ -674,7 +723,7 @@ fn position_id(raw: &RawStrand, c: &Map<String, Value>) -> Result<String, Quaran
     }
 }
 
-fn trade_id(raw: &RawStrand, c: &Map<String, Value>) -> Option<String> {
+fn trade_id(raw: &RawStrand, c: &impl content::ContentFields) -> Option<String> {
     c.get("trade_id")
         .and_then(value_text)
         .or_else(|| raw.trade_id.clone())
@@ -703,7 +752,7 @@ pub fn number_value(v: &Value) -> Option<f64> {
 }
 
 fn optional_number(
-    c: &Map<String, Value>,
+    c: &impl content::ContentFields,
     key: &str,
     field: &str,
 ) -> Result<Option<f64>, QuarantineReason> {
@@ -1038,5 +1087,50 @@ mod tests {
         let v = json!({"id": ok, "kind": "pm_action", "position_id": "p1",
             "created_at": "2026-01-02T00:00:00Z", "content": {}});
         assert!(RawStrand::from_json_line(&v.to_string()).is_ok());
+    }
+
+    mod verbatim {
+        use super::super::{StrandColumns, MAX_ID_BYTES};
+        use proptest::prelude::*;
+
+        /// Column text around every edge into_raw treats specially: blank, padded, JSON text in a
+        /// string, `null`, too long.
+        fn column() -> impl Strategy<Value = Option<String>> {
+            let long = "x".repeat(MAX_ID_BYTES);
+            prop::option::weighted(
+                0.9,
+                prop_oneof![
+                    12 => "[a-z0-9]{1,6}",
+                    1 => Just(String::new()),
+                    1 => Just(" ".to_string()),
+                    1 => Just("null".to_string()),
+                    1 => Just(r#""{\"a\":1}""#.to_string()),
+                    1 => Just(r#""not json"#.to_string()),
+                    1 => Just(long.clone()),
+                    1 => Just(format!("{long}y")),
+                    2 => "[ a-z{}\"]{0,6}",
+                ],
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+            #[test]
+            fn stores_verbatim_says_whether_from_raw_gives_the_columns_back(
+                id in column(), module in column(), kind in column(), symbol in column(),
+                timeframe in column(), position_id in column(), trade_id in column(),
+                created_at in column(), content in column(), regime_context in column(),
+            ) {
+                let columns = StrandColumns {
+                    id, module, kind, symbol, timeframe, position_id, trade_id, created_at,
+                    content, regime_context,
+                };
+                let round_trips = matches!(
+                    columns.clone().into_raw(),
+                    Ok(raw) if StrandColumns::from_raw(&raw) == columns
+                );
+                prop_assert_eq!(columns.stores_verbatim(), round_trips);
+            }
+        }
     }
 }

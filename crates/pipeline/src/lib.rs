@@ -117,6 +117,20 @@ pub enum PipelineError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The as-of is earlier than what the store has already learned: the lessons' lifecycle
+    /// (hysteresis, confirmations, decay) only moves forward, so an older run would leave
+    /// lessons of the past active in the present.
+    #[error(
+        "as-of {as_of} is before the store's last learning run (as of {learned}): lessons and \
+         configs only move forward in time; to see the past, use `learnloop replay` (it learns in a \
+         scratch store) or run on a copy of the store"
+    )]
+    AsOfBeforeLearned {
+        /// The as-of asked for.
+        as_of: Timestamp,
+        /// The latest as-of of the stored lessons and config versions.
+        learned: Timestamp,
+    },
     /// The store failed outside a stage (normalise, as-of).
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
@@ -284,6 +298,9 @@ pub fn step(
     report: &mut StagesReport,
 ) -> Result<(), PipelineError> {
     report.as_of = opts.as_of.to_rfc3339();
+    if carried.is_none() && opts.placebo.is_none() {
+        check_as_of_moves_forward(conn, opts.as_of, stages)?;
+    }
     let mut run = StepRun {
         conn,
         cfg,
@@ -311,6 +328,27 @@ pub fn step(
         }
     }
     Ok(())
+}
+
+/// Refuses a lessons or materialize stage as of a time before the store's learned state. A
+/// placebo run (rolled back) and a replay (its own scratch store) are not checked.
+fn check_as_of_moves_forward(
+    conn: &Connection,
+    as_of: Timestamp,
+    stages: &[Stage],
+) -> Result<(), PipelineError> {
+    if !stages
+        .iter()
+        .any(|s| matches!(s, Stage::Lessons | Stage::Materialize))
+    {
+        return Ok(());
+    }
+    match learnloop_store::lessons::latest_learned_as_of(conn)? {
+        Some(learned) if learned > as_of => {
+            Err(PipelineError::AsOfBeforeLearned { as_of, learned })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// One call of [`step`]: what every stage reads, and the caller's carried state, if any.

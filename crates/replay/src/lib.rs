@@ -9,7 +9,7 @@ pub mod report;
 pub mod walk_forward;
 
 pub use engine::{replay, FirstActivation, ReplayError, ReplayOptions, ReplayRun, StepSummary};
-pub use walk_forward::{DayFigures, UpliftSummary};
+pub use walk_forward::{DayFigures, OverrideUplift, UpliftSummary};
 
 use learnloop_model::{EvolutionRow, Timestamp};
 use learnloop_store::lessons::replace_evolution;

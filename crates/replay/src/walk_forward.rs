@@ -8,7 +8,7 @@
 use crate::bootstrap::{default_block_len, stationary_bootstrap_ci, Bootstrap, Statistic};
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{time::MS_PER_DAY, Timestamp, TradeEvent};
-use learnloop_overrides::Overrides;
+use learnloop_overrides::{Decision, Lever, Overrides};
 use std::collections::BTreeMap;
 
 /// One action to evaluate, with its trade's real outcome.
@@ -88,15 +88,29 @@ pub struct WalkForward {
     pub days: BTreeMap<i64, DayFigures>,
     /// Trade keys evaluated.
     pub trades: std::collections::BTreeSet<String>,
+    /// Uplift attributed to each override that resized an action, by override label.
+    pub by_override: BTreeMap<String, OverrideUplift>,
+}
+
+/// The walk-forward uplift attributed to one override (pattern, category and scope).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct OverrideUplift {
+    /// `pattern/category {"dim":"value", …}`, as the evolution table labels lessons.
+    pub label: String,
+    /// Actions it took part in resizing.
+    pub actions: u64,
+    /// Its share of their uplift (R); the shares of one action sum to the action's uplift.
+    pub uplift_r: f64,
 }
 
 impl WalkForward {
     /// Score the actions in `window` with the configs active at its start (by module).
     pub fn score(&mut self, window: &[EvalAction], configs: &BTreeMap<String, Overrides>) {
         for a in window {
-            let size_mult = configs.get(&a.module).map_or(1.0, |o| {
-                o.lookup(&a.pattern_key, &a.category, &a.scope).size_mult
-            });
+            let decision = configs
+                .get(&a.module)
+                .map(|o| o.lookup(&a.pattern_key, &a.category, &a.scope));
+            let size_mult = decision.as_ref().map_or(1.0, |d| d.size_mult);
             let day_index = a.at.millis().div_euclid(MS_PER_DAY);
             let day = self.days.entry(day_index).or_insert_with(|| DayFigures {
                 day_ms: day_index * MS_PER_DAY,
@@ -107,8 +121,50 @@ impl WalkForward {
             if size_mult != 1.0 {
                 day.adjusted_actions += 1;
                 day.uplift_r += (size_mult - 1.0) * a.share * a.r;
+                if let Some(d) = &decision {
+                    self.attribute(a, d);
+                }
             }
             self.trades.insert(a.trade_key.clone());
+        }
+    }
+
+    /// Splits an action's uplift over the overrides that set its size: the blend is a weighted
+    /// mean, so `blend − 1 = Σ (w_i/W)(lever_i − 1)` exactly; a clamp to the lever's bounds scales
+    /// every term by the same factor (it keeps the sign), so the shares still sum to the uplift.
+    fn attribute(&mut self, a: &EvalAction, d: &Decision) {
+        let carriers: Vec<(&learnloop_overrides::Match, f64)> = d
+            .matches
+            .iter()
+            .filter_map(|m| m.levers().get(Lever::SizeMult).map(|v| (m, v)))
+            .filter(|(m, _)| m.weight.is_finite() && m.weight > 0.0)
+            .collect();
+        let total_weight: f64 = carriers.iter().map(|(m, _)| m.weight).sum();
+        let terms: Vec<f64> = carriers
+            .iter()
+            .map(|(m, v)| m.weight / total_weight * (v - 1.0))
+            .collect();
+        let unclamped: f64 = terms.iter().sum();
+        if carriers.is_empty() || unclamped == 0.0 {
+            return;
+        }
+        let scale = (d.size_mult - 1.0) / unclamped;
+        for ((m, _), term) in carriers.iter().zip(terms) {
+            let label = format!(
+                "{}/{} {}",
+                learnloop_model::pattern::short_pattern_key(&a.pattern_key),
+                a.category,
+                serde_json::to_string(m.scope()).unwrap_or_default()
+            );
+            let entry = self
+                .by_override
+                .entry(label.clone())
+                .or_insert_with(|| OverrideUplift {
+                    label,
+                    ..OverrideUplift::default()
+                });
+            entry.actions += 1;
+            entry.uplift_r += term * scale * a.share * a.r;
         }
     }
 
@@ -142,7 +198,20 @@ impl WalkForward {
                 0.0
             },
             uplift_ci95: ci,
+            by_override: self.overrides_by_uplift(),
         }
+    }
+
+    /// The attributed uplifts, largest in absolute value first (then by label).
+    fn overrides_by_uplift(&self) -> Vec<OverrideUplift> {
+        let mut out: Vec<OverrideUplift> = self.by_override.values().cloned().collect();
+        out.sort_by(|a, b| {
+            b.uplift_r
+                .abs()
+                .total_cmp(&a.uplift_r.abs())
+                .then_with(|| a.label.cmp(&b.label))
+        });
+        out
     }
 }
 
@@ -165,4 +234,87 @@ pub struct UpliftSummary {
     pub uplift_mean_r: f64,
     /// Stationary-bootstrap 95% interval of the total uplift over the daily series.
     pub uplift_ci95: [f64; 2],
+    /// The uplift attributed to each override, largest in absolute value first.
+    pub by_override: Vec<OverrideUplift>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use learnloop_overrides::{ConfigData, Levers, Override};
+
+    const PATTERN: &str = "module=pm|pattern_key=uptrend.S2.add";
+
+    fn size_override(id: &str, scope: &[(&str, &str)], size_mult: f64) -> Override {
+        Override {
+            override_id: id.into(),
+            pattern_key: PATTERN.into(),
+            action_category: "add".into(),
+            scope: scope
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            levers: Levers::new().with(Lever::SizeMult, size_mult),
+            confidence: 0.5,
+            q_value: 0.01,
+            n_trades: 50,
+            edge: None,
+            half_life_hours: None,
+            created_at: None,
+            lesson_keys: vec![],
+            factor_id: None,
+            members: vec![],
+        }
+    }
+
+    /// A root override (× 0.8) and a one-dim one (× 1.2) both match an action: the blend's
+    /// weights are confidence × (1 + dims)^1.5 = 0.5 and 0.5·2^1.5, so by hand the action's
+    /// uplift (blend − 1)·R and each override's share of it are known.
+    #[test]
+    fn an_actions_uplift_is_split_over_its_overrides_by_blend_weight() {
+        let mut config = ConfigData::new("pm", 1, "2026-01-01T00:00:00Z");
+        config
+            .pattern_strength_overrides
+            .push(size_override("root", &[], 0.8));
+        let phase = [("macro_phase", "Euphoria")];
+        config
+            .pattern_overrides
+            .push(size_override("euphoria", &phase, 1.2));
+        let configs = BTreeMap::from([("pm".to_string(), Overrides::from_config(config).unwrap())]);
+        let action = EvalAction {
+            module: "pm".into(),
+            pattern_key: PATTERN.into(),
+            category: "add".into(),
+            scope: phase
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            at: Timestamp(0),
+            trade_key: "t1".into(),
+            share: 1.0,
+            r: 2.0,
+        };
+        let mut walk = WalkForward::default();
+        walk.score(&[action], &configs);
+
+        let (w_root, w_dim) = (0.5, 0.5 * 2f64.powf(1.5));
+        let blend = (w_root * 0.8 + w_dim * 1.2) / (w_root + w_dim);
+        let summary = walk.summary(1);
+        assert!((summary.uplift_total_r - (blend - 1.0) * 2.0).abs() < 1e-12);
+        let shares: BTreeMap<&str, f64> = summary
+            .by_override
+            .iter()
+            .map(|o| (o.label.as_str(), o.uplift_r))
+            .collect();
+        let expected_dim = w_dim / (w_root + w_dim) * 0.2 * 2.0;
+        let expected_root = w_root / (w_root + w_dim) * -0.2 * 2.0;
+        let dim_label = "uptrend.S2.add/add {\"macro_phase\":\"Euphoria\"}";
+        assert!(
+            (shares[dim_label] - expected_dim).abs() < 1e-12,
+            "{shares:?}"
+        );
+        assert!((shares["uptrend.S2.add/add {}"] - expected_root).abs() < 1e-12);
+        assert_eq!(summary.by_override[0].label, dim_label, "largest first");
+        assert!(summary.by_override.iter().all(|o| o.actions == 1));
+    }
 }

@@ -139,6 +139,22 @@ pub fn upsert_lesson(conn: &Connection, l: &LessonRow) -> Result<()> {
     Ok(())
 }
 
+/// The latest as-of at which lessons or a config version were written: what the store has
+/// learned up to. `None` for a store that has never learned anything.
+///
+/// Read by parsing each distinct stored time, not by `MAX` over the text: RFC 3339 texts with
+/// and without fractional seconds do not sort as the times they name.
+pub fn latest_learned_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT updated_at FROM learning_lessons
+         UNION SELECT DISTINCT as_of FROM learning_configs",
+    )?;
+    let times = stmt
+        .query_map([], |r| parse_ts(r.get(0)?, "learned as-of"))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(times.into_iter().flatten().max())
+}
+
 /// Forget every lesson, its edge history and the factors (a placebo run starts from nothing;
 /// the caller's transaction is rolled back afterwards).
 pub fn forget_all_lessons(conn: &Connection) -> Result<()> {

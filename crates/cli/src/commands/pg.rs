@@ -17,8 +17,9 @@ pub struct PgSourceArgs {
     /// Table (or schema.table) holding the strands.
     #[arg(long, default_value = "ad_strands")]
     pub table: String,
-    /// Rows fetched per round trip.
-    #[arg(long, default_value_t = 10_000)]
+    /// Rows fetched per round trip (1,000 measured fastest against a local server; a larger batch
+    /// saves round trips to a distant one).
+    #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
     /// Re-read this many hours before the stored watermark, so rows committed late with an older
     /// created_at are not missed (already stored rows are skipped by id); 0: strictly after it.

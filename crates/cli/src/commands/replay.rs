@@ -177,6 +177,7 @@ fn human(s: &ReplaySummary, out: &std::path::Path) -> String {
     ));
     lines.push(("written to", out.display().to_string()));
     let mut text = kv(&lines);
+    text.push_str(&uplift_by_override(&s.uplift.by_override));
     if !s.first_active.is_empty() {
         text.push_str("first activations\n");
         for f in s.first_active.iter().take(20) {
@@ -188,6 +189,28 @@ fn human(s: &ReplaySummary, out: &std::path::Path) -> String {
                 s.first_active.len() - 20
             ));
         }
+    }
+    text
+}
+
+/// The overrides that moved the uplift most, each with its share: where the total comes from.
+fn uplift_by_override(by_override: &[learnloop_replay::OverrideUplift]) -> String {
+    const SHOWN: usize = 10;
+    if by_override.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("uplift by override (largest first)\n");
+    for o in by_override.iter().take(SHOWN) {
+        text.push_str(&format!(
+            "  {:+8.2} R  {:>6} actions  {}\n",
+            o.uplift_r, o.actions, o.label
+        ));
+    }
+    if by_override.len() > SHOWN {
+        text.push_str(&format!(
+            "  … {} more in summary.json\n",
+            by_override.len() - SHOWN
+        ));
     }
     text
 }

@@ -652,7 +652,7 @@ fn candidate_rows(
                 incremental_p_value: j.p_retest,
                 // One hypothesis per subset: the incremental test is the hypothesis itself.
                 incremental_q_value: None,
-                verdict: j.verdict.into(),
+                verdict: j.verdict,
                 reason: j.reason_text(rows, cfg),
                 lesson_key: key.to_string(),
                 as_of,

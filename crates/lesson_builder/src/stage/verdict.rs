@@ -5,31 +5,12 @@
 use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested};
 use super::trades::Bitset;
 use super::LessonKey;
-use crate::selection::{greedy_by_evidence, Evidence, Explainer, Outcome};
+use crate::selection::{greedy_by_evidence, Bar, Evidence, Explainer, Outcome};
 use learnloop_model::{LoopConfig, StatsView};
 
-/// What the run decided about a tested subset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Selected: an active lesson.
-    Lesson,
-    /// Passed every test but the per-pattern limit was reached by stronger lessons.
-    Candidate,
-    /// Failed a test or a selection rule.
-    Rejected,
-}
-
-impl Verdict {
-    /// The text recorded in `lesson_candidates.verdict`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Lesson => "lesson",
-            Verdict::Candidate => "candidate",
-            Verdict::Rejected => "rejected",
-        }
-    }
-}
+/// What the run decided about a tested subset: the record's own type, so that the stage and
+/// `lesson_candidates` cannot disagree.
+pub use learnloop_model::CandidateVerdict as Verdict;
 
 /// Why a lesson was retired, from the verdict that retired it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,9 +330,14 @@ fn select_group(
         Some(&i) => tested[i].row,
         None => tested[subsets.explainers[k - passing.len()]].row,
     };
-    // A passing subset holds at its family's critical value, an explainer at its own level.
-    let retest_at = |k: usize, removal: &Bitset| {
+    // A passing subset holds at its family's critical value (or, at the nominal bar, at
+    // `self_sufficiency_p` when that is more lenient), an explainer at its own level.
+    let nominal = |c: Option<f64>| c.map(|c| c.max(cfg.lessons.self_sufficiency_p));
+    let retest_at = |k: usize, removal: &Bitset, bar: Bar| {
         let (t, base, threshold) = match passing.get(k) {
+            Some(&i) if bar == Bar::Nominal => {
+                (&tested[i], &bases[k], nominal(tested[i].p_threshold))
+            }
             Some(&i) => (&tested[i], &bases[k], tested[i].p_threshold),
             None => {
                 let j = k - passing.len();

@@ -52,6 +52,9 @@ macro_rules! accept_scalars {
 
 /// `content` as parsed: an object reduced to [`READ_KEYS`] (a repeated key: the last one wins, as
 /// in `serde_json::Map`), or some other JSON value.
+// Parsed once per strand on the stack and consumed at once: boxing the object would add an
+// allocation per strand to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Content {
     Object(Fields),
     NotAnObject,
@@ -60,8 +63,32 @@ pub(super) enum Content {
 /// The [`READ_KEYS`] of a content object: `scope` read straight into a [`Scope`] (what
 /// `Scope::from_json` of its value gives; `None` when absent), the others as values.
 pub(super) struct Fields {
-    pub map: Map<String, Value>,
+    pub map: ReadValues,
     pub scope: Option<Result<Scope, ScopeError>>,
+}
+
+/// The values of the [`READ_KEYS`] present (`scope` aside), in fixed slots: no key is allocated
+/// and no map is built for each strand.
+#[derive(Debug, Default)]
+pub(super) struct ReadValues([Option<Value>; READ_KEYS.len()]);
+
+/// A content object's fields by key: the whole object (`Map`) or its [`ReadValues`].
+pub(super) trait ContentFields {
+    /// The value of `key`, when present.
+    fn get(&self, key: &str) -> Option<&Value>;
+}
+
+impl ContentFields for Map<String, Value> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        Map::get(self, key)
+    }
+}
+
+impl ContentFields for ReadValues {
+    /// `None` too for a key not in [`READ_KEYS`]: the rules read only those.
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0[READ_KEYS.iter().position(|k| *k == key)?].as_ref()
+    }
 }
 
 impl<'de> Deserialize<'de> for Content {
@@ -80,14 +107,14 @@ impl<'de> Visitor<'de> for ContentVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Content, A::Error> {
-        let mut kept = Map::new();
+        let mut kept = ReadValues::default();
         let mut scope = None;
         while let Some(key) = map.next_key_seed(ReadKey)? {
             match key {
-                Some("scope") => scope = Some(map.next_value::<ParsedScope>()?.0),
-                Some(key) => {
-                    kept.insert(key.to_string(), map.next_value::<Value>()?);
+                Some(i) if READ_KEYS[i] == "scope" => {
+                    scope = Some(map.next_value::<ParsedScope>()?.0)
                 }
+                Some(i) => kept.0[i] = Some(map.next_value::<Value>()?),
                 None => map.next_value::<Skip>().map(drop)?,
             }
         }
@@ -101,11 +128,12 @@ impl<'de> Visitor<'de> for ContentVisitor {
     accept_scalars!(Content::NotAnObject);
 }
 
-/// A key: `Some` of the [`READ_KEYS`] entry it names, `None` for any other key (not allocated).
+/// A key: `Some` of the index of the [`READ_KEYS`] entry it names, `None` for any other key (not
+/// allocated).
 struct ReadKey;
 
 impl<'de> DeserializeSeed<'de> for ReadKey {
-    type Value = Option<&'static str>;
+    type Value = Option<usize>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -113,14 +141,14 @@ impl<'de> DeserializeSeed<'de> for ReadKey {
 }
 
 impl Visitor<'_> for ReadKey {
-    type Value = Option<&'static str>;
+    type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(READ_KEYS.iter().copied().find(|k| *k == key))
+        Ok(READ_KEYS.iter().position(|k| *k == key))
     }
 }
 
@@ -183,7 +211,14 @@ mod tests {
 
     fn via_content(text: &str) -> Result<Read, String> {
         match serde_json::from_str::<Content>(text) {
-            Ok(Content::Object(f)) => Ok(Some((f.map, f.scope))),
+            Ok(Content::Object(f)) => {
+                let kept = READ_KEYS
+                    .iter()
+                    .zip(f.map.0)
+                    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                    .collect();
+                Ok(Some((kept, f.scope)))
+            }
             Ok(Content::NotAnObject) => Ok(None),
             Err(e) => Err(e.to_string()),
         }

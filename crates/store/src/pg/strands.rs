@@ -4,6 +4,7 @@
 use super::{query_err, table_columns, Client, PgError, PgResult, TableName};
 use chrono::{DateTime, SecondsFormat, Utc};
 use learnloop_model::strand::{RawStrand, StrandColumns};
+use postgres::types::ToSql;
 use postgres::IsolationLevel;
 use std::fmt::Write as _;
 
@@ -71,9 +72,22 @@ const TEXT_COLUMNS: [&str; 7] = [
 const JSON_COLUMNS: [&str; 2] = ["content", "regime_context"];
 const REQUIRED: [&str; 4] = ["id", "kind", "created_at", "content"];
 
-/// The SELECT reading `table` from `from`, adapted to its column types: text and JSON columns are
+/// The SELECTs reading `table` from `from`, adapted to its column types: text and JSON columns are
 /// read as text (so uuid ids or json/jsonb content both work), absent optional columns as NULL.
-fn select_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResult<String> {
+///
+/// Each condition on `created_at` is one the `(created_at, (id COLLATE "C"))` index can serve as a
+/// range, so the server streams the rows in index order as they are fetched instead of sorting
+/// (and rendering) the whole window before the first fetch returns. Rows without `created_at`
+/// sort last; past a watermark they are read by a second SELECT (`undated`) rather than by an
+/// `OR created_at IS NULL` that would turn the range into a scan of the whole index.
+struct ReadSql {
+    /// The rows from `from`, in (created_at, id) order; `$1` (and `$2`) are the watermark's.
+    dated: String,
+    /// The rows without created_at, in id order, when `dated` leaves them out.
+    undated: Option<String>,
+}
+
+fn read_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResult<ReadSql> {
     let columns = table_columns(client, table)?.ok_or_else(|| PgError::Table {
         table: table.display.clone(),
         why: "does not exist, or this user cannot see it (it needs SELECT on the table)".into(),
@@ -98,35 +112,37 @@ fn select_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResu
             })
         }
     };
-    let mut sql = String::from("SELECT ");
+    let mut select = String::from("SELECT ");
     for c in TEXT_COLUMNS.iter().chain(&JSON_COLUMNS) {
         if columns.contains_key(*c) {
-            let _ = write!(sql, "\"{c}\"::text, ");
+            let _ = write!(select, "\"{c}\"::text, ");
         } else {
-            sql.push_str("NULL::text, ");
+            select.push_str("NULL::text, ");
         }
     }
-    let _ = write!(sql, "{created_at} FROM {} ", table.quoted);
+    let _ = write!(select, "{created_at} FROM {} ", table.quoted);
     let id = "\"id\"::text COLLATE \"C\"";
-    match from {
-        ReadFrom::Start => {}
-        ReadFrom::After(_) => {
-            let _ = write!(
-                sql,
-                "WHERE ({created_at}, {id}) > ($1, $2) OR {created_at} IS NULL "
-            );
-        }
-        ReadFrom::Since(_) => {
-            let _ = write!(sql, "WHERE {created_at} >= $1 OR {created_at} IS NULL ");
-        }
-    }
-    let _ = write!(sql, "ORDER BY {created_at} NULLS LAST, {id}");
-    Ok(sql)
+    let order = format!("ORDER BY {created_at} NULLS LAST, {id}");
+    let dated_where = match from {
+        ReadFrom::Start => String::new(),
+        ReadFrom::After(_) => format!("WHERE ({created_at}, {id}) > ($1, $2) "),
+        ReadFrom::Since(_) => format!("WHERE {created_at} >= $1 "),
+    };
+    Ok(ReadSql {
+        dated: format!("{select}{dated_where}{order}"),
+        undated: (*from != ReadFrom::Start)
+            .then(|| format!("{select}WHERE {created_at} IS NULL {order}")),
+    })
 }
+
+/// The server-side cursor a read fetches from (one at a time, inside the read's transaction).
+const CURSOR: &str = "learnloop_strands";
 
 /// Read `table` from `from` in batches of `batch` rows, handing each batch to `each` before the
 /// next is fetched. One read-only REPEATABLE READ transaction: the batches come from one snapshot,
-/// so a row committed meanwhile is read whole by the next call or not at all. Returns the rows read.
+/// so a row committed meanwhile is read whole by the next call or not at all. The rows are read
+/// through a declared cursor, which the server plans to return its first rows fast (an index
+/// scan) rather than to finish the whole read soonest (a sort). Returns the rows read.
 pub fn read_strands<E: From<PgError>>(
     client: &mut Client,
     table: &TableName,
@@ -134,7 +150,7 @@ pub fn read_strands<E: From<PgError>>(
     batch: usize,
     mut each: impl FnMut(StrandBatch) -> Result<(), E>,
 ) -> Result<u64, E> {
-    let sql = select_sql(client, table, from)?;
+    let sql = read_sql(client, table, from)?;
     let reading = || query_err(format!("reading {}", table.display));
     let mut tx = client
         .build_transaction()
@@ -143,56 +159,76 @@ pub fn read_strands<E: From<PgError>>(
         .start()
         .map_err(reading())?;
     let server_now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).map_err(reading())?.get(0);
-    let portal = match from {
-        ReadFrom::Start => tx.bind(sql.as_str(), &[]),
-        ReadFrom::After(w) => tx.bind(sql.as_str(), &[&w.created_at, &w.id]),
-        ReadFrom::Since(t) => tx.bind(sql.as_str(), &[t]),
-    }
-    .map_err(reading())?;
-    let max_rows = i32::try_from(batch.max(1)).unwrap_or(i32::MAX);
+    let watermark: Vec<&(dyn ToSql + Sync)> = match from {
+        ReadFrom::Start => vec![],
+        ReadFrom::After(w) => vec![&w.created_at, &w.id],
+        ReadFrom::Since(t) => vec![t],
+    };
     let mut total = 0u64;
-    loop {
-        let rows = tx.query_portal(&portal, max_rows).map_err(reading())?;
-        if rows.is_empty() {
-            break;
-        }
-        total += rows.len() as u64;
-        let mut last = None;
-        let columns = rows
-            .iter()
-            .map(|r| {
-                let created_at: Option<DateTime<Utc>> = r.try_get(9)?;
-                let id: Option<String> = r.try_get(0)?;
-                if let (Some(created_at), Some(id)) = (created_at.filter(|t| *t <= server_now), &id)
-                {
-                    last = Some(Watermark {
-                        created_at,
-                        id: id.clone(),
-                    });
-                }
-                Ok(StrandColumns {
-                    id,
-                    module: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    symbol: r.try_get(3)?,
-                    timeframe: r.try_get(4)?,
-                    position_id: r.try_get(5)?,
-                    trade_id: r.try_get(6)?,
-                    content: r.try_get(7)?,
-                    regime_context: r.try_get(8)?,
-                    created_at: created_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-                })
-            })
-            .collect::<Result<Vec<_>, postgres::Error>>()
+    let queries =
+        std::iter::once((&sql.dated, watermark)).chain(sql.undated.as_ref().map(|u| (u, vec![])));
+    for (query, params) in queries {
+        tx.execute(
+            &format!("DECLARE {CURSOR} NO SCROLL CURSOR FOR {query}"),
+            &params,
+        )
+        .map_err(reading())?;
+        let fetch = tx
+            .prepare(&format!(
+                "FETCH FORWARD {} FROM {CURSOR}",
+                batch.clamp(1, i32::MAX as usize)
+            ))
             .map_err(reading())?;
-        each(StrandBatch {
-            rows: columns,
-            last,
-        })?;
+        loop {
+            let rows = tx.query(&fetch, &[]).map_err(reading())?;
+            if rows.is_empty() {
+                break;
+            }
+            total += rows.len() as u64;
+            each(decode_batch(&rows, server_now).map_err(reading())?)?;
+        }
+        tx.batch_execute(&format!("CLOSE {CURSOR}"))
+            .map_err(reading())?;
     }
-    drop(portal);
     tx.commit().map_err(reading())?;
     Ok(total)
+}
+
+/// The fetched rows as columns, with the batch's watermark (see [`StrandBatch::last`]).
+fn decode_batch(
+    rows: &[postgres::Row],
+    server_now: DateTime<Utc>,
+) -> Result<StrandBatch, postgres::Error> {
+    let mut last = None;
+    let columns = rows
+        .iter()
+        .map(|r| {
+            let created_at: Option<DateTime<Utc>> = r.try_get(9)?;
+            let id: Option<String> = r.try_get(0)?;
+            if let (Some(created_at), Some(id)) = (created_at.filter(|t| *t <= server_now), &id) {
+                last = Some(Watermark {
+                    created_at,
+                    id: id.clone(),
+                });
+            }
+            Ok(StrandColumns {
+                id,
+                module: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                symbol: r.try_get(3)?,
+                timeframe: r.try_get(4)?,
+                position_id: r.try_get(5)?,
+                trade_id: r.try_get(6)?,
+                content: r.try_get(7)?,
+                regime_context: r.try_get(8)?,
+                created_at: created_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            })
+        })
+        .collect::<Result<Vec<_>, postgres::Error>>()?;
+    Ok(StrandBatch {
+        rows: columns,
+        last,
+    })
 }
 
 /// Create `table` with the SPEC §1 columns (content and regime_context as jsonb, created_at as
