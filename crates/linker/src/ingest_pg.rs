@@ -96,19 +96,27 @@ pub fn ingest_postgres(
     };
     let mut newest = stored;
     let source = report.source.clone();
-    // The next batches are fetched, decoded and validated on another thread while this one
-    // stores them. Stored batches go back to that thread to be freed where they were allocated:
+    // Three stages run at once: one thread fetches and decodes (the server renders a fetch only
+    // when asked, so this thread mostly waits on it), one validates, and this one stores.
+    // Stored batches go back to the validating thread to be freed where they were allocated:
     // glibc's allocator contends when one thread frees what another allocates.
+    let (fetched, to_validate) = std::sync::mpsc::sync_channel::<StrandBatch>(2);
     let (sender, receiver) = std::sync::mpsc::sync_channel::<ValidatedBatch>(2);
     let (recycle, recycled) = std::sync::mpsc::channel::<Vec<ValidatedRow>>();
     let (read, stored_all) = with_typed_indexes_deferred(conn, || {
         Ok(std::thread::scope(|scope| {
             let reader = scope.spawn(|| {
                 pg::read_strands(client, &table, &from, options.batch, move |batch| {
-                    hand_over(batch, &recycled, |validated| {
-                        sender.send(validated).map_err(|_| ReadStop::Abandoned)
-                    })
+                    fetched.send(batch).map_err(|_| ReadStop::Abandoned)
                 })
+            });
+            scope.spawn(move || {
+                for batch in to_validate {
+                    let handed = hand_over(batch, &recycled, |validated| sender.send(validated));
+                    if handed.is_err() {
+                        return; // the storing thread stopped on an error
+                    }
+                }
             });
             let stored_all = (|| {
                 for batch in receiver {
