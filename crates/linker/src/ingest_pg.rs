@@ -167,7 +167,7 @@ pub fn ingest_postgres(
 /// Why the reader thread stopped early.
 enum ReadStop {
     Pg(pg::PgError),
-    /// The storing side failed and dropped its end of the channel.
+    /// The validating or storing side stopped (on a store error) and dropped its channel.
     Abandoned,
 }
 
@@ -196,7 +196,7 @@ fn later(a: &Watermark, b: &Watermark) -> bool {
 /// What validating a stored strand gave: its typed form or why it is quarantined.
 type Validated = std::result::Result<TypedStrand, QuarantineReason>;
 
-/// A fetched batch with each row's stored form and validation, computed on the reading thread.
+/// A fetched batch with each row's stored form and validation, computed on the validating thread.
 struct ValidatedBatch {
     rows: Vec<ValidatedRow>,
     last: Option<Watermark>,
