@@ -2,10 +2,10 @@
 //! lifecycle stable across runs.
 
 use learnloop_model::{LessonRow, LessonStatus, LoopConfig, Timestamp};
-use learnloop_pipeline::RunOptions;
+use learnloop_pipeline::{RunOptions, Stage};
 use learnloop_store::lessons;
 use learnloop_store::open_in_memory;
-use learnloop_tests::{demo_lines_over, dump, ingest, run, run_with};
+use learnloop_tests::{demo_lines_over, dump, ingest, run, run_rolled_back, run_with};
 use std::collections::BTreeMap;
 
 fn scope_of(l: &LessonRow) -> BTreeMap<String, String> {
@@ -101,16 +101,7 @@ fn planted_effects_become_lessons_and_a_placebo_finds_nothing() {
         placebo: Some(cfg.lessons.placebo_seed),
         ..RunOptions::default()
     };
-    let tx = conn.transaction().unwrap();
-    let report = learnloop_pipeline::run_stages(
-        &tx,
-        &cfg,
-        &placebo,
-        &learnloop_pipeline::Stage::ALL,
-        learnloop_tests::now(),
-    )
-    .unwrap();
-    drop(tx);
+    let report = run_rolled_back(&mut conn, &cfg, &placebo, &Stage::ALL).unwrap();
     let placebo_active = report.lessons.unwrap().lessons_active;
     // Under the null, BH at fdr 0.10 makes any discovery at all a < 10% event; allow one.
     assert!(
@@ -179,16 +170,7 @@ fn a_run_as_of_before_the_learned_state_is_refused_and_changes_nothing() {
         activate: true,
         ..RunOptions::default()
     };
-    let tx = conn.transaction().unwrap();
-    let refused = learnloop_pipeline::run_stages(
-        &tx,
-        &cfg,
-        &options,
-        &learnloop_pipeline::Stage::ALL,
-        learnloop_tests::now(),
-    );
-    drop(tx);
-    match refused {
+    match run_rolled_back(&mut conn, &cfg, &options, &Stage::ALL) {
         Err(learnloop_pipeline::PipelineError::AsOfBeforeLearned { as_of, learned }) => {
             assert_eq!((as_of, learned), (earlier, end));
         }
@@ -204,11 +186,8 @@ fn a_run_as_of_before_the_learned_state_is_refused_and_changes_nothing() {
         placebo: Some(1),
         ..options
     };
-    let tx = conn.transaction().unwrap();
-    let stages = [learnloop_pipeline::Stage::Lessons];
-    learnloop_pipeline::run_stages(&tx, &cfg, &placebo, &stages, learnloop_tests::now())
+    run_rolled_back(&mut conn, &cfg, &placebo, &[Stage::Lessons])
         .expect("a placebo may look at the past");
-    drop(tx);
     run(&mut conn, &cfg, Some(end), false);
     assert_eq!(learned, dump(&conn), "the same as-of again changes nothing");
 }

@@ -44,6 +44,18 @@ pub fn run_with(conn: &mut Connection, cfg: &LoopConfig, options: &RunOptions) -
     report
 }
 
+/// `stages` in a transaction that is rolled back whatever they return: what a placebo, or a run
+/// that must be refused, does to a store that stays as it was.
+pub fn run_rolled_back(
+    conn: &mut Connection,
+    cfg: &LoopConfig,
+    options: &RunOptions,
+    stages: &[Stage],
+) -> Result<StagesReport, learnloop_pipeline::PipelineError> {
+    let tx = conn.transaction().unwrap();
+    run_stages(&tx, cfg, options, stages, now())
+}
+
 pub fn dump(conn: &Connection) -> String {
     learnloop_store::export::dump_tables(conn, DERIVED_TABLES).unwrap()
 }

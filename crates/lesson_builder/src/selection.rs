@@ -132,20 +132,26 @@ pub fn greedy_by_evidence(
         let strongest_explainer = (n..n + explainers.len())
             .filter(|&d| refines(d) && evidence_of(d).direction == evidence[i].direction)
             .min_by(|&a, &b| stronger(a, b));
+        // Each step adds to what is removed; a failed step names what explained the subset.
         let steps = [
-            (!refinements.is_empty()).then(|| (refinements.clone(), Bar::Family)),
-            strongest_explainer.map(|e| ([refinements.as_slice(), &[e]].concat(), Bar::Nominal)),
+            refinements
+                .iter()
+                .copied()
+                .min_by(|&a, &b| stronger(a, b))
+                .map(|strongest| (None, Bar::Family, strongest)),
+            strongest_explainer.map(|e| (Some(e), Bar::Nominal, e)),
         ];
-        for (removed, bar) in steps.into_iter().flatten() {
-            let removal = union(removed.iter().map(|&d| set_of(d)), sets[i]);
+        if steps.iter().all(Option::is_none) {
+            continue;
+        }
+        let mut removal = union(refinements.iter().map(|&d| set_of(d)), sets[i]);
+        for (added, bar, by) in steps.into_iter().flatten() {
+            if let Some(e) = added {
+                removal.or_assign(set_of(e));
+            }
             let (p, holds) = retest(i, &removal, bar);
             p_first[i] = p;
             if !holds {
-                let by = match bar {
-                    Bar::Family => removed.iter().copied().min_by(|&a, &b| stronger(a, b)),
-                    Bar::Nominal => strongest_explainer,
-                };
-                let by = by.expect("a step removes at least one subset");
                 outcomes[i] = Some(Outcome::Explained { by, p_retest: p });
                 break;
             }

@@ -228,28 +228,14 @@ mod tests {
     #[test]
     fn sum_interval_is_n_times_mean_interval() {
         let series = normal_series(200, 5);
-        let (ml, mh) = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 5.0,
-                resamples: 999,
-                seed: 9,
-                level: 0.95,
-            },
-            Statistic::Mean,
-        )
-        .unwrap();
-        let (sl, sh) = stationary_bootstrap_ci(
-            &series,
-            &Bootstrap {
-                mean_block_len: 5.0,
-                resamples: 999,
-                seed: 9,
-                level: 0.95,
-            },
-            Statistic::Sum,
-        )
-        .unwrap();
+        let spec = Bootstrap {
+            mean_block_len: 5.0,
+            resamples: 999,
+            seed: 9,
+            level: 0.95,
+        };
+        let (ml, mh) = stationary_bootstrap_ci(&series, &spec, Statistic::Mean).unwrap();
+        let (sl, sh) = stationary_bootstrap_ci(&series, &spec, Statistic::Sum).unwrap();
         assert!((sl - 200.0 * ml).abs() < 1e-9 && (sh - 200.0 * mh).abs() < 1e-9);
     }
 

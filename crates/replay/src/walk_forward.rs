@@ -130,26 +130,26 @@ impl WalkForward {
     }
 
     /// Splits an action's uplift over the overrides that set its size: the blend is a weighted
-    /// mean, so `blend − 1 = Σ (w_i/W)(lever_i − 1)` exactly; a clamp to the lever's bounds scales
-    /// every term by the same factor (it keeps the sign), so the shares still sum to the uplift.
+    /// mean, so `blend − 1 = Σ w_i (lever_i − 1) / Σ w_i` exactly, and each override's share of
+    /// it is `w_i (lever_i − 1) / Σ_j w_j (lever_j − 1)` (the total weight cancels). A clamp to
+    /// the lever's bounds keeps the sign, so the shares of the clamped blend still sum to it.
     fn attribute(&mut self, a: &EvalAction, d: &Decision) {
-        let carriers: Vec<(&learnloop_overrides::Match, f64)> = d
+        let pulls: Vec<(&learnloop_overrides::Match, f64)> = d
             .matches
             .iter()
-            .filter_map(|m| m.levers().get(Lever::SizeMult).map(|v| (m, v)))
-            .filter(|(m, _)| m.weight.is_finite() && m.weight > 0.0)
+            .filter(|m| m.weight.is_finite() && m.weight > 0.0)
+            .filter_map(|m| {
+                m.levers()
+                    .get(Lever::SizeMult)
+                    .map(|v| (m, m.weight * (v - 1.0)))
+            })
             .collect();
-        let total_weight: f64 = carriers.iter().map(|(m, _)| m.weight).sum();
-        let terms: Vec<f64> = carriers
-            .iter()
-            .map(|(m, v)| m.weight / total_weight * (v - 1.0))
-            .collect();
-        let unclamped: f64 = terms.iter().sum();
-        if carriers.is_empty() || unclamped == 0.0 {
+        let total_pull: f64 = pulls.iter().map(|(_, pull)| pull).sum();
+        if total_pull == 0.0 {
             return;
         }
-        let scale = (d.size_mult - 1.0) / unclamped;
-        for ((m, _), term) in carriers.iter().zip(terms) {
+        let uplift = (d.size_mult - 1.0) * a.share * a.r;
+        for (m, pull) in pulls {
             let label = format!(
                 "{}/{} {}",
                 learnloop_model::pattern::short_pattern_key(&a.pattern_key),
@@ -164,7 +164,7 @@ impl WalkForward {
                     ..OverrideUplift::default()
                 });
             entry.actions += 1;
-            entry.uplift_r += term * scale * a.share * a.r;
+            entry.uplift_r += uplift * pull / total_pull;
         }
     }
 

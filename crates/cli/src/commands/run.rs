@@ -407,8 +407,6 @@ fn human_link(stages: &StagesReport) -> String {
     let Some(l) = &stages.link else {
         return String::new();
     };
-    let mut out = String::new();
-    out.push_str("link\n");
     let mut lines = vec![
         ("positions relinked", l.positions_relinked.to_string()),
         (
@@ -420,8 +418,7 @@ fn human_link(stages: &StagesReport) -> String {
     for (kind, n) in &l.anomalies {
         lines.push(("anomaly", format!("{kind}: {n}")));
     }
-    out.push_str(&kv(&lines));
-    out
+    format!("link\n{}", kv(&lines))
 }
 
 /// The aggregate stage's lines of the summary.
@@ -429,9 +426,7 @@ fn human_aggregate(stages: &StagesReport) -> String {
     let Some(a) = &stages.aggregate else {
         return String::new();
     };
-    let mut out = String::new();
-    out.push_str("aggregate\n");
-    out.push_str(&kv(&[
+    let lines = [
         ("trades", a.trades.to_string()),
         ("pattern groups", a.groups.to_string()),
         ("rows stored", a.counters.rows.to_string()),
@@ -448,8 +443,8 @@ fn human_aggregate(stages: &StagesReport) -> String {
             "load / compute+write ms",
             format!("{} / {}", a.load_ms, a.compute_write_ms),
         ),
-    ]));
-    out
+    ];
+    format!("aggregate\n{}", kv(&lines))
 }
 
 /// The lesson stage's lines of the summary.
@@ -457,8 +452,6 @@ fn human_lessons(stages: &StagesReport) -> String {
     let Some(l) = &stages.lessons else {
         return String::new();
     };
-    let mut out = String::new();
-    out.push_str("lessons\n");
     let mut lines = vec![
         (
             "baseline mean R",
@@ -488,8 +481,7 @@ fn human_lessons(stages: &StagesReport) -> String {
     for (why, n) in &l.rejected_by {
         lines.push(("rejected", format!("{why}: {n}")));
     }
-    out.push_str(&kv(&lines));
-    out
+    format!("lessons\n{}", kv(&lines))
 }
 
 /// The materialize stage's lines of the summary.
@@ -497,8 +489,6 @@ fn human_materialize(stages: &StagesReport) -> String {
     let Some(m) = &stages.materialize else {
         return String::new();
     };
-    let mut out = String::new();
-    out.push_str("materialize\n");
     let mut lines = Vec::new();
     for r in &m.modules {
         let version = match r.version {
@@ -520,8 +510,7 @@ fn human_materialize(stages: &StagesReport) -> String {
             "no active lessons and no earlier config: nothing written".to_string(),
         ));
     }
-    out.push_str(&kv(&lines));
-    out
+    format!("materialize\n{}", kv(&lines))
 }
 
 /// The publish lines of the summary (`--publish`), if anything was published.
