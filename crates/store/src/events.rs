@@ -90,47 +90,53 @@ pub fn insert_anomaly(conn: &Connection, a: &LinkAnomaly) -> Result<()> {
 
 /// Every trade event, in the canonical order the aggregator folds them: by exit time, trade, action.
 pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
+    let mut events = Vec::new();
+    for_each_event(conn, |e| {
+        events.push(e);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Every trade event in canonical order (as `load_all_events`), handed to `visit` one at a time
+/// without holding them all: a 100k-trade book has ~0.7 M events of seven strings each.
+pub fn for_each_event(
+    conn: &Connection,
+    mut visit: impl FnMut(TradeEvent) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT trade_key, position_id, trade_id, action_strand_id, module, pattern_key, action_category, scope,
                 rr, rr_winsorized, pnl_usd, hold_days, time_to_s3, entry_at, exit_at_ms, action_at_ms
          FROM trade_events ORDER BY exit_at_ms, trade_key, action_strand_id",
     )?;
-
-    let rows = stmt
-        .query_map([], |r| {
-            let category: String = r.get(6)?;
-            let entry_at: Option<String> = r.get(13)?;
-            Ok((
-                TradeEvent {
-                    trade_key: r.get(0)?,
-                    position_id: r.get(1)?,
-                    trade_id: r.get(2)?,
-                    action_strand_id: r.get(3)?,
-                    module: r.get(4)?,
-                    pattern_key: r.get(5)?,
-                    category: ActionCategory::Entry,
-                    scope: r.get(7)?,
-                    rr: r.get(8)?,
-                    rr_winsorized: r.get(9)?,
-                    pnl_usd: r.get(10)?,
-                    hold_days: r.get(11)?,
-                    time_to_s3: r.get(12)?,
-                    entry_at: entry_at.and_then(|t| Timestamp::parse(&t).ok()),
-                    exit_at: Timestamp(r.get(14)?),
-                    action_at: Timestamp(r.get(15)?),
-                },
-                category,
-            ))
-        })?
-        .map(|row| {
-            let (mut e, category) = row?;
-            e.category = category.parse().map_err(|err| {
-                crate::StoreError::Corrupt(format!("trade_events {}: {err}", e.trade_key))
-            })?;
-            Ok(e)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rows)
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let category: String = r.get(6)?;
+        let entry_at: Option<String> = r.get(13)?;
+        let trade_key: String = r.get(0)?;
+        let category = category.parse().map_err(|err| {
+            crate::StoreError::Corrupt(format!("trade_events {trade_key}: {err}"))
+        })?;
+        visit(TradeEvent {
+            trade_key,
+            position_id: r.get(1)?,
+            trade_id: r.get(2)?,
+            action_strand_id: r.get(3)?,
+            module: r.get(4)?,
+            pattern_key: r.get(5)?,
+            category,
+            scope: r.get(7)?,
+            rr: r.get(8)?,
+            rr_winsorized: r.get(9)?,
+            pnl_usd: r.get(10)?,
+            hold_days: r.get(11)?,
+            time_to_s3: r.get(12)?,
+            entry_at: entry_at.and_then(|t| Timestamp::parse(&t).ok()),
+            exit_at: Timestamp(r.get(14)?),
+            action_at: Timestamp(r.get(15)?),
+        })?;
+    }
+    Ok(())
 }
 
 /// One observation per linked trade that has v5 actions (the population the statistics see):

@@ -186,11 +186,15 @@ fn build_lessons_streamed(
     let mut clock = PhaseClock::new("lessons");
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
-    let mut events = learnloop_store::events::load_all_events(conn)?;
-    if let Some(seed) = placebo {
-        crate::shuffle_r_within_clusters(&mut events, seed, cfg.lessons.cluster_days);
-    }
-    let index = TradeIndex::build(&events, cfg, as_of);
+    // The events are held only while the trade index is built (the factors stream them again):
+    // at 100k trades they weigh as much as the tested rows.
+    let index = {
+        let mut events = learnloop_store::events::load_all_events(conn)?;
+        if let Some(seed) = placebo {
+            crate::shuffle_r_within_clusters(&mut events, seed, cfg.lessons.cluster_days);
+        }
+        TradeIndex::build(&events, cfg, as_of)
+    };
     clock.lap("baselines and trades");
     let mut kept: Vec<StatsRow> = Vec::new();
     let mut tested: Vec<Tested> = Vec::new();
@@ -233,7 +237,8 @@ fn build_lessons_streamed(
     clock.lap("tests");
     let inputs = Finish {
         rows: &StatsView::from(kept.as_slice()),
-        events: Some(&events),
+        // The factors need only the trades' keys and scopes, which a placebo does not permute.
+        events: None,
         index: &index,
         stats_rows: seen,
         write_candidates: true,
@@ -401,6 +406,7 @@ fn evaluate_one(
 /// factors, candidates. `rows[t.row]` (and `rows[t.nearest_parent]`) are the tested subsets.
 struct Finish<'a> {
     rows: &'a StatsView<'a>,
+    /// The linked trade events when the caller holds them; otherwise the factors stream them.
     events: Option<&'a [TradeEvent]>,
     index: &'a TradeIndex,
     stats_rows: u64,

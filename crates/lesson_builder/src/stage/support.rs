@@ -15,53 +15,78 @@ use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 /// Supporting trades of each lesson (sorted trade indices): the trades with an action of the
-/// lesson's pattern and category whose scope contains the lesson's scope.
+/// lesson's pattern and category whose scope contains the lesson's scope. Without `events` they
+/// are streamed from the store rather than loaded.
 fn supporting_trades(
     conn: &Connection,
     events: Option<&[TradeEvent]>,
     active: &[ActiveLesson],
 ) -> Result<Vec<Vec<u32>>, LessonError> {
-    let mut by_group: FxHashMap<(&str, &str, &str), Vec<usize>> = FxHashMap::default();
-    for (i, l) in active.iter().enumerate() {
-        let group = (
-            l.module.as_str(),
-            l.pattern_key.as_str(),
-            l.category.as_str(),
-        );
-        by_group.entry(group).or_default().push(i);
+    let mut support = Supporting::new(active);
+    match events {
+        Some(events) => events.iter().for_each(|e| support.visit(e)),
+        None => learnloop_store::events::for_each_event(conn, |e| {
+            support.visit(&e);
+            Ok(())
+        })?,
     }
-    let mut trade_index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut sets: Vec<Vec<u32>> = vec![Vec::new(); active.len()];
-    let loaded;
-    let events: &[TradeEvent] = match events {
-        Some(events) => events,
-        None => {
-            loaded = learnloop_store::events::load_all_events(conn)?;
-            &loaded
+    Ok(support.finish())
+}
+
+/// The supporting trade sets of the active lessons, built from events visited in canonical order.
+struct Supporting<'a> {
+    active: &'a [ActiveLesson],
+    by_group: FxHashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+    trade_index: FxHashMap<String, u32>,
+    /// The trade of the previous event: a trade's events are contiguous in canonical order.
+    last_trade: Option<(String, u32)>,
+    sets: Vec<Vec<u32>>,
+}
+
+impl<'a> Supporting<'a> {
+    fn new(active: &'a [ActiveLesson]) -> Self {
+        let mut by_group: FxHashMap<(&str, &str, &str), Vec<usize>> = FxHashMap::default();
+        for (i, l) in active.iter().enumerate() {
+            let group = (
+                l.module.as_str(),
+                l.pattern_key.as_str(),
+                l.category.as_str(),
+            );
+            by_group.entry(group).or_default().push(i);
         }
-    };
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
-    // A trade's events are contiguous in canonical order: look its index up once.
-    let mut last_trade: Option<(&str, u32)> = None;
-    for e in events {
-        let trade = match last_trade {
-            Some((key, index)) if key == e.trade_key => index,
-            _ => {
-                let next = trade_index.len() as u32;
-                let index = *trade_index.entry(e.trade_key.as_str()).or_insert(next);
-                last_trade = Some((e.trade_key.as_str(), index));
-                index
+        Self {
+            active,
+            by_group,
+            trade_index: FxHashMap::default(),
+            last_trade: None,
+            sets: vec![Vec::new(); active.len()],
+        }
+    }
+
+    fn trade_of(&mut self, key: &str) -> u32 {
+        if let Some((last, index)) = &self.last_trade {
+            if last == key {
+                return *index;
             }
-        };
+        }
+        let next = self.trade_index.len() as u32;
+        let index = *self.trade_index.entry(key.to_string()).or_insert(next);
+        self.last_trade = Some((key.to_string(), index));
+        index
+    }
+
+    fn visit(&mut self, e: &TradeEvent) {
+        let trade = self.trade_of(&e.trade_key);
         let group = (
             e.module.as_str(),
             e.pattern_key.as_str(),
             e.category.as_str(),
         );
-        let Some(members) = by_group.get(&group) else {
-            continue;
+        let Some(members) = self.by_group.get(&group) else {
+            return;
         };
         // Canonical scope text is read without allocating; anything else goes through serde_json.
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
         let owned: Option<BTreeMap<String, String>> = (!canonical_pairs_into(&e.scope, &mut pairs))
             .then(|| parse_scope_map(&e.scope).unwrap_or_default());
         let has = |k: &str, v: &str| match &owned {
@@ -69,17 +94,20 @@ fn supporting_trades(
             None => pairs.contains(&(k, v)),
         };
         for &i in members {
-            let contained = active[i].pairs.iter().all(|(k, v)| has(k, v));
-            if contained && sets[i].last() != Some(&trade) {
-                sets[i].push(trade);
+            let contained = self.active[i].pairs.iter().all(|(k, v)| has(k, v));
+            if contained && self.sets[i].last() != Some(&trade) {
+                self.sets[i].push(trade);
             }
         }
     }
-    for s in &mut sets {
-        s.sort_unstable();
-        s.dedup();
+
+    fn finish(mut self) -> Vec<Vec<u32>> {
+        for s in &mut self.sets {
+            s.sort_unstable();
+            s.dedup();
+        }
+        self.sets
     }
-    Ok(sets)
 }
 
 /// Cluster the active lessons into factors, keep ids stable against the previous run, write the
