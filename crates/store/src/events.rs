@@ -3,9 +3,7 @@
 //! stale rows behind.
 
 use crate::Result;
-use learnloop_model::{
-    ActionCategory, AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent,
-};
+use learnloop_model::{AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent};
 use rusqlite::{params, Connection};
 
 /// Delete the links of positions marked dirty (re-linked next).

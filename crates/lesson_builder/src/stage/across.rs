@@ -46,7 +46,7 @@ pub(super) fn account_for_other_groups(
             .collect();
         roots.sort_by(|&a, &b| {
             let (ta, tb) = (&tested[lessons[a].0], &tested[lessons[b].0]);
-            let p = |t: &Tested| t.p.unwrap_or(1.0);
+            let p = |t: &Tested| t.p.get().unwrap_or(1.0);
             p(ta).total_cmp(&p(tb)).then(ta.key.cmp(&tb.key))
         });
         let mut taken: Vec<usize> = Vec::new();
@@ -104,7 +104,7 @@ fn root_without(
         (Some(b), Some(a)) => {
             n_rest >= prior.cfg.lessons.min_support_for(0)
                 && a.gap.signum() == b.gap.signum()
-                && t.p_threshold.is_some_and(|c| a.p_two_sided <= c)
+                && t.p_threshold.get().is_some_and(|c| a.p_two_sided <= c)
         }
         _ => false,
     };

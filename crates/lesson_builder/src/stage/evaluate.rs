@@ -34,9 +34,9 @@ pub enum Screen {
     Clusters,
     /// The rest of a parent (a row index; `None`: the rest of the module) is below the subset's
     /// minimum support: the subset is its parent.
-    Complement { parent: Option<usize>, n: u64 },
+    Complement { parent: Option<u32>, n: u32 },
     /// The same trades as a simpler subset (a row index): one hypothesis, reported there.
-    Duplicate { of: usize },
+    Duplicate { of: u32 },
     /// A parent is not among the stored subsets.
     MissingParent,
     /// No contrast is defined (no spread, or a side in a single cluster).
@@ -54,7 +54,8 @@ pub struct Retest {
     pub directions: Vec<f64>,
 }
 
-/// The figures of one subset with its minimum support.
+/// The figures of one subset with its minimum support. A run holds one per tested subset
+/// (millions at 100k trades), so optional figures are `OptF64` and row links `u32`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tested {
     /// Index into the run's stats rows.
@@ -62,35 +63,85 @@ pub struct Tested {
     pub key: LessonKey,
     /// The group's identity (its root's lesson key): a group's subsets are contiguous.
     pub group: LessonKey,
-    pub dims: u32,
     /// Mean R minus the module baseline.
     pub edge: f64,
-    /// t of the contrast that decides the hypothesis (the weakest parent's).
-    pub t: Option<f64>,
-    /// The hypothesis' p: the largest two-sided p over its parents (intersection–union).
-    pub p: Option<f64>,
-    /// The parent whose contrast is weakest (largest p), for k ≥ 1.
-    pub nearest_parent: Option<usize>,
-    /// Smallest |mean − parent mean| over the parents.
-    pub min_gap: Option<f64>,
-    /// Every parent differs by at least `incremental_min` (always true for the root).
-    pub margin_ok: bool,
     /// Shrunk decayed mean minus the module baseline: what the levers carry.
     pub shrunk_edge: f64,
+    /// t of the contrast that decides the hypothesis (the weakest parent's).
+    pub t: OptF64,
+    /// The hypothesis' p: the largest two-sided p over its parents (intersection–union).
+    pub p: OptF64,
+    /// Smallest |mean − parent mean| over the parents.
+    pub min_gap: OptF64,
+    /// Degrees of freedom of the contrast behind `p`.
+    pub df: OptF64,
+    /// The largest p at which this hypothesis is rejected in the run's family (set with the
+    /// q-values; a re-test must reach it).
+    pub p_threshold: OptF64,
+    /// Its weight in the run's weighted-BH family (set with the q-values).
+    pub fdr_weight: OptF64,
+    /// The parent (a row index) whose contrast is weakest (largest p), for k ≥ 1.
+    pub nearest_parent: Option<u32>,
+    /// Smallest number of trades in the rest of a parent (root: the rest of the module).
+    pub complement: Option<u32>,
     pub screen: Screen,
     /// Distinct time clusters of the subset's trades.
     pub clusters: u32,
-    /// Smallest number of trades in the rest of a parent (root: the rest of the module).
-    pub complement: Option<u64>,
+    pub dims: u32,
+    /// Every parent differs by at least `incremental_min` (always true for the root).
+    pub margin_ok: bool,
     /// The contrast behind `p`.
     pub contrast: Option<ContrastKind>,
-    /// Degrees of freedom of that contrast.
-    pub df: Option<f64>,
-    /// The largest p at which this hypothesis is rejected in the run's family (set with the
-    /// q-values; a re-test must reach it).
-    pub p_threshold: Option<f64>,
-    /// Its weight in the run's weighted-BH family (set with the q-values).
-    pub fdr_weight: Option<f64>,
+}
+
+impl Tested {
+    /// The row of the nearest parent, if any.
+    pub fn nearest_parent_row(&self) -> Option<usize> {
+        self.nearest_parent.map(|p| p as usize)
+    }
+}
+
+/// An `Option<f64>` in 8 bytes instead of 16: `None` is a NaN with a payload that arithmetic
+/// never produces, so a computed NaN stays `Some(NaN)`.
+#[derive(Clone, Copy)]
+pub struct OptF64(u64);
+
+impl OptF64 {
+    /// A quiet NaN whose payload spells "none".
+    const NONE_BITS: u64 = 0x7ff8_006e_6f6e_6500;
+    pub const NONE: Self = Self(Self::NONE_BITS);
+
+    pub fn get(self) -> Option<f64> {
+        (self.0 != Self::NONE_BITS).then(|| f64::from_bits(self.0))
+    }
+}
+
+impl From<Option<f64>> for OptF64 {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Self::NONE, |x| Self(x.to_bits()))
+    }
+}
+
+impl PartialEq for OptF64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Debug for OptF64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// A row index as a `Tested` link: a run's stats rows are far fewer than 2³².
+pub fn row_link(row: usize) -> u32 {
+    u32::try_from(row).expect("fewer than 2^32 stats rows")
+}
+
+/// A trade count as a `Tested` figure (saturating; a group's trades are far fewer than 2³²).
+pub fn count_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Rows of one (module, pattern, category), contiguous in the key-sorted stats.
@@ -209,7 +260,7 @@ pub fn evaluate_group(
             .unwrap_or_else(|| LessonKey::in_group(key_prefix, &r.scope_values));
         if let Some(of) = duplicate_of[i] {
             t.screen = Screen::Duplicate {
-                of: group.offset + of,
+                of: row_link(group.offset + of),
             };
         }
         t.shrunk_edge = shrunk_edge(i, r, lattice, &decayed, ctx, t.edge);
@@ -273,21 +324,21 @@ fn test_subset(
         row: offset + i,
         key: LessonKey(0),
         group: LessonKey(0),
-        dims,
         edge: mean - ctx.baseline.mean,
-        t: None,
-        p: None,
-        nearest_parent: None,
-        min_gap: None,
-        margin_ok: dims == 0,
         shrunk_edge: mean - ctx.baseline.mean,
+        t: OptF64::NONE,
+        p: OptF64::NONE,
+        min_gap: OptF64::NONE,
+        df: OptF64::NONE,
+        p_threshold: OptF64::NONE,
+        fdr_weight: OptF64::NONE,
+        nearest_parent: None,
+        complement: None,
         screen: Screen::Tested,
         clusters: own_sums.clusters(),
-        complement: None,
+        dims,
+        margin_ok: dims == 0,
         contrast: None,
-        df: None,
-        p_threshold: None,
-        fdr_weight: None,
     };
     let min_support = cfg.lessons.min_support_for(dims);
 
@@ -296,11 +347,11 @@ fn test_subset(
     if dims == 0 {
         let own = trades_of_row(ctx.trades, r);
         let (c, rest) = contrast_with_module_rest(ctx, &own);
-        t.complement = Some(rest);
+        t.complement = Some(count_u32(rest));
         if rest < min_support {
             screen = screen.or(Some(Screen::Complement {
                 parent: None,
-                n: rest,
+                n: count_u32(rest),
             }));
         }
         weakest = c.map(|c| (c, None));
@@ -316,11 +367,12 @@ fn test_subset(
             };
             let parent_row = offset + link.row as usize;
             let n_rest = parent_sums.total() - own_sums.total();
-            t.complement = Some(t.complement.map_or(n_rest, |c| c.min(n_rest)));
+            let n_rest_u32 = count_u32(n_rest);
+            t.complement = Some(t.complement.map_or(n_rest_u32, |c| c.min(n_rest_u32)));
             if n_rest < min_support {
                 screen = screen.or(Some(Screen::Complement {
-                    parent: Some(parent_row),
-                    n: n_rest,
+                    parent: Some(row_link(parent_row)),
+                    n: n_rest_u32,
                 }));
                 continue;
             }
@@ -336,18 +388,18 @@ fn test_subset(
             }
         }
         if min_gap.is_finite() {
-            t.min_gap = Some(min_gap);
+            t.min_gap = Some(min_gap).into();
             t.margin_ok = min_gap >= cfg.lessons.incremental_min;
         }
     }
     if let Some((c, parent)) = weakest {
-        t.t = Some(c.t);
-        t.p = Some(c.p_two_sided);
+        t.t = Some(c.t).into();
+        t.p = Some(c.p_two_sided).into();
         t.contrast = Some(c.kind);
-        t.df = Some(c.df);
-        t.nearest_parent = parent;
+        t.df = Some(c.df).into();
+        t.nearest_parent = parent.map(row_link);
     }
-    t.screen = match (screen, t.p) {
+    t.screen = match (screen, t.p.get()) {
         (Some(s), _) => s,
         (None, None) => Screen::Untestable,
         (None, Some(_)) => Screen::Tested,
@@ -510,5 +562,39 @@ fn basis_of_pairs(ctx: &GroupContext<'_>, pairs: &[(&str, &str)]) -> Retest {
         own,
         complements,
         directions,
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+
+    #[test]
+    fn opt_f64_round_trips_none_values_and_computed_nans() {
+        for v in [
+            None,
+            Some(0.0),
+            Some(-0.0),
+            Some(1e-300),
+            Some(f64::INFINITY),
+        ] {
+            let back = OptF64::from(v).get();
+            assert_eq!(back.map(f64::to_bits), v.map(f64::to_bits));
+        }
+        // Whatever NaN arithmetic produces is a value, not a missing one.
+        let nan = (0.0f64 / 0.0, -(0.0f64 / 0.0), f64::INFINITY - f64::INFINITY);
+        for x in [nan.0, nan.1, nan.2] {
+            assert!(OptF64::from(Some(x)).get().is_some_and(f64::is_nan));
+        }
+    }
+
+    #[test]
+    fn a_tested_record_stays_compact() {
+        // One per tested subset: ~3 M at 100k trades (216 bytes before compaction).
+        assert!(
+            std::mem::size_of::<Tested>() <= 128,
+            "{}",
+            std::mem::size_of::<Tested>()
+        );
     }
 }

@@ -331,7 +331,7 @@ pub fn apply(
                 prev,
                 tested: Some((t, j)),
                 transition,
-                abs_t: t.t.map_or(0.0, f64::abs),
+                abs_t: t.t.get().map_or(0.0, f64::abs),
             });
         }
     }
@@ -470,8 +470,8 @@ fn tested_row(
         mean_rr: r.stats.r.mean,
         edge: t.edge,
         shrunk_edge: t.shrunk_edge,
-        t_stat: t.t,
-        p_value: t.p,
+        t_stat: t.t.get(),
+        p_value: t.p.get(),
         q_value: j.q,
         half_life_hours: None,
         latent_factor_id: None,

@@ -16,7 +16,7 @@ pub use lattice::LatticeMemo;
 pub use levers::lesson_levers;
 pub use verdict::Verdict;
 
-use evaluate::{evaluate_group, root_tau2, GroupContext, GroupRows, Screen, Tested};
+use evaluate::{evaluate_group, root_tau2, row_link, GroupContext, GroupRows, Screen, Tested};
 use lattice::Lattice;
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{
@@ -268,13 +268,15 @@ fn keep_tested(
     };
     for mut t in local {
         t.row = keep(t.row, kept);
-        t.nearest_parent = t.nearest_parent.map(|p| keep(p, kept));
+        t.nearest_parent = t.nearest_parent.map(|p| row_link(keep(p as usize, kept)));
         t.screen = match t.screen {
             Screen::Complement { parent: Some(p), n } => Screen::Complement {
-                parent: Some(keep(p, kept)),
+                parent: Some(row_link(keep(p as usize, kept))),
                 n,
             },
-            Screen::Duplicate { of } => Screen::Duplicate { of: keep(of, kept) },
+            Screen::Duplicate { of } => Screen::Duplicate {
+                of: row_link(keep(of as usize, kept)),
+            },
             other => other,
         };
         tested.push(t);
@@ -486,7 +488,7 @@ fn decide(
     let mut family: Vec<f64> = Vec::with_capacity(tested.len());
     let mut slots: Vec<Option<usize>> = Vec::with_capacity(tested.len());
     for t in tested.iter() {
-        let slot = t.p.filter(|_| t.screen == Screen::Tested).map(|p| {
+        let slot = t.p.get().filter(|_| t.screen == Screen::Tested).map(|p| {
             family.push(p);
             family.len() - 1
         });
@@ -506,8 +508,8 @@ fn decide(
     // A re-test in selection passes at the family's critical value, scaled by its weight.
     let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
     for (t, slot) in tested.iter_mut().zip(&slots) {
-        t.fdr_weight = slot.map(|s| weights[s]);
-        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s]));
+        t.fdr_weight = slot.map(|s| weights[s]).into();
+        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s])).into();
     }
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let mut judged: Vec<Judged> = tested
@@ -637,7 +639,7 @@ fn candidate_rows(
         .zip(decided.keys)
         .map(|((t, j), key)| {
             let r = &rows[t.row];
-            let parent = t.nearest_parent.map(|p| &rows[p]);
+            let parent = t.nearest_parent_row().map(|p| &rows[p]);
             CandidateRow {
                 module: r.module.to_string(),
                 pattern_key: r.pattern_key.to_string(),
@@ -649,12 +651,12 @@ fn candidate_rows(
                 mean_rr: r.stats.r.mean,
                 edge: t.edge,
                 shrunk_edge: Some(t.shrunk_edge),
-                t_stat: t.t,
-                p_value: t.p,
+                t_stat: t.t.get(),
+                p_value: t.p.get(),
                 q_value: j.q,
                 parent_scope_values: parent.map(|p| p.scope_values.clone()),
                 parent_mean_rr: parent.map(|p| p.stats.r.mean),
-                min_parent_gap: t.min_gap,
+                min_parent_gap: t.min_gap.get(),
                 incremental_p_value: j.p_retest,
                 // One hypothesis per subset: the incremental test is the hypothesis itself.
                 incremental_q_value: None,
@@ -663,10 +665,10 @@ fn candidate_rows(
                 lesson_key: key.to_string(),
                 as_of,
                 clusters: Some(t.clusters),
-                complement_trades: t.complement,
+                complement_trades: t.complement.map(u64::from),
                 contrast: t.contrast.map(|c| c.as_str().to_string()),
-                contrast_df: t.df,
-                fdr_weight: t.fdr_weight,
+                contrast_df: t.df.get(),
+                fdr_weight: t.fdr_weight.get(),
             }
         })
         .collect()

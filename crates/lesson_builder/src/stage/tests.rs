@@ -278,7 +278,7 @@ fn a_two_trade_complement_is_never_tested() {
     assert_eq!(
         tested[i].screen,
         Screen::Complement {
-            parent: Some(tested.iter().find(|t| t.dims == 0).unwrap().row),
+            parent: Some(tested.iter().find(|t| t.dims == 0).unwrap().row as u32),
             n: 2
         }
     );
@@ -346,7 +346,7 @@ fn an_effect_free_pattern_is_no_lesson_because_another_pattern_is_good() {
     for pattern in ["p", "plain"] {
         let (t, j) = root(pattern);
         // Without the cross-group re-test these roots pass: they differ from the module rest.
-        assert!(t.p.unwrap() < 1e-3, "{pattern}: {t:?}");
+        assert!(t.p.get().unwrap() < 1e-3, "{pattern}: {t:?}");
         assert_eq!(j.verdict, Verdict::Rejected, "{pattern}: {j:?}");
         assert_eq!(
             j.reason,

@@ -178,16 +178,19 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
         Screen::Clusters => Some(Reason::Clusters {
             clusters: t.clusters,
         }),
-        Screen::Complement { parent, n } => Some(Reason::Complement { parent, n }),
-        Screen::Duplicate { of } => Some(Reason::Duplicate { of }),
+        Screen::Complement { parent, n } => Some(Reason::Complement {
+            parent: parent.map(|p| p as usize),
+            n: u64::from(n),
+        }),
+        Screen::Duplicate { of } => Some(Reason::Duplicate { of: of as usize }),
         Screen::MissingParent => Some(Reason::MissingParent),
         Screen::Untestable => Some(Reason::Untestable),
         Screen::Tested => match q {
             None => Some(Reason::Untestable),
             Some(q) if q > cfg.lessons.fdr => Some(Reason::Significance { edge: t.edge }),
             Some(_) if !t.margin_ok => Some(Reason::Margin {
-                parent: t.nearest_parent,
-                gap: t.min_gap.unwrap_or(f64::NAN),
+                parent: t.nearest_parent_row(),
+                gap: t.min_gap.get().unwrap_or(f64::NAN),
             }),
             Some(_) => None,
         },
@@ -284,15 +287,17 @@ fn explainers_of(
             judged[i].verdict != Verdict::Lesson
                 && t.screen == Screen::Tested
                 && t.dims > shallowest
-                && t.p.is_some_and(|p| p <= cfg.lessons.self_sufficiency_p)
+                && t.p
+                    .get()
+                    .is_some_and(|p| p <= cfg.lessons.self_sufficiency_p)
         })
         .collect()
 }
 
 fn evidence_of(i: usize, tested: &[Tested], own: &Bitset, keys: &[LessonKey]) -> Evidence {
     Evidence {
-        p: tested[i].p.unwrap_or(1.0),
-        direction: tested[i].t.unwrap_or(0.0).signum(),
+        p: tested[i].p.get().unwrap_or(1.0),
+        direction: tested[i].t.get().unwrap_or(0.0).signum(),
         cover: own.count(),
         key: keys[i].0,
     }
@@ -336,9 +341,9 @@ fn select_group(
     let retest_at = |k: usize, removal: &Bitset, bar: Bar| {
         let (t, base, threshold) = match passing.get(k) {
             Some(&i) if bar == Bar::Nominal => {
-                (&tested[i], &bases[k], nominal(tested[i].p_threshold))
+                (&tested[i], &bases[k], nominal(tested[i].p_threshold.get()))
             }
-            Some(&i) => (&tested[i], &bases[k], tested[i].p_threshold),
+            Some(&i) => (&tested[i], &bases[k], tested[i].p_threshold.get()),
             None => {
                 let j = k - passing.len();
                 let t = &tested[subsets.explainers[j]];
