@@ -166,9 +166,10 @@ pub fn replay(
     }
     let sizes = learnloop_store::strands::action_sizes(&source)?;
     let actions = evaluation_actions(&full_events, &sizes);
-    drop(source);
+    // The carried state reloads the events step by step: this copy would double them.
+    drop((full_events, sizes, source));
 
-    let mut scratch = learnloop_store::open_in_memory()?;
+    let mut scratch = learnloop_store::open_scratch()?;
     learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
     let mut carried = Carried::new(cfg);
     let mut walk = WalkForward::default();

@@ -137,6 +137,24 @@ pub fn open_in_memory() -> Result<Connection> {
     Ok(conn)
 }
 
+/// A scratch store in a temporary file that SQLite deletes when the connection closes (on Unix it
+/// is unlinked at once, so nothing is left behind even by a killed process). Unlike
+/// [`open_in_memory`], only its page cache (`SCRATCH_PAGE_CACHE_MIB`) is held in memory: a
+/// replay's copy of a 100k-trade book's inputs and links is gigabytes of pages.
+pub fn open_scratch() -> Result<Connection> {
+    let mut conn = Connection::open("")?;
+    configure_waiting(&conn)?;
+    // Nothing in it outlives the process: no durability to pay for.
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    set_page_cache_mib(&conn, SCRATCH_PAGE_CACHE_MIB)?;
+    schema::migrate(&conn)?;
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    Ok(conn)
+}
+
+/// The page cache of a scratch store (see [`open_scratch`]).
+pub const SCRATCH_PAGE_CACHE_MIB: i64 = 256;
+
 /// [`configure`], retried while the file is busy: switching a new file to WAL takes an exclusive
 /// lock for which SQLite does not always call the busy handler (several processes creating one
 /// store at once then see "database is locked" at once). The pragmas are idempotent.

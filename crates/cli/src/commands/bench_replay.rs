@@ -115,7 +115,7 @@ pub fn bench_replay(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Re
     for k in 0..samples {
         let at = steps[(k + 1) * steps.len() / (samples + 1)];
         let t = Instant::now();
-        let mut scratch = learnloop_store::open_in_memory()?;
+        let mut scratch = learnloop_store::open_scratch()?;
         learnloop_store::strands::copy_typed_inputs_from(&scratch, &db)?;
         let tx = scratch.transaction()?;
         let o = RunOptions {
