@@ -9,12 +9,12 @@
 //! lesson (an entry and an add of one position) carry that lesson's R, which is true of them.
 
 use super::evaluate::{
-    contrast_with_module_rest, contrast_with_module_rest_without, trades_of_row, Tested,
+    contrast_with_module_rest, contrast_with_module_rest_without, trades_of_scope, Tested,
 };
+use super::rows::{RowRef, StageRows};
 use super::trades::Bitset;
 use super::verdict::{Judged, Reason, RejectKind, Verdict};
 use super::Prior;
-use learnloop_model::{StatsRow, StatsView};
 use std::collections::BTreeMap;
 
 /// A selected root that fails once other groups' lessons are out of its comparison.
@@ -29,7 +29,7 @@ struct Shadow {
 /// (strongest first), are removed from that rest: same direction, a p within the family's
 /// critical value for it, and the minimum support left to compare with.
 pub(super) fn account_for_other_groups(
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     tested: &[Tested],
     judged: &mut [Judged],
     prior: &Prior<'_>,
@@ -65,7 +65,7 @@ pub(super) fn account_for_other_groups(
                 taken.push(k);
                 continue;
             }
-            match root_without(prior, &rows[t.row], t, &removed) {
+            match root_without(prior, rows.row(t.row), t, &removed) {
                 (true, _) => taken.push(k),
                 (false, p_retest) => shadows.push(Shadow {
                     tested: lessons[k].0,
@@ -91,12 +91,12 @@ pub(super) fn account_for_other_groups(
 /// to compare with? Also returns the re-test's p.
 fn root_without(
     prior: &Prior<'_>,
-    r: &StatsRow,
+    r: RowRef<'_>,
     t: &Tested,
     removed: &Bitset,
 ) -> (bool, Option<f64>) {
     let ctx = prior.context(r).expect("a selected subset has its context");
-    let module = &prior.index.modules[&*r.module];
+    let module = &prior.index.modules[r.module];
     let own = ctx.trades.trades_of(&[]);
     let before = contrast_with_module_rest(&ctx, &own).0;
     let (after, n_rest) = contrast_with_module_rest_without(&ctx, module, &own, removed);
@@ -114,7 +114,7 @@ fn root_without(
 /// Per module, its selected subsets (indices into `tested`) with their trades as module-level
 /// sets.
 fn selected_by_module<'r>(
-    rows: &'r StatsView<'_>,
+    rows: &'r dyn StageRows,
     tested: &[Tested],
     judged: &[Judged],
     prior: &Prior<'_>,
@@ -124,14 +124,14 @@ fn selected_by_module<'r>(
         if judged[i].verdict != Verdict::Lesson {
             continue;
         }
-        let r = &rows[t.row];
-        let (Some(ctx), Some(module)) = (prior.context(r), prior.index.modules.get(&*r.module))
+        let r = rows.row(t.row);
+        let (Some(ctx), Some(module)) = (prior.context(r), prior.index.modules.get(r.module))
         else {
             continue;
         };
-        let own = trades_of_row(ctx.trades, r);
+        let own = trades_of_scope(ctx.trades, r.scope_values);
         by_module
-            .entry(&*r.module)
+            .entry(r.module)
             .or_default()
             .push((i, module.of_group(ctx.trades, &own)));
     }

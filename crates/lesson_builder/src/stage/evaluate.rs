@@ -153,7 +153,12 @@ pub struct GroupRows<'a> {
 
 /// The trades of the subset of row `r` in its group.
 pub fn trades_of_row(trades: &GroupTrades, r: &StatsRow) -> Bitset {
-    with_scope_pairs(&r.scope_values, |pairs| trades.trades_of(pairs))
+    trades_of_scope(trades, &r.scope_values)
+}
+
+/// The trades of the subset with this scope text in its group.
+pub fn trades_of_scope(trades: &GroupTrades, scope_values: &str) -> Bitset {
+    with_scope_pairs(scope_values, |pairs| trades.trades_of(pairs))
 }
 
 /// The group's context for its tests.
@@ -526,10 +531,10 @@ pub fn retest(
     compared.then_some(Retested { p, holds })
 }
 
-/// The trades a re-test of subset `r` starts from, recomputed from its scope: a parent's trades
-/// are those of the scope without one of its pairs.
-pub fn retest_basis(ctx: &GroupContext<'_>, r: &StatsRow) -> Retest {
-    with_scope_pairs(&r.scope_values, |pairs| basis_of_pairs(ctx, pairs))
+/// The trades a re-test of the subset with this scope text starts from, recomputed from its
+/// scope: a parent's trades are those of the scope without one of its pairs.
+pub fn retest_basis(ctx: &GroupContext<'_>, scope_values: &str) -> Retest {
+    with_scope_pairs(scope_values, |pairs| basis_of_pairs(ctx, pairs))
 }
 
 fn basis_of_pairs(ctx: &GroupContext<'_>, pairs: &[(&str, &str)]) -> Retest {

@@ -17,12 +17,13 @@
 
 use super::evaluate::Tested;
 use super::levers::lesson_levers;
+use super::rows::StageRows;
 use super::verdict::{Judged, RejectKind, Verdict};
 use super::{LessonError, LessonKey};
 use crate::half_life::fit_half_life;
 use learnloop_model::scope::scope_pairs;
 use learnloop_model::time::MS_PER_HOUR;
-use learnloop_model::{LessonRow, LessonStatus, LoopConfig, StatsView, Timestamp};
+use learnloop_model::{LessonRow, LessonStatus, LoopConfig, Timestamp};
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -45,7 +46,7 @@ pub struct Outcome {
     pub half_lives: u64,
 }
 
-fn failure_text(j: &Judged, rows: &StatsView<'_>, cfg: &LoopConfig) -> String {
+fn failure_text(j: &Judged, rows: &dyn StageRows, cfg: &LoopConfig) -> String {
     let reason = j.reason_text(rows, cfg);
     match j.reject {
         Some(RejectKind::Incremental) => format!("superseded by parent: {reason}"),
@@ -143,7 +144,7 @@ fn transition(
     j: &Judged,
     now: Figures,
     later_run: bool,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     cfg: &LoopConfig,
 ) -> Option<Transition> {
     let was_active = prev.is_some_and(|p| p.status == LessonStatus::Active);
@@ -234,10 +235,10 @@ struct Decision<'a> {
 }
 
 impl Decision<'_> {
-    fn group(&self, rows: &StatsView<'_>) -> (String, String, &'static str) {
+    fn group(&self, rows: &dyn StageRows) -> (String, String, &'static str) {
         match (self.tested, self.prev) {
             (Some((t, _)), _) => {
-                let r = &rows[t.row];
+                let r = rows.row(t.row);
                 (
                     r.module.to_string(),
                     r.pattern_key.to_string(),
@@ -253,7 +254,7 @@ impl Decision<'_> {
 /// Lessons kept by hysteresis do not push the group over `max_lessons_per_pattern`: where the
 /// selected lessons and the kept ones together exceed it, the kept ones with the weakest
 /// evidence are retired first.
-fn enforce_limit(decisions: &mut [Decision<'_>], rows: &StatsView<'_>, cfg: &LoopConfig) {
+fn enforce_limit(decisions: &mut [Decision<'_>], rows: &dyn StageRows, cfg: &LoopConfig) {
     let max = cfg.lessons.max_lessons_per_pattern;
     let mut by_group: BTreeMap<(String, String, &'static str), (usize, Vec<usize>)> =
         BTreeMap::new();
@@ -296,7 +297,7 @@ pub fn apply(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     tested: &[Tested],
     judged: &[Judged],
     keys: &[LessonKey],
@@ -316,14 +317,14 @@ pub fn apply(
     for ((t, j), &key) in tested.iter().zip(judged).zip(keys) {
         seen.insert(key);
         let prev = previous_by_key.get(&key).copied();
-        let r = &rows[t.row];
+        let r = rows.row(t.row);
         let now = Figures {
-            n_trades: r.stats.n_trades(),
-            mean_rr: r.stats.r.mean,
+            n_trades: r.n_trades(),
+            mean_rr: r.r.mean,
             edge: t.edge,
             shrunk_edge: t.shrunk_edge,
             dims: t.dims,
-            sd_rr: r.stats.r.sample_variance().map_or(0.0, f64::sqrt),
+            sd_rr: r.r.sample_variance().map_or(0.0, f64::sqrt),
         };
         if let Some(transition) = transition(prev, j, now, later(prev), rows, cfg) {
             decisions.push(Decision {
@@ -374,7 +375,7 @@ fn write_decision(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     d: &Decision<'_>,
     outcome: &mut Outcome,
 ) -> Result<(), LessonError> {
@@ -451,23 +452,23 @@ fn write_decision(
 fn tested_row(
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     key: LessonKey,
     t: &Tested,
     j: &Judged,
     prev: Option<&LessonRow>,
 ) -> LessonRow {
-    let r = &rows[t.row];
+    let r = rows.row(t.row);
     LessonRow {
         lesson_key: key.to_string(),
         module: r.module.to_string(),
         pattern_key: r.pattern_key.to_string(),
         category: r.category,
         scope_mask: r.scope_mask,
-        scope_values: r.scope_values.clone(),
+        scope_values: r.scope_values.to_string(),
         scope_values_hash: r.scope_values_hash,
-        n_trades: r.stats.n_trades(),
-        mean_rr: r.stats.r.mean,
+        n_trades: r.n_trades(),
+        mean_rr: r.r.mean,
         edge: t.edge,
         shrunk_edge: t.shrunk_edge,
         t_stat: t.t.get(),

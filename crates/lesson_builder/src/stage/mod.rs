@@ -7,6 +7,7 @@ mod evaluate;
 mod lattice;
 mod levers;
 mod lifecycle;
+mod rows;
 mod support;
 pub(crate) mod trades;
 mod verdict;
@@ -26,6 +27,7 @@ use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_thresho
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use rayon::prelude::*;
+use rows::{KeptRows, RowRef, StageRows};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use trades::TradeIndex;
@@ -196,33 +198,32 @@ fn build_lessons_streamed(
         TradeIndex::build(&events, cfg, as_of)
     };
     clock.lap("baselines and trades");
-    let mut kept: Vec<StatsRow> = Vec::new();
+    let mut kept = KeptRows::default();
     let mut tested: Vec<Tested> = Vec::new();
     let mut seen = 0u64;
     // Groups are read in batches and tested in parallel; a batch is dropped once its tested
     // rows (and their nearest parents) are kept.
     let mut batch: Vec<Vec<StatsRow>> = Vec::new();
     let mut batch_rows = 0usize;
-    let flush =
-        |batch: &mut Vec<Vec<StatsRow>>, kept: &mut Vec<StatsRow>, tested: &mut Vec<Tested>| {
-            let results: Vec<Vec<Tested>> = batch
-                .par_iter()
-                .map(|rows| {
-                    let group = GroupRows { rows, offset: 0 };
-                    let prior = Prior {
-                        cfg,
-                        baselines: &baselines,
-                        tau2_roots: &tau2_roots,
-                        index: &index,
-                    };
-                    evaluate_one(&group, &prior, None, false).0
-                })
-                .collect();
-            for (rows, local) in batch.iter().zip(results) {
-                keep_tested(rows, local, kept, tested);
-            }
-            batch.clear();
-        };
+    let flush = |batch: &mut Vec<Vec<StatsRow>>, kept: &mut KeptRows, tested: &mut Vec<Tested>| {
+        let results: Vec<Vec<Tested>> = batch
+            .par_iter()
+            .map(|rows| {
+                let group = GroupRows { rows, offset: 0 };
+                let prior = Prior {
+                    cfg,
+                    baselines: &baselines,
+                    tau2_roots: &tau2_roots,
+                    index: &index,
+                };
+                evaluate_one(&group, &prior, None, false).0
+            })
+            .collect();
+        for (rows, local) in batch.iter().zip(results) {
+            keep_tested(rows, local, kept, tested);
+        }
+        batch.clear();
+    };
     learnloop_store::stats::for_each_group_of_moments(conn, |rows| {
         seen += rows.len() as u64;
         batch_rows += rows.len();
@@ -234,9 +235,11 @@ fn build_lessons_streamed(
         Ok(())
     })?;
     flush(&mut batch, &mut kept, &mut tested);
+    kept.shrink_to_fit();
+    tested.shrink_to_fit();
     clock.lap("tests");
     let inputs = Finish {
-        rows: &StatsView::from(kept.as_slice()),
+        rows: &kept,
         // The factors need only the trades' keys and scopes, which a placebo does not permute.
         events: None,
         index: &index,
@@ -256,15 +259,12 @@ const LESSON_BATCH_ROWS: usize = 200_000;
 fn keep_tested(
     rows: &[StatsRow],
     local: Vec<Tested>,
-    kept: &mut Vec<StatsRow>,
+    kept: &mut KeptRows,
     tested: &mut Vec<Tested>,
 ) {
     let mut remap: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut keep = |i: usize, kept: &mut Vec<StatsRow>| -> usize {
-        *remap.entry(i).or_insert_with(|| {
-            kept.push(rows[i].clone());
-            kept.len() - 1
-        })
+    let mut keep = |i: usize, kept: &mut KeptRows| -> usize {
+        *remap.entry(i).or_insert_with(|| kept.push(&rows[i]))
     };
     for mut t in local {
         t.row = keep(t.row, kept);
@@ -373,15 +373,15 @@ struct Prior<'a> {
 
 impl<'a> Prior<'a> {
     /// The test context of the group of `r`, if its module has a baseline and trades.
-    fn context(&self, r: &StatsRow) -> Option<GroupContext<'a>> {
-        let baseline = *self.baselines.get(&*r.module)?;
+    fn context(&self, r: RowRef<'_>) -> Option<GroupContext<'a>> {
+        let baseline = *self.baselines.get(r.module)?;
         let id = (r.module.to_string(), r.pattern_key.to_string(), r.category);
         Some(GroupContext {
             cfg: self.cfg,
             baseline,
-            root_tau2: self.tau2_roots.get(&*r.module).copied().unwrap_or(0.0),
+            root_tau2: self.tau2_roots.get(r.module).copied().unwrap_or(0.0),
             trades: self.index.groups.get(&id)?,
-            n_clusters: self.index.module_clusters.get(&*r.module).copied()?,
+            n_clusters: self.index.module_clusters.get(r.module).copied()?,
         })
     }
 }
@@ -392,7 +392,7 @@ fn evaluate_one(
     previous: Option<Lattice>,
     keep: bool,
 ) -> (Vec<Tested>, Option<Lattice>) {
-    let Some(ctx) = prior.context(&group.rows[0]) else {
+    let Some(ctx) = prior.context(RowRef::from(&group.rows[0])) else {
         return (Vec::new(), previous);
     };
     let dims = &prior.cfg.dims;
@@ -407,7 +407,7 @@ fn evaluate_one(
 /// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
 /// factors, candidates. `rows[t.row]` (and `rows[t.nearest_parent]`) are the tested subsets.
 struct Finish<'a> {
-    rows: &'a StatsView<'a>,
+    rows: &'a dyn StageRows,
     /// The linked trade events when the caller holds them; otherwise the factors stream them.
     events: Option<&'a [TradeEvent]>,
     index: &'a TradeIndex,
@@ -480,7 +480,7 @@ fn finish(
 /// tested subset's FDR weight and re-test threshold; returns the verdicts and the family size.
 fn decide(
     tested: &mut [Tested],
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     cfg: &LoopConfig,
     baselines: &BTreeMap<String, Baseline>,
     index: &TradeIndex,
@@ -524,7 +524,7 @@ fn decide(
         tau2_roots: &no_tau2,
         index,
     };
-    let group_of = |t: &Tested| prior.context(&rows[t.row]);
+    let group_of = |t: &Tested| prior.context(rows.row(t.row));
     select(rows, tested, &mut judged, &keys, &group_of, cfg);
     across::account_for_other_groups(rows, tested, &mut judged, &prior);
     (judged, family.len() as u64)
@@ -594,7 +594,7 @@ fn write_candidate_rows(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     tested: &[Tested],
     judged: &[Judged],
     keys: &[LessonKey],
@@ -629,7 +629,7 @@ struct Decided<'a> {
 fn candidate_rows(
     cfg: &LoopConfig,
     as_of: Timestamp,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     decided: Decided<'_>,
 ) -> Vec<CandidateRow> {
     decided
@@ -638,24 +638,24 @@ fn candidate_rows(
         .zip(decided.judged)
         .zip(decided.keys)
         .map(|((t, j), key)| {
-            let r = &rows[t.row];
-            let parent = t.nearest_parent_row().map(|p| &rows[p]);
+            let r = rows.row(t.row);
+            let parent = t.nearest_parent_row().map(|p| rows.row(p));
             CandidateRow {
                 module: r.module.to_string(),
                 pattern_key: r.pattern_key.to_string(),
                 category: r.category,
                 scope_mask: r.scope_mask,
                 scope_values_hash: r.scope_values_hash,
-                scope_values: r.scope_values.clone(),
-                n_trades: r.stats.n_trades(),
-                mean_rr: r.stats.r.mean,
+                scope_values: r.scope_values.to_string(),
+                n_trades: r.n_trades(),
+                mean_rr: r.r.mean,
                 edge: t.edge,
                 shrunk_edge: Some(t.shrunk_edge),
                 t_stat: t.t.get(),
                 p_value: t.p.get(),
                 q_value: j.q,
-                parent_scope_values: parent.map(|p| p.scope_values.clone()),
-                parent_mean_rr: parent.map(|p| p.stats.r.mean),
+                parent_scope_values: parent.map(|p| p.scope_values.to_string()),
+                parent_mean_rr: parent.map(|p| p.r.mean),
                 min_parent_gap: t.min_gap.get(),
                 incremental_p_value: j.p_retest,
                 // One hypothesis per subset: the incremental test is the hypothesis itself.

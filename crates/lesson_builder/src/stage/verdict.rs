@@ -3,10 +3,11 @@
 //! the budget by strength of evidence and cover.
 
 use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested};
+use super::rows::StageRows;
 use super::trades::Bitset;
 use super::LessonKey;
 use crate::selection::{greedy_by_evidence, Bar, Evidence, Explainer, Outcome};
-use learnloop_model::{LoopConfig, StatsView};
+use learnloop_model::LoopConfig;
 
 /// What the run decided about a tested subset: the record's own type, so that the stage and
 /// `lesson_candidates` cannot disagree.
@@ -105,11 +106,11 @@ impl Reason {
 }
 
 impl Judged {
-    pub fn reason_text(&self, rows: &StatsView<'_>, cfg: &LoopConfig) -> String {
+    pub fn reason_text(&self, rows: &dyn StageRows, cfg: &LoopConfig) -> String {
         let l = &cfg.lessons;
         let fdr = l.fdr;
         let scope = |p: &Option<usize>| {
-            p.map(|p| rows[p].scope_values.as_str())
+            p.map(|p| rows.row(p).scope_values)
                 .unwrap_or("{}")
                 .to_string()
         };
@@ -136,7 +137,7 @@ impl Judged {
             ),
             Reason::Duplicate { of } => format!(
                 "duplicate: the same trades as {}, tested there",
-                rows[*of].scope_values
+                rows.row(*of).scope_values
             ),
             Reason::Significance { edge } => {
                 format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q))
@@ -148,12 +149,12 @@ impl Judged {
             ),
             Reason::SelfSufficiency { by } => format!(
                 "self-sufficiency: explained by {}: without the trades of its significant refinements the effect is gone (re-test p = {})",
-                rows[*by].scope_values,
+                rows.row(*by).scope_values,
                 fmt_q(self.p_retest)
             ),
             Reason::AccountedFor { by } => format!(
                 "incremental: no effect once {} is accounted for (re-test p = {})",
-                rows[*by].scope_values,
+                rows.row(*by).scope_values,
                 fmt_q(self.p_retest)
             ),
             Reason::OtherPatterns { lessons } => format!(
@@ -219,7 +220,7 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
 /// with the trades of the lessons taken before it removed (except those of its ancestors), up to
 /// `max_lessons_per_pattern`. A re-test passes at the family's critical value (its `p_threshold`).
 pub fn select<'g>(
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     tested: &[Tested],
     judged: &mut [Judged],
     keys: &[LessonKey],
@@ -305,7 +306,7 @@ fn evidence_of(i: usize, tested: &[Tested], own: &Bitset, keys: &[LessonKey]) ->
 
 fn select_group(
     subsets: &GroupSubsets<'_>,
-    rows: &StatsView<'_>,
+    rows: &dyn StageRows,
     tested: &[Tested],
     judged: &mut [Judged],
     keys: &[LessonKey],
@@ -313,7 +314,7 @@ fn select_group(
     cfg: &LoopConfig,
 ) {
     let passing = subsets.passing;
-    let basis = |i: usize| retest_basis(ctx, &rows[tested[i].row]);
+    let basis = |i: usize| retest_basis(ctx, rows.row(tested[i].row).scope_values);
     let bases: Vec<Retest> = passing.iter().map(|&i| basis(i)).collect();
     let evidence: Vec<Evidence> = passing
         .iter()

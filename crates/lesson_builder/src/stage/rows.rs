@@ -1,0 +1,182 @@
+//! The stats rows the stage reads after its tests (verdicts, selection, lifecycle, candidate
+//! rows): the subset's identity, scope and count/mean/spread of R. The replay hands its rows in
+//! memory; the nightly stage streams the table and keeps only these figures of its tested rows
+//! (a 100k-trade book tests ~3 M subsets: a whole `StatsRow` with its moments is ~300 bytes, these
+//! ~130 with the scope text).
+
+use learnloop_model::stats::RunningStats;
+use learnloop_model::{ActionCategory, StatsRow, StatsView};
+use std::sync::Arc;
+
+/// What the stage reads of one stats row after its tests.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub module: &'a str,
+    pub pattern_key: &'a str,
+    pub category: ActionCategory,
+    pub scope_mask: u64,
+    /// Sorted-key JSON of the subset's pairs.
+    pub scope_values: &'a str,
+    pub scope_values_hash: u64,
+    /// Winsorized R, one observation per trade.
+    pub r: RunningStats,
+}
+
+impl RowRef<'_> {
+    /// Trades behind the row.
+    pub fn n_trades(&self) -> u64 {
+        self.r.n
+    }
+}
+
+impl<'a> From<&'a StatsRow> for RowRef<'a> {
+    fn from(r: &'a StatsRow) -> Self {
+        Self {
+            module: &r.module,
+            pattern_key: &r.pattern_key,
+            category: r.category,
+            scope_mask: r.scope_mask,
+            scope_values: &r.scope_values,
+            scope_values_hash: r.scope_values_hash,
+            r: r.stats.r,
+        }
+    }
+}
+
+/// Rows addressed by their index in the run's stats.
+pub trait StageRows {
+    /// Row `i`.
+    fn row(&self, i: usize) -> RowRef<'_>;
+}
+
+impl StageRows for StatsView<'_> {
+    fn row(&self, i: usize) -> RowRef<'_> {
+        RowRef::from(&self[i])
+    }
+}
+
+/// The nightly stage's tested rows (and their nearest parents), kept while it streams the stats:
+/// a row's figures and its scope text in one arena, its group's names once per group.
+#[derive(Debug, Default)]
+pub struct KeptRows {
+    groups: Vec<(Arc<str>, Arc<str>, ActionCategory)>,
+    rows: Vec<KeptRow>,
+    /// Every kept row's scope text, one after the other: row `i`'s runs to row `i + 1`'s start.
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeptRow {
+    scope_mask: u64,
+    scope_values_hash: u64,
+    text_start: u64,
+    r: RunningStats,
+    group: u32,
+}
+
+impl KeptRows {
+    /// Keep `r`; returns its index.
+    pub fn push(&mut self, r: &StatsRow) -> usize {
+        // A group's rows are contiguous in the stats' key order.
+        let same_group = self
+            .groups
+            .last()
+            .is_some_and(|(m, p, c)| *c == r.category && **p == *r.pattern_key && **m == *r.module);
+        if !same_group {
+            self.groups
+                .push((r.module.clone(), r.pattern_key.clone(), r.category));
+        }
+        self.rows.push(KeptRow {
+            scope_mask: r.scope_mask,
+            scope_values_hash: r.scope_values_hash,
+            text_start: self.text.len() as u64,
+            r: r.stats.r,
+            group: (self.groups.len() - 1) as u32,
+        });
+        self.text.push_str(&r.scope_values);
+        self.rows.len() - 1
+    }
+
+    /// Release the capacity the growth left over.
+    pub fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
+        self.text.shrink_to_fit();
+        self.groups.shrink_to_fit();
+    }
+}
+
+impl StageRows for KeptRows {
+    fn row(&self, i: usize) -> RowRef<'_> {
+        let k = &self.rows[i];
+        let end = self
+            .rows
+            .get(i + 1)
+            .map_or(self.text.len(), |next| next.text_start as usize);
+        let (module, pattern_key, category) = &self.groups[k.group as usize];
+        RowRef {
+            module,
+            pattern_key,
+            category: *category,
+            scope_mask: k.scope_mask,
+            scope_values: &self.text[k.text_start as usize..end],
+            scope_values_hash: k.scope_values_hash,
+            r: k.r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use learnloop_model::Timestamp;
+
+    fn row(module: &Arc<str>, pattern: &Arc<str>, scope: &str, n: u64) -> StatsRow {
+        let mut stats = learnloop_model::stats::OutcomeStats::default();
+        stats.r = RunningStats {
+            n,
+            mean: n as f64 / 10.0,
+            m2: 2.0 * n as f64,
+        };
+        StatsRow {
+            module: module.clone(),
+            pattern_key: pattern.clone(),
+            category: ActionCategory::Add,
+            scope_mask: n,
+            scope_values: scope.into(),
+            scope_values_hash: n * 7,
+            stats,
+            as_of: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn kept_rows_read_back_as_the_rows_they_keep() {
+        let (m, p, q): (Arc<str>, Arc<str>, Arc<str>) = ("dm".into(), "up.S3".into(), "dn".into());
+        let rows = vec![
+            row(&m, &p, "{}", 30),
+            row(&m, &p, r#"{"bucket":"micro"}"#, 12),
+            row(&m, &q, "{}", 40),
+            row(&m, &q, "", 41),
+            row(&m, &q, r#"{"a":"1","b":"2"}"#, 11),
+        ];
+        let mut kept = KeptRows::default();
+        for r in &rows {
+            kept.push(r);
+        }
+        kept.shrink_to_fit();
+        let view = StatsView::from(rows.as_slice());
+        assert_eq!(kept.rows.len(), rows.len());
+        assert_eq!(kept.groups.len(), 2);
+        for i in 0..rows.len() {
+            let (a, b) = (kept.row(i), view.row(i));
+            assert_eq!(
+                (a.module, a.pattern_key, a.category, a.scope_mask),
+                (b.module, b.pattern_key, b.category, b.scope_mask)
+            );
+            assert_eq!(
+                (a.scope_values, a.scope_values_hash, a.r),
+                (b.scope_values, b.scope_values_hash, b.r)
+            );
+        }
+    }
+}
