@@ -100,13 +100,34 @@ pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
 /// without holding them all: a 100k-trade book has ~0.7 M events of seven strings each.
 pub fn for_each_event(
     conn: &Connection,
+    visit: impl FnMut(TradeEvent) -> Result<()>,
+) -> Result<()> {
+    events_in_order(
+        conn,
+        "ORDER BY exit_at_ms, trade_key, action_strand_id",
+        visit,
+    )
+}
+
+/// Every trade event in no particular order, for a caller that needs none: no sort of the whole
+/// table (which SQLite holds in memory) before the first event.
+pub fn for_each_event_unordered(
+    conn: &Connection,
+    visit: impl FnMut(TradeEvent) -> Result<()>,
+) -> Result<()> {
+    events_in_order(conn, "", visit)
+}
+
+fn events_in_order(
+    conn: &Connection,
+    order_by: &str,
     mut visit: impl FnMut(TradeEvent) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT trade_key, position_id, trade_id, action_strand_id, module, pattern_key, action_category, scope,
                 rr, rr_winsorized, pnl_usd, hold_days, time_to_s3, entry_at, exit_at_ms, action_at_ms
-         FROM trade_events ORDER BY exit_at_ms, trade_key, action_strand_id",
-    )?;
+         FROM trade_events {order_by}"
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let category: String = r.get(6)?;

@@ -153,7 +153,7 @@ pub fn open_scratch() -> Result<Connection> {
 }
 
 /// The page cache of a scratch store (see [`open_scratch`]).
-pub const SCRATCH_PAGE_CACHE_MIB: i64 = 256;
+pub const SCRATCH_PAGE_CACHE_MIB: i64 = 64;
 
 /// [`configure`], retried while the file is busy: switching a new file to WAL takes an exclusive
 /// lock for which SQLite does not always call the busy handler (several processes creating one

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use rows::{KeptRows, RowRef, StageRows};
 use std::collections::BTreeMap;
 use std::time::Instant;
-use trades::TradeIndex;
+use trades::{TradeIndex, TradeIndexBuilder};
 use verdict::{judge, select, Judged};
 
 /// Why the lesson stage failed (the caller rolls back: nothing is written).
@@ -188,14 +188,22 @@ fn build_lessons_streamed(
     let mut clock = PhaseClock::new("lessons");
     let baselines = baselines(conn)?;
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
-    // The events are held only while the trade index is built (the factors stream them again):
-    // at 100k trades they weigh as much as the tested rows.
-    let index = {
-        let mut events = learnloop_store::events::load_all_events(conn)?;
-        if let Some(seed) = placebo {
+    // The events are streamed into the trade index (the factors stream them again): at 100k
+    // trades they weigh as much as the tested rows. A placebo permutes R over all of them.
+    let index = match placebo {
+        Some(seed) => {
+            let mut events = learnloop_store::events::load_all_events(conn)?;
             crate::shuffle_r_within_clusters(&mut events, seed, cfg.lessons.cluster_days);
+            TradeIndex::build(&events, cfg, as_of)
         }
-        TradeIndex::build(&events, cfg, as_of)
+        None => {
+            let mut builder = TradeIndexBuilder::new(cfg, as_of);
+            learnloop_store::events::for_each_event(conn, |e| {
+                builder.push(&e);
+                Ok(())
+            })?;
+            builder.finish()
+        }
     };
     clock.lap("baselines and trades");
     let mut kept = KeptRows::default();

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 /// Supporting trades of each lesson (sorted trade indices): the trades with an action of the
 /// lesson's pattern and category whose scope contains the lesson's scope. Without `events` they
-/// are streamed from the store rather than loaded.
+/// are streamed from the store in table order: a trade's index only has to be the same in every
+/// lesson's set (the Jaccard overlaps), not follow the canonical order.
 fn supporting_trades(
     conn: &Connection,
     events: Option<&[TradeEvent]>,
@@ -25,7 +26,7 @@ fn supporting_trades(
     let mut support = Supporting::new(active);
     match events {
         Some(events) => events.iter().for_each(|e| support.visit(e)),
-        None => learnloop_store::events::for_each_event(conn, |e| {
+        None => learnloop_store::events::for_each_event_unordered(conn, |e| {
             support.visit(&e);
             Ok(())
         })?,

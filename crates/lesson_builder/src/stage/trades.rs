@@ -253,6 +253,138 @@ impl ModuleTrades {
 /// (module, pattern, category) of a group.
 pub type GroupId = (String, String, ActionCategory);
 
+/// A [`TradeIndex`] built from events handed one at a time in canonical order, so that a caller
+/// streaming them from the store never holds them all (~0.7 M events of seven strings at 100k
+/// trades).
+pub struct TradeIndexBuilder {
+    days: u32,
+    half_life: f64,
+    as_of: Timestamp,
+    /// Per module, its time clusters (ids; numbered in time order at the end).
+    clusters_of: BTreeMap<String, BTreeMap<i64, u32>>,
+    /// (module, trade key) → the trade's index among the module's trades.
+    module_index: FxHashMap<(String, String), u32>,
+    /// Per module, each trade's (cluster id, R) from its first event.
+    module_raw: FxHashMap<String, Vec<(i64, f64)>>,
+    groups: FxHashMap<GroupId, GroupTrades>,
+    /// Per group, each trade's cluster id (numbered at the end) and the key of its last trade: a
+    /// trade's events are contiguous in canonical order, so among its group's events too.
+    group_raw: FxHashMap<GroupId, (Vec<i64>, String)>,
+}
+
+impl TradeIndexBuilder {
+    pub fn new(cfg: &LoopConfig, as_of: Timestamp) -> Self {
+        Self {
+            days: cfg.lessons.cluster_days,
+            half_life: cfg.aggregate.stats_half_life_hours,
+            as_of,
+            clusters_of: BTreeMap::new(),
+            module_index: FxHashMap::default(),
+            module_raw: FxHashMap::default(),
+            groups: FxHashMap::default(),
+            group_raw: FxHashMap::default(),
+        }
+    }
+
+    /// The next event in canonical order.
+    pub fn push(&mut self, e: &TradeEvent) {
+        let at = e.entry_at.unwrap_or(e.exit_at).millis();
+        let c = time_cluster(at, self.days);
+        if let Some(ids) = self.clusters_of.get_mut(e.module.as_str()) {
+            ids.insert(c, 0);
+        } else {
+            self.clusters_of
+                .insert(e.module.clone(), BTreeMap::from([(c, 0)]));
+        }
+        let module_trade = self.module_trade(e, c);
+        let id: GroupId = (e.module.clone(), e.pattern_key.clone(), e.category);
+        let g = self.groups.entry(id.clone()).or_default();
+        let (raw_clusters, last_key) = self.group_raw.entry(id).or_default();
+        let trade = if !g.r.is_empty() && *last_key == e.trade_key {
+            g.r.len() - 1
+        } else {
+            raw_clusters.push(c);
+            g.r.push(e.rr_winsorized);
+            g.weight.push(decay_weight(
+                self.as_of.hours_since(e.exit_at),
+                self.half_life,
+            ));
+            g.module_trade.push(module_trade);
+            last_key.clone_from(&e.trade_key);
+            g.r.len() - 1
+        };
+        let action = g.action_trade.len();
+        g.action_trade.push(trade as u32);
+        learnloop_model::scope::with_scope_pairs(&e.scope, |scope| {
+            for &(k, v) in scope {
+                let values = g.pairs.entry(k.to_string()).or_default();
+                let set = values.entry(v.to_string()).or_default();
+                let words = (action + 1).div_ceil(64);
+                if set.0.len() < words {
+                    set.0.resize(words, 0);
+                }
+                set.insert(action);
+            }
+        });
+    }
+
+    /// The index of `e`'s trade among its module's trades (in order of first appearance).
+    fn module_trade(&mut self, e: &TradeEvent, cluster: i64) -> u32 {
+        let key = (e.module.clone(), e.trade_key.clone());
+        if let Some(&i) = self.module_index.get(&key) {
+            return i;
+        }
+        let raw = self.module_raw.entry(e.module.clone()).or_default();
+        raw.push((cluster, e.rr_winsorized));
+        let i = (raw.len() - 1) as u32;
+        self.module_index.insert(key, i);
+        i
+    }
+
+    pub fn finish(mut self) -> TradeIndex {
+        for ids in self.clusters_of.values_mut() {
+            for (i, v) in ids.values_mut().enumerate() {
+                *v = i as u32;
+            }
+        }
+        let clusters_of = &self.clusters_of;
+        let modules: FxHashMap<String, ModuleTrades> = self
+            .module_raw
+            .iter()
+            .map(|(module, raw)| {
+                let ids = &clusters_of[module];
+                let trades = ModuleTrades {
+                    cluster: raw.iter().map(|(c, _)| ids[c]).collect(),
+                    r: raw.iter().map(|&(_, r)| r).collect(),
+                };
+                (module.clone(), trades)
+            })
+            .collect();
+        let mut module_cells: FxHashMap<&str, Vec<(u32, f64)>> = FxHashMap::default();
+        for (module, trades) in &modules {
+            let (module, ids) = clusters_of.get_key_value(module).expect("seen");
+            let mut cells = vec![(0, 0.0); ids.len()];
+            for (&c, &r) in trades.cluster.iter().zip(&trades.r) {
+                cells[c as usize].0 += 1;
+                cells[c as usize].1 += r;
+            }
+            module_cells.insert(module, cells);
+        }
+        for (id, (raw, _)) in &self.group_raw {
+            let ids = &clusters_of[&id.0];
+            let g = self.groups.get_mut(id).expect("a group of every raw entry");
+            g.cluster = raw.iter().map(|c| ids[c]).collect();
+        }
+        let clusters: BTreeMap<&str, BTreeMap<i64, u32>> = clusters_of
+            .iter()
+            .map(|(m, ids)| (m.as_str(), ids.clone()))
+            .collect();
+        let mut index = TradeIndex::finish(self.groups, module_cells, clusters);
+        index.modules = modules;
+        index
+    }
+}
+
 /// The trade-level view of every group, and per module its cluster count.
 #[derive(Debug, Default)]
 pub struct TradeIndex {
@@ -264,91 +396,11 @@ pub struct TradeIndex {
 impl TradeIndex {
     /// From the trade events (canonical order: a trade's events are contiguous), at `as_of`.
     pub fn build(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp) -> Self {
-        let days = cfg.lessons.cluster_days;
-        let half_life = cfg.aggregate.stats_half_life_hours;
-        // Module clusters, ordered by time: (module) → cluster id → local index.
-        let mut clusters_of: BTreeMap<&str, BTreeMap<i64, u32>> = BTreeMap::new();
-        // Module trades in order of first appearance: (module, trade key) → index, and per
-        // module each trade's (cluster id, R) from its first event.
-        let mut module_index: FxHashMap<(&str, &str), u32> = FxHashMap::default();
-        let mut module_raw: FxHashMap<&str, Vec<(i64, f64)>> = FxHashMap::default();
+        let mut builder = TradeIndexBuilder::new(cfg, as_of);
         for e in events {
-            let at = e.entry_at.unwrap_or(e.exit_at).millis();
-            let c = time_cluster(at, days);
-            clusters_of.entry(&e.module).or_default().insert(c, 0);
-            let raw = module_raw.entry(e.module.as_str()).or_default();
-            module_index
-                .entry((e.module.as_str(), e.trade_key.as_str()))
-                .or_insert_with(|| {
-                    raw.push((c, e.rr_winsorized));
-                    (raw.len() - 1) as u32
-                });
+            builder.push(e);
         }
-        for ids in clusters_of.values_mut() {
-            for (i, v) in ids.values_mut().enumerate() {
-                *v = i as u32;
-            }
-        }
-        let modules: FxHashMap<String, ModuleTrades> = module_raw
-            .iter()
-            .map(|(&module, raw)| {
-                let ids = &clusters_of[module];
-                let trades = ModuleTrades {
-                    cluster: raw.iter().map(|(c, _)| ids[c]).collect(),
-                    r: raw.iter().map(|&(_, r)| r).collect(),
-                };
-                (module.to_string(), trades)
-            })
-            .collect();
-        let mut module_cells: FxHashMap<&str, Vec<(u32, f64)>> = FxHashMap::default();
-        for (module, trades) in &modules {
-            let (module, _) = clusters_of.get_key_value(module.as_str()).expect("seen");
-            let mut cells = vec![(0, 0.0); clusters_of[module].len()];
-            for (&c, &r) in trades.cluster.iter().zip(&trades.r) {
-                cells[c as usize].0 += 1;
-                cells[c as usize].1 += r;
-            }
-            module_cells.insert(module, cells);
-        }
-        let mut groups: FxHashMap<GroupId, GroupTrades> = FxHashMap::default();
-        // Per group, the key of its last trade: a trade's events are contiguous in canonical
-        // order, so they are contiguous among its group's events too.
-        let mut last_key: FxHashMap<GroupId, &str> = FxHashMap::default();
-        for e in events {
-            let ids = &clusters_of[e.module.as_str()];
-            let id: GroupId = (e.module.clone(), e.pattern_key.clone(), e.category);
-            let previous = last_key.insert(id.clone(), e.trade_key.as_str());
-            let g = groups.entry(id).or_default();
-            let trade = match previous {
-                Some(key) if key == e.trade_key => g.r.len() - 1,
-                _ => {
-                    let at = e.entry_at.unwrap_or(e.exit_at).millis();
-                    g.cluster.push(ids[&time_cluster(at, days)]);
-                    g.r.push(e.rr_winsorized);
-                    g.weight
-                        .push(decay_weight(as_of.hours_since(e.exit_at), half_life));
-                    g.module_trade
-                        .push(module_index[&(e.module.as_str(), e.trade_key.as_str())]);
-                    g.r.len() - 1
-                }
-            };
-            let action = g.action_trade.len();
-            g.action_trade.push(trade as u32);
-            learnloop_model::scope::with_scope_pairs(&e.scope, |scope| {
-                for &(k, v) in scope {
-                    let values = g.pairs.entry(k.to_string()).or_default();
-                    let set = values.entry(v.to_string()).or_default();
-                    let words = (action + 1).div_ceil(64);
-                    if set.0.len() < words {
-                        set.0.resize(words, 0);
-                    }
-                    set.insert(action);
-                }
-            });
-        }
-        let mut index = TradeIndex::finish(groups, module_cells, clusters_of);
-        index.modules = modules;
-        index
+        builder.finish()
     }
 
     fn finish(
