@@ -1,10 +1,10 @@
 //! JSON Lines in: each line stored in `ad_strands` (idempotent by strand id) and normalised at once;
 //! a line that cannot be used is quarantined with its line number and never stops the batch.
 
-use crate::normalize::{self, normalize_one, write_typed, NormalizeReport};
+use crate::normalize::{self, normalize_one, write_typed, NormalizeReport, Validated};
 use crate::{LinkerError, Result};
-use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand, TypedStrand};
-use learnloop_store::strands::{self, InsertOutcome};
+use learnloop_model::strand::{QuarantineCode, QuarantineReason, RawStrand};
+use learnloop_store::strands::{self, InsertOutcome, StrandWriter};
 use learnloop_store::{meta, Connection};
 
 /// What an ingest did.
@@ -99,6 +99,7 @@ fn ingest_each_line<I>(
 where
     I: IntoIterator<Item = std::io::Result<String>>,
 {
+    let mut writer = StrandWriter::new(conn)?;
     for (i, line) in lines.into_iter().enumerate() {
         let line_no = i as u64 + 1;
         let line = match line {
@@ -123,7 +124,7 @@ where
             report.blank_lines += 1;
             continue;
         }
-        ingest_line(conn, text, source, line_no, ingested_at, report)?;
+        ingest_line(&mut writer, text, source, line_no, ingested_at, report)?;
     }
     Ok(())
 }
@@ -154,9 +155,10 @@ where
 {
     let mut report = begin_ingest(conn, ingested_at)?;
     with_typed_indexes_deferred(conn, || {
-        records
-            .into_iter()
-            .try_for_each(|record| ingest_record(conn, record, source, ingested_at, &mut report))
+        let mut writer = StrandWriter::new(conn)?;
+        records.into_iter().try_for_each(|record| {
+            ingest_record(&mut writer, record, source, ingested_at, &mut report)
+        })
     })?;
     finish_ingest(conn)?;
     tracing::info!(
@@ -170,7 +172,7 @@ where
 }
 
 fn ingest_record(
-    conn: &Connection,
+    writer: &mut StrandWriter<'_>,
     record: AdaptedRecord,
     source: &str,
     ingested_at: &str,
@@ -186,7 +188,7 @@ fn ingest_record(
         Ok(raw) => {
             let text = record.text;
             store_strand(
-                conn,
+                writer,
                 &raw,
                 None,
                 || text,
@@ -199,7 +201,7 @@ fn ingest_record(
             )
         }
         Err(reason) => normalize::quarantine(
-            conn,
+            writer.conn(),
             &location,
             &located(reason),
             &record.text,
@@ -255,7 +257,7 @@ fn quarantine_undecodable(
 }
 
 fn ingest_line(
-    conn: &Connection,
+    writer: &mut StrandWriter<'_>,
     text: &str,
     source: &str,
     line_no: u64,
@@ -272,7 +274,7 @@ fn ingest_line(
             let strand_id = format!("{source}:{line_no}");
             let reason = located(reason);
             return normalize::quarantine(
-                conn,
+                writer.conn(),
                 &strand_id,
                 &reason,
                 text,
@@ -283,7 +285,7 @@ fn ingest_line(
         }
     };
     store_strand(
-        conn,
+        writer,
         &raw,
         None,
         || text.to_string(),
@@ -296,11 +298,6 @@ fn ingest_line(
     )
 }
 
-/// Store one parsed strand (idempotent by id) and normalise it; a reused id with other fields is
-/// quarantined, the stored strand kept. `validated` is `raw.to_typed()` when the caller computed it
-/// already (on another thread), else it is computed here for a newly stored strand only. `located`
-/// prefixes a reason with where the strand came from; `text()` renders the input for the
-/// quarantine, only when it is needed.
 /// Where a batch of strands comes from: its source (a file, a table) and when it was ingested.
 pub(crate) struct Origin<'a> {
     /// The file or table the strands were read from (kept with quarantined input).
@@ -309,30 +306,35 @@ pub(crate) struct Origin<'a> {
     pub ingested_at: &'a str,
 }
 
+/// Store one parsed strand (idempotent by id) and normalise it; a reused id with other fields is
+/// quarantined, the stored strand kept. `validated` is [`Validated::of`] the strand when the
+/// caller computed it already (on another thread), else it is computed here for a newly stored
+/// strand only. `located` prefixes a reason with where the strand came from; `text()` renders the
+/// input for the quarantine, only when it is needed.
 pub(crate) fn store_strand(
-    conn: &Connection,
+    writer: &mut StrandWriter<'_>,
     raw: &RawStrand,
-    validated: Option<&std::result::Result<TypedStrand, QuarantineReason>>,
+    validated: Option<&Validated>,
     text: impl FnOnce() -> String,
     origin: &Origin<'_>,
     located: impl Fn(QuarantineReason) -> QuarantineReason,
     report: &mut IngestReport,
 ) -> Result<()> {
-    match strands::insert_raw(conn, raw)? {
+    match writer.insert_raw(raw)? {
         InsertOutcome::Inserted => {
             report.inserted += 1;
             match validated {
-                Some(typed) => write_typed(
-                    conn,
+                Some(validated) => write_typed(
+                    writer,
                     &raw.id,
-                    typed,
+                    validated,
                     text,
                     origin.ingested_at,
                     Some(origin.source),
                     &mut report.normalized,
                 ),
                 None => normalize_one(
-                    conn,
+                    writer,
                     raw,
                     text,
                     origin.ingested_at,
@@ -352,7 +354,7 @@ pub(crate) fn store_strand(
                 format!("strand id {:?} is already stored with different fields; the stored strand is kept", raw.id),
             ));
             normalize::quarantine(
-                conn,
+                writer.conn(),
                 &raw.id,
                 &reason,
                 &text(),

@@ -11,10 +11,11 @@
 use crate::ingest::{
     begin_ingest, finish_ingest, store_strand, with_typed_indexes_deferred, Origin,
 };
+use crate::normalize::Validated;
 use crate::{IngestReport, LinkerError, Result};
-use learnloop_model::strand::{QuarantineReason, RawStrand, StrandColumns, TypedStrand};
+use learnloop_model::strand::{QuarantineReason, RawStrand, StrandColumns};
 use learnloop_store::pg::{self, Client, PgTarget, ReadFrom, StrandBatch, TableName, Watermark};
-use learnloop_store::strands::{self, QuarantineEntry};
+use learnloop_store::strands::{self, QuarantineEntry, StrandWriter};
 use learnloop_store::{meta, Connection};
 
 /// How to read: which table, how many rows per fetch, and where to start.
@@ -119,9 +120,10 @@ pub fn ingest_postgres(
                 }
             });
             let stored_all = (|| {
+                let mut writer = StrandWriter::new(conn)?;
                 for batch in receiver {
                     for row in &batch.rows {
-                        ingest_row(conn, row, &source, ingested_at, &mut report)?;
+                        ingest_row(&mut writer, row, &source, ingested_at, &mut report)?;
                     }
                     if let Some(last) = batch.last {
                         if newest.as_ref().is_none_or(|w| later(&last, w)) {
@@ -193,9 +195,6 @@ fn later(a: &Watermark, b: &Watermark) -> bool {
     (a.created_at, a.id.as_bytes()) > (b.created_at, b.id.as_bytes())
 }
 
-/// What validating a stored strand gave: its typed form or why it is quarantined.
-type Validated = std::result::Result<TypedStrand, QuarantineReason>;
-
 /// A fetched batch with each row's stored form and validation, computed on the validating thread.
 struct ValidatedBatch {
     rows: Vec<ValidatedRow>,
@@ -247,8 +246,8 @@ impl ValidatedRow {
     fn new(columns: StrandColumns) -> Self {
         let as_read = (!columns.stores_verbatim()).then(|| columns.clone());
         let strand = columns.into_raw().map(|raw| {
-            let typed = raw.to_typed();
-            (raw, typed)
+            let validated = Validated::of(&raw);
+            (raw, validated)
         });
         Self { as_read, strand }
     }
@@ -269,7 +268,7 @@ impl ValidatedRow {
 }
 
 fn ingest_row(
-    conn: &Connection,
+    writer: &mut StrandWriter<'_>,
     row: &ValidatedRow,
     source: &str,
     ingested_at: &str,
@@ -290,10 +289,10 @@ fn ingest_row(
     // Rendered only for a row that is quarantined.
     let text = || serde_json::to_string(&*row.columns()).unwrap_or_default();
     match &row.strand {
-        Ok((raw, typed)) => store_strand(
-            conn,
+        Ok((raw, validated)) => store_strand(
+            writer,
             raw,
-            Some(typed),
+            Some(validated),
             text,
             &Origin {
                 source,
@@ -307,7 +306,7 @@ fn ingest_row(
             let reason = located(reason.clone());
             let strand_id = format!("{source}:{}", row_name(row.id().as_deref()));
             let new = strands::quarantine(
-                conn,
+                writer.conn(),
                 &QuarantineEntry {
                     strand_id: &strand_id,
                     reason: &reason,

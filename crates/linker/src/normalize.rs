@@ -2,8 +2,8 @@
 //! writing the table directly), each is validated exactly once, past a rowid watermark.
 
 use crate::Result;
-use learnloop_model::strand::{QuarantineReason, RawStrand, TypedStrand};
-use learnloop_store::strands::{self, QuarantineEntry};
+use learnloop_model::strand::{PmAction, PositionClose, QuarantineReason, RawStrand, TypedStrand};
+use learnloop_store::strands::{self, ActionText, QuarantineEntry, StrandWriter};
 use learnloop_store::{meta, Connection};
 use std::collections::BTreeMap;
 
@@ -32,10 +32,36 @@ impl NormalizeReport {
     }
 }
 
+/// A strand's validation, computed ahead of writing it (possibly on another thread than the
+/// writer's): its typed row, with an action's text columns already rendered, or why it is
+/// quarantined.
+pub(crate) enum Validated {
+    /// A valid action and its rendered text columns.
+    Action(PmAction, ActionText),
+    /// A valid close.
+    Close(PositionClose),
+    /// Why the strand cannot be used.
+    Refused(QuarantineReason),
+}
+
+impl Validated {
+    /// Validate `raw` ([`RawStrand::to_typed`]) and render what its row needs.
+    pub(crate) fn of(raw: &RawStrand) -> Self {
+        match raw.to_typed() {
+            Ok(TypedStrand::Action(a)) => {
+                let text = ActionText::of(&a);
+                Self::Action(a, text)
+            }
+            Ok(TypedStrand::Close(c)) => Self::Close(c),
+            Err(reason) => Self::Refused(reason),
+        }
+    }
+}
+
 /// Validate one stored strand and write its typed row, or quarantine it with `raw_text()` (only
 /// rendered for a strand that fails).
 pub(crate) fn normalize_one(
-    conn: &Connection,
+    writer: &mut StrandWriter<'_>,
     raw: &RawStrand,
     raw_text: impl FnOnce() -> String,
     ingested_at: &str,
@@ -43,9 +69,9 @@ pub(crate) fn normalize_one(
     report: &mut NormalizeReport,
 ) -> Result<()> {
     write_typed(
-        conn,
+        writer,
         &raw.id,
-        &raw.to_typed(),
+        &Validated::of(raw),
         raw_text,
         ingested_at,
         source,
@@ -53,28 +79,27 @@ pub(crate) fn normalize_one(
     )
 }
 
-/// Write a stored strand's validation result (`typed`, from [`RawStrand::to_typed`], possibly
-/// computed on another thread): its typed row, or the quarantine with `raw_text()`.
+/// Write a stored strand's validation result: its typed row, or the quarantine with `raw_text()`.
 pub(crate) fn write_typed(
-    conn: &Connection,
+    writer: &mut StrandWriter<'_>,
     strand_id: &str,
-    typed: &std::result::Result<TypedStrand, QuarantineReason>,
+    validated: &Validated,
     raw_text: impl FnOnce() -> String,
     ingested_at: &str,
     source: Option<&str>,
     report: &mut NormalizeReport,
 ) -> Result<()> {
-    match typed {
-        Ok(TypedStrand::Action(a)) => {
-            strands::upsert_action(conn, a)?;
+    match validated {
+        Validated::Action(a, text) => {
+            writer.upsert_action(a, text)?;
             report.actions += 1;
         }
-        Ok(TypedStrand::Close(c)) => {
-            strands::upsert_close(conn, c)?;
+        Validated::Close(c) => {
+            writer.upsert_close(c)?;
             report.closes += 1;
         }
-        Err(reason) => quarantine(
-            conn,
+        Validated::Refused(reason) => quarantine(
+            writer.conn(),
             strand_id,
             reason,
             &raw_text(),
@@ -122,9 +147,10 @@ pub fn normalize_new(conn: &Connection, ingested_at: &str) -> Result<NormalizeRe
     let after = meta::get_i64(conn, WATERMARK_KEY)?.unwrap_or(0);
     let mut report = NormalizeReport::default();
     let mut last = after;
+    let mut writer = StrandWriter::new(conn)?;
     for (rowid, raw) in strands::raw_after(conn, after)? {
         normalize_one(
-            conn,
+            &mut writer,
             &raw,
             || serde_json::to_string(&raw).unwrap_or_default(),
             ingested_at,
