@@ -131,11 +131,13 @@ mod tests {
     use learnloop_model::Timestamp;
 
     fn row(module: &Arc<str>, pattern: &Arc<str>, scope: &str, n: u64) -> StatsRow {
-        let mut stats = learnloop_model::stats::OutcomeStats::default();
-        stats.r = RunningStats {
-            n,
-            mean: n as f64 / 10.0,
-            m2: 2.0 * n as f64,
+        let stats = learnloop_model::stats::OutcomeStats {
+            r: RunningStats {
+                n,
+                mean: n as f64 / 10.0,
+                m2: 2.0 * n as f64,
+            },
+            ..Default::default()
         };
         StatsRow {
             module: module.clone(),
