@@ -326,28 +326,11 @@ pub fn step(
         if !(stage == Stage::Link && run.memory.is_some()) {
             report.timed(stage.name(), t.elapsed());
         }
-        release_freed_memory();
+        // What the stage freed goes back to the OS before the next stage's peak.
+        learnloop_store::release_freed_memory();
     }
     Ok(())
 }
-
-/// Hand the memory a stage freed back to the OS before the next stage runs. glibc keeps freed
-/// blocks in the arena of the thread that allocated them (the aggregate's worker threads leave
-/// GBs at 100k trades), where the next stage, allocating mostly on other threads or in large
-/// blocks, does not reuse them: its peak would sit on top of them.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_freed_memory() {
-    extern "C" {
-        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-    }
-    // SAFETY: malloc_trim takes no pointers; it only returns free pages of glibc's arenas.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_freed_memory() {}
 
 /// Refuses a lessons or materialize stage as of a time before the store's learned state. A
 /// placebo run (rolled back) and a replay (its own scratch store) are not checked.
