@@ -548,7 +548,7 @@ pub(crate) fn fold_observations(
             i += 1;
         }
         let t = trade as usize;
-        stats.push_trade(&p.trades[t], n_actions, p.weights[t]);
+        stats.push_fold(&p.trades[t], n_actions);
         trades += 1;
     }
     trades
