@@ -120,7 +120,7 @@ const ROWS_AHEAD: usize = 250_000;
 
 /// Compute the rows of every group in key order and hand each group's rows, sorted by
 /// (mask, hash), to `sink`. Later groups are computed while `sink` consumes earlier ones, up to
-/// [`ROWS_AHEAD`] rows ahead.
+/// 250,000 rows ahead (`ROWS_AHEAD`).
 pub fn compute_each<E: Send>(
     p: &Prepared,
     limits: Limits,
