@@ -2,7 +2,7 @@
 //! and observations grouped by (module, pattern, category) with identical (trade, scope) merged.
 
 use learnloop_model::scope::{for_each_canonical_pair, parse_scope_map};
-use learnloop_model::stats::{decay_weight, TradeOutcome};
+use learnloop_model::stats::{decay_weight, FoldTrade, TradeOutcome};
 use learnloop_model::{ActionCategory, DimensionList, Timestamp, TradeEvent};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -45,12 +45,11 @@ pub struct Group {
 pub struct Prepared {
     /// Number of scope dimensions.
     pub dims: usize,
-    /// Each trade's outcome, in canonical trade order.
-    pub trades: Vec<TradeOutcome>,
+    /// Each trade's outcome with its decay weight at the as-of time, as the fold reads it, in
+    /// canonical trade order.
+    pub trades: Vec<FoldTrade>,
     /// Each trade's key, same order.
     pub trade_keys: Vec<String>,
-    /// Decay weight of each trade at the as-of time.
-    pub weights: Vec<f64>,
     /// The (module, pattern, category) groups.
     pub groups: Vec<Group>,
     /// value_names[d][id - 1] is the text of value id `id` of dimension d.
@@ -70,7 +69,6 @@ impl Prepared {
         let dims = dim_list.len();
         let mut trades = Vec::new();
         let mut trade_keys: Vec<String> = Vec::new();
-        let mut weights = Vec::new();
         let mut interner = Interner {
             ids: vec![FxHashMap::default(); dims],
             names: vec![Vec::new(); dims],
@@ -85,14 +83,15 @@ impl Prepared {
                     return Err(PrepareError::TooMany("trades"));
                 }
                 trade_keys.push(e.trade_key.clone());
-                trades.push(TradeOutcome {
+                let outcome = TradeOutcome {
                     r: e.rr_winsorized,
                     pnl_usd: e.pnl_usd,
                     hold_days: e.hold_days,
                     time_to_s3: e.time_to_s3,
                     exit_at: e.exit_at,
-                });
-                weights.push(decay_weight(as_of.hours_since(e.exit_at), half_life_hours));
+                };
+                let weight = decay_weight(as_of.hours_since(e.exit_at), half_life_hours);
+                trades.push(FoldTrade::new(&outcome, weight));
             }
             let trade = (trades.len() - 1) as u32;
             interner.fill(e, dim_list, &mut row)?;
@@ -128,7 +127,6 @@ impl Prepared {
             dims,
             trades,
             trade_keys,
-            weights,
             groups,
             value_names: interner.names,
             dim_names: dim_list.names().to_vec(),

@@ -144,6 +144,34 @@ impl TradeOutcome {
     }
 }
 
+/// What folding a trade into a row reads, resolved once per trade rather than once per row: the
+/// aggregate folds each trade into hundreds of subsets, and each fold would otherwise filter the
+/// PnL, recompute `1 / (1 + time_to_s3)` and look the decay weight up apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FoldTrade {
+    r: f64,
+    /// The reported PnL, 0 when absent or not finite.
+    pnl: f64,
+    hold_days: Option<f64>,
+    time_eff: Option<f64>,
+    exit_at: Timestamp,
+    weight: f64,
+}
+
+impl FoldTrade {
+    /// `t`'s figures as a fold reads them, with its decay weight.
+    pub fn new(t: &TradeOutcome, weight: f64) -> Self {
+        Self {
+            r: t.r,
+            pnl: t.pnl_usd.filter(|p| p.is_finite()).unwrap_or(0.0),
+            hold_days: t.hold_days,
+            time_eff: t.time_efficiency(),
+            exit_at: t.exit_at,
+            weight,
+        }
+    }
+}
+
 /// Mean of the values that are present, mergeable.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PresentMean {
@@ -205,17 +233,22 @@ impl OutcomeStats {
 
     /// Add one trade that `n_actions` actions of this row share; `weight` is its decay weight.
     pub fn push_trade(&mut self, t: &TradeOutcome, n_actions: u64, weight: f64) {
+        self.push_fold(&FoldTrade::new(t, weight), n_actions);
+    }
+
+    /// [`Self::push_trade`] with the trade's figures resolved beforehand (see [`FoldTrade`]).
+    pub fn push_fold(&mut self, t: &FoldTrade, n_actions: u64) {
         self.n_actions += n_actions;
         self.r.push(t.r);
         if t.r > 0.0 {
             self.wins += 1;
         }
-        self.sum_pnl += t.pnl_usd.filter(|p| p.is_finite()).unwrap_or(0.0);
+        self.sum_pnl += t.pnl;
         self.hold_days.push(t.hold_days);
-        self.time_eff.push(t.time_efficiency());
+        self.time_eff.push(t.time_eff);
         self.first_exit = Some(self.first_exit.map_or(t.exit_at, |f| f.min(t.exit_at)));
         self.last_exit = Some(self.last_exit.map_or(t.exit_at, |l| l.max(t.exit_at)));
-        self.decayed.push(t.r, weight);
+        self.decayed.push(t.r, t.weight);
     }
 
     /// Merge statistics of a disjoint set of trades.

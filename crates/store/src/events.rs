@@ -88,16 +88,27 @@ pub fn insert_anomaly(conn: &Connection, a: &LinkAnomaly) -> Result<()> {
 
 /// Every trade event, in the canonical order the aggregator folds them: by exit time, trade, action.
 pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
-    let mut events = Vec::new();
-    for_each_event(conn, |e| {
-        events.push(e);
+    let mut rows = Vec::new();
+    for_each_event_unordered(conn, |e| {
+        rows.push(e);
         Ok(())
     })?;
-    Ok(events)
+    // Sorted here rather than by an ORDER BY, which copied every wide row through SQLite's
+    // sorter (~10 % of the aggregate stage on 8,000 trades). Bytewise string order, as SQLite's
+    // BINARY collation; (trade_key, action_strand_id) is the primary key, so the order is total.
+    rows.sort_unstable_by(|a, b| {
+        (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
+            b.exit_at,
+            &b.trade_key,
+            &b.action_strand_id,
+        ))
+    });
+    Ok(rows)
 }
 
 /// Every trade event in canonical order (as `load_all_events`), handed to `visit` one at a time
-/// without holding them all: a 100k-trade book has ~0.7 M events of seven strings each.
+/// without holding them all: a 100k-trade book has ~0.7 M events of seven strings each. The
+/// order comes from SQLite's sorter, which holds a copy of the rows while they stream.
 pub fn for_each_event(
     conn: &Connection,
     visit: impl FnMut(TradeEvent) -> Result<()>,

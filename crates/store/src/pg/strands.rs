@@ -85,8 +85,6 @@ struct ReadSql {
     dated: String,
     /// The rows without created_at, in id order, when `dated` leaves them out.
     undated: Option<String>,
-    /// Which of `content` and `regime_context` are `jsonb` (see [`compact_jsonb_text`]).
-    jsonb: [bool; 2],
 }
 
 fn read_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResult<ReadSql> {
@@ -130,9 +128,7 @@ fn read_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResult
         ReadFrom::After(_) => format!("WHERE ({created_at}, {id}) > ($1, $2) "),
         ReadFrom::Since(_) => format!("WHERE {created_at} >= $1 "),
     };
-    let is_jsonb = |c: &str| columns.get(c).is_some_and(|t| t == "jsonb");
     Ok(ReadSql {
-        jsonb: JSON_COLUMNS.map(is_jsonb),
         dated: format!("{select}{dated_where}{order}"),
         undated: (*from != ReadFrom::Start)
             .then(|| format!("{select}WHERE {created_at} IS NULL {order}")),
@@ -189,7 +185,7 @@ pub fn read_strands<E: From<PgError>>(
                 break;
             }
             total += rows.len() as u64;
-            each(decode_batch(&rows, server_now, sql.jsonb).map_err(reading())?)?;
+            each(decode_batch(&rows, server_now).map_err(reading())?)?;
         }
         tx.batch_execute(&format!("CLOSE {CURSOR}"))
             .map_err(reading())?;
@@ -198,17 +194,11 @@ pub fn read_strands<E: From<PgError>>(
     Ok(total)
 }
 
-/// The fetched rows as columns, with the batch's watermark (see [`StrandBatch::last`]); the JSON
-/// columns flagged in `jsonb` compacted.
+/// The fetched rows as columns, with the batch's watermark (see [`StrandBatch::last`]).
 fn decode_batch(
     rows: &[postgres::Row],
     server_now: DateTime<Utc>,
-    jsonb: [bool; 2],
 ) -> Result<StrandBatch, postgres::Error> {
-    let json = |r: &postgres::Row, i: usize, compact: bool| {
-        r.try_get::<_, Option<String>>(i)
-            .map(|text| text.map(|t| if compact { compact_jsonb_text(t) } else { t }))
-    };
     let mut last = None;
     let columns = rows
         .iter()
@@ -229,8 +219,8 @@ fn decode_batch(
                 timeframe: r.try_get(4)?,
                 position_id: r.try_get(5)?,
                 trade_id: r.try_get(6)?,
-                content: json(r, 7, jsonb[0])?,
-                regime_context: json(r, 8, jsonb[1])?,
+                content: r.try_get(7)?,
+                regime_context: r.try_get(8)?,
                 created_at: created_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             })
         })
@@ -239,32 +229,6 @@ fn decode_batch(
         rows: columns,
         last,
     })
-}
-
-/// jsonb's text rendering without the spaces it writes after every `:` and `,`: the same JSON value
-/// in ~15 % fewer bytes to validate, store and write (a jsonb value keeps no text of its
-/// producer's to preserve: its rendering is the server's). Whitespace inside strings is kept.
-fn compact_jsonb_text(text: String) -> String {
-    if !text.contains([' ', '\n', '\t', '\r']) {
-        return text;
-    }
-    let mut bytes = text.into_bytes();
-    let (mut in_string, mut escaped, mut kept) = (false, false, 0);
-    for i in 0..bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            (escaped, in_string) = (!escaped && b == b'\\', escaped || b != b'"');
-        } else if b == b'"' {
-            in_string = true;
-        } else if b.is_ascii_whitespace() {
-            continue;
-        }
-        bytes[kept] = b;
-        kept += 1;
-    }
-    bytes.truncate(kept);
-    // Only ASCII whitespace outside strings was removed, so the text is still UTF-8.
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Create `table` with the SPEC §1 columns (content and regime_context as jsonb, created_at as
@@ -369,46 +333,6 @@ mod tests {
         };
         assert_eq!(Watermark::parse(&w.to_text()), Some(w));
         assert_eq!(Watermark::parse("garbage"), None);
-    }
-
-    #[test]
-    fn jsonb_text_is_compacted_outside_strings_only() {
-        let rendered = r#"{"a": 1, "b": [true, null, "x y"], "c": {"d\\": "say \"hi, there\": ok"}, "e": "\\"}"#;
-        let compact = compact_jsonb_text(rendered.to_string());
-        assert_eq!(
-            compact,
-            r#"{"a":1,"b":[true,null,"x y"],"c":{"d\\":"say \"hi, there\": ok"},"e":"\\"}"#
-        );
-        let value = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
-        assert_eq!(value(&compact), value(rendered));
-        assert_eq!(compact_jsonb_text("{}".into()), "{}");
-        assert_eq!(compact_jsonb_text("\"ü é\"".into()), "\"ü é\"");
-    }
-
-    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i32>().prop_map(serde_json::Value::from),
-            "[ a\"\\\\\t\nü,:{}]{0,8}".prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
-                proptest::collection::btree_map("[ a\"\\\\:,]{0,5}", inner, 0..4)
-                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest::proptest! {
-        /// Any spaced rendering compacts to serde_json's compact text of the same value.
-        #[test]
-        fn compacting_a_spaced_rendering_gives_the_compact_one(value in json_value()) {
-            let spaced = serde_json::to_string_pretty(&value).unwrap();
-            proptest::prop_assert_eq!(compact_jsonb_text(spaced), serde_json::to_string(&value).unwrap());
-        }
     }
 
     #[test]
