@@ -113,7 +113,7 @@ pub fn for_each_event(
     conn: &Connection,
     visit: impl FnMut(TradeEvent) -> Result<()>,
 ) -> Result<()> {
-    events_in_order(
+    query_events(
         conn,
         "ORDER BY exit_at_ms, trade_key, action_strand_id",
         visit,
@@ -126,10 +126,10 @@ pub fn for_each_event_unordered(
     conn: &Connection,
     visit: impl FnMut(TradeEvent) -> Result<()>,
 ) -> Result<()> {
-    events_in_order(conn, "", visit)
+    query_events(conn, "", visit)
 }
 
-fn events_in_order(
+fn query_events(
     conn: &Connection,
     order_by: &str,
     mut visit: impl FnMut(TradeEvent) -> Result<()>,

@@ -34,7 +34,8 @@ fn supporting_trades(
     Ok(support.finish())
 }
 
-/// The supporting trade sets of the active lessons, built from events visited in canonical order.
+/// The supporting trade sets of the active lessons, built from events visited in any order (a
+/// trade's index is looked up once per run of its contiguous events).
 struct Supporting<'a> {
     active: &'a [ActiveLesson],
     by_group: FxHashMap<(&'a str, &'a str, &'a str), Vec<usize>>,

@@ -266,10 +266,18 @@ pub struct TradeIndexBuilder {
     module_index: FxHashMap<(String, String), u32>,
     /// Per module, each trade's (cluster id, R) from its first event.
     module_raw: FxHashMap<String, Vec<(i64, f64)>>,
-    groups: FxHashMap<GroupId, GroupTrades>,
-    /// Per group, each trade's cluster id (numbered at the end) and the key of its last trade: a
-    /// trade's events are contiguous in canonical order, so among its group's events too.
-    group_raw: FxHashMap<GroupId, (Vec<i64>, String)>,
+    groups: FxHashMap<GroupId, GroupBuild>,
+}
+
+/// A group's trades while the index is built.
+#[derive(Default)]
+struct GroupBuild {
+    trades: GroupTrades,
+    /// Per trade, its cluster id (numbered once every event is in).
+    raw_clusters: Vec<i64>,
+    /// The key of the group's last trade: a trade's events are contiguous in canonical order, so
+    /// among its group's events too.
+    last_key: String,
 }
 
 impl TradeIndexBuilder {
@@ -282,7 +290,6 @@ impl TradeIndexBuilder {
             module_index: FxHashMap::default(),
             module_raw: FxHashMap::default(),
             groups: FxHashMap::default(),
-            group_raw: FxHashMap::default(),
         }
     }
 
@@ -296,21 +303,22 @@ impl TradeIndexBuilder {
             self.clusters_of
                 .insert(e.module.clone(), BTreeMap::from([(c, 0)]));
         }
-        let module_trade = self.module_trade(e, c);
         let id: GroupId = (e.module.clone(), e.pattern_key.clone(), e.category);
-        let g = self.groups.entry(id.clone()).or_default();
-        let (raw_clusters, last_key) = self.group_raw.entry(id).or_default();
-        let trade = if !g.r.is_empty() && *last_key == e.trade_key {
+        let build = self.groups.entry(id).or_default();
+        let g = &mut build.trades;
+        let trade = if !g.r.is_empty() && build.last_key == e.trade_key {
             g.r.len() - 1
         } else {
-            raw_clusters.push(c);
+            // A trade's first event is always new to its group: it is numbered in its module here.
+            let module_trade = module_trade(&mut self.module_index, &mut self.module_raw, e, c);
+            build.raw_clusters.push(c);
             g.r.push(e.rr_winsorized);
             g.weight.push(decay_weight(
                 self.as_of.hours_since(e.exit_at),
                 self.half_life,
             ));
             g.module_trade.push(module_trade);
-            last_key.clone_from(&e.trade_key);
+            build.last_key.clone_from(&e.trade_key);
             g.r.len() - 1
         };
         let action = g.action_trade.len();
@@ -326,19 +334,6 @@ impl TradeIndexBuilder {
                 set.insert(action);
             }
         });
-    }
-
-    /// The index of `e`'s trade among its module's trades (in order of first appearance).
-    fn module_trade(&mut self, e: &TradeEvent, cluster: i64) -> u32 {
-        let key = (e.module.clone(), e.trade_key.clone());
-        if let Some(&i) = self.module_index.get(&key) {
-            return i;
-        }
-        let raw = self.module_raw.entry(e.module.clone()).or_default();
-        raw.push((cluster, e.rr_winsorized));
-        let i = (raw.len() - 1) as u32;
-        self.module_index.insert(key, i);
-        i
     }
 
     pub fn finish(mut self) -> TradeIndex {
@@ -370,19 +365,43 @@ impl TradeIndexBuilder {
             }
             module_cells.insert(module, cells);
         }
-        for (id, (raw, _)) in &self.group_raw {
-            let ids = &clusters_of[&id.0];
-            let g = self.groups.get_mut(id).expect("a group of every raw entry");
-            g.cluster = raw.iter().map(|c| ids[c]).collect();
-        }
+        let groups: FxHashMap<GroupId, GroupTrades> = self
+            .groups
+            .into_iter()
+            .map(|(id, build)| {
+                let ids = &clusters_of[&id.0];
+                let mut trades = build.trades;
+                trades.cluster = build.raw_clusters.iter().map(|c| ids[c]).collect();
+                (id, trades)
+            })
+            .collect();
         let clusters: BTreeMap<&str, BTreeMap<i64, u32>> = clusters_of
             .iter()
             .map(|(m, ids)| (m.as_str(), ids.clone()))
             .collect();
-        let mut index = TradeIndex::finish(self.groups, module_cells, clusters);
+        let mut index = TradeIndex::finish(groups, module_cells, clusters);
         index.modules = modules;
         index
     }
+}
+
+/// The index of `e`'s trade among its module's trades (in order of first appearance), numbering
+/// it on its first event.
+fn module_trade(
+    module_index: &mut FxHashMap<(String, String), u32>,
+    module_raw: &mut FxHashMap<String, Vec<(i64, f64)>>,
+    e: &TradeEvent,
+    cluster: i64,
+) -> u32 {
+    let key = (e.module.clone(), e.trade_key.clone());
+    if let Some(&i) = module_index.get(&key) {
+        return i;
+    }
+    let raw = module_raw.entry(e.module.clone()).or_default();
+    raw.push((cluster, e.rr_winsorized));
+    let i = (raw.len() - 1) as u32;
+    module_index.insert(key, i);
+    i
 }
 
 /// The trade-level view of every group, and per module its cluster count.
