@@ -197,14 +197,17 @@ pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 
 /// The page cache of a stage that only streams the stats table once (the lesson stage): pages
 /// past it are released (written ones spill to the WAL first), and the memory goes to the stage.
-pub const READ_PAGE_CACHE_MIB: i64 = 256;
+pub const READ_PAGE_CACHE_MIB: i64 = 64;
 
-/// Bound the connection's page cache to `mib` MiB and release the cached pages above it now.
-/// Changes no data; within a write transaction, dirty pages above the bound spill to the WAL as
-/// the cache needs room.
+/// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
+/// back to the OS: freed on this thread, they would otherwise stay in its heap, where a stage
+/// that allocates on worker threads (the lesson stage's tests) never reuses them. Changes no
+/// data; within a write transaction, dirty pages above the bound spill to the WAL as the cache
+/// needs room.
 pub fn set_page_cache_mib(conn: &Connection, mib: i64) -> Result<()> {
     conn.pragma_update(None, "cache_size", -mib * 1024)?;
     conn.execute_batch("PRAGMA shrink_memory")?;
+    release_freed_memory();
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! identical trade sets, and shrinkage of the decayed mean toward the parent.
 
 use super::lattice::{Lattice, NOT_STORED};
-use super::trades::{Bitset, ClusterSums, GroupTrades, ModuleTrades};
+use super::trades::{Bitset, GroupClusterSums, GroupTrades, ModuleTrades};
 use super::LessonKey;
 use learnloop_model::scope::with_scope_pairs;
 use learnloop_model::stats::WeightedStats;
@@ -241,21 +241,18 @@ pub fn evaluate_group(
     // Each supported subset's trades are summarised as soon as they are found (a trade set is as
     // large as the group, and a group may have a million subsets): only the summaries are kept.
     let mut decayed: Vec<Option<WeightedStats>> = Vec::with_capacity(rows.len());
-    let mut sums: Vec<Option<ClusterSums>> = Vec::with_capacity(rows.len());
+    let mut sums = GroupClusterSums::new(ctx.n_clusters, rows.len());
     let mut prints: Vec<Option<u64>> = Vec::with_capacity(rows.len());
     for r in rows {
         let set = supported(r).then(|| trades_of_row(ctx.trades, r));
         decayed.push(set.as_ref().map(|s| ctx.trades.decayed(s)));
-        sums.push(
-            set.as_ref()
-                .map(|s| ctx.trades.cluster_sums(s, ctx.n_clusters)),
-        );
+        sums.push(ctx.trades, set.as_ref());
         prints.push(set.as_ref().map(Bitset::fingerprint));
     }
     let duplicate_of = duplicates(rows, &prints, ctx.trades);
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        if sums[i].is_none() {
+        if sums.get(i).is_none() {
             continue;
         }
         let mut t = test_subset(i, rows, lattice, &sums, ctx, group.offset);
@@ -316,11 +313,11 @@ fn test_subset(
     i: usize,
     rows: &[StatsRow],
     lattice: &Lattice,
-    sums: &[Option<ClusterSums>],
+    sums: &GroupClusterSums,
     ctx: &GroupContext<'_>,
     offset: usize,
 ) -> Tested {
-    let own_sums = sums[i].as_ref().expect("a tested subset has its sums");
+    let own_sums = sums.get(i).expect("a tested subset has its sums");
     let cfg = ctx.cfg;
     let r = &rows[i];
     let dims = r.scope_mask.count_ones();
@@ -364,7 +361,7 @@ fn test_subset(
         let mut min_gap = f64::INFINITY;
         for link in lattice.parents(i) {
             let parent_sums = (link.row != NOT_STORED)
-                .then(|| sums[link.row as usize].as_ref())
+                .then(|| sums.get(link.row as usize))
                 .flatten();
             let Some(parent_sums) = parent_sums else {
                 screen = screen.or(Some(Screen::MissingParent));
@@ -383,7 +380,7 @@ fn test_subset(
             }
             let parent_mean = rows[link.row as usize].stats.r.mean;
             min_gap = min_gap.min((mean - parent_mean).abs());
-            let cells = own_sums.against_rest_of(parent_sums);
+            let cells = own_sums.against_rest_of(&parent_sums);
             match cluster_contrast(&cells, cfg.lessons.min_clusters) {
                 Some(c) if weakest.is_none_or(|(w, _)| c.p_two_sided > w.p_two_sided) => {
                     weakest = Some((c, Some(parent_row)));

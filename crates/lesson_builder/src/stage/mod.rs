@@ -206,8 +206,11 @@ fn build_lessons_streamed(
         }
     };
     clock.lap("baselines and trades");
-    let mut kept = KeptRows::default();
-    let mut tested: Vec<Tested> = Vec::new();
+    // Every stored row may be tested (by default the table holds only those and their parents):
+    // room for all of them from the start, so that neither vector is copied as it grows.
+    let stored = usize::try_from(learnloop_store::stats::count(conn)?).unwrap_or(0);
+    let mut kept = KeptRows::with_capacity(stored);
+    let mut tested: Vec<Tested> = Vec::with_capacity(stored);
     let mut seen = 0u64;
     // Groups are read in batches and tested in parallel; a batch is dropped once its tested
     // rows (and their nearest parents) are kept.

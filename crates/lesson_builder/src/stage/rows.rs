@@ -56,25 +56,52 @@ impl StageRows for StatsView<'_> {
 }
 
 /// The nightly stage's tested rows (and their nearest parents), kept while it streams the stats:
-/// a row's figures and its scope text in one arena, its group's names once per group.
-#[derive(Debug, Default)]
+/// a row's figures, its scope text in fixed-size chunks of one arena, its group's names once per
+/// group. Neither the rows nor the text are ever moved once kept: a growing vector of several
+/// hundred MB is copied when it doubles, and in a process whose heap an earlier stage left large
+/// (the nightly run), both copies stay resident at the stage's peak.
+#[derive(Debug)]
 pub struct KeptRows {
     groups: Vec<(Arc<str>, Arc<str>, ActionCategory)>,
     rows: Vec<KeptRow>,
-    /// Every kept row's scope text, one after the other: row `i`'s runs to row `i + 1`'s start.
-    text: String,
+    /// The kept rows' scope texts, one after the other within a chunk of `chunk_bytes` bytes
+    /// (a text longer than that has a chunk of its own).
+    text: Vec<String>,
+    chunk_bytes: usize,
 }
+
+impl Default for KeptRows {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+/// Bytes of scope text per chunk of [`KeptRows`]'s arena.
+const TEXT_CHUNK: usize = 8 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct KeptRow {
     scope_mask: u64,
     scope_values_hash: u64,
-    text_start: u64,
     r: RunningStats,
     group: u32,
+    /// The scope text: its chunk, start and length.
+    text_chunk: u32,
+    text_start: u32,
+    text_len: u32,
 }
 
 impl KeptRows {
+    /// Room for `rows` rows (the caller's bound on how many it will keep).
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            groups: Vec::new(),
+            rows: Vec::with_capacity(rows),
+            text: Vec::new(),
+            chunk_bytes: TEXT_CHUNK,
+        }
+    }
+
     /// Keep `r`; returns its index.
     pub fn push(&mut self, r: &StatsRow) -> usize {
         // A group's rows are contiguous in the stats' key order.
@@ -86,21 +113,38 @@ impl KeptRows {
             self.groups
                 .push((r.module.clone(), r.pattern_key.clone(), r.category));
         }
+        let (text_chunk, text_start) = self.text_room(r.scope_values.len());
+        self.text[text_chunk].push_str(&r.scope_values);
         self.rows.push(KeptRow {
             scope_mask: r.scope_mask,
             scope_values_hash: r.scope_values_hash,
-            text_start: self.text.len() as u64,
             r: r.stats.r,
             group: (self.groups.len() - 1) as u32,
+            text_chunk: text_chunk as u32,
+            text_start: text_start as u32,
+            text_len: r.scope_values.len() as u32,
         });
-        self.text.push_str(&r.scope_values);
         self.rows.len() - 1
     }
 
-    /// Release the capacity the growth left over.
+    /// The chunk (and the offset in it) where `len` more bytes of text go without growing it.
+    fn text_room(&mut self, len: usize) -> (usize, usize) {
+        match self.text.last() {
+            Some(last) if last.capacity() - last.len() >= len => (self.text.len() - 1, last.len()),
+            _ => {
+                self.text
+                    .push(String::with_capacity(len.max(self.chunk_bytes)));
+                (self.text.len() - 1, 0)
+            }
+        }
+    }
+
+    /// Release the capacity left over.
     pub fn shrink_to_fit(&mut self) {
         self.rows.shrink_to_fit();
-        self.text.shrink_to_fit();
+        if let Some(last) = self.text.last_mut() {
+            last.shrink_to_fit();
+        }
         self.groups.shrink_to_fit();
     }
 }
@@ -108,17 +152,15 @@ impl KeptRows {
 impl StageRows for KeptRows {
     fn row(&self, i: usize) -> RowRef<'_> {
         let k = &self.rows[i];
-        let end = self
-            .rows
-            .get(i + 1)
-            .map_or(self.text.len(), |next| next.text_start as usize);
+        let start = k.text_start as usize;
+        let scope_values = &self.text[k.text_chunk as usize][start..start + k.text_len as usize];
         let (module, pattern_key, category) = &self.groups[k.group as usize];
         RowRef {
             module,
             pattern_key,
             category: *category,
             scope_mask: k.scope_mask,
-            scope_values: &self.text[k.text_start as usize..end],
+            scope_values,
             scope_values_hash: k.scope_values_hash,
             r: k.r,
         }
@@ -160,8 +202,14 @@ mod tests {
             row(&m, &q, "{}", 40),
             row(&m, &q, "", 41),
             row(&m, &q, r#"{"a":"1","b":"2"}"#, 11),
+            row(&m, &q, r#"{"long_dimension":"value"}"#, 10),
         ];
-        let mut kept = KeptRows::default();
+        // Chunks of 20 bytes: the third row's text starts a new chunk, the longer last one has
+        // its own.
+        let mut kept = KeptRows {
+            chunk_bytes: 20,
+            ..KeptRows::default()
+        };
         for r in &rows {
             kept.push(r);
         }
@@ -169,6 +217,15 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         assert_eq!(kept.rows.len(), rows.len());
         assert_eq!(kept.groups.len(), 2);
+        let chunks: Vec<&str> = kept.text.iter().map(String::as_str).collect();
+        assert_eq!(
+            chunks,
+            [
+                r#"{}{"bucket":"micro"}"#,
+                r#"{}{"a":"1","b":"2"}"#,
+                r#"{"long_dimension":"value"}"#
+            ]
+        );
         for i in 0..rows.len() {
             let (a, b) = (kept.row(i), view.row(i));
             assert_eq!(

@@ -8,6 +8,7 @@ use learnloop_model::{ActionCategory, LoopConfig, Timestamp, TradeEvent};
 use learnloop_stats::{time_cluster, ClusterCell};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// A set of indices as 64-bit words.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -144,25 +145,6 @@ impl GroupTrades {
         cells
     }
 
-    /// Count and sum of R per module cluster of a trade set (only the clusters it has trades in).
-    pub fn cluster_sums(&self, set: &Bitset, n_clusters: usize) -> ClusterSums {
-        let mut n = vec![0u32; n_clusters];
-        let mut sum = vec![0.0f64; n_clusters];
-        for t in set.iter() {
-            let c = self.cluster[t] as usize;
-            n[c] += 1;
-            sum[c] += self.r[t];
-        }
-        let cells = (0..n_clusters)
-            .filter(|&c| n[c] > 0)
-            .map(|c| (c as u32, n[c], sum[c]))
-            .collect();
-        ClusterSums {
-            n_clusters: n_clusters as u32,
-            cells,
-        }
-    }
-
     /// Distinct clusters of a trade set.
     pub fn clusters_of(&self, set: &Bitset) -> u32 {
         let mut seen: Vec<u32> = set.iter().map(|t| self.cluster[t]).collect();
@@ -186,17 +168,76 @@ impl GroupTrades {
     }
 }
 
-/// A trade set's count and sum of R per time cluster, sparse: the lesson stage holds one per
-/// subset of a group at once, and deep subsets touch few of the module's clusters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterSums {
+/// Every supported subset's count and sum of R per time cluster, for one group's tests: one arena
+/// of sparse cells (only the clusters a set has trades in) instead of a vector per subset. A group
+/// may hold hundreds of thousands of subsets at once; small vectors cost their capacity slack and
+/// allocator headers, and freed they stay in the worker thread's heap, while one large arena goes
+/// back to the system when the group is done.
+#[derive(Debug, Default)]
+pub struct GroupClusterSums {
+    /// The module's cluster count (the length of the dense cells).
+    n_clusters: u32,
+    /// (cluster, trades, sum of R), ascending by cluster within each set.
+    cells: Vec<(u32, u32, f64)>,
+    /// Per row of the group: its cells in `cells`, `None` for a row without a trade set.
+    spans: Vec<Option<Range<usize>>>,
+    /// Dense per-cluster counts and sums while a set is summed (all zero between sets).
+    scratch: Vec<(u32, f64)>,
+}
+
+impl GroupClusterSums {
+    /// An empty arena for a module of `n_clusters` clusters and a group of `rows` rows.
+    pub fn new(n_clusters: usize, rows: usize) -> Self {
+        Self {
+            n_clusters: n_clusters as u32,
+            cells: Vec::new(),
+            spans: Vec::with_capacity(rows),
+            scratch: vec![(0, 0.0); n_clusters],
+        }
+    }
+
+    /// Sum the next row's trade set (`None`: the row has none) over its clusters.
+    pub fn push(&mut self, trades: &GroupTrades, set: Option<&Bitset>) {
+        let Some(set) = set else {
+            self.spans.push(None);
+            return;
+        };
+        for t in set.iter() {
+            let cell = &mut self.scratch[trades.cluster[t] as usize];
+            cell.0 += 1;
+            cell.1 += trades.r[t];
+        }
+        let start = self.cells.len();
+        for (c, cell) in self.scratch.iter_mut().enumerate() {
+            if cell.0 > 0 {
+                self.cells.push((c as u32, cell.0, cell.1));
+                *cell = (0, 0.0);
+            }
+        }
+        self.spans.push(Some(start..self.cells.len()));
+    }
+
+    /// Row `i`'s sums, if it has a trade set.
+    pub fn get(&self, i: usize) -> Option<ClusterSums<'_>> {
+        let span = self.spans.get(i)?.clone()?;
+        Some(ClusterSums {
+            n_clusters: self.n_clusters,
+            cells: &self.cells[span],
+        })
+    }
+}
+
+/// One trade set's count and sum of R per time cluster, sparse (deep subsets touch few of the
+/// module's clusters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClusterSums<'a> {
     /// The module's cluster count (the length of the dense cells).
     n_clusters: u32,
     /// (cluster, trades, sum of R) of each cluster with trades, ascending by cluster.
-    cells: Vec<(u32, u32, f64)>,
+    cells: &'a [(u32, u32, f64)],
 }
 
-impl ClusterSums {
+impl ClusterSums<'_> {
     pub fn clusters(&self) -> u32 {
         self.cells.len() as u32
     }
@@ -207,14 +248,14 @@ impl ClusterSums {
 
     /// Cells of this set against `parent \ self` (a superset's sums minus these), dense over the
     /// module's clusters.
-    pub fn against_rest_of(&self, parent: &ClusterSums) -> Vec<ClusterCell> {
+    pub fn against_rest_of(&self, parent: &ClusterSums<'_>) -> Vec<ClusterCell> {
         let mut cells = vec![ClusterCell::default(); self.n_clusters as usize];
-        for &(c, n, sum) in &parent.cells {
+        for &(c, n, sum) in parent.cells {
             let cell = &mut cells[c as usize];
             cell.n_b = n;
             cell.sum_b = sum;
         }
-        for &(c, n, sum) in &self.cells {
+        for &(c, n, sum) in self.cells {
             let cell = &mut cells[c as usize];
             cell.n_a = n;
             cell.sum_a = sum;
@@ -450,5 +491,59 @@ impl TradeIndex {
             module_clusters,
             modules: FxHashMap::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_of(n: usize, members: &[usize]) -> Bitset {
+        let mut set = Bitset::empty(n);
+        for &t in members {
+            set.insert(t);
+        }
+        set
+    }
+
+    #[test]
+    fn group_cluster_sums_keep_each_rows_sparse_cells_and_contrast_against_a_parent() {
+        // Six trades over four clusters (cluster 2 has none).
+        let trades = GroupTrades {
+            cluster: vec![0, 0, 1, 3, 3, 3],
+            r: vec![1.0, -0.5, 2.0, 0.25, 0.5, -1.0],
+            ..Default::default()
+        };
+        let parent = set_of(6, &[0, 1, 2, 3, 4, 5]);
+        let child = set_of(6, &[1, 4]);
+        let mut sums = GroupClusterSums::new(4, 3);
+        sums.push(&trades, Some(&parent));
+        sums.push(&trades, None);
+        sums.push(&trades, Some(&child));
+
+        let p = sums.get(0).expect("the parent has sums");
+        assert_eq!(p.cells, &[(0, 2, 0.5), (1, 1, 2.0), (3, 3, -0.25)]);
+        assert_eq!((p.clusters(), p.total()), (3, 6));
+        assert!(sums.get(1).is_none());
+        assert!(sums.get(3).is_none());
+        let c = sums.get(2).expect("the child has sums");
+        assert_eq!(c.cells, &[(0, 1, -0.5), (3, 1, 0.5)]);
+        assert_eq!((c.clusters(), c.total()), (2, 2));
+
+        // Against the rest of the parent: the child's trades on one side, the others' on the other.
+        let cells = c.against_rest_of(&p);
+        let got: Vec<(u32, f64, u32, f64)> = cells
+            .iter()
+            .map(|x| (x.n_a, x.sum_a, x.n_b, x.sum_b))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, -0.5, 1, 1.0),
+                (0, 0.0, 1, 2.0),
+                (0, 0.0, 0, 0.0),
+                (1, 0.5, 2, -0.75)
+            ]
+        );
     }
 }
