@@ -88,6 +88,23 @@ struct Packets {
     db: PathBuf,
 }
 
+/// `demo_packets` output in `data` ingested into `db` through the shipped adapter: its report.
+fn ingest_packets(db: &Path, config: &Path, data: &Path) -> Value {
+    stdout_json(&learnloop(
+        db,
+        &[
+            "--json",
+            "--config",
+            arg(config),
+            "ingest",
+            "--adapter",
+            arg(&repo("adapters/decision_packets.json")),
+            arg(&data.join("packets")),
+            arg(&data.join("closed_positions.jsonl")),
+        ],
+    ))
+}
+
 /// Demo packets ingested through the shipped adapter and run once.
 fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
     let dir = scratch(test);
@@ -95,19 +112,7 @@ fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
     let db = dir.join("t.db");
     let config = repo("adapters/decision_packets.config.json");
     demo_packets(&data, &["--effects", effects, "--cycles", "5000"]);
-    let ingest = stdout_json(&learnloop(
-        &db,
-        &[
-            "--json",
-            "--config",
-            arg(&config),
-            "ingest",
-            "--adapter",
-            arg(&repo("adapters/decision_packets.json")),
-            arg(&data.join("packets")),
-            arg(&data.join("closed_positions.jsonl")),
-        ],
-    ));
+    let ingest = ingest_packets(&db, &config, &data);
     ok(&learnloop(
         &db,
         &["--config", arg(&config), "run", "--activate"],
@@ -295,18 +300,7 @@ fn the_breakdown_of_a_stored_book_counts_what_the_run_stores() {
     let db = dir.join("t.db");
     let config = repo("adapters/decision_packets.config.json");
     demo_packets(&data, &["--cycles", "1500", "--clean"]);
-    ok(&learnloop(
-        &db,
-        &[
-            "--config",
-            arg(&config),
-            "ingest",
-            "--adapter",
-            arg(&repo("adapters/decision_packets.json")),
-            arg(&data.join("packets")),
-            arg(&data.join("closed_positions.jsonl")),
-        ],
-    ));
+    ingest_packets(&db, &config, &data);
     let counted = stdout_json(&learnloop(
         &db,
         &[
