@@ -88,6 +88,23 @@ struct Packets {
     db: PathBuf,
 }
 
+/// `demo_packets` output in `data` ingested into `db` through the shipped adapter: its report.
+fn ingest_packets(db: &Path, config: &Path, data: &Path) -> Value {
+    stdout_json(&learnloop(
+        db,
+        &[
+            "--json",
+            "--config",
+            arg(config),
+            "ingest",
+            "--adapter",
+            arg(&repo("adapters/decision_packets.json")),
+            arg(&data.join("packets")),
+            arg(&data.join("closed_positions.jsonl")),
+        ],
+    ))
+}
+
 /// Demo packets ingested through the shipped adapter and run once.
 fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
     let dir = scratch(test);
@@ -95,19 +112,7 @@ fn packets_run(test: &str, effects: &str) -> (Packets, Value) {
     let db = dir.join("t.db");
     let config = repo("adapters/decision_packets.config.json");
     demo_packets(&data, &["--effects", effects, "--cycles", "5000"]);
-    let ingest = stdout_json(&learnloop(
-        &db,
-        &[
-            "--json",
-            "--config",
-            arg(&config),
-            "ingest",
-            "--adapter",
-            arg(&repo("adapters/decision_packets.json")),
-            arg(&data.join("packets")),
-            arg(&data.join("closed_positions.jsonl")),
-        ],
-    ));
+    let ingest = ingest_packets(&db, &config, &data);
     ok(&learnloop(
         &db,
         &["--config", arg(&config), "run", "--activate"],
@@ -284,4 +289,71 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("rsi_2"), "{}", stderr(&out));
+}
+
+/// `bench aggregate --breakdown --book-db` counts, on an adapter's store, the subsets a run then
+/// stores (per size, and those with their size's support), and leaves the store as it was.
+#[test]
+fn the_breakdown_of_a_stored_book_counts_what_the_run_stores() {
+    let dir = scratch("adapter-breakdown");
+    let data = dir.join("packets");
+    let db = dir.join("t.db");
+    let config = repo("adapters/decision_packets.config.json");
+    demo_packets(&data, &["--cycles", "1500", "--clean"]);
+    ingest_packets(&db, &config, &data);
+    let counted = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "--config",
+            arg(&config),
+            "bench",
+            "aggregate",
+            "--breakdown",
+            "--book-db",
+            arg(&db),
+        ],
+    ));
+    assert!(
+        table(&db, "trade_events").is_empty(),
+        "the link was rolled back"
+    );
+    assert_eq!(counted["trades"], 1500);
+    assert_eq!(counted["dims"], 9);
+
+    ok(&learnloop(&db, &["--config", arg(&config), "run"]));
+    let min_support = [10u64, 10, 10, 20, 20, 30, 30, 50]; // the default lessons.min_support
+    let mut stored: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for row in table(&db, "pattern_scope_stats") {
+        let dims = row["scope_dims"].as_u64().unwrap();
+        let support = min_support[(dims as usize).min(min_support.len() - 1)];
+        let entry = stored.entry(dims).or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(row["n_trades"].as_u64().unwrap() >= support);
+    }
+    let by_size: BTreeMap<u64, (u64, u64)> = counted["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let n = |k: &str| s[k].as_u64().unwrap();
+            (n("dims"), (n("rows"), n("supported")))
+        })
+        .collect();
+    assert!(by_size.len() >= 3, "subsets of several sizes: {by_size:?}");
+    assert_eq!(by_size, stored);
+
+    let mixed = learnloop(
+        &db,
+        &[
+            "bench",
+            "aggregate",
+            "--breakdown",
+            "--book-db",
+            arg(&db),
+            "--trades",
+            "10",
+        ],
+    );
+    assert_eq!(mixed.status.code(), Some(2), "{}", stderr(&mixed));
 }

@@ -79,6 +79,11 @@ pub struct BenchArgs {
     /// as a simpler subset, too few time clusters, a thin rest of a parent), storing nothing.
     #[arg(long)]
     pub breakdown: bool,
+    /// Aggregate bench with --breakdown: count on this existing store's strands (linked in a
+    /// transaction that is rolled back: the store is left as it was) with --config's dims and
+    /// thresholds, instead of on a synthetic book.
+    #[arg(long, requires = "breakdown", conflicts_with_all = ["trades", "dims", "days"])]
+    pub book_db: Option<PathBuf>,
     /// Skip counting the updates of the unpruned problem (the like-for-like figure for a SQL explode).
     #[arg(long)]
     pub skip_exploded: bool,
@@ -157,7 +162,7 @@ pub fn execute(cli: &Cli, args: &BenchArgs) -> anyhow::Result<Outcome> {
 fn measure(cli: &Cli, args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Aggregate if args.breakdown => {
-            let report = super::bench_breakdown::bench_breakdown(args, status)?;
+            let report = super::bench_breakdown::bench_breakdown(cli, args, status)?;
             status.finish_and_clear();
             emit(cli.json, &report, super::bench_breakdown::human)
         }

@@ -1,13 +1,19 @@
 //! `learnloop bench aggregate --breakdown`: where the rows the enumeration keeps come from, by
-//! subset size and kind (docs/scale.md), on the aggregate bench's book, without storing them.
+//! subset size and kind (docs/scale.md), on the aggregate bench's book or on an existing store's
+//! (`--book-db`, e.g. an adapter's packets), without storing them.
 
 use super::bench::{linked_book, BenchArgs};
+use crate::context::wall_clock_now;
+use crate::Cli;
+use anyhow::Context;
 use indicatif::ProgressBar;
 use learnloop_aggregator::breakdown::{breakdown, BreakdownRules, SizeBreakdown};
 use learnloop_aggregator::{Limits, Prepared};
-use learnloop_model::TradeEvent;
+use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
+use learnloop_pipeline::{resolve_as_of, run_stages, RunOptions, Stage};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(Debug, Serialize)]
@@ -22,15 +28,68 @@ pub struct BreakdownBench {
     pub breakdown_s: f64,
 }
 
-pub fn bench_breakdown(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<BreakdownBench> {
-    let book = linked_book(args, status)?;
-    let cfg = &book.cfg;
+pub fn bench_breakdown(
+    cli: &Cli,
+    args: &BenchArgs,
+    status: &ProgressBar,
+) -> anyhow::Result<BreakdownBench> {
+    match &args.book_db {
+        Some(path) => {
+            let mut cfg = crate::context::load_config(cli)?;
+            if args.k_max.is_some() {
+                cfg.aggregate.k_max = args.k_max;
+            }
+            if args.store_min_trades.is_some() {
+                cfg.aggregate.store_min_trades = args.store_min_trades;
+            }
+            cfg.validate()?;
+            status.set_message("bench aggregate: linking the store's strands (rolled back)");
+            let (events, as_of) = linked_events_of_store(path, &cfg)?;
+            count_kept_subsets(events, &cfg, as_of, status)
+        }
+        None => {
+            let book = linked_book(args, status)?;
+            let events = learnloop_store::events::load_all_events(&book.conn)?;
+            let report = count_kept_subsets(events, &book.cfg, book.options.as_of, status);
+            book.close(args);
+            report
+        }
+    }
+}
+
+/// The trade events a nightly run of `cfg` on the store at `path` would link (every position, as
+/// of the run's default as-of), read back inside a transaction that is then rolled back.
+fn linked_events_of_store(
+    path: &Path,
+    cfg: &LoopConfig,
+) -> anyhow::Result<(Vec<TradeEvent>, Timestamp)> {
+    let mut conn = learnloop_store::open(path)
+        .with_context(|| format!("opening the store {}", path.display()))?;
+    let tx = conn.transaction()?;
+    let options = RunOptions {
+        rebuild: true,
+        ..RunOptions::default()
+    };
+    run_stages(&tx, cfg, &options, &[Stage::Link], wall_clock_now())
+        .with_context(|| format!("linking the strands of {}", path.display()))?;
+    let as_of = resolve_as_of(&tx, None)?;
+    let events = learnloop_store::events::load_all_events(&tx)?;
+    tx.rollback()?;
+    Ok((events, as_of))
+}
+
+/// Count the subsets the enumeration of `cfg` keeps on `events`, by size and kind.
+fn count_kept_subsets(
+    events: Vec<TradeEvent>,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    status: &ProgressBar,
+) -> anyhow::Result<BreakdownBench> {
     status.set_message("bench aggregate: counting the kept subsets by kind");
-    let events = learnloop_store::events::load_all_events(&book.conn)?;
     let prepared = Prepared::build(
         &events,
         &cfg.dims,
-        book.options.as_of,
+        as_of,
         cfg.aggregate.stats_half_life_hours,
     )?;
     let trade_cluster = trade_clusters(&events, cfg.lessons.cluster_days);
@@ -47,7 +106,7 @@ pub fn bench_breakdown(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result
         .filter(|s| s.rows > 0)
         .collect();
     let breakdown_s = t.elapsed().as_secs_f64();
-    let report = BreakdownBench {
+    Ok(BreakdownBench {
         trades: prepared.trades.len() as u64,
         dims: cfg.dims.len(),
         exhaustive: cfg.aggregate.k_max.is_some(),
@@ -55,9 +114,7 @@ pub fn bench_breakdown(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result
         total: total_of(&sizes),
         sizes,
         breakdown_s,
-    };
-    book.close(args);
-    Ok(report)
+    })
 }
 
 /// Each trade's time cluster (the lesson stage's: the entry's, else the exit's), in the canonical
