@@ -215,6 +215,25 @@ fn a_planted_numeric_range_becomes_a_lesson_on_its_bins_and_a_placebo_on_none() 
     );
     assert_eq!(lookup("55"), 1.0);
 
+    // `demo check` reads the packets' truth file as it reads the strands' one.
+    let check = stdout_json(&learnloop(
+        &run.db,
+        &[
+            "--json",
+            "--config",
+            arg(&repo("adapters/decision_packets.config.json")),
+            "demo",
+            "check",
+            "--truth",
+            arg(&run.dir.join("packets/truth.json")),
+        ],
+    ));
+    assert_eq!(
+        (check["planted"].as_u64(), check["found"].as_u64()),
+        (Some(1), Some(1)),
+        "{check:#}"
+    );
+
     let (placebo, _) = packets_run("adapter-packets-placebo", "placebo");
     let placebo_active = active_lessons(&placebo.db);
     assert!(

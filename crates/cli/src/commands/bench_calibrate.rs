@@ -330,7 +330,7 @@ fn run_set(kind: SetKind, opts: &DemoOptions, cfg: &LoopConfig) -> anyhow::Resul
     tx.commit()?;
     let active = lessons::active_lessons(&conn)?;
     let events = learnloop_store::events::load_all_events(&conn)?;
-    let by_trades = truth_by_trades(&active, &events, &truth);
+    let by_trades = truth_by_trades(&active, &events, &truth.effects);
     let mut result = judge(kind, &active, &by_trades, &truth);
     if kind == SetKind::Effects {
         drop(conn);
@@ -375,7 +375,7 @@ pub(crate) struct TradeTruth {
 pub(crate) fn truth_by_trades(
     active: &[LessonRow],
     events: &[TradeEvent],
-    truth: &GroundTruth,
+    planted: &[PlantedEffect],
 ) -> Vec<TradeTruth> {
     // Per trade, the planted effects it carries (the demo adds each once per trade: entries of
     // one position-wide effect share an id).
@@ -387,7 +387,7 @@ pub(crate) fn truth_by_trades(
     for (e, scope) in events.iter().zip(&scopes) {
         let entered = e.entry_at.unwrap_or(e.exit_at);
         let carried = effects_of_trade.entry(&e.trade_key).or_default();
-        for (i, p) in truth.effects.iter().enumerate() {
+        for (i, p) in planted.iter().enumerate() {
             let applies = p.starts_at.is_none_or(|t| entered > t)
                 && p.stops_at.is_none_or(|t| entered <= t)
                 && e.pattern_key == p.pattern_key
@@ -441,9 +441,9 @@ pub(crate) fn truth_by_trades(
 pub(crate) fn carried_by_trades(
     active: &[LessonRow],
     events: &[TradeEvent],
-    truth: &GroundTruth,
+    planted: &[PlantedEffect],
 ) -> Vec<bool> {
-    truth_by_trades(active, events, truth)
+    truth_by_trades(active, events, planted)
         .iter()
         .map(|t| t.carried_share >= CARRIED_SHARE)
         .collect()

@@ -10,6 +10,7 @@ use crate::errors::usage;
 use crate::output::{emit, scope_text, subset_label};
 use crate::Cli;
 use clap::Args;
+use learnloop_demo::packets::PacketTruth;
 use learnloop_demo::{GroundTruth, PlantedEffect};
 use learnloop_model::pattern::parse_pattern_key;
 use learnloop_model::LessonRow;
@@ -96,12 +97,11 @@ pub struct Unplanted {
 }
 
 pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
-    let truth = read_truth(&args.truth)?;
+    let planted = read_planted(&args.truth)?;
     let cfg = load_config(cli)?;
     let conn = open_store_read_only(cli)?;
     let active = learnloop_store::lessons::active_lessons(&conn)?;
-    let effects = truth
-        .effects
+    let effects = planted
         .iter()
         .enumerate()
         .map(|(i, e)| {
@@ -116,19 +116,24 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
             .iter()
             .filter(|e| e.found < Found::WrongSign)
             .count(),
-        unplanted_lessons: unplanted(&conn, &active, &truth)?,
+        unplanted_lessons: unplanted(&conn, &active, &planted)?,
         effects,
     };
     emit(cli.json, &report, human)?;
     Ok(Outcome::Ok)
 }
 
-fn read_truth(path: &std::path::Path) -> anyhow::Result<GroundTruth> {
+/// The planted effects of a truth file: `demo --out FILE`'s `FILE.truth.json` or
+/// `demo --format decision-packets`' `truth.json` (the same effects, other figures beside them).
+fn read_planted(path: &std::path::Path) -> anyhow::Result<Vec<PlantedEffect>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("--truth {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let strands = serde_json::from_str::<GroundTruth>(&text).map(|t| t.effects);
+    let packets = || serde_json::from_str::<PacketTruth>(&text).map(|t| t.effects);
+    strands.or_else(|e| packets().map_err(|_| e)).map_err(|e| {
         usage(format!(
-            "--truth {}: not a demo truth file ({e}); `learnloop demo --out FILE` writes FILE.truth.json",
+            "--truth {}: not a demo truth file ({e}); `learnloop demo --out FILE` writes \
+             FILE.truth.json, `demo --format decision-packets --out DIR` DIR/truth.json",
             path.display()
         ))
     })
@@ -223,18 +228,18 @@ fn lesson_ref(l: &LessonRow) -> LessonRef {
 fn unplanted(
     conn: &Connection,
     active: &[LessonRow],
-    truth: &GroundTruth,
+    planted: &[PlantedEffect],
 ) -> anyhow::Result<Vec<Unplanted>> {
     let outside: Vec<LessonRow> = active
         .iter()
-        .filter(|l| !near_a_planted_scope(l, &truth.effects))
+        .filter(|l| !near_a_planted_scope(l, planted))
         .cloned()
         .collect();
     if outside.is_empty() {
         return Ok(Vec::new());
     }
     let events = learnloop_store::events::load_all_events(conn)?;
-    let carried = carried_by_trades(&outside, &events, truth);
+    let carried = carried_by_trades(&outside, &events, planted);
     Ok(outside
         .iter()
         .zip(carried)
