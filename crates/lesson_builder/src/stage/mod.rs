@@ -329,7 +329,8 @@ pub fn build_lessons_from(
         index: &index,
     };
     clock.lap("baselines and trades");
-    let mut tested: Vec<Tested> = Vec::new();
+    // Room for every row from the start (see `build_lessons_streamed`).
+    let mut tested: Vec<Tested> = Vec::with_capacity(rows.len());
     let memo = input.lattices;
     let mut previous: Vec<Option<Lattice>> = all.iter().map(|g| memo.take(&g.rows[0])).collect();
     memo.forget_rest();
