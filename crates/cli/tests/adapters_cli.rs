@@ -375,4 +375,20 @@ fn the_breakdown_of_a_stored_book_counts_what_the_run_stores() {
         ],
     );
     assert_eq!(mixed.status.code(), Some(2), "{}", stderr(&mixed));
+
+    // A mistyped store is a usage error, not a new empty store counted as nothing.
+    let missing = dir.join("no-such.db");
+    let typo = learnloop(
+        &db,
+        &[
+            "bench",
+            "aggregate",
+            "--breakdown",
+            "--book-db",
+            arg(&missing),
+        ],
+    );
+    assert_eq!(typo.status.code(), Some(2), "{}", stderr(&typo));
+    assert!(stderr(&typo).contains("no-such.db"), "{}", stderr(&typo));
+    assert!(!missing.exists());
 }

@@ -4,6 +4,7 @@
 
 use super::bench::{linked_book, BenchArgs};
 use crate::context::wall_clock_now;
+use crate::errors::usage;
 use crate::Cli;
 use anyhow::Context;
 use indicatif::ProgressBar;
@@ -63,6 +64,13 @@ fn linked_events_of_store(
     path: &Path,
     cfg: &LoopConfig,
 ) -> anyhow::Result<(Vec<TradeEvent>, Timestamp)> {
+    // `open` would create a mistyped store and count nothing in it.
+    if !path.is_file() {
+        return Err(usage(format!(
+            "--book-db {}: no such store",
+            path.display()
+        )));
+    }
     let mut conn = learnloop_store::open(path)
         .with_context(|| format!("opening the store {}", path.display()))?;
     let tx = conn.transaction()?;
