@@ -205,9 +205,14 @@ pub const READ_PAGE_CACHE_MIB: i64 = 64;
 /// data; within a write transaction, dirty pages above the bound spill to the WAL as the cache
 /// needs room.
 pub fn set_page_cache_mib(conn: &Connection, mib: i64) -> Result<()> {
+    let previous: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
     conn.pragma_update(None, "cache_size", -mib * 1024)?;
     conn.execute_batch("PRAGMA shrink_memory")?;
-    release_freed_memory();
+    // Negative is KiB (as set here and by default), positive a page count of unknown size. A
+    // growing bound (opening a store) frees nothing: no walk over the process's heaps then.
+    if previous > 0 || -previous > mib * 1024 {
+        release_freed_memory();
+    }
     Ok(())
 }
 

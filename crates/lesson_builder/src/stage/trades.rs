@@ -173,7 +173,7 @@ impl GroupTrades {
 /// may hold hundreds of thousands of subsets at once; small vectors cost their capacity slack and
 /// allocator headers, and freed they stay in the worker thread's heap, while one large arena goes
 /// back to the system when the group is done.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GroupClusterSums {
     /// The module's cluster count (the length of the dense cells).
     n_clusters: u32,
