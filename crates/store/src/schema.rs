@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, MIGRATION_5),
     (6, MIGRATION_6),
     (7, MIGRATION_7),
+    (8, MIGRATION_8),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -408,6 +409,90 @@ CREATE TABLE adapter_bins (
 );
 "#;
 
+/// `pattern_scope_stats` as a view over a compact layout (issue 12's "compact row layout"): the
+/// group's module, pattern, category and as-of once per group in `stats_groups`, the subsets
+/// keyed by a small group id in `stats_subsets`, exit times as epoch milliseconds, and the figures
+/// derived from others (`var_rr`, `win_rate`, `d_eff_n`) computed by the view, with the same
+/// floating-point operations as `OutcomeStats`. Half the bytes of the old table per row, so the
+/// nightly write and its commit move half as many pages. The view keeps the contract's names and
+/// columns (SPEC §10) for every reader; the rows are copied over, not recomputed.
+const MIGRATION_8: &str = r#"
+CREATE TABLE stats_groups (
+    group_id INTEGER PRIMARY KEY,
+    module TEXT NOT NULL,
+    pattern_key TEXT NOT NULL,
+    action_category TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    UNIQUE (module, pattern_key, action_category)
+);
+
+CREATE TABLE stats_subsets (
+    group_id INTEGER NOT NULL,
+    scope_mask INTEGER NOT NULL,
+    scope_values_hash INTEGER NOT NULL,
+    scope_dims INTEGER NOT NULL,
+    scope_values TEXT NOT NULL,
+    n_trades INTEGER NOT NULL,
+    n_actions INTEGER NOT NULL,
+    mean_rr REAL NOT NULL,
+    m2_rr REAL NOT NULL,
+    wins INTEGER NOT NULL,
+    sum_pnl REAL NOT NULL,
+    mean_hold_days REAL,
+    mean_time_eff REAL,
+    first_exit_ms INTEGER,
+    last_exit_ms INTEGER,
+    dw REAL NOT NULL,
+    dw2 REAL NOT NULL,
+    dmean REAL NOT NULL,
+    dm2 REAL NOT NULL,
+    PRIMARY KEY (group_id, scope_mask, scope_values_hash)
+) WITHOUT ROWID;
+
+INSERT INTO stats_groups (module, pattern_key, action_category, as_of)
+SELECT module, pattern_key, action_category, MAX(as_of)
+FROM pattern_scope_stats
+GROUP BY module, pattern_key, action_category
+ORDER BY module, pattern_key, action_category;
+
+INSERT INTO stats_subsets
+SELECT g.group_id, s.scope_mask, s.scope_values_hash, s.scope_dims, s.scope_values, s.n_trades,
+       s.n_actions, s.mean_rr, s.m2_rr, s.wins, s.sum_pnl, s.mean_hold_days, s.mean_time_eff,
+       unixepoch(substr(s.first_exit_at, 1, 19)) * 1000
+           + CASE WHEN length(s.first_exit_at) = 24 THEN CAST(substr(s.first_exit_at, 21, 3) AS INTEGER) ELSE 0 END,
+       unixepoch(substr(s.last_exit_at, 1, 19)) * 1000
+           + CASE WHEN length(s.last_exit_at) = 24 THEN CAST(substr(s.last_exit_at, 21, 3) AS INTEGER) ELSE 0 END,
+       s.dw, s.dw2, s.dmean, s.dm2
+FROM pattern_scope_stats s
+JOIN stats_groups g USING (module, pattern_key, action_category)
+ORDER BY g.group_id, s.scope_mask, s.scope_values_hash;
+
+DROP TABLE pattern_scope_stats;
+
+CREATE VIEW pattern_scope_stats AS
+SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
+       s.scope_values_hash, s.scope_dims, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr,
+       CASE WHEN s.n_trades >= 2 THEN MAX(s.m2_rr / (s.n_trades - 1), 0.0) END AS var_rr,
+       s.wins,
+       CASE WHEN s.n_trades = 0 THEN 0.0 ELSE CAST(s.wins AS REAL) / s.n_trades END AS win_rate,
+       s.sum_pnl, s.mean_hold_days, s.mean_time_eff,
+       strftime('%Y-%m-%dT%H:%M:%S',
+                (s.first_exit_ms - (s.first_exit_ms % 1000 + 1000) % 1000) / 1000, 'unixepoch')
+           || CASE WHEN s.first_exit_ms % 1000 = 0 THEN ''
+                   ELSE printf('.%03d', (s.first_exit_ms % 1000 + 1000) % 1000) END
+           || 'Z' AS first_exit_at,
+       strftime('%Y-%m-%dT%H:%M:%S',
+                (s.last_exit_ms - (s.last_exit_ms % 1000 + 1000) % 1000) / 1000, 'unixepoch')
+           || CASE WHEN s.last_exit_ms % 1000 = 0 THEN ''
+                   ELSE printf('.%03d', (s.last_exit_ms % 1000 + 1000) % 1000) END
+           || 'Z' AS last_exit_at,
+       s.dw, s.dw2, s.dmean, s.dm2,
+       CASE WHEN s.dw2 > 0 THEN s.dw * s.dw / s.dw2 ELSE 0.0 END AS d_eff_n,
+       g.as_of
+FROM stats_subsets s
+JOIN stats_groups g ON g.group_id = s.group_id;
+"#;
+
 /// The schema version this build migrates to.
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
@@ -525,7 +610,7 @@ pub const DERIVED_TABLES: &[&str] = &[
     "learning_latent_factors",
 ];
 
-/// Every table of a migrated store, sorted: the names `export` accepts (checked while the command
+/// Every table and view of a migrated store, sorted: the names `export` accepts (checked while the command
 /// line is parsed, so a misspelt name is a usage error before any store is opened).
 pub const TABLES: &[&str] = &[
     "ad_strands",
@@ -545,13 +630,16 @@ pub const TABLES: &[&str] = &[
     "position_closes",
     "quarantine",
     "schema_migrations",
+    "stats_groups",
+    "stats_subsets",
     "trade_events",
 ];
 
-/// Tables a user may export or dump, in a stable order.
+/// Tables (and views, such as `pattern_scope_stats`) a user may export or dump, in a stable order.
 pub fn user_tables(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'
+         ORDER BY name",
     )?;
     let names = stmt
         .query_map([], |r| r.get::<_, String>(0))?
@@ -600,9 +688,14 @@ mod tests {
 
     /// A store as the schema before the status constraints left it: migrations 1–5 only.
     fn store_at_version_5() -> Connection {
+        store_at_version(5)
+    }
+
+    /// A store as migrations 1 to `last` left it.
+    fn store_at_version(last: i64) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(CREATE_MIGRATIONS_TABLE).unwrap();
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 5) {
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
             conn.execute_batch(sql).unwrap();
             conn.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 'then')",
@@ -691,12 +784,43 @@ mod tests {
         // Tables that later migrations create bring indexes of their own.
         let indexes_after: Vec<String> = indexes(&conn)
             .into_iter()
-            .filter(|i| !i.ends_with(" adapter_bins"))
+            .filter(|i| !i.ends_with(" adapter_bins") && !i.ends_with(" stats_groups"))
             .collect();
         assert_eq!(indexes_before, indexes_after);
         assert_eq!(after[0].len(), 3, "header and both lessons");
         let tables = user_tables(&conn).unwrap();
         assert!(!tables.iter().any(|t| t.ends_with("_v6")), "{tables:?}");
+    }
+
+    /// Rows of the version-7 `pattern_scope_stats` table: two groups, exit times with and without
+    /// milliseconds and before 1970, absent figures, one row below two trades.
+    const VERSION_7_STATS: &str = r#"
+        INSERT INTO pattern_scope_stats VALUES ('pm', 'p.S1', 'add', 0, '{}', -77, 0, 12, 30,
+            0.25, 3.5, 0.3181818181818182, 5, 0.4166666666666667, 120.5, 2.5, NULL,
+            '2026-01-01T02:06:11Z', '2026-02-01T00:00:00.250Z', 10.5, 9.25, 0.2, 3.1,
+            11.918918918918919, '2026-03-01T00:00:00Z');
+        INSERT INTO pattern_scope_stats VALUES ('pm', 'p.S1', 'add', 3, '{"a":"1","b":"x"}', 991, 2,
+            1, 1, -1.5, 0.0, NULL, 0, 0.0, -3.0, NULL, 0.5,
+            '1969-12-31T23:59:58.500Z', '1969-12-31T23:59:59Z', 1.0, 1.0, -1.5, 0.0, 1.0,
+            '2026-03-01T00:00:00Z');
+        INSERT INTO pattern_scope_stats VALUES ('pm', 'a.S2', 'trim', 0, '{}', 5, 0, 0, 0,
+            0.0, 0.0, NULL, 0, 0.0, 0.0, NULL, NULL, NULL, NULL, 0.0, 0.0, 0.0, 0.0, 0.0,
+            '2026-03-01T00:00:00Z');
+    "#;
+
+    #[test]
+    fn upgrading_a_version_7_store_keeps_every_stats_row_as_it_read() {
+        let conn = store_at_version(7);
+        conn.execute_batch(VERSION_7_STATS).unwrap();
+        let dump = |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
+        let before = dump(&conn);
+        migrate(&conn).unwrap();
+        assert_eq!(dump(&conn), before);
+        assert_eq!(before.lines().count(), 5, "title, header and three rows: {before}");
+        let groups: i64 = conn
+            .query_row("SELECT COUNT(*) FROM stats_groups", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(groups, 2);
     }
 
     #[test]

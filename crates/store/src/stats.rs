@@ -6,11 +6,10 @@ use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
 use std::sync::Arc;
 
-/// Parameters bound per row: every column but the four a statement binds once (module,
-/// pattern_key, action_category, as_of).
-const ROW_PARAMS: usize = 21;
-/// The shared parameters come first: ?1 module, ?2 pattern_key, ?3 action_category, ?4 as_of.
-const SHARED_PARAMS: usize = 4;
+/// Parameters bound per row: every column of `stats_subsets` but the group id.
+const ROW_PARAMS: usize = 18;
+/// The group id comes first (?1), shared by every row of a statement.
+const SHARED_PARAMS: usize = 1;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
 const BATCH: usize = 200;
 
@@ -21,45 +20,31 @@ fn insert_sql(rows: usize) -> String {
             let own: Vec<String> = (first..first + ROW_PARAMS)
                 .map(|i| format!("?{i}"))
                 .collect();
-            let (key, rest) = own.split_at(3);
-            format!("(?1,?2,?3,{},{},?4)", key.join(","), rest.join(","))
+            format!("(?1,{})", own.join(","))
         })
         .collect();
     format!(
-        "INSERT INTO pattern_scope_stats (module, pattern_key, action_category, scope_mask, scope_values,
-             scope_values_hash, scope_dims, n_trades, n_actions, mean_rr, m2_rr, var_rr, wins, win_rate, sum_pnl,
-             mean_hold_days, mean_time_eff, first_exit_at, last_exit_at, dw, dw2, dmean, dm2, d_eff_n, as_of)
+        "INSERT INTO stats_subsets (group_id, scope_mask, scope_values_hash, scope_dims, scope_values,
+             n_trades, n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff,
+             first_exit_ms, last_exit_ms, dw, dw2, dmean, dm2)
          VALUES {}",
         values.join(",")
     )
 }
 
 /// Replaces the whole table with rows streamed in key order, a group at a time, binding each row
-/// straight from the caller's data into multi-row INSERTs.
+/// straight from the caller's data into multi-row INSERTs. `pattern_scope_stats` is a view over
+/// `stats_groups` (a group's names and the as-of, once) and `stats_subsets` (its rows, keyed by
+/// the group's id); see schema migration 8.
 pub struct StatsWriter<'c> {
     conn: &'c Connection,
     /// The INSERT of each chunk size (power-of-two remainders, then `BATCH`), prepared once: its
     /// text has thousands of parameters, too long to format or look up per chunk.
     inserts: Vec<Option<Statement<'c>>>,
     as_of: String,
+    /// The id the next group gets: groups are numbered in the order they are written.
+    next_group_id: i64,
     written: u64,
-    /// Exit times repeat across the subsets of a trade: format each once.
-    time_text: TimeText,
-}
-
-#[derive(Default)]
-struct TimeText(std::collections::HashMap<i64, String>);
-
-impl TimeText {
-    fn get(&mut self, t: Option<Timestamp>) -> Option<&str> {
-        let t = t?;
-        Some(
-            self.0
-                .entry(t.millis())
-                .or_insert_with(|| t.to_rfc3339())
-                .as_str(),
-        )
-    }
 }
 
 /// One row of a group: everything but the group's (module, pattern, category).
@@ -87,13 +72,13 @@ pub struct GroupKey<'a> {
 impl<'c> StatsWriter<'c> {
     /// Deletes every stored row; the caller's transaction makes the replacement atomic.
     pub fn replace_all(conn: &'c Connection, as_of: Timestamp) -> Result<Self> {
-        conn.execute("DELETE FROM pattern_scope_stats", [])?;
+        conn.execute_batch("DELETE FROM stats_subsets; DELETE FROM stats_groups;")?;
         Ok(Self {
             conn,
             inserts: Vec::new(),
             as_of: as_of.to_rfc3339(),
+            next_group_id: 1,
             written: 0,
-            time_text: TimeText::default(),
         })
     }
 
@@ -103,6 +88,7 @@ impl<'c> StatsWriter<'c> {
         group: GroupKey<'_>,
         rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
     ) -> Result<()> {
+        let group_id = self.insert_group(group)?;
         let mut rest = rows;
         while !rest.is_empty() {
             let chunk = if rest.len() >= BATCH {
@@ -124,15 +110,9 @@ impl<'c> StatsWriter<'c> {
                 Some(stmt) => stmt,
                 empty => empty.insert(self.conn.prepare(&insert_sql(chunk))?),
             };
-            bind_group(stmt, group, &self.as_of)?;
+            stmt.raw_bind_parameter(1, group_id)?;
             for (i, (key, stats)) in now.iter().enumerate() {
-                bind_row(
-                    stmt,
-                    SHARED_PARAMS + i * ROW_PARAMS,
-                    key,
-                    stats,
-                    &mut self.time_text,
-                )?;
+                bind_row(stmt, SHARED_PARAMS + i * ROW_PARAMS, key, stats)?;
             }
             stmt.raw_execute()?;
             self.written += chunk as u64;
@@ -141,19 +121,28 @@ impl<'c> StatsWriter<'c> {
         Ok(())
     }
 
+    fn insert_group(&mut self, g: GroupKey<'_>) -> Result<i64> {
+        let group_id = self.next_group_id;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO stats_groups (group_id, module, pattern_key, action_category, as_of)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(rusqlite::params![
+                group_id,
+                g.module,
+                g.pattern_key,
+                g.category.as_str(),
+                self.as_of
+            ])?;
+        self.next_group_id += 1;
+        Ok(group_id)
+    }
+
     /// The number of rows written in all.
     pub fn finish(self) -> u64 {
         self.written
     }
-}
-
-/// The parameters every row of a statement shares.
-fn bind_group(stmt: &mut Statement<'_>, g: GroupKey<'_>, as_of: &str) -> Result<()> {
-    stmt.raw_bind_parameter(1, g.module)?;
-    stmt.raw_bind_parameter(2, g.pattern_key)?;
-    stmt.raw_bind_parameter(3, g.category.as_str())?;
-    stmt.raw_bind_parameter(4, as_of)?;
-    Ok(())
 }
 
 fn bind_row(
@@ -161,7 +150,6 @@ fn bind_row(
     offset: usize,
     k: &SubsetKey<'_>,
     s: &OutcomeStats,
-    time_text: &mut TimeText,
 ) -> Result<()> {
     let mut i = offset;
     let mut bind = |v: &dyn rusqlite::ToSql| -> Result<()> {
@@ -170,26 +158,23 @@ fn bind_row(
         Ok(())
     };
     bind(&u64_to_sql(k.scope_mask))?;
-    bind(&k.scope_values)?;
     bind(&u64_to_sql(k.scope_values_hash))?;
     bind(&k.scope_mask.count_ones())?;
+    bind(&k.scope_values)?;
     bind(&(s.r.n as i64))?;
     bind(&(s.n_actions as i64))?;
     bind(&s.r.mean)?;
     bind(&s.r.m2)?;
-    bind(&s.r.sample_variance())?;
     bind(&(s.wins as i64))?;
-    bind(&s.win_rate())?;
     bind(&s.sum_pnl)?;
     bind(&s.hold_days.mean())?;
     bind(&s.time_eff.mean())?;
-    bind(&time_text.get(s.first_exit))?;
-    bind(&time_text.get(s.last_exit))?;
+    bind(&s.first_exit.map(Timestamp::millis))?;
+    bind(&s.last_exit.map(Timestamp::millis))?;
     bind(&s.decayed.w)?;
     bind(&s.decayed.w2)?;
     bind(&s.decayed.mean)?;
     bind(&s.decayed.m2)?;
-    bind(&s.decayed.effective_n())?;
     Ok(())
 }
 
@@ -217,6 +202,15 @@ fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
             .into()
     })
 }
+
+/// The columns `moments_from_sql` reads, from [`FROM_GROUPS_AND_SUBSETS`].
+const MOMENT_COLUMNS: &str = "g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
+    s.scope_values_hash, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr, s.wins";
+
+/// The stored rows with their group's names: what the `pattern_scope_stats` view shows, read
+/// from its tables directly (exit times as stored, in epoch milliseconds).
+const FROM_GROUPS_AND_SUBSETS: &str =
+    "FROM stats_groups g JOIN stats_subsets s ON s.group_id = g.group_id";
 
 /// The key and moments: the first eleven columns of every stats query (module, pattern_key,
 /// action_category, scope_mask, scope_values, scope_values_hash, n_trades, n_actions, mean_rr,
@@ -246,12 +240,11 @@ fn moments_from_sql(r: &rusqlite::Row<'_>, names: &mut GroupNames) -> Result<Sta
     })
 }
 
-/// A whole row: the moments, then sum_pnl, mean_hold_days, mean_time_eff, first/last exit, the
-/// decayed figures and as_of (columns 11 to 20).
+/// A whole row: the moments, then sum_pnl, mean_hold_days, mean_time_eff, first/last exit (epoch
+/// milliseconds), the decayed figures and as_of (columns 11 to 20).
 fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
-    let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        Ok(r.get::<_, Option<String>>(i)?
-            .and_then(|t| Timestamp::parse(&t).ok()))
+    let ms = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp))
     };
     let mean_of = |v: Option<f64>| PresentMean {
         count: u64::from(v.is_some()),
@@ -262,21 +255,24 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
     s.sum_pnl = r.get(11)?;
     s.hold_days = mean_of(r.get(12)?);
     s.time_eff = mean_of(r.get(13)?);
-    s.first_exit = ts(14)?;
-    s.last_exit = ts(15)?;
+    s.first_exit = ms(14)?;
+    s.last_exit = ms(15)?;
     s.decayed = WeightedStats {
         w: r.get(16)?,
         w2: r.get(17)?,
         mean: r.get(18)?,
         m2: r.get(19)?,
     };
-    row.as_of = ts(20)?.unwrap_or(Timestamp(0));
+    row.as_of = r
+        .get::<_, Option<String>>(20)?
+        .and_then(|t| Timestamp::parse(&t).ok())
+        .unwrap_or(Timestamp(0));
     Ok(row)
 }
 
 /// Number of stored statistics rows.
 pub fn count(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM pattern_scope_stats", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT COUNT(*) FROM stats_subsets", [], |r| r.get(0))?)
 }
 
 /// One row by key, if stored.
@@ -289,13 +285,12 @@ pub fn get(
     scope_values_hash: u64,
 ) -> Result<Option<StatsRow>> {
     // Few rows per key prefix: filter the key-ordered read rather than duplicating the decoder.
-    let mut stmt = conn.prepare_cached(
-        "SELECT module, pattern_key, action_category, scope_mask, scope_values, scope_values_hash, n_trades,
-                n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff, first_exit_at,
-                last_exit_at, dw, dw2, dmean, dm2, as_of
-         FROM pattern_scope_stats WHERE module = ?1 AND pattern_key = ?2 AND action_category = ?3
-           AND scope_mask = ?4 AND scope_values_hash = ?5",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MOMENT_COLUMNS}, s.sum_pnl, s.mean_hold_days, s.mean_time_eff, s.first_exit_ms,
+                s.last_exit_ms, s.dw, s.dw2, s.dmean, s.dm2, g.as_of
+         {FROM_GROUPS_AND_SUBSETS} WHERE g.module = ?1 AND g.pattern_key = ?2 AND g.action_category = ?3
+           AND s.scope_mask = ?4 AND s.scope_values_hash = ?5"
+    ))?;
     let mut rows = stmt.query(rusqlite::params![
         module,
         pattern_key,
@@ -312,7 +307,7 @@ pub fn get(
 /// Whether any row exists for this pattern (any module, category or scope).
 pub fn has_pattern(conn: &Connection, pattern_key: &str) -> Result<bool> {
     Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pattern_scope_stats WHERE pattern_key = ?1)",
+        "SELECT EXISTS (SELECT 1 FROM stats_groups WHERE pattern_key = ?1)",
         [pattern_key],
         |r| r.get(0),
     )?)
@@ -326,10 +321,8 @@ fn for_each_moments_row(
     mut f: impl FnMut(StatsRow) -> Result<()>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT module, pattern_key, action_category, scope_mask, scope_values, scope_values_hash, n_trades,
-                n_actions, mean_rr, m2_rr, wins
-         FROM pattern_scope_stats {filter}
-         ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash"
+        "SELECT {MOMENT_COLUMNS} {FROM_GROUPS_AND_SUBSETS} {filter}
+         ORDER BY g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values_hash"
     ))?;
     let mut rows = stmt.query([])?;
     let mut names = GroupNames::default();
@@ -365,9 +358,150 @@ pub fn for_each_group_of_moments(
 /// The pattern roots (mask 0), with their moments only.
 pub fn root_rows(conn: &Connection) -> Result<Vec<StatsRow>> {
     let mut out = Vec::new();
-    for_each_moments_row(conn, "WHERE scope_mask = 0", |row| {
+    for_each_moments_row(conn, "WHERE s.scope_mask = 0", |row| {
         out.push(row);
         Ok(())
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use learnloop_model::ActionCategory;
+
+    fn stats(n: u64, first_exit: Option<i64>, last_exit: Option<i64>, w2: f64) -> OutcomeStats {
+        OutcomeStats {
+            n_actions: n + 2,
+            r: RunningStats {
+                n,
+                mean: 0.37,
+                m2: 1.3 * n as f64,
+            },
+            wins: n / 3,
+            sum_pnl: -12.5,
+            hold_days: PresentMean {
+                count: 3,
+                sum: 7.0,
+            },
+            time_eff: PresentMean::default(),
+            first_exit: first_exit.map(Timestamp),
+            last_exit: last_exit.map(Timestamp),
+            decayed: WeightedStats {
+                w: 2.7,
+                w2,
+                mean: 0.31,
+                m2: 0.9,
+            },
+        }
+    }
+
+    /// One column of the view's row for `mask`.
+    fn view_column<T: rusqlite::types::FromSql>(conn: &Connection, column: &str, mask: u64) -> T {
+        conn.query_row(
+            &format!("SELECT {column} FROM pattern_scope_stats WHERE scope_mask = ?1"),
+            [u64_to_sql(mask)],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_view_shows_the_derived_figures_as_outcome_stats_computes_them() {
+        let conn = crate::open_in_memory().unwrap();
+        let as_of = Timestamp::parse("2026-03-01T00:00:00Z").unwrap();
+        let cases = [
+            (0u64, stats(0, None, None, 0.0)),
+            (1, stats(1, Some(1_767_225_600_000), Some(1_767_225_600_250), 1.5)),
+            (2, stats(7, Some(-1_500), Some(-86_400_000), 2.25)),
+            (4, stats(30, Some(999), Some(1_000), 0.75)),
+        ];
+        let texts: Vec<String> = cases.iter().map(|(m, _)| format!("{{\"m\":\"{m}\"}}")).collect();
+        let rows: Vec<(SubsetKey<'_>, &OutcomeStats)> = cases
+            .iter()
+            .zip(&texts)
+            .map(|((mask, s), text)| {
+                let key = SubsetKey {
+                    scope_mask: *mask,
+                    scope_values: text,
+                    scope_values_hash: mask * 7,
+                };
+                (key, s)
+            })
+            .collect();
+        let group = GroupKey {
+            module: "pm",
+            pattern_key: "p.S1",
+            category: ActionCategory::Add,
+        };
+        let mut writer = StatsWriter::replace_all(&conn, as_of).unwrap();
+        writer.write_group(group, &rows).unwrap();
+        assert_eq!(writer.finish(), 4);
+        for (mask, s) in &cases {
+            let (m, text) = (*mask, |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339));
+            let at = |c: &str| view_column::<Option<String>>(&conn, c, m);
+            let real = |c: &str| view_column::<Option<f64>>(&conn, c, m);
+            assert_eq!(at("first_exit_at"), text(s.first_exit), "mask {m}");
+            assert_eq!(at("last_exit_at"), text(s.last_exit), "mask {m}");
+            assert_eq!(at("as_of"), Some(as_of.to_rfc3339()));
+            // Bit for bit: the view divides as `OutcomeStats` does.
+            assert_eq!(real("var_rr"), s.r.sample_variance(), "mask {m}");
+            assert_eq!(real("win_rate"), Some(s.win_rate()), "mask {m}");
+            assert_eq!(real("d_eff_n"), Some(s.decayed.effective_n()), "mask {m}");
+            assert_eq!(real("mean_hold_days"), s.hold_days.mean());
+            assert_eq!(real("mean_time_eff"), None);
+            let dims: i64 = view_column(&conn, "scope_dims", m);
+            assert_eq!(dims, i64::from(m.count_ones()));
+            let read = get(&conn, "pm", "p.S1", ActionCategory::Add, *mask, mask * 7)
+                .unwrap()
+                .unwrap();
+            // The table keeps the present values' mean, not their count and sum.
+            let stored_hold = PresentMean {
+                count: 1,
+                sum: 7.0 / 3.0,
+            };
+            let expected = OutcomeStats {
+                hold_days: stored_hold,
+                ..*s
+            };
+            assert_eq!(read.stats, expected, "mask {mask}: what was written reads back");
+            assert_eq!(read.as_of, as_of);
+        }
+        assert_eq!(count(&conn).unwrap(), 4);
+        assert!(has_pattern(&conn, "p.S1").unwrap());
+        assert!(!has_pattern(&conn, "p.S2").unwrap());
+    }
+
+    #[test]
+    fn a_rewrite_replaces_every_group_and_reads_back_in_key_order() {
+        let conn = crate::open_in_memory().unwrap();
+        let s = stats(12, Some(0), Some(5_000), 1.0);
+        let write = |names: &[&str]| {
+            let mut writer = StatsWriter::replace_all(&conn, Timestamp(0)).unwrap();
+            for name in names {
+                let key = SubsetKey {
+                    scope_mask: 0,
+                    scope_values: "{}",
+                    scope_values_hash: 1,
+                };
+                let group = GroupKey {
+                    module: "pm",
+                    pattern_key: name,
+                    category: ActionCategory::Entry,
+                };
+                writer.write_group(group, &[(key, &s)]).unwrap();
+            }
+        };
+        write(&["a", "b", "c"]);
+        // Written out of key order: the reader still sorts by names.
+        write(&["z", "m"]);
+        let mut read = Vec::new();
+        for_each_group_of_moments(&conn, |rows| {
+            read.extend(rows.iter().map(|r| r.pattern_key.to_string()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(read, ["m", "z"]);
+        assert_eq!(root_rows(&conn).unwrap().len(), 2);
+    }
 }

@@ -118,6 +118,8 @@ pub struct AggregateBench {
     pub load_s: f64,
     /// Computing and writing overlap inside the stage.
     pub compute_write_s: f64,
+    /// Committing the stage's transaction (the WAL write and its checkpoint).
+    pub commit_s: f64,
     /// CPU seconds (all threads) of the aggregate stage: on a shared machine, the figure that
     /// does not count waiting for a core.
     pub aggregate_cpu_s: Option<f64>,
@@ -319,7 +321,9 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         &Silent,
         &mut stages,
     )?;
+    let commit_started = Instant::now();
     tx.commit()?;
+    let commit_s = commit_started.elapsed().as_secs_f64();
     let aggregate_s = t.elapsed().as_secs_f64();
     let aggregate_cpu_s = cpu_since(cpu);
     let aggregate_peak_rss_mib = peak_rss_mib();
@@ -374,6 +378,7 @@ fn bench_aggregate(args: &BenchArgs, status: &ProgressBar) -> anyhow::Result<Agg
         generate_s,
         ingest_link_s,
         aggregate_s,
+        commit_s,
         load_s: report.load_ms as f64 / 1e3,
         compute_write_s: report.compute_write_ms as f64 / 1e3,
         aggregate_cpu_s,
@@ -516,10 +521,10 @@ fn human(b: &AggregateBench) -> String {
             format!("{:.2} s / {:.2} s", b.generate_s, b.ingest_link_s),
         ),
         (
-            "aggregate (load / compute+write)",
+            "aggregate (load / compute+write / commit)",
             format!(
-                "{:.2} s ({:.2} / {:.2})",
-                b.aggregate_s, b.load_s, b.compute_write_s
+                "{:.2} s ({:.2} / {:.2} / {:.2})",
+                b.aggregate_s, b.load_s, b.compute_write_s, b.commit_s
             ),
         ),
         (
