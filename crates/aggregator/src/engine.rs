@@ -7,7 +7,7 @@
 //! the largest group, and a consumer can write one group while the next is computed.
 
 use crate::prepare::{Group, Prepared};
-use learnloop_model::scope::{scope_values_hash, scope_values_json};
+use learnloop_model::scope::{push_scope_values_json, scope_values_hash};
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
 use rayon::prelude::*;
@@ -344,6 +344,8 @@ struct RowSink<'a> {
     rows: Vec<SubsetRow>,
     /// Reused buffer of (name rank, dim, value) for rendering a row's key.
     key_buf: Vec<(u8, usize, u32)>,
+    /// Reused buffer the key's JSON is rendered into.
+    json_buf: String,
 }
 
 impl<'a> RowSink<'a> {
@@ -353,6 +355,7 @@ impl<'a> RowSink<'a> {
             name_rank,
             rows: Vec::new(),
             key_buf: Vec::new(),
+            json_buf: String::new(),
         }
     }
 }
@@ -375,12 +378,12 @@ impl NodeSink for RowSink<'_> {
                 )
             })
         };
-        let mut scope_values = scope_values_json(kv());
-        // Millions of rows may be held at once: no spare capacity each.
-        scope_values.shrink_to_fit();
+        self.json_buf.clear();
+        push_scope_values_json(&mut self.json_buf, kv());
         self.rows.push(SubsetRow {
             mask: node.mask,
-            scope_values,
+            // One allocation at the exact size (millions of rows may be held at once).
+            scope_values: self.json_buf.clone(),
             scope_values_hash: scope_values_hash(kv()),
             stats: node.stats,
         });

@@ -230,17 +230,27 @@ pub fn scope_values_hash<'a>(sorted_pairs: impl IntoIterator<Item = (&'a str, &'
 
 /// JSON object text with sorted keys and string values. Callers pass pairs sorted by name.
 pub fn scope_values_json<'a>(sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::from("{");
+    let mut out = String::new();
+    push_scope_values_json(&mut out, sorted_pairs);
+    out
+}
+
+/// [`scope_values_json`] appended to `out`: a caller rendering millions of keys reuses one buffer
+/// and copies each result once, at its exact size, instead of growing a new string each time.
+pub fn push_scope_values_json<'a>(
+    out: &mut String,
+    sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    out.push('{');
     for (i, (k, v)) in sorted_pairs.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_json_string(&mut out, k);
+        push_json_string(out, k);
         out.push(':');
-        push_json_string(&mut out, v);
+        push_json_string(out, v);
     }
     out.push('}');
-    out
 }
 
 fn push_json_string(out: &mut String, s: &str) {

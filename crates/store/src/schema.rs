@@ -812,11 +812,16 @@ mod tests {
     fn upgrading_a_version_7_store_keeps_every_stats_row_as_it_read() {
         let conn = store_at_version(7);
         conn.execute_batch(VERSION_7_STATS).unwrap();
-        let dump = |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
+        let dump =
+            |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
         let before = dump(&conn);
         migrate(&conn).unwrap();
         assert_eq!(dump(&conn), before);
-        assert_eq!(before.lines().count(), 5, "title, header and three rows: {before}");
+        assert_eq!(
+            before.lines().count(),
+            5,
+            "title, header and three rows: {before}"
+        );
         let groups: i64 = conn
             .query_row("SELECT COUNT(*) FROM stats_groups", [], |r| r.get(0))
             .unwrap();
