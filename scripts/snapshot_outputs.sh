@@ -4,7 +4,7 @@
 #
 # Usage: scripts/snapshot_outputs.sh LEARNLOOP_BINARY OUT_DIR
 #
-# Two stores: the bundled sample (data/sample_strands.jsonl) and a 3000-cycle demo (`demo`),
+# Tables and views (`pattern_scope_stats` is a view since schema version 8). Two stores: the bundled sample (data/sample_strands.jsonl) and a 3000-cycle demo (`demo`),
 # each `run --activate`, then replayed (the sample daily, the demo weekly). Each table is dumped with its rows sorted, leaving
 # out the columns that hold the wall clock or values made from it (see WALL_CLOCK below). The
 # scratch stores live in a temporary directory removed on exit.
@@ -24,7 +24,7 @@ WALL_CLOCK=" learning_runs.run_id learning_runs.started_at learning_runs.finishe
 dump() {
   local db=$1 dest=$2
   mkdir -p "$dest"
-  for table in $(sqlite3 "$db" "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"); do
+  for table in $(sqlite3 "$db" "SELECT name FROM sqlite_master WHERE type IN ('table','view') ORDER BY name"); do
     local cols=()
     for col in $(sqlite3 "$db" "SELECT name FROM pragma_table_info('$table')"); do
       [[ " $(echo $WALL_CLOCK) " == *" $table.$col "* ]] || cols+=("\"$col\"")
