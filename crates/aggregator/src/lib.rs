@@ -18,6 +18,7 @@ pub mod breakdown;
 mod engine;
 pub mod incremental;
 mod prepare;
+mod prepare_stored;
 pub mod stage;
 
 pub use engine::{
@@ -25,7 +26,7 @@ pub use engine::{
     SubsetRow,
 };
 pub use incremental::{IncrementalAggregator, StepReport};
-pub use prepare::{PrepareError, Prepared};
+pub use prepare::{Group, PrepareError, Prepared};
 pub use stage::{aggregate, aggregate_with_progress, AggregateOptions, AggregateReport};
 
 /// Why the aggregate stage failed.

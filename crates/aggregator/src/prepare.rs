@@ -32,6 +32,7 @@ pub struct Group {
     pub module: Arc<str>,
     /// Shared with every stats row of the group.
     pub pattern_key: Arc<str>,
+    /// The action category.
     pub category: ActionCategory,
     /// Per observation: trade index (ascending = canonical trade order).
     pub trade: Vec<u32>,
@@ -59,6 +60,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The trade events prepared (each observation counts its trade's actions with that scope).
+    pub fn event_count(&self) -> u64 {
+        let group_events = |g: &Group| g.n_actions.iter().map(|&n| u64::from(n)).sum::<u64>();
+        self.groups.iter().map(group_events).sum()
+    }
+
     /// `events` must be in canonical order (exit time, trade key, action), as the store returns them.
     pub fn build(
         events: &[TradeEvent],
@@ -69,10 +76,7 @@ impl Prepared {
         let dims = dim_list.len();
         let mut trades = Vec::new();
         let mut trade_keys: Vec<String> = Vec::new();
-        let mut interner = Interner {
-            ids: vec![FxHashMap::default(); dims],
-            names: vec![Vec::new(); dims],
-        };
+        let mut interner = Interner::new(dims);
         let mut group_index: BTreeMap<(&str, &str, ActionCategory), usize> = BTreeMap::new();
         let mut groups: Vec<Group> = Vec::new();
         // Last observation per (group, trade) scope, to merge identical scopes of one trade.
@@ -94,35 +98,21 @@ impl Prepared {
                 trades.push(FoldTrade::new(&outcome, weight));
             }
             let trade = (trades.len() - 1) as u32;
-            interner.fill(e, dim_list, &mut row)?;
+            let at = EventId {
+                trade_key: &e.trade_key,
+                action: &e.action_strand_id,
+            };
+            interner.fill(&e.scope, at, dim_list, &mut row)?;
             let gi = *group_index
                 .entry((e.module.as_str(), e.pattern_key.as_str(), e.category))
                 .or_insert_with(|| {
-                    groups.push(Group {
-                        module: Arc::from(e.module.as_str()),
-                        pattern_key: Arc::from(e.pattern_key.as_str()),
-                        category: e.category,
-                        trade: Vec::new(),
-                        n_actions: Vec::new(),
-                        values: Vec::new(),
-                    });
+                    let (module, pattern) = (e.module.as_str(), e.pattern_key.as_str());
+                    groups.push(Group::new(module.into(), pattern.into(), e.category));
                     groups.len() - 1
                 });
             groups[gi].push(trade, &row, dims);
         }
-        // Groups in the table's key order (category compared as stored text), so rows reach the
-        // clustered primary key as appends.
-        let mut order: Vec<usize> = group_index.into_values().collect();
-        order.sort_by(|&a, &b| {
-            let (ga, gb) = (&groups[a], &groups[b]);
-            (&ga.module, &ga.pattern_key, ga.category.as_str()).cmp(&(
-                &gb.module,
-                &gb.pattern_key,
-                gb.category.as_str(),
-            ))
-        });
-        let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
-        let groups = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        let groups = in_key_order(groups);
         Ok(Self {
             dims,
             trades,
@@ -134,33 +124,63 @@ impl Prepared {
     }
 }
 
+/// Groups in the table's key order (category compared as stored text), so rows reach the
+/// clustered primary key as appends.
+pub(crate) fn in_key_order(groups: Vec<Group>) -> Vec<Group> {
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ga, gb) = (&groups[a], &groups[b]);
+        (&ga.module, &ga.pattern_key, ga.category.as_str()).cmp(&(
+            &gb.module,
+            &gb.pattern_key,
+            gb.category.as_str(),
+        ))
+    });
+    let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
 /// Value ids per dimension, from 1 in order of first appearance.
-struct Interner {
-    ids: Vec<FxHashMap<String, u32>>,
-    names: Vec<Vec<String>>,
+pub(crate) struct Interner {
+    pub(crate) ids: Vec<FxHashMap<String, u32>>,
+    pub(crate) names: Vec<Vec<String>>,
+}
+
+/// Where a scope comes from, for the error that names it.
+pub(crate) struct EventId<'a> {
+    pub(crate) trade_key: &'a str,
+    pub(crate) action: &'a str,
 }
 
 impl Interner {
-    /// The value id of each dimension of `e`'s scope (0 = absent) into `row`.
-    fn fill(
+    pub(crate) fn new(dims: usize) -> Self {
+        Self {
+            ids: vec![FxHashMap::default(); dims],
+            names: vec![Vec::new(); dims],
+        }
+    }
+
+    /// The value id of each dimension of `scope` (0 = absent) into `row`.
+    pub(crate) fn fill(
         &mut self,
-        e: &TradeEvent,
+        scope: &str,
+        at: EventId<'_>,
         dim_list: &DimensionList,
         row: &mut [u32],
     ) -> Result<(), PrepareError> {
         row.iter_mut().for_each(|v| *v = 0);
         // Canonical scope text is read without allocating; anything else goes through serde_json
         // (values interned before a flaw was found only leave an unused id).
-        let canonical = for_each_canonical_pair(&e.scope, |k, v| {
+        let canonical = for_each_canonical_pair(scope, |k, v| {
             if let Some(d) = dim_list.index_of(k) {
                 row[d] = self.id(d, v);
             }
         });
         if !canonical {
             row.iter_mut().for_each(|v| *v = 0);
-            let scope = parse_scope_map(&e.scope).map_err(|err| PrepareError::BadScope {
-                trade_key: e.trade_key.clone(),
-                action: e.action_strand_id.clone(),
+            let scope = parse_scope_map(scope).map_err(|err| PrepareError::BadScope {
+                trade_key: at.trade_key.to_string(),
+                action: at.action.to_string(),
                 why: err.to_string(),
             })?;
             for (k, v) in &scope {
@@ -205,7 +225,18 @@ pub(crate) fn fold_event(fingerprint: u64, e: &TradeEvent) -> u64 {
 }
 
 impl Group {
-    fn push(&mut self, trade: u32, row: &[u32], dims: usize) {
+    pub(crate) fn new(module: Arc<str>, pattern_key: Arc<str>, category: ActionCategory) -> Self {
+        Self {
+            module,
+            pattern_key,
+            category,
+            trade: Vec::new(),
+            n_actions: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, trade: u32, row: &[u32], dims: usize) {
         // A trade's actions arrive together, so an identical scope of the same trade can only be
         // among this trade's observations at the end of the group.
         let mut i = self.trade.len();
@@ -221,10 +252,12 @@ impl Group {
         self.values.extend_from_slice(row);
     }
 
+    /// Observations (distinct scopes of a trade's actions).
     pub fn len(&self) -> usize {
         self.trade.len()
     }
 
+    /// No observations.
     pub fn is_empty(&self) -> bool {
         self.trade.is_empty()
     }

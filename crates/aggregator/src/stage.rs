@@ -45,6 +45,26 @@ pub struct AggregateReport {
     pub compute_write_ms: u64,
 }
 
+/// The stored events prepared for the enumeration, and how many there were. A placebo's
+/// transform rewrites whole events, so it loads them; the nightly path reads them without.
+fn prepare(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    options: &AggregateOptions,
+) -> Result<(Prepared, u64), AggregateError> {
+    let half_life = cfg.aggregate.stats_half_life_hours;
+    let Some(transform) = options.transform else {
+        let prepared = Prepared::from_store(conn, &cfg.dims, as_of, half_life)?;
+        let events = prepared.event_count();
+        return Ok((prepared, events));
+    };
+    let mut events = events::load_all_events(conn)?;
+    transform(&mut events, options.seed, options.cluster_days);
+    let prepared = Prepared::build(&events, &cfg.dims, as_of, half_life)?;
+    Ok((prepared, events.len() as u64))
+}
+
 /// Recompute `pattern_scope_stats` from `trade_events` as of `as_of`, replacing the table.
 pub fn aggregate(
     conn: &Connection,
@@ -65,18 +85,7 @@ pub fn aggregate_with_progress(
     on_group: &mut dyn FnMut(u64, u64),
 ) -> Result<AggregateReport, AggregateError> {
     let t0 = Instant::now();
-    let mut events = events::load_all_events(conn)?;
-    if let Some(transform) = options.transform {
-        transform(&mut events, options.seed, options.cluster_days);
-    }
-    let prepared = Prepared::build(
-        &events,
-        &cfg.dims,
-        as_of,
-        cfg.aggregate.stats_half_life_hours,
-    )?;
-    let trade_events = events.len() as u64;
-    drop(events);
+    let (prepared, trade_events) = prepare(conn, cfg, as_of, options)?;
     let t1 = Instant::now();
     let limits = Limits::from_config(cfg);
     let mut writer = StatsWriter::replace_all(conn, as_of)?;

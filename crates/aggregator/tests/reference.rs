@@ -412,3 +412,66 @@ fn breakdown_counts_each_kind_as_a_brute_force_does() {
         assert!(got.iter().any(|s| s.duplicate > 0 && s.thin_complement > 0));
     }
 }
+
+/// Two preparations hold the same trades, groups, observations and value ids.
+fn assert_same_preparation(a: &Prepared, b: &Prepared, what: &str) {
+    assert_eq!(a.dims, b.dims, "{what}");
+    assert_eq!(a.trades, b.trades, "{what}: trades");
+    assert_eq!(a.trade_keys, b.trade_keys, "{what}: trade keys");
+    assert_eq!(a.value_names, b.value_names, "{what}: value ids");
+    assert_eq!(a.dim_names, b.dim_names, "{what}");
+    assert_eq!(a.groups.len(), b.groups.len(), "{what}: groups");
+    for (ga, gb) in a.groups.iter().zip(&b.groups) {
+        let key = |g: &learnloop_aggregator::Group| {
+            (g.module.to_string(), g.pattern_key.to_string(), g.category)
+        };
+        assert_eq!(key(ga), key(gb), "{what}");
+        assert_eq!(ga.trade, gb.trade, "{what}: observations' trades");
+        assert_eq!(ga.n_actions, gb.n_actions, "{what}: observations' actions");
+        assert_eq!(ga.values, gb.values, "{what}: observations' values");
+    }
+}
+
+#[test]
+fn preparing_from_the_store_equals_preparing_the_loaded_events() {
+    let dims = dims();
+    for seed in 500..520u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        // Stored in a shuffled order, so that reading order is not the canonical one.
+        let mut shuffled = events.clone();
+        let mut rng = Pcg64::seed_from_u64(seed);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.gen_range(0..=i));
+        }
+        let conn = learnloop_store::open_in_memory().unwrap();
+        for e in &shuffled {
+            learnloop_store::events::insert_trade_event(&conn, e).unwrap();
+        }
+        let expected = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        let loaded = learnloop_store::events::load_all_events(&conn).unwrap();
+        assert_eq!(loaded, events, "seed {seed}: the store keeps the events");
+        let from_store = Prepared::from_store(&conn, &dims, as_of, HALF_LIFE_H).unwrap();
+        assert_same_preparation(&from_store, &expected, &format!("seed {seed}"));
+        let rows = |p: &Prepared| compute(p, Limits::flat(5, 1), as_of).rows;
+        assert_eq!(rows(&from_store), rows(&expected), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_bad_stored_scope_is_reported_with_its_trade_and_action() {
+    let mut events = random_events(7);
+    events[3].scope = "[1, 2]".into();
+    let conn = learnloop_store::open_in_memory().unwrap();
+    for e in &events {
+        learnloop_store::events::insert_trade_event(&conn, e).unwrap();
+    }
+    let err = Prepared::from_store(&conn, &dims(), Timestamp(0), HALF_LIFE_H)
+        .err()
+        .expect("a scope that is not an object of strings is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&events[3].trade_key) && text.contains(&events[3].action_strand_id),
+        "{text}"
+    );
+}

@@ -2,8 +2,11 @@
 //! Rows are replaced per position, so a position re-linked after new strands arrive never leaves
 //! stale rows behind.
 
-use crate::Result;
-use learnloop_model::{AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent};
+use crate::{text_column, Result};
+use learnloop_model::stats::TradeOutcome;
+use learnloop_model::{
+    ActionCategory, AnomalyKind, LinkAnomaly, LinkedTrade, Timestamp, TradeEvent,
+};
 use rusqlite::{params, Connection};
 
 /// Delete the links of positions marked dirty (re-linked next).
@@ -164,6 +167,64 @@ fn query_events(
             entry_at: entry_at.and_then(|t| Timestamp::parse(&t).ok()),
             exit_at: Timestamp(r.get(14)?),
             action_at: Timestamp(r.get(15)?),
+        })?;
+    }
+    Ok(())
+}
+
+/// What the aggregate reads of one trade event, borrowed from the row being read: its trade, its
+/// group, its scope and its trade's outcome (no ids, times or raw R it does not use).
+#[derive(Debug, Clone, Copy)]
+pub struct FoldEventRef<'r> {
+    /// The trade (its close's strand id).
+    pub trade_key: &'r str,
+    /// The action's strand id (orders a trade's actions).
+    pub action_strand_id: &'r str,
+    /// Producing module.
+    pub module: &'r str,
+    /// The action's pattern.
+    pub pattern_key: &'r str,
+    /// The action's category.
+    pub category: ActionCategory,
+    /// The action's scope JSON as stored.
+    pub scope: &'r str,
+    /// The trade's outcome.
+    pub outcome: TradeOutcome,
+}
+
+/// Every trade event as [`FoldEventRef`], in no particular order, without an allocation per
+/// event: a 100k-trade book's ~0.7 M events decoded into owned [`TradeEvent`]s cost three times
+/// the read itself.
+pub fn for_each_fold_event(
+    conn: &Connection,
+    mut visit: impl FnMut(FoldEventRef<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT trade_key, action_strand_id, module, pattern_key, action_category, scope,
+                rr_winsorized, pnl_usd, hold_days, time_to_s3, exit_at_ms
+         FROM trade_events",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let text = |i: usize| text_column(r, i);
+        let trade_key = text(0)?;
+        let category = text(4)?.parse().map_err(|err| {
+            crate::StoreError::Corrupt(format!("trade_events {trade_key}: {err}"))
+        })?;
+        visit(FoldEventRef {
+            trade_key,
+            action_strand_id: text(1)?,
+            module: text(2)?,
+            pattern_key: text(3)?,
+            category,
+            scope: text(5)?,
+            outcome: TradeOutcome {
+                r: r.get(6)?,
+                pnl_usd: r.get(7)?,
+                hold_days: r.get(8)?,
+                time_to_s3: r.get(9)?,
+                exit_at: Timestamp(r.get(10)?),
+            },
         })?;
     }
     Ok(())

@@ -231,6 +231,14 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// A text column read in place, borrowed from the row (no copy).
+pub(crate) fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+            .into()
+    })
+}
+
 /// Read a text column into a type that parses from its stored text (statuses, categories), the
 /// parse error reported as a conversion failure of that column.
 pub(crate) fn parsed_column<T>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>

@@ -1,6 +1,6 @@
 //! `pattern_scope_stats`: one row per (module, pattern, category, scope subset).
 
-use crate::{u64_from_sql, u64_to_sql, Result};
+use crate::{text_column, u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
 use rusqlite::{Connection, Statement};
@@ -206,14 +206,6 @@ impl GroupNames {
             _ => slot.insert(Arc::from(text)).clone(),
         }
     }
-}
-
-/// A text column read in place (no copy: its text is shared or dropped right away).
-fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
-    r.get_ref(i)?.as_str().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-            .into()
-    })
 }
 
 /// The columns `moments_from_sql` reads, from [`FROM_GROUPS_AND_SUBSETS`].

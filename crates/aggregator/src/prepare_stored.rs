@@ -1,0 +1,251 @@
+//! [`Prepared`] read straight from the store's trade events, without holding them as
+//! [`learnloop_model::TradeEvent`]s: the nightly aggregate's load. Events arrive in no order and
+//! are put into the canonical one (exit time, trade key, action) by sorting small records, so the
+//! result equals [`Prepared::build`] over `load_all_events` field for field (tested), with value
+//! ids renumbered in order of first appearance in that canonical order.
+
+use crate::prepare::{in_key_order, EventId, Group, Interner, PrepareError, Prepared};
+use crate::AggregateError;
+use learnloop_model::stats::{decay_weight, FoldTrade, TradeOutcome};
+use learnloop_model::{DimensionList, Timestamp};
+use learnloop_store::events::{for_each_fold_event, FoldEventRef};
+use learnloop_store::Connection;
+use rustc_hash::FxHashMap;
+
+/// One event as read: its trade and group (ids in reading order) and where its action id is in
+/// [`Streamed::action_ids`]; its value ids are `dims` entries of [`Streamed::values`].
+struct StreamedEvent {
+    trade: u32,
+    group: u32,
+    action: (u32, u32),
+}
+
+/// A trade as read: its key, and the outcome of its first action (the smallest action id, as in
+/// the canonical order).
+struct StreamedTrade {
+    key: String,
+    first_action: (u32, u32),
+    outcome: TradeOutcome,
+}
+
+/// The events in reading order, with everything interned.
+#[derive(Default)]
+struct Streamed {
+    events: Vec<StreamedEvent>,
+    values: Vec<u32>,
+    /// Every event's action id, back to back (one allocation, not one per event).
+    action_ids: String,
+    trades: Vec<StreamedTrade>,
+    trade_ids: FxHashMap<String, u32>,
+    groups: Vec<Group>,
+    /// Group ids by "module \x1f pattern \x1f category".
+    group_ids: FxHashMap<String, u32>,
+    group_key: String,
+}
+
+impl Streamed {
+    fn action(&self, span: (u32, u32)) -> &str {
+        &self.action_ids[span.0 as usize..(span.0 + span.1) as usize]
+    }
+
+    fn push(
+        &mut self,
+        e: FoldEventRef<'_>,
+        interner: &mut Interner,
+        dim_list: &DimensionList,
+        row: &mut [u32],
+    ) -> Result<(), PrepareError> {
+        let at = EventId {
+            trade_key: e.trade_key,
+            action: e.action_strand_id,
+        };
+        interner.fill(e.scope, at, dim_list, row)?;
+        let action = self.push_action(e.action_strand_id)?;
+        let trade = self.trade_id(&e, action)?;
+        let group = self.group_id(&e);
+        self.events.push(StreamedEvent {
+            trade,
+            group,
+            action,
+        });
+        self.values.extend_from_slice(row);
+        Ok(())
+    }
+
+    fn push_action(&mut self, action: &str) -> Result<(u32, u32), PrepareError> {
+        let too_many = || PrepareError::TooMany("bytes of action ids");
+        let start = u32::try_from(self.action_ids.len()).map_err(|_| too_many())?;
+        let len = u32::try_from(action.len()).map_err(|_| too_many())?;
+        start.checked_add(len).ok_or_else(too_many)?;
+        self.action_ids.push_str(action);
+        Ok((start, len))
+    }
+
+    fn trade_id(&mut self, e: &FoldEventRef<'_>, action: (u32, u32)) -> Result<u32, PrepareError> {
+        if let Some(&id) = self.trade_ids.get(e.trade_key) {
+            let first = self.trades[id as usize].first_action;
+            if e.action_strand_id < self.action(first) {
+                let t = &mut self.trades[id as usize];
+                t.first_action = action;
+                t.outcome = e.outcome;
+            }
+            return Ok(id);
+        }
+        let id = u32::try_from(self.trades.len())
+            .ok()
+            .filter(|&id| id < u32::MAX)
+            .ok_or(PrepareError::TooMany("trades"))?;
+        self.trade_ids.insert(e.trade_key.to_string(), id);
+        self.trades.push(StreamedTrade {
+            key: e.trade_key.to_string(),
+            first_action: action,
+            outcome: e.outcome,
+        });
+        Ok(id)
+    }
+
+    fn group_id(&mut self, e: &FoldEventRef<'_>) -> u32 {
+        self.group_key.clear();
+        for part in [e.module, e.pattern_key, e.category.as_str()] {
+            self.group_key.push_str(part);
+            self.group_key.push('\u{1f}');
+        }
+        if let Some(&id) = self.group_ids.get(self.group_key.as_str()) {
+            return id;
+        }
+        let id = self.groups.len() as u32;
+        self.group_ids.insert(self.group_key.clone(), id);
+        self.groups.push(Group::new(
+            e.module.into(),
+            e.pattern_key.into(),
+            e.category,
+        ));
+        id
+    }
+}
+
+impl Prepared {
+    /// [`Prepared::build`] over the store's trade events, read in one pass without an owned
+    /// event each (a 100k-trade book's load: ~1 GB of short strings and a sort of wide records
+    /// otherwise).
+    pub fn from_store(
+        conn: &Connection,
+        dim_list: &DimensionList,
+        as_of: Timestamp,
+        half_life_hours: f64,
+    ) -> Result<Self, AggregateError> {
+        let dims = dim_list.len();
+        let mut interner = Interner::new(dims);
+        let mut streamed = Streamed::default();
+        let mut row = vec![0u32; dims];
+        // The store's reader cannot carry a bad scope's error: the first one is kept, the rest
+        // of the rows are skipped, and it is reported when the read ends.
+        let mut bad: Option<PrepareError> = None;
+        for_each_fold_event(conn, |e| {
+            if bad.is_none() {
+                if let Err(err) = streamed.push(e, &mut interner, dim_list, &mut row) {
+                    bad = Some(err);
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(err) = bad {
+            return Err(err.into());
+        }
+        Ok(canonical(
+            streamed,
+            interner,
+            dim_list,
+            as_of,
+            half_life_hours,
+        ))
+    }
+}
+
+/// The streamed events in the canonical order, as [`Prepared::build`] lays them out.
+fn canonical(
+    s: Streamed,
+    interner: Interner,
+    dim_list: &DimensionList,
+    as_of: Timestamp,
+    half_life_hours: f64,
+) -> Prepared {
+    let dims = dim_list.len();
+    let mut trade_order: Vec<u32> = (0..s.trades.len() as u32).collect();
+    trade_order.sort_unstable_by(|&a, &b| {
+        let (ta, tb) = (&s.trades[a as usize], &s.trades[b as usize]);
+        (ta.outcome.exit_at, &ta.key).cmp(&(tb.outcome.exit_at, &tb.key))
+    });
+    let mut rank = vec![0u32; s.trades.len()];
+    for (r, &t) in trade_order.iter().enumerate() {
+        rank[t as usize] = r as u32;
+    }
+    let mut event_order: Vec<u32> = (0..s.events.len() as u32).collect();
+    event_order.sort_unstable_by(|&a, &b| {
+        let (ea, eb) = (&s.events[a as usize], &s.events[b as usize]);
+        (rank[ea.trade as usize], s.action(ea.action))
+            .cmp(&(rank[eb.trade as usize], s.action(eb.action)))
+    });
+    let mut renumber = Renumber::new(&interner);
+    let mut groups = s.groups;
+    let mut row = vec![0u32; dims];
+    for &e in &event_order {
+        let event = &s.events[e as usize];
+        let read = &s.values[e as usize * dims..(e as usize + 1) * dims];
+        for (d, (out, &id)) in row.iter_mut().zip(read).enumerate() {
+            *out = renumber.id(d, id);
+        }
+        groups[event.group as usize].push(rank[event.trade as usize], &row, dims);
+    }
+    let mut trade_keys = Vec::with_capacity(s.trades.len());
+    let mut trades = Vec::with_capacity(s.trades.len());
+    let mut streamed_trades: Vec<Option<StreamedTrade>> = s.trades.into_iter().map(Some).collect();
+    for t in trade_order {
+        let Some(t) = streamed_trades[t as usize].take() else {
+            continue;
+        };
+        let weight = decay_weight(as_of.hours_since(t.outcome.exit_at), half_life_hours);
+        trades.push(FoldTrade::new(&t.outcome, weight));
+        trade_keys.push(t.key);
+    }
+    Prepared {
+        dims,
+        trades,
+        trade_keys,
+        groups: in_key_order(groups),
+        value_names: renumber.names,
+        dim_names: dim_list.names().to_vec(),
+    }
+}
+
+/// Value ids in order of first appearance in the canonical order (the reading order's ids map
+/// onto them as they are met), so that ids, and with them every walk's order, are those of
+/// [`Prepared::build`].
+struct Renumber<'a> {
+    read_names: &'a [Vec<String>],
+    /// Per dimension, the canonical id of each reading-order id (index id − 1; 0 = not met yet).
+    ids: Vec<Vec<u32>>,
+    names: Vec<Vec<String>>,
+}
+
+impl<'a> Renumber<'a> {
+    fn new(interner: &'a Interner) -> Self {
+        Self {
+            read_names: &interner.names,
+            ids: interner.names.iter().map(|n| vec![0; n.len()]).collect(),
+            names: vec![Vec::new(); interner.names.len()],
+        }
+    }
+
+    fn id(&mut self, dim: usize, read: u32) -> u32 {
+        if read == 0 {
+            return 0;
+        }
+        let slot = &mut self.ids[dim][read as usize - 1];
+        if *slot == 0 {
+            self.names[dim].push(self.read_names[dim][read as usize - 1].clone());
+            *slot = self.names[dim].len() as u32;
+        }
+        *slot
+    }
+}
