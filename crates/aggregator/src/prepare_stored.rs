@@ -38,7 +38,7 @@ struct Streamed {
     trades: Vec<StreamedTrade>,
     trade_ids: FxHashMap<String, u32>,
     groups: Vec<Group>,
-    /// Group ids by "module \x1f pattern \x1f category".
+    /// Group ids by module, pattern and category, each prefixed with its length.
     group_ids: FxHashMap<String, u32>,
     group_key: String,
 }
@@ -105,10 +105,13 @@ impl Streamed {
     }
 
     fn group_id(&mut self, e: &FoldEventRef<'_>) -> u32 {
+        // Each part with its length first: names may hold any character, and a separator that
+        // one of them contained would make two groups one key.
         self.group_key.clear();
         for part in [e.module, e.pattern_key, e.category.as_str()] {
+            self.group_key.push_str(&part.len().to_string());
+            self.group_key.push(':');
             self.group_key.push_str(part);
-            self.group_key.push('\u{1f}');
         }
         if let Some(&id) = self.group_ids.get(self.group_key.as_str()) {
             return id;

@@ -475,3 +475,29 @@ fn a_bad_stored_scope_is_reported_with_its_trade_and_action() {
         "{text}"
     );
 }
+
+#[test]
+fn groups_whose_names_join_to_the_same_text_stay_apart() {
+    let dims = dims();
+    let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+    let mut events = random_events(31);
+    // Joined with any separator (or with "1:" length marks), the two groups read alike.
+    let names = [
+        ("x\u{1f}y", "f.S1.entry"),
+        ("x", "y\u{1f}f.S1.entry"),
+        ("1:x", "1:y.S1.add"),
+    ];
+    for (i, e) in events.iter_mut().enumerate() {
+        let (module, pattern) = names[i % names.len()];
+        e.module = module.into();
+        e.pattern_key = pattern.into();
+    }
+    let conn = learnloop_store::open_in_memory().unwrap();
+    for e in events.iter().rev() {
+        learnloop_store::events::insert_trade_event(&conn, e).unwrap();
+    }
+    let expected = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+    assert_eq!(expected.groups.len(), 6, "three names × two categories");
+    let from_store = Prepared::from_store(&conn, &dims, as_of, HALF_LIFE_H).unwrap();
+    assert_same_preparation(&from_store, &expected, "colliding names");
+}
