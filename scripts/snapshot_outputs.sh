@@ -4,7 +4,9 @@
 #
 # Usage: scripts/snapshot_outputs.sh LEARNLOOP_BINARY OUT_DIR
 #
-# Tables and views (`pattern_scope_stats` is a view since schema version 8). Two stores: the bundled sample (data/sample_strands.jsonl) and a 3000-cycle demo (`demo`),
+# Tables and views (`pattern_scope_stats` is a view since schema version 8: a build before it and
+# one after differ in `schema_migrations` and in its two tables, `stats_groups` and `stats_subsets`,
+# only). Two stores: the bundled sample (data/sample_strands.jsonl) and a 3000-cycle demo (`demo`),
 # each `run --activate`, then replayed (the sample daily, the demo weekly). Each table is dumped with its rows sorted, leaving
 # out the columns that hold the wall clock or values made from it (see WALL_CLOCK below). The
 # scratch stores live in a temporary directory removed on exit.

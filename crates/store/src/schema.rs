@@ -415,7 +415,9 @@ CREATE TABLE adapter_bins (
 /// derived from others (`var_rr`, `win_rate`, `d_eff_n`) computed by the view, with the same
 /// floating-point operations as `OutcomeStats`. Half the bytes of the old table per row, so the
 /// nightly write and its commit move half as many pages. The view keeps the contract's names and
-/// columns (SPEC §10) for every reader; the rows are copied over, not recomputed.
+/// columns (SPEC §10) for every reader; the rows are copied over, not recomputed, and the
+/// migration fails (changing nothing) unless the view shows every old row exactly. The view's
+/// time text matches `Timestamp::to_rfc3339` for years 0000–9999 (strands are held to 2000–2100).
 const MIGRATION_8: &str = r#"
 CREATE TABLE stats_groups (
     group_id INTEGER PRIMARY KEY,
@@ -467,7 +469,7 @@ FROM pattern_scope_stats s
 JOIN stats_groups g USING (module, pattern_key, action_category)
 ORDER BY g.group_id, s.scope_mask, s.scope_values_hash;
 
-DROP TABLE pattern_scope_stats;
+ALTER TABLE pattern_scope_stats RENAME TO pattern_scope_stats_v7;
 
 CREATE VIEW pattern_scope_stats AS
 SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
@@ -491,6 +493,17 @@ SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
        g.as_of
 FROM stats_subsets s
 JOIN stats_groups g ON g.group_id = s.group_id;
+
+-- Nothing may change silently: the view must show every old row exactly (a time text not in the
+-- canonical form the code writes, or two as-of times in one group, would not survive the copy).
+-- A failed CHECK aborts the whole migration, which leaves the store as it was.
+CREATE TEMP TABLE migration_8_check (stats_rows_changed_by_the_copy INTEGER
+    CHECK (stats_rows_changed_by_the_copy = 0));
+INSERT INTO migration_8_check
+SELECT (SELECT COUNT(*) FROM (SELECT * FROM pattern_scope_stats_v7 EXCEPT SELECT * FROM pattern_scope_stats))
+     + (SELECT COUNT(*) FROM (SELECT * FROM pattern_scope_stats EXCEPT SELECT * FROM pattern_scope_stats_v7));
+DROP TABLE migration_8_check;
+DROP TABLE pattern_scope_stats_v7;
 "#;
 
 /// The schema version this build migrates to.
@@ -826,6 +839,29 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM stats_groups", [], |r| r.get(0))
             .unwrap();
         assert_eq!(groups, 2);
+    }
+
+    #[test]
+    fn a_version_7_row_the_copy_would_change_stops_the_migration() {
+        let conn = store_at_version(7);
+        conn.execute_batch(VERSION_7_STATS).unwrap();
+        // Half a second written without its trailing zeros: not the text the code writes.
+        conn.execute_batch(
+            "UPDATE pattern_scope_stats SET last_exit_at = '2026-02-01T00:00:00.5Z'
+             WHERE scope_mask = 0 AND pattern_key = 'p.S1'",
+        )
+        .unwrap();
+        let dump =
+            |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
+        let before = dump(&conn);
+        let err = migrate(&conn).unwrap_err();
+        assert!(
+            err.to_string().contains("stats_rows_changed_by_the_copy"),
+            "{err}"
+        );
+        assert_eq!(current_version(&conn).unwrap(), 7, "nothing applied");
+        assert_eq!(dump(&conn), before, "the old table as it was");
+        assert!(!has_table(&conn, "stats_subsets").unwrap());
     }
 
     #[test]
