@@ -129,8 +129,8 @@ impl Streamed {
 
 impl Prepared {
     /// [`Prepared::build`] over the store's trade events, read in one pass without an owned
-    /// event each (a 100k-trade book's load: ~1 GB of short strings and a sort of wide records
-    /// otherwise).
+    /// event each (for a 100k-trade book those are hundreds of MB of short strings, and a sort
+    /// of wide records).
     pub fn from_store(
         conn: &Connection,
         dim_list: &DimensionList,
