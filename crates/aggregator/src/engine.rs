@@ -545,7 +545,7 @@ pub(crate) fn fold_observations(
     let mut i = 0;
     while i < obs.len() {
         if let Some(&ahead) = obs.get(i + PREFETCH_AHEAD) {
-            prefetch(&p.trades[group.trade[ahead as usize] as usize]);
+            learnloop_sys::prefetch(&p.trades[group.trade[ahead as usize] as usize]);
         }
         let trade = group.trade[obs[i] as usize];
         let mut n_actions = 0u64;
@@ -565,21 +565,6 @@ pub(crate) fn fold_observations(
 /// prefetcher cannot follow through the indices; each fold step waits on the previous step's
 /// divisions, so the next trades' loads can be in flight meanwhile.
 const PREFETCH_AHEAD: usize = 8;
-
-/// Ask the CPU to bring `value`'s cache line in (a hint: no effect on results).
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and reads nothing the program sees; the pointer comes from
-    // a reference, so it is valid anyway.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (value as *const T).cast::<i8>(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
 
 /// The number of (trade, subset) observations an unpruned enumeration folds: for each group and
 /// trade, the distinct subsets (at most `k_max` dims) of the trade's action scopes. It is the row

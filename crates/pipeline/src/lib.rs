@@ -327,7 +327,7 @@ pub fn step(
             report.timed(stage.name(), t.elapsed());
         }
         // What the stage freed goes back to the OS before the next stage's peak.
-        learnloop_store::release_freed_memory();
+        learnloop_sys::release_freed_memory();
     }
     Ok(())
 }

@@ -155,25 +155,6 @@ pub fn open_scratch() -> Result<Connection> {
 /// The page cache of a scratch store (see [`open_scratch`]).
 pub const SCRATCH_PAGE_CACHE_MIB: i64 = 64;
 
-/// Hand memory the process freed back to the OS. glibc keeps freed blocks in the arena of the
-/// thread that allocated them (a stage's worker threads leave GBs at 100k trades), where a later
-/// phase allocating mostly on other threads or in large blocks does not reuse them: its peak
-/// would sit on top of them. Called between stages and between the lesson stage's phases.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_freed_memory() {
-    extern "C" {
-        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-    }
-    // SAFETY: malloc_trim takes no pointers; it only returns free pages of glibc's arenas.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-/// Hand memory the process freed back to the OS (a no-op off glibc).
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_freed_memory() {}
-
 /// [`configure`], retried while the file is busy: switching a new file to WAL takes an exclusive
 /// lock for which SQLite does not always call the busy handler (several processes creating one
 /// store at once then see "database is locked" at once). The pragmas are idempotent.
@@ -211,7 +192,7 @@ pub fn set_page_cache_mib(conn: &Connection, mib: i64) -> Result<()> {
     // Negative is KiB (as set here and by default), positive a page count of unknown size. A
     // growing bound (opening a store) frees nothing: no walk over the process's heaps then.
     if previous > 0 || -previous > mib * 1024 {
-        release_freed_memory();
+        learnloop_sys::release_freed_memory();
     }
     Ok(())
 }

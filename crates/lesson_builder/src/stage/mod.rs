@@ -249,7 +249,7 @@ fn build_lessons_streamed(
     kept.shrink_to_fit();
     tested.shrink_to_fit();
     // The batches' rows, lattices and cluster sums were freed on the worker threads.
-    learnloop_store::release_freed_memory();
+    learnloop_sys::release_freed_memory();
     clock.lap("tests");
     let inputs = Finish {
         rows: &kept,

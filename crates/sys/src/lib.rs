@@ -1,0 +1,56 @@
+//! The few calls below Rust's standard library that learnloop makes, each with its `unsafe` kept
+//! here and justified, and a safe no-op where the platform lacks it. No workspace dependencies:
+//! the store and the stages call it, it calls nothing of theirs.
+#![warn(missing_docs)]
+
+/// Hand memory the process freed back to the OS. glibc keeps freed blocks in the arena of the
+/// thread that allocated them (a stage's worker threads leave GBs at 100k trades), where a later
+/// phase allocating mostly on other threads or in large blocks does not reuse them: its peak
+/// would sit on top of them. Called between stages and between the lesson stage's phases.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn release_freed_memory() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+    }
+    // SAFETY: malloc_trim takes no pointers; it only returns free pages of glibc's arenas.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+/// Hand memory the process freed back to the OS (a no-op off glibc).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_freed_memory() {}
+
+/// Ask the CPU to bring `value`'s cache line in: a hint with no effect on results (a no-op off
+/// x86-64). For loops that index large arrays through other arrays, which the hardware
+/// prefetcher cannot follow.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing the program sees; the pointer comes from
+    // a reference, so it is valid anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (value as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hints_change_nothing_the_program_sees() {
+        let values: Vec<u64> = (0..1_000).collect();
+        let before = values.clone();
+        for v in &values {
+            prefetch(v);
+        }
+        release_freed_memory();
+        assert_eq!(values, before);
+    }
+}
