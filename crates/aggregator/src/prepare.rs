@@ -136,7 +136,12 @@ pub(crate) fn in_key_order(groups: Vec<Group>) -> Vec<Group> {
             gb.category.as_str(),
         ))
     });
-    let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
+    permuted(groups, order)
+}
+
+/// `items` in `order` (a permutation of their indices), each moved once.
+pub(crate) fn permuted<T>(items: Vec<T>, order: impl IntoIterator<Item = usize>) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 

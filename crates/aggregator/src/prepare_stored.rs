@@ -4,7 +4,7 @@
 //! result equals [`Prepared::build`] over `load_all_events` field for field (tested), with value
 //! ids renumbered in order of first appearance in that canonical order.
 
-use crate::prepare::{in_key_order, EventId, Group, Interner, PrepareError, Prepared};
+use crate::prepare::{in_key_order, permuted, EventId, Group, Interner, PrepareError, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::{decay_weight, FoldTrade, TradeOutcome};
 use learnloop_model::{DimensionList, Timestamp};
@@ -202,11 +202,7 @@ fn canonical(
     }
     let mut trade_keys = Vec::with_capacity(s.trades.len());
     let mut trades = Vec::with_capacity(s.trades.len());
-    let mut streamed_trades: Vec<Option<StreamedTrade>> = s.trades.into_iter().map(Some).collect();
-    for t in trade_order {
-        let Some(t) = streamed_trades[t as usize].take() else {
-            continue;
-        };
+    for t in permuted(s.trades, trade_order.into_iter().map(|t| t as usize)) {
         let weight = decay_weight(as_of.hours_since(t.outcome.exit_at), half_life_hours);
         trades.push(FoldTrade::new(&t.outcome, weight));
         trade_keys.push(t.key);

@@ -413,6 +413,15 @@ fn breakdown_counts_each_kind_as_a_brute_force_does() {
     }
 }
 
+/// An in-memory store holding `events` as its trade events, inserted in the order given.
+fn store_with<'e>(events: impl IntoIterator<Item = &'e TradeEvent>) -> learnloop_store::Connection {
+    let conn = learnloop_store::open_in_memory().unwrap();
+    for e in events {
+        learnloop_store::events::insert_trade_event(&conn, e).unwrap();
+    }
+    conn
+}
+
 /// Two preparations hold the same trades, groups, observations and value ids.
 fn assert_same_preparation(a: &Prepared, b: &Prepared, what: &str) {
     assert_eq!(a.dims, b.dims, "{what}");
@@ -444,10 +453,7 @@ fn preparing_from_the_store_equals_preparing_the_loaded_events() {
         for i in (1..shuffled.len()).rev() {
             shuffled.swap(i, rng.gen_range(0..=i));
         }
-        let conn = learnloop_store::open_in_memory().unwrap();
-        for e in &shuffled {
-            learnloop_store::events::insert_trade_event(&conn, e).unwrap();
-        }
+        let conn = store_with(&shuffled);
         let expected = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
         let loaded = learnloop_store::events::load_all_events(&conn).unwrap();
         assert_eq!(loaded, events, "seed {seed}: the store keeps the events");
@@ -462,10 +468,7 @@ fn preparing_from_the_store_equals_preparing_the_loaded_events() {
 fn a_bad_stored_scope_is_reported_with_its_trade_and_action() {
     let mut events = random_events(7);
     events[3].scope = "[1, 2]".into();
-    let conn = learnloop_store::open_in_memory().unwrap();
-    for e in &events {
-        learnloop_store::events::insert_trade_event(&conn, e).unwrap();
-    }
+    let conn = store_with(&events);
     let err = Prepared::from_store(&conn, &dims(), Timestamp(0), HALF_LIFE_H)
         .err()
         .expect("a scope that is not an object of strings is refused");
@@ -492,10 +495,7 @@ fn groups_whose_names_join_to_the_same_text_stay_apart() {
         e.module = module.into();
         e.pattern_key = pattern.into();
     }
-    let conn = learnloop_store::open_in_memory().unwrap();
-    for e in events.iter().rev() {
-        learnloop_store::events::insert_trade_event(&conn, e).unwrap();
-    }
+    let conn = store_with(events.iter().rev());
     let expected = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
     assert_eq!(expected.groups.len(), 6, "three names × two categories");
     let from_store = Prepared::from_store(&conn, &dims, as_of, HALF_LIFE_H).unwrap();

@@ -144,12 +144,9 @@ fn query_events(
     ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let category: String = r.get(6)?;
         let entry_at: Option<String> = r.get(13)?;
         let trade_key: String = r.get(0)?;
-        let category = category.parse().map_err(|err| {
-            crate::StoreError::Corrupt(format!("trade_events {trade_key}: {err}"))
-        })?;
+        let category = event_category(text_column(r, 6)?, &trade_key)?;
         visit(TradeEvent {
             trade_key,
             position_id: r.get(1)?,
@@ -170,6 +167,12 @@ fn query_events(
         })?;
     }
     Ok(())
+}
+
+/// A stored event's category; text outside the closed set is a corrupt store, named by trade.
+fn event_category(text: &str, trade_key: &str) -> Result<ActionCategory> {
+    text.parse()
+        .map_err(|err| crate::StoreError::Corrupt(format!("trade_events {trade_key}: {err}")))
 }
 
 /// What the aggregate reads of one trade event, borrowed from the row being read: its trade, its
@@ -208,9 +211,7 @@ pub fn for_each_fold_event(
     while let Some(r) = rows.next()? {
         let text = |i: usize| text_column(r, i);
         let trade_key = text(0)?;
-        let category = text(4)?.parse().map_err(|err| {
-            crate::StoreError::Corrupt(format!("trade_events {trade_key}: {err}"))
-        })?;
+        let category = event_category(text(4)?, trade_key)?;
         visit(FoldEventRef {
             trade_key,
             action_strand_id: text(1)?,
