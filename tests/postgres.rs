@@ -234,17 +234,21 @@ fn bad_rows_are_quarantined_with_the_row_named_and_never_abort_the_read() {
                ('bad-kind', 'weather', '2026-02-01T13:00:00Z', '{{\"position_id\":\"p1\"}}'),
                ('no-rr', 'position_closed', '2026-02-01T14:00:00Z', '{{\"position_id\":\"p2\",\"trade_summary\":{{}}}}'),
                ('future', 'position_closed', '2099-01-01T00:00:00Z',
-                '{{\"position_id\":\"p3\",\"trade_summary\":{{\"rr\":0.5,\"exit_timestamp\":\"2099-01-01T00:00:00Z\"}}}}')",
+                '{{\"position_id\":\"p3\",\"trade_summary\":{{\"rr\":0.5,\"exit_timestamp\":\"2099-01-01T00:00:00Z\"}}}}'),
+               ('infinite', 'pm_action', 'infinity', '{{\"position_id\":\"p5\"}}'),
+               ('year-290000', 'pm_action', '290000-01-01T00:00:00Z', '{{\"position_id\":\"p6\"}}')",
             t = table.quoted
         ))
         .unwrap();
     let mut conn = learnloop_store::open_in_memory().unwrap();
+    // Timestamps PostgreSQL holds but the client cannot decode (infinity, year 290000) are bad
+    // rows like the others: before, one of them failed every read of the table.
     let r = ingest_pg(&mut conn, &mut client, &target, &options(&table, 2));
-    assert_eq!(r.ingest.lines, 7);
+    assert_eq!(r.ingest.lines, 9);
     assert_eq!(r.ingest.normalized.closes, 2);
     assert_eq!(
         r.ingest.normalized.quarantined_total(),
-        5,
+        7,
         "{:?}",
         r.ingest.normalized
     );
@@ -252,7 +256,12 @@ fn bad_rows_are_quarantined_with_the_row_named_and_never_abort_the_read() {
         .into_iter()
         .map(|(c, _)| c)
         .collect();
-    for code in ["missing_field", "malformed_json", "unknown_kind"] {
+    for code in [
+        "missing_field",
+        "malformed_json",
+        "unknown_kind",
+        "bad_timestamp",
+    ] {
         assert!(
             reasons.iter().any(|c| c == code),
             "{code} not in {reasons:?}"
@@ -281,7 +290,7 @@ fn bad_rows_are_quarantined_with_the_row_named_and_never_abort_the_read() {
             .iter()
             .map(|(_, n)| n)
             .sum::<i64>(),
-        5
+        7
     );
 
     // The row stamped 2099 was stored but did not move the watermark: later rows still come in.
@@ -369,6 +378,57 @@ fn config(version: i64, marker: &str) -> ConfigVersion {
         checksum: learnloop_overrides::config_checksum(&text),
         config_data: text,
     }
+}
+
+#[test]
+fn publishers_creating_one_table_at_once_take_turns_and_a_foreign_shape_is_an_error() {
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let (_, mut client) = connect(&url);
+    let table = fresh_table(&mut client, "configs_race");
+    // Several publishers find the table missing at once; before they took turns, one of them
+    // could fail in the catalog (a duplicate pg_type row).
+    let outcomes: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, table) = (&url, &table);
+                s.spawn(move || {
+                    let (_, mut c) = connect(url);
+                    pg::publish_config(&mut c, table, &config(1, "a"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes.iter().filter(|o| o.created_table).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| o.changed).count(), 1);
+
+    // A desk table whose status is an enum: an error naming the columns, not a panic.
+    let foreign = fresh_table(&mut client, "configs_enum");
+    let status_type = format!("{}_status", foreign.base);
+    client
+        .batch_execute(&format!(
+            "DROP TYPE IF EXISTS \"{ty}\";
+             CREATE TYPE \"{ty}\" AS ENUM ('active', 'superseded');
+             CREATE TABLE {t} (module text, version bigint, status \"{ty}\", as_of timestamptz,
+                               checksum text, config_data jsonb, updated_at timestamptz);
+             INSERT INTO {t} VALUES ('pm', 1, 'superseded', now(), 'x', '{{}}', now());",
+            ty = status_type,
+            t = foreign.quoted
+        ))
+        .unwrap();
+    let err = pg::publish_config(&mut client, &foreign, &config(1, "a"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must be text"), "{err}");
+    client
+        .batch_execute(&format!(
+            "DROP TABLE {}; DROP TYPE \"{status_type}\"; DROP TABLE {}",
+            foreign.quoted, table.quoted
+        ))
+        .unwrap();
 }
 
 #[test]

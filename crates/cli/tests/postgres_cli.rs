@@ -182,4 +182,35 @@ fn postgres_failures_exit_1_with_a_reason_and_no_password() {
         Some(2),
         "files and --from together are bad usage"
     );
+
+    // A malformed URL or table name is bad usage, found before any store is created.
+    let fresh = dir.join("never-created.db");
+    for args in [
+        &["ingest", "--from", "mysql://u:hunter2@h/db"][..],
+        &["ingest", "--from", &url, "--table", "x;drop"],
+        &["config", "publish", "--to", &url, "--table", "a.b.c"],
+        &["run", "--from", "postgresql://u:hunter2@h/db?sslmode=bogus"],
+    ] {
+        let o = learnloop(&fresh, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_no_password(&o, "hunter2");
+        assert!(!fresh.exists(), "{args:?} created the store");
+    }
+    // `config publish` reads the store: a mistyped --db is not created.
+    let o = learnloop(&fresh, &["config", "publish", "--to", &url]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!fresh.exists());
+    // The driver ends a password at the first `@`, so unencoded `/` and `?` belong to it.
+    for password in ["S3cr/et", "Ab?Cd9"] {
+        let o = learnloop(
+            &db,
+            &[
+                "ingest",
+                "--from",
+                &format!("postgresql://u:{password}@127.0.0.1:1/db"),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_no_password(&o, password);
+    }
 }

@@ -23,7 +23,7 @@ pub struct PgSourceArgs {
     pub batch: usize,
     /// Re-read this many hours before the stored watermark, so rows committed late with an older
     /// created_at are not missed (already stored rows are skipped by id); 0: strictly after it.
-    #[arg(long, default_value_t = 72)]
+    #[arg(long, default_value_t = 72, value_parser = clap::value_parser!(u32).range(0..=87_600))]
     pub lookback_hours: u32,
     /// Read the whole table whatever the watermark (idempotent: only unseen rows are stored).
     #[arg(long)]
@@ -44,7 +44,8 @@ pub struct PgPublishArgs {
 mod enabled {
     use super::*;
     use crate::commands::config::check_loadable;
-    use crate::context::{open_store, wall_clock_now};
+    use crate::context::{open_store, open_store_read_only, wall_clock_now};
+    use crate::errors::usage;
     use crate::output::{emit, kv};
     use anyhow::Context;
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -52,6 +53,14 @@ mod enabled {
     use learnloop_store::configs;
     use learnloop_store::pg::{self, PgTarget, PublishOutcome, TableName};
     use std::io::IsTerminal;
+
+    /// A malformed URL or table name is a usage error (exit 2), found before the store is opened
+    /// or a run starts (`run --publish` would otherwise find it after committing the run).
+    pub fn check_target(url: &str, table: &str) -> anyhow::Result<()> {
+        PgTarget::parse(url).map_err(|e| usage(e.to_string()))?;
+        TableName::parse(table).map_err(|e| usage(e.to_string()))?;
+        Ok(())
+    }
 
     pub fn target(url: &str) -> anyhow::Result<PgTarget> {
         Ok(PgTarget::parse(url)?.with_default_password(std::env::var("PGPASSWORD").ok()))
@@ -105,6 +114,7 @@ mod enabled {
     }
 
     pub fn execute_ingest(cli: &Cli, args: &PgSourceArgs, url: &str) -> anyhow::Result<u64> {
+        check_target(url, &args.table)?;
         let mut conn = open_store(cli)?;
         let report = ingest(&mut conn, args, url)?;
         emit(cli.json, &report, |r| {
@@ -189,7 +199,8 @@ mod enabled {
     }
 
     pub fn execute_publish(cli: &Cli, module: &str, url: &str, table: &str) -> anyhow::Result<()> {
-        let conn = open_store(cli)?;
+        check_target(url, table)?;
+        let conn = open_store_read_only(cli)?;
         let outcomes = publish(&conn, &[module.to_string()], url, table)?;
         emit(cli.json, &outcomes, |o| human_publish(o))
     }
@@ -203,6 +214,10 @@ mod enabled {
         anyhow::bail!(
             "this learnloop was built without PostgreSQL support (cargo feature `postgres`)"
         )
+    }
+
+    pub fn check_target(_: &str, _: &str) -> anyhow::Result<()> {
+        unsupported()
     }
 
     pub fn execute_ingest(_: &Cli, _: &PgSourceArgs, _: &str) -> anyhow::Result<u64> {
@@ -233,4 +248,4 @@ mod enabled {
 
 #[cfg(feature = "postgres")]
 pub use enabled::target;
-pub use enabled::{execute_ingest, execute_publish, ingest_for_run, publish};
+pub use enabled::{check_target, execute_ingest, execute_publish, ingest_for_run, publish};

@@ -90,6 +90,12 @@ fn effective_config(cli: &Cli, args: &StageArgs) -> anyhow::Result<LoopConfig> {
 
 pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, &args.stage)?;
+    if let Some(url) = &args.postgres.from {
+        super::pg::check_target(url, &args.postgres.table)?;
+    }
+    if let Some(url) = &args.publish.publish {
+        super::pg::check_target(url, &args.publish.publish_table)?;
+    }
     let mut conn = open_store(cli)?;
     let mut summary = RunSummary::default();
     let t = Instant::now();

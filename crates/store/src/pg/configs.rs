@@ -36,7 +36,7 @@ const REQUIRED: [&str; 7] = [
 
 fn create_sql(table: &TableName) -> String {
     format!(
-        "CREATE TABLE {t} (
+        "CREATE TABLE IF NOT EXISTS {t} (
              module text NOT NULL,
              version bigint NOT NULL,
              status text NOT NULL,
@@ -49,7 +49,7 @@ fn create_sql(table: &TableName) -> String {
              updated_at timestamptz NOT NULL DEFAULT now(),
              PRIMARY KEY (module, version)
          );
-         CREATE UNIQUE INDEX \"{b}_one_active\" ON {t} (module) WHERE status = 'active';
+         CREATE UNIQUE INDEX IF NOT EXISTS \"{b}_one_active\" ON {t} (module) WHERE status = 'active';
          COMMENT ON COLUMN {t}.config_text IS
              'config_data exactly as learnloop wrote it: checksum is FNV-1a 64 of this text (jsonb reorders keys)';",
         t = table.quoted,
@@ -68,6 +68,13 @@ pub fn publish_config(
 ) -> PgResult<PublishOutcome> {
     let doing = |what: &str| query_err(format!("{what} {}", table.display));
     let mut tx = client.transaction().map_err(doing("publishing to"))?;
+    // Publishers of one table take turns from the start: two creating a missing table at once
+    // would otherwise race in the catalog (CREATE TABLE IF NOT EXISTS is not safe against that).
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("learnloop publish {}", table.display)],
+    )
+    .map_err(doing("waiting for other publishers of"))?;
     let mut created_table = false;
     let columns = match table_columns(&mut tx, table)? {
         Some(columns) => columns,
@@ -96,7 +103,12 @@ pub fn publish_config(
             &[&v.module, &v.version],
         )
         .map_err(doing("reading"))?
-        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)));
+        .map(|r| Ok::<_, postgres::Error>((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
+        .transpose()
+        .map_err(|e| PgError::Table {
+            table: table.display.clone(),
+            why: format!("status and checksum must be text columns: {e}"),
+        })?;
     if let Some((_, theirs)) = &existing {
         if !theirs.eq_ignore_ascii_case(&v.checksum) {
             return Err(PgError::VersionConflict {

@@ -120,7 +120,16 @@ fn read_sql(client: &mut Client, table: &TableName, from: &ReadFrom) -> PgResult
             select.push_str("NULL::text, ");
         }
     }
-    let _ = write!(select, "{created_at} FROM {} ", table.quoted);
+    // A timestamp the client cannot decode (±infinity, or past chrono's year 262142) comes as text
+    // in an eleventh column instead, so that the row is quarantined like a bad `created_at` of a
+    // JSON line rather than failing the whole read (and, sorting last, every later one).
+    let readable = format!("isfinite({created_at}) AND {created_at} < '262000-01-01 00:00:00+00'");
+    let _ = write!(
+        select,
+        "CASE WHEN {readable} THEN {created_at} END, \
+         CASE WHEN NOT ({readable}) THEN {created_at}::text END FROM {} ",
+        table.quoted
+    );
     let id = "\"id\"::text COLLATE \"C\"";
     let order = format!("ORDER BY {created_at} NULLS LAST, {id}");
     let dated_where = match from {
@@ -204,6 +213,7 @@ fn decode_batch(
         .iter()
         .map(|r| {
             let created_at: Option<DateTime<Utc>> = r.try_get(9)?;
+            let undecodable: Option<String> = r.try_get(10)?;
             let id: Option<String> = r.try_get(0)?;
             if let (Some(created_at), Some(id)) = (created_at.filter(|t| *t <= server_now), &id) {
                 last = Some(Watermark {
@@ -221,7 +231,9 @@ fn decode_batch(
                 trade_id: r.try_get(6)?,
                 content: r.try_get(7)?,
                 regime_context: r.try_get(8)?,
-                created_at: created_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                created_at: created_at
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+                    .or(undecodable),
             })
         })
         .collect::<Result<Vec<_>, postgres::Error>>()?;

@@ -157,38 +157,46 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// `url` with any password (`user:PASSWORD@` or a `password=` parameter) replaced by `***`.
+///
+/// The credentials are found as the driver finds them: everything between the scheme and the
+/// first `@` of the URL, so a password holding an unencoded `/` or `?` (which the driver accepts)
+/// is hidden too. A host never holds `@`, so a later `@` before the path still belongs to a
+/// mistyped password and is hidden with it.
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact_query(url);
     };
-    let mut out = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            let authority = match authority.rsplit_once('@') {
-                Some((userinfo, hosts)) => match userinfo.split_once(':') {
-                    Some((user, _password)) => format!("{user}:***@{hosts}"),
-                    None => format!("{userinfo}@{hosts}"),
-                },
-                None => authority.to_string(),
-            };
-            format!("{scheme}://{authority}{path}")
+    let (userinfo, after) = match rest.find('@') {
+        Some(first_at) => {
+            let user = &rest[..first_at];
+            let tail = &rest[first_at + 1..];
+            match user.split_once(':') {
+                Some((user, _password)) => {
+                    let host_end = tail.find(['/', '?']).unwrap_or(tail.len());
+                    let hosts = tail[..host_end].rfind('@').map_or(tail, |i| &tail[i + 1..]);
+                    (format!("{user}:***@"), hosts)
+                }
+                None => (format!("{user}@"), tail),
+            }
         }
-        None => base.to_string(),
+        None => (String::new(), rest),
     };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some(("password", _)) => "password=***".to_string(),
-                _ => p.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
+    format!("{scheme}://{userinfo}{}", redact_query(after))
+}
+
+/// `text` with the value of every `password=` parameter after its first `?` replaced by `***`.
+fn redact_query(text: &str) -> String {
+    let Some((base, query)) = text.split_once('?') else {
+        return text.to_string();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
 }
 
 fn tls_connector(target: &PgTarget) -> PgResult<MakeTlsConnector> {
@@ -259,6 +267,24 @@ mod tests {
             "postgres://ll@localhost/x?password=***&sslmode=disable"
         );
         assert_eq!(redact_url("postgres://localhost"), "postgres://localhost");
+        // The driver takes everything up to the first `@` as the credentials, so these passwords
+        // (accepted unencoded) must not leak through the path or the query.
+        assert_eq!(
+            redact_url("postgresql://u:S3cr/et@127.0.0.1:1/db"),
+            "postgresql://u:***@127.0.0.1:1/db"
+        );
+        assert_eq!(
+            redact_url("postgresql://u:Ab?Cd9@h/db?sslmode=disable"),
+            "postgresql://u:***@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgresql://u:p@ss@h:5432/db"),
+            "postgresql://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?application_name=a&password=x?y"),
+            "postgres://u@h/db?application_name=a&password=***"
+        );
     }
 
     #[test]
