@@ -392,3 +392,102 @@ fn the_breakdown_of_a_stored_book_counts_what_the_run_stores() {
     assert!(stderr(&typo).contains("no-such.db"), "{}", stderr(&typo));
     assert!(!missing.exists());
 }
+
+/// Another bot's module with a *categorical* dimension of the same name as a binned one: its
+/// config carries no bin edges for it, so the runtime looks up its own category values (before,
+/// the frozen edges of every module were attached, and `x = 1` was turned into `..10`).
+#[test]
+fn frozen_bins_belong_to_the_modules_whose_actions_were_binned() {
+    let dir = scratch("adapter-bins-modules");
+    let db = dir.join("t.db");
+    let adapter = |module: &str, x: &str| {
+        serde_json::json!({
+            "name": module, "module": module,
+            "decision": {
+                "when": {"field": "id"}, "id": "{id}", "position_id": "{pos}",
+                "time": "{t}", "pattern_key": "s.o.{d}",
+                "category": {"template": "{d}", "map": {"BUY": "entry"}},
+                "scope": {"x": serde_json::from_str::<Value>(x).unwrap()}
+            },
+            "outcome": {
+                "when": {"field": "exit"}, "id": "close-{pos}", "position_id": "{pos}",
+                "time": "{exit}", "r": "{r}"
+            }
+        })
+        .to_string()
+    };
+    let write_book = |module: &str, adapter_text: String, trades: u32| {
+        let (mut lines, mut seed) = (String::new(), u64::from(trades) + module.len() as u64);
+        for i in 0..trades {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let x = 1 + (seed >> 33) % 8;
+            let noise = ((seed >> 20) % 1000) as f64 / 1000.0 - 0.5;
+            let r = if x == 1 { 1.5 + noise } else { -0.2 + noise };
+            let day = i * 140 / trades;
+            let date = format!("2026-{:02}-{:02}", 1 + day / 28, 1 + day % 28);
+            let (entry, exit) = (format!("{date}T00:00:00Z"), format!("{date}T06:00:00Z"));
+            lines.push_str(&format!(
+                "{{\"id\":\"{module}-{i}\",\"pos\":\"{module}-p{i}\",\"t\":\"{entry}\",\"d\":\"BUY\",\"x\":{x}}}\n\
+                 {{\"pos\":\"{module}-p{i}\",\"exit\":\"{exit}\",\"r\":{r}}}\n"
+            ));
+        }
+        let (a, d) = (
+            dir.join(format!("{module}.json")),
+            dir.join(format!("{module}.jsonl")),
+        );
+        std::fs::write(&a, adapter_text).unwrap();
+        std::fs::write(&d, lines).unwrap();
+        (a, d)
+    };
+    let (binned, binned_data) = write_book(
+        "mini",
+        adapter(
+            "mini",
+            r#"{"template": "{x}", "bins": {"edges": [10, 30, 70, 90]}}"#,
+        ),
+        40,
+    );
+    let (plain, plain_data) = write_book("other", adapter("other", r#""{x}""#), 800);
+    let config = dir.join("config.json");
+    std::fs::write(&config, r#"{"dims": ["x"]}"#).unwrap();
+    let cfg = ["--config", arg(&config)];
+    for (a, d) in [(&binned, &binned_data), (&plain, &plain_data)] {
+        ok(&learnloop(
+            &db,
+            &[&cfg[..], &["ingest", "--adapter", arg(a), arg(d)]].concat(),
+        ));
+    }
+    ok(&learnloop(
+        &db,
+        &[&cfg[..], &["run", "--activate"]].concat(),
+    ));
+    let active = active_lessons(&db);
+    assert!(
+        active
+            .iter()
+            .any(|(_, scope, _)| scope.get("x").map(String::as_str) == Some("1")),
+        "the planted category x = 1 of module other is a lesson: {active:?}"
+    );
+    let lookup = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "lookup",
+            "--module",
+            "other",
+            "--pattern",
+            "s.o.BUY",
+            "--category",
+            "entry",
+            "--scope",
+            r#"{"x": 1}"#,
+        ],
+    ));
+    assert!(lookup["size_mult"].as_f64().unwrap() > 1.0, "{lookup}");
+    assert_eq!(
+        sorted_rows(&db, "adapter_bin_modules"),
+        [r#"{"dim":"x","module":"mini"}"#]
+    );
+}

@@ -504,7 +504,7 @@ pub fn materialize(
 /// The frozen edges of every binned dimension an override uses, so the PM may look up with the
 /// raw numbers (the stored scopes hold bin labels).
 fn attach_scope_bins(conn: &Connection, config: &mut ConfigData) -> Result<(), MaterializeError> {
-    let frozen = learnloop_store::adapter_bins::all(conn)?;
+    let frozen = learnloop_store::adapter_bins::of_module(conn, &config.module)?;
     if frozen.is_empty() {
         return Ok(());
     }

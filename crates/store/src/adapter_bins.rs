@@ -57,6 +57,36 @@ pub fn all(conn: &Connection) -> Result<BTreeMap<String, FrozenBins>> {
     Ok(out)
 }
 
+/// The frozen dimensions `module`'s actions were binned on (see [`record_binned_modules`]): the
+/// edges its config carries for the runtime to bin raw numbers.
+pub fn of_module(conn: &Connection, module: &str) -> Result<BTreeMap<String, FrozenBins>> {
+    let mut stmt =
+        conn.prepare("SELECT dim FROM adapter_bin_modules WHERE module = ?1 ORDER BY dim")?;
+    let dims: Vec<String> = stmt
+        .query_map([module], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut frozen = all(conn)?;
+    frozen.retain(|dim, _| dims.contains(dim));
+    Ok(frozen)
+}
+
+/// Record that the actions of `modules` were stored with `dims` cut into their frozen bins.
+/// Idempotent.
+pub fn record_binned_modules<'a>(
+    conn: &Connection,
+    dims: impl IntoIterator<Item = &'a str>,
+    modules: &std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let mut stmt =
+        conn.prepare("INSERT OR IGNORE INTO adapter_bin_modules (dim, module) VALUES (?1, ?2)")?;
+    for dim in dims {
+        for module in modules {
+            stmt.execute(params![dim, module])?;
+        }
+    }
+    Ok(())
+}
+
 /// Freeze a dimension's edges. A dimension already frozen is an error (the caller checks first):
 /// history was binned with the stored edges, and re-binning would change what its labels mean.
 pub fn freeze(conn: &Connection, bins: &FrozenBins) -> Result<()> {
@@ -95,5 +125,29 @@ mod tests {
         freeze(&conn, &bins).unwrap();
         assert_eq!(all(&conn).unwrap()["rsi_2"], bins);
         assert!(freeze(&conn, &bins).is_err());
+    }
+
+    #[test]
+    fn a_module_sees_only_the_bins_its_own_actions_were_cut_into() {
+        let conn = crate::open_in_memory().unwrap();
+        let bins = |dim: &str| FrozenBins {
+            dim: dim.into(),
+            adapter: "packets".into(),
+            method: "fixed".into(),
+            edges: vec![10.0, 30.0],
+            n_values: 0,
+            frozen_at: "2026-03-01T00:00:00Z".into(),
+        };
+        freeze(&conn, &bins("x")).unwrap();
+        freeze(&conn, &bins("rsi_2")).unwrap();
+        let packets = std::collections::BTreeSet::from(["packets".to_string()]);
+        record_binned_modules(&conn, ["x", "rsi_2"], &packets).unwrap();
+        record_binned_modules(&conn, ["x"], &packets).unwrap();
+        let of = |m: &str| of_module(&conn, m).unwrap().into_keys().collect::<Vec<_>>();
+        assert_eq!(of("packets"), ["rsi_2", "x"]);
+        assert!(
+            of("other").is_empty(),
+            "another bot's category x is not binned"
+        );
     }
 }

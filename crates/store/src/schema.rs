@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, MIGRATION_6),
     (7, MIGRATION_7),
     (8, MIGRATION_8),
+    (9, MIGRATION_9),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -409,6 +410,22 @@ CREATE TABLE adapter_bins (
 );
 "#;
 
+/// Which modules' actions were binned on each frozen dimension: a module's config carries the
+/// edges of a dimension only when its own stored values are that dimension's bin labels (another
+/// bot's module may use the same name for a category). Existing stores are filled from the stored
+/// actions whose value of the dimension is a bin label (`a..b`, `..b`, `a..`).
+const MIGRATION_9: &str = r#"
+CREATE TABLE adapter_bin_modules (
+    dim TEXT NOT NULL,
+    module TEXT NOT NULL,
+    PRIMARY KEY (dim, module)
+) WITHOUT ROWID;
+INSERT INTO adapter_bin_modules (dim, module)
+SELECT DISTINCT b.dim, a.module
+  FROM adapter_bins b
+  JOIN pm_actions a ON json_extract(a.scope, '$."' || b.dim || '"') LIKE '%..%';
+"#;
+
 /// `pattern_scope_stats` as a view over a compact layout (issue 12's "compact row layout"): the
 /// group's module, pattern, category and as-of once per group in `stats_groups`, the subsets
 /// keyed by a small group id in `stats_subsets`, exit times as epoch milliseconds, and the figures
@@ -627,6 +644,7 @@ pub const DERIVED_TABLES: &[&str] = &[
 /// line is parsed, so a misspelt name is a usage error before any store is opened).
 pub const TABLES: &[&str] = &[
     "ad_strands",
+    "adapter_bin_modules",
     "adapter_bins",
     "learning_configs",
     "learning_edge_history",
@@ -697,6 +715,31 @@ mod tests {
             migrate(&conn),
             Err(StoreError::SchemaTooNew { found: 999, .. })
         ));
+    }
+
+    /// Migration 9 links each frozen dimension to the modules whose stored actions hold its bin
+    /// labels, and not to a module that uses the same name for a category.
+    #[test]
+    fn migration_9_links_frozen_bins_to_the_modules_binned_on_them() {
+        let conn = store_at_version(8);
+        conn.execute_batch(
+            r#"INSERT INTO adapter_bins VALUES ('x', 'mini', 'fixed', '[10,30]', 0, 't');
+               INSERT INTO pm_actions (strand_id, module, position_id, ts, ts_ms, created_at_ms, scope)
+               VALUES ('a1', 'mini', 'p1', 't', 0, 0, '{"x":"10..30"}'),
+                      ('a2', 'mini', 'p2', 't', 0, 0, '{"x":"..10"}'),
+                      ('a3', 'other', 'p3', 't', 0, 0, '{"x":"1"}'),
+                      ('a4', 'third', 'p4', 't', 0, 0, '{"y":"..10"}');"#,
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: Vec<(String, String)> = conn
+            .prepare("SELECT dim, module FROM adapter_bin_modules")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, [("x".to_string(), "mini".to_string())]);
     }
 
     /// A store as the schema before the status constraints left it: migrations 1–5 only.
@@ -797,7 +840,11 @@ mod tests {
         // Tables that later migrations create bring indexes of their own.
         let indexes_after: Vec<String> = indexes(&conn)
             .into_iter()
-            .filter(|i| !i.ends_with(" adapter_bins") && !i.ends_with(" stats_groups"))
+            .filter(|i| {
+                ![" adapter_bins", " adapter_bin_modules", " stats_groups"]
+                    .iter()
+                    .any(|t| i.ends_with(t))
+            })
             .collect();
         assert_eq!(indexes_before, indexes_after);
         assert_eq!(after[0].len(), 3, "header and both lessons");

@@ -12,10 +12,10 @@ use anyhow::Context;
 use learnloop_adapters::{bin_set, is_json_document, record_of_line, records_of_document};
 use learnloop_adapters::{Adapter, InputRecord, NewBins};
 use learnloop_linker::{ingest_adapted, AdaptedRecord, IngestReport, UndecodableLine};
-use learnloop_model::strand::{QuarantineCode, QuarantineReason};
+use learnloop_model::strand::{QuarantineCode, QuarantineReason, KIND_ACTION};
 use learnloop_store::adapter_bins::{self, FrozenBins};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -88,16 +88,27 @@ pub fn execute(
     }
     let bins = bin_set(&edges)?;
     let mut reports = Vec::new();
+    let mut binned_modules = BTreeSet::new();
     for (source, records) in inputs {
-        let adapted = records.into_iter().map(|r| AdaptedRecord {
-            strand: r.value.and_then(|v| adapter.to_strand(&v, &bins)),
-            location: r.location,
-            text: r.text,
+        let adapted = records.into_iter().map(|r| {
+            let strand = r.value.and_then(|v| adapter.to_strand(&v, &bins));
+            if let Ok(s) = &strand {
+                if s.kind == KIND_ACTION && !binned_modules.contains(&s.module) {
+                    binned_modules.insert(s.module.clone());
+                }
+            }
+            AdaptedRecord {
+                strand,
+                location: r.location,
+                text: r.text,
+            }
         });
         let report = ingest_adapted(&tx, adapted, &source, &now)
             .with_context(|| format!("ingesting {source} with adapter {}", adapter.name))?;
         reports.push((source, report));
     }
+    let binned_dims = adapter.binned_dims().map(|(dim, _)| dim);
+    adapter_bins::record_binned_modules(&tx, binned_dims, &binned_modules)?;
     tx.commit()?;
 
     let quarantined: u64 = reports
