@@ -58,6 +58,9 @@ impl Adapter {
                     edges: edges.clone(),
                     n_values: 0,
                 }),
+                // Outcomes alone need no bins: the quantiles wait for the first decisions.
+                (BinsText::Quantiles(_), None) if !records.clone().any(|r| self.is_decision(r)) => {
+                }
                 (BinsText::Quantiles(k), None) => {
                     let values = self.decision_values(dim, records.clone());
                     let edges = quantile_edges(&values, *k).map_err(|why| {

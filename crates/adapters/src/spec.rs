@@ -26,7 +26,7 @@ pub enum FieldText {
 #[serde(deny_unknown_fields)]
 pub struct FieldObject {
     template: TemplateText,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     map: BTreeMap<String, String>,
     #[serde(default)]
     scale: Option<f64>,
@@ -52,6 +52,46 @@ pub enum BinsText {
     Edges(Vec<f64>),
     /// This many quantile bins, learned from the first batch.
     Quantiles(usize),
+}
+
+/// An object whose keys must be distinct: serde's map keeps the last of repeated keys, and a
+/// repeated scope dimension or mapped value is a mistake to refuse, not to resolve silently.
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Distinct<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Distinct<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object with distinct keys")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<String, V>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "key {key:?} is given twice"
+                    )));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Distinct(std::marker::PhantomData))
+}
+
+fn unique_keys_opt<'de, D, V>(deserializer: D) -> Result<Option<BTreeMap<String, V>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    unique_keys(deserializer).map(Some)
 }
 
 /// A field, checked.
@@ -154,7 +194,7 @@ struct KindText {
     decision_type: Option<FieldText>,
     #[serde(default)]
     size_frac: Option<FieldText>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys_opt")]
     scope: Option<BTreeMap<String, FieldText>>,
     #[serde(default)]
     scope_object: Option<FieldText>,

@@ -187,4 +187,23 @@ fn malformed_adapters_are_refused_whole() {
     .contains("increase"));
     assert!(broken(&["decision", "scope", "a=b"], json!("{x}")).contains("decision.scope"));
     assert!(broken(&["decision", "colour"], json!("{x}")).contains("unknown field"));
+
+    // A key given twice is refused (serde's maps would keep the last one silently): a repeated
+    // scope dimension, and a repeated value in a category map.
+    let text = include_str!("../../../adapters/decision_packets.json");
+    let twice_dim = text.replacen(
+        "\"scope\": {",
+        "\"scope\": {\n      \"regime\": \"{sector}\",",
+        1,
+    );
+    assert_ne!(twice_dim, text);
+    let err = Adapter::from_json(&twice_dim).unwrap_err().to_string();
+    assert!(err.contains("\"regime\" is given twice"), "{err}");
+    let twice_value = text.replacen(
+        "\"BUY\": \"entry\"",
+        "\"BUY\": \"entry\", \"BUY\": \"exit\"",
+        1,
+    );
+    assert_ne!(twice_value, text);
+    assert!(Adapter::from_json(&twice_value).is_err());
 }

@@ -491,3 +491,61 @@ fn frozen_bins_belong_to_the_modules_whose_actions_were_binned() {
         [r#"{"dim":"x","module":"mini"}"#]
     );
 }
+
+/// Outcomes may arrive before their decisions (no quantiles to learn yet), and a directory with a
+/// symlink back to an ancestor is walked once (before: refused, and walked ~40 times).
+#[test]
+fn outcomes_first_and_a_symlink_loop_ingest_each_record_once() {
+    let dir = scratch("adapter-outcomes-first");
+    let db = dir.join("t.db");
+    let data = dir.join("packets");
+    demo_packets(&data, &["--cycles", "120", "--clean"]);
+    let adapter = repo("adapters/decision_packets.json");
+    let closes = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "ingest",
+            "--adapter",
+            arg(&adapter),
+            arg(&data.join("closed_positions.jsonl")),
+        ],
+    ));
+    let fixed = closes["frozen_bins"].as_array().unwrap();
+    assert!(fixed.iter().all(|b| b["method"] == "fixed"), "{closes}");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("..", data.join("packets").join("loop")).unwrap();
+    let decisions = stdout_json(&learnloop(
+        &db,
+        &[
+            "--json",
+            "ingest",
+            "--adapter",
+            arg(&adapter),
+            arg(&data.join("packets")),
+        ],
+    ));
+    let learned = decisions["frozen_bins"].as_array().unwrap();
+    assert_eq!(fixed.len() + learned.len(), 7);
+    assert!(
+        learned.iter().all(|b| b["method"] == "quantiles"),
+        "{decisions}"
+    );
+    let files = decisions["files"].as_array().unwrap();
+    let packet_files = std::fs::read_dir(data.join("packets"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert_eq!(files.len(), packet_files, "each packet file once");
+    assert!(
+        quarantine_codes(&db).is_empty(),
+        "{:?}",
+        quarantine_codes(&db)
+    );
+}

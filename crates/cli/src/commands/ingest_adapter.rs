@@ -212,15 +212,20 @@ fn input_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// A symlinked directory is not walked (a link back to an ancestor would loop forever); a
+/// symlinked file is read.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
             walk(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("json" | "jsonl")
-        ) {
+        } else if path.is_file()
+            && matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("json" | "jsonl")
+            )
+        {
             out.push(path);
         }
     }
