@@ -83,6 +83,13 @@ fn demo_packets(out: &Path, args: &[&str]) {
     ok(&learnloop(&out.with_extension("unused.db"), &all));
 }
 
+/// `ingest --adapter ADAPTER PATH…` with `--json`: its report.
+fn adapter_ingest(db: &Path, adapter: &Path, paths: &[&Path]) -> Value {
+    let mut args = vec!["--json", "ingest", "--adapter", arg(adapter)];
+    args.extend(paths.iter().map(|p| arg(p)));
+    stdout_json(&learnloop(db, &args))
+}
+
 struct Packets {
     dir: common::Scratch,
     db: PathBuf,
@@ -252,17 +259,11 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
     let data = dir.join("packets");
     demo_packets(&data, &["--cycles", "400", "--clean"]);
     let adapter = repo("adapters/decision_packets.json");
-    let first = stdout_json(&learnloop(
+    let first = adapter_ingest(
         &db,
-        &[
-            "--json",
-            "ingest",
-            "--adapter",
-            arg(&adapter),
-            arg(&data.join("packets")),
-            arg(&data.join("closed_positions.jsonl")),
-        ],
-    ));
+        &adapter,
+        &[&data.join("packets"), &data.join("closed_positions.jsonl")],
+    );
     let edges_before = table(&db, "adapter_bins");
     assert_eq!(first["frozen_bins"].as_array().unwrap().len(), 7);
 
@@ -278,16 +279,7 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
         "2026-09-01T00:00:00Z",
     ];
     demo_packets(&later, &later_start);
-    let second = stdout_json(&learnloop(
-        &db,
-        &[
-            "--json",
-            "ingest",
-            "--adapter",
-            arg(&adapter),
-            arg(&later.join("packets")),
-        ],
-    ));
+    let second = adapter_ingest(&db, &adapter, &[&later.join("packets")]);
     assert!(second["frozen_bins"].as_array().unwrap().is_empty());
     assert_eq!(table(&db, "adapter_bins"), edges_before);
 
@@ -501,30 +493,12 @@ fn outcomes_first_and_a_symlink_loop_ingest_each_record_once() {
     let data = dir.join("packets");
     demo_packets(&data, &["--cycles", "120", "--clean"]);
     let adapter = repo("adapters/decision_packets.json");
-    let closes = stdout_json(&learnloop(
-        &db,
-        &[
-            "--json",
-            "ingest",
-            "--adapter",
-            arg(&adapter),
-            arg(&data.join("closed_positions.jsonl")),
-        ],
-    ));
+    let closes = adapter_ingest(&db, &adapter, &[&data.join("closed_positions.jsonl")]);
     let fixed = closes["frozen_bins"].as_array().unwrap();
     assert!(fixed.iter().all(|b| b["method"] == "fixed"), "{closes}");
     #[cfg(unix)]
     std::os::unix::fs::symlink("..", data.join("packets").join("loop")).unwrap();
-    let decisions = stdout_json(&learnloop(
-        &db,
-        &[
-            "--json",
-            "ingest",
-            "--adapter",
-            arg(&adapter),
-            arg(&data.join("packets")),
-        ],
-    ));
+    let decisions = adapter_ingest(&db, &adapter, &[&data.join("packets")]);
     let learned = decisions["frozen_bins"].as_array().unwrap();
     assert_eq!(fixed.len() + learned.len(), 7);
     assert!(
