@@ -139,6 +139,14 @@ impl Field {
                 ));
             }
         }
+        if field.scale.is_some() && field.bins.is_some() {
+            // The runtime bins the number the PM passes with the frozen edges; edges in scaled
+            // units would put a raw number in the wrong bin.
+            return Err(AdapterError::spec(
+                what,
+                "scale and bins together: a binned value is cut as the record gives it (write the edges in its units)",
+            ));
+        }
         match &field.bins {
             Some(BinsText::Edges(edges)) => {
                 check_edges(edges).map_err(|e| AdapterError::spec(what, format!("bins: {e}")))?

@@ -187,6 +187,9 @@ fn malformed_adapters_are_refused_whole() {
     .contains("increase"));
     assert!(broken(&["decision", "scope", "a=b"], json!("{x}")).contains("decision.scope"));
     assert!(broken(&["decision", "colour"], json!("{x}")).contains("unknown field"));
+    assert!(
+        broken(&["decision", "scope", "rsi_2", "scale"], json!(0.01)).contains("scale and bins")
+    );
 
     // A key given twice is refused (serde's maps would keep the last one silently): a repeated
     // scope dimension, and a repeated value in a category map.
