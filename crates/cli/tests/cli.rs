@@ -117,6 +117,29 @@ fn stdin_ingest_quarantines_a_bad_line_with_its_line_number() {
     );
 }
 
+/// A file's bad lines are quarantined once, however the file is named on a later call: before,
+/// `dir/./bad.jsonl` after `dir/bad.jsonl` quarantined every bad line again, and `--strict`
+/// failed on a file it had already accepted.
+#[test]
+fn a_file_named_another_way_is_not_quarantined_again() {
+    let dir = scratch("respelt");
+    let db = dir.join("t.db");
+    let file = dir.join("bad.jsonl");
+    std::fs::write(&file, "not json\n{\"id\": \"x\"}\n").unwrap();
+    let respelt = dir.join(".").join("bad.jsonl");
+    let quarantined = |path: &std::path::Path| {
+        let out = learnloop(&db, &["--json", "ingest", path.to_str().unwrap()]);
+        stdout_json(&out)[0][1]["normalized"]["quarantined"]
+            .as_object()
+            .map_or(0, |q| q.values().map(|n| n.as_u64().unwrap()).sum::<u64>())
+    };
+    assert_eq!(quarantined(&file), 2);
+    assert_eq!(quarantined(&respelt), 0);
+    let strict = learnloop(&db, &["ingest", "--strict", respelt.to_str().unwrap()]);
+    assert_eq!(strict.status.code(), Some(0));
+    assert_eq!(common::table(&db, "quarantine").len(), 2);
+}
+
 #[test]
 fn run_activate_then_lookup_in_a_planted_scope_sizes_in_the_planted_direction() {
     let dir = scratch("planted");

@@ -66,6 +66,17 @@ pub fn strict_outcome(cli: &Cli, strict: bool, quarantined: u64) -> Outcome {
     }
 }
 
+/// The name a file's bad records are quarantined under (`PATH line N`): its canonical path, so that
+/// the same file named another way (`./x`, an absolute path, a symlink) is recognised as already
+/// quarantined instead of quarantined again. Standard input is `-`.
+pub fn record_source(path: &Path) -> String {
+    if path == Path::new("-") {
+        return "-".to_string();
+    }
+    std::fs::canonicalize(path)
+        .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+}
+
 /// Each file in its own transaction: a file is ingested entirely or not at all.
 pub fn ingest_files(
     cli: &Cli,
@@ -93,7 +104,7 @@ pub fn ingest_files(
         let report = ingest_lines(
             &tx,
             DecodedLines::new(reader),
-            &source,
+            &record_source(path),
             &wall_clock_now().to_rfc3339_millis(),
         )
         .with_context(|| format!("ingesting {source}"))?;

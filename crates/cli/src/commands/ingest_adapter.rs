@@ -235,7 +235,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// A file's records. A `.json` file is one document; any other file (and `-`) is read line by
 /// line, an undecodable line quarantined on its own.
 fn read_records(path: &Path) -> anyhow::Result<Vec<InputRecord>> {
-    let source = path.display().to_string();
+    let source = super::ingest::record_source(path);
     if is_json_document(&source) {
         let bytes = std::fs::read(path).with_context(|| format!("reading {source}"))?;
         return Ok(match String::from_utf8(bytes) {
