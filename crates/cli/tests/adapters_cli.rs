@@ -300,6 +300,29 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("rsi_2"), "{}", stderr(&out));
+
+    // Fixed edges turned into quantiles would re-bin history as well (it was ignored silently).
+    let text = std::fs::read_to_string(&adapter)
+        .unwrap()
+        .replace("{\"edges\": [10, 30, 70, 90]}", "{\"quantiles\": 4}");
+    let requantiled = dir.join("requantiled.json");
+    std::fs::write(&requantiled, text).unwrap();
+    let out = learnloop(
+        &db,
+        &[
+            "ingest",
+            "--adapter",
+            arg(&requantiled),
+            arg(&later.join("packets")),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rsi_2") && stderr(&out).contains("quantiles"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(table(&db, "adapter_bins"), edges_before);
 }
 
 /// `bench aggregate --breakdown --book-db` counts, on an adapter's store, the subsets a run then

@@ -10,7 +10,7 @@ use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
 use learnloop_adapters::{bin_set, is_json_document, record_of_line, records_of_document};
-use learnloop_adapters::{Adapter, InputRecord, NewBins};
+use learnloop_adapters::{Adapter, BinsText, InputRecord, NewBins};
 use learnloop_linker::{ingest_adapted, AdaptedRecord, IngestReport, UndecodableLine};
 use learnloop_model::strand::{QuarantineCode, QuarantineReason, KIND_ACTION};
 use learnloop_store::adapter_bins::{self, FrozenBins};
@@ -58,6 +58,7 @@ pub fn execute(
     let tx = conn.transaction()?;
     let now = wall_clock_now().to_rfc3339_millis();
     let stored = adapter_bins::all(&tx)?;
+    refuse_changed_method(&adapter, &stored)?;
     let mut edges: BTreeMap<String, Vec<f64>> =
         stored.into_iter().map(|(dim, b)| (dim, b.edges)).collect();
     let values = inputs
@@ -193,6 +194,31 @@ fn total_report<'a>(reports: impl Iterator<Item = &'a IngestReport>) -> IngestRe
         }
     }
     total
+}
+
+/// A dimension frozen with fixed edges that the adapter now wants cut into quantiles, or the
+/// reverse, would be re-binned: refused like changed edges (a changed number of quantiles cannot
+/// be told from the stored edges, which merge tied quantiles, and keeps the stored ones).
+fn refuse_changed_method(
+    adapter: &Adapter,
+    stored: &BTreeMap<String, FrozenBins>,
+) -> anyhow::Result<()> {
+    for (dim, declared) in adapter.binned_dims() {
+        let Some(frozen) = stored.get(dim) else {
+            continue;
+        };
+        let declared_method = match declared {
+            BinsText::Edges(_) => "fixed",
+            BinsText::Quantiles(_) => "quantiles",
+        };
+        if declared_method != frozen.method {
+            return Err(usage(format!(
+                "bins of {dim} were frozen as {} edges {:?} ({}), the adapter now declares {declared_method} bins: stored labels would change meaning; name a new dimension for new bins",
+                frozen.method, frozen.edges, frozen.frozen_at
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The files named, with directories walked recursively (their `.json` and `.jsonl` files, in
