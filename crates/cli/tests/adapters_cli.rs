@@ -283,45 +283,32 @@ fn bins_stay_frozen_and_changed_edges_are_refused() {
     assert!(second["frozen_bins"].as_array().unwrap().is_empty());
     assert_eq!(table(&db, "adapter_bins"), edges_before);
 
-    // The same adapter with other fixed edges for rsi_2 would re-label history: refused, exit 2.
-    let text = std::fs::read_to_string(&adapter)
-        .unwrap()
-        .replace("[10, 30, 70, 90]", "[20, 50, 80]");
-    let changed = dir.join("changed.json");
-    std::fs::write(&changed, text).unwrap();
-    let out = learnloop(
-        &db,
-        &[
-            "ingest",
-            "--adapter",
-            arg(&changed),
-            arg(&later.join("packets")),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("rsi_2"), "{}", stderr(&out));
-
-    // Fixed edges turned into quantiles would re-bin history as well (it was ignored silently).
-    let text = std::fs::read_to_string(&adapter)
-        .unwrap()
-        .replace("{\"edges\": [10, 30, 70, 90]}", "{\"quantiles\": 4}");
-    let requantiled = dir.join("requantiled.json");
-    std::fs::write(&requantiled, text).unwrap();
-    let out = learnloop(
-        &db,
-        &[
-            "ingest",
-            "--adapter",
-            arg(&requantiled),
-            arg(&later.join("packets")),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("rsi_2") && stderr(&out).contains("quantiles"),
-        "{}",
+    // The shipped adapter with rsi_2's bins declared otherwise, on the later packets: refused
+    // (exit 2) and nothing written; its stderr.
+    let refused = |bins: &str| {
+        let text = std::fs::read_to_string(&adapter)
+            .unwrap()
+            .replace("{\"edges\": [10, 30, 70, 90]}", bins);
+        let changed = dir.join("changed.json");
+        std::fs::write(&changed, text).unwrap();
+        let out = learnloop(
+            &db,
+            &[
+                "ingest",
+                "--adapter",
+                arg(&changed),
+                arg(&later.join("packets")),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(table(&db, "adapter_bins"), edges_before);
         stderr(&out)
-    );
+    };
+    // Other fixed edges would re-label history.
+    assert!(refused("{\"edges\": [20, 50, 80]}").contains("rsi_2"));
+    // Fixed edges turned into quantiles would re-bin it as well (it was ignored silently).
+    let err = refused("{\"quantiles\": 4}");
+    assert!(err.contains("rsi_2") && err.contains("quantiles"), "{err}");
     assert_eq!(table(&db, "adapter_bins"), edges_before);
 }
 
