@@ -132,8 +132,16 @@ fn round_significant(x: f64) -> f64 {
         return x;
     }
     let magnitude = x.abs().log10().floor() as i32;
-    let scale = 10f64.powi(EDGE_SIGNIFICANT_DIGITS - 1 - magnitude);
-    (x * scale).round() / scale
+    let decimals = EDGE_SIGNIFICANT_DIGITS - 1 - magnitude;
+    // Scale by an exact power of ten: 1e-5 is not one, and 1221 / 1e-5 prints as
+    // 122099999.99999999 (a bin label must read as the number it is).
+    if decimals >= 0 {
+        let scale = 10f64.powi(decimals);
+        (x * scale).round() / scale
+    } else {
+        let scale = 10f64.powi(-decimals);
+        (x / scale).round() * scale
+    }
 }
 
 /// Build the bins in force from frozen edges.
@@ -154,6 +162,23 @@ pub fn bin_set(frozen: &BTreeMap<String, Vec<f64>>) -> Result<BinSet, AdapterErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_edges_round_to_numbers_that_print_as_themselves() {
+        for (x, rounded) in [
+            (122_099_987.0, 122_100_000.0),
+            (0.123_456, 0.1235),
+            (-98_765.4, -98_770.0),
+        ] {
+            let r = round_significant(x);
+            assert_eq!(r, rounded);
+            assert_eq!(
+                learnloop_overrides::edge_text(r),
+                learnloop_overrides::edge_text(rounded)
+            );
+            assert!(!learnloop_overrides::edge_text(r).contains("9999"), "{r}");
+        }
+    }
 
     #[test]
     fn quartiles_of_one_to_hundred() {

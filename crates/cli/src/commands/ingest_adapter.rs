@@ -221,8 +221,8 @@ fn refuse_changed_method(
     Ok(())
 }
 
-/// The files named, with directories walked recursively (their `.json` and `.jsonl` files, in
-/// path order); `-` is standard input read as JSON Lines.
+/// The files named, with directories walked recursively (their `.json`, `.jsonl` and `.ndjson`
+/// files, any case, in path order); `-` is standard input read as JSON Lines.
 fn input_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
@@ -247,10 +247,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if entry.file_type()?.is_dir() {
             walk(&path, out)?;
         } else if path.is_file()
-            && matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("json" | "jsonl")
-            )
+            && path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["json", "jsonl", "ndjson"].contains(&e.to_ascii_lowercase().as_str())
+            })
         {
             out.push(path);
         }
