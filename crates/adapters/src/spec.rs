@@ -14,12 +14,40 @@ pub const MAX_QUANTILE_BINS: usize = 20;
 
 /// Where one field comes from, as written in the adapter: a template, a list of templates (the
 /// first that resolves wins), or an object with a mapping of values, a scale or bins.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum FieldText {
     One(String),
     FirstOf(Vec<String>),
     Full(FieldObject),
+}
+
+/// The form is chosen by the JSON value's first character, so that a mistake inside an object
+/// (`{"bins": {"deciles": 3}}`) is reported as itself; serde's untagged enums only say that no
+/// form matched.
+impl<'de> Deserialize<'de> for FieldText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        let parsed = match text.as_bytes().first() {
+            Some(b'"') => serde_json::from_str(text).map(FieldText::One),
+            Some(b'[') => serde_json::from_str(text).map(FieldText::FirstOf),
+            Some(b'{') => serde_json::from_str(text).map(FieldText::Full),
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "expected a template such as \"{{field}}\", a list of templates or an object, found {text}"
+                )))
+            }
+        };
+        parsed.map_err(|e| {
+            // The position is within the field's own text; the caller adds the file's.
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m);
+            D::Error::custom(message)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

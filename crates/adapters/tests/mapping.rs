@@ -190,6 +190,19 @@ fn malformed_adapters_are_refused_whole() {
     assert!(
         broken(&["decision", "scope", "rsi_2", "scale"], json!(0.01)).contains("scale and bins")
     );
+    // A mistake inside a field's object is named, not "did not match any variant".
+    let deciles = broken(
+        &["decision", "scope", "rsi_2", "bins"],
+        json!({"deciles": 3}),
+    );
+    assert!(deciles.contains("unknown variant `deciles`"), "{deciles}");
+    let fraction = broken(
+        &["decision", "scope", "rsi_2", "bins"],
+        json!({"quantiles": 2.5}),
+    );
+    assert!(fraction.contains("2.5"), "{fraction}");
+    let number = broken(&["decision", "id"], json!(7));
+    assert!(number.contains("expected a template"), "{number}");
 
     // A key given twice is refused (serde's maps would keep the last one silently): a repeated
     // scope dimension, and a repeated value in a category map.
