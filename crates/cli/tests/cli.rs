@@ -71,6 +71,17 @@ fn bad_usage_exits_2_and_failures_exit_1_with_a_reason() {
         "names the table and the ones there are: {message}"
     );
 
+    // PostgreSQL-only options without --from would be ignored silently.
+    for args in [
+        &["ingest", "x.jsonl", "--table", "t"][..],
+        &["ingest", "x.jsonl", "--full"],
+        &["run", "--lookback-hours", "1"],
+        &["run", "--publish-table", "t"],
+    ] {
+        let o = learnloop(&db, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+
     let bad_as_of = learnloop(&db, &["run", "--as-of", "yesterday"]);
     assert_eq!(bad_as_of.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_as_of.stderr).contains("--as-of"));

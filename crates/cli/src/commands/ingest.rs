@@ -32,6 +32,13 @@ pub fn execute(cli: &Cli, args: &IngestArgs) -> anyhow::Result<Outcome> {
         let quarantined = super::pg::execute_ingest(cli, &args.postgres, url)?;
         return Ok(strict_outcome(cli, args.strict, quarantined));
     }
+    let ignored = args.postgres.flags_set();
+    if !ignored.is_empty() {
+        return Err(crate::errors::usage(format!(
+            "PostgreSQL options without --from URL: {} (they only apply when reading from PostgreSQL)",
+            ignored.join(", ")
+        )));
+    }
     if let Some(adapter) = &args.adapter {
         return super::ingest_adapter::execute(cli, adapter, &args.files, args.strict);
     }

@@ -15,19 +15,45 @@ pub struct PgSourceArgs {
     #[arg(long, value_name = "URL")]
     pub from: Option<String>,
     /// Table (or schema.table) holding the strands.
-    #[arg(long, default_value = "ad_strands")]
+    #[arg(long, default_value = "ad_strands", requires = "from")]
     pub table: String,
     /// Rows fetched per round trip (1,000 measured fastest against a local server; a larger batch
     /// saves round trips to a distant one).
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, requires = "from")]
     pub batch: usize,
     /// Re-read this many hours before the stored watermark, so rows committed late with an older
     /// created_at are not missed (already stored rows are skipped by id); 0: strictly after it.
-    #[arg(long, default_value_t = 72, value_parser = clap::value_parser!(u32).range(0..=87_600))]
+    #[arg(
+        long,
+        default_value_t = 72,
+        value_parser = clap::value_parser!(u32).range(0..=87_600),
+        requires = "from"
+    )]
     pub lookback_hours: u32,
     /// Read the whole table whatever the watermark (idempotent: only unseen rows are stored).
-    #[arg(long)]
+    #[arg(long, requires = "from")]
     pub full: bool,
+}
+
+impl PgSourceArgs {
+    /// The PostgreSQL-only flags given with another value than their default: without `--from`
+    /// they would be ignored silently, so `ingest` refuses them (`run` has clap check it).
+    pub fn flags_set(&self) -> Vec<&'static str> {
+        let mut set = Vec::new();
+        if self.table != "ad_strands" {
+            set.push("--table");
+        }
+        if self.batch != 1_000 {
+            set.push("--batch");
+        }
+        if self.lookback_hours != 72 {
+            set.push("--lookback-hours");
+        }
+        if self.full {
+            set.push("--full");
+        }
+        set
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -36,7 +62,7 @@ pub struct PgPublishArgs {
     #[arg(long, value_name = "URL")]
     pub publish: Option<String>,
     /// Table the PM reads its config from (created when absent).
-    #[arg(long, default_value = "learning_configs")]
+    #[arg(long, default_value = "learning_configs", requires = "publish")]
     pub publish_table: String,
 }
 
