@@ -259,7 +259,8 @@ pub fn build_config(
         .unwrap_or_default();
 
     let mut config = ConfigData::new(target.module, target.version, target.as_of.to_rfc3339());
-    config.feature_flags = FeatureFlags::default();
+    // The operators' switches outlive the nightly run: a new version keeps the served one's.
+    config.feature_flags = base.map(|b| b.feature_flags.clone()).unwrap_or_default();
     config.specificity_alpha = m.specificity_alpha;
     let mut used_ids: BTreeSet<&str> = BTreeSet::new();
     for ((_, _, factor_id), mut members) in factors {

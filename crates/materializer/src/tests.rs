@@ -578,6 +578,27 @@ fn build_is_deterministic_whatever_the_row_order() {
     assert_eq!(a.config.pattern_overrides[1].lesson_keys, ["lk-a", "lk-d"]);
 }
 
+/// Feature flags an operator set on the served version are kept by the next one (before, every
+/// nightly run switched learning back on).
+#[test]
+fn a_new_version_keeps_the_feature_flags_of_the_served_one() {
+    let cfg = free_cfg();
+    let rows = vec![L::default().row()];
+    let target = ConfigTarget {
+        module: "pm",
+        version: 2,
+        as_of: day(5),
+    };
+    let mut served = build_config(target, &rows, None, &cfg).unwrap().config;
+    assert!(served.feature_flags.learning_enabled);
+    served.feature_flags.learning_enabled = false;
+    served.feature_flags.disabled_buckets = vec!["micro".into()];
+    let next = build_config(target, &rows, Some(&served), &cfg)
+        .unwrap()
+        .config;
+    assert_eq!(next.feature_flags, served.feature_flags);
+}
+
 #[test]
 fn a_retired_lesson_disappears_from_the_next_version() {
     let conn = learnloop_store::open_in_memory().unwrap();
