@@ -52,8 +52,8 @@ use learnloop_model::config::MaterializeConfig;
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{ConfigStatus, ConfigVersion, LessonRow, LoopConfig, Timestamp};
 use learnloop_overrides::{
-    confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, FeatureFlags,
-    Lever, Levers, Override, Overrides,
+    confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, Lever, Levers,
+    Override, Overrides,
 };
 use learnloop_store::configs::{self, ConfigsError};
 use learnloop_store::{Connection, StoreError};
