@@ -251,9 +251,11 @@ impl OverridesHandle {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Stop serving any config (lookups fall back).
+    /// Stop serving any config (lookups fall back, saying that no config is loaded rather than
+    /// repeating an earlier reload's error).
     fn clear(&self, py: Python<'_>) {
         py.detach(|| drop(self.handle.clear()));
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The config being served, to pin one version for a whole tick.
@@ -487,11 +489,14 @@ pub(crate) fn _rust_lookup_latencies(
         .map(|(p, c, s)| (p, c, s.into_iter().collect()))
         .collect();
     let config = Arc::clone(&overrides.0);
+    if actions.is_empty() {
+        return Vec::new();
+    }
     py.detach(move || {
         let mut decision = rt::Decision::default();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            let (pattern, category, scope) = &actions[i % actions.len().max(1)];
+            let (pattern, category, scope) = &actions[i % actions.len()];
             let t = std::time::Instant::now();
             config.lookup_into(pattern, category, scope, &mut decision);
             std::hint::black_box(&decision);

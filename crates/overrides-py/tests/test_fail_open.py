@@ -46,6 +46,16 @@ def test_bad_config_without_previous_falls_back_with_the_reason(name):
     assert (d.config_version, d.size_mult, d.levers, d.matches, d.size_frac_after) == (None, 1.0, {}, [], 0.5)
 
 
+def test_clear_forgets_an_earlier_reload_error():
+    never_loaded = OverridesHandle().lookup(PATTERN, "add", {}).fallback_reason
+    handle = OverridesHandle()
+    assert handle.reload_json(GOOD).ok
+    assert not handle.reload_json(BAD_CONFIGS["unknown schema"]).ok
+    handle.clear()
+    assert handle.last_error is None
+    assert handle.lookup(PATTERN, "add", {}).fallback_reason == never_loaded
+
+
 def test_tampered_store_row_fails_checksum_and_keeps_serving(demo_db_copy):
     handle = OverridesHandle()
     first = handle.reload_sqlite(demo_db_copy)
