@@ -39,6 +39,9 @@ fn a_far_future_strand_neither_moves_the_as_of_nor_wipes_what_was_learned() {
         ("poison-9999", "9999-12-31T23:59:59Z"),
         // A plausible year that validation accepts: only the as-of rule stops this one.
         ("poison-2030", "2030-06-01T00:00:00Z"),
+        // Another strand of the same position five hours later (one producer's clock is wrong
+        // for the whole position): it does not corroborate the first.
+        ("poison-2030-later", "2030-06-01T05:00:00Z"),
     ] {
         let mut v = template.clone();
         v["id"] = id.into();
@@ -63,6 +66,17 @@ fn a_far_future_strand_neither_moves_the_as_of_nor_wipes_what_was_learned() {
     // Later runs are not stuck in the future either.
     let third = stdout_json(&learnloop(&db, &["run", "--json"]));
     assert_eq!(third["as_of"], first["as_of"]);
+    // Nor can a mistyped --as-of, years past the data, decay everything and lock the store.
+    let typo = learnloop(&db, &["run", "--as-of", "2062-06-30", "--activate"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("days after the latest stored strand"),
+        "{}",
+        stderr(&typo)
+    );
+    assert_eq!(active_config(&db), Some((version, overrides)));
+    let fourth = stdout_json(&learnloop(&db, &["run", "--json"]));
+    assert_eq!(fourth["as_of"], first["as_of"]);
 }
 
 /// D2: an invalid UTF-8 line is quarantined alone; a BOM is skipped; UTF-16 is read.

@@ -131,6 +131,18 @@ pub enum PipelineError {
         /// The latest as-of of the stored lessons and config versions.
         learned: Timestamp,
     },
+    /// The as-of asked for is far past every stored strand (see [`resolve_as_of`]).
+    #[error(
+        "as-of {as_of} is more than {AS_OF_MAX_AHEAD_DAYS} days after the latest stored strand \
+         ({latest}): every lesson would decay as if its evidence had stopped, and learning cannot \
+         move back afterwards; check the date (or ingest the missing data first)"
+    )]
+    AsOfBeyondData {
+        /// The as-of asked for.
+        as_of: Timestamp,
+        /// The latest created_at among the stored strands.
+        latest: Timestamp,
+    },
     /// The store failed outside a stage (normalise, as-of).
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
@@ -148,15 +160,33 @@ fn stage_err<E: std::error::Error + Send + Sync + 'static>(
 /// The as-of time a run uses: the given one, else the latest created_at among the stored
 /// strands that another strand corroborates (see `learnloop_store::strands::default_as_of`), so
 /// that one strand with a wrong clock cannot become the as-of.
+///
+/// A given as-of more than [`AS_OF_MAX_AHEAD_DAYS`] past the latest stored strand is refused: a
+/// typo (2062 for 2026) would decay every lesson to neutral and, since learning only moves
+/// forward, leave the store unable to run at the real date again.
 pub fn resolve_as_of(
     conn: &Connection,
     as_of: Option<Timestamp>,
 ) -> Result<Timestamp, PipelineError> {
     match as_of {
-        Some(t) => Ok(t),
+        Some(t) => {
+            let latest = learnloop_store::strands::latest_created_at(conn)?;
+            match latest {
+                Some(latest)
+                    if t.millis() - latest.millis() > AS_OF_MAX_AHEAD_DAYS * MS_PER_DAY =>
+                {
+                    Err(PipelineError::AsOfBeyondData { as_of: t, latest })
+                }
+                _ => Ok(t),
+            }
+        }
         None => learnloop_store::strands::default_as_of(conn)?.ok_or(PipelineError::NoData),
     }
 }
+
+/// How far past the latest stored strand a given as-of may be (days).
+pub const AS_OF_MAX_AHEAD_DAYS: i64 = 31;
+const MS_PER_DAY: i64 = learnloop_model::time::MS_PER_DAY;
 
 /// Told as a run advances, so that a caller can show progress; the pipeline draws nothing itself
 /// and works the same whatever the observer does.

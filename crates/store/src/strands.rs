@@ -182,15 +182,17 @@ pub fn latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
 /// How close another strand's `created_at` must be for the latest one to count as corroborated.
 pub const AS_OF_CORROBORATION_MS: i64 = learnloop_model::time::MS_PER_DAY;
 
-/// The default as-of time of a run: the latest `created_at` that another strand corroborates,
-/// i.e. the latest one with another strand created at most [`AS_OF_CORROBORATION_MS`] before it.
+/// The default as-of time of a run: the latest `created_at` that a strand of *another position*
+/// corroborates, i.e. the latest one with a strand of another position created at most
+/// [`AS_OF_CORROBORATION_MS`] before it.
 ///
 /// The plain maximum would let one line with a wrong clock (a plausible but far-future
 /// `created_at`) become every later run's as-of and decay everything learned to neutral. Here a
-/// single strand can move the as-of by at most a day past the rest of the data; a strand that is
-/// isolated beyond that waits (it is not lost) until later data reaches it, or an explicit
-/// `--as-of` covers it. Strands stored together (a night's batch) corroborate each other. How
-/// many strands it leaves for later is logged as a warning.
+/// single strand, or a single position's strands (one producer's clock is wrong for a whole
+/// position: its action and its close agree with each other), can move the as-of by at most a
+/// day past the rest of the data; what is isolated beyond that waits (it is not lost) until later
+/// data reaches it, or an explicit `--as-of` covers it. Strands stored together (a night's batch)
+/// corroborate each other. How many strands it leaves for later is logged as a warning.
 pub fn default_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
     let as_of = corroborated_latest_created_at(conn)?;
     if let Some(t) = as_of {
@@ -199,7 +201,7 @@ pub fn default_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
             tracing::warn!(
                 as_of = %t,
                 strands = waiting,
-                "strands created after the as-of are left for a later run (created more than a day after all other data: check the producer's clock, or pass --as-of)"
+                "strands created after the as-of are left for a later run (created more than a day after all other positions' data: check the producer's clock, or pass --as-of)"
             );
         }
     }
@@ -208,27 +210,35 @@ pub fn default_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
 
 fn corroborated_latest_created_at(conn: &Connection) -> Result<Option<Timestamp>> {
     // Each arm walks its created_at index backwards; the compound ORDER BY merges them lazily, so
-    // a normal store reads two rows.
+    // a normal store reads a few rows.
     let mut stmt = conn.prepare(
-        "SELECT created_at_ms FROM pm_actions UNION ALL SELECT created_at_ms FROM position_closes
+        "SELECT created_at_ms, position_id FROM pm_actions
+         UNION ALL SELECT created_at_ms, position_id FROM position_closes
          ORDER BY 1 DESC",
     )?;
     let mut rows = stmt.query([])?;
     let mut latest: Vec<i64> = Vec::with_capacity(2);
-    let mut later: Option<i64> = None;
+    // Later strands within a day of the current one, latest first: the candidates it may
+    // corroborate.
+    let mut later: std::collections::VecDeque<(i64, String)> = std::collections::VecDeque::new();
     while let Some(row) = rows.next()? {
         let t: i64 = row.get(0)?;
+        let position: String = row.get(1)?;
         if latest.len() < 2 {
             latest.push(t);
         }
-        if let Some(candidate) = later {
-            if candidate - t <= AS_OF_CORROBORATION_MS {
-                return Ok(Some(Timestamp(candidate)));
-            }
+        while later
+            .front()
+            .is_some_and(|(c, _)| c - t > AS_OF_CORROBORATION_MS)
+        {
+            later.pop_front();
         }
-        later = Some(t);
+        if let Some((candidate, _)) = later.iter().find(|(_, p)| *p != position) {
+            return Ok(Some(Timestamp(*candidate)));
+        }
+        later.push_back((t, position));
     }
-    // Sparse data, every strand more than a day from the next: the latest still counts, but
+    // Sparse data, no strand within a day of another position's: the latest still counts, but
     // at most a day past the second latest.
     Ok(match latest[..] {
         [] => None,

@@ -144,8 +144,17 @@ fn tables_without_schema_migrations_are_refused_in_one_line() {
 }
 
 fn add_action(conn: &learnloop_store::Connection, id: &str, created_at: &str) {
+    add_position_action(conn, id, &format!("p-{id}"), created_at);
+}
+
+fn add_position_action(
+    conn: &learnloop_store::Connection,
+    id: &str,
+    position: &str,
+    created_at: &str,
+) {
     use learnloop_model::strand::{RawStrand, TypedStrand};
-    let text = serde_json::json!({"id": id, "kind": "pm_action", "position_id": "p",
+    let text = serde_json::json!({"id": id, "kind": "pm_action", "position_id": position,
         "created_at": created_at, "content": {}})
     .to_string();
     let typed = RawStrand::from_json_line(&text)
@@ -181,7 +190,11 @@ fn the_default_as_of_ignores_one_strand_with_a_wrong_clock() {
         learnloop_store::strands::count_created_after(&conn, as_of).unwrap(),
         1
     );
-    // Data that reaches it corroborates it.
+    // A second strand of the same position (its close, or another action: one producer's clock)
+    // does not corroborate it.
+    add_position_action(&conn, "poison-2", "p-poison", "2027-12-31T23:00:00Z");
+    assert_eq!(default().as_deref(), Some("2026-03-02T09:00:00Z"));
+    // Another position's data that reaches it does.
     add("d", "2027-12-31T12:00:00Z");
     assert_eq!(default().as_deref(), Some("2028-01-01T00:00:00Z"));
 }
