@@ -69,17 +69,24 @@ pub fn q_text(q: f64) -> String {
     }
 }
 
+/// Replay steps below which the uplift's interval is not read as evidence.
+pub const MIN_STEPS_FOR_EVIDENCE: u64 = 10;
+
 /// The walk-forward uplift read out: what it means for the question "does the loop help?".
 pub fn uplift_verdict(r: &ReplayFigures) -> String {
     let [lo, hi] = r.uplift_ci95;
     let head = format!(
-        "The overrides changed the replayed P&L by {} R over {} steps (95 % interval {} to {} R)",
+        "The overrides changed the replayed P&L by {} R over {} step{} (95 % interval {} to {} R)",
         signed(r.uplift_total_r),
         r.steps,
+        if r.steps == 1 { "" } else { "s" },
         signed(lo),
         signed(hi)
     );
-    let verdict = if lo > 0.0 {
+    // A bootstrap over a handful of days has a narrow, meaningless interval (one day: zero width).
+    let verdict = if r.steps < MIN_STEPS_FOR_EVIDENCE {
+        "too few steps for the interval to be evidence either way."
+    } else if lo > 0.0 {
         "the interval is above 0: evidence that they help."
     } else if hi < 0.0 {
         "the interval is below 0: evidence that they hurt."
@@ -169,6 +176,14 @@ mod tests {
         assert!(text.contains("evidence that they help") && text.contains("covers 0"));
         r.uplift_ci95 = [-1.0, 2.0];
         assert!(uplift_verdict(&r).contains("no evidence it helps yet"));
+        // One replayed day: its interval has no width, and says nothing.
+        r.steps = 1;
+        r.uplift_ci95 = [0.1, 0.1];
+        let one_day = uplift_verdict(&r);
+        assert!(
+            one_day.contains("over 1 step (") && one_day.contains("too few steps"),
+            "{one_day}"
+        );
         assert_eq!(q_text(0.0004), "4e-4");
         assert_eq!(signed(-0.5), "−0.50");
     }
