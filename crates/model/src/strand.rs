@@ -651,6 +651,7 @@ impl PositionClose {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_ts_field("content.trade_summary.entry_timestamp", v)?),
         };
+        check_close_times(created_at, exit_at, entry_at)?;
         let pnl_usd = match optional_number(
             summary,
             "total_pnl_usd",
@@ -766,6 +767,37 @@ fn optional_number(
             )),
         },
     }
+}
+
+/// A close's exit cannot be later than the close was recorded (beyond a day of clock skew), nor
+/// its entry later than its exit: such a close would be linked to the wrong trade of its position
+/// (actions are matched to the first exit after them) and would count as fresh evidence for years.
+fn check_close_times(
+    created_at: Timestamp,
+    exit_at: Timestamp,
+    entry_at: Option<Timestamp>,
+) -> Result<(), QuarantineReason> {
+    if exit_at.millis() - created_at.millis() > crate::time::MS_PER_DAY {
+        return Err(QuarantineReason::new(
+            QuarantineCode::BadTimestamp,
+            format!(
+                "content.trade_summary.exit_timestamp {} is more than a day after the close was recorded ({}): expected the time the position was closed",
+                exit_at.to_rfc3339(),
+                created_at.to_rfc3339()
+            ),
+        ));
+    }
+    if let Some(entry_at) = entry_at.filter(|e| *e > exit_at) {
+        return Err(QuarantineReason::new(
+            QuarantineCode::BadTimestamp,
+            format!(
+                "content.trade_summary.entry_timestamp {} is after the exit {}",
+                entry_at.to_rfc3339(),
+                exit_at.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_ts_field(field: &str, v: &Value) -> Result<Timestamp, QuarantineReason> {
@@ -1025,6 +1057,36 @@ mod tests {
         ] {
             let err = at(created_at, ts).unwrap_err();
             assert_eq!(err.code, QuarantineCode::OutOfRange, "{err}");
+            assert!(err.detail.starts_with(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_close_exiting_after_it_was_recorded_or_entering_after_its_exit_is_quarantined() {
+        let close = |exit: &str, entry: &str| {
+            let text = json!({"id": "c1", "kind": "position_closed", "position_id": "p1",
+                "created_at": "2026-03-01T10:00:00Z",
+                "content": {"trade_summary": {"rr": 1.0, "exit_timestamp": exit,
+                                              "entry_timestamp": entry}}})
+            .to_string();
+            RawStrand::from_json_line(&text).unwrap().to_typed()
+        };
+        // Recorded a little before the exit it reports (clock skew within a day): kept.
+        assert!(close("2026-03-01T12:00:00Z", "2026-02-27T00:00:00Z").is_ok());
+        for (exit, entry, field) in [
+            (
+                "2099-12-31T00:00:00Z",
+                "2026-02-27T00:00:00Z",
+                "content.trade_summary.exit_timestamp",
+            ),
+            (
+                "2026-03-01T09:00:00Z",
+                "2026-03-01T09:30:00Z",
+                "content.trade_summary.entry_timestamp",
+            ),
+        ] {
+            let err = close(exit, entry).unwrap_err();
+            assert_eq!(err.code, QuarantineCode::BadTimestamp, "{err}");
             assert!(err.detail.starts_with(field), "{err}");
         }
     }
