@@ -11,6 +11,19 @@ pub fn open_store(cli: &Cli) -> anyhow::Result<Connection> {
         .with_context(|| format!("opening the store {}", cli.db.display()))
 }
 
+/// Open an existing store for a command that changes what is in it but has nothing to add to a
+/// new one (`config activate`, `config rollback`, `replay`): a mistyped `--db` is an error (exit
+/// 2), not a new empty store.
+pub fn open_existing_store(cli: &Cli) -> anyhow::Result<Connection> {
+    if !cli.db.exists() {
+        return Err(learnloop_store::StoreError::NotFound(
+            cli.db.display().to_string(),
+        ))
+        .with_context(|| format!("opening the store {}", cli.db.display()));
+    }
+    open_store(cli)
+}
+
 /// Open the store for a command that only reads: never creates, migrates or writes it, so it
 /// works on a read-only mount and a mistyped `--db` is an error (exit 2), not a new empty store.
 pub fn open_store_read_only(cli: &Cli) -> anyhow::Result<Connection> {

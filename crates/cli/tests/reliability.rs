@@ -174,6 +174,10 @@ fn read_only_commands_neither_create_nor_write_a_store() {
         &["config", "list"],
         &["export", "quarantine"],
         &["explain", "--pattern", "a.b.c", "--category", "add"],
+        // These write, but only into a store that exists.
+        &["config", "activate", "1"],
+        &["config", "rollback"],
+        &["replay", "--from", "2026-01-01", "--to", "2026-01-02"],
     ] {
         let out = learnloop(&typo, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

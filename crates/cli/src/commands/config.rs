@@ -2,7 +2,7 @@
 //! `learning_configs` and their lifecycle.
 
 use super::Outcome;
-use crate::context::{load_config, open_store, open_store_read_only};
+use crate::context::{load_config, open_existing_store, open_store_read_only};
 use crate::output::{emit, kv, scope_text};
 use crate::Cli;
 use anyhow::Context;
@@ -489,7 +489,7 @@ fn diff(cli: &Cli, module: &str, a: i64, b: i64) -> anyhow::Result<()> {
 }
 
 fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
-    let mut conn = open_store(cli)?;
+    let mut conn = open_existing_store(cli)?;
     // Checked under the write lock, so the version activated is the version checked.
     let tx = conn.transaction()?;
     check_loadable(&version(&tx, module, v)?)?;
@@ -509,7 +509,7 @@ fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
 }
 
 fn rollback(cli: &Cli, module: &str) -> anyhow::Result<()> {
-    let mut conn = open_store(cli)?;
+    let mut conn = open_existing_store(cli)?;
     let tx = conn.transaction()?;
     let (_, target) = configs::rollback_target(&tx, module)?;
     check_loadable(&target)?;

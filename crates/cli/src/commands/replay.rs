@@ -1,7 +1,7 @@
 //! `replay`: the loop as of each step over a past period, and the walk-forward evaluation.
 
 use super::Outcome;
-use crate::context::{load_config, open_store, wall_clock_now};
+use crate::context::{load_config, open_existing_store, wall_clock_now};
 use crate::output::{emit, kv};
 use crate::Cli;
 use anyhow::Context;
@@ -69,7 +69,7 @@ fn prepare_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
 
 pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let cfg = load_config(cli)?;
-    let conn = open_store(cli)?;
+    let conn = open_existing_store(cli)?;
     let opts = ReplayOptions {
         from: args.from,
         to: args.to,
