@@ -168,3 +168,41 @@ fn a_late_arriving_trade_cannot_influence_any_step_before_it_arrived() {
         }
     }
 }
+
+/// The walk-forward scores the inputs' trades whatever the source store last did: a store only
+/// ingested, one run as of a week before the window, and one run as of the end give the same
+/// uplift and days (before, the first failed and the second scored no trade at all).
+#[test]
+fn the_walk_forward_does_not_depend_on_when_the_source_was_last_run() {
+    let scratch = scratch_dir("source-runs");
+    let dir = scratch.path();
+    let cfg = small_config();
+    let (lines, _) = demo_lines_over(2000, 21, 60);
+    let from = Timestamp::parse("2026-02-08T00:00:00Z").unwrap();
+    let opts = options(from, 6, 4);
+    let store = |name: &str, run_as_of: Option<Option<Timestamp>>| {
+        let path = dir.join(name);
+        let mut conn = learnloop_store::open(&path).unwrap();
+        ingest(&mut conn, &lines);
+        if let Some(as_of) = run_as_of {
+            run(&mut conn, &cfg, as_of, false);
+        }
+        path
+    };
+    let early = Timestamp(from.millis() - 7 * DAY);
+    let scored = [
+        store("ingested.db", None),
+        store("early.db", Some(Some(early))),
+        store("end.db", Some(None)),
+    ]
+    .map(|source| {
+        let r = replay(&source, &cfg, &opts, &mut |_, _| {}).unwrap();
+        (format!("{:?}", r.uplift), format!("{:?}", r.days))
+    });
+    assert!(
+        !scored[2].1.is_empty() && scored[2].1 != "[]",
+        "the window has trades to score"
+    );
+    assert_eq!(scored[0], scored[2]);
+    assert_eq!(scored[1], scored[2]);
+}

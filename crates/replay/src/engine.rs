@@ -36,7 +36,9 @@ pub enum ReplayError {
     #[error("bad replay window: {0}")]
     Window(String),
     /// Nothing to replay: the source store has no linked trades.
-    #[error("the source store has no linked trades to evaluate: run `learnloop run` on it first")]
+    #[error(
+        "the source store has no closed trade to evaluate: ingest actions and their closes first"
+    )]
     NothingLinked,
 }
 
@@ -159,18 +161,9 @@ pub fn replay(
 ) -> Result<ReplayRun, ReplayError> {
     let started = Instant::now();
     let steps = opts.steps()?;
-    let source = learnloop_store::open(source_path)?;
-    let full_events = learnloop_store::events::load_all_events(&source)?;
-    if full_events.is_empty() {
-        return Err(ReplayError::NothingLinked);
-    }
-    let sizes = learnloop_store::strands::action_sizes(&source)?;
-    let actions = evaluation_actions(&full_events, &sizes);
-    // The carried state reloads the events step by step: this copy would double them.
-    drop((full_events, sizes, source));
-
     let mut scratch = learnloop_store::open_scratch()?;
     learnloop_store::strands::copy_typed_inputs_from(&scratch, source_path)?;
+    let actions = actions_to_score(&mut scratch, cfg, opts)?;
     let mut carried = Carried::new(cfg);
     let mut walk = WalkForward::default();
     let mut evolution = Vec::new();
@@ -219,6 +212,48 @@ pub fn replay(
 
 /// One nightly run as of `as_of` on the scratch store (the pipeline's step, with the state the
 /// replay carries between steps); returns the configs then active.
+/// The actions the walk-forward scores, with their trades' outcomes: everything in the inputs,
+/// linked in the scratch copy as of the latest stored strand, in a transaction that is rolled
+/// back (each step then links as of its own time). Linking here, not reading the source store's
+/// links, makes the evaluation independent of when the source store was last `run` (a store run
+/// before the window used to evaluate no trade at all).
+fn actions_to_score(
+    scratch: &mut Connection,
+    cfg: &LoopConfig,
+    opts: &ReplayOptions,
+) -> Result<Vec<EvalAction>, ReplayError> {
+    let tx = scratch
+        .transaction()
+        .map_err(learnloop_store::StoreError::from)?;
+    let Some(end) = learnloop_store::strands::latest_created_at(&tx)? else {
+        return Err(ReplayError::NothingLinked);
+    };
+    let link_all = StepOptions {
+        as_of: end,
+        rebuild: true,
+        placebo: None,
+        activate: false,
+        run_id: None,
+        now: opts.now,
+    };
+    step(
+        &tx,
+        cfg,
+        &link_all,
+        &[Stage::Link],
+        None,
+        &learnloop_pipeline::Silent,
+        &mut StagesReport::default(),
+    )
+    .map_err(|e| step_err(end, "link")(e.to_string()))?;
+    let events = learnloop_store::events::load_all_events(&tx)?;
+    if events.is_empty() {
+        return Err(ReplayError::NothingLinked);
+    }
+    let sizes = learnloop_store::strands::action_sizes(&tx)?;
+    Ok(evaluation_actions(&events, &sizes))
+}
+
 fn run_step(
     scratch: &mut Connection,
     cfg: &LoopConfig,
