@@ -15,13 +15,8 @@ pub fn open_store(cli: &Cli) -> anyhow::Result<Connection> {
 /// new one (`config activate`, `config rollback`, `replay`): a mistyped `--db` is an error (exit
 /// 2), not a new empty store.
 pub fn open_existing_store(cli: &Cli) -> anyhow::Result<Connection> {
-    if !cli.db.exists() {
-        return Err(learnloop_store::StoreError::NotFound(
-            cli.db.display().to_string(),
-        ))
-        .with_context(|| format!("opening the store {}", cli.db.display()));
-    }
-    open_store(cli)
+    learnloop_store::open_existing(&cli.db)
+        .with_context(|| format!("opening the store {}", cli.db.display()))
 }
 
 /// Open the store for a command that only reads: never creates, migrates or writes it, so it

@@ -10,8 +10,11 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    /// A read-only command found no store at the path.
-    #[error("no learnloop store at {0} (a read-only command does not create one; check --db or LEARNLOOP_DB)")]
+    /// A command that never creates a store (a read-only one, `config activate`, `replay`) found
+    /// none at the path.
+    #[error(
+        "no learnloop store at {0} (this command does not create one; check --db or LEARNLOOP_DB)"
+    )]
     NotFound(String),
     #[error("{path} is not a learnloop store: {why}")]
     /// The file is a database, but not a learnloop store.

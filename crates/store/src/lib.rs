@@ -44,15 +44,30 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// [`open`] a store that must already exist (a command that changes a store but has nothing to
+/// add to a new one): a missing file is [`StoreError::NotFound`], not a new empty store.
+pub fn open_existing(path: &Path) -> Result<Connection> {
+    require_file(path)?;
+    open(path)
+}
+
+/// A missing store is [`StoreError::NotFound`] (a mistyped `--db`), for the opens that never
+/// create one.
+fn require_file(path: &Path) -> Result<()> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(path.display().to_string()))
+    }
+}
+
 /// Open an existing store for reading only: no file is created, nothing is written (no journal
 /// mode change, no migration), so it works on a read-only mount and while a writer runs.
 ///
 /// A missing file is [`StoreError::NotFound`]; a file that is not a learnloop store, or whose
 /// schema is older or newer than this build's, is refused with the reason.
 pub fn open_read_only(path: &Path) -> Result<Connection> {
-    if !path.is_file() {
-        return Err(StoreError::NotFound(path.display().to_string()));
-    }
+    require_file(path)?;
     let open_err = |source| StoreError::Open {
         path: path.display().to_string(),
         source,
