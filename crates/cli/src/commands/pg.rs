@@ -7,6 +7,12 @@ use clap::Args;
 use learnloop_linker::IngestReport;
 use learnloop_store::Connection;
 
+/// Defaults of `--table`, `--batch` and `--lookback-hours` (also how [`PgSourceArgs::flags_set`]
+/// tells that one was given).
+const DEFAULT_TABLE: &str = "ad_strands";
+const DEFAULT_BATCH: usize = 1_000;
+const DEFAULT_LOOKBACK_HOURS: u32 = 72;
+
 #[derive(Args, Debug, Clone)]
 pub struct PgSourceArgs {
     /// Read new strands from PostgreSQL instead of files:
@@ -15,17 +21,17 @@ pub struct PgSourceArgs {
     #[arg(long, value_name = "URL")]
     pub from: Option<String>,
     /// Table (or schema.table) holding the strands.
-    #[arg(long, default_value = "ad_strands", requires = "from")]
+    #[arg(long, default_value = DEFAULT_TABLE, requires = "from")]
     pub table: String,
     /// Rows fetched per round trip (1,000 measured fastest against a local server; a larger batch
     /// saves round trips to a distant one).
-    #[arg(long, default_value_t = 1_000, requires = "from")]
+    #[arg(long, default_value_t = DEFAULT_BATCH, requires = "from")]
     pub batch: usize,
     /// Re-read this many hours before the stored watermark, so rows committed late with an older
     /// created_at are not missed (already stored rows are skipped by id); 0: strictly after it.
     #[arg(
         long,
-        default_value_t = 72,
+        default_value_t = DEFAULT_LOOKBACK_HOURS,
         value_parser = clap::value_parser!(u32).range(0..=87_600),
         requires = "from"
     )]
@@ -40,13 +46,13 @@ impl PgSourceArgs {
     /// they would be ignored silently, so `ingest` refuses them (`run` has clap check it).
     pub fn flags_set(&self) -> Vec<&'static str> {
         let mut set = Vec::new();
-        if self.table != "ad_strands" {
+        if self.table != DEFAULT_TABLE {
             set.push("--table");
         }
-        if self.batch != 1_000 {
+        if self.batch != DEFAULT_BATCH {
             set.push("--batch");
         }
-        if self.lookback_hours != 72 {
+        if self.lookback_hours != DEFAULT_LOOKBACK_HOURS {
             set.push("--lookback-hours");
         }
         if self.full {
