@@ -131,12 +131,17 @@ fn trade_ids_disagree(action: Option<&str>, close: Option<&str>) -> bool {
     matches!((action, close), (Some(a), Some(c)) if a != c)
 }
 
+/// The closes of distinct cycles, in exit order. Of closes with one exit time or one trade_id the
+/// first *written* (created_at, then id) is the original: a re-sent copy with another exit time
+/// must not displace it, whichever exit sorts first.
 fn drop_duplicate_closes<'a>(
     closes: &[&'a PositionClose],
     anomalies: &mut Vec<LinkAnomaly>,
 ) -> Vec<&'a PositionClose> {
+    let mut by_arrival = closes.to_vec();
+    by_arrival.sort_by(|a, b| (a.created_at, &a.strand_id).cmp(&(b.created_at, &b.strand_id)));
     let mut kept: Vec<&PositionClose> = Vec::with_capacity(closes.len());
-    for c in closes {
+    for c in by_arrival {
         let original = kept
             .iter()
             .find(|k| k.exit_at == c.exit_at || (k.trade_id.is_some() && k.trade_id == c.trade_id));
@@ -153,6 +158,9 @@ fn drop_duplicate_closes<'a>(
             None => kept.push(c),
         }
     }
+    kept.sort_by(|a, b| {
+        (a.exit_at, a.created_at, &a.strand_id).cmp(&(b.exit_at, b.created_at, &b.strand_id))
+    });
     kept
 }
 

@@ -137,6 +137,20 @@ fn closes_without_actions_open_cycles_and_duplicates_are_counted() {
 }
 
 #[test]
+fn a_resent_close_with_an_earlier_exit_does_not_displace_the_original() {
+    // The original close of t1 (exit at hour 8, written at hour 8) and a copy re-sent at hour 20
+    // claiming an exit at hour 3: the copy sorts first by exit, but the first written is kept.
+    let mut resent = close("c1-resent", 3, Some("t1"), -4.0);
+    resent.created_at = ts(20);
+    let closes = [resent, close("c1", 8, Some("t1"), 1.0)];
+    let l = run(&[action("a1", 1, None), action("a2", 5, None)], &closes);
+    assert_eq!(linked(&l), [("a1", "c1"), ("a2", "c1")]);
+    assert_eq!(kinds(&l), [(AnomalyKind::DuplicateClose, "c1-resent")]);
+    assert_eq!(l.trades.len(), 1);
+    assert_eq!(l.trades[0].rr, 1.0);
+}
+
+#[test]
 fn legacy_actions_link_but_produce_no_events() {
     let mut legacy = action("a2", 2, None);
     legacy.pattern_key = None;
