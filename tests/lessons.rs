@@ -186,10 +186,54 @@ fn a_run_as_of_before_the_learned_state_is_refused_and_changes_nothing() {
         placebo: Some(1),
         ..options
     };
-    run_rolled_back(&mut conn, &cfg, &placebo, &[Stage::Lessons])
+    run_rolled_back(&mut conn, &cfg, &placebo, &Stage::ALL)
         .expect("a placebo may look at the past");
     run(&mut conn, &cfg, Some(end), false);
     assert_eq!(learned, dump(&conn), "the same as-of again changes nothing");
+}
+
+/// A stage run on its own reads what the stage before it stored: statistics aggregated as of
+/// one day are not judged as of another, nor lessons of one day materialized as of another.
+#[test]
+fn a_stage_alone_is_refused_when_its_input_is_of_another_as_of() {
+    let (mut conn, cfg, end) = ingested_demo(3);
+    let earlier = Timestamp(end.millis() - 30 * 86_400_000);
+    run(&mut conn, &cfg, Some(earlier), false);
+    let learned = dump(&conn);
+    let at_end = RunOptions {
+        as_of: Some(end),
+        activate: true,
+        ..RunOptions::default()
+    };
+    for (stage, input, stored) in [
+        (Stage::Aggregate, "link", earlier),
+        (Stage::Lessons, "aggregate", earlier),
+        (Stage::Materialize, "lessons", earlier),
+    ] {
+        match run_rolled_back(&mut conn, &cfg, &at_end, &[stage]) {
+            Err(learnloop_pipeline::PipelineError::StageInputAsOf {
+                stage: s,
+                input: i,
+                stored: t,
+                as_of,
+            }) => assert_eq!((s, i, t, as_of), (stage.name(), input, stored, end)),
+            other => panic!("{stage:?} alone: expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(learned, dump(&conn), "a refused stage changed a table");
+
+    // Each stage in turn, as of the same time, is what the nightly run does in one call.
+    for stage in Stage::ALL {
+        let tx = conn.transaction().unwrap();
+        learnloop_pipeline::run_stages(&tx, &cfg, &at_end, &[stage], learnloop_tests::now())
+            .unwrap_or_else(|e| panic!("{stage:?} after its input, as of the same time: {e}"));
+        tx.commit().unwrap();
+    }
+    let staged = dump(&conn);
+    let (mut whole, _, _) = ingested_demo(3);
+    run(&mut whole, &cfg, Some(earlier), false);
+    run(&mut whole, &cfg, Some(end), false);
+    assert_eq!(staged, dump(&whole), "stage by stage differs from the run");
 }
 
 /// Issue 9 D4: a run on the first part of a file, a run on the whole, and the same run again:

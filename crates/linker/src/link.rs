@@ -15,6 +15,11 @@ use std::collections::BTreeMap;
 const LINKED_ROWID_KEY: &str = "linked_rowid";
 const LINKED_AS_OF_KEY: &str = "linked_as_of_ms";
 
+/// The as-of time of the store's links (`None` before the first link stage).
+pub fn linked_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
+    Ok(meta::get_i64(conn, LINKED_AS_OF_KEY)?.map(Timestamp))
+}
+
 /// What the link stage did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LinkReport {

@@ -1,8 +1,10 @@
 //! The `config_data` JSON of a `learning_configs` row: what the materializer writes and the PM
 //! reads. Versioned by `schema_version`; a reader refuses versions it does not know rather than
 //! guessing. Within one schema version, new optional fields may be added (unknown fields are
-//! ignored), so an older PM keeps loading configs from a newer materializer. Unknown *lever*
-//! names are refused: a misspelt lever would silently drop a lesson.
+//! ignored), so an older PM keeps loading configs from a newer materializer. What a typo must not
+//! silently change is refused instead: unknown *lever* names (a misspelt lever would drop a
+//! lesson), unknown feature flags (an operator's switch would be off), and an override without
+//! `scope` (a misspelt `scope` would widen it to every action of its pattern).
 //!
 //! ```
 //! # use learnloop_overrides::{ConfigData, Lever};
@@ -123,8 +125,8 @@ pub struct Override {
     pub pattern_key: String,
     /// entry | add | trim | exit.
     pub action_category: String,
-    /// Dimension → value; empty at the pattern's root.
-    #[serde(default)]
+    /// Dimension → value; empty at the pattern's root. Required, even when empty: a misspelt
+    /// key must not turn a scoped override into one for every action of the pattern.
     pub scope: BTreeMap<String, String>,
     /// The lever values (bounded by [`crate::Lever::bounds`]).
     pub levers: Levers,
@@ -162,8 +164,11 @@ impl Override {
 }
 
 /// Switches the PM's operators flip without re-materializing. Comparisons are ASCII
-/// case-insensitive so a hand-edited flag still works.
+/// case-insensitive so a hand-edited flag still works. Unknown keys are refused: a switch the
+/// reader does not understand (a typo, or a flag of a newer version) must not be silently
+/// ignored while the operator believes it is on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeatureFlags {
     /// Master switch: false serves neutral levers to every action.
     #[serde(default = "yes")]

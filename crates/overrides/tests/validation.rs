@@ -150,3 +150,39 @@ fn a_rejected_config_keeps_the_previous_one_served() {
     assert_eq!(d.config_version, Some(4));
     assert!((d.size_mult - 1.2).abs() < 1e-12);
 }
+
+/// A hand-edited config: a misspelt `scope` must not widen an override to every action of its
+/// pattern, and a misspelt feature flag must not leave the operator's switch silently off.
+#[test]
+fn a_misspelt_scope_or_feature_flag_is_refused_not_ignored() {
+    let good = config(
+        1,
+        vec![ov(
+            "o",
+            "add",
+            &[("bucket", "micro")],
+            &[(Lever::SizeMult, 1.2)],
+            0.5,
+        )],
+    )
+    .to_json();
+    assert!(Overrides::from_json(&good).is_ok());
+    for (from, to, needle) in [
+        (r#""scope":"#, r#""scpoe":"#, "missing field `scope`"),
+        (
+            r#""disabled_regimes":"#,
+            r#""disabled_regime":"#,
+            "unknown field `disabled_regime`",
+        ),
+    ] {
+        assert!(good.contains(from), "{good}");
+        let typo = good.replacen(from, to, 1);
+        match Overrides::from_json(&typo) {
+            Err(e) => assert!(e.to_string().contains(needle), "{e}"),
+            Ok(_) => panic!("{to} was accepted"),
+        }
+    }
+    // Unknown optional fields elsewhere stay readable (a newer materializer may add some).
+    let extra = good.replacen(r#""confidence":"#, r#""audit_note":"x","confidence":"#, 1);
+    assert!(Overrides::from_json(&extra).is_ok());
+}

@@ -143,6 +143,23 @@ pub enum PipelineError {
         /// The latest created_at among the stored strands.
         latest: Timestamp,
     },
+    /// A stage run without the stage before it would read that stage's output of another
+    /// as-of (statistics of last week judged as of today, say).
+    #[error(
+        "the {stage} stage reads what the {input} stage stored as of {stored}, not as of {as_of}: \
+         run `learnloop {input} --as-of {as_of}` first (or `learnloop run`, which runs every stage), \
+         or pass `--as-of {stored}`"
+    )]
+    StageInputAsOf {
+        /// The stage asked for.
+        stage: &'static str,
+        /// The stage whose stored output it reads.
+        input: &'static str,
+        /// The as-of of that stored output.
+        stored: Timestamp,
+        /// The as-of asked for.
+        as_of: Timestamp,
+    },
     /// The store failed outside a stage (normalise, as-of).
     #[error(transparent)]
     Store(#[from] learnloop_store::StoreError),
@@ -328,8 +345,11 @@ pub fn step(
     report: &mut StagesReport,
 ) -> Result<(), PipelineError> {
     report.as_of = opts.as_of.to_rfc3339();
-    if carried.is_none() && opts.placebo.is_none() {
-        check_as_of_moves_forward(conn, opts.as_of, stages)?;
+    if carried.is_none() {
+        if opts.placebo.is_none() {
+            check_as_of_moves_forward(conn, opts.as_of, stages)?;
+        }
+        check_stage_inputs(conn, opts.as_of, stages)?;
     }
     let mut run = StepRun {
         conn,
@@ -381,6 +401,42 @@ fn check_as_of_moves_forward(
         }
         _ => Ok(()),
     }
+}
+
+/// Refuses a stage whose input stage is not part of this call and stored its output as of
+/// another time: each stage's as-of must be its input's.
+fn check_stage_inputs(
+    conn: &Connection,
+    as_of: Timestamp,
+    stages: &[Stage],
+) -> Result<(), PipelineError> {
+    let inputs = [
+        (Stage::Link, Stage::Aggregate),
+        (Stage::Aggregate, Stage::Lessons),
+        (Stage::Lessons, Stage::Materialize),
+    ];
+    for (input, stage) in inputs {
+        if !stages.contains(&stage) || stages.contains(&input) {
+            continue;
+        }
+        let stored = match input {
+            Stage::Link => learnloop_linker::link::linked_as_of(conn).map_err(stage_err("link"))?,
+            Stage::Aggregate => learnloop_store::stats::aggregated_as_of(conn)?,
+            _ => learnloop_store::lessons::lesson_stage_as_of(conn)?,
+        };
+        match stored {
+            Some(stored) if stored != as_of => {
+                return Err(PipelineError::StageInputAsOf {
+                    stage: stage.name(),
+                    input: input.name(),
+                    stored,
+                    as_of,
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// One call of [`step`]: what every stage reads, and the caller's carried state, if any.
@@ -503,6 +559,7 @@ impl<'a> StepRun<'a> {
             }
         };
         report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
+        learnloop_store::lessons::set_lesson_stage_as_of(conn, opts.as_of)?;
         Ok(())
     }
 

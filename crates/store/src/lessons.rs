@@ -155,6 +155,19 @@ pub fn latest_learned_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
     Ok(times.into_iter().flatten().max())
 }
 
+const LESSON_STAGE_AS_OF_KEY: &str = "lesson_stage_as_of_ms";
+
+/// Record the as-of time of the lesson stage that just ran (what a later materialize reads).
+pub fn set_lesson_stage_as_of(conn: &Connection, as_of: Timestamp) -> Result<()> {
+    crate::meta::set(conn, LESSON_STAGE_AS_OF_KEY, &as_of.millis().to_string())
+}
+
+/// The as-of time of the last lesson stage (`None` before the first one, or in a store written
+/// before it was recorded).
+pub fn lesson_stage_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
+    Ok(crate::meta::get_i64(conn, LESSON_STAGE_AS_OF_KEY)?.map(Timestamp))
+}
+
 /// Forget every lesson, its edge history and the factors (a placebo run starts from nothing;
 /// the caller's transaction is rolled back afterwards).
 pub fn forget_all_lessons(conn: &Connection) -> Result<()> {
