@@ -175,6 +175,36 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
         Some(2),
         "an unknown category is bad usage"
     );
+
+    // explain says why a subset has no row: a pattern the store does not know (a typo), a
+    // category the pattern never had, or too few trades.
+    let reason = |pattern: &str, category: &str, scope: &str| -> String {
+        let out = ok(learnloop(
+            &db,
+            &[
+                "--json",
+                "explain",
+                "--pattern",
+                pattern,
+                "--category",
+                category,
+                "--scope",
+                scope,
+            ],
+        ));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["reason"].as_str().unwrap().to_string()
+    };
+    let typo = reason("uptrend.S3.ad", "add", "");
+    assert!(typo.contains("check the key"), "{typo}");
+    let category = reason("uptrend.S3.add", "trim", "");
+    assert!(category.contains("has no linked trim action"), "{category}");
+    let thin = reason(
+        "uptrend.S3.add",
+        "add",
+        "bucket=micro,timeframe=1h,macro_phase=Nope",
+    );
+    assert!(thin.contains("fewer than"), "{thin}");
 }
 
 #[test]

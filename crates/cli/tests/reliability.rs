@@ -376,6 +376,21 @@ fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
         .contains("no strands ingested"));
     let recorded = runs.iter().find(|r| r["status"] == "ok").unwrap();
     assert_eq!(recorded["run_id"], ok["run_id"]);
+
+    // A stage that fails after the as-of is resolved records that as-of with its error (here
+    // an aggregate alone, as of a time its links were not made at).
+    let stage = learnloop(&db, &["aggregate", "--as-of", "2026-01-01T12:00:00Z"]);
+    assert_eq!(stage.status.code(), Some(1), "{}", stderr(&stage));
+    assert!(stderr(&stage).contains("learnloop link --as-of 2026-01-01T12:00:00"));
+    let runs = table(&db, "learning_runs");
+    let failed: Vec<_> = runs.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 2);
+    let stage_failure = failed.iter().find(|r| r["command"] == "aggregate").unwrap();
+    assert_eq!(stage_failure["as_of"], "2026-01-01T12:00:00Z");
+    assert!(stage_failure["error"]
+        .as_str()
+        .unwrap()
+        .contains("link stage stored"));
 }
 
 /// D15: a re-ingest reports (and --strict judges) what this ingest quarantined, apart from the

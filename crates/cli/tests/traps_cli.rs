@@ -54,6 +54,7 @@ fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is
         (replay("yesterday", "1d"), "--from"),
         (replay("2026-01-01", "1m"), "--step"),
         (replay("2026-01-01", "0d"), "--step"),
+        (replay("2026-03-01", "1d"), "is before --from"),
         (
             learnloop(
                 &db,

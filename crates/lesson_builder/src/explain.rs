@@ -93,6 +93,40 @@ pub struct Explanation {
     pub parents: Vec<ParentFigures>,
 }
 
+/// Why a subset has no statistics row: no run yet, a pattern (or category) the store does not
+/// know — most often a mistyped key — or too few trades with this scope.
+fn not_stored_reason(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    group: GroupKey<'_>,
+    key: &ScopeKey,
+) -> Result<String, LessonError> {
+    use learnloop_store::stats::{pattern_known, PatternKnown};
+    let GroupKey {
+        pattern_key,
+        category,
+        ..
+    } = group;
+    if learnloop_store::stats::count(conn)? == 0 {
+        return Ok("no statistics stored: no run has aggregated this store yet".into());
+    }
+    Ok(match pattern_known(conn, pattern_key, category)? {
+        PatternKnown::Unknown => format!(
+            "no statistics stored for pattern {pattern_key:?}: no linked trade has an action of it \
+             (check the key; `learnloop export pattern_scope_stats` lists the stored patterns)"
+        ),
+        PatternKnown::OtherCategories => format!(
+            "no statistics stored: pattern {pattern_key:?} has no linked {category} action (it has \
+             other categories)"
+        ),
+        PatternKnown::WithCategory => format!(
+            "no statistics stored: fewer than {} trades had a {category} action of this pattern \
+             with this scope",
+            cfg.stored_min_trades(key.dims()),
+        ),
+    })
+}
+
 /// The subset `key` of `group`, as the last run left it.
 pub fn explain(
     conn: &Connection,
@@ -125,10 +159,7 @@ pub fn explain(
         ),
         (None, None) => (
             ExplainVerdict::NotStored,
-            format!(
-                "no statistics stored: fewer than {} trades had a {category} action of this pattern with this scope (or no run yet)",
-                cfg.stored_min_trades(key.dims()),
-            ),
+            not_stored_reason(conn, cfg, group, key)?,
         ),
     };
     Ok(Explanation {

@@ -31,7 +31,8 @@ pub struct LinkReport {
     pub positions_relinked: u64,
     /// Linked trades after the stage.
     pub trades_linked_total: i64,
-    /// Trades linked by this run.
+    /// Net change in linked trades by this run: negative when re-linking removed trades (a
+    /// link as of an earlier time, or a late close that merged two cycles).
     pub trades_linked_new: i64,
     /// Trade events after the stage.
     pub trade_events_total: i64,
@@ -307,7 +308,7 @@ fn link_inner(
         positions_relinked: dirty.len() as u64,
         relinked: dirty.clone(),
         trades_linked_total: counts.linked_trades,
-        trades_linked_new: counts.linked_trades - if full { 0 } else { before },
+        trades_linked_new: counts.linked_trades - before,
         trade_events_total: counts.trade_events,
         anomalies: counts.anomalies.into_iter().collect(),
         events: kept_events,

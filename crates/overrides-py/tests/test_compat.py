@@ -77,3 +77,15 @@ def test_configured_store_is_polled_for_a_new_version(demo_db_copy):
     base = {"A_value": 0.5, "E_value": 0.5, "position_size_frac": 0.3}
     compat.apply_pattern_strength_overrides("module=pm|pattern_key=uptrend.S2.add", "add", {}, base)
     assert handle.version == 2 and compat.last_decision().decision.config_version == 2
+
+
+def test_unusable_input_fails_open_with_the_values_as_given(demo_db, demo_handle):
+    pattern, category, scope, _ = next(_actions(demo_db))
+    bad = {"A_value": "high", "E_value": 0.5, "position_size_frac": 0.3}
+    assert compat.apply_pattern_strength_overrides(pattern, category, scope, bad) == ("high", 0.5, 0.3)
+    assert "ValueError" in compat.last_error() and compat.last_decision() is None
+    assert compat.apply_pattern_strength_overrides(pattern, category, scope, None) == (None, None, None)
+    assert compat.last_error()
+    good = {"A_value": 0.5, "E_value": 0.5, "position_size_frac": 0.3}
+    compat.apply_pattern_strength_overrides(pattern, category, scope, good)
+    assert compat.last_error() is None and compat.last_decision() is not None

@@ -13,6 +13,7 @@ use crate::schema::{
     REGIME_DIM,
 };
 use crate::scope::ScopeView;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,6 +31,18 @@ pub struct Overrides {
     checksum: String,
     /// `config.scope_bins`, built: raw numbers in a lookup's scope are binned with these.
     bins: Box<[(String, NumericBins)]>,
+    /// Bare pattern key (`uptrend.S2.add`) → the full key of this config's module
+    /// (`module=pm|pattern_key=uptrend.S2.add`), for callers that pass the short form.
+    full_keys: HashMap<String, String>,
+}
+
+/// The bare pattern of a full key `module=MODULE|pattern_key=PATTERN` of `module`.
+fn bare_pattern<'a>(full_key: &'a str, module: &str) -> Option<&'a str> {
+    full_key
+        .strip_prefix("module=")?
+        .strip_prefix(module)?
+        .strip_prefix("|pattern_key=")
+        .filter(|bare| !bare.is_empty() && !bare.contains('|'))
 }
 
 impl Overrides {
@@ -78,6 +91,13 @@ impl Overrides {
             Index::build(&overrides, &weights, &ranks).map_err(|issues| ConfigError::Invalid {
                 issues: ValidationIssues(issues),
             })?;
+        let full_keys = overrides
+            .iter()
+            .filter_map(|o| {
+                let bare = bare_pattern(&o.pattern_key, &config.module)?;
+                Some((bare.to_string(), o.pattern_key.clone()))
+            })
+            .collect();
         let bins = config
             .scope_bins
             .iter()
@@ -91,7 +111,19 @@ impl Overrides {
             index,
             checksum,
             bins,
+            full_keys,
         })
+    }
+
+    /// The key the overrides are stored under: `pattern_key` itself, or for a bare pattern
+    /// (`uptrend.S2.add`, as the CLI accepts it) the full key of this config's module.
+    fn full_pattern_key<'a>(&'a self, pattern_key: &'a str) -> &'a str {
+        if pattern_key.contains('|') {
+            return pattern_key;
+        }
+        self.full_keys
+            .get(pattern_key)
+            .map_or(pattern_key, String::as_str)
     }
 
     /// The config as loaded.
@@ -171,7 +203,7 @@ impl Overrides {
             action_category,
             scope,
             out,
-            |category, on_match| {
+            |pattern_key, category, on_match| {
                 self.index
                     .for_each_match(pattern_key, category, scope, on_match)
             },
@@ -194,7 +226,7 @@ impl Overrides {
             action_category,
             scope,
             &mut out,
-            |category, on_match| {
+            |pattern_key, category, on_match| {
                 for (pos, o) in self.overrides.iter().enumerate() {
                     let same_group = o.pattern_key == pattern_key
                         && category_index(&o.action_category) == Some(category);
@@ -222,8 +254,9 @@ impl Overrides {
         action_category: &str,
         scope: &S,
         out: &mut Decision,
-        find: impl FnOnce(usize, &mut dyn FnMut(Hit)),
+        find: impl FnOnce(&str, usize, &mut dyn FnMut(Hit)),
     ) {
+        let pattern_key = self.full_pattern_key(pattern_key);
         out.reset();
         out.config_version = Some(self.config.version);
         let Some(category) = category_index(action_category) else {
@@ -237,7 +270,7 @@ impl Overrides {
             return;
         }
         let matches = &mut out.matches;
-        find(category, &mut |hit| {
+        find(pattern_key, category, &mut |hit| {
             matches.push(Match::new(
                 &self.overrides,
                 hit.pos,
@@ -264,7 +297,10 @@ impl Overrides {
         if !flags.learning_enabled {
             return Some("learning disabled by feature flag learning_enabled=false".into());
         }
-        if listed(&flags.disabled_patterns, pattern_key) {
+        let bare = bare_pattern(pattern_key, &self.config.module);
+        if listed(&flags.disabled_patterns, pattern_key)
+            || bare.is_some_and(|b| listed(&flags.disabled_patterns, b))
+        {
             return Some(format!("learning disabled for pattern {pattern_key:?}"));
         }
         let category_name = ACTION_CATEGORIES[category];

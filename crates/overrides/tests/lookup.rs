@@ -312,3 +312,39 @@ fn the_applied_action_serializes_as_the_lookup_json_record_and_round_trips() {
     let back: AppliedAction = serde_json::from_value(v).unwrap();
     assert_eq!(back, a);
 }
+
+/// A PM may pass the bare pattern (`uptrend.S2.add`), as `learnloop lookup` accepts it: it is the
+/// config module's full key, and gets the same decision instead of a silent 1.0.
+#[test]
+fn a_bare_pattern_key_is_the_config_modules_full_key() {
+    let mut other_module = ov("elsewhere", "add", &[], &[(Lever::SizeMult, 0.8)], 0.5);
+    other_module.pattern_key = "module=other|pattern_key=breakout.S1.add".into();
+    let mut c = config(
+        1,
+        vec![
+            ov("root", "add", &[], &[(Lever::SizeMult, 1.2)], 0.5),
+            other_module,
+        ],
+    );
+    let scope = [("bucket", "micro")];
+    let o = Overrides::from_config(c.clone()).unwrap();
+    let full = o.lookup(P, "add", &scope);
+    assert_eq!(full.size_mult, 1.2);
+    assert_eq!(o.lookup("uptrend.S2.add", "add", &scope), full);
+    assert_eq!(o.lookup_scan("uptrend.S2.add", "add", &scope), full);
+    // Another module's pattern is not this config's: its bare key matches nothing.
+    assert_eq!(o.lookup("breakout.S1.add", "add", &scope).size_mult, 1.0);
+    assert!(o
+        .lookup("breakout.S1.add", "add", &scope)
+        .matches
+        .is_empty());
+
+    // A feature flag may name the pattern either way, and the lookup either way obeys it.
+    c.feature_flags.disabled_patterns = vec!["uptrend.S2.add".into()];
+    let o = Overrides::from_config(c).unwrap();
+    for key in [P, "uptrend.S2.add"] {
+        let d = o.lookup(key, "add", &scope);
+        assert_eq!(d.size_mult, 1.0, "{key}");
+        assert!(d.fallback_reason.is_some(), "{key}");
+    }
+}

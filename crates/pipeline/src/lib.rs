@@ -240,7 +240,23 @@ pub fn run_stages_with_progress(
     now: Timestamp,
     progress: &dyn Progress,
 ) -> Result<StagesReport, PipelineError> {
-    let mut report = StagesReport {
+    let mut report = StagesReport::default();
+    run_stages_into(conn, cfg, options, stages, now, progress, &mut report)?;
+    Ok(report)
+}
+
+/// [`run_stages_with_progress`] into `report`, which keeps what was done when a stage fails: the
+/// resolved as-of and the reports of the stages before it, for the failed run's record.
+pub fn run_stages_into(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    options: &RunOptions,
+    stages: &[Stage],
+    now: Timestamp,
+    progress: &dyn Progress,
+    report: &mut StagesReport,
+) -> Result<(), PipelineError> {
+    *report = StagesReport {
         placebo_seed: options.placebo,
         ..StagesReport::default()
     };
@@ -259,16 +275,7 @@ pub fn run_stages_with_progress(
         run_id: options.run_id.clone(),
         now,
     };
-    step(
-        conn,
-        cfg,
-        &step_options,
-        stages,
-        None,
-        progress,
-        &mut report,
-    )?;
-    Ok(report)
+    step(conn, cfg, &step_options, stages, None, progress, report)
 }
 
 /// One step of the loop at a resolved as-of time.

@@ -51,12 +51,16 @@ pub fn lesson_sentence(l: &LessonView) -> String {
     )
 }
 
-/// A signed number with a real minus sign and two decimals.
+/// A signed number with a real minus sign and two decimals; one that rounds to zero (−0.0,
+/// −0.001) has no sign.
 pub fn signed(v: f64) -> String {
-    if v < 0.0 {
-        format!("−{:.2}", -v)
+    let digits = format!("{:.2}", v.abs());
+    if digits == "0.00" {
+        digits
+    } else if v < 0.0 {
+        format!("−{digits}")
     } else {
-        format!("+{v:.2}")
+        format!("+{digits}")
     }
 }
 
@@ -186,5 +190,9 @@ mod tests {
         );
         assert_eq!(q_text(0.0004), "4e-4");
         assert_eq!(signed(-0.5), "−0.50");
+        assert_eq!(signed(0.5), "+0.50");
+        for zero in [0.0, -0.0, -0.001, 0.004] {
+            assert_eq!(signed(zero), "0.00", "{zero}");
+        }
     }
 }

@@ -337,6 +337,37 @@ pub fn has_pattern(conn: &Connection, pattern_key: &str) -> Result<bool> {
     )?)
 }
 
+/// What the stored statistics know of a pattern: nothing, the pattern under other categories
+/// only, or the pattern with this category (explain's reason for a subset without a row).
+pub fn pattern_known(
+    conn: &Connection,
+    pattern_key: &str,
+    category: ActionCategory,
+) -> Result<PatternKnown> {
+    let (any, with_category): (bool, bool) = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM stats_groups WHERE pattern_key = ?1),
+                EXISTS (SELECT 1 FROM stats_groups WHERE pattern_key = ?1 AND action_category = ?2)",
+        rusqlite::params![pattern_key, category.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(match (any, with_category) {
+        (_, true) => PatternKnown::WithCategory,
+        (true, false) => PatternKnown::OtherCategories,
+        (false, _) => PatternKnown::Unknown,
+    })
+}
+
+/// See [`pattern_known`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternKnown {
+    /// No stored group has this pattern key.
+    Unknown,
+    /// The pattern is stored, but not with the category asked for.
+    OtherCategories,
+    /// A group of this pattern and category is stored.
+    WithCategory,
+}
+
 /// Rows in key order with their moments only: key, counts, mean and M2 (other figures are left
 /// at their defaults), filtered by `filter` (an SQL `WHERE` clause or "").
 fn for_each_moments_row(

@@ -68,8 +68,6 @@ fn prepare_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
 }
 
 pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
-    let cfg = load_config(cli)?;
-    let conn = open_existing_store(cli)?;
     let opts = ReplayOptions {
         from: args.from,
         to: args.to,
@@ -77,7 +75,13 @@ pub fn execute(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<Outcome> {
         placebo_seed: None,
         now: wall_clock_now(),
     };
-    let n_steps = opts.steps()?.len() as u64;
+    // A window that makes no sense is bad usage, found before any store is opened.
+    let n_steps = opts
+        .steps()
+        .map_err(|e| crate::errors::usage(e.to_string()))?
+        .len() as u64;
+    let cfg = load_config(cli)?;
+    let conn = open_existing_store(cli)?;
     prepare_out_dir(&args.out, args.force)?;
     let runs = if args.placebo_compare { 2 } else { 1 };
     let bar = crate::terminal::progress_bar(

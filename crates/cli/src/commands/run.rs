@@ -9,7 +9,9 @@ use crate::Cli;
 use anyhow::Context;
 use clap::Args;
 use learnloop_model::{ConfigStatus, LoopConfig, RunRecord, RunStatus, Timestamp};
-use learnloop_pipeline::{run_stages_with_progress, Progress, RunOptions, Stage, StagesReport};
+use learnloop_pipeline::{
+    run_stages_into, run_stages_with_progress, Progress, RunOptions, Stage, StagesReport,
+};
 use learnloop_store::runs;
 use learnloop_store::Connection;
 use serde::Serialize;
@@ -248,7 +250,8 @@ fn recorded(
         .transaction()
         .context("starting the run's transaction")?;
     let outcome = run_stages(&tx, job, &mut summary);
-    // Empty until the stages resolve it: a failure before that records no as-of.
+    // Empty until the stages resolve it: a failure before that (normalising, or the as-of
+    // itself) records no as-of; a stage's failure records the as-of it ran at.
     record.as_of = Timestamp::parse(&summary.stages.as_of).ok();
     record.counts = serde_json::to_value(&summary)?;
     record.finished_at = Some(wall_clock_now());
@@ -333,7 +336,15 @@ fn run_stages(
     let (before, materialize): (Vec<Stage>, Vec<Stage>) =
         job.stages.iter().partition(|s| **s != Stage::Materialize);
     let now = wall_clock_now();
-    summary.stages = run_stages_with_progress(tx, job.cfg, &options, &before, now, job.progress)?;
+    run_stages_into(
+        tx,
+        job.cfg,
+        &options,
+        &before,
+        now,
+        job.progress,
+        &mut summary.stages,
+    )?;
     crate::test_hooks::pause_point("run:after-lessons");
     let rejected = args.strict && quarantined_total(job, summary) > 0;
     if !materialize.is_empty() {
@@ -417,7 +428,11 @@ fn human_link(stages: &StagesReport) -> String {
         ("positions relinked", l.positions_relinked.to_string()),
         (
             "trades linked",
-            format!("{} ({} new)", l.trades_linked_total, l.trades_linked_new),
+            format!(
+                "{} ({} since the last link)",
+                l.trades_linked_total,
+                signed_count(l.trades_linked_new)
+            ),
         ),
         ("trade events", l.trade_events_total.to_string()),
     ];
@@ -425,6 +440,15 @@ fn human_link(stages: &StagesReport) -> String {
         lines.push(("anomaly", format!("{kind}: {n}")));
     }
     format!("link\n{}", kv(&lines))
+}
+
+/// A count change with its sign: `+35`, `−12` (a true minus sign, as the other reports), `0`.
+fn signed_count(n: i64) -> String {
+    match n.cmp(&0) {
+        std::cmp::Ordering::Greater => format!("+{n}"),
+        std::cmp::Ordering::Less => format!("\u{2212}{}", n.unsigned_abs()),
+        std::cmp::Ordering::Equal => "0".into(),
+    }
 }
 
 /// The aggregate stage's lines of the summary.

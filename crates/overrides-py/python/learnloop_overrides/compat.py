@@ -28,8 +28,9 @@ Assumptions about the original (documented because its source is not in this rep
   (learning disabled globally, by regime, bucket, pattern or category) always apply.
 - The result is ``(A_value, E_value, position_size_frac)``: ``A_value × entry_aggression_mult``,
   ``E_value × exit_aggression_mult``, ``clamp(position_size_frac × size_mult, 0, 1)``. Any failure
-  (no config, bad input, unknown category such as ``emergency_exit``) returns the base values
-  unchanged — fail open, as the original did.
+  (no config, bad input such as a value that is not a number, unknown category such as
+  ``emergency_exit``) returns the base values unchanged and never raises — fail open, as the
+  original did; :func:`last_error` says why when the input itself was unusable.
 
 :func:`last_decision` gives the full decision (matches, weights, lesson keys) of the calling
 thread's last call, to save with the PM's decision record.
@@ -50,6 +51,7 @@ __all__ = [
     "configure",
     "use_handle",
     "last_decision",
+    "last_error",
 ]
 
 _SWITCHES = (
@@ -139,6 +141,23 @@ def _switched_off(feature_flags: Optional[Mapping[str, Any]]) -> bool:
     return any(name in feature_flags and not feature_flags[name] for name in _SWITCHES)
 
 
+def last_error() -> Optional[str]:
+    """Why this thread's last call returned the base values because of bad input (a value that
+    is not a number, ``base_levers`` that is not a mapping, a broken ``$LEARNLOOP_RELOAD_SECONDS``),
+    or ``None``. A fallback decided by the lookup itself is in :func:`last_decision`."""
+    return getattr(_last, "error", None)
+
+
+def _raw_base(base_levers: Any) -> Tuple[Any, Any, Any]:
+    """The base values exactly as given, for a call that cannot be decided."""
+    if not isinstance(base_levers, Mapping):
+        return None, None, None
+    return tuple(  # type: ignore[return-value]
+        base_levers.get(name, base_levers.get(alias))
+        for name, alias in (("A_value", "a_value"), ("E_value", "e_value"), ("position_size_frac", "size_frac"))
+    )
+
+
 def apply_pattern_strength_overrides(
     pattern_key: str,
     action_category: str,
@@ -146,7 +165,24 @@ def apply_pattern_strength_overrides(
     base_levers: Mapping[str, Any],
     feature_flags: Optional[Mapping[str, Any]] = None,
 ) -> Tuple[Optional[float], Optional[float], Optional[float]]:
-    """``(A_value, E_value, position_size_frac)`` after learnloop's overrides for this action."""
+    """``(A_value, E_value, position_size_frac)`` after learnloop's overrides for this action.
+    Never raises: on any failure the base values come back as given (see :func:`last_error`)."""
+    _last.error = None
+    try:
+        return _apply(pattern_key, action_category, scope, base_levers, feature_flags)
+    except Exception as e:  # fail open, as the original did: a sizing aid must not stop the PM
+        _last.applied = None
+        _last.error = f"{type(e).__name__}: {e}"
+        return _raw_base(base_levers)
+
+
+def _apply(
+    pattern_key: str,
+    action_category: str,
+    scope: Mapping[str, Any],
+    base_levers: Mapping[str, Any],
+    feature_flags: Optional[Mapping[str, Any]],
+) -> Tuple[Optional[float], Optional[float], Optional[float]]:
     a_value = _base(base_levers, "A_value", "a_value")
     e_value = _base(base_levers, "E_value", "e_value")
     size_frac = _base(base_levers, "position_size_frac", "size_frac")
