@@ -371,3 +371,60 @@ fn demo_check_says_which_planted_effects_became_lessons_and_why_the_others_did_n
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("not a demo truth file"));
 }
+
+#[test]
+fn config_flags_switches_learning_in_a_new_active_version_that_the_nightly_run_keeps() {
+    let (_dir, db) = demo_store("flags", None, &["--activate"]);
+    let flags = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--json", "config", "flags"];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&ok(learnloop(&db, &all)).stdout).unwrap()
+    };
+    let shown = flags(&[]);
+    assert_eq!(shown["feature_flags"]["learning_enabled"], true);
+    let v1 = shown["version"].as_i64().unwrap();
+
+    let off = flags(&["--learning", "off", "--disable-regime", "Oh-Shit"]);
+    assert_eq!(off["changed"], true);
+    assert_eq!(off["previous_version"], v1);
+    let v2 = off["version"].as_i64().unwrap();
+    assert!(v2 > v1);
+    assert_eq!(off["feature_flags"]["disabled_regimes"][0], "Oh-Shit");
+    let again = flags(&["--learning", "off", "--disable-regime", "oh-shit"]);
+    assert_eq!(
+        (again["changed"].as_bool(), again["version"].as_i64()),
+        (Some(false), Some(v2))
+    );
+
+    let lookup: serde_json::Value = serde_json::from_slice(
+        &ok(learnloop(
+            &db,
+            &[
+                "--json",
+                "lookup",
+                "--pattern",
+                "uptrend.S3.add",
+                "--category",
+                "add",
+                "--scope",
+                "bucket=micro,timeframe=1h",
+            ],
+        ))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(lookup["config_version"], v2);
+    assert!(lookup["fallback_reason"]
+        .as_str()
+        .unwrap()
+        .contains("learning disabled"));
+
+    // The next nightly run writes its version with the served flags, not the defaults.
+    ok(learnloop(&db, &["run", "--activate", "--rebuild"]));
+    let after = flags(&[]);
+    assert_eq!(after["feature_flags"]["learning_enabled"], false, "{after}");
+    assert_eq!(after["feature_flags"]["disabled_regimes"][0], "Oh-Shit");
+
+    let bad = learnloop(&db, &["config", "flags", "--disable-category", "adds"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

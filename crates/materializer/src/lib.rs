@@ -52,8 +52,8 @@ use learnloop_model::config::MaterializeConfig;
 use learnloop_model::scope::parse_scope_map;
 use learnloop_model::{ConfigStatus, ConfigVersion, LessonRow, LoopConfig, Timestamp};
 use learnloop_overrides::{
-    confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, Lever, Levers,
-    Override, Overrides,
+    confidence_from, config_checksum, weighted_mean_levers, ConfigData, ConfigError, FeatureFlags,
+    Lever, Levers, Override, Overrides,
 };
 use learnloop_store::configs::{self, ConfigsError};
 use learnloop_store::{Connection, StoreError};
@@ -546,6 +546,9 @@ impl ModuleRun<'_> {
             as_of: self.as_of,
         };
         let Built { mut config, stats } = build_config(target, lessons, base.as_ref(), self.cfg)?;
+        if let Some(flags) = self.served_flags(module)? {
+            config.feature_flags = flags;
+        }
         attach_scope_bins(self.conn, &mut config)?;
         let mut report = ModuleReport {
             module: module.to_string(),
@@ -569,6 +572,26 @@ impl ModuleRun<'_> {
         config.version = next;
         self.write_version(&config, &mut report)?;
         Ok(report)
+    }
+
+    /// The feature flags of the version the PM serves now. They win over the rate-limit base's:
+    /// a re-run of a night measures its steps from an earlier version, but an operator's
+    /// `config flags` since then must hold.
+    fn served_flags(&self, module: &str) -> Result<Option<FeatureFlags>, MaterializeError> {
+        let Some(active) = configs::active_version(self.conn, module)? else {
+            return Ok(None);
+        };
+        match ConfigData::parse(&active.config_data) {
+            Ok(data) => Ok(Some(data.feature_flags)),
+            Err(e) => {
+                tracing::warn!(
+                    module,
+                    version = active.version,
+                    "active config unreadable ({e}): its feature flags are not carried over"
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// The config the rate limit is measured from, as stored and as parsed.

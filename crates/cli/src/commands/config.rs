@@ -1,4 +1,4 @@
-//! `config list | show [V] | diff A B | activate V | rollback | publish`: the versions of
+//! `config list | show [V] | diff A B | activate V | rollback | flags | publish`: the versions of
 //! `learning_configs` and their lifecycle.
 
 use super::Outcome;
@@ -43,6 +43,9 @@ pub enum ConfigAction {
     Activate { version: i64 },
     /// Take back the active version (→ rolled_back) and re-activate the one active before it.
     Rollback,
+    /// The active version's feature flags; with a change (e.g. `--learning off`,
+    /// `--disable-regime Oh-Shit`), a new version with those flags is written and activated.
+    Flags(super::config_flags::FlagsArgs),
     /// Alias of `learnloop show-config`, kept for scripts written against it.
     #[command(hide = true)]
     Defaults,
@@ -74,6 +77,7 @@ pub fn execute(cli: &Cli, args: &ConfigArgs) -> anyhow::Result<Outcome> {
         ConfigAction::Diff { a, b } => diff(cli, module, *a, *b)?,
         ConfigAction::Activate { version } => activate(cli, module, *version)?,
         ConfigAction::Rollback => rollback(cli, module)?,
+        ConfigAction::Flags(flags) => super::config_flags::execute(cli, module, flags)?,
         ConfigAction::Publish { to, table } => super::pg::execute_publish(cli, module, to, table)?,
     }
     Ok(Outcome::Ok)
@@ -492,10 +496,21 @@ fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
     let mut conn = open_existing_store(cli)?;
     // Checked under the write lock, so the version activated is the version checked.
     let tx = conn.transaction()?;
-    check_loadable(&version(&tx, module, v)?)?;
+    let target = version(&tx, module, v)?;
+    check_loadable(&target)?;
+    let active = configs::active_version(&tx, module)?;
     let activation = configs::activate(&tx, module, v)?;
     tx.commit()?;
     tracing::info!(module, version = v, superseded = ?activation.superseded, "config activated");
+    if let Some(active) = active.filter(|a| flags_of(a) != flags_of(&target)) {
+        // A proposal written before an operator's `config flags` carries the flags of its day.
+        tracing::warn!(
+            module,
+            "v{v} has other feature flags than v{} had: they changed with this activation \
+             (see `learnloop config flags`)",
+            active.version
+        );
+    }
     emit(cli.json, &activation, |a| {
         if !a.changed {
             return format!("{} v{} was already active\n", a.module, a.version);
@@ -506,6 +521,12 @@ fn activate(cli: &Cli, module: &str, v: i64) -> anyhow::Result<()> {
         }
         format!("{}\n{}", a.module, kv(&lines))
     })
+}
+
+fn flags_of(v: &ConfigVersion) -> Option<learnloop_overrides::FeatureFlags> {
+    ConfigData::parse(&v.config_data)
+        .ok()
+        .map(|d| d.feature_flags)
 }
 
 fn rollback(cli: &Cli, module: &str) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ pub mod bench_pg;
 pub mod bench_replay;
 pub mod completions;
 pub mod config;
+pub mod config_flags;
 pub mod demo;
 pub mod demo_check;
 pub mod explain;

@@ -1,0 +1,268 @@
+//! `config flags`: the operators' switches of the active config (SPEC §6: learning off globally
+//! or for listed regimes, buckets, patterns, categories), shown or changed without hand-editing
+//! the JSON and its checksum. A change is a new version — the active one with other flags —
+//! written and activated in one transaction; the nightly run keeps the served version's flags.
+
+use crate::context::{open_existing_store, open_store_read_only, wall_clock_now};
+use crate::output::{emit, kv};
+use crate::Cli;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use learnloop_model::{ActionCategory, ConfigStatus, ConfigVersion};
+use learnloop_overrides::{config_checksum, ConfigData, FeatureFlags};
+use learnloop_store::configs;
+use serde::Serialize;
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// What to change; nothing given shows the flags.
+#[derive(Args, Debug, Default)]
+pub struct FlagsArgs {
+    /// Learning for every action of the module (off: every lookup serves neutral levers).
+    #[arg(long, value_enum)]
+    pub learning: Option<Switch>,
+    /// Switch learning off for actions whose macro_phase is REGIME (repeatable).
+    #[arg(long, value_name = "REGIME")]
+    pub disable_regime: Vec<String>,
+    /// Switch it back on for REGIME (repeatable).
+    #[arg(long, value_name = "REGIME")]
+    pub enable_regime: Vec<String>,
+    /// Switch learning off for actions whose bucket is BUCKET (repeatable).
+    #[arg(long, value_name = "BUCKET")]
+    pub disable_bucket: Vec<String>,
+    /// Switch it back on for BUCKET (repeatable).
+    #[arg(long, value_name = "BUCKET")]
+    pub enable_bucket: Vec<String>,
+    /// Switch learning off for a pattern key, full or bare (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub disable_pattern: Vec<String>,
+    /// Switch it back on for PATTERN (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub enable_pattern: Vec<String>,
+    /// Switch learning off for a category: entry, add, trim or exit (repeatable).
+    #[arg(long, value_name = "CATEGORY", value_parser = crate::values::parse_category)]
+    pub disable_category: Vec<ActionCategory>,
+    /// Switch it back on for CATEGORY (repeatable).
+    #[arg(long, value_name = "CATEGORY", value_parser = crate::values::parse_category)]
+    pub enable_category: Vec<ActionCategory>,
+}
+
+impl FlagsArgs {
+    fn changes_nothing(&self) -> bool {
+        self.learning.is_none()
+            && [
+                &self.disable_regime,
+                &self.enable_regime,
+                &self.disable_bucket,
+                &self.enable_bucket,
+                &self.disable_pattern,
+                &self.enable_pattern,
+            ]
+            .iter()
+            .all(|list| list.is_empty())
+            && self.disable_category.is_empty()
+            && self.enable_category.is_empty()
+    }
+
+    /// `flags` with this command's changes (a value is compared ASCII case-insensitively, as
+    /// the runtime compares it; disabling comes after enabling, so naming both disables).
+    pub fn applied_to(&self, flags: &FeatureFlags) -> FeatureFlags {
+        let mut out = flags.clone();
+        if let Some(switch) = self.learning {
+            out.learning_enabled = switch == Switch::On;
+        }
+        let categories = |list: &[ActionCategory]| -> Vec<String> {
+            list.iter().map(|c| c.as_str().to_string()).collect()
+        };
+        for (list, enable, disable) in [
+            (
+                &mut out.disabled_regimes,
+                self.enable_regime.clone(),
+                self.disable_regime.clone(),
+            ),
+            (
+                &mut out.disabled_buckets,
+                self.enable_bucket.clone(),
+                self.disable_bucket.clone(),
+            ),
+            (
+                &mut out.disabled_patterns,
+                self.enable_pattern.clone(),
+                self.disable_pattern.clone(),
+            ),
+            (
+                &mut out.disabled_categories,
+                categories(&self.enable_category),
+                categories(&self.disable_category),
+            ),
+        ] {
+            list.retain(|v| !enable.iter().any(|e| e.trim().eq_ignore_ascii_case(v)));
+            for value in disable {
+                let value = value.trim();
+                if !value.is_empty() && !list.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                    list.push(value.to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What `config flags` reports.
+#[derive(Debug, Serialize)]
+struct FlagsReport {
+    module: String,
+    /// The active version after the command.
+    version: i64,
+    /// The version it replaced, when the flags changed.
+    previous_version: Option<i64>,
+    changed: bool,
+    feature_flags: FeatureFlags,
+}
+
+pub fn execute(cli: &Cli, module: &str, args: &FlagsArgs) -> anyhow::Result<()> {
+    let report = if args.changes_nothing() {
+        let conn = open_store_read_only(cli)?;
+        let (active, data) = active_config(&conn, module)?;
+        FlagsReport {
+            module: module.to_string(),
+            version: active.version,
+            previous_version: None,
+            changed: false,
+            feature_flags: data.feature_flags,
+        }
+    } else {
+        change(cli, module, args)?
+    };
+    emit(cli.json, &report, human)
+}
+
+fn active_config(
+    conn: &learnloop_store::Connection,
+    module: &str,
+) -> anyhow::Result<(ConfigVersion, ConfigData)> {
+    let active = configs::active_version(conn, module)?.with_context(|| {
+        format!(
+            "module {module:?} has no active config version: its flags are those of the version \
+             you activate (see `learnloop config list`)"
+        )
+    })?;
+    let data = ConfigData::parse(&active.config_data)
+        .with_context(|| format!("reading {module} v{}", active.version))?;
+    Ok((active, data))
+}
+
+/// Writes and activates the active version with the new flags, under the write lock, unless
+/// they are the flags it already has.
+fn change(cli: &Cli, module: &str, args: &FlagsArgs) -> anyhow::Result<FlagsReport> {
+    let mut conn = open_existing_store(cli)?;
+    let tx = conn.transaction()?;
+    let (active, mut data) = active_config(&tx, module)?;
+    let flags = args.applied_to(&data.feature_flags);
+    if flags == data.feature_flags {
+        return Ok(FlagsReport {
+            module: module.to_string(),
+            version: active.version,
+            previous_version: None,
+            changed: false,
+            feature_flags: flags,
+        });
+    }
+    let version = configs::next_version(&tx, module)?;
+    data.version = version;
+    data.feature_flags = flags;
+    let config_data = data.to_json();
+    let new = ConfigVersion {
+        module: module.to_string(),
+        version,
+        status: ConfigStatus::Active,
+        as_of: active.as_of,
+        run_id: active.run_id.clone(),
+        created_at: Some(wall_clock_now()),
+        checksum: config_checksum(&config_data),
+        config_data,
+    };
+    super::config::check_loadable(&new)?;
+    configs::insert_version(&tx, &new)?;
+    tx.commit()?;
+    tracing::info!(
+        module,
+        version,
+        previous = active.version,
+        "feature flags changed"
+    );
+    Ok(FlagsReport {
+        module: module.to_string(),
+        version,
+        previous_version: Some(active.version),
+        changed: true,
+        feature_flags: data.feature_flags,
+    })
+}
+
+fn human(r: &FlagsReport) -> String {
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    let f = &r.feature_flags;
+    let mut lines = vec![
+        (
+            "version",
+            match r.previous_version {
+                Some(p) => format!(
+                    "v{} active (v{p} superseded: only the flags differ)",
+                    r.version
+                ),
+                None if r.changed => format!("v{}", r.version),
+                None => format!("v{} (unchanged)", r.version),
+            },
+        ),
+        (
+            "learning",
+            if f.learning_enabled { "on" } else { "off" }.to_string(),
+        ),
+    ];
+    lines.push(("off for regimes", list(&f.disabled_regimes)));
+    lines.push(("off for buckets", list(&f.disabled_buckets)));
+    lines.push(("off for patterns", list(&f.disabled_patterns)));
+    lines.push(("off for categories", list(&f.disabled_categories)));
+    format!("{} feature flags\n{}", r.module, kv(&lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_apply_case_insensitively_and_disabling_wins() {
+        let before = FeatureFlags {
+            disabled_regimes: vec!["Oh-Shit".into(), "Dip".into()],
+            ..FeatureFlags::default()
+        };
+        let args = FlagsArgs {
+            learning: Some(Switch::Off),
+            enable_regime: vec!["oh-shit".into()],
+            disable_regime: vec!["DIP".into(), "Chop".into()],
+            disable_category: vec![ActionCategory::Add],
+            enable_bucket: vec!["micro".into()],
+            disable_bucket: vec!["micro".into()],
+            ..FlagsArgs::default()
+        };
+        let after = args.applied_to(&before);
+        assert!(!after.learning_enabled);
+        assert_eq!(after.disabled_regimes, ["Dip", "Chop"]);
+        assert_eq!(after.disabled_buckets, ["micro"]);
+        assert_eq!(after.disabled_categories, ["add"]);
+        assert!(!args.changes_nothing() && FlagsArgs::default().changes_nothing());
+        assert_eq!(FlagsArgs::default().applied_to(&after), after);
+    }
+}
