@@ -125,6 +125,13 @@ fn injected_mess_is_quarantined_or_reported_exactly() {
         quarantined("duplicate_id_conflict"),
         m.conflicting_duplicates
     );
+    // The same lines again (a re-sent file, PostgreSQL's look-back window): every conflict and
+    // bad line was counted the first time.
+    let again = ingest(&mut conn, &lines);
+    assert!(m.conflicting_duplicates > 0);
+    assert_eq!(again.id_conflicts, 0);
+    assert_eq!(again.normalized.quarantined_total(), 0);
+    assert!(again.normalized.already_quarantined as usize >= m.conflicting_duplicates);
 }
 
 /// Records what a run tells its progress observer.

@@ -98,6 +98,23 @@ fn nightly_run_from_postgres_publishes_to_postgres_and_never_shows_the_password(
     assert_no_password(&run, &secret);
     let summary = json(&run);
     assert_eq!(summary["ingest"][0][1]["inserted"], raws.len() as u64);
+    let read = &summary["postgres_read"];
+    assert_eq!(
+        (read["read_from"].as_str(), &read["watermark_before"]),
+        (Some("start"), &serde_json::Value::Null)
+    );
+    assert!(read["watermark_after"].is_string(), "{read}");
+    // The run's record keeps where the read left the watermark.
+    let runs: serde_json::Value = serde_json::from_slice(
+        &learnloop(&db, &["export", "learning_runs", "--format", "json"]).stdout,
+    )
+    .unwrap();
+    let counts: serde_json::Value =
+        serde_json::from_str(runs[0]["counts"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        counts["postgres_read"]["watermark_after"],
+        read["watermark_after"]
+    );
     let published = &summary["published"][0];
     assert_eq!(
         (published["module"].as_str(), published["changed"].as_bool()),

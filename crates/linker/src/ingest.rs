@@ -348,11 +348,11 @@ pub(crate) fn store_strand(
             Ok(())
         }
         InsertOutcome::Conflict => {
-            report.id_conflicts += 1;
             let reason = located(QuarantineReason::new(
                 QuarantineCode::DuplicateIdConflict,
                 format!("strand id {:?} is already stored with different fields; the stored strand is kept", raw.id),
             ));
+            let seen_before = report.normalized.already_quarantined;
             normalize::quarantine(
                 writer.conn(),
                 &raw.id,
@@ -361,7 +361,13 @@ pub(crate) fn store_strand(
                 Some(origin.source),
                 origin.ingested_at,
                 &mut report.normalized,
-            )
+            )?;
+            // A conflict read again (a file re-ingested, PostgreSQL's look-back window) was
+            // counted when it was first quarantined.
+            if report.normalized.already_quarantined == seen_before {
+                report.id_conflicts += 1;
+            }
+            Ok(())
         }
     }
 }

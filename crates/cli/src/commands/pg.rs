@@ -176,9 +176,17 @@ mod enabled {
         conn: &mut Connection,
         args: &PgSourceArgs,
         url: &str,
-    ) -> anyhow::Result<(String, IngestReport)> {
+    ) -> anyhow::Result<(String, IngestReport, serde_json::Value)> {
         let report = ingest(conn, args, url)?;
-        Ok((report.source, report.ingest))
+        // Where the read started and where the watermark now stands, for the run's record.
+        let read = serde_json::json!({
+            "source": report.source,
+            "read_from": report.read_from,
+            "watermark_before": report.watermark_before,
+            "watermark_after": report.watermark_after,
+            "quarantined_before": report.quarantined_before,
+        });
+        Ok((report.source, report.ingest, read))
     }
 
     /// Publish the active version of each of `modules` (checked loadable first).
@@ -260,7 +268,7 @@ mod enabled {
         _: &mut Connection,
         _: &PgSourceArgs,
         _: &str,
-    ) -> anyhow::Result<(String, IngestReport)> {
+    ) -> anyhow::Result<(String, IngestReport, serde_json::Value)> {
         unsupported()
     }
 

@@ -67,6 +67,9 @@ pub struct RunArgs {
 pub struct RunSummary {
     pub run_id: String,
     pub ingest: Vec<(String, learnloop_linker::IngestReport)>,
+    /// `--from`: where the PostgreSQL read started and the watermark before and after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_read: Option<serde_json::Value>,
     #[serde(flatten)]
     pub stages: StagesReport,
     /// `--publish`: what was written to PostgreSQL, per module.
@@ -103,8 +106,9 @@ pub fn execute_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     let t = Instant::now();
     summary.ingest = ingest_files(cli, &mut conn, &args.inputs)?;
     if let Some(url) = &args.postgres.from {
-        let from_pg = super::pg::ingest_for_run(&mut conn, &args.postgres, url)?;
-        summary.ingest.push(from_pg);
+        let (source, report, read) = super::pg::ingest_for_run(&mut conn, &args.postgres, url)?;
+        summary.ingest.push((source, report));
+        summary.postgres_read = Some(read);
     }
     let ingest_ms = t.elapsed().as_millis() as u64;
     crate::test_hooks::pause_point("run:after-ingest");
