@@ -207,7 +207,7 @@ fn a_stage_alone_is_refused_when_its_input_is_of_another_as_of() {
     };
     for (stage, input, stored) in [
         (Stage::Aggregate, "link", earlier),
-        (Stage::Lessons, "aggregate", earlier),
+        (Stage::Lessons, "link", earlier),
         (Stage::Materialize, "lessons", earlier),
     ] {
         match run_rolled_back(&mut conn, &cfg, &at_end, &[stage]) {
@@ -221,6 +221,22 @@ fn a_stage_alone_is_refused_when_its_input_is_of_another_as_of() {
         }
     }
     assert_eq!(learned, dump(&conn), "a refused stage changed a table");
+
+    // Links moved on alone: lessons as of the statistics' time would read later trades.
+    let tx = conn.transaction().unwrap();
+    learnloop_pipeline::run_stages(&tx, &cfg, &at_end, &[Stage::Link], learnloop_tests::now())
+        .unwrap();
+    tx.commit().unwrap();
+    let at_earlier = RunOptions {
+        as_of: Some(earlier),
+        ..at_end.clone()
+    };
+    match run_rolled_back(&mut conn, &cfg, &at_earlier, &[Stage::Lessons]) {
+        Err(learnloop_pipeline::PipelineError::StageInputAsOf { input, stored, .. }) => {
+            assert_eq!((input, stored), ("link", end))
+        }
+        other => panic!("lessons on later links: expected a refusal, got {other:?}"),
+    }
 
     // Each stage in turn, as of the same time, is what the nightly run does in one call.
     for stage in Stage::ALL {

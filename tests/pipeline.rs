@@ -20,7 +20,16 @@ fn running_twice_changes_no_derived_table() {
     let second = run(&mut conn, &small_config(), None, false);
     assert_eq!(before, dump(&conn));
     assert_eq!(first.as_of, second.as_of);
-    assert_eq!(second.link.unwrap().trades_linked_new, 0);
+    let second = second.link.unwrap();
+    assert_eq!((second.trades_linked_new, second.rebuild), (0, false));
+    // A store linked by older linking rules is re-linked whole once, with the same result here.
+    conn.execute("DELETE FROM meta WHERE key = 'link_rules_version'", [])
+        .unwrap();
+    let upgraded = run(&mut conn, &small_config(), None, false);
+    assert!(upgraded.link.unwrap().rebuild);
+    assert_eq!(before, dump(&conn));
+    let after = run(&mut conn, &small_config(), None, false);
+    assert!(!after.link.unwrap().rebuild);
     // Re-ingesting the same file adds nothing either.
     let again = ingest(&mut conn, &lines);
     assert_eq!(again.inserted, 0);

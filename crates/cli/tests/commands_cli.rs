@@ -384,13 +384,13 @@ fn config_flags_switches_learning_in_a_new_active_version_that_the_nightly_run_k
     assert_eq!(shown["feature_flags"]["learning_enabled"], true);
     let v1 = shown["version"].as_i64().unwrap();
 
-    let off = flags(&["--learning", "off", "--disable-regime", "Oh-Shit"]);
+    let off = flags(&["--learning", "off", "--disable-regime", "Double-Dip"]);
     assert_eq!(off["changed"], true);
     assert_eq!(off["previous_version"], v1);
     let v2 = off["version"].as_i64().unwrap();
     assert!(v2 > v1);
-    assert_eq!(off["feature_flags"]["disabled_regimes"][0], "Oh-Shit");
-    let again = flags(&["--learning", "off", "--disable-regime", "oh-shit"]);
+    assert_eq!(off["feature_flags"]["disabled_regimes"][0], "Double-Dip");
+    let again = flags(&["--learning", "off", "--disable-regime", "double-dip"]);
     assert_eq!(
         (again["changed"].as_bool(), again["version"].as_i64()),
         (Some(false), Some(v2))
@@ -423,8 +423,18 @@ fn config_flags_switches_learning_in_a_new_active_version_that_the_nightly_run_k
     ok(learnloop(&db, &["run", "--activate", "--rebuild"]));
     let after = flags(&[]);
     assert_eq!(after["feature_flags"]["learning_enabled"], false, "{after}");
-    assert_eq!(after["feature_flags"]["disabled_regimes"][0], "Oh-Shit");
+    assert_eq!(after["feature_flags"]["disabled_regimes"][0], "Double-Dip");
 
     let bad = learnloop(&db, &["config", "flags", "--disable-category", "adds"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    // A switch for a value no stored action has is most likely a typo: refused unless asked.
+    let typo = learnloop(&db, &["config", "flags", "--disable-regime", "DoubleDip"]);
+    assert_eq!(typo.status.code(), Some(2), "{}", stderr(&typo));
+    assert!(
+        stderr(&typo).contains("Double-Dip"),
+        "lists the stored values: {}",
+        stderr(&typo)
+    );
+    let ahead = flags(&["--disable-regime", "Meltdown", "--allow-unseen"]);
+    assert_eq!(ahead["changed"], true);
 }

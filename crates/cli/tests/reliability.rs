@@ -381,7 +381,12 @@ fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     // an aggregate alone, as of a time its links were not made at).
     let stage = learnloop(&db, &["aggregate", "--as-of", "2026-01-01T12:00:00Z"]);
     assert_eq!(stage.status.code(), Some(1), "{}", stderr(&stage));
-    assert!(stderr(&stage).contains("learnloop link --as-of 2026-01-01T12:00:00"));
+    // The advice never rewinds the links: it names their as-of.
+    assert!(
+        stderr(&stage).contains("pass `--as-of 2026-01-02T00:00:00Z`"),
+        "{}",
+        stderr(&stage)
+    );
     let runs = table(&db, "learning_runs");
     let failed: Vec<_> = runs.iter().filter(|r| r["status"] == "failed").collect();
     assert_eq!(failed.len(), 2);

@@ -14,6 +14,11 @@ use std::collections::BTreeMap;
 
 const LINKED_ROWID_KEY: &str = "linked_rowid";
 const LINKED_AS_OF_KEY: &str = "linked_as_of_ms";
+const LINK_RULES_KEY: &str = "link_rules_version";
+/// The version of the linking rules. Raised when a change of [`link_position`] links stored
+/// strands differently (2: of duplicate closes the first written is kept), so that the next link
+/// of a store linked by the old rules re-links every position once, as `--rebuild` would.
+const LINK_RULES_VERSION: i64 = 2;
 
 /// The as-of time of the store's links (`None` before the first link stage).
 pub fn linked_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
@@ -251,7 +256,8 @@ fn link_inner(
     let last_rowid = meta::get_i64(conn, LINKED_ROWID_KEY)?;
     let last_as_of = meta::get_i64(conn, LINKED_AS_OF_KEY)?.map(Timestamp);
     let before = events::link_counts(conn)?.linked_trades;
-    let full = rebuild || last_rowid.is_none() || last_as_of.is_none();
+    let old_rules = meta::get_i64(conn, LINK_RULES_KEY)? != Some(LINK_RULES_VERSION);
+    let full = rebuild || last_rowid.is_none() || last_as_of.is_none() || old_rules;
     let dirty = if full {
         events::delete_all_links(conn)?;
         strands::all_positions(conn)?
@@ -301,6 +307,7 @@ fn link_inner(
         &strands::max_rowid(conn)?.to_string(),
     )?;
     meta::set(conn, LINKED_AS_OF_KEY, &as_of.millis().to_string())?;
+    meta::set(conn, LINK_RULES_KEY, &LINK_RULES_VERSION.to_string())?;
     let counts = events::link_counts(conn)?;
     let report = LinkReport {
         as_of: as_of.to_rfc3339(),

@@ -4,7 +4,8 @@
 //! ignored), so an older PM keeps loading configs from a newer materializer. What a typo must not
 //! silently change is refused instead: unknown *lever* names (a misspelt lever would drop a
 //! lesson), unknown feature flags (an operator's switch would be off), and an override without
-//! `scope` (a misspelt `scope` would widen it to every action of its pattern).
+//! `scope` (a misspelt `scope` would widen it to every action of its pattern). A new feature
+//! flag therefore needs a new `schema_version`: a reader that cannot honour a switch must say so.
 //!
 //! ```
 //! # use learnloop_overrides::{ConfigData, Lever};
@@ -179,7 +180,8 @@ pub struct FeatureFlags {
     /// `bucket` values for which learning is off.
     #[serde(default)]
     pub disabled_buckets: Vec<String>,
-    /// Pattern keys for which learning is off (exact key).
+    /// Pattern keys for which learning is off: a full key, or a bare one of the config's module
+    /// (`uptrend.S2.add` for `module=pm|pattern_key=uptrend.S2.add`).
     #[serde(default)]
     pub disabled_patterns: Vec<String>,
     /// Action categories for which learning is off.

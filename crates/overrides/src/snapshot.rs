@@ -91,11 +91,15 @@ impl Overrides {
             Index::build(&overrides, &weights, &ranks).map_err(|issues| ConfigError::Invalid {
                 issues: ValidationIssues(issues),
             })?;
+        // A bare key that overrides are stored under as it is (a producer that logs both
+        // forms) keeps meaning those overrides, as it does for the CLI.
+        let stored: std::collections::HashSet<&str> =
+            overrides.iter().map(|o| o.pattern_key.as_str()).collect();
         let full_keys = overrides
             .iter()
             .filter_map(|o| {
                 let bare = bare_pattern(&o.pattern_key, &config.module)?;
-                Some((bare.to_string(), o.pattern_key.clone()))
+                (!stored.contains(bare)).then(|| (bare.to_string(), o.pattern_key.clone()))
             })
             .collect();
         let bins = config

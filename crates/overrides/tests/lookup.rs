@@ -339,6 +339,15 @@ fn a_bare_pattern_key_is_the_config_modules_full_key() {
         .matches
         .is_empty());
 
+    // Overrides stored under the bare key itself keep it: it is not redirected to the full key.
+    let mut bare_too = c.clone();
+    let mut own = ov("bare", "add", &[], &[(Lever::SizeMult, 0.9)], 0.5);
+    own.pattern_key = "uptrend.S2.add".into();
+    bare_too.pattern_strength_overrides.push(own);
+    let both = Overrides::from_config(bare_too).unwrap();
+    assert_eq!(both.lookup("uptrend.S2.add", "add", &scope).size_mult, 0.9);
+    assert_eq!(both.lookup(P, "add", &scope).size_mult, 1.2);
+
     // A feature flag may name the pattern either way, and the lookup either way obeys it.
     c.feature_flags.disabled_patterns = vec!["uptrend.S2.add".into()];
     let o = Overrides::from_config(c).unwrap();

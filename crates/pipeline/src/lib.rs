@@ -146,9 +146,8 @@ pub enum PipelineError {
     /// A stage run without the stage before it would read that stage's output of another
     /// as-of (statistics of last week judged as of today, say).
     #[error(
-        "the {stage} stage reads what the {input} stage stored as of {stored}, not as of {as_of}: \
-         run `learnloop {input} --as-of {as_of}` first (or `learnloop run`, which runs every stage), \
-         or pass `--as-of {stored}`"
+        "the {stage} stage reads what the {input} stage stored as of {stored}, not as of {as_of}: {}",
+        stage_input_fix(*.input, *.stored, *.as_of)
     )]
     StageInputAsOf {
         /// The stage asked for.
@@ -410,8 +409,22 @@ fn check_as_of_moves_forward(
     }
 }
 
+/// What to do about a [`PipelineError::StageInputAsOf`]. Never advice to rewind: the stages
+/// before the lessons have no forward-only guard, so running them as of an earlier time would
+/// leave links and statistics older than the lessons and configs.
+fn stage_input_fix(input: &str, stored: Timestamp, as_of: Timestamp) -> String {
+    if as_of > stored {
+        format!(
+            "run `learnloop run --as-of {as_of}` (every stage at one time), or pass `--as-of {stored}`"
+        )
+    } else {
+        format!("pass `--as-of {stored}` (the {input} stage's), or run `learnloop run`")
+    }
+}
+
 /// Refuses a stage whose input stage is not part of this call and stored its output as of
-/// another time: each stage's as-of must be its input's.
+/// another time: each stage's as-of must be its inputs'. The lesson stage reads the links
+/// (trade events, module baselines) as well as the statistics.
 fn check_stage_inputs(
     conn: &Connection,
     as_of: Timestamp,
@@ -419,6 +432,7 @@ fn check_stage_inputs(
 ) -> Result<(), PipelineError> {
     let inputs = [
         (Stage::Link, Stage::Aggregate),
+        (Stage::Link, Stage::Lessons),
         (Stage::Aggregate, Stage::Lessons),
         (Stage::Lessons, Stage::Materialize),
     ];

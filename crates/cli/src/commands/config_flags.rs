@@ -50,6 +50,21 @@ pub struct FlagsArgs {
     /// Switch it back on for CATEGORY (repeatable).
     #[arg(long, value_name = "CATEGORY", value_parser = crate::values::parse_category)]
     pub enable_category: Vec<ActionCategory>,
+    /// Accept a regime, bucket or pattern to switch off that no stored action has (by default
+    /// refused: a typo would switch nothing off).
+    #[arg(long)]
+    pub allow_unseen: bool,
+}
+
+/// A pattern key in its full form for `module` (`uptrend.S2.add` → `module=pm|pattern_key=…`),
+/// so that the bare and the full spelling of one pattern are one switch.
+fn full_pattern(key: &str, module: &str) -> String {
+    let key = key.trim();
+    if key.contains('|') {
+        key.to_string()
+    } else {
+        format!("module={module}|pattern_key={key}")
+    }
 }
 
 impl FlagsArgs {
@@ -69,9 +84,10 @@ impl FlagsArgs {
             && self.enable_category.is_empty()
     }
 
-    /// `flags` with this command's changes (a value is compared ASCII case-insensitively, as
-    /// the runtime compares it; disabling comes after enabling, so naming both disables).
-    pub fn applied_to(&self, flags: &FeatureFlags) -> FeatureFlags {
+    /// `flags` of `module`'s config with this command's changes (a value is compared ASCII
+    /// case-insensitively, as the runtime compares it, and a pattern in either spelling;
+    /// disabling comes after enabling, so naming both disables).
+    pub fn applied_to(&self, flags: &FeatureFlags, module: &str) -> FeatureFlags {
         let mut out = flags.clone();
         if let Some(switch) = self.learning {
             out.learning_enabled = switch == Switch::On;
@@ -79,37 +95,95 @@ impl FlagsArgs {
         let categories = |list: &[ActionCategory]| -> Vec<String> {
             list.iter().map(|c| c.as_str().to_string()).collect()
         };
-        for (list, enable, disable) in [
+        let plain = |v: &str| v.trim().to_ascii_lowercase();
+        let pattern = |v: &str| full_pattern(v, module).to_ascii_lowercase();
+        let lists: [(
+            &mut Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            &dyn Fn(&str) -> String,
+        ); 4] = [
             (
                 &mut out.disabled_regimes,
                 self.enable_regime.clone(),
                 self.disable_regime.clone(),
+                &plain,
             ),
             (
                 &mut out.disabled_buckets,
                 self.enable_bucket.clone(),
                 self.disable_bucket.clone(),
+                &plain,
             ),
             (
                 &mut out.disabled_patterns,
                 self.enable_pattern.clone(),
                 self.disable_pattern.clone(),
+                &pattern,
             ),
             (
                 &mut out.disabled_categories,
                 categories(&self.enable_category),
                 categories(&self.disable_category),
+                &plain,
             ),
-        ] {
-            list.retain(|v| !enable.iter().any(|e| e.trim().eq_ignore_ascii_case(v)));
+        ];
+        for (list, enable, disable, same) in lists {
+            list.retain(|v| !enable.iter().any(|e| same(e) == same(v)));
             for value in disable {
                 let value = value.trim();
-                if !value.is_empty() && !list.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                if !value.is_empty() && !list.iter().any(|v| same(v) == same(value)) {
                     list.push(value.to_string());
                 }
             }
         }
         out
+    }
+
+    /// The values to switch off that no stored action has, each with its option.
+    fn unseen(
+        &self,
+        conn: &learnloop_store::Connection,
+        module: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        use learnloop_store::strands::{action_pattern_keys, action_scope_values};
+        let mut unseen = Vec::new();
+        for (option, asked, dim) in [
+            (
+                "--disable-regime",
+                &self.disable_regime,
+                learnloop_overrides::REGIME_DIM,
+            ),
+            (
+                "--disable-bucket",
+                &self.disable_bucket,
+                learnloop_overrides::BUCKET_DIM,
+            ),
+        ] {
+            if asked.is_empty() {
+                continue;
+            }
+            let known = action_scope_values(conn, dim)?;
+            unseen.extend(
+                asked
+                    .iter()
+                    .filter(|a| !known.iter().any(|k| k.eq_ignore_ascii_case(a.trim())))
+                    .map(|a| format!("{option} {a} (stored {dim} values: {})", known.join(", "))),
+            );
+        }
+        if !self.disable_pattern.is_empty() {
+            let known: Vec<String> = action_pattern_keys(conn)?
+                .iter()
+                .map(|k| full_pattern(k, module).to_ascii_lowercase())
+                .collect();
+            unseen.extend(
+                self.disable_pattern
+                    .iter()
+                    .filter(|p| !known.contains(&full_pattern(p, module).to_ascii_lowercase()))
+                    .map(|p| format!("--disable-pattern {p} (no stored action has this pattern)")),
+            );
+        }
+        Ok(unseen)
     }
 }
 
@@ -163,7 +237,17 @@ fn change(cli: &Cli, module: &str, args: &FlagsArgs) -> anyhow::Result<FlagsRepo
     let mut conn = open_existing_store(cli)?;
     let tx = conn.transaction()?;
     let (active, mut data) = active_config(&tx, module)?;
-    let flags = args.applied_to(&data.feature_flags);
+    if !args.allow_unseen {
+        let unseen = args.unseen(&tx, module)?;
+        if !unseen.is_empty() {
+            return Err(crate::errors::usage(format!(
+                "nothing stored has {}: a misspelt switch would switch nothing off (pass \
+                 --allow-unseen to switch off a value before it occurs)",
+                unseen.join("; ")
+            )));
+        }
+    }
+    let flags = args.applied_to(&data.feature_flags, module);
     if flags == data.feature_flags {
         return Ok(FlagsReport {
             module: module.to_string(),
@@ -182,7 +266,8 @@ fn change(cli: &Cli, module: &str, args: &FlagsArgs) -> anyhow::Result<FlagsRepo
         version,
         status: ConfigStatus::Active,
         as_of: active.as_of,
-        run_id: active.run_id.clone(),
+        // Written by an operator, not by a run.
+        run_id: None,
         created_at: Some(wall_clock_now()),
         checksum: config_checksum(&config_data),
         config_data,
@@ -257,12 +342,33 @@ mod tests {
             disable_bucket: vec!["micro".into()],
             ..FlagsArgs::default()
         };
-        let after = args.applied_to(&before);
+        let after = args.applied_to(&before, "pm");
         assert!(!after.learning_enabled);
         assert_eq!(after.disabled_regimes, ["Dip", "Chop"]);
         assert_eq!(after.disabled_buckets, ["micro"]);
         assert_eq!(after.disabled_categories, ["add"]);
         assert!(!args.changes_nothing() && FlagsArgs::default().changes_nothing());
-        assert_eq!(FlagsArgs::default().applied_to(&after), after);
+        assert_eq!(FlagsArgs::default().applied_to(&after, "pm"), after);
+    }
+
+    #[test]
+    fn a_pattern_is_one_switch_in_either_spelling() {
+        let full = "module=pm|pattern_key=uptrend.S3.add";
+        let disable = |p: &str| FlagsArgs {
+            disable_pattern: vec![p.into()],
+            ..FlagsArgs::default()
+        };
+        let enable = |p: &str| FlagsArgs {
+            enable_pattern: vec![p.into()],
+            ..FlagsArgs::default()
+        };
+        for (off, on) in [("uptrend.S3.add", full), (full, "uptrend.S3.add")] {
+            let flags = disable(off).applied_to(&FeatureFlags::default(), "pm");
+            assert_eq!(disable(on).applied_to(&flags, "pm"), flags, "one entry");
+            assert!(enable(on)
+                .applied_to(&flags, "pm")
+                .disabled_patterns
+                .is_empty());
+        }
     }
 }
