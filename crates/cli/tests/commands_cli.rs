@@ -419,6 +419,14 @@ fn config_flags_switches_learning_in_a_new_active_version_that_the_nightly_run_k
         .unwrap()
         .contains("learning disabled"));
 
+    // What the operator switched off is visible where the PM's config is described.
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["--json", "status"])).stdout).unwrap();
+    let off_text = status["active_configs"][0]["switched_off"]
+        .as_str()
+        .unwrap();
+    assert!(off_text.contains("learning switched off"), "{status}");
+
     // The next nightly run writes its version with the served flags, not the defaults.
     ok(learnloop(&db, &["run", "--activate", "--rebuild"]));
     let after = flags(&[]);

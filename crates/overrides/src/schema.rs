@@ -205,6 +205,27 @@ impl Default for FeatureFlags {
     }
 }
 
+impl FeatureFlags {
+    /// What these switches turn off, in words (`None` when learning is on everywhere), for the
+    /// outputs that tell an operator what the PM applies.
+    pub fn switched_off(&self) -> Option<String> {
+        if !self.learning_enabled {
+            return Some("learning switched off (feature flag learning_enabled=false)".into());
+        }
+        let parts: Vec<String> = [
+            ("regimes", &self.disabled_regimes),
+            ("buckets", &self.disabled_buckets),
+            ("patterns", &self.disabled_patterns),
+            ("categories", &self.disabled_categories),
+        ]
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(what, list)| format!("{what} {}", list.join(", ")))
+        .collect();
+        (!parts.is_empty()).then(|| format!("learning switched off for {}", parts.join("; ")))
+    }
+}
+
 /// Scope dimension whose value `disabled_regimes` lists.
 pub const REGIME_DIM: &str = "macro_phase";
 /// Scope dimension whose value `disabled_buckets` lists.

@@ -447,6 +447,12 @@ fn warnings(
             out.push("No config is active: the PM runs without overrides.".to_string())
         }
         Some(a) => {
+            if let Some(off) = parse_config(a).and_then(|c| c.feature_flags.switched_off()) {
+                out.push(format!(
+                    "In the active config v{}, {off}: the PM applies no override there, whatever the lessons below say (`learnloop config flags`).",
+                    a.version
+                ));
+            }
             if let Some(data) = data_as_of {
                 if a.as_of < data {
                     out.push(format!(

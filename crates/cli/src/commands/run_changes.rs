@@ -33,6 +33,9 @@ pub struct WhatChanged {
     /// The config the run leaves (written, or the identical latest): its overrides with the
     /// largest |size_mult − 1|, largest first.
     pub top_multipliers: Vec<MultiplierBrief>,
+    /// Per module, what the config's feature flags switch off (the PM applies nothing there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub switched_off: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +70,7 @@ pub fn what_changed(
         new_lessons: new.into_iter().map(brief).collect(),
         retired_lessons: retired.into_iter().map(brief).collect(),
         top_multipliers: Vec::new(),
+        switched_off: Vec::new(),
     };
     for (module, version) in configs {
         let Some(stored) = learnloop_store::configs::get_version(conn, module, *version)? else {
@@ -74,6 +78,9 @@ pub fn what_changed(
         };
         if let Ok(data) = ConfigData::parse(&stored.config_data) {
             changed.top_multipliers.extend(multipliers(module, &data));
+            if let Some(off) = data.feature_flags.switched_off() {
+                changed.switched_off.push((module.clone(), off));
+            }
         }
     }
     changed.top_multipliers.sort_by(|a, b| {
@@ -169,6 +176,11 @@ pub fn human(w: &WhatChanged) -> String {
         out.push_str(
             "  top size multipliers of the config (what the PM applies once it is active)\n",
         );
+    }
+    for (module, off) in &w.switched_off {
+        out.push_str(&format!(
+            "    {module}: {off}: the PM applies none of these there\n"
+        ));
     }
     for m in &w.top_multipliers {
         out.push_str(&format!(

@@ -39,6 +39,9 @@ pub struct ActiveConfig {
     pub version: Option<i64>,
     pub as_of: Option<learnloop_model::Timestamp>,
     pub latest_version: Option<i64>,
+    /// What the active version's feature flags switch off (absent: nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switched_off: Option<String>,
 }
 
 pub fn execute(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
@@ -83,7 +86,14 @@ fn active_configs(conn: &learnloop_store::Connection) -> anyhow::Result<Vec<Acti
     for module in learnloop_store::configs::modules(conn)? {
         let active = learnloop_store::configs::active_version(conn, &module)?;
         let latest = learnloop_store::configs::latest_version(conn, &module)?;
+        let switched_off = active.as_ref().and_then(|v| {
+            learnloop_overrides::ConfigData::parse(&v.config_data)
+                .ok()?
+                .feature_flags
+                .switched_off()
+        });
         out.push(ActiveConfig {
+            switched_off,
             version: active.as_ref().map(|v| v.version),
             as_of: active.map(|v| v.as_of),
             latest_version: latest.map(|v| v.version),
@@ -169,6 +179,9 @@ fn human(s: &Status) -> String {
             c.module,
             c.latest_version.map_or("-".to_string(), |v| v.to_string())
         ));
+        if let Some(off) = &c.switched_off {
+            out.push_str(&format!("    {off}\n"));
+        }
     }
     out.push_str("recent runs\n");
     if s.recent_runs.is_empty() {
