@@ -42,3 +42,38 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<LoopConfig> {
 pub fn wall_clock_now() -> Timestamp {
     Timestamp::from_millis(chrono::Utc::now().timestamp_millis())
 }
+
+/// Refuses an output file that is the store (`--db`, its `-wal` or `-shm`) or any other SQLite
+/// database: one mistyped `--out` must not replace every lesson and config with a CSV.
+pub fn refuse_overwriting_a_store(cli: &Cli, out: &std::path::Path) -> anyhow::Result<()> {
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let Some(target) = canonical(out) else {
+        return Ok(()); // a new file
+    };
+    let store_files = ["", "-wal", "-shm"].map(|suffix| {
+        let mut name = cli.db.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    });
+    if store_files
+        .iter()
+        .any(|f| canonical(f).as_ref() == Some(&target))
+    {
+        return Err(crate::errors::usage(format!(
+            "{} is the store (--db): refusing to overwrite it",
+            out.display()
+        )));
+    }
+    let mut header = [0u8; 16];
+    let is_sqlite = std::fs::File::open(&target)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && &header == b"SQLite format 3\0";
+    if is_sqlite {
+        return Err(crate::errors::usage(format!(
+            "{} is an SQLite database: refusing to overwrite it (choose another --out)",
+            out.display()
+        )));
+    }
+    Ok(())
+}

@@ -307,3 +307,46 @@ fn progress_bars_reach_a_terminal_only_and_not_under_quiet() {
         "the summary itself still prints: {quiet:?}"
     );
 }
+
+/// `export --out` or `demo --out` naming the store (or any SQLite database) would replace every
+/// lesson and config with a CSV or JSON Lines file.
+#[test]
+fn an_out_file_that_is_a_store_is_refused_and_the_store_kept() {
+    let dir = scratch("out-store");
+    let db = dir.join("t.db");
+    let ok = learnloop(&db, &["ingest", SAMPLE]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let before = std::fs::read(&db).unwrap();
+    let copy = dir.join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    for out in [&db, &copy] {
+        let path = out.to_str().unwrap();
+        assert_usage_error(
+            &learnloop(&db, &["export", "meta", "--out", path]),
+            "refusing to overwrite",
+        );
+        assert_usage_error(
+            &learnloop(&db, &["demo", "--out", path, "--cycles", "20"]),
+            "refusing to overwrite",
+        );
+    }
+    // A report for a module the store does not have, or from a replay directory that is not
+    // one, is bad usage: nothing is written.
+    let report = dir.join("report");
+    let report_path = report.to_str().unwrap();
+    assert_usage_error(
+        &learnloop(&db, &["report", "--out", report_path, "--module", "nosuch"]),
+        "--module",
+    );
+    assert_usage_error(
+        &learnloop(
+            &db,
+            &["report", "--out", report_path, "--replay", "no-such-dir"],
+        ),
+        "no-such-dir",
+    );
+    assert!(!report.exists());
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    let status = learnloop(&db, &["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+}

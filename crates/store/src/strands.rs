@@ -447,6 +447,18 @@ pub fn action_scope_values(conn: &Connection, dim: &str) -> Result<Vec<String>> 
     Ok(rows)
 }
 
+/// Every module the store knows: of a stored action or close, or of a config version.
+pub fn known_modules(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT module FROM pm_actions UNION SELECT module FROM position_closes
+         UNION SELECT module FROM learning_configs ORDER BY 1",
+    )?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
 /// The distinct pattern keys of the stored actions.
 pub fn action_pattern_keys(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(

@@ -125,6 +125,7 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
             "demo needs --out FILE (or `demo check`)",
         ));
     };
+    crate::context::refuse_overwriting_a_store(cli, out)?;
     let effects = effect_plan(args.effects, &args.effect_sizes);
     let opts = DemoOptions {
         seed: args.seed,

@@ -26,6 +26,9 @@ pub struct ExportArgs {
 }
 
 pub fn execute(cli: &Cli, args: &ExportArgs) -> anyhow::Result<Outcome> {
+    if let Some(out) = &args.out {
+        crate::context::refuse_overwriting_a_store(cli, out)?;
+    }
     let conn = open_store_read_only(cli)?;
     let format = match (args.format, cli.json) {
         (_, true) | (ExportFormat::Json, _) => Format::Json,

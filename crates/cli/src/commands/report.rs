@@ -32,6 +32,27 @@ struct Written {
 
 pub fn execute(cli: &Cli, args: &ReportArgs) -> anyhow::Result<Outcome> {
     let conn = open_store_read_only(cli)?;
+    if let Some(module) = &args.module {
+        let known = learnloop_store::strands::known_modules(&conn)?;
+        if !known.contains(module) {
+            return Err(crate::errors::usage(format!(
+                "--module {module:?}: the store has no data or config of that module (it has: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
+    if let Some(dir) = &args.replay {
+        if !dir.join("summary.json").is_file() {
+            return Err(crate::errors::usage(format!(
+                "--replay {}: no replay output there (expected summary.json, as `learnloop replay --out DIR` writes)",
+                dir.display()
+            )));
+        }
+    }
     let data = learnloop_report::gather(&conn, args.module.as_deref(), args.replay.as_deref())
         .context("reading what the report shows")?;
     let [html, md] = learnloop_report::write_report(&args.out, &data)
