@@ -60,6 +60,9 @@ pub fn parse_scope(text: &str) -> Result<Scope, String> {
     let scope = if text.trim_start().starts_with('{') {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| format!("{text:?} is not a JSON object: {e}"))?;
+        if let Some(dim) = repeated_key(text) {
+            return Err(format!("{text:?} gives dimension {dim:?} twice"));
+        }
         Scope::from_json(&value)
     } else {
         Scope::from_pairs_text(text)
@@ -67,6 +70,32 @@ pub fn parse_scope(text: &str) -> Result<Scope, String> {
     scope.map_err(|e| {
         format!("{e} (expected dim=value,dim=value or a JSON object of dimension to value)")
     })
+}
+
+/// The first key that a JSON object's text repeats at its top level (`serde_json::Value`
+/// keeps the last silently).
+fn repeated_key(text: &str) -> Option<String> {
+    struct FirstRepeat(Option<String>);
+    impl<'de> serde::de::Visitor<'de> for &mut FirstRepeat {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if self.0.is_none() && !seen.insert(key.clone()) {
+                    self.0 = Some(key);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut found = FirstRepeat(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::Deserializer::deserialize_map(&mut de, &mut found).ok()?;
+    found.0
 }
 
 /// `export TABLE`: one of the store's tables.

@@ -72,6 +72,26 @@ fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is
             learnloop(
                 &db,
                 &[
+                    "demo",
+                    "--out",
+                    demo_out.to_str().unwrap(),
+                    "--start",
+                    "1999-06-01",
+                ],
+            ),
+            "--start",
+        ),
+        (
+            learnloop(
+                &db,
+                &["demo", "--out", demo_out.to_str().unwrap(), "--days", "0"],
+            ),
+            "--days",
+        ),
+        (
+            learnloop(
+                &db,
+                &[
                     "explain",
                     "--pattern",
                     "uptrend.S2.add",
@@ -114,6 +134,36 @@ fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is
         (
             learnloop(&db, &["lookup", "--pattern", "p", "--category", "Buy"]),
             "--category",
+        ),
+        (
+            learnloop(
+                &db,
+                &[
+                    "explain",
+                    "--pattern",
+                    "p",
+                    "--category",
+                    "add",
+                    "--scope",
+                    "bucket=micro,bucket=mid",
+                ],
+            ),
+            "given twice",
+        ),
+        (
+            learnloop(
+                &db,
+                &[
+                    "lookup",
+                    "--pattern",
+                    "p",
+                    "--category",
+                    "add",
+                    "--scope",
+                    r#"{"bucket":"micro","bucket":"mid"}"#,
+                ],
+            ),
+            "twice",
         ),
         (learnloop(&db, &["export", "lesons"]), "learning_lessons"),
     ];

@@ -25,6 +25,9 @@ pub enum ScopeError {
     /// Scope text (`dim=value,…`) that does not parse.
     #[error("scope text {0:?} is malformed: expected dim=value pairs separated by commas")]
     BadText(String),
+    /// A dimension given twice: which value is meant cannot be guessed.
+    #[error("scope dimension {0:?} is given twice")]
+    RepeatedDim(String),
 }
 
 /// Normalise one scope value. `Ok(None)` means *absent*: null, empty, or any case of "unknown".
@@ -111,6 +114,7 @@ impl Scope {
     /// Parse `dim=value,dim=value` (the command-line form), normalising like ingest does.
     pub fn from_pairs_text(text: &str) -> Result<Self, ScopeError> {
         let mut map = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
             let (k, v) = part
                 .split_once('=')
@@ -118,6 +122,9 @@ impl Scope {
             let k = k.trim();
             if k.is_empty() {
                 return Err(ScopeError::BadText(text.to_string()));
+            }
+            if !seen.insert(k) {
+                return Err(ScopeError::RepeatedDim(k.to_string()));
             }
             if let Some(v) = normalize_text(v) {
                 map.insert(k.to_string(), v);

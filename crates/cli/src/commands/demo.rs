@@ -39,8 +39,8 @@ pub struct GenerateArgs {
     pub cycles: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Length of the simulated period in days.
-    #[arg(long, default_value_t = 180)]
+    /// Length of the simulated period in days (at least 1).
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub days: u32,
     /// First day of the period (YYYY-MM-DD or RFC 3339).
     #[arg(long, default_value = "2026-01-01", value_parser = crate::values::parse_time)]
@@ -119,6 +119,20 @@ pub fn execute(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
     }
 }
 
+/// The period must lie where ingest accepts event times (2000-01-01 .. 2100-01-01): a demo
+/// whose strands ingest quarantines as out of range teaches nothing.
+fn check_period(start: Timestamp, days: u32) -> anyhow::Result<()> {
+    use learnloop_model::strand::{EARLIEST_PLAUSIBLE_MS, LATEST_PLAUSIBLE_MS};
+    let end_ms = start.millis() + i64::from(days) * 86_400_000;
+    if start.millis() < EARLIEST_PLAUSIBLE_MS || end_ms >= LATEST_PLAUSIBLE_MS {
+        return Err(crate::errors::usage(format!(
+            "--start {start} with --days {days} ends outside 2000-01-01 .. 2100-01-01, the event \
+             times ingest accepts"
+        )));
+    }
+    Ok(())
+}
+
 fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
     let Some(out) = &args.out else {
         return Err(crate::errors::usage(
@@ -126,6 +140,7 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
         ));
     };
     crate::context::refuse_overwriting_a_store(cli, out)?;
+    check_period(args.start, args.days)?;
     let effects = effect_plan(args.effects, &args.effect_sizes);
     let opts = DemoOptions {
         seed: args.seed,
