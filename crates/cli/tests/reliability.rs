@@ -75,6 +75,10 @@ fn a_far_future_strand_neither_moves_the_as_of_nor_wipes_what_was_learned() {
         stderr(&typo)
     );
     assert_eq!(active_config(&db), Some((version, overrides)));
+    // Its failed row records the as-of that was refused.
+    let runs = table(&db, "learning_runs");
+    let refused = runs.iter().find(|r| r["status"] == "failed").unwrap();
+    assert_eq!(refused["as_of"], "2062-06-30T00:00:00Z");
     let fourth = stdout_json(&learnloop(&db, &["run", "--json"]));
     assert_eq!(fourth["as_of"], first["as_of"]);
 }

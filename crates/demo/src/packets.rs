@@ -239,6 +239,7 @@ pub fn write_packets(opts: &DemoOptions, dir: &Path) -> io::Result<PacketTruth> 
     let set = generate_packets(opts);
     let packets_dir = dir.join("packets");
     std::fs::create_dir_all(&packets_dir)?;
+    remove_stale_days(&packets_dir, &set)?;
     for (day, packets) in &set.days {
         let text = serde_json::to_string_pretty(packets).map_err(io::Error::other)?;
         std::fs::write(packets_dir.join(format!("{day}.json")), text + "\n")?;
@@ -258,9 +259,62 @@ pub fn write_packets(opts: &DemoOptions, dir: &Path) -> io::Result<PacketTruth> 
     Ok(set.truth)
 }
 
+/// Day files an earlier demo wrote into `packets_dir` that this one does not: left there, an
+/// ingest of the directory would mix two data sets (and move the as-of).
+fn remove_stale_days(packets_dir: &Path, set: &PacketSet) -> io::Result<()> {
+    for entry in std::fs::read_dir(packets_dir)? {
+        let path = entry?.path();
+        let Some(day) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let is_day = day.len() == 10
+            && day.char_indices().all(|(i, c)| match i {
+                4 | 7 => c == '-',
+                _ => c.is_ascii_digit(),
+            });
+        if is_day && !set.days.contains_key(day) && path.is_file() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_demo_into_the_same_directory_leaves_only_its_own_days() {
+        let dir = std::env::temp_dir().join(format!("learnloop-packets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let long = DemoOptions {
+            cycles: 300,
+            days: 40,
+            ..DemoOptions::default()
+        };
+        write_packets(&long, &dir).unwrap();
+        std::fs::write(dir.join("packets").join("notes.json"), "{}").unwrap();
+        let short = DemoOptions { days: 5, ..long };
+        write_packets(&short, &dir).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("packets"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut expected: Vec<String> = generate_packets(&short)
+            .days
+            .keys()
+            .map(|d| format!("{d}.json"))
+            .collect();
+        expected.push("notes.json".into()); // not a day file: a user's, left alone
+        expected.sort();
+        assert_eq!(names, expected);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn same_options_same_packets_and_placebo_plants_nothing_on_the_same_draws() {

@@ -257,6 +257,8 @@ pub fn run_stages_into(
 ) -> Result<(), PipelineError> {
     *report = StagesReport {
         placebo_seed: options.placebo,
+        // The as-of asked for, until it is resolved: a refused one is recorded too.
+        as_of: options.as_of.map(Timestamp::to_rfc3339).unwrap_or_default(),
         ..StagesReport::default()
     };
     let t = Instant::now();
