@@ -136,6 +136,9 @@ enum Transition {
     Candidate,
     Retired {
         why: String,
+        /// The consecutive failures that retired it, when that was the cause (else the stored
+        /// count stands).
+        failed_runs: Option<u32>,
     },
 }
 
@@ -183,7 +186,10 @@ fn transition(
                 } else {
                     p.status_reason.clone().unwrap_or_default()
                 };
-                return Some(Transition::Retired { why });
+                return Some(Transition::Retired {
+                    why,
+                    failed_runs: None,
+                });
             }
             if sign_changed(p.shrunk_edge, now.shrunk_edge) {
                 return Some(Transition::Retired {
@@ -193,6 +199,7 @@ fn transition(
                         p.shrunk_edge,
                         failure_text(j, rows, cfg)
                     ),
+                    failed_runs: None,
                 });
             }
             kept_or_retired(p, failure_text(j, rows, cfg), later_run, cfg)
@@ -212,6 +219,7 @@ fn kept_or_retired(prev: &LessonRow, why: String, later_run: bool, cfg: &LoopCon
     if failed_runs >= limit {
         Transition::Retired {
             why: format!("failed on {failed_runs} consecutive runs: {why}"),
+            failed_runs: Some(failed_runs),
         }
     } else {
         Transition::Kept {
@@ -287,7 +295,10 @@ fn enforce_limit(decisions: &mut [Decision<'_>], rows: &dyn StageRows, cfg: &Loo
                     "limit: failed while active and the {max} places of this pattern and \
                      category went to lessons that passed ({why})"
                 );
-                decisions[i].transition = Transition::Retired { why };
+                decisions[i].transition = Transition::Retired {
+                    why,
+                    failed_runs: None,
+                };
             }
         }
     }
@@ -346,6 +357,7 @@ pub fn apply(
         } else {
             Transition::Retired {
                 why: NOT_TESTED.to_string(),
+                failed_runs: None,
             }
         };
         decisions.push(Decision {
@@ -409,8 +421,11 @@ fn write_decision(
             lesson.status = LessonStatus::Candidate;
             lesson.failed_runs = 0;
         }
-        Transition::Retired { why } => {
+        Transition::Retired { why, failed_runs } => {
             lesson.status = LessonStatus::Retired;
+            if let Some(n) = failed_runs {
+                lesson.failed_runs = *n;
+            }
             lesson.status_reason = Some(why.clone());
             lesson.latent_factor_id = None;
             lesson.half_life_hours = d.prev.and_then(|p| p.half_life_hours);
@@ -614,7 +629,10 @@ mod tests {
             Transition::Kept { failed_runs: 1, .. }
         ));
         match kept_or_retired(&once, "x".into(), true, &cfg) {
-            Transition::Retired { why } => assert!(why.starts_with("failed on 2 consecutive")),
+            Transition::Retired { why, failed_runs } => {
+                assert!(why.starts_with("failed on 2 consecutive"));
+                assert_eq!(failed_runs, Some(2));
+            }
             other => panic!("{other:?}"),
         }
     }
