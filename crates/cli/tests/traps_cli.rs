@@ -166,6 +166,8 @@ fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is
             "twice",
         ),
         (learnloop(&db, &["export", "lesons"]), "learning_lessons"),
+        (learnloop(&db, &["link"]), "does not create"),
+        (learnloop(&db, &["materialize"]), "does not create"),
     ];
     for (out, names) in &cases {
         assert_usage_error(out, names);

@@ -107,7 +107,7 @@ fn not_stored_reason(
         category,
         ..
     } = group;
-    if learnloop_store::stats::count(conn)? == 0 {
+    if learnloop_store::stats::aggregated_as_of(conn)?.is_none() {
         return Ok("no statistics stored: no run has aggregated this store yet".into());
     }
     Ok(match pattern_known(conn, pattern_key, category)? {
@@ -120,9 +120,10 @@ fn not_stored_reason(
              other categories)"
         ),
         PatternKnown::WithCategory => format!(
-            "no statistics stored: fewer than {} trades had a {category} action of this pattern \
+            "no statistics stored: fewer than {} trades had {} {category} action of this pattern \
              with this scope",
             cfg.stored_min_trades(key.dims()),
+            if category.as_str().starts_with(['a', 'e']) { "an" } else { "a" },
         ),
     })
 }

@@ -140,8 +140,12 @@ fn human(s: &ReplaySummary, out: &std::path::Path) -> String {
         (
             "replay",
             format!(
-                "{} steps from {} to {} every {} h",
-                s.steps, s.from, s.to, s.step_hours
+                "{} step{} from {} to {} every {} h",
+                s.steps,
+                if s.steps == 1 { "" } else { "s" },
+                s.from,
+                s.to,
+                s.step_hours
             ),
         ),
         ("lessons ever active", s.lessons_ever_active.to_string()),

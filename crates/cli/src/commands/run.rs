@@ -180,7 +180,9 @@ fn publish_after_run(
 
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
-    let mut conn = open_store(cli)?;
+    // A stage needs what ingest and the stages before it stored: on a store that does not
+    // exist (a mistyped --db) it could only fail, after creating an empty one.
+    let mut conn = crate::context::open_existing_store(cli)?;
     let progress = crate::terminal::StageProgress::new(cli, 1);
     let job = Job {
         command: stage.name(),

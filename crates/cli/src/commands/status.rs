@@ -10,9 +10,9 @@ use serde::Serialize;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// How many recent runs to show.
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
+    /// How many recent runs to show (at least 1).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,7 +75,7 @@ fn read_status(
         stats_rows: learnloop_store::stats::count(conn)?,
         lessons: learnloop_store::lessons::status_counts(conn)?,
         active_configs: active_configs(conn)?,
-        recent_runs: learnloop_store::runs::recent(conn, args.runs)?,
+        recent_runs: learnloop_store::runs::recent(conn, args.runs as usize)?,
         strands,
         links,
     })
