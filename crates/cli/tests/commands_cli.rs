@@ -51,6 +51,26 @@ fn replay_refuses_a_non_empty_out_dir_without_force_and_replaces_its_files_with_
     ok(replay(&[]));
     assert!(out.join("summary.json").is_file() && out.join("walk_forward.json").is_file());
 
+    // A window without data says so, and its total is a plain zero.
+    let empty = dir.join("empty");
+    let nothing = ok(learnloop(
+        &db,
+        &[
+            "replay",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-01-10",
+            "--out",
+            empty.to_str().unwrap(),
+        ],
+    ));
+    assert!(String::from_utf8_lossy(&nothing.stdout).contains("none to measure"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(empty.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["uplift_total_r"].to_string(), "0.0");
+
     let refused = replay(&[]);
     assert_eq!(refused.status.code(), Some(2), "a usage error");
     let message = stderr(&refused);

@@ -119,12 +119,14 @@ fn not_stored_reason(
             "no statistics stored: pattern {pattern_key:?} has no linked {category} action (it has \
              other categories)"
         ),
-        PatternKnown::WithCategory => format!(
+        PatternKnown::WithCategory => {
+            format!(
             "no statistics stored: fewer than {} trades had {} {category} action of this pattern \
              with this scope",
             cfg.stored_min_trades(key.dims()),
             if category.as_str().starts_with(['a', 'e']) { "an" } else { "a" },
-        ),
+        )
+        }
     })
 }
 

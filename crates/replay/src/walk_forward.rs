@@ -173,7 +173,8 @@ impl WalkForward {
     /// Totals with a 95 % stationary-bootstrap interval of the total uplift (seeded: reproducible).
     pub fn summary(&self, seed: u64) -> UpliftSummary {
         let series: Vec<f64> = self.days.values().map(|d| d.uplift_r).collect();
-        let total: f64 = series.iter().sum();
+        // `+ 0.0`: a sum of negative zeros (multipliers of exactly 1 on losing trades) is 0.
+        let total: f64 = series.iter().sum::<f64>() + 0.0;
         let trades = self.trades.len() as u64;
         let ci = stationary_bootstrap_ci(
             &series,
@@ -192,7 +193,7 @@ impl WalkForward {
             trades,
             actions: self.days.values().map(|d| d.actions).sum(),
             adjusted_actions: self.days.values().map(|d| d.adjusted_actions).sum(),
-            base_total_r: self.days.values().map(|d| d.base_r).sum(),
+            base_total_r: self.days.values().map(|d| d.base_r).sum::<f64>() + 0.0,
             uplift_total_r: total,
             uplift_mean_r: if trades > 0 {
                 total / trades as f64

@@ -73,23 +73,27 @@ pub fn q_text(q: f64) -> String {
     }
 }
 
-/// Replay steps below which the uplift's interval is not read as evidence.
-pub const MIN_STEPS_FOR_EVIDENCE: u64 = 10;
+/// Evaluated days (days with replayed actions) below which the uplift's interval is not read as
+/// evidence: the interval is a bootstrap over days, whatever the step.
+pub const MIN_DAYS_FOR_EVIDENCE: usize = 10;
 
 /// The walk-forward uplift read out: what it means for the question "does the loop help?".
 pub fn uplift_verdict(r: &ReplayFigures) -> String {
     let [lo, hi] = r.uplift_ci95;
+    let days = r.days.iter().filter(|d| d.actions > 0).count();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let head = format!(
-        "The overrides changed the replayed P&L by {} R over {} step{} (95 % interval {} to {} R)",
+        "The overrides changed the replayed P&L by {} R over {} step{} and {days} evaluated day{} (95 % interval {} to {} R)",
         signed(r.uplift_total_r),
         r.steps,
-        if r.steps == 1 { "" } else { "s" },
+        plural(r.steps as usize),
+        plural(days),
         signed(lo),
         signed(hi)
     );
     // A bootstrap over a handful of days has a narrow, meaningless interval (one day: zero width).
-    let verdict = if r.steps < MIN_STEPS_FOR_EVIDENCE {
-        "too few steps for the interval to be evidence either way."
+    let verdict = if days < MIN_DAYS_FOR_EVIDENCE {
+        "too few evaluated days for the interval to be evidence either way."
     } else if lo > 0.0 {
         "the interval is above 0: evidence that they help."
     } else if hi < 0.0 {
@@ -117,6 +121,7 @@ pub fn uplift_verdict(r: &ReplayFigures) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use learnloop_replay::DayFigures;
 
     fn lesson() -> LessonView {
         LessonView {
@@ -172,20 +177,39 @@ mod tests {
             uplift_total_r: 7.18,
             uplift_ci95: [3.51, 11.14],
             placebo: Some((0.0, [0.0, 0.0])),
-            days: Vec::new(),
+            days: (0..14)
+                .map(|i| DayFigures {
+                    day_ms: i * 86_400_000,
+                    actions: u64::from(i != 3),
+                    adjusted_actions: 0,
+                    base_r: 0.0,
+                    uplift_r: 0.0,
+                })
+                .collect(),
             placebo_days: None,
         };
         let text = uplift_verdict(&r);
-        assert!(text.contains("+7.18 R over 10 steps (95 % interval +3.51 to +11.14 R)"));
+        assert!(
+            text.contains(
+                "+7.18 R over 10 steps and 13 evaluated days (95 % interval +3.51 to +11.14 R)"
+            ),
+            "{text}"
+        );
         assert!(text.contains("evidence that they help") && text.contains("covers 0"));
         r.uplift_ci95 = [-1.0, 2.0];
         assert!(uplift_verdict(&r).contains("no evidence it helps yet"));
+        // Evidence is judged by evaluated days, not steps: two weekly steps over 13 days are.
+        r.steps = 2;
+        r.uplift_ci95 = [0.3, 0.7];
+        assert!(uplift_verdict(&r).contains("evidence that they help"));
         // One replayed day: its interval has no width, and says nothing.
         r.steps = 1;
+        r.days.truncate(1);
         r.uplift_ci95 = [0.1, 0.1];
         let one_day = uplift_verdict(&r);
         assert!(
-            one_day.contains("over 1 step (") && one_day.contains("too few steps"),
+            one_day.contains("over 1 step and 1 evaluated day (")
+                && one_day.contains("too few evaluated days"),
             "{one_day}"
         );
         assert_eq!(q_text(0.0004), "4e-4");

@@ -160,12 +160,19 @@ fn human(s: &ReplaySummary, out: &std::path::Path) -> String {
             "unadjusted total",
             format!("{:+.2} R", s.uplift.base_total_r),
         ),
-        (
+    ];
+    if s.uplift.actions == 0 {
+        lines.push((
+            "uplift",
+            "none to measure: no action of the window was evaluated".to_string(),
+        ));
+    } else {
+        lines.push((
             "uplift total",
             format!("{:+.2} R, 95% CI {}", s.uplift_total_r, ci(s.uplift_ci95)),
-        ),
-        ("uplift per trade", format!("{:+.4} R", s.uplift_mean_r)),
-    ];
+        ));
+        lines.push(("uplift per trade", format!("{:+.4} R", s.uplift_mean_r)));
+    }
     if let Some(p) = &s.placebo {
         lines.push((
             "placebo lessons ever active",
