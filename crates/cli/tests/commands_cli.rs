@@ -225,6 +225,35 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
         "bucket=micro,timeframe=1h,macro_phase=Nope",
     );
     assert!(thin.contains("fewer than"), "{thin}");
+
+    // Under another --config (dims in another order), explain still reads the stored subset the
+    // run made: its key and thresholds are the run's.
+    let explained = |config: Option<&std::path::Path>| -> serde_json::Value {
+        let mut args = vec![];
+        if let Some(c) = config {
+            args.extend(["--config", c.to_str().unwrap()]);
+        }
+        args.extend([
+            "--json",
+            "explain",
+            "--pattern",
+            "uptrend.S3.add",
+            "--category",
+            "add",
+            "--scope",
+            "bucket=micro",
+        ]);
+        serde_json::from_slice(&ok(learnloop(&db, &args)).stdout).unwrap()
+    };
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&ok(learnloop(&db, &["show-config"])).stdout).unwrap();
+    cfg["dims"].as_array_mut().unwrap().reverse();
+    cfg["lessons"]["min_support"] = serde_json::json!([100]);
+    let reversed = db.with_file_name("reversed.json");
+    std::fs::write(&reversed, cfg.to_string()).unwrap();
+    let plain = explained(None);
+    assert!(plain["n_trades"].as_u64().is_some(), "{plain}");
+    assert_eq!(explained(Some(&reversed)), plain);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use crate::{parsed_column, Result};
 use learnloop_model::{RunRecord, Timestamp};
+use rusqlite::OptionalExtension;
 use rusqlite::{params, Connection};
 
 /// Insert (or replace) a run record.
@@ -47,6 +48,20 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         config: config.and_then(|c| serde_json::from_str(&c).ok()),
         error: r.get(8)?,
     })
+}
+
+/// The configuration echoed by the latest successful run that built the stored lessons (`run`
+/// or `lessons`, not a placebo), if any: what the stored statistics and verdicts were made with.
+pub fn last_learning_config(conn: &Connection) -> Result<Option<serde_json::Value>> {
+    let text: Option<Option<String>> = conn
+        .query_row(
+            "SELECT config FROM learning_runs WHERE status = 'ok' AND command IN ('run', 'lessons')
+             ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(text.flatten().and_then(|c| serde_json::from_str(&c).ok()))
 }
 
 /// The `limit` most recent runs, newest first.
