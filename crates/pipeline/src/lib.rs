@@ -147,7 +147,7 @@ pub enum PipelineError {
     /// as-of (statistics of last week judged as of today, say).
     #[error(
         "the {stage} stage reads what the {input} stage stored as of {stored}, not as of {as_of}: {}",
-        stage_input_fix(*.input, *.stored, *.as_of)
+        stage_input_fix(.input, *.stored, *.as_of)
     )]
     StageInputAsOf {
         /// The stage asked for.
