@@ -97,46 +97,30 @@ impl FlagsArgs {
         };
         let plain = |v: &str| v.trim().to_ascii_lowercase();
         let pattern = |v: &str| full_pattern(v, module).to_ascii_lowercase();
-        let lists: [(
-            &mut Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            &dyn Fn(&str) -> String,
-        ); 4] = [
-            (
-                &mut out.disabled_regimes,
-                self.enable_regime.clone(),
-                self.disable_regime.clone(),
-                &plain,
-            ),
-            (
-                &mut out.disabled_buckets,
-                self.enable_bucket.clone(),
-                self.disable_bucket.clone(),
-                &plain,
-            ),
-            (
-                &mut out.disabled_patterns,
-                self.enable_pattern.clone(),
-                self.disable_pattern.clone(),
-                &pattern,
-            ),
-            (
-                &mut out.disabled_categories,
-                categories(&self.enable_category),
-                categories(&self.disable_category),
-                &plain,
-            ),
-        ];
-        for (list, enable, disable, same) in lists {
-            list.retain(|v| !enable.iter().any(|e| same(e) == same(v)));
-            for value in disable {
-                let value = value.trim();
-                if !value.is_empty() && !list.iter().any(|v| same(v) == same(value)) {
-                    list.push(value.to_string());
-                }
-            }
-        }
+        switch_values(
+            &mut out.disabled_regimes,
+            &self.enable_regime,
+            &self.disable_regime,
+            plain,
+        );
+        switch_values(
+            &mut out.disabled_buckets,
+            &self.enable_bucket,
+            &self.disable_bucket,
+            plain,
+        );
+        switch_values(
+            &mut out.disabled_patterns,
+            &self.enable_pattern,
+            &self.disable_pattern,
+            pattern,
+        );
+        switch_values(
+            &mut out.disabled_categories,
+            &categories(&self.enable_category),
+            &categories(&self.disable_category),
+            plain,
+        );
         out
     }
 
@@ -184,6 +168,22 @@ impl FlagsArgs {
             );
         }
         Ok(unseen)
+    }
+}
+
+/// Takes `enable` off `list` and adds `disable` to it, values compared by their `same` form.
+fn switch_values(
+    list: &mut Vec<String>,
+    enable: &[String],
+    disable: &[String],
+    same: impl Fn(&str) -> String,
+) {
+    list.retain(|v| !enable.iter().any(|e| same(e) == same(v)));
+    for value in disable {
+        let value = value.trim();
+        if !value.is_empty() && !list.iter().any(|v| same(v) == same(value)) {
+            list.push(value.to_string());
+        }
     }
 }
 
