@@ -19,7 +19,10 @@ pub struct LessonRow {
     pub scope_mask: u64,
     /// Sorted-key JSON of the subset's `dim: value` pairs.
     pub scope_values: String,
-    /// Stable FNV-1a hash of `scope_values` (with the mask, the subset's identity).
+    /// Stable FNV-1a hash of `scope_values` (with the mask, the subset's identity). Serialized
+    /// as the store holds it (its bits as a signed 64-bit integer), so that JSON outputs join
+    /// with exported tables.
+    #[serde(serialize_with = "crate::stored_integer::serialize")]
     pub scope_values_hash: u64,
     /// Trades in the subset at the last run.
     pub n_trades: u64,
@@ -74,7 +77,8 @@ pub struct CandidateRow {
     pub category: ActionCategory,
     /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
-    /// Stable hash of `scope_values`.
+    /// Stable hash of `scope_values`, serialized as the store holds it.
+    #[serde(serialize_with = "crate::stored_integer::serialize")]
     pub scope_values_hash: u64,
     /// Sorted-key JSON of the subset's `dim: value` pairs.
     pub scope_values: String,

@@ -15,6 +15,7 @@ pub mod scope;
 pub mod stats;
 pub mod stats_rows;
 pub mod status;
+pub mod stored_integer;
 pub mod strand;
 pub mod time;
 
