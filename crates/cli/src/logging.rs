@@ -16,9 +16,16 @@ pub fn verbosity(quiet: bool, verbose: u8) -> &'static str {
 
 /// `LEARNLOOP_LOG`, when set and valid, wins over `default_filter` (the one of `-q` / `-v`), so
 /// that a scheduler's environment decides what its logs hold whatever flags a script passes.
+/// An invalid `LEARNLOOP_LOG` is reported (as a warning, once the logger exists) instead of being
+/// ignored silently: the scheduler's operator believes it applies.
 pub fn init(format: LogFormat, default_filter: &str, color: bool) {
-    let filter =
-        EnvFilter::try_from_env("LEARNLOOP_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let (filter, invalid) = match std::env::var("LEARNLOOP_LOG") {
+        Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
+            Ok(filter) => (filter, None),
+            Err(e) => (EnvFilter::new(default_filter), Some((text, e))),
+        },
+        _ => (EnvFilter::new(default_filter), None),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(color)
@@ -27,6 +34,11 @@ pub fn init(format: LogFormat, default_filter: &str, color: bool) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    if let Some((text, e)) = invalid {
+        tracing::warn!(
+            "LEARNLOOP_LOG={text:?} is not a valid log filter ({e}); using {default_filter:?}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -249,10 +249,10 @@ fn config_list_show_activate_diff_and_rollback() {
         &learnloop(&db, &["config", "rollback"]),
         "nothing to roll back",
     );
-    fails_with(
-        &learnloop(&db, &["config", "activate", "9"]),
-        "no config version 9",
-    );
+    // A version that does not exist is bad usage, as an unknown lesson key is.
+    let missing = learnloop(&db, &["config", "activate", "9"]);
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no config version 9"));
     fails_with(
         &learnloop(&db, &["config", "show", "--module", "other"]),
         "no config versions",

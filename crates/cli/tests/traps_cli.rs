@@ -209,6 +209,18 @@ fn errors_are_printed_once_and_as_one_json_line_under_log_format_json() {
         stderr(&failed)
     );
 
+    // An invalid filter is said, not ignored silently.
+    let bad_filter = learnloop_command(&db)
+        .env("LEARNLOOP_LOG", "garbage[[")
+        .args(["status"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&bad_filter).contains("not a valid log filter"),
+        "{}",
+        stderr(&bad_filter)
+    );
+
     for (args, code) in [
         (&["--log-format", "json", "run"][..], 1),
         (&["--log-format", "json", "run", "--as-of", "never"][..], 2),

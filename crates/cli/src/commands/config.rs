@@ -83,9 +83,13 @@ pub fn execute(cli: &Cli, args: &ConfigArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// A version named on the command line; one that does not exist is bad usage (exit 2), as an
+/// unknown lesson key is for `lessons show`.
 fn version(conn: &Connection, module: &str, version: i64) -> anyhow::Result<ConfigVersion> {
-    configs::get_version(conn, module, version)?.with_context(|| {
-        format!("module {module:?} has no config version {version} (see `learnloop config list`)")
+    configs::get_version(conn, module, version)?.ok_or_else(|| {
+        crate::errors::usage(format!(
+            "module {module:?} has no config version {version} (see `learnloop config list`)"
+        ))
     })
 }
 
