@@ -106,6 +106,24 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
     let page = std::fs::read_to_string(dir.join("learnloop-run.1")).unwrap();
     assert!(page.contains(".TH LEARNLOOP-RUN") && page.contains("nightly job"));
     assert!(dir.join("learnloop.1").is_file());
+    // Nested subcommands have pages too, with their full invocation and the global options in
+    // the synopsis; the generated `help` subcommands have none.
+    let pages: Vec<String> = std::fs::read_dir(&*dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.ends_with(".1"))
+        .collect();
+    let activate = std::fs::read_to_string(dir.join("learnloop-config-activate.1")).unwrap();
+    assert!(activate.contains("learnloop config activate") && activate.contains("db"));
+    let config = std::fs::read_to_string(dir.join("learnloop-config.1")).unwrap();
+    for sub in ["activate", "flags", "rollback", "show"] {
+        assert!(config.contains(sub), "{sub}");
+        assert!(
+            pages.contains(&format!("learnloop-config-{sub}.1")),
+            "{sub}: {pages:?}"
+        );
+    }
+    assert!(!pages.iter().any(|p| p.contains("-help")), "{pages:?}");
     assert!(!db.exists(), "no store is created for these commands");
 }
 

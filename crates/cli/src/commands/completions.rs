@@ -40,14 +40,27 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
 pub fn man(args: &ManArgs) -> anyhow::Result<Outcome> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let command = Cli::command();
-    write_page(&args.out, "learnloop", command.clone())?;
-    for sub in command.get_subcommands() {
-        let name = format!("learnloop-{}", sub.get_name());
-        write_page(&args.out, &name, sub.clone())?;
-    }
-    println!("man pages written to {}", args.out.display());
+    let mut command = Cli::command();
+    // Built, the subcommands carry the global options (--db, --json, …) and their full
+    // invocation (`learnloop config activate`) for their synopsis.
+    command.build();
+    let pages = write_pages(&args.out, "learnloop", &command)?;
+    println!("{pages} man pages written to {}", args.out.display());
     Ok(Outcome::Ok)
+}
+
+/// `command`'s page as `name`, then every subcommand's, at any depth (`learnloop-config-activate`,
+/// as the pages' SEE ALSO sections name them). Returns how many were written.
+fn write_pages(dir: &Path, name: &str, command: &clap::Command) -> anyhow::Result<usize> {
+    write_page(dir, name, command.clone())?;
+    let mut written = 1;
+    for sub in command
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        written += write_pages(dir, &format!("{name}-{}", sub.get_name()), sub)?;
+    }
+    Ok(written)
 }
 
 fn write_page(dir: &Path, name: &str, command: clap::Command) -> anyhow::Result<()> {
