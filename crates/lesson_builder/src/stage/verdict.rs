@@ -153,12 +153,12 @@ impl Judged {
                 fmt_q(self.p_retest)
             ),
             Reason::AccountedFor { by } => format!(
-                "incremental: no effect once {} is accounted for (re-test p = {})",
+                "incremental: not significant at the family's bar once {} is accounted for (re-test p = {})",
                 rows.row(*by).scope_values,
                 fmt_q(self.p_retest)
             ),
             Reason::OtherPatterns { lessons } => format!(
-                "incremental: no effect against the rest of the module once the trades of {lessons} lessons of other patterns are taken out of it (re-test p = {})",
+                "incremental: not significant at the family's bar against the rest of the module once the trades of {lessons} lessons of other patterns are taken out of it (re-test p = {})",
                 fmt_q(self.p_retest)
             ),
         }
