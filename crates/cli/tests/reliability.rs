@@ -396,6 +396,9 @@ fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     assert_eq!(failed.len(), 2);
     let stage_failure = failed.iter().find(|r| r["command"] == "aggregate").unwrap();
     assert_eq!(stage_failure["as_of"], "2026-01-01T12:00:00Z");
+    let counts: serde_json::Value =
+        serde_json::from_str(stage_failure["counts"].as_str().unwrap()).unwrap();
+    assert_eq!(counts["rolled_back"], true, "{counts}");
     assert!(stage_failure["error"]
         .as_str()
         .unwrap()

@@ -304,6 +304,11 @@ fn recorded(
 fn record_failure(conn: &Connection, mut record: RunRecord, error: &anyhow::Error) {
     record.status = RunStatus::Failed;
     record.error = Some(format!("{error:#}"));
+    // The counts are those of the stages that ran before the failure, all rolled back: say so,
+    // so that "+843 trades linked" is not read as stored.
+    if let serde_json::Value::Object(counts) = &mut record.counts {
+        counts.insert("rolled_back".into(), serde_json::Value::Bool(true));
+    }
     if let Err(e) = runs::insert(conn, &record) {
         tracing::warn!(run_id = %record.run_id, "could not record the failed run in learning_runs: {e}");
     }
