@@ -16,8 +16,8 @@ pub fn verbosity(quiet: bool, verbose: u8) -> &'static str {
 
 /// `LEARNLOOP_LOG`, when set and valid, wins over `default_filter` (the one of `-q` / `-v`), so
 /// that a scheduler's environment decides what its logs hold whatever flags a script passes.
-/// An invalid `LEARNLOOP_LOG` is reported (as a warning, once the logger exists) instead of being
-/// ignored silently: the scheduler's operator believes it applies.
+/// An invalid `LEARNLOOP_LOG` is reported (once the logger exists) instead of being ignored
+/// silently: the scheduler's operator believes it applies.
 pub fn init(format: LogFormat, default_filter: &str, color: bool) {
     let (filter, invalid) = match std::env::var("LEARNLOOP_LOG") {
         Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
@@ -35,7 +35,9 @@ pub fn init(format: LogFormat, default_filter: &str, color: bool) {
         LogFormat::Json => builder.json().try_init(),
     };
     if let Some((text, e)) = invalid {
-        tracing::warn!(
+        // At error level: it must reach a scheduler's log even under -q, which the operator
+        // meant LEARNLOOP_LOG to override.
+        tracing::error!(
             "LEARNLOOP_LOG={text:?} is not a valid log filter ({e}); using {default_filter:?}"
         );
     }

@@ -85,6 +85,8 @@ fn repeated_key(text: &str) -> Option<String> {
             let mut seen = std::collections::BTreeSet::new();
             while let Some(key) = map.next_key::<String>()? {
                 map.next_value::<serde::de::IgnoredAny>()?;
+                // Compared as `Scope::from_json` reads them: trimmed.
+                let key = key.trim().to_string();
                 if self.0.is_none() && !seen.insert(key.clone()) {
                     self.0 = Some(key);
                 }

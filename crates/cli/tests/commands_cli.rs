@@ -272,6 +272,18 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
     let plain = explained(None);
     assert!(plain["n_trades"].as_u64().is_some(), "{plain}");
     assert_eq!(explained(Some(&reversed)), plain);
+    // A placebo under that config was rolled back: the stored results are still the run's.
+    ok(learnloop(
+        &db,
+        &[
+            "--config",
+            reversed.to_str().unwrap(),
+            "lessons",
+            "build",
+            "--placebo",
+        ],
+    ));
+    assert_eq!(explained(None), plain);
 }
 
 #[test]

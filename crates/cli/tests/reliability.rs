@@ -385,9 +385,9 @@ fn a_failed_run_keeps_its_own_error_and_leaves_no_trace_but_its_record() {
     // an aggregate alone, as of a time its links were not made at).
     let stage = learnloop(&db, &["aggregate", "--as-of", "2026-01-01T12:00:00Z"]);
     assert_eq!(stage.status.code(), Some(1), "{}", stderr(&stage));
-    // The advice never rewinds the links: it names their as-of.
+    // The advice is to run every stage as of one time, never one stage as of another.
     assert!(
-        stderr(&stage).contains("pass `--as-of 2026-01-02T00:00:00Z`"),
+        stderr(&stage).contains("learnloop run --as-of 2026-01-01T12:00:00Z"),
         "{}",
         stderr(&stage)
     );

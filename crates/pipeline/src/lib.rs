@@ -70,7 +70,8 @@ pub struct RunOptions {
 /// What each stage of a run did, for `run --json` and the run record.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StagesReport {
-    /// The resolved as-of time.
+    /// The as-of time: the resolved one, or, when a run fails before resolving it, the one asked
+    /// for (empty if none was).
     pub as_of: String,
     /// Strands normalised since the watermark.
     pub normalize: NormalizeReport,
@@ -147,7 +148,7 @@ pub enum PipelineError {
     /// as-of (statistics of last week judged as of today, say).
     #[error(
         "the {stage} stage reads what the {input} stage stored as of {stored}, not as of {as_of}: {}",
-        stage_input_fix(.input, *.stored, *.as_of)
+        stage_input_fix(*.as_of)
     )]
     StageInputAsOf {
         /// The stage asked for.
@@ -411,17 +412,16 @@ fn check_as_of_moves_forward(
     }
 }
 
-/// What to do about a [`PipelineError::StageInputAsOf`]. Never advice to rewind: the stages
-/// before the lessons have no forward-only guard, so running them as of an earlier time would
-/// leave links and statistics older than the lessons and configs.
-fn stage_input_fix(input: &str, stored: Timestamp, as_of: Timestamp) -> String {
-    if as_of > stored {
-        format!(
-            "run `learnloop run --as-of {as_of}` (every stage at one time), or pass `--as-of {stored}`"
-        )
-    } else {
-        format!("pass `--as-of {stored}` (the {input} stage's), or run `learnloop run`")
-    }
+/// What to do about a [`PipelineError::StageInputAsOf`]: run every stage as of one time. Never
+/// a single earlier stage as of an earlier time: the stages before the lessons have no
+/// forward-only guard, so that would leave links and statistics older than the lessons.
+fn stage_input_fix(as_of: Timestamp) -> String {
+    // Only `run` is sound advice: another single stage as of another time can meet the next
+    // input's as-of, or the forward-only rule, in turn.
+    format!(
+        "run the stages together as of one time with `learnloop run --as-of {as_of}` (or \
+         `learnloop run` for the latest data; learning only moves forward)"
+    )
 }
 
 /// Refuses a stage whose input stage is not part of this call and stored its output as of

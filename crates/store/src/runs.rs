@@ -50,12 +50,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-/// The configuration echoed by the latest successful run that built the stored lessons (`run`
-/// or `lessons`, not a placebo), if any: what the stored statistics and verdicts were made with.
+/// The configuration echoed by the latest committed run that built the stored lessons (`run` or
+/// `lessons`, ok or rejected by `--strict`, which keeps its results; not a placebo, which is
+/// recorded as `… --placebo`), if any: what the stored statistics and verdicts were made with.
 pub fn last_learning_config(conn: &Connection) -> Result<Option<serde_json::Value>> {
     let text: Option<Option<String>> = conn
         .query_row(
-            "SELECT config FROM learning_runs WHERE status = 'ok' AND command IN ('run', 'lessons')
+            "SELECT config FROM learning_runs
+             WHERE status IN ('ok', 'rejected') AND command IN ('run', 'lessons')
              ORDER BY started_at DESC, run_id DESC LIMIT 1",
             [],
             |r| r.get(0),

@@ -1,4 +1,5 @@
-//! What `explain` and `lookup` both resolve after parsing: a pattern key that may be given short
+//! What `explain`, `lookup` and `demo check` resolve after parsing: the configuration of the stored
+//! results; a pattern key that may be given short
 //! (their `--scope` syntax is one value parser, `crate::values::parse_scope`).
 
 use learnloop_model::PatternKey;
@@ -22,4 +23,28 @@ pub fn resolve_pattern(
         return Ok(full);
     }
     Ok(pattern.to_string())
+}
+
+/// The configuration the stored statistics and verdicts were made with (the last learning run's),
+/// when it differs from the one given: a subset's key (its mask follows the order of `dims`) and
+/// the thresholds that `explain` and `demo check` report must be those of the run, or they would
+/// state false facts about it.
+pub fn config_of_the_stored_results(
+    conn: &learnloop_store::Connection,
+    given: learnloop_model::LoopConfig,
+) -> anyhow::Result<learnloop_model::LoopConfig> {
+    let Some(recorded) = learnloop_store::runs::last_learning_config(conn)? else {
+        return Ok(given);
+    };
+    let Ok(recorded) = serde_json::from_value::<learnloop_model::LoopConfig>(recorded) else {
+        return Ok(given);
+    };
+    if recorded != given {
+        tracing::warn!(
+            "using the configuration of the last learning run, which differs from the one given: \
+             the stored results were made with it"
+        );
+        return Ok(recorded);
+    }
+    Ok(given)
 }

@@ -98,8 +98,8 @@ pub struct Unplanted {
 
 pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let planted = read_planted(&args.truth)?;
-    let cfg = load_config(cli)?;
     let conn = open_store_read_only(cli)?;
+    let cfg = super::action_args::config_of_the_stored_results(&conn, load_config(cli)?)?;
     let active = learnloop_store::lessons::active_lessons(&conn)?;
     let effects = planted
         .iter()

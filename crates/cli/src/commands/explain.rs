@@ -28,9 +28,9 @@ pub struct ExplainArgs {
 
 pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let given = load_config(cli)?;
-    check_dims(&given, &args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
     let conn = open_store_read_only(cli)?;
-    let cfg = config_of_the_stored_results(&conn, given)?;
+    // The scope is checked against the dims the stored results were made with, not --config's.
+    let cfg = super::action_args::config_of_the_stored_results(&conn, given)?;
     check_dims(&cfg, &args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
     let subset = Subset {
@@ -42,30 +42,6 @@ pub fn execute(cli: &Cli, args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let e = explain(&conn, &cfg, &subset)?;
     emit(cli.json, &e, human)?;
     Ok(Outcome::Ok)
-}
-
-/// The configuration the stored statistics and verdicts were made with (the last learning run's),
-/// when it differs from the one given: the subset's key (its mask follows the order of `dims`)
-/// and the thresholds explain reports must be those of the run, or explain would state false
-/// facts about it.
-fn config_of_the_stored_results(
-    conn: &learnloop_store::Connection,
-    given: learnloop_model::LoopConfig,
-) -> anyhow::Result<learnloop_model::LoopConfig> {
-    let Some(recorded) = learnloop_store::runs::last_learning_config(conn)? else {
-        return Ok(given);
-    };
-    let Ok(recorded) = serde_json::from_value::<learnloop_model::LoopConfig>(recorded) else {
-        return Ok(given);
-    };
-    if recorded.dims != given.dims || recorded.lessons != given.lessons {
-        tracing::warn!(
-            "explaining with the configuration of the last learning run, which differs from the \
-             one given (dims or lessons settings): the stored results were made with it"
-        );
-        return Ok(recorded);
-    }
-    Ok(given)
 }
 
 /// Every dimension of `scope` must be a configured one (else nothing could ever be stored there).

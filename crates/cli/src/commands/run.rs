@@ -184,8 +184,14 @@ pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Resul
     // exist (a mistyped --db) it could only fail, after creating an empty one.
     let mut conn = crate::context::open_existing_store(cli)?;
     let progress = crate::terminal::StageProgress::new(cli, 1);
+    // A placebo is recorded as such, as `run --placebo` is: its results were rolled back.
+    let command = if args.placebo {
+        format!("{} --placebo", stage.name())
+    } else {
+        stage.name().to_string()
+    };
     let job = Job {
-        command: stage.name(),
+        command: &command,
         cfg: &cfg,
         args,
         stages: &[stage],
@@ -256,8 +262,8 @@ fn recorded(
         .transaction()
         .context("starting the run's transaction")?;
     let outcome = run_stages(&tx, job, &mut summary);
-    // Empty until the stages resolve it: a failure before that (normalising, or the as-of
-    // itself) records no as-of; a stage's failure records the as-of it ran at.
+    // The as-of asked for (`--as-of`) from the start, else the resolved one: a default as-of
+    // that failed to resolve records none; a stage's failure records the as-of it ran at.
     record.as_of = Timestamp::parse(&summary.stages.as_of).ok();
     record.counts = serde_json::to_value(&summary)?;
     record.finished_at = Some(wall_clock_now());

@@ -170,10 +170,11 @@ def apply_pattern_strength_overrides(
     _last.error = None
     try:
         return _apply(pattern_key, action_category, scope, base_levers, feature_flags)
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
     except BaseException as e:  # fail open, as the original did: a sizing aid must not stop the PM
-        # BaseException: pyo3 raises a Rust panic as PanicException, which is not an Exception.
+        # pyo3 raises a Rust panic as PanicException, a BaseException; any other BaseException
+        # (KeyboardInterrupt, SystemExit, asyncio's CancelledError) is the caller's and goes on.
+        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+            raise
         _last.applied = None
         _last.error = f"{type(e).__name__}: {e}"
         return _raw_base(base_levers)
