@@ -434,15 +434,15 @@ pub fn positions_stored_after(conn: &Connection, rowid: i64) -> Result<Vec<Strin
     Ok(rows)
 }
 
-/// The distinct values the stored actions have for scope dimension `dim` (for checking an
-/// operator's switch against what the data holds).
-pub fn action_scope_values(conn: &Connection, dim: &str) -> Result<Vec<String>> {
+/// The distinct values that `module`'s stored actions have for scope dimension `dim` (for
+/// checking an operator's switch against what the data holds).
+pub fn action_scope_values(conn: &Connection, module: &str, dim: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT DISTINCT CAST(json_extract(scope, '$.' || json_quote(?1)) AS TEXT) FROM pm_actions
-         WHERE json_extract(scope, '$.' || json_quote(?1)) IS NOT NULL ORDER BY 1",
+        "SELECT DISTINCT CAST(json_extract(scope, '$.' || json_quote(?2)) AS TEXT) FROM pm_actions
+         WHERE module = ?1 AND json_extract(scope, '$.' || json_quote(?2)) IS NOT NULL ORDER BY 1",
     )?;
     let rows = stmt
-        .query_map([dim], |r| r.get(0))?
+        .query_map([module, dim], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(rows)
 }
@@ -459,13 +459,14 @@ pub fn known_modules(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows)
 }
 
-/// The distinct pattern keys of the stored actions.
-pub fn action_pattern_keys(conn: &Connection) -> Result<Vec<String>> {
+/// The distinct pattern keys of `module`'s stored actions.
+pub fn action_pattern_keys(conn: &Connection, module: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT DISTINCT pattern_key FROM pm_actions WHERE pattern_key IS NOT NULL ORDER BY 1",
+        "SELECT DISTINCT pattern_key FROM pm_actions
+         WHERE module = ?1 AND pattern_key IS NOT NULL ORDER BY 1",
     )?;
     let rows = stmt
-        .query_map([], |r| r.get(0))?
+        .query_map([module], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(rows)
 }

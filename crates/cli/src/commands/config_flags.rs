@@ -147,7 +147,7 @@ impl FlagsArgs {
             if asked.is_empty() {
                 continue;
             }
-            let known = action_scope_values(conn, dim)?;
+            let known = action_scope_values(conn, module, dim)?;
             unseen.extend(
                 asked
                     .iter()
@@ -156,7 +156,7 @@ impl FlagsArgs {
             );
         }
         if !self.disable_pattern.is_empty() {
-            let known: Vec<String> = action_pattern_keys(conn)?
+            let known: Vec<String> = action_pattern_keys(conn, module)?
                 .iter()
                 .map(|k| full_pattern(k, module).to_ascii_lowercase())
                 .collect();
@@ -241,7 +241,7 @@ fn change(cli: &Cli, module: &str, args: &FlagsArgs) -> anyhow::Result<FlagsRepo
         let unseen = args.unseen(&tx, module)?;
         if !unseen.is_empty() {
             return Err(crate::errors::usage(format!(
-                "nothing stored has {}: a misspelt switch would switch nothing off (pass \
+                "no stored action of this module has {}: a misspelt switch would switch nothing off (pass \
                  --allow-unseen to switch off a value before it occurs)",
                 unseen.join("; ")
             )));
