@@ -196,7 +196,17 @@ fn detail(s: &Shown) -> String {
                 l.q_value.map_or("—".into(), |q| format!("{q:.2e}"))
             ),
         ),
-        ("half-life", format!("{} h", number(l.half_life_hours, 0))),
+        (
+            "half-life",
+            // SPEC §4.10: only a significant decline is fitted; otherwise the config's default.
+            l.half_life_hours.map_or_else(
+                || {
+                    "the default (materialize.default_half_life_hours): no significant decline"
+                        .into()
+                },
+                |h| format!("{h:.0} h (fitted to a significant decline)"),
+            ),
+        ),
         ("levers", levers_json(&l.levers)),
         (
             "factor",
