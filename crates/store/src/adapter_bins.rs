@@ -60,11 +60,11 @@ pub fn all(conn: &Connection) -> Result<BTreeMap<String, FrozenBins>> {
 /// The frozen dimensions `module`'s actions were binned on (see [`record_binned_modules`]): the
 /// edges its config carries for the runtime to bin raw numbers.
 pub fn of_module(conn: &Connection, module: &str) -> Result<BTreeMap<String, FrozenBins>> {
-    let mut stmt =
-        conn.prepare("SELECT dim FROM adapter_bin_modules WHERE module = ?1 ORDER BY dim")?;
-    let dims: Vec<String> = stmt
-        .query_map([module], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let dims = crate::text_rows(
+        conn,
+        "SELECT dim FROM adapter_bin_modules WHERE module = ?1 ORDER BY dim",
+        [module],
+    )?;
     let mut frozen = all(conn)?;
     frozen.retain(|dim, _| dims.contains(dim));
     Ok(frozen)

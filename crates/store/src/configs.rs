@@ -244,11 +244,11 @@ pub fn all_versions(conn: &Connection, module: &str) -> Result<Vec<ConfigVersion
 
 /// Modules that have at least one config version, sorted.
 pub fn modules(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT DISTINCT module FROM learning_configs ORDER BY module")?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    crate::text_rows(
+        conn,
+        "SELECT DISTINCT module FROM learning_configs ORDER BY module",
+        [],
+    )
 }
 
 /// Set one version's status. Setting `active` goes through [`activate`], so the previous active

@@ -1,7 +1,7 @@
 //! `learning_lessons`, `lesson_candidates`, `learning_edge_history`, `learning_latent_factors`.
 
 use crate::stats::GroupKey;
-use crate::{parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
+use crate::{parse_ts, parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
 use learnloop_model::{CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp};
 use learnloop_overrides::Levers;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -10,19 +10,6 @@ const LESSON_COLUMNS: &str = "lesson_key, module, pattern_key, action_category, 
     scope_values_hash, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, half_life_hours,
     latent_factor_id, levers, status, status_reason, created_at, updated_at, confirmed_at,
     confirmed_n_trades, confirmed_mean_rr, failed_runs";
-
-fn parse_ts(text: Option<String>, what: &str) -> rusqlite::Result<Option<Timestamp>> {
-    text.map(|t| {
-        Timestamp::parse(&t).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Text,
-                format!("{what}: {e}").into(),
-            )
-        })
-    })
-    .transpose()
-}
 
 /// The `levers` column: a JSON object of the overrides crate's lever names (a misspelt lever is
 /// refused there rather than silently lost).

@@ -235,6 +235,37 @@ pub(crate) fn text_column<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r 
     })
 }
 
+/// A stored RFC 3339 time (`None` for NULL), a parse error reported as a conversion failure
+/// naming `what`.
+pub(crate) fn parse_ts(
+    text: Option<String>,
+    what: &str,
+) -> rusqlite::Result<Option<learnloop_model::Timestamp>> {
+    text.map(|t| {
+        learnloop_model::Timestamp::parse(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("{what}: {e}").into(),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// The first column of the rows `sql` gives, as text, in the query's order.
+pub(crate) fn text_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt
+        .query_map(params, |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
 /// Read a text column into a type that parses from its stored text (statuses, categories), the
 /// parse error reported as a conversion failure of that column.
 pub(crate) fn parsed_column<T>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>

@@ -279,19 +279,10 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
 /// The as-of time the stored statistics were aggregated at (`None` before the first aggregate).
 pub fn aggregated_as_of(conn: &Connection) -> Result<Option<Timestamp>> {
     let mut stmt = conn.prepare("SELECT DISTINCT as_of FROM stats_groups")?;
-    let mut latest = None;
-    for text in stmt.query_map([], |r| r.get::<_, String>(0))? {
-        let text = text?;
-        let t = Timestamp::parse(&text).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Text,
-                format!("stats_groups.as_of {text:?}: {e}").into(),
-            )
-        })?;
-        latest = latest.max(Some(t));
-    }
-    Ok(latest)
+    let times = stmt
+        .query_map([], |r| crate::parse_ts(r.get(0)?, "stats_groups.as_of"))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(times.into_iter().flatten().max())
 }
 
 /// Number of stored statistics rows.

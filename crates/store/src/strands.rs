@@ -412,73 +412,62 @@ pub fn positions_with_strands_created_between(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    crate::text_rows(
+        conn,
         "SELECT position_id FROM pm_actions WHERE created_at_ms > ?1 AND created_at_ms <= ?2
          UNION SELECT position_id FROM position_closes WHERE created_at_ms > ?1 AND created_at_ms <= ?2",
-    )?;
-    let rows = stmt
-        .query_map([from.millis(), to.millis()], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+        [from.millis(), to.millis()],
+    )
 }
 
 /// Positions of the typed strands whose `ad_strands` row was stored after `rowid`.
 pub fn positions_stored_after(conn: &Connection, rowid: i64) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    crate::text_rows(
+        conn,
         "SELECT a.position_id FROM pm_actions a JOIN ad_strands s ON s.id = a.strand_id WHERE s.rowid > ?1
          UNION SELECT c.position_id FROM position_closes c JOIN ad_strands s ON s.id = c.strand_id WHERE s.rowid > ?1",
-    )?;
-    let rows = stmt
-        .query_map([rowid], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+        [rowid],
+    )
 }
 
 /// The distinct values that `module`'s stored actions have for scope dimension `dim` (for
 /// checking an operator's switch against what the data holds).
 pub fn action_scope_values(conn: &Connection, module: &str, dim: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    crate::text_rows(
+        conn,
         "SELECT DISTINCT CAST(json_extract(scope, '$.' || json_quote(?2)) AS TEXT) FROM pm_actions
          WHERE module = ?1 AND json_extract(scope, '$.' || json_quote(?2)) IS NOT NULL ORDER BY 1",
-    )?;
-    let rows = stmt
-        .query_map([module, dim], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+        [module, dim],
+    )
 }
 
 /// Every module the store knows: of a stored action or close, or of a config version.
 pub fn known_modules(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    crate::text_rows(
+        conn,
         "SELECT module FROM pm_actions UNION SELECT module FROM position_closes
          UNION SELECT module FROM learning_configs ORDER BY 1",
-    )?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+        [],
+    )
 }
 
 /// The distinct pattern keys of `module`'s stored actions.
 pub fn action_pattern_keys(conn: &Connection, module: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    crate::text_rows(
+        conn,
         "SELECT DISTINCT pattern_key FROM pm_actions
          WHERE module = ?1 AND pattern_key IS NOT NULL ORDER BY 1",
-    )?;
-    let rows = stmt
-        .query_map([module], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+        [module],
+    )
 }
 
 /// Every position with an action or a close.
 pub fn all_positions(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare("SELECT position_id FROM pm_actions UNION SELECT position_id FROM position_closes ORDER BY 1")?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+    crate::text_rows(
+        conn,
+        "SELECT position_id FROM pm_actions UNION SELECT position_id FROM position_closes ORDER BY 1",
+        [],
+    )
 }
 
 /// Fill the temporary `dirty_positions` table that the per-position reads and deletes join on.
