@@ -289,17 +289,17 @@ mod tests {
 
     #[test]
     fn a_second_demo_into_the_same_directory_leaves_only_its_own_days() {
-        let dir = std::env::temp_dir().join(format!("learnloop-packets-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let long = DemoOptions {
             cycles: 300,
             days: 40,
             ..DemoOptions::default()
         };
-        write_packets(&long, &dir).unwrap();
+        write_packets(&long, dir).unwrap();
         std::fs::write(dir.join("packets").join("notes.json"), "{}").unwrap();
         let short = DemoOptions { days: 5, ..long };
-        write_packets(&short, &dir).unwrap();
+        write_packets(&short, dir).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(dir.join("packets"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -313,7 +313,6 @@ mod tests {
         expected.push("notes.json".into()); // not a day file: a user's, left alone
         expected.sort();
         assert_eq!(names, expected);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -120,12 +120,16 @@ fn not_stored_reason(
              other categories)"
         ),
         PatternKnown::WithCategory => {
+            let article = if category.as_str().starts_with(['a', 'e']) {
+                "an"
+            } else {
+                "a"
+            };
             format!(
-            "no statistics stored: fewer than {} trades had {} {category} action of this pattern \
-             with this scope",
-            cfg.stored_min_trades(key.dims()),
-            if category.as_str().starts_with(['a', 'e']) { "an" } else { "a" },
-        )
+                "no statistics stored: fewer than {} trades had {article} {category} action of \
+                 this pattern with this scope",
+                cfg.stored_min_trades(key.dims()),
+            )
         }
     })
 }

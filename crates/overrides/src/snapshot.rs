@@ -301,9 +301,12 @@ impl Overrides {
         if !flags.learning_enabled {
             return Some("learning disabled by feature flag learning_enabled=false".into());
         }
-        let bare = bare_pattern(pattern_key, &self.config.module);
-        if listed(&flags.disabled_patterns, pattern_key)
-            || bare.is_some_and(|b| listed(&flags.disabled_patterns, b))
+        // A pattern may be listed full or bare; the bare form is only looked for when a list is
+        // set (these are per-tick calls).
+        if !flags.disabled_patterns.is_empty()
+            && (listed(&flags.disabled_patterns, pattern_key)
+                || bare_pattern(pattern_key, &self.config.module)
+                    .is_some_and(|b| listed(&flags.disabled_patterns, b)))
         {
             return Some(format!("learning disabled for pattern {pattern_key:?}"));
         }

@@ -123,7 +123,7 @@ pub fn execute(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
 /// whose strands ingest quarantines as out of range teaches nothing.
 fn check_period(start: Timestamp, days: u32) -> anyhow::Result<()> {
     use learnloop_model::strand::{EARLIEST_PLAUSIBLE_MS, LATEST_PLAUSIBLE_MS};
-    let end_ms = start.millis() + i64::from(days) * 86_400_000;
+    let end_ms = start.millis() + i64::from(days) * learnloop_model::time::MS_PER_DAY;
     if start.millis() < EARLIEST_PLAUSIBLE_MS || end_ms >= LATEST_PLAUSIBLE_MS {
         return Err(crate::errors::usage(format!(
             "--start {start} with --days {days} ends outside 2000-01-01 .. 2100-01-01, the event \
