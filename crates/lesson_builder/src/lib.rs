@@ -27,5 +27,5 @@ pub mod stage;
 
 pub use stage::{
     build_lessons, build_lessons_from, lesson_key, lesson_key_of, InMemory, LatticeMemo,
-    LessonError, LessonReport,
+    LessonError, LessonReport, FIRST_HIERARCHICAL_DIMS,
 };

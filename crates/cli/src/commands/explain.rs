@@ -170,9 +170,7 @@ fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> 
         ),
         (
             "family",
-            t.fdr_weight.map_or("not in the family".into(), |w| {
-                format!("all hypotheses of the run, weighted BH (weight {w:.3})")
-            }),
+            family_text(t.fdr_weight, t.scope_mask.count_ones()),
         ),
         (
             "weakest parent",
@@ -186,6 +184,22 @@ fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> 
             fmt_p(t.incremental_p_value),
         ),
     ]
+}
+
+/// Which family the subset's hypothesis was in (docs/statistics.md, "The family and its error
+/// rate"): the run's roots, 1- and 2-dim subsets, or the level of its size under discovered
+/// parents.
+fn family_text(weight: Option<f64>, dims: u32) -> String {
+    match weight {
+        None => "not in the family".into(),
+        Some(w) if dims < learnloop_lesson_builder::FIRST_HIERARCHICAL_DIMS => {
+            format!("the run's roots, 1- and 2-dim subsets, weighted BH (weight {w:.3})")
+        }
+        Some(_) => format!(
+            "the run's {dims}-dim subsets under a discovered parent of {} dims, BH",
+            dims - 1
+        ),
+    }
 }
 
 /// The subset's lesson: status, levers, lifecycle, half-life, factor.

@@ -39,6 +39,9 @@ pub enum Screen {
     Duplicate { of: u32 },
     /// A parent is not among the stored subsets.
     MissingParent,
+    /// Deep (`family::FIRST_HIERARCHICAL_DIMS` dims or more) and no parent one dim smaller is a
+    /// discovery of the run: not a hypothesis of the hierarchical family (set by the family).
+    Hierarchy,
     /// No contrast is defined (no spread, or a side in a single cluster).
     Untestable,
 }

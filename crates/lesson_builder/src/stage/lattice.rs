@@ -174,11 +174,7 @@ impl Lattice {
         find: impl Fn(u64, u64) -> Option<u32>,
     ) {
         for &(dim, parent_hash) in keys.of(r.scope_mask, &r.scope_values) {
-            let parent_mask = if dim < 64 {
-                r.scope_mask & !(1u64 << dim)
-            } else {
-                r.scope_mask
-            };
+            let parent_mask = parent_mask_without(r.scope_mask, dim);
             let row = find(parent_mask, parent_hash).unwrap_or(NOT_STORED);
             self.has_missing |= row == NOT_STORED;
             self.parents.push(Link { dim, row });
@@ -214,6 +210,16 @@ impl Lattice {
     }
 }
 
+/// The mask of a subset without dimension `dim` (a scope key that is not a configured dimension
+/// has no bit: the mask is unchanged).
+fn parent_mask_without(mask: u64, dim: u32) -> u64 {
+    if dim < 64 {
+        mask & !(1u64 << dim)
+    } else {
+        mask
+    }
+}
+
 fn group_prefix(first: &StatsRow) -> StableHasher {
     LessonKey::group_prefix(&first.module, &first.pattern_key, first.category)
 }
@@ -230,7 +236,7 @@ fn keys_of(rows: &[StatsRow]) -> Vec<LessonKey> {
 /// (dim, parent hash) for each pair of a subset's scope: the key of the parent without it.
 /// Canonical scope text (the aggregator's) is read without allocating: its pairs are sorted by
 /// dimension name, so the mask's dims in name order name them.
-struct ParentKeys<'d, 'a> {
+pub(super) struct ParentKeys<'d, 'a> {
     dims: &'d DimensionList,
     name_order: Vec<u32>,
     pairs: Vec<(&'a str, &'a str)>,
@@ -239,7 +245,7 @@ struct ParentKeys<'d, 'a> {
 }
 
 impl<'d, 'a> ParentKeys<'d, 'a> {
-    fn new(dims: &'d DimensionList) -> Self {
+    pub(super) fn new(dims: &'d DimensionList) -> Self {
         let names = dims.names();
         let mut name_order: Vec<u32> = (0..names.len() as u32).collect();
         name_order.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
@@ -250,6 +256,17 @@ impl<'d, 'a> ParentKeys<'d, 'a> {
             hashes: Vec::new(),
             keys: Vec::new(),
         }
+    }
+
+    /// The stored keys (mask, values hash) of the subset's exact parents.
+    pub(super) fn ids_of(
+        &mut self,
+        mask: u64,
+        scope_values: &'a str,
+    ) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.of(mask, scope_values)
+            .iter()
+            .map(move |&(dim, hash)| (parent_mask_without(mask, dim), hash))
     }
 
     fn of(&mut self, mask: u64, scope_values: &'a str) -> &[(u32, u64)] {

@@ -4,6 +4,7 @@
 
 mod across;
 mod evaluate;
+mod family;
 mod lattice;
 mod levers;
 mod lifecycle;
@@ -13,6 +14,7 @@ pub(crate) mod trades;
 mod verdict;
 
 pub use evaluate::Baseline;
+pub use family::FIRST_HIERARCHICAL_DIMS;
 pub use lattice::LatticeMemo;
 pub use levers::lesson_levers;
 pub use verdict::Verdict;
@@ -23,7 +25,6 @@ use learnloop_model::hash::StableHasher;
 use learnloop_model::{
     CandidateRow, LoopConfig, RunningStats, StatsRow, StatsView, Timestamp, TradeEvent,
 };
-use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use rayon::prelude::*;
@@ -262,9 +263,6 @@ fn build_lessons_streamed(
     finish(conn, cfg, as_of, &inputs, tested, baselines, clock)
 }
 
-/// Subsets of this many dims and more share one stratum of the weighted FDR procedure.
-const FDR_DEEPEST_STRATUM: u32 = 3;
-
 /// Rows per batch of groups tested in parallel while streaming the stats.
 const LESSON_BATCH_ROWS: usize = 200_000;
 
@@ -489,7 +487,7 @@ fn finish(
     Ok(report)
 }
 
-/// The verdicts of a run's tested subsets: one weighted-BH family over the hypotheses (SPEC §4.5,
+/// The verdicts of a run's tested subsets: the run's family (`family.rs`: SPEC §4.5,
 /// docs/statistics.md), each subset judged, then selection within each group. Sets each
 /// tested subset's FDR weight and re-test threshold; returns the verdicts and the family size.
 fn decide(
@@ -499,38 +497,13 @@ fn decide(
     baselines: &BTreeMap<String, Baseline>,
     index: &TradeIndex,
 ) -> (Vec<Judged>, u64) {
-    let mut family: Vec<f64> = Vec::with_capacity(tested.len());
-    let mut slots: Vec<Option<usize>> = Vec::with_capacity(tested.len());
-    for t in tested.iter() {
-        let slot = t.p.get().filter(|_| t.screen == Screen::Tested).map(|p| {
-            family.push(p);
-            family.len() - 1
-        });
-        slots.push(slot);
-    }
-    // Weighted BH: the pattern roots, the 1-dim, the 2-dim and the deeper subsets each get an
-    // equal share of the error budget (weights from the design only).
-    let strata: Vec<u32> = tested
-        .iter()
-        .zip(&slots)
-        .filter(|(_, s)| s.is_some())
-        .map(|(t, _)| t.dims.min(FDR_DEEPEST_STRATUM))
-        .collect();
-    let weights = equal_share_weights(&strata);
-    let weighted = weighted_p(&family, &weights);
-    let q = benjamini_hochberg(&weighted);
-    // A re-test in selection passes at the family's critical value, scaled by its weight.
-    let critical = rejection_threshold(&weighted, &q, cfg.lessons.fdr);
-    for (t, slot) in tested.iter_mut().zip(&slots) {
-        t.fdr_weight = slot.map(|s| weights[s]).into();
-        t.p_threshold = slot.and_then(|s| critical.map(|c| c * weights[s])).into();
-    }
-    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
+    let family = family::test_family(tested, rows, cfg);
     let mut judged: Vec<Judged> = tested
         .iter()
-        .zip(&slots)
-        .map(|(t, slot)| judge(t, slot.map(|s| q[s]), cfg))
+        .zip(&family.q)
+        .map(|(t, &q)| judge(t, q, cfg))
         .collect();
+    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let no_tau2 = BTreeMap::new();
     let prior = Prior {
         cfg,
@@ -541,7 +514,7 @@ fn decide(
     let group_of = |t: &Tested| prior.context(rows.row(t.row));
     select(rows, tested, &mut judged, &keys, &group_of, cfg);
     across::account_for_other_groups(rows, tested, &mut judged, &prior);
-    (judged, family.len() as u64)
+    (judged, family.size)
 }
 
 /// Wall time of the stage's phases, logged at debug level.

@@ -355,3 +355,99 @@ fn an_effect_free_pattern_is_no_lesson_because_another_pattern_is_good() {
         );
     }
 }
+
+/// The pairs of a stored scope text, as a set (parents are found by removing one).
+fn pair_set(scope: &str) -> std::collections::BTreeSet<(String, String)> {
+    learnloop_model::scope::canonical_pairs(scope)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// BH q-values by the textbook formula: q(i) = min over j ≥ rank(i) of p(j)·m/j.
+fn bh_by_hand(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    let mut q = vec![0.0; m];
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running;
+    }
+    q
+}
+
+#[test]
+fn a_deep_subset_is_a_hypothesis_only_under_a_discovered_parent() {
+    // +2 R on micro caps on the 1h chart in Good weeks: the three-dim scope's two-dim parents
+    // carry a diluted effect and are discoveries, so it is a hypothesis; three-dim subsets under
+    // no discovered parent are not.
+    let trades = market(5, 30, 24, 0.4, |bucket, timeframe, regime| {
+        if bucket == "micro" && timeframe == "1h" && regime == "Good" {
+            2.0
+        } else {
+            0.0
+        }
+    });
+    let (rows, tested, judged) = run(&trades);
+    let fdr = LoopConfig::default().lessons.fdr;
+    let discovered: Vec<_> = tested
+        .iter()
+        .zip(&judged)
+        .filter(|(t, j)| t.dims == 2 && j.q.is_some_and(|q| q <= fdr))
+        .map(|(t, _)| pair_set(&rows[t.row].scope_values))
+        .collect();
+    assert!(!discovered.is_empty());
+    let mut members = Vec::new();
+    let mut outside = 0;
+    for (i, t) in tested.iter().enumerate().filter(|(_, t)| t.dims == 3) {
+        let pairs = pair_set(&rows[t.row].scope_values);
+        let admitted = pairs.iter().any(|pair| {
+            let mut parent = pairs.clone();
+            parent.remove(pair);
+            discovered.contains(&parent)
+        });
+        match t.screen {
+            Screen::Hierarchy => {
+                assert!(!admitted, "{}", rows[t.row].scope_values);
+                assert_eq!(judged[i].reason.kind(), "hierarchy");
+                assert_eq!(judged[i].q, None);
+                outside += 1;
+            }
+            Screen::Tested => {
+                assert!(admitted, "{}", rows[t.row].scope_values);
+                assert_eq!(t.fdr_weight.get(), Some(1.0));
+                members.push(i);
+            }
+            _ => {}
+        }
+    }
+    assert!(outside > 0 && !members.is_empty(), "{outside} outside");
+    // The admitted three-dim subsets are one plain BH family of their own.
+    let p: Vec<f64> = members
+        .iter()
+        .map(|&i| tested[i].p.get().unwrap())
+        .collect();
+    for (&i, q) in members.iter().zip(bh_by_hand(&p)) {
+        let got = judged[i].q.unwrap();
+        assert!((got - q).abs() <= 1e-12 * q.max(1e-300), "{got} vs {q}");
+    }
+    let planted = r#"{"bucket":"micro","macro_phase":"Good","timeframe":"1h"}"#;
+    let j = verdict_of(&rows, &tested, &judged, planted);
+    assert!(j.q.is_some_and(|q| q <= fdr), "{j:?}");
+}
+
+#[test]
+fn without_a_discovery_no_deep_subset_is_tested() {
+    let trades = market(8, 26, 16, 0.6, |_, _, _| 0.0);
+    let (rows, tested, judged) = run(&trades);
+    for (t, j) in tested.iter().zip(&judged).filter(|(t, _)| t.dims == 3) {
+        assert_ne!(t.screen, Screen::Tested, "{}", rows[t.row].scope_values);
+        assert_eq!(j.q, None);
+    }
+    assert!(tested
+        .iter()
+        .any(|t| t.dims == 3 && t.screen == Screen::Hierarchy));
+}
