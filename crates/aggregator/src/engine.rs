@@ -7,6 +7,7 @@
 //! the largest group, and a consumer can write one group while the next is computed.
 
 use crate::prepare::{Group, Prepared};
+use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
 use learnloop_model::scope::{push_scope_values_json, scope_values_hash};
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
@@ -88,13 +89,19 @@ impl Limits {
     }
 
     /// The configured enumeration (SPEC §3, §12): with `aggregate.k_max` set, the exhaustive one
-    /// (every subset up to k_max dims with `store_min_trades`); otherwise every subset the lesson
-    /// stage tests (its minimum support by size) and, with `store_min_trades`, also every subset
-    /// with at least that many trades.
+    /// (every subset up to k_max dims with `store_min_trades`); with `store_min_trades` (for
+    /// analysts), every subset of any size with the lesson stage's minimum support for its size or
+    /// that many trades; by default, the subsets of fewer than `FIRST_HIERARCHICAL_DIMS` dims
+    /// with their minimum support (the lesson stage computes deeper ones under its discoveries).
     pub fn from_config(cfg: &LoopConfig) -> Self {
-        match cfg.aggregate.k_max {
-            Some(k_max) => Self::flat(k_max, cfg.store_min_trades()),
-            None => Self::by_size(|k| cfg.stored_min_trades(k)),
+        match (cfg.aggregate.k_max, cfg.aggregate.store_min_trades) {
+            (Some(k_max), _) => Self::flat(k_max, cfg.store_min_trades()),
+            (None, Some(_)) => Self::by_size(|k| cfg.stored_min_trades(k)),
+            // The lesson stage computes deeper subsets itself, under its discoveries only.
+            (None, None) => Self {
+                k_max: FIRST_HIERARCHICAL_DIMS - 1,
+                ..Self::by_size(|k| cfg.stored_min_trades(k))
+            },
         }
     }
 

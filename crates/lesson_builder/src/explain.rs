@@ -4,6 +4,7 @@
 
 use crate::lesson_key_of;
 use crate::stage::LessonError;
+use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
 use learnloop_model::{
     ActionCategory, CandidateRow, CandidateVerdict, DimensionList, LessonRow, LoopConfig, ScopeKey,
 };
@@ -155,16 +156,22 @@ pub fn explain(
     let parents = parents(conn, &cfg.dims, group, key)?;
     let min_support = cfg.lessons.min_support_for(key.dims());
     let n_trades = stats.as_ref().map(|s| s.stats.n_trades());
-    let (verdict, reason) = match (&test, n_trades) {
-        (Some(t), _) => (ExplainVerdict::Tested(t.verdict), t.reason.clone()),
-        (None, Some(n)) => (
+    let deep_reason = match (&test, key.dims() >= FIRST_HIERARCHICAL_DIMS) {
+        (None, true) => untested_deep_reason(conn, cfg, group, key)?,
+        _ => None,
+    };
+    let (verdict, reason) = match (&test, n_trades, deep_reason) {
+        (Some(t), _, _) => (ExplainVerdict::Tested(t.verdict), t.reason.clone()),
+        (None, Some(_), Some(reason)) => (ExplainVerdict::NotTested, reason),
+        (None, Some(n), None) => (
             ExplainVerdict::NotTested,
             format!(
                 "support: {n} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
                 key.dims()
             ),
         ),
-        (None, None) => (
+        (None, None, Some(reason)) => (ExplainVerdict::NotStored, reason),
+        (None, None, None) => (
             ExplainVerdict::NotStored,
             not_stored_reason(conn, cfg, group, key)?,
         ),
@@ -187,6 +194,56 @@ pub fn explain(
     })
 }
 
+/// Why the last run did not test a subset of `FIRST_HIERARCHICAL_DIMS` dims or more, if it ran
+/// (its lesson_candidates say so): the hierarchical family computes such a subset only as the
+/// child of a discovery one dim smaller, and then only with its minimum support.
+fn untested_deep_reason(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    group: GroupKey<'_>,
+    key: &ScopeKey,
+) -> Result<Option<String>, LessonError> {
+    if learnloop_store::stats::aggregated_as_of(conn)?.is_none() {
+        return Ok(None);
+    }
+    let fdr = cfg.lessons.fdr;
+    let mut discovered = None;
+    for (_, parent) in parent_keys(&cfg.dims, key) {
+        let test = learnloop_store::lessons::candidate(conn, group, parent.mask, parent.hash())?;
+        if test.is_some_and(|t| t.q_value.is_some_and(|q| q <= fdr)) {
+            discovered = Some(parent.values_json());
+            break;
+        }
+    }
+    let dims = key.dims();
+    Ok(Some(match discovered {
+        Some(parent) => format!(
+            "support: fewer than {} trades, the minimum for a {dims}-dim subset (its parent {parent} \
+             is a discovery, and its children with that support were tested)",
+            cfg.lessons.min_support_for(dims)
+        ),
+        None => format!(
+            "hierarchy: a subset of {dims} dims is a hypothesis only under a parent of {} dims that \
+             is a discovery of the run (q ≤ fdr {fdr}); none of its parents is",
+            dims - 1
+        ),
+    }))
+}
+
+/// Each parent of `key` (the subset without one of its dimensions), with the dimension dropped.
+fn parent_keys(dims: &DimensionList, key: &ScopeKey) -> Vec<(String, ScopeKey)> {
+    key.values
+        .iter()
+        .map(|(removed, _)| {
+            let parent = ScopeKey::from_pairs(
+                dims,
+                key.values.iter().filter(|(d, _)| d != removed).cloned(),
+            );
+            (removed.clone(), parent)
+        })
+        .collect()
+}
+
 /// The figures of each parent of `key` (the subset without one of its dimensions).
 fn parents(
     conn: &Connection,
@@ -195,11 +252,7 @@ fn parents(
     key: &ScopeKey,
 ) -> Result<Vec<ParentFigures>, LessonError> {
     let mut out = Vec::new();
-    for (removed, _) in &key.values {
-        let parent = ScopeKey::from_pairs(
-            dims,
-            key.values.iter().filter(|(d, _)| d != removed).cloned(),
-        );
+    for (removed, parent) in parent_keys(dims, key) {
         let row = learnloop_store::stats::get(
             conn,
             group.module,
@@ -209,7 +262,7 @@ fn parents(
             parent.hash(),
         )?;
         out.push(ParentFigures {
-            removed_dim: removed.clone(),
+            removed_dim: removed,
             scope_values: parent.values_json(),
             n_trades: row.as_ref().map(|r| r.stats.n_trades()),
             mean_rr: row.as_ref().map(|r| r.stats.r.mean),

@@ -109,6 +109,11 @@ impl Default for LessonConfig {
     }
 }
 
+/// Subsets of this many dims and more are hypotheses of the lesson stage only under a parent that
+/// is a discovery of the run (SPEC §4.5, §12; docs/statistics.md): the lesson stage computes them
+/// from the trades under its discoveries, so the aggregate stage stores none by default.
+pub const FIRST_HIERARCHICAL_DIMS: u32 = 3;
+
 impl LessonConfig {
     /// Minimum trades a subset of `dims` dimensions needs to be tested.
     pub fn min_support_for(&self, dims: u32) -> u64 {

@@ -498,7 +498,7 @@ fn human(b: &AggregateBench) -> String {
         ("trades", b.trades.to_string()),
         ("trade events (actions)", b.trade_events.to_string()),
         (
-            "dims / k_max / min trades",
+            "dims / stored depth / min trades",
             format!(
                 "{} / {}{} / {}",
                 b.dims,

@@ -39,9 +39,6 @@ pub enum Screen {
     Duplicate { of: u32 },
     /// A parent is not among the stored subsets.
     MissingParent,
-    /// Deep (`family::FIRST_HIERARCHICAL_DIMS` dims or more) and no parent one dim smaller is a
-    /// discovery of the run: not a hypothesis of the hierarchical family (set by the family).
-    Hierarchy,
     /// No contrast is defined (no spread, or a side in a single cluster).
     Untestable,
 }
@@ -101,6 +98,21 @@ impl Tested {
     /// The row of the nearest parent, if any.
     pub fn nearest_parent_row(&self) -> Option<usize> {
         self.nearest_parent.map(|p| p as usize)
+    }
+
+    /// Move every row this test names (its own, its nearest parent's, its screen's) to `to(row)`.
+    pub fn map_rows(&mut self, mut to: impl FnMut(usize) -> usize) {
+        self.row = to(self.row);
+        let mut link = |row: u32| row_link(to(row as usize));
+        self.nearest_parent = self.nearest_parent.map(&mut link);
+        self.screen = match self.screen {
+            Screen::Complement { parent: Some(p), n } => Screen::Complement {
+                parent: Some(link(p)),
+                n,
+            },
+            Screen::Duplicate { of } => Screen::Duplicate { of: link(of) },
+            other => other,
+        };
     }
 }
 
@@ -225,12 +237,14 @@ pub fn contrast(ctx: &GroupContext<'_>, own: &Bitset, other: &Bitset) -> Option<
     cluster_contrast(&cells, ctx.cfg.lessons.min_clusters)
 }
 
-/// Test every row of a group that has its minimum support; `lattice` holds the group's parent
-/// and child links (built for exactly these rows).
+/// Test every row of a group of at most `max_dims` dims that has its minimum support (deeper
+/// rows, which an analyst's storage may hold, are left to the hierarchical family); `lattice`
+/// holds the group's parent and child links (built for exactly these rows).
 pub fn evaluate_group(
     group: &GroupRows<'_>,
     lattice: &Lattice,
     ctx: &GroupContext<'_>,
+    max_dims: u32,
 ) -> Vec<Tested> {
     let rows = group.rows;
     let Some(first) = rows.first() else {
@@ -239,8 +253,10 @@ pub fn evaluate_group(
     let cfg = ctx.cfg;
     let key_prefix = LessonKey::group_prefix(&first.module, &first.pattern_key, first.category);
     let group_key = LessonKey::in_group(key_prefix, "{}");
-    let supported =
-        |r: &StatsRow| r.stats.n_trades() >= cfg.lessons.min_support_for(r.scope_mask.count_ones());
+    let supported = |r: &StatsRow| {
+        let dims = r.scope_mask.count_ones();
+        dims <= max_dims && r.stats.n_trades() >= cfg.lessons.min_support_for(dims)
+    };
     // Each supported subset's trades are summarised as soon as they are found (a trade set is as
     // large as the group, and a group may have a million subsets): only the summaries are kept.
     let mut decayed: Vec<Option<WeightedStats>> = Vec::with_capacity(rows.len());

@@ -236,7 +236,7 @@ fn keys_of(rows: &[StatsRow]) -> Vec<LessonKey> {
 /// (dim, parent hash) for each pair of a subset's scope: the key of the parent without it.
 /// Canonical scope text (the aggregator's) is read without allocating: its pairs are sorted by
 /// dimension name, so the mask's dims in name order name them.
-pub(super) struct ParentKeys<'d, 'a> {
+struct ParentKeys<'d, 'a> {
     dims: &'d DimensionList,
     name_order: Vec<u32>,
     pairs: Vec<(&'a str, &'a str)>,
@@ -245,7 +245,7 @@ pub(super) struct ParentKeys<'d, 'a> {
 }
 
 impl<'d, 'a> ParentKeys<'d, 'a> {
-    pub(super) fn new(dims: &'d DimensionList) -> Self {
+    fn new(dims: &'d DimensionList) -> Self {
         let names = dims.names();
         let mut name_order: Vec<u32> = (0..names.len() as u32).collect();
         name_order.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
@@ -256,17 +256,6 @@ impl<'d, 'a> ParentKeys<'d, 'a> {
             hashes: Vec::new(),
             keys: Vec::new(),
         }
-    }
-
-    /// The stored keys (mask, values hash) of the subset's exact parents.
-    pub(super) fn ids_of(
-        &mut self,
-        mask: u64,
-        scope_values: &'a str,
-    ) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.of(mask, scope_values)
-            .iter()
-            .map(move |&(dim, hash)| (parent_mask_without(mask, dim), hash))
     }
 
     fn of(&mut self, mask: u64, scope_values: &'a str) -> &[(u32, u64)] {

@@ -14,12 +14,12 @@ pub(crate) mod trades;
 mod verdict;
 
 pub use evaluate::Baseline;
-pub use family::FIRST_HIERARCHICAL_DIMS;
 pub use lattice::LatticeMemo;
+pub use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
 pub use levers::lesson_levers;
 pub use verdict::Verdict;
 
-use evaluate::{evaluate_group, root_tau2, row_link, GroupContext, GroupRows, Screen, Tested};
+use evaluate::{evaluate_group, root_tau2, GroupContext, GroupRows, Tested};
 use lattice::Lattice;
 use learnloop_model::hash::StableHasher;
 use learnloop_model::{
@@ -28,7 +28,7 @@ use learnloop_model::{
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use rayon::prelude::*;
-use rows::{KeptRows, RowRef, StageRows};
+use rows::{KeptRows, RowRef, StageRows, WithComputed};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use trades::{TradeIndex, TradeIndexBuilder};
@@ -274,22 +274,8 @@ fn keep_tested(
     tested: &mut Vec<Tested>,
 ) {
     let mut remap: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut keep = |i: usize, kept: &mut KeptRows| -> usize {
-        *remap.entry(i).or_insert_with(|| kept.push(&rows[i]))
-    };
     for mut t in local {
-        t.row = keep(t.row, kept);
-        t.nearest_parent = t.nearest_parent.map(|p| row_link(keep(p as usize, kept)));
-        t.screen = match t.screen {
-            Screen::Complement { parent: Some(p), n } => Screen::Complement {
-                parent: Some(row_link(keep(p as usize, kept))),
-                n,
-            },
-            Screen::Duplicate { of } => Screen::Duplicate {
-                of: row_link(keep(of as usize, kept)),
-            },
-            other => other,
-        };
+        t.map_rows(|i| *remap.entry(i).or_insert_with(|| kept.push(&rows[i])));
         tested.push(t);
     }
 }
@@ -413,7 +399,8 @@ fn evaluate_one(
         None if keep => Lattice::build_keyed(group.rows, dims),
         None => Lattice::build(group.rows, dims),
     };
-    (evaluate_group(group, &lattice, &ctx), Some(lattice))
+    let tested = evaluate_group(group, &lattice, &ctx, FIRST_HIERARCHICAL_DIMS - 1);
+    (tested, Some(lattice))
 }
 
 /// Everything after the tests: q-values over the whole family, verdicts, selection, lifecycle,
@@ -436,8 +423,19 @@ fn finish(
     baselines: BTreeMap<String, Baseline>,
     mut clock: PhaseClock,
 ) -> Result<LessonReport, LessonError> {
-    let rows = inputs.rows;
-    let (judged, family_size) = decide(&mut tested, rows, cfg, &baselines, inputs.index);
+    let inputs_of_decide = DecideInputs {
+        cfg,
+        as_of,
+        baselines: &baselines,
+        index: inputs.index,
+    };
+    let decision = decide(&mut tested, inputs.rows, &inputs_of_decide);
+    let (judged, family_size) = (decision.judged, decision.family_size);
+    let with_computed = WithComputed {
+        base: inputs.rows,
+        extra: &decision.computed,
+    };
+    let rows: &dyn StageRows = &with_computed;
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     clock.lap("verdicts");
 
@@ -487,34 +485,59 @@ fn finish(
     Ok(report)
 }
 
+/// What [`decide`] needs besides the tests and rows.
+struct DecideInputs<'a> {
+    cfg: &'a LoopConfig,
+    as_of: Timestamp,
+    baselines: &'a BTreeMap<String, Baseline>,
+    index: &'a TradeIndex,
+}
+
+/// The verdicts of a run, index for index with its tested subsets (deep ones included).
+struct Decision {
+    judged: Vec<Judged>,
+    family_size: u64,
+    /// The deep subsets the family computed: rows `rows.len()..` of the run.
+    computed: Vec<StatsRow>,
+}
+
 /// The verdicts of a run's tested subsets: the run's family (`family.rs`: SPEC §4.5,
-/// docs/statistics.md), each subset judged, then selection within each group. Sets each
-/// tested subset's FDR weight and re-test threshold; returns the verdicts and the family size.
-fn decide(
-    tested: &mut [Tested],
-    rows: &dyn StageRows,
-    cfg: &LoopConfig,
-    baselines: &BTreeMap<String, Baseline>,
-    index: &TradeIndex,
-) -> (Vec<Judged>, u64) {
-    let family = family::test_family(tested, rows, cfg);
+/// docs/statistics.md; it adds the deep subsets it admits to `tested`), each subset judged, then
+/// selection within each group. Sets each tested subset's FDR weight and re-test threshold.
+fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<'_>) -> Decision {
+    let cfg = inputs.cfg;
+    let no_tau2 = BTreeMap::new();
+    let prior = Prior {
+        cfg,
+        baselines: inputs.baselines,
+        tau2_roots: &no_tau2,
+        index: inputs.index,
+    };
+    let context_of = |r: RowRef<'_>| prior.context(r);
+    let family_inputs = family::FamilyInputs {
+        cfg,
+        as_of: inputs.as_of,
+        group_of: &context_of,
+    };
+    let family = family::test_family(tested, rows, &family_inputs);
+    let rows = WithComputed {
+        base: rows,
+        extra: &family.computed,
+    };
     let mut judged: Vec<Judged> = tested
         .iter()
         .zip(&family.q)
         .map(|(t, &q)| judge(t, q, cfg))
         .collect();
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
-    let no_tau2 = BTreeMap::new();
-    let prior = Prior {
-        cfg,
-        baselines,
-        tau2_roots: &no_tau2,
-        index,
-    };
     let group_of = |t: &Tested| prior.context(rows.row(t.row));
-    select(rows, tested, &mut judged, &keys, &group_of, cfg);
-    across::account_for_other_groups(rows, tested, &mut judged, &prior);
-    (judged, family.size)
+    select(&rows, tested, &mut judged, &keys, &group_of, cfg);
+    across::account_for_other_groups(&rows, tested, &mut judged, &prior);
+    Decision {
+        judged,
+        family_size: family.size,
+        computed: family.computed,
+    }
 }
 
 /// Wall time of the stage's phases, logged at debug level.

@@ -47,11 +47,37 @@ impl<'a> From<&'a StatsRow> for RowRef<'a> {
 pub trait StageRows {
     /// Row `i`.
     fn row(&self, i: usize) -> RowRef<'_>;
+    /// How many rows there are.
+    fn len(&self) -> usize;
 }
 
 impl StageRows for StatsView<'_> {
     fn row(&self, i: usize) -> RowRef<'_> {
         RowRef::from(&self[i])
+    }
+
+    fn len(&self) -> usize {
+        StatsView::len(self)
+    }
+}
+
+/// The run's rows followed by the deep subsets the lesson stage computed itself
+/// (`family::test_family`): index `base.len() + j` is `extra[j]`.
+pub struct WithComputed<'a> {
+    pub base: &'a dyn StageRows,
+    pub extra: &'a [StatsRow],
+}
+
+impl StageRows for WithComputed<'_> {
+    fn row(&self, i: usize) -> RowRef<'_> {
+        match i.checked_sub(self.base.len()) {
+            Some(j) => RowRef::from(&self.extra[j]),
+            None => self.base.row(i),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.base.len() + self.extra.len()
     }
 }
 
@@ -150,6 +176,10 @@ impl KeptRows {
 }
 
 impl StageRows for KeptRows {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     fn row(&self, i: usize) -> RowRef<'_> {
         let k = &self.rows[i];
         let start = k.text_start as usize;

@@ -6,7 +6,7 @@ use super::evaluate::{evaluate_group, GroupContext, GroupRows, Screen, Tested};
 use super::lattice::Lattice;
 use super::trades::TradeIndex;
 use super::verdict::{Judged, Verdict};
-use super::{decide, Baseline};
+use super::{decide, Baseline, DecideInputs};
 use learnloop_model::rng::SplitMix64;
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::{OutcomeStats, TradeOutcome};
@@ -206,13 +206,26 @@ fn run_groups(trades: &[Trade], patterns: &[&str]) -> (Vec<StatsRow>, Vec<Tested
             rows: &group_rows,
             offset: rows.len(),
         };
-        tested.extend(evaluate_group(&group, &lattice, &ctx));
+        tested.extend(evaluate_group(
+            &group,
+            &lattice,
+            &ctx,
+            super::FIRST_HIERARCHICAL_DIMS - 1,
+        ));
         rows.extend(group_rows);
     }
     let baselines: BTreeMap<String, Baseline> = [("pm".to_string(), baseline)].into();
     let view = StatsView::from(rows.as_slice());
-    let (judged, _) = decide(&mut tested, &view, &cfg, &baselines, &index);
-    (rows, tested, judged)
+    let inputs = DecideInputs {
+        cfg: &cfg,
+        as_of,
+        baselines: &baselines,
+        index: &index,
+    };
+    let decision = decide(&mut tested, &view, &inputs);
+    // The deep subsets the family computed are the rows after the stored ones.
+    rows.extend(decision.computed);
+    (rows, tested, decision.judged)
 }
 
 fn verdict_of<'a>(
@@ -380,10 +393,10 @@ fn bh_by_hand(p: &[f64]) -> Vec<f64> {
 }
 
 #[test]
-fn a_deep_subset_is_a_hypothesis_only_under_a_discovered_parent() {
+fn the_deep_subsets_tested_are_the_supported_children_of_discoveries() {
     // +2 R on micro caps on the 1h chart in Good weeks: the three-dim scope's two-dim parents
     // carry a diluted effect and are discoveries, so it is a hypothesis; three-dim subsets under
-    // no discovered parent are not.
+    // no discovered parent are not computed at all.
     let trades = market(5, 30, 24, 0.4, |bucket, timeframe, regime| {
         if bucket == "micro" && timeframe == "1h" && regime == "Good" {
             2.0
@@ -392,7 +405,8 @@ fn a_deep_subset_is_a_hypothesis_only_under_a_discovered_parent() {
         }
     });
     let (rows, tested, judged) = run(&trades);
-    let fdr = LoopConfig::default().lessons.fdr;
+    let cfg = LoopConfig::default();
+    let fdr = cfg.lessons.fdr;
     let discovered: Vec<_> = tested
         .iter()
         .zip(&judged)
@@ -400,54 +414,73 @@ fn a_deep_subset_is_a_hypothesis_only_under_a_discovered_parent() {
         .map(|(t, _)| pair_set(&rows[t.row].scope_values))
         .collect();
     assert!(!discovered.is_empty());
-    let mut members = Vec::new();
-    let mut outside = 0;
-    for (i, t) in tested.iter().enumerate().filter(|(_, t)| t.dims == 3) {
-        let pairs = pair_set(&rows[t.row].scope_values);
-        let admitted = pairs.iter().any(|pair| {
-            let mut parent = pairs.clone();
-            parent.remove(pair);
-            discovered.contains(&parent)
-        });
-        match t.screen {
-            Screen::Hierarchy => {
-                assert!(!admitted, "{}", rows[t.row].scope_values);
-                assert_eq!(judged[i].reason.kind(), "hierarchy");
-                assert_eq!(judged[i].q, None);
-                outside += 1;
-            }
-            Screen::Tested => {
-                assert!(admitted, "{}", rows[t.row].scope_values);
-                assert_eq!(t.fdr_weight.get(), Some(1.0));
-                members.push(i);
-            }
-            _ => {}
-        }
+    // Brute force: every three-dim subset with its minimum support, and which of them are
+    // children of a discovery.
+    let events = events_of(&trades);
+    let as_of = Timestamp(events.last().unwrap().exit_at.0 + DAY_MS);
+    let min_support = cfg.lessons.min_support_for(3);
+    let expected: BTreeMap<String, (u64, f64)> = rows_of(&events, &cfg, as_of, min_support, "p")
+        .into_iter()
+        .filter(|r| r.scope_mask.count_ones() == 3)
+        .filter(|r| {
+            let pairs = pair_set(&r.scope_values);
+            pairs.iter().any(|pair| {
+                let mut parent = pairs.clone();
+                parent.remove(pair);
+                discovered.contains(&parent)
+            })
+        })
+        .map(|r| (r.scope_values.clone(), (r.stats.n_trades(), r.stats.r.mean)))
+        .collect();
+    let deep: Vec<usize> = (0..tested.len()).filter(|&i| tested[i].dims == 3).collect();
+    let got: BTreeMap<String, (u64, f64)> = deep
+        .iter()
+        .map(|&i| {
+            let r = &rows[tested[i].row];
+            (r.scope_values.clone(), (r.stats.n_trades(), r.stats.r.mean))
+        })
+        .collect();
+    assert_eq!(got.len(), deep.len(), "a deep subset tested twice");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (scope, (n, mean)) in &got {
+        let (n_ref, mean_ref) = expected[scope];
+        assert_eq!(*n, n_ref, "{scope}");
+        assert!(
+            (mean - mean_ref).abs() < 1e-12,
+            "{scope}: {mean} vs {mean_ref}"
+        );
     }
-    assert!(outside > 0 && !members.is_empty(), "{outside} outside");
-    // The admitted three-dim subsets are one plain BH family of their own.
+    // The ones that pass the screens are one plain BH family of their own.
+    let members: Vec<usize> = deep
+        .iter()
+        .copied()
+        .filter(|&i| tested[i].screen == Screen::Tested)
+        .collect();
+    assert!(!members.is_empty());
     let p: Vec<f64> = members
         .iter()
         .map(|&i| tested[i].p.get().unwrap())
         .collect();
     for (&i, q) in members.iter().zip(bh_by_hand(&p)) {
+        assert_eq!(tested[i].fdr_weight.get(), Some(1.0));
         let got = judged[i].q.unwrap();
         assert!((got - q).abs() <= 1e-12 * q.max(1e-300), "{got} vs {q}");
     }
     let planted = r#"{"bucket":"micro","macro_phase":"Good","timeframe":"1h"}"#;
     let j = verdict_of(&rows, &tested, &judged, planted);
     assert!(j.q.is_some_and(|q| q <= fdr), "{j:?}");
+    // Tested subsets stay contiguous by group, the deep ones after the group's stored ones.
+    assert!(tested.windows(2).all(|w| w[0].dims < 3 || w[1].dims >= 3));
 }
 
 #[test]
 fn without_a_discovery_no_deep_subset_is_tested() {
     let trades = market(8, 26, 16, 0.6, |_, _, _| 0.0);
-    let (rows, tested, judged) = run(&trades);
-    for (t, j) in tested.iter().zip(&judged).filter(|(t, _)| t.dims == 3) {
-        assert_ne!(t.screen, Screen::Tested, "{}", rows[t.row].scope_values);
-        assert_eq!(j.q, None);
-    }
-    assert!(tested
-        .iter()
-        .any(|t| t.dims == 3 && t.screen == Screen::Hierarchy));
+    let (_, tested, judged) = run(&trades);
+    let fdr = LoopConfig::default().lessons.fdr;
+    assert!(!judged.iter().any(|j| j.q.is_some_and(|q| q <= fdr)));
+    assert!(tested.iter().all(|t| t.dims < 3));
 }

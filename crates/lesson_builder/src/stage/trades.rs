@@ -128,6 +128,17 @@ impl GroupTrades {
         trades
     }
 
+    /// Every `dim = value` pair some action of the group has, sorted.
+    pub fn pairs_present(&self) -> Vec<(&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .pairs
+            .iter()
+            .flat_map(|(dim, values)| values.keys().map(move |v| (dim.as_str(), v.as_str())))
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    }
+
     /// Per-cluster cells of `a` against `b` (disjoint trade sets), in a buffer of the module's
     /// cluster count.
     pub fn cells(&self, a: &Bitset, b: &Bitset, n_clusters: usize) -> Vec<ClusterCell> {

@@ -52,10 +52,6 @@ pub enum Reason {
         of: usize,
     },
     MissingParent,
-    /// Deep, and no parent one dim smaller is a discovery: outside the hierarchical family.
-    Hierarchy {
-        dims: u32,
-    },
     Significance {
         edge: f64,
     },
@@ -90,7 +86,6 @@ impl Reason {
             Reason::Complement { .. } => "complement",
             Reason::Duplicate { .. } => "duplicate",
             Reason::Significance { .. } => "q-value",
-            Reason::Hierarchy { .. } => "hierarchy",
             Reason::Margin { .. } | Reason::AccountedFor { .. } | Reason::OtherPatterns { .. } => {
                 "incremental"
             }
@@ -100,7 +95,7 @@ impl Reason {
 
     fn reject_kind(&self) -> RejectKind {
         match self {
-            Reason::Significance { .. } | Reason::Hierarchy { .. } => RejectKind::Significance,
+            Reason::Significance { .. } => RejectKind::Significance,
             Reason::Margin { .. }
             | Reason::SelfSufficiency { .. }
             | Reason::AccountedFor { .. }
@@ -143,10 +138,6 @@ impl Judged {
             Reason::Duplicate { of } => format!(
                 "duplicate: the same trades as {}, tested there",
                 rows.row(*of).scope_values
-            ),
-            Reason::Hierarchy { dims } => format!(
-                "hierarchy: a subset of {dims} dims is tested only when one of its parents of {} dims is a discovery of the run; none is",
-                dims - 1
             ),
             Reason::Significance { edge } => {
                 format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q))
@@ -194,7 +185,6 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
         }),
         Screen::Duplicate { of } => Some(Reason::Duplicate { of: of as usize }),
         Screen::MissingParent => Some(Reason::MissingParent),
-        Screen::Hierarchy => Some(Reason::Hierarchy { dims: t.dims }),
         Screen::Untestable => Some(Reason::Untestable),
         Screen::Tested => match q {
             None => Some(Reason::Untestable),
