@@ -5,16 +5,38 @@
 use learnloop_model::LoopConfig;
 use learnloop_store::open_in_memory;
 use learnloop_tests::{demo_lines_over, ingest, run};
+use std::collections::BTreeSet;
 
-/// The demo run with `cfg`: (stats rows stored, the lesson-stage tables and configs as text).
-fn lessons_of(lines: &[String], cfg: &LoopConfig) -> (u64, String) {
+/// What one demo run stored.
+struct Stored {
+    /// Every `pattern_scope_stats` row, as text.
+    stats: BTreeSet<String>,
+    /// The deep (≥ 3-dim) subsets the lesson stage tested, and how many of them are stored.
+    deep_tested: (u64, u64),
+    /// The lesson-stage tables and configs, as text.
+    lessons: String,
+}
+
+/// The demo run with `cfg`.
+fn lessons_of(lines: &[String], cfg: &LoopConfig) -> Stored {
     let mut conn = open_in_memory().unwrap();
     ingest(&mut conn, lines);
     run(&mut conn, cfg, None, false);
-    let rows = learnloop_store::export::dump_tables(&conn, &["pattern_scope_stats"])
+    let stats = learnloop_store::export::dump_tables(&conn, &["pattern_scope_stats"])
         .unwrap()
         .lines()
-        .count() as u64;
+        .map(str::to_string)
+        .collect();
+    let deep_tested = conn
+        .query_row(
+            "SELECT COUNT(*), COUNT(s.n_trades) FROM lesson_candidates c
+             LEFT JOIN pattern_scope_stats s USING
+                 (module, pattern_key, action_category, scope_mask, scope_values_hash)
+             WHERE c.scope_dims >= 3",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
     let tables = learnloop_store::export::dump_tables(
         &conn,
         &[
@@ -30,7 +52,11 @@ fn lessons_of(lines: &[String], cfg: &LoopConfig) -> (u64, String) {
         .into_iter()
         .map(|c| (c.checksum, c.config_data))
         .collect();
-    (rows, format!("{tables}\n{configs:?}"))
+    Stored {
+        stats,
+        deep_tested,
+        lessons: format!("{tables}\n{configs:?}"),
+    }
 }
 
 #[test]
@@ -41,15 +67,27 @@ fn pruned_enumeration_gives_the_lessons_of_the_exhaustive_one() {
     let mut exhaustive = LoopConfig::default();
     exhaustive.aggregate.k_max = Some(exhaustive.dims.len() as u32);
 
-    let (pruned_rows, pruned_lessons) = lessons_of(&lines, &pruned);
-    let (all_rows, all_lessons) = lessons_of(&lines, &exhaustive);
+    let pruned = lessons_of(&lines, &pruned);
+    let all = lessons_of(&lines, &exhaustive);
     assert!(
-        pruned_rows < all_rows,
-        "pruning stores fewer rows: {pruned_rows} vs {all_rows}"
+        pruned.stats.len() < all.stats.len(),
+        "pruning stores fewer rows: {} vs {}",
+        pruned.stats.len(),
+        all.stats.len()
     );
-    assert!(pruned_lessons.contains("active"), "the demo has lessons");
+    assert!(pruned.lessons.contains("active"), "the demo has lessons");
     assert!(
-        pruned_lessons == all_lessons,
+        pruned.lessons == all.lessons,
         "lessons differ between the pruned and the exhaustive enumeration"
+    );
+    // Every row the default stores is the exhaustive one, bit for bit: the deep subsets the
+    // lesson stage tested are folded after it exactly as the enumeration folds them.
+    let (tested, stored) = pruned.deep_tested;
+    assert!(tested > 0, "the demo tests deep subsets");
+    assert_eq!(stored, tested, "every deep subset tested is stored");
+    let missing: Vec<&String> = pruned.stats.difference(&all.stats).collect();
+    assert!(
+        missing.is_empty(),
+        "rows not in the exhaustive table: {missing:?}"
     );
 }

@@ -6,8 +6,11 @@
 //! partitions the observations by value at each step. [`Limits`] says what is kept: by default a
 //! k-dim subset is stored when it has the minimum support of its size and expanded when it has that
 //! of the next size; every subset below is a refinement with at most as many trades (Apriori), so
-//! pruning never changes a stored row nor drops one the lesson stage tests (docs/scale.md). With
-//! `k_max` set, the exhaustive enumeration up to k_max dims with a flat `store_min_trades`.
+//! pruning never changes a stored row nor drops one the lesson stage tests (docs/scale.md). By
+//! default the enumeration stops at two dims: the lesson stage computes deeper subsets itself,
+//! under its discoveries, and [`store_tested_deep_subsets`] adds the ones it tested. With
+//! `store_min_trades` set, every depth; with `k_max` set, the exhaustive enumeration up to k_max
+//! dims with a flat `store_min_trades`.
 //!
 //! State between runs is `trade_events` itself (SPEC §3 allows recomputation from it): each run
 //! folds every linked trade in the canonical order (exit time, trade key), so an incremental run,
@@ -15,12 +18,14 @@
 #![warn(missing_docs)]
 
 pub mod breakdown;
+mod deep;
 mod engine;
 pub mod incremental;
 mod prepare;
 mod prepare_stored;
 pub mod stage;
 
+pub use deep::store_tested_deep_subsets;
 pub use engine::{
     compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, Limits,
     SubsetRow,

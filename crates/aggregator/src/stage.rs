@@ -47,7 +47,7 @@ pub struct AggregateReport {
 
 /// The stored events prepared for the enumeration, and how many there were. A placebo's
 /// transform rewrites whole events, so it loads them; the nightly path reads them without.
-fn prepare(
+pub(crate) fn prepare(
     conn: &Connection,
     cfg: &LoopConfig,
     as_of: Timestamp,

@@ -3,7 +3,8 @@
 #![warn(missing_docs)]
 
 use learnloop_aggregator::{
-    aggregate_with_progress, AggregateOptions, AggregateReport, IncrementalAggregator,
+    aggregate_with_progress, store_tested_deep_subsets, AggregateOptions, AggregateReport,
+    IncrementalAggregator,
 };
 use learnloop_lesson_builder::{
     build_lessons, build_lessons_from, shuffle_r_within_clusters, InMemory, LatticeMemo,
@@ -533,13 +534,7 @@ impl<'a> StepRun<'a> {
                 return Ok(());
             }
         }
-        let aggregate_options = AggregateOptions {
-            transform: opts
-                .placebo
-                .map(|_| shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
-            seed: opts.placebo.unwrap_or_default(),
-            cluster_days: cfg.lessons.cluster_days,
-        };
+        let aggregate_options = self.aggregate_options();
         let progress = self.progress;
         let mut on_group = |done, total| progress.advance(done, total);
         let aggregated = aggregate_with_progress(
@@ -552,6 +547,19 @@ impl<'a> StepRun<'a> {
         .map_err(stage_err("aggregate"))?;
         report.aggregate = Some(aggregated);
         Ok(())
+    }
+
+    /// How the aggregate stage (and the deep subsets' statistics after the lessons) read R: a
+    /// placebo shuffles it within clusters.
+    fn aggregate_options(&self) -> AggregateOptions {
+        AggregateOptions {
+            transform: self
+                .opts
+                .placebo
+                .map(|_| shuffle_r_within_clusters as fn(&mut [_], u64, u32)),
+            seed: self.opts.placebo.unwrap_or_default(),
+            cluster_days: self.cfg.lessons.cluster_days,
+        }
     }
 
     fn lessons(&mut self, report: &mut StagesReport) -> Result<(), PipelineError> {
@@ -581,7 +589,14 @@ impl<'a> StepRun<'a> {
                 build_lessons(conn, cfg, opts.as_of, opts.placebo)
             }
         };
-        report.lessons = Some(lessons.map_err(stage_err("lessons"))?);
+        let mut lessons = lessons.map_err(stage_err("lessons"))?;
+        if !in_memory {
+            // The replay's steps keep no candidates, so they store no deep subsets either.
+            lessons.deep_subsets_stored =
+                store_tested_deep_subsets(conn, cfg, opts.as_of, &self.aggregate_options())
+                    .map_err(stage_err("lessons"))?;
+        }
+        report.lessons = Some(lessons);
         learnloop_store::lessons::set_lesson_stage_as_of(conn, opts.as_of)?;
         Ok(())
     }

@@ -2,7 +2,9 @@
 
 use crate::stats::GroupKey;
 use crate::{parse_ts, parsed_column, u64_from_sql, u64_to_sql, Result, StoreError};
-use learnloop_model::{CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp};
+use learnloop_model::{
+    ActionCategory, CandidateRow, EdgePoint, EvolutionRow, FactorRow, LessonRow, Timestamp,
+};
 use learnloop_overrides::Levers;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -228,6 +230,22 @@ pub fn insert_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()>
         ])?;
     }
     Ok(())
+}
+
+/// The group and scope text of every subset of more than `dims` dims the last run tested, in key
+/// order (the deep subsets the lesson stage computed itself: SPEC §12).
+pub fn candidate_scopes_deeper_than(
+    conn: &Connection,
+    dims: u32,
+) -> Result<Vec<(String, String, ActionCategory, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT module, pattern_key, action_category, scope_values FROM lesson_candidates
+         WHERE scope_dims > ?1 ORDER BY module, pattern_key, action_category, scope_values",
+    )?;
+    let rows = stmt.query_map([dims], |r| {
+        Ok((r.get(0)?, r.get(1)?, parsed_column(r, 2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// The last run's test of one subset, if it was tested.

@@ -3,7 +3,7 @@
 use crate::{text_column, u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
-use rusqlite::{Connection, Statement};
+use rusqlite::{Connection, OptionalExtension, Statement};
 use std::sync::Arc;
 
 /// Parameters bound per row: every column of `stats_subsets` but the group id.
@@ -82,6 +82,25 @@ impl<'c> StatsWriter<'c> {
         })
     }
 
+    /// Adds rows to the stored table after deleting its subsets of more than `dims` dims (the
+    /// deep subsets a previous lesson stage added: SPEC §12); the caller's transaction makes it
+    /// atomic.
+    pub fn replace_deeper_than(conn: &'c Connection, dims: u32, as_of: Timestamp) -> Result<Self> {
+        conn.execute("DELETE FROM stats_subsets WHERE scope_dims > ?1", [dims])?;
+        let next_group_id: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(group_id), 0) + 1 FROM stats_groups",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Self {
+            conn,
+            inserts: Vec::new(),
+            as_of: as_of.to_rfc3339(),
+            next_group_id,
+            written: 0,
+        })
+    }
+
     /// Write the rows of one group (in key order).
     pub fn write_group<'r>(
         &mut self,
@@ -89,6 +108,38 @@ impl<'c> StatsWriter<'c> {
         rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
     ) -> Result<()> {
         let group_id = self.insert_group(group)?;
+        self.write_rows(group_id, rows)
+    }
+
+    /// Write more rows of a stored group (a new group if it has none yet).
+    pub fn add_to_group<'r>(
+        &mut self,
+        group: GroupKey<'_>,
+        rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+    ) -> Result<()> {
+        let stored: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT group_id FROM stats_groups
+                 WHERE module = ?1 AND pattern_key = ?2 AND action_category = ?3",
+            )?
+            .query_row(
+                rusqlite::params![group.module, group.pattern_key, group.category.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let group_id = match stored {
+            Some(id) => id,
+            None => self.insert_group(group)?,
+        };
+        self.write_rows(group_id, rows)
+    }
+
+    fn write_rows<'r>(
+        &mut self,
+        group_id: i64,
+        rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+    ) -> Result<()> {
         let mut rest = rows;
         while !rest.is_empty() {
             let chunk = if rest.len() >= BATCH {

@@ -69,6 +69,9 @@ pub struct LessonReport {
     pub factors: u64,
     /// Active lessons with a fitted half-life.
     pub half_lives: u64,
+    /// Rows of deep subsets this run tested (and their parents) added to `pattern_scope_stats`
+    /// after the stage (SPEC §12; the pipeline's nightly path sets it).
+    pub deep_subsets_stored: u64,
     /// Rejected subsets by the test or rule that rejected them.
     pub rejected_by: BTreeMap<String, u64>,
     /// Wall time of the stage, in ms.
@@ -472,6 +475,7 @@ fn finish(
         retired: outcome.retired,
         factors,
         half_lives: outcome.half_lives,
+        deep_subsets_stored: 0,
         rejected_by,
         duration_ms: clock.started.elapsed().as_millis() as u64,
     };

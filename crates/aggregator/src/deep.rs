@@ -1,0 +1,141 @@
+//! The statistics of the deep subsets the lesson stage tested (SPEC §12: `pattern_scope_stats`
+//! keeps the subsets that were tested and their parents). The enumeration stores subsets down to
+//! its depth (two dims by default); the lesson stage computes deeper ones itself, under its
+//! discoveries, and records them in `lesson_candidates`. This pass folds those subsets, and their
+//! parents below the stored depth, from the trade events exactly as the enumeration folds a
+//! subset, and adds them to the table.
+
+use crate::engine::{fold_observations, Limits};
+use crate::prepare::{Group, Prepared};
+use crate::stage::{prepare, AggregateOptions};
+use crate::AggregateError;
+use learnloop_model::scope::{scope_pairs, scope_values_hash, scope_values_json};
+use learnloop_model::stats::OutcomeStats;
+use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
+use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
+use learnloop_store::Connection;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A subset as `dim = value` pairs, sorted by dimension name.
+type Pairs = Vec<(String, String)>;
+
+/// Per (module, pattern, category): the subsets to fold.
+type WantedSubsets = BTreeMap<(String, String, ActionCategory), BTreeSet<Pairs>>;
+
+/// Replace the stored rows deeper than the enumeration's depth by the deep subsets the last
+/// lesson run tested and their parents of that size or more. Returns the rows written. Nothing
+/// to do when the enumeration stores every depth (`store_min_trades`).
+pub fn store_tested_deep_subsets(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    options: &AggregateOptions,
+) -> Result<u64, AggregateError> {
+    let depth = Limits::from_config(cfg).k_max;
+    if depth as usize >= cfg.dims.len() {
+        return Ok(0);
+    }
+    let mut writer = StatsWriter::replace_deeper_than(conn, depth, as_of)?;
+    let wanted = wanted_subsets(conn, depth)?;
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let (prepared, _) = prepare(conn, cfg, as_of, options)?;
+    for group in &prepared.groups {
+        let id = (
+            group.module.to_string(),
+            group.pattern_key.to_string(),
+            group.category,
+        );
+        let Some(subsets) = wanted.get(&id) else {
+            continue;
+        };
+        let rows = fold_subsets(&prepared, group, subsets);
+        let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = rows
+            .iter()
+            .map(|(mask, text, hash, stats)| {
+                let key = SubsetKey {
+                    scope_mask: *mask,
+                    scope_values: text,
+                    scope_values_hash: *hash,
+                };
+                (key, stats)
+            })
+            .collect();
+        let key = GroupKey {
+            module: &group.module,
+            pattern_key: &group.pattern_key,
+            category: group.category,
+        };
+        writer.add_to_group(key, &keyed)?;
+    }
+    Ok(writer.finish())
+}
+
+/// Per group, the tested subsets deeper than `depth` and their parents deeper than `depth`.
+fn wanted_subsets(conn: &Connection, depth: u32) -> Result<WantedSubsets, AggregateError> {
+    let mut wanted = WantedSubsets::new();
+    for (module, pattern_key, category, scope) in
+        learnloop_store::lessons::candidate_scopes_deeper_than(conn, depth)?
+    {
+        let pairs = scope_pairs(&scope);
+        let subsets = wanted.entry((module, pattern_key, category)).or_default();
+        if pairs.len() > depth as usize + 1 {
+            for skip in 0..pairs.len() {
+                let mut parent = pairs.clone();
+                parent.remove(skip);
+                subsets.insert(parent);
+            }
+        }
+        subsets.insert(pairs);
+    }
+    Ok(wanted)
+}
+
+/// Each subset's (mask, scope text, hash, statistics), in the table's key order; a subset with a
+/// dimension or value the group does not have is skipped.
+fn fold_subsets(
+    p: &Prepared,
+    group: &Group,
+    subsets: &BTreeSet<Pairs>,
+) -> Vec<(u64, String, u64, OutcomeStats)> {
+    let mut rows = Vec::new();
+    for pairs in subsets {
+        let Some(wanted) = value_ids(p, pairs) else {
+            continue;
+        };
+        let obs: Vec<u32> = (0..group.trade.len() as u32)
+            .filter(|&o| {
+                let values = &group.values[o as usize * p.dims..(o as usize + 1) * p.dims];
+                wanted.iter().all(|&(d, id)| values[d] == id)
+            })
+            .collect();
+        if obs.is_empty() {
+            continue;
+        }
+        let mut stats = OutcomeStats::default();
+        fold_observations(p, group, &obs, &mut stats);
+        let borrowed = || pairs.iter().map(|(d, v)| (d.as_str(), v.as_str()));
+        let mask = wanted.iter().map(|&(d, _)| 1u64 << d).sum();
+        rows.push((
+            mask,
+            scope_values_json(borrowed()),
+            scope_values_hash(borrowed()),
+            stats,
+        ));
+    }
+    rows.sort_by_key(|(mask, _, hash, _)| (*mask as i64, *hash as i64));
+    rows
+}
+
+/// Each pair as (dimension index, value id), if the book has them.
+fn value_ids(p: &Prepared, pairs: &Pairs) -> Option<Vec<(usize, u32)>> {
+    pairs
+        .iter()
+        .map(|(dim, value)| {
+            let d = p.dim_names.iter().position(|n| n == dim)?;
+            let id = p.value_names[d].iter().position(|v| v == value)?;
+            Some((d, id as u32 + 1))
+        })
+        .collect()
+}
