@@ -91,3 +91,55 @@ fn pruned_enumeration_gives_the_lessons_of_the_exhaustive_one() {
         "rows not in the exhaustive table: {missing:?}"
     );
 }
+
+/// The stored rows of more than two dims, as text.
+fn deep_rows(conn: &learnloop_store::Connection) -> Vec<String> {
+    conn.prepare(
+        "SELECT module, pattern_key, action_category, scope_values, n_trades, mean_rr
+         FROM pattern_scope_stats WHERE scope_dims > 2 ORDER BY 1, 2, 3, 4",
+    )
+    .unwrap()
+    .query_map([], |r| {
+        Ok(format!(
+            "{} {} {} {} {} {}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, f64>(5)?
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[test]
+fn a_lessons_run_under_another_config_keeps_an_analysts_deep_rows() {
+    let (lines, _) = demo_lines_over(1500, 9, 120);
+    let mut analyst = LoopConfig::default();
+    analyst.aggregate.store_min_trades = Some(10);
+    let mut conn = open_in_memory().unwrap();
+    ingest(&mut conn, &lines);
+    run(&mut conn, &analyst, None, false);
+    let stored = deep_rows(&conn);
+    assert!(stored.len() > 100, "the analyst's storage holds deep rows");
+    // The lesson stage alone, under the default configuration: it stores the deep subsets it
+    // tests only below the depth the aggregate enumerated, which here is every depth.
+    let options = learnloop_pipeline::RunOptions {
+        as_of: learnloop_store::stats::aggregated_as_of(&conn).unwrap(),
+        ..Default::default()
+    };
+    let tx = conn.transaction().unwrap();
+    learnloop_pipeline::run_stages(
+        &tx,
+        &LoopConfig::default(),
+        &options,
+        &[learnloop_pipeline::Stage::Lessons],
+        learnloop_tests::now(),
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(deep_rows(&conn), stored);
+}

@@ -23,7 +23,7 @@ type Pairs = Vec<(String, String)>;
 type WantedSubsets = BTreeMap<(String, String, ActionCategory), BTreeSet<Pairs>>;
 
 /// Replace the stored rows deeper than the enumeration's depth by the deep subsets the last
-/// lesson run tested and their parents of that size or more. Returns the rows written. Nothing
+/// lesson run tested, the active deep lessons, and their parents of that size or more. Returns the rows written. Nothing
 /// to do when the enumeration stores every depth (`store_min_trades`).
 pub fn store_tested_deep_subsets(
     conn: &Connection,
@@ -31,7 +31,12 @@ pub fn store_tested_deep_subsets(
     as_of: Timestamp,
     options: &AggregateOptions,
 ) -> Result<u64, AggregateError> {
-    let depth = Limits::from_config(cfg).k_max;
+    // The depth the stored rows were enumerated to (a `lessons` run alone may be given another
+    // configuration than the aggregate that stored them: an analyst's deep rows stay).
+    let depth = match learnloop_store::stats::enumerated_depth(conn)? {
+        Some(depth) => depth,
+        None => Limits::from_config(cfg).k_max,
+    };
     if depth as usize >= cfg.dims.len() {
         return Ok(0);
     }
@@ -72,12 +77,18 @@ pub fn store_tested_deep_subsets(
     Ok(writer.finish())
 }
 
-/// Per group, the tested subsets deeper than `depth` and their parents deeper than `depth`.
+/// Per group, the tested subsets and active lessons deeper than `depth`, and their parents deeper
+/// than `depth`.
 fn wanted_subsets(conn: &Connection, depth: u32) -> Result<WantedSubsets, AggregateError> {
     let mut wanted = WantedSubsets::new();
-    for (module, pattern_key, category, scope) in
-        learnloop_store::lessons::candidate_scopes_deeper_than(conn, depth)?
-    {
+    // Active lessons too: one kept by hysteresis in a run that did not test it still has its
+    // figures in the table (the report's weeks, `explain`).
+    let active = learnloop_store::lessons::active_lessons(conn)?
+        .into_iter()
+        .map(|l| (l.module, l.pattern_key, l.category, l.scope_values))
+        .filter(|(_, _, _, scope)| scope_pairs(scope).len() > depth as usize);
+    let tested = learnloop_store::lessons::candidate_scopes_deeper_than(conn, depth)?;
+    for (module, pattern_key, category, scope) in tested.into_iter().chain(active) {
         let pairs = scope_pairs(&scope);
         let subsets = wanted.entry((module, pattern_key, category)).or_default();
         if pairs.len() > depth as usize + 1 {

@@ -113,6 +113,7 @@ pub fn aggregate_with_progress(
         writer.write_group(g, &keyed)
     })?;
     writer.finish();
+    learnloop_store::stats::set_enumerated_depth(conn, limits.k_max.min(cfg.dims.len() as u32))?;
     let t2 = Instant::now();
     let report = AggregateReport {
         as_of: as_of.to_rfc3339(),

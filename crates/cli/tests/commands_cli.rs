@@ -233,10 +233,13 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["reason"].as_str().unwrap().to_string()
     };
-    let typo = reason("uptrend.S3.ad", "add", "");
-    assert!(typo.contains("check the key"), "{typo}");
-    let category = reason("uptrend.S3.add", "trim", "");
-    assert!(category.contains("has no linked trim action"), "{category}");
+    // The same for a deep scope (before the hierarchy's reasons, which need a known group).
+    for scope in ["", "bucket=micro,timeframe=1h,macro_phase=Dip"] {
+        let typo = reason("uptrend.S3.ad", "add", scope);
+        assert!(typo.contains("check the key"), "{typo}");
+        let category = reason("uptrend.S3.add", "trim", scope);
+        assert!(category.contains("has no linked trim action"), "{category}");
+    }
     let thin = reason(
         "uptrend.S3.add",
         "add",

@@ -165,10 +165,7 @@ pub fn explain(
         (None, Some(_), Some(reason)) => (ExplainVerdict::NotTested, reason),
         (None, Some(n), None) => (
             ExplainVerdict::NotTested,
-            format!(
-                "support: {n} trades < {min_support}, the minimum for a {}-dim subset (or no lessons run since)",
-                key.dims()
-            ),
+            not_tested_reason(conn, n, min_support, key.dims())?,
         ),
         (None, None, Some(reason)) => (ExplainVerdict::NotStored, reason),
         (None, None, None) => (
@@ -194,6 +191,26 @@ pub fn explain(
     })
 }
 
+/// Why a stored subset was not tested: its support, or no lesson run since the statistics.
+fn not_tested_reason(
+    conn: &Connection,
+    n: u64,
+    min_support: u64,
+    dims: u32,
+) -> Result<String, LessonError> {
+    let aggregated = learnloop_store::stats::aggregated_as_of(conn)?;
+    let learned = learnloop_store::lessons::lesson_stage_as_of(conn)?;
+    Ok(
+        if n >= min_support || learned.is_none() || learned < aggregated {
+            "not tested: no lesson run since these statistics were computed (run `learnloop run` or \
+         `learnloop lessons`)"
+            .to_string()
+        } else {
+            format!("support: {n} trades < {min_support}, the minimum for a {dims}-dim subset")
+        },
+    )
+}
+
 /// Why the last run did not test a subset of `FIRST_HIERARCHICAL_DIMS` dims or more, if it ran
 /// (its lesson_candidates say so): the hierarchical family computes such a subset only as the
 /// child of a discovery one dim smaller, and then only with its minimum support.
@@ -203,7 +220,12 @@ fn untested_deep_reason(
     group: GroupKey<'_>,
     key: &ScopeKey,
 ) -> Result<Option<String>, LessonError> {
-    if learnloop_store::stats::aggregated_as_of(conn)?.is_none() {
+    use learnloop_store::stats::{pattern_known, PatternKnown};
+    // Before any lesson run, or for a pattern or category the store does not know, the general
+    // reasons apply.
+    let lessons_ran = learnloop_store::lessons::lesson_stage_as_of(conn)?.is_some();
+    let known = pattern_known(conn, group.pattern_key, group.category)?;
+    if !lessons_ran || known != PatternKnown::WithCategory {
         return Ok(None);
     }
     let fdr = cfg.lessons.fdr;

@@ -66,10 +66,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(10..=64))]
     pub dims: u32,
     /// Aggregate bench: the exhaustive enumeration up to this many dims (default: none, the
-    /// enumeration pruned to what the lesson stage can test).
+    /// nightly enumeration: subsets of at most two dims with their minimum support).
     #[arg(long)]
     pub k_max: Option<u32>,
-    /// Aggregate bench: also keep every subset with at least this many trades.
+    /// Aggregate bench: also keep every subset with at least this many trades, at any depth
+    /// (with `--breakdown`, what a full-depth storage would keep).
     #[arg(long)]
     pub store_min_trades: Option<u64>,
     /// Aggregate bench: time the aggregate stage only, not the lesson stage after it.

@@ -40,12 +40,13 @@ pub struct StageArgs {
     /// `learnloop config activate V`.
     #[arg(long)]
     pub activate: bool,
-    /// Enumerate every subset up to this size exhaustively (default: no limit; the enumeration
-    /// stops where no refinement can be tested).
+    /// Enumerate every subset up to this size exhaustively (default: subsets of at most two dims
+    /// with their minimum support; the lesson stage computes deeper ones under its discoveries).
     #[arg(long)]
     pub k_max: Option<u32>,
-    /// Also store every subset with at least this many trades, for analysts (default: only the
-    /// subsets the lesson stage tests and their parents; with --k-max, the store threshold).
+    /// Also store every subset with at least this many trades, at any depth, for analysts
+    /// (default: only the subsets the lesson stage tests and their parents; with --k-max, the
+    /// store threshold).
     #[arg(long)]
     pub store_min_trades: Option<u64>,
 }
@@ -512,6 +513,7 @@ fn human_lessons(stages: &StagesReport) -> String {
             "subsets tested",
             format!("{} (BH family {})", l.tested, l.family_size),
         ),
+        ("deep subsets stored", l.deep_subsets_stored.to_string()),
         ("passed all tests", l.passed.to_string()),
         (
             "active lessons",

@@ -59,6 +59,22 @@ fn failure_text(j: &Judged, rows: &dyn StageRows, cfg: &LoopConfig) -> String {
 
 const NOT_TESTED: &str = "below support: the subset no longer has its minimum number of trades";
 
+/// Why a live lesson's subset was not tested this run: a deep one is a hypothesis only under a
+/// discovered parent (the hierarchical family), any other lacks its minimum support.
+fn not_tested_reason(prev: &LessonRow) -> String {
+    let dims = scope_pairs(&prev.scope_values).len() as u32;
+    if dims >= learnloop_model::config::FIRST_HIERARCHICAL_DIMS {
+        format!(
+            "not tested: a subset of {dims} dims is a hypothesis only under a parent of {} dims \
+             that is a discovery of the run (or with its minimum support under one); this run has \
+             neither",
+            dims - 1
+        )
+    } else {
+        NOT_TESTED.to_string()
+    }
+}
+
 /// The subset's figures in this run, as the confirmation window needs them.
 #[derive(Clone, Copy)]
 struct Figures {
@@ -347,16 +363,18 @@ pub fn apply(
             });
         }
     }
-    // Live lessons whose subset was not tested this run (below its minimum support) fail too.
+    // Live lessons whose subset was not tested this run (below its minimum support, or deep
+    // with no discovered parent) fail too.
     for (key, prev) in &previous_by_key {
         if seen.contains(key) || !prev.status.is_live() {
             continue;
         }
+        let why = not_tested_reason(prev);
         let transition = if prev.status == LessonStatus::Active {
-            kept_or_retired(prev, NOT_TESTED.to_string(), later(Some(prev)), cfg)
+            kept_or_retired(prev, why, later(Some(prev)), cfg)
         } else {
             Transition::Retired {
-                why: NOT_TESTED.to_string(),
+                why,
                 failed_runs: None,
             }
         };
@@ -527,37 +545,10 @@ fn half_life(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use learnloop_model::ActionCategory;
 
     /// Confirmed when the subset had 40 trades with mean R 0.5.
     fn confirmed() -> LessonRow {
-        LessonRow {
-            lesson_key: "L-0000000000000001".into(),
-            module: "pm".into(),
-            pattern_key: "p".into(),
-            category: ActionCategory::Add,
-            scope_mask: 1,
-            scope_values: r#"{"bucket":"micro"}"#.into(),
-            scope_values_hash: 0,
-            n_trades: 40,
-            mean_rr: 0.5,
-            edge: 0.4,
-            shrunk_edge: 0.35,
-            t_stat: Some(3.0),
-            p_value: Some(0.001),
-            q_value: Some(0.01),
-            half_life_hours: None,
-            latent_factor_id: None,
-            levers: learnloop_overrides::Levers::EMPTY,
-            status: LessonStatus::Active,
-            status_reason: None,
-            created_at: Some(Timestamp(0)),
-            confirmed_at: Some(Timestamp(0)),
-            confirmed_n_trades: Some(40),
-            confirmed_mean_rr: Some(0.5),
-            failed_runs: 0,
-            updated_at: Timestamp(0),
-        }
+        super::tests_support::confirmed_with_scope(r#"{"bucket":"micro"}"#)
     }
 
     /// The subset now: 40 + `fresh` trades whose mean is `fresh_mean`; reference level 0.1
@@ -635,5 +626,58 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+    use learnloop_model::ActionCategory;
+
+    /// An active lesson on `scope`, confirmed when the subset had 40 trades with mean R 0.5.
+    pub(super) fn confirmed_with_scope(scope: &str) -> LessonRow {
+        LessonRow {
+            lesson_key: "L-0000000000000001".into(),
+            module: "pm".into(),
+            pattern_key: "p".into(),
+            category: ActionCategory::Add,
+            scope_mask: 1,
+            scope_values: scope.into(),
+            scope_values_hash: 0,
+            n_trades: 40,
+            mean_rr: 0.5,
+            edge: 0.4,
+            shrunk_edge: 0.35,
+            t_stat: Some(3.0),
+            p_value: Some(0.001),
+            q_value: Some(0.01),
+            half_life_hours: None,
+            latent_factor_id: None,
+            levers: learnloop_overrides::Levers::EMPTY,
+            status: LessonStatus::Active,
+            status_reason: None,
+            created_at: Some(Timestamp(0)),
+            confirmed_at: Some(Timestamp(0)),
+            confirmed_n_trades: Some(40),
+            confirmed_mean_rr: Some(0.5),
+            failed_runs: 0,
+            updated_at: Timestamp(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod not_tested_tests {
+    use super::tests_support::confirmed_with_scope;
+    use super::*;
+
+    #[test]
+    fn a_deep_lesson_left_untested_names_the_hierarchy_not_its_support() {
+        let deep =
+            confirmed_with_scope(r#"{"bucket":"micro","macro_phase":"Good","timeframe":"1h"}"#);
+        let why = not_tested_reason(&deep);
+        assert!(why.starts_with("not tested: a subset of 3 dims"), "{why}");
+        let shallow = confirmed_with_scope(r#"{"bucket":"micro","timeframe":"1h"}"#);
+        assert_eq!(not_tested_reason(&shallow), NOT_TESTED);
     }
 }
