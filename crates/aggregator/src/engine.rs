@@ -22,6 +22,10 @@ pub struct AggregateCounters {
     pub subset_updates: u64,
     /// Subsets skipped for having fewer than `store_min_trades` trades (not stored, not expanded).
     pub subsets_pruned: u64,
+    /// Subsets skipped for holding exactly the actions of a parent (a dimension constant within
+    /// it: SPEC §4.4, §12, stored once, as the parent).
+    #[serde(default)]
+    pub duplicates_skipped: u64,
     /// Rows stored.
     pub rows: u64,
 }
@@ -31,6 +35,7 @@ impl AggregateCounters {
         self.subsets_evaluated += o.subsets_evaluated;
         self.subset_updates += o.subset_updates;
         self.subsets_pruned += o.subsets_pruned;
+        self.duplicates_skipped += o.duplicates_skipped;
         self.rows += o.rows;
     }
 }
@@ -58,6 +63,9 @@ pub struct Limits {
     pub k_max: u32,
     /// Index k: the threshold of k-dim subsets.
     min_trades: [u64; MAX_SIZE + 1],
+    /// Skip (do not store, do not expand) a subset whose actions are exactly a parent's: the
+    /// default enumeration, which stops at two dims (SPEC §12: identical trade sets stored once).
+    skip_duplicates: bool,
 }
 
 const MAX_SIZE: usize = learnloop_model::dims::MAX_DIMS;
@@ -69,6 +77,7 @@ impl Limits {
         Self {
             k_max,
             min_trades: [min_trades.max(1); MAX_SIZE + 1],
+            skip_duplicates: false,
         }
     }
 
@@ -85,6 +94,7 @@ impl Limits {
         Self {
             k_max: MAX_SIZE as u32,
             min_trades,
+            skip_duplicates: false,
         }
     }
 
@@ -100,9 +110,15 @@ impl Limits {
             // The lesson stage computes deeper subsets itself, under its discoveries only.
             (None, None) => Self {
                 k_max: FIRST_HIERARCHICAL_DIMS - 1,
+                skip_duplicates: true,
                 ..Self::by_size(|k| cfg.stored_min_trades(k))
             },
         }
+    }
+
+    /// Whether a subset holding exactly a parent's actions is skipped (the default enumeration).
+    pub fn skips_duplicates(&self) -> bool {
+        self.skip_duplicates
     }
 
     /// The fewest trades a stored subset of `dims` dimensions has.
@@ -256,7 +272,9 @@ pub(crate) fn walk_group<S: NodeSink + Send>(
 ) -> (Vec<S>, AggregateCounters) {
     let limits = limits.within(p.dims);
     let all: Vec<u32> = (0..group.len() as u32).collect();
-    let mut root_walk = Walk::new(p, group, limits, new_sink());
+    let counts = limits.skip_duplicates.then(|| PairCounts::of(p, group));
+    let counts = counts.as_ref();
+    let mut root_walk = Walk::new(p, group, limits, new_sink(), counts);
     root_walk.emit_root(&all);
     let tasks = if limits.k_max == 0 {
         Vec::new()
@@ -266,7 +284,7 @@ pub(crate) fn walk_group<S: NodeSink + Send>(
     let results: Vec<(S, AggregateCounters)> = tasks
         .par_iter()
         .map(|(d, obs)| {
-            let mut walk = Walk::new(p, group, limits, new_sink());
+            let mut walk = Walk::new(p, group, limits, new_sink(), counts);
             walk.path
                 .push((*d as u8, group.values[obs[0] as usize * p.dims + d]));
             walk.visit(obs, 1u64 << d, d + 1);
@@ -397,10 +415,37 @@ impl NodeSink for RowSink<'_> {
     }
 }
 
+/// How many observations of a group have each `dim = value` pair: a subset of two dims with as
+/// many observations as one of its one-dim parents holds exactly that parent's actions.
+struct PairCounts {
+    /// Index `d * stride + value id`.
+    counts: Vec<u32>,
+    stride: usize,
+}
+
+impl PairCounts {
+    fn of(p: &Prepared, group: &Group) -> Self {
+        let stride = p.value_names.iter().map(Vec::len).max().unwrap_or(0) + 1;
+        let mut counts = vec![0u32; p.dims * stride];
+        for obs in group.values.chunks_exact(p.dims.max(1)) {
+            for (d, &v) in obs.iter().enumerate() {
+                counts[d * stride + v as usize] += 1;
+            }
+        }
+        Self { counts, stride }
+    }
+
+    fn get(&self, d: u8, v: u32) -> usize {
+        self.counts[d as usize * self.stride + v as usize] as usize
+    }
+}
+
 struct Walk<'a, S> {
     p: &'a Prepared,
     group: &'a Group,
     limits: Limits,
+    /// With `limits.skip_duplicates`: the group's observations per pair.
+    pair_counts: Option<&'a PairCounts>,
     sink: S,
     counters: AggregateCounters,
     path: Vec<(u8, u32)>,
@@ -410,11 +455,18 @@ struct Walk<'a, S> {
 const SKIP: u32 = u32::MAX;
 
 impl<'a, S: NodeSink> Walk<'a, S> {
-    fn new(p: &'a Prepared, group: &'a Group, limits: Limits, sink: S) -> Self {
+    fn new(
+        p: &'a Prepared,
+        group: &'a Group,
+        limits: Limits,
+        sink: S,
+        pair_counts: Option<&'a PairCounts>,
+    ) -> Self {
         Self {
             p,
             group,
             limits,
+            pair_counts,
             sink,
             counters: AggregateCounters::default(),
             path: Vec::with_capacity(limits.k_max as usize),
@@ -492,7 +544,29 @@ impl<'a, S: NodeSink> Walk<'a, S> {
         runs
     }
 
+    /// Whether the subset on the current path, with `observations`, holds exactly the actions of
+    /// one of its parents (the subset without one of its pairs). Only the default enumeration
+    /// asks, and it stops at two dims.
+    fn is_duplicate(&self, observations: usize) -> bool {
+        let Some(counts) = self.pair_counts else {
+            return false;
+        };
+        match self.path.as_slice() {
+            [_] => observations == self.group.trade.len(),
+            [(d1, v1), (d2, v2)] => {
+                observations == counts.get(*d1, *v1) || observations == counts.get(*d2, *v2)
+            }
+            _ => false,
+        }
+    }
+
     fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize) {
+        if self.is_duplicate(node.len()) {
+            // Its subtree holds only duplicates too: each refinement has the actions of the
+            // same refinement of that parent.
+            self.counters.duplicates_skipped += 1;
+            return;
+        }
         let stats = self.fold(node);
         let depth = self.path.len();
         if stats.n_trades() < self.limits.min_trades(depth) {
