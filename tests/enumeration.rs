@@ -41,12 +41,28 @@ fn lessons_of(lines: &[String], cfg: &LoopConfig) -> Stored {
         &conn,
         &[
             "learning_lessons",
-            "lesson_candidates",
             "learning_edge_history",
             "learning_latent_factors",
         ],
     )
     .unwrap();
+    // Subsets with the same actions as a parent are stored once by default (as the parent); the
+    // exhaustive table keeps them and the stage reports them as duplicates.
+    let candidates: Vec<String> = conn
+        .prepare(
+            "SELECT * FROM lesson_candidates WHERE reason NOT LIKE 'duplicate:%'
+             ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((0..r.as_ref().column_count())
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let configs: Vec<(String, String)> = learnloop_store::configs::all_versions(&conn, "pm")
         .unwrap()
         .into_iter()
@@ -55,7 +71,7 @@ fn lessons_of(lines: &[String], cfg: &LoopConfig) -> Stored {
     Stored {
         stats,
         deep_tested,
-        lessons: format!("{tables}\n{configs:?}"),
+        lessons: format!("{tables}\n{candidates:?}\n{configs:?}"),
     }
 }
 

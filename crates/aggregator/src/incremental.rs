@@ -99,7 +99,10 @@ impl IncrementalAggregator {
                     report.carried_forward += 1;
                     c.rows
                 }
-                Some(mut c) if prefix == Some(c.fingerprint) => {
+                // Appending folds new trades into the stored subsets and looks for new ones
+                // among them; a skipped duplicate that the new trades make distinct may hold none
+                // of them, so the default enumeration (cheap: two dims) recomputes instead.
+                Some(mut c) if prefix == Some(c.fingerprint) && !self.limits.skips_duplicates() => {
                     carry_to(&mut c.rows, c.as_of, as_of, self.half_life_hours);
                     let mut append =
                         Append::new(&p, group, self.limits, c.observations, c.rows, as_of);

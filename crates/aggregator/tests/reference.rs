@@ -501,3 +501,54 @@ fn groups_whose_names_join_to_the_same_text_stay_apart() {
     let from_store = Prepared::from_store(&conn, &dims, as_of, HALF_LIFE_H).unwrap();
     assert_same_preparation(&from_store, &expected, "colliding names");
 }
+
+#[test]
+fn the_default_enumeration_stores_each_action_set_once() {
+    let dims = dims();
+    let mut cfg = learnloop_model::LoopConfig {
+        dims: dims.clone(),
+        ..Default::default()
+    };
+    cfg.lessons.min_support = vec![1];
+    let mut skipped = 0;
+    for seed in 400..430u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        let prepared = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+        let all = compute(&prepared, Limits::flat(2, 1), as_of).rows;
+        // A subset holds exactly a parent's actions when it has as many: it is a subset of them.
+        let actions: BTreeMap<(String, ActionCategory, String), u64> = all
+            .iter()
+            .map(|r| {
+                let key = (
+                    r.pattern_key.to_string(),
+                    r.category,
+                    r.scope_values.clone(),
+                );
+                (key, r.stats.n_actions)
+            })
+            .collect();
+        let duplicate = |r: &StatsRow| {
+            let pairs = learnloop_model::scope::scope_pairs(&r.scope_values);
+            (0..pairs.len()).any(|skip| {
+                let parent: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(_, (d, v))| (d.as_str(), v.as_str()))
+                    .collect();
+                let key = (
+                    r.pattern_key.to_string(),
+                    r.category,
+                    scope_values_json(parent),
+                );
+                actions.get(&key) == Some(&r.stats.n_actions)
+            })
+        };
+        let expected: Vec<&StatsRow> = all.iter().filter(|r| !duplicate(r)).collect();
+        skipped += all.len() - expected.len();
+        let stored = compute(&prepared, Limits::from_config(&cfg), as_of).rows;
+        assert_eq!(stored.iter().collect::<Vec<_>>(), expected, "seed {seed}");
+    }
+    assert!(skipped > 0, "the random books have duplicates to skip");
+}

@@ -170,7 +170,13 @@ pub fn explain(
         (None, None, Some(reason)) => (ExplainVerdict::NotStored, reason),
         (None, None, None) => (
             ExplainVerdict::NotStored,
-            not_stored_reason(conn, cfg, group, key)?,
+            match duplicate_parent(conn, cfg, group, key)? {
+                Some(parent) => format!(
+                    "duplicate: the same actions as its parent {parent} (a dimension constant \
+                     within it), stored and tested there"
+                ),
+                None => not_stored_reason(conn, cfg, group, key)?,
+            },
         ),
     };
     Ok(Explanation {
@@ -250,6 +256,45 @@ fn untested_deep_reason(
             dims - 1
         ),
     }))
+}
+
+/// The parent whose actions the subset holds exactly (a dimension constant within that parent),
+/// if any: the default enumeration stores such a subset once, as the parent (SPEC §4.4, §12).
+/// Reads the group's trade events: `explain` asks about one subset at a time.
+fn duplicate_parent(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    group: GroupKey<'_>,
+    key: &ScopeKey,
+) -> Result<Option<String>, LessonError> {
+    if key.values.is_empty() {
+        return Ok(None);
+    }
+    let parents = parent_keys(&cfg.dims, key);
+    let mut own = 0u64;
+    let mut of_parent = vec![0u64; parents.len()];
+    learnloop_store::events::for_each_event_unordered(conn, |e| {
+        let in_group = *e.module == *group.module
+            && *e.pattern_key == *group.pattern_key
+            && e.category == group.category;
+        if in_group {
+            let pairs: std::collections::BTreeMap<String, String> =
+                learnloop_model::scope::scope_pairs(&e.scope)
+                    .into_iter()
+                    .collect();
+            let has = |k: &ScopeKey| k.values.iter().all(|(d, v)| pairs.get(d) == Some(v));
+            own += u64::from(has(key));
+            for (n, (_, parent)) in of_parent.iter_mut().zip(&parents) {
+                *n += u64::from(has(parent));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(parents
+        .iter()
+        .zip(&of_parent)
+        .find(|(_, &n)| own > 0 && n == own)
+        .map(|((_, parent), _)| parent.values_json()))
 }
 
 /// Each parent of `key` (the subset without one of its dimensions), with the dimension dropped.

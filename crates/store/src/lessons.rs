@@ -233,14 +233,16 @@ pub fn insert_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()>
 }
 
 /// The group and scope text of every subset of more than `dims` dims the last run tested, in key
-/// order (the deep subsets the lesson stage computed itself: SPEC §12).
+/// order (the deep subsets the lesson stage computed itself: SPEC §12), but those with the same
+/// trades as a simpler subset (stored once, as that one).
 pub fn candidate_scopes_deeper_than(
     conn: &Connection,
     dims: u32,
 ) -> Result<Vec<(String, String, ActionCategory, String)>> {
     let mut stmt = conn.prepare(
         "SELECT module, pattern_key, action_category, scope_values FROM lesson_candidates
-         WHERE scope_dims > ?1 ORDER BY module, pattern_key, action_category, scope_values",
+         WHERE scope_dims > ?1 AND reason NOT LIKE 'duplicate:%'
+         ORDER BY module, pattern_key, action_category, scope_values",
     )?;
     let rows = stmt.query_map([dims], |r| {
         Ok((r.get(0)?, r.get(1)?, parsed_column(r, 2)?, r.get(3)?))

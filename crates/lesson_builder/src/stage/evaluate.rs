@@ -284,7 +284,7 @@ pub fn evaluate_group(
                 of: row_link(group.offset + of),
             };
         }
-        t.shrunk_edge = shrunk_edge(i, r, lattice, &decayed, ctx, t.edge);
+        t.shrunk_edge = shrunk_edge(i, r, lattice, &decayed, &duplicate_of, ctx, t.edge);
         out.push(t);
     }
     out
@@ -429,12 +429,15 @@ fn test_subset(
 }
 
 /// The decayed mean shrunk toward the nearest parent's decayed mean (the root: toward the
-/// baseline), τ² from the spread of the siblings along the same dimension; minus the baseline.
+/// baseline), τ² from the spread of the siblings along the same dimension — each distinct trade
+/// set once: a sibling with the same trades as a simpler subset (`duplicate_of`) is that subset,
+/// and the default enumeration does not even store it; minus the baseline.
 fn shrunk_edge(
     i: usize,
     r: &StatsRow,
     lattice: &Lattice,
     decayed: &[Option<WeightedStats>],
+    duplicate_of: &[Option<usize>],
     ctx: &GroupContext<'_>,
     edge: f64,
 ) -> f64 {
@@ -463,7 +466,7 @@ fn shrunk_edge(
     let siblings: Vec<SiblingMean> = lattice
         .children(link.row as usize)
         .iter()
-        .filter(|c| c.dim == link.dim)
+        .filter(|c| c.dim == link.dim && duplicate_of[c.row as usize].is_none())
         .filter_map(|c| decayed[c.row as usize])
         .filter_map(|d| {
             d.variance().map(|v| SiblingMean {
