@@ -336,6 +336,18 @@ pub fn parse_scope_map(json: &str) -> Result<BTreeMap<String, String>, serde_jso
     serde_json::from_str(json)
 }
 
+/// The pairs of each exact parent of a subset (its pairs without one of them, in order), borrowed.
+pub fn parents_of_pairs(pairs: &[(String, String)]) -> impl Iterator<Item = Vec<(&str, &str)>> {
+    (0..pairs.len()).map(move |skip| {
+        pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, (d, v))| (d.as_str(), v.as_str()))
+            .collect()
+    })
+}
+
 /// The sorted `dim = value` pairs of stored scope JSON; none for text that is not a scope object.
 pub fn scope_pairs(json: &str) -> Vec<(String, String)> {
     parse_scope_map(json)

@@ -20,7 +20,7 @@ use super::lattice::Lattice;
 use super::rows::{RowRef, StageRows, WithComputed};
 use super::trades::Bitset;
 use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
-use learnloop_model::scope::{scope_pairs, scope_values_hash, scope_values_json};
+use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::{OutcomeStats, RunningStats};
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
 use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
@@ -319,13 +319,7 @@ impl GroupSubsets {
     fn add_missing_parents(&mut self, children: &[usize], ctx: &GroupContext<'_>) {
         for &c in children {
             let pairs = scope_pairs(&self.rows[c].scope_values);
-            for skip in 0..pairs.len() {
-                let parent: Vec<(&str, &str)> = pairs
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != skip)
-                    .map(|(_, (d, v))| (d.as_str(), v.as_str()))
-                    .collect();
+            for parent in parents_of_pairs(&pairs) {
                 self.add(&parent, ctx, 1);
             }
         }
