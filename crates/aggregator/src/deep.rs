@@ -5,14 +5,14 @@
 //! parents below the stored depth, from the trade events exactly as the enumeration folds a
 //! subset, and adds them to the table.
 
-use crate::engine::{fold_observations, Limits};
+use crate::engine::{fold_observations, Limits, SubsetRow};
 use crate::prepare::{Group, Prepared};
-use crate::stage::{prepare, AggregateOptions};
+use crate::stage::{group_key, prepare, subset_keys, AggregateOptions};
 use crate::AggregateError;
 use learnloop_model::scope::{scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
-use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
+use learnloop_store::stats::StatsWriter;
 use learnloop_store::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,8 +23,8 @@ type Pairs = Vec<(String, String)>;
 type WantedSubsets = BTreeMap<(String, String, ActionCategory), BTreeSet<Pairs>>;
 
 /// Replace the stored rows deeper than the enumeration's depth by the deep subsets the last
-/// lesson run tested, the active deep lessons, and their parents of that size or more. Returns the rows written. Nothing
-/// to do when the enumeration stores every depth (`store_min_trades`).
+/// lesson run tested, the active deep lessons, and their parents of that size or more. Returns
+/// the rows written; nothing to do when the enumeration stores every depth (`store_min_trades`).
 pub fn store_tested_deep_subsets(
     conn: &Connection,
     cfg: &LoopConfig,
@@ -56,23 +56,7 @@ pub fn store_tested_deep_subsets(
             continue;
         };
         let rows = fold_subsets(&prepared, group, subsets);
-        let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = rows
-            .iter()
-            .map(|(mask, text, hash, stats)| {
-                let key = SubsetKey {
-                    scope_mask: *mask,
-                    scope_values: text,
-                    scope_values_hash: *hash,
-                };
-                (key, stats)
-            })
-            .collect();
-        let key = GroupKey {
-            module: &group.module,
-            pattern_key: &group.pattern_key,
-            category: group.category,
-        };
-        writer.add_to_group(key, &keyed)?;
+        writer.add_to_group(group_key(group), &subset_keys(&rows))?;
     }
     Ok(writer.finish())
 }
@@ -85,11 +69,13 @@ fn wanted_subsets(conn: &Connection, depth: u32) -> Result<WantedSubsets, Aggreg
     // figures in the table (the report's weeks, `explain`).
     let active = learnloop_store::lessons::active_lessons(conn)?
         .into_iter()
-        .map(|l| (l.module, l.pattern_key, l.category, l.scope_values))
-        .filter(|(_, _, _, scope)| scope_pairs(scope).len() > depth as usize);
+        .map(|l| (l.module, l.pattern_key, l.category, l.scope_values));
     let tested = learnloop_store::lessons::candidate_scopes_deeper_than(conn, depth)?;
     for (module, pattern_key, category, scope) in tested.into_iter().chain(active) {
         let pairs = scope_pairs(&scope);
+        if pairs.len() <= depth as usize {
+            continue;
+        }
         let subsets = wanted.entry((module, pattern_key, category)).or_default();
         if pairs.len() > depth as usize + 1 {
             for skip in 0..pairs.len() {
@@ -103,13 +89,9 @@ fn wanted_subsets(conn: &Connection, depth: u32) -> Result<WantedSubsets, Aggreg
     Ok(wanted)
 }
 
-/// Each subset's (mask, scope text, hash, statistics), in the table's key order; a subset with a
-/// dimension or value the group does not have is skipped.
-fn fold_subsets(
-    p: &Prepared,
-    group: &Group,
-    subsets: &BTreeSet<Pairs>,
-) -> Vec<(u64, String, u64, OutcomeStats)> {
+/// Each subset's row, in the table's key order; a subset with a dimension or value the group does
+/// not have is skipped.
+fn fold_subsets(p: &Prepared, group: &Group, subsets: &BTreeSet<Pairs>) -> Vec<SubsetRow> {
     let mut rows = Vec::new();
     for pairs in subsets {
         let Some(wanted) = value_ids(p, pairs) else {
@@ -128,14 +110,14 @@ fn fold_subsets(
         fold_observations(p, group, &obs, &mut stats);
         let borrowed = || pairs.iter().map(|(d, v)| (d.as_str(), v.as_str()));
         let mask = wanted.iter().map(|&(d, _)| 1u64 << d).sum();
-        rows.push((
+        rows.push(SubsetRow {
             mask,
-            scope_values_json(borrowed()),
-            scope_values_hash(borrowed()),
+            scope_values: scope_values_json(borrowed()),
+            scope_values_hash: scope_values_hash(borrowed()),
             stats,
-        ));
+        });
     }
-    rows.sort_by_key(|(mask, _, hash, _)| (*mask as i64, *hash as i64));
+    rows.sort_by_key(|r| (r.mask as i64, r.scope_values_hash as i64));
     rows
 }
 

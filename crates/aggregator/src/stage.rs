@@ -1,7 +1,7 @@
 //! The `aggregate` stage: trade_events → pattern_scope_stats, inside the caller's transaction.
 
-use crate::engine::{compute_each, AggregateCounters, Limits};
-use crate::prepare::Prepared;
+use crate::engine::{compute_each, AggregateCounters, Limits, SubsetRow};
+use crate::prepare::{Group, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
@@ -94,26 +94,11 @@ pub fn aggregate_with_progress(
     let counters = compute_each(&prepared, limits, |group, rows| {
         groups_done += 1;
         on_group(groups_done, total_groups);
-        let keyed: Vec<(SubsetKey<'_>, &OutcomeStats)> = rows
-            .iter()
-            .map(|r| {
-                let key = SubsetKey {
-                    scope_mask: r.mask,
-                    scope_values: &r.scope_values,
-                    scope_values_hash: r.scope_values_hash,
-                };
-                (key, &r.stats)
-            })
-            .collect();
-        let g = GroupKey {
-            module: &group.module,
-            pattern_key: &group.pattern_key,
-            category: group.category,
-        };
-        writer.write_group(g, &keyed)
+        writer.write_group(group_key(group), &subset_keys(&rows))
     })?;
     writer.finish();
-    learnloop_store::stats::set_enumerated_depth(conn, limits.k_max.min(cfg.dims.len() as u32))?;
+    let depth = limits.k_max.min(cfg.dims.len() as u32);
+    learnloop_store::stats::set_enumerated_depth(conn, depth)?;
     let t2 = Instant::now();
     let report = AggregateReport {
         as_of: as_of.to_rfc3339(),
@@ -121,7 +106,7 @@ pub fn aggregate_with_progress(
         trade_events,
         groups: prepared.groups.len() as u64,
         store_min_trades: limits.min_trades(0),
-        k_max: limits.k_max.min(cfg.dims.len() as u32),
+        k_max: depth,
         counters,
         load_ms: (t1 - t0).as_millis() as u64,
         compute_write_ms: (t2 - t1).as_millis() as u64,
@@ -134,4 +119,27 @@ pub fn aggregate_with_progress(
         "aggregated"
     );
     Ok(report)
+}
+
+/// The store's key of a group.
+pub(crate) fn group_key(group: &Group) -> GroupKey<'_> {
+    GroupKey {
+        module: &group.module,
+        pattern_key: &group.pattern_key,
+        category: group.category,
+    }
+}
+
+/// Computed rows as the store's writer takes them.
+pub(crate) fn subset_keys(rows: &[SubsetRow]) -> Vec<(SubsetKey<'_>, &OutcomeStats)> {
+    rows.iter()
+        .map(|r| {
+            let key = SubsetKey {
+                scope_mask: r.mask,
+                scope_values: &r.scope_values,
+                scope_values_hash: r.scope_values_hash,
+            };
+            (key, &r.stats)
+        })
+        .collect()
 }

@@ -260,7 +260,7 @@ fn untested_deep_reason(
 
 /// The parent whose actions the subset holds exactly (a dimension constant within that parent),
 /// if any: the default enumeration stores such a subset once, as the parent (SPEC §4.4, §12).
-/// Reads the group's trade events: `explain` asks about one subset at a time.
+/// Reads the group's action scopes: `explain` asks about one subset at a time.
 fn duplicate_parent(
     conn: &Connection,
     cfg: &LoopConfig,
@@ -273,23 +273,17 @@ fn duplicate_parent(
     let parents = parent_keys(&cfg.dims, key);
     let mut own = 0u64;
     let mut of_parent = vec![0u64; parents.len()];
-    learnloop_store::events::for_each_event_unordered(conn, |e| {
-        let in_group = *e.module == *group.module
-            && *e.pattern_key == *group.pattern_key
-            && e.category == group.category;
-        if in_group {
-            let pairs: std::collections::BTreeMap<String, String> =
-                learnloop_model::scope::scope_pairs(&e.scope)
-                    .into_iter()
-                    .collect();
-            let has = |k: &ScopeKey| k.values.iter().all(|(d, v)| pairs.get(d) == Some(v));
-            own += u64::from(has(key));
-            for (n, (_, parent)) in of_parent.iter_mut().zip(&parents) {
-                *n += u64::from(has(parent));
-            }
+    for scope in learnloop_store::events::scopes_of_group(conn, group)? {
+        let pairs: std::collections::BTreeMap<String, String> =
+            learnloop_model::scope::scope_pairs(&scope)
+                .into_iter()
+                .collect();
+        let has = |k: &ScopeKey| k.values.iter().all(|(d, v)| pairs.get(d) == Some(v));
+        own += u64::from(has(key));
+        for (n, (_, parent)) in of_parent.iter_mut().zip(&parents) {
+            *n += u64::from(has(parent));
         }
-        Ok(())
-    })?;
+    }
     Ok(parents
         .iter()
         .zip(&of_parent)

@@ -123,6 +123,19 @@ pub fn for_each_event(
     )
 }
 
+/// The scope of every linked action of one (module, pattern, category) group.
+pub fn scopes_of_group(
+    conn: &Connection,
+    group: crate::stats::GroupKey<'_>,
+) -> Result<Vec<String>> {
+    crate::text_rows(
+        conn,
+        "SELECT scope FROM trade_events
+         WHERE module = ?1 AND pattern_key = ?2 AND action_category = ?3",
+        rusqlite::params![group.module, group.pattern_key, group.category.as_str()],
+    )
+}
+
 /// Every trade event in no particular order, for a caller that needs none: no sort of the whole
 /// table (which SQLite holds in memory) before the first event.
 pub fn for_each_event_unordered(

@@ -71,16 +71,16 @@ pub struct GroupKey<'a> {
 
 /// `meta` key: the deepest subset size the last aggregate stage enumerated (the rows deeper than
 /// it are the lesson stage's, SPEC §12).
-const STORED_DEPTH_KEY: &str = "stats_enumerated_depth";
+const ENUMERATED_DEPTH_KEY: &str = "stats_enumerated_depth";
 
 /// Record the deepest subset size the aggregate stage enumerated.
 pub fn set_enumerated_depth(conn: &Connection, depth: u32) -> Result<()> {
-    crate::meta::set(conn, STORED_DEPTH_KEY, &depth.to_string())
+    crate::meta::set(conn, ENUMERATED_DEPTH_KEY, &depth.to_string())
 }
 
 /// The deepest subset size the last aggregate stage enumerated, if recorded.
 pub fn enumerated_depth(conn: &Connection) -> Result<Option<u32>> {
-    Ok(crate::meta::get_i64(conn, STORED_DEPTH_KEY)?.and_then(|d| u32::try_from(d).ok()))
+    Ok(crate::meta::get_i64(conn, ENUMERATED_DEPTH_KEY)?.and_then(|d| u32::try_from(d).ok()))
 }
 
 impl<'c> StatsWriter<'c> {

@@ -13,7 +13,7 @@
 //! under its discoveries (SPEC §12: a subtree under no discovery holds no hypothesis, so it is
 //! never enumerated); the aggregate stage stores none by default, and subsets an analyst's
 //! storage holds (`store_min_trades`, `k_max`) are not read for the tests, so the lessons do not
-//! depend on what is stored.
+//! depend on what is stored as long as every subset of fewer dims with its minimum support is.
 
 use super::evaluate::{evaluate_group, GroupContext, GroupRows, Screen, Tested};
 use super::lattice::Lattice;
