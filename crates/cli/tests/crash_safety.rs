@@ -228,3 +228,88 @@ fn a_run_killed_anywhere_leaves_a_consistent_store_and_a_rerun_equals_a_clean_ru
         );
     }
 }
+
+/// `ingest FILE` into a new store, killed at `at`; afterwards the store is intact, in WAL mode,
+/// and either empty or complete. Returns the strands it holds.
+fn kill_first_load(db: &Path, data: &Path, at: KillAt) -> i64 {
+    let mut cmd = learnloop_command(db);
+    cmd.args(["ingest", data.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let KillAt::Point(point) = at {
+        cmd.env("LEARNLOOP_PAUSE_AT", point);
+    }
+    let mut child = cmd.spawn().unwrap();
+    match at {
+        KillAt::Point(point) => {
+            let mut line = String::new();
+            BufReader::new(child.stderr.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), format!("learnloop: paused at {point}"));
+        }
+        KillAt::After(delay) => std::thread::sleep(delay),
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let conn = learnloop_store::open(db).expect("the store opens after a kill");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    assert_eq!(learnloop_store::load::journal_mode(&conn).unwrap(), "wal");
+    conn.query_row("SELECT COUNT(*) FROM ad_strands", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A first load runs under a rollback journal (learnloop_store::load): killed inside it, the
+/// new store is left empty or complete, never half-written, and back in WAL mode; loading again
+/// gives what a load never interrupted gives. That load, and one made while another connection
+/// holds the store open (so in WAL mode), store the same tables.
+#[test]
+fn a_first_load_killed_leaves_an_empty_or_complete_store_and_equals_a_wal_load() {
+    let dir = scratch("first-load");
+    let data = demo_file(&dir, 1600);
+    let ingest = |db: &Path| {
+        let out = learnloop(db, &["ingest", data.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+    };
+    let clean = dir.join("clean.db");
+    ingest(&clean);
+    let expected = fingerprint(&clean);
+
+    let held = dir.join("held.db");
+    let reader = learnloop_store::open(&held).unwrap();
+    ingest(&held);
+    drop(reader);
+    assert!(fingerprint(&held) == expected, "a WAL load differs");
+
+    let whole: i64 = learnloop_store::open(&clean)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM ad_strands", [], |r| r.get(0))
+        .unwrap();
+    let mut cases = vec![("point".to_string(), KillAt::Point("ingest:before-commit"))];
+    for ms in [20, 60, 150] {
+        cases.push((
+            format!("after-{ms}ms"),
+            KillAt::After(Duration::from_millis(ms)),
+        ));
+    }
+    for (name, at) in cases {
+        let db = dir.join(format!("{name}.db"));
+        let left = kill_first_load(&db, &data, at);
+        assert!(
+            left == 0 || left == whole,
+            "{name}: {left} of {whole} strands"
+        );
+        if name == "point" {
+            assert_eq!(left, 0, "killed before its commit");
+        }
+        ingest(&db);
+        assert!(
+            fingerprint(&db) == expected,
+            "{name}: a load after the kill differs"
+        );
+    }
+}

@@ -107,15 +107,16 @@ pub fn ingest_files(
         );
         bar.set_message(format!("ingest {source}"));
         let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(reader));
-        let tx = conn.transaction()?;
-        let report = ingest_lines(
-            &tx,
-            DecodedLines::new(reader),
-            &record_source(path),
-            &wall_clock_now().to_rfc3339_millis(),
-        )
-        .with_context(|| format!("ingesting {source}"))?;
-        tx.commit()?;
+        let report = learnloop_store::load_transaction(conn, |tx| {
+            ingest_lines(
+                tx,
+                DecodedLines::new(reader),
+                &record_source(path),
+                &wall_clock_now().to_rfc3339_millis(),
+            )
+            .with_context(|| format!("ingesting {source}"))
+            .inspect(|_| crate::test_hooks::pause_point("ingest:before-commit"))
+        })?;
         bar.finish_and_clear();
         reports.push((source, report));
     }

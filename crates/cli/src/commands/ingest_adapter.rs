@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+/// A file's name and what ingesting it did.
+type FileReport = (String, IngestReport);
+
 #[derive(Debug, Serialize)]
 struct AdapterIngestReport {
     adapter: String,
@@ -26,7 +29,7 @@ struct AdapterIngestReport {
     frozen_bins: Vec<FrozenBins>,
     /// Adapter dimensions missing from the configured dimension list (not aggregated).
     dims_not_configured: Vec<String>,
-    files: Vec<(String, IngestReport)>,
+    files: Vec<FileReport>,
 }
 
 pub fn execute(
@@ -55,10 +58,33 @@ pub fn execute(
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mut conn = open_store(cli)?;
-    let tx = conn.transaction()?;
+    let (frozen_bins, reports) =
+        learnloop_store::load_transaction(&mut conn, |tx| store_records(tx, &adapter, inputs))?;
+
+    let quarantined: u64 = reports
+        .iter()
+        .map(|(_, r)| r.normalized.quarantined_total())
+        .sum();
+    let report = AdapterIngestReport {
+        adapter: adapter.name.clone(),
+        frozen_bins,
+        dims_not_configured,
+        files: reports,
+    };
+    emit(cli.json, &report, human)?;
+    Ok(super::ingest::strict_outcome(cli, strict, quarantined))
+}
+
+/// Freeze the bins this batch learns and store its records with them, in the caller's
+/// transaction: the frozen bins and the reports per file.
+fn store_records(
+    tx: &learnloop_store::Transaction,
+    adapter: &Adapter,
+    inputs: Vec<(String, Vec<InputRecord>)>,
+) -> anyhow::Result<(Vec<FrozenBins>, Vec<FileReport>)> {
     let now = wall_clock_now().to_rfc3339_millis();
-    let stored = adapter_bins::all(&tx)?;
-    refuse_changed_method(&adapter, &stored)?;
+    let stored = adapter_bins::all(tx)?;
+    refuse_changed_method(adapter, &stored)?;
     let mut edges: BTreeMap<String, Vec<f64>> =
         stored.into_iter().map(|(dim, b)| (dim, b.edges)).collect();
     let values = inputs
@@ -83,7 +109,7 @@ pub fn execute(
             n_values,
             frozen_at: now.clone(),
         };
-        adapter_bins::freeze(&tx, &row)?;
+        adapter_bins::freeze(tx, &row)?;
         edges.insert(dim, new_edges);
         frozen_bins.push(row);
     }
@@ -104,26 +130,13 @@ pub fn execute(
                 text: r.text,
             }
         });
-        let report = ingest_adapted(&tx, adapted, &source, &now)
+        let report = ingest_adapted(tx, adapted, &source, &now)
             .with_context(|| format!("ingesting {source} with adapter {}", adapter.name))?;
         reports.push((source, report));
     }
     let binned_dims = adapter.binned_dims().map(|(dim, _)| dim);
-    adapter_bins::record_binned_modules(&tx, binned_dims, &binned_modules)?;
-    tx.commit()?;
-
-    let quarantined: u64 = reports
-        .iter()
-        .map(|(_, r)| r.normalized.quarantined_total())
-        .sum();
-    let report = AdapterIngestReport {
-        adapter: adapter.name.clone(),
-        frozen_bins,
-        dims_not_configured,
-        files: reports,
-    };
-    emit(cli.json, &report, human)?;
-    Ok(super::ingest::strict_outcome(cli, strict, quarantined))
+    adapter_bins::record_binned_modules(tx, binned_dims, &binned_modules)?;
+    Ok((frozen_bins, reports))
 }
 
 fn human(r: &AdapterIngestReport) -> String {

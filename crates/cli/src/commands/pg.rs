@@ -130,17 +130,17 @@ mod enabled {
             full: args.full,
         };
         let bar = spinner(&target.key);
-        let tx = conn.transaction()?;
-        let report = ingest_postgres(
-            &tx,
-            &mut client,
-            &target,
-            &options,
-            &wall_clock_now().to_rfc3339_millis(),
-            |n| bar.set_position(n),
-        )
-        .with_context(|| format!("ingesting {} from {}", args.table, target.redacted))?;
-        tx.commit()?;
+        let report = learnloop_store::load_transaction(conn, |tx| {
+            ingest_postgres(
+                tx,
+                &mut client,
+                &target,
+                &options,
+                &wall_clock_now().to_rfc3339_millis(),
+                |n| bar.set_position(n),
+            )
+            .with_context(|| format!("ingesting {} from {}", args.table, target.redacted))
+        })?;
         bar.finish_and_clear();
         Ok(report)
     }

@@ -643,7 +643,8 @@ mod tests {
     fn a_full_disk_reports_the_stage_error_not_the_run_record() {
         let mut conn = learnloop_store::open_in_memory().unwrap();
         let tx = conn.transaction().unwrap();
-        let lines = linked_lines(300).into_iter().map(Ok);
+        // Enough trades that linking them needs pages beyond the 64 KiB ones the tables start with.
+        let lines = linked_lines(3000).into_iter().map(Ok);
         learnloop_linker::ingest_lines(&tx, lines, "t", "2026-01-01T00:00:00Z").unwrap();
         tx.commit().unwrap();
         // No page beyond what is already used: the first stage that writes finds the disk full.

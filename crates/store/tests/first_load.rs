@@ -1,0 +1,93 @@
+//! `load_transaction`: a first load into a store file runs under a rollback journal and leaves the
+//! store in WAL mode, committed or rolled back; an increment, a store another connection has
+//! open, and an in-memory store load in their usual mode.
+
+use learnloop_model::strand::RawStrand;
+use learnloop_store::{load, load_transaction, strands, StoreError};
+use rusqlite::Connection;
+use std::path::Path;
+
+fn strand(id: &str) -> RawStrand {
+    RawStrand::from_json_line(&format!(
+        r#"{{"id":"{id}","kind":"pm_action","created_at":"2026-01-01T00:00:00Z","position_id":"p-{id}","content":{{"scope":{{"bucket":"mid"}}}}}}"#
+    ))
+    .unwrap()
+}
+
+fn strand_count(conn: &Connection) -> i64 {
+    conn.query_row("SELECT COUNT(*) FROM ad_strands", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Store `ids` with `load_transaction`; the journal mode seen inside the transaction.
+fn load_ids(conn: &mut Connection, ids: &[&str]) -> Result<String, StoreError> {
+    load_transaction(conn, |tx| {
+        for id in ids {
+            strands::insert_raw(tx, &strand(id))?;
+        }
+        load::journal_mode(tx)
+    })
+}
+
+fn journal_file(db: &Path) -> bool {
+    db.with_file_name(format!(
+        "{}-journal",
+        db.file_name().unwrap().to_string_lossy()
+    ))
+    .exists()
+}
+
+#[test]
+fn a_first_load_runs_under_a_rollback_journal_and_the_store_returns_to_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut conn = learnloop_store::open(&db).unwrap();
+    assert_eq!(load_ids(&mut conn, &["a", "b"]).unwrap(), "delete");
+    assert_eq!(load::journal_mode(&conn).unwrap(), "wal");
+    assert!(!journal_file(&db));
+    assert_eq!(strand_count(&conn), 2);
+    // The next load is an increment: WAL, as every other write.
+    assert_eq!(load_ids(&mut conn, &["c"]).unwrap(), "wal");
+    drop(conn);
+    let reopened = learnloop_store::open_read_only(&db).unwrap();
+    assert_eq!(strand_count(&reopened), 3);
+    assert_eq!(load::journal_mode(&reopened).unwrap(), "wal");
+}
+
+#[test]
+fn a_failed_first_load_leaves_the_store_empty_and_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut conn = learnloop_store::open(&db).unwrap();
+    let failed: Result<(), StoreError> = load_transaction(&mut conn, |tx| {
+        strands::insert_raw(tx, &strand("a"))?;
+        Err(StoreError::Sql(rusqlite::Error::InvalidQuery))
+    });
+    assert!(failed.is_err());
+    assert_eq!(strand_count(&conn), 0);
+    assert_eq!(load::journal_mode(&conn).unwrap(), "wal");
+    assert!(!journal_file(&db));
+    // Still a first load afterwards.
+    assert_eq!(load_ids(&mut conn, &["a"]).unwrap(), "delete");
+}
+
+#[test]
+fn a_store_another_connection_has_open_is_loaded_in_wal_mode_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut conn = learnloop_store::open(&db).unwrap();
+    let reader = learnloop_store::open_read_only(&db).unwrap();
+    assert_eq!(strand_count(&reader), 0);
+    let started = std::time::Instant::now();
+    assert_eq!(load_ids(&mut conn, &["a"]).unwrap(), "wal");
+    assert!(started.elapsed() < learnloop_store::BUSY_TIMEOUT / 2);
+    assert_eq!(strand_count(&reader), 1);
+}
+
+#[test]
+fn an_in_memory_store_loads_as_it_is() {
+    let mut conn = learnloop_store::open_in_memory().unwrap();
+    let mode = load::journal_mode(&conn).unwrap();
+    assert_eq!(load_ids(&mut conn, &["a"]).unwrap(), mode);
+    assert_eq!(strand_count(&conn), 1);
+}
