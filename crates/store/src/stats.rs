@@ -13,6 +13,10 @@ const SHARED_PARAMS: usize = 1;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
 const BATCH: usize = 200;
 
+/// `OR FAIL`: a conflicting key (never expected: each subset is written once per group) stops the
+/// statement with an error that fails the whole transaction, as `ABORT` would; but SQLite need not
+/// keep a statement journal to undo the statement's earlier rows, which with `ABORT` copied every
+/// page the multi-row INSERT touched (~9 % of an exhaustive aggregate's time, docs/benchmarks.md).
 fn insert_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
@@ -24,7 +28,7 @@ fn insert_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO stats_subsets (group_id, scope_mask, scope_values_hash, scope_dims, scope_values,
+        "INSERT OR FAIL INTO stats_subsets (group_id, scope_mask, scope_values_hash, scope_dims, scope_values,
              n_trades, n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff,
              first_exit_ms, last_exit_ms, dw, dw2, dmean, dm2)
          VALUES {}",
