@@ -167,14 +167,11 @@ enum KillAt {
     After(Duration),
 }
 
-/// Start the second run on a copy of the first run's store and kill it; then check, re-run,
-/// and compare with the clean history that matches what had committed.
-fn kill_and_recover(f: &Fixture, name: &str, at: KillAt) {
-    let db = f.dir.join(format!("{name}.db"));
-    std::fs::copy(&f.after_first, &db).unwrap();
-    let mut cmd = learnloop_command(&db);
-    cmd.args(run_args(&f.whole))
-        .stdin(Stdio::piped()) // held open: a paused run waits on it until killed
+/// Run `learnloop ARGS` on `db` and SIGKILL it (its own PID) at `at`.
+fn kill_at(db: &Path, args: &[String], at: KillAt) {
+    let mut cmd = learnloop_command(db);
+    cmd.args(args)
+        .stdin(Stdio::piped()) // held open: a paused command waits on it until killed
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let KillAt::Point(point) = at {
@@ -191,8 +188,16 @@ fn kill_and_recover(f: &Fixture, name: &str, at: KillAt) {
         }
         KillAt::After(delay) => std::thread::sleep(delay),
     }
-    child.kill().unwrap(); // SIGKILL to the child's own PID
+    child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Start the second run on a copy of the first run's store and kill it; then check, re-run,
+/// and compare with the clean history that matches what had committed.
+fn kill_and_recover(f: &Fixture, name: &str, at: KillAt) {
+    let db = f.dir.join(format!("{name}.db"));
+    std::fs::copy(&f.after_first, &db).unwrap();
+    kill_at(&db, &run_args(&f.whole), at);
 
     let committed = check_consistent(&db, &f.previous);
     assert!((1..=2).contains(&committed), "{name}: {committed} runs");
@@ -232,27 +237,7 @@ fn a_run_killed_anywhere_leaves_a_consistent_store_and_a_rerun_equals_a_clean_ru
 /// `ingest FILE` into a new store, killed at `at`; afterwards the store is intact, in WAL mode,
 /// and either empty or complete. Returns the strands it holds.
 fn kill_first_load(db: &Path, data: &Path, at: KillAt) -> i64 {
-    let mut cmd = learnloop_command(db);
-    cmd.args(["ingest", data.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let KillAt::Point(point) = at {
-        cmd.env("LEARNLOOP_PAUSE_AT", point);
-    }
-    let mut child = cmd.spawn().unwrap();
-    match at {
-        KillAt::Point(point) => {
-            let mut line = String::new();
-            BufReader::new(child.stderr.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert_eq!(line.trim(), format!("learnloop: paused at {point}"));
-        }
-        KillAt::After(delay) => std::thread::sleep(delay),
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at(db, &["ingest".to_string(), data.display().to_string()], at);
     let conn = learnloop_store::open(db).expect("the store opens after a kill");
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

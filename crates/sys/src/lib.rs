@@ -22,6 +22,24 @@ pub fn release_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn release_freed_memory() {}
 
+/// Write every file's dirty pages to disk and wait (POSIX `sync`). Only benchmarks call it,
+/// between timed phases: otherwise the kernel is still writing back the previous phase's
+/// hundreds of megabytes while the next one is timed.
+#[cfg(unix)]
+pub fn sync_file_systems() {
+    extern "C" {
+        fn sync();
+    }
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe {
+        sync();
+    }
+}
+
+/// Write every file's dirty pages to disk (a no-op off Unix).
+#[cfg(not(unix))]
+pub fn sync_file_systems() {}
+
 /// Ask the CPU to bring `value`'s cache line in: a hint with no effect on results (a no-op off
 /// x86-64). For loops that index large arrays through other arrays, which the hardware
 /// prefetcher cannot follow.
@@ -51,6 +69,7 @@ mod tests {
             prefetch(v);
         }
         release_freed_memory();
+        sync_file_systems();
         assert_eq!(values, before);
     }
 }

@@ -17,6 +17,7 @@ use std::time::Instant;
 pub struct PgIngestBench {
     pub strands: u64,
     pub batch: usize,
+    /// COPY into the scratch table, then VACUUM (ANALYZE) and, where allowed, CHECKPOINT.
     pub copy_in_s: f64,
     /// The cursor read alone (rows fetched and decoded, nothing stored).
     pub read_only_s: f64,
@@ -104,9 +105,16 @@ fn measure(
         .max(1);
     let t = Instant::now();
     pg::copy_strands_in(client, table, raws)?;
-    client.batch_execute(&format!("ANALYZE {}", table.quoted))?;
+    // A desk's table is long settled; a freshly COPYed one is not: its first readers would set
+    // the rows' hint bits (writing pages) and the server would be flushing the COPY's pages while
+    // the reads are timed. VACUUM sets the bits; CHECKPOINT (superuser or pg_checkpoint) flushes.
+    client.batch_execute(&format!("VACUUM (ANALYZE) {}", table.quoted))?;
+    if let Err(e) = client.batch_execute("CHECKPOINT") {
+        tracing::info!(error = %e, "no CHECKPOINT before timing (needs superuser or pg_checkpoint)");
+    }
     let copy_in_s = t.elapsed().as_secs_f64();
 
+    learnloop_sys::sync_file_systems();
     let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
     let backend = backend.to_string();
     let (read, read_only_s, read_only_cpu_s, read_only_server_cpu_s) =
@@ -129,6 +137,7 @@ fn measure(
         batch,
         ..PgIngestOptions::default()
     };
+    learnloop_sys::sync_file_systems();
     let store_thread_before = cpu_seconds("thread-self");
     let mut ingest_commit_s = 0.0;
     let (report, ingest_s, ingest_cpu_s, _) = timed(None, || {
@@ -162,8 +171,10 @@ fn measure(
     );
 
     let url = args.pg_url.as_deref().unwrap_or_default();
+    learnloop_sys::sync_file_systems();
     let command_s = time_ingest_command(url, table, batch, &scratch)?;
     remove_db(&scratch);
+    learnloop_sys::sync_file_systems();
 
     let mut conn = learnloop_store::open(&scratch)?;
     let ((), jsonl_ingest_s, jsonl_ingest_cpu_s, _) = timed(None, || {
