@@ -9,7 +9,7 @@ use crate::engine::{fold_observations, Limits, SubsetRow};
 use crate::prepare::{Group, Prepared};
 use crate::stage::{group_key, prepare, subset_keys, AggregateOptions};
 use crate::AggregateError;
-use learnloop_model::scope::{scope_pairs, scope_values_hash, scope_values_json};
+use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_store::stats::StatsWriter;
@@ -78,10 +78,11 @@ fn wanted_subsets(conn: &Connection, depth: u32) -> Result<WantedSubsets, Aggreg
         }
         let subsets = wanted.entry((module, pattern_key, category)).or_default();
         if pairs.len() > depth as usize + 1 {
-            for skip in 0..pairs.len() {
-                let mut parent = pairs.clone();
-                parent.remove(skip);
-                subsets.insert(parent);
+            for parent in parents_of_pairs(&pairs) {
+                let owned = parent
+                    .into_iter()
+                    .map(|(d, v)| (d.to_string(), v.to_string()));
+                subsets.insert(owned.collect());
             }
         }
         subsets.insert(pairs);
