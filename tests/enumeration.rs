@@ -4,7 +4,7 @@
 
 use learnloop_model::LoopConfig;
 use learnloop_store::open_in_memory;
-use learnloop_tests::{demo_lines_over, ingest, run};
+use learnloop_tests::{demo_lines_over, ingest, query_rows, run};
 use std::collections::BTreeSet;
 
 /// What one demo run stored.
@@ -48,21 +48,11 @@ fn lessons_of(lines: &[String], cfg: &LoopConfig) -> Stored {
     .unwrap();
     // Subsets with the same actions as a parent are stored once by default (as the parent); the
     // exhaustive table keeps them and the stage reports them as duplicates.
-    let candidates: Vec<String> = conn
-        .prepare(
-            "SELECT * FROM lesson_candidates WHERE reason NOT LIKE 'duplicate:%'
-             ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash",
-        )
-        .unwrap()
-        .query_map([], |r| {
-            Ok((0..r.as_ref().column_count())
-                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                .collect::<Vec<_>>()
-                .join("|"))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let candidates = query_rows(
+        &conn,
+        "SELECT * FROM lesson_candidates WHERE reason NOT LIKE 'duplicate:%'
+         ORDER BY module, pattern_key, action_category, scope_mask, scope_values_hash",
+    );
     let configs: Vec<(String, String)> = learnloop_store::configs::all_versions(&conn, "pm")
         .unwrap()
         .into_iter()
@@ -110,25 +100,11 @@ fn pruned_enumeration_gives_the_lessons_of_the_exhaustive_one() {
 
 /// The stored rows of more than two dims, as text.
 fn deep_rows(conn: &learnloop_store::Connection) -> Vec<String> {
-    conn.prepare(
+    query_rows(
+        conn,
         "SELECT module, pattern_key, action_category, scope_values, n_trades, mean_rr
          FROM pattern_scope_stats WHERE scope_dims > 2 ORDER BY 1, 2, 3, 4",
     )
-    .unwrap()
-    .query_map([], |r| {
-        Ok(format!(
-            "{} {} {} {} {} {}",
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, f64>(5)?
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 #[test]

@@ -56,6 +56,21 @@ pub fn run_rolled_back(
     run_stages(&tx, cfg, options, stages, now())
 }
 
+/// The rows `sql` gives, each as its cells' debug forms joined by `|`, in the query's order.
+pub fn query_rows(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+            .collect::<Vec<_>>()
+            .join("|"))
+    })
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap()
+}
+
 pub fn dump(conn: &Connection) -> String {
     learnloop_store::export::dump_tables(conn, DERIVED_TABLES).unwrap()
 }

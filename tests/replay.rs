@@ -4,8 +4,7 @@
 use learnloop_model::{LoopConfig, Timestamp};
 use learnloop_pipeline::RunOptions;
 use learnloop_replay::{replay, ReplayOptions};
-use learnloop_store::Connection;
-use learnloop_tests::{demo_lines_over, ingest, run, run_with};
+use learnloop_tests::{demo_lines_over, ingest, query_rows, run, run_with};
 use std::path::Path;
 
 const DAY: i64 = 86_400_000;
@@ -43,20 +42,6 @@ fn options(from: Timestamp, steps: i64, step_days: i64) -> ReplayOptions {
     }
 }
 
-fn table(conn: &Connection, sql: &str) -> Vec<String> {
-    let mut stmt = conn.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        Ok((0..n)
-            .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-            .collect::<Vec<_>>()
-            .join("|"))
-    })
-    .unwrap()
-    .collect::<Result<Vec<_>, _>>()
-    .unwrap()
-}
-
 /// What nightly runs and a replay must agree on (configs without run_id, which names the run).
 const COMPARED: &[&str] = &[
     "SELECT * FROM learning_lessons ORDER BY lesson_key",
@@ -92,7 +77,11 @@ fn a_replay_step_equals_nightly_runs_at_the_same_times() {
         run_with(&mut nightly, &cfg, &o);
     }
     for sql in COMPARED {
-        assert_eq!(table(&replayed.scratch, sql), table(&nightly, sql), "{sql}");
+        assert_eq!(
+            query_rows(&replayed.scratch, sql),
+            query_rows(&nightly, sql),
+            "{sql}"
+        );
     }
     // Carried-forward groups really were carried forward, not recomputed.
     assert!(replayed

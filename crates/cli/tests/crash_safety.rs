@@ -51,15 +51,9 @@ fn fingerprint(db: &Path) -> String {
 }
 
 fn rows(conn: &Connection, sql: &str) -> String {
-    let mut stmt = conn.prepare(sql).unwrap();
-    let n = stmt.column_count();
     let mut out = format!("== {sql}\n");
-    let mut q = stmt.query([]).unwrap();
-    while let Some(r) = q.next().unwrap() {
-        let cells: Vec<String> = (0..n)
-            .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-            .collect();
-        out.push_str(&cells.join("|"));
+    for row in learnloop_tests::query_rows(conn, sql) {
+        out.push_str(&row);
         out.push('\n');
     }
     out

@@ -545,10 +545,42 @@ fn half_life(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use learnloop_model::ActionCategory;
 
     /// Confirmed when the subset had 40 trades with mean R 0.5.
     fn confirmed() -> LessonRow {
-        super::tests_support::confirmed_with_scope(r#"{"bucket":"micro"}"#)
+        confirmed_with_scope(r#"{"bucket":"micro"}"#)
+    }
+
+    /// An active lesson on `scope`, confirmed when the subset had 40 trades with mean R 0.5.
+    fn confirmed_with_scope(scope: &str) -> LessonRow {
+        LessonRow {
+            lesson_key: "L-0000000000000001".into(),
+            module: "pm".into(),
+            pattern_key: "p".into(),
+            category: ActionCategory::Add,
+            scope_mask: 1,
+            scope_values: scope.into(),
+            scope_values_hash: 0,
+            n_trades: 40,
+            mean_rr: 0.5,
+            edge: 0.4,
+            shrunk_edge: 0.35,
+            t_stat: Some(3.0),
+            p_value: Some(0.001),
+            q_value: Some(0.01),
+            half_life_hours: None,
+            latent_factor_id: None,
+            levers: learnloop_overrides::Levers::EMPTY,
+            status: LessonStatus::Active,
+            status_reason: None,
+            created_at: Some(Timestamp(0)),
+            confirmed_at: Some(Timestamp(0)),
+            confirmed_n_trades: Some(40),
+            confirmed_mean_rr: Some(0.5),
+            failed_runs: 0,
+            updated_at: Timestamp(0),
+        }
     }
 
     /// The subset now: 40 + `fresh` trades whose mean is `fresh_mean`; reference level 0.1
@@ -627,49 +659,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
-}
-
-#[cfg(test)]
-mod tests_support {
-    use super::*;
-    use learnloop_model::ActionCategory;
-
-    /// An active lesson on `scope`, confirmed when the subset had 40 trades with mean R 0.5.
-    pub(super) fn confirmed_with_scope(scope: &str) -> LessonRow {
-        LessonRow {
-            lesson_key: "L-0000000000000001".into(),
-            module: "pm".into(),
-            pattern_key: "p".into(),
-            category: ActionCategory::Add,
-            scope_mask: 1,
-            scope_values: scope.into(),
-            scope_values_hash: 0,
-            n_trades: 40,
-            mean_rr: 0.5,
-            edge: 0.4,
-            shrunk_edge: 0.35,
-            t_stat: Some(3.0),
-            p_value: Some(0.001),
-            q_value: Some(0.01),
-            half_life_hours: None,
-            latent_factor_id: None,
-            levers: learnloop_overrides::Levers::EMPTY,
-            status: LessonStatus::Active,
-            status_reason: None,
-            created_at: Some(Timestamp(0)),
-            confirmed_at: Some(Timestamp(0)),
-            confirmed_n_trades: Some(40),
-            confirmed_mean_rr: Some(0.5),
-            failed_runs: 0,
-            updated_at: Timestamp(0),
-        }
-    }
-}
-
-#[cfg(test)]
-mod not_tested_tests {
-    use super::tests_support::confirmed_with_scope;
-    use super::*;
 
     #[test]
     fn a_deep_lesson_left_untested_names_the_hierarchy_not_its_support() {
