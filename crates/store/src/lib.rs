@@ -172,13 +172,20 @@ pub fn open_scratch() -> Result<Connection> {
 /// The page cache of a scratch store (see [`open_scratch`]).
 pub const SCRATCH_PAGE_CACHE_MIB: i64 = 64;
 
-/// [`configure`], retried while the file is busy: switching a new file to WAL takes an exclusive
-/// lock for which SQLite does not always call the busy handler (several processes creating one
-/// store at once then see "database is locked" at once). The pragmas are idempotent.
+/// [`configure`], retried while the file is busy (see [`retry_while_busy`]). The pragmas are
+/// idempotent.
 fn configure_waiting(conn: &Connection) -> Result<()> {
+    retry_while_busy(|| configure(conn))
+}
+
+/// `attempt` again every 10 ms while it fails with "database is busy", until [`BUSY_TIMEOUT`]:
+/// switching a file into WAL mode takes an exclusive lock for which SQLite does not always call
+/// the busy handler (several processes creating one store at once, or a reader that arrived
+/// during a first load, then see "database is locked" at once).
+pub(crate) fn retry_while_busy<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
-        match configure(conn) {
+        match attempt() {
             Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy
                     && std::time::Instant::now() < deadline =>

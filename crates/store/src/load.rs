@@ -10,9 +10,9 @@
 //! (the file is cut back to its old size). This is PostgreSQL's own rule for a table created or
 //! truncated in the loading transaction (`wal_level = minimal` skips its WAL).
 
-use crate::{Result, StoreError, BUSY_TIMEOUT};
+use crate::{retry_while_busy, Result, StoreError, BUSY_TIMEOUT};
 use rusqlite::{Connection, Transaction};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Run `load` in one transaction and commit it; an error from `load` rolls everything back.
 ///
@@ -89,22 +89,10 @@ fn leave_wal(conn: &Connection) -> Result<bool> {
     }
 }
 
-/// Back to WAL and its `synchronous` setting (as `open` configures a store). Switching to WAL
-/// takes an exclusive lock for which SQLite does not always call the busy handler, so a reader
-/// that arrived during the load is waited for here.
+/// Back to WAL and its `synchronous` setting (as `open` configures a store), waiting for a reader
+/// that arrived during the load.
 fn return_to_wal(conn: &Connection) -> Result<()> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match conn.pragma_update(None, "journal_mode", "WAL") {
-            Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            other => {
-                other?;
-                break;
-            }
-        }
-    }
+    retry_while_busy(|| Ok(conn.pragma_update(None, "journal_mode", "WAL")?))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
 }
