@@ -86,13 +86,14 @@ pub fn bench_pg_ingest(args: &BenchArgs) -> anyhow::Result<PgIngestBench> {
     let table = TableName::parse(&format!("learnloop_bench_strands_{}", std::process::id()))?;
     client.batch_execute(&format!("DROP TABLE IF EXISTS {}", table.quoted))?;
     pg::create_strands_table(&mut client, &table)?;
-    let result = measure(args, &mut client, &target, &table, &lines, &raws);
+    let result = measure(args, url, &mut client, &target, &table, &lines, &raws);
     client.batch_execute(&format!("DROP TABLE IF EXISTS {}", table.quoted))?;
     result
 }
 
 fn measure(
     args: &BenchArgs,
+    url: &str,
     client: &mut pg::Client,
     target: &pg::PgTarget,
     table: &TableName,
@@ -170,7 +171,6 @@ fn measure(
         raws.len()
     );
 
-    let url = args.pg_url.as_deref().unwrap_or_default();
     learnloop_sys::sync_file_systems();
     let command_s = time_ingest_command(url, table, batch, &scratch)?;
     remove_db(&scratch);
