@@ -72,6 +72,10 @@ pub struct LessonConfig {
     /// specific subset. A generalization whose effect is gone without its trades is that
     /// refinement in disguise, whether or not the refinement itself becomes a lesson.
     pub self_sufficiency_p: f64,
+    /// Independent filtering of the first family (docs/statistics.md): leave out the hypotheses
+    /// whose contrast has the fewest effective trades when that gives the family more
+    /// discoveries (the threshold is one of the statistic's 5 % quantiles, chosen per run).
+    pub independent_filtering: bool,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
     /// Upper clamp of a fitted half-life, in hours.
@@ -99,6 +103,7 @@ impl Default for LessonConfig {
             cluster_days: 7,
             min_clusters: 6,
             self_sufficiency_p: 0.01,
+            independent_filtering: true,
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,

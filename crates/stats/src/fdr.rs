@@ -89,6 +89,77 @@ pub fn count_discoveries(q_values: &[f64], alpha: f64) -> usize {
     q_values.iter().filter(|&&q| q <= alpha).count()
 }
 
+/// Candidate filter thresholds: the quantiles 0, 1/20, …, 19/20 of the filter statistic.
+const FILTER_QUANTILES: usize = 20;
+
+/// The threshold chosen by [`choose_independent_filter`] and what it gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterChoice {
+    /// Hypotheses whose filter statistic is below this are left out of the family (the lowest
+    /// candidate, the smallest statistic, leaves none out).
+    pub threshold: f64,
+    /// Hypotheses kept.
+    pub kept: usize,
+    /// Discoveries of the kept family at level `alpha`.
+    pub discoveries: usize,
+}
+
+/// Independent filtering (Bourgon, Gentleman & Huber 2010; the automatic filter of DESeq2, Love,
+/// Huber & Anders 2014): hypotheses with too little information to be rejected (a small
+/// `filter_stat`, e.g. the effective number of observations of a contrast) only dilute a BH
+/// family, so the family keeps the hypotheses whose statistic is at least a threshold. The
+/// statistic must be independent of the p-values under the null — a function of the design
+/// alone is. Each candidate threshold (the quantiles 0, 5 %, …, 95 % of the statistic) is tried
+/// with the strata's equal-share weights ([`equal_share_weights`]) recomputed over the hypotheses
+/// it keeps; the one with the most discoveries at `alpha` wins, the lowest on a tie (the
+/// largest family). Choosing the threshold from the outcomes is the one data-dependent step, so
+/// it is gated: a filter is only considered when the whole family already has a discovery.
+/// Under the global null (no effect anywhere) the chance of any discovery is then that of the
+/// unfiltered BH, at most `alpha`; what the choice costs in false discoveries otherwise, the
+/// calibration study measures.
+///
+/// `p_values`, `strata` and `filter_stat` are index for index; an infinite statistic marks a
+/// hypothesis that is never left out (the quantiles are those of the finite ones). `None` when
+/// no statistic is finite.
+pub fn choose_independent_filter(
+    p_values: &[f64],
+    strata: &[u32],
+    filter_stat: &[f64],
+    alpha: f64,
+) -> Option<FilterChoice> {
+    let mut sorted: Vec<f64> = filter_stat
+        .iter()
+        .copied()
+        .filter(|s| s.is_finite())
+        .collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut candidates: Vec<f64> = (0..FILTER_QUANTILES)
+        .filter_map(|j| sorted.get(j * sorted.len() / FILTER_QUANTILES).copied())
+        .collect();
+    candidates.dedup();
+    let mut best: Option<FilterChoice> = None;
+    for threshold in candidates {
+        let kept: Vec<usize> = (0..p_values.len())
+            .filter(|&i| filter_stat[i] >= threshold)
+            .collect();
+        let kept_strata: Vec<u32> = kept.iter().map(|&i| strata[i]).collect();
+        let kept_p: Vec<f64> = kept.iter().map(|&i| p_values[i]).collect();
+        let q = weighted_benjamini_hochberg(&kept_p, &equal_share_weights(&kept_strata));
+        let choice = FilterChoice {
+            threshold,
+            kept: kept.len(),
+            discoveries: count_discoveries(&q, alpha),
+        };
+        match best {
+            // Nothing discovered without a filter: stay there (the gate below).
+            Some(b) if b.discoveries == 0 => return best,
+            Some(b) if choice.discoveries <= b.discoveries => {}
+            _ => best = Some(choice),
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +271,41 @@ mod tests {
         assert_eq!(benjamini_hochberg(&[-0.5, 2.0]), vec![0.0, 1.0]);
     }
 
+    #[test]
+    fn the_filter_drops_hypotheses_that_only_dilute_the_family() {
+        // Two informative hypotheses (statistic 100) with p = 0.002 and 0.008, and 38
+        // uninformative ones (statistic 5) with p = 0.5. Unfiltered BH over 40: 40·0.002/1 =
+        // 0.08 rejects the first, 40·0.008/2 = 0.16 not the second. Keeping only the two: q =
+        // 0.004, 0.008: both.
+        let mut p = vec![0.002, 0.008];
+        p.extend(std::iter::repeat_n(0.5, 38));
+        let mut stat = vec![100.0, 100.0];
+        stat.extend(std::iter::repeat_n(5.0, 38));
+        let strata = vec![0; 40];
+        let choice = choose_independent_filter(&p, &strata, &stat, 0.1).unwrap();
+        assert_eq!(
+            choice,
+            FilterChoice {
+                threshold: 100.0,
+                kept: 2,
+                discoveries: 2
+            }
+        );
+        // The gate: the whole family discovers nothing, so no filter is tried, although
+        // keeping the two informative ones alone would reject both (q = 0.024, 0.02 → 0.02).
+        let mut gated_p = vec![0.012, 0.02];
+        gated_p.extend(std::iter::repeat_n(0.5, 38));
+        let gated = choose_independent_filter(&gated_p, &strata, &stat, 0.1).unwrap();
+        assert_eq!(
+            (gated.threshold, gated.kept, gated.discoveries),
+            (5.0, 40, 0)
+        );
+        // Nothing to gain: the lowest threshold (the whole family) is kept.
+        let flat = choose_independent_filter(&[0.001, 0.5], &[0, 0], &[5.0, 100.0], 0.1).unwrap();
+        assert_eq!((flat.threshold, flat.kept, flat.discoveries), (5.0, 2, 1));
+        assert_eq!(choose_independent_filter(&[], &[], &[], 0.1), None);
+    }
+
     proptest! {
         #[test]
         fn q_is_at_least_p_at_most_one_and_monotone(
@@ -215,6 +321,32 @@ mod tests {
                     }
                 }
             }
+        }
+
+        #[test]
+        fn the_chosen_filter_is_the_best_candidate_and_its_count_is_bh_on_the_kept(
+            cases in prop::collection::vec((0.0f64..=1.0, 0u32..3, 1.0f64..200.0), 1..120),
+            alpha in 0.01f64..0.3,
+        ) {
+            let p: Vec<f64> = cases.iter().map(|c| c.0).collect();
+            let strata: Vec<u32> = cases.iter().map(|c| c.1).collect();
+            let stat: Vec<f64> = cases.iter().map(|c| c.2).collect();
+            let discoveries_at = |threshold: f64| {
+                let kept: Vec<usize> = (0..p.len()).filter(|&i| stat[i] >= threshold).collect();
+                let kp: Vec<f64> = kept.iter().map(|&i| p[i]).collect();
+                let ks: Vec<u32> = kept.iter().map(|&i| strata[i]).collect();
+                (kept.len(), count_discoveries(&weighted_benjamini_hochberg(&kp, &equal_share_weights(&ks)), alpha))
+            };
+            let choice = choose_independent_filter(&p, &strata, &stat, alpha).unwrap();
+            prop_assert_eq!((choice.kept, choice.discoveries), discoveries_at(choice.threshold));
+            // No threshold at or below the chosen one finds more (the lowest threshold, no
+            // filter at all, included).
+            let lowest = stat.iter().copied().fold(f64::INFINITY, f64::min);
+            prop_assert!(discoveries_at(lowest).1 <= choice.discoveries);
+            if discoveries_at(lowest).1 == 0 {
+                prop_assert_eq!(choice.threshold, lowest);
+            }
+            prop_assert!(stat.contains(&choice.threshold));
         }
 
         #[test]

@@ -511,7 +511,13 @@ fn human_lessons(stages: &StagesReport) -> String {
         ),
         (
             "subsets tested",
-            format!("{} (BH family {})", l.tested, l.family_size),
+            match l.filter_threshold {
+                Some(t) => format!(
+                    "{} (BH family {}; 2-dim subsets under {t:.1} effective trades filtered out)",
+                    l.tested, l.family_size
+                ),
+                None => format!("{} (BH family {})", l.tested, l.family_size),
+            },
         ),
         ("deep subsets stored", l.deep_subsets_stored.to_string()),
         ("passed all tests", l.passed.to_string()),

@@ -26,7 +26,7 @@ pub struct Baseline {
 }
 
 /// Why a subset with its minimum support is not a hypothesis of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Screen {
     /// Tested: it has a p-value in the family.
     Tested,
@@ -41,6 +41,12 @@ pub enum Screen {
     MissingParent,
     /// No contrast is defined (no spread, or a side in a single cluster).
     Untestable,
+    /// Tested, but left out of the run's family by its independent filter: its weakest contrast
+    /// has fewer effective trades than the run's threshold (docs/statistics.md).
+    Filtered {
+        effective_trades: f32,
+        threshold: f32,
+    },
 }
 
 /// What a re-test needs (selection, SPEC §4.1 and §4.6): the subset's trades and, per parent,

@@ -23,7 +23,10 @@ use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::{OutcomeStats, RunningStats};
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
-use learnloop_stats::{benjamini_hochberg, equal_share_weights, rejection_threshold, weighted_p};
+use learnloop_stats::{
+    benjamini_hochberg, choose_independent_filter, equal_share_weights, rejection_threshold,
+    weighted_p,
+};
 use rustc_hash::FxHashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub struct FamilyOutcome {
     pub q: Vec<Option<f64>>,
     /// Hypotheses in the family, over all levels.
     pub size: u64,
+    /// The independent filter's threshold when it left hypotheses out.
+    pub filter_threshold: Option<f64>,
     /// The deep subsets computed from the trades, and parents of theirs the run's rows lack: rows
     /// `rows.len()..` of the run (see [`WithComputed`]).
     pub computed: Vec<StatsRow>,
@@ -59,9 +64,10 @@ pub fn test_family(
 ) -> FamilyOutcome {
     let fdr = inputs.cfg.lessons.fdr;
     let mut q = vec![None; tested.len()];
-    let base: Vec<usize> = (0..tested.len())
+    let candidates: Vec<usize> = (0..tested.len())
         .filter(|&i| in_family(&tested[i]))
         .collect();
+    let (base, filter_threshold) = filter_first_family(tested, rows, candidates, inputs.cfg);
     let strata: Vec<u32> = base.iter().map(|&i| tested[i].dims).collect();
     test_level(tested, &base, &equal_share_weights(&strata), fdr, &mut q);
     let groups = group_ranges(tested);
@@ -92,7 +98,69 @@ pub fn test_family(
     FamilyOutcome {
         q,
         size: deep.size,
+        filter_threshold,
         computed: deep.computed,
+    }
+}
+
+/// Independent filtering of the first family (`lessons.independent_filtering`;
+/// docs/statistics.md): the two-dim members whose contrast has the fewest effective trades are
+/// left out when that gives the family more discoveries. The statistic depends only on which
+/// trades are where, never on their outcomes. Roots and one-dim subsets are few and always
+/// stay: the two-dim stratum is where the lattice explodes. Those left out get
+/// [`Screen::Filtered`]; returns the members kept and the threshold when some were left out.
+fn filter_first_family(
+    tested: &mut [Tested],
+    rows: &dyn StageRows,
+    members: Vec<usize>,
+    cfg: &LoopConfig,
+) -> (Vec<usize>, Option<f64>) {
+    if !cfg.lessons.independent_filtering {
+        return (members, None);
+    }
+    let p: Vec<f64> = members
+        .iter()
+        .map(|&i| tested[i].p.get().unwrap_or(1.0))
+        .collect();
+    let strata: Vec<u32> = members.iter().map(|&i| tested[i].dims).collect();
+    let stat: Vec<f64> = members
+        .iter()
+        .map(|&i| match tested[i].dims {
+            FILTERED_DIMS => effective_trades(&tested[i], rows),
+            _ => f64::INFINITY,
+        })
+        .collect();
+    let Some(choice) = choose_independent_filter(&p, &strata, &stat, cfg.lessons.fdr) else {
+        return (members, None);
+    };
+    let filtered = choice.kept < members.len();
+    let mut kept = Vec::with_capacity(choice.kept);
+    for (i, s) in members.into_iter().zip(stat) {
+        if s >= choice.threshold {
+            kept.push(i);
+        } else {
+            tested[i].screen = Screen::Filtered {
+                effective_trades: s as f32,
+                threshold: choice.threshold as f32,
+            };
+        }
+    }
+    (kept, filtered.then_some(choice.threshold))
+}
+
+/// The subsets the independent filter can leave out: the largest stratum of the first family.
+const FILTERED_DIMS: u32 = FIRST_HIERARCHICAL_DIMS - 1;
+
+/// The effective number of trades of a hypothesis' weakest contrast, `n·c / (n + c)` with `n`
+/// its trades and `c` the smallest rest of a parent (the root: the rest of the module): the
+/// variance of a difference of two means is proportional to `1/n + 1/c`.
+pub fn effective_trades(t: &Tested, rows: &dyn StageRows) -> f64 {
+    let n = rows.row(t.row).n_trades() as f64;
+    let c = t.complement.map_or(f64::INFINITY, f64::from);
+    if c.is_infinite() {
+        n
+    } else {
+        n * c / (n + c)
     }
 }
 

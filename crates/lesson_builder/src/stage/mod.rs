@@ -55,6 +55,9 @@ pub struct LessonReport {
     pub tested: u64,
     /// Hypotheses in the run's weighted-BH family.
     pub family_size: u64,
+    /// Two-dim subsets whose weakest contrast had fewer effective trades than this were left out
+    /// of the first family by its independent filter (`None`: none left out).
+    pub filter_threshold: Option<f64>,
     /// Subsets that passed every test.
     pub passed: u64,
     /// Active lessons after the run.
@@ -434,6 +437,7 @@ fn finish(
     };
     let decision = decide(&mut tested, inputs.rows, &inputs_of_decide);
     let (judged, family_size) = (decision.judged, decision.family_size);
+    let filter_threshold = decision.filter_threshold;
     let with_computed = WithComputed {
         base: inputs.rows,
         extra: &decision.computed,
@@ -462,6 +466,7 @@ fn finish(
         stats_rows: inputs.stats_rows,
         tested: tested.len() as u64,
         family_size,
+        filter_threshold,
         passed: judged
             .iter()
             .filter(|j| j.verdict != Verdict::Rejected)
@@ -501,6 +506,7 @@ struct DecideInputs<'a> {
 struct Decision {
     judged: Vec<Judged>,
     family_size: u64,
+    filter_threshold: Option<f64>,
     /// The deep subsets the family computed: rows `rows.len()..` of the run.
     computed: Vec<StatsRow>,
 }
@@ -540,6 +546,7 @@ fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<
     Decision {
         judged,
         family_size: family.size,
+        filter_threshold: family.filter_threshold,
         computed: family.computed,
     }
 }

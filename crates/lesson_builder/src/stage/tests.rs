@@ -484,3 +484,67 @@ fn without_a_discovery_no_deep_subset_is_tested() {
     assert!(!judged.iter().any(|j| j.q.is_some_and(|q| q <= fdr)));
     assert!(tested.iter().all(|t| t.dims < 3));
 }
+
+#[test]
+fn the_first_family_is_weighted_bh_over_the_hypotheses_its_filter_keeps() {
+    // An interaction among many small two-dim subsets: the filter leaves out the hypotheses
+    // with the fewest effective trades; the members' q-values are weighted BH (equal shares per
+    // size) over exactly the kept ones, and keeping them finds at least what the whole family
+    // would.
+    let trades = market(3, 26, 20, 0.4, |bucket, timeframe, _| {
+        if bucket == "micro" && timeframe == "1h" {
+            0.8
+        } else {
+            0.0
+        }
+    });
+    let (rows, tested, judged) = run(&trades);
+    let fdr = LoopConfig::default().lessons.fdr;
+    let view = StatsView::from(rows.as_slice());
+    let first: Vec<usize> = (0..tested.len())
+        .filter(|&i| tested[i].dims < super::FIRST_HIERARCHICAL_DIMS)
+        .filter(|&i| matches!(tested[i].screen, Screen::Tested | Screen::Filtered { .. }))
+        .collect();
+    let kept: Vec<usize> = first
+        .iter()
+        .copied()
+        .filter(|&i| tested[i].screen == Screen::Tested)
+        .collect();
+    let effective = |i: usize| super::family::effective_trades(&tested[i], &view);
+    let lowest_kept = kept
+        .iter()
+        .map(|&i| effective(i))
+        .fold(f64::INFINITY, f64::min);
+    for &i in &first {
+        if let Screen::Filtered {
+            effective_trades,
+            threshold,
+        } = tested[i].screen
+        {
+            assert!(f64::from(effective_trades) < f64::from(threshold));
+            assert!(effective(i) < lowest_kept);
+            assert_eq!(judged[i].q, None);
+        }
+    }
+    let weighted_q = |members: &[usize]| {
+        let mut by_size: BTreeMap<u32, f64> = BTreeMap::new();
+        for &i in members {
+            *by_size.entry(tested[i].dims).or_default() += 1.0;
+        }
+        let m = members.len() as f64;
+        let w = |i: usize| m / (by_size.len() as f64 * by_size[&tested[i].dims]);
+        let p: Vec<f64> = members
+            .iter()
+            .map(|&i| (tested[i].p.get().unwrap() / w(i)).min(1.0))
+            .collect();
+        bh_by_hand(&p)
+    };
+    for (&i, q) in kept.iter().zip(weighted_q(&kept)) {
+        let got = judged[i].q.unwrap();
+        assert!((got - q).abs() <= 1e-12 * q.max(1e-300), "{got} vs {q}");
+    }
+    let discoveries = |q: Vec<f64>| q.iter().filter(|&&q| q <= fdr).count();
+    assert!(discoveries(weighted_q(&kept)) >= discoveries(weighted_q(&first)));
+    let planted = r#"{"bucket":"micro","timeframe":"1h"}"#;
+    assert!(lessons(&rows, &tested, &judged).contains(&planted.to_string()));
+}

@@ -52,6 +52,11 @@ pub enum Reason {
         of: usize,
     },
     MissingParent,
+    /// Left out of the family by the run's independent filter.
+    Filtered {
+        effective_trades: f64,
+        threshold: f64,
+    },
     Significance {
         edge: f64,
     },
@@ -85,7 +90,7 @@ impl Reason {
             Reason::Clusters { .. } => "clusters",
             Reason::Complement { .. } => "complement",
             Reason::Duplicate { .. } => "duplicate",
-            Reason::Significance { .. } => "q-value",
+            Reason::Significance { .. } | Reason::Filtered { .. } => "q-value",
             Reason::Margin { .. } | Reason::AccountedFor { .. } | Reason::OtherPatterns { .. } => {
                 "incremental"
             }
@@ -95,7 +100,7 @@ impl Reason {
 
     fn reject_kind(&self) -> RejectKind {
         match self {
-            Reason::Significance { .. } => RejectKind::Significance,
+            Reason::Significance { .. } | Reason::Filtered { .. } => RejectKind::Significance,
             Reason::Margin { .. }
             | Reason::SelfSufficiency { .. }
             | Reason::AccountedFor { .. }
@@ -138,6 +143,9 @@ impl Judged {
             Reason::Duplicate { of } => format!(
                 "duplicate: the same trades as {}, tested there",
                 rows.row(*of).scope_values
+            ),
+            Reason::Filtered { effective_trades, threshold } => format!(
+                "q-value: not in the family: its weakest contrast has {effective_trades:.1} effective trades, below this run's independent filter ({threshold:.1}; the threshold that gave the family the most discoveries)"
             ),
             Reason::Significance { edge } => {
                 format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q))
@@ -186,6 +194,13 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
         Screen::Duplicate { of } => Some(Reason::Duplicate { of: of as usize }),
         Screen::MissingParent => Some(Reason::MissingParent),
         Screen::Untestable => Some(Reason::Untestable),
+        Screen::Filtered {
+            effective_trades,
+            threshold,
+        } => Some(Reason::Filtered {
+            effective_trades: f64::from(effective_trades),
+            threshold: f64::from(threshold),
+        }),
         Screen::Tested => match q {
             None => Some(Reason::Untestable),
             Some(q) if q > cfg.lessons.fdr => Some(Reason::Significance { edge: t.edge }),
@@ -286,7 +301,7 @@ fn explainers_of(
         .filter(|&i| {
             let t = &tested[i];
             judged[i].verdict != Verdict::Lesson
-                && t.screen == Screen::Tested
+                && matches!(t.screen, Screen::Tested | Screen::Filtered { .. })
                 && t.dims > shallowest
                 && t.p
                     .get()
