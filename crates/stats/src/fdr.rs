@@ -118,6 +118,11 @@ pub struct FilterChoice {
 /// unfiltered BH, at most `alpha`; what the choice costs in false discoveries otherwise, the
 /// calibration study measures.
 ///
+/// A threshold that would keep fewer than `min_kept` of the filterable hypotheses is not a
+/// candidate: the strata's shares are recomputed over what is kept, so a stratum thinned to a
+/// handful would give each survivor a large share of the error budget, which the choice by
+/// discoveries would exploit.
+///
 /// `p_values`, `strata` and `filter_stat` are index for index; an infinite statistic marks a
 /// hypothesis that is never left out (the quantiles are those of the finite ones). `None` when
 /// no statistic is finite.
@@ -126,6 +131,7 @@ pub fn choose_independent_filter(
     strata: &[u32],
     filter_stat: &[f64],
     alpha: f64,
+    min_kept: usize,
 ) -> Option<FilterChoice> {
     let mut sorted: Vec<f64> = filter_stat
         .iter()
@@ -134,7 +140,9 @@ pub fn choose_independent_filter(
         .collect();
     sorted.sort_by(f64::total_cmp);
     let mut candidates: Vec<f64> = (0..FILTER_QUANTILES)
-        .filter_map(|j| sorted.get(j * sorted.len() / FILTER_QUANTILES).copied())
+        .map(|j| j * sorted.len() / FILTER_QUANTILES)
+        .filter(|&first_kept| first_kept == 0 || sorted.len() - first_kept >= min_kept)
+        .filter_map(|first_kept| sorted.get(first_kept).copied())
         .collect();
     candidates.dedup();
     let mut best: Option<FilterChoice> = None;
@@ -282,7 +290,7 @@ mod tests {
         let mut stat = vec![100.0, 100.0];
         stat.extend(std::iter::repeat_n(5.0, 38));
         let strata = vec![0; 40];
-        let choice = choose_independent_filter(&p, &strata, &stat, 0.1).unwrap();
+        let choice = choose_independent_filter(&p, &strata, &stat, 0.1, 0).unwrap();
         assert_eq!(
             choice,
             FilterChoice {
@@ -291,19 +299,27 @@ mod tests {
                 discoveries: 2
             }
         );
+        // Keeping at least 3 of the 40: the two alone are not a candidate, and no threshold
+        // keeping more gains anything, so the whole family stays.
+        let floor = choose_independent_filter(&p, &strata, &stat, 0.1, 3).unwrap();
+        assert_eq!(
+            (floor.threshold, floor.kept, floor.discoveries),
+            (5.0, 40, 1)
+        );
         // The gate: the whole family discovers nothing, so no filter is tried, although
         // keeping the two informative ones alone would reject both (q = 0.024, 0.02 → 0.02).
         let mut gated_p = vec![0.012, 0.02];
         gated_p.extend(std::iter::repeat_n(0.5, 38));
-        let gated = choose_independent_filter(&gated_p, &strata, &stat, 0.1).unwrap();
+        let gated = choose_independent_filter(&gated_p, &strata, &stat, 0.1, 0).unwrap();
         assert_eq!(
             (gated.threshold, gated.kept, gated.discoveries),
             (5.0, 40, 0)
         );
         // Nothing to gain: the lowest threshold (the whole family) is kept.
-        let flat = choose_independent_filter(&[0.001, 0.5], &[0, 0], &[5.0, 100.0], 0.1).unwrap();
+        let flat =
+            choose_independent_filter(&[0.001, 0.5], &[0, 0], &[5.0, 100.0], 0.1, 0).unwrap();
         assert_eq!((flat.threshold, flat.kept, flat.discoveries), (5.0, 2, 1));
-        assert_eq!(choose_independent_filter(&[], &[], &[], 0.1), None);
+        assert_eq!(choose_independent_filter(&[], &[], &[], 0.1, 0), None);
     }
 
     proptest! {
@@ -327,6 +343,7 @@ mod tests {
         fn the_chosen_filter_is_the_best_candidate_and_its_count_is_bh_on_the_kept(
             cases in prop::collection::vec((0.0f64..=1.0, 0u32..3, 1.0f64..200.0), 1..120),
             alpha in 0.01f64..0.3,
+            min_kept in 0usize..60,
         ) {
             let p: Vec<f64> = cases.iter().map(|c| c.0).collect();
             let strata: Vec<u32> = cases.iter().map(|c| c.1).collect();
@@ -337,7 +354,8 @@ mod tests {
                 let ks: Vec<u32> = kept.iter().map(|&i| strata[i]).collect();
                 (kept.len(), count_discoveries(&weighted_benjamini_hochberg(&kp, &equal_share_weights(&ks)), alpha))
             };
-            let choice = choose_independent_filter(&p, &strata, &stat, alpha).unwrap();
+            let choice = choose_independent_filter(&p, &strata, &stat, alpha, min_kept).unwrap();
+            prop_assert!(choice.kept >= min_kept.min(p.len()));
             prop_assert_eq!((choice.kept, choice.discoveries), discoveries_at(choice.threshold));
             // No threshold at or below the chosen one finds more (the lowest threshold, no
             // filter at all, included).

@@ -107,7 +107,9 @@ pub fn test_family(
 /// docs/statistics.md): the two-dim members whose contrast has the fewest effective trades are
 /// left out when that gives the family more discoveries. The statistic depends only on which
 /// trades are where, never on their outcomes. Roots and one-dim subsets are few and always
-/// stay: the two-dim stratum is where the lattice explodes. Those left out get
+/// stay: the two-dim stratum is where the lattice explodes; it keeps at least as many members
+/// as the one-dim stratum, so that no kept two-dim hypothesis gets a larger share of the error
+/// budget than a one-dim one. Those left out get
 /// [`Screen::Filtered`]; returns the members kept and the threshold when some were left out.
 fn filter_first_family(
     tested: &mut [Tested],
@@ -130,7 +132,10 @@ fn filter_first_family(
             _ => f64::INFINITY,
         })
         .collect();
-    let Some(choice) = choose_independent_filter(&p, &strata, &stat, cfg.lessons.fdr) else {
+    // A kept two-dim hypothesis never gets a larger share of the budget than a one-dim one.
+    let one_dim = strata.iter().filter(|&&d| d == FILTERED_DIMS - 1).count();
+    let Some(choice) = choose_independent_filter(&p, &strata, &stat, cfg.lessons.fdr, one_dim)
+    else {
         return (members, None);
     };
     let filtered = choice.kept < members.len();
