@@ -68,8 +68,16 @@ pub fn weighted_p(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
     p_values
         .iter()
         .zip(weights)
-        .map(|(&p, &w)| if w > 0.0 { (p / w).min(1.0) } else { 1.0 })
+        .map(|(&p, &w)| weighted_one(p, w))
         .collect()
+}
+
+fn weighted_one(p: f64, w: f64) -> f64 {
+    if w > 0.0 {
+        (p / w).min(1.0)
+    } else {
+        1.0
+    }
 }
 
 /// The largest p-value BH rejects at level `alpha` (the step-up critical value), if any: a test
@@ -145,18 +153,14 @@ pub fn choose_independent_filter(
         .filter_map(|first_kept| sorted.get(first_kept).copied())
         .collect();
     candidates.dedup();
+    let by_stratum = sorted_by_stratum(p_values, strata, filter_stat);
     let mut best: Option<FilterChoice> = None;
     for threshold in candidates {
-        let kept: Vec<usize> = (0..p_values.len())
-            .filter(|&i| filter_stat[i] >= threshold)
-            .collect();
-        let kept_strata: Vec<u32> = kept.iter().map(|&i| strata[i]).collect();
-        let kept_p: Vec<f64> = kept.iter().map(|&i| p_values[i]).collect();
-        let q = weighted_benjamini_hochberg(&kept_p, &equal_share_weights(&kept_strata));
+        let (kept, discoveries) = filtered_discoveries(&by_stratum, threshold, alpha);
         let choice = FilterChoice {
             threshold,
-            kept: kept.len(),
-            discoveries: count_discoveries(&q, alpha),
+            kept,
+            discoveries,
         };
         match best {
             // Nothing discovered without a filter: stay there (the gate below).
@@ -166,6 +170,83 @@ pub fn choose_independent_filter(
         }
     }
     best
+}
+
+/// Per stratum (in stratum order), its hypotheses' (p, filter statistic), ascending by p (a NaN
+/// p last): for any threshold, a stratum's kept members are a subsequence in the same order.
+fn sorted_by_stratum(
+    p_values: &[f64],
+    strata: &[u32],
+    filter_stat: &[f64],
+) -> Vec<Vec<(f64, f64)>> {
+    let mut by_stratum: std::collections::BTreeMap<u32, Vec<(f64, f64)>> = Default::default();
+    for ((&p, &s), &stat) in p_values.iter().zip(strata).zip(filter_stat) {
+        by_stratum.entry(s).or_default().push((p, stat));
+    }
+    let key = |p: f64| if p.is_nan() { f64::INFINITY } else { p };
+    by_stratum
+        .into_values()
+        .map(|mut members| {
+            members.sort_by(|a, b| key(a.0).total_cmp(&key(b.0)));
+            members
+        })
+        .collect()
+}
+
+/// The hypotheses with a statistic of at least `threshold`, and how many of them weighted BH
+/// with equal shares per stratum rejects at `alpha`: the count of
+/// `weighted_benjamini_hochberg(p, equal_share_weights(strata)) ≤ alpha` over them, found by
+/// merging the strata's sorted weighted p-values instead of sorting them again.
+fn filtered_discoveries(
+    by_stratum: &[Vec<(f64, f64)>],
+    threshold: f64,
+    alpha: f64,
+) -> (usize, usize) {
+    let kept: Vec<Vec<f64>> = by_stratum
+        .iter()
+        .map(|members| {
+            members
+                .iter()
+                .filter(|(_, stat)| *stat >= threshold)
+                .map(|(p, _)| *p)
+                .collect::<Vec<f64>>()
+        })
+        .filter(|ps| !ps.is_empty())
+        .collect();
+    let m: usize = kept.iter().map(Vec::len).sum();
+    let (mf, strata) = (m as f64, kept.len() as f64);
+    // The same arithmetic as `equal_share_weights`, `weighted_p` and `benjamini_hochberg`.
+    let weighted: Vec<Vec<f64>> = kept
+        .iter()
+        .map(|ps| {
+            let w = mf / (strata * ps.len() as f64);
+            ps.iter()
+                .map(|&p| {
+                    let wp = weighted_one(p, w);
+                    if wp.is_nan() {
+                        1.0
+                    } else {
+                        wp.clamp(0.0, 1.0)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut heads = vec![0usize; weighted.len()];
+    let mut discoveries = 0;
+    for rank in 1..=m {
+        let (s, wp) = weighted
+            .iter()
+            .enumerate()
+            .filter_map(|(s, ps)| ps.get(heads[s]).map(|&wp| (s, wp)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("m counts the members left");
+        heads[s] += 1;
+        if wp * mf / rank as f64 <= alpha {
+            discoveries = rank;
+        }
+    }
+    (m, discoveries)
 }
 
 #[cfg(test)]
