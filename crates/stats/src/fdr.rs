@@ -1,5 +1,6 @@
 //! Benjamini–Hochberg false discovery rate control across the whole family of tests of a run.
 
+use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
 
 /// Benjamini–Hochberg q-values (adjusted p-values), in the order of `p_values`.
@@ -154,14 +155,19 @@ pub fn choose_independent_filter(
         .collect();
     candidates.dedup();
     let by_stratum = sorted_by_stratum(p_values, strata, filter_stat);
+    let choices: Vec<FilterChoice> = candidates
+        .par_iter()
+        .map(|&threshold| {
+            let (kept, discoveries) = filtered_discoveries(&by_stratum, threshold, alpha);
+            FilterChoice {
+                threshold,
+                kept,
+                discoveries,
+            }
+        })
+        .collect();
     let mut best: Option<FilterChoice> = None;
-    for threshold in candidates {
-        let (kept, discoveries) = filtered_discoveries(&by_stratum, threshold, alpha);
-        let choice = FilterChoice {
-            threshold,
-            kept,
-            discoveries,
-        };
+    for choice in choices {
         match best {
             // Nothing discovered without a filter: stay there (the gate below).
             Some(b) if b.discoveries == 0 => return best,
@@ -196,51 +202,52 @@ fn sorted_by_stratum(
 /// The hypotheses with a statistic of at least `threshold`, and how many of them weighted BH
 /// with equal shares per stratum rejects at `alpha`: the count of
 /// `weighted_benjamini_hochberg(p, equal_share_weights(strata)) ≤ alpha` over them, found by
-/// merging the strata's sorted weighted p-values instead of sorting them again.
+/// merging the strata's sorted p-values (skipping the members left out) instead of sorting
+/// again.
 fn filtered_discoveries(
     by_stratum: &[Vec<(f64, f64)>],
     threshold: f64,
     alpha: f64,
 ) -> (usize, usize) {
-    let kept: Vec<Vec<f64>> = by_stratum
-        .iter()
-        .map(|members| {
-            members
-                .iter()
-                .filter(|(_, stat)| *stat >= threshold)
-                .map(|(p, _)| *p)
-                .collect::<Vec<f64>>()
-        })
-        .filter(|ps| !ps.is_empty())
-        .collect();
-    let m: usize = kept.iter().map(Vec::len).sum();
-    let (mf, strata) = (m as f64, kept.len() as f64);
+    let kept = |members: &Vec<(f64, f64)>| {
+        members
+            .iter()
+            .filter(|(_, stat)| *stat >= threshold)
+            .count()
+    };
+    let counts: Vec<usize> = by_stratum.iter().map(kept).collect();
+    let m: usize = counts.iter().sum();
+    let mf = m as f64;
+    let strata = counts.iter().filter(|&&c| c > 0).count() as f64;
     // The same arithmetic as `equal_share_weights`, `weighted_p` and `benjamini_hochberg`.
-    let weighted: Vec<Vec<f64>> = kept
-        .iter()
-        .map(|ps| {
-            let w = mf / (strata * ps.len() as f64);
-            ps.iter()
-                .map(|&p| {
-                    let wp = weighted_one(p, w);
-                    if wp.is_nan() {
-                        1.0
-                    } else {
-                        wp.clamp(0.0, 1.0)
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let mut heads = vec![0usize; weighted.len()];
+    let weights: Vec<f64> = counts.iter().map(|&c| mf / (strata * c as f64)).collect();
+    let weighted = |p: f64, w: f64| {
+        let wp = weighted_one(p, w);
+        if wp.is_nan() {
+            1.0
+        } else {
+            wp.clamp(0.0, 1.0)
+        }
+    };
+    let mut heads = vec![0usize; by_stratum.len()];
     let mut discoveries = 0;
     for rank in 1..=m {
-        let (s, wp) = weighted
-            .iter()
-            .enumerate()
-            .filter_map(|(s, ps)| ps.get(heads[s]).map(|&wp| (s, wp)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .expect("m counts the members left");
+        let mut smallest: Option<(usize, f64)> = None;
+        for (s, members) in by_stratum.iter().enumerate() {
+            while members
+                .get(heads[s])
+                .is_some_and(|(_, stat)| *stat < threshold)
+            {
+                heads[s] += 1;
+            }
+            if let Some(&(p, _)) = members.get(heads[s]) {
+                let wp = weighted(p, weights[s]);
+                if smallest.is_none_or(|(_, best)| wp.total_cmp(&best).is_lt()) {
+                    smallest = Some((s, wp));
+                }
+            }
+        }
+        let (s, wp) = smallest.expect("m counts the members left");
         heads[s] += 1;
         if wp * mf / rank as f64 <= alpha {
             discoveries = rank;
