@@ -169,7 +169,7 @@ pub fn choose_independent_filter(
     let mut best: Option<FilterChoice> = None;
     for choice in choices {
         match best {
-            // Nothing discovered without a filter: stay there (the gate below).
+            // Nothing discovered without a filter: stay there (the gate).
             Some(b) if b.discoveries == 0 => return best,
             Some(b) if choice.discoveries <= b.discoveries => {}
             _ => best = Some(choice),
@@ -209,12 +209,9 @@ fn filtered_discoveries(
     threshold: f64,
     alpha: f64,
 ) -> (usize, usize) {
-    let kept = |members: &Vec<(f64, f64)>| {
-        members
-            .iter()
-            .filter(|(_, stat)| *stat >= threshold)
-            .count()
-    };
+    // A NaN statistic is never kept.
+    let keeps = |stat: f64| stat >= threshold;
+    let kept = |members: &Vec<(f64, f64)>| members.iter().filter(|(_, stat)| keeps(*stat)).count();
     let counts: Vec<usize> = by_stratum.iter().map(kept).collect();
     let m: usize = counts.iter().sum();
     let mf = m as f64;
@@ -234,10 +231,7 @@ fn filtered_discoveries(
     for rank in 1..=m {
         let mut smallest: Option<(usize, f64)> = None;
         for (s, members) in by_stratum.iter().enumerate() {
-            while members
-                .get(heads[s])
-                .is_some_and(|(_, stat)| *stat < threshold)
-            {
+            while members.get(heads[s]).is_some_and(|(_, stat)| !keeps(*stat)) {
                 heads[s] += 1;
             }
             if let Some(&(p, _)) = members.get(heads[s]) {
