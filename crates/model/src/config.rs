@@ -72,9 +72,10 @@ pub struct LessonConfig {
     /// specific subset. A generalization whose effect is gone without its trades is that
     /// refinement in disguise, whether or not the refinement itself becomes a lesson.
     pub self_sufficiency_p: f64,
-    /// Independent filtering of the first family (docs/statistics.md): leave out the hypotheses
-    /// whose contrast has the fewest effective trades when that gives the family more
-    /// discoveries (the threshold is one of the statistic's 5 % quantiles, chosen per run).
+    /// Independent filtering of the first family (docs/statistics.md): leave out the two-dim
+    /// subsets whose weakest contrast has the fewest effective trades when that gives the family
+    /// more discoveries (the threshold is one of the statistic's 5 % quantiles, chosen per run;
+    /// at least as many two-dim subsets as one-dim ones stay).
     pub independent_filtering: bool,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
