@@ -452,6 +452,41 @@ fn demo_check_says_which_planted_effects_became_lessons_and_why_the_others_did_n
     );
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("not a demo truth file"));
+
+    // The store holds the whole data set: its linked trades are the truth's clean cycles.
+    let cycles = truth["cycles"].as_u64().unwrap();
+    assert_eq!(report["trades_held"]["store"].as_u64(), Some(cycles));
+    assert_eq!(report["trades_held"]["truth"].as_u64(), Some(cycles));
+    let check_with = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut other = truth.clone();
+        edit(&mut other);
+        let path = dir.join(name);
+        std::fs::write(&path, other.to_string()).unwrap();
+        learnloop(&db, &["demo", "check", "--truth", path.to_str().unwrap()])
+    };
+    // Another data set of the same size (another mean R) is refused, naming both figures.
+    let other = check_with("other.json", &|t| {
+        t["baseline_mean_r"] = serde_json::json!(t["baseline_mean_r"].as_f64().unwrap() + 0.05)
+    });
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("another data set")
+            && stderr(&other).contains(&format!("holds {cycles} linked trades")),
+        "{}",
+        stderr(&other)
+    );
+    // A smaller data set than the truth's may be a partial ingest: reported, not refused.
+    let larger = check_with("larger.json", &|t| {
+        t["cycles"] = serde_json::json!(cycles + 500)
+    });
+    let text = String::from_utf8(ok(larger).stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "the store holds {cycles} of the truth's {} trades",
+            cycles + 500
+        )),
+        "{text}"
+    );
 }
 
 #[test]

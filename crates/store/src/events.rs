@@ -270,6 +270,16 @@ pub struct LinkCounts {
     pub anomalies: Vec<(AnomalyKind, i64)>,
 }
 
+/// The number of linked trades and their mean winsorized R (0 when there are none): a data
+/// set's fingerprint (`demo check` compares it with a truth file's).
+pub fn linked_trades_summary(conn: &Connection) -> Result<(i64, f64)> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), COALESCE(AVG(rr_winsorized), 0.0) FROM linked_trades",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 /// The link tables' row counts.
 pub fn link_counts(conn: &Connection) -> Result<LinkCounts> {
     let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };

@@ -76,9 +76,18 @@ pub struct EffectCheck {
     pub reason: Option<String>,
 }
 
+/// How many of a truth file's clean trades the store has linked.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TradesHeld {
+    pub store: u64,
+    pub truth: u64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub truth: String,
+    /// Linked trades in the store against the truth file's (absent for a DecisionPackets truth).
+    pub trades_held: Option<TradesHeld>,
     pub planted: usize,
     /// Planted effects found exactly or as a refinement or generalization.
     pub found: usize,
@@ -99,6 +108,7 @@ pub struct Unplanted {
 pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let planted = read_planted(&args.truth)?;
     let conn = open_store_read_only(cli)?;
+    let trades_held = check_same_data_set(&conn, &args.truth)?;
     let cfg = super::action_args::config_of_the_stored_results(&conn, load_config(cli)?)?;
     let active = learnloop_store::lessons::active_lessons(&conn)?;
     let effects = planted
@@ -111,6 +121,7 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let report = CheckReport {
         truth: args.truth.display().to_string(),
+        trades_held,
         planted: effects.len(),
         found: effects
             .iter()
@@ -137,6 +148,40 @@ fn read_planted(path: &std::path::Path) -> anyhow::Result<Vec<PlantedEffect>> {
             path.display()
         ))
     })
+}
+
+/// A strands truth file records how many clean cycles its data set has and their mean winsorized
+/// R (6 decimals), what a correct loop links: a store holding more linked trades, or as many with
+/// another mean, holds another data set, and checking its lessons against this truth would report
+/// nonsense: refused. A store holding fewer may be a partial ingest (or another, smaller data
+/// set): the report says how many of the truth's trades the store holds. `None` for a truth file
+/// without those figures (DecisionPackets').
+fn check_same_data_set(
+    conn: &Connection,
+    path: &std::path::Path,
+) -> anyhow::Result<Option<TradesHeld>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("--truth {}: {e}", path.display())))?;
+    let Ok(truth) = serde_json::from_str::<GroundTruth>(&text) else {
+        return Ok(None);
+    };
+    let (linked, mean) = learnloop_store::events::linked_trades_summary(conn)?;
+    let held = TradesHeld {
+        store: u64::try_from(linked).unwrap_or(0),
+        truth: truth.cycles as u64,
+    };
+    let same_mean = (mean - truth.baseline_mean_r).abs() < 1e-6;
+    if held.store > held.truth || (held.store == held.truth && !same_mean) {
+        return Err(usage(format!(
+            "--truth {}: the store holds {linked} linked trades with mean winsorized R {mean:.6}; \
+             the truth file's data set has {} with mean {:.6}: it describes another data set \
+             (or the store holds more than that demo)",
+            path.display(),
+            truth.cycles,
+            truth.baseline_mean_r
+        )));
+    }
+    Ok(Some(held))
 }
 
 /// One effect against the active lessons; `which` names it in a usage error (an effect the truth
@@ -273,6 +318,13 @@ fn human(r: &CheckReport) -> String {
         r.unplanted_lessons.len(),
         r.unplanted_lessons.len() - carried
     );
+    if let Some(held) = r.trades_held.filter(|h| h.store < h.truth) {
+        out.push_str(&format!(
+            "  note: the store holds {} of the truth's {} trades (a partial ingest, or another data set)
+",
+            held.store, held.truth
+        ));
+    }
     for c in &r.effects {
         let e = &c.effect;
         out.push_str(&format!(
