@@ -77,6 +77,16 @@ pub struct LessonConfig {
     /// more discoveries (the threshold is one of the statistic's 5 % quantiles, chosen per run;
     /// at least as many two-dim subsets as one-dim ones stay).
     pub independent_filtering: bool,
+    /// Children families (docs/statistics.md): a discovery rejected as the disguise of a
+    /// refinement that is no lesson opens the family of its children (one BH family at `fdr` over
+    /// the run's such parents), and a refinement explains a subset away only when the family of
+    /// that subset's own children discovers it, at `explainer_fdr`. Off: any refinement at
+    /// `self_sufficiency_p` explains, and nothing below an explained discovery is tested again.
+    pub children_families: bool,
+    /// The level at which the family of a subset's children must discover a refinement (or a
+    /// child on the way to it) for the refinement to explain the subset away. It only ever
+    /// rejects, never teaches, so it may be more lenient than `fdr`.
+    pub explainer_fdr: f64,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
     /// Upper clamp of a fitted half-life, in hours.
@@ -105,6 +115,8 @@ impl Default for LessonConfig {
             min_clusters: 6,
             self_sufficiency_p: 0.01,
             independent_filtering: true,
+            children_families: true,
+            explainer_fdr: 0.1,
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,
@@ -300,6 +312,12 @@ impl LessonConfig {
             "lessons.min_clusters",
             l.min_clusters,
             ">= 2",
+        )?;
+        check(
+            l.explainer_fdr > 0.0 && l.explainer_fdr < 1.0,
+            "lessons.explainer_fdr",
+            l.explainer_fdr,
+            "0 < q < 1",
         )?;
         check(
             l.self_sufficiency_p > 0.0 && l.self_sufficiency_p < 1.0,

@@ -124,6 +124,10 @@ pub struct CandidateRow {
     pub contrast_df: Option<f64>,
     /// The hypothesis' weight in the run's weighted-BH family (its q is of p / weight).
     pub fdr_weight: Option<f64>,
+    /// The family behind `q_value`: `first` (roots, one- and two-dim subsets, weighted), `deep`
+    /// (a level under discovered parents) or `children` (of discoveries explained away by a
+    /// refinement that is no lesson); docs/statistics.md.
+    pub fdr_family: Option<String>,
 }
 
 /// One point of a lesson's `learning_edge_history`.

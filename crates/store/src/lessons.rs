@@ -170,7 +170,7 @@ pub fn forget_all_lessons(conn: &Connection) -> Result<()> {
 const CANDIDATE_COLUMNS: &str = "module, pattern_key, action_category, scope_mask, scope_values_hash, scope_values,
     scope_dims, n_trades, mean_rr, edge, shrunk_edge, t_stat, p_value, q_value, parent_scope_values, parent_mean_rr,
     min_parent_gap, incremental_p_value, incremental_q_value, verdict, reason, lesson_key, as_of, clusters,
-    complement_trades, contrast, contrast_df, fdr_weight";
+    complement_trades, contrast, contrast_df, fdr_weight, fdr_family";
 
 /// Replace the candidates of the previous run with these (sorted by key).
 pub fn replace_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()> {
@@ -191,7 +191,7 @@ pub fn insert_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()>
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO lesson_candidates ({CANDIDATE_COLUMNS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
-                 ?24, ?25, ?26, ?27, ?28)"
+                 ?24, ?25, ?26, ?27, ?28, ?29)"
     ))?;
     let mut as_of_text = (i64::MIN, String::new());
     for c in rows {
@@ -227,6 +227,7 @@ pub fn insert_candidates(conn: &Connection, rows: &[CandidateRow]) -> Result<()>
             c.contrast,
             c.contrast_df,
             c.fdr_weight,
+            c.fdr_family,
         ])?;
     }
     Ok(())
@@ -293,6 +294,7 @@ pub fn candidate(
                     contrast: r.get(25)?,
                     contrast_df: r.get(26)?,
                     fdr_weight: r.get(27)?,
+                    fdr_family: r.get(28)?,
                 })
             },
         )

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, MIGRATION_7),
     (8, MIGRATION_8),
     (9, MIGRATION_9),
+    (10, MIGRATION_10),
 ];
 
 const MIGRATION_1: &str = r#"
@@ -424,6 +425,13 @@ INSERT INTO adapter_bin_modules (dim, module)
 SELECT DISTINCT b.dim, a.module
   FROM adapter_bins b
   JOIN pm_actions a ON json_extract(a.scope, '$."' || b.dim || '"') LIKE '%..%';
+"#;
+
+/// Which of the run's BH families a candidate's q-value is from (`first`, `deep`, `children`):
+/// the children families of explained discoveries have weight 1 like a deep level, so the weight
+/// and the size no longer tell the family.
+const MIGRATION_10: &str = r#"
+ALTER TABLE lesson_candidates ADD COLUMN fdr_family TEXT;
 "#;
 
 /// `pattern_scope_stats` as a view over a compact layout (issue 12's "compact row layout"): the

@@ -170,7 +170,11 @@ fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> 
         ),
         (
             "family",
-            family_text(t.fdr_weight, t.scope_mask.count_ones()),
+            family_text(
+                t.fdr_weight,
+                t.fdr_family.as_deref(),
+                t.scope_mask.count_ones(),
+            ),
         ),
         (
             "weakest parent",
@@ -187,11 +191,16 @@ fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> 
 }
 
 /// Which family the subset's hypothesis was in (docs/statistics.md, "The family and its error
-/// rate"): the run's roots, 1- and 2-dim subsets, or the level of its size under discovered
-/// parents.
-fn family_text(weight: Option<f64>, dims: u32) -> String {
+/// rate"): the run's roots, 1- and 2-dim subsets, the level of its size under discovered parents,
+/// or the children of explained discoveries (stores before the `fdr_family` column: told by the
+/// size).
+fn family_text(weight: Option<f64>, family: Option<&str>, dims: u32) -> String {
     match weight {
         None => "not in the family".into(),
+        Some(_) if family == Some("children") => {
+            "the run's children of discoveries explained away by a refinement that is no lesson, BH"
+                .into()
+        }
         Some(w) if dims < learnloop_lesson_builder::FIRST_HIERARCHICAL_DIMS => {
             format!("the run's roots, 1- and 2-dim subsets, weighted BH (weight {w:.3})")
         }

@@ -98,6 +98,31 @@ pub struct Tested {
     pub margin_ok: bool,
     /// The contrast behind `p`.
     pub contrast: Option<ContrastKind>,
+    /// The family its q-value is from (set with the q-values).
+    pub family: Family,
+}
+
+/// Which of the run's BH families a hypothesis' q-value is from (docs/statistics.md, "The family
+/// and its error rate").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// The roots, one- and two-dim subsets, weighted.
+    First,
+    /// A level of deeper subsets under discovered parents.
+    Deep,
+    /// The children of discoveries explained away by a refinement that is no lesson.
+    Children,
+}
+
+impl Family {
+    /// The name stored in `lesson_candidates.fdr_family`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::First => "first",
+            Family::Deep => "deep",
+            Family::Children => "children",
+        }
+    }
 }
 
 impl Tested {
@@ -366,6 +391,7 @@ fn test_subset(
         dims,
         margin_ok: dims == 0,
         contrast: None,
+        family: Family::First,
     };
     let min_support = cfg.lessons.min_support_for(dims);
 

@@ -15,7 +15,7 @@
 //! storage holds (`store_min_trades`, `k_max`) are not read for the tests, so the lessons do not
 //! depend on what is stored as long as every subset of fewer dims with its minimum support is.
 
-use super::evaluate::{evaluate_group, GroupContext, GroupRows, Screen, Tested};
+use super::evaluate::{evaluate_group, Family, GroupContext, GroupRows, Screen, Tested};
 use super::lattice::Lattice;
 use super::rows::{RowRef, StageRows, WithComputed};
 use super::trades::Bitset;
@@ -69,7 +69,8 @@ pub fn test_family(
         .collect();
     let (base, filter_threshold) = filter_first_family(tested, rows, candidates, inputs.cfg);
     let strata: Vec<u32> = base.iter().map(|&i| tested[i].dims).collect();
-    test_level(tested, &base, &equal_share_weights(&strata), fdr, &mut q);
+    let weights = equal_share_weights(&strata);
+    test_level(tested, &base, (&weights, Family::First), fdr, &mut q);
     let groups = group_ranges(tested);
     let discovered: Vec<Vec<usize>> = groups
         .iter()
@@ -219,10 +220,11 @@ impl DeepLevels<'_, '_, '_, '_> {
             }
             let members: Vec<usize> = (0..level.len()).filter(|&i| in_family(&level[i])).collect();
             let mut level_q = vec![None; level.len()];
+            let weights = vec![1.0; members.len()];
             test_level(
                 &mut level,
                 &members,
-                &vec![1.0; members.len()],
+                (&weights, Family::Deep),
                 fdr,
                 &mut level_q,
             );
@@ -438,12 +440,12 @@ fn insert_by_group<T: Clone>(
 }
 
 /// One BH family (weighted by `weights`, index for index with `members`) at `fdr`: the members'
-/// q-values, weights and re-test thresholds (a re-test passes at the family's critical value,
-/// scaled by its weight).
+/// q-values, family, weights and re-test thresholds (a re-test passes at the family's critical
+/// value, scaled by its weight).
 fn test_level(
     tested: &mut [Tested],
     members: &[usize],
-    weights: &[f64],
+    (weights, family): (&[f64], Family),
     fdr: f64,
     q: &mut [Option<f64>],
 ) {
@@ -456,6 +458,7 @@ fn test_level(
     let critical = rejection_threshold(&weighted, &level_q, fdr);
     for ((&i, &w), &qi) in members.iter().zip(weights).zip(&level_q) {
         tested[i].fdr_weight = Some(w).into();
+        tested[i].family = family;
         tested[i].p_threshold = critical.map(|c| c * w).into();
         q[i] = Some(qi);
     }

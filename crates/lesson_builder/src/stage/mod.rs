@@ -4,6 +4,7 @@
 
 mod across;
 mod evaluate;
+mod explained;
 mod family;
 mod lattice;
 mod levers;
@@ -534,20 +535,61 @@ fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<
         base: rows,
         extra: &family.computed,
     };
-    let mut judged: Vec<Judged> = tested
-        .iter()
-        .zip(&family.q)
-        .map(|(t, &q)| judge(t, q, cfg))
-        .collect();
-    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let group_of = |t: &Tested| prior.context(rows.row(t.row));
-    select(&rows, tested, &mut judged, &keys, &group_of, cfg);
+    let mut judged = judge_and_select(tested, &rows, family.q, &group_of, cfg);
     across::account_for_other_groups(&rows, tested, &mut judged, &prior);
     Decision {
         judged,
         family_size: family.size,
         filter_threshold: family.filter_threshold,
         computed: family.computed,
+    }
+}
+
+/// Each tested subset judged by its q-value, then selection within each group; with
+/// `lessons.children_families`, the children of discoveries explained away by a refinement that
+/// is no lesson are tested and selection runs again, until no family opens and no explainer is
+/// found unconfirmed (`explained.rs`; each parent opens once, so this ends).
+fn judge_and_select<'g>(
+    tested: &mut [Tested],
+    rows: &dyn StageRows,
+    mut q: Vec<Option<f64>>,
+    group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
+    cfg: &LoopConfig,
+) -> Vec<Judged> {
+    let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
+    let mut opened = rustc_hash::FxHashSet::default();
+    let mut unconfirmed = rustc_hash::FxHashSet::default();
+    loop {
+        let mut judged: Vec<Judged> = tested
+            .iter()
+            .zip(&q)
+            .map(|(t, &q)| judge(t, q, cfg))
+            .collect();
+        select(
+            rows,
+            tested,
+            &mut judged,
+            &keys,
+            group_of,
+            &unconfirmed,
+            cfg,
+        );
+        if !cfg.lessons.children_families {
+            return judged;
+        }
+        let fdr = cfg.lessons.fdr;
+        if explained::test_children_of_explained(rows, tested, &judged, &mut q, &mut opened, fdr)
+            > 0
+        {
+            continue;
+        }
+        let level = cfg.lessons.explainer_fdr;
+        let more = explained::unconfirmed_explainers(rows, tested, &judged, &unconfirmed, level);
+        if more.is_empty() {
+            return judged;
+        }
+        unconfirmed.extend(more);
     }
 }
 
@@ -690,6 +732,7 @@ fn candidate_rows(
                 contrast: t.contrast.map(|c| c.as_str().to_string()),
                 contrast_df: t.df.get(),
                 fdr_weight: t.fdr_weight.get(),
+                fdr_family: t.fdr_weight.get().map(|_| t.family.as_str().to_string()),
             }
         })
         .collect()

@@ -8,6 +8,7 @@ use super::trades::Bitset;
 use super::LessonKey;
 use crate::selection::{greedy_by_evidence, Bar, Evidence, Explainer, Outcome};
 use learnloop_model::LoopConfig;
+use rustc_hash::FxHashSet;
 
 /// What the run decided about a tested subset: the record's own type, so that the stage and
 /// `lesson_candidates` cannot disagree.
@@ -234,12 +235,15 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
 /// (self-sufficiency); the rest are taken by strength of evidence (p, then cover), each re-tested
 /// with the trades of the lessons taken before it removed (except those of its ancestors), up to
 /// `max_lessons_per_pattern`. A re-test passes at the family's critical value (its `p_threshold`).
+/// `unconfirmed` (indices): refinements that cannot explain a subset away, since the family of
+/// that subset's children did not discover them (`explained.rs`).
 pub fn select<'g>(
     rows: &dyn StageRows,
     tested: &[Tested],
     judged: &mut [Judged],
     keys: &[LessonKey],
     group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
+    unconfirmed: &FxHashSet<usize>,
     cfg: &LoopConfig,
 ) {
     let mut start = 0;
@@ -250,7 +254,8 @@ pub fn select<'g>(
             .filter(|&i| judged[i].verdict == Verdict::Lesson)
             .collect();
         if !passing.is_empty() {
-            let explainers = explainers_of(&passing, start..end, tested, judged, cfg);
+            let mut explainers = explainers_of(&passing, start..end, tested, judged, cfg);
+            explainers.retain(|i| !unconfirmed.contains(i));
             let subsets = GroupSubsets {
                 passing: &passing,
                 explainers: &explainers,
@@ -270,7 +275,7 @@ pub fn select<'g>(
     }
 }
 
-fn group_end(tested: &[Tested], start: usize) -> usize {
+pub(super) fn group_end(tested: &[Tested], start: usize) -> usize {
     let group = tested[start].group;
     tested[start..]
         .iter()

@@ -1,0 +1,533 @@
+//! The children of an explained discovery (docs/statistics.md, "The family and its error
+//! rate"). A subset that passed the run's family but whose effect is gone without the trades of
+//! a refinement that did not pass (self-sufficiency) is the disguise of an effect that lives
+//! below it: teaching the parent would be a generalization, and teaching nothing loses an effect
+//! the family did find. Its direct children (one more `dim = value` pair, tested in this run)
+//! then form a Benjamini–Hochberg family of their own at `fdr` — the children family of a
+//! rejected hypothesis in Yekutieli's (2008) hierarchical testing, opened only under the
+//! discoveries that selection found to be disguises.
+
+use super::evaluate::{Family, Screen, Tested};
+use super::rows::StageRows;
+use super::verdict::{group_end, Judged, Reason, Verdict};
+use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash};
+use learnloop_stats::{benjamini_hochberg, rejection_threshold};
+use rustc_hash::FxHashSet;
+
+/// Test the children of every explained discovery not tested yet (`opened`: the parents already
+/// done, by index), each parent's children one BH family at `fdr`. A child that passes and was
+/// not a discovery of the run's family gets this family's q-value in `q`, weight 1 and critical
+/// value, and is no longer filtered; returns how many did.
+pub fn test_children_of_explained(
+    rows: &dyn StageRows,
+    tested: &mut [Tested],
+    judged: &[Judged],
+    q: &mut [Option<f64>],
+    opened: &mut FxHashSet<usize>,
+    fdr: f64,
+) -> usize {
+    let mut family: Vec<Hypothesis> = Vec::new();
+    let mut seen = FxHashSet::default();
+    let mut start = 0;
+    while start < tested.len() {
+        let end = group_end(tested, start);
+        for parent in explained_by_a_non_lesson(tested, judged, start..end) {
+            if opened.insert(parent) {
+                let children = children_of(rows, tested, parent, start..end);
+                let direction = tested[parent].t.get().unwrap_or(0.0).signum();
+                for children in one_per_split(rows, tested, parent, &children) {
+                    if seen.insert(children[0]) {
+                        family.push(Hypothesis {
+                            children,
+                            direction,
+                        });
+                    }
+                }
+            }
+        }
+        start = end;
+    }
+    test_children(tested, &family, q, fdr)
+}
+
+/// A member of the children family: the children it stands for (one, or the two of a split)
+/// and the way their parent's effect pulls.
+struct Hypothesis {
+    children: Vec<usize>,
+    direction: f64,
+}
+
+/// The group's subsets rejected as the disguise of a refinement that is not a lesson.
+fn explained_by_a_non_lesson(
+    tested: &[Tested],
+    judged: &[Judged],
+    range: std::ops::Range<usize>,
+) -> Vec<usize> {
+    let lesson_rows: FxHashSet<usize> = range
+        .clone()
+        .filter(|&i| judged[i].verdict == Verdict::Lesson)
+        .map(|i| tested[i].row)
+        .collect();
+    range
+        .filter(|&i| matches!(judged[i].reason, Reason::SelfSufficiency { by } if !lesson_rows.contains(&by)))
+        .collect()
+}
+
+/// The group's tested subsets with a p-value that refine `parent` by one pair.
+fn children_of(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    parent: usize,
+    range: std::ops::Range<usize>,
+) -> Vec<usize> {
+    let parent_hash = rows.row(tested[parent].row).scope_values_hash;
+    let dims = tested[parent].dims + 1;
+    range
+        .filter(|&i| tested[i].dims == dims && tested[i].p.get().is_some())
+        .filter(|&i| matches!(tested[i].screen, Screen::Tested | Screen::Filtered { .. }))
+        .filter(|&i| {
+            let pairs = scope_pairs(rows.row(tested[i].row).scope_values);
+            let refines = parents_of_pairs(&pairs)
+                .any(|p| scope_values_hash(p.iter().copied()) == parent_hash);
+            refines
+        })
+        .collect()
+}
+
+/// The children as hypotheses, each a list of the children it stands for: when the parent's
+/// trades split into exactly two children along one dimension (a dimension of two values fixed
+/// per position), each child's rest is the other child, so the two are one contrast with one p —
+/// counted twice, it would lower the family's bar for itself.
+fn one_per_split(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    parent: usize,
+    children: &[usize],
+) -> Vec<Vec<usize>> {
+    let parent_row = rows.row(tested[parent].row);
+    let mut by_dim: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for &c in children {
+        let extra = rows.row(tested[c].row).scope_mask & !parent_row.scope_mask;
+        by_dim.entry(extra).or_default().push(c);
+    }
+    let mut out = Vec::with_capacity(children.len());
+    for (_, siblings) in by_dim {
+        let split = match siblings[..] {
+            [a, b] => {
+                let n = |i: usize| rows.row(tested[i].row).n_trades();
+                let (pa, pb) = (tested[a].p.get(), tested[b].p.get());
+                n(a) + n(b) == parent_row.n_trades()
+                    && pa
+                        .zip(pb)
+                        .is_some_and(|(x, y)| (x - y).abs() <= 1e-9 * x.max(y))
+            }
+            _ => false,
+        };
+        if split {
+            out.push(siblings);
+        } else {
+            out.extend(siblings.into_iter().map(|c| vec![c]));
+        }
+    }
+    out
+}
+
+/// The children family (over the run, as the deep levels are one family per level); returns how
+/// many children it newly discovered. Only children that pull their parent's way are taken: the
+/// family asks where the parent's effect lives, and a child that differs the other way from the
+/// rest of the parent only looks good or bad against the part that carries it (every child stays
+/// in the family's count).
+fn test_children(
+    tested: &mut [Tested],
+    family: &[Hypothesis],
+    q: &mut [Option<f64>],
+    fdr: f64,
+) -> usize {
+    let p: Vec<f64> = family
+        .iter()
+        .map(|h| tested[h.children[0]].p.get().unwrap_or(1.0))
+        .collect();
+    let family_q = benjamini_hochberg(&p);
+    let Some(critical) = rejection_threshold(&p, &family_q, fdr) else {
+        return 0;
+    };
+    let mut found = 0;
+    let members = family.iter().zip(&family_q);
+    let children =
+        members.flat_map(|(h, &qi)| h.children.iter().map(move |&i| (i, qi, h.direction)));
+    for (i, qi, direction) in children {
+        let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
+        let same_way = tested[i].t.get().unwrap_or(0.0).signum() == direction;
+        if qi <= fdr && same_way && !discovered {
+            tested[i].screen = Screen::Tested;
+            tested[i].fdr_weight = Some(1.0).into();
+            tested[i].family = Family::Children;
+            tested[i].p_threshold = Some(critical).into();
+            q[i] = Some(qi);
+            found += 1;
+        }
+    }
+    found
+}
+
+/// Refinements that explain a subset away without evidence that its effect lives there: the
+/// family of the subset's own children (one BH family at `fdr`, as in Yekutieli's tree) discovers
+/// no child on the way from the subset to the refinement pulling the subset's way. A refinement
+/// among 90 that reaches p = 0.01 by chance is no such evidence; such refinements no longer count
+/// as explainers in their group. Only a subset's rejection depends on this, never a discovery, so
+/// a lenient family (its own children, not the run's) errs toward rejecting generalizations.
+/// Indices not in `known` yet.
+pub fn unconfirmed_explainers(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    judged: &[Judged],
+    known: &FxHashSet<usize>,
+    fdr: f64,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < tested.len() {
+        let end = group_end(tested, start);
+        let found_below = explained_by_a_non_lesson(tested, judged, start..end)
+            .into_iter()
+            .filter(|&i| tested[i].family == Family::Children);
+        for parent in found_below {
+            let Reason::SelfSufficiency { by } = judged[parent].reason else {
+                continue;
+            };
+            let Some(explainer) = (start..end).find(|&i| tested[i].row == by) else {
+                continue;
+            };
+            if !known.contains(&explainer)
+                && !confirmed(rows, tested, parent, explainer, start..end, fdr)
+            {
+                out.push(explainer);
+            }
+        }
+        start = end;
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether the family of `parent`'s children discovers one that contains `explainer` and pulls
+/// the parent's way.
+fn confirmed(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    parent: usize,
+    explainer: usize,
+    range: std::ops::Range<usize>,
+    fdr: f64,
+) -> bool {
+    let children = children_of(rows, tested, parent, range);
+    let hypotheses = one_per_split(rows, tested, parent, &children);
+    let p: Vec<f64> = hypotheses
+        .iter()
+        .map(|h| tested[h[0]].p.get().unwrap_or(1.0))
+        .collect();
+    let q = benjamini_hochberg(&p);
+    let direction = tested[parent].t.get().unwrap_or(0.0).signum();
+    let below = scope_pairs(rows.row(tested[explainer].row).scope_values);
+    let on_the_way = |c: usize| {
+        scope_pairs(rows.row(tested[c].row).scope_values)
+            .iter()
+            .all(|pair| below.contains(pair))
+    };
+    hypotheses.iter().zip(&q).any(|(h, &qh)| {
+        qh <= fdr
+            && h.iter()
+                .any(|&c| tested[c].t.get().unwrap_or(0.0).signum() == direction && on_the_way(c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::LessonKey;
+    use learnloop_model::scope::scope_values_json;
+    use learnloop_model::stats::{OutcomeStats, RunningStats};
+    use learnloop_model::{ActionCategory, StatsRow, StatsView, Timestamp};
+
+    /// One subset of group "p": its pairs, trades, p-value and the sign of its contrast.
+    struct Subset {
+        pairs: &'static [(&'static str, &'static str)],
+        n: u64,
+        p: f64,
+        t: f64,
+    }
+
+    fn row(s: &Subset) -> StatsRow {
+        let dims = learnloop_model::config::LoopConfig::default().dims;
+        StatsRow {
+            module: "pm".into(),
+            pattern_key: "p".into(),
+            category: ActionCategory::Add,
+            scope_mask: s
+                .pairs
+                .iter()
+                .map(|(d, _)| 1u64 << dims.index_of(d).unwrap())
+                .sum(),
+            scope_values: scope_values_json(s.pairs.iter().copied()),
+            scope_values_hash: scope_values_hash(s.pairs.iter().copied()),
+            stats: OutcomeStats {
+                r: RunningStats {
+                    n: s.n,
+                    ..RunningStats::default()
+                },
+                ..OutcomeStats::default()
+            },
+            as_of: Timestamp(0),
+        }
+    }
+
+    fn tested(i: usize, s: &Subset) -> Tested {
+        Tested {
+            row: i,
+            key: LessonKey(i as u64),
+            group: LessonKey(0),
+            edge: 0.0,
+            shrunk_edge: 0.0,
+            t: Some(s.t).into(),
+            p: Some(s.p).into(),
+            min_gap: None.into(),
+            df: None.into(),
+            p_threshold: None.into(),
+            fdr_weight: Some(1.0).into(),
+            nearest_parent: None,
+            complement: None,
+            screen: Screen::Tested,
+            clusters: 20,
+            dims: s.pairs.len() as u32,
+            margin_ok: true,
+            contrast: None,
+            family: Family::First,
+        }
+    }
+
+    fn judged(verdict: Verdict, reason: Reason) -> Judged {
+        Judged {
+            verdict,
+            reject: None,
+            reason,
+            q: None,
+            p_retest: None,
+        }
+    }
+
+    /// A root explained away by `{bucket: micro}`, which the run's family did not discover; the
+    /// root has six children: micro (p = 0.004, the root's way), its sibling small (the other way,
+    /// p = 0.001), two halves of a two-valued dimension (one contrast, p = 0.02) and two more.
+    fn explained_root() -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
+        let subsets = [
+            Subset {
+                pairs: &[],
+                n: 600,
+                p: 1e-5,
+                t: 4.0,
+            },
+            Subset {
+                pairs: &[("bucket", "micro")],
+                n: 100,
+                p: 0.004,
+                t: 3.0,
+            },
+            Subset {
+                pairs: &[("bucket", "small")],
+                n: 100,
+                p: 0.001,
+                t: -3.5,
+            },
+            Subset {
+                pairs: &[("bucket", "mid")],
+                n: 100,
+                p: 0.6,
+                t: 0.5,
+            },
+            Subset {
+                pairs: &[("E_mode", "normal")],
+                n: 300,
+                p: 0.02,
+                t: 2.0,
+            },
+            Subset {
+                pairs: &[("E_mode", "patient")],
+                n: 300,
+                p: 0.02,
+                t: -2.0,
+            },
+            Subset {
+                pairs: &[("timeframe", "1h")],
+                n: 200,
+                p: 0.3,
+                t: 1.0,
+            },
+        ];
+        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        let tested: Vec<Tested> = subsets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tested(i, s))
+            .collect();
+        let mut judged: Vec<Judged> = (0..rows.len())
+            .map(|_| judged(Verdict::Rejected, Reason::Significance { edge: 0.0 }))
+            .collect();
+        judged[0] = self::judged(Verdict::Rejected, Reason::SelfSufficiency { by: 1 });
+        (rows, tested, judged)
+    }
+
+    #[test]
+    fn an_explained_discovery_opens_the_family_of_its_children() {
+        let (rows, mut tested, judged) = explained_root();
+        let view = StatsView::from(rows.as_slice());
+        let mut q: Vec<Option<f64>> = vec![Some(0.5); rows.len()];
+        let mut opened = FxHashSet::default();
+        let found =
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
+        // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6;
+        // BH q = 0.005, 0.01, 0.0333, 0.375, 0.6. Small pulls the other way: not taken.
+        assert_eq!(found, 2, "{q:?}");
+        assert!((q[1].unwrap() - 0.01).abs() < 1e-12);
+        assert_eq!(tested[1].family, Family::Children);
+        assert_eq!(tested[1].p_threshold.get(), Some(0.02));
+        assert_eq!(q[2], Some(0.5), "the other way");
+        assert!((q[4].unwrap() - 0.02 * 5.0 / 3.0).abs() < 1e-12);
+        assert_eq!(q[5], Some(0.5), "the half pulling the other way");
+        assert_eq!(q[3], Some(0.5));
+        // A parent is opened once.
+        assert_eq!(
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1),
+            0
+        );
+    }
+
+    #[test]
+    fn a_split_counted_once_no_longer_passes_on_its_own_double() {
+        // Children: the two halves of one dimension (the same contrast, p = 0.03) and four
+        // others at p = 0.5. Counted twice, the pair would get q = 0.03·6/2 = 0.09 ≤ 0.1;
+        // counted once it is 0.03·5 = 0.15.
+        let subsets = [
+            Subset {
+                pairs: &[],
+                n: 600,
+                p: 1e-5,
+                t: 4.0,
+            },
+            Subset {
+                pairs: &[("E_mode", "normal")],
+                n: 300,
+                p: 0.03,
+                t: 2.0,
+            },
+            Subset {
+                pairs: &[("E_mode", "patient")],
+                n: 300,
+                p: 0.03,
+                t: -2.0,
+            },
+            Subset {
+                pairs: &[("bucket", "micro")],
+                n: 100,
+                p: 0.5,
+                t: 1.0,
+            },
+            Subset {
+                pairs: &[("bucket", "mid")],
+                n: 100,
+                p: 0.5,
+                t: 1.0,
+            },
+            Subset {
+                pairs: &[("timeframe", "1h")],
+                n: 100,
+                p: 0.5,
+                t: 1.0,
+            },
+            Subset {
+                pairs: &[("timeframe", "4h")],
+                n: 100,
+                p: 0.5,
+                t: 1.0,
+            },
+        ];
+        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        let view = StatsView::from(rows.as_slice());
+        let mut tested: Vec<Tested> = subsets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tested(i, s))
+            .collect();
+        let mut judged: Vec<Judged> = (0..rows.len())
+            .map(|_| judged(Verdict::Rejected, Reason::Significance { edge: 0.0 }))
+            .collect();
+        judged[0] = self::judged(Verdict::Rejected, Reason::SelfSufficiency { by: 1 });
+        let mut q = vec![None; rows.len()];
+        let mut opened = FxHashSet::default();
+        assert_eq!(
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1),
+            0,
+            "{q:?}"
+        );
+    }
+
+    #[test]
+    fn a_refinement_explains_a_children_discovery_only_when_its_children_family_confirms_it() {
+        // {bucket: micro} was found by a children family; two refinements of it explain it away.
+        let subsets = [
+            Subset {
+                pairs: &[("bucket", "micro")],
+                n: 200,
+                p: 1e-4,
+                t: 4.0,
+            },
+            Subset {
+                pairs: &[("bucket", "micro"), ("timeframe", "1h")],
+                n: 50,
+                p: 0.009,
+                t: 2.7,
+            },
+            Subset {
+                pairs: &[("bucket", "micro"), ("timeframe", "4h")],
+                n: 50,
+                p: 0.4,
+                t: 0.8,
+            },
+            Subset {
+                pairs: &[("E_mode", "normal"), ("bucket", "micro")],
+                n: 60,
+                p: 0.5,
+                t: 0.7,
+            },
+            Subset {
+                pairs: &[("bucket", "micro"), ("macro_phase", "Dip")],
+                n: 40,
+                p: 0.7,
+                t: 0.3,
+            },
+        ];
+        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        let view = StatsView::from(rows.as_slice());
+        let mut tested: Vec<Tested> = subsets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tested(i, s))
+            .collect();
+        tested[0].family = Family::Children;
+        let mut judged: Vec<Judged> = (0..rows.len())
+            .map(|_| judged(Verdict::Rejected, Reason::Significance { edge: 0.0 }))
+            .collect();
+        judged[0] = self::judged(Verdict::Rejected, Reason::SelfSufficiency { by: 1 });
+        let none = FxHashSet::default();
+        // Four children: 0.009 · 4 = 0.036 ≤ 0.1: confirmed.
+        assert!(unconfirmed_explainers(&view, &tested, &judged, &none, 0.1).is_empty());
+        // At 0.03 it is not: the explainer no longer counts.
+        assert_eq!(
+            unconfirmed_explainers(&view, &tested, &judged, &none, 0.03),
+            [1]
+        );
+        // A discovery of the run's first family keeps the nominal rule.
+        tested[0].family = Family::First;
+        assert!(unconfirmed_explainers(&view, &tested, &judged, &none, 0.03).is_empty());
+    }
+}
