@@ -248,32 +248,28 @@ mod tests {
     use crate::stage::LessonKey;
     use learnloop_model::scope::scope_values_json;
     use learnloop_model::stats::{OutcomeStats, RunningStats};
-    use learnloop_model::{ActionCategory, StatsRow, StatsView, Timestamp};
+    use learnloop_model::{ActionCategory, LoopConfig, StatsRow, StatsView, Timestamp};
 
-    /// One subset of group "p": its pairs, trades, p-value and the sign of its contrast.
-    struct Subset {
-        pairs: &'static [(&'static str, &'static str)],
-        n: u64,
-        p: f64,
-        t: f64,
-    }
+    type Pairs = &'static [(&'static str, &'static str)];
 
-    fn row(s: &Subset) -> StatsRow {
-        let dims = learnloop_model::config::LoopConfig::default().dims;
+    /// One subset of group "p": its pairs, trades, p-value and the sign of its contrast (t).
+    type Subset = (Pairs, u64, f64, f64);
+
+    fn row(&(pairs, n, _, _): &Subset) -> StatsRow {
+        let dims = LoopConfig::default().dims;
         StatsRow {
             module: "pm".into(),
             pattern_key: "p".into(),
             category: ActionCategory::Add,
-            scope_mask: s
-                .pairs
+            scope_mask: pairs
                 .iter()
                 .map(|(d, _)| 1u64 << dims.index_of(d).unwrap())
                 .sum(),
-            scope_values: scope_values_json(s.pairs.iter().copied()),
-            scope_values_hash: scope_values_hash(s.pairs.iter().copied()),
+            scope_values: scope_values_json(pairs.iter().copied()),
+            scope_values_hash: scope_values_hash(pairs.iter().copied()),
             stats: OutcomeStats {
                 r: RunningStats {
-                    n: s.n,
+                    n,
                     ..RunningStats::default()
                 },
                 ..OutcomeStats::default()
@@ -282,15 +278,15 @@ mod tests {
         }
     }
 
-    fn tested(i: usize, s: &Subset) -> Tested {
+    fn tested(i: usize, &(pairs, _, p, t): &Subset) -> Tested {
         Tested {
             row: i,
             key: LessonKey(i as u64),
             group: LessonKey(0),
             edge: 0.0,
             shrunk_edge: 0.0,
-            t: Some(s.t).into(),
-            p: Some(s.p).into(),
+            t: Some(t).into(),
+            p: Some(p).into(),
             min_gap: None.into(),
             df: None.into(),
             p_threshold: None.into(),
@@ -299,87 +295,44 @@ mod tests {
             complement: None,
             screen: Screen::Tested,
             clusters: 20,
-            dims: s.pairs.len() as u32,
+            dims: pairs.len() as u32,
             margin_ok: true,
             contrast: None,
             family: Family::First,
         }
     }
 
-    fn judged(verdict: Verdict, reason: Reason) -> Judged {
-        Judged {
-            verdict,
+    /// The group's rows and tests, every subset rejected by its q-value but the first, which
+    /// passed and is explained away by the second (no lesson).
+    fn explained_group(subsets: &[Subset]) -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
+        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        let tested = subsets.iter().enumerate().map(|(i, s)| tested(i, s));
+        let judged = (0..rows.len()).map(|i| Judged {
+            verdict: Verdict::Rejected,
             reject: None,
-            reason,
+            reason: match i {
+                0 => Reason::SelfSufficiency { by: 1 },
+                _ => Reason::Significance { edge: 0.0 },
+            },
             q: None,
             p_retest: None,
-        }
-    }
-
-    /// A root explained away by `{bucket: micro}`, which the run's family did not discover; the
-    /// root has six children: micro (p = 0.004, the root's way), its sibling small (the other way,
-    /// p = 0.001), two halves of a two-valued dimension (one contrast, p = 0.02) and two more.
-    fn explained_root() -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
-        let subsets = [
-            Subset {
-                pairs: &[],
-                n: 600,
-                p: 1e-5,
-                t: 4.0,
-            },
-            Subset {
-                pairs: &[("bucket", "micro")],
-                n: 100,
-                p: 0.004,
-                t: 3.0,
-            },
-            Subset {
-                pairs: &[("bucket", "small")],
-                n: 100,
-                p: 0.001,
-                t: -3.5,
-            },
-            Subset {
-                pairs: &[("bucket", "mid")],
-                n: 100,
-                p: 0.6,
-                t: 0.5,
-            },
-            Subset {
-                pairs: &[("E_mode", "normal")],
-                n: 300,
-                p: 0.02,
-                t: 2.0,
-            },
-            Subset {
-                pairs: &[("E_mode", "patient")],
-                n: 300,
-                p: 0.02,
-                t: -2.0,
-            },
-            Subset {
-                pairs: &[("timeframe", "1h")],
-                n: 200,
-                p: 0.3,
-                t: 1.0,
-            },
-        ];
-        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
-        let tested: Vec<Tested> = subsets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| tested(i, s))
-            .collect();
-        let mut judged: Vec<Judged> = (0..rows.len())
-            .map(|_| judged(Verdict::Rejected, Reason::Significance { edge: 0.0 }))
-            .collect();
-        judged[0] = self::judged(Verdict::Rejected, Reason::SelfSufficiency { by: 1 });
-        (rows, tested, judged)
+        });
+        (rows, tested.collect(), judged.collect())
     }
 
     #[test]
     fn an_explained_discovery_opens_the_family_of_its_children() {
-        let (rows, mut tested, judged) = explained_root();
+        // The root is explained away by {bucket: micro}. Its children: micro (the root's way),
+        // small (the other way), the two halves of a two-valued dimension (one contrast), two more.
+        let (rows, mut tested, judged) = explained_group(&[
+            (&[], 600, 1e-5, 4.0),
+            (&[("bucket", "micro")], 100, 0.004, 3.0),
+            (&[("bucket", "small")], 100, 0.001, -3.5),
+            (&[("bucket", "mid")], 100, 0.6, 0.5),
+            (&[("E_mode", "normal")], 300, 0.02, 2.0),
+            (&[("E_mode", "patient")], 300, 0.02, -2.0),
+            (&[("timeframe", "1h")], 200, 0.3, 1.0),
+        ]);
         let view = StatsView::from(rows.as_slice());
         let mut q: Vec<Option<f64>> = vec![Some(0.5); rows.len()];
         let mut opened = FxHashSet::default();
@@ -396,128 +349,44 @@ mod tests {
         assert_eq!(q[5], Some(0.5), "the half pulling the other way");
         assert_eq!(q[3], Some(0.5));
         // A parent is opened once.
-        assert_eq!(
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1),
-            0
-        );
+        let again =
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
+        assert_eq!(again, 0);
     }
 
     #[test]
     fn a_split_counted_once_no_longer_passes_on_its_own_double() {
-        // Children: the two halves of one dimension (the same contrast, p = 0.03) and four
-        // others at p = 0.5. Counted twice, the pair would get q = 0.03·6/2 = 0.09 ≤ 0.1;
-        // counted once it is 0.03·5 = 0.15.
-        let subsets = [
-            Subset {
-                pairs: &[],
-                n: 600,
-                p: 1e-5,
-                t: 4.0,
-            },
-            Subset {
-                pairs: &[("E_mode", "normal")],
-                n: 300,
-                p: 0.03,
-                t: 2.0,
-            },
-            Subset {
-                pairs: &[("E_mode", "patient")],
-                n: 300,
-                p: 0.03,
-                t: -2.0,
-            },
-            Subset {
-                pairs: &[("bucket", "micro")],
-                n: 100,
-                p: 0.5,
-                t: 1.0,
-            },
-            Subset {
-                pairs: &[("bucket", "mid")],
-                n: 100,
-                p: 0.5,
-                t: 1.0,
-            },
-            Subset {
-                pairs: &[("timeframe", "1h")],
-                n: 100,
-                p: 0.5,
-                t: 1.0,
-            },
-            Subset {
-                pairs: &[("timeframe", "4h")],
-                n: 100,
-                p: 0.5,
-                t: 1.0,
-            },
-        ];
-        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        // The two halves of one dimension (one contrast, p = 0.03) and four others at p = 0.5.
+        // Counted twice, the pair would get q = 0.03·6/2 = 0.09 ≤ 0.1; once, 0.03·5 = 0.15.
+        let (rows, mut tested, judged) = explained_group(&[
+            (&[], 600, 1e-5, 4.0),
+            (&[("E_mode", "normal")], 300, 0.03, 2.0),
+            (&[("E_mode", "patient")], 300, 0.03, -2.0),
+            (&[("bucket", "micro")], 100, 0.5, 1.0),
+            (&[("bucket", "mid")], 100, 0.5, 1.0),
+            (&[("timeframe", "1h")], 100, 0.5, 1.0),
+            (&[("timeframe", "4h")], 100, 0.5, 1.0),
+        ]);
         let view = StatsView::from(rows.as_slice());
-        let mut tested: Vec<Tested> = subsets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| tested(i, s))
-            .collect();
-        let mut judged: Vec<Judged> = (0..rows.len())
-            .map(|_| judged(Verdict::Rejected, Reason::Significance { edge: 0.0 }))
-            .collect();
-        judged[0] = self::judged(Verdict::Rejected, Reason::SelfSufficiency { by: 1 });
         let mut q = vec![None; rows.len()];
         let mut opened = FxHashSet::default();
-        assert_eq!(
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1),
-            0,
-            "{q:?}"
-        );
+        let found =
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
+        assert_eq!(found, 0, "{q:?}");
     }
 
     #[test]
     fn a_refinement_explains_a_children_discovery_only_when_its_children_family_confirms_it() {
-        // {bucket: micro} was found by a children family; two refinements of it explain it away.
-        let subsets = [
-            Subset {
-                pairs: &[("bucket", "micro")],
-                n: 200,
-                p: 1e-4,
-                t: 4.0,
-            },
-            Subset {
-                pairs: &[("bucket", "micro"), ("timeframe", "1h")],
-                n: 50,
-                p: 0.009,
-                t: 2.7,
-            },
-            Subset {
-                pairs: &[("bucket", "micro"), ("timeframe", "4h")],
-                n: 50,
-                p: 0.4,
-                t: 0.8,
-            },
-            Subset {
-                pairs: &[("E_mode", "normal"), ("bucket", "micro")],
-                n: 60,
-                p: 0.5,
-                t: 0.7,
-            },
-            Subset {
-                pairs: &[("bucket", "micro"), ("macro_phase", "Dip")],
-                n: 40,
-                p: 0.7,
-                t: 0.3,
-            },
-        ];
-        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        // {bucket: micro} was found by a children family; {micro, 1h} explains it away.
+        let (rows, mut tested, judged) = explained_group(&[
+            (&[("bucket", "micro")], 200, 1e-4, 4.0),
+            (&[("bucket", "micro"), ("timeframe", "1h")], 50, 0.009, 2.7),
+            (&[("bucket", "micro"), ("timeframe", "4h")], 50, 0.4, 0.8),
+            (&[("E_mode", "normal"), ("bucket", "micro")], 60, 0.5, 0.7),
+            (&[("bucket", "micro"), ("macro_phase", "Dip")], 40, 0.7, 0.3),
+        ]);
         let view = StatsView::from(rows.as_slice());
-        let mut tested: Vec<Tested> = subsets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| tested(i, s))
-            .collect();
         tested[0].family = Family::Children;
-        let mut judged: Vec<Judged> = (0..rows.len())
-            .map(|_| judged(Verdict::Rejected, Reason::Significance { edge: 0.0 }))
-            .collect();
-        judged[0] = self::judged(Verdict::Rejected, Reason::SelfSufficiency { by: 1 });
         let none = FxHashSet::default();
         // Four children: 0.009 · 4 = 0.036 ≤ 0.1: confirmed.
         assert!(unconfirmed_explainers(&view, &tested, &judged, &none, 0.1).is_empty());
