@@ -27,6 +27,8 @@
 #   K_MAX=           exhaustive only: subset size limit (default: learnloop's configured k_max,
 #                    or the dimension count when it has none)
 #   LL_REPS=3        separate learnloop aggregate runs (median is reported)
+#   DUCKDB_REPS=3    runs of DuckDB's aggregate SQL on the loaded events (median is reported: on
+#                    the 2-core virtual machine one run moved between 18 and 30 s)
 #   DUCKDB_KEY=auto  auto|packed|columns: subset key as one packed BIGINT or one column per dim
 #   FLATTEN=auto     auto|sql|python: scope JSON via DuckDB's json extension or Python
 #   DUCKDB_VERSION=  pin the duckdb wheel (default: latest)
@@ -47,6 +49,7 @@ ENUMERATION="${ENUMERATION:-pruned}"
 MIN_TRADES="${MIN_TRADES:-10}"
 K_MAX="${K_MAX:-}"
 LL_REPS="${LL_REPS:-3}"
+DUCKDB_REPS="${DUCKDB_REPS:-3}"
 DUCKDB_KEY="${DUCKDB_KEY:-auto}"
 FLATTEN="${FLATTEN:-auto}"
 DUCKDB_VERSION="${DUCKDB_VERSION:-}"
@@ -59,7 +62,7 @@ VENV="$BENCH_DIR/.venv"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'compare_duckdb: error: %s\n' "$*" >&2; exit 1; }
 
-for v in CYCLES SEED DAYS MIN_TRADES LL_REPS; do
+for v in CYCLES SEED DAYS MIN_TRADES LL_REPS DUCKDB_REPS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 [[ -z "$K_MAX" || "$K_MAX" =~ ^[0-9]+$ ]] || die "K_MAX must be an integer (got '$K_MAX')"
@@ -159,7 +162,7 @@ status=0
   --events "$WORK/trade_events.csv" --stats "$WORK/pattern_scope_stats.csv" \
   --dims "$DIMS" --k-max "$K_MAX" "${PY_KEEP[@]}" \
   --run-json "$WORK/run.json" "${AGG_ARGS[@]}" --work "$WORK" \
-  --key "$DUCKDB_KEY" --flatten "$FLATTEN" || status=$?
+  --key "$DUCKDB_KEY" --flatten "$FLATTEN" --reps "$DUCKDB_REPS" || status=$?
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if (( status != 0 )); then
   printf 'compare_duckdb: FAILED (exit %d)\n' "$status" >&2
