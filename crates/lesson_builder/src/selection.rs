@@ -92,6 +92,10 @@ pub struct Explainer<'a> {
     pub evidence: Evidence,
 }
 
+/// `unconfirmed(i, j)`: explainer j may not explain passing subset i away (the family of i's
+/// children did not confirm it; `stage/explained.rs`).
+pub type Unconfirmed<'a> = dyn Fn(usize, usize) -> bool + 'a;
+
 /// Selection over the passing subsets (`evidence`, `sets`), with the group's `explainers`;
 /// `retest(i, removal)` re-tests passing subset i without the trades of `removal` and returns its
 /// p (if still defined) and whether it still passes.
@@ -99,6 +103,25 @@ pub fn greedy_by_evidence(
     evidence: &[Evidence],
     sets: &[&Bitset],
     explainers: &[Explainer<'_>],
+    max_per_group: usize,
+    retest: &Retest<'_>,
+) -> Vec<Outcome> {
+    let all_count = |_: usize, _: usize| false;
+    greedy_by_evidence_except(
+        evidence,
+        sets,
+        (explainers, &all_count),
+        max_per_group,
+        retest,
+    )
+}
+
+/// [`greedy_by_evidence`], where explainer j does not explain passing subset i away when
+/// `unconfirmed(i, j)`.
+pub fn greedy_by_evidence_except(
+    evidence: &[Evidence],
+    sets: &[&Bitset],
+    (explainers, unconfirmed): (&[Explainer<'_>], &Unconfirmed<'_>),
     max_per_group: usize,
     retest: &Retest<'_>,
 ) -> Vec<Outcome> {
@@ -131,6 +154,7 @@ pub fn greedy_by_evidence(
         let refinements: Vec<usize> = (0..n).filter(|&d| refines(d)).collect();
         let strongest_explainer = (n..n + explainers.len())
             .filter(|&d| refines(d) && evidence_of(d).direction == evidence[i].direction)
+            .filter(|&d| !unconfirmed(i, d - n))
             .min_by(|&a, &b| stronger(a, b));
         // Each step adds to what is removed; a failed step names what explained the subset.
         let steps = [

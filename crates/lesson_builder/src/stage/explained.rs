@@ -3,73 +3,88 @@
 //! a refinement that did not pass (self-sufficiency) is the disguise of an effect that lives
 //! below it: teaching the parent would be a generalization, and teaching nothing loses an effect
 //! the family did find. Its direct children (one more `dim = value` pair, tested in this run)
-//! then form a Benjamini–Hochberg family of their own at `fdr` — the children family of a
-//! rejected hypothesis in Yekutieli's (2008) hierarchical testing, opened only under the
-//! discoveries that selection found to be disguises.
+//! then join a Benjamini–Hochberg family at `fdr` — the children family of a rejected hypothesis
+//! in Yekutieli's (2008) hierarchical testing, opened only under the discoveries that selection
+//! found to be disguises, and pooled over the run as a deep level is.
 
 use super::evaluate::{Family, Screen, Tested};
 use super::rows::StageRows;
 use super::verdict::{group_end, Judged, Reason, Verdict};
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash};
 use learnloop_stats::{benjamini_hochberg, rejection_threshold};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::ops::Range;
 
-/// Test the children of every explained discovery not tested yet (`opened`: the parents already
-/// done, by index), each parent's children one BH family at `fdr`. A child that passes and was
-/// not a discovery of the run's family gets this family's q-value in `q`, weight 1 and critical
-/// value, and is no longer filtered; returns how many did.
+/// What the run's children families have done so far (tested indices).
+#[derive(Default)]
+pub struct ChildrenFamilies {
+    /// Parents whose children were tested.
+    opened: FxHashSet<usize>,
+    /// Children tested in a family already: each is a member once.
+    members: FxHashSet<usize>,
+}
+
+/// Test the children of every explained discovery not opened yet, as one BH family at `fdr`.
+/// A child that passes and was not a discovery of the run's family gets this family's q-value in
+/// `q`, weight 1 and critical value, and is no longer filtered; returns how many did.
 pub fn test_children_of_explained(
     rows: &dyn StageRows,
     tested: &mut [Tested],
     judged: &[Judged],
     q: &mut [Option<f64>],
-    opened: &mut FxHashSet<usize>,
+    state: &mut ChildrenFamilies,
     fdr: f64,
 ) -> usize {
     let mut family: Vec<Hypothesis> = Vec::new();
-    let mut seen = FxHashSet::default();
     let mut start = 0;
     while start < tested.len() {
         let end = group_end(tested, start);
-        for parent in explained_by_a_non_lesson(tested, judged, start..end) {
-            if opened.insert(parent) {
-                let children = children_of(rows, tested, parent, start..end);
-                let direction = tested[parent].t.get().unwrap_or(0.0).signum();
-                for children in one_per_split(rows, tested, parent, &children) {
-                    if seen.insert(children[0]) {
-                        family.push(Hypothesis {
-                            children,
-                            direction,
-                        });
-                    }
+        for (parent, _) in explained_by_a_non_lesson(tested, judged, q, fdr, start..end) {
+            if !state.opened.insert(parent) {
+                continue;
+            }
+            let children = children_of(rows, tested, parent, start..end);
+            for children in one_per_split(rows, tested, parent, &children) {
+                if children.iter().all(|&c| state.members.insert(c)) {
+                    let direction = tested[parent].t.get().unwrap_or(0.0).signum();
+                    family.push(Hypothesis {
+                        children,
+                        direction,
+                        parent_mean: rows.row(tested[parent].row).r.mean,
+                    });
                 }
             }
         }
         start = end;
     }
-    test_children(tested, &family, q, fdr)
+    test_children(rows, tested, &family, q, fdr)
 }
 
-/// A member of the children family: the children it stands for (one, or the two of a split)
-/// and the way their parent's effect pulls.
+/// A member of the children family: the children it stands for (one, or the two of a split),
+/// the way their parent's effect pulls and the parent's mean R.
 struct Hypothesis {
     children: Vec<usize>,
     direction: f64,
+    parent_mean: f64,
 }
 
-/// The group's subsets rejected as the disguise of a refinement that is not a lesson.
+/// The group's subsets rejected as the disguise of a refinement that did not pass the run's
+/// family (q above `fdr`) and is no lesson, with that refinement (tested indices).
 fn explained_by_a_non_lesson(
     tested: &[Tested],
     judged: &[Judged],
-    range: std::ops::Range<usize>,
-) -> Vec<usize> {
-    let lesson_rows: FxHashSet<usize> = range
-        .clone()
-        .filter(|&i| judged[i].verdict == Verdict::Lesson)
-        .map(|i| tested[i].row)
-        .collect();
+    q: &[Option<f64>],
+    fdr: f64,
+    range: Range<usize>,
+) -> Vec<(usize, usize)> {
+    let index_of_row: FxHashMap<usize, usize> = range.clone().map(|i| (tested[i].row, i)).collect();
+    let failed = |e: usize| judged[e].verdict != Verdict::Lesson && !q[e].is_some_and(|q| q <= fdr);
     range
-        .filter(|&i| matches!(judged[i].reason, Reason::SelfSufficiency { by } if !lesson_rows.contains(&by)))
+        .filter_map(|i| match judged[i].reason {
+            Reason::SelfSufficiency { by } => index_of_row.get(&by).map(|&e| (i, e)),
+            _ => None,
+        })
+        .filter(|&(_, e)| failed(e))
         .collect()
 }
 
@@ -78,13 +93,15 @@ fn children_of(
     rows: &dyn StageRows,
     tested: &[Tested],
     parent: usize,
-    range: std::ops::Range<usize>,
+    range: Range<usize>,
 ) -> Vec<usize> {
-    let parent_hash = rows.row(tested[parent].row).scope_values_hash;
+    let parent_row = rows.row(tested[parent].row);
     let dims = tested[parent].dims + 1;
+    let (parent_mask, parent_hash) = (parent_row.scope_mask, parent_row.scope_values_hash);
     range
         .filter(|&i| tested[i].dims == dims && tested[i].p.get().is_some())
         .filter(|&i| matches!(tested[i].screen, Screen::Tested | Screen::Filtered { .. }))
+        .filter(|&i| rows.row(tested[i].row).scope_mask & parent_mask == parent_mask)
         .filter(|&i| {
             let pairs = scope_pairs(rows.row(tested[i].row).scope_values);
             let refines = parents_of_pairs(&pairs)
@@ -96,8 +113,9 @@ fn children_of(
 
 /// The children as hypotheses, each a list of the children it stands for: when the parent's
 /// trades split into exactly two children along one dimension (a dimension of two values fixed
-/// per position), each child's rest is the other child, so the two are one contrast with one p —
-/// counted twice, it would lower the family's bar for itself.
+/// per position), the two are one question — which half carries the parent's effect — and
+/// counted twice it would lower the family's bar for itself. Such a pair's p is the larger of
+/// its two (their contrasts are against the rest of their weakest parents).
 fn one_per_split(
     rows: &dyn StageRows,
     tested: &[Tested],
@@ -110,125 +128,119 @@ fn one_per_split(
         let extra = rows.row(tested[c].row).scope_mask & !parent_row.scope_mask;
         by_dim.entry(extra).or_default().push(c);
     }
+    let n = |i: usize| rows.row(tested[i].row).n_trades();
     let mut out = Vec::with_capacity(children.len());
     for (_, siblings) in by_dim {
-        let split = match siblings[..] {
-            [a, b] => {
-                let n = |i: usize| rows.row(tested[i].row).n_trades();
-                let (pa, pb) = (tested[a].p.get(), tested[b].p.get());
-                n(a) + n(b) == parent_row.n_trades()
-                    && pa
-                        .zip(pb)
-                        .is_some_and(|(x, y)| (x - y).abs() <= 1e-9 * x.max(y))
-            }
-            _ => false,
-        };
-        if split {
-            out.push(siblings);
-        } else {
-            out.extend(siblings.into_iter().map(|c| vec![c]));
+        match siblings[..] {
+            [a, b] if n(a) + n(b) == parent_row.n_trades() => out.push(siblings),
+            _ => out.extend(siblings.into_iter().map(|c| vec![c])),
         }
     }
     out
 }
 
-/// The children family (over the run, as the deep levels are one family per level); returns how
-/// many children it newly discovered. Only children that pull their parent's way are taken: the
-/// family asks where the parent's effect lives, and a child that differs the other way from the
-/// rest of the parent only looks good or bad against the part that carries it (every child stays
-/// in the family's count).
+/// The p of a hypothesis: the largest of the children it stands for.
+fn p_of(tested: &[Tested], children: &[usize]) -> f64 {
+    children
+        .iter()
+        .map(|&c| tested[c].p.get().unwrap_or(1.0))
+        .fold(0.0, f64::max)
+}
+
+/// Whether a child pulls `direction` relative to its parent (its mean R against the parent's).
+fn pulls(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    child: usize,
+    parent_mean: f64,
+    direction: f64,
+) -> bool {
+    let gap = rows.row(tested[child].row).r.mean - parent_mean;
+    gap != 0.0 && gap.signum() == direction
+}
+
+/// The children family; returns how many children it newly discovered. Only children that pull
+/// their parent's way are taken: the family asks where the parent's effect lives, and a child
+/// that differs the other way from the rest of the parent only looks good or bad against the
+/// part that carries it (every child stays in the family's count).
 fn test_children(
+    rows: &dyn StageRows,
     tested: &mut [Tested],
     family: &[Hypothesis],
     q: &mut [Option<f64>],
     fdr: f64,
 ) -> usize {
-    let p: Vec<f64> = family
-        .iter()
-        .map(|h| tested[h.children[0]].p.get().unwrap_or(1.0))
-        .collect();
+    let p: Vec<f64> = family.iter().map(|h| p_of(tested, &h.children)).collect();
     let family_q = benjamini_hochberg(&p);
     let Some(critical) = rejection_threshold(&p, &family_q, fdr) else {
         return 0;
     };
     let mut found = 0;
-    let members = family.iter().zip(&family_q);
-    let children =
-        members.flat_map(|(h, &qi)| h.children.iter().map(move |&i| (i, qi, h.direction)));
-    for (i, qi, direction) in children {
-        let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
-        let same_way = tested[i].t.get().unwrap_or(0.0).signum() == direction;
-        if qi <= fdr && same_way && !discovered {
-            tested[i].screen = Screen::Tested;
-            tested[i].fdr_weight = Some(1.0).into();
-            tested[i].family = Family::Children;
-            tested[i].p_threshold = Some(critical).into();
-            q[i] = Some(qi);
-            found += 1;
+    for (h, &qh) in family.iter().zip(&family_q) {
+        for &i in &h.children {
+            let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
+            let same_way = pulls(rows, tested, i, h.parent_mean, h.direction);
+            if qh <= fdr && same_way && !discovered {
+                tested[i].screen = Screen::Tested;
+                tested[i].fdr_weight = Some(1.0).into();
+                tested[i].family = Family::Children;
+                tested[i].p_threshold = Some(critical).into();
+                q[i] = Some(qh);
+                found += 1;
+            }
         }
     }
     found
 }
 
-/// Refinements that explain a subset away without evidence that its effect lives there: the
-/// family of the subset's own children (one BH family at `fdr`, as in Yekutieli's tree) discovers
-/// no child on the way from the subset to the refinement pulling the subset's way. A refinement
-/// among 90 that reaches p = 0.01 by chance is no such evidence; such refinements no longer count
-/// as explainers in their group. Only a subset's rejection depends on this, never a discovery, so
-/// a lenient family (its own children, not the run's) errs toward rejecting generalizations.
-/// Indices not in `known` yet.
+/// Refinements that explain a discovery of a children family away without evidence that its
+/// effect lives there: the family of the subset's own children (one BH family at `level`, as in
+/// Yekutieli's tree) discovers no child on the way from the subset to the refinement pulling the
+/// subset's way. A refinement among 90 that reaches p = 0.01 by chance is no such evidence. Only
+/// the subset's rejection depends on this, never a discovery, so a family of its own children
+/// (not the run's) errs toward rejecting. Returns (subset, refinement) pairs not in `known`.
 pub fn unconfirmed_explainers(
     rows: &dyn StageRows,
     tested: &[Tested],
     judged: &[Judged],
-    known: &FxHashSet<usize>,
-    fdr: f64,
-) -> Vec<usize> {
+    (q, fdr): (&[Option<f64>], f64),
+    known: &FxHashSet<(usize, usize)>,
+    level: f64,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < tested.len() {
         let end = group_end(tested, start);
-        let found_below = explained_by_a_non_lesson(tested, judged, start..end)
-            .into_iter()
-            .filter(|&i| tested[i].family == Family::Children);
-        for parent in found_below {
-            let Reason::SelfSufficiency { by } = judged[parent].reason else {
-                continue;
-            };
-            let Some(explainer) = (start..end).find(|&i| tested[i].row == by) else {
-                continue;
-            };
-            if !known.contains(&explainer)
-                && !confirmed(rows, tested, parent, explainer, start..end, fdr)
+        for pair in explained_by_a_non_lesson(tested, judged, q, fdr, start..end) {
+            let (subset, explainer) = pair;
+            if tested[subset].family == Family::Children
+                && !known.contains(&pair)
+                && !confirmed(rows, tested, subset, explainer, start..end, level)
             {
-                out.push(explainer);
+                out.push(pair);
             }
         }
         start = end;
     }
-    out.sort_unstable();
-    out.dedup();
     out
 }
 
-/// Whether the family of `parent`'s children discovers one that contains `explainer` and pulls
-/// the parent's way.
+/// Whether the family of `parent`'s children (BH at `level`) discovers one that contains
+/// `explainer` and pulls the parent's way.
 fn confirmed(
     rows: &dyn StageRows,
     tested: &[Tested],
     parent: usize,
     explainer: usize,
-    range: std::ops::Range<usize>,
-    fdr: f64,
+    range: Range<usize>,
+    level: f64,
 ) -> bool {
     let children = children_of(rows, tested, parent, range);
     let hypotheses = one_per_split(rows, tested, parent, &children);
-    let p: Vec<f64> = hypotheses
-        .iter()
-        .map(|h| tested[h[0]].p.get().unwrap_or(1.0))
-        .collect();
+    let p: Vec<f64> = hypotheses.iter().map(|h| p_of(tested, h)).collect();
     let q = benjamini_hochberg(&p);
     let direction = tested[parent].t.get().unwrap_or(0.0).signum();
+    let parent_mean = rows.row(tested[parent].row).r.mean;
     let below = scope_pairs(rows.row(tested[explainer].row).scope_values);
     let on_the_way = |c: usize| {
         scope_pairs(rows.row(tested[c].row).scope_values)
@@ -236,9 +248,9 @@ fn confirmed(
             .all(|pair| below.contains(pair))
     };
     hypotheses.iter().zip(&q).any(|(h, &qh)| {
-        qh <= fdr
+        qh <= level
             && h.iter()
-                .any(|&c| tested[c].t.get().unwrap_or(0.0).signum() == direction && on_the_way(c))
+                .any(|&c| pulls(rows, tested, c, parent_mean, direction) && on_the_way(c))
     })
 }
 
@@ -255,7 +267,8 @@ mod tests {
     /// One subset of group "p": its pairs, trades, p-value and the sign of its contrast (t).
     type Subset = (Pairs, u64, f64, f64);
 
-    fn row(&(pairs, n, _, _): &Subset) -> StatsRow {
+    /// The first subset's mean R is 0, each other one's 0.1 on the side of its contrast.
+    fn row(&(pairs, n, _, t): &Subset, first: bool) -> StatsRow {
         let dims = LoopConfig::default().dims;
         StatsRow {
             module: "pm".into(),
@@ -270,6 +283,7 @@ mod tests {
             stats: OutcomeStats {
                 r: RunningStats {
                     n,
+                    mean: if first { 0.0 } else { 0.1 * t.signum() },
                     ..RunningStats::default()
                 },
                 ..OutcomeStats::default()
@@ -305,7 +319,11 @@ mod tests {
     /// The group's rows and tests, every subset rejected by its q-value but the first, which
     /// passed and is explained away by the second (no lesson).
     fn explained_group(subsets: &[Subset]) -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
-        let rows: Vec<StatsRow> = subsets.iter().map(row).collect();
+        let rows: Vec<StatsRow> = subsets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| row(s, i == 0))
+            .collect();
         let tested = subsets.iter().enumerate().map(|(i, s)| tested(i, s));
         let judged = (0..rows.len()).map(|i| Judged {
             verdict: Verdict::Rejected,
@@ -335,7 +353,7 @@ mod tests {
         ]);
         let view = StatsView::from(rows.as_slice());
         let mut q: Vec<Option<f64>> = vec![Some(0.5); rows.len()];
-        let mut opened = FxHashSet::default();
+        let mut opened = ChildrenFamilies::default();
         let found =
             test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
         // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6;
@@ -369,7 +387,7 @@ mod tests {
         ]);
         let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
-        let mut opened = FxHashSet::default();
+        let mut opened = ChildrenFamilies::default();
         let found =
             test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
         assert_eq!(found, 0, "{q:?}");
@@ -388,15 +406,16 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         tested[0].family = Family::Children;
         let none = FxHashSet::default();
+        let q = vec![None; rows.len()];
         // Four children: 0.009 · 4 = 0.036 ≤ 0.1: confirmed.
-        assert!(unconfirmed_explainers(&view, &tested, &judged, &none, 0.1).is_empty());
-        // At 0.03 it is not: the explainer no longer counts.
+        assert!(unconfirmed_explainers(&view, &tested, &judged, (&q, 0.1), &none, 0.1).is_empty());
+        // At 0.03 it is not: the explainer no longer counts for {bucket: micro}.
         assert_eq!(
-            unconfirmed_explainers(&view, &tested, &judged, &none, 0.03),
-            [1]
+            unconfirmed_explainers(&view, &tested, &judged, (&q, 0.1), &none, 0.03),
+            [(0, 1)]
         );
         // A discovery of the run's first family keeps the nominal rule.
         tested[0].family = Family::First;
-        assert!(unconfirmed_explainers(&view, &tested, &judged, &none, 0.03).is_empty());
+        assert!(unconfirmed_explainers(&view, &tested, &judged, (&q, 0.1), &none, 0.03).is_empty());
     }
 }

@@ -558,8 +558,9 @@ fn judge_and_select<'g>(
     cfg: &LoopConfig,
 ) -> Vec<Judged> {
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
-    let mut opened = rustc_hash::FxHashSet::default();
+    let mut families = explained::ChildrenFamilies::default();
     let mut unconfirmed = rustc_hash::FxHashSet::default();
+    let fdr = cfg.lessons.fdr;
     loop {
         let mut judged: Vec<Judged> = tested
             .iter()
@@ -578,18 +579,32 @@ fn judge_and_select<'g>(
         if !cfg.lessons.children_families {
             return judged;
         }
-        let fdr = cfg.lessons.fdr;
-        if explained::test_children_of_explained(rows, tested, &judged, &mut q, &mut opened, fdr)
-            > 0
-        {
+        // First whether each explanation of a children family's discovery holds, then the
+        // families of the explanations that do.
+        let level = cfg.lessons.explainer_fdr;
+        let more = explained::unconfirmed_explainers(
+            rows,
+            tested,
+            &judged,
+            (&q, fdr),
+            &unconfirmed,
+            level,
+        );
+        if !more.is_empty() {
+            unconfirmed.extend(more);
             continue;
         }
-        let level = cfg.lessons.explainer_fdr;
-        let more = explained::unconfirmed_explainers(rows, tested, &judged, &unconfirmed, level);
-        if more.is_empty() {
+        let found = explained::test_children_of_explained(
+            rows,
+            tested,
+            &judged,
+            &mut q,
+            &mut families,
+            fdr,
+        );
+        if found == 0 {
             return judged;
         }
-        unconfirmed.extend(more);
     }
 }
 

@@ -6,7 +6,7 @@ use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested
 use super::rows::StageRows;
 use super::trades::Bitset;
 use super::LessonKey;
-use crate::selection::{greedy_by_evidence, Bar, Evidence, Explainer, Outcome};
+use crate::selection::{greedy_by_evidence_except, Bar, Evidence, Explainer, Outcome};
 use learnloop_model::LoopConfig;
 use rustc_hash::FxHashSet;
 
@@ -235,15 +235,15 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
 /// (self-sufficiency); the rest are taken by strength of evidence (p, then cover), each re-tested
 /// with the trades of the lessons taken before it removed (except those of its ancestors), up to
 /// `max_lessons_per_pattern`. A re-test passes at the family's critical value (its `p_threshold`).
-/// `unconfirmed` (indices): refinements that cannot explain a subset away, since the family of
-/// that subset's children did not discover them (`explained.rs`).
+/// `unconfirmed` ((subset, refinement) indices): a refinement that cannot explain that subset
+/// away, since the family of the subset's children did not confirm it (`explained.rs`).
 pub fn select<'g>(
     rows: &dyn StageRows,
     tested: &[Tested],
     judged: &mut [Judged],
     keys: &[LessonKey],
     group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
-    unconfirmed: &FxHashSet<usize>,
+    unconfirmed: &FxHashSet<(usize, usize)>,
     cfg: &LoopConfig,
 ) {
     let mut start = 0;
@@ -254,11 +254,11 @@ pub fn select<'g>(
             .filter(|&i| judged[i].verdict == Verdict::Lesson)
             .collect();
         if !passing.is_empty() {
-            let mut explainers = explainers_of(&passing, start..end, tested, judged, cfg);
-            explainers.retain(|i| !unconfirmed.contains(i));
+            let explainers = explainers_of(&passing, start..end, tested, judged, cfg);
             let subsets = GroupSubsets {
                 passing: &passing,
                 explainers: &explainers,
+                unconfirmed,
             };
             match group_of(&tested[start]) {
                 Some(ctx) => select_group(&subsets, rows, tested, judged, keys, &ctx, cfg),
@@ -290,6 +290,8 @@ struct GroupSubsets<'s> {
     /// Deeper subsets significant on their own test (`lessons.self_sufficiency_p`) that did not
     /// pass: they can only explain a passing generalization away.
     explainers: &'s [usize],
+    /// (subset, explainer) pairs where the explainer does not count.
+    unconfirmed: &'s FxHashSet<(usize, usize)>,
 }
 
 /// The group's tested subsets (in `range`) that did not pass, are not roots, and whose own p is
@@ -375,10 +377,14 @@ fn select_group(
         let passes = |p: f64| threshold.is_some_and(|c| p <= c);
         (r.map(|r| r.p), r.is_some_and(|r| r.holds && passes(r.p)))
     };
-    let outcomes = greedy_by_evidence(
+    let unconfirmed = |k: usize, j: usize| {
+        let pair = (passing[k], subsets.explainers[j]);
+        subsets.unconfirmed.contains(&pair)
+    };
+    let outcomes = greedy_by_evidence_except(
         &evidence,
         &sets,
-        &explainers,
+        (&explainers, &unconfirmed),
         cfg.lessons.max_lessons_per_pattern,
         &retest_at,
     );
