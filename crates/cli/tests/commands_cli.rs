@@ -400,7 +400,7 @@ fn demo_check_says_which_planted_effects_became_lessons_and_why_the_others_did_n
         // Independently: is there an active lesson at exactly the planted scope, same sign?
         let exact = active.as_array().unwrap().iter().any(|l| {
             l["pattern_key"] == effect["pattern_key"]
-                && l["category"] == effect["action_category"]
+                && l["action_category"] == effect["action_category"]
                 && serde_json::from_str::<serde_json::Value>(l["scope_values"].as_str().unwrap())
                     .unwrap()
                     == effect["scope"]

@@ -13,7 +13,8 @@ pub struct LessonRow {
     pub module: String,
     /// The pattern the lesson is about.
     pub pattern_key: String,
-    /// The action category it sizes.
+    /// The action category it sizes (`action_category` in JSON, as in the table).
+    #[serde(rename = "action_category")]
     pub category: ActionCategory,
     /// Bit mask of the scope's dimensions (`DimensionList` order).
     pub scope_mask: u64,
@@ -73,7 +74,8 @@ pub struct CandidateRow {
     pub module: String,
     /// The pattern tested.
     pub pattern_key: String,
-    /// The action category tested.
+    /// The action category tested (`action_category` in JSON, as in the table).
+    #[serde(rename = "action_category")]
     pub category: ActionCategory,
     /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
