@@ -433,6 +433,21 @@ fn demo_check_says_which_planted_effects_became_lessons_and_why_the_others_did_n
         .unwrap();
         assert_eq!(checked["verdict"], explained["verdict"]);
         assert_eq!(checked["reason"], explained["reason"]);
+        assert_eq!(explained["action_category"], effect["action_category"]);
+        // Its parents carry the last run's verdict on them, with the reason (the pattern root,
+        // a parent of every planted scope, is always tested).
+        let parents = explained["parents"].as_array().unwrap();
+        for parent in parents {
+            assert_eq!(
+                parent["verdict"].is_null(),
+                parent["reason"].is_null(),
+                "{parent}"
+            );
+        }
+        assert!(
+            parents.iter().any(|p| p["verdict"].is_string()),
+            "{explained}"
+        );
     }
     let human = String::from_utf8(check(false).stdout).unwrap();
     assert!(

@@ -59,6 +59,11 @@ pub struct ParentFigures {
     pub n_trades: Option<u64>,
     /// Its mean R, if statistics are stored.
     pub mean_rr: Option<f64>,
+    /// The last run's verdict on the parent and why, if it was tested (a subset found in the
+    /// family of an explained parent's children shows that parent's self-sufficiency reason).
+    pub verdict: Option<String>,
+    /// The reason of that verdict, in words.
+    pub reason: Option<String>,
 }
 
 /// What the store says about one subset, and the verdict on it.
@@ -68,7 +73,8 @@ pub struct Explanation {
     pub module: String,
     /// The pattern.
     pub pattern_key: String,
-    /// The action category.
+    /// The action category (`action_category` in JSON, as in the tables).
+    #[serde(rename = "action_category")]
     pub category: ActionCategory,
     /// Bit mask of the subset's dimensions.
     pub scope_mask: u64,
@@ -322,11 +328,14 @@ fn parents(
             parent.mask,
             parent.hash(),
         )?;
+        let test = learnloop_store::lessons::candidate(conn, group, parent.mask, parent.hash())?;
         out.push(ParentFigures {
             removed_dim: removed,
             scope_values: parent.values_json(),
             n_trades: row.as_ref().map(|r| r.stats.n_trades()),
             mean_rr: row.as_ref().map(|r| r.stats.r.mean),
+            verdict: test.as_ref().map(|t| t.verdict.as_str().to_string()),
+            reason: test.map(|t| t.reason),
         });
     }
     Ok(out)

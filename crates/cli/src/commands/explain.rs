@@ -123,6 +123,9 @@ fn human(e: &Explanation) -> String {
                 p.n_trades.map_or("-".into(), |n| n.to_string()),
                 fmt_opt(p.mean_rr, 3)
             ));
+            if let (Some(verdict), Some(reason)) = (&p.verdict, &p.reason) {
+                out.push_str(&format!("      {verdict}: {reason}\n"));
+            }
         }
     }
     out
