@@ -8,8 +8,9 @@
 //! found to be disguises, and pooled over the run as a deep level is.
 
 use super::evaluate::{Family, Screen, Tested};
+use super::family::group_ranges;
 use super::rows::StageRows;
-use super::verdict::{group_end, Judged, Reason, Verdict};
+use super::verdict::{Judged, Reason, Verdict};
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash};
 use learnloop_stats::{benjamini_hochberg, rejection_threshold};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -36,26 +37,24 @@ pub fn test_children_of_explained(
     fdr: f64,
 ) -> usize {
     let mut family: Vec<Hypothesis> = Vec::new();
-    let mut start = 0;
-    while start < tested.len() {
-        let end = group_end(tested, start);
-        for (parent, _) in explained_by_a_non_lesson(tested, judged, q, fdr, start..end) {
+    for group in group_ranges(tested) {
+        for (parent, _) in explained_by_a_non_lesson(tested, judged, q, fdr, group.clone()) {
             if !state.opened.insert(parent) {
                 continue;
             }
-            let children = children_of(rows, tested, parent, start..end);
+            let children = children_of(rows, tested, parent, group.clone());
+            let direction = tested[parent].t.get().unwrap_or(0.0).signum();
+            let parent_mean = rows.row(tested[parent].row).r.mean;
             for children in one_per_split(rows, tested, parent, &children) {
                 if children.iter().all(|&c| state.members.insert(c)) {
-                    let direction = tested[parent].t.get().unwrap_or(0.0).signum();
                     family.push(Hypothesis {
                         children,
                         direction,
-                        parent_mean: rows.row(tested[parent].row).r.mean,
+                        parent_mean,
                     });
                 }
             }
         }
-        start = end;
     }
     test_children(rows, tested, &family, q, fdr)
 }
@@ -208,19 +207,16 @@ pub fn unconfirmed_explainers(
     level: f64,
 ) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut start = 0;
-    while start < tested.len() {
-        let end = group_end(tested, start);
-        for pair in explained_by_a_non_lesson(tested, judged, q, fdr, start..end) {
+    for group in group_ranges(tested) {
+        for pair in explained_by_a_non_lesson(tested, judged, q, fdr, group.clone()) {
             let (subset, explainer) = pair;
             if tested[subset].family == Family::Children
                 && !known.contains(&pair)
-                && !confirmed(rows, tested, subset, explainer, start..end, level)
+                && !confirmed(rows, tested, subset, explainer, group.clone(), level)
             {
                 out.push(pair);
             }
         }
-        start = end;
     }
     out
 }

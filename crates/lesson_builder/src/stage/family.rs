@@ -176,7 +176,7 @@ fn in_family(t: &Tested) -> bool {
 }
 
 /// The ranges of `tested` that hold one group each.
-fn group_ranges(tested: &[Tested]) -> Vec<Range<usize>> {
+pub(super) fn group_ranges(tested: &[Tested]) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::new();
     for (i, t) in tested.iter().enumerate() {
         match out.last_mut() {

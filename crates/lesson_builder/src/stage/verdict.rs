@@ -275,7 +275,7 @@ pub fn select<'g>(
     }
 }
 
-pub(super) fn group_end(tested: &[Tested], start: usize) -> usize {
+fn group_end(tested: &[Tested], start: usize) -> usize {
     let group = tested[start].group;
     tested[start..]
         .iter()
