@@ -46,13 +46,17 @@ pub fn test_children_of_explained(
             let direction = tested[parent].t.get().unwrap_or(0.0).signum();
             let parent_mean = rows.row(tested[parent].row).r.mean;
             for children in one_per_split(rows, tested, parent, &children) {
-                if children.iter().all(|&c| state.members.insert(c)) {
-                    family.push(Hypothesis {
-                        children,
-                        direction,
-                        parent_mean,
-                    });
+                // A split whose other half is a member already is left out whole: marking the
+                // new half a member here would keep it out of every family without a test.
+                if children.iter().any(|c| state.members.contains(c)) {
+                    continue;
                 }
+                state.members.extend(children.iter().copied());
+                family.push(Hypothesis {
+                    children,
+                    direction,
+                    parent_mean,
+                });
             }
         }
     }
