@@ -64,6 +64,8 @@ pub struct ParentFigures {
     pub verdict: Option<String>,
     /// The reason of that verdict, in words.
     pub reason: Option<String>,
+    /// Its q-value in the last run's family, if it was in one.
+    pub q_value: Option<f64>,
 }
 
 /// What the store says about one subset, and the verdict on it.
@@ -163,7 +165,7 @@ pub fn explain(
     let min_support = cfg.lessons.min_support_for(key.dims());
     let n_trades = stats.as_ref().map(|s| s.stats.n_trades());
     let deep_reason = match (&test, key.dims() >= FIRST_HIERARCHICAL_DIMS) {
-        (None, true) => untested_deep_reason(conn, cfg, group, key)?,
+        (None, true) => untested_deep_reason(conn, cfg, group, key, &parents)?,
         _ => None,
     };
     let (verdict, reason) = match (&test, n_trades, deep_reason) {
@@ -225,12 +227,14 @@ fn not_tested_reason(
 
 /// Why the last run did not test a subset of `FIRST_HIERARCHICAL_DIMS` dims or more, if it ran
 /// (its lesson_candidates say so): the hierarchical family computes such a subset only as the
-/// child of a discovery one dim smaller, and then only with its minimum support.
+/// child of a discovery one dim smaller (`parents`, as [`parents`] read them), and then only with
+/// its minimum support.
 fn untested_deep_reason(
     conn: &Connection,
     cfg: &LoopConfig,
     group: GroupKey<'_>,
     key: &ScopeKey,
+    parents: &[ParentFigures],
 ) -> Result<Option<String>, LessonError> {
     use learnloop_store::stats::{pattern_known, PatternKnown};
     // Before any lesson run, or for a pattern or category the store does not know, the general
@@ -241,14 +245,10 @@ fn untested_deep_reason(
         return Ok(None);
     }
     let fdr = cfg.lessons.fdr;
-    let mut discovered = None;
-    for (_, parent) in parent_keys(&cfg.dims, key) {
-        let test = learnloop_store::lessons::candidate(conn, group, parent.mask, parent.hash())?;
-        if test.is_some_and(|t| t.q_value.is_some_and(|q| q <= fdr)) {
-            discovered = Some(parent.values_json());
-            break;
-        }
-    }
+    let discovered = parents
+        .iter()
+        .find(|p| p.q_value.is_some_and(|q| q <= fdr))
+        .map(|p| &p.scope_values);
     let dims = key.dims();
     Ok(Some(match discovered {
         Some(parent) => format!(
@@ -335,6 +335,7 @@ fn parents(
             n_trades: row.as_ref().map(|r| r.stats.n_trades()),
             mean_rr: row.as_ref().map(|r| r.stats.r.mean),
             verdict: test.as_ref().map(|t| t.verdict.as_str().to_string()),
+            q_value: test.as_ref().and_then(|t| t.q_value),
             reason: test.map(|t| t.reason),
         });
     }
