@@ -196,33 +196,57 @@ fn test_children(
     found
 }
 
+/// The explanations of children-family discoveries checked so far: whether one holds depends
+/// only on the tested p-values and trade sets, which no round changes, so each (subset,
+/// refinement) pair is checked once per run.
+#[derive(Default)]
+pub struct ExplainerChecks {
+    confirmed: FxHashSet<(usize, usize)>,
+    unconfirmed: FxHashSet<(usize, usize)>,
+}
+
+impl ExplainerChecks {
+    /// The (subset, refinement) pairs found unconfirmed: selection does not let the refinement
+    /// explain the subset away.
+    pub fn unconfirmed(&self) -> &FxHashSet<(usize, usize)> {
+        &self.unconfirmed
+    }
+}
+
 /// Refinements that explain a discovery of a children family away without evidence that its
 /// effect lives there: the family of the subset's own children (one BH family at `level`, as in
 /// Yekutieli's tree) discovers no child on the way from the subset to the refinement pulling the
 /// subset's way. A refinement among 90 that reaches p = 0.01 by chance is no such evidence. Only
 /// the subset's rejection depends on this, never a discovery, so a family of its own children
-/// (not the run's) errs toward rejecting. Returns (subset, refinement) pairs not in `known`.
-pub fn unconfirmed_explainers(
+/// (not the run's) errs toward rejecting. Records every pair it checks in `checks`; returns how
+/// many newly unconfirmed pairs it found.
+pub fn check_explainers(
     rows: &dyn StageRows,
     tested: &[Tested],
     judged: &[Judged],
     (q, fdr): (&[Option<f64>], f64),
-    known: &FxHashSet<(usize, usize)>,
+    checks: &mut ExplainerChecks,
     level: f64,
-) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
+) -> usize {
+    let mut found = 0;
     for group in group_ranges(tested) {
         for pair in explained_by_a_non_lesson(tested, judged, q, fdr, group.clone()) {
             let (subset, explainer) = pair;
-            if tested[subset].family == Family::Children
-                && !known.contains(&pair)
-                && !confirmed(rows, tested, subset, explainer, group.clone(), level)
+            if tested[subset].family != Family::Children
+                || checks.confirmed.contains(&pair)
+                || checks.unconfirmed.contains(&pair)
             {
-                out.push(pair);
+                continue;
+            }
+            if confirmed(rows, tested, subset, explainer, group.clone(), level) {
+                checks.confirmed.insert(pair);
+            } else {
+                checks.unconfirmed.insert(pair);
+                found += 1;
             }
         }
     }
-    out
+    found
 }
 
 /// Whether the family of `parent`'s children (BH at `level`) discovers one that contains
@@ -405,17 +429,45 @@ mod tests {
         ]);
         let view = StatsView::from(rows.as_slice());
         tested[0].family = Family::Children;
-        let none = FxHashSet::default();
         let q = vec![None; rows.len()];
+        let check = |tested: &[Tested], level: f64| {
+            let mut checks = ExplainerChecks::default();
+            let found = check_explainers(&view, tested, &judged, (&q, 0.1), &mut checks, level);
+            assert_eq!(found, checks.unconfirmed().len());
+            let unconfirmed: Vec<(usize, usize)> = checks.unconfirmed().iter().copied().collect();
+            (unconfirmed, checks.confirmed.len())
+        };
         // Four children: 0.009 · 4 = 0.036 ≤ 0.1: confirmed.
-        assert!(unconfirmed_explainers(&view, &tested, &judged, (&q, 0.1), &none, 0.1).is_empty());
+        assert_eq!(check(&tested, 0.1), (vec![], 1));
         // At 0.03 it is not: the explainer no longer counts for {bucket: micro}.
-        assert_eq!(
-            unconfirmed_explainers(&view, &tested, &judged, (&q, 0.1), &none, 0.03),
-            [(0, 1)]
-        );
-        // A discovery of the run's first family keeps the nominal rule.
+        assert_eq!(check(&tested, 0.03), (vec![(0, 1)], 0));
+        // A discovery of the run's first family keeps the nominal rule: nothing to check.
         tested[0].family = Family::First;
-        assert!(unconfirmed_explainers(&view, &tested, &judged, (&q, 0.1), &none, 0.03).is_empty());
+        assert_eq!(check(&tested, 0.03), (vec![], 0));
+    }
+
+    #[test]
+    fn an_explanation_is_checked_once_per_run() {
+        let (rows, mut tested, judged) = explained_group(&[
+            (&[("bucket", "micro")], 200, 1e-4, 4.0),
+            (&[("bucket", "micro"), ("timeframe", "1h")], 50, 0.009, 2.7),
+            (&[("bucket", "micro"), ("timeframe", "4h")], 50, 0.4, 0.8),
+        ]);
+        let view = StatsView::from(rows.as_slice());
+        tested[0].family = Family::Children;
+        let q = vec![None; rows.len()];
+        let mut checks = ExplainerChecks::default();
+        // Two children at 0.03: 0.009 · 2 = 0.018: confirmed, and remembered as such.
+        assert_eq!(
+            check_explainers(&view, &tested, &judged, (&q, 0.1), &mut checks, 0.03),
+            0
+        );
+        assert!(checks.confirmed.contains(&(0, 1)));
+        // A later round finds nothing new to check and keeps the verdict.
+        assert_eq!(
+            check_explainers(&view, &tested, &judged, (&q, 0.1), &mut checks, 0.001),
+            0
+        );
+        assert!(checks.unconfirmed().is_empty());
     }
 }

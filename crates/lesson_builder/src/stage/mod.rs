@@ -559,7 +559,7 @@ fn judge_and_select<'g>(
 ) -> Vec<Judged> {
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let mut families = explained::ChildrenFamilies::default();
-    let mut unconfirmed = rustc_hash::FxHashSet::default();
+    let mut explainers = explained::ExplainerChecks::default();
     let fdr = cfg.lessons.fdr;
     loop {
         let mut judged: Vec<Judged> = tested
@@ -573,7 +573,7 @@ fn judge_and_select<'g>(
             &mut judged,
             &keys,
             group_of,
-            &unconfirmed,
+            explainers.unconfirmed(),
             cfg,
         );
         if !cfg.lessons.children_families {
@@ -582,16 +582,9 @@ fn judge_and_select<'g>(
         // First whether each explanation of a children family's discovery holds, then the
         // families of the explanations that do.
         let level = cfg.lessons.explainer_fdr;
-        let more = explained::unconfirmed_explainers(
-            rows,
-            tested,
-            &judged,
-            (&q, fdr),
-            &unconfirmed,
-            level,
-        );
-        if !more.is_empty() {
-            unconfirmed.extend(more);
+        let newly_unconfirmed =
+            explained::check_explainers(rows, tested, &judged, (&q, fdr), &mut explainers, level);
+        if newly_unconfirmed > 0 {
             continue;
         }
         let found = explained::test_children_of_explained(
