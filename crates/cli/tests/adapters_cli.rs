@@ -362,6 +362,21 @@ fn the_breakdown_of_a_stored_book_counts_what_the_run_stores() {
         })
         .collect();
     assert!(by_size.len() >= 3, "subsets of several sizes: {by_size:?}");
+    // Deeper rows are the lesson stage's: the deep subsets it tested under its discoveries.
+    let enumerated = by_size.keys().max().copied().unwrap_or(0);
+    let deep_rows: u64 = stored
+        .range(enumerated + 1..)
+        .map(|(_, (rows, _))| rows)
+        .sum();
+    let deep_tested = table(&db, "lesson_candidates")
+        .iter()
+        .filter(|c| c["scope_dims"].as_u64().unwrap() > enumerated)
+        .count() as u64;
+    assert!(
+        deep_rows <= deep_tested,
+        "{deep_rows} deep rows, {deep_tested} tested"
+    );
+    stored.retain(|&dims, _| dims <= enumerated);
     assert_eq!(by_size, stored);
 
     let mixed = learnloop(

@@ -66,6 +66,8 @@ pub struct ParentFigures {
     pub reason: Option<String>,
     /// Its q-value in the last run's family, if it was in one.
     pub q_value: Option<f64>,
+    /// The family of that q-value (`lesson_candidates.fdr_family`).
+    pub fdr_family: Option<String>,
 }
 
 /// What the store says about one subset, and the verdict on it.
@@ -245,18 +247,28 @@ fn untested_deep_reason(
         return Ok(None);
     }
     let fdr = cfg.lessons.fdr;
-    let discovered = parents
+    let discovered = |p: &&ParentFigures| p.q_value.is_some_and(|q| q <= fdr);
+    // A children family is tested after the deep levels: its discoveries' children are not.
+    let opened_late = |p: &&ParentFigures| p.fdr_family.as_deref() == Some("children");
+    let seeded = parents
         .iter()
-        .find(|p| p.q_value.is_some_and(|q| q <= fdr))
+        .filter(discovered)
+        .find(|p| !opened_late(p))
         .map(|p| &p.scope_values);
+    let late = parents.iter().filter(discovered).find(opened_late);
     let dims = key.dims();
-    Ok(Some(match discovered {
-        Some(parent) => format!(
+    Ok(Some(match (seeded, late) {
+        (None, Some(parent)) => format!(
+            "hierarchy: its parent {} is a discovery of a children family, which is tested after \
+             the deep levels: its children are not tested",
+            parent.scope_values
+        ),
+        (Some(parent), _) => format!(
             "support: fewer than {} trades, the minimum for a {dims}-dim subset (its parent {parent} \
              is a discovery, and its children with that support were tested)",
             cfg.lessons.min_support_for(dims)
         ),
-        None => format!(
+        (None, None) => format!(
             "hierarchy: a subset of {dims} dims is a hypothesis only under a parent of {} dims that \
              is a discovery of the run (q ≤ fdr {fdr}); none of its parents is",
             dims - 1
@@ -336,6 +348,7 @@ fn parents(
             mean_rr: row.as_ref().map(|r| r.stats.r.mean),
             verdict: test.as_ref().map(|t| t.verdict.as_str().to_string()),
             q_value: test.as_ref().and_then(|t| t.q_value),
+            fdr_family: test.as_ref().and_then(|t| t.fdr_family.clone()),
             reason: test.map(|t| t.reason),
         });
     }

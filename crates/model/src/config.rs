@@ -87,6 +87,12 @@ pub struct LessonConfig {
     /// child on the way to it) for the refinement to explain the subset away. It only ever
     /// rejects, never teaches, so it may be more lenient than `fdr`.
     pub explainer_fdr: f64,
+    /// Shared scopes (docs/statistics.md): a two-dim scope tested in several groups of a module
+    /// is also one hypothesis across them (Simes over its groups' p-values, one BH family at
+    /// `fdr` over the run's such scopes); under each such discovery its groups form a BH family
+    /// at `fdr`, so that an interaction found in many patterns is found in each. Off: every
+    /// subset is tested only in the run's first family.
+    pub shared_scopes: bool,
     /// Half-life clamps, in hours.
     pub half_life_min_hours: f64,
     /// Upper clamp of a fitted half-life, in hours.
@@ -117,6 +123,7 @@ impl Default for LessonConfig {
             independent_filtering: true,
             children_families: true,
             explainer_fdr: 0.1,
+            shared_scopes: true,
             half_life_min_hours: 1.0,
             half_life_max_hours: 8760.0,
             half_life_min_points: 5,

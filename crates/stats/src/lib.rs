@@ -17,7 +17,7 @@ pub mod shrinkage;
 pub use cluster::{cluster_contrast, time_cluster, ClusterCell, Contrast, ContrastKind};
 pub use fdr::{
     benjamini_hochberg, choose_independent_filter, count_discoveries, equal_share_weights,
-    rejection_threshold, weighted_benjamini_hochberg, weighted_p, FilterChoice,
+    rejection_threshold, simes, weighted_benjamini_hochberg, weighted_p, FilterChoice,
 };
 pub use means::{
     complement_stats, one_sample_t, student_t_sf, welch_one_sided, TTest, WelchReference, WelchTest,

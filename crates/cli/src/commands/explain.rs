@@ -195,13 +195,19 @@ fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> 
 
 /// Which family the subset's hypothesis was in (docs/statistics.md, "The family and its error
 /// rate"): the run's roots, 1- and 2-dim subsets, the level of its size under discovered parents,
-/// or the children of explained discoveries (stores before the `fdr_family` column: told by the
+/// the children of explained discoveries, or the groups of a scope discovered across its module's
+/// groups (stores before the `fdr_family` column: told by the
 /// size).
 fn family_text(weight: Option<f64>, family: Option<&str>, dims: u32) -> String {
     match weight {
         None => "not in the family".into(),
         Some(_) if family == Some("children") => {
             "the run's children of discoveries explained away by a refinement that is no lesson, BH"
+                .into()
+        }
+        Some(_) if family == Some("shared") => {
+            "the groups of a scope discovered across its module's groups (Simes, BH over the \
+             run's shared scopes), BH"
                 .into()
         }
         Some(w) if dims < learnloop_lesson_builder::FIRST_HIERARCHICAL_DIMS => {

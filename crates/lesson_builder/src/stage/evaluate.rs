@@ -112,6 +112,8 @@ pub enum Family {
     Deep,
     /// The children of discoveries explained away by a refinement that is no lesson.
     Children,
+    /// The groups of a two-dim scope discovered across its module's groups.
+    Shared,
 }
 
 impl Family {
@@ -121,6 +123,7 @@ impl Family {
             Family::First => "first",
             Family::Deep => "deep",
             Family::Children => "children",
+            Family::Shared => "shared",
         }
     }
 }

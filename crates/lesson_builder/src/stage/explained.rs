@@ -42,7 +42,13 @@ pub fn test_children_of_explained(
             if !state.opened.insert(parent) {
                 continue;
             }
-            let children = children_of(rows, tested, parent, group.clone());
+            // A deep level already was the family of a discovery's children (Yekutieli's
+            // tree): testing them again would be a second chance. (Its members still confirm
+            // an explanation: that only ever rejects.)
+            let children: Vec<usize> = children_of(rows, tested, parent, group.clone())
+                .into_iter()
+                .filter(|&c| tested[c].family != Family::Deep)
+                .collect();
             let direction = tested[parent].t.get().unwrap_or(0.0).signum();
             let parent_mean = rows.row(tested[parent].row).r.mean;
             for children in one_per_split(rows, tested, parent, &children) {
@@ -146,7 +152,7 @@ fn one_per_split(
 fn p_of(tested: &[Tested], children: &[usize]) -> f64 {
     children
         .iter()
-        .map(|&c| tested[c].p.get().unwrap_or(1.0))
+        .map(|&c| tested[c].p.get().filter(|p| !p.is_nan()).unwrap_or(1.0))
         .fold(0.0, f64::max)
 }
 
@@ -281,63 +287,19 @@ fn confirmed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::LessonKey;
-    use learnloop_model::scope::scope_values_json;
-    use learnloop_model::stats::{OutcomeStats, RunningStats};
-    use learnloop_model::{ActionCategory, LoopConfig, StatsRow, StatsView, Timestamp};
-
-    type Pairs = &'static [(&'static str, &'static str)];
+    use crate::stage::fixtures::{stats_row, tested_subset, Pairs};
+    use learnloop_model::{StatsRow, StatsView};
 
     /// One subset of group "p": its pairs, trades, p-value and the sign of its contrast (t).
     type Subset = (Pairs, u64, f64, f64);
 
     /// The first subset's mean R is 0, each other one's 0.1 on the side of its contrast.
     fn row(&(pairs, n, _, t): &Subset, first: bool) -> StatsRow {
-        let dims = LoopConfig::default().dims;
-        StatsRow {
-            module: "pm".into(),
-            pattern_key: "p".into(),
-            category: ActionCategory::Add,
-            scope_mask: pairs
-                .iter()
-                .map(|(d, _)| 1u64 << dims.index_of(d).unwrap())
-                .sum(),
-            scope_values: scope_values_json(pairs.iter().copied()),
-            scope_values_hash: scope_values_hash(pairs.iter().copied()),
-            stats: OutcomeStats {
-                r: RunningStats {
-                    n,
-                    mean: if first { 0.0 } else { 0.1 * t.signum() },
-                    ..RunningStats::default()
-                },
-                ..OutcomeStats::default()
-            },
-            as_of: Timestamp(0),
-        }
+        stats_row("p", pairs, n, if first { 0.0 } else { 0.1 * t.signum() })
     }
 
     fn tested(i: usize, &(pairs, _, p, t): &Subset) -> Tested {
-        Tested {
-            row: i,
-            key: LessonKey(i as u64),
-            group: LessonKey(0),
-            edge: 0.0,
-            shrunk_edge: 0.0,
-            t: Some(t).into(),
-            p: Some(p).into(),
-            min_gap: None.into(),
-            df: None.into(),
-            p_threshold: None.into(),
-            fdr_weight: Some(1.0).into(),
-            nearest_parent: None,
-            complement: None,
-            screen: Screen::Tested,
-            clusters: 20,
-            dims: pairs.len() as u32,
-            margin_ok: true,
-            contrast: None,
-            family: Family::First,
-        }
+        tested_subset(i, 0, pairs, p, t)
     }
 
     /// The group's rows and tests, every subset rejected by its q-value but the first, which
@@ -444,6 +406,56 @@ mod tests {
         // A discovery of the run's first family keeps the nominal rule: nothing to check.
         tested[0].family = Family::First;
         assert_eq!(check(&tested, 0.03), (vec![], 0));
+    }
+
+    #[test]
+    fn the_children_a_deep_level_tested_are_not_tested_again() {
+        // {micro, 1h} is a discovery; the deep level of its children did not discover
+        // {E_mode: normal, micro, 1h} (q 0.3), which then explains it away.
+        let (rows, mut tested, judged) = explained_group(&[
+            (&[("bucket", "micro"), ("timeframe", "1h")], 600, 1e-5, 4.0),
+            (
+                &[
+                    ("E_mode", "normal"),
+                    ("bucket", "micro"),
+                    ("timeframe", "1h"),
+                ],
+                100,
+                0.004,
+                3.0,
+            ),
+            (
+                &[
+                    ("E_mode", "patient"),
+                    ("bucket", "micro"),
+                    ("timeframe", "1h"),
+                ],
+                120,
+                0.5,
+                1.0,
+            ),
+            (
+                &[
+                    ("bucket", "micro"),
+                    ("macro_phase", "Dip"),
+                    ("timeframe", "1h"),
+                ],
+                100,
+                0.6,
+                1.0,
+            ),
+        ]);
+        let view = StatsView::from(rows.as_slice());
+        for t in &mut tested[1..] {
+            t.family = Family::Deep;
+        }
+        let mut q = vec![Some(0.001), Some(0.3), Some(0.9), Some(0.9)];
+        let mut state = ChildrenFamilies::default();
+        let found =
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut state, 0.1);
+        // Alone in a family of three it would have q = 0.012.
+        assert_eq!(found, 0);
+        assert_eq!(q[1], Some(0.3));
     }
 
     #[test]

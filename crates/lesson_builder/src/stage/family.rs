@@ -18,6 +18,7 @@
 use super::evaluate::{evaluate_group, Family, GroupContext, GroupRows, Screen, Tested};
 use super::lattice::Lattice;
 use super::rows::{RowRef, StageRows, WithComputed};
+use super::shared_scopes;
 use super::trades::Bitset;
 use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
@@ -71,6 +72,11 @@ pub fn test_family(
     let strata: Vec<u32> = base.iter().map(|&i| tested[i].dims).collect();
     let weights = equal_share_weights(&strata);
     test_level(tested, &base, (&weights, Family::First), fdr, &mut q);
+    let shared = if inputs.cfg.lessons.shared_scopes {
+        shared_scopes::test_shared_scopes(tested, rows, &mut q, fdr)
+    } else {
+        0
+    };
     let groups = group_ranges(tested);
     let discovered: Vec<Vec<usize>> = groups
         .iter()
@@ -92,7 +98,7 @@ pub fn test_family(
         first_tested: groups.iter().map(|g| tested[g.start].row).collect(),
         computed: Vec::new(),
         found: vec![Vec::new(); groups.len()],
-        size: base.len() as u64,
+        size: base.len() as u64 + shared,
     };
     deep.test_levels(discovered);
     insert_by_group(tested, &mut q, &groups, std::mem::take(&mut deep.found));

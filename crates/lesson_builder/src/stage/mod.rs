@@ -6,10 +6,13 @@ mod across;
 mod evaluate;
 mod explained;
 mod family;
+#[cfg(test)]
+mod fixtures;
 mod lattice;
 mod levers;
 mod lifecycle;
 mod rows;
+mod shared_scopes;
 mod support;
 pub(crate) mod trades;
 mod verdict;
