@@ -219,13 +219,16 @@ impl ExplainerChecks {
     }
 }
 
-/// Refinements that explain a discovery of a children family away without evidence that its
-/// effect lives there: the family of the subset's own children (one BH family at `level`, as in
-/// Yekutieli's tree) discovers no child on the way from the subset to the refinement pulling the
-/// subset's way. A refinement among 90 that reaches p = 0.01 by chance is no such evidence. Only
-/// the subset's rejection depends on this, never a discovery, so a family of its own children
-/// (not the run's) errs toward rejecting. Records every pair it checks in `checks`; returns how
-/// many newly unconfirmed pairs it found.
+/// Refinements that explain a subset away without evidence that its effect lives there: the
+/// family of the subset's own children (one BH family at `level`, as in Yekutieli's tree)
+/// discovers no child on the way from the subset to the refinement pulling the subset's way. A
+/// refinement among 90 that reaches p = 0.01 by chance is no such evidence. Checked for the
+/// discoveries of a children family, and for every explanation by a deep subset its level did
+/// not discover (that level was the family of the subset's children, and it said no: a
+/// refinement holding most of an interaction's trades otherwise explained it away whenever the
+/// few trades left happened to show less). Only the subset's rejection depends on this, never a
+/// discovery, so a family of its own children (not the run's) errs toward rejecting. Records
+/// every pair it checks in `checks`; returns how many newly unconfirmed pairs it found.
 pub fn check_explainers(
     rows: &dyn StageRows,
     tested: &[Tested],
@@ -238,7 +241,9 @@ pub fn check_explainers(
     for group in group_ranges(tested) {
         for pair in explained_by_a_non_lesson(tested, judged, q, fdr, group.clone()) {
             let (subset, explainer) = pair;
-            if tested[subset].family != Family::Children
+            let needs_confirming = tested[subset].family == Family::Children
+                || tested[explainer].family == Family::Deep;
+            if !needs_confirming
                 || checks.confirmed.contains(&pair)
                 || checks.unconfirmed.contains(&pair)
             {
@@ -456,6 +461,64 @@ mod tests {
         // Alone in a family of three it would have q = 0.012.
         assert_eq!(found, 0);
         assert_eq!(q[1], Some(0.3));
+    }
+
+    const MICRO_1H: Pairs = &[("bucket", "micro"), ("timeframe", "1h")];
+    const NOT_LEADER: Pairs = &[
+        ("bucket", "micro"),
+        ("bucket_leader", "false"),
+        ("timeframe", "1h"),
+    ];
+    const LEADER: Pairs = &[
+        ("bucket", "micro"),
+        ("bucket_leader", "true"),
+        ("timeframe", "1h"),
+    ];
+    const PATIENT: Pairs = &[
+        ("A_mode", "patient"),
+        ("bucket", "micro"),
+        ("timeframe", "1h"),
+    ];
+    const NORMAL: Pairs = &[
+        ("E_mode", "normal"),
+        ("bucket", "micro"),
+        ("timeframe", "1h"),
+    ];
+
+    /// How many explanations of the first-family discovery {micro, 1h} by a child of its deep
+    /// level (`children`; the first is the explainer, which the level did not discover) are
+    /// unconfirmed at `level`.
+    fn unconfirmed_deep_explanations(children: &[Subset], level: f64) -> usize {
+        let mut subsets = vec![(MICRO_1H, 209, 1e-6, 5.0)];
+        subsets.extend_from_slice(children);
+        let (rows, mut tested, judged) = explained_group(&subsets);
+        for t in &mut tested[1..] {
+            t.family = Family::Deep;
+        }
+        let view = StatsView::from(rows.as_slice());
+        let q = vec![None; rows.len()];
+        let mut checks = ExplainerChecks::default();
+        check_explainers(&view, &tested, &judged, (&q, 0.1), &mut checks, level)
+    }
+
+    #[test]
+    fn a_deep_refinement_its_level_did_not_discover_explains_only_when_confirmed() {
+        let children = [
+            (NOT_LEADER, 155, 0.005, 2.9),
+            (PATIENT, 54, 0.46, 0.7),
+            (NORMAL, 80, 0.3, 1.0),
+        ];
+        // Its children's BH: 0.005 · 3 = 0.015.
+        assert_eq!(unconfirmed_deep_explanations(&children, 0.1), 0);
+        assert_eq!(unconfirmed_deep_explanations(&children, 0.01), 1);
+    }
+
+    #[test]
+    fn a_deep_refinement_that_is_half_of_a_split_is_confirmed_at_the_larger_p() {
+        // The explainer and {leader: true} split {micro, 1h}'s 209 trades: one question, at
+        // p = 0.46 — the few trades left showing less is no evidence the effect is elsewhere.
+        let children = [(NOT_LEADER, 155, 0.005, 2.9), (LEADER, 54, 0.46, 0.7)];
+        assert_eq!(unconfirmed_deep_explanations(&children, 0.1), 1);
     }
 
     #[test]
