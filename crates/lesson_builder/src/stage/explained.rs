@@ -23,6 +23,15 @@ pub struct ChildrenFamilies {
     opened: FxHashSet<usize>,
     /// Children tested in a family already: each is a member once.
     members: FxHashSet<usize>,
+    /// Hypotheses of all the run's children families (a split counts once).
+    hypotheses: u64,
+}
+
+impl ChildrenFamilies {
+    /// How many hypotheses the run's children families tested (for the run's family size).
+    pub fn hypotheses(&self) -> u64 {
+        self.hypotheses
+    }
 }
 
 /// Test the children of every explained discovery not opened yet, as one BH family at `fdr`.
@@ -66,6 +75,7 @@ pub fn test_children_of_explained(
             }
         }
     }
+    state.hypotheses += family.len() as u64;
     test_children(rows, tested, &family, q, fdr)
 }
 

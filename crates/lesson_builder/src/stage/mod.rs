@@ -57,7 +57,8 @@ pub struct LessonReport {
     pub stats_rows: u64,
     /// Subsets with their minimum support: the family of the run (with their incremental tests).
     pub tested: u64,
-    /// Hypotheses in the run's weighted-BH family.
+    /// Hypotheses in the run's families: the first (weighted BH), the shared scopes, the deep
+    /// levels and the children families.
     pub family_size: u64,
     /// Two-dim subsets whose weakest contrast had fewer effective trades than this were left out
     /// of the first family by its independent filter (`None`: none left out).
@@ -539,11 +540,12 @@ fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<
         extra: &family.computed,
     };
     let group_of = |t: &Tested| prior.context(rows.row(t.row));
-    let mut judged = judge_and_select(tested, &rows, family.q, &group_of, cfg);
+    let (mut judged, children_hypotheses) =
+        judge_and_select(tested, &rows, family.q, &group_of, cfg);
     across::account_for_other_groups(&rows, tested, &mut judged, &prior);
     Decision {
         judged,
-        family_size: family.size,
+        family_size: family.size + children_hypotheses,
         filter_threshold: family.filter_threshold,
         computed: family.computed,
     }
@@ -552,14 +554,15 @@ fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<
 /// Each tested subset judged by its q-value, then selection within each group; with
 /// `lessons.children_families`, the children of discoveries explained away by a refinement that
 /// is no lesson are tested and selection runs again, until no family opens and no explainer is
-/// found unconfirmed (`explained.rs`; each parent opens once, so this ends).
+/// found unconfirmed (`explained.rs`; each parent opens once and each explanation is checked
+/// once, so this ends). Returns the verdicts and how many hypotheses the children families tested.
 fn judge_and_select<'g>(
     tested: &mut [Tested],
     rows: &dyn StageRows,
     mut q: Vec<Option<f64>>,
     group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
     cfg: &LoopConfig,
-) -> Vec<Judged> {
+) -> (Vec<Judged>, u64) {
     let keys: Vec<LessonKey> = tested.iter().map(|t| t.key).collect();
     let mut families = explained::ChildrenFamilies::default();
     let mut explainers = explained::ExplainerChecks::default();
@@ -580,7 +583,7 @@ fn judge_and_select<'g>(
             cfg,
         );
         if !cfg.lessons.children_families {
-            return judged;
+            return (judged, 0);
         }
         // First whether each explanation of a children family's discovery holds, then the
         // families of the explanations that do.
@@ -599,7 +602,7 @@ fn judge_and_select<'g>(
             fdr,
         );
         if found == 0 {
-            return judged;
+            return (judged, families.hypotheses());
         }
     }
 }
