@@ -6,8 +6,9 @@
 //! show the same effect. So each two-dim scope tested in two or more groups of a module is also
 //! one hypothesis of a tree (Yekutieli 2008), two levels deep:
 //! - the scope: "no group has an effect there", Simes' combination of its groups' p-values
-//!   (valid under the positive dependence of groups that share positions and weeks), one BH
-//!   family at `fdr` over the run's shared two-dim scopes;
+//!   (valid under positive dependence, PRDS, as of groups that share positions and weeks; for
+//!   two-sided p-values that is proved only in special cases, so the placebo calibration is the
+//!   check), one BH family at `fdr` over the run's shared two-dim scopes;
 //! - under each discovered scope, its groups: one BH family at `fdr`.
 //!
 //! A group's subset discovered there and not by the first family takes this family's q-value.
