@@ -78,8 +78,8 @@ pub struct LessonConfig {
     /// at least as many two-dim subsets as one-dim ones stay).
     pub independent_filtering: bool,
     /// Children families (docs/statistics.md): a discovery rejected as the disguise of a
-    /// refinement that is no lesson opens the family of its children (one BH family at `fdr` over
-    /// the run's such parents), and a refinement explains a subset away only when the family of
+    /// refinement that is no lesson opens the family of its children (a BH family of its own, at
+    /// half of `fdr`), and a refinement explains a subset away only when the family of
     /// that subset's own children discovers it, at `explainer_fdr`. Off: any refinement at
     /// `self_sufficiency_p` explains, and nothing below an explained discovery is tested again.
     pub children_families: bool,

@@ -201,10 +201,10 @@ fn test_lines(e: &Explanation, t: &CandidateRow) -> Vec<(&'static str, String)> 
 fn family_text(weight: Option<f64>, family: Option<&str>, dims: u32) -> String {
     match weight {
         None => "not in the family".into(),
-        Some(_) if family == Some("children") => {
-            "the run's children of discoveries explained away by a refinement that is no lesson, BH"
-                .into()
-        }
+        Some(w) if family == Some("children") => format!(
+            "the children of a discovery explained away by a refinement that is no lesson, BH \
+             (weight {w:.3})"
+        ),
         Some(_) if family == Some("shared") => {
             "the groups of a scope discovered across its module's groups (Simes, BH over the \
              run's shared scopes), BH"

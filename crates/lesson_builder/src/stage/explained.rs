@@ -3,9 +3,9 @@
 //! a refinement that did not pass (self-sufficiency) is the disguise of an effect that lives
 //! below it: teaching the parent would be a generalization, and teaching nothing loses an effect
 //! the family did find. Its direct children (one more `dim = value` pair, tested in this run)
-//! then join a Benjamini–Hochberg family at `fdr` — the children family of a rejected hypothesis
-//! in Yekutieli's (2008) hierarchical testing, opened only under the discoveries that selection
-//! found to be disguises, and pooled over the run as a deep level is.
+//! then form a Benjamini–Hochberg family of their own — the children family of a rejected
+//! hypothesis in Yekutieli's (2008) hierarchical testing, opened only under the discoveries that
+//! selection found to be disguises — weighted by [`CHILDREN_FAMILY_WEIGHT`].
 
 use super::evaluate::{Family, Screen, Tested};
 use super::family::group_ranges;
@@ -15,6 +15,14 @@ use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash};
 use learnloop_stats::{benjamini_hochberg, rejection_threshold};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::ops::Range;
+
+/// The weight of every hypothesis of a children family: each family is tested at `fdr` on
+/// `p / weight`, i.e. at half the run's `fdr`. Yekutieli (2008) approximates the FDR of a tree of
+/// BH families, each at q, by q·(families + discoveries)/(discoveries + 1): every family opened
+/// beyond the first adds about q/(discoveries + 1). Halving the level of the families opened
+/// under explained discoveries halves what they add, while each parent's children are judged
+/// among themselves rather than among every explained parent's children of the run.
+pub const CHILDREN_FAMILY_WEIGHT: f64 = 0.5;
 
 /// What the run's children families have done so far (tested indices).
 #[derive(Default)]
@@ -34,9 +42,10 @@ impl ChildrenFamilies {
     }
 }
 
-/// Test the children of every explained discovery not opened yet, as one BH family at `fdr`.
-/// A child that passes and was not a discovery of the run's family gets this family's q-value in
-/// `q`, weight 1 and critical value, and is no longer filtered; returns how many did.
+/// Test the children of every explained discovery not opened yet, each parent's as a BH family
+/// of its own at `fdr` with weight [`CHILDREN_FAMILY_WEIGHT`]. A child that passes and was not a
+/// discovery of the run's family gets its family's q-value in `q`, the weight and the critical
+/// value, and is no longer filtered; returns how many did.
 pub fn test_children_of_explained(
     rows: &dyn StageRows,
     tested: &mut [Tested],
@@ -45,7 +54,7 @@ pub fn test_children_of_explained(
     state: &mut ChildrenFamilies,
     fdr: f64,
 ) -> usize {
-    let mut family: Vec<Hypothesis> = Vec::new();
+    let mut families: Vec<Vec<Hypothesis>> = Vec::new();
     for group in group_ranges(tested) {
         for (parent, _) in explained_by_a_non_lesson(tested, judged, q, fdr, group.clone()) {
             if !state.opened.insert(parent) {
@@ -60,6 +69,7 @@ pub fn test_children_of_explained(
                 .collect();
             let direction = tested[parent].t.get().unwrap_or(0.0).signum();
             let parent_mean = rows.row(tested[parent].row).r.mean;
+            let mut family = Vec::new();
             for children in one_per_split(rows, tested, parent, &children) {
                 // A split whose other half is a member already is left out whole: marking the
                 // new half a member here would keep it out of every family without a test.
@@ -73,10 +83,14 @@ pub fn test_children_of_explained(
                     parent_mean,
                 });
             }
+            families.push(family);
         }
     }
-    state.hypotheses += family.len() as u64;
-    test_children(rows, tested, &family, q, fdr)
+    state.hypotheses += families.iter().map(|f| f.len() as u64).sum::<u64>();
+    families
+        .iter()
+        .map(|family| test_children(rows, tested, family, q, fdr))
+        .sum()
 }
 
 /// A member of the children family: the children it stands for (one, or the two of a split),
@@ -178,7 +192,7 @@ fn pulls(
     gap != 0.0 && gap.signum() == direction
 }
 
-/// The children family; returns how many children it newly discovered. Only children that pull
+/// One parent's children family; returns how many children it newly discovered. Only children that pull
 /// their parent's way are taken: the family asks where the parent's effect lives, and a child
 /// that differs the other way from the rest of the parent only looks good or bad against the
 /// part that carries it (every child stays in the family's count).
@@ -189,11 +203,15 @@ fn test_children(
     q: &mut [Option<f64>],
     fdr: f64,
 ) -> usize {
-    let p: Vec<f64> = family.iter().map(|h| p_of(tested, &h.children)).collect();
-    let family_q = benjamini_hochberg(&p);
-    let Some(critical) = rejection_threshold(&p, &family_q, fdr) else {
+    let weighted_p: Vec<f64> = family
+        .iter()
+        .map(|h| (p_of(tested, &h.children) / CHILDREN_FAMILY_WEIGHT).min(1.0))
+        .collect();
+    let family_q = benjamini_hochberg(&weighted_p);
+    let Some(weighted_critical) = rejection_threshold(&weighted_p, &family_q, fdr) else {
         return 0;
     };
+    let critical = weighted_critical * CHILDREN_FAMILY_WEIGHT;
     let mut found = 0;
     for (h, &qh) in family.iter().zip(&family_q) {
         for &i in &h.children {
@@ -201,7 +219,7 @@ fn test_children(
             let same_way = pulls(rows, tested, i, h.parent_mean, h.direction);
             if qh <= fdr && same_way && !discovered {
                 tested[i].screen = Screen::Tested;
-                tested[i].fdr_weight = Some(1.0).into();
+                tested[i].fdr_weight = Some(CHILDREN_FAMILY_WEIGHT).into();
                 tested[i].family = Family::Children;
                 tested[i].p_threshold = Some(critical).into();
                 q[i] = Some(qh);
@@ -303,6 +321,7 @@ fn confirmed(
 mod tests {
     use super::*;
     use crate::stage::fixtures::{stats_row, tested_subset, Pairs};
+    use crate::stage::LessonKey;
     use learnloop_model::{StatsRow, StatsView};
 
     /// One subset of group "p": its pairs, trades, p-value and the sign of its contrast (t).
@@ -357,14 +376,16 @@ mod tests {
         let mut opened = ChildrenFamilies::default();
         let found =
             test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
-        // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6;
-        // BH q = 0.005, 0.01, 0.0333, 0.375, 0.6. Small pulls the other way: not taken.
+        // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6.
+        // Small pulls the other way: not taken.
         assert_eq!(found, 2, "{q:?}");
-        assert!((q[1].unwrap() - 0.01).abs() < 1e-12);
+        // Weighted p (p / 0.5): 0.002, 0.008, 0.04, 0.6, 1; BH q 0.01, 0.02, 0.0667, 0.75, 1.
+        assert!((q[1].unwrap() - 0.02).abs() < 1e-12);
+        assert_eq!(tested[1].fdr_weight.get(), Some(CHILDREN_FAMILY_WEIGHT));
         assert_eq!(tested[1].family, Family::Children);
         assert_eq!(tested[1].p_threshold.get(), Some(0.02));
         assert_eq!(q[2], Some(0.5), "the other way");
-        assert!((q[4].unwrap() - 0.02 * 5.0 / 3.0).abs() < 1e-12);
+        assert!((q[4].unwrap() - 0.04 * 5.0 / 3.0).abs() < 1e-12);
         assert_eq!(q[5], Some(0.5), "the half pulling the other way");
         assert_eq!(q[3], Some(0.5));
         // A parent is opened once.
@@ -376,7 +397,8 @@ mod tests {
     #[test]
     fn a_split_counted_once_no_longer_passes_on_its_own_double() {
         // The two halves of one dimension (one contrast, p = 0.03) and four others at p = 0.5.
-        // Counted twice, the pair would get q = 0.03·6/2 = 0.09 ≤ 0.1; once, 0.03·5 = 0.15.
+        // Counted twice, the pair would get q = 0.06·6/2 = 0.18; once, 0.06·5 = 0.3 (weighted p
+        // 0.03 / 0.5). Unweighted and counted twice it would pass: 0.03·6/2 = 0.09 ≤ 0.1.
         let (rows, mut tested, judged) = explained_group(&[
             (&[], 600, 1e-5, 4.0),
             (&[("E_mode", "normal")], 300, 0.03, 2.0),
@@ -423,6 +445,84 @@ mod tests {
         assert_eq!(check(&tested, 0.03), (vec![], 0));
     }
 
+    /// Groups of pattern "p0", "p1", …, one after the other: in each, every subset is rejected
+    /// by its q-value but the first, which is explained away by the second.
+    fn explained_groups(groups: &[&[Subset]]) -> (Vec<StatsRow>, Vec<Tested>, Vec<Judged>) {
+        let (mut rows, mut tested, mut judged) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, subsets) in groups.iter().enumerate() {
+            let (r, t, j) = explained_group(subsets);
+            let offset = rows.len();
+            rows.extend(r.into_iter().map(|mut row| {
+                row.pattern_key = format!("p{g}").into();
+                row
+            }));
+            tested.extend(t.into_iter().map(|mut t| {
+                t.row += offset;
+                t.key = LessonKey(t.row as u64);
+                t.group = LessonKey(g as u64);
+                t
+            }));
+            judged.extend(j.into_iter().map(|mut j| {
+                if let Reason::SelfSufficiency { by } = &mut j.reason {
+                    *by += offset;
+                }
+                j
+            }));
+        }
+        (rows, tested, judged)
+    }
+
+    #[test]
+    fn each_explained_parent_opens_a_family_of_its_own_at_half_the_level() {
+        let many_timeframes: Vec<Subset> = std::iter::once((&[][..], 600, 1e-5, 4.0))
+            .chain(std::iter::once((&[("timeframe", "1h")][..], 100, 0.2, 1.0)))
+            .chain(TIMEFRAMES.iter().map(|pairs| (*pairs, 100, 0.5, 1.0)))
+            .collect();
+        let (rows, mut tested, judged) = explained_groups(&[
+            &[
+                (&[], 600, 1e-5, 4.0),
+                (&[("bucket", "micro")], 100, 0.01, 3.0),
+                (&[("bucket", "mid")], 100, 0.5, 1.0),
+                (&[("bucket", "small")], 100, 0.6, 1.0),
+            ],
+            &many_timeframes,
+            &[
+                (&[], 600, 1e-5, 4.0),
+                (&[("bucket", "micro")], 100, 0.03, 3.0),
+                (&[("bucket", "mid")], 100, 0.5, 1.0),
+                (&[("bucket", "small")], 100, 0.6, 1.0),
+            ],
+        ]);
+        let view = StatsView::from(rows.as_slice());
+        let mut q = vec![None; rows.len()];
+        let mut state = ChildrenFamilies::default();
+        let found =
+            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut state, 0.1);
+        // The first group's micro: q = 0.02·3 = 0.06 among its own parent's three children
+        // (pooled with the second group's twelve, 0.01·15 = 0.15 would fail). The third's:
+        // 0.06·3 = 0.18 at half the level (0.09 at the whole level would pass).
+        assert_eq!(found, 1, "{q:?}");
+        assert!((q[1].unwrap() - 0.06).abs() < 1e-12);
+        assert_eq!(tested[1].p_threshold.get(), Some(0.01));
+        let third_micro = 4 + many_timeframes.len() + 1;
+        assert_eq!(q[third_micro], None);
+        assert_eq!(state.hypotheses(), 3 + 12 + 3);
+    }
+
+    const TIMEFRAMES: [Pairs; 11] = [
+        &[("timeframe", "t01")],
+        &[("timeframe", "t02")],
+        &[("timeframe", "t03")],
+        &[("timeframe", "t04")],
+        &[("timeframe", "t05")],
+        &[("timeframe", "t06")],
+        &[("timeframe", "t07")],
+        &[("timeframe", "t08")],
+        &[("timeframe", "t09")],
+        &[("timeframe", "t10")],
+        &[("timeframe", "t11")],
+    ];
+
     #[test]
     fn the_children_a_deep_level_tested_are_not_tested_again() {
         // {micro, 1h} is a discovery; the deep level of its children did not discover
@@ -468,7 +568,7 @@ mod tests {
         let mut state = ChildrenFamilies::default();
         let found =
             test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut state, 0.1);
-        // Alone in a family of three it would have q = 0.012.
+        // Alone in a family of three it would have q = 0.024 (weighted p 0.008).
         assert_eq!(found, 0);
         assert_eq!(q[1], Some(0.3));
     }
