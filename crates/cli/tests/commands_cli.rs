@@ -1,10 +1,11 @@
 //! Commands around the nightly job: `replay --out` is refused on a non-empty directory without
 //! `--force` (and leaves no stale file with it); `--version`, completions and man pages; `lessons
-//! list` / `lessons show`; `lookup` with a short pattern key and either scope syntax.
+//! list` / `lessons show`; `lookup` with a short pattern key and either scope syntax; a later
+//! family's look at a subset, told on that subset's own row.
 
 mod common;
 
-use common::{learnloop, scratch, stderr, Scratch};
+use common::{learnloop, scratch, stderr, table, Scratch};
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -577,4 +578,57 @@ fn config_flags_switches_learning_in_a_new_active_version_that_the_nightly_run_k
     );
     let ahead = flags(&["--disable-regime", "Meltdown", "--allow-unseen"]);
     assert_eq!(ahead["changed"], true);
+}
+
+#[test]
+fn a_later_familys_look_at_a_subset_is_told_on_that_subsets_own_row() {
+    // +1.0 R on {bucket: micro, timeframe: 1h} in every group: the scope is discovered across
+    // the module's groups, and a group whose subset that family did not take says so after its
+    // q-value reason. The look is kept by the subset's row: the tested subsets move when a deep
+    // level's are inserted into their groups, and a look kept by position landed on others.
+    let dir = scratch("second-looks");
+    let db = dir.join("t.db");
+    let data = dir.join("d.jsonl");
+    let demo = [
+        "demo",
+        "--out",
+        data.to_str().unwrap(),
+        "--cycles",
+        "3000",
+        "--clean",
+        "--effects",
+        "interaction-everywhere",
+        "--effect-sizes",
+        "1.0",
+        "--regime-shock",
+        "0.4",
+        "--seed",
+        "11",
+    ];
+    ok(learnloop(&db, &demo));
+    ok(learnloop(&db, &["run", "--input", data.to_str().unwrap()]));
+    let rows = table(&db, "lesson_candidates");
+    let looked: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("its scope is discovered across")
+        })
+        .collect();
+    assert!(
+        !looked.is_empty(),
+        "no group was left out by its scope's family"
+    );
+    for r in looked {
+        assert_eq!(r["scope_dims"], 2, "{r}");
+        let scope_discovered_elsewhere = rows.iter().any(|o| {
+            o["module"] == r["module"]
+                && o["scope_values"] == r["scope_values"]
+                && o["fdr_family"] == "shared"
+        });
+        assert!(scope_discovered_elsewhere, "{r}");
+        assert_ne!(r["verdict"], "lesson", "{r}");
+    }
 }

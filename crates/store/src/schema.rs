@@ -428,8 +428,9 @@ SELECT DISTINCT b.dim, a.module
 "#;
 
 /// Which of the run's BH families a candidate's q-value is from (`first`, `deep`, `children`):
-/// the children families of explained discoveries have weight 1 like a deep level, so the weight
-/// and the size no longer tell the family.
+/// the children families of explained discoveries (weight 1 when this was added, like a deep
+/// level; 0.5 since) and later the shared scopes' groups (weight 1) are told by neither the weight
+/// nor the size.
 const MIGRATION_10: &str = r#"
 ALTER TABLE lesson_candidates ADD COLUMN fdr_family TEXT;
 "#;

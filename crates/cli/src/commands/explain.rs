@@ -203,7 +203,7 @@ fn family_text(weight: Option<f64>, family: Option<&str>, dims: u32) -> String {
         None => "not in the family".into(),
         Some(w) if family == Some("children") => format!(
             "the children of a discovery explained away by a refinement that is no lesson, BH \
-             (weight {w:.3})"
+             at half of fdr (weight {w:.3})"
         ),
         Some(_) if family == Some("shared") => {
             "the groups of a scope discovered across its module's groups (Simes, BH over the \

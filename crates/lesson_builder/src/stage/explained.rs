@@ -10,7 +10,7 @@
 use super::evaluate::{Family, Screen, Tested};
 use super::family::group_ranges;
 use super::rows::StageRows;
-use super::verdict::{Judged, Reason, Verdict};
+use super::verdict::{Judged, Reason, SecondLook, SecondLooks, Verdict};
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash};
 use learnloop_stats::{benjamini_hochberg, rejection_threshold};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -45,12 +45,13 @@ impl ChildrenFamilies {
 /// Test the children of every explained discovery not opened yet, each parent's as a BH family
 /// of its own at `fdr` with weight [`CHILDREN_FAMILY_WEIGHT`]. A child that passes and was not a
 /// discovery of the run's family gets its family's q-value in `q`, the weight and the critical
-/// value, and is no longer filtered; returns how many did.
+/// value, and is no longer filtered; one it does not take gets its [`SecondLook`] in `looks`.
+/// Returns how many children were taken.
 pub fn test_children_of_explained(
     rows: &dyn StageRows,
     tested: &mut [Tested],
     judged: &[Judged],
-    q: &mut [Option<f64>],
+    (q, looks): (&mut [Option<f64>], &mut SecondLooks),
     state: &mut ChildrenFamilies,
     fdr: f64,
 ) -> usize {
@@ -78,6 +79,7 @@ pub fn test_children_of_explained(
                 }
                 state.members.extend(children.iter().copied());
                 family.push(Hypothesis {
+                    parent_row: tested[parent].row,
                     children,
                     direction,
                     parent_mean,
@@ -89,13 +91,14 @@ pub fn test_children_of_explained(
     state.hypotheses += families.iter().map(|f| f.len() as u64).sum::<u64>();
     families
         .iter()
-        .map(|family| test_children(rows, tested, family, q, fdr))
+        .map(|family| test_children(rows, tested, family, (&mut *q, &mut *looks), fdr))
         .sum()
 }
 
-/// A member of the children family: the children it stands for (one, or the two of a split),
-/// the way their parent's effect pulls and the parent's mean R.
+/// A member of the children family: its parent's row, the children it stands for (one, or the
+/// two of a split), the way their parent's effect pulls and the parent's mean R.
 struct Hypothesis {
+    parent_row: usize,
     children: Vec<usize>,
     direction: f64,
     parent_mean: f64,
@@ -192,15 +195,15 @@ fn pulls(
     gap != 0.0 && gap.signum() == direction
 }
 
-/// One parent's children family; returns how many children it newly discovered. Only children that pull
-/// their parent's way are taken: the family asks where the parent's effect lives, and a child
-/// that differs the other way from the rest of the parent only looks good or bad against the
-/// part that carries it (every child stays in the family's count).
+/// One parent's children family; returns how many children it newly discovered. Only children
+/// that pull their parent's way are taken: the family asks where the parent's effect lives, and
+/// a child that differs the other way from the rest of the parent only looks good or bad against
+/// the part that carries it (every child stays in the family's count).
 fn test_children(
     rows: &dyn StageRows,
     tested: &mut [Tested],
     family: &[Hypothesis],
-    q: &mut [Option<f64>],
+    (q, looks): (&mut [Option<f64>], &mut SecondLooks),
     fdr: f64,
 ) -> usize {
     let weighted_p: Vec<f64> = family
@@ -208,22 +211,33 @@ fn test_children(
         .map(|h| (p_of(tested, &h.children) / CHILDREN_FAMILY_WEIGHT).min(1.0))
         .collect();
     let family_q = benjamini_hochberg(&weighted_p);
-    let Some(weighted_critical) = rejection_threshold(&weighted_p, &family_q, fdr) else {
-        return 0;
-    };
-    let critical = weighted_critical * CHILDREN_FAMILY_WEIGHT;
+    let critical =
+        rejection_threshold(&weighted_p, &family_q, fdr).map(|c| c * CHILDREN_FAMILY_WEIGHT);
     let mut found = 0;
     for (h, &qh) in family.iter().zip(&family_q) {
         for &i in &h.children {
             let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
+            if discovered {
+                continue;
+            }
             let same_way = pulls(rows, tested, i, h.parent_mean, h.direction);
-            if qh <= fdr && same_way && !discovered {
-                tested[i].screen = Screen::Tested;
-                tested[i].fdr_weight = Some(CHILDREN_FAMILY_WEIGHT).into();
-                tested[i].family = Family::Children;
-                tested[i].p_threshold = Some(critical).into();
-                q[i] = Some(qh);
-                found += 1;
+            match critical {
+                Some(critical) if qh <= fdr && same_way => {
+                    tested[i].screen = Screen::Tested;
+                    tested[i].fdr_weight = Some(CHILDREN_FAMILY_WEIGHT).into();
+                    tested[i].family = Family::Children;
+                    tested[i].p_threshold = Some(critical).into();
+                    q[i] = Some(qh);
+                    found += 1;
+                }
+                _ => {
+                    let look = SecondLook::Child {
+                        parent: h.parent_row,
+                        q: qh,
+                        other_way: qh <= fdr && !same_way,
+                    };
+                    looks.insert(tested[i].row, look);
+                }
             }
         }
     }
@@ -350,7 +364,10 @@ mod tests {
             reject: None,
             reason: match i {
                 0 => Reason::SelfSufficiency { by: 1 },
-                _ => Reason::Significance { edge: 0.0 },
+                _ => Reason::Significance {
+                    edge: 0.0,
+                    second_look: None,
+                },
             },
             q: None,
             p_retest: None,
@@ -374,8 +391,15 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         let mut q: Vec<Option<f64>> = vec![Some(0.5); rows.len()];
         let mut opened = ChildrenFamilies::default();
-        let found =
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
+        let mut looks = SecondLooks::default();
+        let found = test_children_of_explained(
+            &view,
+            &mut tested,
+            &judged,
+            (&mut q, &mut looks),
+            &mut opened,
+            0.1,
+        );
         // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6.
         // Small pulls the other way: not taken.
         assert_eq!(found, 2, "{q:?}");
@@ -388,9 +412,40 @@ mod tests {
         assert!((q[4].unwrap() - 0.04 * 5.0 / 3.0).abs() < 1e-12);
         assert_eq!(q[5], Some(0.5), "the half pulling the other way");
         assert_eq!(q[3], Some(0.5));
+        // What the family did not take is a second look that explain shows.
+        let other_way = |i: usize| {
+            matches!(
+                looks[&i],
+                SecondLook::Child {
+                    parent: 0,
+                    other_way: true,
+                    ..
+                }
+            )
+        };
+        assert!(other_way(2) && other_way(5), "{looks:?}");
+        assert_eq!(
+            looks[&6],
+            SecondLook::Child {
+                parent: 0,
+                q: 0.75,
+                other_way: false
+            }
+        );
+        assert_eq!(
+            looks.len(),
+            4,
+            "mid, small, patient and 1h; not the taken ones"
+        );
         // A parent is opened once.
-        let again =
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
+        let again = test_children_of_explained(
+            &view,
+            &mut tested,
+            &judged,
+            (&mut q, &mut looks),
+            &mut opened,
+            0.1,
+        );
         assert_eq!(again, 0);
     }
 
@@ -411,8 +466,15 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
         let mut opened = ChildrenFamilies::default();
-        let found =
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut opened, 0.1);
+        let mut looks = SecondLooks::default();
+        let found = test_children_of_explained(
+            &view,
+            &mut tested,
+            &judged,
+            (&mut q, &mut looks),
+            &mut opened,
+            0.1,
+        );
         assert_eq!(found, 0, "{q:?}");
     }
 
@@ -496,8 +558,15 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
         let mut state = ChildrenFamilies::default();
-        let found =
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut state, 0.1);
+        let mut looks = SecondLooks::default();
+        let found = test_children_of_explained(
+            &view,
+            &mut tested,
+            &judged,
+            (&mut q, &mut looks),
+            &mut state,
+            0.1,
+        );
         // The first group's micro: q = 0.02·3 = 0.06 among its own parent's three children
         // (pooled with the second group's twelve, 0.01·15 = 0.15 would fail). The third's:
         // 0.06·3 = 0.18 at half the level (0.09 at the whole level would pass).
@@ -506,6 +575,12 @@ mod tests {
         assert_eq!(tested[1].p_threshold.get(), Some(0.01));
         let third_micro = 4 + many_timeframes.len() + 1;
         assert_eq!(q[third_micro], None);
+        let third_root = third_micro - 1;
+        assert!(
+            matches!(looks[&third_micro], SecondLook::Child { parent, q, other_way: false }
+                if parent == third_root && (q - 0.18).abs() < 1e-12),
+            "{looks:?}"
+        );
         assert_eq!(state.hypotheses(), 3 + 12 + 3);
     }
 
@@ -566,8 +641,15 @@ mod tests {
         }
         let mut q = vec![Some(0.001), Some(0.3), Some(0.9), Some(0.9)];
         let mut state = ChildrenFamilies::default();
-        let found =
-            test_children_of_explained(&view, &mut tested, &judged, &mut q, &mut state, 0.1);
+        let mut looks = SecondLooks::default();
+        let found = test_children_of_explained(
+            &view,
+            &mut tested,
+            &judged,
+            (&mut q, &mut looks),
+            &mut state,
+            0.1,
+        );
         // Alone in a family of three it would have q = 0.024 (weighted p 0.008).
         assert_eq!(found, 0);
         assert_eq!(q[1], Some(0.3));

@@ -20,6 +20,7 @@ use super::lattice::Lattice;
 use super::rows::{RowRef, StageRows, WithComputed};
 use super::shared_scopes;
 use super::trades::Bitset;
+use super::verdict::SecondLooks;
 use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::{OutcomeStats, RunningStats};
@@ -44,6 +45,8 @@ pub struct FamilyOutcome {
     /// The deep subsets computed from the trades, and parents of theirs the run's rows lack: rows
     /// `rows.len()..` of the run (see [`WithComputed`]).
     pub computed: Vec<StatsRow>,
+    /// Subsets a later family tested without discovering them (the shared scopes' groups).
+    pub second_looks: SecondLooks,
 }
 
 /// What the family needs besides the tests: the run's configuration and as-of, and each group's
@@ -72,8 +75,9 @@ pub fn test_family(
     let strata: Vec<u32> = base.iter().map(|&i| tested[i].dims).collect();
     let weights = equal_share_weights(&strata);
     test_level(tested, &base, (&weights, Family::First), fdr, &mut q);
+    let mut second_looks = SecondLooks::default();
     let shared = if inputs.cfg.lessons.shared_scopes {
-        shared_scopes::test_shared_scopes(tested, rows, &mut q, fdr)
+        shared_scopes::test_shared_scopes(tested, rows, (&mut q, &mut second_looks), fdr)
     } else {
         0
     };
@@ -107,6 +111,7 @@ pub fn test_family(
         size: deep.size,
         filter_threshold,
         computed: deep.computed,
+        second_looks,
     }
 }
 

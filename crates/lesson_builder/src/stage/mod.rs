@@ -36,7 +36,7 @@ use rows::{KeptRows, RowRef, StageRows, WithComputed};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use trades::{TradeIndex, TradeIndexBuilder};
-use verdict::{judge, select, Judged};
+use verdict::{judge, select, Judged, SecondLooks};
 
 /// Why the lesson stage failed (the caller rolls back: nothing is written).
 #[derive(Debug, thiserror::Error)]
@@ -540,8 +540,13 @@ fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<
         extra: &family.computed,
     };
     let group_of = |t: &Tested| prior.context(rows.row(t.row));
-    let (mut judged, children_hypotheses) =
-        judge_and_select(tested, &rows, family.q, &group_of, cfg);
+    let (mut judged, children_hypotheses) = judge_and_select(
+        tested,
+        &rows,
+        (family.q, family.second_looks),
+        &group_of,
+        cfg,
+    );
     across::account_for_other_groups(&rows, tested, &mut judged, &prior);
     Decision {
         judged,
@@ -559,7 +564,7 @@ fn decide(tested: &mut Vec<Tested>, rows: &dyn StageRows, inputs: &DecideInputs<
 fn judge_and_select<'g>(
     tested: &mut [Tested],
     rows: &dyn StageRows,
-    mut q: Vec<Option<f64>>,
+    (mut q, mut looks): (Vec<Option<f64>>, SecondLooks),
     group_of: &dyn Fn(&Tested) -> Option<GroupContext<'g>>,
     cfg: &LoopConfig,
 ) -> (Vec<Judged>, u64) {
@@ -571,7 +576,7 @@ fn judge_and_select<'g>(
         let mut judged: Vec<Judged> = tested
             .iter()
             .zip(&q)
-            .map(|(t, &q)| judge(t, q, cfg))
+            .map(|(t, &q)| judge(t, q, looks.get(&t.row).copied(), cfg))
             .collect();
         select(
             rows,
@@ -597,7 +602,7 @@ fn judge_and_select<'g>(
             rows,
             tested,
             &judged,
-            &mut q,
+            (&mut q, &mut looks),
             &mut families,
             fdr,
         );

@@ -21,18 +21,20 @@
 
 use super::evaluate::{Family, Screen, Tested};
 use super::rows::StageRows;
+use super::verdict::{SecondLook, SecondLooks};
 use learnloop_stats::{benjamini_hochberg, rejection_threshold, simes};
 use rustc_hash::FxHashMap;
 
 /// The size of the scopes the tree covers.
 const SHARED_DIMS: u32 = 2;
 
-/// Test the run's shared scopes and, under each discovered one, its groups; returns how many
-/// scopes were tested (the hypotheses this adds to the run).
+/// Test the run's shared scopes and, under each discovered one, its groups (a group it does not
+/// discover gets its [`SecondLook`] in `looks`); returns how many scopes were tested (the
+/// hypotheses this adds to the run).
 pub(super) fn test_shared_scopes(
     tested: &mut [Tested],
     rows: &dyn StageRows,
-    q: &mut [Option<f64>],
+    (q, looks): (&mut [Option<f64>], &mut SecondLooks),
     fdr: f64,
 ) -> u64 {
     let scopes = shared_scopes(tested, rows);
@@ -44,7 +46,15 @@ pub(super) fn test_shared_scopes(
     let scope_q = benjamini_hochberg(&scope_p);
     for (members, &sq) in scopes.iter().zip(&scope_q) {
         if sq <= fdr {
-            test_groups_of_scope(tested, members, q, fdr);
+            let found = test_groups_of_scope(tested, members, q, fdr);
+            for (i, group_q) in found.not_taken {
+                let look = SecondLook::SharedScope {
+                    groups: members.len(),
+                    scope_q: sq,
+                    q: group_q,
+                };
+                looks.insert(tested[i].row, look);
+            }
         }
     }
     scopes.len() as u64
@@ -72,29 +82,44 @@ fn shared_scopes(tested: &[Tested], rows: &dyn StageRows) -> Vec<Vec<usize>> {
     scopes.into_iter().map(|(_, members)| members).collect()
 }
 
+/// The members of a discovered scope that its groups' family did not discover and the first
+/// family had not: (tested index, q among the groups).
+struct GroupsOfScope {
+    not_taken: Vec<(usize, f64)>,
+}
+
 /// BH at `fdr` over the groups of one discovered scope: a member it discovers that the first
 /// family did not gets this family's q-value, weight 1 and critical value, and is no longer
 /// filtered.
-fn test_groups_of_scope(tested: &mut [Tested], members: &[usize], q: &mut [Option<f64>], fdr: f64) {
+fn test_groups_of_scope(
+    tested: &mut [Tested],
+    members: &[usize],
+    q: &mut [Option<f64>],
+    fdr: f64,
+) -> GroupsOfScope {
     let p: Vec<f64> = members
         .iter()
         .map(|&i| tested[i].p.get().unwrap_or(1.0))
         .collect();
     let member_q = benjamini_hochberg(&p);
-    let Some(critical) = rejection_threshold(&p, &member_q, fdr) else {
-        return;
-    };
+    let critical = rejection_threshold(&p, &member_q, fdr);
+    let mut not_taken = Vec::new();
     for (&i, &qi) in members.iter().zip(&member_q) {
         let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
-        if qi <= fdr && !discovered {
-            let t = &mut tested[i];
-            t.screen = Screen::Tested;
-            t.fdr_weight = Some(1.0).into();
-            t.family = Family::Shared;
-            t.p_threshold = Some(critical).into();
-            q[i] = Some(qi);
+        match critical {
+            _ if discovered => {}
+            Some(critical) if qi <= fdr => {
+                let t = &mut tested[i];
+                t.screen = Screen::Tested;
+                t.fdr_weight = Some(1.0).into();
+                t.family = Family::Shared;
+                t.p_threshold = Some(critical).into();
+                q[i] = Some(qi);
+            }
+            _ => not_taken.push((i, qi)),
         }
     }
+    GroupsOfScope { not_taken }
 }
 
 #[cfg(test)]
@@ -109,16 +134,16 @@ mod tests {
 
     /// Subsets of groups p0, p1, … (the group is the first field), each with its p-value, after
     /// a first family that discovered nothing.
-    fn run(subsets: &[(u64, Pairs, f64)]) -> (Vec<Tested>, Vec<Option<f64>>) {
-        let (tested, q, _) = run_after(subsets, vec![Some(0.5); subsets.len()]);
-        (tested, q)
+    fn run(subsets: &[(u64, Pairs, f64)]) -> (Vec<Tested>, Vec<Option<f64>>, SecondLooks) {
+        let (tested, q, _, looks) = run_after(subsets, vec![Some(0.5); subsets.len()]);
+        (tested, q, looks)
     }
 
     /// [`run`] after a first family that gave `q`; also returns how many scopes were tested.
     fn run_after(
         subsets: &[(u64, Pairs, f64)],
         mut q: Vec<Option<f64>>,
-    ) -> (Vec<Tested>, Vec<Option<f64>>, u64) {
+    ) -> (Vec<Tested>, Vec<Option<f64>>, u64, SecondLooks) {
         let rows: Vec<StatsRow> = subsets
             .iter()
             .map(|&(g, pairs, _)| stats_row(&format!("p{g}"), pairs, 50, 0.5))
@@ -129,8 +154,9 @@ mod tests {
             .map(|(i, &(g, pairs, p))| tested_subset(i, g, pairs, p, 2.0))
             .collect();
         let view = StatsView::from(rows.as_slice());
-        let scopes = test_shared_scopes(&mut tested, &view, &mut q, 0.1);
-        (tested, q, scopes)
+        let mut looks = SecondLooks::default();
+        let scopes = test_shared_scopes(&mut tested, &view, (&mut q, &mut looks), 0.1);
+        (tested, q, scopes, looks)
     }
 
     #[test]
@@ -138,7 +164,7 @@ mod tests {
         // {micro, 1h} across four groups: Simes min(4·0.001/1, 4·0.01/2, 4·0.03/3, 4·0.6/4)
         // = 0.004; {big, 4h} across two: min(2·0.2, 2·0.7/2) = 0.4. BH over the two scopes:
         // 0.008 and 0.4. Under {micro, 1h}, BH over its groups: 0.004, 0.02, 0.04, 0.6.
-        let (tested, q) = run(&[
+        let (tested, q, looks) = run(&[
             (0, MICRO_1H, 0.001),
             (1, MICRO_1H, 0.01),
             (2, MICRO_1H, 0.03),
@@ -154,11 +180,17 @@ mod tests {
         // Not discovered, or under a scope that is not: unchanged.
         assert_eq!((q[3], tested[3].family), (Some(0.5), Family::First));
         assert_eq!((q[4], q[5]), (Some(0.5), Some(0.5)));
+        // The group the scope's family did not take is a second look; the other scope's are not.
+        let SecondLook::SharedScope { groups, scope_q, q } = looks[&3] else {
+            panic!("{looks:?}");
+        };
+        assert!(groups == 4 && (scope_q - 0.008).abs() < 1e-12 && (q - 0.6).abs() < 1e-12);
+        assert_eq!(looks.len(), 1);
     }
 
     #[test]
     fn one_dim_scopes_are_left_to_the_first_family() {
-        let (tested, q) = run(&[(0, MICRO, 0.0001), (1, MICRO, 0.0002), (2, MICRO, 0.001)]);
+        let (tested, q, _) = run(&[(0, MICRO, 0.0001), (1, MICRO, 0.0002), (2, MICRO, 0.001)]);
         assert!(tested.iter().all(|t| t.family == Family::First));
         assert!(q.iter().all(|&q| q == Some(0.5)));
     }
@@ -166,7 +198,7 @@ mod tests {
     #[test]
     fn a_scope_of_one_group_is_not_tested_again_nor_a_first_family_discovery() {
         // The first family discovered {big, 4h} in group 0 (q 0.05).
-        let (tested, q, scopes) = run_after(
+        let (tested, q, scopes, _) = run_after(
             &[
                 (0, MICRO_1H, 0.0001),
                 (0, BIG_4H, 0.001),

@@ -8,7 +8,7 @@ use super::trades::Bitset;
 use super::LessonKey;
 use crate::selection::{greedy_by_evidence_except, Bar, Evidence, Explainer, Outcome};
 use learnloop_model::LoopConfig;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// What the run decided about a tested subset: the record's own type, so that the stage and
 /// `lesson_candidates` cannot disagree.
@@ -31,6 +31,27 @@ pub struct Judged {
     /// p of the re-test in selection (self-sufficiency, other lessons accounted for).
     pub p_retest: Option<f64>,
 }
+
+/// A later family that tested a subset the first family did not discover, and did not discover it
+/// either: `explain` shows it after the q-value reason, so that a subset's second chance is seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SecondLook {
+    /// A child of the discovery at row `parent`, explained away by a refinement that is no
+    /// lesson: the q-value in that parent's children family, or not taken because the child
+    /// pulls the other way from its parent.
+    Child {
+        parent: usize,
+        q: f64,
+        other_way: bool,
+    },
+    /// One group of its two-dim scope, discovered across `groups` groups of the module (the
+    /// scope's q-value `scope_q`): the q-value among those groups.
+    SharedScope { groups: usize, scope_q: f64, q: f64 },
+}
+
+/// The run's second looks, by the subset's row (tested indices move when a deep level's subsets
+/// are inserted into their groups).
+pub type SecondLooks = FxHashMap<usize, SecondLook>;
 
 /// Why a subset got its verdict; rendered to text only where a row records it (most rejected
 /// subsets of a replay step never are). Row indices point into the run's stats rows.
@@ -57,9 +78,11 @@ pub enum Reason {
     Filtered {
         effective_trades: f64,
         threshold: f64,
+        second_look: Option<SecondLook>,
     },
     Significance {
         edge: f64,
+        second_look: Option<SecondLook>,
     },
     /// Differs from its nearest parent by less than the minimum.
     Margin {
@@ -145,12 +168,20 @@ impl Judged {
                 "duplicate: the same trades as {}, tested there",
                 rows.row(*of).scope_values
             ),
-            Reason::Filtered { effective_trades, threshold } => format!(
-                "q-value: not in the family: its weakest contrast has {effective_trades:.1} effective trades, below this run's independent filter ({threshold:.1}; the threshold that gave the family the most discoveries)"
+            Reason::Filtered { effective_trades, threshold, second_look } => with_second_look(
+                format!(
+                    "q-value: not in the family: its weakest contrast has {effective_trades:.1} effective trades, below this run's independent filter ({threshold:.1}; the threshold that gave the family the most discoveries)"
+                ),
+                second_look,
+                rows,
+                fdr,
             ),
-            Reason::Significance { edge } => {
-                format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q))
-            }
+            Reason::Significance { edge, second_look } => with_second_look(
+                format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q)),
+                second_look,
+                rows,
+                fdr,
+            ),
             Reason::Margin { parent, gap } => format!(
                 "incremental: differs from parent {} by only {gap:.3} R (needs {} R); the parent already explains it",
                 scope(parent),
@@ -174,6 +205,39 @@ impl Judged {
     }
 }
 
+/// A q-value reason, followed by what a later family that tested the subset found.
+fn with_second_look(
+    reason: String,
+    look: &Option<SecondLook>,
+    rows: &dyn StageRows,
+    fdr: f64,
+) -> String {
+    let Some(look) = look else {
+        return reason;
+    };
+    let second = match *look {
+        SecondLook::Child {
+            parent,
+            other_way: true,
+            ..
+        } => format!(
+            "also a child of the explained discovery {}: not taken there, it pulls the other way",
+            rows.row(parent).scope_values
+        ),
+        SecondLook::Child { parent, q, .. } => format!(
+            "also a child of the explained discovery {}: q = {} > fdr {fdr} in its children's family (weight 0.5)",
+            rows.row(parent).scope_values,
+            fmt_q(Some(q))
+        ),
+        SecondLook::SharedScope { groups, scope_q, q } => format!(
+            "its scope is discovered across {groups} groups of the module (q = {}), but q = {} > fdr {fdr} among them",
+            fmt_q(Some(scope_q)),
+            fmt_q(Some(q))
+        ),
+    };
+    format!("{reason}; {second}")
+}
+
 fn fmt_q(q: Option<f64>) -> String {
     match q {
         None => "n/a".to_string(),
@@ -182,8 +246,14 @@ fn fmt_q(q: Option<f64>) -> String {
     }
 }
 
-/// Judge one tested subset given its q-value (selection comes after).
-pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
+/// Judge one tested subset given its q-value and a later family's look at it (selection comes
+/// after).
+pub fn judge(
+    t: &Tested,
+    q: Option<f64>,
+    second_look: Option<SecondLook>,
+    cfg: &LoopConfig,
+) -> Judged {
     let reason = match t.screen {
         Screen::Clusters => Some(Reason::Clusters {
             clusters: t.clusters,
@@ -201,10 +271,14 @@ pub fn judge(t: &Tested, q: Option<f64>, cfg: &LoopConfig) -> Judged {
         } => Some(Reason::Filtered {
             effective_trades: f64::from(effective_trades),
             threshold: f64::from(threshold),
+            second_look,
         }),
         Screen::Tested => match q {
             None => Some(Reason::Untestable),
-            Some(q) if q > cfg.lessons.fdr => Some(Reason::Significance { edge: t.edge }),
+            Some(q) if q > cfg.lessons.fdr => Some(Reason::Significance {
+                edge: t.edge,
+                second_look,
+            }),
             Some(_) if !t.margin_ok => Some(Reason::Margin {
                 parent: t.nearest_parent_row(),
                 gap: t.min_gap.get().unwrap_or(f64::NAN),
