@@ -375,6 +375,20 @@ mod tests {
         (rows, tested.collect(), judged.collect())
     }
 
+    /// The children families `state` has not opened yet, at fdr 0.1: how many children they
+    /// took, and the looks at the ones they did not.
+    fn open_families(
+        view: &StatsView<'_>,
+        tested: &mut [Tested],
+        judged: &[Judged],
+        q: &mut [Option<f64>],
+        state: &mut ChildrenFamilies,
+    ) -> (usize, SecondLooks) {
+        let mut looks = SecondLooks::default();
+        let found = test_children_of_explained(view, tested, judged, (q, &mut looks), state, 0.1);
+        (found, looks)
+    }
+
     #[test]
     fn an_explained_discovery_opens_the_family_of_its_children() {
         // The root is explained away by {bucket: micro}. Its children: micro (the root's way),
@@ -391,15 +405,7 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         let mut q: Vec<Option<f64>> = vec![Some(0.5); rows.len()];
         let mut opened = ChildrenFamilies::default();
-        let mut looks = SecondLooks::default();
-        let found = test_children_of_explained(
-            &view,
-            &mut tested,
-            &judged,
-            (&mut q, &mut looks),
-            &mut opened,
-            0.1,
-        );
+        let (found, looks) = open_families(&view, &mut tested, &judged, &mut q, &mut opened);
         // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6.
         // Small pulls the other way: not taken.
         assert_eq!(found, 2, "{q:?}");
@@ -438,14 +444,7 @@ mod tests {
             "mid, small, patient and 1h; not the taken ones"
         );
         // A parent is opened once.
-        let again = test_children_of_explained(
-            &view,
-            &mut tested,
-            &judged,
-            (&mut q, &mut looks),
-            &mut opened,
-            0.1,
-        );
+        let (again, _) = open_families(&view, &mut tested, &judged, &mut q, &mut opened);
         assert_eq!(again, 0);
     }
 
@@ -466,15 +465,7 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
         let mut opened = ChildrenFamilies::default();
-        let mut looks = SecondLooks::default();
-        let found = test_children_of_explained(
-            &view,
-            &mut tested,
-            &judged,
-            (&mut q, &mut looks),
-            &mut opened,
-            0.1,
-        );
+        let (found, _) = open_families(&view, &mut tested, &judged, &mut q, &mut opened);
         assert_eq!(found, 0, "{q:?}");
     }
 
@@ -558,15 +549,7 @@ mod tests {
         let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
         let mut state = ChildrenFamilies::default();
-        let mut looks = SecondLooks::default();
-        let found = test_children_of_explained(
-            &view,
-            &mut tested,
-            &judged,
-            (&mut q, &mut looks),
-            &mut state,
-            0.1,
-        );
+        let (found, looks) = open_families(&view, &mut tested, &judged, &mut q, &mut state);
         // The first group's micro: q = 0.02·3 = 0.06 among its own parent's three children
         // (pooled with the second group's twelve, 0.01·15 = 0.15 would fail). The third's:
         // 0.06·3 = 0.18 at half the level (0.09 at the whole level would pass).
@@ -641,15 +624,7 @@ mod tests {
         }
         let mut q = vec![Some(0.001), Some(0.3), Some(0.9), Some(0.9)];
         let mut state = ChildrenFamilies::default();
-        let mut looks = SecondLooks::default();
-        let found = test_children_of_explained(
-            &view,
-            &mut tested,
-            &judged,
-            (&mut q, &mut looks),
-            &mut state,
-            0.1,
-        );
+        let (found, _) = open_families(&view, &mut tested, &judged, &mut q, &mut state);
         // Alone in a family of three it would have q = 0.024 (weighted p 0.008).
         assert_eq!(found, 0);
         assert_eq!(q[1], Some(0.3));
