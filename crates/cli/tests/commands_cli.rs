@@ -614,7 +614,7 @@ fn a_later_familys_look_at_a_subset_is_told_on_that_subsets_own_row() {
             r["reason"]
                 .as_str()
                 .unwrap()
-                .contains("its scope is discovered across")
+                .contains("of the module, is discovered across them")
         })
         .collect();
     assert!(

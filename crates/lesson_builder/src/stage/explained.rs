@@ -235,8 +235,9 @@ fn test_children(
                         parent: h.parent_row,
                         q: qh,
                         other_way: qh <= fdr && !same_way,
+                        split: h.children.len() == 2,
                     };
-                    looks.insert(tested[i].row, look);
+                    looks.entry(tested[i].row).or_default().push(look);
                 }
             }
         }
@@ -366,7 +367,7 @@ mod tests {
                 0 => Reason::SelfSufficiency { by: 1 },
                 _ => Reason::Significance {
                     edge: 0.0,
-                    second_look: None,
+                    second_looks: Vec::new(),
                 },
             },
             q: None,
@@ -421,22 +422,23 @@ mod tests {
         // What the family did not take is a second look that explain shows.
         let other_way = |i: usize| {
             matches!(
-                looks[&i],
-                SecondLook::Child {
+                looks[&i][..],
+                [SecondLook::Child {
                     parent: 0,
                     other_way: true,
                     ..
-                }
+                }]
             )
         };
         assert!(other_way(2) && other_way(5), "{looks:?}");
         assert_eq!(
             looks[&6],
-            SecondLook::Child {
+            [SecondLook::Child {
                 parent: 0,
                 q: 0.75,
-                other_way: false
-            }
+                other_way: false,
+                split: false
+            }]
         );
         assert_eq!(
             looks.len(),
@@ -560,7 +562,7 @@ mod tests {
         assert_eq!(q[third_micro], None);
         let third_root = third_micro - 1;
         assert!(
-            matches!(looks[&third_micro], SecondLook::Child { parent, q, other_way: false }
+            matches!(looks[&third_micro][..], [SecondLook::Child { parent, q, other_way: false, .. }]
                 if parent == third_root && (q - 0.18).abs() < 1e-12),
             "{looks:?}"
         );

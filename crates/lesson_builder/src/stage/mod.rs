@@ -576,7 +576,7 @@ fn judge_and_select<'g>(
         let mut judged: Vec<Judged> = tested
             .iter()
             .zip(&q)
-            .map(|(t, &q)| judge(t, q, looks.get(&t.row).copied(), cfg))
+            .map(|(t, &q)| judge(t, q, looks.get(&t.row).map_or(&[], Vec::as_slice), cfg))
             .collect();
         select(
             rows,

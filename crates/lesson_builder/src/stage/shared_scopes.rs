@@ -53,7 +53,7 @@ pub(super) fn test_shared_scopes(
                     scope_q: sq,
                     q: group_q,
                 };
-                looks.insert(tested[i].row, look);
+                looks.entry(tested[i].row).or_default().push(look);
             }
         }
     }
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!((q[3], tested[3].family), (Some(0.5), Family::First));
         assert_eq!((q[4], q[5]), (Some(0.5), Some(0.5)));
         // The group the scope's family did not take is a second look; the other scope's are not.
-        let SecondLook::SharedScope { groups, scope_q, q } = looks[&3] else {
+        let [SecondLook::SharedScope { groups, scope_q, q }] = looks[&3][..] else {
             panic!("{looks:?}");
         };
         assert!(groups == 4 && (scope_q - 0.008).abs() < 1e-12 && (q - 0.6).abs() < 1e-12);

@@ -3,6 +3,7 @@
 //! the budget by strength of evidence and cover.
 
 use super::evaluate::{retest, retest_basis, GroupContext, Retest, Screen, Tested};
+use super::explained::CHILDREN_FAMILY_WEIGHT;
 use super::rows::StageRows;
 use super::trades::Bitset;
 use super::LessonKey;
@@ -37,21 +38,23 @@ pub struct Judged {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SecondLook {
     /// A child of the discovery at row `parent`, explained away by a refinement that is no
-    /// lesson: the q-value in that parent's children family, or not taken because the child
-    /// pulls the other way from its parent.
+    /// lesson: the q-value in that parent's children family (with `split`, of the one question
+    /// it and the other half of its split ask), or not taken because the child pulls the other
+    /// way from its parent.
     Child {
         parent: usize,
         q: f64,
         other_way: bool,
+        split: bool,
     },
-    /// One group of its two-dim scope, discovered across `groups` groups of the module (the
-    /// scope's q-value `scope_q`): the q-value among those groups.
+    /// One group of its two-dim scope, tested in `groups` groups of the module and discovered
+    /// across them (the scope's q-value `scope_q`): the q-value among those groups.
     SharedScope { groups: usize, scope_q: f64, q: f64 },
 }
 
-/// The run's second looks, by the subset's row (tested indices move when a deep level's subsets
+/// The run's second looks (in the order the families tested), by the subset's row (tested indices move when a deep level's subsets
 /// are inserted into their groups).
-pub type SecondLooks = FxHashMap<usize, SecondLook>;
+pub type SecondLooks = FxHashMap<usize, Vec<SecondLook>>;
 
 /// Why a subset got its verdict; rendered to text only where a row records it (most rejected
 /// subsets of a replay step never are). Row indices point into the run's stats rows.
@@ -78,11 +81,11 @@ pub enum Reason {
     Filtered {
         effective_trades: f64,
         threshold: f64,
-        second_look: Option<SecondLook>,
+        second_looks: Vec<SecondLook>,
     },
     Significance {
         edge: f64,
-        second_look: Option<SecondLook>,
+        second_looks: Vec<SecondLook>,
     },
     /// Differs from its nearest parent by less than the minimum.
     Margin {
@@ -168,17 +171,17 @@ impl Judged {
                 "duplicate: the same trades as {}, tested there",
                 rows.row(*of).scope_values
             ),
-            Reason::Filtered { effective_trades, threshold, second_look } => with_second_look(
+            Reason::Filtered { effective_trades, threshold, second_looks } => with_second_looks(
                 format!(
                     "q-value: not in the family: its weakest contrast has {effective_trades:.1} effective trades, below this run's independent filter ({threshold:.1}; the threshold that gave the family the most discoveries)"
                 ),
-                second_look,
+                second_looks,
                 rows,
                 fdr,
             ),
-            Reason::Significance { edge, second_look } => with_second_look(
+            Reason::Significance { edge, second_looks } => with_second_looks(
                 format!("q-value: edge {edge:+.3} R has q = {} > fdr {fdr}", fmt_q(self.q)),
-                second_look,
+                second_looks,
                 rows,
                 fdr,
             ),
@@ -205,17 +208,20 @@ impl Judged {
     }
 }
 
-/// A q-value reason, followed by what a later family that tested the subset found.
-fn with_second_look(
+/// A q-value reason, followed by what each later family that tested the subset found.
+fn with_second_looks(
     reason: String,
-    look: &Option<SecondLook>,
+    looks: &[SecondLook],
     rows: &dyn StageRows,
     fdr: f64,
 ) -> String {
-    let Some(look) = look else {
-        return reason;
-    };
-    let second = match *look {
+    looks.iter().fold(reason, |text, look| {
+        format!("{text}; {}", second_look_text(look, rows, fdr))
+    })
+}
+
+fn second_look_text(look: &SecondLook, rows: &dyn StageRows, fdr: f64) -> String {
+    match *look {
         SecondLook::Child {
             parent,
             other_way: true,
@@ -224,18 +230,18 @@ fn with_second_look(
             "also a child of the explained discovery {}: not taken there, it pulls the other way",
             rows.row(parent).scope_values
         ),
-        SecondLook::Child { parent, q, .. } => format!(
-            "also a child of the explained discovery {}: q = {} > fdr {fdr} in its children's family (weight 0.5)",
+        SecondLook::Child { parent, q, split, .. } => format!(
+            "also a child of the explained discovery {}: q = {} > fdr {fdr} in that discovery's children family (weight {CHILDREN_FAMILY_WEIGHT}){}",
             rows.row(parent).scope_values,
-            fmt_q(Some(q))
+            fmt_q(Some(q)),
+            if split { ", one question with the other half of its split" } else { "" }
         ),
         SecondLook::SharedScope { groups, scope_q, q } => format!(
-            "its scope is discovered across {groups} groups of the module (q = {}), but q = {} > fdr {fdr} among them",
+            "its scope, tested in {groups} groups of the module, is discovered across them (q = {}), but here q = {} > fdr {fdr} among those groups",
             fmt_q(Some(scope_q)),
             fmt_q(Some(q))
         ),
-    };
-    format!("{reason}; {second}")
+    }
 }
 
 fn fmt_q(q: Option<f64>) -> String {
@@ -246,14 +252,9 @@ fn fmt_q(q: Option<f64>) -> String {
     }
 }
 
-/// Judge one tested subset given its q-value and a later family's look at it (selection comes
+/// Judge one tested subset given its q-value and later families' looks at it (selection comes
 /// after).
-pub fn judge(
-    t: &Tested,
-    q: Option<f64>,
-    second_look: Option<SecondLook>,
-    cfg: &LoopConfig,
-) -> Judged {
+pub fn judge(t: &Tested, q: Option<f64>, second_looks: &[SecondLook], cfg: &LoopConfig) -> Judged {
     let reason = match t.screen {
         Screen::Clusters => Some(Reason::Clusters {
             clusters: t.clusters,
@@ -271,13 +272,13 @@ pub fn judge(
         } => Some(Reason::Filtered {
             effective_trades: f64::from(effective_trades),
             threshold: f64::from(threshold),
-            second_look,
+            second_looks: second_looks.to_vec(),
         }),
         Screen::Tested => match q {
             None => Some(Reason::Untestable),
             Some(q) if q > cfg.lessons.fdr => Some(Reason::Significance {
                 edge: t.edge,
-                second_look,
+                second_looks: second_looks.to_vec(),
             }),
             Some(_) if !t.margin_ok => Some(Reason::Margin {
                 parent: t.nearest_parent_row(),
