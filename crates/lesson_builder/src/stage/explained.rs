@@ -57,35 +57,31 @@ pub fn test_children_of_explained(
 ) -> usize {
     let mut families: Vec<Vec<Hypothesis>> = Vec::new();
     for group in group_ranges(tested) {
-        for (parent, _) in explained_by_a_non_lesson(tested, judged, q, fdr, group.clone()) {
-            if !state.opened.insert(parent) {
-                continue;
-            }
-            // A deep level already was the family of a discovery's children (Yekutieli's
-            // tree): testing them again would be a second chance. (Its members still confirm
-            // an explanation: that only ever rejects.)
-            let children: Vec<usize> = children_of(rows, tested, parent, group.clone())
+        // A deep level already was the family of a discovery's children (Yekutieli's tree):
+        // testing them again would be a second chance. (Its members still confirm an
+        // explanation: that only ever rejects.)
+        let opening: Vec<Opening> =
+            explained_by_a_non_lesson(tested, judged, q, fdr, group.clone())
                 .into_iter()
-                .filter(|&c| tested[c].family != Family::Deep)
+                .filter(|&(parent, _)| state.opened.insert(parent))
+                .map(|(parent, explainer)| Opening {
+                    parent,
+                    explainer,
+                    children: children_of(rows, tested, parent, group.clone())
+                        .into_iter()
+                        .filter(|&c| tested[c].family != Family::Deep)
+                        .collect(),
+                })
                 .collect();
-            let direction = tested[parent].t.get().unwrap_or(0.0).signum();
-            let parent_mean = rows.row(tested[parent].row).r.mean;
-            let mut family = Vec::new();
-            for children in one_per_split(rows, tested, parent, &children) {
-                // A split whose other half is a member already is left out whole: marking the
-                // new half a member here would keep it out of every family without a test.
-                if children.iter().any(|c| state.members.contains(c)) {
-                    continue;
-                }
-                state.members.extend(children.iter().copied());
-                family.push(Hypothesis {
-                    parent_row: tested[parent].row,
-                    children,
-                    direction,
-                    parent_mean,
-                });
-            }
-            families.push(family);
+        let claimed = claims(rows, tested, &opening);
+        for o in &opening {
+            let own: Vec<usize> = o
+                .children
+                .iter()
+                .copied()
+                .filter(|c| claimed.get(c).is_none_or(|&p| p == o.parent))
+                .collect();
+            families.push(family_of(rows, tested, o.parent, &own, state));
         }
     }
     state.hypotheses += families.iter().map(|f| f.len() as u64).sum::<u64>();
@@ -93,6 +89,61 @@ pub fn test_children_of_explained(
         .iter()
         .map(|family| test_children(rows, tested, family, (&mut *q, &mut *looks), fdr))
         .sum()
+}
+
+/// An explained discovery whose children family opens, its explainer and its children (tested
+/// indices).
+struct Opening {
+    parent: usize,
+    explainer: usize,
+    children: Vec<usize>,
+}
+
+/// Children of several parents opening together (`{a, b}` under `{a}` and `{b}`), by the parent
+/// they belong to: the first whose explainer they lie on the way to (every pair of the child is
+/// one of the explainer's), since that family asks where the explainer's effect lives. The rest
+/// go to the first parent that has them.
+fn claims(rows: &dyn StageRows, tested: &[Tested], opening: &[Opening]) -> FxHashMap<usize, usize> {
+    let mut claimed = FxHashMap::default();
+    for o in opening {
+        let below = scope_pairs(rows.row(tested[o.explainer].row).scope_values);
+        for &c in &o.children {
+            let pairs = scope_pairs(rows.row(tested[c].row).scope_values);
+            if pairs.iter().all(|pair| below.contains(pair)) {
+                claimed.entry(c).or_insert(o.parent);
+            }
+        }
+    }
+    claimed
+}
+
+/// The hypotheses of `parent`'s children family over `children`, each child a member of one
+/// family of the run at most.
+fn family_of(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    parent: usize,
+    children: &[usize],
+    state: &mut ChildrenFamilies,
+) -> Vec<Hypothesis> {
+    let direction = tested[parent].t.get().unwrap_or(0.0).signum();
+    let parent_mean = rows.row(tested[parent].row).r.mean;
+    let mut family = Vec::new();
+    for children in one_per_split(rows, tested, parent, children) {
+        // A split whose other half is a member already is left out whole: marking the new half
+        // a member here would keep it out of every family without a test.
+        if children.iter().any(|c| state.members.contains(c)) {
+            continue;
+        }
+        state.members.extend(children.iter().copied());
+        family.push(Hypothesis {
+            parent_row: tested[parent].row,
+            children,
+            direction,
+            parent_mean,
+        });
+    }
+    family
 }
 
 /// A member of the children family: its parent's row, the children it stands for (one, or the
@@ -567,6 +618,41 @@ mod tests {
             "{looks:?}"
         );
         assert_eq!(state.hypotheses(), 3 + 12 + 3);
+    }
+
+    #[test]
+    fn a_child_of_two_explained_parents_joins_the_family_whose_explainer_it_lies_under() {
+        // {micro} is explained away by {E_mode: normal, micro}, {1h} by {micro, 1h}: the child
+        // {micro, 1h} of both belongs to {1h}'s family, although {micro} comes first.
+        let (mut rows, mut tested, mut judged) = explained_group(&[
+            (&[("bucket", "micro")], 300, 1e-5, 4.0),
+            (
+                &[("E_mode", "normal"), ("bucket", "micro")],
+                100,
+                0.009,
+                3.0,
+            ),
+            (&[("timeframe", "1h")], 300, 1e-5, 4.0),
+            (MICRO_1H, 100, 0.004, 3.0),
+            (
+                &[("bucket", "micro"), ("macro_phase", "Dip")],
+                100,
+                0.5,
+                1.0,
+            ),
+            (&[("A_mode", "patient"), ("timeframe", "1h")], 100, 0.5, 1.0),
+        ]);
+        rows[2].stats.r.mean = 0.0;
+        judged[2].reason = Reason::SelfSufficiency { by: 3 };
+        let view = StatsView::from(rows.as_slice());
+        let mut q = vec![Some(0.5); rows.len()];
+        let mut state = ChildrenFamilies::default();
+        let (found, _) = open_families(&view, &mut tested, &judged, &mut q, &mut state);
+        // {1h}'s family: {micro, 1h} and {A_mode: patient, 1h}, weighted p 0.008 and 1: the
+        // critical value is 0.004. (In {micro}'s it would have been 0.018·0.5 = 0.009.)
+        assert_eq!(found, 2, "{q:?}");
+        assert_eq!(tested[3].p_threshold.get(), Some(0.004));
+        assert_eq!(state.hypotheses(), 2 + 2);
     }
 
     const TIMEFRAMES: [Pairs; 11] = [
