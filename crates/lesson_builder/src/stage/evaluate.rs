@@ -129,6 +129,21 @@ impl Family {
 }
 
 impl Tested {
+    /// Whether a family of the run discovered it already: q-value `q` within `fdr`, in a family
+    /// (not left out by the independent filter).
+    pub fn is_discovery(&self, q: Option<f64>, fdr: f64) -> bool {
+        q.is_some_and(|q| q <= fdr) && self.screen == Screen::Tested
+    }
+
+    /// Make it a discovery of a family tested after the first (no longer filtered), with that
+    /// family's weight and critical value (the largest raw p it rejected).
+    pub fn admit_to(&mut self, family: Family, weight: f64, critical: f64) {
+        self.screen = Screen::Tested;
+        self.fdr_weight = Some(weight).into();
+        self.family = family;
+        self.p_threshold = Some(critical).into();
+    }
+
     /// The row of the nearest parent, if any.
     pub fn nearest_parent_row(&self) -> Option<usize> {
         self.nearest_parent.map(|p| p as usize)

@@ -108,13 +108,25 @@ fn claims(rows: &dyn StageRows, tested: &[Tested], opening: &[Opening]) -> FxHas
     for o in opening {
         let below = scope_pairs(rows.row(tested[o.explainer].row).scope_values);
         for &c in &o.children {
-            let pairs = scope_pairs(rows.row(tested[c].row).scope_values);
-            if pairs.iter().all(|pair| below.contains(pair)) {
+            if lies_under(rows, tested, c, &below) {
                 claimed.entry(c).or_insert(o.parent);
             }
         }
     }
     claimed
+}
+
+/// Whether every pair of subset `c` is one of `below`'s (a refinement's pairs): `c` lies on the
+/// way from their common parent to that refinement.
+fn lies_under(
+    rows: &dyn StageRows,
+    tested: &[Tested],
+    c: usize,
+    below: &[(String, String)],
+) -> bool {
+    scope_pairs(rows.row(tested[c].row).scope_values)
+        .iter()
+        .all(|pair| below.contains(pair))
 }
 
 /// The hypotheses of `parent`'s children family over `children`, each child a member of one
@@ -267,17 +279,13 @@ fn test_children(
     let mut found = 0;
     for (h, &qh) in family.iter().zip(&family_q) {
         for &i in &h.children {
-            let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
-            if discovered {
+            if tested[i].is_discovery(q[i], fdr) {
                 continue;
             }
             let same_way = pulls(rows, tested, i, h.parent_mean, h.direction);
             match critical {
                 Some(critical) if qh <= fdr && same_way => {
-                    tested[i].screen = Screen::Tested;
-                    tested[i].fdr_weight = Some(CHILDREN_FAMILY_WEIGHT).into();
-                    tested[i].family = Family::Children;
-                    tested[i].p_threshold = Some(critical).into();
+                    tested[i].admit_to(Family::Children, CHILDREN_FAMILY_WEIGHT, critical);
                     q[i] = Some(qh);
                     found += 1;
                 }
@@ -371,15 +379,12 @@ fn confirmed(
     let direction = tested[parent].t.get().unwrap_or(0.0).signum();
     let parent_mean = rows.row(tested[parent].row).r.mean;
     let below = scope_pairs(rows.row(tested[explainer].row).scope_values);
-    let on_the_way = |c: usize| {
-        scope_pairs(rows.row(tested[c].row).scope_values)
-            .iter()
-            .all(|pair| below.contains(pair))
-    };
     hypotheses.iter().zip(&q).any(|(h, &qh)| {
         qh <= level
-            && h.iter()
-                .any(|&c| pulls(rows, tested, c, parent_mean, direction) && on_the_way(c))
+            && h.iter().any(|&c| {
+                pulls(rows, tested, c, parent_mean, direction)
+                    && lies_under(rows, tested, c, &below)
+            })
     })
 }
 
@@ -430,14 +435,15 @@ mod tests {
     /// The children families `state` has not opened yet, at fdr 0.1: how many children they
     /// took, and the looks at the ones they did not.
     fn open_families(
-        view: &StatsView<'_>,
+        rows: &[StatsRow],
         tested: &mut [Tested],
         judged: &[Judged],
         q: &mut [Option<f64>],
         state: &mut ChildrenFamilies,
     ) -> (usize, SecondLooks) {
+        let view = StatsView::from(rows);
         let mut looks = SecondLooks::default();
-        let found = test_children_of_explained(view, tested, judged, (q, &mut looks), state, 0.1);
+        let found = test_children_of_explained(&view, tested, judged, (q, &mut looks), state, 0.1);
         (found, looks)
     }
 
@@ -454,10 +460,9 @@ mod tests {
             (&[("E_mode", "patient")], 300, 0.02, -2.0),
             (&[("timeframe", "1h")], 200, 0.3, 1.0),
         ]);
-        let view = StatsView::from(rows.as_slice());
         let mut q: Vec<Option<f64>> = vec![Some(0.5); rows.len()];
         let mut opened = ChildrenFamilies::default();
-        let (found, looks) = open_families(&view, &mut tested, &judged, &mut q, &mut opened);
+        let (found, looks) = open_families(&rows, &mut tested, &judged, &mut q, &mut opened);
         // Five hypotheses (the two E_mode halves are one): p sorted 0.001, 0.004, 0.02, 0.3, 0.6.
         // Small pulls the other way: not taken.
         assert_eq!(found, 2, "{q:?}");
@@ -497,7 +502,7 @@ mod tests {
             "mid, small, patient and 1h; not the taken ones"
         );
         // A parent is opened once.
-        let (again, _) = open_families(&view, &mut tested, &judged, &mut q, &mut opened);
+        let (again, _) = open_families(&rows, &mut tested, &judged, &mut q, &mut opened);
         assert_eq!(again, 0);
     }
 
@@ -515,10 +520,9 @@ mod tests {
             (&[("timeframe", "1h")], 100, 0.5, 1.0),
             (&[("timeframe", "4h")], 100, 0.5, 1.0),
         ]);
-        let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
         let mut opened = ChildrenFamilies::default();
-        let (found, _) = open_families(&view, &mut tested, &judged, &mut q, &mut opened);
+        let (found, _) = open_families(&rows, &mut tested, &judged, &mut q, &mut opened);
         assert_eq!(found, 0, "{q:?}");
     }
 
@@ -599,10 +603,9 @@ mod tests {
                 (&[("bucket", "small")], 100, 0.6, 1.0),
             ],
         ]);
-        let view = StatsView::from(rows.as_slice());
         let mut q = vec![None; rows.len()];
         let mut state = ChildrenFamilies::default();
-        let (found, looks) = open_families(&view, &mut tested, &judged, &mut q, &mut state);
+        let (found, looks) = open_families(&rows, &mut tested, &judged, &mut q, &mut state);
         // The first group's micro: q = 0.02·3 = 0.06 among its own parent's three children
         // (pooled with the second group's twelve, 0.01·15 = 0.15 would fail). The third's:
         // 0.06·3 = 0.18 at half the level (0.09 at the whole level would pass).
@@ -644,10 +647,9 @@ mod tests {
         ]);
         rows[2].stats.r.mean = 0.0;
         judged[2].reason = Reason::SelfSufficiency { by: 3 };
-        let view = StatsView::from(rows.as_slice());
         let mut q = vec![Some(0.5); rows.len()];
         let mut state = ChildrenFamilies::default();
-        let (found, _) = open_families(&view, &mut tested, &judged, &mut q, &mut state);
+        let (found, _) = open_families(&rows, &mut tested, &judged, &mut q, &mut state);
         // {1h}'s family: {micro, 1h} and {A_mode: patient, 1h}, weighted p 0.008 and 1: the
         // critical value is 0.004. (In {micro}'s it would have been 0.018·0.5 = 0.009.)
         assert_eq!(found, 2, "{q:?}");
@@ -706,13 +708,12 @@ mod tests {
                 1.0,
             ),
         ]);
-        let view = StatsView::from(rows.as_slice());
         for t in &mut tested[1..] {
             t.family = Family::Deep;
         }
         let mut q = vec![Some(0.001), Some(0.3), Some(0.9), Some(0.9)];
         let mut state = ChildrenFamilies::default();
-        let (found, _) = open_families(&view, &mut tested, &judged, &mut q, &mut state);
+        let (found, _) = open_families(&rows, &mut tested, &judged, &mut q, &mut state);
         // Alone in a family of three it would have q = 0.024 (weighted p 0.008).
         assert_eq!(found, 0);
         assert_eq!(q[1], Some(0.3));

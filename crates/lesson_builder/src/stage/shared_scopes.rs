@@ -46,8 +46,7 @@ pub(super) fn test_shared_scopes(
     let scope_q = benjamini_hochberg(&scope_p);
     for (members, &sq) in scopes.iter().zip(&scope_q) {
         if sq <= fdr {
-            let found = test_groups_of_scope(tested, members, q, fdr);
-            for (i, group_q) in found.not_taken {
+            for (i, group_q) in test_groups_of_scope(tested, members, q, fdr) {
                 let look = SecondLook::SharedScope {
                     groups: members.len(),
                     scope_q: sq,
@@ -82,21 +81,15 @@ fn shared_scopes(tested: &[Tested], rows: &dyn StageRows) -> Vec<Vec<usize>> {
     scopes.into_iter().map(|(_, members)| members).collect()
 }
 
-/// The members of a discovered scope that its groups' family did not discover and the first
-/// family had not: (tested index, q among the groups).
-struct GroupsOfScope {
-    not_taken: Vec<(usize, f64)>,
-}
-
 /// BH at `fdr` over the groups of one discovered scope: a member it discovers that the first
 /// family did not gets this family's q-value, weight 1 and critical value, and is no longer
-/// filtered.
+/// filtered. Returns the members neither family discovered, with their q among the groups.
 fn test_groups_of_scope(
     tested: &mut [Tested],
     members: &[usize],
     q: &mut [Option<f64>],
     fdr: f64,
-) -> GroupsOfScope {
+) -> Vec<(usize, f64)> {
     let p: Vec<f64> = members
         .iter()
         .map(|&i| tested[i].p.get().unwrap_or(1.0))
@@ -105,21 +98,16 @@ fn test_groups_of_scope(
     let critical = rejection_threshold(&p, &member_q, fdr);
     let mut not_taken = Vec::new();
     for (&i, &qi) in members.iter().zip(&member_q) {
-        let discovered = q[i].is_some_and(|q| q <= fdr) && tested[i].screen == Screen::Tested;
         match critical {
-            _ if discovered => {}
+            _ if tested[i].is_discovery(q[i], fdr) => {}
             Some(critical) if qi <= fdr => {
-                let t = &mut tested[i];
-                t.screen = Screen::Tested;
-                t.fdr_weight = Some(1.0).into();
-                t.family = Family::Shared;
-                t.p_threshold = Some(critical).into();
+                tested[i].admit_to(Family::Shared, 1.0, critical);
                 q[i] = Some(qi);
             }
             _ => not_taken.push((i, qi)),
         }
     }
-    GroupsOfScope { not_taken }
+    not_taken
 }
 
 #[cfg(test)]
