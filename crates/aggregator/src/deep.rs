@@ -56,7 +56,10 @@ pub fn store_tested_deep_subsets(
             continue;
         };
         let rows = fold_subsets(&prepared, group, subsets);
-        writer.add_to_group(group_key(group), &subset_keys(&rows))?;
+        writer.add_to_group(
+            group_key(group),
+            &subset_keys(rows.iter().map(SubsetRow::as_ref)),
+        )?;
     }
     Ok(writer.finish())
 }

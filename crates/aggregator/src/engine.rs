@@ -53,6 +53,89 @@ pub struct SubsetRow {
     pub stats: OutcomeStats,
 }
 
+impl SubsetRow {
+    /// The row, borrowed.
+    pub fn as_ref(&self) -> SubsetRowRef<'_> {
+        SubsetRowRef {
+            mask: self.mask,
+            scope_values: &self.scope_values,
+            scope_values_hash: self.scope_values_hash,
+            stats: &self.stats,
+        }
+    }
+}
+
+/// The stored subsets of one group in the table's key order, their scope texts back to back in
+/// one buffer: one allocation per group instead of one per row. An exhaustive aggregate keeps
+/// half a million rows, and allocating each text on a computing thread and freeing it on the
+/// writing one cost ~0.2 CPU-s, an eighth of the stage (docs/benchmarks.md, session 18).
+#[derive(Debug, Default)]
+pub struct GroupRows {
+    texts: String,
+    rows: Vec<KeyedStats>,
+}
+
+/// A row of [`GroupRows`]: its key, with its scope text's place in the group's buffer.
+#[derive(Debug)]
+struct KeyedStats {
+    mask: u64,
+    scope_values_hash: u64,
+    text: std::ops::Range<usize>,
+    stats: OutcomeStats,
+}
+
+/// One row of [`GroupRows`], borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct SubsetRowRef<'a> {
+    /// Bit mask of the subset's dimensions.
+    pub mask: u64,
+    /// Sorted-key JSON of its pairs.
+    pub scope_values: &'a str,
+    /// Stable hash of `scope_values`.
+    pub scope_values_hash: u64,
+    /// Its statistics.
+    pub stats: &'a OutcomeStats,
+}
+
+impl GroupRows {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = SubsetRowRef<'_>> {
+        self.rows.iter().map(|r| SubsetRowRef {
+            mask: r.mask,
+            scope_values: &self.texts[r.text.clone()],
+            scope_values_hash: r.scope_values_hash,
+            stats: &r.stats,
+        })
+    }
+
+    /// The rows in key order, each owning its text.
+    pub fn into_owned(self) -> Vec<SubsetRow> {
+        self.iter().map(SubsetRowRef::to_owned).collect()
+    }
+}
+
+impl SubsetRowRef<'_> {
+    /// The row, owning its text.
+    pub fn to_owned(self) -> SubsetRow {
+        SubsetRow {
+            mask: self.mask,
+            scope_values: self.scope_values.to_owned(),
+            scope_values_hash: self.scope_values_hash,
+            stats: *self.stats,
+        }
+    }
+}
+
 /// What the enumeration stores and expands: subsets up to `k_max` dims, a k-dim subset stored
 /// when it has at least `min_trades(k)` trades. The thresholds never decrease with k, so a subset
 /// below its threshold has no stored refinement (a refinement has at most its trades) and its
@@ -147,10 +230,10 @@ const ROWS_AHEAD: usize = 250_000;
 pub fn compute_each<E: Send>(
     p: &Prepared,
     limits: Limits,
-    mut sink: impl FnMut(&Group, Vec<SubsetRow>) -> Result<(), E>,
+    mut sink: impl FnMut(&Group, GroupRows) -> Result<(), E>,
 ) -> Result<AggregateCounters, E> {
     let limits = limits.within(p.dims);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<SubsetRow>, AggregateCounters)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, GroupRows, AggregateCounters)>();
     let rows_ahead = RowsAhead::default();
     let ahead = &rows_ahead;
     std::thread::scope(|scope| {
@@ -232,7 +315,7 @@ pub struct ComputeOutput {
 pub fn compute(p: &Prepared, limits: Limits, as_of: Timestamp) -> ComputeOutput {
     let mut rows = Vec::new();
     let counters = compute_each::<()>(p, limits, |g, subset_rows| {
-        rows.extend(subset_rows.into_iter().map(|r| StatsRow {
+        rows.extend(subset_rows.into_owned().into_iter().map(|r| StatsRow {
             module: g.module.clone(),
             pattern_key: g.pattern_key.clone(),
             category: g.category,
@@ -252,10 +335,10 @@ pub(crate) fn compute_group(
     p: &Prepared,
     group: &Group,
     limits: Limits,
-) -> (Vec<SubsetRow>, AggregateCounters) {
+) -> (GroupRows, AggregateCounters) {
     let name_rank = name_ranks(p);
     let (parts, mut counters) = walk_group(p, group, limits, || RowSink::new(p, &name_rank));
-    let parts: Vec<Vec<SubsetRow>> = parts.into_iter().map(|s| s.rows).collect();
+    let parts: Vec<GroupRows> = parts.into_iter().map(|s| s.rows).collect();
     let rows = merge_in_key_order(parts);
     counters.rows = rows.len() as u64;
     (rows, counters)
@@ -300,15 +383,16 @@ pub(crate) fn walk_group<S: NodeSink + Send>(
     (sinks, counters)
 }
 
-/// The rows of all parts in the table's key order. SQLite orders the INTEGER columns as signed:
-/// sort the same way so inserts append. Sorting small keys and moving each row once beats
-/// sorting the wide rows themselves.
-fn merge_in_key_order(parts: Vec<Vec<SubsetRow>>) -> Vec<SubsetRow> {
+/// The rows of all parts in the table's key order, their texts copied into one buffer in that
+/// order (the writer then reads them front to back). SQLite orders the INTEGER columns as
+/// signed: sort the same way so inserts append. Sorting small keys and moving each row once
+/// beats sorting the wide rows themselves.
+fn merge_in_key_order(parts: Vec<GroupRows>) -> GroupRows {
     let mut order: Vec<(i64, i64, u32, u32)> = parts
         .iter()
         .enumerate()
-        .flat_map(|(p, rows)| {
-            rows.iter().enumerate().map(move |(i, r)| {
+        .flat_map(|(p, part)| {
+            part.rows.iter().enumerate().map(move |(i, r)| {
                 (
                     r.mask as i64,
                     r.scope_values_hash as i64,
@@ -319,14 +403,21 @@ fn merge_in_key_order(parts: Vec<Vec<SubsetRow>>) -> Vec<SubsetRow> {
         })
         .collect();
     order.sort_unstable();
-    let mut slots: Vec<Vec<Option<SubsetRow>>> = parts
-        .into_iter()
-        .map(|rows| rows.into_iter().map(Some).collect())
-        .collect();
-    order
-        .into_iter()
-        .filter_map(|(_, _, p, i)| slots[p as usize][i as usize].take())
-        .collect()
+    let mut merged = GroupRows {
+        texts: String::with_capacity(parts.iter().map(|p| p.texts.len()).sum()),
+        rows: Vec::with_capacity(order.len()),
+    };
+    for (_, _, p, i) in order {
+        let part = &parts[p as usize];
+        let row = &part.rows[i as usize];
+        let start = merged.texts.len();
+        merged.texts.push_str(&part.texts[row.text.clone()]);
+        merged.rows.push(KeyedStats {
+            text: start..merged.texts.len(),
+            ..*row
+        });
+    }
+    merged
 }
 
 /// Rank of each dimension when sorted by name (scope keys are rendered in name order).
@@ -366,11 +457,9 @@ pub(crate) trait NodeSink {
 struct RowSink<'a> {
     p: &'a Prepared,
     name_rank: &'a [u8],
-    rows: Vec<SubsetRow>,
+    rows: GroupRows,
     /// Reused buffer of (name rank, dim, value) for rendering a row's key.
     key_buf: Vec<(u8, usize, u32)>,
-    /// Reused buffer the key's JSON is rendered into.
-    json_buf: String,
 }
 
 impl<'a> RowSink<'a> {
@@ -378,9 +467,8 @@ impl<'a> RowSink<'a> {
         Self {
             p,
             name_rank,
-            rows: Vec::new(),
+            rows: GroupRows::default(),
             key_buf: Vec::new(),
-            json_buf: String::new(),
         }
     }
 }
@@ -403,13 +491,14 @@ impl NodeSink for RowSink<'_> {
                 )
             })
         };
-        self.json_buf.clear();
-        push_scope_values_json(&mut self.json_buf, kv());
-        self.rows.push(SubsetRow {
+        let texts = &mut self.rows.texts;
+        let start = texts.len();
+        push_scope_values_json(texts, kv());
+        let text = start..texts.len();
+        self.rows.rows.push(KeyedStats {
             mask: node.mask,
-            // One allocation at the exact size (millions of rows may be held at once).
-            scope_values: self.json_buf.clone(),
             scope_values_hash: scope_values_hash(kv()),
+            text,
             stats: node.stats,
         });
     }

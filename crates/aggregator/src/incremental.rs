@@ -119,7 +119,8 @@ impl IncrementalAggregator {
                     report.counters.subsets_evaluated += counters.subsets_evaluated;
                     report.counters.subset_updates += counters.subset_updates;
                     report.counters.subsets_pruned += counters.subsets_pruned;
-                    rows.into_iter()
+                    rows.into_owned()
+                        .into_iter()
                         .map(|r| to_stats_row(group, r, as_of))
                         .collect()
                 }

@@ -27,8 +27,8 @@ pub mod stage;
 
 pub use deep::store_tested_deep_subsets;
 pub use engine::{
-    compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, Limits,
-    SubsetRow,
+    compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, GroupRows,
+    Limits, SubsetRow, SubsetRowRef,
 };
 pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{Group, PrepareError, Prepared};

@@ -1,6 +1,6 @@
 //! The `aggregate` stage: trade_events → pattern_scope_stats, inside the caller's transaction.
 
-use crate::engine::{compute_each, AggregateCounters, Limits, SubsetRow};
+use crate::engine::{compute_each, AggregateCounters, Limits, SubsetRowRef};
 use crate::prepare::{Group, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::OutcomeStats;
@@ -94,7 +94,7 @@ pub fn aggregate_with_progress(
     let counters = compute_each(&prepared, limits, |group, rows| {
         groups_done += 1;
         on_group(groups_done, total_groups);
-        writer.write_group(group_key(group), &subset_keys(&rows))
+        writer.write_group(group_key(group), &subset_keys(rows.iter()))
     })?;
     writer.finish();
     let depth = limits.k_max.min(cfg.dims.len() as u32);
@@ -131,15 +131,16 @@ pub(crate) fn group_key(group: &Group) -> GroupKey<'_> {
 }
 
 /// Computed rows as the store's writer takes them.
-pub(crate) fn subset_keys(rows: &[SubsetRow]) -> Vec<(SubsetKey<'_>, &OutcomeStats)> {
-    rows.iter()
-        .map(|r| {
-            let key = SubsetKey {
-                scope_mask: r.mask,
-                scope_values: &r.scope_values,
-                scope_values_hash: r.scope_values_hash,
-            };
-            (key, &r.stats)
-        })
-        .collect()
+pub(crate) fn subset_keys<'r>(
+    rows: impl Iterator<Item = SubsetRowRef<'r>>,
+) -> Vec<(SubsetKey<'r>, &'r OutcomeStats)> {
+    rows.map(|r| {
+        let key = SubsetKey {
+            scope_mask: r.mask,
+            scope_values: r.scope_values,
+            scope_values_hash: r.scope_values_hash,
+        };
+        (key, r.stats)
+    })
+    .collect()
 }
