@@ -214,6 +214,27 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
         Some(2),
         "an unknown category is bad usage"
     );
+    // A short key the store does not know cannot be resolved: bad usage with the closest known
+    // keys (SPEC §9), not a silent "no override matches". A full key is taken as given.
+    for command in ["lookup", "explain"] {
+        let typo = learnloop(
+            &db,
+            &[command, "--pattern", "uptrend.S3.ad", "--category", "add"],
+        );
+        assert_eq!(typo.status.code(), Some(2), "{command}: {}", stderr(&typo));
+        assert!(
+            stderr(&typo).contains("Did you mean uptrend.S3.add"),
+            "{command}: {}",
+            stderr(&typo)
+        );
+        assert!(typo.stdout.is_empty());
+        let not_a_key = learnloop(&db, &[command, "--pattern", "S3", "--category", "add"]);
+        assert_eq!(not_a_key.status.code(), Some(2));
+        assert!(stderr(&not_a_key).contains("is not a pattern key"));
+    }
+    let full_typo = lookup("module=pm|pattern_key=uptrend.S3.ad", "{}");
+    assert_eq!(full_typo["size_mult"], 1.0, "{full_typo}");
+    assert!(full_typo["matches"].as_array().unwrap().is_empty());
 
     // explain says why a subset has no row: a pattern the store does not know (a typo), a
     // category the pattern never had, or too few trades.
@@ -236,7 +257,7 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
     };
     // The same for a deep scope (before the hierarchy's reasons, which need a known group).
     for scope in ["", "bucket=micro,timeframe=1h,macro_phase=Dip"] {
-        let typo = reason("uptrend.S3.ad", "add", scope);
+        let typo = reason("module=pm|pattern_key=uptrend.S3.ad", "add", scope);
         assert!(typo.contains("check the key"), "{typo}");
         let category = reason("uptrend.S3.add", "trim", scope);
         assert!(category.contains("has no linked trim action"), "{category}");

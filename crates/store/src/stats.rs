@@ -397,6 +397,16 @@ pub fn has_pattern(conn: &Connection, pattern_key: &str) -> Result<bool> {
     )?)
 }
 
+/// Every pattern key the stored statistics have, sorted.
+pub fn pattern_keys(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT pattern_key FROM stats_groups ORDER BY pattern_key")?;
+    let keys = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(keys)
+}
+
 /// What the stored statistics know of a pattern: nothing, the pattern under other categories
 /// only, or the pattern with this category (explain's reason for a subset without a row).
 pub fn pattern_known(

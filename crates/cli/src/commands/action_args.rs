@@ -4,25 +4,77 @@
 
 use learnloop_model::PatternKey;
 
-/// The full pattern key for `pattern`: as given when the store knows it or it is already full
-/// (`module=…|pattern_key=…`), else `module=MODULE|pattern_key=PATTERN` when the store knows that.
-/// An unknown short key is returned as given (the caller reports that nothing is known of it).
+/// The full pattern key for `pattern`: as given when it is already full (`module=…|pattern_key=…`)
+/// or the store knows it, else `module=MODULE|pattern_key=PATTERN` when the store knows that.
+/// A short key the store's statistics do not know is bad usage (SPEC §9), with the closest known
+/// keys as suggestions: a mistyped key would otherwise match nothing and look like a pattern
+/// without lessons. On a store no run has aggregated yet nothing can be resolved, and the key is
+/// returned as given for the command to say so.
 pub fn resolve_pattern(
     conn: &learnloop_store::Connection,
     pattern: &str,
     module: &str,
 ) -> anyhow::Result<String> {
-    if pattern.contains('|') || learnloop_store::stats::has_pattern(conn, pattern)? {
+    use learnloop_store::stats::{aggregated_as_of, has_pattern};
+    if pattern.contains('|') || has_pattern(conn, pattern)? {
         return Ok(pattern.to_string());
     }
-    let Ok(bare) = PatternKey::parse(pattern) else {
+    let full = PatternKey::parse(pattern)
+        .ok()
+        .map(|bare| bare.in_module(module).to_string());
+    if let Some(full) = &full {
+        if has_pattern(conn, full)? {
+            return Ok(full.clone());
+        }
+    }
+    if aggregated_as_of(conn)?.is_none() {
         return Ok(pattern.to_string());
+    }
+    let problem = match full {
+        Some(full) => format!(
+            "pattern {pattern:?} is not known in this store (nor as {full:?}): no linked action \
+             has it"
+        ),
+        None => format!(
+            "{pattern:?} is not a pattern key: give `family.state.motif` (read in --module) or \
+             `module=…|pattern_key=…`"
+        ),
     };
-    let full = bare.in_module(module).to_string();
-    if learnloop_store::stats::has_pattern(conn, &full)? {
-        return Ok(full);
-    }
-    Ok(pattern.to_string())
+    Err(crate::errors::usage(format!(
+        "{problem}. {}",
+        suggestions(conn, pattern, module)?
+    )))
+}
+
+/// "Did you mean …" for a short pattern key: the stored keys of `module` closest to it.
+fn suggestions(
+    conn: &learnloop_store::Connection,
+    pattern: &str,
+    module: &str,
+) -> anyhow::Result<String> {
+    const SIMILAR: f64 = 0.8;
+    let known: Vec<String> = learnloop_store::stats::pattern_keys(conn)?
+        .iter()
+        .filter_map(|key| PatternKey::parse(key).ok())
+        .filter(|key| key.module() == Some(module))
+        .map(|key| key.short())
+        .collect();
+    let mut close: Vec<(f64, &str)> = known
+        .iter()
+        .map(|bare| (strsim::jaro_winkler(pattern, bare), bare.as_str()))
+        .filter(|(score, _)| *score >= SIMILAR)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let names: Vec<&str> = close.iter().take(3).map(|(_, bare)| *bare).collect();
+    Ok(if names.is_empty() {
+        format!(
+            "Module {module} has {} stored patterns (`learnloop export pattern_scope_stats` lists them); \
+             give one of them, or the full key `module=…|pattern_key=…`",
+            known.len()
+        )
+    } else {
+        format!("Did you mean {}?", names.join(", "))
+    })
 }
 
 /// The configuration the stored statistics and verdicts were made with (the last learning run's),

@@ -37,6 +37,15 @@ pub struct LookupArgs {
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
+    if learnloop_store::stats::aggregated_as_of(&conn)?.is_some()
+        && !learnloop_store::stats::has_pattern(&conn, &pattern_key)?
+    {
+        // A full key is taken as given (the PM's own lookups never fail on one), but a person
+        // asking about a key no linked action has most likely mistyped it.
+        tracing::warn!(
+            "pattern {pattern_key:?} has no stored statistics: no override can match it"
+        );
+    }
     let pairs: Vec<(&str, &str)> = args.scope.iter().collect();
     let action = ActionInput {
         pattern_key: &pattern_key,
