@@ -332,6 +332,15 @@ fn the_run_summary_names_the_next_step_and_a_placebo_says_so_first() {
         !text.contains("next step"),
         "a placebo writes nothing to activate: {text}"
     );
+    assert!(
+        text.contains("would be written, rolled back") && !text.contains(" written (proposed)"),
+        "{text}"
+    );
+    // A --config that cannot be read fails every command, also one that does not use it.
+    let missing = db.with_file_name("no-such-config.json");
+    let status = learnloop(&db, &["--config", missing.to_str().unwrap(), "status"]);
+    assert_eq!(status.status.code(), Some(1), "{}", stderr(&status));
+    assert!(stderr(&status).contains("no-such-config.json"));
 }
 
 #[test]

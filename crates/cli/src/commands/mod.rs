@@ -42,6 +42,11 @@ impl Outcome {
 }
 
 pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
+    if cli.config.is_some() {
+        // Checked for every command, not only those that read it: a scheduler line whose
+        // --config is missing or malformed must fail the first time it runs, whatever it runs.
+        crate::context::load_config(cli)?;
+    }
     match &cli.command {
         Command::Ingest(a) => ingest::execute(cli, a),
         Command::Run(a) => run::execute_run(cli, a),

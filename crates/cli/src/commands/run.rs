@@ -399,7 +399,7 @@ fn run_stages(
 
 fn human_summary(s: &RunSummary) -> String {
     let mut out = String::new();
-    // A placebo says so before anything else: its "v2 written" below is rolled back.
+    // A placebo says so before anything else: everything below was rolled back.
     if let Some(seed) = s.stages.placebo_seed {
         out.push_str(&format!(
             "PLACEBO run (R shuffled within time clusters, seed {seed}): rolled back, stored tables unchanged\n"
@@ -545,9 +545,15 @@ fn human_materialize(stages: &StagesReport) -> String {
         return String::new();
     };
     let mut lines = Vec::new();
+    // A placebo's version is rolled back with the rest of its run.
+    let written = if stages.placebo_seed.is_some() {
+        "would be written, rolled back"
+    } else {
+        "written"
+    };
     for r in &m.modules {
         let version = match r.version {
-            Some(v) => format!("v{v} written ({})", r.status),
+            Some(v) => format!("v{v} {written} ({})", r.status),
             None => format!("unchanged (latest v{}, {})", r.config_version, r.status),
         };
         lines.push(("config", format!("{}: {version}", r.module)));
