@@ -183,7 +183,11 @@ impl RawStrand {
             QuarantineReason::new(QuarantineCode::BadTimestamp, format!("created_at: {e}"))
         })?;
         check_plausible_time("created_at", created_at)?;
-        let content = match parse_lenient::<content::Content>(&self.content)? {
+        // The parser's position is within the content's own text, not the input file's line.
+        let in_content = |e: QuarantineReason| {
+            QuarantineReason::new(e.code, format!("content is not valid JSON: {}", e.detail))
+        };
+        let content = match parse_lenient::<content::Content>(&self.content).map_err(in_content)? {
             content::Content::Object(fields) => fields,
             content::Content::NotAnObject => {
                 return Err(QuarantineReason::new(
@@ -421,11 +425,22 @@ fn check_range(
         Err(QuarantineReason::new(
             QuarantineCode::OutOfRange,
             format!(
-                "{field} is {x}: expected a value in [{}, {}]",
+                "{field} is {}: expected a value in [{}, {}]",
+                readable_number(x),
                 range.start(),
                 range.end()
             ),
         ))
+    }
+}
+
+/// A number as a person reads it in a message: plain, but 1e300 in exponent form rather than
+/// as its 301 digits.
+fn readable_number(x: f64) -> String {
+    if x != 0.0 && !(1e-6..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -1012,6 +1027,34 @@ mod tests {
             .to_typed()
             .unwrap_err();
         assert_eq!(err.code, QuarantineCode::RrNotFinite);
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_told_readably() {
+        assert_eq!(readable_number(1e300), "1e300");
+        assert_eq!(readable_number(-2.5e-9), "-2.5e-9");
+        assert_eq!(readable_number(12.5), "12.5");
+        assert_eq!(readable_number(0.0), "0");
+        let err = check_range("content.trade_summary.rr", 1e300, -1e3..=1e3).unwrap_err();
+        assert_eq!(
+            err.detail,
+            "content.trade_summary.rr is 1e300: expected a value in [-1000, 1000]"
+        );
+    }
+
+    #[test]
+    fn a_number_beyond_f64_is_quarantined_as_invalid_content() {
+        let text = r#"{"id":"c","kind":"position_closed","position_id":"p","created_at":"2026-01-02T00:00:00Z","content":{"trade_summary":{"rr":1e999}}}"#;
+        let err = RawStrand::from_json_line(text)
+            .unwrap()
+            .to_typed()
+            .unwrap_err();
+        assert_eq!(err.code, QuarantineCode::MalformedJson);
+        assert!(
+            err.detail
+                .starts_with("content is not valid JSON: number out of range"),
+            "{err}"
+        );
     }
 
     #[test]
