@@ -232,6 +232,28 @@ fn lookup_takes_the_short_pattern_key_and_both_scope_syntaxes_like_explain() {
         assert_eq!(not_a_key.status.code(), Some(2));
         assert!(stderr(&not_a_key).contains("is not a pattern key"));
     }
+    let unknown_dim = learnloop(
+        &db,
+        &[
+            "lookup",
+            "--pattern",
+            "uptrend.S3.add",
+            "--category",
+            "add",
+            "--scope",
+            "bukcet=micro",
+        ],
+    );
+    assert_eq!(
+        unknown_dim.status.code(),
+        Some(0),
+        "the runtime takes any scope"
+    );
+    assert!(
+        stderr(&unknown_dim).contains("\"bukcet\" is not a configured scope dimension"),
+        "{}",
+        stderr(&unknown_dim)
+    );
     let full_typo = lookup("module=pm|pattern_key=uptrend.S3.ad", "{}");
     assert_eq!(full_typo["size_mult"], 1.0, "{full_typo}");
     assert!(full_typo["matches"].as_array().unwrap().is_empty());

@@ -3,7 +3,7 @@
 //! active config the action comes back unchanged with the reason.
 
 use super::Outcome;
-use crate::context::open_store_read_only;
+use crate::context::{load_config, open_store_read_only};
 use crate::output::emit;
 use crate::Cli;
 use clap::Args;
@@ -37,6 +37,18 @@ pub struct LookupArgs {
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
+    // The dims the stored results were made with (quietly: a lookup reports no configuration).
+    let recorded = learnloop_store::runs::last_learning_config(&conn)?
+        .and_then(|c| serde_json::from_value::<learnloop_model::LoopConfig>(c).ok());
+    let cfg = match recorded {
+        Some(cfg) => cfg,
+        None => load_config(cli)?,
+    };
+    if let Err(unknown) = super::explain::check_dims(&cfg, &args.scope) {
+        // The PM's scopes may carry dimensions the loop does not learn from, so this is no error;
+        // but a mistyped one silently matches nothing.
+        tracing::warn!("--scope: {unknown}: no override can use it");
+    }
     if learnloop_store::stats::aggregated_as_of(&conn)?.is_some()
         && !learnloop_store::stats::has_pattern(&conn, &pattern_key)?
     {
