@@ -394,6 +394,24 @@ fn an_out_file_that_is_a_store_is_refused_and_the_store_kept() {
             "refusing to overwrite",
         );
     }
+    // A demo replaces its own earlier output, never a strands file it did not write.
+    let real = dir.join("real.jsonl");
+    std::fs::copy(SAMPLE, &real).unwrap();
+    let real_path = real.to_str().unwrap();
+    assert_usage_error(
+        &learnloop(&db, &["demo", "--out", real_path, "--cycles", "20"]),
+        "no demo wrote",
+    );
+    assert_eq!(
+        std::fs::read(&real).unwrap(),
+        std::fs::read(SAMPLE).unwrap()
+    );
+    let demo = dir.join("demo.jsonl");
+    let demo_path = demo.to_str().unwrap();
+    for _ in 0..2 {
+        let again = learnloop(&db, &["demo", "--out", demo_path, "--cycles", "20"]);
+        assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    }
     // A report for a module the store does not have, or from a replay directory that is not
     // one, is bad usage: nothing is written.
     let report = dir.join("report");

@@ -133,6 +133,23 @@ fn check_period(start: Timestamp, days: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A demo replaces its own earlier output (a file with its truth file beside it), never another
+/// non-empty file: one mistyped `--out` must not replace a desk's real strands with synthetic ones.
+fn refuse_replacing_other_data(out: &std::path::Path) -> anyhow::Result<()> {
+    let holds_data = std::fs::metadata(out).is_ok_and(|m| m.len() > 0);
+    if holds_data && !learnloop_demo::truth_path(out).exists() {
+        return Err(crate::errors::usage(format!(
+            "--out {} is an existing file that no demo wrote (it has no {} beside it): choose \
+             another path, or remove it first",
+            out.display(),
+            learnloop_demo::truth_path(out)
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        )));
+    }
+    Ok(())
+}
+
 fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
     let Some(out) = &args.out else {
         return Err(crate::errors::usage(
@@ -154,6 +171,7 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
     if args.format == DemoFormat::DecisionPackets {
         return write_packets(cli, &opts, args, out);
     }
+    refuse_replacing_other_data(out)?;
     let truth = write_jsonl(&opts, out).with_context(|| format!("writing {}", out.display()))?;
     emit(cli.json, &truth, |t| {
         let mut lines = vec![
