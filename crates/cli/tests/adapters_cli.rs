@@ -221,6 +221,21 @@ fn a_planted_numeric_range_becomes_a_lesson_on_its_bins_and_a_placebo_on_none() 
         "a raw number and its bin label decide alike"
     );
     assert_eq!(lookup("55"), 1.0);
+    // Without --module the short key is pm's, which the store does not have: the message says
+    // whose it is.
+    let no_module = learnloop(
+        &run.db,
+        &[
+            "lookup",
+            "--pattern",
+            "ibs_rsi.open.BUY",
+            "--category",
+            "entry",
+        ],
+    );
+    assert_eq!(no_module.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&no_module.stderr);
+    assert!(text.contains("pass --module packets"), "{text}");
 
     // `demo check` reads the packets' truth file as it reads the strands' one.
     let check = stdout_json(&learnloop(

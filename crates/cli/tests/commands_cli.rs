@@ -355,7 +355,7 @@ fn the_run_summary_names_the_next_step_and_a_placebo_says_so_first() {
         "a placebo writes nothing to activate: {text}"
     );
     assert!(
-        text.contains("would be written, rolled back") && !text.contains(" written (proposed)"),
+        text.contains("(rolled back with the placebo)") && !text.contains(" written (proposed)"),
         "{text}"
     );
     // A --config that cannot be read fails every command, also one that does not use it.

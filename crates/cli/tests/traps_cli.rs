@@ -400,12 +400,20 @@ fn an_out_file_that_is_a_store_is_refused_and_the_store_kept() {
     let real_path = real.to_str().unwrap();
     assert_usage_error(
         &learnloop(&db, &["demo", "--out", real_path, "--cycles", "20"]),
-        "no demo wrote",
+        "that no demo wrote",
     );
     assert_eq!(
         std::fs::read(&real).unwrap(),
         std::fs::read(SAMPLE).unwrap()
     );
+    // The same for a directory of another bot's decision log.
+    let log = dir.join("desk-log");
+    std::fs::create_dir_all(log.join("packets")).unwrap();
+    std::fs::write(log.join("packets/2026-01-02.json"), "[]").unwrap();
+    let log_path = log.to_str().unwrap();
+    let packets = ["demo", "--format", "decision-packets", "--out", log_path];
+    assert_usage_error(&learnloop(&db, &packets), "that no demo wrote");
+    assert!(log.join("packets/2026-01-02.json").exists());
     let demo = dir.join("demo.jsonl");
     let demo_path = demo.to_str().unwrap();
     for _ in 0..2 {

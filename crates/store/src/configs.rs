@@ -55,7 +55,7 @@ pub enum ConfigsError {
         /// The module.
         module: String,
     },
-    #[error("module {module:?}: nothing to roll back to: active v{active} is the first version that was ever active (a rollback re-activates an earlier version that was once active, status superseded)")]
+    #[error("module {module:?}: nothing to roll back to: no version before the active v{active} was ever active (a rollback re-activates the latest earlier version with status superseded)")]
     /// No earlier version was ever active.
     NothingToRollBackTo {
         /// The module.

@@ -53,11 +53,27 @@ fn suggestions(
     module: &str,
 ) -> anyhow::Result<String> {
     const SIMILAR: f64 = 0.8;
-    let known: Vec<String> = learnloop_store::stats::pattern_keys(conn)?
+    let stored: Vec<PatternKey> = learnloop_store::stats::pattern_keys(conn)?
         .iter()
         .filter_map(|key| PatternKey::parse(key).ok())
-        .filter(|key| key.module() == Some(module))
-        .map(|key| key.short())
+        .collect();
+    // The likeliest slip: the right pattern of another module without --module.
+    let mut elsewhere: Vec<&str> = stored
+        .iter()
+        .filter(|key| key.short() == pattern)
+        .filter_map(PatternKey::module)
+        .filter(|m| *m != module)
+        .collect();
+    elsewhere.dedup();
+    if let Some(other) = elsewhere.first() {
+        return Ok(format!(
+            "It is a pattern of module {other}: pass --module {other}"
+        ));
+    }
+    let known: Vec<String> = stored
+        .iter()
+        .filter(|key| key.module().unwrap_or(module) == module)
+        .map(PatternKey::short)
         .collect();
     let mut close: Vec<(f64, &str)> = known
         .iter()

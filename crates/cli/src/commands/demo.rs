@@ -133,18 +133,28 @@ fn check_period(start: Timestamp, days: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A demo replaces its own earlier output (a file with its truth file beside it), never another
-/// non-empty file: one mistyped `--out` must not replace a desk's real strands with synthetic ones.
-fn refuse_replacing_other_data(out: &std::path::Path) -> anyhow::Result<()> {
-    let holds_data = std::fs::metadata(out).is_ok_and(|m| m.len() > 0);
-    if holds_data && !learnloop_demo::truth_path(out).exists() {
+/// A demo replaces its own earlier output (a strands file with its truth file beside it, a
+/// packets directory with its `truth.json`), never other data: one mistyped `--out` must not
+/// replace a desk's real strands or decision log with synthetic ones.
+fn refuse_replacing_other_data(out: &std::path::Path, format: DemoFormat) -> anyhow::Result<()> {
+    let non_empty_file =
+        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0);
+    let (holds_data, truth) = match format {
+        DemoFormat::Strands => (non_empty_file(out), learnloop_demo::truth_path(out)),
+        DemoFormat::DecisionPackets => {
+            let has_packets = std::fs::read_dir(out.join("packets")).is_ok_and(|mut days| {
+                days.any(|d| d.is_ok_and(|d| d.path().extension().is_some_and(|e| e == "json")))
+            });
+            let holds = non_empty_file(&out.join("closed_positions.jsonl")) || has_packets;
+            (holds, out.join("truth.json"))
+        }
+    };
+    if holds_data && !truth.exists() {
         return Err(crate::errors::usage(format!(
-            "--out {} is an existing file that no demo wrote (it has no {} beside it): choose \
-             another path, or remove it first",
+            "--out {} holds data that no demo wrote (there is no {} beside it): choose another \
+             path, or remove it first",
             out.display(),
-            learnloop_demo::truth_path(out)
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            truth.display()
         )));
     }
     Ok(())
@@ -168,10 +178,10 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<Outcome> {
         regime_shock_sd: args.regime_shock,
         ..DemoOptions::default().with_cycles(args.cycles)
     };
+    refuse_replacing_other_data(out, args.format)?;
     if args.format == DemoFormat::DecisionPackets {
         return write_packets(cli, &opts, args, out);
     }
-    refuse_replacing_other_data(out)?;
     let truth = write_jsonl(&opts, out).with_context(|| format!("writing {}", out.display()))?;
     emit(cli.json, &truth, |t| {
         let mut lines = vec![

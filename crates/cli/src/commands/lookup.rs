@@ -37,27 +37,7 @@ pub struct LookupArgs {
 pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
     let conn = open_store_read_only(cli)?;
     let pattern_key = super::action_args::resolve_pattern(&conn, &args.pattern, &args.module)?;
-    // The dims the stored results were made with (quietly: a lookup reports no configuration).
-    let recorded = learnloop_store::runs::last_learning_config(&conn)?
-        .and_then(|c| serde_json::from_value::<learnloop_model::LoopConfig>(c).ok());
-    let cfg = match recorded {
-        Some(cfg) => cfg,
-        None => load_config(cli)?,
-    };
-    if let Err(unknown) = super::explain::check_dims(&cfg, &args.scope) {
-        // The PM's scopes may carry dimensions the loop does not learn from, so this is no error;
-        // but a mistyped one silently matches nothing.
-        tracing::warn!("--scope: {unknown}: no override can use it");
-    }
-    if learnloop_store::stats::aggregated_as_of(&conn)?.is_some()
-        && !learnloop_store::stats::has_pattern(&conn, &pattern_key)?
-    {
-        // A full key is taken as given (the PM's own lookups never fail on one), but a person
-        // asking about a key no linked action has most likely mistyped it.
-        tracing::warn!(
-            "pattern {pattern_key:?} has no stored statistics: no override can match it"
-        );
-    }
+    warn_of_likely_typos(&conn, cli, &pattern_key, &args.scope);
     let pairs: Vec<(&str, &str)> = args.scope.iter().collect();
     let action = ActionInput {
         pattern_key: &pattern_key,
@@ -83,6 +63,37 @@ pub fn execute(cli: &Cli, args: &LookupArgs) -> anyhow::Result<Outcome> {
     let output = DecisionRecord::new(&applied, args.size_frac.is_some());
     emit(cli.json, &output, human)?;
     Ok(Outcome::Ok)
+}
+
+/// Warnings for what most likely is a typo: a scope dimension the stored results do not have, a
+/// full pattern key without statistics. Best effort: lookup fails open, so a store it cannot read
+/// for these checks only loses the warnings.
+fn warn_of_likely_typos(
+    conn: &learnloop_store::Connection,
+    cli: &Cli,
+    pattern_key: &str,
+    scope: &Scope,
+) {
+    // The dims the stored results were made with (quietly: a lookup reports no configuration).
+    let recorded = learnloop_store::runs::last_learning_config(conn)
+        .ok()
+        .flatten()
+        .and_then(|c| serde_json::from_value::<learnloop_model::LoopConfig>(c).ok());
+    if let Some(cfg) = recorded.or_else(|| load_config(cli).ok()) {
+        if let Err(unknown) = super::explain::check_dims(&cfg, scope) {
+            // The PM's scopes may carry dimensions the loop does not learn from, so this is no
+            // error; but a mistyped one silently matches nothing.
+            tracing::warn!("--scope: {unknown}: no override can use it");
+        }
+    }
+    let aggregated = learnloop_store::stats::aggregated_as_of(conn).is_ok_and(|a| a.is_some());
+    if aggregated && !learnloop_store::stats::has_pattern(conn, pattern_key).unwrap_or(true) {
+        // A full key is taken as given (the PM's own lookups never fail on one), but a person
+        // asking about a key no linked action has most likely mistyped it.
+        tracing::warn!(
+            "pattern {pattern_key:?} has no stored statistics: no override can match it"
+        );
+    }
 }
 
 fn levers_text(levers: &Levers) -> String {

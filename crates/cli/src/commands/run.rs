@@ -546,14 +546,11 @@ fn human_materialize(stages: &StagesReport) -> String {
     };
     let mut lines = Vec::new();
     // A placebo's version is rolled back with the rest of its run.
-    let written = if stages.placebo_seed.is_some() {
-        "would be written, rolled back"
-    } else {
-        "written"
-    };
+    let placebo = stages.placebo_seed.is_some();
     for r in &m.modules {
         let version = match r.version {
-            Some(v) => format!("v{v} {written} ({})", r.status),
+            Some(v) if placebo => format!("v{v} (rolled back with the placebo)"),
+            Some(v) => format!("v{v} written ({})", r.status),
             None => format!("unchanged (latest v{}, {})", r.config_version, r.status),
         };
         lines.push(("config", format!("{}: {version}", r.module)));
