@@ -117,21 +117,20 @@ impl GroupRows {
             stats: &r.stats,
         })
     }
-
-    /// The rows in key order, each owning its text.
-    pub fn into_owned(self) -> Vec<SubsetRow> {
-        self.iter().map(SubsetRowRef::to_owned).collect()
-    }
 }
 
 impl SubsetRowRef<'_> {
-    /// The row, owning its text.
-    pub fn to_owned(self) -> SubsetRow {
-        SubsetRow {
-            mask: self.mask,
+    /// The row as a table row of `group` as of `as_of`, owning its text.
+    pub fn to_stats_row(self, group: &Group, as_of: Timestamp) -> StatsRow {
+        StatsRow {
+            module: group.module.clone(),
+            pattern_key: group.pattern_key.clone(),
+            category: group.category,
+            scope_mask: self.mask,
             scope_values: self.scope_values.to_owned(),
             scope_values_hash: self.scope_values_hash,
             stats: *self.stats,
+            as_of,
         }
     }
 }
@@ -315,16 +314,7 @@ pub struct ComputeOutput {
 pub fn compute(p: &Prepared, limits: Limits, as_of: Timestamp) -> ComputeOutput {
     let mut rows = Vec::new();
     let counters = compute_each::<()>(p, limits, |g, subset_rows| {
-        rows.extend(subset_rows.into_owned().into_iter().map(|r| StatsRow {
-            module: g.module.clone(),
-            pattern_key: g.pattern_key.clone(),
-            category: g.category,
-            scope_mask: r.mask,
-            scope_values: r.scope_values,
-            scope_values_hash: r.scope_values_hash,
-            stats: r.stats,
-            as_of,
-        }));
+        rows.extend(subset_rows.iter().map(|r| r.to_stats_row(g, as_of)));
         Ok(())
     })
     .unwrap_or_default();

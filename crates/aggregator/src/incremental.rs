@@ -12,7 +12,7 @@
 //! - anything else (a late action changed an old trade, a trade disappeared): the group is
 //!   recomputed from scratch.
 
-use crate::engine::{compute_group, fold_observations, AggregateCounters, Limits, SubsetRow};
+use crate::engine::{compute_group, fold_observations, AggregateCounters, Limits};
 use crate::prepare::{fold_event, Group, PrepareError, Prepared, FINGERPRINT_SEED};
 use learnloop_model::hash::StableHasher;
 use learnloop_model::scope::scope_values_json;
@@ -119,10 +119,7 @@ impl IncrementalAggregator {
                     report.counters.subsets_evaluated += counters.subsets_evaluated;
                     report.counters.subset_updates += counters.subset_updates;
                     report.counters.subsets_pruned += counters.subsets_pruned;
-                    rows.into_owned()
-                        .into_iter()
-                        .map(|r| to_stats_row(group, r, as_of))
-                        .collect()
+                    rows.iter().map(|r| r.to_stats_row(group, as_of)).collect()
                 }
             };
             report.counters.rows += rows.len() as u64;
@@ -219,19 +216,6 @@ fn carry_to(rows: &mut [StatsRow], from: Timestamp, to: Timestamp, half_life_hou
             r.stats.decayed.rescale(factor);
         }
         r.as_of = to;
-    }
-}
-
-fn to_stats_row(group: &Group, r: SubsetRow, as_of: Timestamp) -> StatsRow {
-    StatsRow {
-        module: group.module.clone(),
-        pattern_key: group.pattern_key.clone(),
-        category: group.category,
-        scope_mask: r.mask,
-        scope_values: r.scope_values,
-        scope_values_hash: r.scope_values_hash,
-        stats: r.stats,
-        as_of,
     }
 }
 

@@ -58,14 +58,12 @@ fn suggestions(
         .filter_map(|key| PatternKey::parse(key).ok())
         .collect();
     // The likeliest slip: the right pattern of another module without --module.
-    let mut elsewhere: Vec<&str> = stored
+    let elsewhere = stored
         .iter()
         .filter(|key| key.short() == pattern)
         .filter_map(PatternKey::module)
-        .filter(|m| *m != module)
-        .collect();
-    elsewhere.dedup();
-    if let Some(other) = elsewhere.first() {
+        .find(|m| *m != module);
+    if let Some(other) = elsewhere {
         return Ok(format!(
             "It is a pattern of module {other}: pass --module {other}"
         ));
@@ -101,10 +99,7 @@ pub fn config_of_the_stored_results(
     conn: &learnloop_store::Connection,
     given: learnloop_model::LoopConfig,
 ) -> anyhow::Result<learnloop_model::LoopConfig> {
-    let Some(recorded) = learnloop_store::runs::last_learning_config(conn)? else {
-        return Ok(given);
-    };
-    let Ok(recorded) = serde_json::from_value::<learnloop_model::LoopConfig>(recorded) else {
+    let Some(recorded) = recorded_learning_config(conn)? else {
         return Ok(given);
     };
     if recorded != given {
@@ -115,4 +110,12 @@ pub fn config_of_the_stored_results(
         return Ok(recorded);
     }
     Ok(given)
+}
+
+/// The configuration the last learning run recorded, when there is one this build can read.
+pub fn recorded_learning_config(
+    conn: &learnloop_store::Connection,
+) -> anyhow::Result<Option<learnloop_model::LoopConfig>> {
+    Ok(learnloop_store::runs::last_learning_config(conn)?
+        .and_then(|c| serde_json::from_value::<learnloop_model::LoopConfig>(c).ok()))
 }

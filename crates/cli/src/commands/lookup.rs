@@ -75,10 +75,9 @@ fn warn_of_likely_typos(
     scope: &Scope,
 ) {
     // The dims the stored results were made with (quietly: a lookup reports no configuration).
-    let recorded = learnloop_store::runs::last_learning_config(conn)
+    let recorded = super::action_args::recorded_learning_config(conn)
         .ok()
-        .flatten()
-        .and_then(|c| serde_json::from_value::<learnloop_model::LoopConfig>(c).ok());
+        .flatten();
     if let Some(cfg) = recorded.or_else(|| load_config(cli).ok()) {
         if let Err(unknown) = super::explain::check_dims(&cfg, scope) {
             // The PM's scopes may carry dimensions the loop does not learn from, so this is no
