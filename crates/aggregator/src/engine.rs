@@ -229,8 +229,21 @@ const ROWS_AHEAD: usize = 250_000;
 pub fn compute_each<E: Send>(
     p: &Prepared,
     limits: Limits,
-    mut sink: impl FnMut(&Group, GroupRows) -> Result<(), E>,
+    mut sink: impl FnMut(&Group, &GroupRows) -> Result<(), E>,
 ) -> Result<AggregateCounters, E> {
+    let ((), counters) = compute_each_after(p, limits, || Ok(()), |(), g, rows| sink(g, rows))?;
+    Ok(counters)
+}
+
+/// [`compute_each`], the consumer first running `start` while the first group is computed (the
+/// stage clears the stored rows then, so that the clearing overlaps the computing), then handing
+/// what `start` made to `sink` with each group. Returns it with the counters.
+pub fn compute_each_after<W, E: Send>(
+    p: &Prepared,
+    limits: Limits,
+    start: impl FnOnce() -> Result<W, E>,
+    mut sink: impl FnMut(&mut W, &Group, &GroupRows) -> Result<(), E>,
+) -> Result<(W, AggregateCounters), E> {
     let limits = limits.within(p.dims);
     let (tx, rx) = std::sync::mpsc::channel::<(usize, GroupRows, AggregateCounters)>();
     let rows_ahead = RowsAhead::default();
@@ -246,13 +259,17 @@ pub fn compute_each<E: Send>(
             }
         });
         let consumed = (|| {
+            let mut rx = rx.into_iter().peekable();
+            // Once the first group is computed: its computing has the machine to itself.
+            rx.peek();
+            let mut made = start()?;
             let mut total = AggregateCounters::default();
             for (g, rows, counters) in rx {
                 ahead.remove(rows.len());
                 total.add(&counters);
-                sink(&p.groups[g], rows)?;
+                sink(&mut made, &p.groups[g], &rows)?;
             }
-            Ok(total)
+            Ok((made, total))
         })();
         ahead.stop();
         consumed
@@ -313,7 +330,7 @@ pub struct ComputeOutput {
 /// Enumerate every group of `p` under `limits` and collect the rows (no store).
 pub fn compute(p: &Prepared, limits: Limits, as_of: Timestamp) -> ComputeOutput {
     let mut rows = Vec::new();
-    let counters = compute_each::<()>(p, limits, |g, subset_rows| {
+    let counters = compute_each::<()>(p, limits, |g, subset_rows: &GroupRows| {
         rows.extend(subset_rows.iter().map(|r| r.to_stats_row(g, as_of)));
         Ok(())
     })

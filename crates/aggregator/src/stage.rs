@@ -1,6 +1,6 @@
 //! The `aggregate` stage: trade_events → pattern_scope_stats, inside the caller's transaction.
 
-use crate::engine::{compute_each, AggregateCounters, Limits, SubsetRowRef};
+use crate::engine::{compute_each_after, AggregateCounters, Limits, SubsetRowRef};
 use crate::prepare::{Group, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::OutcomeStats;
@@ -88,14 +88,20 @@ pub fn aggregate_with_progress(
     let (prepared, trade_events) = prepare(conn, cfg, as_of, options)?;
     let t1 = Instant::now();
     let limits = Limits::from_config(cfg);
-    let mut writer = StatsWriter::replace_all(conn, as_of)?;
     let total_groups = prepared.groups.len() as u64;
     let mut groups_done = 0;
-    let counters = compute_each(&prepared, limits, |group, rows| {
-        groups_done += 1;
-        on_group(groups_done, total_groups);
-        writer.write_group(group_key(group), &subset_keys(rows.iter()))
-    })?;
+    let (writer, counters) = compute_each_after(
+        &prepared,
+        limits,
+        // Clearing last night's rows reads every page of them (~0.1 s on an exhaustive
+        // 8,000-trade store): done while the first group is computed, not before.
+        || StatsWriter::replace_all(conn, as_of),
+        |writer, group, rows| {
+            groups_done += 1;
+            on_group(groups_done, total_groups);
+            writer.write_group(group_key(group), &subset_keys(rows.iter()))
+        },
+    )?;
     writer.finish();
     let depth = limits.k_max.min(cfg.dims.len() as u32);
     learnloop_store::stats::set_enumerated_depth(conn, depth)?;
