@@ -57,13 +57,15 @@ pub fn breakdown(p: &Prepared, limits: Limits, rules: &BreakdownRules<'_>) -> Ve
         .iter()
         .max()
         .map_or(0, |&c| c as usize + 1);
+    // The dimensions' own order: "the subset the walk refined it from" is this walk's.
+    let dimension_order: Vec<usize> = (0..p.dims).collect();
     for group in &p.groups {
         let root_clusters = {
             let mut sink = BreakdownSink::new(p, group, rules, n_clusters, 0);
             let all: Vec<u32> = (0..group.len() as u32).collect();
             sink.clusters_of(&all)
         };
-        let (sinks, _) = walk_group(p, group, limits, || {
+        let (sinks, _) = walk_group(p, group, limits, &dimension_order, || {
             BreakdownSink::new(p, group, rules, n_clusters, root_clusters)
         });
         count_group(sinks, rules, &mut sizes);

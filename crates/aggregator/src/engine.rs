@@ -8,7 +8,7 @@
 
 use crate::prepare::{Group, Prepared};
 use learnloop_model::config::FIRST_HIERARCHICAL_DIMS;
-use learnloop_model::scope::{push_scope_values_json, scope_values_hash};
+use learnloop_model::scope::ScopeKeyPath;
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{LoopConfig, StatsRow, Timestamp};
 use rayon::prelude::*;
@@ -343,28 +343,30 @@ pub(crate) fn compute_group(
     group: &Group,
     limits: Limits,
 ) -> (GroupRows, AggregateCounters) {
-    let name_rank = name_ranks(p);
-    let (parts, mut counters) = walk_group(p, group, limits, || RowSink::new(p, &name_rank));
+    let order = dims_by_name(p);
+    let (parts, mut counters) = walk_group(p, group, limits, &order, || RowSink::new(p));
     let parts: Vec<GroupRows> = parts.into_iter().map(|s| s.rows).collect();
     let rows = merge_in_key_order(parts);
     counters.rows = rows.len() as u64;
     (rows, counters)
 }
 
-/// Walk every subset of `group` that `limits` keeps, the root's children in parallel, each task
-/// handing its subsets to a sink of its own (the root's is first). Returns the sinks in task
-/// order and the walk's counters.
+/// Walk every subset of `group` that `limits` keeps, adding dimensions in `order` (a
+/// permutation of them), the root's children in parallel, each task handing its subsets to a sink
+/// of its own (the root's is first). Returns the sinks in task order and the walk's counters,
+/// which depend on the order: a subset is evaluated when its parent in that order is kept.
 pub(crate) fn walk_group<S: NodeSink + Send>(
     p: &Prepared,
     group: &Group,
     limits: Limits,
+    order: &[usize],
     new_sink: impl Fn() -> S + Sync,
 ) -> (Vec<S>, AggregateCounters) {
     let limits = limits.within(p.dims);
     let all: Vec<u32> = (0..group.len() as u32).collect();
     let counts = limits.skip_duplicates.then(|| PairCounts::of(p, group));
     let counts = counts.as_ref();
-    let mut root_walk = Walk::new(p, group, limits, new_sink(), counts);
+    let mut root_walk = Walk::new(p, group, limits, new_sink(), counts, order);
     root_walk.emit_root(&all);
     let tasks = if limits.k_max == 0 {
         Vec::new()
@@ -373,11 +375,12 @@ pub(crate) fn walk_group<S: NodeSink + Send>(
     };
     let results: Vec<(S, AggregateCounters)> = tasks
         .par_iter()
-        .map(|(d, obs)| {
-            let mut walk = Walk::new(p, group, limits, new_sink(), counts);
+        .map(|(at, obs)| {
+            let mut walk = Walk::new(p, group, limits, new_sink(), counts, order);
+            let d = order[*at];
             walk.path
-                .push((*d as u8, group.values[obs[0] as usize * p.dims + d]));
-            walk.visit(obs, 1u64 << d, d + 1);
+                .push((d as u8, group.values[obs[0] as usize * p.dims + d]));
+            walk.visit(obs, 1u64 << d, at + 1);
             (walk.sink, walk.counters)
         })
         .collect();
@@ -427,15 +430,12 @@ fn merge_in_key_order(parts: Vec<GroupRows>) -> GroupRows {
     merged
 }
 
-/// Rank of each dimension when sorted by name (scope keys are rendered in name order).
-fn name_ranks(p: &Prepared) -> Vec<u8> {
+/// The dimensions sorted by name: the walk adds them to a subset in this order, the order of a
+/// scope key's pairs, so that a subset's key is its parent's with one pair appended.
+fn dims_by_name(p: &Prepared) -> Vec<usize> {
     let mut order: Vec<usize> = (0..p.dims).collect();
     order.sort_by(|&a, &b| p.dim_names[a].cmp(&p.dim_names[b]));
-    let mut rank = vec![0u8; p.dims];
-    for (r, d) in order.into_iter().enumerate() {
-        rank[d] = r as u8;
-    }
-    rank
+    order
 }
 
 /// Scratch buffers of one recursion depth.
@@ -446,8 +446,8 @@ struct Scratch {
     offsets: Vec<u32>,
 }
 
-/// One subset the walk keeps: its (dim, value id) pairs in dimension order, mask, observations
-/// (canonical trade order) and statistics.
+/// One subset the walk keeps: its (dim, value id) pairs in dimension name order, mask,
+/// observations (canonical trade order) and statistics.
 pub(crate) struct Node<'n> {
     pub path: &'n [(u8, u32)],
     pub mask: u64,
@@ -463,49 +463,55 @@ pub(crate) trait NodeSink {
 /// The stored rows, with their keys rendered.
 struct RowSink<'a> {
     p: &'a Prepared,
-    name_rank: &'a [u8],
     rows: GroupRows,
-    /// Reused buffer of (name rank, dim, value) for rendering a row's key.
-    key_buf: Vec<(u8, usize, u32)>,
+    /// The key of the last node's path, and that path: the walk hands a node after its parent,
+    /// with the parent's pairs and one more, so a node's key is its parent's plus one pair.
+    key: ScopeKeyPath,
+    key_pairs: Vec<(u8, u32)>,
 }
 
 impl<'a> RowSink<'a> {
-    fn new(p: &'a Prepared, name_rank: &'a [u8]) -> Self {
+    fn new(p: &'a Prepared) -> Self {
         Self {
             p,
-            name_rank,
             rows: GroupRows::default(),
-            key_buf: Vec::new(),
+            key: ScopeKeyPath::default(),
+            key_pairs: Vec::new(),
         }
     }
 }
 
 impl NodeSink for RowSink<'_> {
     fn node(&mut self, node: Node<'_>) {
-        self.key_buf.clear();
-        self.key_buf.extend(
-            node.path
-                .iter()
-                .map(|&(d, v)| (self.name_rank[d as usize], d as usize, v)),
-        );
-        self.key_buf.sort_unstable_by_key(|x| x.0);
-        let p = self.p;
-        let kv = || {
-            self.key_buf.iter().map(|&(_, d, v)| {
-                (
-                    p.dim_names[d].as_str(),
-                    p.value_names[d][v as usize - 1].as_str(),
-                )
-            })
-        };
+        let shared = self
+            .key_pairs
+            .iter()
+            .zip(node.path)
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.key.truncate(shared);
+        self.key_pairs.truncate(shared);
+        for &(d, v) in &node.path[shared..] {
+            let du = d as usize;
+            debug_assert!(
+                self.key_pairs.last().is_none_or(|&(last, _)| {
+                    self.p.dim_names[last as usize] < self.p.dim_names[du]
+                }),
+                "the walk adds dimensions in name order"
+            );
+            self.key.push(
+                &self.p.dim_names[du],
+                &self.p.value_names[du][v as usize - 1],
+            );
+            self.key_pairs.push((d, v));
+        }
         let texts = &mut self.rows.texts;
         let start = texts.len();
-        push_scope_values_json(texts, kv());
-        let text = start..texts.len();
+        self.key.push_json_to(texts);
         self.rows.rows.push(KeyedStats {
             mask: node.mask,
-            scope_values_hash: scope_values_hash(kv()),
-            text,
+            scope_values_hash: self.key.hash(),
+            text: start..texts.len(),
             stats: node.stats,
         });
     }
@@ -546,6 +552,8 @@ struct Walk<'a, S> {
     counters: AggregateCounters,
     path: Vec<(u8, u32)>,
     scratch: Vec<Scratch>,
+    /// The dimensions in the order the walk adds them ([`dims_by_name`]).
+    order: &'a [usize],
 }
 
 const SKIP: u32 = u32::MAX;
@@ -557,6 +565,7 @@ impl<'a, S: NodeSink> Walk<'a, S> {
         limits: Limits,
         sink: S,
         pair_counts: Option<&'a PairCounts>,
+        order: &'a [usize],
     ) -> Self {
         Self {
             p,
@@ -567,6 +576,7 @@ impl<'a, S: NodeSink> Walk<'a, S> {
             counters: AggregateCounters::default(),
             path: Vec::with_capacity(limits.k_max as usize),
             scratch: (0..=limits.k_max).map(|_| Scratch::default()).collect(),
+            order,
         }
     }
 
@@ -575,14 +585,15 @@ impl<'a, S: NodeSink> Walk<'a, S> {
         self.emit(all, 0, stats);
     }
 
-    /// The root's children: for each dimension, each value carried by enough observations.
+    /// The root's children: for each dimension (its position in the walk's order), each value
+    /// carried by enough observations.
     fn first_level_tasks(&mut self, all: &[u32]) -> Vec<(usize, Vec<u32>)> {
         let mut tasks = Vec::new();
-        for d in 0..self.p.dims {
+        for (at, &d) in self.order.iter().enumerate() {
             let mut scratch = std::mem::take(&mut self.scratch[0]);
             let buckets = self.partition(all, d, self.limits.min_trades(1), &mut scratch);
             for (start, len) in buckets {
-                tasks.push((d, scratch.obs[start..start + len].to_vec()));
+                tasks.push((at, scratch.obs[start..start + len].to_vec()));
             }
             self.scratch[0] = scratch;
         }
@@ -656,7 +667,8 @@ impl<'a, S: NodeSink> Walk<'a, S> {
         }
     }
 
-    fn visit(&mut self, node: &[u32], mask: u64, next_dim: usize) {
+    /// A subset and its refinements by the dimensions from position `next` of the walk's order.
+    fn visit(&mut self, node: &[u32], mask: u64, next: usize) {
         if self.is_duplicate(node.len()) {
             // Its subtree holds only duplicates too: each refinement has the actions of the
             // same refinement of that parent.
@@ -678,13 +690,14 @@ impl<'a, S: NodeSink> Walk<'a, S> {
             return; // no refinement can reach its size's threshold
         }
         let mut scratch = std::mem::take(&mut self.scratch[depth]);
-        for d in next_dim..self.p.dims {
+        for at in next..self.p.dims {
+            let d = self.order[at];
             let runs = self.partition(node, d, child_min, &mut scratch);
             for (start, len) in runs {
                 let child = &scratch.obs[start..start + len];
                 let v = self.group.values[child[0] as usize * self.p.dims + d];
                 self.path.push((d as u8, v));
-                self.visit(child, mask | (1u64 << d), d + 1);
+                self.visit(child, mask | (1u64 << d), at + 1);
                 self.path.pop();
             }
         }

@@ -260,6 +260,71 @@ pub fn push_scope_values_json<'a>(
     out.push('}');
 }
 
+/// The canonical key ([`push_scope_values_json`], [`scope_values_hash`]) of a list of pairs that
+/// grows and shrinks at its end, pairs pushed in name order: a depth-first walk over subsets in
+/// name order extends its parent's key by one pair, so each key costs one pair's rendering and
+/// hashing instead of all of its pairs'.
+#[derive(Debug, Clone)]
+pub struct ScopeKeyPath {
+    /// `{` and the pairs so far, without the closing brace.
+    text: String,
+    /// Per number of pairs (from 0), the text's length and the hash state after them.
+    levels: Vec<(usize, StableHasher)>,
+}
+
+impl Default for ScopeKeyPath {
+    fn default() -> Self {
+        Self {
+            text: "{".to_string(),
+            levels: vec![(1, StableHasher::default())],
+        }
+    }
+}
+
+impl ScopeKeyPath {
+    /// The number of pairs.
+    pub fn len(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep the first `pairs` pairs.
+    pub fn truncate(&mut self, pairs: usize) {
+        self.levels.truncate(pairs + 1);
+        let (len, _) = self.levels[self.levels.len() - 1];
+        self.text.truncate(len);
+    }
+
+    /// Append a pair; its dimension's name must sort after those already in.
+    pub fn push(&mut self, dim: &str, value: &str) {
+        let (_, mut h) = self.levels[self.levels.len() - 1];
+        if !self.is_empty() {
+            self.text.push(',');
+            h.write(&[0x1f]);
+        }
+        push_json_string(&mut self.text, dim);
+        self.text.push(':');
+        push_json_string(&mut self.text, value);
+        write_pair(&mut h, dim, value);
+        self.levels.push((self.text.len(), h));
+    }
+
+    /// Append the pairs' JSON text ([`push_scope_values_json`]) to `out`.
+    pub fn push_json_to(&self, out: &mut String) {
+        out.push_str(&self.text);
+        out.push('}');
+    }
+
+    /// The pairs' [`scope_values_hash`].
+    pub fn hash(&self) -> u64 {
+        self.levels[self.levels.len() - 1].1.finish()
+    }
+}
+
 fn push_json_string(out: &mut String, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push('"');
@@ -471,6 +536,37 @@ fn write_pair(h: &mut StableHasher, k: &str, v: &str) {
 #[cfg(test)]
 mod canonical_tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Any sequence of pushes (in name order) and truncations renders and hashes each state
+        /// as the whole-key functions do.
+        #[test]
+        fn key_path_matches_the_whole_key(
+            steps in proptest::collection::vec((0usize..4, "[a-c\\\\\"é \t\u{1}]{0,3}"), 1..40)
+        ) {
+            let mut path = ScopeKeyPath::default();
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            for (i, (keep, value)) in steps.into_iter().enumerate() {
+                let keep = keep.min(pairs.len());
+                pairs.truncate(keep);
+                path.truncate(keep);
+                let dim = format!("d{:03}", i);
+                path.push(&dim, &value);
+                pairs.push((dim, value));
+                let borrowed = || pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let mut text = String::new();
+                path.push_json_to(&mut text);
+                proptest::prop_assert_eq!(text, scope_values_json(borrowed()));
+                proptest::prop_assert_eq!(path.hash(), scope_values_hash(borrowed()));
+                proptest::prop_assert_eq!(path.len(), pairs.len());
+            }
+            path.truncate(0);
+            let mut text = String::new();
+            path.push_json_to(&mut text);
+            proptest::prop_assert_eq!(text, "{}");
+            proptest::prop_assert_eq!(path.hash(), scope_values_hash([]));
+        }
+    }
 
     #[test]
     fn borrowed_pairs_round_trip_the_canonical_form() {
