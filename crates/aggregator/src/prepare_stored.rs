@@ -130,31 +130,37 @@ impl Streamed {
 impl Prepared {
     /// [`Prepared::build`] over the store's trade events, read in one pass without an owned
     /// event each (for a 100k-trade book those are hundreds of MB of short strings, and a sort
-    /// of wide records).
+    /// of wide records). The calling thread reads the rows while another interns them, in
+    /// batches: each is about half of the load.
     pub fn from_store(
         conn: &Connection,
         dim_list: &DimensionList,
         as_of: Timestamp,
         half_life_hours: f64,
     ) -> Result<Self, AggregateError> {
-        let dims = dim_list.len();
-        let mut interner = Interner::new(dims);
-        let mut streamed = Streamed::default();
-        let mut row = vec![0u32; dims];
-        // The store's reader cannot carry a bad scope's error: the first one is kept, the rest
-        // of the rows are skipped, and it is reported when the read ends.
-        let mut bad: Option<PrepareError> = None;
-        for_each_fold_event(conn, |e| {
-            if bad.is_none() {
-                if let Err(err) = streamed.push(e, &mut interner, dim_list, &mut row) {
-                    bad = Some(err);
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<EventBatch>(BATCHES_AHEAD);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<EventBatch>();
+        let (read, interned) = std::thread::scope(|scope| {
+            let interning = scope.spawn(move || intern_batches(full_rx, empty_tx, dim_list));
+            let mut batch = EventBatch::default();
+            let read = for_each_fold_event(conn, |e| {
+                batch.push(&e);
+                if batch.len() == BATCH_EVENTS || batch.text.len() >= BATCH_TEXT_BYTES {
+                    let empty = empty_rx.try_recv().unwrap_or_default();
+                    // A closed channel means the interning thread stopped: its result says why.
+                    let _ = full_tx.send(std::mem::replace(&mut batch, empty));
                 }
-            }
-            Ok(())
-        })?;
-        if let Some(err) = bad {
-            return Err(err.into());
-        }
+                Ok(())
+            });
+            let _ = full_tx.send(batch);
+            drop(full_tx);
+            let interned = interning
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (read, interned)
+        });
+        read?;
+        let (streamed, interner) = interned?;
         Ok(canonical(
             streamed,
             interner,
@@ -162,6 +168,99 @@ impl Prepared {
             as_of,
             half_life_hours,
         ))
+    }
+}
+
+/// Events per batch handed from the reading thread to the interning one.
+const BATCH_EVENTS: usize = 4096;
+/// Bytes of text after which a batch is handed over however few its events.
+const BATCH_TEXT_BYTES: usize = 16 << 20;
+/// Batches the reader may be ahead by.
+const BATCHES_AHEAD: usize = 4;
+
+/// Intern every event of the batches received (see [`Streamed::push`]), sending each batch back
+/// for reuse; stops at the first bad scope.
+fn intern_batches(
+    full: std::sync::mpsc::Receiver<EventBatch>,
+    empty: std::sync::mpsc::Sender<EventBatch>,
+    dim_list: &DimensionList,
+) -> Result<(Streamed, Interner), PrepareError> {
+    let mut interner = Interner::new(dim_list.len());
+    let mut streamed = Streamed::default();
+    let mut row = vec![0u32; dim_list.len()];
+    for mut batch in full {
+        for e in batch.events() {
+            streamed.push(e, &mut interner, dim_list, &mut row)?;
+        }
+        batch.clear();
+        let _ = empty.send(batch);
+    }
+    Ok((streamed, interner))
+}
+
+/// Events copied out of the rows read, their texts back to back.
+#[derive(Default)]
+struct EventBatch {
+    text: String,
+    events: Vec<BatchedEvent>,
+}
+
+/// One event of an [`EventBatch`]: where its texts end in the batch's text (trade key, action id,
+/// module, pattern, scope, in that order, each starting where the previous one ends).
+struct BatchedEvent {
+    ends: [usize; 5],
+    category: learnloop_model::ActionCategory,
+    outcome: TradeOutcome,
+}
+
+impl EventBatch {
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.events.clear();
+    }
+
+    fn push(&mut self, e: &FoldEventRef<'_>) {
+        let mut ends = [0usize; 5];
+        for (end, part) in ends.iter_mut().zip([
+            e.trade_key,
+            e.action_strand_id,
+            e.module,
+            e.pattern_key,
+            e.scope,
+        ]) {
+            self.text.push_str(part);
+            *end = self.text.len();
+        }
+        self.events.push(BatchedEvent {
+            ends,
+            category: e.category,
+            outcome: e.outcome,
+        });
+    }
+
+    fn events(&self) -> impl Iterator<Item = FoldEventRef<'_>> {
+        let mut start = 0usize;
+        self.events.iter().map(move |b| {
+            let mut parts = [""; 5];
+            for (part, &end) in parts.iter_mut().zip(&b.ends) {
+                *part = &self.text[start..end];
+                start = end;
+            }
+            let [trade_key, action_strand_id, module, pattern_key, scope] = parts;
+            FoldEventRef {
+                trade_key,
+                action_strand_id,
+                module,
+                pattern_key,
+                category: b.category,
+                scope,
+                outcome: b.outcome,
+            }
+        })
     }
 }
 
