@@ -35,8 +35,9 @@ pub struct SizeBreakdown {
     pub duplicate_of_parent: u64,
     /// Spread over fewer than `min_clusters` time clusters.
     pub few_clusters: u64,
-    /// Below `min_clusters`, and so is the subset the walk refined it from: a walk that stopped at
-    /// too few clusters would not reach it.
+    /// Below `min_clusters`, and so is the subset the walk refined it from (the breakdown walks
+    /// adding dimensions in index order: the subset without its highest-index pair): a walk that
+    /// stopped at too few clusters would not reach it.
     pub below_a_few_cluster_subset: u64,
     /// The rest of some exact parent has fewer trades than the subset's minimum support.
     pub thin_complement: u64,

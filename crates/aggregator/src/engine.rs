@@ -235,9 +235,10 @@ pub fn compute_each<E: Send>(
     Ok(counters)
 }
 
-/// [`compute_each`], the consumer first running `start` while the first group is computed (the
-/// stage clears the stored rows then, so that the clearing overlaps the computing), then handing
-/// what `start` made to `sink` with each group. Returns it with the counters.
+/// [`compute_each`], the consumer running `start` once the first group is computed, while the
+/// next ones are (the stage clears the stored rows then, so that the clearing overlaps the
+/// computing), then handing what `start` made to `sink` with each group. Returns it with the
+/// counters. `start` runs even when there are no groups.
 pub fn compute_each_after<W, E: Send>(
     p: &Prepared,
     limits: Limits,
@@ -258,6 +259,9 @@ pub fn compute_each_after<W, E: Send>(
                 }
             }
         });
+        // Dropped last, also when `start` or the sink panics: a producer waiting for room would
+        // otherwise wait forever, and the scope for it.
+        let _release = ReleaseOnDrop(ahead);
         let consumed = (|| {
             let mut rx = rx.into_iter().peekable();
             // Once the first group is computed: its computing has the machine to itself.
@@ -271,9 +275,17 @@ pub fn compute_each_after<W, E: Send>(
             }
             Ok((made, total))
         })();
-        ahead.stop();
         consumed
     })
+}
+
+/// Stops [`RowsAhead`] when dropped (see [`compute_each_after`]).
+struct ReleaseOnDrop<'a>(&'a RowsAhead);
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// The rows computed and not yet taken by the sink, which the computing thread waits on.
@@ -446,7 +458,7 @@ struct Scratch {
     offsets: Vec<u32>,
 }
 
-/// One subset the walk keeps: its (dim, value id) pairs in dimension name order, mask,
+/// One subset the walk keeps: its (dim, value id) pairs in the order the walk added them, mask,
 /// observations (canonical trade order) and statistics.
 pub(crate) struct Node<'n> {
     pub path: &'n [(u8, u32)],
@@ -552,7 +564,8 @@ struct Walk<'a, S> {
     counters: AggregateCounters,
     path: Vec<(u8, u32)>,
     scratch: Vec<Scratch>,
-    /// The dimensions in the order the walk adds them ([`dims_by_name`]).
+    /// The dimensions in the order the walk adds them (a permutation; [`dims_by_name`] for the
+    /// stored rows).
     order: &'a [usize],
 }
 

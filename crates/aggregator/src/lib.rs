@@ -2,7 +2,8 @@
 //! action's present dimensions that the lesson stage can test, outcome statistics with one
 //! observation per trade.
 //!
-//! The engine enumerates subsets depth-first, adding dimensions in increasing index order, and
+//! The engine enumerates subsets depth-first, adding dimensions in name order (so that each row's
+//! scope key is its parent's plus one pair; masks stay by dimension index), and
 //! partitions the observations by value at each step. [`Limits`] says what is kept: by default a
 //! k-dim subset is stored when it has the minimum support of its size and expanded when it has that
 //! of the next size; every subset below is a refinement with at most as many trades (Apriori), so
@@ -27,8 +28,8 @@ pub mod stage;
 
 pub use deep::store_tested_deep_subsets;
 pub use engine::{
-    compute, compute_each, exploded_subset_updates, AggregateCounters, ComputeOutput, GroupRows,
-    Limits, SubsetRow, SubsetRowRef,
+    compute, compute_each, compute_each_after, exploded_subset_updates, AggregateCounters,
+    ComputeOutput, GroupRows, Limits, SubsetRow, SubsetRowRef,
 };
 pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{Group, PrepareError, Prepared};

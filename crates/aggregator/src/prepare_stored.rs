@@ -143,12 +143,17 @@ impl Prepared {
         let (read, interned) = std::thread::scope(|scope| {
             let interning = scope.spawn(move || intern_batches(full_rx, empty_tx, dim_list));
             let mut batch = EventBatch::default();
+            // Set once the interning thread has stopped (a bad scope: its result says which).
+            // The rows are still read, so that a read error is the one reported, as before.
+            let mut interning_stopped = false;
             let read = for_each_fold_event(conn, |e| {
+                if interning_stopped {
+                    return Ok(());
+                }
                 batch.push(&e);
                 if batch.len() == BATCH_EVENTS || batch.text.len() >= BATCH_TEXT_BYTES {
                     let empty = empty_rx.try_recv().unwrap_or_default();
-                    // A closed channel means the interning thread stopped: its result says why.
-                    let _ = full_tx.send(std::mem::replace(&mut batch, empty));
+                    interning_stopped = full_tx.send(std::mem::replace(&mut batch, empty)).is_err();
                 }
                 Ok(())
             });

@@ -94,7 +94,8 @@ pub fn aggregate_with_progress(
         &prepared,
         limits,
         // Clearing last night's rows reads every page of them (~0.1 s on an exhaustive
-        // 8,000-trade store): done while the first group is computed, not before.
+        // 8,000-trade store): done once the first group is computed, while the next ones are,
+        // not before the computing starts.
         || StatsWriter::replace_all(conn, as_of),
         |writer, group, rows| {
             groups_done += 1;

@@ -1,7 +1,7 @@
 //! The engine against a brute-force reference: plain loops over trades and every subset of each
 //! action's scope, two-pass moments and direct decayed sums, on randomized small datasets.
 
-use learnloop_aggregator::{compute, Limits, Prepared};
+use learnloop_aggregator::{compute, compute_each_after, Limits, Prepared};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::decay_weight;
 use learnloop_model::{ActionCategory, DimensionList, StatsRow, Timestamp, TradeEvent};
@@ -11,15 +11,20 @@ use std::collections::BTreeMap;
 
 const HALF_LIFE_H: f64 = 240.0;
 
+/// Dimension names out of name order (the engine walks them by name, masks stay by index), some
+/// of them, like some values, needing JSON escapes.
 fn dims() -> DimensionList {
     DimensionList::new(
-        ["a", "b", "c", "d", "e"]
+        ["e\"q", "c\\z", "a", "d\u{1}", "B"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
     )
     .unwrap()
 }
+
+/// Values of the random scopes.
+const VALUES: [&str; 3] = ["v0", "v\"1", "v\\\u{2}é"];
 
 fn random_events(seed: u64) -> Vec<TradeEvent> {
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -40,7 +45,7 @@ fn random_events(seed: u64) -> Vec<TradeEvent> {
             let mut scope = BTreeMap::new();
             for d in dims.names() {
                 if rng.gen_bool(0.8) {
-                    scope.insert(d.clone(), format!("v{}", rng.gen_range(0..3)));
+                    scope.insert(d.clone(), VALUES[rng.gen_range(0..3)].to_string());
                 }
             }
             if rng.gen_bool(0.2) {
@@ -70,6 +75,12 @@ fn random_events(seed: u64) -> Vec<TradeEvent> {
             });
         }
     }
+    in_canonical_order(&mut events);
+    events
+}
+
+/// Exit time, trade, action: the order `Prepared::build` takes its events in.
+fn in_canonical_order(events: &mut [TradeEvent]) {
     events.sort_by(|a, b| {
         (a.exit_at, &a.trade_key, &a.action_strand_id).cmp(&(
             b.exit_at,
@@ -77,7 +88,6 @@ fn random_events(seed: u64) -> Vec<TradeEvent> {
             &b.action_strand_id,
         ))
     });
-    events
 }
 
 /// (trade key, winsorized R, pnl, hold days, time to S3, exit time) of one trade.
@@ -477,6 +487,93 @@ fn a_bad_stored_scope_is_reported_with_its_trade_and_action() {
         text.contains(&events[3].trade_key) && text.contains(&events[3].action_strand_id),
         "{text}"
     );
+}
+
+/// Events of many random data sets, their keys kept apart, in canonical order: a load of several
+/// of `from_store`'s batches (4,096 events).
+fn many_events() -> Vec<TradeEvent> {
+    let mut events = Vec::new();
+    for seed in 1000..1140u64 {
+        for mut e in random_events(seed) {
+            e.trade_key = format!("s{seed}-{}", e.trade_key);
+            e.position_id = format!("s{seed}-{}", e.position_id);
+            e.action_strand_id = format!("s{seed}-{}", e.action_strand_id);
+            events.push(e);
+        }
+    }
+    assert!(events.len() > 3 * 4096, "{} events", events.len());
+    in_canonical_order(&mut events);
+    events
+}
+
+#[test]
+fn a_load_of_many_batches_equals_the_preparation() {
+    let dims = dims();
+    let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+    let events = many_events();
+    let conn = store_with(&events);
+    let expected = Prepared::build(&events, &dims, as_of, HALF_LIFE_H).unwrap();
+    let from_store = Prepared::from_store(&conn, &dims, as_of, HALF_LIFE_H).unwrap();
+    assert_same_preparation(&from_store, &expected, "many batches");
+}
+
+#[test]
+fn the_first_bad_scope_of_a_late_batch_is_the_one_reported() {
+    let mut events = many_events();
+    let first_bad = events.len() - 500;
+    events[first_bad].scope = "[1, 2]".into();
+    events[first_bad + 1].scope = "7".into();
+    let conn = store_with(&events);
+    let err = Prepared::from_store(&conn, &dims(), Timestamp(0), HALF_LIFE_H)
+        .err()
+        .expect("a scope that is not an object of strings is refused");
+    let text = err.to_string();
+    let bad = &events[first_bad];
+    assert!(
+        text.contains(&bad.trade_key) && text.contains(&bad.action_strand_id),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_consumer_starts_once_even_without_groups_and_stops_at_its_error() {
+    let dims = dims();
+    let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+    let limits = Limits::flat(5, 1);
+    let none = Prepared::build(&[], &dims, as_of, HALF_LIFE_H).unwrap();
+    let mut sunk = 0;
+    let (started, counters) = compute_each_after::<_, ()>(
+        &none,
+        limits,
+        || Ok("started"),
+        |_, _, _| {
+            sunk += 1;
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!((started, sunk, counters.rows), ("started", 0, 0));
+
+    let some = Prepared::build(&random_events(5), &dims, as_of, HALF_LIFE_H).unwrap();
+    assert!(some.groups.len() > 1);
+    let refused = compute_each_after(
+        &some,
+        limits,
+        || Err::<(), _>("no"),
+        |_, _, _| panic!("no group reaches the sink after `start` failed"),
+    );
+    assert_eq!(refused.err(), Some("no"));
+    let mut groups = 0;
+    let stopped = compute_each_after(
+        &some,
+        limits,
+        || Ok(()),
+        |_, _, _| {
+            groups += 1;
+            Err("full")
+        },
+    );
+    assert_eq!((stopped.err(), groups), (Some("full"), 1));
 }
 
 #[test]
