@@ -287,12 +287,7 @@ fn canonical(
     for (r, &t) in trade_order.iter().enumerate() {
         rank[t as usize] = r as u32;
     }
-    let mut event_order: Vec<u32> = (0..s.events.len() as u32).collect();
-    event_order.sort_unstable_by(|&a, &b| {
-        let (ea, eb) = (&s.events[a as usize], &s.events[b as usize]);
-        (rank[ea.trade as usize], s.action(ea.action))
-            .cmp(&(rank[eb.trade as usize], s.action(eb.action)))
-    });
+    let event_order = events_in_trade_order(&s, &rank);
     let mut renumber = Renumber::new(&interner);
     let mut groups = s.groups;
     let mut row = vec![0u32; dims];
@@ -319,6 +314,30 @@ fn canonical(
         value_names: renumber.names,
         dim_names: dim_list.names().to_vec(),
     }
+}
+
+/// The events' indices by their trade's rank, then action id: a counting sort by rank (ranks are
+/// 0..trades), then each trade's few events sorted by action id. A comparison sort of all of them
+/// compared action id texts and was a fifth of a 100k-trade book's load.
+fn events_in_trade_order(s: &Streamed, rank: &[u32]) -> Vec<u32> {
+    let mut starts = vec![0usize; rank.len() + 1];
+    for e in &s.events {
+        starts[rank[e.trade as usize] as usize + 1] += 1;
+    }
+    for r in 1..starts.len() {
+        starts[r] += starts[r - 1];
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0u32; s.events.len()];
+    for (i, e) in s.events.iter().enumerate() {
+        let slot = &mut next[rank[e.trade as usize] as usize];
+        order[*slot] = i as u32;
+        *slot += 1;
+    }
+    for run in starts.windows(2) {
+        order[run[0]..run[1]].sort_unstable_by_key(|&e| s.action(s.events[e as usize].action));
+    }
+    order
 }
 
 /// Value ids in order of first appearance in the canonical order (the reading order's ids map
