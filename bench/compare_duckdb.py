@@ -29,6 +29,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -269,11 +270,18 @@ def describe(key, dims) -> str:
     return f"{module} | {pattern} | {cat} | mask {mask} | {scope}"
 
 
-def compare(con, ll_rows, dims, rel, abs_floor, problems):
+def compare(con, ll_rows, dims, rel, abs_floor, problems, skips_duplicates):
+    """Row by row. With `skips_duplicates` (learnloop's default enumeration), a DuckDB row that
+    learnloop lacks is expected when it holds exactly the actions of one of its parents (a 1-dim
+    subset with all of its group's actions, a 2-dim one with as many as one of its 1-dim parents:
+    SPEC §12, each action set stored once). Returns (DuckDB rows, rows that agree, such
+    duplicates)."""
     nd = len(dims)
     cur = con.execute("SELECT * FROM res")
     matched = 0
     duck_rows = 0
+    only_duck = []
+    actions_of = {}  # (module, pattern, category, mask, values) -> n_actions, masks of <= 1 dim
     while True:
         batch = cur.fetchmany(100_000)
         if not batch:
@@ -285,9 +293,11 @@ def compare(con, ll_rows, dims, rel, abs_floor, problems):
             n_trades, n_actions, mean_rr, var_rr, wins = row[4 + nd:]
             values = tuple(vals[i] for i in range(nd) if mask >> i & 1)
             key = (module, pattern, cat, mask, values)
+            if bin(mask).count("1") <= 1:
+                actions_of[key] = n_actions
             ll = ll_rows.pop(key, None)
             if ll is None:
-                problems.append(f"only in DuckDB (n_trades={n_trades}): {describe(key, dims)}")
+                only_duck.append((key, n_trades, n_actions))
                 continue
             l_trades, l_actions, l_mean, l_var, l_wins, _raw = ll
             diffs = []
@@ -308,9 +318,28 @@ def compare(con, ll_rows, dims, rel, abs_floor, problems):
                 problems.append(f"values differ (learnloop vs DuckDB: {'; '.join(diffs)}): {describe(key, dims)}")
             else:
                 matched += 1
+    duplicates = 0
+    for key, n_trades, n_actions in only_duck:
+        if skips_duplicates and n_actions in parents_actions(key, actions_of):
+            duplicates += 1
+        else:
+            problems.append(f"only in DuckDB (n_trades={n_trades}): {describe(key, dims)}")
     for key, ll in ll_rows.items():
         problems.append(f"only in learnloop (n_trades={ll[0]}): {describe(key, dims)}")
-    return duck_rows, matched
+    return duck_rows, matched, duplicates
+
+
+def parents_actions(key, actions_of) -> list:
+    """The action counts of a subset's parents of one dim fewer (for subsets of 1 or 2 dims)."""
+    module, pattern, cat, mask, values = key
+    bits = [i for i in range(mask.bit_length()) if mask >> i & 1]
+    if len(bits) == 1:
+        parents = [(module, pattern, cat, 0, ())]
+    elif len(bits) == 2:
+        parents = [(module, pattern, cat, 1 << b, (v,)) for b, v in zip(bits, values)]
+    else:
+        parents = []
+    return [actions_of[p] for p in parents if p in actions_of]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,6 +372,12 @@ def main() -> int:
     ap.add_argument("--show", type=int, default=10, help="mismatches printed")
     ap.add_argument("--reps", type=int, default=1,
                     help="times the aggregate SQL runs (its median is the ratio's DuckDB time)")
+    ap.add_argument("--ll-arg", action="append", default=[],
+                    help="one word of the `learnloop --json aggregate` command to run between the"
+                         " DuckDB runs (repeat for each word; with --ll-reps)")
+    ap.add_argument("--ll-reps", type=int, default=0,
+                    help="learnloop runs before the first DuckDB run and after each one, so that both"
+                         " sides are timed in the same stretch of the machine's drifting speed")
     a = ap.parse_args()
 
     dims = [d for d in a.dims.split(",") if d]
@@ -389,7 +424,9 @@ def main() -> int:
     log(f"DuckDB: aggregating ({n_actions_total} actions, {key_mode} key, {threads} threads) ...")
     stmts = aggregate_sql(nd, k_max, thresholds, key_mode, widths)
     duck_runs_ms = []
+    interleaved: list[dict] = []
     for rep in range(max(1, a.reps)):
+        interleaved += run_learnloop(a.ll_arg, a.ll_reps)
         if rep:
             # The same statements again, on the same loaded events: the run-to-run spread of this
             # virtual machine is as large as the differences measured.
@@ -399,6 +436,8 @@ def main() -> int:
             con.execute(s)
         t4 = time.perf_counter()
         duck_runs_ms.append((t4 - t3) * 1e3)
+    interleaved += run_learnloop(a.ll_arg, a.ll_reps)
+    aggs += interleaved
     duck_ms = statistics.median(duck_runs_ms)
 
     total = con.execute("SELECT n_trades, n_actions FROM agg WHERE is_total = 1").fetchone() or (0, 0)
@@ -412,7 +451,8 @@ def main() -> int:
     small = [k for k, v in ll_rows.items() if v[0] < thresholds[bin(k[3]).count("1")] and k[3] != 0]
     for k in small:
         problems.append(f"learnloop stored a non-root row below its size's threshold: {describe(k, dims)}")
-    duck_rows, matched = compare(con, ll_rows, dims, a.rel_tol, a.abs_tol, problems)
+    duck_rows, matched, duplicates = compare(con, ll_rows, dims, a.rel_tol, a.abs_tol, problems,
+                                             skips_duplicates=a.min_support is not None)
 
     # ---- learnloop figures ----
     run_agg = run.get("aggregate") or {}
@@ -421,7 +461,8 @@ def main() -> int:
     agg_parts = [(x["aggregate"]["load_ms"], x["aggregate"]["compute_write_ms"]) for x in aggs]
     if agg_ms:
         ll_ms = statistics.median(agg_ms)
-        ll_src = (f"median of {len(agg_ms)} separate `learnloop --json aggregate` runs after `run`, "
+        when = (f", {len(interleaved)} of them between the DuckDB runs" if interleaved else "")
+        ll_src = (f"median of {len(agg_ms)} separate `learnloop --json aggregate` runs after `run`{when}, "
                   f"durations_ms.aggregate (end to end: load from SQLite, compute, write)")
     else:
         ll_ms = run_ms
@@ -444,6 +485,8 @@ def main() -> int:
     if performed is not None:
         p(f"  learnloop performed        : {performed} updates (with support pruning)")
     p(f"rows compared                : learnloop {ll_count}, DuckDB {duck_rows} ({kept_rule}, plus roots)")
+    if duplicates:
+        p(f"  DuckDB rows with a parent's exact actions (learnloop stores each action set once): {duplicates}")
     p("")
     p(f"DuckDB {duckdb.__version__} ({threads} threads, memory_limit {mem_limit}), in-memory database")
     p(f"  load (not in the ratio)    : {fmt_s(load_csv_ms + encode_ms)} = CSV read + scope flatten {fmt_s(load_csv_ms)}"
@@ -470,6 +513,17 @@ def main() -> int:
           f"mean_rr, var_rr within {a.rel_tol:g} relative, {a.abs_tol:g} absolute floor)")
     print("\n".join(out), flush=True)
     return 1 if problems else 0
+
+
+def run_learnloop(argv: list[str], reps: int) -> list[dict]:
+    """`reps` runs of the learnloop aggregate command, their --json reports."""
+    reports = []
+    for _ in range(reps if argv else 0):
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"compare_duckdb.py: learnloop aggregate failed ({done.returncode}):\n{done.stderr}")
+        reports.append(json.loads(done.stdout))
+    return reports
 
 
 if __name__ == "__main__":

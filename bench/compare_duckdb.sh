@@ -27,6 +27,10 @@
 #   K_MAX=           exhaustive only: subset size limit (default: learnloop's configured k_max,
 #                    or the dimension count when it has none)
 #   LL_REPS=3        separate learnloop aggregate runs (median is reported)
+#   INTERLEAVE=1     1: run the learnloop aggregate runs between DuckDB's (before the first and after
+#                    each, ceil(LL_REPS / (DUCKDB_REPS + 1)) at a time), so that both sides are timed
+#                    in the same stretch of the machine's speed, which drifts by ±15 % or more within
+#                    minutes on a virtual machine; 0: all of them before DuckDB's
 #   DUCKDB_REPS=3    runs of DuckDB's aggregate SQL on the loaded events (median is reported: on
 #                    the 2-core virtual machine one run moved between 18 and 30 s)
 #   DUCKDB_KEY=auto  auto|packed|columns: subset key as one packed BIGINT or one column per dim
@@ -56,13 +60,14 @@ DUCKDB_VERSION="${DUCKDB_VERSION:-}"
 BUILD="${BUILD:-0}"
 MAX_LOAD="${MAX_LOAD:-}"
 KEEP_WORK="${KEEP_WORK:-0}"
+INTERLEAVE="${INTERLEAVE:-1}"
 BIN="${LEARNLOOP_BIN:-$ROOT/target/release/learnloop}"
 VENV="$BENCH_DIR/.venv"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'compare_duckdb: error: %s\n' "$*" >&2; exit 1; }
 
-for v in CYCLES SEED DAYS MIN_TRADES LL_REPS DUCKDB_REPS; do
+for v in CYCLES SEED DAYS MIN_TRADES LL_REPS DUCKDB_REPS INTERLEAVE; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 [[ -z "$K_MAX" || "$K_MAX" =~ ^[0-9]+$ ]] || die "K_MAX must be an integer (got '$K_MAX')"
@@ -141,6 +146,15 @@ say "learnloop run (ingest, link, aggregate; $ENUMERATION enumeration ${LL_ENUM[
 wait_for_load
 say "load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
 AGG_ARGS=()
+LL_AGGREGATE=("${LL[@]}" --json aggregate ${LL_ENUM[@]+"${LL_ENUM[@]}"})
+if (( INTERLEAVE )); then
+  slots=$((DUCKDB_REPS > 0 ? DUCKDB_REPS + 1 : 2))
+  INTERLEAVE_ARGS=(--ll-reps $(((LL_REPS + slots - 1) / slots)))
+  for word in "${LL_AGGREGATE[@]}"; do INTERLEAVE_ARGS+=("--ll-arg=$word"); done
+  LL_REPS=0
+else
+  INTERLEAVE_ARGS=()
+fi
 for ((i = 1; i <= LL_REPS; i++)); do
   "${LL[@]}" --json aggregate ${LL_ENUM[@]+"${LL_ENUM[@]}"} \
     >"$WORK/aggregate.$i.json" 2>"$WORK/aggregate.$i.log" \
@@ -162,7 +176,8 @@ status=0
   --events "$WORK/trade_events.csv" --stats "$WORK/pattern_scope_stats.csv" \
   --dims "$DIMS" --k-max "$K_MAX" "${PY_KEEP[@]}" \
   --run-json "$WORK/run.json" "${AGG_ARGS[@]}" --work "$WORK" \
-  --key "$DUCKDB_KEY" --flatten "$FLATTEN" --reps "$DUCKDB_REPS" || status=$?
+  --key "$DUCKDB_KEY" --flatten "$FLATTEN" --reps "$DUCKDB_REPS" \
+  ${INTERLEAVE_ARGS[@]+"${INTERLEAVE_ARGS[@]}"} || status=$?
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if (( status != 0 )); then
   printf 'compare_duckdb: FAILED (exit %d)\n' "$status" >&2
