@@ -148,6 +148,10 @@ say "load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
 AGG_ARGS=()
 LL_AGGREGATE=("${LL[@]}" --json aggregate ${LL_ENUM[@]+"${LL_ENUM[@]}"})
 if (( INTERLEAVE )); then
+  # One untimed run first: the exported table is then what the timed runs write (the `run` also
+  # stored the lesson stage's deeper subsets, which the aggregate stage replaces).
+  "${LL_AGGREGATE[@]}" >"$WORK/aggregate.0.json" 2>"$WORK/aggregate.0.log" \
+    || { cat "$WORK/aggregate.0.log" >&2; die "learnloop aggregate failed"; }
   slots=$((DUCKDB_REPS > 0 ? DUCKDB_REPS + 1 : 2))
   INTERLEAVE_ARGS=(--ll-reps $(((LL_REPS + slots - 1) / slots)))
   for word in "${LL_AGGREGATE[@]}"; do INTERLEAVE_ARGS+=("--ll-arg=$word"); done
