@@ -227,10 +227,7 @@ impl ScopeKey {
 pub fn scope_values_hash<'a>(sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
     let mut h = StableHasher::default();
     for (i, (k, v)) in sorted_pairs.into_iter().enumerate() {
-        if i > 0 {
-            h.write(&[0x1f]);
-        }
-        write_pair(&mut h, k, v);
+        hash_pair(&mut h, i == 0, k, v);
     }
     h.finish()
 }
@@ -250,12 +247,7 @@ pub fn push_scope_values_json<'a>(
 ) {
     out.push('{');
     for (i, (k, v)) in sorted_pairs.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_string(out, k);
-        out.push(':');
-        push_json_string(out, v);
+        push_json_pair(out, i == 0, k, v);
     }
     out.push('}');
 }
@@ -302,14 +294,9 @@ impl ScopeKeyPath {
     /// Append a pair; its dimension's name must sort after those already in.
     pub fn push(&mut self, dim: &str, value: &str) {
         let (_, mut h) = self.levels[self.levels.len() - 1];
-        if !self.is_empty() {
-            self.text.push(',');
-            h.write(&[0x1f]);
-        }
-        push_json_string(&mut self.text, dim);
-        self.text.push(':');
-        push_json_string(&mut self.text, value);
-        write_pair(&mut h, dim, value);
+        let first = self.is_empty();
+        push_json_pair(&mut self.text, first, dim, value);
+        hash_pair(&mut h, first, dim, value);
         self.levels.push((self.text.len(), h));
     }
 
@@ -512,25 +499,33 @@ pub fn hashes_without_each(sorted_pairs: &[(&str, &str)], out: &mut Vec<u64>) {
         let mut h = prefix;
         let mut first = j == 0;
         for &(k, v) in &sorted_pairs[j + 1..] {
-            if !first {
-                h.write(&[0x1f]);
-            }
+            hash_pair(&mut h, first, k, v);
             first = false;
-            write_pair(&mut h, k, v);
         }
         out.push(h.finish());
-        if j > 0 {
-            prefix.write(&[0x1f]);
-        }
         let (k, v) = sorted_pairs[j];
-        write_pair(&mut prefix, k, v);
+        hash_pair(&mut prefix, j == 0, k, v);
     }
 }
 
-fn write_pair(h: &mut StableHasher, k: &str, v: &str) {
+/// One pair of [`scope_values_hash`]: `dim=value`, after a 0x1F unless it is the first.
+fn hash_pair(h: &mut StableHasher, first: bool, k: &str, v: &str) {
+    if !first {
+        h.write(&[0x1f]);
+    }
     h.write(k.as_bytes());
     h.write(b"=");
     h.write(v.as_bytes());
+}
+
+/// One pair of [`push_scope_values_json`]: `"dim":"value"`, after a comma unless it is the first.
+fn push_json_pair(out: &mut String, first: bool, k: &str, v: &str) {
+    if !first {
+        out.push(',');
+    }
+    push_json_string(out, k);
+    out.push(':');
+    push_json_string(out, v);
 }
 
 #[cfg(test)]
