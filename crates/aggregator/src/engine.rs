@@ -65,17 +65,28 @@ impl SubsetRow {
     }
 }
 
-/// The stored subsets of one group in the table's key order, their scope texts back to back in
-/// one buffer: one allocation per group instead of one per row. An exhaustive aggregate keeps
-/// half a million rows, and allocating each text on a computing thread and freeing it on the
-/// writing one cost ~0.2 CPU-s, an eighth of the stage (docs/benchmarks.md, session 18).
+/// The stored subsets of one group, read in the table's key order. They stay in the parts the
+/// walk's tasks built, with an index that orders them: copying half a million wide rows (and
+/// their texts) into key order cost a pass over ~85 MB of fresh memory per exhaustive aggregate
+/// (docs/benchmarks.md, session 20).
 #[derive(Debug, Default)]
 pub struct GroupRows {
+    parts: Vec<RowPart>,
+    /// Each row's (mask, hash) as SQLite orders them (signed), then its part and place in it.
+    order: Vec<(i64, i64, u32, u32)>,
+}
+
+/// The rows one task of the walk produced, in its order, their scope texts back to back in one
+/// buffer: one allocation per part instead of one per row. An exhaustive aggregate keeps half a
+/// million rows, and allocating each text on a computing thread and freeing it on the writing
+/// one cost ~0.2 CPU-s, an eighth of the stage (docs/benchmarks.md, session 18).
+#[derive(Debug, Default)]
+struct RowPart {
     texts: String,
     rows: Vec<KeyedStats>,
 }
 
-/// A row of [`GroupRows`]: its key, with its scope text's place in the group's buffer.
+/// A row of a [`RowPart`]: its key, with its scope text's place in the part's buffer.
 #[derive(Debug)]
 struct KeyedStats {
     mask: u64,
@@ -98,23 +109,49 @@ pub struct SubsetRowRef<'a> {
 }
 
 impl GroupRows {
+    /// The rows of `parts`, to be read in the table's key order. SQLite orders the INTEGER
+    /// columns as signed: sort the same way so inserts append. Sorting small keys beats moving
+    /// the wide rows.
+    fn in_key_order(parts: Vec<RowPart>) -> Self {
+        let mut order: Vec<(i64, i64, u32, u32)> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(p, part)| {
+                part.rows.iter().enumerate().map(move |(i, r)| {
+                    (
+                        r.mask as i64,
+                        r.scope_values_hash as i64,
+                        p as u32,
+                        i as u32,
+                    )
+                })
+            })
+            .collect();
+        order.sort_unstable();
+        Self { parts, order }
+    }
+
     /// The number of rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.order.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.order.is_empty()
     }
 
     /// The rows in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = SubsetRowRef<'_>> {
-        self.rows.iter().map(|r| SubsetRowRef {
-            mask: r.mask,
-            scope_values: &self.texts[r.text.clone()],
-            scope_values_hash: r.scope_values_hash,
-            stats: &r.stats,
+        self.order.iter().map(|&(_, _, p, i)| {
+            let part = &self.parts[p as usize];
+            let r = &part.rows[i as usize];
+            SubsetRowRef {
+                mask: r.mask,
+                scope_values: &part.texts[r.text.clone()],
+                scope_values_hash: r.scope_values_hash,
+                stats: &r.stats,
+            }
         })
     }
 }
@@ -357,8 +394,8 @@ pub(crate) fn compute_group(
 ) -> (GroupRows, AggregateCounters) {
     let order = dims_by_name(p);
     let (parts, mut counters) = walk_group(p, group, limits, &order, || RowSink::new(p));
-    let parts: Vec<GroupRows> = parts.into_iter().map(|s| s.rows).collect();
-    let rows = merge_in_key_order(parts);
+    let parts: Vec<RowPart> = parts.into_iter().map(|s| s.rows).collect();
+    let rows = GroupRows::in_key_order(parts);
     counters.rows = rows.len() as u64;
     (rows, counters)
 }
@@ -405,43 +442,6 @@ pub(crate) fn walk_group<S: NodeSink + Send>(
     (sinks, counters)
 }
 
-/// The rows of all parts in the table's key order, their texts copied into one buffer in that
-/// order (the writer then reads them front to back). SQLite orders the INTEGER columns as
-/// signed: sort the same way so inserts append. Sorting small keys and moving each row once
-/// beats sorting the wide rows themselves.
-fn merge_in_key_order(parts: Vec<GroupRows>) -> GroupRows {
-    let mut order: Vec<(i64, i64, u32, u32)> = parts
-        .iter()
-        .enumerate()
-        .flat_map(|(p, part)| {
-            part.rows.iter().enumerate().map(move |(i, r)| {
-                (
-                    r.mask as i64,
-                    r.scope_values_hash as i64,
-                    p as u32,
-                    i as u32,
-                )
-            })
-        })
-        .collect();
-    order.sort_unstable();
-    let mut merged = GroupRows {
-        texts: String::with_capacity(parts.iter().map(|p| p.texts.len()).sum()),
-        rows: Vec::with_capacity(order.len()),
-    };
-    for (_, _, p, i) in order {
-        let part = &parts[p as usize];
-        let row = &part.rows[i as usize];
-        let start = merged.texts.len();
-        merged.texts.push_str(&part.texts[row.text.clone()]);
-        merged.rows.push(KeyedStats {
-            text: start..merged.texts.len(),
-            ..*row
-        });
-    }
-    merged
-}
-
 /// The dimensions sorted by name: the walk adds them to a subset in this order, the order of a
 /// scope key's pairs, so that a subset's key is its parent's with one pair appended.
 fn dims_by_name(p: &Prepared) -> Vec<usize> {
@@ -475,7 +475,7 @@ pub(crate) trait NodeSink {
 /// The stored rows, with their keys rendered.
 struct RowSink<'a> {
     p: &'a Prepared,
-    rows: GroupRows,
+    rows: RowPart,
     /// The key of the last node's path, and that path: the walk hands a node after its parent,
     /// with the parent's pairs and one more, so a node's key is its parent's plus one pair.
     key: ScopeKeyPath,
@@ -486,7 +486,7 @@ impl<'a> RowSink<'a> {
     fn new(p: &'a Prepared) -> Self {
         Self {
             p,
-            rows: GroupRows::default(),
+            rows: RowPart::default(),
             key: ScopeKeyPath::default(),
             key_pairs: Vec::new(),
         }
