@@ -10,6 +10,9 @@ use std::sync::Arc;
 const ROW_PARAMS: usize = 18;
 /// The group id comes first (?1), shared by every row of a statement.
 const SHARED_PARAMS: usize = 1;
+/// Rows ahead whose statistics and text the writer asks the cache for: the aggregate hands its rows
+/// in key order from where its threads computed them, scattered over megabytes.
+const PREFETCH_AHEAD: usize = 8;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
 const BATCH: usize = 200;
 
@@ -181,6 +184,10 @@ impl<'c> StatsWriter<'c> {
             };
             stmt.raw_bind_parameter(1, group_id)?;
             for (i, (key, stats)) in now.iter().enumerate() {
+                if let Some((ahead, ahead_stats)) = rest.get(i + PREFETCH_AHEAD) {
+                    learnloop_sys::prefetch_all(*ahead_stats);
+                    learnloop_sys::prefetch_all(ahead.scope_values);
+                }
                 bind_row(stmt, SHARED_PARAMS + i * ROW_PARAMS, key, stats)?;
             }
             stmt.raw_execute()?;

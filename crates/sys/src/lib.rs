@@ -45,16 +45,32 @@ pub fn sync_file_systems() {}
 /// prefetcher cannot follow.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast::<i8>());
+}
+
+/// [`prefetch`] every cache line of `value` (a wide record, or a `str`): for a loop that reads
+/// records in an order unrelated to where they lie.
+#[inline(always)]
+pub fn prefetch_all<T: ?Sized>(value: &T) {
+    const LINE: usize = 64;
+    let start = (value as *const T).cast::<i8>();
+    let len = std::mem::size_of_val(value);
+    let mut at = 0;
+    while at < len {
+        prefetch_address(start.wrapping_add(at));
+        at += LINE;
+    }
+}
+
+#[inline(always)]
+fn prefetch_address(address: *const i8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and reads nothing the program sees; the pointer comes from
-    // a reference, so it is valid anyway.
+    // SAFETY: a prefetch never faults and reads nothing the program sees, whatever the address.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (value as *const T).cast::<i8>(),
-        );
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = address;
 }
 
 #[cfg(test)]
@@ -68,6 +84,11 @@ mod tests {
         for v in &values {
             prefetch(v);
         }
+        // Whole ranges: a wide slice, a text, an empty one, and a value narrower than a line.
+        prefetch_all(values.as_slice());
+        prefetch_all("a text of a few cache lines, ".repeat(10).as_str());
+        prefetch_all("");
+        prefetch_all(&values[0]);
         release_freed_memory();
         sync_file_systems();
         assert_eq!(values, before);
