@@ -13,6 +13,7 @@ pub mod load;
 pub mod meta;
 #[cfg(feature = "postgres")]
 pub mod pg;
+mod raw_insert;
 pub mod runs;
 pub mod schema;
 pub mod stats;

@@ -1,9 +1,10 @@
 //! `pattern_scope_stats`: one row per (module, pattern, category, scope subset).
 
+use crate::raw_insert::{Params, RawInsert, Value};
 use crate::{text_column, u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Statement};
+use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
 /// Parameters bound per row: every column of `stats_subsets` but the group id.
@@ -47,7 +48,7 @@ pub struct StatsWriter<'c> {
     conn: &'c Connection,
     /// The INSERT of each chunk size (power-of-two remainders, then `BATCH`), prepared once: its
     /// text has thousands of parameters, too long to format or look up per chunk.
-    inserts: Vec<Option<Statement<'c>>>,
+    inserts: Vec<Option<RawInsert<'c>>>,
     as_of: String,
     /// The id the next group gets: groups are numbered in the order they are written.
     next_group_id: i64,
@@ -180,17 +181,19 @@ impl<'c> StatsWriter<'c> {
             }
             let stmt = match &mut self.inserts[slot] {
                 Some(stmt) => stmt,
-                empty => empty.insert(self.conn.prepare(&insert_sql(chunk))?),
+                empty => empty.insert(RawInsert::prepare(self.conn, &insert_sql(chunk))?),
             };
-            stmt.raw_bind_parameter(1, group_id)?;
-            for (i, (key, stats)) in now.iter().enumerate() {
-                if let Some((ahead, ahead_stats)) = rest.get(i + PREFETCH_AHEAD) {
-                    learnloop_sys::prefetch_all(*ahead_stats);
-                    learnloop_sys::prefetch_all(ahead.scope_values);
+            stmt.execute(|params| {
+                params.push(Value::Integer(group_id))?;
+                for (i, (key, stats)) in now.iter().enumerate() {
+                    if let Some((ahead, ahead_stats)) = rest.get(i + PREFETCH_AHEAD) {
+                        learnloop_sys::prefetch_all(*ahead_stats);
+                        learnloop_sys::prefetch_all(ahead.scope_values);
+                    }
+                    bind_row(params, key, stats)?;
                 }
-                bind_row(stmt, SHARED_PARAMS + i * ROW_PARAMS, key, stats)?;
-            }
-            stmt.raw_execute()?;
+                Ok(())
+            })?;
             self.written += chunk as u64;
             rest = later;
         }
@@ -221,50 +224,40 @@ impl<'c> StatsWriter<'c> {
     }
 }
 
-fn bind_row(
-    stmt: &mut Statement<'_>,
-    offset: usize,
-    k: &SubsetKey<'_>,
+fn bind_row<'t>(
+    params: &mut Params<'_, '_, 't>,
+    k: &SubsetKey<'t>,
     s: &OutcomeStats,
 ) -> Result<()> {
-    let mut b = Binder { stmt, last: offset };
-    b.bind(u64_to_sql(k.scope_mask))?;
-    b.bind(u64_to_sql(k.scope_values_hash))?;
-    b.bind(k.scope_mask.count_ones())?;
-    b.bind(k.scope_values)?;
-    b.bind(s.r.n as i64)?;
-    b.bind(s.n_actions as i64)?;
-    b.bind(s.r.mean)?;
-    b.bind(s.r.m2)?;
-    b.bind(s.wins as i64)?;
-    b.bind(s.sum_pnl)?;
-    b.bind(s.hold_days.mean())?;
-    b.bind(s.time_eff.mean())?;
-    b.bind(s.first_exit.map(Timestamp::millis))?;
-    b.bind(s.last_exit.map(Timestamp::millis))?;
-    b.bind(s.decayed.w)?;
-    b.bind(s.decayed.w2)?;
-    b.bind(s.decayed.mean)?;
-    b.bind(s.decayed.m2)?;
+    let integer = |v: u64| Value::Integer(v as i64);
+    let time = |t: Option<Timestamp>| t.map_or(Value::Null, |t| Value::Integer(t.millis()));
+    for value in [
+        Value::Integer(u64_to_sql(k.scope_mask)),
+        Value::Integer(u64_to_sql(k.scope_values_hash)),
+        Value::Integer(i64::from(k.scope_mask.count_ones())),
+        Value::Text(k.scope_values),
+        integer(s.r.n),
+        integer(s.n_actions),
+        Value::Real(s.r.mean),
+        Value::Real(s.r.m2),
+        integer(s.wins),
+        Value::Real(s.sum_pnl),
+        real_or_null(s.hold_days.mean()),
+        real_or_null(s.time_eff.mean()),
+        time(s.first_exit),
+        time(s.last_exit),
+        Value::Real(s.decayed.w),
+        Value::Real(s.decayed.w2),
+        Value::Real(s.decayed.mean),
+        Value::Real(s.decayed.m2),
+    ] {
+        params.push(value)?;
+    }
     Ok(())
 }
 
-/// Binds a statement's parameters in order. Generic per value type (not `&dyn ToSql`): the
-/// writer binds tens of millions of values a night, and each dynamic call cost as much as the
-/// bind itself.
-struct Binder<'s, 'c> {
-    stmt: &'s mut Statement<'c>,
-    /// The number of the parameter bound last.
-    last: usize,
-}
-
-impl Binder<'_, '_> {
-    #[inline]
-    fn bind<T: rusqlite::ToSql>(&mut self, value: T) -> Result<()> {
-        self.last += 1;
-        self.stmt.raw_bind_parameter(self.last, value)?;
-        Ok(())
-    }
+fn real_or_null(v: Option<f64>) -> Value<'static> {
+    v.map_or(Value::Null, Value::Real)
 }
 
 /// The module and pattern of the rows read last: rows come in key order, so a group's rows share
