@@ -111,7 +111,14 @@ pub enum Command {
     ShowConfig,
 }
 
+/// SQLite's page cache in huge pages, for every store the process opens (see
+/// `learnloop_store::use_huge_page_cache`): enough for an exhaustive 8,000-trade aggregate's
+/// clear and rewrite; larger writes take the rest from the heap.
+const HUGE_PAGE_CACHE_BYTES: usize = 256 << 20;
+
 fn main() -> ExitCode {
+    // First: SQLite takes the setting only before its first connection.
+    learnloop_store::use_huge_page_cache(HUGE_PAGE_CACHE_BYTES);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return errors::report_parse_error(&e),

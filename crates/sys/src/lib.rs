@@ -73,6 +73,64 @@ fn prefetch_address(address: *const i8) {
     let _ = address;
 }
 
+/// A zeroed region of `bytes` (rounded up to whole 2 MiB huge pages) for the rest of the process,
+/// which the kernel is asked to back with transparent huge pages: touching it then costs one
+/// fault per 2 MiB instead of one per 4 KiB page, which on this project's virtual machines is most
+/// of the cost of filling fresh memory. `None` if the mapping fails. Nothing is resident until
+/// touched; the region is never unmapped (its address is handed to a library that keeps it).
+#[cfg(target_os = "linux")]
+pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
+    use std::os::raw::{c_int, c_long, c_void};
+    extern "C" {
+        fn mmap(
+            addr: *mut c_void,
+            len: usize,
+            prot: c_int,
+            flags: c_int,
+            fd: c_int,
+            offset: c_long,
+        ) -> *mut c_void;
+        fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+    }
+    const PROT_READ: c_int = 1;
+    const PROT_WRITE: c_int = 2;
+    const MAP_PRIVATE: c_int = 0x02;
+    const MAP_ANONYMOUS: c_int = 0x20;
+    const MADV_HUGEPAGE: c_int = 14;
+    const HUGE_PAGE: usize = 2 << 20;
+    let len = bytes.checked_next_multiple_of(HUGE_PAGE)?;
+    if len == 0 {
+        return None;
+    }
+    // SAFETY: an anonymous private mapping at an address of the kernel's choice touches no
+    // existing memory; MAP_FAILED is checked. The advice only changes how pages are backed.
+    unsafe {
+        let at = mmap(
+            std::ptr::null_mut(),
+            len,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if at as isize == -1 {
+            return None;
+        }
+        // Best effort: without huge pages the region works the same, one fault per 4 KiB.
+        let _ = madvise(at, len, MADV_HUGEPAGE);
+        // The mapping is readable, writable, zeroed, `len` long, and never unmapped, so a
+        // `'static` slice over it is sound; it is returned once per call, so it is not aliased.
+        Some(std::slice::from_raw_parts_mut(at.cast::<u8>(), len))
+    }
+}
+
+/// A region for the rest of the process (see the Linux version): an ordinary leaked allocation
+/// elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
+    Some(Vec::leak(vec![0u8; bytes]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
