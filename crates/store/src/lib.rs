@@ -309,20 +309,29 @@ pub fn u64_from_sql(v: i64) -> u64 {
 }
 
 /// Give SQLite a page cache of up to `bytes` backed by huge pages, for every connection the
-/// process opens. Call it before the first connection opens (SQLite takes this setting only
-/// before it initializes); afterwards it does nothing and returns false.
+/// process opens. Returns whether SQLite took it: it takes it only before it initializes (the
+/// first connection); otherwise the call changes nothing (the unused region stays mapped, not
+/// resident).
 ///
 /// Why: a nightly aggregate reads last night's ~110 MB of stats pages and writes as many new
 /// ones through the page cache; its fresh 64 KiB buffers cost one page fault per 4 KiB, ~27k
 /// faults on the writing thread, the stage's bottleneck (docs/benchmarks.md, session 20).
 ///
-/// What it changes besides: the region is virtual until touched, but what was touched stays
-/// resident for the rest of the process (it is not returned when a connection's cache shrinks).
-/// And once nearly all of its slots are in use, SQLite treats the page cache as under memory
-/// pressure: a connection recycles its least recently used pages (spilling dirty ones to the
-/// WAL) instead of growing past the region, whatever its `cache_size`. So `bytes` is also the
-/// most page cache the process holds in practice.
-pub fn use_huge_page_cache(bytes: usize) -> bool {
+/// What it changes besides:
+/// - What was touched stays resident for the rest of the process (the region is not returned
+///   when a connection's cache shrinks).
+/// - All connections share one page-cache group (SQLite is built with memory management). Once
+///   fewer than ten slots are free, SQLite treats the page cache as under memory pressure: a
+///   connection needing a page reuses the least recently used one of the process (writing dirty
+///   pages out first, to the WAL or, under a rollback journal, to the database file) rather than
+///   growing to its `cache_size`. So `bytes` is in practice the most page cache the process holds.
+/// - Each slot holds a 64 KiB page. Pages of a store made with a smaller page size, and the
+///   in-memory temporary b-trees of large sorts (4 KiB pages), take a whole slot each.
+///
+/// # Safety
+/// No other thread may use SQLite during the call (`sqlite3_config` is not thread-safe: a
+/// connection opened meanwhile would race on SQLite's global settings). Call it first in `main`.
+pub unsafe fn use_huge_page_cache(bytes: usize) -> bool {
     let Some(header) = page_header_bytes() else {
         return false;
     };
@@ -330,14 +339,14 @@ pub fn use_huge_page_cache(bytes: usize) -> bool {
     let Some(region) = learnloop_sys::huge_page_region(bytes) else {
         return false;
     };
-    let slots = region.len() / slot;
-    let Ok(slots) = std::os::raw::c_int::try_from(slots) else {
+    let Ok(slots) = std::os::raw::c_int::try_from(region.len() / slot) else {
         return false;
     };
-    // SAFETY: SQLite keeps the pointer for the rest of the process, and the region is never
-    // unmapped or touched by anything else (it was created above and is handed over here);
-    // it is 2 MiB aligned and `slots * slot` bytes long. Before SQLite initializes, the call
-    // only records the setting; after, it fails with SQLITE_MISUSE and records nothing.
+    // SAFETY: the caller guarantees no other thread uses SQLite now. SQLite keeps the pointer
+    // for the rest of the process, and the region is never unmapped or used by anything else (it
+    // was made above and is handed over here); it is 8-byte aligned (2 MiB, in fact) and holds
+    // `slots` slots of `slot` bytes. After initialization SQLite refuses (SQLITE_MISUSE) and
+    // records nothing.
     let rc = unsafe {
         rusqlite::ffi::sqlite3_config(
             rusqlite::ffi::SQLITE_CONFIG_PAGECACHE,

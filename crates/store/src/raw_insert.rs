@@ -43,8 +43,16 @@ impl<'c> RawInsert<'c> {
                 std::ptr::null_mut(),
             )
         };
-        if rc != ffi::SQLITE_OK || stmt.is_null() {
+        if rc != ffi::SQLITE_OK {
             return Err(error(conn, rc));
+        }
+        if stmt.is_null() {
+            // Only whitespace or comments: nothing to run.
+            return Err(rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_MISUSE),
+                Some("no statement in the SQL".into()),
+            )
+            .into());
         }
         // SAFETY: `stmt` was just prepared successfully.
         let parameters = unsafe { ffi::sqlite3_bind_parameter_count(stmt) };
@@ -81,7 +89,8 @@ impl<'c> RawInsert<'c> {
         // `SQLITE_STATIC` is borrowed for 't, which outlives this call, so every text SQLite
         // reads during the step is alive. After the reset SQLite keeps the pointers but reads
         // them only when the statement is stepped again (or its SQL expanded, which nothing here
-        // asks for), and it is stepped only here, after every parameter is bound anew.
+        // asks for, nor `sqlite3_stmt_explain`), and it is stepped only here, after every parameter
+        // is bound anew.
         let step = unsafe { ffi::sqlite3_step(self.stmt) };
         // SAFETY: as above. After a failed step the reset returns the same error; the step's is
         // the one reported.
@@ -117,7 +126,12 @@ impl<'t> Params<'_, '_, 't> {
                 Value::Text(t) => ffi::sqlite3_bind_text64(
                     stmt,
                     i,
-                    t.as_ptr().cast(),
+                    // An empty `str` may point anywhere (even dangle): give SQLite a real one.
+                    if t.is_empty() {
+                        c"".as_ptr()
+                    } else {
+                        t.as_ptr().cast()
+                    },
                     t.len() as u64,
                     ffi::SQLITE_STATIC(),
                     ffi::SQLITE_UTF8 as u8,
@@ -262,5 +276,6 @@ mod tests {
             .unwrap();
         assert_eq!(rows(&conn), vec![(7, None, None, 1)]);
         assert!(RawInsert::prepare(&conn, "INSERT INTO nowhere VALUES (?1)").is_err());
+        assert!(RawInsert::prepare(&conn, "  -- nothing").is_err());
     }
 }

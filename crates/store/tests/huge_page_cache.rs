@@ -6,8 +6,9 @@ use learnloop_store::use_huge_page_cache;
 #[test]
 fn a_store_reads_back_what_it_wrote_through_the_region_and_past_it() {
     // 4 MiB: a few dozen 64 KiB pages, far fewer than the table below needs.
+    // SAFETY: the first statement of this test binary's only test: no other thread uses SQLite.
     assert!(
-        use_huge_page_cache(4 << 20),
+        unsafe { use_huge_page_cache(4 << 20) },
         "accepted before any connection"
     );
     let dir = std::env::temp_dir().join(format!("learnloop-huge-{}", std::process::id()));
@@ -45,8 +46,9 @@ fn a_store_reads_back_what_it_wrote_through_the_region_and_past_it() {
         n += 1;
     }
     assert_eq!(n, 40_000);
+    // SAFETY: as above (this thread is the only one).
     assert!(
-        !use_huge_page_cache(4 << 20),
+        !unsafe { use_huge_page_cache(4 << 20) },
         "refused once SQLite is initialized"
     );
     drop(stmt);

@@ -48,17 +48,23 @@ pub fn prefetch<T>(value: &T) {
     prefetch_address((value as *const T).cast::<i8>());
 }
 
-/// [`prefetch`] every cache line of `value` (a wide record, or a `str`): for a loop that reads
+/// [`prefetch`] every cache line `value` spans (a wide record, or a `str`): for a loop that reads
 /// records in an order unrelated to where they lie.
 #[inline(always)]
 pub fn prefetch_all<T: ?Sized>(value: &T) {
     const LINE: usize = 64;
     let start = (value as *const T).cast::<i8>();
     let len = std::mem::size_of_val(value);
-    let mut at = 0;
-    while at < len {
-        prefetch_address(start.wrapping_add(at));
-        at += LINE;
+    if len == 0 {
+        return;
+    }
+    // From the line holding the first byte to the one holding the last.
+    let first_line = start.wrapping_sub(start as usize % LINE);
+    let end = start.wrapping_add(len);
+    let mut line = first_line;
+    while (line as usize) < (end as usize) {
+        prefetch_address(line);
+        line = line.wrapping_add(LINE);
     }
 }
 
@@ -74,11 +80,15 @@ fn prefetch_address(address: *const i8) {
 }
 
 /// A zeroed region of `bytes` (rounded up to whole 2 MiB huge pages) for the rest of the process,
-/// which the kernel is asked to back with transparent huge pages: touching it then costs one
-/// fault per 2 MiB instead of one per 4 KiB page, which on this project's virtual machines is most
-/// of the cost of filling fresh memory. `None` if the mapping fails. Nothing is resident until
-/// touched; the region is never unmapped (its address is handed to a library that keeps it).
-#[cfg(target_os = "linux")]
+/// 2 MiB aligned, which the kernel is asked to back with transparent huge pages: touching it then
+/// costs one fault per 2 MiB instead of one per 4 KiB page, which on this project's virtual
+/// machines is most of the cost of filling fresh memory. `None` if the mapping fails, and on
+/// platforms where it is not implemented. Nothing is resident until touched; the region is never
+/// unmapped (its address is handed to a library that keeps it).
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
     use std::os::raw::{c_int, c_long, c_void};
     extern "C" {
@@ -92,6 +102,7 @@ pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
         ) -> *mut c_void;
         fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
     }
+    // The values of x86-64 and aarch64 Linux (other architectures differ).
     const PROT_READ: c_int = 1;
     const PROT_WRITE: c_int = 2;
     const MAP_PRIVATE: c_int = 0x02;
@@ -102,12 +113,15 @@ pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
     if len == 0 {
         return None;
     }
+    // One huge page more than asked, so that an aligned start exists inside the mapping (mmap
+    // only promises 4 KiB alignment).
+    let mapped = len.checked_add(HUGE_PAGE)?;
     // SAFETY: an anonymous private mapping at an address of the kernel's choice touches no
     // existing memory; MAP_FAILED is checked. The advice only changes how pages are backed.
     unsafe {
         let at = mmap(
             std::ptr::null_mut(),
-            len,
+            mapped,
             PROT_READ | PROT_WRITE,
             MAP_PRIVATE | MAP_ANONYMOUS,
             -1,
@@ -116,19 +130,25 @@ pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
         if at as isize == -1 {
             return None;
         }
+        let aligned = at
+            .cast::<u8>()
+            .add((HUGE_PAGE - at as usize % HUGE_PAGE) % HUGE_PAGE);
         // Best effort: without huge pages the region works the same, one fault per 4 KiB.
-        let _ = madvise(at, len, MADV_HUGEPAGE);
-        // The mapping is readable, writable, zeroed, `len` long, and never unmapped, so a
-        // `'static` slice over it is sound; it is returned once per call, so it is not aliased.
-        Some(std::slice::from_raw_parts_mut(at.cast::<u8>(), len))
+        let _ = madvise(aligned.cast(), len, MADV_HUGEPAGE);
+        // `aligned..aligned + len` lies inside the mapping, which is readable, writable, zeroed
+        // and never unmapped, so a `'static` slice over it is sound; each call maps anew, so it
+        // is not aliased.
+        Some(std::slice::from_raw_parts_mut(aligned, len))
     }
 }
 
-/// A region for the rest of the process (see the Linux version): an ordinary leaked allocation
-/// elsewhere.
-#[cfg(not(target_os = "linux"))]
-pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
-    Some(Vec::leak(vec![0u8; bytes]))
+/// Not implemented here: `None`.
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub fn huge_page_region(_bytes: usize) -> Option<&'static mut [u8]> {
+    None
 }
 
 #[cfg(test)]
@@ -147,8 +167,23 @@ mod tests {
         prefetch_all("a text of a few cache lines, ".repeat(10).as_str());
         prefetch_all("");
         prefetch_all(&values[0]);
+        prefetch_all(&values[1..]);
         release_freed_memory();
         sync_file_systems();
         assert_eq!(values, before);
+    }
+
+    #[test]
+    fn a_huge_page_region_is_aligned_zeroed_and_writable() {
+        let Some(region) = huge_page_region(3 << 20) else {
+            return; // not implemented on this platform
+        };
+        assert_eq!(region.len(), 4 << 20, "whole 2 MiB pages");
+        assert_eq!(region.as_ptr() as usize % (2 << 20), 0);
+        assert!(region.iter().step_by(4096).all(|&b| b == 0));
+        region[0] = 1;
+        let last = region.len() - 1;
+        region[last] = 2;
+        assert_eq!((region[0], region[last]), (1, 2));
     }
 }
