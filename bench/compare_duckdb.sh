@@ -163,8 +163,7 @@ else
 fi
 for ((i = 1; i <= LL_REPS; i++)); do
   started_ns="$(date +%s%N)"
-  "${LL[@]}" --json aggregate ${LL_ENUM[@]+"${LL_ENUM[@]}"} \
-    >"$WORK/aggregate.$i.json" 2>"$WORK/aggregate.$i.log" \
+  "${LL_AGGREGATE[@]}" >"$WORK/aggregate.$i.json" 2>"$WORK/aggregate.$i.log" \
     || { cat "$WORK/aggregate.$i.log" >&2; die "learnloop aggregate failed"; }
   AGG_ARGS+=(--agg-json "$WORK/aggregate.$i.json"
              --agg-process-ms "$(( ($(date +%s%N) - started_ns) / 1000000 ))")
