@@ -111,15 +111,7 @@ pub enum Command {
     ShowConfig,
 }
 
-/// SQLite's page cache in huge pages, for every store the process opens (see
-/// `learnloop_store::use_huge_page_cache`): enough for an exhaustive 8,000-trade aggregate's
-/// clear and rewrite. It is also the most page cache the process holds in practice: a larger
-/// write recycles pages, spilling dirty ones, instead of growing.
-const HUGE_PAGE_CACHE_BYTES: usize = 256 << 20;
-
 fn main() -> ExitCode {
-    // SAFETY: the first statement of `main`: no other thread exists, no connection is open.
-    let huge_page_cache = unsafe { learnloop_store::use_huge_page_cache(HUGE_PAGE_CACHE_BYTES) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return errors::report_parse_error(&e),
@@ -129,11 +121,6 @@ fn main() -> ExitCode {
         cli.log_format,
         logging::verbosity(cli.quiet, cli.verbose),
         color,
-    );
-    tracing::debug!(
-        huge_page_cache,
-        bytes = HUGE_PAGE_CACHE_BYTES,
-        "SQLite page cache in a huge-page region"
     );
     match commands::dispatch(&cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),

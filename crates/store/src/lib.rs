@@ -205,9 +205,7 @@ pub(crate) fn retry_while_busy<T>(mut attempt: impl FnMut() -> Result<T>) -> Res
 /// (docs/benchmarks.md, issue 15). Point reads (the PM's config lookup) read one page either way.
 pub const PAGE_SIZE: i64 = 65536;
 
-/// The page cache of a connection that writes the stats table (what `open` sets). In the
-/// `learnloop` binary the process-wide region of [`use_huge_page_cache`] (256 MiB) bounds it in
-/// practice.
+/// The page cache of a connection that writes the stats table (what `open` sets).
 pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 
 /// The page cache of a stage that only streams the stats table once (the lesson stage): pages
@@ -306,70 +304,4 @@ pub fn u64_to_sql(v: u64) -> i64 {
 /// The `u64` a mask or hash was stored from (bit-cast back).
 pub fn u64_from_sql(v: i64) -> u64 {
     v as u64
-}
-
-/// Give SQLite a page cache of up to `bytes` backed by huge pages, for every connection the
-/// process opens. Returns whether SQLite took it: it takes it only before it initializes (the
-/// first connection); otherwise the call changes nothing (the unused region stays mapped, not
-/// resident).
-///
-/// Why: a nightly aggregate reads last night's ~110 MB of stats pages and writes as many new
-/// ones through the page cache; its fresh 64 KiB buffers cost one page fault per 4 KiB, ~27k
-/// faults on the writing thread, the stage's bottleneck (docs/benchmarks.md, session 20).
-///
-/// What it changes besides:
-/// - What was touched stays resident for the rest of the process (the region is not returned
-///   when a connection's cache shrinks).
-/// - All connections share one page-cache group (SQLite is built with memory management). Once
-///   fewer than ten slots are free, SQLite treats the page cache as under memory pressure: a
-///   connection needing a page reuses the least recently used one of the process (writing dirty
-///   pages out first, to the WAL or, under a rollback journal, to the database file) rather than
-///   growing to its `cache_size`. So `bytes` is in practice the most page cache the process holds.
-/// - Each slot holds a 64 KiB page. Pages of a store made with a smaller page size, and the
-///   in-memory temporary b-trees of large sorts (4 KiB pages), take a whole slot each.
-///
-/// # Safety
-/// No other thread may use SQLite during the call (`sqlite3_config` is not thread-safe: a
-/// connection opened meanwhile would race on SQLite's global settings). Call it first in `main`.
-pub unsafe fn use_huge_page_cache(bytes: usize) -> bool {
-    let Some(header) = page_header_bytes() else {
-        return false;
-    };
-    let slot = (PAGE_SIZE as usize + header).next_multiple_of(8);
-    let Some(region) = learnloop_sys::huge_page_region(bytes) else {
-        return false;
-    };
-    let Ok(slots) = std::os::raw::c_int::try_from(region.len() / slot) else {
-        return false;
-    };
-    // SAFETY: the caller guarantees no other thread uses SQLite now. SQLite keeps the pointer
-    // for the rest of the process, and the region is never unmapped or used by anything else (it
-    // was made above and is handed over here); it is 8-byte aligned (2 MiB, in fact) and holds
-    // `slots` slots of `slot` bytes. After initialization SQLite refuses (SQLITE_MISUSE) and
-    // records nothing.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_config(
-            rusqlite::ffi::SQLITE_CONFIG_PAGECACHE,
-            region.as_mut_ptr().cast::<std::os::raw::c_void>(),
-            slot as std::os::raw::c_int,
-            slots,
-        )
-    };
-    rc == rusqlite::ffi::SQLITE_OK
-}
-
-/// The bytes SQLite needs beside each cached page (`SQLITE_CONFIG_PCACHE_HDRSZ`).
-fn page_header_bytes() -> Option<usize> {
-    let mut bytes: std::os::raw::c_int = 0;
-    // SAFETY: the option writes one int through the pointer, which is valid for the call; it
-    // reads no other state and may be asked at any time.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_config(
-            rusqlite::ffi::SQLITE_CONFIG_PCACHE_HDRSZ,
-            &mut bytes as *mut std::os::raw::c_int,
-        )
-    };
-    (rc == rusqlite::ffi::SQLITE_OK)
-        .then(|| usize::try_from(bytes).ok())
-        .flatten()
 }

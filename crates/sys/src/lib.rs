@@ -79,78 +79,6 @@ fn prefetch_address(address: *const i8) {
     let _ = address;
 }
 
-/// A zeroed region of `bytes` (rounded up to whole 2 MiB huge pages) for the rest of the process,
-/// 2 MiB aligned, which the kernel is asked to back with transparent huge pages: touching it then
-/// costs one fault per 2 MiB instead of one per 4 KiB page, which on this project's virtual
-/// machines is most of the cost of filling fresh memory. `None` if the mapping fails, and on
-/// platforms where it is not implemented. Nothing is resident until touched; the region is never
-/// unmapped (its address is handed to a library that keeps it).
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-pub fn huge_page_region(bytes: usize) -> Option<&'static mut [u8]> {
-    use std::os::raw::{c_int, c_long, c_void};
-    extern "C" {
-        fn mmap(
-            addr: *mut c_void,
-            len: usize,
-            prot: c_int,
-            flags: c_int,
-            fd: c_int,
-            offset: c_long,
-        ) -> *mut c_void;
-        fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
-    }
-    // The values of x86-64 and aarch64 Linux (other architectures differ).
-    const PROT_READ: c_int = 1;
-    const PROT_WRITE: c_int = 2;
-    const MAP_PRIVATE: c_int = 0x02;
-    const MAP_ANONYMOUS: c_int = 0x20;
-    const MADV_HUGEPAGE: c_int = 14;
-    const HUGE_PAGE: usize = 2 << 20;
-    let len = bytes.checked_next_multiple_of(HUGE_PAGE)?;
-    if len == 0 {
-        return None;
-    }
-    // One huge page more than asked, so that an aligned start exists inside the mapping (mmap
-    // only promises 4 KiB alignment).
-    let mapped = len.checked_add(HUGE_PAGE)?;
-    // SAFETY: an anonymous private mapping at an address of the kernel's choice touches no
-    // existing memory; MAP_FAILED is checked. The advice only changes how pages are backed.
-    unsafe {
-        let at = mmap(
-            std::ptr::null_mut(),
-            mapped,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if at as isize == -1 {
-            return None;
-        }
-        let aligned = at
-            .cast::<u8>()
-            .add((HUGE_PAGE - at as usize % HUGE_PAGE) % HUGE_PAGE);
-        // Best effort: without huge pages the region works the same, one fault per 4 KiB.
-        let _ = madvise(aligned.cast(), len, MADV_HUGEPAGE);
-        // `aligned..aligned + len` lies inside the mapping, which is readable, writable, zeroed
-        // and never unmapped, so a `'static` slice over it is sound; each call maps anew, so it
-        // is not aliased.
-        Some(std::slice::from_raw_parts_mut(aligned, len))
-    }
-}
-
-/// Not implemented here: `None`.
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-pub fn huge_page_region(_bytes: usize) -> Option<&'static mut [u8]> {
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,19 +99,5 @@ mod tests {
         release_freed_memory();
         sync_file_systems();
         assert_eq!(values, before);
-    }
-
-    #[test]
-    fn a_huge_page_region_is_aligned_zeroed_and_writable() {
-        let Some(region) = huge_page_region(3 << 20) else {
-            return; // not implemented on this platform
-        };
-        assert_eq!(region.len(), 4 << 20, "whole 2 MiB pages");
-        assert_eq!(region.as_ptr() as usize % (2 << 20), 0);
-        assert!(region.iter().step_by(4096).all(|&b| b == 0));
-        region[0] = 1;
-        let last = region.len() - 1;
-        region[last] = 2;
-        assert_eq!((region[0], region[last]), (1, 2));
     }
 }
