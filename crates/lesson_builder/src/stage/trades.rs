@@ -111,6 +111,26 @@ impl GroupTrades {
         self.r.len()
     }
 
+    /// Record that action `action` (the group's latest) has these `dim = value` pairs; a pair's
+    /// names are copied only the first time the group sees it.
+    fn add_action_pairs(&mut self, action: usize, pairs: &[(&str, &str)]) {
+        let words = (action + 1).div_ceil(64);
+        for &(dim, value) in pairs {
+            if !self.pairs.contains_key(dim) {
+                self.pairs.insert(dim.to_string(), FxHashMap::default());
+            }
+            let values = self.pairs.get_mut(dim).expect("inserted above");
+            if !values.contains_key(value) {
+                values.insert(value.to_string(), Bitset::default());
+            }
+            let set = values.get_mut(value).expect("inserted above");
+            if set.0.len() < words {
+                set.0.resize(words, 0);
+            }
+            set.insert(action);
+        }
+    }
+
     /// The trades of the subset with these `dim = value` pairs (all trades for none).
     pub fn trades_of(&self, pairs: &[(&str, &str)]) -> Bitset {
         let n_actions = self.action_trade.len();
@@ -314,11 +334,16 @@ pub struct TradeIndexBuilder {
     as_of: Timestamp,
     /// Per module, its time clusters (ids; numbered in time order at the end).
     clusters_of: BTreeMap<String, BTreeMap<i64, u32>>,
-    /// (module, trade key) → the trade's index among the module's trades.
-    module_index: FxHashMap<(String, String), u32>,
+    /// module → trade key → the trade's index among the module's trades.
+    module_index: FxHashMap<String, FxHashMap<String, u32>>,
     /// Per module, each trade's (cluster id, R) from its first event.
     module_raw: FxHashMap<String, Vec<(i64, f64)>>,
-    groups: FxHashMap<GroupId, GroupBuild>,
+    /// module → pattern → category → the group being built: nested so that an event finds its
+    /// group by the names it borrows, without building an owned key per event.
+    groups: FxHashMap<String, FxHashMap<String, FxHashMap<ActionCategory, GroupBuild>>>,
+    /// The buffer an event's scope pairs are parsed into (empty between events; see
+    /// [`reuse_pairs_buffer`]).
+    pairs_buffer: Vec<(&'static str, &'static str)>,
 }
 
 /// A group's trades while the index is built.
@@ -342,6 +367,7 @@ impl TradeIndexBuilder {
             module_index: FxHashMap::default(),
             module_raw: FxHashMap::default(),
             groups: FxHashMap::default(),
+            pairs_buffer: Vec::new(),
         }
     }
 
@@ -355,8 +381,7 @@ impl TradeIndexBuilder {
             self.clusters_of
                 .insert(e.module.clone(), BTreeMap::from([(c, 0)]));
         }
-        let id: GroupId = (e.module.clone(), e.pattern_key.clone(), e.category);
-        let build = self.groups.entry(id).or_default();
+        let build = group_build(&mut self.groups, e);
         let g = &mut build.trades;
         let trade = if !g.r.is_empty() && build.last_key == e.trade_key {
             g.r.len() - 1
@@ -375,17 +400,16 @@ impl TradeIndexBuilder {
         };
         let action = g.action_trade.len();
         g.action_trade.push(trade as u32);
-        learnloop_model::scope::with_scope_pairs(&e.scope, |scope| {
-            for &(k, v) in scope {
-                let values = g.pairs.entry(k.to_string()).or_default();
-                let set = values.entry(v.to_string()).or_default();
-                let words = (action + 1).div_ceil(64);
-                if set.0.len() < words {
-                    set.0.resize(words, 0);
-                }
-                set.insert(action);
-            }
-        });
+        let mut pairs = reuse_pairs_buffer(std::mem::take(&mut self.pairs_buffer));
+        if learnloop_model::scope::canonical_pairs_into(&e.scope, &mut pairs) {
+            g.add_action_pairs(action, &pairs);
+        } else {
+            learnloop_model::scope::with_scope_pairs(&e.scope, |scope| {
+                g.add_action_pairs(action, scope)
+            });
+        }
+        pairs.clear();
+        self.pairs_buffer = reuse_pairs_buffer(pairs);
     }
 
     pub fn finish(mut self) -> TradeIndex {
@@ -417,16 +441,17 @@ impl TradeIndexBuilder {
             }
             module_cells.insert(module, cells);
         }
-        let groups: FxHashMap<GroupId, GroupTrades> = self
-            .groups
-            .into_iter()
-            .map(|(id, build)| {
-                let ids = &clusters_of[&id.0];
-                let mut trades = build.trades;
-                trades.cluster = build.raw_clusters.iter().map(|c| ids[c]).collect();
-                (id, trades)
-            })
-            .collect();
+        let mut groups: FxHashMap<GroupId, GroupTrades> = FxHashMap::default();
+        for (module, patterns) in self.groups {
+            let ids = &clusters_of[&module];
+            for (pattern, categories) in patterns {
+                for (category, build) in categories {
+                    let mut trades = build.trades;
+                    trades.cluster = build.raw_clusters.iter().map(|c| ids[c]).collect();
+                    groups.insert((module.clone(), pattern.clone(), category), trades);
+                }
+            }
+        }
         let clusters: BTreeMap<&str, BTreeMap<i64, u32>> = clusters_of
             .iter()
             .map(|(m, ids)| (m.as_str(), ids.clone()))
@@ -437,22 +462,59 @@ impl TradeIndexBuilder {
     }
 }
 
+/// The group `e` belongs to, made on its first event (the names are copied only then).
+fn group_build<'g>(
+    groups: &'g mut FxHashMap<String, FxHashMap<String, FxHashMap<ActionCategory, GroupBuild>>>,
+    e: &TradeEvent,
+) -> &'g mut GroupBuild {
+    if !groups.contains_key(e.module.as_str()) {
+        groups.insert(e.module.clone(), FxHashMap::default());
+    }
+    let patterns = groups.get_mut(e.module.as_str()).expect("inserted above");
+    if !patterns.contains_key(e.pattern_key.as_str()) {
+        patterns.insert(e.pattern_key.clone(), FxHashMap::default());
+    }
+    let categories = patterns
+        .get_mut(e.pattern_key.as_str())
+        .expect("inserted above");
+    categories.entry(e.category).or_default()
+}
+
+/// An empty pairs buffer of any lifetime, keeping the allocation: one event's borrowed pairs must
+/// not outlive it, but the memory can serve the next event. Collecting an empty vector into one
+/// of the same layout reuses its allocation in place (no pair is ever mapped).
+fn reuse_pairs_buffer<'a, 'b>(buffer: Vec<(&'a str, &'a str)>) -> Vec<(&'b str, &'b str)> {
+    debug_assert!(buffer.is_empty());
+    buffer.into_iter().map(|_| ("", "")).collect()
+}
+
 /// The index of `e`'s trade among its module's trades (in order of first appearance), numbering
 /// it on its first event.
 fn module_trade(
-    module_index: &mut FxHashMap<(String, String), u32>,
+    module_index: &mut FxHashMap<String, FxHashMap<String, u32>>,
     module_raw: &mut FxHashMap<String, Vec<(i64, f64)>>,
     e: &TradeEvent,
     cluster: i64,
 ) -> u32 {
-    let key = (e.module.clone(), e.trade_key.clone());
-    if let Some(&i) = module_index.get(&key) {
+    if let Some(&i) = module_index
+        .get(e.module.as_str())
+        .and_then(|trades| trades.get(e.trade_key.as_str()))
+    {
         return i;
     }
-    let raw = module_raw.entry(e.module.clone()).or_default();
+    let raw = match module_raw.get_mut(e.module.as_str()) {
+        Some(raw) => raw,
+        None => module_raw.entry(e.module.clone()).or_default(),
+    };
     raw.push((cluster, e.rr_winsorized));
     let i = (raw.len() - 1) as u32;
-    module_index.insert(key, i);
+    match module_index.get_mut(e.module.as_str()) {
+        Some(trades) => trades.insert(e.trade_key.clone(), i),
+        None => module_index
+            .entry(e.module.clone())
+            .or_default()
+            .insert(e.trade_key.clone(), i),
+    };
     i
 }
 
