@@ -109,20 +109,6 @@ pub fn load_all_events(conn: &Connection) -> Result<Vec<TradeEvent>> {
     Ok(rows)
 }
 
-/// Every trade event in canonical order (as `load_all_events`), handed to `visit` one at a time
-/// without holding them all: a 100k-trade book has ~0.7 M events of seven strings each. The
-/// order comes from SQLite's sorter, which holds a copy of the rows while they stream.
-pub fn for_each_event(
-    conn: &Connection,
-    visit: impl FnMut(TradeEvent) -> Result<()>,
-) -> Result<()> {
-    query_events(
-        conn,
-        "ORDER BY exit_at_ms, trade_key, action_strand_id",
-        visit,
-    )
-}
-
 /// The scope of every linked action of one (module, pattern, category) group.
 pub fn scopes_of_group(
     conn: &Connection,
