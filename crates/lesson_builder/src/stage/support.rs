@@ -8,7 +8,7 @@ use super::lifecycle::ActiveLesson;
 use super::LessonError;
 use crate::factors::{assign_factor_ids, cluster_by_jaccard, Factor, JaccardPair, LessonTrades};
 use learnloop_model::scope::{canonical_pairs_into, parse_scope_map};
-use learnloop_model::{FactorRow, LoopConfig, Timestamp, TradeEvent};
+use learnloop_model::{ActionCategory, FactorRow, LoopConfig, Timestamp, TradeEvent};
 use learnloop_store::lessons;
 use learnloop_store::Connection;
 use rustc_hash::FxHashMap;
@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 /// Supporting trades of each lesson (sorted trade indices): the trades with an action of the
 /// lesson's pattern and category whose scope contains the lesson's scope. Without `events` they
-/// are streamed from the store in table order: a trade's index only has to be the same in every
-/// lesson's set (the Jaccard overlaps), not follow the canonical order.
+/// are streamed from the store in table order, borrowed from each row: a trade's index only has
+/// to be the same in every lesson's set (the Jaccard overlaps), not follow the canonical order.
 fn supporting_trades(
     conn: &Connection,
     events: Option<&[TradeEvent]>,
@@ -25,13 +25,36 @@ fn supporting_trades(
 ) -> Result<Vec<Vec<u32>>, LessonError> {
     let mut support = Supporting::new(active);
     match events {
-        Some(events) => events.iter().for_each(|e| support.visit(e)),
-        None => learnloop_store::events::for_each_event_unordered(conn, |e| {
-            support.visit(&e);
+        Some(events) => events.iter().for_each(|e| {
+            support.visit(SupportEvent {
+                trade_key: &e.trade_key,
+                module: &e.module,
+                pattern_key: &e.pattern_key,
+                category: e.category,
+                scope: &e.scope,
+            })
+        }),
+        None => learnloop_store::events::for_each_fold_event(conn, |e| {
+            support.visit(SupportEvent {
+                trade_key: e.trade_key,
+                module: e.module,
+                pattern_key: e.pattern_key,
+                category: e.category,
+                scope: e.scope,
+            });
             Ok(())
         })?,
     }
     Ok(support.finish())
+}
+
+/// What the supporting sets read of an event.
+struct SupportEvent<'e> {
+    trade_key: &'e str,
+    module: &'e str,
+    pattern_key: &'e str,
+    category: ActionCategory,
+    scope: &'e str,
 }
 
 /// The supporting trade sets of the active lessons, built from events visited in any order (a
@@ -77,20 +100,16 @@ impl<'a> Supporting<'a> {
         index
     }
 
-    fn visit(&mut self, e: &TradeEvent) {
-        let trade = self.trade_of(&e.trade_key);
-        let group = (
-            e.module.as_str(),
-            e.pattern_key.as_str(),
-            e.category.as_str(),
-        );
+    fn visit(&mut self, e: SupportEvent<'_>) {
+        let trade = self.trade_of(e.trade_key);
+        let group = (e.module, e.pattern_key, e.category.as_str());
         let Some(members) = self.by_group.get(&group) else {
             return;
         };
         // Canonical scope text is read without allocating; anything else goes through serde_json.
         let mut pairs: Vec<(&str, &str)> = Vec::new();
-        let owned: Option<BTreeMap<String, String>> = (!canonical_pairs_into(&e.scope, &mut pairs))
-            .then(|| parse_scope_map(&e.scope).unwrap_or_default());
+        let owned: Option<BTreeMap<String, String>> = (!canonical_pairs_into(e.scope, &mut pairs))
+            .then(|| parse_scope_map(e.scope).unwrap_or_default());
         let has = |k: &str, v: &str| match &owned {
             Some(scope) => scope.get(k).map(String::as_str) == Some(v),
             None => pairs.contains(&(k, v)),
