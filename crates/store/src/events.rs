@@ -230,6 +230,138 @@ pub fn for_each_fold_event(
     Ok(())
 }
 
+/// What the lesson stage's trade index reads of one trade event, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexEventRef<'r> {
+    /// The trade (its close's strand id).
+    pub trade_key: &'r str,
+    /// Producing module.
+    pub module: &'r str,
+    /// The action's pattern.
+    pub pattern_key: &'r str,
+    /// The action's category.
+    pub category: ActionCategory,
+    /// The action's scope JSON as stored.
+    pub scope: &'r str,
+    /// The trade's winsorized R.
+    pub rr_winsorized: f64,
+    /// When the trade opened, when known (its time cluster; the exit time otherwise).
+    pub entry_at: Option<Timestamp>,
+    /// When the trade closed (its decay weight).
+    pub exit_at: Timestamp,
+}
+
+impl<'e> From<&'e TradeEvent> for IndexEventRef<'e> {
+    fn from(e: &'e TradeEvent) -> Self {
+        Self {
+            trade_key: &e.trade_key,
+            module: &e.module,
+            pattern_key: &e.pattern_key,
+            category: e.category,
+            scope: &e.scope,
+            rr_winsorized: e.rr_winsorized,
+            entry_at: e.entry_at,
+            exit_at: e.exit_at,
+        }
+    }
+}
+
+/// One event's place in [`for_each_index_event`]'s text buffer, and its figures.
+struct StoredEvent {
+    /// Where its texts start: trade key, action strand id, module, pattern, scope, back to back.
+    start: usize,
+    /// The lengths of those five texts.
+    lengths: [u32; 5],
+    category: ActionCategory,
+    rr_winsorized: f64,
+    entry_at: Option<Timestamp>,
+    exit_at: Timestamp,
+}
+
+impl StoredEvent {
+    /// The trade key and action strand id, the order's texts.
+    fn sort_texts<'t>(&self, buffer: &'t str) -> (&'t str, &'t str) {
+        let trade_end = self.start + self.lengths[0] as usize;
+        let action_end = trade_end + self.lengths[1] as usize;
+        (
+            &buffer[self.start..trade_end],
+            &buffer[trade_end..action_end],
+        )
+    }
+
+    /// The five texts (see `start`).
+    fn texts<'t>(&self, buffer: &'t str) -> [&'t str; 5] {
+        let mut at = self.start;
+        self.lengths.map(|len| {
+            let text = &buffer[at..at + len as usize];
+            at += len as usize;
+            text
+        })
+    }
+}
+
+/// Every trade event in canonical order (as [`load_all_events`]) as an [`IndexEventRef`]: the
+/// rows are read once, their texts into one buffer rather than a string per field, and sorted
+/// there. Both are freed on return.
+pub fn for_each_index_event(
+    conn: &Connection,
+    mut visit: impl FnMut(IndexEventRef<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut buffer = String::new();
+    let mut events: Vec<StoredEvent> = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT trade_key, action_strand_id, module, pattern_key, action_category, scope,
+                rr_winsorized, entry_at, exit_at_ms
+         FROM trade_events",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let trade_key = text_column(r, 0)?;
+        let category = event_category(text_column(r, 4)?, trade_key)?;
+        let start = buffer.len();
+        let mut lengths = [0u32; 5];
+        for (length, column) in lengths.iter_mut().zip([0, 1, 2, 3, 5]) {
+            let text = text_column(r, column)?;
+            *length = u32::try_from(text.len()).map_err(|_| {
+                crate::StoreError::Corrupt(format!("trade_events {trade_key}: a text over 4 GiB"))
+            })?;
+            buffer.push_str(text);
+        }
+        let entry_at = r.get_ref(7)?.as_str_or_null().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        events.push(StoredEvent {
+            start,
+            lengths,
+            category,
+            rr_winsorized: r.get(6)?,
+            entry_at: entry_at.and_then(|t| Timestamp::parse(t).ok()),
+            exit_at: Timestamp(r.get(8)?),
+        });
+    }
+    // The order of `load_all_events`: exit time, then trade key and action strand id bytewise
+    // (the texts are only read on a tie: a trade's events share its exit time).
+    events.sort_unstable_by(|a, b| {
+        a.exit_at
+            .cmp(&b.exit_at)
+            .then_with(|| a.sort_texts(&buffer).cmp(&b.sort_texts(&buffer)))
+    });
+    for e in &events {
+        let [trade_key, _, module, pattern_key, scope] = e.texts(&buffer);
+        visit(IndexEventRef {
+            trade_key,
+            module,
+            pattern_key,
+            category: e.category,
+            scope,
+            rr_winsorized: e.rr_winsorized,
+            entry_at: e.entry_at,
+            exit_at: e.exit_at,
+        })?;
+    }
+    Ok(())
+}
+
 /// One observation per linked trade that has v5 actions (the population the statistics see):
 /// (module, trade_key, exit time, winsorized R), by exit time then key.
 pub fn module_trades(conn: &Connection) -> Result<Vec<(String, String, Timestamp, f64)>> {
@@ -279,4 +411,98 @@ pub fn link_counts(conn: &Connection) -> Result<LinkCounts> {
         trade_events: one("SELECT COUNT(*) FROM trade_events")?,
         anomalies,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(
+        trade: &str,
+        action: &str,
+        exit_ms: i64,
+        entry_ms: Option<i64>,
+        i: usize,
+    ) -> TradeEvent {
+        TradeEvent {
+            trade_key: trade.to_string(),
+            position_id: format!("pos-{trade}"),
+            trade_id: None,
+            action_strand_id: action.to_string(),
+            module: if i.is_multiple_of(2) { "pm" } else { "other" }.to_string(),
+            pattern_key: format!("p.S{}", i % 3),
+            category: if i.is_multiple_of(4) {
+                ActionCategory::Entry
+            } else {
+                ActionCategory::Add
+            },
+            scope: format!("{{\"a\":\"{i}\",\"b\":\"ü{}\"}}", i % 5),
+            rr: i as f64 - 3.5,
+            rr_winsorized: i as f64 * 0.25 - 1.0,
+            pnl_usd: None,
+            hold_days: Some(1.5),
+            time_to_s3: None,
+            entry_at: entry_ms.map(Timestamp),
+            exit_at: Timestamp(exit_ms),
+            action_at: Timestamp(exit_ms - 10),
+        }
+    }
+
+    type Projection = (
+        String,
+        String,
+        String,
+        ActionCategory,
+        String,
+        u64,
+        Option<i64>,
+        i64,
+    );
+
+    fn project(e: IndexEventRef<'_>) -> Projection {
+        (
+            e.trade_key.to_string(),
+            e.module.to_string(),
+            e.pattern_key.to_string(),
+            e.category,
+            e.scope.to_string(),
+            e.rr_winsorized.to_bits(),
+            e.entry_at.map(|t| t.0),
+            e.exit_at.0,
+        )
+    }
+
+    #[test]
+    fn the_index_events_come_in_the_order_and_with_the_fields_of_the_loaded_events() {
+        let conn = crate::open_in_memory().unwrap();
+        // Stored out of order, with ties on the exit time (a trade's events, and two trades
+        // closing at once), keys that sort differently as bytes and as numbers, and a missing
+        // entry time.
+        let events = [
+            event("t10", "a2", 5_000, Some(1_000), 0),
+            event("t9", "a1", 5_000, Some(2_000), 1),
+            event("t10", "a10", 5_000, Some(1_000), 2),
+            event("t2", "a1", -7_000, None, 3),
+            event("t10", "a1", 5_000, Some(1_000), 4),
+            event("t3", "b", 9_000_000, Some(8_000_000), 5),
+            event("t1", "z", 5_000, None, 6),
+        ];
+        for e in &events {
+            insert_trade_event(&conn, e).unwrap();
+        }
+        let expected: Vec<Projection> = load_all_events(&conn)
+            .unwrap()
+            .iter()
+            .map(|e| project(e.into()))
+            .collect();
+        let mut seen = Vec::new();
+        for_each_index_event(&conn, |e| {
+            seen.push(project(e));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, expected);
+        let keys: Vec<&str> = seen.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(keys, ["t2", "t1", "t10", "t10", "t10", "t9", "t3"]);
+    }
 }

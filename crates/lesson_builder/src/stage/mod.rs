@@ -202,16 +202,22 @@ fn build_lessons_streamed(
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
     // The events in canonical order, sorted in Rust: an `ORDER BY` had SQLite's sorter hold a
     // copy of every row as well, and its sort and merge took a fifth of the stage at 100k
-    // trades. Each event is dropped once indexed. A placebo permutes R over all of them first.
-    let mut events = learnloop_store::events::load_all_events(conn)?;
-    if let Some(seed) = placebo {
-        crate::shuffle_r_within_clusters(&mut events, seed, cfg.lessons.cluster_days);
-    }
-    let mut builder = TradeIndexBuilder::new(cfg, as_of);
-    for event in events {
-        builder.push(&event);
-    }
-    let index = builder.finish();
+    // trades. A placebo permutes R over all of them first.
+    let index = match placebo {
+        Some(seed) => {
+            let mut events = learnloop_store::events::load_all_events(conn)?;
+            crate::shuffle_r_within_clusters(&mut events, seed, cfg.lessons.cluster_days);
+            TradeIndex::build(&events, cfg, as_of)
+        }
+        None => {
+            let mut builder = TradeIndexBuilder::new(cfg, as_of);
+            learnloop_store::events::for_each_index_event(conn, |e| {
+                builder.push(e);
+                Ok(())
+            })?;
+            builder.finish()
+        }
+    };
     clock.lap("baselines and trades");
     // Every stored row may be tested (by default the table holds only those and their parents):
     // room for all of them from the start, so that neither vector is copied as it grows.

@@ -6,6 +6,7 @@
 use learnloop_model::stats::{decay_weight, WeightedStats};
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp, TradeEvent};
 use learnloop_stats::{time_cluster, ClusterCell};
+use learnloop_store::events::IndexEventRef;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -372,22 +373,22 @@ impl TradeIndexBuilder {
     }
 
     /// The next event in canonical order.
-    pub fn push(&mut self, e: &TradeEvent) {
+    pub fn push(&mut self, e: IndexEventRef<'_>) {
         let at = e.entry_at.unwrap_or(e.exit_at).millis();
         let c = time_cluster(at, self.days);
-        if let Some(ids) = self.clusters_of.get_mut(e.module.as_str()) {
+        if let Some(ids) = self.clusters_of.get_mut(e.module) {
             ids.insert(c, 0);
         } else {
             self.clusters_of
-                .insert(e.module.clone(), BTreeMap::from([(c, 0)]));
+                .insert(e.module.to_string(), BTreeMap::from([(c, 0)]));
         }
-        let build = group_build(&mut self.groups, e);
+        let build = group_build(&mut self.groups, &e);
         let g = &mut build.trades;
         let trade = if !g.r.is_empty() && build.last_key == e.trade_key {
             g.r.len() - 1
         } else {
             // A trade's first event is always new to its group: it is numbered in its module here.
-            let module_trade = module_trade(&mut self.module_index, &mut self.module_raw, e, c);
+            let module_trade = module_trade(&mut self.module_index, &mut self.module_raw, &e, c);
             build.raw_clusters.push(c);
             g.r.push(e.rr_winsorized);
             g.weight.push(decay_weight(
@@ -395,16 +396,17 @@ impl TradeIndexBuilder {
                 self.half_life,
             ));
             g.module_trade.push(module_trade);
-            build.last_key.clone_from(&e.trade_key);
+            build.last_key.clear();
+            build.last_key.push_str(e.trade_key);
             g.r.len() - 1
         };
         let action = g.action_trade.len();
         g.action_trade.push(trade as u32);
         let mut pairs = reuse_pairs_buffer(std::mem::take(&mut self.pairs_buffer));
-        if learnloop_model::scope::canonical_pairs_into(&e.scope, &mut pairs) {
+        if learnloop_model::scope::canonical_pairs_into(e.scope, &mut pairs) {
             g.add_action_pairs(action, &pairs);
         } else {
-            learnloop_model::scope::with_scope_pairs(&e.scope, |scope| {
+            learnloop_model::scope::with_scope_pairs(e.scope, |scope| {
                 g.add_action_pairs(action, scope)
             });
         }
@@ -465,18 +467,16 @@ impl TradeIndexBuilder {
 /// The group `e` belongs to, made on its first event (the names are copied only then).
 fn group_build<'g>(
     groups: &'g mut FxHashMap<String, FxHashMap<String, FxHashMap<ActionCategory, GroupBuild>>>,
-    e: &TradeEvent,
+    e: &IndexEventRef<'_>,
 ) -> &'g mut GroupBuild {
-    if !groups.contains_key(e.module.as_str()) {
-        groups.insert(e.module.clone(), FxHashMap::default());
+    if !groups.contains_key(e.module) {
+        groups.insert(e.module.to_string(), FxHashMap::default());
     }
-    let patterns = groups.get_mut(e.module.as_str()).expect("inserted above");
-    if !patterns.contains_key(e.pattern_key.as_str()) {
-        patterns.insert(e.pattern_key.clone(), FxHashMap::default());
+    let patterns = groups.get_mut(e.module).expect("inserted above");
+    if !patterns.contains_key(e.pattern_key) {
+        patterns.insert(e.pattern_key.to_string(), FxHashMap::default());
     }
-    let categories = patterns
-        .get_mut(e.pattern_key.as_str())
-        .expect("inserted above");
+    let categories = patterns.get_mut(e.pattern_key).expect("inserted above");
     categories.entry(e.category).or_default()
 }
 
@@ -493,27 +493,27 @@ fn reuse_pairs_buffer<'a, 'b>(buffer: Vec<(&'a str, &'a str)>) -> Vec<(&'b str, 
 fn module_trade(
     module_index: &mut FxHashMap<String, FxHashMap<String, u32>>,
     module_raw: &mut FxHashMap<String, Vec<(i64, f64)>>,
-    e: &TradeEvent,
+    e: &IndexEventRef<'_>,
     cluster: i64,
 ) -> u32 {
     if let Some(&i) = module_index
-        .get(e.module.as_str())
-        .and_then(|trades| trades.get(e.trade_key.as_str()))
+        .get(e.module)
+        .and_then(|trades| trades.get(e.trade_key))
     {
         return i;
     }
-    let raw = match module_raw.get_mut(e.module.as_str()) {
+    let raw = match module_raw.get_mut(e.module) {
         Some(raw) => raw,
-        None => module_raw.entry(e.module.clone()).or_default(),
+        None => module_raw.entry(e.module.to_string()).or_default(),
     };
     raw.push((cluster, e.rr_winsorized));
     let i = (raw.len() - 1) as u32;
-    match module_index.get_mut(e.module.as_str()) {
-        Some(trades) => trades.insert(e.trade_key.clone(), i),
+    match module_index.get_mut(e.module) {
+        Some(trades) => trades.insert(e.trade_key.to_string(), i),
         None => module_index
-            .entry(e.module.clone())
+            .entry(e.module.to_string())
             .or_default()
-            .insert(e.trade_key.clone(), i),
+            .insert(e.trade_key.to_string(), i),
     };
     i
 }
@@ -531,7 +531,7 @@ impl TradeIndex {
     pub fn build(events: &[TradeEvent], cfg: &LoopConfig, as_of: Timestamp) -> Self {
         let mut builder = TradeIndexBuilder::new(cfg, as_of);
         for e in events {
-            builder.push(e);
+            builder.push(e.into());
         }
         builder.finish()
     }
