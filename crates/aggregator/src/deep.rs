@@ -7,13 +7,14 @@
 
 use crate::engine::{fold_observations, Limits, SubsetRow};
 use crate::prepare::{Group, Prepared};
-use crate::stage::{group_key, prepare, subset_keys, AggregateOptions};
+use crate::stage::{group_key, prepare_groups, subset_keys, AggregateOptions};
 use crate::AggregateError;
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
 use learnloop_store::stats::StatsWriter;
 use learnloop_store::Connection;
+use rustc_hash::FxHashSet;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A subset as `dim = value` pairs, sorted by dimension name.
@@ -45,7 +46,15 @@ pub fn store_tested_deep_subsets(
     if wanted.is_empty() {
         return Ok(0);
     }
-    let (prepared, _) = prepare(conn, cfg, as_of, options)?;
+    // Only the groups with deep subsets are prepared: the others' events are skipped as read.
+    let wanted_groups: FxHashSet<(&str, &str, ActionCategory)> = wanted
+        .keys()
+        .map(|(module, pattern, category)| (module.as_str(), pattern.as_str(), *category))
+        .collect();
+    let keep = |module: &str, pattern: &str, category: ActionCategory| {
+        wanted_groups.contains(&(module, pattern, category))
+    };
+    let (prepared, _) = prepare_groups(conn, cfg, as_of, options, &keep)?;
     for group in &prepared.groups {
         let id = (
             group.module.to_string(),

@@ -7,7 +7,7 @@
 use crate::prepare::{in_key_order, permuted, EventId, Group, Interner, PrepareError, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::{decay_weight, FoldTrade, TradeOutcome};
-use learnloop_model::{DimensionList, Timestamp};
+use learnloop_model::{ActionCategory, DimensionList, Timestamp};
 use learnloop_store::events::{for_each_fold_event, FoldEventRef};
 use learnloop_store::Connection;
 use rustc_hash::FxHashMap;
@@ -138,6 +138,19 @@ impl Prepared {
         as_of: Timestamp,
         half_life_hours: f64,
     ) -> Result<Self, AggregateError> {
+        Self::from_store_of_groups(conn, dim_list, as_of, half_life_hours, &|_, _, _| true)
+    }
+
+    /// [`Prepared::from_store`] of the (module, pattern, category) groups `keep` accepts: the
+    /// other events are skipped as they are read. A kept group is prepared exactly as by
+    /// `from_store` (its trades keep their relative order, so its folds add in the same order).
+    pub fn from_store_of_groups(
+        conn: &Connection,
+        dim_list: &DimensionList,
+        as_of: Timestamp,
+        half_life_hours: f64,
+        keep: &dyn Fn(&str, &str, ActionCategory) -> bool,
+    ) -> Result<Self, AggregateError> {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<EventBatch>(BATCHES_AHEAD);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<EventBatch>();
         let (read, interned) = std::thread::scope(|scope| {
@@ -147,7 +160,7 @@ impl Prepared {
             // The rows are still read, so that a read error is the one reported, as before.
             let mut interning_stopped = false;
             let read = for_each_fold_event(conn, |e| {
-                if interning_stopped {
+                if interning_stopped || !keep(e.module, e.pattern_key, e.category) {
                     return Ok(());
                 }
                 batch.push(&e);

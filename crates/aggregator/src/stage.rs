@@ -4,7 +4,7 @@ use crate::engine::{compute_each_after, AggregateCounters, Limits, SubsetRowRef}
 use crate::prepare::{Group, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::OutcomeStats;
-use learnloop_model::{LoopConfig, Timestamp, TradeEvent};
+use learnloop_model::{ActionCategory, LoopConfig, Timestamp, TradeEvent};
 use learnloop_store::events;
 use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
 use learnloop_store::Connection;
@@ -53,9 +53,21 @@ pub(crate) fn prepare(
     as_of: Timestamp,
     options: &AggregateOptions,
 ) -> Result<(Prepared, u64), AggregateError> {
+    prepare_groups(conn, cfg, as_of, options, &|_, _, _| true)
+}
+
+/// [`prepare`] for the (module, pattern, category) groups `keep` accepts (the others may be
+/// prepared too: a transform, which is applied to every event, prepares them all).
+pub(crate) fn prepare_groups(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    options: &AggregateOptions,
+    keep: &dyn Fn(&str, &str, ActionCategory) -> bool,
+) -> Result<(Prepared, u64), AggregateError> {
     let half_life = cfg.aggregate.stats_half_life_hours;
     let Some(transform) = options.transform else {
-        let prepared = Prepared::from_store(conn, &cfg.dims, as_of, half_life)?;
+        let prepared = Prepared::from_store_of_groups(conn, &cfg.dims, as_of, half_life, keep)?;
         let events = prepared.event_count();
         return Ok((prepared, events));
     };

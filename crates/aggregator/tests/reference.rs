@@ -475,6 +475,45 @@ fn preparing_from_the_store_equals_preparing_the_loaded_events() {
 }
 
 #[test]
+fn preparing_some_groups_equals_preparing_their_events_alone() {
+    let dims = dims();
+    type Keep = fn(&str, &str, ActionCategory) -> bool;
+    let predicates: [(&str, Keep); 2] = [
+        ("all but one group", |_, p, c| {
+            !(p == "fam1.S1.add" && c == ActionCategory::Add)
+        }),
+        ("one group", |_, p, c| {
+            p == "fam0.S1.add" && c == ActionCategory::Entry
+        }),
+    ];
+    for seed in 520..530u64 {
+        let events = random_events(seed);
+        let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+        let conn = store_with(events.iter().rev());
+        let full = Prepared::from_store(&conn, &dims, as_of, HALF_LIFE_H).unwrap();
+        let rows = |p: &Prepared| compute(p, Limits::flat(5, 1), as_of).rows;
+        for (what, keep) in predicates {
+            let what = format!("seed {seed}, {what}");
+            let alone: Vec<TradeEvent> = events
+                .iter()
+                .filter(|e| keep(&e.module, &e.pattern_key, e.category))
+                .cloned()
+                .collect();
+            let expected = Prepared::build(&alone, &dims, as_of, HALF_LIFE_H).unwrap();
+            let some =
+                Prepared::from_store_of_groups(&conn, &dims, as_of, HALF_LIFE_H, &keep).unwrap();
+            assert_same_preparation(&some, &expected, &what);
+            // The kept groups' rows are those of the whole preparation, bit for bit.
+            let kept_rows: Vec<StatsRow> = rows(&full)
+                .into_iter()
+                .filter(|r| keep(&r.module, &r.pattern_key, r.category))
+                .collect();
+            assert_eq!(rows(&some), kept_rows, "{what}");
+        }
+    }
+}
+
+#[test]
 fn a_bad_stored_scope_is_reported_with_its_trade_and_action() {
     let mut events = random_events(7);
     events[3].scope = "[1, 2]".into();
