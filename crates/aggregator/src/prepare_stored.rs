@@ -142,8 +142,10 @@ impl Prepared {
     }
 
     /// [`Prepared::from_store`] of the (module, pattern, category) groups `keep` accepts: the
-    /// other events are skipped as they are read. A kept group is prepared exactly as by
-    /// `from_store` (its trades keep their relative order, so its folds add in the same order).
+    /// other events are skipped as they are read. It equals [`Prepared::build`] over the kept
+    /// events alone (tested); a kept group's observations and folds are those of the whole
+    /// preparation, with trade and value ids renumbered (its trades keep their relative order,
+    /// so its folds add in the same order).
     pub fn from_store_of_groups(
         conn: &Connection,
         dim_list: &DimensionList,

@@ -326,9 +326,8 @@ impl ModuleTrades {
 /// (module, pattern, category) of a group.
 pub type GroupId = (String, String, ActionCategory);
 
-/// A [`TradeIndex`] built from events handed one at a time in canonical order, so that a caller
-/// streaming them from the store never holds them all (~0.7 M events of seven strings at 100k
-/// trades).
+/// A [`TradeIndex`] built from events handed one at a time in canonical order, borrowed: the
+/// nightly caller needs no owned [`TradeEvent`]s (~0.7 M events of seven strings at 100k trades).
 pub struct TradeIndexBuilder {
     days: u32,
     half_life: f64,
@@ -482,7 +481,8 @@ fn group_build<'g>(
 
 /// An empty pairs buffer of any lifetime, keeping the allocation: one event's borrowed pairs must
 /// not outlive it, but the memory can serve the next event. Collecting an empty vector into one
-/// of the same layout reuses its allocation in place (no pair is ever mapped).
+/// of the same layout reuses its allocation in place (std's in-place collection; without it this
+/// would only allocate anew). No pair is ever mapped.
 fn reuse_pairs_buffer<'a, 'b>(buffer: Vec<(&'a str, &'a str)>) -> Vec<(&'b str, &'b str)> {
     debug_assert!(buffer.is_empty());
     buffer.into_iter().map(|_| ("", "")).collect()
