@@ -125,6 +125,25 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
         );
     }
     assert!(!pages.iter().any(|p| p.contains("-help")), "{pages:?}");
+    // With --json, the pages written: every file in the directory, the top page first.
+    let json = learnloop(&db, &["--json", "man", "--out", dir.to_str().unwrap()]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut files: Vec<String> = listed["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let path = std::path::Path::new(p.as_str().unwrap());
+            assert_eq!(path.parent(), Some(&*dir), "{p}");
+            path.file_name().unwrap().to_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(files[0], "learnloop.1");
+    files.sort();
+    let mut on_disk = pages.clone();
+    on_disk.sort();
+    assert_eq!(files, on_disk);
     assert!(!db.exists(), "no store is created for these commands");
 }
 

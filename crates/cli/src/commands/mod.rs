@@ -59,7 +59,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Explain(a) => explain::execute(cli, a),
         Command::Replay(a) => replay::execute(cli, a),
         Command::Completions(a) => completions::completions(a),
-        Command::Man(a) => completions::man(a),
+        Command::Man(a) => completions::man(cli, a),
         Command::Report(a) => report::execute(cli, a),
         Command::Lookup(a) => lookup::execute(cli, a),
         Command::Config(a) => config::execute(cli, a),
