@@ -202,7 +202,8 @@ fn build_lessons_streamed(
     let tau2_roots = root_tau2(&learnloop_store::stats::root_rows(conn)?);
     // The events in canonical order, sorted in Rust: an `ORDER BY` had SQLite's sorter hold a
     // copy of every row as well (its sort and merge were ~12 % of the stage's CPU at 100k
-    // trades; sorting here made the stage a fifth faster). A placebo permutes R over all of them first.
+    // trades; sorting here made the stage a fifth faster). A placebo permutes R over all of them
+    // first.
     let index = match placebo {
         Some(seed) => {
             let mut events = learnloop_store::events::load_all_events(conn)?;

@@ -117,14 +117,7 @@ impl GroupTrades {
     fn add_action_pairs(&mut self, action: usize, pairs: &[(&str, &str)]) {
         let words = (action + 1).div_ceil(64);
         for &(dim, value) in pairs {
-            if !self.pairs.contains_key(dim) {
-                self.pairs.insert(dim.to_string(), FxHashMap::default());
-            }
-            let values = self.pairs.get_mut(dim).expect("inserted above");
-            if !values.contains_key(value) {
-                values.insert(value.to_string(), Bitset::default());
-            }
-            let set = values.get_mut(value).expect("inserted above");
+            let set = named_entry(named_entry(&mut self.pairs, dim), value);
             if set.0.len() < words {
                 set.0.resize(words, 0);
             }
@@ -468,15 +461,19 @@ fn group_build<'g>(
     groups: &'g mut FxHashMap<String, FxHashMap<String, FxHashMap<ActionCategory, GroupBuild>>>,
     e: &IndexEventRef<'_>,
 ) -> &'g mut GroupBuild {
-    if !groups.contains_key(e.module) {
-        groups.insert(e.module.to_string(), FxHashMap::default());
+    let patterns = named_entry(groups, e.module);
+    named_entry(patterns, e.pattern_key)
+        .entry(e.category)
+        .or_default()
+}
+
+/// The value of `name` in `map`, a default one made on its first use: the name is looked up
+/// borrowed and copied only then (`entry` would take an owned key on every call).
+fn named_entry<'m, V: Default>(map: &'m mut FxHashMap<String, V>, name: &str) -> &'m mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), V::default());
     }
-    let patterns = groups.get_mut(e.module).expect("inserted above");
-    if !patterns.contains_key(e.pattern_key) {
-        patterns.insert(e.pattern_key.to_string(), FxHashMap::default());
-    }
-    let categories = patterns.get_mut(e.pattern_key).expect("inserted above");
-    categories.entry(e.category).or_default()
+    map.get_mut(name).expect("inserted above")
 }
 
 /// An empty pairs buffer of any lifetime, keeping the allocation: one event's borrowed pairs must
@@ -502,19 +499,10 @@ fn module_trade(
     {
         return i;
     }
-    let raw = match module_raw.get_mut(e.module) {
-        Some(raw) => raw,
-        None => module_raw.entry(e.module.to_string()).or_default(),
-    };
+    let raw = named_entry(module_raw, e.module);
     raw.push((cluster, e.rr_winsorized));
     let i = (raw.len() - 1) as u32;
-    match module_index.get_mut(e.module) {
-        Some(trades) => trades.insert(e.trade_key.to_string(), i),
-        None => module_index
-            .entry(e.module.to_string())
-            .or_default()
-            .insert(e.trade_key.to_string(), i),
-    };
+    named_entry(module_index, e.module).insert(e.trade_key.to_string(), i);
     i
 }
 
