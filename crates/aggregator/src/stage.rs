@@ -96,6 +96,19 @@ pub fn aggregate_with_progress(
     options: &AggregateOptions,
     on_group: &mut dyn FnMut(u64, u64),
 ) -> Result<AggregateReport, AggregateError> {
+    learnloop_store::with_page_cache_mib(conn, learnloop_store::AGGREGATE_PAGE_CACHE_MIB, || {
+        aggregate_in_cache(conn, cfg, as_of, options, on_group)
+    })
+}
+
+/// [`aggregate_with_progress`] within the page cache it sets.
+fn aggregate_in_cache(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    options: &AggregateOptions,
+    on_group: &mut dyn FnMut(u64, u64),
+) -> Result<AggregateReport, AggregateError> {
     let t0 = Instant::now();
     let (prepared, trade_events) = prepare(conn, cfg, as_of, options)?;
     let t1 = Instant::now();

@@ -212,21 +212,58 @@ pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 /// past it are released (written ones spill to the WAL first), and the memory goes to the stage.
 pub const READ_PAGE_CACHE_MIB: i64 = 64;
 
+/// The page cache of the aggregate stage. It reads the trade events once, clears last night's rows
+/// (reading each of their pages once) and appends the new rows in key order: no page is needed
+/// twice, so a larger cache only takes fresh memory, page-faulted in, for every page read (and
+/// the written ones spill to the WAL, which the commit writes anyway). At 100k trades the stage's
+/// load took 1.8-2.1 s under the 1 GiB write cache and 0.6-0.9 s under 8-32 MiB
+/// (docs/benchmarks.md, twenty-second session).
+pub const AGGREGATE_PAGE_CACHE_MIB: i64 = 32;
+
 /// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
 /// back to the OS: freed on this thread, they would otherwise stay in its heap, where a stage
 /// that allocates on worker threads (the lesson stage's tests) never reuses them. Changes no
 /// data; within a write transaction, dirty pages above the bound spill to the WAL as the cache
 /// needs room.
 pub fn set_page_cache_mib(conn: &Connection, mib: i64) -> Result<()> {
+    set_cache_size(conn, -mib * 1024).map(drop)
+}
+
+/// Run `f` with the connection's page cache bounded to `mib` MiB (as [`set_page_cache_mib`]), then
+/// give it back the bound it had, whether `f` succeeded or not (a stage run on a scratch store
+/// must not leave it with a writer's cache). An error of `f` wins over one restoring the bound.
+pub fn with_page_cache_mib<T, E: From<StoreError>>(
+    conn: &Connection,
+    mib: i64,
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let previous = set_cache_size(conn, -mib * 1024)?;
+    let result = f();
+    let restored = set_cache_size(conn, previous);
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
+/// Set `PRAGMA cache_size` (negative: KiB; positive: pages) and return the previous setting,
+/// releasing what a smaller bound frees.
+fn set_cache_size(conn: &Connection, size: i64) -> Result<i64> {
     let previous: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-    conn.pragma_update(None, "cache_size", -mib * 1024)?;
+    conn.pragma_update(None, "cache_size", size)?;
     conn.execute_batch("PRAGMA shrink_memory")?;
-    // Negative is KiB (as set here and by default), positive a page count of unknown size. A
-    // growing bound (opening a store) frees nothing: no walk over the process's heaps then.
-    if previous > 0 || -previous > mib * 1024 {
+    // A growing bound (opening a store) frees nothing: no walk over the process's heaps then.
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    let bytes = |size: i64| {
+        if size < 0 {
+            size.saturating_mul(-1024)
+        } else {
+            size.saturating_mul(page_size)
+        }
+    };
+    if bytes(size) < bytes(previous) {
         learnloop_sys::release_freed_memory();
     }
-    Ok(())
+    Ok(previous)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -304,4 +341,59 @@ pub fn u64_to_sql(v: u64) -> i64 {
 /// The `u64` a mask or hash was stored from (bit-cast back).
 pub fn u64_from_sql(v: i64) -> u64 {
     v as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_size(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_scoped_page_cache_gives_back_the_bound_the_connection_had_also_after_a_failure() {
+        let scratch = open_scratch().unwrap();
+        assert_eq!(cache_size(&scratch), -SCRATCH_PAGE_CACHE_MIB * 1024);
+        let seen =
+            with_page_cache_mib(&scratch, 8, || Ok::<_, StoreError>(cache_size(&scratch))).unwrap();
+        assert_eq!(seen, -8 * 1024);
+        assert_eq!(cache_size(&scratch), -SCRATCH_PAGE_CACHE_MIB * 1024);
+
+        // A bound in pages (positive) comes back as pages; the closure's error is the one returned.
+        scratch.pragma_update(None, "cache_size", 300).unwrap();
+        let failed: std::result::Result<(), StoreError> =
+            with_page_cache_mib(&scratch, 2, || Err(rusqlite::Error::InvalidQuery.into()));
+        assert!(matches!(
+            failed,
+            Err(StoreError::Sql(rusqlite::Error::InvalidQuery))
+        ));
+        assert_eq!(cache_size(&scratch), 300);
+    }
+
+    #[test]
+    fn a_scoped_page_cache_keeps_a_write_transaction_s_rows() {
+        let conn = open_scratch().unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); BEGIN IMMEDIATE;")
+            .unwrap();
+        // ~6 MiB of dirty pages under a 1 MiB bound: they spill to the WAL, within the transaction.
+        with_page_cache_mib(&conn, 1, || {
+            conn.execute(
+                "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1500)
+                 INSERT INTO t SELECT k, zeroblob(4096) FROM n",
+                [],
+            )
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        let (rows, bytes): (i64, i64) = conn
+            .query_row("SELECT COUNT(*), SUM(length(v)) FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, bytes), (1500, 1500 * 4096));
+        assert_eq!(cache_size(&conn), -SCRATCH_PAGE_CACHE_MIB * 1024);
+    }
 }

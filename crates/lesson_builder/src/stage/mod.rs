@@ -185,10 +185,9 @@ pub fn build_lessons(
     placebo: Option<u64>,
 ) -> Result<LessonReport, LessonError> {
     // The stats are read once, in key order: the aggregate's cached pages are of no more use.
-    learnloop_store::set_page_cache_mib(conn, learnloop_store::READ_PAGE_CACHE_MIB)?;
-    let report = build_lessons_streamed(conn, cfg, as_of, placebo);
-    learnloop_store::set_page_cache_mib(conn, learnloop_store::WRITE_PAGE_CACHE_MIB)?;
-    report
+    learnloop_store::with_page_cache_mib(conn, learnloop_store::READ_PAGE_CACHE_MIB, || {
+        build_lessons_streamed(conn, cfg, as_of, placebo)
+    })
 }
 
 fn build_lessons_streamed(
