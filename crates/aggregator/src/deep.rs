@@ -32,6 +32,19 @@ pub fn store_tested_deep_subsets(
     as_of: Timestamp,
     options: &AggregateOptions,
 ) -> Result<u64, AggregateError> {
+    // Like the aggregate stage, it reads every stored row (the delete) and every event once.
+    learnloop_store::with_page_cache_mib(conn, learnloop_store::AGGREGATE_PAGE_CACHE_MIB, || {
+        store_in_cache(conn, cfg, as_of, options)
+    })
+}
+
+/// [`store_tested_deep_subsets`] within the page cache it sets.
+fn store_in_cache(
+    conn: &Connection,
+    cfg: &LoopConfig,
+    as_of: Timestamp,
+    options: &AggregateOptions,
+) -> Result<u64, AggregateError> {
     // The depth the stored rows were enumerated to (a `lessons` run alone may be given another
     // configuration than the aggregate that stored them: an analyst's deep rows stay).
     let depth = match learnloop_store::stats::enumerated_depth(conn)? {

@@ -212,9 +212,9 @@ pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 /// past it are released (written ones spill to the WAL first), and the memory goes to the stage.
 pub const READ_PAGE_CACHE_MIB: i64 = 64;
 
-/// The page cache of the aggregate stage. It reads the trade events once, clears last night's rows
-/// (reading each of their pages once) and appends the new rows in key order: no page is needed
-/// twice, so a larger cache only takes fresh memory, page-faulted in, for every page read (and
+/// The page cache of the aggregate stage and of the lesson stage's deep-subset pass. They read the
+/// trade events once, delete stored rows (reading each of their pages once) and append new rows
+/// in key order: no page is needed twice, so a larger cache only takes fresh memory, page-faulted in, for every page read (and
 /// the written ones spill to the WAL, which the commit writes anyway). At 100k trades the stage's
 /// load took 1.8-2.1 s under the 1 GiB write cache and 0.6-0.9 s under 8-32 MiB
 /// (docs/benchmarks.md, twenty-second session).
