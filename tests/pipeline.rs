@@ -215,3 +215,21 @@ fn progress_is_told_each_stage_and_every_aggregate_group_and_changes_nothing() {
         "one tick per pattern group"
     );
 }
+
+#[test]
+fn a_run_gives_a_scratch_store_back_its_own_page_cache_bound() {
+    // The stages bound the page cache for their passes; a replay's scratch store must keep its
+    // small bound afterwards, not a writer's gigabyte.
+    let (lines, _) = demo_lines(200, 5);
+    let mut conn = learnloop_store::open_scratch().unwrap();
+    let bound = |conn: &learnloop_store::Connection| -> i64 {
+        conn.pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap()
+    };
+    let scratch_bound = -learnloop_store::SCRATCH_PAGE_CACHE_MIB * 1024;
+    assert_eq!(bound(&conn), scratch_bound);
+    ingest(&mut conn, &lines);
+    let report = run(&mut conn, &LoopConfig::default(), None, false);
+    assert!(report.aggregate.is_some() && report.lessons.is_some());
+    assert_eq!(bound(&conn), scratch_bound);
+}

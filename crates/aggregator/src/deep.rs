@@ -34,56 +34,46 @@ pub fn store_tested_deep_subsets(
 ) -> Result<u64, AggregateError> {
     // Like the aggregate stage, it reads every stored row (the delete) and every event once.
     learnloop_store::with_page_cache_mib(conn, learnloop_store::AGGREGATE_PAGE_CACHE_MIB, || {
-        store_in_cache(conn, cfg, as_of, options)
-    })
-}
-
-/// [`store_tested_deep_subsets`] within the page cache it sets.
-fn store_in_cache(
-    conn: &Connection,
-    cfg: &LoopConfig,
-    as_of: Timestamp,
-    options: &AggregateOptions,
-) -> Result<u64, AggregateError> {
-    // The depth the stored rows were enumerated to (a `lessons` run alone may be given another
-    // configuration than the aggregate that stored them: an analyst's deep rows stay).
-    let depth = match learnloop_store::stats::enumerated_depth(conn)? {
-        Some(depth) => depth,
-        None => Limits::from_config(cfg).k_max,
-    };
-    if depth as usize >= cfg.dims.len() {
-        return Ok(0);
-    }
-    let mut writer = StatsWriter::replace_deeper_than(conn, depth, as_of)?;
-    let wanted = wanted_subsets(conn, depth)?;
-    if wanted.is_empty() {
-        return Ok(0);
-    }
-    // Only the groups with deep subsets are prepared: the others' events are skipped as read.
-    let wanted_groups: FxHashSet<(&str, &str, ActionCategory)> = wanted
-        .keys()
-        .map(|(module, pattern, category)| (module.as_str(), pattern.as_str(), *category))
-        .collect();
-    let keep = |module: &str, pattern: &str, category: ActionCategory| {
-        wanted_groups.contains(&(module, pattern, category))
-    };
-    let (prepared, _) = prepare_groups(conn, cfg, as_of, options, &keep)?;
-    for group in &prepared.groups {
-        let id = (
-            group.module.to_string(),
-            group.pattern_key.to_string(),
-            group.category,
-        );
-        let Some(subsets) = wanted.get(&id) else {
-            continue;
+        // The depth the stored rows were enumerated to (a `lessons` run alone may be given another
+        // configuration than the aggregate that stored them: an analyst's deep rows stay).
+        let depth = match learnloop_store::stats::enumerated_depth(conn)? {
+            Some(depth) => depth,
+            None => Limits::from_config(cfg).k_max,
         };
-        let rows = fold_subsets(&prepared, group, subsets);
-        writer.add_to_group(
-            group_key(group),
-            &subset_keys(rows.iter().map(SubsetRow::as_ref)),
-        )?;
-    }
-    Ok(writer.finish())
+        if depth as usize >= cfg.dims.len() {
+            return Ok(0);
+        }
+        let mut writer = StatsWriter::replace_deeper_than(conn, depth, as_of)?;
+        let wanted = wanted_subsets(conn, depth)?;
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        // Only the groups with deep subsets are prepared: the others' events are skipped as read.
+        let wanted_groups: FxHashSet<(&str, &str, ActionCategory)> = wanted
+            .keys()
+            .map(|(module, pattern, category)| (module.as_str(), pattern.as_str(), *category))
+            .collect();
+        let keep = |module: &str, pattern: &str, category: ActionCategory| {
+            wanted_groups.contains(&(module, pattern, category))
+        };
+        let (prepared, _) = prepare_groups(conn, cfg, as_of, options, &keep)?;
+        for group in &prepared.groups {
+            let id = (
+                group.module.to_string(),
+                group.pattern_key.to_string(),
+                group.category,
+            );
+            let Some(subsets) = wanted.get(&id) else {
+                continue;
+            };
+            let rows = fold_subsets(&prepared, group, subsets);
+            writer.add_to_group(
+                group_key(group),
+                &subset_keys(rows.iter().map(SubsetRow::as_ref)),
+            )?;
+        }
+        Ok(writer.finish())
+    })
 }
 
 /// Per group, the tested subsets and active lessons deeper than `depth`, and their parents deeper

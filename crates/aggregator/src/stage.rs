@@ -96,27 +96,51 @@ pub fn aggregate_with_progress(
     options: &AggregateOptions,
     on_group: &mut dyn FnMut(u64, u64),
 ) -> Result<AggregateReport, AggregateError> {
+    // No page is needed twice: a bounded cache reuses its buffers (`AGGREGATE_PAGE_CACHE_MIB`).
     learnloop_store::with_page_cache_mib(conn, learnloop_store::AGGREGATE_PAGE_CACHE_MIB, || {
-        aggregate_in_cache(conn, cfg, as_of, options, on_group)
+        let t0 = Instant::now();
+        let (prepared, trade_events) = prepare(conn, cfg, as_of, options)?;
+        let t1 = Instant::now();
+        let limits = Limits::from_config(cfg);
+        let counters = write_all_groups(conn, &prepared, limits, as_of, on_group)?;
+        let depth = limits.k_max.min(cfg.dims.len() as u32);
+        learnloop_store::stats::set_enumerated_depth(conn, depth)?;
+        let t2 = Instant::now();
+        let report = AggregateReport {
+            as_of: as_of.to_rfc3339(),
+            trades: prepared.trades.len() as u64,
+            trade_events,
+            groups: prepared.groups.len() as u64,
+            store_min_trades: limits.min_trades(0),
+            k_max: depth,
+            counters,
+            load_ms: (t1 - t0).as_millis() as u64,
+            compute_write_ms: (t2 - t1).as_millis() as u64,
+        };
+        tracing::info!(
+            trades = report.trades,
+            rows = report.counters.rows,
+            updates = report.counters.subset_updates,
+            compute_write_ms = report.compute_write_ms,
+            "aggregated"
+        );
+        Ok(report)
     })
 }
 
-/// [`aggregate_with_progress`] within the page cache it sets.
-fn aggregate_in_cache(
+/// Replace the stored rows by every group's, computed under `limits` while earlier groups are
+/// written.
+fn write_all_groups(
     conn: &Connection,
-    cfg: &LoopConfig,
+    prepared: &Prepared,
+    limits: Limits,
     as_of: Timestamp,
-    options: &AggregateOptions,
     on_group: &mut dyn FnMut(u64, u64),
-) -> Result<AggregateReport, AggregateError> {
-    let t0 = Instant::now();
-    let (prepared, trade_events) = prepare(conn, cfg, as_of, options)?;
-    let t1 = Instant::now();
-    let limits = Limits::from_config(cfg);
+) -> Result<AggregateCounters, AggregateError> {
     let total_groups = prepared.groups.len() as u64;
     let mut groups_done = 0;
     let (writer, counters) = compute_each_after(
-        &prepared,
+        prepared,
         limits,
         // Clearing last night's rows reads every page of them (~0.1 s on an exhaustive
         // 8,000-trade store): done once the first group is computed, while the next ones are,
@@ -129,28 +153,7 @@ fn aggregate_in_cache(
         },
     )?;
     writer.finish();
-    let depth = limits.k_max.min(cfg.dims.len() as u32);
-    learnloop_store::stats::set_enumerated_depth(conn, depth)?;
-    let t2 = Instant::now();
-    let report = AggregateReport {
-        as_of: as_of.to_rfc3339(),
-        trades: prepared.trades.len() as u64,
-        trade_events,
-        groups: prepared.groups.len() as u64,
-        store_min_trades: limits.min_trades(0),
-        k_max: depth,
-        counters,
-        load_ms: (t1 - t0).as_millis() as u64,
-        compute_write_ms: (t2 - t1).as_millis() as u64,
-    };
-    tracing::info!(
-        trades = report.trades,
-        rows = report.counters.rows,
-        updates = report.counters.subset_updates,
-        compute_write_ms = report.compute_write_ms,
-        "aggregated"
-    );
-    Ok(report)
+    Ok(counters)
 }
 
 /// The store's key of a group.

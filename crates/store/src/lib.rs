@@ -213,11 +213,12 @@ pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 pub const READ_PAGE_CACHE_MIB: i64 = 64;
 
 /// The page cache of the aggregate stage and of the lesson stage's deep-subset pass. They read the
-/// trade events once, delete stored rows (reading each of their pages once) and append new rows
-/// in key order: no page is needed twice, so a larger cache only takes fresh memory, page-faulted in, for every page read (and
-/// the written ones spill to the WAL, which the commit writes anyway). At 100k trades the stage's
-/// load took 1.8-2.1 s under the 1 GiB write cache and 0.6-0.9 s under 8-32 MiB
-/// (docs/benchmarks.md, twenty-second session).
+/// trade events once, delete stored rows (reading each of their pages once) and append new rows in
+/// key order: no page is needed twice. A larger cache only takes fresh memory, page-faulted in,
+/// for every page read; under this one the buffers are reused, and written pages beyond it spill
+/// to the WAL, which the commit writes anyway. At 100k trades the stage's load took 1.6-2.1 s
+/// under the 1 GiB write cache and 0.6-1.2 s under 8-64 MiB (docs/benchmarks.md, twenty-second
+/// session).
 pub const AGGREGATE_PAGE_CACHE_MIB: i64 = 32;
 
 /// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
@@ -246,13 +247,16 @@ pub fn with_page_cache_mib<T, E: From<StoreError>>(
 }
 
 /// Set `PRAGMA cache_size` (negative: KiB; positive: pages) and return the previous setting,
-/// releasing what a smaller bound frees.
+/// releasing what a smaller bound frees. On failure the previous setting stays (or is put back).
 fn set_cache_size(conn: &Connection, size: i64) -> Result<i64> {
     let previous: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-    conn.pragma_update(None, "cache_size", size)?;
-    conn.execute_batch("PRAGMA shrink_memory")?;
-    // A growing bound (opening a store) frees nothing: no walk over the process's heaps then.
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    conn.pragma_update(None, "cache_size", size)?;
+    // Drops the connection's clean cached pages, whatever the bound.
+    if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
+        let _ = conn.pragma_update(None, "cache_size", previous);
+        return Err(e.into());
+    }
     let bytes = |size: i64| {
         if size < 0 {
             size.saturating_mul(-1024)
@@ -260,6 +264,8 @@ fn set_cache_size(conn: &Connection, size: i64) -> Result<i64> {
             size.saturating_mul(page_size)
         }
     };
+    // Handing freed heap back to the OS walks the process's heaps: only when the bound shrinks
+    // (not when a store is opened, nor when a stage gives a larger bound back).
     if bytes(size) < bytes(previous) {
         learnloop_sys::release_freed_memory();
     }
@@ -373,27 +379,40 @@ mod tests {
     }
 
     #[test]
-    fn a_scoped_page_cache_keeps_a_write_transaction_s_rows() {
-        let conn = open_scratch().unwrap();
+    fn rows_a_scoped_page_cache_spills_to_the_wal_are_committed_with_the_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spill.db");
+        let conn = open(&path).unwrap();
         conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); BEGIN IMMEDIATE;")
             .unwrap();
-        // ~6 MiB of dirty pages under a 1 MiB bound: they spill to the WAL, within the transaction.
+        let wal = path.with_extension("db-wal");
+        let wal_bytes = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let before = wal_bytes();
+        // ~6 MiB of dirty pages under a 1 MiB bound: most must go to the WAL before the commit.
         with_page_cache_mib(&conn, 1, || {
             conn.execute(
                 "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1500)
-                 INSERT INTO t SELECT k, zeroblob(4096) FROM n",
+                 INSERT INTO t SELECT k, randomblob(4096) FROM n",
                 [],
             )
             .map_err(StoreError::from)
         })
         .unwrap();
+        assert!(
+            wal_bytes() >= before + 4 * 1024 * 1024,
+            "the spilled pages are in the WAL before the commit ({} -> {} bytes)",
+            before,
+            wal_bytes()
+        );
         conn.execute_batch("COMMIT").unwrap();
-        let (rows, bytes): (i64, i64) = conn
+        assert_eq!(cache_size(&conn), -WRITE_PAGE_CACHE_MIB * 1024);
+        drop(conn);
+        let reopened = open(&path).unwrap();
+        let (rows, bytes): (i64, i64) = reopened
             .query_row("SELECT COUNT(*), SUM(length(v)) FROM t", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
         assert_eq!((rows, bytes), (1500, 1500 * 4096));
-        assert_eq!(cache_size(&conn), -SCRATCH_PAGE_CACHE_MIB * 1024);
     }
 }
