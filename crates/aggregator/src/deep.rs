@@ -33,7 +33,7 @@ pub fn store_tested_deep_subsets(
     options: &AggregateOptions,
 ) -> Result<u64, AggregateError> {
     // Like the aggregate stage, it reads every stored row (the delete) and every event once.
-    learnloop_store::with_page_cache_mib(conn, learnloop_store::AGGREGATE_PAGE_CACHE_MIB, || {
+    learnloop_store::with_page_cache_mib(conn, learnloop_store::ONE_PASS_PAGE_CACHE_MIB, || {
         // The depth the stored rows were enumerated to (a `lessons` run alone may be given another
         // configuration than the aggregate that stored them: an analyst's deep rows stay).
         let depth = match learnloop_store::stats::enumerated_depth(conn)? {

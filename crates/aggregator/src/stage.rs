@@ -96,8 +96,8 @@ pub fn aggregate_with_progress(
     options: &AggregateOptions,
     on_group: &mut dyn FnMut(u64, u64),
 ) -> Result<AggregateReport, AggregateError> {
-    // No page is needed twice: a bounded cache reuses its buffers (`AGGREGATE_PAGE_CACHE_MIB`).
-    learnloop_store::with_page_cache_mib(conn, learnloop_store::AGGREGATE_PAGE_CACHE_MIB, || {
+    // No page is needed twice: a bounded cache reuses its buffers (`ONE_PASS_PAGE_CACHE_MIB`).
+    learnloop_store::with_page_cache_mib(conn, learnloop_store::ONE_PASS_PAGE_CACHE_MIB, || {
         let t0 = Instant::now();
         let (prepared, trade_events) = prepare(conn, cfg, as_of, options)?;
         let t1 = Instant::now();

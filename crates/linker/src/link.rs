@@ -244,7 +244,11 @@ pub struct LinkOptions {
 /// Link everything known at `as_of`: only positions touched since the last link, or all of them
 /// with `rebuild`.
 pub fn link(conn: &Connection, as_of: Timestamp, options: LinkOptions) -> Result<LinkReport> {
-    link_inner(conn, as_of, options.rebuild, options.keep_events)
+    // The strands of the positions to link are read once and their links written position by
+    // position: a bounded cache reuses its buffers (`ONE_PASS_PAGE_CACHE_MIB`).
+    learnloop_store::with_page_cache_mib(conn, learnloop_store::ONE_PASS_PAGE_CACHE_MIB, || {
+        link_inner(conn, as_of, options.rebuild, options.keep_events)
+    })
 }
 
 fn link_inner(

@@ -212,14 +212,14 @@ pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 /// past it are released (written ones spill to the WAL first), and the memory goes to the stage.
 pub const READ_PAGE_CACHE_MIB: i64 = 64;
 
-/// The page cache of the aggregate stage and of the lesson stage's deep-subset pass. They read the
-/// trade events once, delete stored rows (reading each of their pages once) and append new rows in
-/// key order: no page is needed twice. A larger cache only takes fresh memory, page-faulted in,
-/// for every page read; under this one the buffers are reused, and written pages beyond it spill
-/// to the WAL, which the commit writes anyway. At 100k trades the stage's load took 1.6-2.1 s
-/// under the 1 GiB write cache and 0.6-1.2 s under 8-64 MiB (docs/benchmarks.md, twenty-second
-/// session).
-pub const AGGREGATE_PAGE_CACHE_MIB: i64 = 32;
+/// The page cache of the passes that read their inputs once and write their rows in about key
+/// order: the link, the aggregate stage and the lesson stage's deep-subset pass. No page is
+/// needed twice, so a larger cache only takes fresh memory, page-faulted in, for every page read;
+/// under this one the buffers are reused, and written pages beyond it spill to the WAL, which the
+/// commit writes anyway. At 100k trades the aggregate's load took 1.6-2.1 s under the 1 GiB write
+/// cache and 0.6-1.2 s under 8-64 MiB; a first link of 100k trades peaked at 1.87 GB under 1 GiB
+/// and 1.25 GB under this bound (docs/benchmarks.md, twenty-second session).
+pub const ONE_PASS_PAGE_CACHE_MIB: i64 = 32;
 
 /// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
 /// back to the OS: freed on this thread, they would otherwise stay in its heap, where a stage
