@@ -249,7 +249,7 @@ pub fn with_page_cache_mib<T, E: From<StoreError>>(
 /// Set `PRAGMA cache_size` (negative: KiB; positive: pages) and return the previous setting,
 /// releasing what a smaller bound frees. On failure the previous setting stays (or is put back).
 fn set_cache_size(conn: &Connection, size: i64) -> Result<i64> {
-    let previous: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    let previous = cache_size(conn)?;
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
     conn.pragma_update(None, "cache_size", size)?;
     // Drops the connection's clean cached pages, whatever the bound.
@@ -270,6 +270,11 @@ fn set_cache_size(conn: &Connection, size: i64) -> Result<i64> {
         learnloop_sys::release_freed_memory();
     }
     Ok(previous)
+}
+
+/// The connection's `PRAGMA cache_size` (negative: KiB; positive: pages).
+fn cache_size(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "cache_size", |r| r.get(0))?)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -353,19 +358,19 @@ pub fn u64_from_sql(v: i64) -> u64 {
 mod tests {
     use super::*;
 
-    fn cache_size(conn: &Connection) -> i64 {
-        conn.pragma_query_value(None, "cache_size", |r| r.get(0))
-            .unwrap()
-    }
-
     #[test]
     fn a_scoped_page_cache_gives_back_the_bound_the_connection_had_also_after_a_failure() {
         let scratch = open_scratch().unwrap();
-        assert_eq!(cache_size(&scratch), -SCRATCH_PAGE_CACHE_MIB * 1024);
-        let seen =
-            with_page_cache_mib(&scratch, 8, || Ok::<_, StoreError>(cache_size(&scratch))).unwrap();
+        assert_eq!(
+            cache_size(&scratch).unwrap(),
+            -SCRATCH_PAGE_CACHE_MIB * 1024
+        );
+        let seen = with_page_cache_mib(&scratch, 8, || cache_size(&scratch)).unwrap();
         assert_eq!(seen, -8 * 1024);
-        assert_eq!(cache_size(&scratch), -SCRATCH_PAGE_CACHE_MIB * 1024);
+        assert_eq!(
+            cache_size(&scratch).unwrap(),
+            -SCRATCH_PAGE_CACHE_MIB * 1024
+        );
 
         // A bound in pages (positive) comes back as pages; the closure's error is the one returned.
         scratch.pragma_update(None, "cache_size", 300).unwrap();
@@ -375,7 +380,7 @@ mod tests {
             failed,
             Err(StoreError::Sql(rusqlite::Error::InvalidQuery))
         ));
-        assert_eq!(cache_size(&scratch), 300);
+        assert_eq!(cache_size(&scratch).unwrap(), 300);
     }
 
     #[test]
@@ -405,7 +410,7 @@ mod tests {
             wal_bytes()
         );
         conn.execute_batch("COMMIT").unwrap();
-        assert_eq!(cache_size(&conn), -WRITE_PAGE_CACHE_MIB * 1024);
+        assert_eq!(cache_size(&conn).unwrap(), -WRITE_PAGE_CACHE_MIB * 1024);
         drop(conn);
         let reopened = open(&path).unwrap();
         let (rows, bytes): (i64, i64) = reopened

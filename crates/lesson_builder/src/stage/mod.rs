@@ -184,7 +184,8 @@ pub fn build_lessons(
     as_of: Timestamp,
     placebo: Option<u64>,
 ) -> Result<LessonReport, LessonError> {
-    // The stats are read once, in key order: the aggregate's cached pages are of no more use.
+    // The stats are read once, in key order: a small cache serves, and the memory goes to the
+    // stage.
     learnloop_store::with_page_cache_mib(conn, learnloop_store::READ_PAGE_CACHE_MIB, || {
         build_lessons_streamed(conn, cfg, as_of, placebo)
     })
