@@ -166,6 +166,8 @@ fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is
             "twice",
         ),
         (learnloop(&db, &["export", "lesons"]), "learning_lessons"),
+        // Alone it would run a real run that looks like a null one.
+        (learnloop(&db, &["run", "--placebo-seed", "5"]), "--placebo"),
         (learnloop(&db, &["link"]), "does not create"),
         (learnloop(&db, &["materialize"]), "does not create"),
     ];
@@ -174,6 +176,57 @@ fn malformed_dates_steps_categories_scopes_and_tables_exit_2_before_the_store_is
     }
     assert!(!db.exists(), "a usage error creates no store");
     assert!(!dir.join("replay").exists() && !demo_out.exists());
+}
+
+#[test]
+fn a_single_stage_warns_of_the_flags_it_takes_but_does_not_use() {
+    let dir = scratch("unused-flags");
+    let db = dir.join("t.db");
+    let ingest = learnloop(&db, &["ingest", SAMPLE]);
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let warnings = |args: &[&str]| {
+        let out = learnloop(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("has no effect"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let link = warnings(&[
+        "link",
+        "--activate",
+        "--k-max",
+        "2",
+        "--store-min-trades",
+        "5",
+    ]);
+    assert_eq!(link.len(), 3, "{link:?}");
+    for flag in ["--activate", "--k-max", "--store-min-trades"] {
+        assert!(
+            link.iter()
+                .any(|l| l.contains(&format!("{flag} has no effect on the link stage"))),
+            "{flag}: {link:?}"
+        );
+    }
+    assert_eq!(
+        warnings(&["aggregate", "--k-max", "2"]),
+        Vec::<String>::new()
+    );
+    let lessons = warnings(&["lessons", "--activate", "--store-min-trades", "5"]);
+    assert_eq!(lessons.len(), 1, "{lessons:?}");
+    assert!(lessons[0].contains("only materialize (or run) writes and activates"));
+    assert_eq!(
+        warnings(&["materialize", "--activate"]),
+        Vec::<String>::new()
+    );
+    let materialize = warnings(&["materialize", "--k-max", "2"]);
+    assert_eq!(materialize.len(), 1, "{materialize:?}");
+    // `run` uses every flag: it warns of none.
+    assert_eq!(
+        warnings(&["run", "--k-max", "2", "--activate"]),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -33,8 +33,9 @@ pub struct StageArgs {
     /// (the stored tables are left untouched). A sound loop finds almost nothing.
     #[arg(long)]
     pub placebo: bool,
-    /// Seed of the placebo shuffle (default: the configuration's lessons.placebo_seed).
-    #[arg(long)]
+    /// Seed of the placebo shuffle (default: the configuration's lessons.placebo_seed). Only with
+    /// --placebo: alone it would leave a real run looking like a null one.
+    #[arg(long, requires = "placebo")]
     pub placebo_seed: Option<u64>,
     /// Activate the new config version at once; without it the version stays `proposed` until
     /// `learnloop config activate V`.
@@ -181,6 +182,12 @@ fn publish_after_run(
 
 pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Result<Outcome> {
     let cfg = effective_config(cli, args)?;
+    for (flag, acts_in) in flags_without_effect(args, stage) {
+        tracing::warn!(
+            "{flag} has no effect on the {} stage: {acts_in}",
+            stage.name()
+        );
+    }
     // A stage needs what ingest and the stages before it stored: on a store that does not
     // exist (a mistyped --db) it could only fail, after creating an empty one.
     let mut conn = crate::context::open_existing_store(cli)?;
@@ -208,6 +215,30 @@ pub fn execute_stage(cli: &Cli, args: &StageArgs, stage: Stage) -> anyhow::Resul
         args.strict,
         summary.stages.normalize.quarantined_total(),
     ))
+}
+
+/// The flags given to a single stage that it takes, as every stage takes `run`'s (SPEC §9), but
+/// does not use; each with where it acts. (`--rebuild` is not among them: the stages that keep no
+/// watermark always compute from scratch, which is what it asks for.)
+fn flags_without_effect(args: &StageArgs, stage: Stage) -> Vec<(&'static str, &'static str)> {
+    let mut unused = Vec::new();
+    if args.activate && stage != Stage::Materialize {
+        unused.push((
+            "--activate",
+            "only materialize (or run) writes and activates a config version",
+        ));
+    }
+    // The lesson stage's deep pass reads k_max when the aggregate recorded no depth.
+    if !matches!(stage, Stage::Aggregate | Stage::Lessons) {
+        let shapes = "it shapes the statistics that aggregate stores";
+        if args.k_max.is_some() {
+            unused.push(("--k-max", shapes));
+        }
+        if args.store_min_trades.is_some() {
+            unused.push(("--store-min-trades", shapes));
+        }
+    }
+    unused
 }
 
 /// One recorded command: which stages, with what configuration and flags.
