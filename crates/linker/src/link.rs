@@ -284,27 +284,14 @@ fn link_inner(
     if !full {
         events::delete_links_of_dirty_positions(conn)?;
     }
-    let actions = strands::actions_of_dirty_positions(conn, as_of)?;
-    let closes = strands::closes_of_dirty_positions(conn, as_of)?;
     let mut kept_events = Vec::new();
-    let mut write = |links: PositionLinks| -> Result<()> {
-        for t in &links.trades {
-            events::insert_linked_trade(conn, t)?;
-        }
-        for e in &links.events {
-            events::insert_trade_event(conn, e)?;
-        }
-        for a in &links.anomalies {
-            events::insert_anomaly(conn, a)?;
-        }
+    link_dirty_positions(conn, as_of, |links| {
+        write_links(conn, &links)?;
         if keep_events {
             kept_events.extend(links.events);
         }
         Ok(())
-    };
-    for (position_actions, position_closes) in by_position(&actions, &closes) {
-        write(link_position(&position_actions, &position_closes))?;
-    }
+    })?;
     meta::set(
         conn,
         LINKED_ROWID_KEY,
@@ -333,19 +320,121 @@ fn link_inner(
     Ok(report)
 }
 
-/// Zip two position-sorted lists into per-position groups.
-fn by_position<'a>(
-    actions: &'a [PmAction],
-    closes: &'a [PositionClose],
-) -> impl Iterator<Item = (Vec<&'a PmAction>, Vec<&'a PositionClose>)> {
-    let mut groups: BTreeMap<&str, (Vec<&PmAction>, Vec<&PositionClose>)> = BTreeMap::new();
-    for a in actions {
-        groups.entry(a.position_id.as_str()).or_default().0.push(a);
+/// Link every dirty position known at `as_of`, in position order, handing each one's links to
+/// `write`. Actions and closes come in byte order of their position ids from both queries, so
+/// the two are merged with one position's actions in memory at a time.
+fn link_dirty_positions(
+    conn: &Connection,
+    as_of: Timestamp,
+    mut write: impl FnMut(PositionLinks) -> Result<()>,
+) -> Result<()> {
+    let closes = strands::closes_of_dirty_positions(conn, as_of)?;
+    let mut closes_ahead = ClosesByPosition::new(&closes)?;
+    let mut link = |actions: &[PmAction], closes: &[PositionClose]| {
+        let actions: Vec<&PmAction> = actions.iter().collect();
+        let closes: Vec<&PositionClose> = closes.iter().collect();
+        write(link_position(&actions, &closes))
+    };
+    // Links the positions with closes only that come before `position`, then `position`.
+    let mut link_through = |position: &mut Vec<PmAction>| -> Result<()> {
+        let id = position[0].position_id.as_str();
+        while let Some(only_closes) = closes_ahead.take_before(id) {
+            link(&[], only_closes)?;
+        }
+        link(position, closes_ahead.take_of(id))?;
+        position.clear();
+        Ok(())
+    };
+    let mut position: Vec<PmAction> = Vec::new();
+    strands::for_each_action_of_dirty_positions(conn, as_of, |action| -> Result<()> {
+        if let Some(last) = position.last() {
+            if last.position_id > action.position_id {
+                return Err(out_of_order(
+                    "pm_actions",
+                    &last.position_id,
+                    &action.position_id,
+                ));
+            }
+            if last.position_id != action.position_id {
+                link_through(&mut position)?;
+            }
+        }
+        position.push(action);
+        Ok(())
+    })?;
+    if !position.is_empty() {
+        link_through(&mut position)?;
     }
-    for c in closes {
-        groups.entry(c.position_id.as_str()).or_default().1.push(c);
+    while let Some(only_closes) = closes_ahead.take_next() {
+        link(&[], only_closes)?;
     }
-    groups.into_values()
+    Ok(())
+}
+
+fn write_links(conn: &Connection, links: &PositionLinks) -> Result<()> {
+    for t in &links.trades {
+        events::insert_linked_trade(conn, t)?;
+    }
+    for e in &links.events {
+        events::insert_trade_event(conn, e)?;
+    }
+    for a in &links.anomalies {
+        events::insert_anomaly(conn, a)?;
+    }
+    Ok(())
+}
+
+fn out_of_order(table: &str, before: &str, after: &str) -> crate::LinkerError {
+    learnloop_store::StoreError::Corrupt(format!(
+        "{table} came out of position order ({before:?} before {after:?})"
+    ))
+    .into()
+}
+
+/// The closes of the positions to link, sorted by position, taken a position at a time in step
+/// with the actions.
+struct ClosesByPosition<'a> {
+    rest: &'a [PositionClose],
+}
+
+impl<'a> ClosesByPosition<'a> {
+    fn new(closes: &'a [PositionClose]) -> Result<Self> {
+        if let Some(w) = closes
+            .windows(2)
+            .find(|w| w[0].position_id > w[1].position_id)
+        {
+            return Err(out_of_order(
+                "position_closes",
+                &w[0].position_id,
+                &w[1].position_id,
+            ));
+        }
+        Ok(Self { rest: closes })
+    }
+
+    /// The next position's closes, if that position comes before `position` (it has no actions).
+    fn take_before(&mut self, position: &str) -> Option<&'a [PositionClose]> {
+        let next: &'a PositionClose = self.rest.first()?;
+        (next.position_id.as_str() < position).then(|| self.take_of(&next.position_id))
+    }
+
+    /// The next position's closes, whatever its id (once every action is linked).
+    fn take_next(&mut self) -> Option<&'a [PositionClose]> {
+        let next: &'a PositionClose = self.rest.first()?;
+        Some(self.take_of(&next.position_id))
+    }
+
+    /// The closes of `position` (none if the next closes are of a later position).
+    fn take_of(&mut self, position: &str) -> &'a [PositionClose] {
+        let n = self
+            .rest
+            .iter()
+            .take_while(|c| c.position_id == position)
+            .count();
+        let (taken, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        taken
+    }
 }
 
 #[cfg(test)]

@@ -163,3 +163,100 @@ fn legacy_actions_link_but_produce_no_events() {
     assert_eq!(kinds(&l), [(AnomalyKind::LegacyAction, "a2")]);
     assert_eq!((l.trades[0].n_actions, l.trades[0].n_v5_actions), (2, 1));
 }
+
+/// The sample book with position ids whose byte order is not their numeric or case order
+/// (`p-10` < `p-9`, `P…` < `p…`, `ß…` last), some positions' actions dropped and other positions'
+/// closes dropped.
+fn reshuffled_sample_lines() -> Vec<String> {
+    let sample = include_str!("../../../../data/sample_strands.jsonl");
+    let mut lines = Vec::new();
+    for line in sample.lines() {
+        let Ok(mut strand) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(n) = strand["position_id"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("pos-"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_action = strand["kind"] == "pm_action";
+        if (is_action && n % 7 == 0) || (!is_action && n % 11 == 0) {
+            continue;
+        }
+        let id = match n % 3 {
+            0 => format!("p-{n}"),
+            1 => format!("P{n}"),
+            _ => format!("ß{n}"),
+        };
+        strand["position_id"] = id.clone().into();
+        strand["content"]["position_id"] = id.into();
+        lines.push(strand.to_string());
+    }
+    lines
+}
+
+#[test]
+fn the_streamed_merge_links_as_grouping_every_position_in_memory_does() {
+    let conn = learnloop_store::open_in_memory().unwrap();
+    let lines = reshuffled_sample_lines();
+    crate::ingest_lines(
+        &conn,
+        lines.into_iter().map(Ok),
+        "t",
+        "2026-01-01T00:00:00Z",
+    )
+    .unwrap();
+    crate::normalize_new(&conn, "2026-01-01T00:00:00Z").unwrap();
+    let as_of = Timestamp::parse("2026-04-01T00:00:00Z").unwrap();
+
+    // The reference: every strand read at once, grouped by position in a BTreeMap (byte order of
+    // the ids), each group linked on its own.
+    strands::set_dirty_positions(&conn, &strands::all_positions(&conn).unwrap()).unwrap();
+    let mut actions = Vec::new();
+    strands::for_each_action_of_dirty_positions(&conn, as_of, |a| -> Result<()> {
+        actions.push(a);
+        Ok(())
+    })
+    .unwrap();
+    let closes = strands::closes_of_dirty_positions(&conn, as_of).unwrap();
+    let mut groups: BTreeMap<&str, (Vec<&PmAction>, Vec<&PositionClose>)> = BTreeMap::new();
+    for a in &actions {
+        groups.entry(&a.position_id).or_default().0.push(a);
+    }
+    for c in &closes {
+        groups.entry(&c.position_id).or_default().1.push(c);
+    }
+    let only_actions = groups.values().filter(|(_, c)| c.is_empty()).count();
+    let only_closes = groups.values().filter(|(a, _)| a.is_empty()).count();
+    assert!(
+        only_actions > 10 && only_closes > 10,
+        "{only_actions} {only_closes}"
+    );
+    let mut expected = PositionLinks::default();
+    for (a, c) in groups.values() {
+        let links = link_position(a, c);
+        expected.trades.extend(links.trades);
+        expected.events.extend(links.events);
+        expected.anomalies.extend(links.anomalies);
+    }
+
+    let options = LinkOptions {
+        rebuild: true,
+        keep_events: true,
+    };
+    let report = link(&conn, as_of, options).unwrap();
+    assert_eq!(report.positions_relinked as usize, groups.len());
+    assert_eq!(
+        report.events, expected.events,
+        "the same events, in the same order"
+    );
+    assert_eq!(report.trades_linked_total as usize, expected.trades.len());
+    let mut anomalies: BTreeMap<AnomalyKind, i64> = BTreeMap::new();
+    for a in &expected.anomalies {
+        *anomalies.entry(a.kind).or_default() += 1;
+    }
+    assert_eq!(report.anomalies, anomalies);
+    assert!(anomalies.len() >= 2, "{anomalies:?}");
+}
