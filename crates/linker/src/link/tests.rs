@@ -259,4 +259,28 @@ fn the_streamed_merge_links_as_grouping_every_position_in_memory_does() {
     }
     assert_eq!(report.anomalies, anomalies);
     assert!(anomalies.len() >= 2, "{anomalies:?}");
+    // The stored rows themselves: trades in the order written, anomalies as a set.
+    let texts = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(|row| row.unwrap()).collect()
+    };
+    assert_eq!(
+        texts("SELECT trade_key || '/' || position_id FROM linked_trades ORDER BY rowid"),
+        expected
+            .trades
+            .iter()
+            .map(|t| format!("{}/{}", t.trade_key, t.position_id))
+            .collect::<Vec<_>>()
+    );
+    let mut stored_anomalies =
+        texts("SELECT kind || '/' || strand_id || '/' || position_id FROM link_anomalies");
+    let mut expected_anomalies: Vec<String> = expected
+        .anomalies
+        .iter()
+        .map(|a| format!("{}/{}/{}", a.kind.as_str(), a.strand_id, a.position_id))
+        .collect();
+    stored_anomalies.sort();
+    expected_anomalies.sort();
+    assert_eq!(stored_anomalies, expected_anomalies);
 }
