@@ -32,7 +32,18 @@ where
     if journal_left {
         tracing::debug!("first load: rollback journal instead of the WAL");
     }
-    let outcome = commit_load(conn, load);
+    let outcome = if journal_left {
+        // Every page of a first load is new and written once: under the writer's 1 GiB cache
+        // each one took fresh memory until the commit (a 100k-trade book peaked at ~1 GB); under
+        // the one-pass bound the buffers are reused and the rest is written to the file as the
+        // load goes, no slower. An increment keeps the large cache: its inserts by strand id
+        // revisit pages in no key order (docs/benchmarks.md, twenty-second and -third sessions).
+        crate::with_page_cache_mib(conn, crate::ONE_PASS_PAGE_CACHE_MIB, || {
+            commit_load(conn, load)
+        })
+    } else {
+        commit_load(conn, load)
+    };
     if journal_left {
         if let Err(e) = return_to_wal(conn) {
             // The load itself is settled (committed or rolled back); the next writer's open sets
@@ -44,13 +55,15 @@ where
 }
 
 fn commit_load<T, E>(
-    conn: &mut Connection,
+    conn: &Connection,
     load: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E>
 where
     E: From<StoreError>,
 {
-    let tx = conn.transaction().map_err(StoreError::from)?;
+    // Unchecked: `load_transaction` holds the connection mutably, so no other transaction can
+    // be open on it.
+    let tx = conn.unchecked_transaction().map_err(StoreError::from)?;
     let value = load(&tx)?;
     tx.commit().map_err(StoreError::from)?;
     Ok(value)

@@ -91,3 +91,41 @@ fn an_in_memory_store_loads_as_it_is() {
     assert_eq!(load_ids(&mut conn, &["a"]).unwrap(), mode);
     assert_eq!(strand_count(&conn), 1);
 }
+
+fn cache_kib(conn: &Connection) -> i64 {
+    conn.pragma_query_value(None, "cache_size", |r| r.get(0))
+        .unwrap()
+}
+
+/// A first load's pages are all new and written once, so it runs under the one-pass page cache;
+/// an increment keeps the writer's; either way the writer's cache is back afterwards, also after
+/// a failed first load.
+#[test]
+fn a_first_load_runs_under_the_one_pass_page_cache_and_gives_the_writers_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut conn = learnloop_store::open(&db).unwrap();
+    let writer = -learnloop_store::WRITE_PAGE_CACHE_MIB * 1024;
+    let one_pass = -learnloop_store::ONE_PASS_PAGE_CACHE_MIB * 1024;
+    assert_eq!(cache_kib(&conn), writer);
+    let failed: Result<(), StoreError> = load_transaction(&mut conn, |tx| {
+        assert_eq!(cache_kib(tx), one_pass);
+        Err(StoreError::Sql(rusqlite::Error::InvalidQuery))
+    });
+    assert!(failed.is_err());
+    assert_eq!(cache_kib(&conn), writer);
+    let seen = load_transaction(&mut conn, |tx| {
+        strands::insert_raw(tx, &strand("a"))?;
+        Ok::<_, StoreError>(cache_kib(tx))
+    })
+    .unwrap();
+    assert_eq!(seen, one_pass);
+    assert_eq!(cache_kib(&conn), writer);
+    let seen = load_transaction(&mut conn, |tx| {
+        strands::insert_raw(tx, &strand("b"))?;
+        Ok::<_, StoreError>(cache_kib(tx))
+    })
+    .unwrap();
+    assert_eq!(seen, writer, "an increment keeps the writer's cache");
+    assert_eq!(strand_count(&conn), 2);
+}
