@@ -213,14 +213,22 @@ pub const WRITE_PAGE_CACHE_MIB: i64 = 1024;
 pub const READ_PAGE_CACHE_MIB: i64 = 64;
 
 /// The page cache of the passes that read their inputs once and write their rows in about key
-/// order: the link, the aggregate stage, the lesson stage's deep-subset pass, and a first load
-/// into an empty store (`load_transaction`), whose pages are all new. No page is
+/// order: the link, the aggregate stage and the lesson stage's deep-subset pass. No page is
 /// needed twice, so a larger cache only takes fresh memory, page-faulted in, for every page read;
 /// under this one the buffers are reused, and written pages beyond it spill to the WAL, which the
 /// commit writes anyway. At 100k trades the aggregate's load took 1.6-2.1 s under the 1 GiB write
 /// cache and 0.6-1.2 s under 8-64 MiB; a first link of 100k trades peaked at 1.87 GB under 1 GiB
 /// and 1.25 GB under this bound (docs/benchmarks.md, twenty-second session).
 pub const ONE_PASS_PAGE_CACHE_MIB: i64 = 32;
+
+/// The page cache of a first load into an empty store (`load_transaction`). Its table pages are
+/// all new and written once, but its two indexes by strand id (`ad_strands`' key and
+/// `pm_actions`' `strand_id`, ~80 bytes a strand together) take inserts in no key order when the
+/// producer's ids are random (UUIDs): they must stay cached, or each insert re-reads a page the
+/// cache has dropped. 128 MiB holds them for ~1.6 M strands. On the 100k book (833k strands) with
+/// random ids: 12–14 s and 178 MB under this bound, 19–20 s and 79 MB under the one-pass 32 MiB,
+/// 17 s and 1.1 GB under the writer's 1 GiB (docs/benchmarks.md, twenty-fourth session).
+pub const FIRST_LOAD_PAGE_CACHE_MIB: i64 = 128;
 
 /// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
 /// back to the OS: freed on this thread, they would otherwise stay in its heap, where a stage

@@ -34,11 +34,11 @@ where
     }
     let outcome = if journal_left {
         // Every page of a first load is new and written once: under the writer's 1 GiB cache
-        // each one took fresh memory until the commit (a 100k-trade book peaked at ~1 GB); under
-        // the one-pass bound the buffers are reused and the rest is written to the file as the
-        // load goes, no slower. An increment keeps the large cache: its inserts by strand id
-        // revisit pages in no key order (docs/benchmarks.md, twenty-second and -third sessions).
-        crate::with_page_cache_mib(conn, crate::ONE_PASS_PAGE_CACHE_MIB, || {
+        // each one took fresh memory until the commit (a 100k-trade book peaked at ~1.1 GB). The
+        // first-load bound reuses the buffers and writes the rest to the file as the load goes,
+        // yet keeps the strand-id indexes cached. An increment keeps the large cache: it also
+        // revisits old pages of the tables (docs/benchmarks.md, twenty-second to -fourth sessions).
+        crate::with_page_cache_mib(conn, crate::FIRST_LOAD_PAGE_CACHE_MIB, || {
             commit_load(conn, load)
         })
     } else {

@@ -97,19 +97,19 @@ fn cache_kib(conn: &Connection) -> i64 {
         .unwrap()
 }
 
-/// A first load's pages are all new and written once, so it runs under the one-pass page cache;
+/// A first load's pages are all new and written once, so it runs under the first-load page cache;
 /// an increment keeps the writer's; either way the writer's cache is back afterwards, also after
 /// a failed first load.
 #[test]
-fn a_first_load_runs_under_the_one_pass_page_cache_and_gives_the_writers_back() {
+fn a_first_load_runs_under_the_first_load_page_cache_and_gives_the_writers_back() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let mut conn = learnloop_store::open(&db).unwrap();
     let writer = -learnloop_store::WRITE_PAGE_CACHE_MIB * 1024;
-    let one_pass = -learnloop_store::ONE_PASS_PAGE_CACHE_MIB * 1024;
+    let first_load = -learnloop_store::FIRST_LOAD_PAGE_CACHE_MIB * 1024;
     assert_eq!(cache_kib(&conn), writer);
     let failed: Result<(), StoreError> = load_transaction(&mut conn, |tx| {
-        assert_eq!(cache_kib(tx), one_pass);
+        assert_eq!(cache_kib(tx), first_load);
         Err(StoreError::Sql(rusqlite::Error::InvalidQuery))
     });
     assert!(failed.is_err());
@@ -119,7 +119,7 @@ fn a_first_load_runs_under_the_one_pass_page_cache_and_gives_the_writers_back() 
         Ok::<_, StoreError>(cache_kib(tx))
     })
     .unwrap();
-    assert_eq!(seen, one_pass);
+    assert_eq!(seen, first_load);
     assert_eq!(cache_kib(&conn), writer);
     let seen = load_transaction(&mut conn, |tx| {
         strands::insert_raw(tx, &strand("b"))?;
