@@ -221,14 +221,15 @@ pub const READ_PAGE_CACHE_MIB: i64 = 64;
 /// and 1.25 GB under this bound (docs/benchmarks.md, twenty-second session).
 pub const ONE_PASS_PAGE_CACHE_MIB: i64 = 32;
 
-/// The page cache of a first load into an empty store (`load_transaction`). Its table pages are
-/// all new and written once, but its two indexes by strand id (`ad_strands`' key and
-/// `pm_actions`' `strand_id`, ~80 bytes a strand together) take inserts in no key order when the
-/// producer's ids are random (UUIDs): they must stay cached, or each insert re-reads a page the
-/// cache has dropped. 128 MiB holds them for ~1.6 M strands. On the 100k book (833k strands) with
-/// random ids: 12–14 s and 178 MB under this bound, 19–20 s and 79 MB under the one-pass 32 MiB,
-/// 17 s and 1.1 GB under the writer's 1 GiB (docs/benchmarks.md, twenty-fourth session).
-pub const FIRST_LOAD_PAGE_CACHE_MIB: i64 = 128;
+/// The smallest page cache an ingest runs under (`load_transaction`, which sizes it to the store:
+/// `load::load_page_cache_mib`). Its table pages are appended and written once, so a large cache
+/// only takes fresh memory for each; but its indexes by strand id (`ad_strands`' key and
+/// `pm_actions`' `strand_id`, ~80 bytes a strand together) take inserts in no key order when a
+/// producer's ids are random (UUIDs), and must stay cached or each insert re-reads a dropped page.
+/// On the 100k book (833k strands) with random ids, a first load took 12–14 s and 178 MB under
+/// 128 MiB, 19–20 s and 79 MB under 32 MiB, 17 s and 1.1 GB under the writer's 1 GiB
+/// (docs/benchmarks.md, twenty-fourth session).
+pub const LOAD_PAGE_CACHE_MIB: i64 = 128;
 
 /// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
 /// back to the OS: freed on this thread, they would otherwise stay in its heap, where a stage

@@ -9,6 +9,10 @@
 //! journal entry, so they are written once, into the database, and a failed load is still undone
 //! (the file is cut back to its old size). This is PostgreSQL's own rule for a table created or
 //! truncated in the loading transaction (`wal_level = minimal` skips its WAL).
+//!
+//! Every load, first or not, also runs under a page cache sized to the store's strand-id indexes
+//! (`load_page_cache_mib`) instead of the writer's 1 GiB: only those indexes are revisited, so
+//! the rest of the cache would only take fresh memory for pages written once.
 
 use crate::{retry_while_busy, Result, StoreError, BUSY_TIMEOUT};
 use rusqlite::{Connection, Transaction};
@@ -20,7 +24,9 @@ use std::time::Duration;
 /// open, the transaction runs under a rollback journal with `synchronous = FULL` (the rollback
 /// journal's durable setting), and the store is switched back to WAL afterwards, committed or not.
 /// Otherwise — an increment, or a store someone else has open — it is an ordinary WAL transaction.
-/// The stored data are the same either way; only how the pages reach the file differs.
+/// The stored data are the same either way; only how the pages reach the file differs. A store
+/// file's load runs under a page cache sized to its strand-id indexes ([`load_page_cache_mib`]),
+/// and the connection's own bound is restored afterwards.
 pub fn load_transaction<T, E>(
     conn: &mut Connection,
     load: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
@@ -28,21 +34,19 @@ pub fn load_transaction<T, E>(
 where
     E: From<StoreError>,
 {
+    // Read before the journal may be left: nothing may fail between leaving WAL and the load.
+    let cache_mib = load_page_cache_mib_of(conn)?;
     let journal_left = is_first_load(conn)? && leave_wal(conn)?;
     if journal_left {
         tracing::debug!("first load: rollback journal instead of the WAL");
     }
-    let outcome = if journal_left {
-        // Every page of a first load is new and written once: under the writer's 1 GiB cache
-        // each one took fresh memory until the commit (a 100k-trade book peaked at ~1.1 GB). The
-        // first-load bound reuses the buffers and writes the rest to the file as the load goes,
-        // yet keeps the strand-id indexes cached. An increment keeps the large cache: it also
-        // revisits old pages of the tables (docs/benchmarks.md, twenty-second to -fourth sessions).
-        crate::with_page_cache_mib(conn, crate::FIRST_LOAD_PAGE_CACHE_MIB, || {
-            commit_load(conn, load)
-        })
-    } else {
-        commit_load(conn, load)
+    // Under the writer's 1 GiB cache every new page took fresh memory until the commit (a
+    // 100k-trade book peaked at ~1.1 GB); a cache sized to the strand-id indexes reuses the
+    // buffers and writes the rest to the file as the load goes, no slower (docs/benchmarks.md,
+    // twenty-third and -fourth sessions).
+    let outcome = match cache_mib {
+        Some(mib) => crate::with_page_cache_mib(conn, mib, || commit_load(conn, load)),
+        None => commit_load(conn, load),
     };
     if journal_left {
         if let Err(e) = return_to_wal(conn) {
@@ -67,6 +71,32 @@ where
     let value = load(&tx)?;
     tx.commit().map_err(StoreError::from)?;
     Ok(value)
+}
+
+/// Page cache per stored strand an ingest is given: the two strand-id indexes take ~80 bytes a
+/// strand (35 + 31 MB at 833k strands), and the position and time indexes' edges some more.
+const LOAD_CACHE_BYTES_PER_STRAND: i64 = 128;
+
+/// The page cache (MiB) an ingest into a store of `stored_strands` runs under: room for its
+/// strand-id indexes, at least [`crate::LOAD_PAGE_CACHE_MIB`] (up to ~1 M strands) and at most
+/// the writer's [`crate::WRITE_PAGE_CACHE_MIB`] (beyond ~8 M strands).
+pub fn load_page_cache_mib(stored_strands: i64) -> i64 {
+    let needed = stored_strands.saturating_mul(LOAD_CACHE_BYTES_PER_STRAND) >> 20;
+    needed.clamp(crate::LOAD_PAGE_CACHE_MIB, crate::WRITE_PAGE_CACHE_MIB)
+}
+
+/// The bound for an ingest on this connection; none for an in-memory or scratch store, whose
+/// pages have no file to go to.
+fn load_page_cache_mib_of(conn: &Connection) -> Result<Option<i64>> {
+    if conn.path().is_none_or(str::is_empty) {
+        return Ok(None);
+    }
+    // The largest rowid: what the store holds, without counting it (strands are never deleted).
+    let stored: i64 =
+        conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM ad_strands", [], |r| {
+            r.get(0)
+        })?;
+    Ok(Some(load_page_cache_mib(stored)))
 }
 
 /// No strands stored, a file on disk, in WAL mode (an in-memory or scratch store has nothing to

@@ -97,35 +97,42 @@ fn cache_kib(conn: &Connection) -> i64 {
         .unwrap()
 }
 
-/// A first load's pages are all new and written once, so it runs under the first-load page cache;
-/// an increment keeps the writer's; either way the writer's cache is back afterwards, also after
-/// a failed first load.
+/// An ingest runs under a page cache sized to the store (the load bound for a small one), a first
+/// load and an increment alike; the writer's cache is back afterwards, also after a failed load.
 #[test]
-fn a_first_load_runs_under_the_first_load_page_cache_and_gives_the_writers_back() {
+fn an_ingest_runs_under_the_load_page_cache_and_gives_the_writers_back() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let mut conn = learnloop_store::open(&db).unwrap();
     let writer = -learnloop_store::WRITE_PAGE_CACHE_MIB * 1024;
-    let first_load = -learnloop_store::FIRST_LOAD_PAGE_CACHE_MIB * 1024;
+    let load_bound = -learnloop_store::LOAD_PAGE_CACHE_MIB * 1024;
     assert_eq!(cache_kib(&conn), writer);
     let failed: Result<(), StoreError> = load_transaction(&mut conn, |tx| {
-        assert_eq!(cache_kib(tx), first_load);
+        assert_eq!(cache_kib(tx), load_bound);
         Err(StoreError::Sql(rusqlite::Error::InvalidQuery))
     });
     assert!(failed.is_err());
     assert_eq!(cache_kib(&conn), writer);
-    let seen = load_transaction(&mut conn, |tx| {
-        strands::insert_raw(tx, &strand("a"))?;
-        Ok::<_, StoreError>(cache_kib(tx))
-    })
-    .unwrap();
-    assert_eq!(seen, first_load);
-    assert_eq!(cache_kib(&conn), writer);
-    let seen = load_transaction(&mut conn, |tx| {
-        strands::insert_raw(tx, &strand("b"))?;
-        Ok::<_, StoreError>(cache_kib(tx))
-    })
-    .unwrap();
-    assert_eq!(seen, writer, "an increment keeps the writer's cache");
+    for id in ["a", "b"] {
+        let seen = load_transaction(&mut conn, |tx| {
+            strands::insert_raw(tx, &strand(id))?;
+            Ok::<_, StoreError>(cache_kib(tx))
+        })
+        .unwrap();
+        assert_eq!(seen, load_bound, "loading {id}");
+        assert_eq!(cache_kib(&conn), writer);
+    }
     assert_eq!(strand_count(&conn), 2);
+}
+
+/// The bound grows with the store at 128 bytes a strand, between 128 MiB and the writer's 1 GiB.
+#[test]
+fn the_load_page_cache_grows_with_the_store_between_its_bounds() {
+    assert_eq!(load::load_page_cache_mib(0), 128);
+    // 833,071 strands (the 100k book): 101.7 MiB of indexes' room, below the floor.
+    assert_eq!(load::load_page_cache_mib(833_071), 128);
+    // 2,000,000 × 128 B = 244.1 MiB.
+    assert_eq!(load::load_page_cache_mib(2_000_000), 244);
+    assert_eq!(load::load_page_cache_mib(10_000_000), 1024);
+    assert_eq!(load::load_page_cache_mib(i64::MAX), 1024);
 }
