@@ -88,7 +88,7 @@ pub fn load_page_cache_mib(stored_strands: i64) -> i64 {
 /// The bound for an ingest on this connection; none for an in-memory or scratch store, whose
 /// pages have no file to go to.
 fn load_page_cache_mib_of(conn: &Connection) -> Result<Option<i64>> {
-    if conn.path().is_none_or(str::is_empty) {
+    if !has_store_file(conn) {
         return Ok(None);
     }
     // The largest rowid: what the store holds, without counting it (strands are never deleted).
@@ -99,10 +99,15 @@ fn load_page_cache_mib_of(conn: &Connection) -> Result<Option<i64>> {
     Ok(Some(load_page_cache_mib(stored)))
 }
 
+/// Whether the connection's main database is a file (not in memory, not a temporary scratch).
+fn has_store_file(conn: &Connection) -> bool {
+    conn.path().is_some_and(|path| !path.is_empty())
+}
+
 /// No strands stored, a file on disk, in WAL mode (an in-memory or scratch store has nothing to
 /// gain, and a store in another mode was put there by someone else).
 fn is_first_load(conn: &Connection) -> Result<bool> {
-    if conn.path().is_none_or(str::is_empty) {
+    if !has_store_file(conn) {
         return Ok(false);
     }
     if journal_mode(conn)? != "wal" {
