@@ -629,32 +629,29 @@ impl<'a, S: NodeSink> Walk<'a, S> {
         for &o in node {
             scratch.counts[value_of(o)] += 1;
         }
+        // The observations of pruned values and of the absent value 0 go past the kept runs (from
+        // the end backwards), to be cut off: a scatter without a branch on whether a value is
+        // kept, which deep subsets mispredict (most of their values are pruned; 9 % less
+        // computing on an exhaustive 8,000-trade book).
         let mut runs = Vec::new();
-        let mut next = 0u32;
-        for &c in &scratch.counts[1..] {
-            match c {
-                0 => {}
-                c if u64::from(c) >= min => {
-                    runs.push((next as usize, c as usize));
-                    next += c;
+        let (mut kept_at, mut pruned_from) = (0u32, node.len() as u32);
+        scratch.offsets.clear();
+        for (v, &c) in scratch.counts.iter().enumerate() {
+            let present = v != 0 && c != 0;
+            if present && u64::from(c) >= min {
+                runs.push((kept_at as usize, c as usize));
+                scratch.offsets.push(kept_at);
+                kept_at += c;
+            } else {
+                if present {
+                    self.counters.subsets_pruned += 1;
                 }
-                _ => self.counters.subsets_pruned += 1,
+                pruned_from -= c;
+                scratch.offsets.push(pruned_from);
             }
         }
         if runs.is_empty() {
             return runs;
-        }
-        // The observations of pruned values and of the absent value 0 go past the kept runs, to
-        // be cut off: a scatter without a branch on whether a value is kept, which deep subsets
-        // mispredict (most of their values are pruned; 9 % less computing on an exhaustive
-        // 8,000-trade book).
-        let (mut kept_at, mut pruned_at) = (0, next);
-        scratch.offsets.clear();
-        for (v, &c) in scratch.counts.iter().enumerate() {
-            let kept = v != 0 && u64::from(c) >= min;
-            let at = if kept { &mut kept_at } else { &mut pruned_at };
-            scratch.offsets.push(*at);
-            *at += c;
         }
         scratch.obs.clear();
         scratch.obs.resize(node.len(), 0);
@@ -663,7 +660,7 @@ impl<'a, S: NodeSink> Walk<'a, S> {
             scratch.obs[*at as usize] = o;
             *at += 1;
         }
-        scratch.obs.truncate(next as usize);
+        scratch.obs.truncate(kept_at as usize);
         runs
     }
 
