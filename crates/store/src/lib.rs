@@ -226,9 +226,9 @@ pub const ONE_PASS_PAGE_CACHE_MIB: i64 = 32;
 /// only takes fresh memory for each; but its indexes by strand id (`ad_strands`' key and
 /// `pm_actions`' `strand_id`, ~80 bytes a strand together) take inserts in no key order when a
 /// producer's ids are random (UUIDs), and must stay cached or each insert re-reads a dropped page.
-/// On the 100k book (833k strands) with random ids, a first load took 12–14 s and 178 MB under
-/// 128 MiB, 19–20 s and 79 MB under 32 MiB, 17 s and 1.1 GB under the writer's 1 GiB
-/// (docs/benchmarks.md, twenty-fourth session).
+/// On the 100k book (833k strands) with random ids, a first load took 11.8–14.0 s and 178 MB
+/// under 128 MiB, a median of 20.0 s and 79 MB under 32 MiB, and a median of 17.4 s and 1.1 GB
+/// under the writer's 1 GiB (docs/benchmarks.md, twenty-fourth session).
 pub const LOAD_PAGE_CACHE_MIB: i64 = 128;
 
 /// Bound the connection's page cache to `mib` MiB and release the cached pages above it now,
