@@ -12,6 +12,7 @@ use crate::AggregateError;
 use learnloop_model::scope::{parents_of_pairs, scope_pairs, scope_values_hash, scope_values_json};
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp};
+use learnloop_store::scopes::StoredScopes;
 use learnloop_store::stats::StatsWriter;
 use learnloop_store::Connection;
 use rustc_hash::FxHashSet;
@@ -43,7 +44,8 @@ pub fn store_tested_deep_subsets(
         if depth as usize >= cfg.dims.len() {
             return Ok(0);
         }
-        let mut writer = StatsWriter::replace_deeper_than(conn, depth, as_of)?;
+        let stored = StoredScopes::load(conn)?;
+        let mut writer = StatsWriter::replace_deeper_than(conn, depth, as_of, &stored)?;
         let wanted = wanted_subsets(conn, depth)?;
         if wanted.is_empty() {
             return Ok(0);
@@ -67,12 +69,14 @@ pub fn store_tested_deep_subsets(
                 continue;
             };
             let rows = fold_subsets(&prepared, group, subsets);
-            writer.add_to_group(
-                group_key(group),
-                &subset_keys(rows.iter().map(SubsetRow::as_ref)),
-            )?;
+            let keys = subset_keys(rows.iter().map(SubsetRow::as_ref));
+            let scopes = stored.classify(
+                keys.iter()
+                    .map(|(k, _)| (k.scope_mask, k.scope_values_hash)),
+            );
+            writer.add_to_group(group_key(group), &keys, &scopes)?;
         }
-        Ok(writer.finish())
+        Ok(writer.finish()?)
     })
 }
 

@@ -141,6 +141,14 @@ impl GroupRows {
         self.order.is_empty()
     }
 
+    /// Each row's (mask, hash), in key order: read from the index alone, without visiting the
+    /// rows (scattered over the parts, a cache miss each).
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = (u64, u64)> + '_ {
+        self.order
+            .iter()
+            .map(|&(mask, hash, _, _)| (mask as u64, hash as u64))
+    }
+
     /// The rows in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = SubsetRowRef<'_>> {
         self.order.iter().map(|&(_, _, p, i)| {
@@ -282,8 +290,28 @@ pub fn compute_each_after<W, E: Send>(
     start: impl FnOnce() -> Result<W, E>,
     mut sink: impl FnMut(&mut W, &Group, &GroupRows) -> Result<(), E>,
 ) -> Result<(W, AggregateCounters), E> {
+    compute_each_annotated_after(
+        p,
+        limits,
+        |_, _| (),
+        start,
+        |made, g, rows, ()| sink(made, g, rows),
+    )
+}
+
+/// [`compute_each_after`], with `annotate` run on each group's rows on the computing side (not on
+/// the consumer's thread, which the stage's writer keeps busy) and its result handed to `sink`
+/// with them.
+pub fn compute_each_annotated_after<A: Send, W, E: Send>(
+    p: &Prepared,
+    limits: Limits,
+    annotate: impl Fn(&Group, &GroupRows) -> A + Sync,
+    start: impl FnOnce() -> Result<W, E>,
+    mut sink: impl FnMut(&mut W, &Group, &GroupRows, A) -> Result<(), E>,
+) -> Result<(W, AggregateCounters), E> {
     let limits = limits.within(p.dims);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, GroupRows, AggregateCounters)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, GroupRows, A, AggregateCounters)>();
+    let annotate = &annotate;
     let rows_ahead = RowsAhead::default();
     let ahead = &rows_ahead;
     std::thread::scope(|scope| {
@@ -291,7 +319,8 @@ pub fn compute_each_after<W, E: Send>(
         scope.spawn(move || {
             for g in 0..p.groups.len() {
                 let (rows, counters) = compute_group(p, &p.groups[g], limits);
-                if !ahead.add(rows.len()) || tx.send((g, rows, counters)).is_err() {
+                let annotation = annotate(&p.groups[g], &rows);
+                if !ahead.add(rows.len()) || tx.send((g, rows, annotation, counters)).is_err() {
                     return; // the consumer stopped on an error
                 }
             }
@@ -305,10 +334,10 @@ pub fn compute_each_after<W, E: Send>(
             rx.peek();
             let mut made = start()?;
             let mut total = AggregateCounters::default();
-            for (g, rows, counters) in rx {
+            for (g, rows, annotation, counters) in rx {
                 ahead.remove(rows.len());
                 total.add(&counters);
-                sink(&mut made, &p.groups[g], &rows)?;
+                sink(&mut made, &p.groups[g], &rows, annotation)?;
             }
             Ok((made, total))
         })();

@@ -28,8 +28,9 @@ pub mod stage;
 
 pub use deep::store_tested_deep_subsets;
 pub use engine::{
-    compute, compute_each, compute_each_after, exploded_subset_updates, AggregateCounters,
-    ComputeOutput, GroupRows, Limits, SubsetRow, SubsetRowRef,
+    compute, compute_each, compute_each_after, compute_each_annotated_after,
+    exploded_subset_updates, AggregateCounters, ComputeOutput, GroupRows, Limits, SubsetRow,
+    SubsetRowRef,
 };
 pub use incremental::{IncrementalAggregator, StepReport};
 pub use prepare::{Group, PrepareError, Prepared};

@@ -1,11 +1,12 @@
 //! The `aggregate` stage: trade_events → pattern_scope_stats, inside the caller's transaction.
 
-use crate::engine::{compute_each_after, AggregateCounters, Limits, SubsetRowRef};
+use crate::engine::{compute_each_annotated_after, AggregateCounters, Limits, SubsetRowRef};
 use crate::prepare::{Group, Prepared};
 use crate::AggregateError;
 use learnloop_model::stats::OutcomeStats;
 use learnloop_model::{ActionCategory, LoopConfig, Timestamp, TradeEvent};
 use learnloop_store::events;
+use learnloop_store::scopes::StoredScopes;
 use learnloop_store::stats::{GroupKey, StatsWriter, SubsetKey};
 use learnloop_store::Connection;
 use std::time::Instant;
@@ -139,20 +140,22 @@ fn write_all_groups(
 ) -> Result<AggregateCounters, AggregateError> {
     let total_groups = prepared.groups.len() as u64;
     let mut groups_done = 0;
-    let (writer, counters) = compute_each_after(
+    let stored = StoredScopes::load(conn)?;
+    let (writer, counters) = compute_each_annotated_after(
         prepared,
         limits,
+        |_, rows| stored.classify(rows.keys()),
         // Clearing last night's rows reads every page of them (~0.1 s on an exhaustive
         // 8,000-trade store): done once the first group is computed, while the next ones are,
         // not before the computing starts.
-        || StatsWriter::replace_all(conn, as_of),
-        |writer, group, rows| {
+        || StatsWriter::replace_all(conn, as_of, &stored),
+        |writer, group, rows, scopes| {
             groups_done += 1;
             on_group(groups_done, total_groups);
-            writer.write_group(group_key(group), &subset_keys(rows.iter()))
+            writer.write_group(group_key(group), &subset_keys(rows.iter()), &scopes)
         },
     )?;
-    writer.finish();
+    writer.finish()?;
     Ok(counters)
 }
 

@@ -16,6 +16,7 @@ pub mod pg;
 mod raw_insert;
 pub mod runs;
 pub mod schema;
+pub mod scopes;
 pub mod stats;
 pub mod strands;
 

@@ -1,6 +1,7 @@
 //! `pattern_scope_stats`: one row per (module, pattern, category, scope subset).
 
 use crate::raw_insert::{Params, RawInsert, Value};
+use crate::scopes::{ScopeLedger, ScopeTextLookup, ScopeTexts, ScopeUse, StoredScopes};
 use crate::{text_column, u64_from_sql, u64_to_sql, Result};
 use learnloop_model::stats::{OutcomeStats, PresentMean, RunningStats, WeightedStats};
 use learnloop_model::{ActionCategory, StatsRow, Timestamp};
@@ -8,10 +9,10 @@ use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
 /// Parameters bound per row: every column of `stats_subsets` but the group id.
-const ROW_PARAMS: usize = 18;
+const ROW_PARAMS: usize = 17;
 /// The group id comes first (?1), shared by every row of a statement.
 const SHARED_PARAMS: usize = 1;
-/// Rows ahead whose statistics and text the writer asks the cache for: the aggregate hands its rows
+/// Rows ahead whose statistics the writer asks the cache for: the aggregate hands its rows
 /// in key order from where its threads computed them, scattered over megabytes.
 const PREFETCH_AHEAD: usize = 8;
 /// Rows per multi-row INSERT: fewer statement executions, well under SQLite's variable limit.
@@ -32,7 +33,7 @@ fn insert_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT OR FAIL INTO stats_subsets (group_id, scope_mask, scope_values_hash, scope_dims, scope_values,
+        "INSERT OR FAIL INTO stats_subsets (group_id, scope_mask, scope_values_hash, scope_dims,
              n_trades, n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff,
              first_exit_ms, last_exit_ms, dw, dw2, dmean, dm2)
          VALUES {}",
@@ -42,8 +43,8 @@ fn insert_sql(rows: usize) -> String {
 
 /// Replaces the whole table with rows streamed in key order, a group at a time, binding each row
 /// straight from the caller's data into multi-row INSERTs. `pattern_scope_stats` is a view over
-/// `stats_groups` (a group's names and the as-of, once) and `stats_subsets` (its rows, keyed by
-/// the group's id); see schema migration 8.
+/// `stats_groups` (a group's names and the as-of, once), `stats_subsets` (its rows, keyed by the
+/// group's id) and `stats_scopes` (each scope text once); see schema migrations 8 and 11.
 pub struct StatsWriter<'c> {
     conn: &'c Connection,
     /// The INSERT of each chunk size (power-of-two remainders, then `BATCH`), prepared once: its
@@ -53,6 +54,11 @@ pub struct StatsWriter<'c> {
     /// The id the next group gets: groups are numbered in the order they are written.
     next_group_id: i64,
     written: u64,
+    /// The scope texts stored when the writer started, and what its rows did with them.
+    stored: &'c StoredScopes,
+    ledger: ScopeLedger<'c>,
+    /// Whether this writer replaced every row, so that scopes it wrote no row of are unused.
+    replaced_all: bool,
 }
 
 /// One row of a group: everything but the group's (module, pattern, category).
@@ -93,7 +99,13 @@ pub fn enumerated_depth(conn: &Connection) -> Result<Option<u32>> {
 
 impl<'c> StatsWriter<'c> {
     /// Deletes every stored row; the caller's transaction makes the replacement atomic.
-    pub fn replace_all(conn: &'c Connection, as_of: Timestamp) -> Result<Self> {
+    /// `stored` is [`StoredScopes::load`] of this transaction, by which the caller classifies
+    /// each group's rows.
+    pub fn replace_all(
+        conn: &'c Connection,
+        as_of: Timestamp,
+        stored: &'c StoredScopes,
+    ) -> Result<Self> {
         conn.execute_batch("DELETE FROM stats_subsets; DELETE FROM stats_groups;")?;
         Ok(Self {
             conn,
@@ -101,13 +113,21 @@ impl<'c> StatsWriter<'c> {
             as_of: as_of.to_rfc3339(),
             next_group_id: 1,
             written: 0,
+            stored,
+            ledger: ScopeLedger::default(),
+            replaced_all: true,
         })
     }
 
     /// Adds rows to the stored table after deleting its subsets of more than `dims` dims (the
     /// deep subsets a previous lesson stage added: SPEC §12); the caller's transaction makes it
-    /// atomic.
-    pub fn replace_deeper_than(conn: &'c Connection, dims: u32, as_of: Timestamp) -> Result<Self> {
+    /// atomic. `stored` as for [`StatsWriter::replace_all`].
+    pub fn replace_deeper_than(
+        conn: &'c Connection,
+        dims: u32,
+        as_of: Timestamp,
+        stored: &'c StoredScopes,
+    ) -> Result<Self> {
         conn.execute("DELETE FROM stats_subsets WHERE scope_dims > ?1", [dims])?;
         let next_group_id: i64 = conn.query_row(
             "SELECT COALESCE(MAX(group_id), 0) + 1 FROM stats_groups",
@@ -120,17 +140,22 @@ impl<'c> StatsWriter<'c> {
             as_of: as_of.to_rfc3339(),
             next_group_id,
             written: 0,
+            stored,
+            ledger: ScopeLedger::default(),
+            replaced_all: false,
         })
     }
 
-    /// Write the rows of one group (in key order).
+    /// Write the rows of one group (in key order); `scopes` is the writer's [`StoredScopes`]
+    /// classification of their keys, in this order.
     pub fn write_group<'r>(
         &mut self,
         group: GroupKey<'_>,
         rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+        scopes: &ScopeUse,
     ) -> Result<()> {
         let group_id = self.insert_group(group)?;
-        self.write_rows(group_id, rows)
+        self.write_rows(group_id, rows, scopes)
     }
 
     /// Write more rows of a stored group (a new group if it has none yet).
@@ -138,6 +163,7 @@ impl<'c> StatsWriter<'c> {
         &mut self,
         group: GroupKey<'_>,
         rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+        scopes: &ScopeUse,
     ) -> Result<()> {
         let stored: Option<i64> = self
             .conn
@@ -154,14 +180,19 @@ impl<'c> StatsWriter<'c> {
             Some(id) => id,
             None => self.insert_group(group)?,
         };
-        self.write_rows(group_id, rows)
+        self.write_rows(group_id, rows, scopes)
     }
 
     fn write_rows<'r>(
         &mut self,
         group_id: i64,
         rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+        scopes: &ScopeUse,
     ) -> Result<()> {
+        self.ledger.record(self.conn, scopes, |i| {
+            let key = &rows[i].0;
+            (key.scope_mask, key.scope_values_hash, key.scope_values)
+        })?;
         let mut rest = rows;
         while !rest.is_empty() {
             let chunk = if rest.len() >= BATCH {
@@ -186,9 +217,8 @@ impl<'c> StatsWriter<'c> {
             stmt.execute(|params| {
                 params.push(Value::Integer(group_id))?;
                 for (i, (key, stats)) in now.iter().enumerate() {
-                    if let Some((ahead, ahead_stats)) = rest.get(i + PREFETCH_AHEAD) {
+                    if let Some((_, ahead_stats)) = rest.get(i + PREFETCH_AHEAD) {
                         learnloop_sys::prefetch_all(*ahead_stats);
-                        learnloop_sys::prefetch_all(ahead.scope_values);
                     }
                     bind_row(params, key, stats)?;
                 }
@@ -218,9 +248,14 @@ impl<'c> StatsWriter<'c> {
         Ok(group_id)
     }
 
-    /// The number of rows written in all.
-    pub fn finish(self) -> u64 {
-        self.written
+    /// The number of rows written in all. A writer that replaced every row also deletes the
+    /// stored scope texts no row uses any more (a writer that only added rows leaves them: the
+    /// next full replacement does it).
+    pub fn finish(self) -> Result<u64> {
+        if self.replaced_all {
+            self.ledger.delete_unused(self.conn, self.stored)?;
+        }
+        Ok(self.written)
     }
 }
 
@@ -235,7 +270,6 @@ fn bind_row<'t>(
         Value::Integer(u64_to_sql(k.scope_mask)),
         Value::Integer(u64_to_sql(k.scope_values_hash)),
         Value::Integer(i64::from(k.scope_mask.count_ones())),
-        Value::Text(k.scope_values),
         integer(s.r.n),
         integer(s.n_actions),
         Value::Real(s.r.mean),
@@ -277,30 +311,51 @@ impl GroupNames {
     }
 }
 
-/// The columns `moments_from_sql` reads, from [`FROM_GROUPS_AND_SUBSETS`].
-const MOMENT_COLUMNS: &str =
-    "g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
-    s.scope_values_hash, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr, s.wins";
+/// The columns `moments_from_sql` reads, from [`FROM_GROUPS_AND_SUBSETS`] joined to
+/// [`JOIN_SCOPES`] (or with `NULL` for the text, which the reader then looks up).
+fn moment_columns(scope_text: &str) -> String {
+    format!(
+        "g.module, g.pattern_key, g.action_category, s.scope_mask, {scope_text},
+         s.scope_values_hash, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr, s.wins"
+    )
+}
 
 /// The stored rows with their group's names: what the `pattern_scope_stats` view shows, read
 /// from its tables directly (exit times as stored, in epoch milliseconds).
 const FROM_GROUPS_AND_SUBSETS: &str =
     "FROM stats_groups g JOIN stats_subsets s ON s.group_id = g.group_id";
 
+/// Each row's scope text, for reads of a few rows. A read of every row looks the texts up in a
+/// [`ScopeTexts`] instead: a join seeks the scopes' index once per row, which made the lesson
+/// stage's read of an exhaustive store ~0.5 s slower.
+const JOIN_SCOPES: &str = "JOIN stats_scopes c
+     ON c.scope_mask = s.scope_mask AND c.scope_values_hash = s.scope_values_hash";
+
 /// The key and moments: the first eleven columns of every stats query (module, pattern_key,
 /// action_category, scope_mask, scope_values, scope_values_hash, n_trades, n_actions, mean_rr,
-/// m2_rr, wins); other figures are left at their defaults.
-fn moments_from_sql(r: &rusqlite::Row<'_>, names: &mut GroupNames) -> Result<StatsRow> {
+/// m2_rr, wins); other figures are left at their defaults. The scope text is looked up in
+/// `texts` when given, else read.
+fn moments_from_sql(
+    r: &rusqlite::Row<'_>,
+    names: &mut GroupNames,
+    texts: Option<&mut ScopeTextLookup<'_>>,
+) -> Result<StatsRow> {
     let pattern_key = GroupNames::share(&mut names.pattern_key, text_column(r, 1)?);
+    let scope_mask = u64_from_sql(r.get(3)?);
+    let scope_values_hash = u64_from_sql(r.get(5)?);
+    let scope_values = match texts {
+        Some(texts) => texts.get(scope_mask, scope_values_hash)?.to_owned(),
+        None => r.get(4)?,
+    };
     Ok(StatsRow {
         module: GroupNames::share(&mut names.module, text_column(r, 0)?),
         category: r.get::<_, String>(2)?.parse().map_err(|e| {
             crate::StoreError::Corrupt(format!("pattern_scope_stats {pattern_key}: {e}"))
         })?,
         pattern_key,
-        scope_mask: u64_from_sql(r.get(3)?),
-        scope_values: r.get(4)?,
-        scope_values_hash: u64_from_sql(r.get(5)?),
+        scope_mask,
+        scope_values,
+        scope_values_hash,
         stats: OutcomeStats {
             n_actions: r.get::<_, i64>(7)? as u64,
             r: RunningStats {
@@ -325,7 +380,7 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> Result<StatsRow> {
         count: u64::from(v.is_some()),
         sum: v.unwrap_or(0.0),
     };
-    let mut row = moments_from_sql(r, &mut GroupNames::default())?;
+    let mut row = moments_from_sql(r, &mut GroupNames::default(), None)?;
     let s = &mut row.stats;
     s.sum_pnl = r.get(11)?;
     s.hold_days = mean_of(r.get(12)?);
@@ -370,10 +425,11 @@ pub fn get(
 ) -> Result<Option<StatsRow>> {
     // Few rows per key prefix: filter the key-ordered read rather than duplicating the decoder.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MOMENT_COLUMNS}, s.sum_pnl, s.mean_hold_days, s.mean_time_eff, s.first_exit_ms,
+        "SELECT {}, s.sum_pnl, s.mean_hold_days, s.mean_time_eff, s.first_exit_ms,
                 s.last_exit_ms, s.dw, s.dw2, s.dmean, s.dm2, g.as_of
-         {FROM_GROUPS_AND_SUBSETS} WHERE g.module = ?1 AND g.pattern_key = ?2 AND g.action_category = ?3
-           AND s.scope_mask = ?4 AND s.scope_values_hash = ?5"
+         {FROM_GROUPS_AND_SUBSETS} {JOIN_SCOPES} WHERE g.module = ?1 AND g.pattern_key = ?2 AND g.action_category = ?3
+           AND s.scope_mask = ?4 AND s.scope_values_hash = ?5",
+        moment_columns("c.scope_values")
     ))?;
     let mut rows = stmt.query(rusqlite::params![
         module,
@@ -440,19 +496,26 @@ pub enum PatternKnown {
 
 /// Rows in key order with their moments only: key, counts, mean and M2 (other figures are left
 /// at their defaults), filtered by `filter` (an SQL `WHERE` clause or "").
+/// With `texts`, the scope texts are looked up there (a read of every row); without, joined.
 fn for_each_moments_row(
     conn: &Connection,
     filter: &str,
+    texts: Option<&ScopeTexts>,
     mut f: impl FnMut(StatsRow) -> Result<()>,
 ) -> Result<()> {
+    let (columns, join) = match texts {
+        Some(_) => (moment_columns("NULL"), ""),
+        None => (moment_columns("c.scope_values"), JOIN_SCOPES),
+    };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {MOMENT_COLUMNS} {FROM_GROUPS_AND_SUBSETS} {filter}
+        "SELECT {columns} {FROM_GROUPS_AND_SUBSETS} {join} {filter}
          ORDER BY g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values_hash"
     ))?;
     let mut rows = stmt.query([])?;
     let mut names = GroupNames::default();
+    let mut lookup = texts.map(ScopeTexts::lookup);
     while let Some(r) = rows.next()? {
-        f(moments_from_sql(r, &mut names)?)?;
+        f(moments_from_sql(r, &mut names, lookup.as_mut())?)?;
     }
     Ok(())
 }
@@ -464,7 +527,8 @@ pub fn for_each_group_of_moments(
     mut f: impl FnMut(Vec<StatsRow>) -> Result<()>,
 ) -> Result<()> {
     let mut group: Vec<StatsRow> = Vec::new();
-    for_each_moments_row(conn, "", |row| {
+    let texts = ScopeTexts::load(conn)?;
+    for_each_moments_row(conn, "", Some(&texts), |row| {
         let same = group.last().is_some_and(|g| {
             g.module == row.module && g.pattern_key == row.pattern_key && g.category == row.category
         });
@@ -483,7 +547,7 @@ pub fn for_each_group_of_moments(
 /// The pattern roots (mask 0), with their moments only.
 pub fn root_rows(conn: &Connection) -> Result<Vec<StatsRow>> {
     let mut out = Vec::new();
-    for_each_moments_row(conn, "WHERE s.scope_mask = 0", |row| {
+    for_each_moments_row(conn, "WHERE s.scope_mask = 0", None, |row| {
         out.push(row);
         Ok(())
     })?;
@@ -516,6 +580,30 @@ mod tests {
                 m2: 0.9,
             },
         }
+    }
+
+    type Rows<'r> = Vec<(SubsetKey<'r>, &'r OutcomeStats)>;
+
+    /// Replace every stored row by `groups`' as the aggregate stage does; the rows written.
+    fn replace_all(
+        conn: &Connection,
+        as_of: Timestamp,
+        groups: &[(GroupKey<'_>, Rows<'_>)],
+    ) -> u64 {
+        let stored = StoredScopes::load(conn).unwrap();
+        let mut writer = StatsWriter::replace_all(conn, as_of, &stored).unwrap();
+        for (group, rows) in groups {
+            let scopes = classify(&stored, rows);
+            writer.write_group(*group, rows, &scopes).unwrap();
+        }
+        writer.finish().unwrap()
+    }
+
+    fn classify(stored: &StoredScopes, rows: &Rows<'_>) -> ScopeUse {
+        stored.classify(
+            rows.iter()
+                .map(|(k, _)| (k.scope_mask, k.scope_values_hash)),
+        )
     }
 
     /// One column of the view's row for `mask`.
@@ -562,9 +650,7 @@ mod tests {
             pattern_key: "p.S1",
             category: ActionCategory::Add,
         };
-        let mut writer = StatsWriter::replace_all(&conn, as_of).unwrap();
-        writer.write_group(group, &rows).unwrap();
-        assert_eq!(writer.finish(), 4);
+        assert_eq!(replace_all(&conn, as_of, &[(group, rows)]), 4);
         for (mask, s) in &cases {
             let (m, text) = (*mask, |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339));
             let at = |c: &str| view_column::<Option<String>>(&conn, c, m);
@@ -608,20 +694,23 @@ mod tests {
         let conn = crate::open_in_memory().unwrap();
         let s = stats(12, Some(0), Some(5_000), 1.0);
         let write = |names: &[&str]| {
-            let mut writer = StatsWriter::replace_all(&conn, Timestamp(0)).unwrap();
-            for name in names {
-                let key = SubsetKey {
-                    scope_mask: 0,
-                    scope_values: "{}",
-                    scope_values_hash: 1,
-                };
-                let group = GroupKey {
-                    module: "pm",
-                    pattern_key: name,
-                    category: ActionCategory::Entry,
-                };
-                writer.write_group(group, &[(key, &s)]).unwrap();
-            }
+            let key = SubsetKey {
+                scope_mask: 0,
+                scope_values: "{}",
+                scope_values_hash: 1,
+            };
+            let groups: Vec<_> = names
+                .iter()
+                .map(|name| {
+                    let group = GroupKey {
+                        module: "pm",
+                        pattern_key: name,
+                        category: ActionCategory::Entry,
+                    };
+                    (group, vec![(key, &s)])
+                })
+                .collect();
+            replace_all(&conn, Timestamp(0), &groups);
         };
         write(&["a", "b", "c"]);
         // Written out of key order: the reader still sorts by names.

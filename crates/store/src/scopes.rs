@@ -1,0 +1,256 @@
+//! `stats_scopes`: each distinct scope text stored once, keyed by (mask, hash) like the subsets.
+//! The same scopes recur in every group and on every night (80,311 distinct texts under the
+//! 499,598 rows of an exhaustive 8,000-trade store), so the rows hold only the key, and a writer
+//! inserts just the texts the store has not seen (schema migration 11).
+//!
+//! Looking every row's key up costs the single writing thread ~10 % of an exhaustive aggregate
+//! (docs/benchmarks.md), so the lookup is split off: [`StoredScopes::classify`] runs where a
+//! group's rows are computed, and the writer only inserts the few texts it reports unseen.
+
+use crate::raw_insert::{RawInsert, Value};
+use crate::{u64_from_sql, u64_to_sql, Result};
+use rusqlite::Connection;
+use rustc_hash::FxHashMap;
+use std::ops::Range;
+
+/// Scope keys, sorted, with where each mask's keys lie. Rows are read and written mask by mask,
+/// so a key is found by a binary search in a short stretch that stays cached, not by a probe into
+/// a table of every key: a cache miss per row, which cost the writing thread ~10 % of an
+/// exhaustive aggregate and the lesson stage's read ~0.1 s (docs/benchmarks.md).
+#[derive(Debug, Default)]
+struct KeyIndex {
+    /// Sorted as unsigned numbers.
+    keys: Vec<(u64, u64)>,
+    mask_ranges: FxHashMap<u64, Range<usize>>,
+}
+
+impl KeyIndex {
+    /// `keys` must be sorted.
+    fn new(keys: Vec<(u64, u64)>) -> Self {
+        debug_assert!(keys.is_sorted());
+        let mut mask_ranges = FxHashMap::default();
+        let mut start = 0;
+        for (i, pair) in keys.windows(2).enumerate() {
+            if pair[0].0 != pair[1].0 {
+                mask_ranges.insert(pair[0].0, start..i + 1);
+                start = i + 1;
+            }
+        }
+        if let Some(last) = keys.last() {
+            mask_ranges.insert(last.0, start..keys.len());
+        }
+        Self { keys, mask_ranges }
+    }
+
+    fn finder(&self) -> KeyFinder<'_> {
+        KeyFinder {
+            index: self,
+            mask: None,
+            range: 0..0,
+        }
+    }
+}
+
+/// Finds keys in a [`KeyIndex`], keeping the last mask's stretch.
+struct KeyFinder<'i> {
+    index: &'i KeyIndex,
+    mask: Option<u64>,
+    range: Range<usize>,
+}
+
+impl KeyFinder<'_> {
+    /// The key's position in the index.
+    #[inline]
+    fn find(&mut self, mask: u64, hash: u64) -> Option<usize> {
+        if self.mask != Some(mask) {
+            self.mask = Some(mask);
+            self.range = self.index.mask_ranges.get(&mask).cloned().unwrap_or(0..0);
+        }
+        let stretch = &self.index.keys[self.range.clone()];
+        let found = stretch.binary_search_by_key(&hash, |k| k.1).ok()?;
+        Some(self.range.start + found)
+    }
+}
+
+/// The keys of the scope texts a store holds, read once before rows are written.
+#[derive(Debug, Default)]
+pub struct StoredScopes {
+    index: KeyIndex,
+}
+
+/// What a group's rows need of `stats_scopes`: which rows have a scope the store held no text for
+/// when loaded, and which stored texts the rows use.
+#[derive(Debug, Default, Clone)]
+pub struct ScopeUse {
+    /// Indices (into the rows classified) of the scopes not stored.
+    unseen: Vec<u32>,
+    /// One bit per stored key, by position: set when a row uses it.
+    used: Vec<u64>,
+}
+
+impl StoredScopes {
+    /// The stored keys (read through the key's index: the texts themselves are not read).
+    pub fn load(conn: &Connection) -> Result<Self> {
+        let mut stmt = conn.prepare("SELECT scope_mask, scope_values_hash FROM stats_scopes")?;
+        let mut rows = stmt.query([])?;
+        let mut keys = Vec::new();
+        while let Some(r) = rows.next()? {
+            keys.push((u64_from_sql(r.get(0)?), u64_from_sql(r.get(1)?)));
+        }
+        keys.sort_unstable();
+        Ok(Self {
+            index: KeyIndex::new(keys),
+        })
+    }
+
+    /// The number of stored texts.
+    pub fn len(&self) -> usize {
+        self.index.keys.len()
+    }
+
+    /// Whether the store holds no scope text.
+    pub fn is_empty(&self) -> bool {
+        self.index.keys.is_empty()
+    }
+
+    /// Classify the (mask, hash) keys of a group's rows, in the order the rows will be written.
+    pub fn classify(&self, keys: impl Iterator<Item = (u64, u64)>) -> ScopeUse {
+        let mut use_ = ScopeUse {
+            unseen: Vec::new(),
+            used: vec![0; self.len().div_ceil(64)],
+        };
+        let mut finder = self.index.finder();
+        for (i, (mask, hash)) in (0u32..).zip(keys) {
+            match finder.find(mask, hash) {
+                Some(p) => use_.used[p / 64] |= 1 << (p % 64),
+                None => use_.unseen.push(i),
+            }
+        }
+        use_
+    }
+}
+
+/// Every stored scope text by key, for a read of every row: one buffer, not a string each.
+pub(crate) struct ScopeTexts {
+    index: KeyIndex,
+    /// Each key's text in `buffer`, by position in the index.
+    spans: Vec<Range<usize>>,
+    buffer: String,
+}
+
+impl ScopeTexts {
+    pub(crate) fn load(conn: &Connection) -> Result<Self> {
+        let mut stmt =
+            conn.prepare("SELECT scope_mask, scope_values_hash, scope_values FROM stats_scopes")?;
+        let mut rows = stmt.query([])?;
+        let mut buffer = String::new();
+        let mut entries = Vec::new();
+        while let Some(r) = rows.next()? {
+            let key = (u64_from_sql(r.get(0)?), u64_from_sql(r.get(1)?));
+            let start = buffer.len();
+            buffer.push_str(crate::text_column(r, 2)?);
+            entries.push((key, start..buffer.len()));
+        }
+        entries.sort_unstable_by_key(|(key, _)| *key);
+        let (keys, spans) = entries.into_iter().unzip();
+        Ok(Self {
+            index: KeyIndex::new(keys),
+            spans,
+            buffer,
+        })
+    }
+
+    /// A lookup for rows read in key order.
+    pub(crate) fn lookup(&self) -> ScopeTextLookup<'_> {
+        ScopeTextLookup {
+            texts: self,
+            finder: self.index.finder(),
+        }
+    }
+}
+
+/// Finds the texts of [`ScopeTexts`].
+pub(crate) struct ScopeTextLookup<'t> {
+    texts: &'t ScopeTexts,
+    finder: KeyFinder<'t>,
+}
+
+impl ScopeTextLookup<'_> {
+    /// The text of scope (`mask`, `hash`); an error names a row without one.
+    pub(crate) fn get(&mut self, mask: u64, hash: u64) -> Result<&str> {
+        let position = self.finder.find(mask, hash).ok_or_else(|| {
+            crate::StoreError::Corrupt(format!(
+                "stats_subsets has a row of scope mask {mask}, hash {hash} that stats_scopes has no text for"
+            ))
+        })?;
+        Ok(&self.texts.buffer[self.texts.spans[position].clone()])
+    }
+}
+
+/// A writer's account of `stats_scopes`: the texts it inserted and the stored ones its rows use.
+#[derive(Default)]
+pub(crate) struct ScopeLedger<'c> {
+    inserted: rustc_hash::FxHashSet<(u64, u64)>,
+    used: Vec<u64>,
+    /// Prepared at the first text to insert: a first night inserts every scope (80,311 at 8,000
+    /// trades, exhaustive), later ones a few.
+    insert: Option<RawInsert<'c>>,
+}
+
+impl<'c> ScopeLedger<'c> {
+    /// Record a group's use; `text_of(i)` is the key and text of its `i`-th row. Inserts the
+    /// texts neither the store nor an earlier group of this writer had.
+    pub(crate) fn record<'t>(
+        &mut self,
+        conn: &'c Connection,
+        use_: &ScopeUse,
+        text_of: impl Fn(usize) -> (u64, u64, &'t str),
+    ) -> Result<()> {
+        if self.used.len() < use_.used.len() {
+            self.used.resize(use_.used.len(), 0);
+        }
+        for (mine, theirs) in self.used.iter_mut().zip(&use_.used) {
+            *mine |= theirs;
+        }
+        for &i in &use_.unseen {
+            let (mask, hash, text) = text_of(i as usize);
+            if !self.inserted.insert((mask, hash)) {
+                continue;
+            }
+            let insert = match &mut self.insert {
+                Some(insert) => insert,
+                empty => empty.insert(RawInsert::prepare(
+                    conn,
+                    "INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_values)
+                     VALUES (?1, ?2, ?3)",
+                )?),
+            };
+            insert.execute(|params| {
+                params.push(Value::Integer(u64_to_sql(mask)))?;
+                params.push(Value::Integer(u64_to_sql(hash)))?;
+                params.push(Value::Text(text))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Delete the stored texts no recorded row uses: for a writer that replaced every row, so
+    /// that the table holds exactly the scopes of the stored rows. Returns how many.
+    pub(crate) fn delete_unused(&self, conn: &Connection, stored: &StoredScopes) -> Result<u64> {
+        let mut delete = conn.prepare_cached(
+            "DELETE FROM stats_scopes WHERE scope_mask = ?1 AND scope_values_hash = ?2",
+        )?;
+        let mut deleted = 0;
+        for (p, (mask, hash)) in stored.index.keys.iter().enumerate() {
+            let used = self
+                .used
+                .get(p / 64)
+                .is_some_and(|w| w & (1 << (p % 64)) != 0);
+            if !used {
+                delete.execute([u64_to_sql(*mask), u64_to_sql(*hash)])?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
