@@ -1,7 +1,9 @@
 //! The engine against a brute-force reference: plain loops over trades and every subset of each
 //! action's scope, two-pass moments and direct decayed sums, on randomized small datasets.
 
-use learnloop_aggregator::{compute, compute_each_after, Limits, Prepared};
+use learnloop_aggregator::{
+    compute, compute_each_after, compute_each_annotated_after, Limits, Prepared,
+};
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::decay_weight;
 use learnloop_model::{ActionCategory, DimensionList, StatsRow, Timestamp, TradeEvent};
@@ -613,6 +615,35 @@ fn the_consumer_starts_once_even_without_groups_and_stops_at_its_error() {
         },
     );
     assert_eq!((stopped.err(), groups), (Some("full"), 1));
+}
+
+#[test]
+fn each_group_reaches_the_sink_with_its_own_annotation() {
+    let dims = dims();
+    let as_of = Timestamp(1_700_000_000_000 + 500 * 3_600_000);
+    let some = Prepared::build(&random_events(9), &dims, as_of, HALF_LIFE_H).unwrap();
+    assert!(some.groups.len() > 1);
+    let annotate = |g: &learnloop_aggregator::Group, rows: &learnloop_aggregator::GroupRows| {
+        (g.pattern_key.to_string(), rows.keys().collect::<Vec<_>>())
+    };
+    let mut seen = Vec::new();
+    let ((), _) = compute_each_annotated_after::<_, _, ()>(
+        &some,
+        Limits::flat(3, 1),
+        annotate,
+        || Ok(()),
+        |(), g, rows, (pattern, keys)| {
+            // The keys the annotation read from the index are the rows' own, in their order.
+            let from_rows: Vec<(u64, u64)> =
+                rows.iter().map(|r| (r.mask, r.scope_values_hash)).collect();
+            assert_eq!(keys, from_rows);
+            seen.push((pattern, g.pattern_key.to_string()));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(seen.len(), some.groups.len());
+    assert!(seen.iter().all(|(annotated, sunk)| annotated == sunk));
 }
 
 #[test]

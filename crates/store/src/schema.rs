@@ -985,6 +985,55 @@ mod tests {
         assert!(!has_table(&conn, "stats_subsets").unwrap());
     }
 
+    /// Version-10 rows: two groups sharing the root and one other scope text.
+    const VERSION_10_STATS: &str = r#"
+        INSERT INTO stats_groups VALUES (1, 'pm', 'p.S1', 'add', '2026-03-01T00:00:00Z');
+        INSERT INTO stats_groups VALUES (2, 'pm', 'a.S2', 'trim', '2026-03-01T00:00:00Z');
+        INSERT INTO stats_subsets VALUES (1, 0, -77, 0, '{}', 12, 30, 0.25, 3.5, 5, 120.5, 2.5,
+            NULL, 1767232800000, 1769904000250, 10.5, 9.25, 0.2, 3.1);
+        INSERT INTO stats_subsets VALUES (1, 3, 991, 2, '{"a":"1","b":"x"}', 1, 1, -1.5, 0.0, 0,
+            -3.0, NULL, 0.5, -1500, -1000, 1.0, 1.0, -1.5, 0.0);
+        INSERT INTO stats_subsets VALUES (2, 0, -77, 0, '{}', 0, 0, 0.0, 0.0, 0, 0.0, NULL, NULL,
+            NULL, NULL, 0.0, 0.0, 0.0, 0.0);
+        INSERT INTO stats_subsets VALUES (2, 3, 991, 2, '{"a":"1","b":"x"}', 4, 4, 1.0, 2.0, 3,
+            8.0, 1.0, 0.25, 0, 1000, 2.0, 1.5, 0.9, 0.4);
+    "#;
+
+    #[test]
+    fn upgrading_a_version_10_store_stores_each_scope_text_once_and_every_row_reads_alike() {
+        let conn = store_at_version(10);
+        conn.execute_batch(VERSION_10_STATS).unwrap();
+        let dump =
+            |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
+        let before = dump(&conn);
+        migrate(&conn).unwrap();
+        assert_eq!(dump(&conn), before);
+        assert_eq!(
+            before.lines().count(),
+            6,
+            "title, header and four rows: {before}"
+        );
+        let texts: i64 = conn
+            .query_row("SELECT COUNT(*) FROM stats_scopes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(texts, 2);
+    }
+
+    #[test]
+    fn two_texts_under_one_scope_key_stop_the_migration() {
+        let conn = store_at_version(10);
+        conn.execute_batch(VERSION_10_STATS).unwrap();
+        conn.execute_batch(
+            r#"UPDATE stats_subsets SET scope_values = '{"a":"2","b":"x"}'
+               WHERE group_id = 2 AND scope_mask = 3"#,
+        )
+        .unwrap();
+        let err = migrate(&conn).unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
+        assert_eq!(current_version(&conn).unwrap(), 10, "nothing applied");
+        assert!(!has_table(&conn, "stats_scopes").unwrap());
+    }
+
     #[test]
     fn the_database_refuses_a_status_outside_the_closed_sets() {
         let conn = crate::open_in_memory().unwrap();

@@ -254,3 +254,85 @@ impl<'c> ScopeLedger<'c> {
         Ok(deleted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// A small deterministic generator: keys drawn from few masks and hashes, so that they repeat
+    /// and share masks as a group's rows do.
+    fn draws(seed: u64, n: usize) -> Vec<(u64, u64)> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                // High masks and hashes too: their order as signed numbers differs.
+                let mask = [0, 1, 6, u64::MAX - 3][(x >> 60) as usize % 4];
+                let hash = ((x >> 20) % 9).wrapping_mul(0x2000_0000_0000_0001);
+                (mask, hash)
+            })
+            .collect()
+    }
+
+    fn store_with(keys: &BTreeSet<(u64, u64)>) -> Connection {
+        let conn = crate::open_in_memory().unwrap();
+        for (mask, hash) in keys {
+            conn.execute(
+                "INSERT INTO stats_scopes VALUES (?1, ?2, ?3)",
+                rusqlite::params![
+                    u64_to_sql(*mask),
+                    u64_to_sql(*hash),
+                    format!("{mask}/{hash}")
+                ],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn classify_agrees_with_a_set_of_the_stored_keys() {
+        for seed in 0..40 {
+            let stored: BTreeSet<(u64, u64)> = draws(seed, 12).into_iter().collect();
+            let conn = store_with(&stored);
+            let scopes = StoredScopes::load(&conn).unwrap();
+            assert_eq!(scopes.len(), stored.len());
+            let rows = draws(seed + 1_000, 30);
+            let classified = scopes.classify(rows.iter().copied());
+            let unseen: Vec<u32> = (0u32..)
+                .zip(&rows)
+                .filter(|(_, k)| !stored.contains(k))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(classified.unseen, unseen, "seed {seed}");
+            // The used bits name exactly the stored keys some row has.
+            let used: BTreeSet<(u64, u64)> = scopes
+                .index
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| classified.used[p / 64] & (1 << (p % 64)) != 0)
+                .map(|(_, k)| *k)
+                .collect();
+            let expected: BTreeSet<(u64, u64)> = rows
+                .iter()
+                .filter(|k| stored.contains(k))
+                .copied()
+                .collect();
+            assert_eq!(used, expected, "seed {seed}");
+            // Texts are found by key, whatever the order of the reads.
+            let texts = ScopeTexts::load(&conn).unwrap();
+            let mut lookup = texts.lookup();
+            for (mask, hash) in rows.iter().rev() {
+                let found = lookup.get(*mask, *hash).ok().map(str::to_string);
+                let wanted = stored
+                    .contains(&(*mask, *hash))
+                    .then(|| format!("{mask}/{hash}"));
+                assert_eq!(found, wanted, "seed {seed}");
+            }
+        }
+    }
+}

@@ -689,6 +689,145 @@ mod tests {
         assert!(!has_pattern(&conn, "p.S2").unwrap());
     }
 
+    /// What `stats_scopes` holds, in key order.
+    fn stored_texts(conn: &Connection) -> Vec<(u64, u64, String)> {
+        conn.prepare("SELECT scope_mask, scope_values_hash, scope_values FROM stats_scopes")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((u64_from_sql(r.get(0)?), u64_from_sql(r.get(1)?), r.get(2)?))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Every row as the full read gives it: (pattern, mask, text).
+    fn read_back(conn: &Connection) -> Vec<(String, u64, String)> {
+        let mut read = Vec::new();
+        for_each_group_of_moments(conn, |rows| {
+            read.extend(
+                rows.into_iter()
+                    .map(|r| (r.pattern_key.to_string(), r.scope_mask, r.scope_values)),
+            );
+            Ok(())
+        })
+        .unwrap();
+        read
+    }
+
+    fn entry(pattern_key: &str) -> GroupKey<'_> {
+        GroupKey {
+            module: "pm",
+            pattern_key,
+            category: ActionCategory::Entry,
+        }
+    }
+
+    fn key(scope_mask: u64, scope_values: &str, scope_values_hash: u64) -> SubsetKey<'_> {
+        SubsetKey {
+            scope_mask,
+            scope_values,
+            scope_values_hash,
+        }
+    }
+
+    #[test]
+    fn each_scope_text_is_stored_once_and_only_while_a_row_uses_it() {
+        let conn = crate::open_in_memory().unwrap();
+        let s = stats(12, Some(0), Some(5_000), 1.0);
+        let (root, a1, b2, c3) = (
+            key(0, "{}", 1),
+            key(1, r#"{"a":"1"}"#, 11),
+            key(2, r#"{"b":"2"}"#, 22),
+            key(4, r#"{"c":"3"}"#, 44),
+        );
+        let first = [
+            (entry("p"), vec![(root, &s), (a1, &s)]),
+            (entry("q"), vec![(root, &s), (a1, &s), (b2, &s)]),
+        ];
+        assert_eq!(replace_all(&conn, Timestamp(0), &first), 5);
+        let text = |k: &SubsetKey<'_>| (k.scope_mask, k.scope_values_hash, k.scope_values.into());
+        assert_eq!(stored_texts(&conn), [text(&root), text(&a1), text(&b2)]);
+        let row = |p: &str, k: &SubsetKey<'_>| (p.to_string(), k.scope_mask, k.scope_values.into());
+        assert_eq!(
+            read_back(&conn),
+            [
+                row("p", &root),
+                row("p", &a1),
+                row("q", &root),
+                row("q", &a1),
+                row("q", &b2)
+            ]
+        );
+        let view: i64 = conn
+            .query_row(
+                r#"SELECT COUNT(*) FROM pattern_scope_stats WHERE scope_values = '{"a":"1"}'"#,
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(view, 2, "the view shows the shared text on both rows");
+
+        // The next night: {"a":"1"} and {"b":"2"} are gone, {"c":"3"} is new.
+        let second = [(entry("p"), vec![(root, &s), (c3, &s)])];
+        assert_eq!(replace_all(&conn, Timestamp(0), &second), 2);
+        assert_eq!(stored_texts(&conn), [text(&root), text(&c3)]);
+        assert_eq!(read_back(&conn), [row("p", &root), row("p", &c3)]);
+    }
+
+    #[test]
+    fn rows_added_later_bring_their_texts_and_keep_the_others() {
+        let conn = crate::open_in_memory().unwrap();
+        let s = stats(12, Some(0), Some(5_000), 1.0);
+        let (root, a1, deep) = (
+            key(0, "{}", 1),
+            key(1, r#"{"a":"1"}"#, 11),
+            key(7, r#"{"a":"1","b":"2","c":"3"}"#, 77),
+        );
+        replace_all(
+            &conn,
+            Timestamp(0),
+            &[(entry("p"), vec![(root, &s), (a1, &s)])],
+        );
+        let stored = StoredScopes::load(&conn).unwrap();
+        let mut writer = StatsWriter::replace_deeper_than(&conn, 2, Timestamp(0), &stored).unwrap();
+        for (group, rows) in [
+            (entry("p"), vec![(deep, &s)]),
+            (entry("z"), vec![(deep, &s)]),
+        ] {
+            writer
+                .add_to_group(group, &rows, &classify(&stored, &rows))
+                .unwrap();
+        }
+        assert_eq!(writer.finish().unwrap(), 2);
+        let texts: Vec<u64> = stored_texts(&conn).iter().map(|t| t.0).collect();
+        assert_eq!(texts, [0, 1, 7], "the deep text once, the others kept");
+        let masks: Vec<(String, u64)> = read_back(&conn)
+            .into_iter()
+            .map(|(p, m, _)| (p, m))
+            .collect();
+        let expected = [("p", 0), ("p", 1), ("p", 7), ("z", 7)].map(|(p, m)| (p.to_string(), m));
+        assert_eq!(masks, expected);
+    }
+
+    #[test]
+    fn a_row_without_its_scope_text_is_an_error_not_a_row_dropped() {
+        let conn = crate::open_in_memory().unwrap();
+        let s = stats(12, Some(0), Some(5_000), 1.0);
+        let rows = vec![(key(0, "{}", 1), &s), (key(1, r#"{"a":"1"}"#, 11), &s)];
+        replace_all(&conn, Timestamp(0), &[(entry("p"), rows)]);
+        conn.execute("DELETE FROM stats_scopes WHERE scope_mask = 1", [])
+            .unwrap();
+        let err = for_each_group_of_moments(&conn, |_| Ok(())).unwrap_err();
+        assert!(
+            matches!(err, crate::StoreError::Corrupt(_))
+                && err.to_string().contains("stats_scopes"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_rewrite_replaces_every_group_and_reads_back_in_key_order() {
         let conn = crate::open_in_memory().unwrap();
