@@ -436,33 +436,11 @@ const MIGRATION_10: &str = r#"
 ALTER TABLE lesson_candidates ADD COLUMN fdr_family TEXT;
 "#;
 
-/// Each distinct scope text stored once, in `stats_scopes`, keyed by (mask, hash) as the subsets
-/// already are: a night's ~500k exhaustive rows hold ~80k distinct scopes, so the rows shed ~83
-/// bytes of JSON each (41 MB a night at 8,000 trades, a third of the bytes written). The writer
-/// inserts only the scopes a store has not seen and deletes those no row uses any more
-/// (`StatsWriter`). The view keeps `scope_values` (SPEC §10). The copy fails (changing nothing)
-/// if two different texts of one mask share a hash, which the subsets' key already rules out
-/// within a group.
-const MIGRATION_11: &str = r#"
-CREATE TABLE stats_scopes (
-    scope_mask INTEGER NOT NULL,
-    scope_values_hash INTEGER NOT NULL,
-    scope_values TEXT NOT NULL,
-    PRIMARY KEY (scope_mask, scope_values_hash)
-);
-
-INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_values)
-SELECT DISTINCT scope_mask, scope_values_hash, scope_values FROM stats_subsets
-ORDER BY scope_mask, scope_values_hash;
-
-CREATE TEMP TABLE migration_11_before AS SELECT * FROM pattern_scope_stats;
-
-DROP VIEW pattern_scope_stats;
-ALTER TABLE stats_subsets DROP COLUMN scope_values;
-
-CREATE VIEW pattern_scope_stats AS
-SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, c.scope_values,
-       s.scope_values_hash, s.scope_dims, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr,
+/// The `pattern_scope_stats` view's columns after the scope text, and its two core tables: the
+/// same in every version of the view (migrations 8 and 11), its arithmetic that of `OutcomeStats`.
+macro_rules! stats_view_figures {
+    () => {
+        r#"       s.scope_values_hash, s.scope_dims, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr,
        CASE WHEN s.n_trades >= 2 THEN MAX(s.m2_rr / (s.n_trades - 1), 0.0) END AS var_rr,
        s.wins,
        CASE WHEN s.n_trades = 0 THEN 0.0 ELSE CAST(s.wins AS REAL) / s.n_trades END AS win_rate,
@@ -481,7 +459,40 @@ SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, c.scope_values,
        CASE WHEN s.dw2 > 0 THEN s.dw * s.dw / s.dw2 ELSE 0.0 END AS d_eff_n,
        g.as_of
 FROM stats_subsets s
-JOIN stats_groups g ON g.group_id = s.group_id
+JOIN stats_groups g ON g.group_id = s.group_id"#
+    };
+}
+
+/// Each distinct scope text stored once, in `stats_scopes`, keyed by (mask, hash) as the subsets
+/// already are: a night's ~500k exhaustive rows hold ~80k distinct scopes, so the rows shed ~83
+/// bytes of JSON each (41 MB a night at 8,000 trades, a third of the bytes written). The writer
+/// inserts only the scopes a store has not seen and deletes those no row uses any more
+/// (`StatsWriter`). The view keeps `scope_values` (SPEC §10). The copy fails (changing nothing)
+/// if two different texts of one mask share a hash, which the subsets' key already rules out
+/// within a group.
+const MIGRATION_11: &str = concat!(
+    r#"
+CREATE TABLE stats_scopes (
+    scope_mask INTEGER NOT NULL,
+    scope_values_hash INTEGER NOT NULL,
+    scope_values TEXT NOT NULL,
+    PRIMARY KEY (scope_mask, scope_values_hash)
+);
+
+INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_values)
+SELECT DISTINCT scope_mask, scope_values_hash, scope_values FROM stats_subsets
+ORDER BY scope_mask, scope_values_hash;
+
+CREATE TEMP TABLE migration_11_before AS SELECT * FROM pattern_scope_stats;
+
+DROP VIEW pattern_scope_stats;
+ALTER TABLE stats_subsets DROP COLUMN scope_values;
+
+CREATE VIEW pattern_scope_stats AS
+SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, c.scope_values,
+"#,
+    stats_view_figures!(),
+    r#"
 JOIN stats_scopes c ON c.scope_mask = s.scope_mask AND c.scope_values_hash = s.scope_values_hash;
 
 -- As in migration 8: the view must show every row exactly as before, or nothing changes.
@@ -492,7 +503,8 @@ SELECT (SELECT COUNT(*) FROM (SELECT * FROM migration_11_before EXCEPT SELECT * 
      + (SELECT COUNT(*) FROM (SELECT * FROM pattern_scope_stats EXCEPT SELECT * FROM migration_11_before));
 DROP TABLE migration_11_check;
 DROP TABLE migration_11_before;
-"#;
+"#
+);
 
 /// `pattern_scope_stats` as a view over a compact layout (issue 12's "compact row layout"): the
 /// group's module, pattern, category and as-of once per group in `stats_groups`, the subsets
@@ -503,7 +515,8 @@ DROP TABLE migration_11_before;
 /// columns (SPEC §10) for every reader; the rows are copied over, not recomputed, and the
 /// migration fails (changing nothing) unless the view shows every old row exactly. The view's
 /// time text matches `Timestamp::to_rfc3339` for years 0000–9999 (strands are held to 2000–2100).
-const MIGRATION_8: &str = r#"
+const MIGRATION_8: &str = concat!(
+    r#"
 CREATE TABLE stats_groups (
     group_id INTEGER PRIMARY KEY,
     module TEXT NOT NULL,
@@ -558,26 +571,9 @@ ALTER TABLE pattern_scope_stats RENAME TO pattern_scope_stats_v7;
 
 CREATE VIEW pattern_scope_stats AS
 SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
-       s.scope_values_hash, s.scope_dims, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr,
-       CASE WHEN s.n_trades >= 2 THEN MAX(s.m2_rr / (s.n_trades - 1), 0.0) END AS var_rr,
-       s.wins,
-       CASE WHEN s.n_trades = 0 THEN 0.0 ELSE CAST(s.wins AS REAL) / s.n_trades END AS win_rate,
-       s.sum_pnl, s.mean_hold_days, s.mean_time_eff,
-       strftime('%Y-%m-%dT%H:%M:%S',
-                (s.first_exit_ms - (s.first_exit_ms % 1000 + 1000) % 1000) / 1000, 'unixepoch')
-           || CASE WHEN s.first_exit_ms % 1000 = 0 THEN ''
-                   ELSE printf('.%03d', (s.first_exit_ms % 1000 + 1000) % 1000) END
-           || 'Z' AS first_exit_at,
-       strftime('%Y-%m-%dT%H:%M:%S',
-                (s.last_exit_ms - (s.last_exit_ms % 1000 + 1000) % 1000) / 1000, 'unixepoch')
-           || CASE WHEN s.last_exit_ms % 1000 = 0 THEN ''
-                   ELSE printf('.%03d', (s.last_exit_ms % 1000 + 1000) % 1000) END
-           || 'Z' AS last_exit_at,
-       s.dw, s.dw2, s.dmean, s.dm2,
-       CASE WHEN s.dw2 > 0 THEN s.dw * s.dw / s.dw2 ELSE 0.0 END AS d_eff_n,
-       g.as_of
-FROM stats_subsets s
-JOIN stats_groups g ON g.group_id = s.group_id;
+"#,
+    stats_view_figures!(),
+    r#";
 
 -- Nothing may change silently: the view must show every old row exactly (a time text not in the
 -- canonical form the code writes, or two as-of times in one group, would not survive the copy).
@@ -589,7 +585,8 @@ SELECT (SELECT COUNT(*) FROM (SELECT * FROM pattern_scope_stats_v7 EXCEPT SELECT
      + (SELECT COUNT(*) FROM (SELECT * FROM pattern_scope_stats EXCEPT SELECT * FROM pattern_scope_stats_v7));
 DROP TABLE migration_8_check;
 DROP TABLE pattern_scope_stats_v7;
-"#;
+"#
+);
 
 /// The schema version this build migrates to.
 pub fn latest_version() -> i64 {
@@ -942,10 +939,15 @@ mod tests {
             '2026-03-01T00:00:00Z');
     "#;
 
-    #[test]
-    fn upgrading_a_version_7_store_keeps_every_stats_row_as_it_read() {
-        let conn = store_at_version(7);
-        conn.execute_batch(VERSION_7_STATS).unwrap();
+    /// A store at `version` with `rows`, upgraded: the view shows `expected_rows` rows, each as
+    /// before. Returns the upgraded store.
+    fn upgrade_keeping_the_stats_view(
+        version: i64,
+        rows: &str,
+        expected_rows: usize,
+    ) -> Connection {
+        let conn = store_at_version(version);
+        conn.execute_batch(rows).unwrap();
         let dump =
             |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
         let before = dump(&conn);
@@ -953,13 +955,21 @@ mod tests {
         assert_eq!(dump(&conn), before);
         assert_eq!(
             before.lines().count(),
-            5,
-            "title, header and three rows: {before}"
+            2 + expected_rows,
+            "title, header and the rows: {before}"
         );
-        let groups: i64 = conn
-            .query_row("SELECT COUNT(*) FROM stats_groups", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(groups, 2);
+        conn
+    }
+
+    fn count_rows(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn upgrading_a_version_7_store_keeps_every_stats_row_as_it_read() {
+        let conn = upgrade_keeping_the_stats_view(7, VERSION_7_STATS, 3);
+        assert_eq!(count_rows(&conn, "stats_groups"), 2);
     }
 
     #[test]
@@ -1001,22 +1011,8 @@ mod tests {
 
     #[test]
     fn upgrading_a_version_10_store_stores_each_scope_text_once_and_every_row_reads_alike() {
-        let conn = store_at_version(10);
-        conn.execute_batch(VERSION_10_STATS).unwrap();
-        let dump =
-            |c: &Connection| crate::export::dump_tables(c, &["pattern_scope_stats"]).unwrap();
-        let before = dump(&conn);
-        migrate(&conn).unwrap();
-        assert_eq!(dump(&conn), before);
-        assert_eq!(
-            before.lines().count(),
-            6,
-            "title, header and four rows: {before}"
-        );
-        let texts: i64 = conn
-            .query_row("SELECT COUNT(*) FROM stats_scopes", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(texts, 2);
+        let conn = upgrade_keeping_the_stats_view(10, VERSION_10_STATS, 4);
+        assert_eq!(count_rows(&conn, "stats_scopes"), 2);
     }
 
     #[test]
