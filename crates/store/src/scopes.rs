@@ -187,6 +187,13 @@ impl ScopeTextLookup<'_> {
     }
 }
 
+impl ScopeUse {
+    /// Whether this was classified against `stored` (as far as its size tells).
+    pub(crate) fn fits(&self, stored: &StoredScopes) -> bool {
+        self.used.len() == stored.len().div_ceil(64)
+    }
+}
+
 /// A writer's account of `stats_scopes`: the texts it inserted and the stored ones its rows use.
 #[derive(Default)]
 pub(crate) struct ScopeLedger<'c> {

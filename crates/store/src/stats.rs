@@ -189,6 +189,10 @@ impl<'c> StatsWriter<'c> {
         rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
         scopes: &ScopeUse,
     ) -> Result<()> {
+        debug_assert!(
+            scopes.fits(self.stored),
+            "rows classified against other stored scopes than the writer's"
+        );
         self.ledger.record(self.conn, scopes, |i| {
             let key = &rows[i].0;
             (key.scope_mask, key.scope_values_hash, key.scope_values)
