@@ -74,7 +74,7 @@ pub fn store_tested_deep_subsets(
                 keys.iter()
                     .map(|(k, _)| (k.scope_mask, k.scope_values_hash)),
             );
-            writer.add_to_group(group_key(group), &keys, &scopes)?;
+            writer.add_to_group(group_key(group), keys.as_slice(), &scopes)?;
         }
         Ok(writer.finish()?)
     })

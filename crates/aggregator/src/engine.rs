@@ -164,6 +164,25 @@ impl GroupRows {
     }
 }
 
+impl learnloop_store::stats::SubsetRows for GroupRows {
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+    fn key(&self, i: usize) -> (u64, u64) {
+        let (mask, hash, _, _) = self.order[i];
+        (mask as u64, hash as u64)
+    }
+    fn stats(&self, i: usize) -> &OutcomeStats {
+        let (_, _, p, r) = self.order[i];
+        &self.parts[p as usize].rows[r as usize].stats
+    }
+    fn scope_values(&self, i: usize) -> &str {
+        let (_, _, p, r) = self.order[i];
+        let part = &self.parts[p as usize];
+        &part.texts[part.rows[r as usize].text.clone()]
+    }
+}
+
 impl SubsetRowRef<'_> {
     /// The row as a table row of `group` as of `as_of`, owning its text.
     pub fn to_stats_row(self, group: &Group, as_of: Timestamp) -> StatsRow {

@@ -152,7 +152,7 @@ fn write_all_groups(
         |writer, group, rows, scopes| {
             groups_done += 1;
             on_group(groups_done, total_groups);
-            writer.write_group(group_key(group), &subset_keys(rows.iter()), &scopes)
+            writer.write_group(group_key(group), rows, &scopes)
         },
     )?;
     writer.finish()?;

@@ -7,6 +7,7 @@ use learnloop_aggregator::{
 use learnloop_model::scope::{scope_values_hash, scope_values_json};
 use learnloop_model::stats::decay_weight;
 use learnloop_model::{ActionCategory, DimensionList, StatsRow, Timestamp, TradeEvent};
+use learnloop_store::stats::SubsetRows;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::collections::BTreeMap;
@@ -633,10 +634,19 @@ fn each_group_reaches_the_sink_with_its_own_annotation() {
         annotate,
         || Ok(()),
         |(), g, rows, (pattern, keys)| {
-            // The keys the annotation read from the index are the rows' own, in their order.
+            // The keys the annotation read from the index are the rows' own, in their order,
+            // and the store's writer reads each row as the iterator gives it.
             let from_rows: Vec<(u64, u64)> =
                 rows.iter().map(|r| (r.mask, r.scope_values_hash)).collect();
             assert_eq!(keys, from_rows);
+            assert_eq!(SubsetRows::len(rows), rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(rows.key(i), (r.mask, r.scope_values_hash));
+                assert_eq!(
+                    (rows.stats(i), rows.scope_values(i)),
+                    (r.stats, r.scope_values)
+                );
+            }
             seen.push((pattern, g.pattern_key.to_string()));
             Ok(())
         },

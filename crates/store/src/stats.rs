@@ -72,6 +72,40 @@ pub struct SubsetKey<'a> {
     pub scope_values_hash: u64,
 }
 
+/// A group's rows as the writer reads them, in key order. The writer reads each row's key and
+/// statistics once, and its scope text only when the store has no text for it: the aggregate's
+/// rows lie where its threads computed them, so every extra pass over them is a cache miss a row
+/// on the writing thread.
+pub trait SubsetRows {
+    /// The number of rows.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Row `i`'s scope mask and hash.
+    fn key(&self, i: usize) -> (u64, u64);
+    /// Row `i`'s statistics.
+    fn stats(&self, i: usize) -> &OutcomeStats;
+    /// Row `i`'s scope text.
+    fn scope_values(&self, i: usize) -> &str;
+}
+
+impl SubsetRows for [(SubsetKey<'_>, &OutcomeStats)] {
+    fn len(&self) -> usize {
+        <[_]>::len(self)
+    }
+    fn key(&self, i: usize) -> (u64, u64) {
+        (self[i].0.scope_mask, self[i].0.scope_values_hash)
+    }
+    fn stats(&self, i: usize) -> &OutcomeStats {
+        self[i].1
+    }
+    fn scope_values(&self, i: usize) -> &str {
+        self[i].0.scope_values
+    }
+}
+
 /// Module, pattern and category shared by every row of a group.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupKey<'a> {
@@ -148,10 +182,10 @@ impl<'c> StatsWriter<'c> {
 
     /// Write the rows of one group (in key order); `scopes` is the writer's [`StoredScopes`]
     /// classification of their keys, in this order.
-    pub fn write_group<'r>(
+    pub fn write_group(
         &mut self,
         group: GroupKey<'_>,
-        rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+        rows: &(impl SubsetRows + ?Sized),
         scopes: &ScopeUse,
     ) -> Result<()> {
         let group_id = self.insert_group(group)?;
@@ -159,10 +193,10 @@ impl<'c> StatsWriter<'c> {
     }
 
     /// Write more rows of a stored group (a new group if it has none yet).
-    pub fn add_to_group<'r>(
+    pub fn add_to_group(
         &mut self,
         group: GroupKey<'_>,
-        rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+        rows: &(impl SubsetRows + ?Sized),
         scopes: &ScopeUse,
     ) -> Result<()> {
         let stored: Option<i64> = self
@@ -183,10 +217,10 @@ impl<'c> StatsWriter<'c> {
         self.write_rows(group_id, rows, scopes)
     }
 
-    fn write_rows<'r>(
+    fn write_rows(
         &mut self,
         group_id: i64,
-        rows: &[(SubsetKey<'r>, &'r OutcomeStats)],
+        rows: &(impl SubsetRows + ?Sized),
         scopes: &ScopeUse,
     ) -> Result<()> {
         debug_assert!(
@@ -194,17 +228,17 @@ impl<'c> StatsWriter<'c> {
             "rows classified against other stored scopes than the writer's"
         );
         self.ledger.record(self.conn, scopes, |i| {
-            let key = &rows[i].0;
-            (key.scope_mask, key.scope_values_hash, key.scope_values)
+            let (mask, hash) = rows.key(i);
+            (mask, hash, rows.scope_values(i))
         })?;
-        let mut rest = rows;
-        while !rest.is_empty() {
-            let chunk = if rest.len() >= BATCH {
+        let (mut start, total) = (0, rows.len());
+        while start < total {
+            let left = total - start;
+            let chunk = if left >= BATCH {
                 BATCH
             } else {
-                1 << rest.len().ilog2()
+                1 << left.ilog2()
             };
-            let (now, later) = rest.split_at(chunk);
             // Remainders come in power-of-two chunks, so there are few sizes.
             let slot = if chunk == BATCH {
                 0
@@ -220,16 +254,16 @@ impl<'c> StatsWriter<'c> {
             };
             stmt.execute(|params| {
                 params.push(Value::Integer(group_id))?;
-                for (i, (key, stats)) in now.iter().enumerate() {
-                    if let Some((_, ahead_stats)) = rest.get(i + PREFETCH_AHEAD) {
-                        learnloop_sys::prefetch_all(*ahead_stats);
+                for i in start..start + chunk {
+                    if i + PREFETCH_AHEAD < total {
+                        learnloop_sys::prefetch_all(rows.stats(i + PREFETCH_AHEAD));
                     }
-                    bind_row(params, key, stats)?;
+                    bind_row(params, rows.key(i), rows.stats(i))?;
                 }
                 Ok(())
             })?;
             self.written += chunk as u64;
-            rest = later;
+            start += chunk;
         }
         Ok(())
     }
@@ -263,17 +297,17 @@ impl<'c> StatsWriter<'c> {
     }
 }
 
-fn bind_row<'t>(
-    params: &mut Params<'_, '_, 't>,
-    k: &SubsetKey<'t>,
+fn bind_row(
+    params: &mut Params<'_, '_, '_>,
+    (mask, hash): (u64, u64),
     s: &OutcomeStats,
 ) -> Result<()> {
     let integer = |v: u64| Value::Integer(v as i64);
     let time = |t: Option<Timestamp>| t.map_or(Value::Null, |t| Value::Integer(t.millis()));
     for value in [
-        Value::Integer(u64_to_sql(k.scope_mask)),
-        Value::Integer(u64_to_sql(k.scope_values_hash)),
-        Value::Integer(i64::from(k.scope_mask.count_ones())),
+        Value::Integer(u64_to_sql(mask)),
+        Value::Integer(u64_to_sql(hash)),
+        Value::Integer(i64::from(mask.count_ones())),
         integer(s.r.n),
         integer(s.n_actions),
         Value::Real(s.r.mean),
@@ -598,7 +632,9 @@ mod tests {
         let mut writer = StatsWriter::replace_all(conn, as_of, &stored).unwrap();
         for (group, rows) in groups {
             let scopes = classify(&stored, rows);
-            writer.write_group(*group, rows, &scopes).unwrap();
+            writer
+                .write_group(*group, rows.as_slice(), &scopes)
+                .unwrap();
         }
         writer.finish().unwrap()
     }
@@ -802,7 +838,7 @@ mod tests {
             (entry("z"), vec![(deep, &s)]),
         ] {
             writer
-                .add_to_group(group, &rows, &classify(&stored, &rows))
+                .add_to_group(group, rows.as_slice(), &classify(&stored, &rows))
                 .unwrap();
         }
         assert_eq!(writer.finish().unwrap(), 2);
