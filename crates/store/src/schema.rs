@@ -436,11 +436,11 @@ const MIGRATION_10: &str = r#"
 ALTER TABLE lesson_candidates ADD COLUMN fdr_family TEXT;
 "#;
 
-/// The `pattern_scope_stats` view's columns after the scope text, and its two core tables: the
+/// The `pattern_scope_stats` view's columns after the scope's, and its two core tables: the
 /// same in every version of the view (migrations 8 and 11), its arithmetic that of `OutcomeStats`.
 macro_rules! stats_view_figures {
     () => {
-        r#"       s.scope_values_hash, s.scope_dims, s.n_trades, s.n_actions, s.mean_rr, s.m2_rr,
+        r#"s.n_trades, s.n_actions, s.mean_rr, s.m2_rr,
        CASE WHEN s.n_trades >= 2 THEN MAX(s.m2_rr / (s.n_trades - 1), 0.0) END AS var_rr,
        s.wins,
        CASE WHEN s.n_trades = 0 THEN 0.0 ELSE CAST(s.wins AS REAL) / s.n_trades END AS win_rate,
@@ -463,34 +463,36 @@ JOIN stats_groups g ON g.group_id = s.group_id"#
     };
 }
 
-/// Each distinct scope text stored once, in `stats_scopes`, keyed by (mask, hash) as the subsets
-/// already are: a night's ~500k exhaustive rows hold ~80k distinct scopes, so the rows shed ~83
-/// bytes of JSON each (41 MB a night at 8,000 trades, a third of the bytes written). The writer
-/// inserts only the scopes a store has not seen and deletes those no row uses any more
-/// (`StatsWriter`). The view keeps `scope_values` (SPEC §10). The copy fails (changing nothing)
-/// if two different texts of one mask share a hash, which the subsets' key already rules out
-/// within a group.
+/// Each distinct scope text stored once, with its size, in `stats_scopes`, keyed by (mask, hash)
+/// as the subsets already are: a night's ~500k exhaustive rows hold ~80k distinct scopes, so the
+/// rows shed ~83 bytes of JSON and a column each (41 MB a night at 8,000 trades, a third of the
+/// bytes written). The writer inserts only the scopes a store has not seen and deletes those no
+/// row uses any more (`StatsWriter`). The view keeps `scope_values` and `scope_dims` (SPEC §10).
+/// The copy fails (changing nothing) if two different texts of one mask share a hash, which the
+/// subsets' key already rules out within a group.
 const MIGRATION_11: &str = concat!(
     r#"
 CREATE TABLE stats_scopes (
     scope_mask INTEGER NOT NULL,
     scope_values_hash INTEGER NOT NULL,
+    scope_dims INTEGER NOT NULL,
     scope_values TEXT NOT NULL,
     PRIMARY KEY (scope_mask, scope_values_hash)
 );
 
-INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_values)
-SELECT DISTINCT scope_mask, scope_values_hash, scope_values FROM stats_subsets
+INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_dims, scope_values)
+SELECT DISTINCT scope_mask, scope_values_hash, scope_dims, scope_values FROM stats_subsets
 ORDER BY scope_mask, scope_values_hash;
 
 CREATE TEMP TABLE migration_11_before AS SELECT * FROM pattern_scope_stats;
 
 DROP VIEW pattern_scope_stats;
 ALTER TABLE stats_subsets DROP COLUMN scope_values;
+ALTER TABLE stats_subsets DROP COLUMN scope_dims;
 
 CREATE VIEW pattern_scope_stats AS
 SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, c.scope_values,
-"#,
+       s.scope_values_hash, c.scope_dims, "#,
     stats_view_figures!(),
     r#"
 JOIN stats_scopes c ON c.scope_mask = s.scope_mask AND c.scope_values_hash = s.scope_values_hash;
@@ -571,7 +573,7 @@ ALTER TABLE pattern_scope_stats RENAME TO pattern_scope_stats_v7;
 
 CREATE VIEW pattern_scope_stats AS
 SELECT g.module, g.pattern_key, g.action_category, s.scope_mask, s.scope_values,
-"#,
+       s.scope_values_hash, s.scope_dims, "#,
     stats_view_figures!(),
     r#";
 

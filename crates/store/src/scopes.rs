@@ -228,13 +228,14 @@ impl<'c> ScopeLedger<'c> {
                 Some(insert) => insert,
                 empty => empty.insert(RawInsert::prepare(
                     conn,
-                    "INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_values)
-                     VALUES (?1, ?2, ?3)",
+                    "INSERT INTO stats_scopes (scope_mask, scope_values_hash, scope_dims, scope_values)
+                     VALUES (?1, ?2, ?3, ?4)",
                 )?),
             };
             insert.execute(|params| {
                 params.push(Value::Integer(u64_to_sql(mask)))?;
                 params.push(Value::Integer(u64_to_sql(hash)))?;
+                params.push(Value::Integer(i64::from(mask.count_ones())))?;
                 params.push(Value::Text(text))
             })?;
         }
@@ -288,10 +289,11 @@ mod tests {
         let conn = crate::open_in_memory().unwrap();
         for (mask, hash) in keys {
             conn.execute(
-                "INSERT INTO stats_scopes VALUES (?1, ?2, ?3)",
+                "INSERT INTO stats_scopes VALUES (?1, ?2, ?3, ?4)",
                 rusqlite::params![
                     u64_to_sql(*mask),
                     u64_to_sql(*hash),
+                    mask.count_ones(),
                     format!("{mask}/{hash}")
                 ],
             )

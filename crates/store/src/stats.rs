@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
 /// Parameters bound per row: every column of `stats_subsets` but the group id.
-const ROW_PARAMS: usize = 17;
+const ROW_PARAMS: usize = 16;
 /// The group id comes first (?1), shared by every row of a statement.
 const SHARED_PARAMS: usize = 1;
 /// Rows ahead whose statistics the writer asks the cache for: the aggregate hands its rows
@@ -33,7 +33,7 @@ fn insert_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT OR FAIL INTO stats_subsets (group_id, scope_mask, scope_values_hash, scope_dims,
+        "INSERT OR FAIL INTO stats_subsets (group_id, scope_mask, scope_values_hash,
              n_trades, n_actions, mean_rr, m2_rr, wins, sum_pnl, mean_hold_days, mean_time_eff,
              first_exit_ms, last_exit_ms, dw, dw2, dmean, dm2)
          VALUES {}",
@@ -162,7 +162,11 @@ impl<'c> StatsWriter<'c> {
         as_of: Timestamp,
         stored: &'c StoredScopes,
     ) -> Result<Self> {
-        conn.execute("DELETE FROM stats_subsets WHERE scope_dims > ?1", [dims])?;
+        conn.execute(
+            "DELETE FROM stats_subsets WHERE (scope_mask, scope_values_hash) IN
+                 (SELECT scope_mask, scope_values_hash FROM stats_scopes WHERE scope_dims > ?1)",
+            [dims],
+        )?;
         let next_group_id: i64 = conn.query_row(
             "SELECT COALESCE(MAX(group_id), 0) + 1 FROM stats_groups",
             [],
@@ -307,7 +311,6 @@ fn bind_row(
     for value in [
         Value::Integer(u64_to_sql(mask)),
         Value::Integer(u64_to_sql(hash)),
-        Value::Integer(i64::from(mask.count_ones())),
         integer(s.r.n),
         integer(s.n_actions),
         Value::Real(s.r.mean),
@@ -831,17 +834,21 @@ mod tests {
             Timestamp(0),
             &[(entry("p"), vec![(root, &s), (a1, &s)])],
         );
-        let stored = StoredScopes::load(&conn).unwrap();
-        let mut writer = StatsWriter::replace_deeper_than(&conn, 2, Timestamp(0), &stored).unwrap();
-        for (group, rows) in [
-            (entry("p"), vec![(deep, &s)]),
-            (entry("z"), vec![(deep, &s)]),
-        ] {
-            writer
-                .add_to_group(group, rows.as_slice(), &classify(&stored, &rows))
-                .unwrap();
+        // Twice, as two lesson stages after one aggregate: the second replaces the first's rows.
+        for _ in 0..2 {
+            let stored = StoredScopes::load(&conn).unwrap();
+            let mut writer =
+                StatsWriter::replace_deeper_than(&conn, 2, Timestamp(0), &stored).unwrap();
+            for (group, rows) in [
+                (entry("p"), vec![(deep, &s)]),
+                (entry("z"), vec![(deep, &s)]),
+            ] {
+                writer
+                    .add_to_group(group, rows.as_slice(), &classify(&stored, &rows))
+                    .unwrap();
+            }
+            assert_eq!(writer.finish().unwrap(), 2);
         }
-        assert_eq!(writer.finish().unwrap(), 2);
         let texts: Vec<u64> = stored_texts(&conn).iter().map(|t| t.0).collect();
         assert_eq!(texts, [0, 1, 7], "the deep text once, the others kept");
         let masks: Vec<(String, u64)> = read_back(&conn)
