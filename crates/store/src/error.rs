@@ -49,6 +49,9 @@ pub enum StoreError {
     /// A stored value does not parse (the row and column are named).
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    /// A caller broke a contract of the store's API (a bug in learnloop, not in the data).
+    #[error("learnloop misused its store: {0}")]
+    Misuse(String),
     /// `export` of a table it does not know (the name, then the known ones).
     #[error("unknown table {0:?}: expected one of {1}")]
     UnknownTable(String, String),

@@ -1,7 +1,8 @@
-//! The stats writer's multi-row INSERT, bound through SQLite's C API. rusqlite binds a text as
-//! `SQLITE_TRANSIENT` (SQLite copies it into memory of its own, freed at the next bind) and goes
-//! through its `ToSql` conversion for every value; the nightly write binds ~9 M values and half a
-//! million texts. Here a text is bound `SQLITE_STATIC` (SQLite reads it in place), which is sound
+//! The stats writer's multi-row INSERT (and its scope-text INSERT), bound through SQLite's C API.
+//! rusqlite binds a text as `SQLITE_TRANSIENT` (SQLite copies it into memory of its own, freed at
+//! the next bind) and goes through its `ToSql` conversion for every value; an exhaustive nightly
+//! write binds ~8 M values, and a first night ~80k scope texts. Here a text is bound
+//! `SQLITE_STATIC` (SQLite reads it in place), which is sound
 //! because the only way to step the statement, [`RawInsert::execute`], binds every parameter of
 //! the row it steps from memory borrowed for the whole call (see its SAFETY note).
 

@@ -1015,6 +1015,15 @@ mod tests {
     fn upgrading_a_version_10_store_stores_each_scope_text_once_and_every_row_reads_alike() {
         let conn = upgrade_keeping_the_stats_view(10, VERSION_10_STATS, 4);
         assert_eq!(count_rows(&conn, "stats_scopes"), 2);
+        let moved: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('stats_subsets')
+                 WHERE name IN ('scope_values', 'scope_dims')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(moved, 0, "the rows no longer hold the scope's text or size");
     }
 
     #[test]

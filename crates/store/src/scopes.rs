@@ -8,10 +8,11 @@
 //! group's rows are computed, and the writer only inserts the few texts it reports unseen.
 
 use crate::raw_insert::{RawInsert, Value};
-use crate::{u64_from_sql, u64_to_sql, Result};
+use crate::{u64_from_sql, u64_to_sql, Result, StoreError};
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Scope keys, sorted, with where each mask's keys lie. Rows are read and written mask by mask,
 /// so a key is found by a binary search in a short stretch that stays cached, not by a probe into
@@ -73,19 +74,31 @@ impl KeyFinder<'_> {
 }
 
 /// The keys of the scope texts a store holds, read once before rows are written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StoredScopes {
     index: KeyIndex,
+    /// Unique to this load: a [`ScopeUse`] names the load it was classified against, since its
+    /// positions mean nothing against another (a writer that took them would delete texts rows
+    /// still use).
+    id: u64,
 }
 
+/// The source of [`StoredScopes::id`].
+static NEXT_LOAD_ID: AtomicU64 = AtomicU64::new(1);
+
 /// What a group's rows need of `stats_scopes`: which rows have a scope the store held no text for
-/// when loaded, and which stored texts the rows use.
-#[derive(Debug, Default, Clone)]
+/// when loaded, and which stored texts the rows use. Its size follows the group's rows, not the
+/// store's texts: groups wait in a queue ahead of the writer.
+#[derive(Debug, Clone)]
 pub struct ScopeUse {
+    /// The [`StoredScopes`] it was classified against.
+    load_id: u64,
+    /// The number of rows classified.
+    rows: usize,
     /// Indices (into the rows classified) of the scopes not stored.
     unseen: Vec<u32>,
-    /// One bit per stored key, by position: set when a row uses it.
-    used: Vec<u64>,
+    /// Positions of the stored keys the other rows have.
+    used: Vec<u32>,
 }
 
 impl StoredScopes {
@@ -100,6 +113,7 @@ impl StoredScopes {
         keys.sort_unstable();
         Ok(Self {
             index: KeyIndex::new(keys),
+            id: NEXT_LOAD_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -116,15 +130,18 @@ impl StoredScopes {
     /// Classify the (mask, hash) keys of a group's rows, in the order the rows will be written.
     pub fn classify(&self, keys: impl Iterator<Item = (u64, u64)>) -> ScopeUse {
         let mut use_ = ScopeUse {
+            load_id: self.id,
+            rows: 0,
             unseen: Vec::new(),
-            used: vec![0; self.len().div_ceil(64)],
+            used: Vec::new(),
         };
         let mut finder = self.index.finder();
         for (i, (mask, hash)) in (0u32..).zip(keys) {
             match finder.find(mask, hash) {
-                Some(p) => use_.used[p / 64] |= 1 << (p % 64),
+                Some(p) => use_.used.push(p as u32),
                 None => use_.unseen.push(i),
             }
+            use_.rows += 1;
         }
         use_
     }
@@ -187,17 +204,11 @@ impl ScopeTextLookup<'_> {
     }
 }
 
-impl ScopeUse {
-    /// Whether this was classified against `stored` (as far as its size tells).
-    pub(crate) fn fits(&self, stored: &StoredScopes) -> bool {
-        self.used.len() == stored.len().div_ceil(64)
-    }
-}
-
 /// A writer's account of `stats_scopes`: the texts it inserted and the stored ones its rows use.
 #[derive(Default)]
 pub(crate) struct ScopeLedger<'c> {
     inserted: rustc_hash::FxHashSet<(u64, u64)>,
+    /// One bit per stored key, by position: set when a row uses it.
     used: Vec<u64>,
     /// Prepared at the first text to insert: a first night inserts every scope (80,311 at 8,000
     /// trades, exhaustive), later ones a few.
@@ -205,19 +216,28 @@ pub(crate) struct ScopeLedger<'c> {
 }
 
 impl<'c> ScopeLedger<'c> {
-    /// Record a group's use; `text_of(i)` is the key and text of its `i`-th row. Inserts the
-    /// texts neither the store nor an earlier group of this writer had.
+    /// Record the use of a group of `rows` rows, classified against `stored`; `text_of(i)` is
+    /// the key and text of its `i`-th row. Inserts the texts neither the store nor an earlier
+    /// group of this writer had. A classification of other rows or against another load is an
+    /// error, not a guess.
     pub(crate) fn record<'t>(
         &mut self,
         conn: &'c Connection,
+        stored: &StoredScopes,
+        rows: usize,
         use_: &ScopeUse,
         text_of: impl Fn(usize) -> (u64, u64, &'t str),
     ) -> Result<()> {
-        if self.used.len() < use_.used.len() {
-            self.used.resize(use_.used.len(), 0);
+        if use_.load_id != stored.id || use_.rows != rows {
+            return Err(StoreError::Misuse(format!(
+                "a group of {rows} rows was handed with the scope classification of {} rows \
+                 (load {}, the writer's {})",
+                use_.rows, use_.load_id, stored.id
+            )));
         }
-        for (mine, theirs) in self.used.iter_mut().zip(&use_.used) {
-            *mine |= theirs;
+        self.used.resize(stored.len().div_ceil(64), 0);
+        for &p in &use_.used {
+            self.used[p as usize / 64] |= 1 << (p % 64);
         }
         for &i in &use_.unseen {
             let (mask, hash, text) = text_of(i as usize);
@@ -270,7 +290,7 @@ mod tests {
 
     /// A small deterministic generator: keys drawn from few masks and hashes, so that they repeat
     /// and share masks as a group's rows do.
-    fn draws(seed: u64, n: usize) -> Vec<(u64, u64)> {
+    fn draws(seed: u64, n: usize, hashes: u64) -> Vec<(u64, u64)> {
         let mut x = seed;
         (0..n)
             .map(|_| {
@@ -279,7 +299,7 @@ mod tests {
                     .wrapping_add(1_442_695_040_888_963_407);
                 // High masks and hashes too: their order as signed numbers differs.
                 let mask = [0, 1, 6, u64::MAX - 3][(x >> 60) as usize % 4];
-                let hash = ((x >> 20) % 9).wrapping_mul(0x2000_0000_0000_0001);
+                let hash = ((x >> 20) % hashes).wrapping_mul(0x2000_0000_0000_0001);
                 (mask, hash)
             })
             .collect()
@@ -304,12 +324,14 @@ mod tests {
 
     #[test]
     fn classify_agrees_with_a_set_of_the_stored_keys() {
-        for seed in 0..40 {
-            let stored: BTreeSet<(u64, u64)> = draws(seed, 12).into_iter().collect();
+        // Few keys, and (the last seeds) hundreds, whose positions span several bitmap words.
+        for seed in 0..44 {
+            let (n_stored, hashes) = if seed < 40 { (12, 9) } else { (400, 200) };
+            let stored: BTreeSet<(u64, u64)> = draws(seed, n_stored, hashes).into_iter().collect();
             let conn = store_with(&stored);
             let scopes = StoredScopes::load(&conn).unwrap();
             assert_eq!(scopes.len(), stored.len());
-            let rows = draws(seed + 1_000, 30);
+            let rows = draws(seed + 1_000, 3 * n_stored, hashes);
             let classified = scopes.classify(rows.iter().copied());
             let unseen: Vec<u32> = (0u32..)
                 .zip(&rows)
@@ -318,13 +340,10 @@ mod tests {
                 .collect();
             assert_eq!(classified.unseen, unseen, "seed {seed}");
             // The used bits name exactly the stored keys some row has.
-            let used: BTreeSet<(u64, u64)> = scopes
-                .index
-                .keys
+            let used: BTreeSet<(u64, u64)> = classified
+                .used
                 .iter()
-                .enumerate()
-                .filter(|(p, _)| classified.used[p / 64] & (1 << (p % 64)) != 0)
-                .map(|(_, k)| *k)
+                .map(|&p| scopes.index.keys[p as usize])
                 .collect();
             let expected: BTreeSet<(u64, u64)> = rows
                 .iter()
@@ -343,5 +362,63 @@ mod tests {
                 assert_eq!(found, wanted, "seed {seed}");
             }
         }
+    }
+
+    #[test]
+    fn a_ledger_deletes_exactly_the_stored_texts_no_recorded_row_uses() {
+        let stored_keys: BTreeSet<(u64, u64)> = draws(7, 500, 300).into_iter().collect();
+        assert!(
+            stored_keys.len() > 130,
+            "positions beyond the bitmap's first words"
+        );
+        let conn = store_with(&stored_keys);
+        let stored = StoredScopes::load(&conn).unwrap();
+        let mut ledger = ScopeLedger::default();
+        let mut kept = BTreeSet::new();
+        for seed in [11, 12, 13] {
+            let rows: Vec<(u64, u64)> = draws(seed, 60, 400);
+            let text = |i: usize| (rows[i].0, rows[i].1, "{\"new\":\"text\"}");
+            let use_ = stored.classify(rows.iter().copied());
+            ledger
+                .record(&conn, &stored, rows.len(), &use_, text)
+                .unwrap();
+            kept.extend(rows);
+        }
+        ledger.delete_unused(&conn, &stored).unwrap();
+        let left: BTreeSet<(u64, u64)> = conn
+            .prepare("SELECT scope_mask, scope_values_hash FROM stats_scopes")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((u64_from_sql(r.get(0)?), u64_from_sql(r.get(1)?)))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            left, kept,
+            "the rows' keys, stored before or inserted, and no other"
+        );
+    }
+
+    #[test]
+    fn a_classification_of_other_rows_or_another_load_is_refused() {
+        let conn = store_with(&draws(3, 20, 9).into_iter().collect());
+        let (stored, other) = (
+            StoredScopes::load(&conn).unwrap(),
+            StoredScopes::load(&conn).unwrap(),
+        );
+        let rows = draws(4, 10, 9);
+        let text = |i: usize| (rows[i].0, rows[i].1, "{}");
+        let mut ledger = ScopeLedger::default();
+        let of_other = other.classify(rows.iter().copied());
+        let err = ledger
+            .record(&conn, &stored, rows.len(), &of_other, text)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Misuse(_)), "{err}");
+        let of_fewer = stored.classify(rows[1..].iter().copied());
+        let err = ledger
+            .record(&conn, &stored, rows.len(), &of_fewer, text)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Misuse(_)), "{err}");
     }
 }
