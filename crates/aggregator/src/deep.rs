@@ -70,10 +70,7 @@ pub fn store_tested_deep_subsets(
             };
             let rows = fold_subsets(&prepared, group, subsets);
             let keys = subset_keys(rows.iter().map(SubsetRow::as_ref));
-            let scopes = stored.classify(
-                keys.iter()
-                    .map(|(k, _)| (k.scope_mask, k.scope_values_hash)),
-            );
+            let scopes = stored.classify(keys.as_slice());
             writer.add_to_group(group_key(group), keys.as_slice(), &scopes)?;
         }
         Ok(writer.finish()?)

@@ -141,19 +141,10 @@ impl GroupRows {
         self.order.is_empty()
     }
 
-    /// Each row's (mask, hash), in key order: read from the index alone, without visiting the
-    /// rows (scattered over the parts, a cache miss each).
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = (u64, u64)> + '_ {
-        self.order
-            .iter()
-            .map(|&(mask, hash, _, _)| (mask as u64, hash as u64))
-    }
-
     /// The rows in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = SubsetRowRef<'_>> {
         self.order.iter().map(|&(_, _, p, i)| {
-            let part = &self.parts[p as usize];
-            let r = &part.rows[i as usize];
+            let (part, r) = self.place(p, i);
             SubsetRowRef {
                 mask: r.mask,
                 scope_values: &part.texts[r.text.clone()],
@@ -162,24 +153,32 @@ impl GroupRows {
             }
         })
     }
+
+    /// Row `i` of part `p`, with its part (which holds its text).
+    fn place(&self, p: u32, i: u32) -> (&RowPart, &KeyedStats) {
+        let part = &self.parts[p as usize];
+        (part, &part.rows[i as usize])
+    }
 }
 
 impl learnloop_store::stats::SubsetRows for GroupRows {
     fn len(&self) -> usize {
         self.order.len()
     }
+    /// Read from the index alone, without visiting the row (the rows lie scattered over the
+    /// parts, a cache miss each).
     fn key(&self, i: usize) -> (u64, u64) {
         let (mask, hash, _, _) = self.order[i];
         (mask as u64, hash as u64)
     }
     fn stats(&self, i: usize) -> &OutcomeStats {
         let (_, _, p, r) = self.order[i];
-        &self.parts[p as usize].rows[r as usize].stats
+        &self.place(p, r).1.stats
     }
     fn scope_values(&self, i: usize) -> &str {
         let (_, _, p, r) = self.order[i];
-        let part = &self.parts[p as usize];
-        &part.texts[part.rows[r as usize].text.clone()]
+        let (part, row) = self.place(p, r);
+        &part.texts[row.text.clone()]
     }
 }
 

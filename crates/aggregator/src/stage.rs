@@ -144,7 +144,7 @@ fn write_all_groups(
     let (writer, counters) = compute_each_annotated_after(
         prepared,
         limits,
-        |_, rows| stored.classify(rows.keys()),
+        |_, rows| stored.classify(rows),
         // Clearing last night's rows reads every page of them (~0.1 s on an exhaustive
         // 8,000-trade store): done once the first group is computed, while the next ones are,
         // not before the computing starts.

@@ -625,7 +625,8 @@ fn each_group_reaches_the_sink_with_its_own_annotation() {
     let some = Prepared::build(&random_events(9), &dims, as_of, HALF_LIFE_H).unwrap();
     assert!(some.groups.len() > 1);
     let annotate = |g: &learnloop_aggregator::Group, rows: &learnloop_aggregator::GroupRows| {
-        (g.pattern_key.to_string(), rows.keys().collect::<Vec<_>>())
+        let keys: Vec<(u64, u64)> = (0..SubsetRows::len(rows)).map(|i| rows.key(i)).collect();
+        (g.pattern_key.to_string(), keys)
     };
     let mut seen = Vec::new();
     let ((), _) = compute_each_annotated_after::<_, _, ()>(
@@ -634,8 +635,8 @@ fn each_group_reaches_the_sink_with_its_own_annotation() {
         annotate,
         || Ok(()),
         |(), g, rows, (pattern, keys)| {
-            // The keys the annotation read from the index are the rows' own, in their order,
-            // and the store's writer reads each row as the iterator gives it.
+            // The keys the annotation read on the computing side are the rows' own, in their
+            // order, and the store's writer reads each row as the iterator gives it.
             let from_rows: Vec<(u64, u64)> =
                 rows.iter().map(|r| (r.mask, r.scope_values_hash)).collect();
             assert_eq!(keys, from_rows);

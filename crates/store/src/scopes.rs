@@ -6,8 +6,10 @@
 //! Looking every row's key up costs the single writing thread ~10 % of an exhaustive aggregate
 //! (docs/benchmarks.md), so the lookup is split off: [`StoredScopes::classify`] runs where a
 //! group's rows are computed, and the writer only inserts the few texts it reports unseen.
+//! Both read the rows through [`SubsetRows`], so that they see the same rows in the same order.
 
 use crate::raw_insert::{RawInsert, Value};
+use crate::stats::SubsetRows;
 use crate::{u64_from_sql, u64_to_sql, Result, StoreError};
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
@@ -127,21 +129,21 @@ impl StoredScopes {
         self.index.keys.is_empty()
     }
 
-    /// Classify the (mask, hash) keys of a group's rows, in the order the rows will be written.
-    pub fn classify(&self, keys: impl Iterator<Item = (u64, u64)>) -> ScopeUse {
+    /// Classify the keys of a group's rows, which the writer is then handed.
+    pub fn classify(&self, rows: &(impl SubsetRows + ?Sized)) -> ScopeUse {
         let mut use_ = ScopeUse {
             load_id: self.id,
-            rows: 0,
+            rows: rows.len(),
             unseen: Vec::new(),
             used: Vec::new(),
         };
         let mut finder = self.index.finder();
-        for (i, (mask, hash)) in (0u32..).zip(keys) {
+        for i in 0..rows.len() {
+            let (mask, hash) = rows.key(i);
             match finder.find(mask, hash) {
                 Some(p) => use_.used.push(p as u32),
-                None => use_.unseen.push(i),
+                None => use_.unseen.push(i as u32),
             }
-            use_.rows += 1;
         }
         use_
     }
@@ -216,23 +218,24 @@ pub(crate) struct ScopeLedger<'c> {
 }
 
 impl<'c> ScopeLedger<'c> {
-    /// Record the use of a group of `rows` rows, classified against `stored`; `text_of(i)` is
-    /// the key and text of its `i`-th row. Inserts the texts neither the store nor an earlier
-    /// group of this writer had. A classification of other rows or against another load is an
-    /// error, not a guess.
-    pub(crate) fn record<'t>(
+    /// Record the use of a group's `rows`, classified against `stored`. Inserts the texts
+    /// neither the store nor an earlier group of this writer had. A classification of other rows
+    /// or against another load is an error, not a guess.
+    pub(crate) fn record(
         &mut self,
         conn: &'c Connection,
         stored: &StoredScopes,
-        rows: usize,
+        rows: &(impl SubsetRows + ?Sized),
         use_: &ScopeUse,
-        text_of: impl Fn(usize) -> (u64, u64, &'t str),
     ) -> Result<()> {
-        if use_.load_id != stored.id || use_.rows != rows {
+        if use_.load_id != stored.id || use_.rows != rows.len() {
             return Err(StoreError::Misuse(format!(
-                "a group of {rows} rows was handed with the scope classification of {} rows \
+                "a group of {} rows was handed with the scope classification of {} rows \
                  (load {}, the writer's {})",
-                use_.rows, use_.load_id, stored.id
+                rows.len(),
+                use_.rows,
+                use_.load_id,
+                stored.id
             )));
         }
         self.used.resize(stored.len().div_ceil(64), 0);
@@ -240,7 +243,8 @@ impl<'c> ScopeLedger<'c> {
             self.used[p as usize / 64] |= 1 << (p % 64);
         }
         for &i in &use_.unseen {
-            let (mask, hash, text) = text_of(i as usize);
+            let (mask, hash) = rows.key(i as usize);
+            let text = rows.scope_values(i as usize);
             if !self.inserted.insert((mask, hash)) {
                 continue;
             }
@@ -286,7 +290,37 @@ impl<'c> ScopeLedger<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use learnloop_model::stats::OutcomeStats;
     use std::collections::BTreeSet;
+
+    /// Keys as a group's rows (the tests here look at keys; every text is the same, the
+    /// statistics empty).
+    struct KeyRows<'k> {
+        keys: &'k [(u64, u64)],
+        stats: OutcomeStats,
+    }
+
+    fn rows_of(keys: &[(u64, u64)]) -> KeyRows<'_> {
+        KeyRows {
+            keys,
+            stats: OutcomeStats::default(),
+        }
+    }
+
+    impl SubsetRows for KeyRows<'_> {
+        fn len(&self) -> usize {
+            self.keys.len()
+        }
+        fn key(&self, i: usize) -> (u64, u64) {
+            self.keys[i]
+        }
+        fn stats(&self, _: usize) -> &OutcomeStats {
+            &self.stats
+        }
+        fn scope_values(&self, _: usize) -> &str {
+            r#"{"new":"text"}"#
+        }
+    }
 
     /// A small deterministic generator: keys drawn from few masks and hashes, so that they repeat
     /// and share masks as a group's rows do.
@@ -332,7 +366,7 @@ mod tests {
             let scopes = StoredScopes::load(&conn).unwrap();
             assert_eq!(scopes.len(), stored.len());
             let rows = draws(seed + 1_000, 3 * n_stored, hashes);
-            let classified = scopes.classify(rows.iter().copied());
+            let classified = scopes.classify(&rows_of(&rows));
             let unseen: Vec<u32> = (0u32..)
                 .zip(&rows)
                 .filter(|(_, k)| !stored.contains(k))
@@ -377,10 +411,9 @@ mod tests {
         let mut kept = BTreeSet::new();
         for seed in [11, 12, 13] {
             let rows: Vec<(u64, u64)> = draws(seed, 60, 400);
-            let text = |i: usize| (rows[i].0, rows[i].1, "{\"new\":\"text\"}");
-            let use_ = stored.classify(rows.iter().copied());
+            let use_ = stored.classify(&rows_of(&rows));
             ledger
-                .record(&conn, &stored, rows.len(), &use_, text)
+                .record(&conn, &stored, &rows_of(&rows), &use_)
                 .unwrap();
             kept.extend(rows);
         }
@@ -408,16 +441,15 @@ mod tests {
             StoredScopes::load(&conn).unwrap(),
         );
         let rows = draws(4, 10, 9);
-        let text = |i: usize| (rows[i].0, rows[i].1, "{}");
         let mut ledger = ScopeLedger::default();
-        let of_other = other.classify(rows.iter().copied());
+        let of_other = other.classify(&rows_of(&rows));
         let err = ledger
-            .record(&conn, &stored, rows.len(), &of_other, text)
+            .record(&conn, &stored, &rows_of(&rows), &of_other)
             .unwrap_err();
         assert!(matches!(err, StoreError::Misuse(_)), "{err}");
-        let of_fewer = stored.classify(rows[1..].iter().copied());
+        let of_fewer = stored.classify(&rows_of(&rows[1..]));
         let err = ledger
-            .record(&conn, &stored, rows.len(), &of_fewer, text)
+            .record(&conn, &stored, &rows_of(&rows), &of_fewer)
             .unwrap_err();
         assert!(matches!(err, StoreError::Misuse(_)), "{err}");
     }

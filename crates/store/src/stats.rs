@@ -227,11 +227,7 @@ impl<'c> StatsWriter<'c> {
         rows: &(impl SubsetRows + ?Sized),
         scopes: &ScopeUse,
     ) -> Result<()> {
-        self.ledger
-            .record(self.conn, self.stored, rows.len(), scopes, |i| {
-                let (mask, hash) = rows.key(i);
-                (mask, hash, rows.scope_values(i))
-            })?;
+        self.ledger.record(self.conn, self.stored, rows, scopes)?;
         let (mut start, total) = (0, rows.len());
         while start < total {
             let left = total - start;
@@ -634,19 +630,12 @@ mod tests {
         let stored = StoredScopes::load(conn).unwrap();
         let mut writer = StatsWriter::replace_all(conn, as_of, &stored).unwrap();
         for (group, rows) in groups {
-            let scopes = classify(&stored, rows);
+            let scopes = stored.classify(rows.as_slice());
             writer
                 .write_group(*group, rows.as_slice(), &scopes)
                 .unwrap();
         }
         writer.finish().unwrap()
-    }
-
-    fn classify(stored: &StoredScopes, rows: &Rows<'_>) -> ScopeUse {
-        stored.classify(
-            rows.iter()
-                .map(|(k, _)| (k.scope_mask, k.scope_values_hash)),
-        )
     }
 
     /// One column of the view's row for `mask`.
@@ -844,7 +833,7 @@ mod tests {
                 (entry("z"), vec![(deep, &s)]),
             ] {
                 writer
-                    .add_to_group(group, rows.as_slice(), &classify(&stored, &rows))
+                    .add_to_group(group, rows.as_slice(), &stored.classify(rows.as_slice()))
                     .unwrap();
             }
             assert_eq!(writer.finish().unwrap(), 2);
